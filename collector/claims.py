@@ -1,0 +1,272 @@
+"""The claim engine: query packs (YAML + SQL) evaluated against the evidence store.
+
+A claim's verdict is ``no-evidence`` when what it requires was not collected, ``error`` when a query
+fails, ``gap`` when its gaps query returns rows, ``no-evidence`` when its evidence query returns none,
+and ``satisfied`` otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import jsonschema
+import yaml
+
+from collector.store import Store
+
+VERDICTS = ("satisfied", "gap", "no-evidence", "error")
+FAILING_VERDICTS = frozenset({"gap", "no-evidence", "error"})
+ID_PATTERN = "^[a-z0-9][a-z0-9-]*$"
+SQL_FILE_PATTERN = r"^[A-Za-z0-9._-]+\.sql$"
+
+PACK_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "title", "version", "claims"],
+    "additionalProperties": False,
+    "properties": {
+        "id": {"type": "string", "pattern": ID_PATTERN},
+        "title": {"type": "string"},
+        "version": {"type": "integer"},
+        "description": {"type": "string"},
+        "views": {"type": "string", "pattern": SQL_FILE_PATTERN},
+        "claims": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/claim"}},
+    },
+    "$defs": {
+        "claim": {
+            "type": "object",
+            "required": ["id", "title", "statement", "evidence", "gaps", "requires"],
+            "additionalProperties": False,
+            "properties": {
+                "id": {"type": "string", "pattern": ID_PATTERN},
+                "title": {"type": "string"},
+                "statement": {"type": "string"},
+                "frameworks": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["framework", "control"],
+                        "additionalProperties": False,
+                        "properties": {"framework": {"type": "string"}, "control": {"type": "string"}},
+                    },
+                },
+                "requires": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "tables": {"type": "array", "items": {"type": "string"}},
+                        "k8s_kinds": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
+                "evidence": {"type": "string", "pattern": SQL_FILE_PATTERN},
+                "gaps": {"type": "string", "pattern": SQL_FILE_PATTERN},
+            },
+        }
+    },
+}
+
+
+class PackError(Exception):
+    """A query pack is malformed; the message names the file and the claim."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    title: str
+    statement: str
+    frameworks: tuple[dict[str, str], ...]
+    tables: tuple[str, ...]
+    k8s_kinds: tuple[str, ...]
+    evidence_file: str
+    gaps_file: str
+    evidence_sql: str
+    gaps_sql: str
+
+
+@dataclass(frozen=True)
+class Pack:
+    id: str
+    title: str
+    version: int
+    description: str
+    directory: Path
+    files: dict[str, bytes]  # every file of the pack by name, as read: shipped verbatim in bundles
+    views_sql: str
+    claims: tuple[Claim, ...]
+
+    @property
+    def digest(self) -> str:
+        h = hashlib.sha256()
+        for name in sorted(self.files):
+            h.update(name.encode() + b"\0" + self.files[name] + b"\0")
+        return h.hexdigest()
+
+
+@dataclass
+class QueryResult:
+    columns: list[str]
+    rows: list[tuple]
+
+
+@dataclass
+class ClaimResult:
+    claim: Claim
+    verdict: str
+    reason: str
+    evidence: QueryResult = field(default_factory=lambda: QueryResult([], []))
+    gaps: QueryResult = field(default_factory=lambda: QueryResult([], []))
+
+
+def builtin_pack_dirs() -> dict[str, Path]:
+    root = Path(str(files("queries")))
+    return {p.parent.name: p.parent for p in sorted(root.glob("*/pack.yaml"))}
+
+
+def resolve_pack(ref: str) -> Path:
+    """A built-in pack name or a directory/pack.yaml path."""
+    builtin = builtin_pack_dirs()
+    if ref in builtin:
+        return builtin[ref]
+    path = Path(ref)
+    if path.is_file():
+        path = path.parent
+    if not (path / "pack.yaml").is_file():
+        raise PackError(f"no query pack {ref!r}: not a built-in pack ({', '.join(builtin)}) nor a pack directory")
+    return path
+
+
+def load_pack(directory: Path) -> Pack:
+    pack_file = directory / "pack.yaml"
+    raw = pack_file.read_bytes()
+    try:
+        doc = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise PackError(f"{pack_file}: invalid YAML: {exc}") from None
+    errors = sorted(jsonschema.Draft202012Validator(PACK_SCHEMA).iter_errors(doc), key=lambda e: list(e.path))
+    if errors:
+        raise PackError(f"{pack_file}: {_locate(doc, errors[0])}: {errors[0].message}")
+    seen: set[str] = set()
+    texts: dict[str, bytes] = {"pack.yaml": raw}
+
+    def read_sql(name: str, claim_id: str | None) -> str:
+        where = f"claim {claim_id!r}" if claim_id else "views"
+        path = directory / name
+        if not path.is_file():
+            raise PackError(f"{pack_file}: {where}: SQL file {name} not found in {directory}")
+        texts[name] = path.read_bytes()
+        sql = texts[name].decode("utf-8").strip().rstrip(";").strip()
+        if not sql:
+            raise PackError(f"{path}: {where}: SQL file is empty")
+        return sql
+
+    claims = []
+    for c in doc["claims"]:
+        if c["id"] in seen:
+            raise PackError(f"{pack_file}: claim {c['id']!r} is defined twice")
+        seen.add(c["id"])
+        claims.append(
+            Claim(
+                id=c["id"],
+                title=c["title"],
+                statement=" ".join(c["statement"].split()),
+                frameworks=tuple(c.get("frameworks", [])),
+                tables=tuple(c["requires"].get("tables", [])),
+                k8s_kinds=tuple(c["requires"].get("k8s_kinds", [])),
+                evidence_file=c["evidence"],
+                gaps_file=c["gaps"],
+                evidence_sql=read_sql(c["evidence"], c["id"]),
+                gaps_sql=read_sql(c["gaps"], c["id"]),
+            )
+        )
+    views_sql = read_sql(doc["views"], None) if "views" in doc else ""
+    return Pack(
+        id=doc["id"],
+        title=doc["title"],
+        version=doc["version"],
+        description=" ".join(doc.get("description", "").split()),
+        directory=directory,
+        files=dict(sorted(texts.items())),
+        views_sql=views_sql,
+        claims=tuple(claims),
+    )
+
+
+def _locate(doc: Any, error: jsonschema.ValidationError) -> str:
+    path = list(error.absolute_path)
+    if len(path) >= 2 and path[0] == "claims" and isinstance(doc, dict):
+        claim = doc["claims"][path[1]]
+        name = claim.get("id", f"#{path[1] + 1}") if isinstance(claim, dict) else f"#{path[1] + 1}"
+        rest = "/".join(map(str, path[2:]))
+        return f"claim {name!r}" + (f" field {rest!r}" if rest else "")
+    return "/".join(map(str, path)) or "top level"
+
+
+def evaluate_pack(store: Store, pack: Pack) -> list[ClaimResult]:
+    """Evaluate every claim of ``pack``; never raises for a failing query (that is an ``error`` verdict)."""
+    views_error = _create_views(store.con, pack)
+    results = []
+    for claim in pack.claims:
+        missing = _missing_requirements(store, claim)
+        if missing:
+            results.append(ClaimResult(claim, "no-evidence", missing))
+        elif views_error:
+            results.append(ClaimResult(claim, "error", views_error))
+        else:
+            results.append(_evaluate_claim(store.con, claim))
+    return results
+
+
+def _create_views(con: duckdb.DuckDBPyConnection, pack: Pack) -> str | None:
+    if not pack.views_sql:
+        return None
+    try:
+        con.execute(pack.views_sql.replace("CREATE VIEW", "CREATE OR REPLACE TEMP VIEW"))
+    except duckdb.Error as exc:
+        return f"views of pack {pack.id!r} failed: {exc}"
+    return None
+
+
+def _missing_requirements(store: Store, claim: Claim) -> str | None:
+    absent = [t for t in claim.tables if not store.has_table(t)]
+    if absent:
+        return f"required evidence not collected: table {', '.join(absent)} absent"
+    if not claim.k8s_kinds:
+        return None
+    if not store.has_table("k8s_inventory"):
+        return "required evidence not collected: no Kubernetes inventory"
+    collected = {
+        row[0]
+        for row in store.con.execute(
+            "SELECT DISTINCT kind FROM k8s_inventory_current WHERE status = 'collected'"
+        ).fetchall()
+    }
+    lacking = [k for k in claim.k8s_kinds if k not in collected]
+    if lacking:
+        return f"required evidence not collected: Kubernetes kind {', '.join(lacking)} not collectible or not listed"
+    return None
+
+
+def _evaluate_claim(con: duckdb.DuckDBPyConnection, claim: Claim) -> ClaimResult:
+    try:
+        gaps = run_query(con, claim.gaps_sql)
+        evidence = run_query(con, claim.evidence_sql)
+    except duckdb.Error as exc:
+        return ClaimResult(claim, "error", f"query failed: {exc}")
+    if gaps.rows:
+        verdict, reason = "gap", f"{len(gaps.rows)} gap(s); {len(evidence.rows)} supporting row(s)"
+    elif not evidence.rows:
+        verdict, reason = "no-evidence", "evidence query returned no rows"
+    else:
+        verdict, reason = "satisfied", f"{len(evidence.rows)} supporting row(s), no gaps"
+    return ClaimResult(claim, verdict, reason, evidence, gaps)
+
+
+def run_query(con: duckdb.DuckDBPyConnection, sql: str) -> QueryResult:
+    """Run a pack query with a total order on its rows, so outputs are deterministic."""
+    cur = con.execute(f"SELECT * FROM ({sql}) ORDER BY ALL")
+    return QueryResult([d[0] for d in cur.description], cur.fetchall())

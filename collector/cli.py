@@ -1,0 +1,270 @@
+"""The ``defensible`` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from collector import __version__
+from collector.claims import FAILING_VERDICTS, PackError, builtin_pack_dirs, evaluate_pack, load_pack, resolve_pack
+from collector.plugins import SourceError, discover_sources, get_source
+from collector.runner import RunResult, run_source
+from collector.store import DEFAULT_STORE, Store, StoreError
+from collector.telemetry import tracer
+
+DEFAULT_CONFIG = Path("defensible.yaml")
+VERDICT_STYLES = {"satisfied": "green", "gap": "bold red", "no-evidence": "yellow", "error": "bold magenta"}
+err = Console(stderr=True, soft_wrap=True)
+
+
+class TracedCommand(click.Command):
+    """Every command runs inside a ``defensible <command>`` span."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with tracer.start_as_current_span(f"defensible {self.name}") as span:
+            span.set_attribute("defensible.command", self.name or "")
+            return super().invoke(ctx)
+
+
+class Group(click.Group):
+    command_class = TracedCommand
+
+
+def store_option(fn: Callable) -> Callable:
+    return click.option(
+        "--store",
+        type=click.Path(path_type=Path, dir_okay=False),
+        default=DEFAULT_STORE,
+        show_default=True,
+        envvar="DEFENSIBLE_STORE",
+        help="Evidence store (DuckDB file).",
+    )(fn)
+
+
+def pack_option(fn: Callable) -> Callable:
+    return click.option(
+        "--pack",
+        "packs",
+        multiple=True,
+        help="Query pack: built-in name or directory (repeatable; default: every built-in pack).",
+    )(fn)
+
+
+def fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    sys.exit(code)
+
+
+@click.group(cls=Group)
+@click.version_option(__version__, prog_name="defensible")
+def main() -> None:
+    """Collect audit evidence about a Kubernetes networking platform and bundle it, signed."""
+
+
+@main.command()
+@store_option
+def sources(store: Path) -> None:
+    """List installed source plugins with their status."""
+    last: dict[str, dict] = {}
+    if store.exists():
+        with Store.open(store, read_only=True) as st:
+            for run in st.runs():
+                last[run["source"]] = run
+    table = Table("source", "plugin", "status", "last run")
+    for name, entry in discover_sources().items():
+        status = "[green]ok[/]" if entry.source else f"[red]failed to load[/]: {entry.error}"
+        run = last.get(name)
+        table.add_row(
+            name, entry.target, status, f"{run['status']} at {run['started_at']:%Y-%m-%d %H:%M:%SZ}" if run else "never"
+        )
+    Console().print(table)
+
+
+def load_config(path: Path | None) -> dict[str, dict]:
+    if path is None:
+        if not DEFAULT_CONFIG.exists():
+            return {}
+        path = DEFAULT_CONFIG
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        fail(f"cannot read config {path}: {exc}")
+    configured = doc.get("sources") if isinstance(doc, dict) else None
+    if not isinstance(configured, dict):
+        fail(f"{path}: expected a mapping `sources: {{<source>: {{...}}}}`")
+    return {name: cfg or {} for name, cfg in configured.items()}
+
+
+def parse_settings(settings: tuple[str, ...]) -> dict[str, Any]:
+    parsed: dict[str, Any] = {}
+    for item in settings:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            fail(f"--set expects KEY=VALUE, got {item!r}")
+        parsed[key] = yaml.safe_load(value)
+    return parsed
+
+
+@main.command()
+@click.argument("source_names", metavar="[SOURCE]...", nargs=-1)
+@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False), help="Sources config (YAML).")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Config value for the named source.")
+@store_option
+def collect(source_names: tuple[str, ...], config_path: Path | None, settings: tuple[str, ...], store: Path) -> None:
+    """Collect evidence from sources into the store.
+
+    Sources and their settings come from --config (default ./defensible.yaml, `sources: {name: {...}}`)
+    and from --set KEY=VALUE for a single named source, e.g.
+    `defensible collect kubernetes --set paths=[manifests/] --set cluster=prod`.
+    """
+    config = load_config(config_path)
+    overrides = parse_settings(settings)
+    if overrides and len(source_names) != 1:
+        fail("--set applies to exactly one named source")
+    names = list(source_names) or list(config)
+    if not names:
+        fail("nothing to collect: name a source or configure `sources` in defensible.yaml")
+    try:
+        with Store.open(store) as st:
+            results = [collect_one(st, name, {**config.get(name, {}), **overrides}) for name in names]
+    except (StoreError, SourceError) as exc:
+        fail(str(exc))
+    if any(r.status == "failed" for r in results):
+        sys.exit(1)
+
+
+def collect_one(store: Store, name: str, config: dict) -> RunResult:
+    source = get_source(name)
+    with err.status(f"collecting {name}…"):
+        result = run_source(store, source, config)
+    counts = ", ".join(f"{n} {t}" for t, n in sorted(result.counts.items())) or "no rows"
+    style = {"succeeded": "green", "partial": "yellow", "failed": "bold red"}[result.status]
+    err.print(f"{name}: [{style}]{result.status}[/] (run {result.run_id}): {counts}", highlight=False)
+    if result.error:
+        err.print(f"  {result.error}", highlight=False, markup=False)
+    for reason in result.partial_reasons:
+        err.print(f"  partial: {reason}", highlight=False, markup=False)
+    return result
+
+
+def load_packs(refs: tuple[str, ...]) -> list:
+    try:
+        return [load_pack(resolve_pack(ref)) for ref in (refs or tuple(builtin_pack_dirs()))]
+    except PackError as exc:
+        fail(str(exc))
+        raise  # unreachable: fail exits
+
+
+@main.command()
+@pack_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@store_option
+def check(packs: tuple[str, ...], fmt: str, store: Path) -> None:
+    """Evaluate claims; exit 1 if any claim is gap, no-evidence or error."""
+    loaded = load_packs(packs)
+    try:
+        with Store.open(store, read_only=True) as st:
+            results = [(pack, r) for pack in loaded for r in evaluate_pack(st, pack)]
+    except StoreError as exc:
+        fail(str(exc))
+    if fmt == "json":
+        doc = [
+            {"pack": p.id, "claim": r.claim.id, "title": r.claim.title, "verdict": r.verdict, "reason": r.reason,
+             "evidence_rows": len(r.evidence.rows), "gap_rows": len(r.gaps.rows)}
+            for p, r in results
+        ]
+        click.echo(json.dumps(doc, indent=2))
+    else:
+        table = Table("pack", "claim", "verdict", "reason")
+        for p, r in results:
+            table.add_row(p.id, r.claim.title, f"[{VERDICT_STYLES[r.verdict]}]{r.verdict}[/]", r.reason)
+        Console().print(table)
+    if any(r.verdict in FAILING_VERDICTS for _, r in results):
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True, help="Bundle directory.")
+@click.option("--key", "keys", type=click.Path(path_type=Path, dir_okay=False), multiple=True,
+              help="Ed25519 private key (PEM); repeat to add signatures. Without it the bundle is unsigned.")
+@click.option("--force", is_flag=True, help="Replace an existing non-empty --out directory.")
+@pack_option
+@store_option
+def bundle(out: Path, keys: tuple[Path, ...], force: bool, packs: tuple[str, ...], store: Path) -> None:
+    """Write a signed, offline-verifiable audit bundle."""
+    from bundles.build import BundleError, build_bundle
+    from bundles.signing import KeyFileError, load_signer
+
+    loaded = load_packs(packs)
+    try:
+        signers = [load_signer(k) for k in keys]
+        with Store.open(store, read_only=True) as st:
+            summary = build_bundle(st, loaded, out, signers, force=force)
+    except (StoreError, BundleError, KeyFileError) as exc:
+        fail(str(exc))
+    print_bundle_summary(summary)
+
+
+def print_bundle_summary(summary: Any) -> None:
+    verdicts = ", ".join(f"{n} {v}" for v, n in summary.verdicts.items() if n)
+    err.print(f"bundle written to {summary.path} ({summary.files} files; {verdicts})", highlight=False)
+    if summary.signed_by:
+        for key_id in summary.signed_by:
+            err.print(f"signed with key {key_id}", highlight=False)
+    else:
+        err.print("[yellow]warning:[/] bundle is unsigned (pass --key to sign it)")
+
+
+@main.command()
+@click.argument("bundle_dir", metavar="BUNDLE", type=click.Path(path_type=Path))
+@click.option("--pubkey", type=click.Path(path_type=Path, dir_okay=False), required=True, help="Signer's public key (PEM).")
+def verify(bundle_dir: Path, pubkey: Path) -> None:
+    """Verify a bundle's signature and contents; exit 1 naming every file that fails."""
+    from bundles.signing import KeyFileError
+    from bundles.verify import verify_bundle
+
+    try:
+        result = verify_bundle(bundle_dir, pubkey)
+    except KeyFileError as exc:
+        fail(str(exc))
+    if result.ok:
+        click.echo(f"OK: {bundle_dir}: signature by {result.key_id} valid, {result.files_checked} files verified")
+        return
+    for problem in result.problems:
+        click.echo(f"FAIL: {problem}", err=True)
+    sys.exit(1)
+
+
+@main.command()
+@click.option("--out", "prefix", type=click.Path(path_type=Path, dir_okay=False), default=Path("defensible-signing"),
+              show_default=True, help="Writes PREFIX.key (private, mode 0600) and PREFIX.pub.")
+def keygen(prefix: Path) -> None:
+    """Create an Ed25519 signing key pair."""
+    from bundles.signing import KeyFileError, generate_keypair
+
+    try:
+        key_id = generate_keypair(Path(f"{prefix}.key"), Path(f"{prefix}.pub"))
+    except KeyFileError as exc:
+        fail(str(exc))
+    click.echo(f"wrote {prefix}.key and {prefix}.pub (key id {key_id})")
+
+
+@main.command()
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("defensible-demo"),
+              show_default=True, help="Directory for the demo environment, store, keys and bundle.")
+def demo(out: Path) -> None:
+    """Build the embedded demo environment, collect it, check it and write a signed bundle."""
+    from collector.demo import run_demo
+
+    try:
+        run_demo(out, collect_one)
+    except (StoreError, SourceError) as exc:
+        fail(str(exc))

@@ -1,0 +1,105 @@
+"""The embedded demo: Casework, a regulated case-management platform, collected, checked and bundled.
+
+Some claims hold, some have deliberate gaps (a regulated namespace without default deny, a workload
+whose mTLS is PERMISSIVE). TLS Secrets are generated fresh, so real key material passes through the
+collector and must be kept out of the store and the bundle.
+"""
+
+from __future__ import annotations
+
+import base64
+import shutil
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from importlib.resources import files
+from pathlib import Path
+
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from bundles.build import BundleSummary, build_bundle
+from bundles.signing import generate_keypair, load_signer
+from collector.claims import builtin_pack_dirs, load_pack
+from collector.plugins import SourceError
+from collector.runner import RunResult
+from collector.store import Store
+
+MARKER = ".defensible-demo"
+CLUSTER = "casework-prod"
+TLS_SECRETS = (
+    ("gateway-infra", "citizen-api-tls", "api.casework.example.gov"),
+    ("gateway-infra", "staff-wildcard-tls", "*.staff.casework.internal"),
+    ("enforcement", "enforcement-tls", "enforcement.staff.casework.internal"),
+)
+
+
+def run_demo(out: Path, collect: Callable[[Store, str, dict], RunResult]) -> BundleSummary:
+    prepare_directory(out)
+    manifests = out / "environment" / "k8s"
+    shutil.copytree(Path(str(files("collector") / "demo_env" / "k8s")), manifests)
+    (manifests / "70-tls-secrets.yaml").write_text(tls_secrets_manifest())
+    key, pub = out / "keys" / "signing.key", out / "keys" / "signing.pub"
+    generate_keypair(key, pub)
+    packs = [load_pack(path) for path in builtin_pack_dirs().values()]
+    with Store.open(out / "evidence.duckdb") as store:
+        result = collect(store, "kubernetes", {"paths": [str(manifests)], "cluster": CLUSTER})
+        if result.status == "failed":
+            raise SourceError(f"demo collection failed: {result.error}")
+        summary = build_bundle(store, packs, out / "bundle", [load_signer(key)])
+    verdicts = ", ".join(f"{n} {v}" for v, n in summary.verdicts.items() if n)
+    print(f"demo bundle: {summary.path} ({summary.files} files; {verdicts})")
+    print(f"report:      {summary.path / 'report.html'}")
+    print(f"verify with: defensible verify {summary.path} --pubkey {pub}")
+    return summary
+
+
+def prepare_directory(out: Path) -> None:
+    if out.exists() and any(out.iterdir()):
+        if not (out / MARKER).exists():
+            raise SourceError(f"{out} exists and is not a demo directory; choose another --out")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("created by `defensible demo`; safe to delete\n")
+
+
+def tls_secrets_manifest() -> str:
+    docs = []
+    for namespace, name, host in TLS_SECRETS:
+        cert_pem, key_pem = self_signed(host)
+        docs.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "type": "kubernetes.io/tls",
+                "metadata": {"name": name, "namespace": namespace},
+                "data": {
+                    "tls.crt": base64.b64encode(cert_pem).decode(),
+                    "tls.key": base64.b64encode(key_pem).decode(),
+                },
+            }
+        )
+    return yaml.safe_dump_all(docs, sort_keys=False)
+
+
+def self_signed(host: str) -> tuple[bytes, bytes]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=90))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem

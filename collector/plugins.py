@@ -1,0 +1,155 @@
+"""The source plugin contract and the registry that discovers plugins through entry points.
+
+A source is any object with ``name``, ``description``, ``config_schema`` (JSON Schema of its config),
+``migrations`` (DDL for its evidence tables, applied in order and versioned) and ``collect(ctx)``.
+Third parties register one under the entry-point group ``defensible.sources``.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import IO, Any, Protocol, runtime_checkable
+
+import jsonschema
+
+from collector.store import Store
+
+ENTRY_POINT_GROUP = "defensible.sources"
+
+
+class SourceError(Exception):
+    """A source cannot collect; the message says what to fix (file, object, endpoint)."""
+
+
+@runtime_checkable
+class Source(Protocol):
+    name: str
+    description: str
+    config_schema: Mapping[str, Any]
+    migrations: Sequence[str]
+
+    def collect(self, ctx: CollectContext) -> None: ...
+
+
+@dataclass
+class CollectContext:
+    """What a source sees during one run: its validated config and sinks for artifacts and rows."""
+
+    store: Store
+    source: str
+    run_id: str
+    config: Mapping[str, Any]
+    collected_at: datetime
+    partial_reasons: list[str] = field(default_factory=list)
+    _staging: tempfile.TemporaryDirectory | None = None
+    _files: dict[str, IO[str]] = field(default_factory=dict)
+
+    def add_artifact(
+        self, content: bytes, origin: str, media_type: str, origin_sha256: str | None = None
+    ) -> str:
+        """Keep raw bytes as a content-addressed artifact of this run; return the sha256 to cite."""
+        digest = self.store.put_artifact(content)
+        self._write(
+            "artifacts",
+            {
+                "run_id": self.run_id,
+                "sha256": digest,
+                "origin": origin,
+                "media_type": media_type,
+                "size": len(content),
+                "origin_sha256": origin_sha256,
+                "collected_at": self.collected_at,
+            },
+        )
+        return digest
+
+    def emit(self, table: str, row: Mapping[str, Any], artifact_sha256: str) -> None:
+        """Stage one evidence row; provenance columns are added here. Rows load in bulk at the end."""
+        self._write(
+            table,
+            {
+                **row,
+                "source": self.source,
+                "run_id": self.run_id,
+                "artifact_sha256": artifact_sha256,
+                "collected_at": self.collected_at,
+            },
+        )
+
+    def partial(self, reason: str) -> None:
+        """Note that some input was rejected; the run still lands, marked partial with this reason."""
+        self.partial_reasons.append(reason)
+
+    def _write(self, table: str, row: Mapping[str, Any]) -> None:
+        if table not in self._files:
+            if self._staging is None:
+                self._staging = tempfile.TemporaryDirectory(prefix="defensible-stage-")
+            staged = Path(self._staging.name) / f"{table}.ndjson"
+            self._files[table] = open(staged, "w", encoding="utf-8")  # noqa: SIM115 - closed by load_staged/discard
+        self._files[table].write(json.dumps(row, default=str, separators=(",", ":")) + "\n")
+
+    def load_staged(self) -> dict[str, int]:
+        """Load every staged table with DuckDB's JSON reader; return row counts per evidence table."""
+        counts: dict[str, int] = {}
+        for table, fh in self._files.items():
+            fh.close()
+            loaded = self.store.load_ndjson(table, Path(fh.name))
+            if table != "artifacts":
+                counts[table] = loaded
+        return counts
+
+    def discard(self) -> None:
+        for fh in self._files.values():
+            fh.close()
+        if self._staging is not None:
+            self._staging.cleanup()
+
+
+@dataclass(frozen=True)
+class SourceEntry:
+    """A discovered plugin, or the reason it could not be loaded."""
+
+    name: str
+    target: str
+    source: Source | None
+    error: str | None
+
+
+def discover_sources() -> dict[str, SourceEntry]:
+    found: dict[str, SourceEntry] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            obj = ep.load()
+            source = obj() if isinstance(obj, type) else obj
+            if not isinstance(source, Source):
+                raise TypeError("does not implement the Source contract (name, config_schema, collect)")
+            found[ep.name] = SourceEntry(ep.name, ep.value, source, None)
+        except Exception as exc:  # a broken third-party plugin must not break the tool
+            found[ep.name] = SourceEntry(ep.name, ep.value, None, f"{type(exc).__name__}: {exc}")
+    return dict(sorted(found.items()))
+
+
+def get_source(name: str) -> Source:
+    entry = discover_sources().get(name)
+    if entry is None:
+        known = ", ".join(discover_sources()) or "none"
+        raise SourceError(f"unknown source {name!r} (installed: {known})")
+    if entry.source is None:
+        raise SourceError(f"source {name!r} failed to load: {entry.error}")
+    return entry.source
+
+
+def validate_config(source: Source, config: Mapping[str, Any]) -> dict[str, Any]:
+    """Check ``config`` against the source's schema, returning it with schema defaults filled in."""
+    errors = sorted(jsonschema.Draft202012Validator(source.config_schema).iter_errors(config), key=str)
+    if errors:
+        lines = [f"  {'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}" for e in errors]
+        raise SourceError(f"invalid config for source {source.name!r}:\n" + "\n".join(lines))
+    defaults = {k: v["default"] for k, v in source.config_schema.get("properties", {}).items() if "default" in v}
+    return {**defaults, **config}

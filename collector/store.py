@@ -1,0 +1,203 @@
+"""The evidence store: one DuckDB file, versioned schema, collection runs and content-addressed artifacts.
+
+Raw artifacts live on disk beside the store (``<store>.artifacts/sha256/ab/abcd…``); the database records
+which run collected which artifact. Every evidence table carries the provenance columns
+``source, run_id, artifact_sha256, collected_at``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+DEFAULT_STORE = Path("evidence.duckdb")
+
+PROVENANCE_COLUMNS = """
+    source VARCHAR NOT NULL,
+    run_id VARCHAR NOT NULL,
+    artifact_sha256 VARCHAR NOT NULL,
+    collected_at TIMESTAMPTZ NOT NULL"""
+
+CORE_MIGRATIONS: Sequence[str] = (
+    """
+    CREATE TABLE runs (
+        run_id VARCHAR PRIMARY KEY,
+        source VARCHAR NOT NULL,
+        config JSON,
+        started_at TIMESTAMPTZ NOT NULL,
+        finished_at TIMESTAMPTZ,
+        status VARCHAR NOT NULL,  -- running | succeeded | partial | failed
+        error VARCHAR,
+        record_counts JSON
+    );
+    CREATE TABLE artifacts (
+        run_id VARCHAR NOT NULL,
+        sha256 VARCHAR NOT NULL,
+        origin VARCHAR NOT NULL,
+        media_type VARCHAR NOT NULL,
+        size BIGINT NOT NULL,
+        origin_sha256 VARCHAR,  -- digest of the original bytes when the stored copy was redacted
+        collected_at TIMESTAMPTZ NOT NULL
+    );
+    """,
+)
+
+
+class StoreError(Exception):
+    """The store cannot be opened or used."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class Store:
+    """An open evidence store. Use :meth:`open`; close with :meth:`close` or as a context manager."""
+
+    def __init__(self, path: Path, con: duckdb.DuckDBPyConnection, read_only: bool):
+        self.path = path
+        self.con = con
+        self.read_only = read_only
+        self.artifacts_dir = path.with_name(path.name + ".artifacts")
+
+    @classmethod
+    def open(cls, path: Path, read_only: bool = False) -> Store:
+        path = Path(path)
+        if read_only and not path.exists():
+            raise StoreError(f"no evidence store at {path}: run `defensible collect` or `defensible demo` first")
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot open evidence store {path}: {exc}") from exc
+        con.execute("SET TimeZone = 'UTC'")  # timestamps read back identically on every machine
+        store = cls(path, con, read_only)
+        if not read_only:
+            store.migrate("core", CORE_MIGRATIONS)
+            store._fail_interrupted_runs()
+        return store
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # schema ---------------------------------------------------------------------------------------------
+
+    def migrate(self, component: str, migrations: Sequence[str]) -> None:
+        """Apply the migrations of ``component`` (core or a source plugin) not applied yet, in order."""
+        self.con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(component VARCHAR, version INTEGER, applied_at TIMESTAMPTZ, PRIMARY KEY (component, version))"
+        )
+        row = self.con.execute(
+            "SELECT coalesce(max(version), 0) FROM schema_migrations WHERE component = ?", [component]
+        ).fetchone()
+        applied = row[0] if row else 0
+        if applied > len(migrations):
+            raise StoreError(
+                f"{self.path}: schema of {component!r} is at version {applied}, newer than this tool "
+                f"knows ({len(migrations)}); upgrade defensible"
+            )
+        for version, sql in enumerate(migrations[applied:], start=applied + 1):
+            self.con.begin()
+            self.con.execute(sql)
+            self.con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [component, version, utcnow()])
+            self.con.commit()
+
+    def schema_versions(self) -> dict[str, int]:
+        if not self.has_table("schema_migrations"):
+            return {}
+        rows = self.con.execute("SELECT component, max(version) FROM schema_migrations GROUP BY ALL").fetchall()
+        return dict(rows)
+
+    def has_table(self, name: str) -> bool:
+        row = self.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_catalog <> 'temp'",
+            [name],
+        ).fetchone()
+        return bool(row and row[0])
+
+    def table_columns(self, table: str) -> dict[str, str]:
+        rows = self.con.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ? AND database_name <> 'temp' "
+            "ORDER BY column_index",
+            [table],
+        ).fetchall()
+        return dict(rows)
+
+    # runs -----------------------------------------------------------------------------------------------
+
+    def begin_run(self, run_id: str, source: str, config: dict, started_at: datetime) -> None:
+        """Record a run as running, committed at once so that a killed process leaves a trace."""
+        self.con.execute(
+            "INSERT INTO runs (run_id, source, config, started_at, status) VALUES (?, ?, ?, ?, 'running')",
+            [run_id, source, json.dumps(config, sort_keys=True, default=str), started_at],
+        )
+
+    def finish_run(self, run_id: str, status: str, error: str | None, counts: dict[str, int]) -> None:
+        self.con.execute(
+            "UPDATE runs SET finished_at = ?, status = ?, error = ?, record_counts = ? WHERE run_id = ?",
+            [utcnow(), status, error, json.dumps(counts, sort_keys=True), run_id],
+        )
+
+    def _fail_interrupted_runs(self) -> None:
+        # DuckDB allows one writer per file, so a run still 'running' when we open for writing was killed.
+        self.con.execute(
+            "UPDATE runs SET status = 'failed', finished_at = coalesce(finished_at, started_at), "
+            "error = 'interrupted: the collecting process ended before the run finished' "
+            "WHERE status = 'running'"
+        )
+
+    def runs(self) -> list[dict]:
+        if not self.has_table("runs"):
+            return []
+        cur = self.con.execute(
+            "SELECT run_id, source, started_at, finished_at, status, error, record_counts FROM runs "
+            "ORDER BY started_at, run_id"
+        )
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
+    # artifacts and bulk loading -------------------------------------------------------------------------
+
+    def artifact_path(self, sha256: str) -> Path:
+        return self.artifacts_dir / "sha256" / sha256[:2] / sha256
+
+    def put_artifact(self, content: bytes) -> str:
+        """Write ``content`` to the content-addressed artifact directory; return its sha256."""
+        digest = sha256_hex(content)
+        target = self.artifact_path(digest)
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(content)
+            os.replace(tmp, target)
+        return digest
+
+    def load_ndjson(self, table: str, ndjson: Path) -> int:
+        """Bulk-load newline-delimited JSON rows into ``table`` with DuckDB's reader; return rows loaded."""
+        columns = self.table_columns(table)
+        if not columns:
+            raise StoreError(f"no table {table!r} in the store")
+        row = self.con.execute(
+            f"INSERT INTO {table} BY NAME SELECT * FROM read_json(?, format = 'newline_delimited', "
+            "columns = ?, maximum_object_size = 268435456)",
+            [str(ndjson), columns],
+        ).fetchone()
+        return int(row[0]) if row else 0

@@ -1,0 +1,373 @@
+"""Kubernetes inventory: Gateway API, NetworkPolicy, mesh policy, Services and Namespaces.
+
+Offline from manifest files or ``kubectl get -A -o json`` dumps (``paths``), live through the
+``kubernetes`` client from kubeconfig contexts (``contexts``). A kind the API server does not serve (404)
+or does not let us list (403) is recorded in ``k8s_inventory`` as not collectible, not a failure.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import config as kube_config
+from kubernetes.client import ApiClient
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
+
+from collector.plugins import CollectContext, SourceError
+from collector.redaction import has_secret_material, redact_object
+from collector.store import PROVENANCE_COLUMNS, sha256_hex
+
+GATEWAY_API = "gateway.networking.k8s.io"
+ISTIO_SECURITY = "security.istio.io"
+
+
+@dataclass(frozen=True)
+class Kind:
+    kind: str
+    group: str
+    versions: tuple[str, ...]  # preferred first
+    plural: str
+
+    def list_path(self, version: str) -> str:
+        prefix = f"/apis/{self.group}/{version}" if self.group else f"/api/{version}"
+        return f"{prefix}/{self.plural}"
+
+
+KINDS: tuple[Kind, ...] = (
+    Kind("Namespace", "", ("v1",), "namespaces"),
+    Kind("Service", "", ("v1",), "services"),
+    Kind("GatewayClass", GATEWAY_API, ("v1", "v1beta1"), "gatewayclasses"),
+    Kind("Gateway", GATEWAY_API, ("v1", "v1beta1"), "gateways"),
+    Kind("HTTPRoute", GATEWAY_API, ("v1", "v1beta1"), "httproutes"),
+    Kind("GRPCRoute", GATEWAY_API, ("v1", "v1alpha2"), "grpcroutes"),
+    Kind("TLSRoute", GATEWAY_API, ("v1", "v1alpha3", "v1alpha2"), "tlsroutes"),
+    Kind("ReferenceGrant", GATEWAY_API, ("v1", "v1beta1"), "referencegrants"),
+    Kind("NetworkPolicy", "networking.k8s.io", ("v1",), "networkpolicies"),
+    Kind("PeerAuthentication", ISTIO_SECURITY, ("v1", "v1beta1"), "peerauthentications"),
+    Kind("AuthorizationPolicy", ISTIO_SECURITY, ("v1", "v1beta1"), "authorizationpolicies"),
+)
+KIND_NAMES = [k.kind for k in KINDS]
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+
+MIGRATIONS = (
+    f"""
+    CREATE TABLE k8s_objects (
+        cluster VARCHAR NOT NULL,
+        api_version VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL,
+        namespace VARCHAR,
+        name VARCHAR NOT NULL,
+        uid VARCHAR,
+        labels JSON,
+        annotations JSON,
+        spec JSON,
+        status JSON,
+        location VARCHAR NOT NULL,  -- file#document or API list path the object came from
+        {PROVENANCE_COLUMNS}
+    );
+    CREATE TABLE k8s_inventory (
+        cluster VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL,
+        api_version VARCHAR,
+        status VARCHAR NOT NULL,  -- collected | not-collectible
+        reason VARCHAR,           -- crd-absent | forbidden
+        http_status INTEGER,
+        message VARCHAR,
+        object_count INTEGER NOT NULL,
+        location VARCHAR NOT NULL,
+        {PROVENANCE_COLUMNS}
+    );
+    -- The latest successful listing of each kind in each cluster.
+    CREATE VIEW k8s_inventory_current AS
+        SELECT i.* FROM k8s_inventory i JOIN runs r USING (run_id)
+        WHERE r.status IN ('succeeded', 'partial')
+        QUALIFY row_number() OVER (PARTITION BY i.cluster, i.kind ORDER BY r.started_at DESC, r.run_id DESC) = 1;
+    CREATE VIEW k8s_current AS
+        SELECT o.* FROM k8s_objects o
+        JOIN k8s_inventory_current i USING (run_id, cluster, kind)
+        WHERE i.status = 'collected';
+    """,
+)
+
+
+class KubernetesSource:
+    name = "kubernetes"
+    description = "Kubernetes networking inventory (Gateway API, NetworkPolicy, Istio policy, Services)"
+    config_schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "paths": {
+                "type": "array",
+                "items": {"type": "string"},
+                "default": [],
+                "description": "manifest files or directories (YAML, JSON, kubectl List dumps)",
+            },
+            "cluster": {
+                "type": "string",
+                "default": "default",
+                "description": "cluster name recorded for objects read from paths",
+            },
+            "contexts": {
+                "type": "array",
+                "items": {"type": "string"},
+                "default": [],
+                "description": "kubeconfig contexts to list live; each context is recorded as a cluster",
+            },
+            "kubeconfig": {"type": ["string", "null"], "default": None},
+            "kinds": {"type": "array", "items": {"enum": KIND_NAMES}, "default": KIND_NAMES},
+            "page_size": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 500},
+        },
+    }
+
+    migrations = MIGRATIONS
+
+    def collect(self, ctx: CollectContext) -> None:
+        cfg = ctx.config
+        if not cfg["paths"] and not cfg["contexts"]:
+            raise SourceError("kubernetes: configure `paths` (manifests) or `contexts` (kubeconfig contexts)")
+        kinds = [k for k in KINDS if k.kind in cfg["kinds"]]
+        if cfg["paths"]:
+            collect_manifests(ctx, [Path(p) for p in cfg["paths"]], cfg["cluster"], kinds)
+        for context in cfg["contexts"]:
+            collect_live(ctx, context, cfg["kubeconfig"], kinds, cfg["page_size"])
+
+
+# offline ----------------------------------------------------------------------------------------------
+
+
+def manifest_files(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in MANIFEST_SUFFIXES))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise SourceError(f"kubernetes: manifest path {path} does not exist")
+    return files
+
+
+def read_documents(path: Path, text: str) -> Iterator[tuple[int, int, Any]]:
+    """Yield (document index, first line, decoded document), naming file/document/line on bad YAML."""
+    loader = yaml.CSafeLoader(text)
+    index = 0
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            index += 1
+            if node is not None:
+                yield index, node.start_mark.line + 1, loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f", line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SourceError(f"{path}: document {index + 1}{where}: invalid YAML: {problem}") from None
+    finally:
+        loader.dispose()
+
+
+def expand_lists(doc: Any, where: str) -> Iterator[tuple[str, dict]]:
+    """Yield (location, object) for a manifest, unwrapping ``List`` kinds (kubectl -o json dumps)."""
+    if doc is None:
+        return
+    if not isinstance(doc, dict):
+        raise SourceError(f"{where}: expected a Kubernetes object (mapping), got {type(doc).__name__}")
+    kind = doc.get("kind")
+    if isinstance(kind, str) and kind.endswith("List") and "items" in doc:
+        items = doc["items"] or []
+        if not isinstance(items, list):
+            raise SourceError(f"{where}: `items` of {kind} is not a list")
+        for i, item in enumerate(items):
+            yield from expand_lists(item, f"{where} items[{i}]")
+        return
+    name = (doc.get("metadata") or {}).get("name") if isinstance(doc.get("metadata"), dict) else None
+    if not isinstance(kind, str) or not isinstance(doc.get("apiVersion"), str) or not isinstance(name, str):
+        raise SourceError(f"{where}: not a Kubernetes object (needs apiVersion, kind and metadata.name)")
+    yield where, doc
+
+
+def collect_manifests(ctx: CollectContext, paths: list[Path], cluster: str, kinds: list[Kind]) -> None:
+    wanted = {k.kind for k in kinds}
+    counts = dict.fromkeys(sorted(wanted), 0)
+    files = []
+    for path in manifest_files(paths):
+        raw = path.read_bytes()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SourceError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+        objects = [
+            located
+            for index, line, doc in read_documents(path, text)
+            for located in expand_lists(doc, f"{path}#{index} (line {line})")
+        ]
+        if has_secret_material(text):
+            redacted = json.dumps([redact_object(o) for _, o in objects], indent=1, sort_keys=True)
+            sha = ctx.add_artifact(redacted.encode(), str(path), "application/json", sha256_hex(raw))
+        else:
+            sha = ctx.add_artifact(raw, str(path), "application/yaml")
+        files.append({"path": str(path), "sha256": sha})
+        for location, obj in objects:
+            if obj["kind"] in wanted:
+                counts[obj["kind"]] += 1
+                ctx.emit("k8s_objects", object_row(cluster, obj, location), sha)
+    listing = json.dumps({"cluster": cluster, "files": files}, indent=1, sort_keys=True).encode()
+    listing_sha = ctx.add_artifact(listing, "manifest listing", "application/json")
+    where = ", ".join(map(str, paths))
+    for kind in kinds:
+        ctx.emit(
+            "k8s_inventory",
+            inventory_row(cluster, kind.kind, None, "collected", counts[kind.kind], where),
+            listing_sha,
+        )
+
+
+# live -------------------------------------------------------------------------------------------------
+
+
+def collect_live(
+    ctx: CollectContext, context: str, kubeconfig: str | None, kinds: list[Kind], page_size: int
+) -> None:
+    try:
+        api = kube_config.new_client_from_config(config_file=kubeconfig, context=context)
+    except (kube_config.ConfigException, OSError) as exc:
+        raise SourceError(f"kubernetes: cannot load kubeconfig context {context!r}: {exc}") from None
+    with api:
+        server = api.configuration.host
+        for kind in kinds:
+            collect_kind(ctx, api, context, server, kind, page_size)
+
+
+def collect_kind(ctx: CollectContext, api: ApiClient, cluster: str, server: str, kind: Kind, size: int) -> None:
+    refusal: ApiException | None = None
+    for version in kind.versions:
+        path = kind.list_path(version)
+        try:
+            pages = list_pages(api, path, size)
+        except ApiException as exc:
+            if exc.status not in (403, 404):
+                raise SourceError(
+                    f"kubernetes: {server}{path} (context {cluster}) answered HTTP {exc.status} {exc.reason}"
+                ) from None
+            refusal = exc
+            if exc.status == 404:
+                continue
+            break
+        except HTTPError as exc:
+            raise SourceError(f"kubernetes: cannot reach {server} (context {cluster}): {exc}") from None
+        count = 0
+        last_sha = ""
+        for page_no, body in enumerate(pages):
+            last_sha = ctx.add_artifact(body, f"{server}{path} page {page_no + 1}", "application/json")
+            listing = json.loads(body)
+            api_version = f"{kind.group}/{version}" if kind.group else version
+            for item in listing.get("items") or []:
+                item.setdefault("apiVersion", api_version)
+                item.setdefault("kind", kind.kind)
+                ctx.emit("k8s_objects", object_row(cluster, redact_object(item), f"{server}{path}"), last_sha)
+                count += 1
+        row = inventory_row(cluster, kind.kind, api_version, "collected", count, f"{server}{path}")
+        ctx.emit("k8s_inventory", row, last_sha)
+        return
+    assert refusal is not None
+    body = refusal.body if isinstance(refusal.body, bytes) else str(refusal.body or "").encode()
+    sha = ctx.add_artifact(body, f"{server}{kind.list_path(kind.versions[0])}", "application/json")
+    row = inventory_row(
+        cluster,
+        kind.kind,
+        None,
+        "not-collectible",
+        0,
+        f"{server}{kind.list_path(kind.versions[0])}",
+        reason="forbidden" if refusal.status == 403 else "crd-absent",
+        http_status=refusal.status,
+        message=status_message(body) or refusal.reason,
+    )
+    ctx.emit("k8s_inventory", row, sha)
+
+
+def list_pages(api: ApiClient, path: str, page_size: int) -> list[bytes]:
+    """Every page of a list call, following ``continue`` tokens; raises ApiException on refusal."""
+    pages: list[bytes] = []
+    token = ""
+    while True:
+        query: list[tuple[str, Any]] = [("limit", page_size)]
+        if token:
+            query.append(("continue", token))
+        response = api.call_api(
+            path,
+            "GET",
+            query_params=query,
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+            _preload_content=False,
+            _return_http_data_only=True,
+            _request_timeout=60,
+        )
+        body = response.data
+        pages.append(body)
+        token = (json.loads(body).get("metadata") or {}).get("continue") or ""
+        if not token:
+            return pages
+
+
+def status_message(body: bytes) -> str | None:
+    try:
+        return json.loads(body).get("message")
+    except (ValueError, AttributeError):
+        return None
+
+
+# rows -------------------------------------------------------------------------------------------------
+
+
+def object_row(cluster: str, obj: dict, location: str) -> dict:
+    meta = obj.get("metadata") or {}
+    return {
+        "cluster": cluster,
+        "api_version": obj["apiVersion"],
+        "kind": obj["kind"],
+        "namespace": meta.get("namespace") or ("default" if obj["kind"] not in CLUSTER_SCOPED else None),
+        "name": meta["name"],
+        "uid": meta.get("uid"),
+        "labels": meta.get("labels") or {},
+        "annotations": meta.get("annotations") or {},
+        "spec": obj.get("spec") or {},
+        "status": obj.get("status") or {},
+        "location": location,
+    }
+
+
+CLUSTER_SCOPED = frozenset({"Namespace", "GatewayClass"})
+
+
+def inventory_row(
+    cluster: str,
+    kind: str,
+    api_version: str | None,
+    status: str,
+    count: int,
+    location: str,
+    *,
+    reason: str | None = None,
+    http_status: int | None = None,
+    message: str | None = None,
+) -> dict:
+    return {
+        "cluster": cluster,
+        "kind": kind,
+        "api_version": api_version,
+        "status": status,
+        "reason": reason,
+        "http_status": http_status,
+        "message": message,
+        "object_count": count,
+        "location": location,
+    }
