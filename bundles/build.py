@@ -17,12 +17,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from collector import __version__
-from collector.claims import VERDICTS, ClaimResult, Pack, QueryResult, evaluate_pack
-from collector.store import Store, sha256_hex
 from bundles.report import render_html, render_markdown
 from bundles.signing import Signer, envelope
 from bundles.statement import statement_bytes
+from collector import __version__
+from collector.claims import VERDICTS, ClaimResult, Pack, QueryResult, evaluate_pack
+from collector.store import Store, sha256_hex
 
 STATEMENT = "META/statement.intoto.json"
 ENVELOPE = "META/statement.dsse.json"
@@ -40,7 +40,9 @@ class BundleSummary:
     signed_by: list[str]
 
 
-def build_bundle(store: Store, packs: list[Pack], out: Path, signers: list[Signer], force: bool = False) -> BundleSummary:
+def build_bundle(
+    store: Store, packs: list[Pack], out: Path, signers: list[Signer], force: bool = False
+) -> BundleSummary:
     if out.exists() and any(out.iterdir()) and not force:
         raise BundleError(f"{out} exists and is not empty; choose another --out or pass --force")
     results = {pack.id: evaluate_pack(store, pack) for pack in packs}

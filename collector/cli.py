@@ -177,8 +177,15 @@ def check(packs: tuple[str, ...], fmt: str, store: Path) -> None:
         fail(str(exc))
     if fmt == "json":
         doc = [
-            {"pack": p.id, "claim": r.claim.id, "title": r.claim.title, "verdict": r.verdict, "reason": r.reason,
-             "evidence_rows": len(r.evidence.rows), "gap_rows": len(r.gaps.rows)}
+            {
+                "pack": p.id,
+                "claim": r.claim.id,
+                "title": r.claim.title,
+                "verdict": r.verdict,
+                "reason": r.reason,
+                "evidence_rows": len(r.evidence.rows),
+                "gap_rows": len(r.gaps.rows),
+            }
             for p, r in results
         ]
         click.echo(json.dumps(doc, indent=2))
@@ -193,8 +200,13 @@ def check(packs: tuple[str, ...], fmt: str, store: Path) -> None:
 
 @main.command()
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True, help="Bundle directory.")
-@click.option("--key", "keys", type=click.Path(path_type=Path, dir_okay=False), multiple=True,
-              help="Ed25519 private key (PEM); repeat to add signatures. Without it the bundle is unsigned.")
+@click.option(
+    "--key",
+    "keys",
+    type=click.Path(path_type=Path, dir_okay=False),
+    multiple=True,
+    help="Ed25519 private key (PEM); repeat to add signatures. Without it the bundle is unsigned.",
+)
 @click.option("--force", is_flag=True, help="Replace an existing non-empty --out directory.")
 @pack_option
 @store_option
@@ -225,7 +237,9 @@ def print_bundle_summary(summary: Any) -> None:
 
 @main.command()
 @click.argument("bundle_dir", metavar="BUNDLE", type=click.Path(path_type=Path))
-@click.option("--pubkey", type=click.Path(path_type=Path, dir_okay=False), required=True, help="Signer's public key (PEM).")
+@click.option(
+    "--pubkey", type=click.Path(path_type=Path, dir_okay=False), required=True, help="Signer's public key (PEM)."
+)
 def verify(bundle_dir: Path, pubkey: Path) -> None:
     """Verify a bundle's signature and contents; exit 1 naming every file that fails."""
     from bundles.signing import KeyFileError
@@ -244,8 +258,14 @@ def verify(bundle_dir: Path, pubkey: Path) -> None:
 
 
 @main.command()
-@click.option("--out", "prefix", type=click.Path(path_type=Path, dir_okay=False), default=Path("defensible-signing"),
-              show_default=True, help="Writes PREFIX.key (private, mode 0600) and PREFIX.pub.")
+@click.option(
+    "--out",
+    "prefix",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("defensible-signing"),
+    show_default=True,
+    help="Writes PREFIX.key (private, mode 0600) and PREFIX.pub.",
+)
 def keygen(prefix: Path) -> None:
     """Create an Ed25519 signing key pair."""
     from bundles.signing import KeyFileError, generate_keypair
@@ -258,8 +278,13 @@ def keygen(prefix: Path) -> None:
 
 
 @main.command()
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("defensible-demo"),
-              show_default=True, help="Directory for the demo environment, store, keys and bundle.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("defensible-demo"),
+    show_default=True,
+    help="Directory for the demo environment, store, keys and bundle.",
+)
 def demo(out: Path) -> None:
     """Build the embedded demo environment, collect it, check it and write a signed bundle."""
     from collector.demo import run_demo

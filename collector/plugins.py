@@ -50,9 +50,7 @@ class CollectContext:
     _staging: tempfile.TemporaryDirectory | None = None
     _files: dict[str, IO[str]] = field(default_factory=dict)
 
-    def add_artifact(
-        self, content: bytes, origin: str, media_type: str, origin_sha256: str | None = None
-    ) -> str:
+    def add_artifact(self, content: bytes, origin: str, media_type: str, origin_sha256: str | None = None) -> str:
         """Keep raw bytes as a content-addressed artifact of this run; return the sha256 to cite."""
         digest = self.store.put_artifact(content)
         self._write(

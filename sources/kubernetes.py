@@ -232,9 +232,7 @@ def collect_manifests(ctx: CollectContext, paths: list[Path], cluster: str, kind
 # live -------------------------------------------------------------------------------------------------
 
 
-def collect_live(
-    ctx: CollectContext, context: str, kubeconfig: str | None, kinds: list[Kind], page_size: int
-) -> None:
+def collect_live(ctx: CollectContext, context: str, kubeconfig: str | None, kinds: list[Kind], page_size: int) -> None:
     try:
         api = kube_config.new_client_from_config(config_file=kubeconfig, context=context)
     except (kube_config.ConfigException, OSError) as exc:
