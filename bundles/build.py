@@ -36,8 +36,12 @@ class BundleError(Exception):
 class BundleSummary:
     path: Path
     files: int
-    verdicts: dict[str, int]
+    results: list[tuple[str, ClaimResult]]  # (pack id, result) in pack order
     signed_by: list[str]
+
+    @property
+    def verdicts(self) -> dict[str, int]:
+        return {v: n for v in VERDICTS if (n := sum(r.verdict == v for _, r in self.results))}
 
 
 def build_bundle(
@@ -81,11 +85,8 @@ def build_bundle(
     files[STATEMENT] = statement
     files[ENVELOPE] = _dump(envelope(statement, signers))
     _write_atomically(out, files)
-    counts = {v: 0 for v in VERDICTS}
-    for rs in results.values():
-        for r in rs:
-            counts[r.verdict] += 1
-    return BundleSummary(out, len(files), counts, [s.key_id for s in signers])
+    ordered = [(pack.id, r) for pack in packs for r in results[pack.id]]
+    return BundleSummary(out, len(files), ordered, [s.key_id for s in signers])
 
 
 def evidence_dir(pack: Pack, result: ClaimResult) -> str:

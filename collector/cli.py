@@ -13,8 +13,20 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from bundles.build import BundleError, BundleSummary, build_bundle
+from bundles.signing import KeyFileError, generate_keypair, load_signer
+from bundles.verify import verify_bundle
 from collector import __version__
-from collector.claims import FAILING_VERDICTS, PackError, builtin_pack_dirs, evaluate_pack, load_pack, resolve_pack
+from collector.claims import (
+    FAILING_VERDICTS,
+    ClaimResult,
+    PackError,
+    builtin_pack_dirs,
+    evaluate_pack,
+    load_pack,
+    resolve_pack,
+)
+from collector.demo import run_demo
 from collector.plugins import SourceError, discover_sources, get_source
 from collector.runner import RunResult, run_source
 from collector.store import DEFAULT_STORE, Store, StoreError
@@ -172,13 +184,19 @@ def check(packs: tuple[str, ...], fmt: str, store: Path) -> None:
     loaded = load_packs(packs)
     try:
         with Store.open(store, read_only=True) as st:
-            results = [(pack, r) for pack in loaded for r in evaluate_pack(st, pack)]
+            results = [(pack.id, r) for pack in loaded for r in evaluate_pack(st, pack)]
     except StoreError as exc:
         fail(str(exc))
+    print_verdicts(results, fmt)
+    if any(r.verdict in FAILING_VERDICTS for _, r in results):
+        sys.exit(1)
+
+
+def print_verdicts(results: list[tuple[str, ClaimResult]], fmt: str = "table") -> None:
     if fmt == "json":
         doc = [
             {
-                "pack": p.id,
+                "pack": pack_id,
                 "claim": r.claim.id,
                 "title": r.claim.title,
                 "verdict": r.verdict,
@@ -186,16 +204,14 @@ def check(packs: tuple[str, ...], fmt: str, store: Path) -> None:
                 "evidence_rows": len(r.evidence.rows),
                 "gap_rows": len(r.gaps.rows),
             }
-            for p, r in results
+            for pack_id, r in results
         ]
         click.echo(json.dumps(doc, indent=2))
-    else:
-        table = Table("pack", "claim", "verdict", "reason")
-        for p, r in results:
-            table.add_row(p.id, r.claim.title, f"[{VERDICT_STYLES[r.verdict]}]{r.verdict}[/]", r.reason)
-        Console().print(table)
-    if any(r.verdict in FAILING_VERDICTS for _, r in results):
-        sys.exit(1)
+        return
+    table = Table("pack", "claim", "verdict", "reason")
+    for pack_id, r in results:
+        table.add_row(pack_id, r.claim.title, f"[{VERDICT_STYLES[r.verdict]}]{r.verdict}[/]", r.reason)
+    Console().print(table)
 
 
 @main.command()
@@ -212,9 +228,6 @@ def check(packs: tuple[str, ...], fmt: str, store: Path) -> None:
 @store_option
 def bundle(out: Path, keys: tuple[Path, ...], force: bool, packs: tuple[str, ...], store: Path) -> None:
     """Write a signed, offline-verifiable audit bundle."""
-    from bundles.build import BundleError, build_bundle
-    from bundles.signing import KeyFileError, load_signer
-
     loaded = load_packs(packs)
     try:
         signers = [load_signer(k) for k in keys]
@@ -225,8 +238,8 @@ def bundle(out: Path, keys: tuple[Path, ...], force: bool, packs: tuple[str, ...
     print_bundle_summary(summary)
 
 
-def print_bundle_summary(summary: Any) -> None:
-    verdicts = ", ".join(f"{n} {v}" for v, n in summary.verdicts.items() if n)
+def print_bundle_summary(summary: BundleSummary) -> None:
+    verdicts = ", ".join(f"{n} {v}" for v, n in summary.verdicts.items())
     err.print(f"bundle written to {summary.path} ({summary.files} files; {verdicts})", highlight=False)
     if summary.signed_by:
         for key_id in summary.signed_by:
@@ -242,9 +255,6 @@ def print_bundle_summary(summary: Any) -> None:
 )
 def verify(bundle_dir: Path, pubkey: Path) -> None:
     """Verify a bundle's signature and contents; exit 1 naming every file that fails."""
-    from bundles.signing import KeyFileError
-    from bundles.verify import verify_bundle
-
     try:
         result = verify_bundle(bundle_dir, pubkey)
     except KeyFileError as exc:
@@ -268,8 +278,6 @@ def verify(bundle_dir: Path, pubkey: Path) -> None:
 )
 def keygen(prefix: Path) -> None:
     """Create an Ed25519 signing key pair."""
-    from bundles.signing import KeyFileError, generate_keypair
-
     try:
         key_id = generate_keypair(Path(f"{prefix}.key"), Path(f"{prefix}.pub"))
     except KeyFileError as exc:
@@ -287,9 +295,11 @@ def keygen(prefix: Path) -> None:
 )
 def demo(out: Path) -> None:
     """Build the embedded demo environment, collect it, check it and write a signed bundle."""
-    from collector.demo import run_demo
-
     try:
-        run_demo(out, collect_one)
+        summary, public_key = run_demo(out, collect_one)
     except (StoreError, SourceError) as exc:
         fail(str(exc))
+    print_verdicts(summary.results)
+    print_bundle_summary(summary)
+    click.echo(f"report:      {summary.path / 'report.html'}")
+    click.echo(f"verify with: defensible verify {summary.path} --pubkey {public_key}")

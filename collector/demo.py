@@ -36,7 +36,8 @@ TLS_SECRETS = (
 )
 
 
-def run_demo(out: Path, collect: Callable[[Store, str, dict], RunResult]) -> BundleSummary:
+def run_demo(out: Path, collect: Callable[[Store, str, dict], RunResult]) -> tuple[BundleSummary, Path]:
+    """Build the environment under ``out``, collect it and bundle it; return the summary and public key."""
     prepare_directory(out)
     manifests = out / "environment" / "k8s"
     shutil.copytree(Path(str(files("collector") / "demo_env" / "k8s")), manifests)
@@ -49,11 +50,7 @@ def run_demo(out: Path, collect: Callable[[Store, str, dict], RunResult]) -> Bun
         if result.status == "failed":
             raise SourceError(f"demo collection failed: {result.error}")
         summary = build_bundle(store, packs, out / "bundle", [load_signer(key)])
-    verdicts = ", ".join(f"{n} {v}" for v, n in summary.verdicts.items() if n)
-    print(f"demo bundle: {summary.path} ({summary.files} files; {verdicts})")
-    print(f"report:      {summary.path / 'report.html'}")
-    print(f"verify with: defensible verify {summary.path} --pubkey {pub}")
-    return summary
+    return summary, pub
 
 
 def prepare_directory(out: Path) -> None:

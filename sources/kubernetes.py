@@ -204,12 +204,12 @@ def collect_manifests(ctx: CollectContext, paths: list[Path], cluster: str, kind
         except UnicodeDecodeError as exc:
             raise SourceError(f"{path}: not UTF-8 text (byte {exc.start})") from None
         objects = [
-            located
+            (location, redact_object(obj))
             for index, line, doc in read_documents(path, text)
-            for located in expand_lists(doc, f"{path}#{index} (line {line})")
+            for location, obj in expand_lists(doc, f"{path}#{index} (line {line})")
         ]
         if has_secret_material(text):
-            redacted = json.dumps([redact_object(o) for _, o in objects], indent=1, sort_keys=True)
+            redacted = json.dumps([obj for _, obj in objects], indent=1, sort_keys=True)
             sha = ctx.add_artifact(redacted.encode(), str(path), "application/json", sha256_hex(raw))
         else:
             sha = ctx.add_artifact(raw, str(path), "application/yaml")

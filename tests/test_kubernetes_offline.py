@@ -1,0 +1,148 @@
+"""Offline Kubernetes inventory: multi-document YAML, kubectl List dumps, malformed input, redaction."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from helpers import collect_manifests, write
+
+from collector.runner import run_source
+from collector.store import Store
+from sources.kubernetes import KubernetesSource
+
+GATEWAY_AND_ROUTE = """
+    # comment before the first document
+    apiVersion: gateway.networking.k8s.io/v1
+    kind: Gateway
+    metadata: {name: edge, namespace: infra}
+    spec:
+      gatewayClassName: istio
+      listeners: [{name: https, port: 443, protocol: HTTPS}]
+    ---
+    ---
+    apiVersion: gateway.networking.k8s.io/v1
+    kind: HTTPRoute
+    metadata: {name: shop, namespace: shop, labels: {app: shop}}
+    spec: {parentRefs: [{name: edge, namespace: infra}]}
+    ---
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata: {name: ignored, namespace: shop}
+"""
+
+
+def objects(store: Store) -> list[tuple]:
+    return store.con.execute(
+        "SELECT cluster, kind, namespace, name, location FROM k8s_objects ORDER BY kind, name"
+    ).fetchall()
+
+
+def test_multi_document_yaml_and_list_dump(store: Store, tmp_path: Path) -> None:
+    manifests = tmp_path / "manifests"
+    write(manifests / "gw.yaml", GATEWAY_AND_ROUTE)
+    dump = {
+        "apiVersion": "v1",
+        "kind": "List",
+        "items": [
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}},
+            {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "shop", "namespace": "shop"}},
+        ],
+    }
+    (manifests / "sub").mkdir()
+    (manifests / "sub" / "dump.json").write_text(json.dumps(dump))
+    (manifests / "README.md").write_text("not a manifest")
+    result = collect_manifests(store, manifests, cluster="prod")
+    assert result.status == "succeeded", result.error
+    assert objects(store) == [
+        ("prod", "Gateway", "infra", "edge", f"{manifests / 'gw.yaml'}#1 (line 2)"),
+        ("prod", "HTTPRoute", "shop", "shop", f"{manifests / 'gw.yaml'}#3 (line 10)"),
+        ("prod", "Namespace", None, "shop", f"{manifests / 'sub' / 'dump.json'}#1 (line 1) items[0]"),
+        ("prod", "Service", "shop", "shop", f"{manifests / 'sub' / 'dump.json'}#1 (line 1) items[1]"),
+    ]
+    labels = store.con.execute("SELECT labels->>'app' FROM k8s_objects WHERE kind = 'HTTPRoute'").fetchone()
+    assert labels == ("shop",)
+    inventory = dict(
+        store.con.execute("SELECT kind, object_count FROM k8s_inventory WHERE status = 'collected'").fetchall()
+    )
+    assert inventory["Gateway"] == 1 and inventory["NetworkPolicy"] == 0 and len(inventory) == 11
+
+
+def test_kinds_can_be_restricted(store: Store, tmp_path: Path) -> None:
+    path = write(tmp_path / "gw.yaml", GATEWAY_AND_ROUTE)
+    run_source(store, KubernetesSource(), {"paths": [str(path)], "kinds": ["HTTPRoute"]})
+    assert [r[1] for r in objects(store)] == ["HTTPRoute"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\nkind: Service\n  bad: [\n",
+            r"bad\.yaml: document 2, line 6: invalid YAML",
+        ),
+        ("apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\n- just\n- a list\n", r"bad\.yaml#2 \(line 5\)"),
+        ("apiVersion: v1\nkind: Service\nmetadata: {namespace: x}\n", r"bad\.yaml#1 \(line 1\): not a Kubernetes"),
+        ('{"kind": "List", "apiVersion": "v1", "items": [{"kind": "Service"}]}', r"bad\.yaml#1 \(line 1\) items\[0\]"),
+    ],
+)
+def test_malformed_manifest_names_file_and_document(store: Store, tmp_path: Path, content: str, message: str) -> None:
+    good = write(tmp_path / "a" / "good.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: kept}\n")
+    assert collect_manifests(store, good).status == "succeeded"
+    bad = tmp_path / "b" / "bad.yaml"
+    bad.parent.mkdir()
+    bad.write_text(content)
+    result = collect_manifests(store, bad)
+    assert result.status == "failed"
+    assert result.error is not None
+    assert re.search(message, result.error), result.error
+    assert [r[3] for r in objects(store)] == ["kept"]
+
+
+def test_missing_path_and_non_utf8_are_clear_errors(store: Store, tmp_path: Path) -> None:
+    result = collect_manifests(store, tmp_path / "nope")
+    assert result.status == "failed" and "does not exist" in (result.error or "")
+    binary = tmp_path / "bin.yaml"
+    binary.write_bytes(b"kind: \xff\xfe\n")
+    result = collect_manifests(store, binary)
+    assert result.status == "failed" and "bin.yaml: not UTF-8" in (result.error or "")
+
+
+def test_secret_payloads_and_private_keys_are_redacted_from_artifacts(store: Store, tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "secret.yaml",
+        """
+        apiVersion: v1
+        kind: Secret
+        metadata:
+          name: tls
+          namespace: shop
+          annotations:
+            kubectl.kubernetes.io/last-applied-configuration: '{"data":{"tls.key":"c2VjcmV0LWJ5dGVz"}}'
+        type: kubernetes.io/tls
+        data: {tls.crt: Y2VydA==, tls.key: c2VjcmV0LWJ5dGVz}
+        ---
+        apiVersion: v1
+        kind: Service
+        metadata:
+          name: leaky
+          namespace: shop
+          annotations:
+            note: |
+              -----BEGIN PRIVATE KEY-----
+              MC4CAQAwBQYDK2VwBCIEIGZha2Uga2V5IG1hdGVyaWFsIGZvciB0ZXN0cw==
+              -----END PRIVATE KEY-----
+        """,
+    )
+    assert collect_manifests(store, path).status == "succeeded"
+    sha, origin_sha = store.con.execute(
+        "SELECT sha256, origin_sha256 FROM artifacts WHERE origin = ?", [str(path)]
+    ).fetchone()
+    stored = store.artifact_path(sha).read_text()
+    assert origin_sha is not None and origin_sha != sha
+    assert "c2VjcmV0LWJ5dGVz" not in stored and "PRIVATE KEY-----" not in stored
+    assert '"tls.key": "[redacted]"' in stored  # key names stay as evidence of what the Secret holds
+    note = store.con.execute("SELECT annotations->>'note' FROM k8s_objects WHERE name = 'leaky'").fetchone()
+    assert note == ("[redacted private key]\n",)

@@ -1,0 +1,116 @@
+"""The store: versioned migrations, one transaction per run, artifacts on disk, killed runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from helpers import collect_manifests, write
+
+from collector.plugins import CollectContext, SourceError
+from collector.runner import run_source
+from collector.store import CORE_MIGRATIONS, Store, StoreError
+
+NAMESPACE = """
+    apiVersion: v1
+    kind: Namespace
+    metadata: {name: payments, labels: {defensible.io/regulated: "true"}}
+"""
+
+
+class ExplodingSource:
+    """Emits rows, then fails: none of its rows may land."""
+
+    name = "exploding"
+    description = "test source that fails half-way"
+    config_schema = {"type": "object", "properties": {}}
+    migrations = (
+        "CREATE TABLE boom (x INTEGER, source VARCHAR, run_id VARCHAR, "
+        "artifact_sha256 VARCHAR, collected_at TIMESTAMPTZ)",
+    )
+
+    def collect(self, ctx: CollectContext) -> None:
+        sha = ctx.add_artifact(b"raw", "memory", "text/plain")
+        for i in range(10):
+            ctx.emit("boom", {"x": i}, sha)
+        raise SourceError("exploding: bad input at object boom/7")
+
+
+def test_migrations_are_versioned_and_idempotent(tmp_path: Path) -> None:
+    path = tmp_path / "e.duckdb"
+    with Store.open(path) as st:
+        assert st.schema_versions() == {"core": len(CORE_MIGRATIONS)}
+    with Store.open(path) as st:  # reopening applies nothing twice
+        rows = st.con.execute("SELECT count(*) FROM schema_migrations").fetchone()
+        assert rows == (len(CORE_MIGRATIONS),)
+        st.con.execute("INSERT INTO schema_migrations VALUES ('core', 99, now())")
+    with pytest.raises(StoreError, match="version 99, newer than this tool"):
+        Store.open(path)
+
+
+def test_read_only_open_of_missing_store_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="defensible collect"):
+        Store.open(tmp_path / "absent.duckdb", read_only=True)
+
+
+def test_successful_run_records_counts_provenance_and_artifacts(store: Store, tmp_path: Path) -> None:
+    manifest = write(tmp_path / "m" / "ns.yaml", NAMESPACE)
+    result = collect_manifests(store, manifest)
+    assert result.status == "succeeded"
+    run = store.runs()[0]
+    assert run["status"] == "succeeded" and run["finished_at"] is not None
+    assert json.loads(run["record_counts"])["k8s_objects"] == 1
+    row = store.con.execute(
+        "SELECT source, run_id, artifact_sha256, collected_at FROM k8s_objects WHERE name = 'payments'"
+    ).fetchone()
+    assert row is not None and row[0] == "kubernetes" and row[1] == result.run_id and row[3] is not None
+    assert store.artifact_path(row[2]).read_bytes() == manifest.read_bytes()
+    origin = store.con.execute("SELECT origin FROM artifacts WHERE sha256 = ?", [row[2]]).fetchone()
+    assert origin == (str(manifest),)
+
+
+def test_failed_run_keeps_earlier_data_and_is_recorded(store: Store, tmp_path: Path) -> None:
+    collect_manifests(store, write(tmp_path / "ns.yaml", NAMESPACE))
+    result = run_source(store, ExplodingSource(), {})
+    assert result.status == "failed"
+    assert result.error == "exploding: bad input at object boom/7"
+    assert store.con.execute("SELECT count(*) FROM boom").fetchone() == (0,)
+    assert store.con.execute("SELECT count(*) FROM artifacts WHERE run_id = ?", [result.run_id]).fetchone() == (0,)
+    assert store.con.execute("SELECT count(*) FROM k8s_objects").fetchone() == (1,)
+    statuses = {r["source"]: (r["status"], r["error"]) for r in store.runs()}
+    assert statuses["exploding"] == ("failed", "exploding: bad input at object boom/7")
+
+
+def test_killed_run_leaves_earlier_data_and_is_marked_failed(tmp_path: Path) -> None:
+    path = tmp_path / "e.duckdb"
+    with Store.open(path) as st:
+        collect_manifests(st, write(tmp_path / "ns.yaml", NAMESPACE))
+    second = write(tmp_path / "second.yaml", NAMESPACE.replace("payments", "ledger"))
+    # A child process collects and is SIGKILLed in the middle of its run's transaction.
+    script = textwrap.dedent(f"""
+        import os, signal
+        from collector.store import Store
+        from collector.runner import run_source
+        from sources import kubernetes
+
+        real = kubernetes.collect_manifests
+        def collect_then_die(ctx, *args):
+            real(ctx, *args)
+            ctx.load_staged()
+            os.kill(os.getpid(), signal.SIGKILL)
+        kubernetes.collect_manifests = collect_then_die
+        st = Store.open({str(path)!r})
+        run_source(st, kubernetes.KubernetesSource(), {{"paths": [{str(second)!r}]}})
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parent.parent, check=False)
+    assert proc.returncode == -9
+    with Store.open(path) as st:
+        names = [r[0] for r in st.con.execute("SELECT name FROM k8s_objects ORDER BY name").fetchall()]
+        assert names == ["payments"]
+        runs = st.runs()
+        assert [r["status"] for r in runs] == ["succeeded", "failed"]
+        assert "interrupted" in runs[1]["error"]
