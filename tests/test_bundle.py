@@ -1,0 +1,158 @@
+"""Bundles: contents, determinism, tamper detection, no key material, reports."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from helpers import cli
+
+from bundles.build import build_bundle
+from bundles.signing import generate_keypair, load_signer
+from bundles.verify import verify_bundle
+from collector.claims import builtin_pack_dirs, load_pack
+from collector.store import Store
+
+
+@pytest.fixture
+def bundle(demo_dir: Path, tmp_path: Path) -> Path:
+    """A private copy of the demo bundle, free to tamper with."""
+    return Path(shutil.copytree(demo_dir / "bundle", tmp_path / "bundle"))
+
+
+def problems(bundle: Path, demo_dir: Path) -> list[str]:
+    return verify_bundle(bundle, demo_dir / "keys" / "signing.pub").problems
+
+
+def test_demo_bundle_verifies_and_has_expected_layout(demo_dir: Path) -> None:
+    bundle = demo_dir / "bundle"
+    result = cli("verify", str(bundle), "--pubkey", str(demo_dir / "keys" / "signing.pub"))
+    assert result.exit_code == 0 and result.output.startswith("OK:")
+    claims = json.loads((bundle / "claims.json").read_text())
+    verdicts = {c["id"]: c["verdict"] for c in claims["packs"][0]["claims"]}
+    assert verdicts == {
+        "public-exposure-controlled": "satisfied",
+        "access-restricted": "gap",
+        "traffic-encrypted": "gap",
+    }
+    for c in claims["packs"][0]["claims"]:
+        for rel in [*c["files"].values(), *c["queries"].values()]:
+            assert (bundle / rel).is_file(), rel
+    statement = json.loads((bundle / "META" / "statement.intoto.json").read_text())
+    assert statement["_type"] == "https://in-toto.io/Statement/v1"
+    names = {s["name"] for s in statement["subject"]}
+    assert {"report.html", "report.md", "claims.json", "packs/k8s-networking/pack.yaml"} <= names
+    gaps = json.loads((bundle / "evidence/k8s-networking/access-restricted/gaps.json").read_text())
+    assert gaps[0]["object"] == "Namespace/admin-console" and gaps[0]["location"].endswith(
+        "00-namespaces.yaml#5 (line 26)"
+    )
+    # every cited raw artifact ships with the bundle
+    assert all((bundle / "artifacts" / "sha256" / g["artifact_sha256"]).is_file() for g in gaps)
+
+
+@pytest.mark.parametrize("target", ["report.md", "claims.json", "evidence/k8s-networking/access-restricted/gaps.csv"])
+def test_flipping_one_byte_fails_naming_the_file(bundle: Path, demo_dir: Path, target: str) -> None:
+    path = bundle / target
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    assert problems(bundle, demo_dir) == [f"{target}: modified (sha256 differs from the signed statement)"]
+    result = cli("verify", str(bundle), "--pubkey", str(demo_dir / "keys" / "signing.pub"))
+    assert result.exit_code == 1 and target in result.output
+
+
+def test_added_and_deleted_files_fail_naming_them(bundle: Path, demo_dir: Path) -> None:
+    (bundle / "evidence" / "extra.csv").write_text("a,b\n")
+    (bundle / "report.md").unlink()
+    assert problems(bundle, demo_dir) == [
+        "report.md: missing (listed in the signed statement)",
+        "evidence/extra.csv: unexpected file (not in the signed statement)",
+    ]
+
+
+def test_symlink_is_rejected(bundle: Path, demo_dir: Path) -> None:
+    (bundle / "link").symlink_to(bundle / "report.md")
+    assert problems(bundle, demo_dir) == ["link: symbolic link not allowed in a bundle"]
+
+
+def test_tampered_statement_or_signature_fails(bundle: Path, demo_dir: Path) -> None:
+    statement = bundle / "META" / "statement.intoto.json"
+    statement.write_bytes(statement.read_bytes().replace(b'"gap"', b'"satisfied"'))
+    assert problems(bundle, demo_dir) == [
+        "META/statement.intoto.json: differs from the signed payload in META/statement.dsse.json"
+    ]
+    envelope_path = bundle / "META" / "statement.dsse.json"
+    env = json.loads(envelope_path.read_text())
+    env["payload"] = env["payload"][:-8] + "AAAAAAA="
+    envelope_path.write_text(json.dumps(env))
+    [problem] = problems(bundle, demo_dir)
+    assert problem.startswith("META/statement.dsse.json: signature check failed")
+
+
+def test_wrong_key_and_unsigned_bundle_fail(demo_dir: Path, tmp_path: Path) -> None:
+    generate_keypair(tmp_path / "other.key", tmp_path / "other.pub")
+    [problem] = verify_bundle(demo_dir / "bundle", tmp_path / "other.pub").problems
+    assert "no signature verifies with key" in problem
+    unsigned = tmp_path / "unsigned"
+    result = cli("bundle", "--out", str(unsigned), "--store", str(demo_dir / "evidence.duckdb"))
+    assert result.exit_code == 0 and "unsigned" in result.output
+    [problem] = verify_bundle(unsigned, demo_dir / "keys" / "signing.pub").problems
+    assert "unsigned" in problem
+
+
+def test_same_store_and_key_give_byte_identical_bundles(demo_dir: Path, tmp_path: Path) -> None:
+    key = demo_dir / "keys" / "signing.key"
+    store = str(demo_dir / "evidence.duckdb")
+    for name in ("one", "two"):
+        assert cli("bundle", "--out", str(tmp_path / name), "--key", str(key), "--store", store).exit_code == 0
+    one = {p.relative_to(tmp_path / "one"): p.read_bytes() for p in (tmp_path / "one").rglob("*") if p.is_file()}
+    two = {p.relative_to(tmp_path / "two"): p.read_bytes() for p in (tmp_path / "two").rglob("*") if p.is_file()}
+    assert one == two
+    assert one == {
+        p.relative_to(demo_dir / "bundle"): p.read_bytes() for p in (demo_dir / "bundle").rglob("*") if p.is_file()
+    }
+
+
+def test_multiple_signatures(demo_dir: Path, tmp_path: Path) -> None:
+    generate_keypair(tmp_path / "second.key", tmp_path / "second.pub")
+    signers = [load_signer(demo_dir / "keys" / "signing.key"), load_signer(tmp_path / "second.key")]
+    packs = [load_pack(p) for p in builtin_pack_dirs().values()]
+    with Store.open(demo_dir / "evidence.duckdb", read_only=True) as store:
+        build_bundle(store, packs, tmp_path / "b", signers)
+    for pub in (demo_dir / "keys" / "signing.pub", tmp_path / "second.pub"):
+        assert verify_bundle(tmp_path / "b", pub).ok
+
+
+def test_bundle_refuses_non_empty_out_without_force(demo_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    result = cli("bundle", "--out", str(out), "--store", str(demo_dir / "evidence.duckdb"))
+    assert result.exit_code == 2 and "not empty" in result.output
+    assert (out / "keep.txt").read_text() == "mine"
+
+
+def test_no_private_key_material_in_store_or_bundle(demo_dir: Path) -> None:
+    secrets = (demo_dir / "environment" / "k8s" / "70-tls-secrets.yaml").read_text()
+    key_payloads = re.findall(r"tls\.key: (\S+)", secrets)
+    assert len(key_payloads) == 3
+    scanned = [p for p in demo_dir.rglob("*") if p.is_file() and "environment" not in p.parts and "keys" not in p.parts]
+    assert any(p.name == "evidence.duckdb" for p in scanned)
+    assert any("artifacts" in p.parts for p in scanned)
+    for path in scanned:
+        data = path.read_bytes()
+        assert b"PRIVATE KEY" not in data, path
+        for payload in key_payloads:
+            assert payload.encode() not in data, path
+            assert payload[:40].encode() not in data, path
+
+
+def test_html_report_highlights_gaps_and_links_evidence(demo_dir: Path) -> None:
+    html = (demo_dir / "bundle" / "report.html").read_text()
+    assert html.count('class="claim c-gap"') == 2 and html.count('class="claim c-satisfied"') == 1
+    assert 'class="gap-row"' in html and ".v-gap { background: #c62828" in html
+    assert 'href="evidence/k8s-networking/access-restricted/gaps.csv"' in html
+    assert "<script" not in html and "http://" not in html and "https://" not in html.replace("https-", "")

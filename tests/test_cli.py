@@ -1,0 +1,88 @@
+"""The command line: check exit codes and formats, collect configuration, sources, keygen."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+from helpers import cli, write
+
+NAMESPACE = "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n"
+
+
+def test_check_json_and_exit_code(demo_dir: Path) -> None:
+    result = cli("check", "--format", "json", "--store", str(demo_dir / "evidence.duckdb"))
+    assert result.exit_code == 1  # the demo has deliberate gaps
+    verdicts = {c["claim"]: c["verdict"] for c in json.loads(result.output)}
+    assert verdicts["public-exposure-controlled"] == "satisfied" and verdicts["access-restricted"] == "gap"
+
+
+def test_check_exits_zero_when_all_claims_hold(demo_dir: Path, tmp_path: Path) -> None:
+    pack = tmp_path / "pack"
+    write(
+        pack / "pack.yaml",
+        """
+        id: only-exposure
+        title: Exposure only
+        version: 1
+        claims:
+          - id: exposure
+            title: Exposure
+            statement: s
+            requires: {k8s_kinds: [Gateway]}
+            evidence: e.sql
+            gaps: g.sql
+        """,
+    )
+    (pack / "e.sql").write_text("SELECT name FROM k8s_current WHERE kind = 'Gateway'")
+    (pack / "g.sql").write_text("SELECT name FROM k8s_current WHERE false")
+    result = cli("check", "--pack", str(pack), "--store", str(demo_dir / "evidence.duckdb"))
+    assert result.exit_code == 0 and "satisfied" in result.output
+
+
+def test_check_without_store_is_a_clear_error(tmp_path: Path) -> None:
+    result = cli("check", "--store", str(tmp_path / "none.duckdb"))
+    assert result.exit_code == 2 and "no evidence store" in result.output
+
+
+def test_collect_with_set_and_config_file(tmp_path: Path) -> None:
+    manifests = write(tmp_path / "m" / "ns.yaml", NAMESPACE).parent
+    store = str(tmp_path / "e.duckdb")
+    result = cli("collect", "kubernetes", "--set", f"paths=[{manifests}]", "--set", "cluster=prod", "--store", store)
+    assert result.exit_code == 0, result.output
+    assert "kubernetes: succeeded" in result.output and "1 k8s_objects" in result.output
+    config = write(tmp_path / "defensible.yaml", f"sources:\n  kubernetes:\n    paths: [{manifests}]\n")
+    result = cli("collect", "--config", str(config), "--store", store)
+    assert result.exit_code == 0 and "succeeded" in result.output
+    result = cli("sources", "--store", store)
+    assert "kubernetes" in result.output and "succeeded" in result.output
+
+
+def test_collect_errors_are_clear(tmp_path: Path) -> None:
+    store = str(tmp_path / "e.duckdb")
+    result = cli("collect", "kubernetes", "--set", "page_size=0", "--store", store)
+    assert result.exit_code == 2 and "page_size: 0 is less than the minimum of 1" in result.output
+    result = cli("collect", "nosuch", "--store", store)
+    assert result.exit_code == 2 and "unknown source 'nosuch' (installed: kubernetes" in result.output
+    result = cli("collect", "kubernetes", "--set", "paths=[/does/not/exist]", "--store", store)
+    assert result.exit_code == 1 and "failed" in result.output and "/does/not/exist does not exist" in result.output
+    result = cli("collect", "kubernetes", "--set", "novalue", "--store", store)
+    assert result.exit_code == 2 and "KEY=VALUE" in result.output
+
+
+def test_keygen_writes_private_key_0600_and_refuses_overwrite(tmp_path: Path) -> None:
+    prefix = tmp_path / "k"
+    result = cli("keygen", "--out", str(prefix))
+    assert result.exit_code == 0 and "key id" in result.output
+    assert stat.S_IMODE((tmp_path / "k.key").stat().st_mode) == 0o600
+    assert b"PRIVATE KEY" not in result.output.encode()
+    again = cli("keygen", "--out", str(prefix))
+    assert again.exit_code == 2 and "already exists" in again.output
+
+
+def test_demo_refuses_a_foreign_directory(tmp_path: Path) -> None:
+    (tmp_path / "precious.txt").write_text("x")
+    result = cli("demo", "--out", str(tmp_path))
+    assert result.exit_code == 2 and "not a demo directory" in result.output
+    assert (tmp_path / "precious.txt").exists()
