@@ -18,7 +18,8 @@ from typing import IO, Any, Protocol, runtime_checkable
 
 import jsonschema
 
-from collector.store import Store
+from collector.redaction import has_secret_material, redact_object
+from collector.store import Store, sha256_hex
 
 ENTRY_POINT_GROUP = "defensible.sources"
 
@@ -66,6 +67,14 @@ class CollectContext:
             },
         )
         return digest
+
+    def add_document_artifact(self, raw: bytes, decoded: Any, origin: str, media_type: str) -> str:
+        """Keep ``raw`` as an artifact, or, if it holds secret material, a redacted JSON rendering of
+        ``decoded`` that records the original bytes' digest."""
+        if has_secret_material(raw.decode("utf-8", "replace")):
+            redacted = json.dumps(redact_object(decoded), indent=1, sort_keys=True).encode()
+            return self.add_artifact(redacted, origin, "application/json", sha256_hex(raw))
+        return self.add_artifact(raw, origin, media_type)
 
     def emit(self, table: str, row: Mapping[str, Any], artifact_sha256: str) -> None:
         """Stage one evidence row; provenance columns are added here. Rows load in bulk at the end."""

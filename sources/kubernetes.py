@@ -20,8 +20,8 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from collector.plugins import CollectContext, SourceError
-from collector.redaction import has_secret_material, redact_object
-from collector.store import PROVENANCE_COLUMNS, sha256_hex
+from collector.redaction import redact_object
+from collector.store import PROVENANCE_COLUMNS
 
 GATEWAY_API = "gateway.networking.k8s.io"
 ISTIO_SECURITY = "security.istio.io"
@@ -208,11 +208,7 @@ def collect_manifests(ctx: CollectContext, paths: list[Path], cluster: str, kind
             for index, line, doc in read_documents(path, text)
             for location, obj in expand_lists(doc, f"{path}#{index} (line {line})")
         ]
-        if has_secret_material(text):
-            redacted = json.dumps([obj for _, obj in objects], indent=1, sort_keys=True)
-            sha = ctx.add_artifact(redacted.encode(), str(path), "application/json", sha256_hex(raw))
-        else:
-            sha = ctx.add_artifact(raw, str(path), "application/yaml")
+        sha = ctx.add_document_artifact(raw, [obj for _, obj in objects], str(path), "application/yaml")
         files.append({"path": str(path), "sha256": sha})
         for location, obj in objects:
             if obj["kind"] in wanted:
@@ -244,56 +240,55 @@ def collect_live(ctx: CollectContext, context: str, kubeconfig: str | None, kind
 
 
 def collect_kind(ctx: CollectContext, api: ApiClient, cluster: str, server: str, kind: Kind, size: int) -> None:
-    refusal: ApiException | None = None
+    """List ``kind`` at its first served version; record a refusal (404 everywhere, 403) as evidence."""
+    refusal: tuple[str, ApiException] | None = None
     for version in kind.versions:
-        path = kind.list_path(version)
+        url = f"{server}{kind.list_path(version)}"
         try:
-            pages = list_pages(api, path, size)
+            pages = list_pages(api, kind.list_path(version), size, url)
         except ApiException as exc:
             if exc.status not in (403, 404):
                 raise SourceError(
-                    f"kubernetes: {server}{path} (context {cluster}) answered HTTP {exc.status} {exc.reason}"
+                    f"kubernetes: {url} (context {cluster}) answered HTTP {exc.status} {exc.reason}"
                 ) from None
-            refusal = exc
-            if exc.status == 404:
-                continue
-            break
+            refusal = (url, exc)
+            if exc.status == 403:
+                break
+            continue
         except HTTPError as exc:
             raise SourceError(f"kubernetes: cannot reach {server} (context {cluster}): {exc}") from None
+        api_version = f"{kind.group}/{version}" if kind.group else version
+        sha = ""
         count = 0
-        last_sha = ""
-        for page_no, body in enumerate(pages):
-            last_sha = ctx.add_artifact(body, f"{server}{path} page {page_no + 1}", "application/json")
-            listing = json.loads(body)
-            api_version = f"{kind.group}/{version}" if kind.group else version
+        for page_no, (body, listing) in enumerate(pages, start=1):
+            sha = ctx.add_document_artifact(body, listing, f"{url} page {page_no}", "application/json")
             for item in listing.get("items") or []:
                 item.setdefault("apiVersion", api_version)
                 item.setdefault("kind", kind.kind)
-                ctx.emit("k8s_objects", object_row(cluster, redact_object(item), f"{server}{path}"), last_sha)
+                ctx.emit("k8s_objects", object_row(cluster, redact_object(item), url), sha)
                 count += 1
-        row = inventory_row(cluster, kind.kind, api_version, "collected", count, f"{server}{path}")
-        ctx.emit("k8s_inventory", row, last_sha)
+        ctx.emit("k8s_inventory", inventory_row(cluster, kind.kind, api_version, "collected", count, url), sha)
         return
     assert refusal is not None
-    body = refusal.body if isinstance(refusal.body, bytes) else str(refusal.body or "").encode()
-    sha = ctx.add_artifact(body, f"{server}{kind.list_path(kind.versions[0])}", "application/json")
+    url, exc = refusal
+    body = exc.body if isinstance(exc.body, bytes) else str(exc.body or "").encode()
     row = inventory_row(
         cluster,
         kind.kind,
         None,
         "not-collectible",
         0,
-        f"{server}{kind.list_path(kind.versions[0])}",
-        reason="forbidden" if refusal.status == 403 else "crd-absent",
-        http_status=refusal.status,
-        message=status_message(body) or refusal.reason,
+        url,
+        reason="forbidden" if exc.status == 403 else "crd-absent",
+        http_status=exc.status,
+        message=status_message(body) or exc.reason,
     )
-    ctx.emit("k8s_inventory", row, sha)
+    ctx.emit("k8s_inventory", row, ctx.add_artifact(body, url, "application/json"))
 
 
-def list_pages(api: ApiClient, path: str, page_size: int) -> list[bytes]:
-    """Every page of a list call, following ``continue`` tokens; raises ApiException on refusal."""
-    pages: list[bytes] = []
+def list_pages(api: ApiClient, path: str, page_size: int, url: str) -> list[tuple[bytes, dict]]:
+    """Every page (raw body, decoded) of a list call, following ``continue``; ApiException on refusal."""
+    pages: list[tuple[bytes, dict]] = []
     token = ""
     while True:
         query: list[tuple[str, Any]] = [("limit", page_size)]
@@ -310,8 +305,14 @@ def list_pages(api: ApiClient, path: str, page_size: int) -> list[bytes]:
             _request_timeout=60,
         )
         body = response.data
-        pages.append(body)
-        token = (json.loads(body).get("metadata") or {}).get("continue") or ""
+        try:
+            listing = json.loads(body)
+        except ValueError:
+            raise SourceError(f"kubernetes: {url} page {len(pages) + 1}: response is not JSON") from None
+        if not isinstance(listing, dict):
+            raise SourceError(f"kubernetes: {url} page {len(pages) + 1}: response is not a list object")
+        pages.append((body, listing))
+        token = (listing.get("metadata") or {}).get("continue") or ""
         if not token:
             return pages
 
