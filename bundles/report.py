@@ -23,6 +23,8 @@ def _md_cell(value: Any) -> str:
 
 
 _env.filters["md"] = _md_cell
+_env.filters["records"] = lambda query: [dict(zip(query.columns, row, strict=True)) for row in query.rows]
+_env.globals["provenance_columns"] = ("source", "run_id", "artifact_sha256", "collected_at")
 
 
 def render_html(context: dict) -> str:
