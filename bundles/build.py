@@ -21,7 +21,7 @@ from bundles.report import render_html, render_markdown
 from bundles.signing import Signer, envelope
 from bundles.statement import statement_bytes
 from collector import __version__
-from collector.claims import VERDICTS, ClaimResult, Pack, QueryResult, evaluate_pack
+from collector.claims import DEFAULT_SETTINGS, VERDICTS, ClaimResult, Pack, QueryResult, Settings, evaluate_pack
 from collector.store import Store, sha256_hex
 
 STATEMENT = "META/statement.intoto.json"
@@ -45,16 +45,21 @@ class BundleSummary:
 
 
 def build_bundle(
-    store: Store, packs: list[Pack], out: Path, signers: list[Signer], force: bool = False
+    store: Store,
+    packs: list[Pack],
+    out: Path,
+    signers: list[Signer],
+    settings: Settings = DEFAULT_SETTINGS,
+    force: bool = False,
 ) -> BundleSummary:
     if out.exists() and any(out.iterdir()) and not force:
         raise BundleError(f"{out} exists and is not empty; choose another --out or pass --force")
-    results = {pack.id: evaluate_pack(store, pack) for pack in packs}
+    results = {pack.id: evaluate_pack(store, pack, settings) for pack in packs}
     runs = [_jsonable_row(r) for r in store.runs()]
     as_of = max((r["finished_at"] for r in runs if r["finished_at"]), default=None)
 
     files: dict[str, bytes] = {}
-    claims_doc = _claims_document(packs, results, as_of)
+    claims_doc = _claims_document(packs, results, settings, as_of)
     for pack in packs:
         for name, content in pack.files.items():
             files[f"packs/{pack.id}/{name}"] = content
@@ -93,7 +98,9 @@ def evidence_dir(pack: Pack, result: ClaimResult) -> str:
     return f"evidence/{pack.id}/{result.claim.id}"
 
 
-def _claims_document(packs: list[Pack], results: dict[str, list[ClaimResult]], as_of: str | None) -> dict:
+def _claims_document(
+    packs: list[Pack], results: dict[str, list[ClaimResult]], settings: Settings, as_of: str | None
+) -> dict:
     return {
         "as_of": as_of,
         "tool": {"name": "defensible", "version": __version__},
@@ -104,6 +111,7 @@ def _claims_document(packs: list[Pack], results: dict[str, list[ClaimResult]], a
                 "version": pack.version,
                 "description": pack.description,
                 "digest": pack.digest,
+                "parameters": settings.parameters_for(pack),
                 "claims": [
                     {
                         "id": r.claim.id,

@@ -34,6 +34,16 @@ PACK_SCHEMA: dict[str, Any] = {
         "version": {"type": "integer"},
         "description": {"type": "string"},
         "views": {"type": "string", "pattern": SQL_FILE_PATTERN},
+        "parameters": {
+            "type": "object",
+            "propertyNames": {"pattern": "^[a-z][a-z0-9_]*$"},
+            "additionalProperties": {
+                "type": "object",
+                "required": ["default", "description"],
+                "additionalProperties": False,
+                "properties": {"default": {}, "description": {"type": "string"}},
+            },
+        },
         "claims": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/claim"}},
     },
     "$defs": {
@@ -44,6 +54,7 @@ PACK_SCHEMA: dict[str, Any] = {
             "properties": {
                 "id": {"type": "string", "pattern": ID_PATTERN},
                 "title": {"type": "string"},
+                "enabled": {"type": "boolean"},
                 "statement": {"type": "string"},
                 "frameworks": {
                     "type": "array",
@@ -86,6 +97,7 @@ class Claim:
     gaps_file: str
     evidence_sql: str
     gaps_sql: str
+    enabled: bool = True
 
 
 @dataclass(frozen=True)
@@ -98,6 +110,7 @@ class Pack:
     files: dict[str, bytes]  # every file of the pack by name, as read: shipped verbatim in bundles
     views_sql: str
     claims: tuple[Claim, ...]
+    parameters: dict[str, Any] = field(default_factory=dict)  # name -> default value
 
     @property
     def digest(self) -> str:
@@ -105,6 +118,34 @@ class Pack:
         for name in sorted(self.files):
             h.update(name.encode() + b"\0" + self.files[name] + b"\0")
         return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How packs are evaluated: parameter overrides (applied to every pack defining the name) and
+    claims switched on that are disabled by default (``pack/claim``)."""
+
+    parameters: dict[str, Any] = field(default_factory=dict)
+    enable: frozenset[str] = frozenset()
+
+    def validate(self, packs: list[Pack]) -> None:
+        known = {name for pack in packs for name in pack.parameters}
+        unknown = sorted(set(self.parameters) - known)
+        if unknown:
+            raise PackError(f"no pack defines parameter {', '.join(unknown)} (parameters: {', '.join(sorted(known))})")
+        claims = {f"{pack.id}/{claim.id}" for pack in packs for claim in pack.claims}
+        missing = sorted(self.enable - claims)
+        if missing:
+            raise PackError(f"no claim {', '.join(missing)} to enable (use PACK/CLAIM)")
+
+    def parameters_for(self, pack: Pack) -> dict[str, Any]:
+        return {name: self.parameters.get(name, default) for name, default in pack.parameters.items()}
+
+    def enabled(self, pack: Pack, claim: Claim) -> bool:
+        return claim.enabled or f"{pack.id}/{claim.id}" in self.enable
+
+
+DEFAULT_SETTINGS = Settings()
 
 
 @dataclass
@@ -181,6 +222,7 @@ def load_pack(directory: Path) -> Pack:
                 gaps_file=c["gaps"],
                 evidence_sql=read_sql(c["evidence"], c["id"]),
                 gaps_sql=read_sql(c["gaps"], c["id"]),
+                enabled=c.get("enabled", True),
             )
         )
     views_sql = read_sql(doc["views"], None) if "views" in doc else ""
@@ -193,6 +235,7 @@ def load_pack(directory: Path) -> Pack:
         files=dict(sorted(texts.items())),
         views_sql=views_sql,
         claims=tuple(claims),
+        parameters={name: p["default"] for name, p in doc.get("parameters", {}).items()},
     )
 
 
@@ -206,29 +249,37 @@ def _locate(doc: Any, error: jsonschema.ValidationError) -> str:
     return "/".join(map(str, path)) or "top level"
 
 
-def evaluate_pack(store: Store, pack: Pack) -> list[ClaimResult]:
-    """Evaluate every claim of ``pack``; never raises for a failing query (that is an ``error`` verdict)."""
-    views_error = _create_views(store.con, pack)
+def evaluate_pack(store: Store, pack: Pack, settings: Settings = DEFAULT_SETTINGS) -> list[ClaimResult]:
+    """Evaluate the enabled claims of ``pack`` with its parameters set as DuckDB variables
+    (``getvariable('name')`` in SQL); never raises for a failing query (that is an ``error`` verdict)."""
+    for name, value in settings.parameters_for(pack).items():
+        store.con.execute(f"SET VARIABLE {name} = ?", [value])
+    views_errors = _create_views(store.con, pack)
     results = []
     for claim in pack.claims:
+        if not settings.enabled(pack, claim):
+            continue
         missing = _missing_requirements(store, claim)
         if missing:
             results.append(ClaimResult(claim, "no-evidence", missing))
-        elif views_error:
-            results.append(ClaimResult(claim, "error", views_error))
-        else:
-            results.append(_evaluate_claim(store.con, claim))
+            continue
+        result = _evaluate_claim(store.con, claim)
+        if result.verdict == "error" and views_errors:
+            result.reason += "; " + "; ".join(views_errors)
+        results.append(result)
     return results
 
 
-def _create_views(con: duckdb.DuckDBPyConnection, pack: Pack) -> str | None:
-    if not pack.views_sql:
-        return None
-    try:
-        con.execute(pack.views_sql.replace("CREATE VIEW", "CREATE OR REPLACE TEMP VIEW"))
-    except duckdb.Error as exc:
-        return f"views of pack {pack.id!r} failed: {exc}"
-    return None
+def _create_views(con: duckdb.DuckDBPyConnection, pack: Pack) -> list[str]:
+    """Create the pack's views one statement at a time; a view over evidence not collected fails alone."""
+    errors = []
+    for statement in con.extract_statements(pack.views_sql) if pack.views_sql else []:
+        sql = statement.query.replace("CREATE VIEW", "CREATE OR REPLACE TEMP VIEW")
+        try:
+            con.execute(sql)
+        except duckdb.Error as exc:
+            errors.append(f"view of pack {pack.id!r} failed: {exc}")
+    return errors
 
 
 def _missing_requirements(store: Store, claim: Claim) -> str | None:

@@ -20,7 +20,9 @@ from collector import __version__
 from collector.claims import (
     FAILING_VERDICTS,
     ClaimResult,
+    Pack,
     PackError,
+    Settings,
     builtin_pack_dirs,
     evaluate_pack,
     load_pack,
@@ -61,7 +63,21 @@ def store_option(fn: Callable) -> Callable:
     )(fn)
 
 
-def pack_option(fn: Callable) -> Callable:
+def pack_options(fn: Callable) -> Callable:
+    """--pack, --param and --enable: which packs to evaluate and how."""
+    fn = click.option(
+        "--enable",
+        multiple=True,
+        metavar="PACK/CLAIM",
+        help="Evaluate a claim that is off by default, e.g. git-changes/signed-commits (repeatable).",
+    )(fn)
+    fn = click.option(
+        "--param",
+        "params",
+        multiple=True,
+        metavar="NAME=VALUE",
+        help="Pack parameter (YAML value), e.g. --param min_approvals=2 (repeatable).",
+    )(fn)
     return click.option(
         "--pack",
         "packs",
@@ -115,12 +131,12 @@ def load_config(path: Path | None) -> dict[str, dict]:
     return {name: cfg or {} for name, cfg in configured.items()}
 
 
-def parse_settings(settings: tuple[str, ...]) -> dict[str, Any]:
+def parse_assignments(items: tuple[str, ...], option: str) -> dict[str, Any]:
     parsed: dict[str, Any] = {}
-    for item in settings:
+    for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            fail(f"--set expects KEY=VALUE, got {item!r}")
+            fail(f"{option} expects KEY=VALUE, got {item!r}")
         parsed[key] = yaml.safe_load(value)
     return parsed
 
@@ -138,7 +154,7 @@ def collect(source_names: tuple[str, ...], config_path: Path | None, settings: t
     `defensible collect kubernetes --set paths=[manifests/] --set cluster=prod`.
     """
     config = load_config(config_path)
-    overrides = parse_settings(settings)
+    overrides = parse_assignments(settings, "--set")
     if overrides and len(source_names) != 1:
         fail("--set applies to exactly one named source")
     names = list(source_names) or list(config)
@@ -167,24 +183,27 @@ def collect_one(store: Store, name: str, config: dict) -> RunResult:
     return result
 
 
-def load_packs(refs: tuple[str, ...]) -> list:
+def load_packs(refs: tuple[str, ...], params: tuple[str, ...], enable: tuple[str, ...]) -> tuple[list[Pack], Settings]:
+    settings = Settings(parse_assignments(params, "--param"), frozenset(enable))
     try:
-        return [load_pack(resolve_pack(ref)) for ref in (refs or tuple(builtin_pack_dirs()))]
+        packs = [load_pack(resolve_pack(ref)) for ref in (refs or tuple(builtin_pack_dirs()))]
+        settings.validate(packs)
     except PackError as exc:
         fail(str(exc))
         raise  # unreachable: fail exits
+    return packs, settings
 
 
 @main.command()
-@pack_option
+@pack_options
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @store_option
-def check(packs: tuple[str, ...], fmt: str, store: Path) -> None:
+def check(packs: tuple[str, ...], params: tuple[str, ...], enable: tuple[str, ...], fmt: str, store: Path) -> None:
     """Evaluate claims; exit 1 if any claim is gap, no-evidence or error."""
-    loaded = load_packs(packs)
+    loaded, settings = load_packs(packs, params, enable)
     try:
         with Store.open(store, read_only=True) as st:
-            results = [(pack.id, r) for pack in loaded for r in evaluate_pack(st, pack)]
+            results = [(pack.id, r) for pack in loaded for r in evaluate_pack(st, pack, settings)]
     except StoreError as exc:
         fail(str(exc))
     print_verdicts(results, fmt)
@@ -224,15 +243,23 @@ def print_verdicts(results: list[tuple[str, ClaimResult]], fmt: str = "table") -
     help="Ed25519 private key (PEM); repeat to add signatures. Without it the bundle is unsigned.",
 )
 @click.option("--force", is_flag=True, help="Replace an existing non-empty --out directory.")
-@pack_option
+@pack_options
 @store_option
-def bundle(out: Path, keys: tuple[Path, ...], force: bool, packs: tuple[str, ...], store: Path) -> None:
+def bundle(
+    out: Path,
+    keys: tuple[Path, ...],
+    force: bool,
+    packs: tuple[str, ...],
+    params: tuple[str, ...],
+    enable: tuple[str, ...],
+    store: Path,
+) -> None:
     """Write a signed, offline-verifiable audit bundle."""
-    loaded = load_packs(packs)
+    loaded, settings = load_packs(packs, params, enable)
     try:
         signers = [load_signer(k) for k in keys]
         with Store.open(store, read_only=True) as st:
-            summary = build_bundle(st, loaded, out, signers, force=force)
+            summary = build_bundle(st, loaded, out, signers, settings, force=force)
     except (StoreError, BundleError, KeyFileError) as exc:
         fail(str(exc))
     print_bundle_summary(summary)
