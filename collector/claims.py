@@ -8,6 +8,7 @@ and ``satisfied`` otherwise.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -264,21 +265,24 @@ def evaluate_pack(store: Store, pack: Pack, settings: Settings = DEFAULT_SETTING
             results.append(ClaimResult(claim, "no-evidence", missing))
             continue
         result = _evaluate_claim(store.con, claim)
-        if result.verdict == "error" and views_errors:
-            result.reason += "; " + "; ".join(views_errors)
+        if result.verdict == "error":
+            sql = claim.evidence_sql + claim.gaps_sql
+            result.reason += "".join(f"; {error}" for view, error in views_errors.items() if view in sql)
         results.append(result)
     return results
 
 
-def _create_views(con: duckdb.DuckDBPyConnection, pack: Pack) -> list[str]:
-    """Create the pack's views one statement at a time; a view over evidence not collected fails alone."""
-    errors = []
+def _create_views(con: duckdb.DuckDBPyConnection, pack: Pack) -> dict[str, str]:
+    """Create the pack's views one statement at a time, so that a view over evidence not collected fails
+    alone; return the error of each view that failed, by name."""
+    errors = {}
     for statement in con.extract_statements(pack.views_sql) if pack.views_sql else []:
         sql = statement.query.replace("CREATE VIEW", "CREATE OR REPLACE TEMP VIEW")
         try:
             con.execute(sql)
         except duckdb.Error as exc:
-            errors.append(f"view of pack {pack.id!r} failed: {exc}")
+            name = re.search(r"CREATE OR REPLACE TEMP VIEW\s+(\w+)", sql)
+            errors[name.group(1) if name else sql[:40]] = f"view of pack {pack.id!r} failed: {exc}"
     return errors
 
 

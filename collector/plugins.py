@@ -48,6 +48,7 @@ class CollectContext:
     config: Mapping[str, Any]
     collected_at: datetime
     partial_reasons: list[str] = field(default_factory=list)
+    inserted: dict[str, int] = field(default_factory=dict)
     _staging: tempfile.TemporaryDirectory | None = None
     _files: dict[str, IO[str]] = field(default_factory=dict)
 
@@ -72,7 +73,7 @@ class CollectContext:
         """Keep ``raw`` as an artifact, or, if it holds secret material, a redacted JSON rendering of
         ``decoded`` that records the original bytes' digest."""
         if has_secret_material(raw.decode("utf-8", "replace")):
-            redacted = json.dumps(redact_object(decoded), indent=1, sort_keys=True).encode()
+            redacted = json.dumps(redact_object(decoded), indent=1, sort_keys=True, default=str).encode()
             return self.add_artifact(redacted, origin, "application/json", sha256_hex(raw))
         return self.add_artifact(raw, origin, media_type)
 
@@ -89,6 +90,14 @@ class CollectContext:
             },
         )
 
+    def insert(self, table: str, sql: str, params: Mapping[str, Any]) -> int:
+        """Run a set-based ``INSERT INTO table … SELECT`` (e.g. over an artifact read with DuckDB's readers)
+        inside the run's transaction; the SELECT must supply the provenance columns. Returns rows inserted."""
+        row = self.store.con.execute(sql, dict(params)).fetchone()
+        count = int(row[0]) if row else 0
+        self.inserted[table] = self.inserted.get(table, 0) + count
+        return count
+
     def partial(self, reason: str) -> None:
         """Note that some input was rejected; the run still lands, marked partial with this reason."""
         self.partial_reasons.append(reason)
@@ -103,12 +112,12 @@ class CollectContext:
 
     def load_staged(self) -> dict[str, int]:
         """Load every staged table with DuckDB's JSON reader; return row counts per evidence table."""
-        counts: dict[str, int] = {}
+        counts = dict(self.inserted)
         for table, fh in self._files.items():
             fh.close()
             loaded = self.store.load_ndjson(table, Path(fh.name))
             if table != "artifacts":
-                counts[table] = loaded
+                counts[table] = counts.get(table, 0) + loaded
         return counts
 
     def discard(self) -> None:
