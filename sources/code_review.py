@@ -200,9 +200,7 @@ def emit_review(ctx: CollectContext, repo: str, platform: str, number: int, dige
     ctx.emit("git_reviews", {"repo": repo, "platform": platform, "number": number, **fields}, digest)
 
 
-def emit_unfetched(
-    ctx: CollectContext, repo: str, platform: str, numbers: list[int], status: str, reason: str
-) -> None:
+def emit_unfetched(ctx: CollectContext, repo: str, platform: str, numbers: list[int], status: str, reason: str) -> None:
     """Record requests whose reviews are unknown; they cite the commit log that named them."""
     (log_sha,) = ctx.store.con.execute(
         "SELECT any_value(artifact_sha256) FROM git_commits WHERE run_id = ? AND repo = ?", [ctx.run_id, repo]

@@ -47,7 +47,8 @@ MIGRATIONS = (
         first_parent BOOLEAN NOT NULL,  -- on the first-parent chain of the branch: a change that landed
         author_name VARCHAR, author_email VARCHAR, authored_at TIMESTAMPTZ,
         committer_name VARCHAR, committer_email VARCHAR, committed_at TIMESTAMPTZ,
-        signature_status VARCHAR,  -- git %G?: G good, U good/unknown trust, B bad, X/Y expired, R revoked, E unverifiable, N none
+        -- git %G?: G good, U good/unknown trust, B bad, X/Y expired, R revoked, E unverifiable, N none
+        signature_status VARCHAR,
         signature_key VARCHAR,
         signer VARCHAR,
         subject VARCHAR,
@@ -297,7 +298,8 @@ def collect_repository(ctx: CollectContext, cfg: dict[str, Any]) -> None:
     malformed, sample = store.con.execute(MALFORMED_COMMITS, [log_path]).fetchone() or (0, None)
     if malformed:
         ctx.partial(f"git: {repo}: {malformed} unparseable commit record(s), e.g. {sample!r}")
-    ctx.insert("git_commit_files", INSERT_FILES, {**params, "raw": str(store.artifact_path(files_sha)), "artifact": files_sha})
+    files_path = str(store.artifact_path(files_sha))
+    ctx.insert("git_commit_files", INSERT_FILES, {**params, "raw": files_path, "artifact": files_sha})
     collect_manifest_objects(ctx, git, repo)
     ctx.emit(
         "git_repositories",
@@ -362,7 +364,7 @@ def read_batch(batch: bytes) -> Iterator[tuple[str, bytes]]:
     pos = 0
     while pos < len(batch):
         end = batch.index(b"\n", pos)
-        blob, kind, size = batch[pos:end].decode().split(" ")
+        blob, _type, size = batch[pos:end].decode().split(" ")
         start = end + 1
         yield blob, batch[start : start + int(size)]
         pos = start + int(size) + 1
