@@ -1,8 +1,8 @@
 """The embedded demo: Casework, a regulated case-management platform, collected, checked and bundled.
 
 Some claims hold, some have deliberate gaps (a regulated namespace without default deny, a workload
-whose mTLS is PERMISSIVE). TLS Secrets are generated fresh, so real key material passes through the
-collector and must be kept out of the store and the bundle.
+whose mTLS is PERMISSIVE, a self-approved change to the admin console route). TLS Secrets are generated
+fresh, so real key material passes through the collector and must be kept out of the store and the bundle.
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ from cryptography.x509.oid import NameOID
 from bundles.build import BundleSummary, build_bundle
 from bundles.signing import generate_keypair, load_signer
 from collector.claims import builtin_pack_dirs, load_pack
+from collector.demo_gitops import PROJECT, build_gitops_repo
 from collector.plugins import SourceError
+from collector.recorded_api import RecordedAPI
 from collector.runner import RunResult
 from collector.store import Store
 
@@ -37,18 +39,38 @@ TLS_SECRETS = (
 
 
 def run_demo(out: Path, collect: Callable[[Store, str, dict], RunResult]) -> tuple[BundleSummary, Path]:
-    """Build the environment under ``out``, collect it and bundle it; return the summary and public key."""
+    """Build the environment under ``out``, collect it and bundle it; return the summary and public key.
+
+    The manifests live in a GitOps repository (``environment/gitops``) whose pull requests are served by
+    a recorded GitHub API on 127.0.0.1; the TLS Secrets come from the cluster (``environment/cluster``)."""
     prepare_directory(out)
-    manifests = out / "environment" / "k8s"
-    shutil.copytree(Path(str(files("collector") / "demo_env" / "k8s")), manifests)
-    (manifests / "70-tls-secrets.yaml").write_text(tls_secrets_manifest())
+    environment = out / "environment"
+    gitops = environment / "gitops"
+    prs, window_start = build_gitops_repo(
+        gitops, Path(str(files("collector") / "demo_env" / "k8s")), datetime.now(UTC) - timedelta(days=30)
+    )
+    secrets = environment / "cluster" / "70-tls-secrets.yaml"
+    secrets.parent.mkdir(parents=True)
+    secrets.write_text(tls_secrets_manifest())
     key, pub = out / "keys" / "signing.key", out / "keys" / "signing.pub"
     generate_keypair(key, pub)
     packs = [load_pack(path) for path in builtin_pack_dirs().values()]
-    with Store.open(out / "evidence.duckdb") as store:
-        result = collect(store, "kubernetes", {"paths": [str(manifests)], "cluster": CLUSTER})
-        if result.status == "failed":
-            raise SourceError(f"demo collection failed: {result.error}")
+    with Store.open(out / "evidence.duckdb") as store, RecordedAPI(prs.routes) as github:
+        review = {"platform": "github", "project": PROJECT, "api_url": github.url, "token_env": "DEFENSIBLE_DEMO_TOKEN"}
+        for source, config in (
+            ("kubernetes", {"paths": [str(gitops / "k8s"), str(secrets.parent)], "cluster": CLUSTER}),
+            (
+                "git",
+                {
+                    "repositories": [
+                        {"path": str(gitops), "name": "platform-gitops", "since": window_start, "review": review}
+                    ]
+                },
+            ),
+        ):
+            result = collect(store, source, config)
+            if result.status == "failed":
+                raise SourceError(f"demo collection failed: {result.error}")
         summary = build_bundle(store, packs, out / "bundle", [load_signer(key)])
     return summary, pub
 

@@ -13,7 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from collector.git_history import GitHistory
+from collector.demo_gitops import PullRequests
+from collector.git_history import GitHistory, Person
 
 ALICE = ("Alice Adams", "alice@example.org")
 BOB = ("Bob Brown", "bob@example.org")
@@ -65,45 +66,21 @@ def policy(namespace: str, ingress_from: str | None = None) -> str:
 @dataclass
 class Scenario:
     repo: GitHistory
+    prs: PullRequests
     commits: dict[str, str] = field(default_factory=dict)
-    routes: dict[str, Any] = field(default_factory=dict)
     allowed_signers: Path | None = None
 
-    def pull(self, number: int, author: tuple[str, str], branch: str, head: str, merged: str,
-             labels: tuple[str, ...] = ()) -> None:  # fmt: skip
-        self.routes[f"/repos/{PROJECT}/pulls/{number}"] = [
-            {
-                "url": f"https://api.github.com/repos/{PROJECT}/pulls/{number}",
-                "number": number,
-                "state": "closed",
-                "title": f"PR {number}",
-                "user": {"login": LOGINS[author], "id": 1000 + number, "type": "User"},
-                "labels": [{"id": i, "name": label, "color": "d73a4a"} for i, label in enumerate(labels)],
-                "head": {"label": f"casework:{branch}", "ref": branch, "sha": head},
-                "base": {"label": "casework:main", "ref": "main", "sha": "0" * 40},
-                "merged_at": self.repo.git("show", "-s", "--format=%cI", merged),
-                "merge_commit_sha": merged,
-                "merged": True,
-            }
-        ]
-        self.routes.setdefault(f"/repos/{PROJECT}/pulls/{number}/reviews", [[]])
+    @property
+    def routes(self) -> dict[str, Any]:
+        return self.prs.routes
 
-    def review(self, number: int, reviewer: tuple[str, str], state: str, commit: str, at: datetime) -> None:
-        pages = self.routes.setdefault(f"/repos/{PROJECT}/pulls/{number}/reviews", [[]])
-        pages[-1].append(
-            {
-                "id": 80 + len(pages[-1]),
-                "node_id": "MDE3OlB1bGxSZXF1ZXN0UmV2aWV3ODA=",
-                "user": {"login": LOGINS[reviewer], "id": 7, "type": "User"},
-                "body": "",
-                "state": state,
-                "html_url": f"https://github.com/{PROJECT}/pull/{number}#pullrequestreview-80",
-                "pull_request_url": f"https://api.github.com/repos/{PROJECT}/pulls/{number}",
-                "author_association": "MEMBER",
-                "submitted_at": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "commit_id": commit,
-            }
-        )
+    def pull(
+        self, number: int, author: Person, branch: str, head: str, merge: str, labels: tuple[str, ...] = ()
+    ) -> None:
+        self.prs.merged(number, LOGINS[author], branch, head, merge, labels)
+
+    def review(self, number: int, reviewer: Person, state: str, commit: str, at: datetime) -> None:
+        self.prs.review(number, LOGINS[reviewer], state, commit, at)
 
 
 def ssh_signing_key(directory: Path, email: str) -> tuple[Path, Path]:
@@ -117,7 +94,7 @@ def ssh_signing_key(directory: Path, email: str) -> tuple[Path, Path]:
 
 def build_scenario(root: Path) -> Scenario:
     repo = GitHistory(root / "gitops", START)
-    s = Scenario(repo)
+    s = Scenario(repo, PullRequests(repo, PROJECT))
     c = s.commits
     c["root"] = repo.commit({"README.md": "# gitops\n"}, "Initial layout", ALICE)
 

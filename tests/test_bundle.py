@@ -32,13 +32,15 @@ def test_demo_bundle_verifies_and_has_expected_layout(demo_dir: Path) -> None:
     result = cli("verify", str(bundle), "--pubkey", str(demo_dir / "keys" / "signing.pub"))
     assert result.exit_code == 0 and result.output.startswith("OK:")
     claims = json.loads((bundle / "claims.json").read_text())
-    verdicts = {c["id"]: c["verdict"] for c in claims["packs"][0]["claims"]}
+    verdicts = {f"{p['id']}/{c['id']}": c["verdict"] for p in claims["packs"] for c in p["claims"]}
     assert verdicts == {
-        "public-exposure-controlled": "satisfied",
-        "access-restricted": "gap",
-        "traffic-encrypted": "gap",
+        "git-changes/changes-reviewed": "gap",
+        "git-changes/emergency-changes-accounted": "satisfied",
+        "k8s-networking/public-exposure-controlled": "satisfied",
+        "k8s-networking/access-restricted": "gap",
+        "k8s-networking/traffic-encrypted": "gap",
     }
-    for c in claims["packs"][0]["claims"]:
+    for c in (c for p in claims["packs"] for c in p["claims"]):
         for rel in [*c["files"].values(), *c["queries"].values()]:
             assert (bundle / rel).is_file(), rel
     statement = json.loads((bundle / "META" / "statement.intoto.json").read_text())
@@ -136,7 +138,7 @@ def test_bundle_refuses_non_empty_out_without_force(demo_dir: Path, tmp_path: Pa
 
 
 def test_no_private_key_material_in_store_or_bundle(demo_dir: Path) -> None:
-    secrets = (demo_dir / "environment" / "k8s" / "70-tls-secrets.yaml").read_text()
+    secrets = (demo_dir / "environment" / "cluster" / "70-tls-secrets.yaml").read_text()
     key_payloads = re.findall(r"tls\.key: (\S+)", secrets)
     assert len(key_payloads) == 3
     scanned = [p for p in demo_dir.rglob("*") if p.is_file() and "environment" not in p.parts and "keys" not in p.parts]
@@ -152,7 +154,7 @@ def test_no_private_key_material_in_store_or_bundle(demo_dir: Path) -> None:
 
 def test_html_report_highlights_gaps_and_links_evidence(demo_dir: Path) -> None:
     html = (demo_dir / "bundle" / "report.html").read_text()
-    assert html.count('class="claim c-gap"') == 2 and html.count('class="claim c-satisfied"') == 1
+    assert html.count('class="claim c-gap"') == 3 and html.count('class="claim c-satisfied"') == 2
     assert 'class="gap-row"' in html and ".v-gap { background: #c62828" in html
     assert 'href="evidence/k8s-networking/access-restricted/gaps.csv"' in html
     assert "<script" not in html and "http://" not in html and "https://" not in html.replace("https-", "")

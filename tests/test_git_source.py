@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -158,7 +159,6 @@ def test_changes_reviewed_verdicts(store: Store, scenario: Scenario, api: Record
         short(scenario, "pr3"): f"0 of 1 required independent approval(s); stale approval by bob "
         f"(on {short(scenario, 'pr3-first')}), merged head {short(scenario, 'pr3-head')}",
         short(scenario, "direct"): "direct push to main without a pull request",
-        short(scenario, "glass-revert"): "direct push to main without a pull request",
     }
     cols = result.evidence.columns
     evidence = {row[cols.index("commit")]: row for row in result.evidence.rows}
@@ -167,6 +167,9 @@ def test_changes_reviewed_verdicts(store: Store, scenario: Scenario, api: Record
         "HTTPRoute citizen/citizen-api (routes/citizen.yaml)"
     ]
     assert evidence[short(scenario, "glass")][cols.index("status")] == "emergency change (reverted)"
+    assert evidence[short(scenario, "glass-revert")][cols.index("status")] == (
+        f"revert of emergency change {short(scenario, 'glass')}"
+    )
     # the gap row names the objects and files concerned
     (row,) = [r for r in result.gaps.rows if r[0] == "gitops" and r[1] == short(scenario, "direct")]
     assert row[cols.index("changed")] == ["NetworkPolicy citizen/default-deny (policies/citizen.yaml)"]
@@ -327,3 +330,14 @@ def test_live_objects_traced_to_last_change(store: Store, scenario: Scenario, ap
     assert ("HTTPRoute", "citizen-api", scenario.commits["pr3"], "alice", []) in traced
     assert ("NetworkPolicy", "default-deny", scenario.commits["direct"], "dave@example.org", []) in traced
     assert ("HTTPRoute", "admin", scenario.commits["pr5"], "dave", []) in traced
+
+
+def test_demo_gitops_history_has_reviewed_and_unreviewed_changes(demo_dir: Path) -> None:
+    evidence = json.loads((demo_dir / "bundle/evidence/git-changes/changes-reviewed/evidence.json").read_text())
+    gaps = json.loads((demo_dir / "bundle/evidence/git-changes/changes-reviewed/gaps.json").read_text())
+    reviewed = {(r["pr_number"], r["author"], tuple(r["approvers"])) for r in evidence if r["status"] == "reviewed"}
+    assert reviewed == {(101, "alice", ("bob",)), (102, "carol", ("alice",))}
+    assert [(g["pr_number"], g["reason"]) for g in gaps] == [
+        (103, "0 of 1 required independent approval(s); self-approved by dave")
+    ]
+    assert "HTTPRoute admin-console/admin-console (k8s/40-admin-console.yaml)" in gaps[0]["changed"]

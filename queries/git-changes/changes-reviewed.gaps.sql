@@ -1,4 +1,4 @@
--- Governed changes (not emergency changes) without enough independent approvals, and why.
+-- Governed changes (not emergency changes nor their reverts) without enough independent approvals, and why.
 SELECT g.repo, left(g.sha, 12) AS commit, g.committed_at, g.changed, g.change_type, g.pr_number,
        coalesce(g.pr_author, g.author_email) AS author, r.approvers, r.approvals,
        CASE
@@ -21,4 +21,5 @@ SELECT g.repo, left(g.sha, 12) AS commit, g.committed_at, g.changed, g.change_ty
 FROM git_governed_changes g
 JOIN git_change_reviews r USING (repo, sha)
 LEFT JOIN git_emergency_changes e USING (repo, sha)
-WHERE e.sha IS NULL AND r.approvals < getvariable('min_approvals')
+LEFT JOIN git_emergency_changes undo ON undo.repo = g.repo AND undo.reverted_by = g.sha
+WHERE e.sha IS NULL AND undo.sha IS NULL AND r.approvals < getvariable('min_approvals')

@@ -27,13 +27,13 @@ LEFT JOIN git_manifest_objects_known o
 -- Changes to routes, network/mesh policy or the egress allowlist, with what they changed.
 CREATE VIEW git_governed_changes AS
 WITH governed AS (
-    SELECT repo, sha,
-           list(DISTINCT CASE WHEN kind IS NULL THEN path
-                              ELSE kind || ' ' || coalesce(namespace || '/', '') || name || ' (' || path || ')' END
-                ORDER BY 1) AS changed
-    FROM git_change_objects
-    WHERE list_contains(getvariable('governed_kinds'), kind)
-       OR len([p FOR p IN getvariable('governed_paths') IF path GLOB p]) > 0
+    SELECT repo, sha, list(DISTINCT label ORDER BY label) AS changed
+    FROM (SELECT repo, sha, CASE WHEN kind IS NULL THEN path
+                                 ELSE kind || ' ' || coalesce(namespace || '/', '') || name || ' (' || path || ')'
+                            END AS label
+          FROM git_change_objects
+          WHERE list_contains(getvariable('governed_kinds'), kind)
+             OR len([p FOR p IN getvariable('governed_paths') IF path GLOB p]) > 0)
     GROUP BY repo, sha
 )
 SELECT ch.*, governed.changed FROM git_changes ch JOIN governed USING (repo, sha);
@@ -63,7 +63,8 @@ SELECT ch.repo, ch.sha,
            AS approvals,
        coalesce(list(DISTINCT a.reviewer ORDER BY a.reviewer)
                 FILTER (WHERE a.state = 'APPROVED' AND a.self_approval), []) AS self_approvers,
-       coalesce(list(DISTINCT a.reviewer || ' (on ' || left(a.commit_id, 12) || ')' ORDER BY 1)
+       coalesce(list(DISTINCT a.reviewer || ' (on ' || left(a.commit_id, 12) || ')'
+                     ORDER BY a.reviewer || ' (on ' || left(a.commit_id, 12) || ')')
                 FILTER (WHERE a.state = 'APPROVED' AND a.stale AND NOT a.self_approval), []) AS stale_approvals
 FROM git_changes ch LEFT JOIN git_change_approvals a USING (repo, sha)
 GROUP BY ch.repo, ch.sha;
