@@ -1,0 +1,22 @@
+"""The benchmarks stay runnable: each runs on a small input and reports its figures."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parents[1]
+
+
+def test_git_history_benchmark_runs() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "git_history.py"), "--commits", "300"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "git source: succeeded, 300 commits, 300 objects" in done.stdout
+    assert "commits/s:" in done.stdout and "ratio to bare git log:" in done.stdout
