@@ -86,3 +86,19 @@ def test_demo_refuses_a_foreign_directory(tmp_path: Path) -> None:
     result = cli("demo", "--out", str(tmp_path))
     assert result.exit_code == 2 and "not a demo directory" in result.output
     assert (tmp_path / "precious.txt").exists()
+
+
+def test_check_parameters_and_optional_claims(demo_dir: Path) -> None:
+    store = str(demo_dir / "evidence.duckdb")
+    unknown = cli("check", "--store", store, "--param", "nosuch=1")
+    assert unknown.exit_code == 2 and "no pack defines parameter nosuch" in unknown.output
+    result = cli("check", "--store", store, "--pack", "git-changes", "--format", "json")
+    assert [c["claim"] for c in json.loads(result.output)] == ["changes-reviewed", "emergency-changes-accounted"]
+    result = cli(
+        "check", "--store", store, "--pack", "git-changes", "--format", "json",
+        "--param", "min_approvals=0", "--enable", "git-changes/signed-commits",
+    )  # fmt: skip
+    verdicts = {c["claim"]: c["verdict"] for c in json.loads(result.output)}
+    assert verdicts == {"changes-reviewed": "satisfied", "emergency-changes-accounted": "satisfied",
+                        "signed-commits": "gap"}  # fmt: skip
+    assert cli("check", "--store", store, "--enable", "git-changes/nosuch").exit_code == 2
