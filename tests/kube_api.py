@@ -3,8 +3,9 @@
 ``FakeKubeAPI(objects, forbidden=..., failing=..., token=...)`` serves ``GET <list path>`` from ``objects``
 (list path -> items), honouring ``limit`` and opaque ``continue`` tokens; it answers a Kubernetes
 ``Status`` with 401 (missing or wrong bearer token), 403 (``forbidden`` paths), 500 (``failing`` paths)
-or 404 (anything else). Every request is recorded in ``requests``. Use it as a context manager;
-``write_kubeconfig`` writes a kubeconfig the real ``kubernetes`` client can load.
+or 404 (anything else); ``raw_bodies`` replaces a path's 200 body verbatim. Every request is recorded
+in ``requests``. Use it as a context manager; ``write_kubeconfig`` writes a kubeconfig the real
+``kubernetes`` client can load.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class FakeKubeAPI:
         self.resource_version = resource_version
         self.max_requests = max_requests  # then 500: a client that loops on `continue` fails instead of hanging
         self.requests: list[Request] = []
+        self.raw_bodies: dict[str, bytes] = {}  # list path -> body sent verbatim with 200 (e.g. a proxy's HTML)
         self._continues: dict[str, tuple[str, int]] = {}  # token -> (list path, offset of the next page)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -137,6 +139,8 @@ def _handler(api: FakeKubeAPI) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             code, body = api.respond(self.path, self.headers.get("Authorization"))
             data = json.dumps(body).encode()
+            if code == 200 and urlsplit(self.path).path in api.raw_bodies:
+                data = api.raw_bodies[urlsplit(self.path).path]
             self.send_response(code)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))

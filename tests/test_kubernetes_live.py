@@ -249,3 +249,19 @@ def test_private_key_in_a_listed_object_is_redacted_from_the_page_artifact(store
     assert origin_sha is not None and origin_sha != sha256_hex(page)
     [(annotations,)] = query(store, "SELECT annotations FROM k8s_objects WHERE name = 'leaky'")
     assert "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC" not in annotations
+
+
+def test_unreachable_api_server_fails_the_run_clearly(store: Store, tmp_path: Path) -> None:
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", {"ctx": ("http://127.0.0.1:9", "fake-token-0123456789")})
+    result = collect(store, kubeconfig)
+    assert result.status == "failed"
+    assert result.error is not None and result.error.startswith("kubernetes: cannot reach http://127.0.0.1:9")
+    assert "fake-token-0123456789" not in result.error
+
+
+def test_a_page_that_is_not_json_fails_naming_the_url(store: Store, tmp_path: Path) -> None:
+    with FakeKubeAPI(cluster_objects("a")) as api:
+        api.raw_bodies[SERVICES] = b"<html>proxy error</html>"
+        result = collect(store, api.kubeconfig(tmp_path / "kubeconfig"))
+    assert result.status == "failed"
+    assert result.error == f"kubernetes: {api.url}{SERVICES} page 1: response is not JSON"
