@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import textwrap
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -341,3 +342,22 @@ def test_demo_gitops_history_has_reviewed_and_unreviewed_changes(demo_dir: Path)
         (103, "0 of 1 required independent approval(s); self-approved by dave")
     ]
     assert "HTTPRoute admin-console/admin-console (k8s/40-admin-console.yaml)" in gaps[0]["changed"]
+
+
+def test_secret_manifests_in_history_stay_out_of_the_store(store: Store, tmp_path: Path) -> None:
+    repo = GitHistory(tmp_path / "repo", START)
+    pem = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIFakeKeyMaterial00\n-----END PRIVATE KEY-----\n"
+    secret = (
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: tls, namespace: x}\n"
+        f"stringData:\n  tls.key: |\n{textwrap.indent(pem, '    ')}"
+    )
+    repo.commit({"secrets/tls.yaml": secret, "policies/p.yaml": policy_doc("p")}, "add", ALICE)
+    result = collect(store, {"repositories": [{"path": str(repo.path)}]})
+    assert result.status == "succeeded"
+    assert rows(store, "SELECT kind, name FROM git_manifest_objects ORDER BY kind") == [
+        ("NetworkPolicy", "p"),
+        ("Secret", "tls"),
+    ]
+    for artifact in store.artifacts_dir.rglob("*"):
+        if artifact.is_file():
+            assert b"PRIVATE KEY-----" not in artifact.read_bytes() and b"FakeKeyMaterial" not in artifact.read_bytes()
