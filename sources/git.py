@@ -270,7 +270,10 @@ def collect_repository(ctx: CollectContext, cfg: dict[str, Any]) -> None:
         raise SourceError(f"git: {path} is not a git repository")
     git = Git(path, cfg.get("allowed_signers"), cfg.get("gnupg_home"))
     repo = cfg.get("name") or path.resolve().name
-    branch = cfg.get("branch") or git.run("symbolic-ref", "--short", "HEAD").decode().strip()
+    try:
+        branch = cfg.get("branch") or git.run("symbolic-ref", "--short", "HEAD").decode().strip()
+    except SourceError:
+        raise SourceError(f"git: {path}: HEAD is detached; set `branch` to the protected branch") from None
     try:
         head = git.run("rev-parse", "--verify", "--end-of-options", f"{branch}^{{commit}}").decode().strip()
     except SourceError:

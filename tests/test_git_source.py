@@ -135,6 +135,11 @@ def test_bad_repository_and_branch_fail_clearly(store: Store, scenario: Scenario
     assert result.status == "failed" and result.error == f"git: {tmp_path} is not a git repository"
     result = collect(store, repo_config(scenario, branch="release"))
     assert result.status == "failed" and "branch 'release' not found" in str(result.error)
+    detached = GitHistory(tmp_path / "detached", START)
+    detached.commit({"a": "1\n"}, "one", ALICE)
+    detached.git("switch", "-q", "--detach")
+    result = collect(store, {"repositories": [{"path": str(detached.path)}]})
+    assert result.error == f"git: {detached.path}: HEAD is detached; set `branch` to the protected branch"
 
 
 def test_reviews_fetched_with_pagination(store: Store, scenario: Scenario, api: RecordedAPI) -> None:
