@@ -106,8 +106,9 @@ class Client:
         return text.replace(self.token, "[token]") if self.token else text
 
 
-def fetch_reviews(ctx: CollectContext, repo: str, cfg: dict[str, Any]) -> None:
-    """Fetch the pull/merge request and its reviews for every change of ``repo`` that names one."""
+def fetch_reviews(ctx: CollectContext, repo: str, cfg: dict[str, Any], log_sha: str) -> None:
+    """Fetch the pull/merge request and its reviews for every change of ``repo`` that names one; requests
+    that cannot be fetched are recorded citing ``log_sha``, the commit log that named them."""
     platform = cfg["platform"]
     client = Client(
         ctx,
@@ -121,9 +122,9 @@ def fetch_reviews(ctx: CollectContext, repo: str, cfg: dict[str, Any]) -> None:
         try:
             fetch_one(ctx, client, repo, cfg["project"], number)
         except NotFound:
-            emit_unfetched(ctx, repo, platform, [number], "not-found", f"{platform} has no request #{number}")
+            emit_unfetched(ctx, repo, platform, [number], log_sha, "not-found", f"{platform} has no request #{number}")
         except ReviewAPIError as exc:
-            emit_unfetched(ctx, repo, platform, numbers[i:], "error", str(exc))
+            emit_unfetched(ctx, repo, platform, numbers[i:], log_sha, "error", str(exc))
             ctx.partial(f"git: {repo}: reviews of {len(numbers) - i} request(s) not collected: {exc}")
             return
 
@@ -200,11 +201,10 @@ def emit_review(ctx: CollectContext, repo: str, platform: str, number: int, dige
     ctx.emit("git_reviews", {"repo": repo, "platform": platform, "number": number, **fields}, digest)
 
 
-def emit_unfetched(ctx: CollectContext, repo: str, platform: str, numbers: list[int], status: str, reason: str) -> None:
+def emit_unfetched(
+    ctx: CollectContext, repo: str, platform: str, numbers: list[int], log_sha: str, status: str, reason: str
+) -> None:
     """Record requests whose reviews are unknown; they cite the commit log that named them."""
-    (log_sha,) = ctx.store.con.execute(
-        "SELECT any_value(artifact_sha256) FROM git_commits WHERE run_id = ? AND repo = ?", [ctx.run_id, repo]
-    ).fetchone() or (None,)
     for number in numbers:
         row = {"repo": repo, "platform": platform, "number": number, "fetch_status": status, "fetch_error": reason}
         ctx.emit("git_pull_requests", row, log_sha)

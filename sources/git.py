@@ -179,17 +179,14 @@ WHERE rec <> '' AND len(string_split(rtrim(rec, chr(10)), chr(31))) <> 14
 
 # Manifest blobs this run must parse: not parsed by an earlier run, with the first place each was seen.
 NEW_MANIFEST_BLOBS = """
-SELECT blob, arg_min(path || '@' || left(sha, 12), committed_at) AS location
-FROM (
-    SELECT f.new_blob AS blob, f.path, f.sha, c.committed_at FROM git_commit_files f
-    JOIN git_commits c USING (run_id, repo, sha) WHERE f.run_id = $run_id AND f.repo = $repo
-    UNION ALL
-    SELECT f.old_blob, f.path, f.sha, c.committed_at FROM git_commit_files f
-    JOIN git_commits c USING (run_id, repo, sha) WHERE f.run_id = $run_id AND f.repo = $repo
-)
-WHERE blob <> $null_blob AND regexp_matches(path, $suffixes)
-  AND blob NOT IN (SELECT blob FROM git_manifest_objects_known WHERE repo = $repo)
-GROUP BY blob ORDER BY blob
+SELECT b.blob, arg_min(f.path || '@' || left(f.sha, 12), c.committed_at) AS location
+FROM git_commit_files f
+JOIN git_commits c USING (run_id, repo, sha),
+     unnest([f.new_blob, f.old_blob]) AS b(blob)
+WHERE f.run_id = $run_id AND f.repo = $repo
+  AND b.blob <> $null_blob AND regexp_matches(f.path, $suffixes)
+  AND b.blob NOT IN (SELECT blob FROM git_manifest_objects_known WHERE repo = $repo)
+GROUP BY b.blob ORDER BY b.blob
 """
 
 REPOSITORY_SCHEMA: dict[str, Any] = {
@@ -319,7 +316,7 @@ def collect_repository(ctx: CollectContext, cfg: dict[str, Any]) -> None:
         fp_sha,
     )
     if "review" in cfg:
-        fetch_reviews(ctx, repo, cfg["review"])
+        fetch_reviews(ctx, repo, cfg["review"], log_sha)
 
 
 def collect_manifest_objects(ctx: CollectContext, git: Git, repo: str) -> None:
