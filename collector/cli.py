@@ -180,6 +180,8 @@ def collect_one(store: Store, name: str, config: dict) -> RunResult:
         err.print(f"  {result.error}", highlight=False, markup=False)
     for reason in result.partial_reasons:
         err.print(f"  partial: {reason}", highlight=False, markup=False)
+    for note in result.notes:
+        err.print(f"  {note}", highlight=False, markup=False)
     return result
 
 

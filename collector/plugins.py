@@ -49,12 +49,20 @@ class CollectContext:
     collected_at: datetime
     partial_reasons: list[str] = field(default_factory=list)
     inserted: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
     _staging: tempfile.TemporaryDirectory | None = None
     _files: dict[str, IO[str]] = field(default_factory=dict)
 
     def add_artifact(self, content: bytes, origin: str, media_type: str, origin_sha256: str | None = None) -> str:
         """Keep raw bytes as a content-addressed artifact of this run; return the sha256 to cite."""
         digest = self.store.put_artifact(content)
+        self.record_artifact(digest, origin, media_type, len(content), origin_sha256)
+        return digest
+
+    def record_artifact(
+        self, digest: str, origin: str, media_type: str, size: int, origin_sha256: str | None = None
+    ) -> None:
+        """Record that this run used an artifact already in the store (see ``Store.put_artifact_file``)."""
         self._write(
             "artifacts",
             {
@@ -62,12 +70,11 @@ class CollectContext:
                 "sha256": digest,
                 "origin": origin,
                 "media_type": media_type,
-                "size": len(content),
+                "size": size,
                 "origin_sha256": origin_sha256,
                 "collected_at": self.collected_at,
             },
         )
-        return digest
 
     def add_document_artifact(self, raw: bytes, decoded: Any, origin: str, media_type: str) -> str:
         """Keep ``raw`` as an artifact, or, if it holds secret material, a redacted JSON rendering of
@@ -101,6 +108,10 @@ class CollectContext:
     def partial(self, reason: str) -> None:
         """Note that some input was rejected; the run still lands, marked partial with this reason."""
         self.partial_reasons.append(reason)
+
+    def note(self, message: str) -> None:
+        """Tell the user something about the run that is not a problem (e.g. input skipped as unchanged)."""
+        self.notes.append(message)
 
     def _write(self, table: str, row: Mapping[str, Any]) -> None:
         if table not in self._files:

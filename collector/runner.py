@@ -22,6 +22,7 @@ class RunResult:
     error: str | None
     counts: dict[str, int]
     partial_reasons: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def new_run_id() -> str:
@@ -54,7 +55,7 @@ def run_source(store: Store, source: Source, config: Mapping[str, Any]) -> RunRe
             span.set_attribute("defensible.status", "failed")
             if not isinstance(exc, Exception):
                 raise
-            return RunResult(run_id, source.name, "failed", error, {}, ctx.partial_reasons)
+            return RunResult(run_id, source.name, "failed", error, {}, ctx.partial_reasons, ctx.notes)
         finally:
             ctx.discard()
         status = "partial" if ctx.partial_reasons else "succeeded"
@@ -62,4 +63,4 @@ def run_source(store: Store, source: Source, config: Mapping[str, Any]) -> RunRe
         span.set_attribute("defensible.status", status)
         for table, n in counts.items():
             span.set_attribute(f"defensible.records.{table}", n)
-        return RunResult(run_id, source.name, status, None, counts, ctx.partial_reasons)
+        return RunResult(run_id, source.name, status, None, counts, ctx.partial_reasons, ctx.notes)

@@ -190,6 +190,26 @@ class Store:
             os.replace(tmp, target)
         return digest
 
+    def put_artifact_file(self, source: Path) -> tuple[str, int]:
+        """Copy a file into the artifact directory, hashing while copying; return (sha256, size)."""
+        self.artifacts_dir.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256()
+        size = 0
+        fd, tmp = tempfile.mkstemp(dir=self.artifacts_dir, prefix=".tmp-")
+        try:
+            with open(source, "rb") as src, os.fdopen(fd, "wb") as dst:
+                while chunk := src.read(1 << 20):
+                    digest.update(chunk)
+                    dst.write(chunk)
+                    size += len(chunk)
+            target = self.artifact_path(digest.hexdigest())
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return digest.hexdigest(), size
+
     def load_ndjson(self, table: str, ndjson: Path) -> int:
         """Bulk-load newline-delimited JSON rows into ``table`` with DuckDB's reader; return rows loaded."""
         columns = self.table_columns(table)

@@ -1,0 +1,125 @@
+"""Where log files come from: local paths, S3 objects, CloudWatch Logs groups (boto3).
+
+Each input yields local files one at a time; downloads live in a temporary directory only while they are
+ingested. CloudWatch Logs events are written as JSON lines (``{"timestamp", "message", ...}``) exactly as
+the API returns them, one file per log stream, and their ``message`` is unwrapped when parsed.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from collector.plugins import SourceError
+from sources.log_ingest import Fetched, Window
+
+AWS_PROPERTIES: dict[str, Any] = {
+    "region": {"type": "string"},
+    "endpoint_url": {"type": "string", "description": "API endpoint (tests, VPC endpoints)"},
+    "profile": {"type": "string", "description": "AWS profile (default: the environment's credentials)"},
+}
+S3_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["bucket"],
+    "properties": {"bucket": {"type": "string"}, "prefix": {"type": "string", "default": ""}, **AWS_PROPERTIES},
+}
+CLOUDWATCH_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["log_group"],
+    "properties": {
+        "log_group": {"type": "string"},
+        "log_stream_prefix": {"type": "string"},
+        "filter_pattern": {"type": "string", "description": "CloudWatch Logs filter pattern"},
+        **AWS_PROPERTIES,
+    },
+}
+
+
+def fetch_input(spec: Mapping[str, Any], window: Window, number: int) -> Iterator[Fetched]:
+    """The files of one configured input, in a stable order."""
+    if "paths" in spec:
+        yield from local_files(spec["paths"], number)
+    elif "s3" in spec:
+        yield from s3_objects(spec["s3"], number)
+    else:
+        yield from cloudwatch_streams(spec["cloudwatch"], window, number)
+
+
+def local_files(patterns: list[str], number: int) -> Iterator[Fetched]:
+    for pattern in patterns:
+        path = Path(pattern)
+        if path.is_dir():
+            matches = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+        elif path.is_file():
+            matches = [path]
+        else:
+            matches = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+            if not matches:
+                raise SourceError(f"logs: input {number}: {pattern}: no such file, directory or matching files")
+        for match in matches:
+            yield Fetched(match, str(match))
+
+
+def aws_client(service: str, cfg: Mapping[str, Any]) -> Any:
+    session = boto3.Session(profile_name=cfg.get("profile"), region_name=cfg.get("region"))
+    return session.client(service, endpoint_url=cfg.get("endpoint_url"))
+
+
+def s3_objects(cfg: Mapping[str, Any], number: int) -> Iterator[Fetched]:
+    bucket, prefix = cfg["bucket"], cfg.get("prefix", "")
+    where = f"s3://{bucket}/{prefix}"
+    try:
+        s3 = aws_client("s3", cfg)
+        keys = [
+            obj["Key"]
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            for obj in page.get("Contents", [])
+            if not obj["Key"].endswith("/")
+        ]
+        with tempfile.TemporaryDirectory(prefix="defensible-s3-") as tmp:
+            for key in sorted(keys):
+                local = Path(tmp) / "object"
+                with open(local, "wb") as fh:
+                    s3.download_fileobj(bucket, key, fh)
+                yield Fetched(local, f"s3://{bucket}/{key}")
+                local.unlink()
+    except (ClientError, BotoCoreError) as exc:
+        raise SourceError(f"logs: input {number}: {where}: {exc}") from None
+
+
+def cloudwatch_streams(cfg: Mapping[str, Any], window: Window, number: int) -> Iterator[Fetched]:
+    group = cfg["log_group"]
+    query: dict[str, Any] = {"logGroupName": group}
+    if "log_stream_prefix" in cfg:
+        query["logStreamNamePrefix"] = cfg["log_stream_prefix"]
+    if "filter_pattern" in cfg:
+        query["filterPattern"] = cfg["filter_pattern"]
+    if window.since:
+        query["startTime"] = int(window.since.timestamp() * 1000)
+    if window.until:
+        query["endTime"] = int(window.until.timestamp() * 1000) - 1
+    try:
+        logs = aws_client("logs", cfg)
+        with tempfile.TemporaryDirectory(prefix="defensible-cloudwatch-") as tmp:
+            files: dict[str, Any] = {}
+            for page in logs.get_paginator("filter_log_events").paginate(**query):
+                for event in page.get("events", []):
+                    stream = event.get("logStreamName", "")
+                    if stream not in files:
+                        files[stream] = open(Path(tmp) / f"stream-{len(files)}.jsonl", "w", encoding="utf-8")  # noqa: SIM115
+                    files[stream].write(json.dumps(event, sort_keys=True) + "\n")
+            for fh in files.values():
+                fh.close()
+            for stream, fh in sorted(files.items()):
+                yield Fetched(Path(fh.name), f"cloudwatch://{group}/{stream}")
+    except (ClientError, BotoCoreError) as exc:
+        raise SourceError(f"logs: input {number}: cloudwatch log group {group}: {exc}") from None

@@ -1,0 +1,178 @@
+"""Deny and egress logs: Hubble, VPC Flow Logs, Envoy/Istio, Squid, Route 53 Resolver, Network Firewall and
+Kubernetes audit events, normalised into ``flows``, ``http_access``, ``dns_queries`` and ``audit_events``.
+
+Each input names a format and where its files are: local paths (plain or gzip), S3 objects or CloudWatch
+Logs groups. Every file is kept as an artifact and parsed by DuckDB (``sources.log_ingest``); malformed
+lines are counted and sampled in ``ingest_rejects`` and make the run partial. A file whose digest was
+already ingested for a window covering this run's is skipped.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from collector.plugins import CollectContext, SourceError
+from collector.store import PROVENANCE_COLUMNS
+from sources.log_fetch import S3_SCHEMA, CLOUDWATCH_SCHEMA, fetch_input
+from sources.log_formats import FORMATS
+from sources.log_ingest import Window, ingest_file
+
+MIGRATIONS = (
+    f"""
+    CREATE TABLE flows (
+        ts TIMESTAMPTZ NOT NULL,
+        log_format VARCHAR NOT NULL,  -- hubble | vpcflow | network-firewall
+        cluster VARCHAR NOT NULL,
+        observer VARCHAR,             -- node, network interface or firewall that reported the flow
+        src_ip VARCHAR, src_port INTEGER,
+        dst_ip VARCHAR, dst_port INTEGER,
+        protocol VARCHAR,             -- TCP | UDP | ICMP | ICMPv6 | SCTP | IANA number
+        src_namespace VARCHAR, src_pod VARCHAR, src_identity VARCHAR, src_labels VARCHAR[],
+        dst_namespace VARCHAR, dst_pod VARCHAR, dst_identity VARCHAR, dst_labels VARCHAR[],
+        dst_fqdn VARCHAR,             -- destination name when the log knows it
+        direction VARCHAR,            -- ingress | egress
+        verdict VARCHAR NOT NULL,     -- allow | deny
+        reason VARCHAR,               -- drop reason, rule signature, log status
+        policy VARCHAR,               -- policy or rule that decided, when given
+        bytes BIGINT, packets BIGINT,
+        {PROVENANCE_COLUMNS}
+    );
+    CREATE TABLE http_access (
+        ts TIMESTAMPTZ NOT NULL,
+        log_format VARCHAR NOT NULL,  -- envoy | squid
+        cluster VARCHAR NOT NULL,
+        gateway VARCHAR,              -- proxy that logged the request
+        route VARCHAR,                -- route name
+        upstream_cluster VARCHAR, upstream_host VARCHAR,
+        authority VARCHAR, method VARCHAR, path VARCHAR, protocol VARCHAR,
+        status INTEGER,
+        response_flags VARCHAR, response_details VARCHAR,
+        duration_ms BIGINT, bytes_received BIGINT, bytes_sent BIGINT,
+        src_ip VARCHAR, src_principal VARCHAR, dst_principal VARCHAR,
+        mtls BOOLEAN,                 -- the downstream connection presented a verified peer certificate
+        verdict VARCHAR NOT NULL,     -- allow | deny (RBAC denial, proxy TCP_DENIED)
+        trace_id VARCHAR, request_id VARCHAR, user_agent VARCHAR,
+        {PROVENANCE_COLUMNS}
+    );
+    CREATE TABLE dns_queries (
+        ts TIMESTAMPTZ NOT NULL,
+        log_format VARCHAR NOT NULL,  -- route53-resolver
+        cluster VARCHAR NOT NULL,
+        vpc_id VARCHAR,
+        src_ip VARCHAR, src_port INTEGER, src_id VARCHAR,
+        qname VARCHAR NOT NULL, qtype VARCHAR, rcode VARCHAR,
+        answers VARCHAR[],
+        firewall_action VARCHAR,      -- BLOCK | ALERT | ALLOW when a DNS Firewall rule matched
+        firewall_rule VARCHAR,
+        transport VARCHAR,
+        {PROVENANCE_COLUMNS}
+    );
+    CREATE TABLE audit_events (
+        ts TIMESTAMPTZ NOT NULL,
+        log_format VARCHAR NOT NULL,  -- k8s-audit
+        cluster VARCHAR NOT NULL,
+        audit_id VARCHAR NOT NULL, stage VARCHAR NOT NULL, level VARCHAR,
+        "user" VARCHAR, groups VARCHAR[], impersonated_user VARCHAR,
+        source_ips VARCHAR[], user_agent VARCHAR,
+        verb VARCHAR, api_group VARCHAR, api_version VARCHAR, resource VARCHAR, subresource VARCHAR,
+        namespace VARCHAR, name VARCHAR, request_uri VARCHAR,
+        decision VARCHAR,             -- allow | forbid (authorization.k8s.io/decision)
+        reason VARCHAR,
+        code INTEGER,
+        {PROVENANCE_COLUMNS}
+    );
+    -- One row per log file ingested: what it held and the window it was read for.
+    CREATE TABLE log_artifacts (
+        origin VARCHAR NOT NULL,      -- the file ingested is the row's artifact
+        log_format VARCHAR NOT NULL,
+        cluster VARCHAR NOT NULL,
+        compression VARCHAR NOT NULL,  -- none | gzip
+        wrapper VARCHAR NOT NULL,      -- plain | message (CloudWatch) | docker | cri
+        window_since TIMESTAMPTZ, window_until TIMESTAMPTZ,
+        records BIGINT NOT NULL,       -- rows loaded
+        rejected BIGINT NOT NULL,      -- malformed lines (see ingest_rejects)
+        skipped JSON NOT NULL,         -- lines that are not records, by reason (headers, lost events, NODATA)
+        outside_window BIGINT NOT NULL,
+        first_ts TIMESTAMPTZ, last_ts TIMESTAMPTZ,
+        {PROVENANCE_COLUMNS}
+    );
+    -- Malformed lines per file and reason, with a sample.
+    CREATE TABLE ingest_rejects (
+        origin VARCHAR NOT NULL,
+        log_format VARCHAR NOT NULL,
+        reason VARCHAR NOT NULL,
+        count BIGINT NOT NULL,
+        samples STRUCT(line BIGINT, text VARCHAR)[] NOT NULL,  -- line is NULL when the parser cannot tell it
+        {PROVENANCE_COLUMNS}
+    );
+    CREATE VIEW log_artifacts_ingested AS
+        SELECT a.* FROM log_artifacts a JOIN runs r USING (run_id) WHERE r.status IN ('succeeded', 'partial');
+    """,
+)
+
+INPUT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["format"],
+    "properties": {
+        "format": {"enum": sorted(FORMATS)},
+        "cluster": {"type": "string", "description": "cluster recorded for rows (default: from the log, else the source's)"},
+        "paths": {"type": "array", "items": {"type": "string"}, "description": "files, directories or glob patterns"},
+        "s3": S3_SCHEMA,
+        "cloudwatch": CLOUDWATCH_SCHEMA,
+        "fields": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "vpcflow: field order of files without a header line (custom format)",
+        },
+    },
+    "oneOf": [{"required": ["paths"]}, {"required": ["s3"]}, {"required": ["cloudwatch"]}],
+}
+
+
+class LogsSource:
+    name = "logs"
+    description = "Deny and egress logs: Hubble, VPC Flow Logs, Envoy/Istio, Squid, Route 53, Network Firewall, audit"
+    config_schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["inputs"],
+        "properties": {
+            "inputs": {"type": "array", "minItems": 1, "items": INPUT_SCHEMA},
+            "cluster": {"type": "string", "default": "default", "description": "cluster for rows that name none"},
+            "since": {"type": ["string", "null"], "default": None, "description": "keep records at or after (ISO 8601)"},
+            "until": {"type": ["string", "null"], "default": None, "description": "keep records before (ISO 8601)"},
+            "max_line_bytes": {"type": "integer", "minimum": 1024, "default": 1048576},
+        },
+    }
+    migrations = MIGRATIONS
+
+    def collect(self, ctx: CollectContext) -> None:
+        cfg = ctx.config
+        window = Window(parse_time(cfg["since"], "since"), parse_time(cfg["until"], "until"))
+        if window.since and window.until and window.since >= window.until:
+            raise SourceError(f"logs: since ({cfg['since']}) must be before until ({cfg['until']})")
+        this_run: set[tuple[str, str]] = set()
+        for number, spec in enumerate(cfg["inputs"], start=1):
+            fmt = FORMATS[spec["format"]]
+            if "fields" in spec and fmt.name != "vpcflow":
+                raise SourceError(f"logs: input {number} ({fmt.name}): `fields` applies to vpcflow only")
+            found = 0
+            for fetched in fetch_input(spec, window, number):
+                found += 1
+                ingest_file(ctx, fmt, fetched, spec, window, this_run)
+            if not found:
+                ctx.partial(f"logs: input {number} ({fmt.name}): no files found")
+
+
+def parse_time(value: str | None, key: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise SourceError(f"logs: {key}: {value!r} is not an ISO 8601 time (e.g. 2026-11-01T00:00:00Z)") from None
+    if parsed.tzinfo is None:
+        raise SourceError(f"logs: {key}: {value!r} has no time zone (add Z or +00:00)")
+    return parsed
