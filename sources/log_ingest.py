@@ -3,7 +3,8 @@
 A file is read as lines by ``read_csv`` (one VARCHAR column), so a malformed line never stops the read:
 lines DuckDB cannot read (binary data, invalid UTF-8, longer than ``max_line_bytes``) are rejected by the
 reader with their line number; lines the format's SQL cannot parse get a ``reject:<why>`` status. A second,
-cheaper pass counts statuses and samples rejects, which land in ``ingest_rejects`` and make the run partial.
+cheap pass counts the lines DuckDB could read; only when that differs from the rows loaded does a full pass
+count statuses and sample rejects. Rejects land in ``ingest_rejects`` and make the run partial.
 Gzip is inflated by streaming into a temporary file first: a truncated or corrupt stream keeps every
 complete line before the damage.
 """
@@ -49,6 +50,15 @@ class Window:
 
 
 @dataclass(frozen=True)
+class Reject:
+    """Lines of one file rejected for one reason, with a few samples ``{"line": n or None, "text": ...}``."""
+
+    reason: str
+    count: int
+    samples: list[dict]
+
+
+@dataclass(frozen=True)
 class Fetched:
     """A local file holding one log artifact, and where it came from."""
 
@@ -62,7 +72,8 @@ class LogFormat:
 
     ``select(first_line, input_config)`` returns SQL over the relation ``lines(raw, line)`` (``line`` is
     ``raw`` unwrapped, NULL when the envelope is broken) selecting the table's columns (``cluster`` may be
-    NULL: the input's or the source's cluster is used), ``raw`` and ``line`` as they are, and ``_status``: ``ok``, ``skip:<why>`` for lines that are not records, or
+    NULL: the input's or the source's cluster is used), ``raw`` and ``line`` as they are, and ``_status``:
+    ``ok``, ``skip:<why>`` for lines that are not records, or
     ``reject:<why>`` for malformed ones. ``dedupe`` names columns identifying a record: rows whose key is
     already in the table, or earlier in the same file, are dropped."""
 
@@ -71,15 +82,6 @@ class LogFormat:
     description: str
     select: Callable[[str | None, Mapping[str, Any]], str]
     dedupe: tuple[str, ...] = ()
-
-
-@dataclass
-class FileStats:
-    records: int = 0
-    rejected: int = 0
-    outside_window: int = 0
-    first_ts: datetime | None = None
-    last_ts: datetime | None = None
 
 
 def ingest_file(
@@ -97,63 +99,63 @@ def ingest_file(
         ctx.note(f"{fetched.origin}: already ingested (sha256 {digest[:12]}…), skipped")
         return
     this_run.add((digest, fmt.name))
-    ctx.record_artifact(digest, fetched.origin, "application/gzip" if is_gzip(fetched.path) else "text/plain", size)
+    path = ctx.store.artifact_path(digest)
+    compression = "gzip" if is_gzip(path) else "none"
+    ctx.record_artifact(digest, fetched.origin, "application/gzip" if compression == "gzip" else "text/plain", size)
+    rejects: list[Reject] = []
     with tempfile.TemporaryDirectory(prefix="defensible-log-") as tmp:
-        path = ctx.store.artifact_path(digest)
-        rejects: list[tuple[str, int, list[dict]]] = []
-        compression = "none"
-        if is_gzip(path):
-            compression = "gzip"
+        if compression == "gzip":
             path, damage = gunzip(path, Path(tmp) / "inflated")
-            if damage:
-                rejects.append(damage)
+            rejects += damage
         wrapper, first_line = sniff(path)
-        sql = parsed_sql(fmt, wrapper, first_line, spec, ctx.config["max_line_bytes"])
-        cluster = spec.get("cluster")
-        params = {
-            "path": str(path),
-            "since": window.since,
-            "until": window.until,
-            "format": fmt.name,
-            "cluster": cluster,
-            "default_cluster": ctx.config["cluster"],
-            "source": ctx.source,
-            "run_id": ctx.run_id,
-            "artifact": digest,
-            "collected_at": ctx.collected_at,
-        }
-        records = ctx.insert(fmt.table, insert_sql(fmt, sql), params)
-        skipped, stats = count_statuses(ctx, sql, params, rejects)
-    stats.records = records
-    stats.rejected = sum(n for _, n, _ in rejects)
+        max_line = ctx.config["max_line_bytes"]
+        sql = parsed_sql(fmt, wrapper, first_line, spec, max_line)
+        params = {"path": str(path), "since": window.since, "until": window.until}
+        records = ctx.insert(
+            fmt.table,
+            insert_sql(fmt, sql),
+            {
+                **params,
+                "format": fmt.name,
+                "cluster": spec.get("cluster"),
+                "default_cluster": ctx.config["cluster"],
+                "source": ctx.source,
+                "run_id": ctx.run_id,
+                "artifact": digest,
+                "collected_at": ctx.collected_at,
+            },
+        )
+        lines, reader_rejects = count_lines(ctx, str(path), max_line)
+        rejects += reader_rejects
+        skipped: dict[str, int] = {}
+        outside_window = 0
+        if lines != records:  # some lines were not loaded: find out why
+            skipped, outside_window, parse_rejects = count_statuses(ctx, sql, params, records)
+            rejects += parse_rejects
+    rejected = sum(r.count for r in rejects)
     ctx.emit(
         "log_artifacts",
         {
             "origin": fetched.origin,
             "log_format": fmt.name,
-            "cluster": cluster or ctx.config["cluster"],
+            "cluster": spec.get("cluster") or ctx.config["cluster"],
             "compression": compression,
             "wrapper": wrapper,
             "window_since": window.since,
             "window_until": window.until,
-            "records": stats.records,
-            "rejected": stats.rejected,
+            "records": records,
+            "rejected": rejected,
             "skipped": skipped,
-            "outside_window": stats.outside_window,
-            "first_ts": stats.first_ts,
-            "last_ts": stats.last_ts,
+            "outside_window": outside_window,
         },
         digest,
     )
-    for reason, count, samples in rejects:
-        ctx.emit(
-            "ingest_rejects",
-            {"origin": fetched.origin, "log_format": fmt.name, "reason": reason, "count": count, "samples": samples},
-            digest,
-        )
+    for r in rejects:
+        row = {"origin": fetched.origin, "log_format": fmt.name, "reason": r.reason, "count": r.count}
+        ctx.emit("ingest_rejects", {**row, "samples": r.samples}, digest)
     if rejects:
-        reasons = ", ".join(f"{count} {reason}" for reason, count, _ in rejects)
-        ctx.partial(f"logs: {fetched.origin} ({fmt.name}): {stats.rejected} line(s) rejected: {reasons}")
+        reasons = ", ".join(f"{r.count} {r.reason}" for r in rejects)
+        ctx.partial(f"logs: {fetched.origin} ({fmt.name}): {rejected} line(s) rejected: {reasons}")
 
 
 def already_ingested(ctx: CollectContext, digest: str, fmt: str, window: Window) -> bool:
@@ -169,18 +171,23 @@ def already_ingested(ctx: CollectContext, digest: str, fmt: str, window: Window)
     return bool(row and row[0])
 
 
-def parsed_sql(fmt: LogFormat, wrapper: str, first_line: str | None, spec: Mapping[str, Any], max_line: int) -> str:
-    """The format's SELECT over the file's lines, with a missing timestamp made a reject."""
-    reader = (
+def reader_sql(max_line: int, options: str = "ignore_errors = true") -> str:
+    """DuckDB's CSV reader as a line reader: one VARCHAR column ``raw``, no quoting, \\x01 as the delimiter
+    (a line holding one is binary data)."""
+    return (
         "read_csv($path, columns = {'raw': 'VARCHAR'}, delim = '\x01', quote = '', escape = '', header = false, "
-        f"auto_detect = false, max_line_size = {int(max_line)}, ignore_errors = true"
+        f"auto_detect = false, max_line_size = {int(max_line)}, {options})"
     )
+
+
+def parsed_sql(fmt: LogFormat, wrapper: str, first_line: str | None, spec: Mapping[str, Any], max_line: int) -> str:
+    """The format's SELECT over the file's non-blank lines; a broken envelope or missing timestamp is a reject."""
     return f"""
-    WITH lines AS (
+    WITH lines AS NOT MATERIALIZED (
         SELECT raw, {UNWRAP[wrapper]} AS line
-        FROM (SELECT rtrim(raw, chr(13)) AS raw FROM {reader}{{rejects}}))
+        FROM (SELECT rtrim(raw, chr(13)) AS raw FROM {reader_sql(max_line)})
         WHERE raw IS NOT NULL AND trim(raw) <> ''
-    ), parsed AS (
+    ), parsed AS NOT MATERIALIZED (
         {fmt.select(first_line, spec)}
     )
     SELECT * REPLACE (CASE
@@ -204,56 +211,65 @@ def insert_sql(fmt: LogFormat, parsed: str) -> str:
     SELECT * EXCLUDE (_status, raw, line, cluster),
            coalesce(CAST($cluster AS VARCHAR), cluster, $default_cluster) AS cluster, $format AS log_format,
            $source AS source, $run_id AS run_id, $artifact AS artifact_sha256, $collected_at AS collected_at
-    FROM ({parsed.replace("{rejects}", "")})
-    WHERE _status = 'ok' {in_window("ts")}{dedupe}
+    FROM ({parsed})
+    WHERE _status = 'ok' AND {IN_WINDOW}{dedupe}
     """
 
 
-def in_window(column: str) -> str:
-    return (
-        f"AND (CAST($since AS TIMESTAMPTZ) IS NULL OR {column} >= CAST($since AS TIMESTAMPTZ)) "
-        f"AND (CAST($until AS TIMESTAMPTZ) IS NULL OR {column} < CAST($until AS TIMESTAMPTZ))"
-    )
+IN_WINDOW = (
+    "(CAST($since AS TIMESTAMPTZ) IS NULL OR ts >= CAST($since AS TIMESTAMPTZ)) "
+    "AND (CAST($until AS TIMESTAMPTZ) IS NULL OR ts < CAST($until AS TIMESTAMPTZ))"
+)
+
+
+def count_lines(ctx: CollectContext, path: str, max_line: int) -> tuple[int, list[Reject]]:
+    """Cheap pass: the non-blank lines DuckDB can read, and the lines it cannot, by reason with line numbers."""
+    con = ctx.store.con
+    con.execute(f"DROP TABLE IF EXISTS {REJECTS_TABLE}; DROP TABLE IF EXISTS {REJECTS_TABLE}_scans").fetchall()
+    options = f"store_rejects = true, rejects_table = '{REJECTS_TABLE}', rejects_scan = '{REJECTS_TABLE}_scans'"
+    row = con.execute(
+        f"SELECT count(*) FROM {reader_sql(max_line, options)} WHERE trim(rtrim(raw, chr(13))) <> ''", {"path": path}
+    ).fetchone()
+    rejects = [
+        Reject(READER_ERRORS.get(error_type, error_type.lower()), count, samples)
+        for error_type, count, samples in con.execute(
+            f"""
+            SELECT error_type, count(*),
+                   list({{'line': line, 'text': left(csv_line, {SAMPLE_CHARS})}} ORDER BY line)[:{SAMPLES}]
+            FROM {REJECTS_TABLE} GROUP BY ALL ORDER BY ALL
+            """
+        ).fetchall()
+    ]
+    return (row[0] if row else 0), rejects
 
 
 def count_statuses(
-    ctx: CollectContext, parsed: str, params: Mapping[str, Any], rejects: list[tuple[str, int, list[dict]]]
-) -> tuple[dict[str, int], FileStats]:
-    """Second pass: lines by status (rejects sampled into ``rejects``), records outside the window, time span.
-    Lines the reader itself rejected come from its rejects table, with their line numbers."""
-    con = ctx.store.con
-    con.execute(f"DROP TABLE IF EXISTS {REJECTS_TABLE}; DROP TABLE IF EXISTS {REJECTS_TABLE}_scans")
-    reader_rejects = f", store_rejects = true, rejects_table = '{REJECTS_TABLE}', rejects_scan = '{REJECTS_TABLE}_scans'"
-    rows = con.execute(
+    ctx: CollectContext, parsed: str, params: Mapping[str, Any], records: int
+) -> tuple[dict[str, int], int, list[Reject]]:
+    """Full pass, run when some lines were not loaded: lines skipped by reason (with duplicates dropped),
+    records outside the window, and rejects by reason with samples."""
+    rows = ctx.store.con.execute(
         f"""
-        SELECT CASE WHEN _status <> 'ok' THEN _status
-                    WHEN NOT (true {in_window("ts")}) THEN 'outside-window' ELSE 'ok' END AS status,
-               count(*), min(ts), max(ts),
-               min_by(left(raw, {SAMPLE_CHARS}), hash(raw), {SAMPLES}) FILTER (WHERE _status LIKE 'reject:%')
-        FROM ({parsed.replace("{rejects}", reader_rejects)})
+        SELECT CASE WHEN _status <> 'ok' THEN _status WHEN NOT ({IN_WINDOW}) THEN 'outside-window' ELSE 'ok' END,
+               count(*), min_by(left(raw, {SAMPLE_CHARS}), hash(raw), {SAMPLES}) FILTER (WHERE _status LIKE 'reject:%')
+        FROM ({parsed})
         GROUP BY ALL ORDER BY ALL
         """,
-        {key: params[key] for key in ("path", "since", "until")},
+        dict(params),
     ).fetchall()
-    stats = FileStats()
     skipped: dict[str, int] = {}
-    for status, count, first, last, samples in rows:
-        if status == "ok":
-            stats.first_ts, stats.last_ts = first, last
+    outside_window = 0
+    rejects = []
+    for status, count, samples in rows:
+        if status == "ok" and count > records:
+            skipped["duplicate"] = count - records
         elif status == "outside-window":
-            stats.outside_window = count
+            outside_window = count
         elif status.startswith("skip:"):
             skipped[status.removeprefix("skip:")] = count
-        else:
-            rejects.append((status.removeprefix("reject:"), count, [{"line": None, "text": t} for t in samples or []]))
-    for error_type, count, samples in con.execute(
-        f"""
-        SELECT error_type, count(*), list({{'line': line, 'text': left(csv_line, {SAMPLE_CHARS})}} ORDER BY line)[:{SAMPLES}]
-        FROM {REJECTS_TABLE} GROUP BY ALL ORDER BY ALL
-        """
-    ).fetchall():
-        rejects.append((READER_ERRORS.get(error_type, error_type.lower()), count, samples))
-    return skipped, stats
+        elif status.startswith("reject:"):
+            rejects.append(Reject(status.removeprefix("reject:"), count, [{"line": None, "text": t} for t in samples]))
+    return skipped, outside_window, rejects
 
 
 def is_gzip(path: Path) -> bool:
@@ -261,9 +277,9 @@ def is_gzip(path: Path) -> bool:
         return fh.read(2) == b"\x1f\x8b"
 
 
-def gunzip(src: Path, dst: Path) -> tuple[Path, tuple[str, int, list[dict]] | None]:
+def gunzip(src: Path, dst: Path) -> tuple[Path, list[Reject]]:
     """Inflate (multi-member) gzip ``src`` into ``dst``. A truncated or corrupt stream keeps every complete
-    line before the damage; the damage is returned as a reject (reason, 1, [sample of the cut line])."""
+    line before the damage; the damage is returned as a reject sampling the line it cut."""
     inflater = zlib.decompressobj(wbits=31)
     fed = 0  # compressed bytes given to the current member
     problem = None
@@ -284,9 +300,9 @@ def gunzip(src: Path, dst: Path) -> tuple[Path, tuple[str, int, list[dict]] | No
             problem = "truncated gzip stream (file ends mid-stream)"
         end = fout.tell()
     if problem is None:
-        return dst, None
+        return dst, []
     cut = cut_incomplete_line(dst, end)
-    return dst, (problem, 1, [{"line": None, "text": cut[:SAMPLE_CHARS]}])
+    return dst, [Reject(problem, 1, [{"line": None, "text": cut[:SAMPLE_CHARS]}])]
 
 
 def cut_incomplete_line(path: Path, end: int) -> str:

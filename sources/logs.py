@@ -14,7 +14,7 @@ from typing import Any
 
 from collector.plugins import CollectContext, SourceError
 from collector.store import PROVENANCE_COLUMNS
-from sources.log_fetch import S3_SCHEMA, CLOUDWATCH_SCHEMA, fetch_input
+from sources.log_fetch import CLOUDWATCH_SCHEMA, S3_SCHEMA, fetch_input
 from sources.log_formats import FORMATS
 from sources.log_ingest import Window, ingest_file
 
@@ -92,9 +92,8 @@ MIGRATIONS = (
         window_since TIMESTAMPTZ, window_until TIMESTAMPTZ,
         records BIGINT NOT NULL,       -- rows loaded
         rejected BIGINT NOT NULL,      -- malformed lines (see ingest_rejects)
-        skipped JSON NOT NULL,         -- lines that are not records, by reason (headers, lost events, NODATA)
+        skipped JSON NOT NULL,         -- lines not loaded, by reason (headers, lost events, NODATA, duplicate)
         outside_window BIGINT NOT NULL,
-        first_ts TIMESTAMPTZ, last_ts TIMESTAMPTZ,
         {PROVENANCE_COLUMNS}
     );
     -- Malformed lines per file and reason, with a sample.
@@ -117,7 +116,7 @@ INPUT_SCHEMA: dict[str, Any] = {
     "required": ["format"],
     "properties": {
         "format": {"enum": sorted(FORMATS)},
-        "cluster": {"type": "string", "description": "cluster recorded for rows (default: from the log, else the source's)"},
+        "cluster": {"type": "string", "description": "cluster of the rows (default: from the log, else the source's)"},
         "paths": {"type": "array", "items": {"type": "string"}, "description": "files, directories or glob patterns"},
         "s3": S3_SCHEMA,
         "cloudwatch": CLOUDWATCH_SCHEMA,
@@ -141,7 +140,7 @@ class LogsSource:
         "properties": {
             "inputs": {"type": "array", "minItems": 1, "items": INPUT_SCHEMA},
             "cluster": {"type": "string", "default": "default", "description": "cluster for rows that name none"},
-            "since": {"type": ["string", "null"], "default": None, "description": "keep records at or after (ISO 8601)"},
+            "since": {"type": ["string", "null"], "default": None, "description": "keep records from (ISO 8601)"},
             "until": {"type": ["string", "null"], "default": None, "description": "keep records before (ISO 8601)"},
             "max_line_bytes": {"type": "integer", "minimum": 1024, "default": 1048576},
         },

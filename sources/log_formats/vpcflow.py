@@ -18,15 +18,16 @@ from sources.log_ingest import LogFormat
 
 # Every field, in the order AWS introduced them (v2 … v8).
 ALL_FIELDS = (
-    "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action "
-    "log-status "  # v2, the default format
-    "vpc-id subnet-id instance-id tcp-flags type pkt-srcaddr pkt-dstaddr "  # v3
-    "region az-id sublocation-type sublocation-id "  # v4
-    "pkt-src-aws-service pkt-dst-aws-service flow-direction traffic-path "  # v5
-    "ecs-cluster-arn ecs-cluster-name ecs-container-instance-arn ecs-container-instance-id ecs-container-id "
-    "ecs-second-container-id ecs-service-name ecs-task-definition-arn ecs-task-arn ecs-task-id "  # v7
-    "reject-reason"  # v8
-).split()
+    *("version", "account-id", "interface-id", "srcaddr", "dstaddr", "srcport", "dstport", "protocol", "packets"),
+    *("bytes", "start", "end", "action", "log-status"),  # v2, the default format
+    *("vpc-id", "subnet-id", "instance-id", "tcp-flags", "type", "pkt-srcaddr", "pkt-dstaddr"),  # v3
+    *("region", "az-id", "sublocation-type", "sublocation-id"),  # v4
+    *("pkt-src-aws-service", "pkt-dst-aws-service", "flow-direction", "traffic-path"),  # v5
+    *("ecs-cluster-arn", "ecs-cluster-name", "ecs-container-instance-arn", "ecs-container-instance-id"),  # v7
+    *("ecs-container-id", "ecs-second-container-id", "ecs-service-name", "ecs-task-definition-arn"),
+    *("ecs-task-arn", "ecs-task-id"),
+    "reject-reason",  # v8
+)
 VERSION_LENGTHS = (14, 21, 25, 29, 39, 40)  # records holding every field up to v2, v3, v4, v5, v7, v8
 PROTOCOLS = {"1": "ICMP", "6": "TCP", "17": "UDP", "58": "ICMPv6", "132": "SCTP"}
 

@@ -1,0 +1,143 @@
+"""Envoy and Istio access logs: the default text formats and JSON lines, into ``http_access``.
+
+Text lines follow Envoy's default format, optionally with Istio's (1.8+) additions: response code and
+connection termination details and the upstream transport failure reason after the flags, and upstream
+cluster, local/remote addresses, SNI and route name after the upstream host. A leading ``ACCESS `` is
+ignored. A file whose first line is a JSON object is read as JSON lines with Istio's key names (plus
+common custom keys for trace ids and the peer certificate). ``-`` is an absent value.
+
+An RBAC or external authorization denial (403 with ``rbac_access_denied…`` details, a connection
+terminated with such details, or the ``RBAC``/``UAEX`` flag) is a ``deny``; anything else an ``allow``.
+The client is the downstream remote address (port removed), else the first X-Forwarded-For entry.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from sources.log_ingest import LogFormat
+
+# Groups of TEXT, in order; named like the keys of Istio's JSON encoding.
+TEXT_FIELDS = (
+    "start_time",
+    "method",
+    "path",
+    "protocol",
+    "response_code",
+    "response_flags",
+    "response_code_details",
+    "connection_termination_details",
+    "upstream_transport_failure_reason",
+    "bytes_received",
+    "bytes_sent",
+    "duration",
+    "upstream_service_time",
+    "x_forwarded_for",
+    "user_agent",
+    "request_id",
+    "authority",
+    "upstream_host",
+    "upstream_cluster",
+    "upstream_local_address",
+    "downstream_local_address",
+    "downstream_remote_address",
+    "requested_server_name",
+    "route_name",
+)
+TEXT = (
+    r'^(?:ACCESS )?\[([^\]]+)\] "(\S+) (\S+) (\S+)" (\d+|-) (\S+)'
+    r'(?: (\S+) (\S+) "([^"]*)")?'  # Istio 1.8+
+    r' (\d+|-) (\d+|-) (\d+|-) (\S+) "([^"]*)" "([^"]*)" "([^"]*)" "([^"]*)" "([^"]*)"'
+    r"(?: (\S+) (\S+) (\S+) (\S+) (\S+) (\S+)(?: .*)?)?\s*$"  # Istio; custom fields may follow
+)
+# Keys read from JSON lines beyond TEXT_FIELDS.
+JSON_EXTRA = (
+    "traceparent",
+    "x_b3_traceid",
+    "trace_id",
+    "downstream_peer_uri_san",
+    "downstream_peer_subject",
+    "downstream_tls_version",
+    "upstream_peer_uri_san",
+)
+JSON_SCHEMA = json.dumps(dict.fromkeys(TEXT_FIELDS + JSON_EXTRA, "VARCHAR"))
+DENY_FLAGS = ("RBAC", "UAEX", "RbacAccessDenied", "UnauthorizedExternalService")
+REJECT = "reject:not an Envoy access log line"
+
+
+def is_json(first_line: str | None) -> bool:
+    return bool(first_line) and first_line.lstrip().startswith("{")
+
+
+def select(first_line: str | None, spec: Mapping[str, Any]) -> str:
+    if is_json(first_line):
+        fields = TEXT_FIELDS + JSON_EXTRA
+        entry = f"CASE WHEN json_valid(line) THEN from_json(line, '{JSON_SCHEMA}') END"
+        status = f"CASE WHEN e.start_time IS NULL THEN '{REJECT}' ELSE 'ok' END"
+    else:
+        fields = TEXT_FIELDS
+        names = ", ".join(f"'{n}'" for n in TEXT_FIELDS)
+        entry = f"regexp_extract(line, '{TEXT}', [{names}])"
+        status = f"CASE WHEN coalesce(e.start_time, '') = '' THEN '{REJECT}' ELSE 'ok' END"
+
+    def v(name: str) -> str:
+        return f"nullif(nullif(e.{name}, '-'), '')" if name in fields else "NULL::VARCHAR"
+
+    principal = f"coalesce({v('downstream_peer_uri_san')}, {v('downstream_peer_subject')})"
+    logged_absent = " OR ".join(
+        f"e.{n} IN ('-', '')"
+        for n in ("downstream_peer_uri_san", "downstream_peer_subject", "downstream_tls_version")
+        if n in fields
+    )
+    deny_flags = ", ".join(f"'{f}'" for f in DENY_FLAGS)
+    return f"""
+    SELECT * EXCLUDE (termination_details),
+           CASE WHEN (status = 403 AND starts_with(response_details, 'rbac_access_denied'))
+                  OR starts_with(termination_details, 'rbac_access_denied')
+                  OR list_has_any(string_split(response_flags, ','), [{deny_flags}])
+                THEN 'deny' ELSE 'allow' END AS verdict
+    FROM (
+        SELECT raw, line, {status} AS _status,
+               TRY_CAST({v("start_time")} AS TIMESTAMPTZ) AS ts,
+               NULL::VARCHAR AS cluster,
+               NULL::VARCHAR AS gateway,
+               {v("route_name")} AS route,
+               {v("upstream_cluster")} AS upstream_cluster,
+               {v("upstream_host")} AS upstream_host,
+               {v("authority")} AS authority,
+               {v("method")} AS method,
+               {v("path")} AS path,
+               {v("protocol")} AS protocol,
+               TRY_CAST({v("response_code")} AS INTEGER) AS status,
+               {v("response_flags")} AS response_flags,
+               {v("response_code_details")} AS response_details,
+               {v("connection_termination_details")} AS termination_details,
+               TRY_CAST({v("duration")} AS BIGINT) AS duration_ms,
+               TRY_CAST({v("bytes_received")} AS BIGINT) AS bytes_received,
+               TRY_CAST({v("bytes_sent")} AS BIGINT) AS bytes_sent,
+               coalesce(
+                   regexp_replace({v("downstream_remote_address")}, '^\\[([^\\]]+)\\]:\\d+$|^([^:]+):\\d+$', '\\1\\2'),
+                   nullif(trim(split_part({v("x_forwarded_for")}, ',', 1)), '')
+               ) AS src_ip,
+               {principal} AS src_principal,
+               {v("upstream_peer_uri_san")} AS dst_principal,
+               CASE WHEN {principal} IS NOT NULL THEN true WHEN {logged_absent or "false"} THEN false END AS mtls,
+               coalesce(
+                   nullif(regexp_extract(lower({v("traceparent")}), '^[0-9a-f]{{2}}-([0-9a-f]{{32}})-', 1), ''),
+                   {v("x_b3_traceid")}, {v("trace_id")}
+               ) AS trace_id,
+               {v("request_id")} AS request_id,
+               {v("user_agent")} AS user_agent
+        FROM (SELECT raw, line, {entry} AS e FROM lines)
+    )
+    """
+
+
+FORMAT = LogFormat(
+    name="envoy",
+    table="http_access",
+    description="Envoy / Istio access logs (default text formats or JSON lines)",
+    select=select,
+)

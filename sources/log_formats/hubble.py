@@ -1,0 +1,96 @@
+"""Cilium Hubble flows: ``hubble observe -o json`` lines and the Hubble exporter's files.
+
+Each line wraps one event: ``{"flow": {...}, "node_name": ..., "time": ...}``; ``lost_events`` and
+``node_status`` lines (and other non-flow events) are counted as skipped. Times are RFC 3339 with
+nanoseconds (kept to the microsecond). DROPPED (and ERROR) flows are denies with ``drop_reason_desc`` as
+the reason; the policy named by ``*_denied_by``/``*_allowed_by`` is recorded when Hubble gives it. The
+cluster is the ``io.cilium.k8s.policy.cluster`` label of the local endpoint unless the input names one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from sources.log_ingest import LogFormat
+
+ENDPOINT = {"identity": "VARCHAR", "namespace": "VARCHAR", "pod_name": "VARCHAR", "labels": ["VARCHAR"]}
+PORTS = {"source_port": "INTEGER", "destination_port": "INTEGER"}
+POLICIES = [{"name": "VARCHAR", "namespace": "VARCHAR"}]
+SCHEMA = json.dumps(
+    {
+        "flow": {
+            "time": "VARCHAR",
+            "verdict": "VARCHAR",
+            "drop_reason_desc": "VARCHAR",
+            "IP": {"source": "VARCHAR", "destination": "VARCHAR"},
+            "l4": {"TCP": PORTS, "UDP": PORTS, "SCTP": PORTS, "ICMPv4": "JSON", "ICMPv6": "JSON"},
+            "source": ENDPOINT,
+            "destination": ENDPOINT,
+            "destination_names": ["VARCHAR"],
+            "traffic_direction": "VARCHAR",
+            "node_name": "VARCHAR",
+            "egress_denied_by": POLICIES,
+            "ingress_denied_by": POLICIES,
+            "egress_allowed_by": POLICIES,
+            "ingress_allowed_by": POLICIES,
+        },
+        "lost_events": "JSON",
+        "node_status": "JSON",
+        "node_name": "VARCHAR",
+        "time": "VARCHAR",
+    }
+)
+ALLOWED = ("FORWARDED", "REDIRECTED", "TRACED", "TRANSLATED", "AUDIT")
+DENIED = ("DROPPED", "ERROR")
+CLUSTER_LABEL = "k8s:io.cilium.k8s.policy.cluster="
+
+
+def select(first_line: str | None, spec: Mapping[str, Any]) -> str:
+    allowed = ", ".join(f"'{v}'" for v in ALLOWED)
+    denied = ", ".join(f"'{v}'" for v in DENIED)
+    return f"""
+    SELECT raw, line,
+           CASE WHEN j IS NULL THEN 'reject:invalid JSON'
+                WHEN j.flow IS NOT NULL AND j.flow.verdict IN ({allowed}, {denied}) THEN 'ok'
+                WHEN j.flow IS NOT NULL THEN 'reject:unknown verdict'
+                WHEN j.lost_events IS NOT NULL THEN 'skip:lost_events'
+                WHEN j.node_status IS NOT NULL THEN 'skip:node_status'
+                ELSE 'skip:not a flow' END AS _status,
+           try(CAST(coalesce(fl.time, j.time) AS TIMESTAMPTZ)) AS ts,
+           nullif(substr([l FOR l IN CASE WHEN fl.traffic_direction = 'INGRESS' THEN fl.destination.labels
+                                          ELSE fl.source.labels END
+                          IF starts_with(l, '{CLUSTER_LABEL}')][1], {len(CLUSTER_LABEL) + 1}), '') AS cluster,
+           coalesce(fl.node_name, j.node_name) AS observer,
+           fl.IP.source AS src_ip,
+           coalesce(fl.l4.TCP.source_port, fl.l4.UDP.source_port, fl.l4.SCTP.source_port) AS src_port,
+           fl.IP.destination AS dst_ip,
+           coalesce(fl.l4.TCP.destination_port, fl.l4.UDP.destination_port, fl.l4.SCTP.destination_port) AS dst_port,
+           CASE WHEN fl.l4.TCP IS NOT NULL THEN 'TCP' WHEN fl.l4.UDP IS NOT NULL THEN 'UDP'
+                WHEN fl.l4.SCTP IS NOT NULL THEN 'SCTP' WHEN fl.l4.ICMPv4 IS NOT NULL THEN 'ICMP'
+                WHEN fl.l4.ICMPv6 IS NOT NULL THEN 'ICMPv6' END AS protocol,
+           fl.source.namespace AS src_namespace, fl.source.pod_name AS src_pod,
+           fl.source.identity AS src_identity, fl.source.labels AS src_labels,
+           fl.destination.namespace AS dst_namespace, fl.destination.pod_name AS dst_pod,
+           fl.destination.identity AS dst_identity, fl.destination.labels AS dst_labels,
+           fl.destination_names[1] AS dst_fqdn,
+           lower(nullif(fl.traffic_direction, 'TRAFFIC_DIRECTION_UNKNOWN')) AS direction,
+           CASE WHEN fl.verdict IN ({denied}) THEN 'deny' ELSE 'allow' END AS verdict,
+           CASE WHEN fl.verdict IN ({denied}) THEN coalesce(fl.drop_reason_desc, fl.verdict)
+                WHEN fl.verdict = 'AUDIT' THEN 'AUDIT' END AS reason,
+           CASE WHEN policy.name IS NOT NULL THEN concat_ws('/', policy.namespace, policy.name) END AS policy
+    FROM (SELECT raw, line, j, j.flow AS fl,
+                 flatten([coalesce(j.flow.egress_denied_by, []), coalesce(j.flow.ingress_denied_by, []),
+                          coalesce(j.flow.egress_allowed_by, []), coalesce(j.flow.ingress_allowed_by, [])])[1] AS policy
+          -- unnest makes DuckDB parse each line once, not once per column that reads it
+          FROM lines, unnest([try(from_json(line, '{SCHEMA}'))]) AS parsed(j))
+    """
+
+
+FORMAT = LogFormat(
+    name="hubble",
+    table="flows",
+    description="Cilium Hubble flows (hubble observe -o json, Hubble exporter)",
+    select=select,
+)

@@ -1,0 +1,99 @@
+"""Kubernetes API server audit events (``audit.k8s.io/v1`` ``Event``): one JSON object a line.
+
+A line is an ``Event`` (log backend, EKS/GKE exports) or an ``EventList`` batch (webhook backend), whose
+``items`` become one row each; lines that cannot be read stay one row, so a malformed line counts once
+and each event of a batch counts (and is rejected) on its own. An empty batch and objects of another
+``kind`` are counted as skipped; events without ``auditID`` or ``stage`` are rejected.
+
+A record's time is its ``stageTimestamp``, else ``requestReceivedTimestamp``. ``decision`` and
+``reason`` come from the ``authorization.k8s.io/decision`` (allow | forbid) and
+``authorization.k8s.io/reason`` annotations, ``code`` from ``responseStatus``. An event is identified
+by ``auditID`` and ``stage``: an event already loaded (overlapping or re-shipped files, repeated
+lines) is loaded once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from sources.log_ingest import LogFormat
+
+SCHEMA = json.dumps(
+    {
+        "kind": "VARCHAR",
+        "auditID": "VARCHAR",
+        "stage": "VARCHAR",
+        "level": "VARCHAR",
+        "requestURI": "VARCHAR",
+        "verb": "VARCHAR",
+        "user": {"username": "VARCHAR", "groups": ["VARCHAR"]},
+        "impersonatedUser": {"username": "VARCHAR"},
+        "sourceIPs": ["VARCHAR"],
+        "userAgent": "VARCHAR",
+        "objectRef": {
+            "resource": "VARCHAR",
+            "subresource": "VARCHAR",
+            "namespace": "VARCHAR",
+            "name": "VARCHAR",
+            "apiGroup": "VARCHAR",
+            "apiVersion": "VARCHAR",
+        },
+        "responseStatus": {"code": "INTEGER"},
+        "requestReceivedTimestamp": "VARCHAR",
+        "stageTimestamp": "VARCHAR",
+        "annotations": "MAP(VARCHAR, VARCHAR)",
+    }
+)
+DECISION = "authorization.k8s.io/decision"
+REASON = "authorization.k8s.io/reason"
+
+
+def select(first_line: str | None, spec: Mapping[str, Any]) -> str:
+    return f"""
+    SELECT raw, line,
+           CASE WHEN NOT coalesce(json_valid(ev), false) THEN 'reject:invalid JSON'
+                WHEN try(json_type(ev)) <> 'OBJECT' THEN 'reject:not a JSON object'
+                WHEN e.kind = 'EventList' THEN 'skip:empty EventList'
+                WHEN e.kind <> 'Event' THEN 'skip:not an audit event'
+                WHEN nullif(e.auditID, '') IS NULL OR nullif(e.stage, '') IS NULL THEN 'reject:no auditID or stage'
+                ELSE 'ok' END AS _status,
+           coalesce(TRY_CAST(e.stageTimestamp AS TIMESTAMPTZ),
+                    TRY_CAST(e.requestReceivedTimestamp AS TIMESTAMPTZ)) AS ts,
+           NULL::VARCHAR AS cluster,
+           e.auditID AS audit_id,
+           e.stage,
+           e.level,
+           e.user.username AS "user",
+           e.user.groups AS groups,
+           e.impersonatedUser.username AS impersonated_user,
+           e.sourceIPs AS source_ips,
+           e.userAgent AS user_agent,
+           e.verb,
+           e.objectRef.apiGroup AS api_group,
+           e.objectRef.apiVersion AS api_version,
+           e.objectRef.resource,
+           e.objectRef.subresource,
+           e.objectRef.namespace,
+           e.objectRef.name,
+           e.requestURI AS request_uri,
+           e.annotations['{DECISION}'] AS decision,
+           nullif(e.annotations['{REASON}'], '') AS reason,
+           e.responseStatus.code AS code
+    FROM (SELECT raw, line, ev, try(from_json(ev, '{SCHEMA}')) AS e
+          FROM (SELECT raw, line, unnest(CASE WHEN len(items) > 0 THEN items ELSE [line] END) AS ev
+                FROM (SELECT raw, line,
+                             CASE WHEN try(line->>'$.kind') = 'EventList'
+                                  THEN try(CAST(json_extract(line, '$.items[*]') AS VARCHAR[])) END AS items
+                      FROM lines)))
+    """
+
+
+FORMAT = LogFormat(
+    name="k8s-audit",
+    table="audit_events",
+    description="Kubernetes API server audit events (audit.k8s.io/v1 Event or EventList, JSON lines)",
+    select=select,
+    dedupe=("audit_id", "stage"),
+)

@@ -1,0 +1,182 @@
+"""The ``k8s-audit`` log format: Kubernetes audit events (and EventList batches) into ``audit_events``."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from collector.runner import RunResult, run_source
+from collector.store import Store
+from sources.logs import LogsSource
+
+DATA = Path(__file__).parent / "data" / "logs" / "k8s-audit"
+LINES = (DATA / "audit.log").read_text().splitlines()
+NP_RECEIVED, NP_COMPLETE, SECRET_FORBIDDEN, EXEC_IMPERSONATED = LINES
+NP_ID = "4f0b1c52-7e0a-4c39-9d7e-3b8f5a1e6c01"
+SECRET_ID = "9c2d7e41-0b6a-4f3e-8a15-6d4c2b9e0f72"
+EXEC_ID = "d1e6a0b3-25c8-4f7a-9e3d-0c8b7f4a2e96"
+COLUMNS = (
+    "ts",
+    "audit_id",
+    "stage",
+    "level",
+    '"user"',
+    "groups",
+    "impersonated_user",
+    "source_ips",
+    "user_agent",
+    "verb",
+    "api_group",
+    "api_version",
+    "resource",
+    "subresource",
+    "namespace",
+    "name",
+    "request_uri",
+    "decision",
+    "reason",
+    "code",
+)
+
+
+def ingest(store: Store, *paths: Path) -> RunResult:
+    return run_source(store, LogsSource(), {"inputs": [{"format": "k8s-audit", "paths": [str(p) for p in paths]}]})
+
+
+def rows(store: Store, where: str = "true") -> list[dict[str, Any]]:
+    cur = store.con.execute(f"SELECT {', '.join(COLUMNS)} FROM audit_events WHERE {where} ORDER BY ts")
+    return [dict(zip([c.strip('"') for c in COLUMNS], row, strict=True)) for row in cur.fetchall()]
+
+
+def keys(store: Store) -> list[tuple[str, str]]:
+    return store.con.execute("SELECT audit_id, stage FROM audit_events ORDER BY ts").fetchall()
+
+
+def write(path: Path, *lines: str) -> Path:
+    path.write_text("".join(f"{line}\n" for line in lines))
+    return path
+
+
+def event_list(*items: str) -> str:
+    return json.dumps(
+        {"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "metadata": {}, "items": [json.loads(i) for i in items]}
+    )
+
+
+def test_audit_events(store: Store) -> None:
+    result = ingest(store, DATA / "audit.log")
+    assert result.status == "succeeded", result
+    received, created, forbidden, exec_ = rows(store)
+    assert created == {
+        "ts": datetime(2026, 3, 2, 9, 15, 4, 531207, UTC),
+        "audit_id": NP_ID,
+        "stage": "ResponseComplete",
+        "level": "Metadata",
+        "user": "alice@example.com",
+        "groups": ["platform-admins", "system:authenticated"],
+        "impersonated_user": None,
+        "source_ips": ["10.0.12.7"],
+        "user_agent": "kubectl/v1.29.2 (linux/amd64) kubernetes/4b8e819",
+        "verb": "create",
+        "api_group": "networking.k8s.io",
+        "api_version": "v1",
+        "resource": "networkpolicies",
+        "subresource": None,
+        "namespace": "payments",
+        "name": "default-deny-egress",
+        "request_uri": "/apis/networking.k8s.io/v1/namespaces/payments/networkpolicies"
+        "?fieldManager=kubectl-client-side-apply&fieldValidation=Strict",
+        "decision": "allow",
+        "reason": 'RBAC: allowed by ClusterRoleBinding "platform-admins" of ClusterRole "cluster-admin" '
+        'to Group "platform-admins"',
+        "code": 201,
+    }
+    assert (received["audit_id"], received["stage"], received["ts"]) == (
+        NP_ID,
+        "RequestReceived",
+        datetime(2026, 3, 2, 9, 15, 4, 512831, UTC),
+    )
+    assert (received["decision"], received["code"], received["name"]) == (None, None, "default-deny-egress")
+    assert forbidden == {
+        "ts": datetime(2026, 3, 2, 9, 16, 41, 209032, UTC),
+        "audit_id": SECRET_ID,
+        "stage": "ResponseComplete",
+        "level": "Metadata",
+        "user": "system:serviceaccount:payments:checkout",
+        "groups": ["system:serviceaccounts", "system:serviceaccounts:payments", "system:authenticated"],
+        "impersonated_user": None,
+        "source_ips": ["10.42.3.18"],
+        "user_agent": "checkout/1.8.0 (linux/amd64) kubernetes/v0.29.2",
+        "verb": "get",
+        "api_group": None,
+        "api_version": "v1",
+        "resource": "secrets",
+        "subresource": None,
+        "namespace": "payments",
+        "name": "db-credentials",
+        "request_uri": "/api/v1/namespaces/payments/secrets/db-credentials",
+        "decision": "forbid",
+        "reason": None,
+        "code": 403,
+    }
+    assert (exec_["user"], exec_["impersonated_user"], exec_["resource"], exec_["subresource"]) == (
+        "alice@example.com",
+        "system:serviceaccount:payments:deployer",
+        "pods",
+        "exec",
+    )
+    assert (exec_["source_ips"], exec_["level"], exec_["code"]) == (["10.0.12.7", "192.0.2.10"], "Request", 101)
+
+
+def test_event_list_batch(store: Store, tmp_path: Path) -> None:
+    no_id = json.loads(EXEC_IMPERSONATED)
+    del no_id["auditID"]
+    path = write(
+        tmp_path / "webhook.log",
+        event_list(NP_RECEIVED, NP_COMPLETE, json.dumps(no_id)),
+        event_list(),
+        json.dumps({"kind": "Status", "apiVersion": "v1", "status": "Failure"}),
+        SECRET_FORBIDDEN,
+    )
+    result = ingest(store, path)
+    assert result.status == "partial"
+    assert keys(store) == [(NP_ID, "RequestReceived"), (NP_ID, "ResponseComplete"), (SECRET_ID, "ResponseComplete")]
+    (created,) = rows(store, "stage = 'ResponseComplete' AND verb = 'create'")
+    assert (created["decision"], created["code"], created["namespace"]) == ("allow", 201, "payments")
+    # Counts are per event: the batch gives 2 records and 1 reject, the empty batch and the Status 1 skip each.
+    artifact = store.con.execute("SELECT records, rejected, skipped FROM log_artifacts").fetchall()
+    assert artifact == [(3, 1, '{"empty EventList":1,"not an audit event":1}')]
+    assert store.con.execute("SELECT reason, count FROM ingest_rejects").fetchall() == [("no auditID or stage", 1)]
+
+
+def test_dedupe_across_runs_and_files(store: Store, tmp_path: Path) -> None:
+    first = write(tmp_path / "kube-apiserver-audit.log", NP_RECEIVED, NP_COMPLETE, SECRET_FORBIDDEN, SECRET_FORBIDDEN)
+    assert ingest(store, first).counts["audit_events"] == 3
+    rotated = write(tmp_path / "kube-apiserver-audit-2026-03-02.log", SECRET_FORBIDDEN, NP_COMPLETE, EXEC_IMPERSONATED)
+    batch = write(tmp_path / "webhook-batch.log", event_list(NP_RECEIVED, EXEC_IMPERSONATED))
+    second = ingest(store, rotated, batch)
+    assert second.status == "succeeded", second
+    assert second.counts["audit_events"] == 1
+    assert keys(store) == [
+        (NP_ID, "RequestReceived"),
+        (NP_ID, "ResponseComplete"),
+        (SECRET_ID, "ResponseComplete"),
+        (EXEC_ID, "ResponseComplete"),
+    ]
+    copy = tmp_path / "copy-of-first.log"
+    copy.write_bytes(first.read_bytes())
+    third = ingest(store, copy)
+    assert third.counts.get("audit_events", 0) == 0
+    assert any("already ingested" in note for note in third.notes)
+    assert len(keys(store)) == 4
+
+
+def test_malformed_line(store: Store, tmp_path: Path) -> None:
+    path = write(tmp_path / "audit.log", NP_COMPLETE, '{"kind":"Event","auditID":"x", truncated', SECRET_FORBIDDEN)
+    result = ingest(store, path)
+    assert result.status == "partial"
+    assert keys(store) == [(NP_ID, "ResponseComplete"), (SECRET_ID, "ResponseComplete")]
+    rejects = store.con.execute("SELECT reason, count, samples FROM ingest_rejects").fetchall()
+    assert rejects == [("invalid JSON", 1, [{"line": None, "text": '{"kind":"Event","auditID":"x", truncated'}])]

@@ -1,0 +1,110 @@
+"""The ``squid`` log format: Squid native access.log into ``http_access``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from collector.runner import RunResult, run_source
+from collector.store import Store
+from sources.logs import LogsSource
+
+DATA = Path(__file__).parent / "data" / "logs" / "squid"
+COLUMNS = (
+    "ts",
+    "duration_ms",
+    "src_ip",
+    "response_flags",
+    "status",
+    "bytes_sent",
+    "method",
+    "authority",
+    "path",
+    "src_principal",
+    "upstream_host",
+    "verdict",
+)
+
+
+def ingest(store: Store, path: Path) -> RunResult:
+    return run_source(store, LogsSource(), {"inputs": [{"format": "squid", "paths": [str(path)]}]})
+
+
+def rows(store: Store, where: str = "true") -> list[dict[str, Any]]:
+    cur = store.con.execute(f"SELECT {', '.join(COLUMNS)} FROM http_access WHERE {where} ORDER BY ts")
+    return [dict(zip(COLUMNS, row, strict=True)) for row in cur.fetchall()]
+
+
+def epoch(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def test_squid_corpus(store: Store) -> None:
+    result = ingest(store, DATA / "access.log")
+    assert result.status == "succeeded", result
+    assert result.counts["http_access"] == 21
+    (get,) = rows(store, "ts = to_timestamp(1157689320.327)")
+    assert get == {
+        "ts": datetime(2006, 9, 8, 4, 22, 0, 327000, UTC),
+        "duration_ms": 2864,
+        "src_ip": "10.105.21.199",
+        "response_flags": "TCP_MISS",
+        "status": 200,
+        "bytes_sent": 10182,
+        "method": "GET",
+        "authority": "www.goonernews.com",
+        "path": "/",
+        "src_principal": "badeyek",
+        "upstream_host": "175.16.199.61",
+        "verdict": "allow",
+    }
+    (port_in_url,) = rows(store, "duration_ms = 1226")
+    assert (port_in_url["authority"], port_in_url["path"]) == ("natrocket.kmip.net:5288", "/iesocks?")
+    (connect,) = rows(store, "ts = to_timestamp(1157689312.049)")
+    assert (connect["method"], connect["authority"], connect["path"]) == ("CONNECT", "login.yahoo.com:443", None)
+    assert (connect["upstream_host"], connect["bytes_sent"], connect["verdict"]) == ("175.16.199.115", 19763, "allow")
+    verdicts = store.con.execute("SELECT verdict, count(*) FROM http_access GROUP BY ALL ORDER BY ALL").fetchall()
+    assert verdicts == [("allow", 14), ("deny", 7)]
+
+
+def test_denied_connect_and_denied_get(store: Store) -> None:
+    ingest(store, DATA / "access.log")
+    (denied_connect,) = rows(store, "ts = to_timestamp(1157689382.622)")
+    assert denied_connect == {
+        "ts": epoch(1157689382.622),
+        "duration_ms": 1,
+        "src_ip": "10.105.37.180",
+        "response_flags": "TCP_DENIED",
+        "status": 407,
+        "bytes_sent": 1670,
+        "method": "CONNECT",
+        "authority": "login.live.com:443",
+        "path": None,
+        "src_principal": None,
+        "upstream_host": None,
+        "verdict": "deny",
+    }
+    (denied_get,) = rows(store, "ts = to_timestamp(1157689337.481)")
+    assert (denied_get["verdict"], denied_get["authority"], denied_get["path"]) == ("deny", "hi5.com", "/")
+
+
+def test_aborted_transaction_and_malformed_line(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "access.log"
+    aborted = "1700000000.5      0 192.0.2.10 NONE_NONE/000 0 - error:transaction-end-before-headers - HIER_NONE/- -"
+    denied = "1700000001.250    12 192.0.2.11 TCP_DENIED/403 3900 GET http://blocked.example/x?y=1 alice HIER_NONE/- -"
+    path.write_text(f"{aborted}\nnot a squid line\n{denied}\n")
+    result = ingest(store, path)
+    assert result.status == "partial"
+    first, second = rows(store)
+    assert (first["ts"], first["status"], first["response_flags"], first["method"]) == (
+        datetime(2023, 11, 14, 22, 13, 20, 500000, UTC),
+        0,
+        "NONE_NONE",
+        None,
+    )
+    assert (first["authority"], first["path"], first["verdict"]) == (None, None, "allow")
+    assert (second["status"], second["verdict"], second["src_principal"]) == (403, "deny", "alice")
+    assert (second["authority"], second["path"], second["duration_ms"]) == ("blocked.example", "/x?y=1", 12)
+    rejects = store.con.execute("SELECT reason, count, samples FROM ingest_rejects").fetchall()
+    assert rejects == [("not a Squid access log line", 1, [{"line": None, "text": "not a squid line"}])]
