@@ -1,8 +1,10 @@
 """The embedded demo: Casework, a regulated case-management platform, collected, checked and bundled.
 
 Some claims hold, some have deliberate gaps (a regulated namespace without default deny, a workload
-whose mTLS is PERMISSIVE, a self-approved change to the admin console route). TLS Secrets are generated
-fresh, so real key material passes through the collector and must be kept out of the store and the bundle.
+whose mTLS is PERMISSIVE, a self-approved change to the admin console route, the admin console posting to
+a paste site not on the egress allowlist). TLS Secrets are generated fresh, so real key material passes
+through the collector and must be kept out of the store and the bundle. The cluster's logs (Hubble flows,
+Istio access logs) are fixed files with fixed timestamps.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from collector.store import Store
 
 MARKER = ".defensible-demo"
 CLUSTER = "casework-prod"
+LOG_INPUTS = (("hubble", "hubble-*.json"), ("envoy", "istio-*.log"))  # format, files in demo_env/logs
 TLS_SECRETS = (
     ("gateway-infra", "citizen-api-tls", "api.casework.example.gov"),
     ("gateway-infra", "staff-wildcard-tls", "*.staff.casework.internal"),
@@ -42,7 +45,8 @@ def run_demo(out: Path, collect: Callable[[Store, str, dict], RunResult]) -> tup
     """Build the environment under ``out``, collect it and bundle it; return the summary and public key.
 
     The manifests live in a GitOps repository (``environment/gitops``) whose pull requests are served by
-    a recorded GitHub API on 127.0.0.1; the TLS Secrets come from the cluster (``environment/cluster``)."""
+    a recorded GitHub API on 127.0.0.1; the TLS Secrets come from the cluster (``environment/cluster``),
+    and so do its logs (``environment/logs``)."""
     prepare_directory(out)
     environment = out / "environment"
     gitops = environment / "gitops"
@@ -52,13 +56,18 @@ def run_demo(out: Path, collect: Callable[[Store, str, dict], RunResult]) -> tup
     secrets = environment / "cluster" / "70-tls-secrets.yaml"
     secrets.parent.mkdir(parents=True)
     secrets.write_text(tls_secrets_manifest())
+    logs = environment / "logs"
+    shutil.copytree(Path(str(files("collector") / "demo_env" / "logs")), logs)
     key, pub = out / "keys" / "signing.key", out / "keys" / "signing.pub"
     generate_keypair(key, pub)
     packs = [load_pack(path) for path in builtin_pack_dirs().values()]
     with Store.open(out / "evidence.duckdb") as store, RecordedAPI(prs.routes) as github:
         review = {"platform": "github", "project": PROJECT, "api_url": github.url, "token_env": "DEFENSIBLE_DEMO_TOKEN"}
         for source, config in (
-            ("kubernetes", {"paths": [str(gitops / "k8s"), str(secrets.parent)], "cluster": CLUSTER}),
+            (
+                "kubernetes",
+                {"paths": [str(gitops / "k8s"), str(secrets.parent)], "cluster": CLUSTER, "egress_allowlists": True},
+            ),
             (
                 "git",
                 {
@@ -66,6 +75,10 @@ def run_demo(out: Path, collect: Callable[[Store, str, dict], RunResult]) -> tup
                         {"path": str(gitops), "name": "platform-gitops", "since": window_start, "review": review}
                     ]
                 },
+            ),
+            (
+                "logs",
+                {"cluster": CLUSTER, "inputs": [{"format": f, "paths": [str(logs / glob)]} for f, glob in LOG_INPUTS]},
             ),
         ):
             result = collect(store, source, config)

@@ -20,7 +20,13 @@ DAVE: Person = ("Dave Diaz", "dave@casework.example.gov")
 BOT: Person = ("platform-bot", "platform-bot@casework.example.gov")
 LOGINS = {ALICE: "alice", BOB: "bob", CAROL: "carol", DAVE: "dave", BOT: "platform-bot"}
 PROJECT = "casework/platform-gitops"
-BOOTSTRAP = ("00-namespaces.yaml", "10-gateways.yaml", "50-case-workers.yaml", "60-istio-policies.json")
+BOOTSTRAP = (
+    "00-namespaces.yaml",
+    "10-gateways.yaml",
+    "50-case-workers.yaml",
+    "60-istio-policies.json",
+    "70-egress-allowlist.yaml",
+)
 EGRESS_ALLOWLIST = """\
 apiVersion: v1
 kind: ConfigMap

@@ -217,7 +217,7 @@ class Store:
             raise StoreError(f"no table {table!r} in the store")
         row = self.con.execute(
             f"INSERT INTO {table} BY NAME SELECT * FROM read_json(?, format = 'newline_delimited', "
-            "columns = ?, maximum_object_size = 268435456)",
+            "columns = ?, maximum_object_size = 67108864)",  # rows are one object each: etcd caps those at ~1.5 MB
             [str(ndjson), columns],
         ).fetchone()
         return int(row[0]) if row else 0

@@ -3,6 +3,8 @@
 Offline from manifest files or ``kubectl get -A -o json`` dumps (``paths``), live through the
 ``kubernetes`` client from kubeconfig contexts (``contexts``). A kind the API server does not serve (404)
 or does not let us list (403) is recorded in ``k8s_inventory`` as not collectible, not a failure.
+With ``egress_allowlists``, ConfigMaps labelled ``defensible.io/egress-allowlist=true`` are collected too,
+with their ``data``; live, they are listed with that label selector, so no other ConfigMap is ever fetched.
 """
 
 from __future__ import annotations
@@ -33,6 +35,15 @@ class Kind:
     group: str
     versions: tuple[str, ...]  # preferred first
     plural: str
+    labels: tuple[tuple[str, str], ...] = ()  # only objects carrying these labels are collected (label selector)
+
+    @property
+    def label_selector(self) -> str:
+        return ",".join(f"{key}={value}" for key, value in self.labels)
+
+    def selects(self, obj: dict) -> bool:
+        labels = (obj.get("metadata") or {}).get("labels") or {}
+        return all(labels.get(key) == value for key, value in self.labels)
 
     def list_path(self, version: str) -> str:
         prefix = f"/apis/{self.group}/{version}" if self.group else f"/api/{version}"
@@ -53,6 +64,8 @@ KINDS: tuple[Kind, ...] = (
     Kind("AuthorizationPolicy", ISTIO_SECURITY, ("v1", "v1beta1"), "authorizationpolicies"),
 )
 KIND_NAMES = [k.kind for k in KINDS]
+EGRESS_ALLOWLIST_LABEL = "defensible.io/egress-allowlist"
+EGRESS_ALLOWLISTS = Kind("ConfigMap", "", ("v1",), "configmaps", ((EGRESS_ALLOWLIST_LABEL, "true"),))
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
 MIGRATIONS = (
@@ -93,6 +106,8 @@ MIGRATIONS = (
         JOIN k8s_inventory_current i USING (run_id, cluster, kind)
         WHERE i.status = 'collected';
     """,
+    # ConfigMaps (egress allowlists) keep their data; the views read o.* and pick the column up.
+    "ALTER TABLE k8s_objects ADD COLUMN data JSON;",
 )
 
 
@@ -123,6 +138,11 @@ class KubernetesSource:
             "kubeconfig": {"type": ["string", "null"], "default": None},
             "kinds": {"type": "array", "items": {"enum": KIND_NAMES}, "default": KIND_NAMES},
             "page_size": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 500},
+            "egress_allowlists": {
+                "type": "boolean",
+                "default": False,
+                "description": f"also collect ConfigMaps labelled {EGRESS_ALLOWLIST_LABEL}=true (listed by label)",
+            },
         },
     }
 
@@ -132,7 +152,7 @@ class KubernetesSource:
         cfg = ctx.config
         if not cfg["paths"] and not cfg["contexts"]:
             raise SourceError("kubernetes: configure `paths` (manifests) or `contexts` (kubeconfig contexts)")
-        kinds = [k for k in KINDS if k.kind in cfg["kinds"]]
+        kinds = [k for k in KINDS if k.kind in cfg["kinds"]] + ([EGRESS_ALLOWLISTS] if cfg["egress_allowlists"] else [])
         if cfg["paths"]:
             collect_manifests(ctx, [Path(p) for p in cfg["paths"]], cfg["cluster"], kinds)
         for context in cfg["contexts"]:
@@ -194,7 +214,7 @@ def expand_lists(doc: Any, where: str) -> Iterator[tuple[str, dict]]:
 
 
 def collect_manifests(ctx: CollectContext, paths: list[Path], cluster: str, kinds: list[Kind]) -> None:
-    wanted = {k.kind for k in kinds}
+    wanted = {k.kind: k for k in kinds}
     counts = dict.fromkeys(sorted(wanted), 0)
     files = []
     for path in manifest_files(paths):
@@ -211,7 +231,7 @@ def collect_manifests(ctx: CollectContext, paths: list[Path], cluster: str, kind
         sha = ctx.add_document_artifact(raw, [obj for _, obj in objects], str(path), "application/yaml")
         files.append({"path": str(path), "sha256": sha})
         for location, obj in objects:
-            if obj["kind"] in wanted:
+            if obj["kind"] in wanted and wanted[obj["kind"]].selects(obj):
                 counts[obj["kind"]] += 1
                 ctx.emit("k8s_objects", object_row(cluster, obj, location), sha)
     listing = json.dumps({"cluster": cluster, "files": files}, indent=1, sort_keys=True).encode()
@@ -243,9 +263,9 @@ def collect_kind(ctx: CollectContext, api: ApiClient, cluster: str, server: str,
     """List ``kind`` at its first served version; record a refusal (404 everywhere, 403) as evidence."""
     refusal: tuple[str, ApiException] | None = None
     for version in kind.versions:
-        url = f"{server}{kind.list_path(version)}"
+        url = f"{server}{kind.list_path(version)}" + (f"?labelSelector={kind.label_selector}" if kind.labels else "")
         try:
-            pages = list_pages(api, kind.list_path(version), size, url)
+            pages = list_pages(api, kind.list_path(version), size, url, kind.label_selector)
         except ApiException as exc:
             if exc.status not in (403, 404):
                 raise SourceError(
@@ -286,12 +306,16 @@ def collect_kind(ctx: CollectContext, api: ApiClient, cluster: str, server: str,
     ctx.emit("k8s_inventory", row, ctx.add_artifact(body, url, "application/json"))
 
 
-def list_pages(api: ApiClient, path: str, page_size: int, url: str) -> list[tuple[bytes, dict]]:
+def list_pages(
+    api: ApiClient, path: str, page_size: int, url: str, label_selector: str = ""
+) -> list[tuple[bytes, dict]]:
     """Every page (raw body, decoded) of a list call, following ``continue``; ApiException on refusal."""
     pages: list[tuple[bytes, dict]] = []
     token = ""
     while True:
         query: list[tuple[str, Any]] = [("limit", page_size)]
+        if label_selector:
+            query.append(("labelSelector", label_selector))
         if token:
             query.append(("continue", token))
         response = api.call_api(
@@ -340,6 +364,7 @@ def object_row(cluster: str, obj: dict, location: str) -> dict:
         "annotations": meta.get("annotations") or {},
         "spec": obj.get("spec") or {},
         "status": obj.get("status") or {},
+        "data": obj.get("data"),
         "location": location,
     }
 

@@ -26,6 +26,7 @@ from collector.plugins import CollectContext
 SAMPLES = 3
 SAMPLE_CHARS = 300
 REJECTS_TABLE = "log_line_rejects"
+LINE_DELIMITER = "\x1e\x1f\x1d\x1c"  # ASCII record/unit/group/file separators in a row: never in a log line
 CRI_PREFIX = re.compile(r"^\d{4}-\d\d-\d\dT\S+ (stdout|stderr) [FP] ")
 READER_ERRORS = {
     "TOO MANY COLUMNS": "control characters (binary data)",
@@ -75,13 +76,15 @@ class LogFormat:
     NULL: the input's or the source's cluster is used), ``raw`` and ``line`` as they are, and ``_status``:
     ``ok``, ``skip:<why>`` for lines that are not records, or
     ``reject:<why>`` for malformed ones. ``dedupe`` names columns identifying a record: rows whose key is
-    already in the table, or earlier in the same file, are dropped."""
+    already in the table, or earlier in the same file, are dropped. ``header(first_line)`` says whether the
+    file starts with a header line the reader should skip (a header repeated further on is the format's to skip)."""
 
     name: str
     table: str
     description: str
     select: Callable[[str | None, Mapping[str, Any]], str]
     dedupe: tuple[str, ...] = ()
+    header: Callable[[str | None], bool] = lambda first_line: False  # is the first line a header to skip?
 
 
 def ingest_file(
@@ -108,8 +111,8 @@ def ingest_file(
             path, damage = gunzip(path, Path(tmp) / "inflated")
             rejects += damage
         wrapper, first_line = sniff(path)
-        max_line = ctx.config["max_line_bytes"]
-        sql = parsed_sql(fmt, wrapper, first_line, spec, max_line)
+        reader = reader_sql(ctx.config["max_line_bytes"], 1 if fmt.header(first_line) else 0)
+        sql = parsed_sql(fmt, reader, wrapper, first_line, spec)
         params = {"path": str(path), "since": window.since, "until": window.until}
         records = ctx.insert(
             fmt.table,
@@ -125,7 +128,7 @@ def ingest_file(
                 "collected_at": ctx.collected_at,
             },
         )
-        lines, reader_rejects = count_lines(ctx, str(path), max_line)
+        lines, reader_rejects = count_lines(ctx, str(path), reader)
         rejects += reader_rejects
         skipped: dict[str, int] = {}
         outside_window = 0
@@ -171,28 +174,30 @@ def already_ingested(ctx: CollectContext, digest: str, fmt: str, window: Window)
     return bool(row and row[0])
 
 
-def reader_sql(max_line: int, options: str = "ignore_errors = true") -> str:
-    """DuckDB's CSV reader as a line reader: one VARCHAR column ``raw``, no quoting, \\x01 as the delimiter
-    (a line holding one is binary data)."""
+def reader_sql(max_line: int, skip: int) -> str:
+    """DuckDB's CSV reader as a line reader (``{options}`` to be filled): one VARCHAR column ``raw``, no quoting,
+    a delimiter no text holds. Not strict, so CR, LF and CRLF all end a line and a stray CR cannot stop the read."""
     return (
-        "read_csv($path, columns = {'raw': 'VARCHAR'}, delim = '\x01', quote = '', escape = '', header = false, "
-        f"auto_detect = false, max_line_size = {int(max_line)}, {options})"
+        f"read_csv($path, columns = {{{{'raw': 'VARCHAR'}}}}, delim = '{LINE_DELIMITER}', quote = '', escape = '', "
+        f"header = false, auto_detect = false, strict_mode = false, max_line_size = {int(max_line)}, skip = {skip}, "
+        "{options})"
     )
 
 
-def parsed_sql(fmt: LogFormat, wrapper: str, first_line: str | None, spec: Mapping[str, Any], max_line: int) -> str:
-    """The format's SELECT over the file's non-blank lines; a broken envelope or missing timestamp is a reject."""
+def parsed_sql(fmt: LogFormat, reader: str, wrapper: str, first_line: str | None, spec: Mapping[str, Any]) -> str:
+    """The format's SELECT over the file's non-empty lines; a broken envelope or a missing timestamp is a
+    reject, a line of blanks is skipped."""
     return f"""
     WITH lines AS NOT MATERIALIZED (
-        SELECT raw, {UNWRAP[wrapper]} AS line
-        FROM (SELECT rtrim(raw, chr(13)) AS raw FROM {reader_sql(max_line)})
-        WHERE raw IS NOT NULL AND trim(raw) <> ''
+        SELECT raw, {UNWRAP[wrapper]} AS line FROM {reader.format(options="ignore_errors = true")} WHERE raw IS NOT NULL
     ), parsed AS NOT MATERIALIZED (
         {fmt.select(first_line, spec)}
     )
     SELECT * REPLACE (CASE
+        WHEN _status = 'ok' AND ts IS NOT NULL THEN 'ok'
+        WHEN trim(raw) = '' THEN 'skip:blank'
         WHEN line IS NULL THEN 'reject:not a {wrapper} envelope'
-        WHEN _status = 'ok' AND ts IS NULL THEN 'reject:no valid timestamp'
+        WHEN _status = 'ok' THEN 'reject:no valid timestamp'
         ELSE _status END AS _status)
     FROM parsed
     """
@@ -222,13 +227,13 @@ IN_WINDOW = (
 )
 
 
-def count_lines(ctx: CollectContext, path: str, max_line: int) -> tuple[int, list[Reject]]:
-    """Cheap pass: the non-blank lines DuckDB can read, and the lines it cannot, by reason with line numbers."""
+def count_lines(ctx: CollectContext, path: str, reader: str) -> tuple[int, list[Reject]]:
+    """Cheap pass: the non-empty lines DuckDB can read, and the lines it cannot, by reason with line numbers."""
     con = ctx.store.con
     con.execute(f"DROP TABLE IF EXISTS {REJECTS_TABLE}; DROP TABLE IF EXISTS {REJECTS_TABLE}_scans").fetchall()
     options = f"store_rejects = true, rejects_table = '{REJECTS_TABLE}', rejects_scan = '{REJECTS_TABLE}_scans'"
     row = con.execute(
-        f"SELECT count(*) FROM {reader_sql(max_line, options)} WHERE trim(rtrim(raw, chr(13))) <> ''", {"path": path}
+        f"SELECT count(*) FROM {reader.format(options=options)} WHERE raw IS NOT NULL", {"path": path}
     ).fetchone()
     rejects = [
         Reject(READER_ERRORS.get(error_type, error_type.lower()), count, samples)
@@ -278,10 +283,13 @@ def is_gzip(path: Path) -> bool:
 
 
 def gunzip(src: Path, dst: Path) -> tuple[Path, list[Reject]]:
-    """Inflate (multi-member) gzip ``src`` into ``dst``. A truncated or corrupt stream keeps every complete
-    line before the damage; the damage is returned as a reject sampling the line it cut."""
+    """Inflate (multi-member) gzip ``src`` into ``dst``. A truncated stream keeps every complete line before
+    the cut. A corrupt stream keeps the members before the damaged one: the damaged member's output may
+    already hold garbage (deflate can decode damaged data until the member's CRC fails), so it is dropped.
+    The damage is returned as a reject sampling the line it cut."""
     inflater = zlib.decompressobj(wbits=31)
     fed = 0  # compressed bytes given to the current member
+    member_start = 0  # where the current member's output begins in dst
     problem = None
     with open(src, "rb") as fin, open(dst, "wb") as fout:
         while problem is None and (chunk := fin.read(1 << 20)):
@@ -290,12 +298,14 @@ def gunzip(src: Path, dst: Path) -> tuple[Path, list[Reject]]:
                     fout.write(inflater.decompress(chunk))
                 except zlib.error as exc:
                     problem = f"corrupt gzip stream ({exc})"
+                    fout.seek(member_start)
+                    fout.truncate()
                     break
                 fed += len(chunk)
                 if not inflater.eof:
                     break
                 chunk = inflater.unused_data.lstrip(b"\0")
-                inflater, fed = zlib.decompressobj(wbits=31), 0
+                inflater, fed, member_start = zlib.decompressobj(wbits=31), 0, fout.tell()
         if problem is None and fed:
             problem = "truncated gzip stream (file ends mid-stream)"
         end = fout.tell()

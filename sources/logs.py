@@ -142,7 +142,8 @@ class LogsSource:
             "cluster": {"type": "string", "default": "default", "description": "cluster for rows that name none"},
             "since": {"type": ["string", "null"], "default": None, "description": "keep records from (ISO 8601)"},
             "until": {"type": ["string", "null"], "default": None, "description": "keep records before (ISO 8601)"},
-            "max_line_bytes": {"type": "integer", "minimum": 1024, "default": 1048576},
+            "max_line_bytes": {"type": "integer", "minimum": 1024, "maximum": 16777216, "default": 1048576},
+            "memory_limit": {"type": "string", "pattern": "^[0-9.]+ ?[KMGT]i?B$", "default": "512MB"},
         },
     }
     migrations = MIGRATIONS
@@ -152,6 +153,8 @@ class LogsSource:
         window = Window(parse_time(cfg["since"], "since"), parse_time(cfg["until"], "until"))
         if window.since and window.until and window.since >= window.until:
             raise SourceError(f"logs: since ({cfg['since']}) must be before until ({cfg['until']})")
+        # rows need no order; DuckDB loads in parallel and spills to disk beyond the memory limit
+        ctx.store.con.execute(f"SET preserve_insertion_order = false; SET memory_limit = '{cfg['memory_limit']}'")
         this_run: set[tuple[str, str]] = set()
         for number, spec in enumerate(cfg["inputs"], start=1):
             fmt = FORMATS[spec["format"]]

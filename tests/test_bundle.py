@@ -39,6 +39,9 @@ def test_demo_bundle_verifies_and_has_expected_layout(demo_dir: Path) -> None:
         "k8s-networking/public-exposure-controlled": "satisfied",
         "k8s-networking/access-restricted": "gap",
         "k8s-networking/traffic-encrypted": "gap",
+        "logs/egress-controlled": "gap",
+        "logs/policy-denies-visible": "satisfied",
+        "logs/incidents-traceable": "satisfied",
     }
     for c in (c for p in claims["packs"] for c in p["claims"]):
         for rel in [*c["files"].values(), *c["queries"].values()]:
@@ -154,7 +157,7 @@ def test_no_private_key_material_in_store_or_bundle(demo_dir: Path) -> None:
 
 def test_html_report_highlights_gaps_and_links_evidence(demo_dir: Path) -> None:
     html = (demo_dir / "bundle" / "report.html").read_text()
-    assert html.count('class="claim c-gap"') == 3 and html.count('class="claim c-satisfied"') == 2
+    assert html.count('class="claim c-gap"') == 4 and html.count('class="claim c-satisfied"') == 4
     assert 'class="gap-row"' in html and ".v-gap { background: #c62828" in html
     assert 'href="evidence/k8s-networking/access-restricted/gaps.csv"' in html
     assert "<script" not in html and "http://" not in html and "https://" not in html.replace("https-", "")

@@ -4,7 +4,8 @@ Each line wraps one event: ``{"flow": {...}, "node_name": ..., "time": ...}``; `
 ``node_status`` lines (and other non-flow events) are counted as skipped. Times are RFC 3339 with
 nanoseconds (kept to the microsecond). DROPPED (and ERROR) flows are denies with ``drop_reason_desc`` as
 the reason; the policy named by ``*_denied_by``/``*_allowed_by`` is recorded when Hubble gives it. The
-cluster is the ``io.cilium.k8s.policy.cluster`` label of the local endpoint unless the input names one.
+cluster is the ``io.cilium.k8s.policy.cluster`` label of the local endpoint (the destination of ingress
+flows and of egress replies, else the source) unless the input names one.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ SCHEMA = json.dumps(
             "destination": ENDPOINT,
             "destination_names": ["VARCHAR"],
             "traffic_direction": "VARCHAR",
+            "is_reply": "BOOLEAN",
+            "reply": "BOOLEAN",  # deprecated name of is_reply, in older captures
             "node_name": "VARCHAR",
             "egress_denied_by": POLICIES,
             "ingress_denied_by": POLICIES,
@@ -59,8 +62,9 @@ def select(first_line: str | None, spec: Mapping[str, Any]) -> str:
                 WHEN j.node_status IS NOT NULL THEN 'skip:node_status'
                 ELSE 'skip:not a flow' END AS _status,
            try(CAST(coalesce(fl.time, j.time) AS TIMESTAMPTZ)) AS ts,
-           nullif(substr([l FOR l IN CASE WHEN fl.traffic_direction = 'INGRESS' THEN fl.destination.labels
-                                          ELSE fl.source.labels END
+           nullif(substr([l FOR l IN CASE WHEN (fl.traffic_direction = 'INGRESS')
+                                                   <> coalesce(fl.is_reply, fl.reply, false)
+                                          THEN fl.destination.labels ELSE fl.source.labels END
                           IF starts_with(l, '{CLUSTER_LABEL}')][1], {len(CLUSTER_LABEL) + 1}), '') AS cluster,
            coalesce(fl.node_name, j.node_name) AS observer,
            fl.IP.source AS src_ip,
@@ -83,8 +87,7 @@ def select(first_line: str | None, spec: Mapping[str, Any]) -> str:
     FROM (SELECT raw, line, j, j.flow AS fl,
                  flatten([coalesce(j.flow.egress_denied_by, []), coalesce(j.flow.ingress_denied_by, []),
                           coalesce(j.flow.egress_allowed_by, []), coalesce(j.flow.ingress_allowed_by, [])])[1] AS policy
-          -- unnest makes DuckDB parse each line once, not once per column that reads it
-          FROM lines, unnest([try(from_json(line, '{SCHEMA}'))]) AS parsed(j))
+          FROM (SELECT raw, line, try(from_json(line, '{SCHEMA}')) AS j FROM lines))
     """
 
 

@@ -63,7 +63,8 @@ def select(first_line: str | None, spec: Mapping[str, Any]) -> str:
                 WHEN {f("log-status")} IN ('NODATA', 'SKIPDATA') THEN 'skip:' || {f("log-status")}
                 WHEN {f("action")} NOT IN ('ACCEPT', 'REJECT') THEN 'reject:action is not ACCEPT or REJECT'
                 ELSE 'ok' END AS _status,
-           try(to_timestamp(CASE WHEN end_s - start_s BETWEEN 0 AND 86400 THEN start_s ELSE end_s END)) AS ts,
+           try(to_timestamp(CASE WHEN end_s IS NULL OR end_s - start_s BETWEEN 0 AND 86400 THEN start_s
+                                 ELSE end_s END)) AS ts,
            NULL::VARCHAR AS cluster,
            {f("interface-id")} AS observer,
            coalesce({f("pkt-srcaddr")}, {f("srcaddr")}) AS src_ip,
@@ -86,4 +87,5 @@ FORMAT = LogFormat(
     table="flows",
     description="AWS VPC Flow Logs (v2 default, custom v3-v8; S3 or CloudWatch Logs)",
     select=select,
+    header=lambda first_line: header_fields(first_line) is not None,
 )

@@ -1,0 +1,157 @@
+"""Benchmark: the logs source against a bare DuckDB read of the same file, per format.
+
+For each format a file of N records (default 1,000,000) is generated from real sample lines
+(tests/data/logs/…), varied so that records differ. Each measurement runs in a fresh process: the tool
+(``logs`` source into a new store: artifact copy and digest, parse, load, the line-count pass) and the
+baseline (``CREATE TABLE AS SELECT * FROM read_csv/read_json(file)`` into a new DuckDB file). Prints
+records/s of both, their ratio (tool / baseline; 1.0 = as fast as a bare read) and the tool's peak RSS.
+
+    python benchmarks/ingest.py [--records 1000000] [--formats vpcflow,hubble] [--rss-gb 2]
+
+``--rss-gb X`` additionally ingests a VPC Flow Logs file of about X GB and prints the peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data" / "logs"
+EPOCH = 1_767_225_600  # 2026-01-01T00:00:00Z
+
+# Runs in a child process: prints {"seconds", "records", "status", "rss_mb"} as JSON.
+TOOL = """
+import json, resource, sys, time
+from pathlib import Path
+from collector.runner import run_source
+from collector.store import Store
+from sources.logs import LogsSource
+fmt, path, store = sys.argv[1:4]
+with Store.open(Path(store)) as st:
+    start = time.perf_counter()
+    result = run_source(st, LogsSource(), {"inputs": [{"format": fmt, "paths": [path]}]})
+    seconds = time.perf_counter() - start
+print(json.dumps({"seconds": seconds, "records": sum(v for k, v in result.counts.items() if k != "log_artifacts"),
+                  "status": result.status, "error": result.error,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+BASELINE = """
+import json, resource, sys, time
+import duckdb
+reader, path, db = sys.argv[1:4]
+con = duckdb.connect(db)
+start = time.perf_counter()
+con.execute(f"CREATE TABLE t AS SELECT * FROM {reader}('{path}')")
+seconds = time.perf_counter() - start
+records = con.execute("SELECT count(*) FROM t").fetchone()[0]
+print(json.dumps({"seconds": seconds, "records": records, "status": "ok", "error": None,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def vpcflow(n: int) -> Iterator[str]:
+    yield "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n"
+    for i in range(n):
+        action = "REJECT" if i % 7 == 0 else "ACCEPT"
+        yield (
+            f"2 123456789010 eni-{i % 997:017x} 10.0.{i % 251}.{i % 199} 52.{i % 211}.{i % 97}.{i % 89} "
+            f"{1024 + i % 60000} {443 if i % 3 else 22} 6 {1 + i % 50} {40 + i % 9000} {EPOCH + i} {EPOCH + i + 60} "
+            f"{action} OK\n"
+        )
+
+
+def cycled(sample: str, vary: Callable[[str, int], str] = lambda line, i: line) -> Callable[[int], Iterator[str]]:
+    """Records taken in turn from the non-blank lines of a sample file under tests/data/logs."""
+
+    def generate(n: int) -> Iterator[str]:
+        lines = [line.rstrip("\n") for line in (DATA / sample).read_text().splitlines() if line.strip()]
+        for i, line in enumerate(itertools.islice(itertools.cycle(lines), n)):
+            yield vary(line, i) + "\n"
+
+    return generate
+
+
+def unique_audit_id(line: str, i: int) -> str:
+    """Audit events are deduplicated on auditID and stage: give each record its own."""
+    event = json.loads(line)
+    if "auditID" in event:
+        event["auditID"] = f"bench-{i:012d}"
+    return json.dumps(event, separators=(",", ":"))
+
+
+# format -> (generator, baseline reader)
+FORMATS: dict[str, tuple[Callable[[int], Iterator[str]], str]] = {
+    "vpcflow": (vpcflow, "read_csv"),
+    "hubble": (cycled("hubble/basic-sample-10-flows.json"), "read_json"),
+    "envoy": (cycled("envoy/istio-access-failed.log"), "read_csv"),
+    "squid": (cycled("squid/access.log"), "read_csv"),
+    "route53-resolver": (cycled("route53/resolver.log"), "read_json"),
+    "network-firewall": (cycled("network-firewall/firewall.log"), "read_json"),
+    "k8s-audit": (cycled("k8s-audit/audit.log", unique_audit_id), "read_json"),
+}
+
+
+def run(script: str, *args: str) -> dict:
+    done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, cwd=ROOT, check=False)
+    if done.returncode != 0:
+        return {"seconds": 0.0, "records": 0, "status": "error", "error": done.stderr.strip().splitlines()[-1]}
+    return json.loads(done.stdout[done.stdout.rindex("{") :])
+
+
+def write(path: Path, lines: Iterator[str]) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        for chunk in iter(lambda: list(itertools.islice(lines, 100_000)), []):
+            fh.write("".join(chunk))
+
+
+def measure(fmt: str, records: int, work: Path) -> None:
+    generate, reader = FORMATS[fmt]
+    path = work / f"{fmt}.log"
+    write(path, generate(records))
+    tool = run(TOOL, fmt, str(path), str(work / f"{fmt}-store.duckdb"))
+    base = run(BASELINE, reader, str(path), str(work / f"{fmt}-baseline.duckdb"))
+    size_mb = path.stat().st_size / 1e6
+    if tool["status"] not in ("succeeded", "partial") or base["status"] != "ok":
+        print(f"{fmt:17} {size_mb:8.1f} MB  tool: {tool['status']} {tool.get('error')}  baseline: {base.get('error')}")
+        return
+    tool_rate, base_rate = tool["records"] / tool["seconds"], base["records"] / base["seconds"]
+    print(
+        f"{fmt:17} {size_mb:8.1f} MB {tool['records']:>9} records  tool {tool_rate:>10,.0f}/s  "
+        f"bare {reader} {base_rate:>10,.0f}/s  ratio {tool_rate / base_rate:5.2f}  "
+        f"tool RSS {tool['rss_mb']:6.0f} MB  ({tool['status']})"
+    )
+    for leftover in work.glob(f"{fmt}*"):
+        if leftover.is_file():
+            leftover.unlink()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--formats", default=",".join(FORMATS), help="comma-separated formats")
+    parser.add_argument("--rss-gb", type=float, default=0.0, help="also ingest a VPC file of this many GB")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="defensible-bench-") as tmp:
+        work = Path(tmp)
+        print(f"{args.records:,} records per format; ratio = tool records/s / bare DuckDB reader records/s")
+        for fmt in args.formats.split(","):
+            measure(fmt, args.records, work)
+        if args.rss_gb:
+            path = work / "big-vpcflow.log"
+            write(path, vpcflow(int(args.rss_gb * 1e9 / 110)))
+            tool = run(TOOL, "vpcflow", str(path), str(work / "big-store.duckdb"))
+            print(
+                f"vpcflow {path.stat().st_size / 1e9:.2f} GB: {tool['records']:,} records in {tool['seconds']:.1f} s, "
+                f"peak RSS {tool.get('rss_mb', 0):.0f} MB ({tool['status']})"
+            )
+
+
+if __name__ == "__main__":
+    main()
