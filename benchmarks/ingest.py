@@ -57,7 +57,8 @@ print(json.dumps({"seconds": seconds, "records": records, "status": "ok", "error
 
 
 def vpcflow(n: int) -> Iterator[str]:
-    yield "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n"
+    yield "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action "
+    yield "log-status\n"
     for i in range(n):
         action = "REJECT" if i % 7 == 0 else "ACCEPT"
         yield (

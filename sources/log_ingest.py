@@ -24,6 +24,7 @@ from typing import Any
 from collector.plugins import CollectContext
 
 SAMPLES = 3
+PARSE_OPTIONS = ("cluster", "fields")  # input settings that change the rows a file gives
 SAMPLE_CHARS = 300
 REJECTS_TABLE = "log_line_rejects"
 LINE_DELIMITER = "\x1e\x1f\x1d\x1c"  # ASCII record/unit/group/file separators in a row: never in a log line
@@ -93,15 +94,18 @@ def ingest_file(
     fetched: Fetched,
     spec: Mapping[str, Any],
     window: Window,
-    this_run: set[tuple[str, str]],
+    this_run: set[tuple[str, str, str]],
 ) -> None:
-    """Keep ``fetched`` as an artifact and load its records, unless the same bytes were already loaded
-    (by this run, ``this_run``: (digest, format), or by an earlier one for a window covering this one)."""
+    """Keep ``fetched`` as an artifact and load its records. The same bytes read the same way (format and
+    options) are loaded once: skipped when this run (``this_run``) or an earlier one loaded them for a window
+    covering this one; otherwise only records outside the earlier runs' windows are loaded."""
     digest, size = ctx.store.put_artifact_file(fetched.path)
-    if (digest, fmt.name) in this_run or already_ingested(ctx, digest, fmt.name, window):
+    options = json.dumps({key: spec.get(key) for key in PARSE_OPTIONS}, sort_keys=True)
+    earlier = earlier_windows(ctx, digest, fmt.name, options)
+    if (digest, fmt.name, options) in this_run or any(covers(w, window) for w in earlier):
         ctx.note(f"{fetched.origin}: already ingested (sha256 {digest[:12]}…), skipped")
         return
-    this_run.add((digest, fmt.name))
+    this_run.add((digest, fmt.name, options))
     path = ctx.store.artifact_path(digest)
     compression = "gzip" if is_gzip(path) else "none"
     ctx.record_artifact(digest, fetched.origin, "application/gzip" if compression == "gzip" else "text/plain", size)
@@ -114,9 +118,11 @@ def ingest_file(
         reader = reader_sql(ctx.config["max_line_bytes"], 1 if fmt.header(first_line) else 0)
         sql = parsed_sql(fmt, reader, wrapper, first_line, spec)
         params = {"path": str(path), "since": window.since, "until": window.until}
+        for i, w in enumerate(earlier):
+            params |= {f"earlier_{i}_since": w.since, f"earlier_{i}_until": w.until}
         records = ctx.insert(
             fmt.table,
-            insert_sql(fmt, sql),
+            insert_sql(fmt, sql, len(earlier)),
             {
                 **params,
                 "format": fmt.name,
@@ -133,7 +139,7 @@ def ingest_file(
         skipped: dict[str, int] = {}
         outside_window = 0
         if lines != records:  # some lines were not loaded: find out why
-            skipped, outside_window, parse_rejects = count_statuses(ctx, sql, params, records)
+            skipped, outside_window, parse_rejects = count_statuses(ctx, sql, params, len(earlier), records)
             rejects += parse_rejects
     rejected = sum(r.count for r in rejects)
     ctx.emit(
@@ -144,6 +150,7 @@ def ingest_file(
             "cluster": spec.get("cluster") or ctx.config["cluster"],
             "compression": compression,
             "wrapper": wrapper,
+            "options": options,
             "window_since": window.since,
             "window_until": window.until,
             "records": records,
@@ -161,17 +168,31 @@ def ingest_file(
         ctx.partial(f"logs: {fetched.origin} ({fmt.name}): {rejected} line(s) rejected: {reasons}")
 
 
-def already_ingested(ctx: CollectContext, digest: str, fmt: str, window: Window) -> bool:
-    row = ctx.store.con.execute(
-        """
-        SELECT count(*) FROM log_artifacts_ingested
-        WHERE artifact_sha256 = $digest AND log_format = $format
-          AND (window_since IS NULL OR window_since <= CAST($since AS TIMESTAMPTZ))
-          AND (window_until IS NULL OR window_until >= CAST($until AS TIMESTAMPTZ))
-        """,
-        {"digest": digest, "format": fmt, "since": window.since or datetime.min, "until": window.until or datetime.max},
-    ).fetchone()
-    return bool(row and row[0])
+def earlier_windows(ctx: CollectContext, digest: str, fmt: str, options: str) -> list[Window]:
+    """Windows for which earlier runs loaded these bytes with this format and these options."""
+    rows = ctx.store.con.execute(
+        "SELECT DISTINCT window_since, window_until FROM log_artifacts_ingested "
+        "WHERE artifact_sha256 = $digest AND log_format = $format AND options = $options ORDER BY ALL",
+        {"digest": digest, "format": fmt, "options": options},
+    ).fetchall()
+    return [Window(since, until) for since, until in rows]
+
+
+def covers(outer: Window, inner: Window) -> bool:
+    since_ok = outer.since is None or (inner.since is not None and outer.since <= inner.since)
+    until_ok = outer.until is None or (inner.until is not None and outer.until >= inner.until)
+    return since_ok and until_ok
+
+
+def window_sql(prefix: str) -> str:
+    """``ts`` within the window whose bounds are the parameters ``$<prefix>since`` and ``$<prefix>until``."""
+    since, until = f"CAST(${prefix}since AS TIMESTAMPTZ)", f"CAST(${prefix}until AS TIMESTAMPTZ)"
+    return f"(({since} IS NULL OR ts >= {since}) AND ({until} IS NULL OR ts < {until}))"
+
+
+def not_earlier_sql(earlier: int) -> str:
+    """``ts`` outside each of the ``earlier`` windows (``$earlier_<i>_since``, ``$earlier_<i>_until``)."""
+    return " AND ".join(["true", *(f"NOT {window_sql(f'earlier_{i}_')}" for i in range(earlier))])
 
 
 def reader_sql(max_line: int, skip: int) -> str:
@@ -203,7 +224,7 @@ def parsed_sql(fmt: LogFormat, reader: str, wrapper: str, first_line: str | None
     """
 
 
-def insert_sql(fmt: LogFormat, parsed: str) -> str:
+def insert_sql(fmt: LogFormat, parsed: str, earlier: int) -> str:
     dedupe = ""
     if fmt.dedupe:
         keys = ", ".join(fmt.dedupe)
@@ -217,14 +238,8 @@ def insert_sql(fmt: LogFormat, parsed: str) -> str:
            coalesce(CAST($cluster AS VARCHAR), cluster, $default_cluster) AS cluster, $format AS log_format,
            $source AS source, $run_id AS run_id, $artifact AS artifact_sha256, $collected_at AS collected_at
     FROM ({parsed})
-    WHERE _status = 'ok' AND {IN_WINDOW}{dedupe}
+    WHERE _status = 'ok' AND {window_sql("")} AND {not_earlier_sql(earlier)}{dedupe}
     """
-
-
-IN_WINDOW = (
-    "(CAST($since AS TIMESTAMPTZ) IS NULL OR ts >= CAST($since AS TIMESTAMPTZ)) "
-    "AND (CAST($until AS TIMESTAMPTZ) IS NULL OR ts < CAST($until AS TIMESTAMPTZ))"
-)
 
 
 def count_lines(ctx: CollectContext, path: str, reader: str) -> tuple[int, list[Reject]]:
@@ -249,13 +264,15 @@ def count_lines(ctx: CollectContext, path: str, reader: str) -> tuple[int, list[
 
 
 def count_statuses(
-    ctx: CollectContext, parsed: str, params: Mapping[str, Any], records: int
+    ctx: CollectContext, parsed: str, params: Mapping[str, Any], earlier: int, records: int
 ) -> tuple[dict[str, int], int, list[Reject]]:
     """Full pass, run when some lines were not loaded: lines skipped by reason (with duplicates dropped),
     records outside the window, and rejects by reason with samples."""
     rows = ctx.store.con.execute(
         f"""
-        SELECT CASE WHEN _status <> 'ok' THEN _status WHEN NOT ({IN_WINDOW}) THEN 'outside-window' ELSE 'ok' END,
+        SELECT CASE WHEN _status <> 'ok' THEN _status
+                    WHEN NOT {window_sql("")} THEN 'outside-window'
+                    WHEN NOT ({not_earlier_sql(earlier)}) THEN 'skip:loaded by an earlier run' ELSE 'ok' END,
                count(*), min_by(left(raw, {SAMPLE_CHARS}), hash(raw), {SAMPLES}) FILTER (WHERE _status LIKE 'reject:%')
         FROM ({parsed})
         GROUP BY ALL ORDER BY ALL

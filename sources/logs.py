@@ -89,6 +89,7 @@ MIGRATIONS = (
         cluster VARCHAR NOT NULL,
         compression VARCHAR NOT NULL,  -- none | gzip
         wrapper VARCHAR NOT NULL,      -- plain | message (CloudWatch) | docker | cri
+        options VARCHAR NOT NULL,      -- the input's settings that change the rows (cluster, fields), as JSON
         window_since TIMESTAMPTZ, window_until TIMESTAMPTZ,
         records BIGINT NOT NULL,       -- rows loaded
         rejected BIGINT NOT NULL,      -- malformed lines (see ingest_rejects)
@@ -155,7 +156,7 @@ class LogsSource:
             raise SourceError(f"logs: since ({cfg['since']}) must be before until ({cfg['until']})")
         # rows need no order; DuckDB loads in parallel and spills to disk beyond the memory limit
         ctx.store.con.execute(f"SET preserve_insertion_order = false; SET memory_limit = '{cfg['memory_limit']}'")
-        this_run: set[tuple[str, str]] = set()
+        this_run: set[tuple[str, str, str]] = set()
         for number, spec in enumerate(cfg["inputs"], start=1):
             fmt = FORMATS[spec["format"]]
             if "fields" in spec and fmt.name != "vpcflow":
