@@ -145,13 +145,24 @@ def parse_assignments(items: tuple[str, ...], option: str) -> dict[str, Any]:
 @click.argument("source_names", metavar="[SOURCE]...", nargs=-1)
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False), help="Sources config (YAML).")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Config value for the named source.")
+@click.option("--since", metavar="TIME", help="Keep records from TIME (ISO 8601, e.g. 2026-11-01T00:00:00Z).")
+@click.option("--until", metavar="TIME", help="Keep records before TIME (ISO 8601).")
 @store_option
-def collect(source_names: tuple[str, ...], config_path: Path | None, settings: tuple[str, ...], store: Path) -> None:
+def collect(
+    source_names: tuple[str, ...],
+    config_path: Path | None,
+    settings: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    store: Path,
+) -> None:
     """Collect evidence from sources into the store.
 
     Sources and their settings come from --config (default ./defensible.yaml, `sources: {name: {...}}`)
     and from --set KEY=VALUE for a single named source, e.g.
     `defensible collect kubernetes --set paths=[manifests/] --set cluster=prod`.
+    --since/--until set the time window of the sources that read logs, e.g.
+    `defensible collect logs --since 2026-11-01T00:00:00Z`.
     """
     config = load_config(config_path)
     overrides = parse_assignments(settings, "--set")
@@ -160,9 +171,17 @@ def collect(source_names: tuple[str, ...], config_path: Path | None, settings: t
     names = list(source_names) or list(config)
     if not names:
         fail("nothing to collect: name a source or configure `sources` in defensible.yaml")
+    window = {key: value for key, value in (("since", since), ("until", until)) if value is not None}
     try:
+        configs = {name: {**config.get(name, {}), **overrides} for name in names}
+        if window:
+            windowed = [name for name in names if "since" in get_source(name).config_schema.get("properties", {})]
+            if not windowed:
+                fail(f"--since/--until apply to sources that read logs; none of {', '.join(names)} does")
+            for name in windowed:
+                configs[name] |= window
         with Store.open(store) as st:
-            results = [collect_one(st, name, {**config.get(name, {}), **overrides}) for name in names]
+            results = [collect_one(st, name, configs[name]) for name in names]
     except (StoreError, SourceError) as exc:
         fail(str(exc))
     if any(r.status == "failed" for r in results):

@@ -102,3 +102,23 @@ def test_check_parameters_and_optional_claims(demo_dir: Path) -> None:
     assert verdicts == {"changes-reviewed": "satisfied", "emergency-changes-accounted": "satisfied",
                         "signed-commits": "gap"}  # fmt: skip
     assert cli("check", "--store", store, "--enable", "git-changes/nosuch").exit_code == 2
+
+
+def test_collect_logs_with_a_time_window(tmp_path: Path) -> None:
+    log = tmp_path / "flows.log"
+    log.write_text(
+        "2 123456789010 eni-1 10.0.0.1 10.0.0.2 1000 443 6 1 40 1767225600 1767225660 ACCEPT OK\n"  # 2026-01-01
+        "2 123456789010 eni-1 10.0.0.1 10.0.0.2 1001 443 6 1 40 1767312000 1767312060 REJECT OK\n"  # 2026-01-02
+    )
+    inputs = f"      - {{format: vpcflow, paths: [{log}]}}\n"
+    config = write(tmp_path / "defensible.yaml", "sources:\n  logs:\n    inputs:\n" + inputs)
+    store = str(tmp_path / "e.duckdb")
+    window = ("--since", "2026-01-02T00:00:00Z", "--until", "2026-01-03T00:00:00Z")
+    result = cli("collect", "--config", str(config), *window, "--store", store)
+    assert result.exit_code == 0, result.output
+    assert "logs: succeeded" in result.output and "1 flows" in result.output
+    refused = cli("collect", "kubernetes", "--set", f"paths=[{tmp_path}]", *window, "--store", store)
+    assert refused.exit_code == 2
+    assert "--since/--until apply to sources that read logs; none of kubernetes does" in refused.output
+    bad = cli("collect", "--config", str(config), "--since", "yesterday", "--store", store)
+    assert bad.exit_code == 1 and "logs: since: 'yesterday' is not an ISO 8601 time" in bad.output
