@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -116,6 +117,7 @@ def measure(fmt: str, records: int, work: Path) -> None:
     generate, reader = FORMATS[fmt]
     path = work / f"{fmt}.log"
     write(path, generate(records))
+    os.sync()  # the file's pages reach the disk before timing, so neither side pays for their write-back
     tool = run(TOOL, fmt, str(path), str(work / f"{fmt}-store.duckdb"))
     base = run(BASELINE, reader, str(path), str(work / f"{fmt}-baseline.duckdb"))
     size_mb = path.stat().st_size / 1e6

@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -60,6 +62,11 @@ def utcnow() -> datetime:
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 class Store:
@@ -191,24 +198,28 @@ class Store:
         return digest
 
     def put_artifact_file(self, source: Path) -> tuple[str, int]:
-        """Copy a file into the artifact directory, hashing while copying; return (sha256, size)."""
+        """Copy a file into the artifact directory; return (sha256, size). The kernel copies while a second
+        thread hashes the source; if the source changed meanwhile (a log being written), the copy is hashed."""
         self.artifacts_dir.mkdir(parents=True, exist_ok=True)
-        digest = hashlib.sha256()
-        size = 0
         fd, tmp = tempfile.mkstemp(dir=self.artifacts_dir, prefix=".tmp-")
+        os.close(fd)
         try:
-            with open(source, "rb") as src, os.fdopen(fd, "wb") as dst:
-                while chunk := src.read(1 << 20):
-                    digest.update(chunk)
-                    dst.write(chunk)
-                    size += len(chunk)
-            target = self.artifact_path(digest.hexdigest())
+            before = os.stat(source)
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                hashing = pool.submit(file_sha256, Path(source))
+                shutil.copyfile(source, tmp)
+                digest = hashing.result()
+            after, copied = os.stat(source), os.stat(tmp)
+            changed = (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns)
+            if changed or copied.st_size != after.st_size:
+                digest = file_sha256(Path(tmp))
+            target = self.artifact_path(digest)
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        return digest.hexdigest(), size
+        return digest, copied.st_size
 
     def load_ndjson(self, table: str, ndjson: Path) -> int:
         """Bulk-load newline-delimited JSON rows into ``table`` with DuckDB's reader; return rows loaded."""

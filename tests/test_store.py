@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -114,3 +116,23 @@ def test_killed_run_leaves_earlier_data_and_is_marked_failed(tmp_path: Path) -> 
         runs = st.runs()
         assert [r["status"] for r in runs] == ["succeeded", "failed"]
         assert "interrupted" in runs[1]["error"]
+
+
+def test_a_file_artifact_is_hashed_as_copied_even_if_the_source_grows(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "app.log"
+    source.write_bytes(b"line 1\n")
+    real_copy = shutil.copyfile
+
+    def copy_then_append(src: Path, dst: str) -> None:
+        real_copy(src, dst)
+        with open(src, "ab") as fh:  # a writer appends while the collector copies
+            fh.write(b"line 2\n")
+
+    monkeypatch.setattr("collector.store.shutil.copyfile", copy_then_append)
+    digest, size = store.put_artifact_file(source)
+    assert store.artifact_path(digest).read_bytes() == b"line 1\n"
+    assert (digest, size) == (hashlib.sha256(b"line 1\n").hexdigest(), 7)
+    monkeypatch.undo()
+    assert store.put_artifact_file(source) == (hashlib.sha256(b"line 1\nline 2\n").hexdigest(), 14)
