@@ -86,6 +86,19 @@ def pack_options(fn: Callable) -> Callable:
     )(fn)
 
 
+class TextTimesLoader(yaml.SafeLoader):
+    """YAML whose unquoted times stay text (``since: 2026-11-01T00:00:00Z``), as sources' configs expect."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+
+def read_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=TextTimesLoader)
+
+
 def fail(message: str, code: int = 2) -> None:
     err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
     sys.exit(code)
@@ -122,7 +135,7 @@ def load_config(path: Path | None) -> dict[str, dict]:
             return {}
         path = DEFAULT_CONFIG
     try:
-        doc = yaml.safe_load(path.read_text()) or {}
+        doc = read_yaml(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
         fail(f"cannot read config {path}: {exc}")
     configured = doc.get("sources") if isinstance(doc, dict) else None
@@ -137,7 +150,7 @@ def parse_assignments(items: tuple[str, ...], option: str) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             fail(f"{option} expects KEY=VALUE, got {item!r}")
-        parsed[key] = yaml.safe_load(value)
+        parsed[key] = read_yaml(value)
     return parsed
 
 

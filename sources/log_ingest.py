@@ -24,7 +24,6 @@ from typing import Any
 from collector.plugins import CollectContext
 
 SAMPLES = 3
-PARSE_OPTIONS = ("cluster", "fields")  # input settings that change the rows a file gives
 SAMPLE_CHARS = 300
 REJECTS_TABLE = "log_line_rejects"
 LINE_DELIMITER = "\x1e\x1f\x1d\x1c"  # ASCII record/unit/group/file separators in a row: never in a log line
@@ -78,7 +77,8 @@ class LogFormat:
     ``ok``, ``skip:<why>`` for lines that are not records, or
     ``reject:<why>`` for malformed ones. ``dedupe`` names columns identifying a record: rows whose key is
     already in the table, or earlier in the same file, are dropped. ``header(first_line)`` says whether the
-    file starts with a header line the reader should skip (a header repeated further on is the format's to skip)."""
+    file starts with a header line the reader should skip (a header repeated further on is the format's to skip).
+    A format whose lines may hold several records (``one_row_per_line=False``) is always counted line by line."""
 
     name: str
     table: str
@@ -86,6 +86,7 @@ class LogFormat:
     select: Callable[[str | None, Mapping[str, Any]], str]
     dedupe: tuple[str, ...] = ()
     header: Callable[[str | None], bool] = lambda first_line: False  # is the first line a header to skip?
+    one_row_per_line: bool = True  # False: a line may hold several records (batches)
 
 
 def ingest_file(
@@ -100,7 +101,10 @@ def ingest_file(
     options) are loaded once: skipped when this run (``this_run``) or an earlier one loaded them for a window
     covering this one; otherwise only records outside the earlier runs' windows are loaded."""
     digest, size = ctx.store.put_artifact_file(fetched.path)
-    options = json.dumps({key: spec.get(key) for key in PARSE_OPTIONS}, sort_keys=True)
+    options = json.dumps(
+        {**{key: spec.get(key) for key in ("cluster", "fields")}, "default_cluster": ctx.config["cluster"]},
+        sort_keys=True,
+    )
     earlier = earlier_windows(ctx, digest, fmt.name, options)
     if (digest, fmt.name, options) in this_run or any(covers(w, window) for w in earlier):
         ctx.note(f"{fetched.origin}: already ingested (sha256 {digest[:12]}…), skipped")
@@ -116,7 +120,7 @@ def ingest_file(
             rejects += damage
         wrapper, first_line = sniff(path)
         reader = reader_sql(ctx.config["max_line_bytes"], 1 if fmt.header(first_line) else 0)
-        sql = parsed_sql(fmt, reader, wrapper, first_line, spec)
+        sql = parsed_sql(fmt, reader, wrapper, first_line, spec, required_columns(ctx, fmt.table))
         params = {"path": str(path), "since": window.since, "until": window.until}
         for i, w in enumerate(earlier):
             params |= {f"earlier_{i}_since": w.since, f"earlier_{i}_until": w.until}
@@ -138,7 +142,7 @@ def ingest_file(
         rejects += reader_rejects
         skipped: dict[str, int] = {}
         outside_window = 0
-        if lines != records:  # some lines were not loaded: find out why
+        if lines != records or not fmt.one_row_per_line:  # some lines may not have been loaded: find out why
             skipped, outside_window, parse_rejects = count_statuses(ctx, sql, params, len(earlier), records)
             rejects += parse_rejects
     rejected = sum(r.count for r in rejects)
@@ -166,6 +170,25 @@ def ingest_file(
     if rejects:
         reasons = ", ".join(f"{r.count} {r.reason}" for r in rejects)
         ctx.partial(f"logs: {fetched.origin} ({fmt.name}): {rejected} line(s) rejected: {reasons}")
+    elif not records and not outside_window and (not_records := not_records_skipped(skipped)):
+        ctx.partial(f"logs: {fetched.origin} ({fmt.name}): no records, every line skipped ({not_records})")
+
+
+def not_records_skipped(skipped: dict[str, int]) -> str:
+    """The lines the format skipped as not being records (not blanks, duplicates or already loaded)."""
+    loaded_elsewhere = ("blank", "duplicate", "loaded by an earlier run")
+    return ", ".join(f"{n} {reason}" for reason, n in skipped.items() if reason not in loaded_elsewhere)
+
+
+def required_columns(ctx: CollectContext, table: str) -> list[str]:
+    """The NOT NULL columns of ``table`` a format fills (the engine fills cluster, format and provenance)."""
+    rows = ctx.store.con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE table_name = ? AND NOT is_nullable AND database_name <> 'temp' "
+        "ORDER BY column_index",
+        [table],
+    ).fetchall()
+    engine = {"cluster", "log_format", "source", "run_id", "artifact_sha256", "collected_at"}
+    return [name for (name,) in rows if name not in engine]
 
 
 def earlier_windows(ctx: CollectContext, digest: str, fmt: str, options: str) -> list[Window]:
@@ -205,9 +228,13 @@ def reader_sql(max_line: int, skip: int) -> str:
     )
 
 
-def parsed_sql(fmt: LogFormat, reader: str, wrapper: str, first_line: str | None, spec: Mapping[str, Any]) -> str:
-    """The format's SELECT over the file's non-empty lines; a broken envelope or a missing timestamp is a
-    reject, a line of blanks is skipped."""
+def parsed_sql(
+    fmt: LogFormat, reader: str, wrapper: str, first_line: str | None, spec: Mapping[str, Any], required: list[str]
+) -> str:
+    """The format's SELECT over the file's non-empty lines: a line of blanks is skipped; a broken envelope or
+    a record without a value for a ``required`` column (``ts``, ``verdict``…) is a reject."""
+    names = {"ts": "timestamp"}
+    missing = "".join(f"WHEN {c} IS NULL THEN 'reject:no valid {names.get(c, c)}' " for c in required)
     return f"""
     WITH lines AS NOT MATERIALIZED (
         SELECT raw, {UNWRAP[wrapper]} AS line FROM {reader.format(options="ignore_errors = true")} WHERE raw IS NOT NULL
@@ -215,11 +242,11 @@ def parsed_sql(fmt: LogFormat, reader: str, wrapper: str, first_line: str | None
         {fmt.select(first_line, spec)}
     )
     SELECT * REPLACE (CASE
-        WHEN _status = 'ok' AND ts IS NOT NULL THEN 'ok'
-        WHEN trim(raw) = '' THEN 'skip:blank'
+        WHEN _status = 'ok' AND {" AND ".join(f"{c} IS NOT NULL" for c in required)} THEN 'ok'
+        WHEN regexp_full_match(raw, '[[:space:]]*') THEN 'skip:blank'
         WHEN line IS NULL THEN 'reject:not a {wrapper} envelope'
-        WHEN _status = 'ok' THEN 'reject:no valid timestamp'
-        ELSE _status END AS _status)
+        WHEN _status <> 'ok' THEN _status
+        {missing}END AS _status)
     FROM parsed
     """
 

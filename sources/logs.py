@@ -155,18 +155,22 @@ class LogsSource:
         if window.since and window.until and window.since >= window.until:
             raise SourceError(f"logs: since ({cfg['since']}) must be before until ({cfg['until']})")
         # rows need no order; DuckDB loads in parallel and spills to disk beyond the memory limit
-        ctx.store.con.execute(f"SET preserve_insertion_order = false; SET memory_limit = '{cfg['memory_limit']}'")
-        this_run: set[tuple[str, str, str]] = set()
-        for number, spec in enumerate(cfg["inputs"], start=1):
-            fmt = FORMATS[spec["format"]]
-            if "fields" in spec and fmt.name != "vpcflow":
-                raise SourceError(f"logs: input {number} ({fmt.name}): `fields` applies to vpcflow only")
-            found = 0
-            for fetched in fetch_input(spec, window, number):
-                found += 1
-                ingest_file(ctx, fmt, fetched, spec, window, this_run)
-            if not found:
-                ctx.partial(f"logs: input {number} ({fmt.name}): no files found")
+        con = ctx.store.con
+        con.execute(f"SET preserve_insertion_order = false; SET memory_limit = '{cfg['memory_limit']}'").fetchall()
+        try:
+            this_run: set[tuple[str, str, str]] = set()
+            for number, spec in enumerate(cfg["inputs"], start=1):
+                fmt = FORMATS[spec["format"]]
+                if "fields" in spec and fmt.name != "vpcflow":
+                    raise SourceError(f"logs: input {number} ({fmt.name}): `fields` applies to vpcflow only")
+                found = 0
+                for fetched in fetch_input(spec, window, number):
+                    found += 1
+                    ingest_file(ctx, fmt, fetched, spec, window, this_run)
+                if not found:
+                    ctx.partial(f"logs: input {number} ({fmt.name}): no files found")
+        finally:
+            con.execute("RESET preserve_insertion_order; RESET memory_limit").fetchall()
 
 
 def parse_time(value: str | None, key: str) -> datetime | None:

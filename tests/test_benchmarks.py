@@ -20,3 +20,19 @@ def test_git_history_benchmark_runs() -> None:
     assert done.returncode == 0, done.stderr
     assert "git source: succeeded, 300 commits, 300 objects" in done.stdout
     assert "commits/s:" in done.stdout and "ratio to bare git log:" in done.stdout
+
+
+def test_ingest_benchmark_runs_every_format() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "ingest.py"), "--records", "2000"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = {line.split()[0]: line for line in done.stdout.splitlines()[1:]}
+    formats = ["vpcflow", "hubble", "envoy", "squid", "route53-resolver", "network-firewall", "k8s-audit"]
+    assert sorted(rows) == sorted(formats), done.stdout
+    for fmt in formats:
+        assert "2000 records" in rows[fmt] and "ratio" in rows[fmt] and "(succeeded)" in rows[fmt], rows[fmt]

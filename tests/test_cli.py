@@ -122,3 +122,13 @@ def test_collect_logs_with_a_time_window(tmp_path: Path) -> None:
     assert "--since/--until apply to sources that read logs; none of kubernetes does" in refused.output
     bad = cli("collect", "--config", str(config), "--since", "yesterday", "--store", store)
     assert bad.exit_code == 1 and "logs: since: 'yesterday' is not an ISO 8601 time" in bad.output
+
+
+def test_unquoted_times_in_the_config_are_read_as_written(tmp_path: Path) -> None:
+    log = tmp_path / "flows.log"
+    log.write_text("2 123456789010 eni-1 10.0.0.1 10.0.0.2 1000 443 6 1 40 1767225600 1767225660 ACCEPT OK\n")
+    inputs = f"      - {{format: vpcflow, paths: [{log}]}}\n"
+    config = write(tmp_path / "d.yaml", "sources:\n  logs:\n    since: 2026-01-02T00:00:00Z\n    inputs:\n" + inputs)
+    result = cli("collect", "--config", str(config), "--store", str(tmp_path / "e.duckdb"))
+    assert result.exit_code == 0, result.output
+    assert "logs: succeeded" in result.output and "0 flows" in result.output  # the record is before `since`

@@ -372,3 +372,42 @@ def test_every_row_cites_its_run_and_the_file_it_came_from(store: Store, tmp_pat
         "SELECT origin, artifact_sha256, run_id FROM log_artifacts ORDER BY origin"
     ).fetchall()
     assert by_origin == [(str(p), digests[p], result.run_id) for p in (plain, packed)]
+
+
+# values a table requires, blanks, records-free files, settings ---------------------------------------------
+
+
+def test_a_record_without_a_required_value_is_a_reject_not_a_failed_run(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "flows.log"
+    no_action = rec(1).replace(" ACCEPT OK", " - OK")  # a verdict cannot be derived: flows.verdict is NOT NULL
+    path.write_text(f"{rec(0)}\n{no_action}\n\t \n{rec(2)}\n")
+    result = run(store, path)
+    assert result.status == "partial" and ports(store) == [0, 2]
+    row = artifact_row(store, result.run_id)
+    assert (row["records"], row["rejected"], row["skipped"]) == (2, 1, {"blank": 1})
+    samples = store.con.execute("SELECT reason, samples FROM ingest_rejects").fetchall()
+    assert samples == [("action is not ACCEPT or REJECT", [{"line": None, "text": no_action}])]
+
+
+def test_a_file_whose_lines_are_all_skipped_makes_the_run_partial(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "bare.json"  # flows without hubble's {"flow": …} wrapper: none is a record
+    path.write_text('{"time": "2026-01-01T00:00:00Z", "verdict": "DROPPED"}\n' * 2)
+    result = run_source(store, LogsSource(), {"inputs": [{"format": "hubble", "paths": [str(path)]}]})
+    assert result.status == "partial"
+    assert result.partial_reasons == [f"logs: {path} (hubble): no records, every line skipped (2 not a flow)"]
+
+
+def test_the_source_level_cluster_is_part_of_how_a_file_is_read(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "flows.log"
+    path.write_bytes(lines(1))
+    run(store, path)
+    again = run(store, path, cluster="prod")
+    assert again.notes == [] and again.counts["flows"] == 1
+
+
+def test_duckdb_settings_are_restored_after_collecting(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "flows.log"
+    path.write_bytes(lines(1))
+    before = store.con.execute("SELECT current_setting('memory_limit')").fetchone()
+    run(store, path, memory_limit="256MB")
+    assert store.con.execute("SELECT current_setting('memory_limit')").fetchone() == before

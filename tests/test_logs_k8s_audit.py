@@ -180,3 +180,13 @@ def test_malformed_line(store: Store, tmp_path: Path) -> None:
     assert keys(store) == [(NP_ID, "ResponseComplete"), (SECRET_ID, "ResponseComplete")]
     rejects = store.con.execute("SELECT reason, count, samples FROM ingest_rejects").fetchall()
     assert rejects == [("invalid JSON", 1, [{"line": None, "text": '{"kind":"Event","auditID":"x", truncated'}])]
+
+
+def test_a_bad_line_beside_a_batch_is_counted(store: Store, tmp_path: Path) -> None:
+    event = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "stage": "ResponseComplete", "verb": "get"}
+    items = [{**event, "auditID": f"id-{i}", "stageTimestamp": "2026-01-01T00:00:00Z"} for i in range(2)]
+    path = tmp_path / "audit.log"
+    path.write_text(json.dumps({"kind": "EventList", "items": items}) + "\n{not json\n")
+    result = run_source(store, LogsSource(), {"inputs": [{"format": "k8s-audit", "paths": [str(path)]}]})
+    assert (result.status, result.counts["audit_events"]) == ("partial", 2)
+    assert store.con.execute("SELECT records, rejected FROM log_artifacts").fetchall() == [(2, 1)]

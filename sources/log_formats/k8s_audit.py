@@ -96,4 +96,5 @@ FORMAT = LogFormat(
     description="Kubernetes API server audit events (audit.k8s.io/v1 Event or EventList, JSON lines)",
     select=select,
     dedupe=("audit_id", "stage"),
+    one_row_per_line=False,  # an EventList line holds a batch
 )

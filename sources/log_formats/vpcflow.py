@@ -61,7 +61,8 @@ def select(first_line: str | None, spec: Mapping[str, Any]) -> str:
                 WHEN len(f) NOT IN ({", ".join(map(str, lengths))})
                     THEN 'reject:expected {" or ".join(map(str, lengths))} fields'
                 WHEN {f("log-status")} IN ('NODATA', 'SKIPDATA') THEN 'skip:' || {f("log-status")}
-                WHEN {f("action")} NOT IN ('ACCEPT', 'REJECT') THEN 'reject:action is not ACCEPT or REJECT'
+                WHEN coalesce({f("action")}, '') NOT IN ('ACCEPT', 'REJECT')
+                    THEN 'reject:action is not ACCEPT or REJECT'
                 ELSE 'ok' END AS _status,
            try(to_timestamp(CASE WHEN end_s IS NULL OR end_s - start_s BETWEEN 0 AND 86400 THEN start_s
                                  ELSE end_s END)) AS ts,
