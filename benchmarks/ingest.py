@@ -1,9 +1,10 @@
 """Benchmark: the logs source against a bare DuckDB read of the same file, per format.
 
-For each format a file of N records (default 1,000,000) is generated from real sample lines
-(tests/data/logs/…), varied so that records differ. Each measurement runs in a fresh process: the tool
-(``logs`` source into a new store: artifact copy and digest, parse, load, the line-count pass) and the
-baseline (``CREATE TABLE AS SELECT * FROM read_csv/read_json(file)`` into a new DuckDB file). Prints
+For each format a file of N records (default 1,000,000) is written: VPC records generated, the other
+formats' real sample lines (tests/data/logs/…) repeated, audit events each with its own auditID. Each
+measurement runs in a fresh process: the tool (``logs`` source into a new store: artifact copy and digest,
+parse, load, the line-count pass) and the baseline (``CREATE TABLE AS SELECT * FROM read_csv/read_json(file)``
+into a new DuckDB file; JSON read with ``ignore_errors``, as real Network Firewall lines repeat keys). Prints
 records/s of both, their ratio (tool / baseline; 1.0 = as fast as a bare read) and the tool's peak RSS.
 
     python benchmarks/ingest.py [--records 1000000] [--formats vpcflow,hubble] [--rss-gb 2]
