@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import Any
 
 from click.testing import CliRunner, Result
 
@@ -11,11 +12,18 @@ from collector.cli import main
 from collector.runner import RunResult, run_source
 from collector.store import Store
 from sources.kubernetes import KubernetesSource
+from sources.logs import LogsSource
 
 
 def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(textwrap.dedent(text).lstrip())
+    return path
+
+
+def write_lines(path: Path, *lines: str) -> Path:
+    """Write each line to ``path``, newline-terminated, as is (no dedent)."""
+    path.write_text("".join(f"{line}\n" for line in lines))
     return path
 
 
@@ -25,3 +33,20 @@ def collect_manifests(store: Store, *paths: Path, cluster: str = "test") -> RunR
 
 def cli(*args: str) -> Result:
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def collect_logs(
+    store: Store, *paths: Path | str, log_format: str, source_config: dict[str, Any] | None = None, **input_spec: Any
+) -> RunResult:
+    """Run the logs source with ``source_config`` on one ``log_format`` input: ``paths`` (if any) and ``input_spec``."""
+    given = {"paths": [str(p) for p in paths]} if paths else {}
+    config = {"inputs": [{"format": log_format, **given, **input_spec}], **(source_config or {})}
+    return run_source(store, LogsSource(), config)
+
+
+def table_rows(
+    store: Store, where: str = "true", *, table: str, columns: tuple[str, ...], order: str = "ts"
+) -> list[dict[str, Any]]:
+    """``columns`` of ``table``'s rows matching ``where`` as dicts keyed by column name (SQL quotes dropped)."""
+    cur = store.con.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE {where} ORDER BY {order}")
+    return [dict(zip([c.strip('"') for c in columns], row, strict=True)) for row in cur.fetchall()]

@@ -11,12 +11,12 @@ from typing import Any
 
 import boto3
 import pytest
+from helpers import collect_logs
 from moto import mock_aws
 
 import sources.log_fetch
-from collector.runner import RunResult, run_source
+from collector.runner import RunResult
 from collector.store import Store
-from sources.logs import LogsSource
 
 REGION = "eu-west-1"
 BUCKET = "flow-logs"
@@ -55,7 +55,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[None]:
 
 
 def run(store: Store, spec: dict[str, Any], **config: Any) -> RunResult:
-    return run_source(store, LogsSource(), {"inputs": [{"format": "vpcflow", **spec}], **config})
+    return collect_logs(store, log_format="vpcflow", source_config=config, **spec)
 
 
 def rows_by_origin(store: Store) -> dict[str, list[tuple[int, str]]]:

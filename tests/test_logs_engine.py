@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from collector.runner import RunResult, run_source
+from helpers import collect_logs
+
+from collector.runner import RunResult
 from collector.store import Store
-from sources.logs import LogsSource
 
 T0 = 1700000000  # 2023-11-14T22:13:20Z
 
@@ -35,8 +36,7 @@ def iso(i: int) -> str:
 
 
 def run(store: Store, *paths: Path | str, **config: Any) -> RunResult:
-    inputs = [{"format": "vpcflow", "paths": [str(p) for p in paths]}]
-    return run_source(store, LogsSource(), {"inputs": inputs, **config})
+    return collect_logs(store, *paths, log_format="vpcflow", source_config=config)
 
 
 def ports(store: Store, run_id: str | None = None) -> list[int]:
@@ -275,7 +275,7 @@ def test_other_parse_options_read_the_same_bytes_again(store: Store, tmp_path: P
     path = tmp_path / "flows.log"
     path.write_bytes(lines(2))
     run(store, path)
-    other = run_source(store, LogsSource(), {"inputs": [{"format": "vpcflow", "paths": [str(path)], "cluster": "eu"}]})
+    other = collect_logs(store, path, log_format="vpcflow", cluster="eu")
     assert other.notes == [] and other.counts["flows"] == 2
     assert store.con.execute("SELECT DISTINCT cluster FROM flows ORDER BY 1").fetchall() == [("default",), ("eu",)]
 
@@ -392,7 +392,7 @@ def test_a_record_without_a_required_value_is_a_reject_not_a_failed_run(store: S
 def test_a_file_whose_lines_are_all_skipped_makes_the_run_partial(store: Store, tmp_path: Path) -> None:
     path = tmp_path / "bare.json"  # flows without hubble's {"flow": …} wrapper: none is a record
     path.write_text('{"time": "2026-01-01T00:00:00Z", "verdict": "DROPPED"}\n' * 2)
-    result = run_source(store, LogsSource(), {"inputs": [{"format": "hubble", "paths": [str(path)]}]})
+    result = collect_logs(store, path, log_format="hubble")
     assert result.status == "partial"
     assert result.partial_reasons == [f"logs: {path} (hubble): no records, every line skipped (2 not a flow)"]
 

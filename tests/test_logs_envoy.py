@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from collector.runner import RunResult, run_source
+from helpers import collect_logs, table_rows, write_lines
+
 from collector.store import Store
-from sources.logs import LogsSource
 
 DATA = Path(__file__).parent / "data" / "logs" / "envoy"
 COLUMNS = (
@@ -54,19 +55,8 @@ UPSTREAM_403 = (
 )
 
 
-def ingest(store: Store, path: Path) -> RunResult:
-    return run_source(store, LogsSource(), {"inputs": [{"format": "envoy", "paths": [str(path)]}]})
-
-
-def write(tmp_path: Path, *lines: str, name: str = "access.log") -> Path:
-    path = tmp_path / name
-    path.write_text("".join(f"{line}\n" for line in lines))
-    return path
-
-
-def rows(store: Store, where: str = "true") -> list[dict[str, Any]]:
-    cur = store.con.execute(f"SELECT {', '.join(COLUMNS)} FROM http_access WHERE {where} ORDER BY ts")
-    return [dict(zip(COLUMNS, row, strict=True)) for row in cur.fetchall()]
+ingest = partial(collect_logs, log_format="envoy")
+rows = partial(table_rows, table="http_access", columns=COLUMNS)
 
 
 def at(text: str) -> datetime:
@@ -135,7 +125,7 @@ def test_istio_corpus(store: Store) -> None:
 
 
 def test_plain_envoy_line_takes_client_from_x_forwarded_for(store: Store, tmp_path: Path) -> None:
-    assert ingest(store, write(tmp_path, PLAIN)).status == "succeeded"
+    assert ingest(store, write_lines(tmp_path / "access.log", PLAIN)).status == "succeeded"
     (row,) = rows(store)
     assert row["ts"] == at("2024-03-05T10:00:00.250")
     assert (row["method"], row["path"], row["protocol"], row["status"]) == ("POST", "/api/v1/orders?x=1", "HTTP/2", 201)
@@ -149,12 +139,12 @@ def test_plain_envoy_line_takes_client_from_x_forwarded_for(store: Store, tmp_pa
 
 
 def test_access_prefix(store: Store, tmp_path: Path) -> None:
-    assert ingest(store, write(tmp_path, f"ACCESS {PLAIN}")).status == "succeeded"
+    assert ingest(store, write_lines(tmp_path / "access.log", f"ACCESS {PLAIN}")).status == "succeeded"
     assert [(r["request_id"], r["status"]) for r in rows(store)] == [("req-plain", 201)]
 
 
 def test_rbac_denial_is_deny_but_upstream_403_is_allow(store: Store, tmp_path: Path) -> None:
-    assert ingest(store, write(tmp_path, RBAC_DENIED, UPSTREAM_403)).status == "succeeded"
+    assert ingest(store, write_lines(tmp_path / "access.log", RBAC_DENIED, UPSTREAM_403)).status == "succeeded"
     denied, upstream = rows(store)
     assert denied["verdict"] == "deny"
     assert denied["response_details"] == "rbac_access_denied_matched_policy[ns[foo]-policy[deny-all]-rule[0]]"
@@ -163,13 +153,12 @@ def test_rbac_denial_is_deny_but_upstream_403_is_allow(store: Store, tmp_path: P
 
 
 def test_cri_and_docker_envelopes_are_unwrapped(store: Store, tmp_path: Path) -> None:
-    cri = write(tmp_path, f"2024-03-05T10:00:00.300000000Z stdout F {PLAIN}", name="cri.log")
-    docker = write(
-        tmp_path,
+    cri = write_lines(tmp_path / "cri.log", f"2024-03-05T10:00:00.300000000Z stdout F {PLAIN}")
+    docker = write_lines(
+        tmp_path / "docker.log",
         json.dumps({"log": RBAC_DENIED + "\n", "stream": "stdout", "time": "2024-03-05T10:00:01.1Z"}),
-        name="docker.log",
     )
-    result = run_source(store, LogsSource(), {"inputs": [{"format": "envoy", "paths": [str(cri), str(docker)]}]})
+    result = ingest(store, cri, docker)
     assert result.status == "succeeded", result
     wrappers = store.con.execute("SELECT wrapper, records FROM log_artifacts ORDER BY wrapper").fetchall()
     assert wrappers == [("cri", 1), ("docker", 1)]
@@ -228,7 +217,7 @@ def test_json_lines(store: Store, tmp_path: Path) -> None:
         response_flags="UAEX",
         response_code_details="ext_authz_denied",
     )
-    path = write(tmp_path, istio_json(), denied_tcp, ext_authz)
+    path = write_lines(tmp_path / "access.log", istio_json(), denied_tcp, ext_authz)
     assert ingest(store, path).status == "succeeded"
     allowed, denied, ext_denied = rows(store)
     assert allowed["ts"] == at("2024-03-05T11:00:00.500")
@@ -258,7 +247,7 @@ def test_json_lines(store: Store, tmp_path: Path) -> None:
 
 def test_malformed_line_is_rejected_and_the_rest_loaded(store: Store, tmp_path: Path) -> None:
     bad = "[2024-03-05T10:00:09Z] upstream connect error or disconnect/reset before headers"
-    result = ingest(store, write(tmp_path, PLAIN, bad, RBAC_DENIED))
+    result = ingest(store, write_lines(tmp_path / "access.log", PLAIN, bad, RBAC_DENIED))
     assert result.status == "partial"
     assert [r["request_id"] for r in rows(store)] == ["req-plain", "req-rbac"]
     ((reason, count, samples),) = store.con.execute("SELECT reason, count, samples FROM ingest_rejects").fetchall()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from collector.runner import RunResult, run_source
+from helpers import collect_logs, table_rows, write_lines
+
 from collector.store import Store
-from sources.logs import LogsSource
 
 DATA = Path(__file__).parent / "data" / "logs" / "hubble"
 COLUMNS = (
@@ -75,20 +76,8 @@ ICMP_REPLY = (
 )
 
 
-def ingest(store: Store, *paths: Path, **spec: Any) -> RunResult:
-    inputs = [{"format": "hubble", "paths": [str(p) for p in paths], **spec}]
-    return run_source(store, LogsSource(), {"inputs": inputs, "cluster": "fallback"})
-
-
-def write(tmp_path: Path, *lines: str, name: str = "flows.json") -> Path:
-    path = tmp_path / name
-    path.write_text("".join(f"{line}\n" for line in lines))
-    return path
-
-
-def rows(store: Store, where: str = "true") -> list[dict[str, Any]]:
-    cur = store.con.execute(f"SELECT {', '.join(COLUMNS)} FROM flows WHERE {where} ORDER BY ts")
-    return [dict(zip(COLUMNS, row, strict=True)) for row in cur.fetchall()]
+ingest = partial(collect_logs, log_format="hubble", source_config={"cluster": "fallback"})
+rows = partial(table_rows, table="flows", columns=COLUMNS)
 
 
 def endpoint(namespace: str, pod: str, identity: int, labels: list[str]) -> dict[str, Any]:
@@ -222,7 +211,7 @@ def test_policy_denied_drop(store: Store, tmp_path: Path) -> None:
         ingress_allowed_by=[{"name": "allow-lb", "namespace": "payments"}],
     )
     clusterwide = flow_line("DROPPED", time="2024-05-01T08:00:02Z", egress_denied_by=[{"name": "ccnp-lockdown"}])
-    assert ingest(store, write(tmp_path, denied, allowed, clusterwide)).status == "succeeded"
+    assert ingest(store, write_lines(tmp_path / "flows.json", denied, allowed, clusterwide)).status == "succeeded"
     drop, allow, ccnp = rows(store)
     assert drop == {
         "ts": datetime(2024, 5, 1, 8, 0, 0, 123456, UTC),
@@ -262,7 +251,9 @@ def test_policy_denied_drop(store: Store, tmp_path: Path) -> None:
 def test_lost_events_and_node_status_are_skipped(store: Store, tmp_path: Path) -> None:
     lost = {"lost_events": {"source": "HUBBLE_RING_BUFFER", "num_events_lost": "12"}, "time": "2024-05-01T08:00:00Z"}
     status = {"node_status": {"state_change": "NODE_CONNECTED", "node_names": ["eu-1/node-a"]}, "node_name": "x"}
-    path = write(tmp_path, json.dumps(lost), flow_line(), json.dumps(status), '{"debug_event": {"type": 1}}')
+    path = write_lines(
+        tmp_path / "flows.json", json.dumps(lost), flow_line(), json.dumps(status), '{"debug_event": {"type": 1}}'
+    )
     result = ingest(store, path)
     assert result.status == "succeeded", result
     assert artifact(store) == ("fallback", 1, 0, {"lost_events": 1, "node_status": 1, "not a flow": 1})
@@ -277,12 +268,12 @@ def test_input_cluster_overrides_the_label(store: Store) -> None:
 
 def test_flow_without_cluster_label_takes_the_source_cluster(store: Store, tmp_path: Path) -> None:
     line = flow_line(source=endpoint("payments", "api-7d9f", 51234, ["k8s:app=api"]))
-    assert ingest(store, write(tmp_path, line)).status == "succeeded"
+    assert ingest(store, write_lines(tmp_path / "flows.json", line)).status == "succeeded"
     assert [r["cluster"] for r in rows(store)] == ["fallback"]
 
 
 def test_icmpv4_flows(store: Store, tmp_path: Path) -> None:
-    assert ingest(store, write(tmp_path, ICMP_REQUEST, ICMP_REPLY)).status == "succeeded"
+    assert ingest(store, write_lines(tmp_path / "flows.json", ICMP_REQUEST, ICMP_REPLY)).status == "succeeded"
     request, reply = rows(store)
     assert request["ts"] == datetime(2021, 11, 10, 10, 41, 26, 95336, UTC)
     assert (request["protocol"], request["src_port"], request["dst_port"]) == ("ICMP", None, None)
@@ -303,7 +294,7 @@ def test_malformed_lines_are_rejected(store: Store, tmp_path: Path) -> None:
     broken = '{"flow": {"time": "2024-05-01T08:00:00Z", "verdict": "FORWARDED"'
     unknown = flow_line("VERDICT_UNKNOWN", time="2024-05-01T08:00:03Z")
     no_time = flow_line(time="yesterday")
-    result = ingest(store, write(tmp_path, flow_line(), broken, unknown, no_time))
+    result = ingest(store, write_lines(tmp_path / "flows.json", flow_line(), broken, unknown, no_time))
     assert result.status == "partial"
     assert len(rows(store)) == 1
     reasons = store.con.execute("SELECT reason, count FROM ingest_rejects ORDER BY reason").fetchall()

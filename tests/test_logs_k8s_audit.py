@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import Any
 
-from collector.runner import RunResult, run_source
+from helpers import collect_logs, table_rows, write_lines
+
 from collector.store import Store
-from sources.logs import LogsSource
 
 DATA = Path(__file__).parent / "data" / "logs" / "k8s-audit"
 LINES = (DATA / "audit.log").read_text().splitlines()
@@ -41,22 +41,12 @@ COLUMNS = (
 )
 
 
-def ingest(store: Store, *paths: Path) -> RunResult:
-    return run_source(store, LogsSource(), {"inputs": [{"format": "k8s-audit", "paths": [str(p) for p in paths]}]})
-
-
-def rows(store: Store, where: str = "true") -> list[dict[str, Any]]:
-    cur = store.con.execute(f"SELECT {', '.join(COLUMNS)} FROM audit_events WHERE {where} ORDER BY ts")
-    return [dict(zip([c.strip('"') for c in COLUMNS], row, strict=True)) for row in cur.fetchall()]
+ingest = partial(collect_logs, log_format="k8s-audit")
+rows = partial(table_rows, table="audit_events", columns=COLUMNS)
 
 
 def keys(store: Store) -> list[tuple[str, str]]:
     return store.con.execute("SELECT audit_id, stage FROM audit_events ORDER BY ts").fetchall()
-
-
-def write(path: Path, *lines: str) -> Path:
-    path.write_text("".join(f"{line}\n" for line in lines))
-    return path
 
 
 def event_list(*items: str) -> str:
@@ -133,7 +123,7 @@ def test_audit_events(store: Store) -> None:
 def test_event_list_batch(store: Store, tmp_path: Path) -> None:
     no_id = json.loads(EXEC_IMPERSONATED)
     del no_id["auditID"]
-    path = write(
+    path = write_lines(
         tmp_path / "webhook.log",
         event_list(NP_RECEIVED, NP_COMPLETE, json.dumps(no_id)),
         event_list(),
@@ -152,10 +142,14 @@ def test_event_list_batch(store: Store, tmp_path: Path) -> None:
 
 
 def test_dedupe_across_runs_and_files(store: Store, tmp_path: Path) -> None:
-    first = write(tmp_path / "kube-apiserver-audit.log", NP_RECEIVED, NP_COMPLETE, SECRET_FORBIDDEN, SECRET_FORBIDDEN)
+    first = write_lines(
+        tmp_path / "kube-apiserver-audit.log", NP_RECEIVED, NP_COMPLETE, SECRET_FORBIDDEN, SECRET_FORBIDDEN
+    )
     assert ingest(store, first).counts["audit_events"] == 3
-    rotated = write(tmp_path / "kube-apiserver-audit-2026-03-02.log", SECRET_FORBIDDEN, NP_COMPLETE, EXEC_IMPERSONATED)
-    batch = write(tmp_path / "webhook-batch.log", event_list(NP_RECEIVED, EXEC_IMPERSONATED))
+    rotated = write_lines(
+        tmp_path / "kube-apiserver-audit-2026-03-02.log", SECRET_FORBIDDEN, NP_COMPLETE, EXEC_IMPERSONATED
+    )
+    batch = write_lines(tmp_path / "webhook-batch.log", event_list(NP_RECEIVED, EXEC_IMPERSONATED))
     second = ingest(store, rotated, batch)
     assert second.status == "succeeded", second
     assert second.counts["audit_events"] == 1
@@ -174,7 +168,9 @@ def test_dedupe_across_runs_and_files(store: Store, tmp_path: Path) -> None:
 
 
 def test_malformed_line(store: Store, tmp_path: Path) -> None:
-    path = write(tmp_path / "audit.log", NP_COMPLETE, '{"kind":"Event","auditID":"x", truncated', SECRET_FORBIDDEN)
+    path = write_lines(
+        tmp_path / "audit.log", NP_COMPLETE, '{"kind":"Event","auditID":"x", truncated', SECRET_FORBIDDEN
+    )
     result = ingest(store, path)
     assert result.status == "partial"
     assert keys(store) == [(NP_ID, "ResponseComplete"), (SECRET_ID, "ResponseComplete")]
@@ -185,8 +181,7 @@ def test_malformed_line(store: Store, tmp_path: Path) -> None:
 def test_a_bad_line_beside_a_batch_is_counted(store: Store, tmp_path: Path) -> None:
     event = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "stage": "ResponseComplete", "verb": "get"}
     items = [{**event, "auditID": f"id-{i}", "stageTimestamp": "2026-01-01T00:00:00Z"} for i in range(2)]
-    path = tmp_path / "audit.log"
-    path.write_text(json.dumps({"kind": "EventList", "items": items}) + "\n{not json\n")
-    result = run_source(store, LogsSource(), {"inputs": [{"format": "k8s-audit", "paths": [str(path)]}]})
+    path = write_lines(tmp_path / "audit.log", json.dumps({"kind": "EventList", "items": items}), "{not json")
+    result = ingest(store, path)
     assert (result.status, result.counts["audit_events"]) == ("partial", 2)
     assert store.con.execute("SELECT records, rejected FROM log_artifacts").fetchall() == [(2, 1)]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from collector.runner import RunResult, run_source
+from helpers import collect_logs, table_rows, write_lines
+
 from collector.store import Store
-from sources.logs import LogsSource
 
 DATA = Path(__file__).parent / "data" / "logs" / "network-firewall"
 COLUMNS = (
@@ -29,13 +30,8 @@ COLUMNS = (
 )
 
 
-def ingest(store: Store, path: Path) -> RunResult:
-    return run_source(store, LogsSource(), {"inputs": [{"format": "network-firewall", "paths": [str(path)]}]})
-
-
-def rows(store: Store, where: str = "true") -> list[dict[str, Any]]:
-    cur = store.con.execute(f"SELECT {', '.join(COLUMNS)} FROM flows WHERE {where} ORDER BY ts")
-    return [dict(zip(COLUMNS, row, strict=True)) for row in cur.fetchall()]
+ingest = partial(collect_logs, log_format="network-firewall")
+rows = partial(table_rows, table="flows", columns=COLUMNS)
 
 
 def record(event: dict[str, Any], event_timestamp: Any = "1772445600") -> str:
@@ -106,7 +102,6 @@ def test_network_firewall_corpus(store: Store) -> None:
 
 
 def test_blocked_sni_netflow_and_tls_log(store: Store, tmp_path: Path) -> None:
-    path = tmp_path / "alert.log"
     blocked_sni = suricata(
         "alert",
         app_proto="tls",
@@ -151,7 +146,7 @@ def test_blocked_sni_netflow_and_tls_log(store: Store, tmp_path: Path) -> None:
         record(icmp6),
         record(tls_event),
     ]
-    path.write_text("\n".join(lines) + "\n")
+    path = write_lines(tmp_path / "alert.log", *lines)
     assert ingest(store, path).status == "succeeded"
     alert, flow, reset, revocation, ping = rows(store)
     assert (alert["verdict"], alert["dst_fqdn"], alert["reason"], alert["policy"]) == (
@@ -192,11 +187,10 @@ def test_blocked_sni_netflow_and_tls_log(store: Store, tmp_path: Path) -> None:
 
 
 def test_malformed_lines(store: Store, tmp_path: Path) -> None:
-    path = tmp_path / "alert.log"
     good = record(suricata("alert", alert={"action": "rejected", "signature_id": 7, "signature": "reject ssh"}))
     odd_action = record(suricata("alert", alert={"action": "quarantined", "signature_id": 8}))
     no_event = json.dumps({"firewall_name": "egress-fw", "event_timestamp": "1772445600"})
-    path.write_text(f'{good}\n{{"firewall_name": "egress-fw", "event": {{\n{odd_action}\n{no_event}\n')
+    path = write_lines(tmp_path / "alert.log", good, '{"firewall_name": "egress-fw", "event": {', odd_action, no_event)
     result = ingest(store, path)
     assert result.status == "partial"
     assert [(r["verdict"], r["reason"], r["policy"]) for r in rows(store)] == [("deny", "reject ssh", "sid:7")]

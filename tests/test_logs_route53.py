@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from collector.runner import RunResult, run_source
+from helpers import collect_logs, table_rows, write_lines
+
 from collector.store import Store
-from sources.logs import LogsSource
 
 DATA = Path(__file__).parent / "data" / "logs" / "route53"
 COLUMNS = (
@@ -28,13 +29,8 @@ COLUMNS = (
 )
 
 
-def ingest(store: Store, path: Path) -> RunResult:
-    return run_source(store, LogsSource(), {"inputs": [{"format": "route53-resolver", "paths": [str(path)]}]})
-
-
-def rows(store: Store, where: str = "true") -> list[dict[str, Any]]:
-    cur = store.con.execute(f"SELECT {', '.join(COLUMNS)} FROM dns_queries WHERE {where} ORDER BY ts, qname")
-    return [dict(zip(COLUMNS, row, strict=True)) for row in cur.fetchall()]
+ingest = partial(collect_logs, log_format="route53-resolver")
+rows = partial(table_rows, table="dns_queries", columns=COLUMNS, order="ts, qname")
 
 
 def query(**fields: Any) -> str:
@@ -89,7 +85,6 @@ def test_route53_corpus(store: Store) -> None:
 
 
 def test_resolver_endpoint_and_firewall_alert(store: Store, tmp_path: Path) -> None:
-    path = tmp_path / "resolver.log"
     inbound = query(
         query_name="db.corp.internal.",
         srcids={"resolver_endpoint": "rslvr-in-0123456789abcdef0"},
@@ -103,7 +98,7 @@ def test_resolver_endpoint_and_firewall_alert(store: Store, tmp_path: Path) -> N
         firewall_rule_group_id="rslvr-frg-0f1e2d3c4b5a69788",
         srcids={"instance": "i-0123456789abcdef0"},
     )
-    path.write_text(f"{inbound}\n{alert}\n")
+    path = write_lines(tmp_path / "resolver.log", inbound, alert)
     assert ingest(store, path).status == "succeeded"
     first, second = rows(store)
     assert (first["src_id"], first["transport"], first["answers"], first["firewall_action"]) == (
@@ -121,18 +116,19 @@ def test_resolver_endpoint_and_firewall_alert(store: Store, tmp_path: Path) -> N
 
 
 def test_cloudwatch_envelope(store: Store, tmp_path: Path) -> None:
-    path = tmp_path / "cloudwatch.jsonl"
     lines = (DATA / "resolver.log").read_text().splitlines()
-    path.write_text("".join(json.dumps({"timestamp": 1638000000000, "message": line}) + "\n" for line in lines))
+    envelopes = (json.dumps({"timestamp": 1638000000000, "message": line}) for line in lines)
+    path = write_lines(tmp_path / "cloudwatch.jsonl", *envelopes)
     assert ingest(store, path).status == "succeeded"
     assert store.con.execute("SELECT wrapper, records FROM log_artifacts").fetchall() == [("message", 6)]
     assert [r["firewall_action"] for r in rows(store)] == ["BLOCK", None, None, None, None, None]
 
 
 def test_malformed_lines(store: Store, tmp_path: Path) -> None:
-    path = tmp_path / "resolver.log"
     no_name = query(query_name="")
-    path.write_text(f'{query()}\n{{"query_name": "x.example.", broken\n{no_name}\n["not", "an", "object"]\n')
+    path = write_lines(
+        tmp_path / "resolver.log", query(), '{"query_name": "x.example.", broken', no_name, '["not", "an", "object"]'
+    )
     result = ingest(store, path)
     assert result.status == "partial"
     assert [(r["qname"], r["src_port"]) for r in rows(store)] == [("api.example.com.", 53001)]

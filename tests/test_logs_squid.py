@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import Any
 
-from collector.runner import RunResult, run_source
+from helpers import collect_logs, table_rows, write_lines
+
 from collector.store import Store
-from sources.logs import LogsSource
 
 DATA = Path(__file__).parent / "data" / "logs" / "squid"
 COLUMNS = (
@@ -27,13 +27,8 @@ COLUMNS = (
 )
 
 
-def ingest(store: Store, path: Path) -> RunResult:
-    return run_source(store, LogsSource(), {"inputs": [{"format": "squid", "paths": [str(path)]}]})
-
-
-def rows(store: Store, where: str = "true") -> list[dict[str, Any]]:
-    cur = store.con.execute(f"SELECT {', '.join(COLUMNS)} FROM http_access WHERE {where} ORDER BY ts")
-    return [dict(zip(COLUMNS, row, strict=True)) for row in cur.fetchall()]
+ingest = partial(collect_logs, log_format="squid")
+rows = partial(table_rows, table="http_access", columns=COLUMNS)
 
 
 def epoch(seconds: float) -> datetime:
@@ -90,10 +85,9 @@ def test_denied_connect_and_denied_get(store: Store) -> None:
 
 
 def test_aborted_transaction_and_malformed_line(store: Store, tmp_path: Path) -> None:
-    path = tmp_path / "access.log"
     aborted = "1700000000.5      0 192.0.2.10 NONE_NONE/000 0 - error:transaction-end-before-headers - HIER_NONE/- -"
     denied = "1700000001.250    12 192.0.2.11 TCP_DENIED/403 3900 GET http://blocked.example/x?y=1 alice HIER_NONE/- -"
-    path.write_text(f"{aborted}\nnot a squid line\n{denied}\n")
+    path = write_lines(tmp_path / "access.log", aborted, "not a squid line", denied)
     result = ingest(store, path)
     assert result.status == "partial"
     first, second = rows(store)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from collector.runner import RunResult, run_source
+from helpers import collect_logs, table_rows, write_lines
+
 from collector.store import Store
-from sources.logs import LogsSource
 
 DATA = Path(__file__).parent / "data" / "logs" / "vpcflow"
 COLUMNS = (
@@ -37,20 +38,8 @@ CUSTOM_NAT = "5 vpc-0a1b 203.0.113.7 10.0.2.0 51000 8080 6 1700000100 1700000160
 V2_ACCEPT = "2 123456789010 eni-0abc 10.0.0.1 10.0.0.2 41000 5432 6 3 180 1700000000 1700000060 ACCEPT OK"
 
 
-def ingest(store: Store, *paths: Path, **spec: Any) -> RunResult:
-    inputs = [{"format": "vpcflow", "paths": [str(p) for p in paths], **spec}]
-    return run_source(store, LogsSource(), {"inputs": inputs, "cluster": "vpc-test"})
-
-
-def write(tmp_path: Path, *lines: str, name: str = "flows.log") -> Path:
-    path = tmp_path / name
-    path.write_text("".join(f"{line}\n" for line in lines))
-    return path
-
-
-def rows(store: Store, where: str = "true") -> list[dict[str, Any]]:
-    cur = store.con.execute(f"SELECT {', '.join(COLUMNS)} FROM flows WHERE {where} ORDER BY ts, src_port")
-    return [dict(zip(COLUMNS, row, strict=True)) for row in cur.fetchall()]
+ingest = partial(collect_logs, log_format="vpcflow", source_config={"cluster": "vpc-test"})
+rows = partial(table_rows, table="flows", columns=COLUMNS, order="ts, src_port")
 
 
 def artifact(store: Store, origin: Path | str) -> dict[str, Any]:
@@ -176,7 +165,7 @@ def test_v5_all_fields_prefers_packet_address_and_falls_back_to_end(store: Store
 
 
 def test_custom_header_order_and_repeated_header(store: Store, tmp_path: Path) -> None:
-    path = write(tmp_path, CUSTOM_HEADER, CUSTOM_EGRESS, CUSTOM_HEADER, CUSTOM_NAT)
+    path = write_lines(tmp_path / "flows.log", CUSTOM_HEADER, CUSTOM_EGRESS, CUSTOM_HEADER, CUSTOM_NAT)
     result = ingest(store, path)
     assert result.status == "succeeded", result
     assert artifact(store, path)["skipped"] == {"header": 1}  # the repeated one; the reader skips the first
@@ -207,10 +196,10 @@ def test_custom_header_order_and_repeated_header(store: Store, tmp_path: Path) -
 
 
 def test_fields_option_for_a_headerless_custom_file(store: Store, tmp_path: Path) -> None:
-    without = ingest(store, write(tmp_path, CUSTOM_NAT, name="nat.log"))
+    without = ingest(store, write_lines(tmp_path / "nat.log", CUSTOM_NAT))
     assert without.status == "partial"  # 13 fields match no AWS version: the order must be given
     assert rejects(store) == [("expected 14 or 21 or 25 or 29 or 39 or 40 fields", 1, [CUSTOM_NAT])]
-    result = ingest(store, write(tmp_path, CUSTOM_EGRESS, CUSTOM_NAT), fields=CUSTOM_FIELDS)
+    result = ingest(store, write_lines(tmp_path / "flows.log", CUSTOM_EGRESS, CUSTOM_NAT), fields=CUSTOM_FIELDS)
     assert result.status == "succeeded", result
     assert [(r["dst_ip"], r["direction"], r["verdict"]) for r in rows(store)] == [
         ("52.94.0.10", "egress", "allow"),
@@ -220,7 +209,7 @@ def test_fields_option_for_a_headerless_custom_file(store: Store, tmp_path: Path
 
 def test_fields_option_accepts_aws_format_syntax(store: Store, tmp_path: Path) -> None:
     fields = ["${version}", "${interface-id}", "${srcaddr}", "${dstaddr}", "${action}", "${log-status}", "${start}"]
-    path = write(tmp_path, "3 eni-9 10.0.0.1 10.0.0.9 ACCEPT OK 1700000000")
+    path = write_lines(tmp_path / "flows.log", "3 eni-9 10.0.0.1 10.0.0.9 ACCEPT OK 1700000000")
     assert ingest(store, path, fields=fields).status == "succeeded"
     (row,) = rows(store)
     assert (row["ts"], row["observer"], row["dst_ip"], row["verdict"]) == (
@@ -232,7 +221,7 @@ def test_fields_option_accepts_aws_format_syntax(store: Store, tmp_path: Path) -
 
 
 def test_unknown_field_name_fails_the_run(store: Store, tmp_path: Path) -> None:
-    path = write(tmp_path, CUSTOM_EGRESS)
+    path = write_lines(tmp_path / "flows.log", CUSTOM_EGRESS)
     result = ingest(store, path, fields=[*CUSTOM_FIELDS[:-1], "flow-dir"])
     assert result.status == "failed"
     assert result.error == "logs: vpcflow: unknown field(s) in `fields`: flow-dir"
@@ -242,19 +231,21 @@ def test_unknown_field_name_fails_the_run(store: Store, tmp_path: Path) -> None:
 def test_wrong_number_of_fields_is_rejected(store: Store, tmp_path: Path) -> None:
     short = "2 123456789010 eni-0abc 10.0.0.1 10.0.0.2 41000 5432 6 3 180 1700000000 ACCEPT OK"
     later = V2_ACCEPT.replace("41000", "41001").replace("1700000000 1700000060", "1700000100 1700000160")
-    path = write(tmp_path, V2_ACCEPT, short, later)
+    path = write_lines(tmp_path / "flows.log", V2_ACCEPT, short, later)
     result = ingest(store, path)
     assert result.status == "partial"
     assert [r["src_port"] for r in rows(store)] == [41000, 41001]
     assert rejects(store) == [("expected 14 or 21 or 25 or 29 or 39 or 40 fields", 1, [short])]
     assert artifact(store, path)["rejected"] == 1
-    custom = write(tmp_path, CUSTOM_HEADER, CUSTOM_EGRESS + " extra", name="custom.log")
+    custom = write_lines(tmp_path / "custom.log", CUSTOM_HEADER, CUSTOM_EGRESS + " extra")
     assert ingest(store, custom).status == "partial"
     assert ("expected 13 fields", 1, [CUSTOM_EGRESS + " extra"]) in rejects(store)
 
 
 def test_dash_placeholders_are_null(store: Store, tmp_path: Path) -> None:
-    path = write(tmp_path, "2 123456789010 eni-0abc 10.0.0.1 10.0.0.2 - - 1 - - 1700000000 1700000060 ACCEPT OK")
+    path = write_lines(
+        tmp_path / "flows.log", "2 123456789010 eni-0abc 10.0.0.1 10.0.0.2 - - 1 - - 1700000000 1700000060 ACCEPT OK"
+    )
     assert ingest(store, path).status == "succeeded"
     (row,) = rows(store)
     assert (row["src_port"], row["dst_port"], row["bytes"], row["packets"]) == (None, None, None, None)
@@ -266,7 +257,7 @@ def test_cloudwatch_message_lines(store: Store, tmp_path: Path) -> None:
         {"timestamp": 1700000061000, "message": V2_ACCEPT, "ingestionTime": 1700000070000, "eventId": "1"},
         {"timestamp": 1700000062000, "message": V2_ACCEPT.replace("ACCEPT", "REJECT"), "eventId": "2"},
     ]
-    path = write(tmp_path, *(json.dumps(e) for e in events), name="events.jsonl")
+    path = write_lines(tmp_path / "events.jsonl", *(json.dumps(e) for e in events))
     assert ingest(store, path).status == "succeeded"
     assert artifact(store, path)["wrapper"] == "message"
     assert [(r["observer"], r["dst_port"], r["verdict"], r["ts"]) for r in rows(store)] == [
@@ -278,7 +269,7 @@ def test_cloudwatch_message_lines(store: Store, tmp_path: Path) -> None:
 def test_v8_reject_reason(store: Store, tmp_path: Path) -> None:
     header = "version interface-id srcaddr dstaddr srcport dstport protocol start end action log-status reject-reason"
     blocked = "8 eni-0abc 198.51.100.7 10.0.0.5 51515 22 6 1700000000 1700000010 REJECT OK BPA"
-    path = write(tmp_path, header, blocked)
+    path = write_lines(tmp_path / "flows.log", header, blocked)
     assert ingest(store, path).status == "succeeded"
     (row,) = rows(store)
     assert (row["verdict"], row["reason"], row["src_ip"], row["dst_port"]) == ("deny", "BPA", "198.51.100.7", 22)
@@ -288,14 +279,16 @@ def test_headerless_record_with_every_v8_field(store: Store, tmp_path: Path) -> 
     v5 = (DATA / "v5-all-fields-no-header.log").read_text().split()
     record = [*v5, *["-"] * 10, "BPA"]  # v7 ECS fields absent, then the v8 reject-reason
     assert len(record) == 40
-    assert ingest(store, write(tmp_path, " ".join(record))).status == "succeeded"
+    assert ingest(store, write_lines(tmp_path / "flows.log", " ".join(record))).status == "succeeded"
     (row,) = rows(store)
     assert (row["reason"], row["dst_ip"], row["direction"], row["verdict"]) == ("BPA", "10.200.0.80", "ingress", "deny")
 
 
 def test_custom_format_without_end_takes_start(store: Store, tmp_path: Path) -> None:
-    path = write(
-        tmp_path, "version srcaddr dstaddr start action log-status", "3 10.0.0.1 10.0.0.2 1700000000 ACCEPT OK"
+    path = write_lines(
+        tmp_path / "flows.log",
+        "version srcaddr dstaddr start action log-status",
+        "3 10.0.0.1 10.0.0.2 1700000000 ACCEPT OK",
     )
     result = ingest(store, path)
     assert result.status == "succeeded", result
