@@ -89,6 +89,17 @@ class LogFormat:
     one_row_per_line: bool = True  # False: a line may hold several records (batches)
 
 
+@dataclass
+class Loaded:
+    """What loading one file gave."""
+
+    wrapper: str
+    records: int
+    rejects: list[Reject]
+    skipped: dict[str, int]
+    outside_window: int
+
+
 def ingest_file(
     ctx: CollectContext,
     fmt: LogFormat,
@@ -113,38 +124,12 @@ def ingest_file(
     path = ctx.store.artifact_path(digest)
     compression = "gzip" if is_gzip(path) else "none"
     ctx.record_artifact(digest, fetched.origin, "application/gzip" if compression == "gzip" else "text/plain", size)
-    rejects: list[Reject] = []
     with tempfile.TemporaryDirectory(prefix="defensible-log-") as tmp:
+        damage: list[Reject] = []
         if compression == "gzip":
             path, damage = gunzip(path, Path(tmp) / "inflated")
-            rejects += damage
-        wrapper, first_line = sniff(path)
-        reader = reader_sql(ctx.config["max_line_bytes"], 1 if fmt.header(first_line) else 0)
-        sql = parsed_sql(fmt, reader, wrapper, first_line, spec, required_columns(ctx, fmt.table))
-        params = {"path": str(path), "since": window.since, "until": window.until}
-        for i, w in enumerate(earlier):
-            params |= {f"earlier_{i}_since": w.since, f"earlier_{i}_until": w.until}
-        records = ctx.insert(
-            fmt.table,
-            insert_sql(fmt, sql, len(earlier)),
-            {
-                **params,
-                "format": fmt.name,
-                "cluster": spec.get("cluster"),
-                "default_cluster": ctx.config["cluster"],
-                "source": ctx.source,
-                "run_id": ctx.run_id,
-                "artifact": digest,
-                "collected_at": ctx.collected_at,
-            },
-        )
-        lines, reader_rejects = count_lines(ctx, str(path), reader)
-        rejects += reader_rejects
-        skipped: dict[str, int] = {}
-        outside_window = 0
-        if lines != records or not fmt.one_row_per_line:  # some lines may not have been loaded: find out why
-            skipped, outside_window, parse_rejects = count_statuses(ctx, sql, params, len(earlier), records)
-            rejects += parse_rejects
+        loaded = load(ctx, fmt, path, digest, spec, window, earlier)
+    rejects = damage + loaded.rejects
     rejected = sum(r.count for r in rejects)
     ctx.emit(
         "log_artifacts",
@@ -153,14 +138,14 @@ def ingest_file(
             "log_format": fmt.name,
             "cluster": spec.get("cluster") or ctx.config["cluster"],
             "compression": compression,
-            "wrapper": wrapper,
+            "wrapper": loaded.wrapper,
             "options": options,
             "window_since": window.since,
             "window_until": window.until,
-            "records": records,
+            "records": loaded.records,
             "rejected": rejected,
-            "skipped": skipped,
-            "outside_window": outside_window,
+            "skipped": loaded.skipped,
+            "outside_window": loaded.outside_window,
         },
         digest,
     )
@@ -170,8 +155,45 @@ def ingest_file(
     if rejects:
         reasons = ", ".join(f"{r.count} {r.reason}" for r in rejects)
         ctx.partial(f"logs: {fetched.origin} ({fmt.name}): {rejected} line(s) rejected: {reasons}")
-    elif not records and not outside_window and (not_records := not_records_skipped(skipped)):
+    elif not loaded.records and not loaded.outside_window and (not_records := not_records_skipped(loaded.skipped)):
         ctx.partial(f"logs: {fetched.origin} ({fmt.name}): no records, every line skipped ({not_records})")
+
+
+def load(
+    ctx: CollectContext,
+    fmt: LogFormat,
+    path: Path,
+    digest: str,
+    spec: Mapping[str, Any],
+    window: Window,
+    earlier: list[Window],
+) -> Loaded:
+    """Insert the records of the plain-text file ``path`` (artifact ``digest``) in the window and outside the
+    ``earlier`` windows; count the lines, and when they are not all loaded, why."""
+    wrapper, first_line = sniff(path)
+    reader = reader_sql(ctx.config["max_line_bytes"], 1 if fmt.header(first_line) else 0)
+    sql = parsed_sql(fmt, reader, wrapper, first_line, spec, required_columns(ctx, fmt.table))
+    params = {"path": str(path), "since": window.since, "until": window.until}
+    for i, w in enumerate(earlier):
+        params |= {f"earlier_{i}_since": w.since, f"earlier_{i}_until": w.until}
+    provenance = {"source": ctx.source, "run_id": ctx.run_id, "artifact": digest, "collected_at": ctx.collected_at}
+    records = ctx.insert(
+        fmt.table,
+        insert_sql(fmt, sql, len(earlier)),
+        {
+            **params,
+            **provenance,
+            "format": fmt.name,
+            "cluster": spec.get("cluster"),
+            "default_cluster": ctx.config["cluster"],
+        },
+    )
+    lines, rejects = count_lines(ctx, str(path), reader)
+    loaded = Loaded(wrapper, records, rejects, {}, 0)
+    if lines != records or not fmt.one_row_per_line:  # some lines may not have been loaded: find out why
+        loaded.skipped, loaded.outside_window, parse_rejects = count_statuses(ctx, sql, params, len(earlier), records)
+        loaded.rejects += parse_rejects
+    return loaded
 
 
 def not_records_skipped(skipped: dict[str, int]) -> str:
