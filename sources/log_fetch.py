@@ -110,16 +110,16 @@ def cloudwatch_streams(cfg: Mapping[str, Any], window: Window, number: int) -> I
     try:
         logs = aws_client("logs", cfg)
         with tempfile.TemporaryDirectory(prefix="defensible-cloudwatch-") as tmp:
-            files: dict[str, Any] = {}
+            files: dict[str, Path] = {}  # stream -> its file; appended page by page, so no file stays open
             for page in logs.get_paginator("filter_log_events").paginate(**query):
+                by_stream: dict[str, list[str]] = {}
                 for event in page.get("events", []):
-                    stream = event.get("logStreamName", "")
-                    if stream not in files:
-                        files[stream] = open(Path(tmp) / f"stream-{len(files)}.jsonl", "w", encoding="utf-8")  # noqa: SIM115
-                    files[stream].write(json.dumps(event, sort_keys=True) + "\n")
-            for fh in files.values():
-                fh.close()
-            for stream, fh in sorted(files.items()):
-                yield Fetched(Path(fh.name), f"cloudwatch://{group}/{stream}")
+                    by_stream.setdefault(event.get("logStreamName", ""), []).append(json.dumps(event, sort_keys=True))
+                for stream, lines in by_stream.items():
+                    path = files.setdefault(stream, Path(tmp) / f"stream-{len(files)}.jsonl")
+                    with open(path, "a", encoding="utf-8") as fh:
+                        fh.write("\n".join(lines) + "\n")
+            for stream, path in sorted(files.items()):
+                yield Fetched(path, f"cloudwatch://{group}/{stream}")
     except (ClientError, BotoCoreError) as exc:
         raise SourceError(f"logs: input {number}: cloudwatch log group {group}: {exc}") from None
