@@ -10,7 +10,7 @@ from __future__ import annotations
 import glob
 import json
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +44,15 @@ CLOUDWATCH_SCHEMA: dict[str, Any] = {
 }
 
 
-def fetch_input(spec: Mapping[str, Any], window: Window, number: int) -> Iterator[Fetched]:
-    """The files of one configured input, in a stable order."""
+def fetch_input(
+    spec: Mapping[str, Any], window: Window, number: int, unchanged: Callable[[str, str], bool]
+) -> Iterator[Fetched]:
+    """The files of one configured input, in a stable order. Remote objects for which ``unchanged(origin,
+    version)`` holds are not downloaded."""
     if "paths" in spec:
         yield from local_files(spec["paths"], number)
     elif "s3" in spec:
-        yield from s3_objects(spec["s3"], number)
+        yield from s3_objects(spec["s3"], number, unchanged)
     else:
         yield from cloudwatch_streams(spec["cloudwatch"], window, number)
 
@@ -74,23 +77,26 @@ def aws_client(service: str, cfg: Mapping[str, Any]) -> Any:
     return session.client(service, endpoint_url=cfg.get("endpoint_url"))
 
 
-def s3_objects(cfg: Mapping[str, Any], number: int) -> Iterator[Fetched]:
+def s3_objects(cfg: Mapping[str, Any], number: int, unchanged: Callable[[str, str], bool]) -> Iterator[Fetched]:
     bucket, prefix = cfg["bucket"], cfg.get("prefix", "")
     where = f"s3://{bucket}/{prefix}"
     try:
         s3 = aws_client("s3", cfg)
-        keys = [
-            obj["Key"]
+        etags = {
+            obj["Key"]: obj["ETag"].strip('"')
             for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
             for obj in page.get("Contents", [])
             if not obj["Key"].endswith("/")
-        ]
+        }
         with tempfile.TemporaryDirectory(prefix="defensible-s3-") as tmp:
-            for key in sorted(keys):
+            for key, etag in sorted(etags.items()):
+                origin = f"s3://{bucket}/{key}"
+                if unchanged(origin, etag):
+                    continue
                 local = Path(tmp) / "object"
                 with open(local, "wb") as fh:
                     s3.download_fileobj(bucket, key, fh)
-                yield Fetched(local, f"s3://{bucket}/{key}")
+                yield Fetched(local, origin, etag)
                 local.unlink()
     except (ClientError, BotoCoreError) as exc:
         raise SourceError(f"logs: input {number}: {where}: {exc}") from None

@@ -61,10 +61,11 @@ class Reject:
 
 @dataclass(frozen=True)
 class Fetched:
-    """A local file holding one log artifact, and where it came from."""
+    """A local file holding one log artifact, where it came from and the origin's version (S3 ETag)."""
 
     path: Path
     origin: str
+    version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,11 +113,8 @@ def ingest_file(
     options) are loaded once: skipped when this run (``this_run``) or an earlier one loaded them for a window
     covering this one; otherwise only records outside the earlier runs' windows are loaded."""
     digest, size = ctx.store.put_artifact_file(fetched.path)
-    options = json.dumps(
-        {**{key: spec.get(key) for key in ("cluster", "fields")}, "default_cluster": ctx.config["cluster"]},
-        sort_keys=True,
-    )
-    earlier = earlier_windows(ctx, digest, fmt.name, options)
+    options = read_options(ctx, spec)
+    earlier = earlier_windows(ctx, "artifact_sha256 = $key", digest, fmt.name, options)
     if (digest, fmt.name, options) in this_run or any(covers(w, window) for w in earlier):
         ctx.note(f"{fetched.origin}: already ingested (sha256 {digest[:12]}…), skipped")
         return
@@ -135,6 +133,7 @@ def ingest_file(
         "log_artifacts",
         {
             "origin": fetched.origin,
+            "origin_version": fetched.version,
             "log_format": fmt.name,
             "cluster": spec.get("cluster") or ctx.config["cluster"],
             "compression": compression,
@@ -213,14 +212,35 @@ def required_columns(ctx: CollectContext, table: str) -> list[str]:
     return [name for (name,) in rows if name not in engine]
 
 
-def earlier_windows(ctx: CollectContext, digest: str, fmt: str, options: str) -> list[Window]:
-    """Windows for which earlier runs loaded these bytes with this format and these options."""
+def read_options(ctx: CollectContext, spec: Mapping[str, Any]) -> str:
+    """The settings that change the rows a file gives (the input's cluster and fields, the source's cluster)."""
+    options = {"cluster": spec.get("cluster"), "fields": spec.get("fields"), "default_cluster": ctx.config["cluster"]}
+    return json.dumps(options, sort_keys=True)
+
+
+def earlier_windows(ctx: CollectContext, match: str, key: str, fmt: str, options: str) -> list[Window]:
+    """Windows for which earlier runs loaded the file ``match`` selects (``$key``: its digest, or origin and
+    version) with this format and these options."""
     rows = ctx.store.con.execute(
         "SELECT DISTINCT window_since, window_until FROM log_artifacts_ingested "
-        "WHERE artifact_sha256 = $digest AND log_format = $format AND options = $options ORDER BY ALL",
-        {"digest": digest, "format": fmt, "options": options},
+        f"WHERE {match} AND log_format = $format AND options = $options ORDER BY ALL",
+        {"key": key, "format": fmt, "options": options},
     ).fetchall()
     return [Window(since, until) for since, until in rows]
+
+
+def already_read(
+    ctx: CollectContext, fmt: LogFormat, spec: Mapping[str, Any], origin: str, version: str, window: Window
+) -> bool:
+    """Whether this version of a remote object (S3 ETag) was loaded for a window covering ``window``, so that
+    it need not be downloaded again."""
+    earlier = earlier_windows(
+        ctx, "origin || '@' || origin_version = $key", f"{origin}@{version}", fmt.name, read_options(ctx, spec)
+    )
+    if any(covers(w, window) for w in earlier):
+        ctx.note(f"{origin}: already ingested (version {version}), not downloaded")
+        return True
+    return False
 
 
 def covers(outer: Window, inner: Window) -> bool:

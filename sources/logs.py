@@ -16,7 +16,7 @@ from collector.plugins import CollectContext, SourceError
 from collector.store import PROVENANCE_COLUMNS
 from sources.log_fetch import CLOUDWATCH_SCHEMA, S3_SCHEMA, fetch_input
 from sources.log_formats import FORMATS
-from sources.log_ingest import Window, ingest_file
+from sources.log_ingest import LogFormat, Window, already_read, ingest_file
 
 MIGRATIONS = (
     f"""
@@ -85,6 +85,7 @@ MIGRATIONS = (
     -- One row per log file ingested: what it held and the window it was read for.
     CREATE TABLE log_artifacts (
         origin VARCHAR NOT NULL,      -- the file ingested is the row's artifact
+        origin_version VARCHAR,       -- S3: the object's ETag, so an unchanged object is not downloaded again
         log_format VARCHAR NOT NULL,
         cluster VARCHAR NOT NULL,
         compression VARCHAR NOT NULL,  -- none | gzip
@@ -164,7 +165,11 @@ class LogsSource:
                 if "fields" in spec and fmt.name != "vpcflow":
                     raise SourceError(f"logs: input {number} ({fmt.name}): `fields` applies to vpcflow only")
                 found = 0
-                for fetched in fetch_input(spec, window, number):
+
+                def unchanged(origin: str, version: str, fmt: LogFormat = fmt, spec: dict = spec) -> bool:
+                    return already_read(ctx, fmt, spec, origin, version, window)
+
+                for fetched in fetch_input(spec, window, number, unchanged):
                     found += 1
                     ingest_file(ctx, fmt, fetched, spec, window, this_run)
                 if not found:

@@ -92,11 +92,18 @@ def test_s3_prefix(aws: None, store: Store) -> None:
         (f"s3://{BUCKET}/{PREFIX}b_fl_2.log.gz", hashlib.sha256(packed).hexdigest(), "application/gzip"),
     ]
     assert store.artifact_path(hashlib.sha256(packed).hexdigest()).read_bytes() == packed
+    etag = {key: hashlib.md5(body).hexdigest() for key, body in (("a_fl_1.log", plain), ("b_fl_2.log.gz", packed))}
     again = run(store, {"s3": {"bucket": BUCKET, "prefix": PREFIX, "region": REGION}})
     assert again.notes == [
-        f"s3://{BUCKET}/{PREFIX}{key}: already ingested (sha256 {hashlib.sha256(body).hexdigest()[:12]}…), skipped"
-        for key, body in (("a_fl_1.log", plain), ("b_fl_2.log.gz", packed))
+        f"s3://{BUCKET}/{PREFIX}{key}: already ingested (version {etag[key]}), not downloaded"
+        for key in ("a_fl_1.log", "b_fl_2.log.gz")
     ]
+    changed = f"{HEADER}\n{rec(0)}\n{rec(1, action='REJECT')}\n{rec(3)}\n".encode()  # the object is replaced
+    s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}a_fl_1.log", Body=changed)
+    third = run(store, {"s3": {"bucket": BUCKET, "prefix": PREFIX, "region": REGION}})
+    assert third.counts["flows"] == 3 and len(third.notes) == 1
+    versions = store.con.execute("SELECT DISTINCT origin_version FROM log_artifacts ORDER BY 1").fetchall()
+    assert versions == sorted([(etag["a_fl_1.log"],), (etag["b_fl_2.log.gz"],), (hashlib.md5(changed).hexdigest(),)])
 
 
 def test_s3_missing_bucket_fails(aws: None, store: Store) -> None:
