@@ -16,7 +16,7 @@ from collector.plugins import CollectContext, SourceError
 from collector.store import PROVENANCE_COLUMNS
 from sources.log_fetch import CLOUDWATCH_SCHEMA, S3_SCHEMA, fetch_input
 from sources.log_formats import FORMATS
-from sources.log_ingest import LogFormat, Window, already_read, ingest_file
+from sources.log_ingest import Window, already_read, ingest_file
 
 MIGRATIONS = (
     f"""
@@ -161,21 +161,30 @@ class LogsSource:
         try:
             this_run: set[tuple[str, str, str]] = set()
             for number, spec in enumerate(cfg["inputs"], start=1):
-                fmt = FORMATS[spec["format"]]
-                if "fields" in spec and fmt.name != "vpcflow":
-                    raise SourceError(f"logs: input {number} ({fmt.name}): `fields` applies to vpcflow only")
-                found = 0
-
-                def unchanged(origin: str, version: str, fmt: LogFormat = fmt, spec: dict = spec) -> bool:
-                    return already_read(ctx, fmt, spec, origin, version, window)
-
-                for fetched in fetch_input(spec, window, number, unchanged):
-                    found += 1
-                    ingest_file(ctx, fmt, fetched, spec, window, this_run)
-                if not found:
-                    ctx.partial(f"logs: input {number} ({fmt.name}): no files found")
+                collect_input(ctx, number, spec, window, this_run)
         finally:
             con.execute("RESET preserve_insertion_order; RESET memory_limit").fetchall()
+
+
+def collect_input(
+    ctx: CollectContext, number: int, spec: dict[str, Any], window: Window, this_run: set[tuple[str, str, str]]
+) -> None:
+    fmt = FORMATS[spec["format"]]
+    if "fields" in spec and fmt.name != "vpcflow":
+        raise SourceError(f"logs: input {number} ({fmt.name}): `fields` applies to vpcflow only")
+    found = 0  # files fetched, or remote objects known unchanged and not fetched
+
+    def unchanged(origin: str, version: str) -> bool:
+        nonlocal found
+        known = already_read(ctx, fmt, spec, origin, version, window)
+        found += known
+        return known
+
+    for fetched in fetch_input(spec, window, number, unchanged):
+        found += 1
+        ingest_file(ctx, fmt, fetched, spec, window, this_run)
+    if not found:
+        ctx.partial(f"logs: input {number} ({fmt.name}): no files found")
 
 
 def parse_time(value: str | None, key: str) -> datetime | None:

@@ -94,6 +94,7 @@ def test_s3_prefix(aws: None, store: Store) -> None:
     assert store.artifact_path(hashlib.sha256(packed).hexdigest()).read_bytes() == packed
     etag = {key: hashlib.md5(body).hexdigest() for key, body in (("a_fl_1.log", plain), ("b_fl_2.log.gz", packed))}
     again = run(store, {"s3": {"bucket": BUCKET, "prefix": PREFIX, "region": REGION}})
+    assert (again.status, again.counts.get("flows", 0)) == ("succeeded", 0)
     assert again.notes == [
         f"s3://{BUCKET}/{PREFIX}{key}: already ingested (version {etag[key]}), not downloaded"
         for key in ("a_fl_1.log", "b_fl_2.log.gz")
