@@ -390,11 +390,12 @@ def test_a_record_without_a_required_value_is_a_reject_not_a_failed_run(store: S
 
 
 def test_a_file_whose_lines_are_all_skipped_makes_the_run_partial(store: Store, tmp_path: Path) -> None:
-    path = tmp_path / "bare.json"  # flows without hubble's {"flow": …} wrapper: none is a record
-    path.write_text('{"time": "2026-01-01T00:00:00Z", "verdict": "DROPPED"}\n' * 2)
+    path = tmp_path / "lost.json"  # a capture that only reports events lost: no record at all
+    lost = '{"lost_events": {"source": "PERF_EVENT_RING_BUFFER", "num_events_lost": 5}, "time": "2026-01-01T00:00:00Z"}'
+    path.write_text(f"{lost}\n{lost}\n")
     result = collect_logs(store, path, log_format="hubble")
     assert result.status == "partial"
-    assert result.partial_reasons == [f"logs: {path} (hubble): no records, every line skipped (2 not a flow)"]
+    assert result.partial_reasons == [f"logs: {path} (hubble): no records, every line skipped (2 lost_events)"]
 
 
 def test_the_source_level_cluster_is_part_of_how_a_file_is_read(store: Store, tmp_path: Path) -> None:

@@ -299,3 +299,14 @@ def test_malformed_lines_are_rejected(store: Store, tmp_path: Path) -> None:
     assert len(rows(store)) == 1
     reasons = store.con.execute("SELECT reason, count FROM ingest_rejects ORDER BY reason").fetchall()
     assert reasons == [("invalid JSON", 1), ("no valid timestamp", 1), ("unknown verdict", 1)]
+
+
+def test_bare_flows_of_older_clis_are_read_like_wrapped_ones(store: Store, tmp_path: Path) -> None:
+    policy = [{"name": "deny", "namespace": "p"}]
+    wrapped = flow_line("DROPPED", drop_reason_desc="POLICY_DENIED", egress_denied_by=policy)
+    bare = json.dumps(json.loads(wrapped)["flow"])  # `hubble observe -o json` before the {"flow": …} envelope
+    assert ingest(store, write_lines(tmp_path / "wrapped.json", wrapped)).status == "succeeded"
+    assert ingest(store, write_lines(tmp_path / "bare.json", bare)).status == "succeeded"
+    first, second = rows(store)
+    assert first == second
+    assert (first["verdict"], first["reason"], first["policy"]) == ("deny", "POLICY_DENIED", "p/deny")

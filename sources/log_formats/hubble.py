@@ -1,7 +1,8 @@
 """Cilium Hubble flows: ``hubble observe -o json`` lines and the Hubble exporter's files.
 
-Each line wraps one event: ``{"flow": {...}, "node_name": ..., "time": ...}``; ``lost_events`` and
-``node_status`` lines (and other non-flow events) are counted as skipped. Times are RFC 3339 with
+Each line wraps one event: ``{"flow": {...}, "node_name": ..., "time": ...}`` (older CLIs print the bare
+flow, which is read too); ``lost_events`` and ``node_status`` lines (and other non-flow events) are counted
+as skipped. Times are RFC 3339 with
 nanoseconds (kept to the microsecond). DROPPED (and ERROR) flows are denies with ``drop_reason_desc`` as
 the reason; the policy named by ``*_denied_by``/``*_allowed_by`` is recorded when Hubble gives it. The
 cluster is the ``io.cilium.k8s.policy.cluster`` label of the local endpoint (the destination of ingress
@@ -19,30 +20,33 @@ from sources.log_ingest import LogFormat
 ENDPOINT = {"identity": "VARCHAR", "namespace": "VARCHAR", "pod_name": "VARCHAR", "labels": ["VARCHAR"]}
 PORTS = {"source_port": "INTEGER", "destination_port": "INTEGER"}
 POLICIES = [{"name": "VARCHAR", "namespace": "VARCHAR"}]
+FLOW = {
+    "time": "VARCHAR",
+    "verdict": "VARCHAR",
+    "drop_reason_desc": "VARCHAR",
+    "IP": {"source": "VARCHAR", "destination": "VARCHAR"},
+    "l4": {"TCP": PORTS, "UDP": PORTS, "SCTP": PORTS, "ICMPv4": "JSON", "ICMPv6": "JSON"},
+    "source": ENDPOINT,
+    "destination": ENDPOINT,
+    "destination_names": ["VARCHAR"],
+    "traffic_direction": "VARCHAR",
+    "is_reply": "BOOLEAN",
+    "reply": "BOOLEAN",  # deprecated name of is_reply, in older captures
+    "node_name": "VARCHAR",
+    "egress_denied_by": POLICIES,
+    "ingress_denied_by": POLICIES,
+    "egress_allowed_by": POLICIES,
+    "ingress_allowed_by": POLICIES,
+}
+# An event ({"flow": …}, {"lost_events": …}, …) or, from older CLIs, a bare flow (told by its verdict).
 SCHEMA = json.dumps(
     {
-        "flow": {
-            "time": "VARCHAR",
-            "verdict": "VARCHAR",
-            "drop_reason_desc": "VARCHAR",
-            "IP": {"source": "VARCHAR", "destination": "VARCHAR"},
-            "l4": {"TCP": PORTS, "UDP": PORTS, "SCTP": PORTS, "ICMPv4": "JSON", "ICMPv6": "JSON"},
-            "source": ENDPOINT,
-            "destination": ENDPOINT,
-            "destination_names": ["VARCHAR"],
-            "traffic_direction": "VARCHAR",
-            "is_reply": "BOOLEAN",
-            "reply": "BOOLEAN",  # deprecated name of is_reply, in older captures
-            "node_name": "VARCHAR",
-            "egress_denied_by": POLICIES,
-            "ingress_denied_by": POLICIES,
-            "egress_allowed_by": POLICIES,
-            "ingress_allowed_by": POLICIES,
-        },
+        "flow": FLOW,
         "lost_events": "JSON",
         "node_status": "JSON",
         "node_name": "VARCHAR",
         "time": "VARCHAR",
+        "verdict": "VARCHAR",
     }
 )
 ALLOWED = ("FORWARDED", "REDIRECTED", "TRACED", "TRANSLATED", "AUDIT")
@@ -56,8 +60,8 @@ def select(first_line: str | None, spec: Mapping[str, Any]) -> str:
     return f"""
     SELECT raw, line,
            CASE WHEN j IS NULL THEN 'reject:invalid JSON'
-                WHEN j.flow IS NOT NULL AND j.flow.verdict IN ({allowed}, {denied}) THEN 'ok'
-                WHEN j.flow IS NOT NULL THEN 'reject:unknown verdict'
+                WHEN fl IS NOT NULL AND fl.verdict IN ({allowed}, {denied}) THEN 'ok'
+                WHEN fl IS NOT NULL THEN 'reject:unknown verdict'
                 WHEN j.lost_events IS NOT NULL THEN 'skip:lost_events'
                 WHEN j.node_status IS NOT NULL THEN 'skip:node_status'
                 ELSE 'skip:not a flow' END AS _status,
@@ -84,10 +88,12 @@ def select(first_line: str | None, spec: Mapping[str, Any]) -> str:
            CASE WHEN fl.verdict IN ({denied}) THEN coalesce(fl.drop_reason_desc, fl.verdict)
                 WHEN fl.verdict = 'AUDIT' THEN 'AUDIT' END AS reason,
            CASE WHEN policy.name IS NOT NULL THEN concat_ws('/', policy.namespace, policy.name) END AS policy
-    FROM (SELECT raw, line, j, j.flow AS fl,
-                 flatten([coalesce(j.flow.egress_denied_by, []), coalesce(j.flow.ingress_denied_by, []),
-                          coalesce(j.flow.egress_allowed_by, []), coalesce(j.flow.ingress_allowed_by, [])])[1] AS policy
-          FROM (SELECT raw, line, try(from_json(line, '{SCHEMA}')) AS j FROM lines))
+    FROM (SELECT *, flatten([coalesce(fl.egress_denied_by, []), coalesce(fl.ingress_denied_by, []),
+                             coalesce(fl.egress_allowed_by, []), coalesce(fl.ingress_allowed_by, [])])[1] AS policy
+          FROM (SELECT raw, line, j,
+                       CASE WHEN j.flow IS NOT NULL THEN j.flow
+                            WHEN j.verdict IS NOT NULL THEN try(from_json(line, '{json.dumps(FLOW)}')) END AS fl
+                FROM (SELECT raw, line, try(from_json(line, '{SCHEMA}')) AS j FROM lines)))
     """
 
 
