@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -64,9 +64,20 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def file_sha256(path: Path) -> str:
+@dataclass(frozen=True)
+class FileDigest:
+    """A file's sha256 with the size and modification time it had when hashed."""
+
+    sha256: str
+    size: int
+    mtime_ns: int
+
+
+def hash_file(path: Path) -> FileDigest:
+    before = os.stat(path)
     with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
+        digest = hashlib.file_digest(fh, "sha256").hexdigest()
+    return FileDigest(digest, before.st_size, before.st_mtime_ns)
 
 
 class Store:
@@ -197,29 +208,28 @@ class Store:
             os.replace(tmp, target)
         return digest
 
-    def put_artifact_file(self, source: Path) -> tuple[str, int]:
-        """Copy a file into the artifact directory; return (sha256, size). The kernel copies while a second
-        thread hashes the source; if the source changed meanwhile (a log being written), the copy is hashed."""
+    def put_artifact_file(self, source: Path, hashed: FileDigest) -> FileDigest:
+        """Keep the file ``source``, hashed as ``hashed``, in the artifact directory (copied by the kernel, unless
+        the store holds those bytes already); return what is kept. A source that changed since it was hashed
+        (a log being written) is kept as copied, hashed again."""
+        if self.artifact_path(hashed.sha256).is_file():
+            return hashed
         self.artifacts_dir.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.artifacts_dir, prefix=".tmp-")
         os.close(fd)
         try:
-            before = os.stat(source)
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                hashing = pool.submit(file_sha256, Path(source))
-                shutil.copyfile(source, tmp)
-                digest = hashing.result()
-            after, copied = os.stat(source), os.stat(tmp)
-            changed = (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns)
-            if changed or copied.st_size != after.st_size:
-                digest = file_sha256(Path(tmp))
-            target = self.artifact_path(digest)
+            shutil.copyfile(source, tmp)
+            now, copied = os.stat(source), os.stat(tmp)
+            kept = hashed
+            if (now.st_size, now.st_mtime_ns) != (hashed.size, hashed.mtime_ns) or copied.st_size != hashed.size:
+                kept = hash_file(Path(tmp))
+            target = self.artifact_path(kept.sha256)
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        return digest, copied.st_size
+        return kept
 
     def load_ndjson(self, table: str, ndjson: Path) -> int:
         """Bulk-load newline-delimited JSON rows into ``table`` with DuckDB's reader; return rows loaded."""

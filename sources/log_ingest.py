@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from collector.plugins import CollectContext
+from collector.store import hash_file
 
 SAMPLES = 3
 SAMPLE_CHARS = 300
@@ -110,18 +111,26 @@ def ingest_file(
     this_run: set[tuple[str, str, str]],
 ) -> None:
     """Keep ``fetched`` as an artifact and load its records. The same bytes read the same way (format and
-    options) are loaded once: skipped when this run (``this_run``) or an earlier one loaded them for a window
-    covering this one; otherwise only records outside the earlier runs' windows are loaded."""
-    digest, size = ctx.store.put_artifact_file(fetched.path)
+    options) are loaded once: skipped, before being copied, when this run (``this_run``) or an earlier one
+    loaded them for a window covering this one; otherwise only records outside the earlier runs' windows are
+    loaded."""
     options = read_options(ctx, spec)
-    earlier = earlier_windows(ctx, "artifact_sha256 = $key", digest, fmt.name, options)
-    if (digest, fmt.name, options) in this_run or any(covers(w, window) for w in earlier):
-        ctx.note(f"{fetched.origin}: already ingested (sha256 {digest[:12]}…), skipped")
+    hashed = hash_file(fetched.path)
+    earlier = not_loaded_yet(ctx, fetched.origin, hashed.sha256, fmt.name, options, window, this_run)
+    if earlier is None:
         return
+    kept = ctx.store.put_artifact_file(fetched.path, hashed)
+    if kept.sha256 != hashed.sha256:  # the file changed while it was read: the bytes kept are another file
+        earlier = not_loaded_yet(ctx, fetched.origin, kept.sha256, fmt.name, options, window, this_run)
+        if earlier is None:
+            return
+    digest = kept.sha256
     this_run.add((digest, fmt.name, options))
     path = ctx.store.artifact_path(digest)
     compression = "gzip" if is_gzip(path) else "none"
-    ctx.record_artifact(digest, fetched.origin, "application/gzip" if compression == "gzip" else "text/plain", size)
+    ctx.record_artifact(
+        digest, fetched.origin, "application/gzip" if compression == "gzip" else "text/plain", kept.size
+    )
     with tempfile.TemporaryDirectory(prefix="defensible-log-") as tmp:
         damage: list[Reject] = []
         if compression == "gzip":
@@ -218,15 +227,33 @@ def read_options(ctx: CollectContext, spec: Mapping[str, Any]) -> str:
     return json.dumps(options, sort_keys=True)
 
 
-def earlier_windows(ctx: CollectContext, match: str, key: str, fmt: str, options: str) -> list[Window]:
-    """Windows for which earlier runs loaded the file ``match`` selects (``$key``: its digest, or origin and
-    version) with this format and these options."""
+def earlier_windows(ctx: CollectContext, file: Mapping[str, str], fmt: str, options: str) -> list[Window]:
+    """Windows for which earlier runs loaded the file whose ``log_artifacts`` columns have the values ``file``
+    (its digest, or its origin and version) with this format and these options."""
+    match = "".join(f"{column} = ${column} AND " for column in file)
     rows = ctx.store.con.execute(
         "SELECT DISTINCT window_since, window_until FROM log_artifacts_ingested "
-        f"WHERE {match} AND log_format = $format AND options = $options ORDER BY ALL",
-        {"key": key, "format": fmt, "options": options},
+        f"WHERE {match}log_format = $format AND options = $options ORDER BY ALL",
+        {**file, "format": fmt, "options": options},
     ).fetchall()
     return [Window(since, until) for since, until in rows]
+
+
+def not_loaded_yet(
+    ctx: CollectContext,
+    origin: str,
+    digest: str,
+    fmt: str,
+    options: str,
+    window: Window,
+    this_run: set[tuple[str, str, str]],
+) -> list[Window] | None:
+    """The earlier windows these bytes were loaded for, or None (noted) when a load covers this window."""
+    earlier = earlier_windows(ctx, {"artifact_sha256": digest}, fmt, options)
+    if (digest, fmt, options) in this_run or any(covers(w, window) for w in earlier):
+        ctx.note(f"{origin}: already ingested (sha256 {digest[:12]}…), skipped")
+        return None
+    return earlier
 
 
 def already_read(
@@ -234,9 +261,7 @@ def already_read(
 ) -> bool:
     """Whether this version of a remote object (S3 ETag) was loaded for a window covering ``window``, so that
     it need not be downloaded again."""
-    earlier = earlier_windows(
-        ctx, "origin || '@' || origin_version = $key", f"{origin}@{version}", fmt.name, read_options(ctx, spec)
-    )
+    earlier = earlier_windows(ctx, {"origin": origin, "origin_version": version}, fmt.name, read_options(ctx, spec))
     if any(covers(w, window) for w in earlier):
         ctx.note(f"{origin}: already ingested (version {version}), not downloaded")
         return True

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from helpers import collect_logs
 
 from collector.runner import RunResult
@@ -412,3 +413,20 @@ def test_duckdb_settings_are_restored_after_collecting(store: Store, tmp_path: P
     before = store.con.execute("SELECT current_setting('memory_limit')").fetchone()
     run(store, path, memory_limit="256MB")
     assert store.con.execute("SELECT current_setting('memory_limit')").fetchone() == before
+
+
+def test_a_file_already_ingested_is_not_copied_again(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "flows.log"
+    path.write_bytes(lines(2))
+    run(store, path)
+
+    def no_copy(*args: object) -> None:
+        raise AssertionError("the file was copied again")
+
+    monkeypatch.setattr("collector.store.shutil.copyfile", no_copy)
+    again = run(store, path)
+    assert (again.status, again.counts.get("flows", 0)) == ("succeeded", 0)
+    assert "already ingested" in again.notes[0]
+    assert run(store, path, cluster="eu").counts["flows"] == 2  # read again under other options, still no copy

@@ -15,7 +15,7 @@ from helpers import collect_manifests, write
 
 from collector.plugins import CollectContext, SourceError
 from collector.runner import run_source
-from collector.store import CORE_MIGRATIONS, Store, StoreError
+from collector.store import CORE_MIGRATIONS, Store, StoreError, hash_file
 
 NAMESPACE = """
     apiVersion: v1
@@ -131,8 +131,10 @@ def test_a_file_artifact_is_hashed_as_copied_even_if_the_source_grows(
             fh.write(b"line 2\n")
 
     monkeypatch.setattr("collector.store.shutil.copyfile", copy_then_append)
-    digest, size = store.put_artifact_file(source)
-    assert store.artifact_path(digest).read_bytes() == b"line 1\n"
-    assert (digest, size) == (hashlib.sha256(b"line 1\n").hexdigest(), 7)
+    kept = store.put_artifact_file(source, hash_file(source))
+    assert store.artifact_path(kept.sha256).read_bytes() == b"line 1\n"
+    assert (kept.sha256, kept.size) == (hashlib.sha256(b"line 1\n").hexdigest(), 7)
     monkeypatch.undo()
-    assert store.put_artifact_file(source) == (hashlib.sha256(b"line 1\nline 2\n").hexdigest(), 14)
+    grown = hash_file(source)
+    assert store.put_artifact_file(source, grown) == grown
+    assert (grown.sha256, grown.size) == (hashlib.sha256(b"line 1\nline 2\n").hexdigest(), 14)
