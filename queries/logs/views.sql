@@ -1,6 +1,9 @@
 -- Helper views shared by the claims of this pack. Log rows count only when the run that loaded them landed
 -- (succeeded or partial). Parameters are DuckDB variables set from pack.yaml (getvariable('name')).
 -- IPv4 addresses are compared as integers (a.b.c.d = a*2^24 + b*2^16 + c*2^8 + d): no extension needed.
+CREATE OR REPLACE TEMP MACRO logs_ipv4_int(address) AS
+    TRY_CAST(split_part(address, '.', 1) AS BIGINT) * 16777216 + TRY_CAST(split_part(address, '.', 2) AS BIGINT) * 65536
+    + TRY_CAST(split_part(address, '.', 3) AS BIGINT) * 256 + TRY_CAST(split_part(address, '.', 4) AS BIGINT);
 
 -- The window the claims judge: each bound is a parameter, NULL = open.
 CREATE VIEW logs_window AS
@@ -63,10 +66,7 @@ WITH entries AS (
     WHERE entry <> ''
 ), ranged AS (
     SELECT *,
-           CASE WHEN is_cidr THEN TRY_CAST(split_part(address, '.', 1) AS BIGINT) * 16777216
-                                  + TRY_CAST(split_part(address, '.', 2) AS BIGINT) * 65536
-                                  + TRY_CAST(split_part(address, '.', 3) AS BIGINT) * 256
-                                  + TRY_CAST(split_part(address, '.', 4) AS BIGINT) END AS address_int,
+           CASE WHEN is_cidr THEN logs_ipv4_int(address) END AS address_int,
            CASE WHEN is_cidr THEN CAST(1 AS BIGINT) << (32 - prefix) END AS size
     FROM parsed
 )
@@ -91,11 +91,7 @@ WITH regulated AS (
            coalesce(regexp_replace(f.src_pod, '-[bcdfghjklmnpqrstvwxz2456789]{6,10}-[bcdfghjklmnpqrstvwxz2456789]{5}$'
                                               || '|-[bcdfghjklmnpqrstvwxz2456789]{5}$', ''), f.src_ip) AS workload,
            nullif(rtrim(lower(f.dst_fqdn), '.'), '') AS fqdn,
-           CASE WHEN regexp_full_match(f.dst_ip, '[0-9]{1,3}(\.[0-9]{1,3}){3}')
-                THEN TRY_CAST(split_part(f.dst_ip, '.', 1) AS BIGINT) * 16777216
-                     + TRY_CAST(split_part(f.dst_ip, '.', 2) AS BIGINT) * 65536
-                     + TRY_CAST(split_part(f.dst_ip, '.', 3) AS BIGINT) * 256
-                     + TRY_CAST(split_part(f.dst_ip, '.', 4) AS BIGINT) END AS dst_int,
+           CASE WHEN regexp_full_match(f.dst_ip, '[0-9]{1,3}(\.[0-9]{1,3}){3}') THEN logs_ipv4_int(f.dst_ip) END AS dst_int,
            coalesce(f.dst_labels, []) AS labels
     FROM logs_flows f
     JOIN logs_regulated_namespaces n ON n.cluster = f.cluster AND n.namespace = f.src_namespace
