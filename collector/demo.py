@@ -2,7 +2,8 @@
 
 Some claims hold, some have deliberate gaps (a regulated namespace without default deny, a workload
 whose mTLS is PERMISSIVE, a self-approved change to the admin console route, the admin console posting to
-a paste site not on the egress allowlist). TLS Secrets are generated fresh, so real key material passes
+a paste site not on the egress allowlist, the admin console's backend not re-encrypted, the staff
+wildcard certificate expiring in 12 days). TLS Secrets are generated fresh, so real key material passes
 through the collector and must be kept out of the store and the bundle. The cluster's logs (Hubble flows,
 Istio access logs) are fixed files with fixed timestamps.
 """
@@ -34,11 +35,13 @@ from collector.store import Store
 MARKER = ".defensible-demo"
 CLUSTER = "casework-prod"
 LOG_INPUTS = (("hubble", "hubble-*.json"), ("envoy", "istio-*.log"))  # format, files in demo_env/logs
+# namespace, name, host, days the certificate stays valid: the staff wildcard is about to expire
 TLS_SECRETS = (
-    ("gateway-infra", "citizen-api-tls", "api.casework.example.gov"),
-    ("gateway-infra", "staff-wildcard-tls", "*.staff.casework.internal"),
-    ("enforcement", "enforcement-tls", "enforcement.staff.casework.internal"),
+    ("gateway-infra", "citizen-api-tls", "api.casework.example.gov", 90),
+    ("gateway-infra", "staff-wildcard-tls", "*.staff.casework.internal", 12),
+    ("enforcement", "enforcement-tls", "enforcement.staff.casework.internal", 90),
 )
+CERT_MANAGED = "citizen-api-tls"  # renewed by cert-manager; the other two are rotated by hand
 
 
 def run_demo(out: Path, collect: Callable[[Store, str, dict], RunResult]) -> tuple[BundleSummary, Path]:
@@ -56,6 +59,7 @@ def run_demo(out: Path, collect: Callable[[Store, str, dict], RunResult]) -> tup
     secrets = environment / "cluster" / "70-tls-secrets.yaml"
     secrets.parent.mkdir(parents=True)
     secrets.write_text(tls_secrets_manifest())
+    (secrets.parent / "75-cert-manager.yaml").write_text(cert_manager_manifest())
     logs = environment / "logs"
     shutil.copytree(Path(str(files("collector") / "demo_env" / "logs")), logs)
     key, pub = out / "keys" / "signing.key", out / "keys" / "signing.pub"
@@ -76,6 +80,7 @@ def run_demo(out: Path, collect: Callable[[Store, str, dict], RunResult]) -> tup
                     ]
                 },
             ),
+            ("certificates", {"paths": [str(gitops / "k8s"), str(secrets.parent)], "cluster": CLUSTER}),
             (
                 "logs",
                 {"cluster": CLUSTER, "inputs": [{"format": f, "paths": [str(logs / glob)]} for f, glob in LOG_INPUTS]},
@@ -99,8 +104,8 @@ def prepare_directory(out: Path) -> None:
 
 def tls_secrets_manifest() -> str:
     docs = []
-    for namespace, name, host in TLS_SECRETS:
-        cert_pem, key_pem = self_signed(host)
+    for namespace, name, host, days in TLS_SECRETS:
+        cert_pem, key_pem = self_signed(host, days)
         docs.append(
             {
                 "apiVersion": "v1",
@@ -116,7 +121,29 @@ def tls_secrets_manifest() -> str:
     return yaml.safe_dump_all(docs, sort_keys=False)
 
 
-def self_signed(host: str) -> tuple[bytes, bytes]:
+def cert_manager_manifest() -> str:
+    """cert-manager's view of the certificate it renews: Ready, renewing 30 days before it expires."""
+    namespace, name, host, days = next(s for s in TLS_SECRETS if s[1] == CERT_MANAGED)
+    issued = datetime.now(UTC) - timedelta(days=1)
+    certificate = {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "Certificate",
+        "metadata": {"name": "citizen-api", "namespace": namespace},
+        "spec": {"secretName": name, "dnsNames": [host], "issuerRef": {"kind": "ClusterIssuer", "name": "casework-ca"}},
+        "status": {
+            "conditions": [
+                {"type": "Ready", "status": "True", "reason": "Ready", "message": "Certificate is up to date"}
+            ],
+            "notBefore": issued.isoformat(),
+            "notAfter": (issued + timedelta(days=days + 1)).isoformat(),
+            "renewalTime": (issued + timedelta(days=days + 1 - 30)).isoformat(),
+            "revision": 3,
+        },
+    }
+    return yaml.safe_dump(certificate, sort_keys=False)
+
+
+def self_signed(host: str, days: int) -> tuple[bytes, bytes]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
     now = datetime.now(UTC)
@@ -127,7 +154,7 @@ def self_signed(host: str) -> tuple[bytes, bytes]:
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=90))
+        .not_valid_after(now + timedelta(days=days))
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
         .sign(key, hashes.SHA256())
     )

@@ -9,6 +9,7 @@ PRIVATE_KEY_BLOCK = re.compile(
     r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----.*?(?:-----END \1PRIVATE KEY-----|\Z)", re.DOTALL
 )
 REDACTED = "[redacted]"
+SECRET_KIND = re.compile(r'(?m)^\s*"?kind"?\s*:\s*"?Secret\b|"kind"\s*:\s*"Secret"')  # YAML, JSON (also compact)
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
@@ -18,7 +19,7 @@ def redact_text(text: str) -> str:
 
 
 def has_secret_material(text: str) -> bool:
-    return "PRIVATE KEY-----" in text or re.search(r"(?m)^\s*\"?kind\"?\s*:\s*\"?Secret\b", text) is not None
+    return "PRIVATE KEY-----" in text or SECRET_KIND.search(text) is not None
 
 
 def redact_object(obj: Any) -> Any:

@@ -1,4 +1,5 @@
-"""Kubernetes inventory: Gateway API, NetworkPolicy, mesh policy, Services and Namespaces.
+"""Kubernetes inventory: Gateway API (with BackendTLSPolicy), NetworkPolicy, Istio policy and
+DestinationRules, Services and Namespaces.
 
 Offline from manifest files or ``kubectl get -A -o json`` dumps (``paths``), live through the
 ``kubernetes`` client from kubeconfig contexts (``contexts``). A kind the API server does not serve (404)
@@ -10,7 +11,7 @@ with their ``data``; live, they are listed with that label selector, so no other
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,8 @@ KINDS: tuple[Kind, ...] = (
     Kind("NetworkPolicy", "networking.k8s.io", ("v1",), "networkpolicies"),
     Kind("PeerAuthentication", ISTIO_SECURITY, ("v1", "v1beta1"), "peerauthentications"),
     Kind("AuthorizationPolicy", ISTIO_SECURITY, ("v1", "v1beta1"), "authorizationpolicies"),
+    Kind("BackendTLSPolicy", GATEWAY_API, ("v1", "v1alpha3", "v1alpha2"), "backendtlspolicies"),
+    Kind("DestinationRule", "networking.istio.io", ("v1", "v1beta1", "v1alpha3"), "destinationrules"),
 )
 KIND_NAMES = [k.kind for k in KINDS]
 EGRESS_ALLOWLIST_LABEL = "defensible.io/egress-allowlist"
@@ -213,22 +216,28 @@ def expand_lists(doc: Any, where: str) -> Iterator[tuple[str, dict]]:
     yield where, doc
 
 
+def read_manifest(ctx: CollectContext, path: Path, clean: Callable[[dict], dict]) -> tuple[str, list[tuple[str, dict]]]:
+    """Read the objects of a manifest file, each passed through ``clean`` (which removes secret material) as
+    soon as it is decoded, and keep the file as an artifact; return its digest and (location, object) pairs."""
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SourceError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    objects = [
+        (location, clean(obj))
+        for index, line, doc in read_documents(path, text)
+        for location, obj in expand_lists(doc, f"{path}#{index} (line {line})")
+    ]
+    return ctx.add_document_artifact(raw, [obj for _, obj in objects], str(path), "application/yaml"), objects
+
+
 def collect_manifests(ctx: CollectContext, paths: list[Path], cluster: str, kinds: list[Kind]) -> None:
     wanted = {k.kind: k for k in kinds}
     counts = dict.fromkeys(sorted(wanted), 0)
     files = []
     for path in manifest_files(paths):
-        raw = path.read_bytes()
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise SourceError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-        objects = [
-            (location, redact_object(obj))
-            for index, line, doc in read_documents(path, text)
-            for location, obj in expand_lists(doc, f"{path}#{index} (line {line})")
-        ]
-        sha = ctx.add_document_artifact(raw, [obj for _, obj in objects], str(path), "application/yaml")
+        sha, objects = read_manifest(ctx, path, redact_object)
         files.append({"path": str(path), "sha256": sha})
         for location, obj in objects:
             if obj["kind"] in wanted and wanted[obj["kind"]].selects(obj):
@@ -307,7 +316,7 @@ def collect_kind(ctx: CollectContext, api: ApiClient, cluster: str, server: str,
 
 
 def list_pages(
-    api: ApiClient, path: str, page_size: int, url: str, label_selector: str = ""
+    api: ApiClient, path: str, page_size: int, url: str, label_selector: str = "", field_selector: str = ""
 ) -> list[tuple[bytes, dict]]:
     """Every page (raw body, decoded) of a list call, following ``continue``; ApiException on refusal."""
     pages: list[tuple[bytes, dict]] = []
@@ -316,6 +325,8 @@ def list_pages(
         query: list[tuple[str, Any]] = [("limit", page_size)]
         if label_selector:
             query.append(("labelSelector", label_selector))
+        if field_selector:
+            query.append(("fieldSelector", field_selector))
         if token:
             query.append(("continue", token))
         response = api.call_api(

@@ -8,6 +8,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from helpers import cli
 
 from bundles.build import build_bundle
@@ -34,11 +36,14 @@ def test_demo_bundle_verifies_and_has_expected_layout(demo_dir: Path) -> None:
     claims = json.loads((bundle / "claims.json").read_text())
     verdicts = {f"{p['id']}/{c['id']}": c["verdict"] for p in claims["packs"] for c in p["claims"]}
     assert verdicts == {
+        "certificates/certificates-valid": "gap",
+        "certificates/rotation-works": "satisfied",
         "git-changes/changes-reviewed": "gap",
         "git-changes/emergency-changes-accounted": "satisfied",
         "k8s-networking/public-exposure-controlled": "satisfied",
         "k8s-networking/access-restricted": "gap",
         "k8s-networking/traffic-encrypted": "gap",
+        "k8s-networking/backend-reencryption": "gap",
         "logs/egress-controlled": "gap",
         "logs/policy-denies-visible": "satisfied",
         "logs/incidents-traceable": "satisfied",
@@ -155,9 +160,25 @@ def test_no_private_key_material_in_store_or_bundle(demo_dir: Path) -> None:
             assert payload[:40].encode() not in data, path
 
 
+def test_demo_certificates_valid_names_the_expiring_secret_and_its_listener(demo_dir: Path) -> None:
+    claim = demo_dir / "bundle" / "evidence" / "certificates" / "certificates-valid"
+    (gap,) = json.loads((claim / "gaps.json").read_text())
+    assert gap["object"] == "Secret gateway-infra/staff-wildcard-tls"
+    assert gap["used_by"] == "Gateway gateway-infra/internal-gateway listener https-staff"
+    assert re.fullmatch(r"certificate expires in 1[12] day\(s\), on \d{4}-\d\d-\d\d", gap["finding"])
+    held = {(row["object"], row["used_by"]) for row in json.loads((claim / "evidence.json").read_text())}
+    assert held == {
+        ("Secret gateway-infra/citizen-api-tls", "Gateway gateway-infra/public-gateway listener https-citizen"),
+        ("Secret enforcement/enforcement-tls", "Gateway gateway-infra/internal-gateway listener https-staff"),
+    }
+    # the cited artifact is the certificate itself: its sha256 over DER is the fingerprint in the row
+    pem = (demo_dir / "bundle" / "artifacts" / "sha256" / gap["artifact_sha256"]).read_bytes()
+    assert x509.load_pem_x509_certificate(pem).fingerprint(hashes.SHA256()).hex() == gap["sha256_fingerprint"]
+
+
 def test_html_report_highlights_gaps_and_links_evidence(demo_dir: Path) -> None:
     html = (demo_dir / "bundle" / "report.html").read_text()
-    assert html.count('class="claim c-gap"') == 4 and html.count('class="claim c-satisfied"') == 4
+    assert html.count('class="claim c-gap"') == 6 and html.count('class="claim c-satisfied"') == 5
     assert 'class="gap-row"' in html and ".v-gap { background: #c62828" in html
     assert 'href="evidence/k8s-networking/access-restricted/gaps.csv"' in html
     assert "<script" not in html and "http://" not in html and "https://" not in html.replace("https-", "")

@@ -64,7 +64,10 @@ def test_collect_errors_are_clear(tmp_path: Path) -> None:
     result = cli("collect", "kubernetes", "--set", "page_size=0", "--store", store)
     assert result.exit_code == 2 and "page_size: 0 is less than the minimum of 1" in result.output
     result = cli("collect", "nosuch", "--store", store)
-    assert result.exit_code == 2 and "unknown source 'nosuch' (installed: git, kubernetes, logs)" in result.output
+    assert (
+        result.exit_code == 2
+        and "unknown source 'nosuch' (installed: certificates, git, kubernetes, logs)" in result.output
+    )
     result = cli("collect", "kubernetes", "--set", "paths=[/does/not/exist]", "--store", store)
     assert result.exit_code == 1 and "failed" in result.output and "/does/not/exist does not exist" in result.output
     result = cli("collect", "kubernetes", "--set", "novalue", "--store", store)

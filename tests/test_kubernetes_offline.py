@@ -67,7 +67,7 @@ def test_multi_document_yaml_and_list_dump(store: Store, tmp_path: Path) -> None
     inventory = dict(
         store.con.execute("SELECT kind, object_count FROM k8s_inventory WHERE status = 'collected'").fetchall()
     )
-    assert inventory["Gateway"] == 1 and inventory["NetworkPolicy"] == 0 and len(inventory) == 11
+    assert inventory["Gateway"] == 1 and inventory["NetworkPolicy"] == 0 and len(inventory) == 13
 
 
 def test_kinds_can_be_restricted(store: Store, tmp_path: Path) -> None:

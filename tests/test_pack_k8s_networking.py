@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import collect_manifests, write
 
-from collector.claims import ClaimResult, evaluate_pack, load_pack, resolve_pack
+from collector.claims import ClaimResult, QueryResult, evaluate_pack, load_pack, resolve_pack
+from collector.runner import run_source
 from collector.store import Store
+from sources.kubernetes import KIND_NAMES, KubernetesSource
 
-BASE = """
+# The baseline: regulated namespace shop behind Gateway infra/edge (HTTPS), its backend re-encrypted by a
+# DestinationRule, mesh-wide STRICT mTLS. Each test adds or swaps documents to break or satisfy one rule.
+NAMESPACES = """
 apiVersion: v1
 kind: Namespace
 metadata: {name: shop, labels: {defensible.io/regulated: "true"}}
@@ -18,7 +24,8 @@ metadata: {name: shop, labels: {defensible.io/regulated: "true"}}
 apiVersion: v1
 kind: Namespace
 metadata: {name: infra}
----
+"""
+GATEWAY = """
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: {name: edge, namespace: infra}
@@ -29,37 +36,83 @@ spec:
       protocol: HTTPS
       tls: {certificateRefs: [{name: edge-tls}]}
       allowedRoutes: {namespaces: {from: Same}}
----
+"""
+ROUTE = """
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: shop, namespace: shop}
 spec:
+  parentRefs: [{name: edge, namespace: infra}]
   rules: [{backendRefs: [{name: shop, port: 80}]}]
----
+"""
+SERVICE = """
+apiVersion: v1
+kind: Service
+metadata: {name: shop, namespace: shop}
+spec: {selector: {app: shop, tier: web}, ports: [{port: 80}]}
+"""
+DENY = """
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata: {name: deny, namespace: shop}
 spec: {podSelector: {}, policyTypes: [Ingress]}
----
+"""
+DESTINATION_RULE = """
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: shop, namespace: shop}
+spec: {host: shop, trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}}
+"""
+MESH_STRICT = """
 apiVersion: security.istio.io/v1
 kind: PeerAuthentication
 metadata: {name: default, namespace: istio-system}
 spec: {mtls: {mode: STRICT}}
 """
+HOP_CLAIMS = ("traffic-encrypted", "backend-reencryption")
+PARTS = (NAMESPACES, GATEWAY, ROUTE, SERVICE, DENY, DESTINATION_RULE, MESH_STRICT)
+BASE = "---".join(PARTS)
 
 
-def evaluate(store: Store, tmp_path: Path, *extra: str, base: str = BASE) -> dict[str, ClaimResult]:
+def base_without(*parts: str) -> str:
+    return "---".join(p for p in PARTS if p not in parts)
+
+
+def evaluate(
+    store: Store, tmp_path: Path, *extra: str, base: str = BASE, claims: tuple[str, ...] = ()
+) -> dict[str, ClaimResult]:
+    """Collect ``base`` and ``extra`` documents and evaluate the pack (only ``claims``, if given: faster)."""
     write(tmp_path / "env" / "base.yaml", base)
     for i, doc in enumerate(extra):
         write(tmp_path / "env" / f"extra{i}.yaml", doc)
     assert collect_manifests(store, tmp_path / "env").status == "succeeded"
-    results = evaluate_pack(store, load_pack(resolve_pack("k8s-networking")))
-    return {r.claim.id: r for r in results}
+    pack = load_pack(resolve_pack("k8s-networking"))
+    if claims:
+        pack = replace(pack, claims=tuple(c for c in pack.claims if c.id in claims))
+    return {r.claim.id: r for r in evaluate_pack(store, pack)}
+
+
+def evaluate_claim(store: Store, tmp_path: Path, claim: str, *extra: str, base: str = BASE) -> ClaimResult:
+    return evaluate(store, tmp_path, *extra, base=base, claims=(claim,))[claim]
 
 
 def findings(result: ClaimResult) -> list[str]:
     i = result.gaps.columns.index("finding")
     return [row[i] for row in result.gaps.rows]
+
+
+def records(query: QueryResult, **where: str) -> list[dict[str, Any]]:
+    """The rows of ``query`` as dicts, those whose columns equal ``where``."""
+    rows = [dict(zip(query.columns, row, strict=True)) for row in query.rows]
+    return [r for r in rows if all(r[k] == v for k, v in where.items())]
+
+
+def hop_findings(result: ClaimResult, hop: str) -> list[tuple[str, str, str]]:
+    return [(r["namespace"], r["object"], r["finding"]) for r in records(result.gaps, hop=hop)]
+
+
+def hop_details(result: ClaimResult, hop: str) -> list[tuple[str, str, str]]:
+    return [(r["namespace"], r["object"], r["detail"]) for r in records(result.evidence, hop=hop)]
 
 
 def test_baseline_satisfies_every_claim(store: Store, tmp_path: Path) -> None:
@@ -68,9 +121,12 @@ def test_baseline_satisfies_every_claim(store: Store, tmp_path: Path) -> None:
         "public-exposure-controlled": "satisfied",
         "access-restricted": "satisfied",
         "traffic-encrypted": "satisfied",
+        "backend-reencryption": "satisfied",
     }
     for r in results.values():  # every evidence row carries provenance
         assert {"source", "run_id", "artifact_sha256", "collected_at", "location"} <= set(r.evidence.columns)
+    assert {"cluster", "namespace", "object", "hop", "finding", "location", "source", "run_id", "artifact_sha256",
+            "collected_at"} <= set(results["traffic-encrypted"].gaps.columns)  # fmt: skip
 
 
 def test_public_listener_from_all_is_a_gap_but_internal_is_not(store: Store, tmp_path: Path) -> None:
@@ -85,7 +141,7 @@ def test_public_listener_from_all_is_a_gap_but_internal_is_not(store: Store, tmp
     metadata: {name: staff, namespace: infra, labels: {defensible.io/exposure: internal}}
     spec: {listeners: [{name: http, port: 80, protocol: HTTP, allowedRoutes: {namespaces: {from: All}}}]}
     """
-    result = evaluate(store, tmp_path, gateways)["public-exposure-controlled"]
+    result = evaluate_claim(store, tmp_path, "public-exposure-controlled", gateways)
     assert result.verdict == "gap"
     objects = [row[result.gaps.columns.index("object")] for row in result.gaps.rows]
     assert objects == ["Gateway/open listener http"]
@@ -108,7 +164,7 @@ def test_cross_namespace_backend_ref_needs_reference_grant(store: Store, tmp_pat
       from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: shop}]
       to: [{group: "", kind: Service, name: payments}]
     """
-    result = evaluate(store, tmp_path, route, *([grant] if granted else []))["public-exposure-controlled"]
+    result = evaluate_claim(store, tmp_path, "public-exposure-controlled", route, *([grant] if granted else []))
     if granted:
         assert result.verdict == "satisfied"
         assert any("permitted by ReferenceGrant pay/from-shop" in str(row) for row in result.evidence.rows)
@@ -133,7 +189,7 @@ def test_grant_for_another_kind_or_name_does_not_count(store: Store, tmp_path: P
       from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: infra}]
       to: [{group: "", kind: Secret, name: other}]
     """
-    result = evaluate(store, tmp_path, gateway)["public-exposure-controlled"]
+    result = evaluate_claim(store, tmp_path, "public-exposure-controlled", gateway)
     assert findings(result) == ["certificateRef to Secret certs/cert is not permitted by any ReferenceGrant in certs"]
 
 
@@ -150,7 +206,7 @@ def test_grant_for_another_kind_or_name_does_not_count(store: Store, tmp_path: P
 )
 def test_default_deny_detection(store: Store, tmp_path: Path, policy: str, verdict: str) -> None:
     base = BASE.replace("spec: {podSelector: {}, policyTypes: [Ingress]}", policy)
-    result = evaluate(store, tmp_path, base=base)["access-restricted"]
+    result = evaluate_claim(store, tmp_path, "access-restricted", base=base)
     assert result.verdict == verdict
     if verdict == "gap":
         assert findings(result) == ["regulated namespace has no default-deny ingress NetworkPolicy"]
@@ -158,49 +214,402 @@ def test_default_deny_detection(store: Store, tmp_path: Path, policy: str, verdi
 
 def test_access_restricted_without_regulated_namespaces_has_no_evidence(store: Store, tmp_path: Path) -> None:
     base = BASE.replace('labels: {defensible.io/regulated: "true"}', "labels: {}")
-    assert evaluate(store, tmp_path, base=base)["access-restricted"].verdict == "no-evidence"
+    assert evaluate_claim(store, tmp_path, "access-restricted", base=base).verdict == "no-evidence"
 
 
-@pytest.mark.parametrize(
-    ("extra", "finding"),
-    [
-        (
-            "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\n"
-            "metadata: {name: ns, namespace: shop}\nspec: {mtls: {mode: PERMISSIVE}}\n",
-            "mesh mTLS is PERMISSIVE, not STRICT (decided by PeerAuthentication shop/ns)",
-        ),
-        (
-            "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: legacy, namespace: shop}\n"
-            "spec: {selector: {matchLabels: {app: legacy}}, mtls: {mode: DISABLE}}\n",
-            "workload override weakens mTLS to DISABLE",
-        ),
-        (
-            "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: port, namespace: shop}\n"
-            "spec: {selector: {matchLabels: {app: db}}, portLevelMtls: {'5432': {mode: PERMISSIVE}}}\n",
-            "port-level override weakens mTLS",
-        ),
-        (
-            "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: nocert, namespace: infra}\n"
-            "spec: {listeners: [{name: tls, port: 443, protocol: HTTPS}]}\n",
-            "HTTPS listener terminates TLS without certificateRefs",
-        ),
-    ],
-)
-def test_traffic_encrypted_gaps(store: Store, tmp_path: Path, extra: str, finding: str) -> None:
-    result = evaluate(store, tmp_path, extra)["traffic-encrypted"]
+# traffic-encrypted: hop client->gateway -----------------------------------------------------------------
+
+HTTP = "{name: http, port: 80, protocol: HTTP}"
+HTTPS = "{name: https, port: 443, protocol: HTTPS, tls: {certificateRefs: [{name: c}]}}"
+FORWARD = "{backendRefs: [{name: shop, port: 80}]}"
+INFRA = "namespace: infra"
+REDIRECT = "{filters: [{type: RequestRedirect, requestRedirect: {scheme: https}}]}"
+
+
+def gateway(name: str, *listeners: str, namespace: str = "infra") -> str:
+    return (
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\n"
+        f"metadata: {{name: {name}, namespace: {namespace}}}\nspec: {{listeners: [{', '.join(listeners)}]}}\n"
+    )
+
+
+def route(name: str, parent: str, rule: str = FORWARD, kind: str = "HTTPRoute") -> str:
+    return (
+        f"apiVersion: gateway.networking.k8s.io/v1\nkind: {kind}\nmetadata: {{name: {name}, namespace: shop}}\n"
+        f"spec: {{parentRefs: [{parent}], rules: [{rule}]}}\n"
+    )
+
+
+def docs(*documents: str) -> str:
+    return "---\n".join(documents)
+
+
+def test_http_listener_with_a_forwarding_route_is_a_gap_row_with_provenance(store: Store, tmp_path: Path) -> None:
+    extra = docs(gateway("plain", HTTP, HTTPS), route("web", "{name: plain, namespace: infra, sectionName: http}"))
+    result = evaluate_claim(store, tmp_path, "traffic-encrypted", extra)
     assert result.verdict == "gap"
-    assert findings(result) == [finding]
+    [gap] = records(result.gaps)
+    run_id = store.con.execute("SELECT max(run_id) FROM runs").fetchone()[0]
+    assert {k: v for k, v in gap.items() if k not in ("artifact_sha256", "collected_at")} == {
+        "cluster": "test",
+        "namespace": "infra",
+        "object": "Gateway/plain listener http",
+        "hop": "client->gateway",
+        "finding": "HTTP listener accepts unencrypted traffic (routes: HTTPRoute shop/web)",
+        "location": f"{tmp_path / 'env' / 'extra0.yaml'}#1 (line 1)",
+        "source": "kubernetes",
+        "run_id": run_id,
+    }
+    assert len(gap["artifact_sha256"]) == 64 and gap["collected_at"] is not None
+    # the HTTPS listener of the same gateway is not named by the route: neither evidence nor gap
+    assert [d[1] for d in hop_details(result, "client->gateway")] == ["Gateway/edge listener https"]
+
+
+def test_route_attaches_to_the_listeners_its_parent_refs_name(store: Store, tmp_path: Path) -> None:
+    cases = {  # gateway (listeners http and https) -> (parentRef of a route in namespace shop, listeners that are hops)
+        "all": ("{name: all, namespace: infra}", ["http", "https"]),  # no sectionName: every listener
+        "section": ("{name: section, namespace: infra, sectionName: https}", ["https"]),
+        "port": ("{name: port, namespace: infra, port: 443}", ["https"]),
+        "own": ("{name: own}", []),  # namespace defaults to the route's (shop): not this gateway in infra
+        "other": ("{name: nosuch, namespace: infra}", []),
+        "mesh": ("{name: mesh, namespace: infra, kind: Service, group: ''}", []),  # a GAMMA parent, not a Gateway
+        "redirect": ("{name: redirect, namespace: infra, sectionName: http}", []),  # the route does not forward
+    }
+    extra = [
+        docs(gateway(gw, HTTP, HTTPS), route(gw, parent, rule=REDIRECT if gw == "redirect" else FORWARD))
+        for gw, (parent, _) in cases.items()
+    ]
+    extra.append(docs(gateway("local", HTTP, namespace="shop"), route("local", "{name: local, sectionName: http}")))
+    result = evaluate_claim(store, tmp_path, "traffic-encrypted", *extra)
+    hops = hop_details(result, "client->gateway") + hop_findings(result, "client->gateway")
+    attached: dict[str, list[str]] = {}
+    for namespace, obj, _ in sorted(hops):
+        gw, listener = obj.removeprefix("Gateway/").split(" listener ")
+        attached.setdefault(f"{namespace}/{gw}", []).append(listener)
+    expected = {f"infra/{gw}": listeners for gw, (_, listeners) in cases.items() if listeners}
+    assert attached == {"infra/edge": ["https"], **expected, "shop/local": ["http"]}
+
+
+@pytest.mark.parametrize("verdict", ["satisfied", "gap"])
+def test_listener_encryption(store: Store, tmp_path: Path, verdict: str) -> None:
+    cases = {  # listener settings (name l, port 443) -> route kind, encrypted, evidence detail or finding
+        "{protocol: HTTPS, tls: {certificateRefs: [{name: c}]}}":
+            ("HTTPRoute", True, "HTTPS listener terminates TLS with 1 certificate reference(s)"),
+        "{protocol: TLS, tls: {mode: Terminate, certificateRefs: [{name: c}, {name: d}]}}":
+            ("TLSRoute", True, "TLS listener terminates TLS with 2 certificate reference(s)"),
+        "{protocol: TLS, tls: {mode: Passthrough}}": ("TLSRoute", True, "TLS listener passes TLS through"),
+        "{protocol: HTTPS}": ("HTTPRoute", False, "HTTPS listener terminates TLS without certificateRefs"),
+        "{protocol: TCP}": ("GRPCRoute", False, "TCP listener accepts unencrypted traffic"),
+    }  # fmt: skip
+    chosen = {k: v for k, v in cases.items() if v[1] == (verdict == "satisfied")}
+    extra = []
+    for i, (listener, (kind, _, _)) in enumerate(chosen.items()):
+        listener_doc = "{name: l, port: 443, " + listener[1:]
+        extra.append(docs(gateway(f"gw{i}", listener_doc), route(f"r{i}", f"{{name: gw{i}, {INFRA}}}", kind=kind)))
+    result = evaluate_claim(store, tmp_path, "traffic-encrypted", *extra)
+    assert result.verdict == verdict
+    expected = [
+        ("infra", f"Gateway/gw{i} listener l", f"{text} (routes: {kind} shop/r{i})")
+        for i, (kind, _, text) in enumerate(chosen.values())
+    ]
+    if verdict == "satisfied":
+        assert [d for d in hop_details(result, "client->gateway") if "edge" not in d[1]] == expected
+    else:
+        assert hop_findings(result, "client->gateway") == expected
+
+
+# traffic-encrypted: hop gateway->backend ----------------------------------------------------------------
+
+MESH_PERMISSIVE = MESH_STRICT.replace("STRICT", "PERMISSIVE")
+NO_COVER = "---".join([NAMESPACES, GATEWAY, ROUTE, SERVICE, DENY, MESH_PERMISSIVE])
+PERMISSIVE_BY_MESH = "mesh mTLS is PERMISSIVE (decided by mesh-wide PeerAuthentication istio-system/default)"
+NOT_COVERED = "is reached without TLS: no BackendTLSPolicy or TLS DestinationRule, and "
+
+
+REGULATED = '{defensible.io/regulated: "true"}'
+
+
+def regulated_service(namespace: str) -> str:
+    """Regulated namespace ``namespace`` with Service web (selector app: web, tier: front)."""
+    return docs(
+        f"apiVersion: v1\nkind: Namespace\nmetadata: {{name: {namespace}, labels: {REGULATED}}}\n",
+        f"apiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: {namespace}}}\n"
+        "spec: {selector: {app: web, tier: front}}\n",
+    )
+
+
+def route_to_webs(*namespaces: str) -> str:
+    """HTTPRoute shop/webs on the edge gateway, forwarding to Service web of each namespace."""
+    refs = ", ".join(f"{{name: web, namespace: {ns}, port: 80}}" for ns in namespaces)
+    return route("webs", "{name: edge, namespace: infra}", rule=f"{{backendRefs: [{refs}]}}")
+
+
+def destination_rule(
+    namespace: str, host: str, mode: str | None = "ISTIO_MUTUAL", name: str = "dr", port_level: str = ""
+) -> str:
+    policy = [f"tls: {{mode: {mode}}}"] if mode else []
+    policy += [f"portLevelSettings: [{port_level}]"] if port_level else []
+    return (
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+        f"metadata: {{name: {name}, namespace: {namespace}}}\n"
+        f"spec: {{host: '{host}', trafficPolicy: {{{', '.join(policy)}}}}}\n"
+    )
+
+
+def backend_tls_policy(namespace: str, target: str, name: str = "btp") -> str:
+    return (
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: BackendTLSPolicy\n"
+        f"metadata: {{name: {name}, namespace: {namespace}}}\n"
+        f"spec: {{{target}, validation: {{hostname: web.example, wellKnownCACertificates: System}}}}\n"
+    )
+
+
+def test_backend_covered_by_backend_tls_policy_or_destination_rule(store: Store, tmp_path: Path) -> None:
+    web = "{group: '', kind: Service, name: web}"
+    cases = {  # namespace of Service web -> the object meant to cover it, what covers it (None: nothing)
+        "b0": (backend_tls_policy("b0", f"targetRefs: [{web}]"), "BackendTLSPolicy b0/btp"),
+        "b1": (backend_tls_policy("b1", f"targetRef: {web}"), "BackendTLSPolicy b1/btp"),  # before v1alpha3
+        "b2": (backend_tls_policy("infra", f"targetRefs: [{web}]", name="b2"), None),  # policy in another namespace
+        "b3": (backend_tls_policy("b3", "targetRefs: [{group: '', kind: Service, name: api}]"), None),
+        "d0": (destination_rule("d0", "web"), "DestinationRule d0/dr (host web, tls.mode ISTIO_MUTUAL)"),
+        "d1": (destination_rule("infra", "web", name="d1"), None),  # a short name resolves in the rule's namespace
+        "d2": (destination_rule("infra", "web.d2", "SIMPLE", name="d2"),
+               "DestinationRule infra/d2 (host web.d2, tls.mode SIMPLE)"),
+        "d3": (destination_rule("d3", "web.d3.svc", "MUTUAL"),
+               "DestinationRule d3/dr (host web.d3.svc, tls.mode MUTUAL)"),
+        "d4": (destination_rule("d4", "Web.d4.svc.cluster.local"),
+               "DestinationRule d4/dr (host web.d4.svc.cluster.local, tls.mode ISTIO_MUTUAL)"),
+        "d5": (destination_rule("d5", "*.d5.svc.cluster.local"),
+               "DestinationRule d5/dr (host *.d5.svc.cluster.local, tls.mode ISTIO_MUTUAL)"),
+        "d6": (destination_rule("d6", "*.other.svc.cluster.local"), None),
+        "d7": (destination_rule("d7", "web", "DISABLE"), None),
+        # the route reaches web on port 80: a port-level setting for port 80 replaces the rule's TLS policy
+        "p0": (destination_rule("p0", "web", port_level="{port: {number: 80}, tls: {mode: DISABLE}}"), None),
+        "p1": (destination_rule("p1", "web", port_level="{port: {number: 80}, loadBalancer: {simple: RANDOM}}"), None),
+        "p2": (destination_rule("p2", "web", port_level="{port: {number: 8443}, tls: {mode: DISABLE}}"),
+               "DestinationRule p2/dr (host web, tls.mode ISTIO_MUTUAL)"),
+        "p3": (destination_rule("p3", "web", None, port_level="{port: {number: 80}, tls: {mode: SIMPLE}}"),
+               "DestinationRule p3/dr (host web, tls.mode unset, TLS on port(s) 80)"),
+        "p4": (destination_rule("p4", "web", None, port_level="{port: {number: 8443}, tls: {mode: SIMPLE}}"), None),
+    }  # fmt: skip
+    extra = [regulated_service(ns) for ns in cases] + [cover for cover, _ in cases.values()] + [route_to_webs(*cases)]
+    results = evaluate(store, tmp_path, *extra, base=NO_COVER, claims=HOP_CLAIMS)
+    te, reenc = results["traffic-encrypted"], results["backend-reencryption"]
+    covered = {ns: by for ns, (_, by) in cases.items() if by}
+    uncovered = sorted(ns for ns, (_, by) in cases.items() if not by)
+    prefix = "backend of HTTPRoute shop/webs"
+    assert hop_details(te, "gateway->backend") == [
+        (ns, "Service/web", f"{prefix} encrypted by {by}") for ns, by in sorted(covered.items())
+    ]
+    assert hop_findings(te, "gateway->backend") == sorted(
+        [(ns, "Service/web", f"{prefix} {NOT_COVERED}{PERMISSIVE_BY_MESH}") for ns in uncovered]
+        + [("shop", "Service/shop", f"backend of HTTPRoute shop/shop {NOT_COVERED}{PERMISSIVE_BY_MESH}")]
+    )
+    assert [(r["namespace"], r["route"], r["detail"]) for r in records(reenc.evidence)] == [
+        (ns, "HTTPRoute shop/webs", f"gateway re-encrypts to the backend: {by}") for ns, by in sorted(covered.items())
+    ]
+    [d5] = records(reenc.evidence, namespace="d5")  # cites the covering object
+    assert d5["location"] == f"{tmp_path / 'env' / f'extra{len(cases) + 9}.yaml'}#1 (line 1)"
+    assert [r["namespace"] for r in records(reenc.gaps)] == [*uncovered, "shop"]
+
+
+def test_backend_encrypted_by_strict_mesh_mtls_alone(store: Store, tmp_path: Path) -> None:
+    results = evaluate(store, tmp_path, base=base_without(DESTINATION_RULE), claims=HOP_CLAIMS)
+    assert hop_details(results["traffic-encrypted"], "gateway->backend") == [
+        (
+            "shop",
+            "Service/shop",
+            "backend of HTTPRoute shop/shop encrypted by mesh mTLS STRICT "
+            "(decided by mesh-wide PeerAuthentication istio-system/default)",
+        )
+    ]
+    assert results["traffic-encrypted"].verdict == "satisfied"
+    # backend re-encryption does not count the mesh: a gap naming the route, the Service and its namespace
+    reenc = results["backend-reencryption"]
+    assert reenc.verdict == "gap"
+    [gap] = records(reenc.gaps)
+    assert (gap["cluster"], gap["namespace"], gap["object"], gap["route"]) == (
+        "test", "shop", "Service/shop", "HTTPRoute shop/shop"
+    )  # fmt: skip
+    assert gap["finding"] == (
+        "backend Service shop/shop of HTTPRoute shop/shop has no BackendTLSPolicy and no DestinationRule "
+        "with tls.mode ISTIO_MUTUAL, SIMPLE or MUTUAL"
+    )
+    assert gap["location"].endswith("base.yaml#4 (line 20)")  # the route that declares the backendRef
+    assert gap["source"] == "kubernetes" and len(gap["artifact_sha256"]) == 64
+
+
+def test_backend_namespace_and_missing_service(store: Store, tmp_path: Path) -> None:
+    extra = route(
+        "pay", "{name: edge, namespace: infra}", "{backendRefs: [{name: payments, namespace: pay}, {name: shop}]}"
+    )
+    result = evaluate_claim(store, tmp_path, "traffic-encrypted", extra, base=base_without(DESTINATION_RULE))
+    assert hop_findings(result, "gateway->backend") == [
+        (
+            "pay",
+            "Service/payments",
+            f"backend of HTTPRoute shop/pay {NOT_COVERED}the Service is not in the inventory (mesh mTLS unknown)",
+        )
+    ]
+    assert [d[:2] for d in hop_details(result, "gateway->backend")] == [("shop", "Service/shop")] * 2
+
+
+def test_unattached_route_backends_are_no_hop(store: Store, tmp_path: Path) -> None:
+    base = NO_COVER.replace("parentRefs: [{name: edge, namespace: infra}]", "parentRefs: [{name: gone}]")
+    results = evaluate(store, tmp_path, base=base, claims=HOP_CLAIMS)
+    assert records(results["traffic-encrypted"].gaps, hop="gateway->backend") == []
+    assert results["backend-reencryption"].verdict == "no-evidence"
+
+
+def test_tls_passthrough_route_backend_is_encrypted_end_to_end(store: Store, tmp_path: Path) -> None:
+    passthrough = "{name: tls, port: 443, protocol: TLS, tls: {mode: Passthrough}}"
+    extra = docs(gateway("pt", passthrough), route("web", "{name: pt, namespace: infra}", kind="TLSRoute"))
+    results = evaluate(
+        store, tmp_path, extra, base=docs(NAMESPACES, GATEWAY, SERVICE, DENY, MESH_PERMISSIVE), claims=HOP_CLAIMS
+    )
+    assert hop_details(results["traffic-encrypted"], "gateway->backend") == [
+        ("shop", "Service/shop", "backend of TLSRoute shop/web encrypted by TLS passthrough (the gateway does not "
+         "terminate TLS)")
+    ]  # fmt: skip
+    assert results["backend-reencryption"].verdict == "satisfied"
+
+
+# traffic-encrypted: hop workload<->workload -------------------------------------------------------------
+
+
+def peer_authentication(namespace: str, name: str, spec: str) -> str:
+    return (
+        "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\n"
+        f"metadata: {{name: {name}, namespace: {namespace}}}\nspec: {spec}\n"
+    )
+
+
+WEB = "selector: {matchLabels: {app: web}}"
+
+
+def test_workload_effective_mtls_mode(store: Store, tmp_path: Path) -> None:
+    cases = {  # namespace of Service web (app: web, tier: front) -> its policies (name, spec), mode, decided by
+        "w0": ([], "STRICT", "mesh-wide PeerAuthentication istio-system/default"),
+        "w1": ([("ns", "{mtls: {mode: PERMISSIVE}}")], "PERMISSIVE", "PeerAuthentication w1/ns"),
+        "w2": ([("ns", "{mtls: {mode: PERMISSIVE}}"), ("wl", f"{{{WEB}, mtls: {{mode: STRICT}}}}")],
+               "STRICT", "workload PeerAuthentication w2/wl"),
+        "w3": ([("wl", "{selector: {matchLabels: {app: web}}, mtls: {mode: DISABLE}}")],
+               "DISABLE", "workload PeerAuthentication w3/wl"),
+        "w4": ([("wl", "{selector: {matchLabels: {app: api}}, mtls: {mode: DISABLE}}")],  # selects another workload
+               "STRICT", "mesh-wide PeerAuthentication istio-system/default"),
+        "w5": ([("wl", "{selector: {matchLabels: {app: web, tier: db}}, mtls: {mode: DISABLE}}")],  # not a subset
+               "STRICT", "mesh-wide PeerAuthentication istio-system/default"),
+        "w6": ([("a", "{selector: {matchLabels: {app: web}}, mtls: {mode: PERMISSIVE}}"),
+                ("b", "{selector: {matchLabels: {app: web, tier: front}}, mtls: {mode: STRICT}}")],  # most specific
+               "STRICT", "workload PeerAuthentication w6/b"),
+        "w7": ([("a", "{selector: {matchLabels: {app: web}}, mtls: {mode: STRICT}}"),
+                ("b", "{selector: {matchLabels: {tier: front}}, mtls: {mode: PERMISSIVE}}")],  # tie: the weaker
+               "PERMISSIVE", "workload PeerAuthentication w7/b"),
+        "w8": ([("ns", "{mtls: {mode: PERMISSIVE}}"), ("wl", f"{{{WEB}, mtls: {{mode: UNSET}}}}")],
+               "PERMISSIVE", "PeerAuthentication w8/ns"),  # UNSET inherits
+    }  # fmt: skip
+    extra = [regulated_service(ns) for ns in cases]
+    extra += [peer_authentication(ns, name, spec) for ns, (policies, _, _) in cases.items() for name, spec in policies]
+    result = evaluate_claim(store, tmp_path, "traffic-encrypted", *extra)
+    mesh = "mesh-wide PeerAuthentication istio-system/default"
+    assert hop_details(result, "workload<->workload") == [
+        ("shop", "Service/shop", f"mesh mTLS STRICT (decided by {mesh})"),
+        *(
+            (ns, "Service/web", f"mesh mTLS STRICT (decided by {by})")
+            for ns, (_, m, by) in cases.items()
+            if m == "STRICT"
+        ),
+    ]
+    assert hop_findings(result, "workload<->workload") == [
+        (ns, "Service/web", f"mesh mTLS is {mode}, not STRICT (decided by {by})")
+        for ns, (_, mode, by) in cases.items()
+        if mode != "STRICT"
+    ]
+    assert result.verdict == "gap"
 
 
 def test_no_mesh_policy_means_istio_default_permissive(store: Store, tmp_path: Path) -> None:
-    base = BASE[: BASE.index("---\napiVersion: security.istio.io/v1")]
-    result = evaluate(store, tmp_path, base=base)["traffic-encrypted"]
+    result = evaluate_claim(store, tmp_path, "traffic-encrypted", base=base_without(MESH_STRICT))
     assert findings(result) == ["mesh mTLS is PERMISSIVE, not STRICT (decided by Istio default (PERMISSIVE))"]
+    [gap] = records(result.gaps)
+    assert (gap["hop"], gap["object"]) == ("workload<->workload", "Service/shop")
+    assert gap["location"].endswith("base.yaml#5 (line 27)")  # no policy decides: the Service is cited
 
 
-def test_passthrough_tls_listener_needs_no_certificate(store: Store, tmp_path: Path) -> None:
-    extra = (
-        "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: pt, namespace: infra}\n"
-        "spec: {listeners: [{name: tls, port: 443, protocol: TLS, tls: {mode: Passthrough}}]}\n"
-    )
-    assert evaluate(store, tmp_path, extra)["traffic-encrypted"].verdict == "satisfied"
+def test_port_level_override_weaker_than_strict(store: Store, tmp_path: Path) -> None:
+    policies = {  # namespace of Service web -> its PeerAuthentication "port"
+        "p0": "{selector: {matchLabels: {app: web}}, portLevelMtls: {'5432': {mode: PERMISSIVE}}}",
+        "p1": "{selector: {matchLabels: {app: web}}, portLevelMtls: {'5432': {mode: STRICT}}}",
+        "p2": "{mtls: {mode: STRICT}, portLevelMtls: {'5432': {mode: DISABLE}}}",  # ignored by Istio without selector
+    }
+    extra = [regulated_service(ns) for ns in policies] + [route_to_webs(*policies)]
+    extra += [peer_authentication(ns, "port", spec) for ns, spec in policies.items()]
+    te = evaluate_claim(store, tmp_path, "traffic-encrypted", *extra)
+    assert hop_findings(te, "workload<->workload") == [
+        ("p0", "Service/web", "port 5432 mTLS weakened to PERMISSIVE by workload PeerAuthentication p0/port")
+    ]
+    [gap] = records(te.gaps, hop="workload<->workload")
+    assert gap["location"] == f"{tmp_path / 'env' / 'extra4.yaml'}#1 (line 1)"  # the PeerAuthentication
+    # the weakened workload no longer encrypts the gateway->backend hop through the mesh
+    assert hop_findings(te, "gateway->backend") == [
+        (
+            "p0",
+            "Service/web",
+            f"backend of HTTPRoute shop/webs {NOT_COVERED}a port-level override weakens its mesh mTLS",
+        )
+    ]
+    assert {d[0] for d in hop_details(te, "workload<->workload")} == {"p1", "p2", "shop"}
+
+
+def test_only_services_of_regulated_namespaces_are_workload_hops(store: Store, tmp_path: Path) -> None:
+    service = "apiVersion: v1\nkind: Service\nmetadata: {name: tools, namespace: infra}\nspec: {selector: {app: t}}\n"
+    permissive = peer_authentication("infra", "ns", "{mtls: {mode: PERMISSIVE}}")
+    result = evaluate_claim(store, tmp_path, "traffic-encrypted", service, permissive)
+    assert result.verdict == "satisfied"
+    assert [d[1] for d in hop_details(result, "workload<->workload")] == ["Service/shop"]
+
+
+def evaluate_kinds(store: Store, tmp_path: Path, kinds: list[str]) -> dict[str, ClaimResult]:
+    write(tmp_path / "env" / "base.yaml", BASE)
+    run_source(store, KubernetesSource(), {"paths": [str(tmp_path / "env")], "cluster": "test", "kinds": kinds})
+    return {r.claim.id: r for r in evaluate_pack(store, load_pack(resolve_pack("k8s-networking")))}
+
+
+def test_traffic_encrypted_requires_services(store: Store, tmp_path: Path) -> None:
+    result = evaluate_kinds(store, tmp_path, [k for k in KIND_NAMES if k != "Service"])["traffic-encrypted"]
+    assert result.verdict == "no-evidence"
+    assert result.reason == "required evidence not collected: Kubernetes kind Service not collectible or not listed"
+
+
+# backend-reencryption ----------------------------------------------------------------------------------
+
+
+def test_backend_reencryption_ignores_backends_outside_regulated_namespaces(store: Store, tmp_path: Path) -> None:
+    base = base_without(DESTINATION_RULE).replace('labels: {defensible.io/regulated: "true"}', "labels: {}")
+    result = evaluate_claim(store, tmp_path, "backend-reencryption", base=base)
+    assert result.verdict == "no-evidence" and result.gaps.rows == []
+
+
+def test_backend_reencryption_without_destination_rule_or_policy_kinds_is_still_judged(
+    store: Store, tmp_path: Path
+) -> None:
+    kinds = [k for k in KIND_NAMES if k not in ("DestinationRule", "BackendTLSPolicy")]
+    result = evaluate_kinds(store, tmp_path, kinds)["backend-reencryption"]
+    assert result.verdict == "gap"
+    assert [r["object"] for r in records(result.gaps)] == ["Service/shop"]
+
+
+@pytest.mark.parametrize("missing", ["HTTPRoute", "Namespace"])
+def test_backend_reencryption_needs_routes_and_namespaces(store: Store, tmp_path: Path, missing: str) -> None:
+    result = evaluate_kinds(store, tmp_path, [k for k in KIND_NAMES if k != missing])["backend-reencryption"]
+    assert result.verdict == "no-evidence"
+    assert result.reason == f"required evidence not collected: Kubernetes kind {missing} not collectible or not listed"
+
+
+def test_backend_reencryption_lists_each_route_of_an_uncovered_backend(store: Store, tmp_path: Path) -> None:
+    second = route("web", "{name: edge, namespace: infra}", kind="GRPCRoute")
+    result = evaluate_claim(store, tmp_path, "backend-reencryption", second, base=NO_COVER)
+    assert [(r["namespace"], r["object"], r["route"]) for r in records(result.gaps)] == [
+        ("shop", "Service/shop", "GRPCRoute shop/web"),
+        ("shop", "Service/shop", "HTTPRoute shop/shop"),
+    ]

@@ -1,21 +1,32 @@
-SELECT cluster, namespace, 'Namespace/' || namespace AS object,
-       'mesh mTLS is ' || effective_mode || ', not STRICT (decided by ' || decided_by || ')' AS finding,
+-- Unencrypted hops: one row per listener, route backend, workload or weak port override.
+SELECT cluster, namespace, 'Gateway/' || gateway || ' listener ' || listener AS object, 'client->gateway' AS hop,
+       CASE WHEN protocol IN ('HTTPS', 'TLS') THEN protocol || ' listener terminates TLS without certificateRefs'
+            ELSE coalesce(protocol, 'listener without protocol') || ' listener accepts unencrypted traffic'
+       END || ' (routes: ' || routes || ')' AS finding,
        location, source, run_id, artifact_sha256, collected_at
-FROM namespace_mtls
-WHERE effective_mode <> 'STRICT'
+FROM client_gateway_hops
+WHERE NOT encrypted
 UNION ALL
-SELECT p.cluster, p.namespace, 'PeerAuthentication/' || p.name,
-       CASE WHEN p.mode NOT IN ('STRICT', 'UNSET') THEN 'workload override weakens mTLS to ' || p.mode
-            ELSE 'port-level override weakens mTLS' END,
-       p.location, p.source, p.run_id, p.artifact_sha256, p.collected_at
-FROM peer_authentications p
+SELECT b.cluster, b.namespace, 'Service/' || b.service, 'gateway->backend',
+       'backend of ' || b.route_ref || ' is reached without TLS: no BackendTLSPolicy or TLS DestinationRule, and '
+         || CASE WHEN m.service IS NULL THEN 'the Service is not in the inventory (mesh mTLS unknown)'
+                 WHEN m.mode <> 'STRICT' THEN 'mesh mTLS is ' || m.mode || ' (decided by ' || m.decided_by || ')'
+                 ELSE 'a port-level override weakens its mesh mTLS' END,
+       b.location, b.source, b.run_id, b.artifact_sha256, b.collected_at
+FROM route_backend_tls b
+LEFT JOIN service_mtls m USING (cluster, namespace, service)
+WHERE b.covered_by IS NULL AND NOT coalesce(m.strict, false)
+UNION ALL
+SELECT m.cluster, m.namespace, 'Service/' || m.service, 'workload<->workload',
+       'mesh mTLS is ' || m.mode || ', not STRICT (decided by ' || m.decided_by || ')',
+       m.location, m.source, m.run_id, m.artifact_sha256, m.collected_at
+FROM service_mtls m
 JOIN regulated_namespaces n USING (cluster, namespace)
-WHERE (p.workload_scoped AND p.mode NOT IN ('STRICT', 'UNSET'))
-   OR EXISTS (SELECT 1 FROM json_each(p.port_level) pl
-              WHERE coalesce(pl.value->>'mode', 'UNSET') NOT IN ('STRICT', 'UNSET'))
+WHERE m.mode <> 'STRICT'
 UNION ALL
-SELECT cluster, namespace, 'Gateway/' || gateway || ' listener ' || listener,
-       protocol || ' listener terminates TLS without certificateRefs',
-       location, source, run_id, artifact_sha256, collected_at
-FROM gateway_listeners
-WHERE protocol IN ('HTTPS', 'TLS') AND tls_mode = 'Terminate' AND certificate_refs = 0
+SELECT w.cluster, w.namespace, 'Service/' || w.service, 'workload<->workload',
+       'port ' || w.port || ' mTLS weakened to ' || w.mode || ' by workload PeerAuthentication '
+         || w.namespace || '/' || w.policy,
+       w.location, w.source, w.run_id, w.artifact_sha256, w.collected_at
+FROM service_weak_ports w
+JOIN regulated_namespaces n USING (cluster, namespace)

@@ -7,6 +7,7 @@ SELECT g.cluster, g.namespace, g.name AS gateway,
        coalesce(g.labels->>'defensible.io/exposure', 'public') <> 'internal' AS public,
        l.value->>'name' AS listener,
        l.value->>'protocol' AS protocol,
+       TRY_CAST(l.value->>'port' AS INTEGER) AS port,
        l.value->>'hostname' AS hostname,
        coalesce(l.value->'allowedRoutes'->'namespaces'->>'from', 'Same') AS routes_from,
        coalesce(l.value->'tls'->>'mode', 'Terminate') AS tls_mode,
@@ -72,26 +73,205 @@ CREATE VIEW peer_authentications AS
 SELECT cluster, namespace, name,
        (spec->'selector') IS NOT NULL AND coalesce(len(json_keys(spec->'selector'->'matchLabels')), 0) > 0
          AS workload_scoped,
+       spec->'selector'->'matchLabels' AS match_labels,
+       coalesce(len(json_keys(spec->'selector'->'matchLabels')), 0) AS label_count,
        coalesce(spec->'mtls'->>'mode', 'UNSET') AS mode,
        spec->'portLevelMtls' AS port_level,
        location, source, run_id, artifact_sha256, collected_at
 FROM k8s_current
 WHERE kind = 'PeerAuthentication';
 
-CREATE VIEW namespace_mtls AS
-SELECT n.cluster, n.namespace,
-       coalesce(ns.mode, mesh.mode, 'PERMISSIVE') AS effective_mode,
-       CASE WHEN ns.mode IS NOT NULL THEN 'PeerAuthentication ' || n.namespace || '/' || ns.name
-            WHEN mesh.mode IS NOT NULL THEN 'mesh-wide PeerAuthentication istio-system/' || mesh.name
-            ELSE 'Istio default (PERMISSIVE)' END AS decided_by,
-       coalesce(ns.location, mesh.location, n.location) AS location,
-       coalesce(ns.source, mesh.source, n.source) AS source,
-       coalesce(ns.run_id, mesh.run_id, n.run_id) AS run_id,
-       coalesce(ns.artifact_sha256, mesh.artifact_sha256, n.artifact_sha256) AS artifact_sha256,
-       coalesce(ns.collected_at, mesh.collected_at, n.collected_at) AS collected_at
-FROM regulated_namespaces n
-LEFT JOIN peer_authentications ns
-  ON ns.cluster = n.cluster AND ns.namespace = n.namespace AND NOT ns.workload_scoped AND ns.mode <> 'UNSET'
-LEFT JOIN peer_authentications mesh
-  ON mesh.cluster = n.cluster AND mesh.namespace = 'istio-system' AND NOT mesh.workload_scoped
-     AND mesh.mode <> 'UNSET';
+-- Hops ---------------------------------------------------------------------------------------------------
+-- Whether matchLabels (a JSON object) select an object with these labels (JSON): every key has that value.
+CREATE OR REPLACE TEMP MACRO k8s_selects(match_labels, labels) AS
+    list_bool_and(list_transform(json_keys(match_labels),
+                                 lambda k: (labels->>k) IS NOT DISTINCT FROM (match_labels->>k)));
+
+-- A Service stands for the workload its spec.selector selects.
+CREATE VIEW services AS
+SELECT cluster, namespace, name AS service, spec->'selector' AS selector,
+       location, source, run_id, artifact_sha256, collected_at
+FROM k8s_current
+WHERE kind = 'Service';
+
+-- Workload-scoped PeerAuthentications whose selector.matchLabels are a subset of a Service's selector.
+CREATE VIEW service_peer_authentications AS
+SELECT s.cluster, s.namespace, s.service, p.name AS policy, p.mode, p.label_count, p.port_level,
+       p.location, p.source, p.run_id, p.artifact_sha256, p.collected_at
+FROM services s
+JOIN peer_authentications p ON p.cluster = s.cluster AND p.namespace = s.namespace AND p.workload_scoped
+WHERE k8s_selects(p.match_labels, s.selector);
+
+-- Port-level mTLS overrides weaker than STRICT in the workload policies of a Service (Istio honours
+-- portLevelMtls only in policies with a selector).
+CREATE VIEW service_weak_ports AS
+SELECT sp.cluster, sp.namespace, sp.service, sp.policy, pl.key AS port, pl.value->>'mode' AS mode,
+       sp.location, sp.source, sp.run_id, sp.artifact_sha256, sp.collected_at
+FROM service_peer_authentications sp, json_each(sp.port_level) pl
+WHERE coalesce(pl.value->>'mode', 'UNSET') NOT IN ('STRICT', 'UNSET');
+
+-- Effective mTLS mode of each Service's workload: the most specific workload policy (most matchLabels; on a
+-- tie the weaker mode), else the namespace-wide policy, else the mesh-wide one, else Istio's PERMISSIVE.
+-- A policy whose mode is UNSET inherits. `strict`: STRICT with no weaker port-level override.
+CREATE VIEW service_mtls AS
+WITH candidates AS (
+    SELECT s.cluster, s.namespace, s.service, p.mode,
+           CASE WHEN p.name IS NULL THEN 4 WHEN p.workload_scoped THEN 1 WHEN p.namespace = s.namespace THEN 2
+                ELSE 3 END AS level,
+           p.label_count,
+           CASE WHEN p.name IS NULL THEN 'Istio default (PERMISSIVE)'
+                WHEN p.workload_scoped THEN 'workload PeerAuthentication ' || p.namespace || '/' || p.name
+                WHEN p.namespace = s.namespace THEN 'PeerAuthentication ' || p.namespace || '/' || p.name
+                ELSE 'mesh-wide PeerAuthentication istio-system/' || p.name END AS decided_by,
+           coalesce(p.location, s.location) AS location, coalesce(p.source, s.source) AS source,
+           coalesce(p.run_id, s.run_id) AS run_id, coalesce(p.artifact_sha256, s.artifact_sha256) AS artifact_sha256,
+           coalesce(p.collected_at, s.collected_at) AS collected_at
+    FROM services s
+    LEFT JOIN peer_authentications p
+      ON p.cluster = s.cluster AND p.mode <> 'UNSET'
+         AND (p.namespace = s.namespace OR (p.namespace = 'istio-system' AND NOT p.workload_scoped))
+         AND (NOT p.workload_scoped OR k8s_selects(p.match_labels, s.selector))
+)
+SELECT c.cluster, c.namespace, c.service, coalesce(c.mode, 'PERMISSIVE') AS mode, c.decided_by,
+       c.mode = 'STRICT' AND w.service IS NULL AS strict,
+       c.location, c.source, c.run_id, c.artifact_sha256, c.collected_at
+FROM candidates c
+LEFT JOIN (SELECT DISTINCT cluster, namespace, service FROM service_weak_ports) w USING (cluster, namespace, service)
+QUALIFY row_number() OVER (PARTITION BY c.cluster, c.namespace, c.service
+                           ORDER BY c.level, c.label_count DESC, c.mode = 'STRICT', c.decided_by) = 1;
+
+-- Routes and whether any of their rules forwards to a backend (a pure redirect does not).
+CREATE VIEW routes AS
+SELECT cluster, kind, namespace, name, spec,
+       coalesce(len(json_extract(spec, '$.rules[*].backendRefs[*]')), 0) > 0 AS forwards,
+       location, source, run_id, artifact_sha256, collected_at
+FROM k8s_current
+WHERE kind IN ('HTTPRoute', 'GRPCRoute', 'TLSRoute');
+
+-- The Gateway listeners each route attaches to: parentRef name and namespace (default: the route's), and
+-- sectionName and port when given. Route status and the listener's allowedRoutes are not consulted.
+CREATE VIEW route_attachments AS
+SELECT r.cluster, r.kind AS route_kind, r.namespace AS route_namespace, r.name AS route, r.forwards,
+       l.namespace AS gateway_namespace, l.gateway, l.listener, l.protocol, l.tls_mode
+FROM routes r
+CROSS JOIN json_each(r.spec->'parentRefs') p
+JOIN gateway_listeners l
+  ON l.cluster = r.cluster AND l.gateway = (p.value->>'name')
+     AND l.namespace = coalesce(p.value->>'namespace', r.namespace)
+     AND ((p.value->>'sectionName') IS NULL OR l.listener = (p.value->>'sectionName'))
+     AND ((p.value->>'port') IS NULL OR l.port = TRY_CAST(p.value->>'port' AS INTEGER))
+WHERE coalesce(p.value->>'group', 'gateway.networking.k8s.io') = 'gateway.networking.k8s.io'
+  AND coalesce(p.value->>'kind', 'Gateway') = 'Gateway';
+
+-- Hop client->gateway: listeners that at least one forwarding route attaches to.
+CREATE VIEW client_gateway_hops AS
+SELECT l.cluster, l.namespace, l.gateway, l.listener, l.protocol, l.tls_mode, l.certificate_refs,
+       l.protocol IN ('HTTPS', 'TLS') AND (l.tls_mode = 'Passthrough' OR l.certificate_refs > 0) AS encrypted,
+       string_agg(DISTINCT a.route_kind || ' ' || a.route_namespace || '/' || a.route, ', '
+                  ORDER BY a.route_kind || ' ' || a.route_namespace || '/' || a.route) AS routes,
+       l.location, l.source, l.run_id, l.artifact_sha256, l.collected_at
+FROM gateway_listeners l
+JOIN route_attachments a
+  ON a.cluster = l.cluster AND a.gateway_namespace = l.namespace AND a.gateway = l.gateway AND a.listener = l.listener
+WHERE a.forwards
+GROUP BY ALL;
+
+-- Hop gateway->backend: the Service backendRefs of attached routes (namespace default: the route's), one row
+-- per route and Service with the ports it is reached on. `passthrough`: a TLSRoute attached only to TLS
+-- Passthrough listeners.
+CREATE VIEW route_backends AS
+WITH attached AS (
+    SELECT cluster, route_kind AS kind, route_namespace AS namespace, route AS name,
+           bool_and(route_kind = 'TLSRoute' AND protocol = 'TLS' AND tls_mode = 'Passthrough') AS passthrough
+    FROM route_attachments
+    GROUP BY ALL
+)
+SELECT r.cluster, r.kind AS route_kind, r.namespace AS route_namespace, r.name AS route,
+       r.kind || ' ' || r.namespace || '/' || r.name AS route_ref,
+       coalesce(b.value->>'namespace', r.namespace) AS namespace, b.value->>'name' AS service, a.passthrough,
+       coalesce(list(DISTINCT TRY_CAST(b.value->>'port' AS INTEGER))
+                  FILTER (WHERE TRY_CAST(b.value->>'port' AS INTEGER) IS NOT NULL), []) AS ports,
+       r.location, r.source, r.run_id, r.artifact_sha256, r.collected_at
+FROM routes r
+JOIN attached a USING (cluster, kind, namespace, name)
+CROSS JOIN json_each(r.spec->'rules') rule
+CROSS JOIN json_each(rule.value->'backendRefs') b
+WHERE coalesce(b.value->>'group', '') = '' AND coalesce(b.value->>'kind', 'Service') = 'Service'
+GROUP BY ALL;
+
+-- BackendTLSPolicies by the Service they target (spec.targetRefs, or spec.targetRef before v1alpha3).
+CREATE VIEW backend_tls_policies AS
+SELECT p.cluster, p.namespace, t.value->>'name' AS service, p.name AS policy,
+       p.location, p.source, p.run_id, p.artifact_sha256, p.collected_at
+FROM k8s_current p, json_each(coalesce(p.spec->'targetRefs', json_array(p.spec->'targetRef'))) t
+WHERE p.kind = 'BackendTLSPolicy'
+  AND coalesce(t.value->>'group', '') = '' AND (t.value->>'kind') = 'Service';
+
+-- DestinationRules that make clients originate TLS, with their host as a Service FQDN (`exact`) or, for a
+-- wildcard host, the suffix it matches. Short names resolve in the rule's namespace; cluster domain cluster.local.
+-- A port-level setting replaces the rule's policy on its port: `tls_ports` originate TLS, `weak_ports` do not.
+CREATE VIEW tls_destination_rules AS
+WITH rules AS (
+    SELECT cluster, namespace, name, lower(spec->>'host') AS host,
+           spec->'trafficPolicy'->'tls'->>'mode' AS tls_mode,
+           CAST(coalesce(spec->'trafficPolicy'->'portLevelSettings', '[]') AS JSON[]) AS port_settings,
+           location, source, run_id, artifact_sha256, collected_at
+    FROM k8s_current
+    WHERE kind = 'DestinationRule'
+),
+ported AS (
+    SELECT *,
+           list_transform(list_filter(port_settings,
+                                      lambda s: (s->'tls'->>'mode') IN ('ISTIO_MUTUAL', 'SIMPLE', 'MUTUAL')),
+                          lambda s: TRY_CAST(s->'port'->>'number' AS INTEGER)) AS tls_ports,
+           list_transform(list_filter(port_settings,
+                                      lambda s: (s->'tls'->>'mode') IS NULL
+                                                OR (s->'tls'->>'mode') NOT IN ('ISTIO_MUTUAL', 'SIMPLE', 'MUTUAL')),
+                          lambda s: TRY_CAST(s->'port'->>'number' AS INTEGER)) AS weak_ports
+    FROM rules
+)
+SELECT cluster, namespace, name, host, tls_mode, tls_mode IN ('ISTIO_MUTUAL', 'SIMPLE', 'MUTUAL') AS tls_all,
+       tls_ports, weak_ports,
+       CASE WHEN starts_with(host, '*') THEN NULL
+            WHEN NOT contains(host, '.') THEN host || '.' || namespace || '.svc.cluster.local'
+            WHEN ends_with(host, '.svc') THEN host || '.cluster.local'
+            WHEN len(string_split(host, '.')) = 2 THEN host || '.svc.cluster.local'
+            ELSE host END AS exact,
+       CASE WHEN starts_with(host, '*') THEN substr(host, 2) END AS suffix,
+       location, source, run_id, artifact_sha256, collected_at
+FROM ported
+WHERE tls_mode IN ('ISTIO_MUTUAL', 'SIMPLE', 'MUTUAL') OR len(tls_ports) > 0;
+
+-- What makes a client originate TLS to a Service: BackendTLSPolicies and TLS DestinationRules, each with the
+-- Service FQDN it covers (`exact`) or, for a wildcard DestinationRule host, the FQDN suffix it matches.
+CREATE VIEW backend_tls_covers AS
+SELECT cluster, service || '.' || namespace || '.svc.cluster.local' AS exact, NULL AS suffix,
+       true AS tls_all, [] AS tls_ports, [] AS weak_ports,
+       'BackendTLSPolicy ' || namespace || '/' || policy AS covered_by,
+       location, source, run_id, artifact_sha256, collected_at
+FROM backend_tls_policies
+UNION ALL
+SELECT cluster, exact, suffix, coalesce(tls_all, false), tls_ports, weak_ports,
+       'DestinationRule ' || namespace || '/' || name || ' (host ' || host || ', tls.mode '
+         || coalesce(tls_mode, 'unset') || CASE WHEN len(tls_ports) > 0 THEN ', TLS on port(s) '
+            || array_to_string(list_sort(tls_ports), ' ') ELSE '' END || ')',
+       location, source, run_id, artifact_sha256, collected_at
+FROM tls_destination_rules;
+
+-- Each route backend with what encrypts it besides the mesh: one row per covering object (with its
+-- provenance), TLS passthrough, or a single row with covered_by NULL (and the route's provenance). A
+-- DestinationRule covers a backend when it originates TLS on every port the route uses.
+CREATE VIEW route_backend_tls AS
+SELECT b.cluster, b.route_ref, b.namespace, b.service,
+       coalesce(c.covered_by, CASE WHEN b.passthrough THEN 'TLS passthrough (the gateway does not terminate TLS)' END)
+         AS covered_by,
+       coalesce(c.location, b.location) AS location, coalesce(c.source, b.source) AS source,
+       coalesce(c.run_id, b.run_id) AS run_id, coalesce(c.artifact_sha256, b.artifact_sha256) AS artifact_sha256,
+       coalesce(c.collected_at, b.collected_at) AS collected_at
+FROM route_backends b
+LEFT JOIN backend_tls_covers c
+  ON c.cluster = b.cluster
+     AND (c.exact = b.service || '.' || b.namespace || '.svc.cluster.local'
+          OR ends_with(b.service || '.' || b.namespace || '.svc.cluster.local', c.suffix))
+     AND ((c.tls_all AND NOT list_has_any(b.ports, c.weak_ports))
+          OR (len(b.ports) > 0 AND list_has_all(c.tls_ports, b.ports)));

@@ -1,0 +1,271 @@
+"""Certificates kept in a cluster: TLS Secrets, cert-manager Certificates, and the Gateway listeners using them.
+
+Read from manifest files or live through the ``kubernetes`` client. Live, Secrets are listed with the field
+selector ``type=kubernetes.io/tls``, so no other Secret is ever fetched. A Secret's ``tls.key`` is dropped the
+moment the Secret is read and never decoded; only ``tls.crt`` and ``ca.crt`` are.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from kubernetes import config as kube_config
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
+
+from collector.plugins import CollectContext, SourceError
+from collector.redaction import redact_object
+from collector.store import sha256_hex
+from sources.kubernetes import list_pages, manifest_files, read_manifest
+from sources.x509_certs import describe, read_pem_bundle, to_pem, verify_chain
+
+CERT_KEYS = ("tls.crt", "ca.crt")
+CERT_MANAGER = "cert-manager.io"
+GATEWAY_API = "gateway.networking.k8s.io"
+# (kind, list path, field selector); the first version served is used.
+LIVE_KINDS = (
+    ("Secret", ("/api/v1/secrets",), "type=kubernetes.io/tls"),
+    ("Certificate", (f"/apis/{CERT_MANAGER}/v1/certificates",), ""),
+    ("Gateway", (f"/apis/{GATEWAY_API}/v1/gateways", f"/apis/{GATEWAY_API}/v1beta1/gateways"), ""),
+)
+
+
+@dataclass
+class Found:
+    """The objects read from one cluster, each with where it came from and its artifact."""
+
+    cluster: str
+    secrets: list[tuple[dict, str, str]] = field(default_factory=list)  # (object, location, artifact)
+    certificates: list[tuple[dict, str, str]] = field(default_factory=list)
+    gateways: list[tuple[dict, str, str]] = field(default_factory=list)
+
+    def add(self, obj: dict, location: str, artifact: str) -> None:
+        kind, group = obj.get("kind"), str(obj.get("apiVersion", "")).split("/")[0]
+        if kind == "Secret" and holds_certificates(obj):
+            self.secrets.append((obj, location, artifact))
+        elif kind == "Certificate" and group == CERT_MANAGER:
+            self.certificates.append((obj, location, artifact))
+        elif kind == "Gateway" and group == GATEWAY_API:
+            self.gateways.append((obj, location, artifact))
+
+
+def api_version(list_path: str) -> str:
+    """``v1`` for ``/api/v1/secrets``, ``group/version`` for ``/apis/group/version/plural``."""
+    parts = list_path.strip("/").split("/")
+    return parts[1] if parts[0] == "api" else f"{parts[1]}/{parts[2]}"
+
+
+def holds_certificates(secret: dict) -> bool:
+    return any(key in (secret.get(part) or {}) for part in ("data", "stringData") for key in CERT_KEYS)
+
+
+def drop_private_keys(obj: dict) -> dict:
+    """Remove every value of a Secret but its certificates, before anything else looks at it."""
+    if obj.get("kind") == "Secret":
+        for part in ("data", "stringData"):
+            if isinstance(obj.get(part), dict):
+                obj[part] = {k: v for k, v in obj[part].items() if k in CERT_KEYS}
+    return obj
+
+
+# reading ----------------------------------------------------------------------------------------------
+
+
+def collect_manifests(ctx: CollectContext) -> None:
+    found = Found(ctx.config["cluster"])
+    try:
+        files = manifest_files([Path(p) for p in ctx.config["paths"]])
+    except SourceError as exc:
+        raise SourceError(f"certificates: {exc}") from None
+    for path in files:
+        sha, objects = read_manifest(ctx, path, drop_private_keys)
+        for location, obj in objects:
+            found.add(obj, location, sha)
+    emit_found(ctx, found)
+
+
+def collect_live(ctx: CollectContext, context: str) -> None:
+    try:
+        api = kube_config.new_client_from_config(config_file=ctx.config["kubeconfig"], context=context)
+    except (kube_config.ConfigException, OSError) as exc:
+        raise SourceError(f"certificates: cannot load kubeconfig context {context!r}: {exc}") from None
+    found = Found(context)
+    with api:
+        server = api.configuration.host
+        for kind, paths, field_selector in LIVE_KINDS:
+            for path in paths:
+                url = f"{server}{path}" + (f"?fieldSelector={field_selector}" if field_selector else "")
+                try:
+                    pages = list_pages(api, path, 500, url, field_selector=field_selector)
+                except ApiException as exc:
+                    if exc.status == 404:
+                        continue
+                    if exc.status == 403:
+                        ctx.partial(f"certificates: {url} (context {context}): listing {kind} forbidden (403)")
+                        break
+                    raise SourceError(f"certificates: {url} (context {context}) answered HTTP {exc.status}") from None
+                except HTTPError as exc:
+                    raise SourceError(f"certificates: cannot reach {server} (context {context}): {exc}") from None
+                for page_no, (body, listing) in enumerate(pages, start=1):
+                    items = [drop_private_keys({"kind": kind, **item}) for item in listing.get("items") or []]
+                    for item in items:
+                        item.setdefault("apiVersion", api_version(path))
+                    # the page as sent holds tls.key: only a redacted rendering is kept, citing the page's digest
+                    rendered = json.dumps(redact_object({**listing, "items": items}), indent=1, sort_keys=True)
+                    origin = f"{url} page {page_no}"
+                    sha = ctx.add_artifact(rendered.encode(), origin, "application/json", sha256_hex(body))
+                    for item in items:
+                        found.add(item, origin, sha)
+                break
+            else:
+                ctx.note(f"certificates: context {context} serves no {kind} (404)")
+    emit_found(ctx, found)
+
+
+# rows -------------------------------------------------------------------------------------------------
+
+
+def emit_found(ctx: CollectContext, found: Found) -> None:
+    anchors = trust_anchors(ctx.config["ca_bundle"])
+    managed = {
+        (meta(c)["namespace"], (c.get("spec") or {}).get("secretName")): f"{meta(c)['namespace']}/{meta(c)['name']}"
+        for c, _, _ in found.certificates
+    }
+    references = emit_references(ctx, found)
+    for secret, location, _ in found.secrets:
+        ns, name = meta(secret)["namespace"], meta(secret)["name"]
+        where = {
+            "cluster": found.cluster,
+            "namespace": ns,
+            "secret_name": name,
+            "managed_by": managed.get((ns, name)),
+            "referenced_by": references.get((ns, name), []),
+        }
+        emit_secret(ctx, secret, location, where, anchors)
+    for certificate, location, artifact in found.certificates:
+        ctx.emit("cert_manager_certificates", cert_manager_row(found.cluster, certificate, location), artifact)
+
+
+def emit_references(ctx: CollectContext, found: Found) -> dict[tuple[str, str], list[str]]:
+    """Emit a row per Gateway listener certificateRef; return who references each Secret (ns, name)."""
+    secrets = {(meta(s)["namespace"], meta(s)["name"]) for s, _, _ in found.secrets}
+    references: dict[tuple[str, str], list[str]] = {}
+    for gateway, location, artifact in found.gateways:
+        gw = meta(gateway)
+        for listener in (gateway.get("spec") or {}).get("listeners") or []:
+            for ref in (listener.get("tls") or {}).get("certificateRefs") or []:
+                if ref.get("kind", "Secret") != "Secret" or ref.get("group", "") not in ("", "core"):
+                    continue
+                target = (ref.get("namespace") or gw["namespace"], ref["name"])
+                user = f"Gateway {gw['namespace']}/{gw['name']} listener {listener.get('name')}"
+                references.setdefault(target, []).append(user)
+                row = {
+                    "cluster": found.cluster,
+                    "gateway_namespace": gw["namespace"],
+                    "gateway": gw["name"],
+                    "listener": listener.get("name"),
+                    "hostname": listener.get("hostname"),
+                    "port": listener.get("port"),
+                    "protocol": listener.get("protocol"),
+                    "secret_namespace": target[0],
+                    "secret_name": target[1],
+                    "found": target in secrets,
+                    "location": location,
+                }
+                ctx.emit("certificate_references", row, artifact)
+    return references
+
+
+def emit_secret(
+    ctx: CollectContext, secret: dict, location: str, where: dict[str, Any], anchors: list[x509.Certificate]
+) -> None:
+    label = f"secret {where['namespace']}/{where['secret_name']}"
+    bundles = {key: read_secret_value(ctx, secret, key, label) for key in CERT_KEYS}
+    chain, ca = bundles["tls.crt"], bundles["ca.crt"]
+    valid, error = verify_chain(chain[0], chain[1:], ca + anchors, ctx.collected_at) if chain else (None, None)
+    for key, certs in bundles.items():
+        for position, cert in enumerate(certs):
+            leaf = key == "tls.crt" and position == 0
+            row = {
+                **where,
+                **describe(cert),
+                "found_in": "secret",
+                "location": f"{label} {key} ({location})",
+                "secret_key": key,
+                "chain_position": position,
+                "chain_valid": valid if leaf else None,
+                "chain_error": error if leaf else None,
+                "referenced_by": where["referenced_by"] if leaf else [],
+                "observed_at": ctx.collected_at,
+            }
+            sha = ctx.add_artifact(to_pem(cert), f"{label} {key} certificate {position}", "application/x-pem-file")
+            ctx.emit("certificates", row, sha)
+
+
+def read_secret_value(ctx: CollectContext, secret: dict, key: str, label: str) -> list[x509.Certificate]:
+    """The certificates of ``tls.crt`` or ``ca.crt``; what cannot be read makes the run partial, named."""
+    data, string_data = secret.get("data") or {}, secret.get("stringData") or {}
+    if key in string_data:
+        raw = str(string_data[key]).encode()
+    elif key in data:
+        try:
+            raw = base64.b64decode(str(data[key]), validate=True)
+        except binascii.Error:
+            ctx.partial(f"certificates: {label} {key}: not valid base64")
+            return []
+    else:
+        return []
+    bundle = read_pem_bundle(raw)
+    if bundle.unreadable:
+        ctx.partial(f"certificates: {label} {key}: {bundle.unreadable} CERTIFICATE block(s) could not be decoded")
+    elif not bundle.certificates and key == "tls.crt":
+        ctx.partial(f"certificates: {label} {key}: no PEM certificate in it")
+    return bundle.certificates
+
+
+def cert_manager_row(cluster: str, certificate: dict, location: str) -> dict[str, Any]:
+    spec, status = certificate.get("spec") or {}, certificate.get("status") or {}
+    conditions = status.get("conditions") or []
+    ready = next((c for c in conditions if c.get("type") == "Ready"), {})
+    issuer = spec.get("issuerRef") or {}
+    return {
+        "cluster": cluster,
+        "namespace": meta(certificate)["namespace"],
+        "name": meta(certificate)["name"],
+        "secret_name": spec.get("secretName"),
+        "dns_names": spec.get("dnsNames") or [],
+        "issuer_ref": f"{issuer.get('kind', 'Issuer')}/{issuer['name']}" if issuer.get("name") else None,
+        "ready": ready.get("status"),
+        "ready_reason": ready.get("reason"),
+        "ready_message": ready.get("message"),
+        "not_before": status.get("notBefore"),
+        "not_after": status.get("notAfter"),
+        "renewal_time": status.get("renewalTime"),
+        "revision": status.get("revision"),
+        "last_failure_time": status.get("lastFailureTime"),
+        "conditions": conditions,
+        "location": location,
+    }
+
+
+def meta(obj: dict) -> dict[str, str]:
+    m = obj.get("metadata") or {}
+    return {"namespace": m.get("namespace") or "default", "name": m.get("name", "")}
+
+
+def trust_anchors(ca_bundle: str | None) -> list[x509.Certificate]:
+    if not ca_bundle:
+        return []
+    try:
+        bundle = read_pem_bundle(Path(ca_bundle).read_bytes())
+    except OSError as exc:
+        raise SourceError(f"certificates: cannot read ca_bundle {ca_bundle}: {exc.strerror}") from None
+    if not bundle.certificates:
+        raise SourceError(f"certificates: ca_bundle {ca_bundle} holds no PEM certificate")
+    return bundle.certificates

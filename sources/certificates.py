@@ -1,0 +1,142 @@
+"""Certificate telemetry: TLS Secrets, cert-manager Certificates, live TLS endpoints and AWS ACM.
+
+Every certificate found is described the same way (``sources.x509_certs``) in table ``certificates``, with
+where it was found, who references it (Gateway listeners, endpoints, ACM consumers) and whether its chain
+verifies. Each certificate's PEM is kept as the row's artifact, so an auditor can recompute its fingerprint.
+Private keys are never decoded: a Secret's ``tls.key`` is dropped as soon as the Secret is read.
+"""
+
+from __future__ import annotations
+
+from collector.plugins import CollectContext, SourceError
+from collector.store import PROVENANCE_COLUMNS
+from sources.cert_acm import ACM_SCHEMA, collect_acm
+from sources.cert_endpoints import ENDPOINT_SCHEMA, collect_endpoints
+from sources.cert_kubernetes import collect_live, collect_manifests
+
+MIGRATIONS = (
+    f"""
+    CREATE TABLE certificates (
+        cluster VARCHAR,                  -- for certificates found in a cluster
+        found_in VARCHAR NOT NULL,        -- secret | endpoint | acm
+        location VARCHAR NOT NULL,        -- e.g. secret ns/name tls.crt, endpoint host:443 (SNI x), ACM ARN
+        namespace VARCHAR, secret_name VARCHAR, secret_key VARCHAR,  -- tls.crt | ca.crt
+        endpoint VARCHAR, sni VARCHAR,
+        acm_arn VARCHAR,
+        chain_position INTEGER NOT NULL,  -- 0 = the leaf (first certificate), then as served or stored
+        subject VARCHAR, common_name VARCHAR, sans VARCHAR[],
+        issuer VARCHAR, serial VARCHAR,
+        not_before TIMESTAMPTZ, not_after TIMESTAMPTZ,
+        key_type VARCHAR, key_size INTEGER, signature_algorithm VARCHAR,
+        sha256_fingerprint VARCHAR,       -- sha256 of the DER certificate
+        is_ca BOOLEAN, self_signed BOOLEAN,
+        chain_valid BOOLEAN,              -- the leaf chains to a trust anchor; NULL when none is known
+        chain_error VARCHAR,
+        managed_by VARCHAR,               -- cert-manager Certificate ns/name that writes the Secret
+        referenced_by VARCHAR[],          -- e.g. Gateway ns/name listener L, endpoint host:port, ACM consumer ARN
+        details JSON,                     -- facts only one place gives (ACM status, renewal eligibility)
+        observed_at TIMESTAMPTZ NOT NULL,
+        {PROVENANCE_COLUMNS}
+    );
+    CREATE TABLE certificate_references (
+        cluster VARCHAR NOT NULL,
+        gateway_namespace VARCHAR NOT NULL, gateway VARCHAR NOT NULL,
+        listener VARCHAR NOT NULL, hostname VARCHAR, port INTEGER, protocol VARCHAR,
+        secret_namespace VARCHAR NOT NULL, secret_name VARCHAR NOT NULL,
+        found BOOLEAN NOT NULL,           -- the Secret was read in this run
+        location VARCHAR NOT NULL,
+        {PROVENANCE_COLUMNS}
+    );
+    CREATE TABLE cert_manager_certificates (
+        cluster VARCHAR NOT NULL,
+        namespace VARCHAR NOT NULL, name VARCHAR NOT NULL,
+        secret_name VARCHAR, dns_names VARCHAR[], issuer_ref VARCHAR,
+        ready VARCHAR,                    -- status of the Ready condition: True | False | Unknown
+        ready_reason VARCHAR, ready_message VARCHAR,
+        not_before TIMESTAMPTZ, not_after TIMESTAMPTZ, renewal_time TIMESTAMPTZ,
+        revision INTEGER, last_failure_time TIMESTAMPTZ,
+        conditions JSON,
+        location VARCHAR NOT NULL,
+        {PROVENANCE_COLUMNS}
+    );
+    CREATE TABLE tls_endpoints (
+        endpoint VARCHAR NOT NULL,        -- host:port as configured
+        host VARCHAR NOT NULL, port INTEGER NOT NULL, sni VARCHAR,
+        status VARCHAR NOT NULL,          -- ok | timeout | refused | unreachable | dns-error | tls-error
+        error VARCHAR,
+        tls_version VARCHAR, cipher VARCHAR,
+        chain_length INTEGER, leaf_sha256 VARCHAR,
+        verified BOOLEAN,                 -- chain and name verified against the CA bundle
+        verify_error VARCHAR,
+        ca_bundle VARCHAR,                -- the CA bundle file used, or 'system'
+        observed_at TIMESTAMPTZ NOT NULL,
+        {PROVENANCE_COLUMNS}
+    );
+    -- Each table's rows of the latest succeeded or partial run that filled it (certificates: per kind of place).
+    CREATE VIEW certificates_current AS
+        SELECT c.* FROM certificates c JOIN runs r USING (run_id)
+        WHERE r.status IN ('succeeded', 'partial')
+        QUALIFY dense_rank() OVER (PARTITION BY c.found_in ORDER BY r.started_at DESC, r.run_id DESC) = 1;
+    CREATE VIEW certificate_references_current AS
+        SELECT c.* FROM certificate_references c JOIN runs r USING (run_id)
+        WHERE r.status IN ('succeeded', 'partial')
+        QUALIFY dense_rank() OVER (ORDER BY r.started_at DESC, r.run_id DESC) = 1;
+    CREATE VIEW cert_manager_certificates_current AS
+        SELECT c.* FROM cert_manager_certificates c JOIN runs r USING (run_id)
+        WHERE r.status IN ('succeeded', 'partial')
+        QUALIFY dense_rank() OVER (ORDER BY r.started_at DESC, r.run_id DESC) = 1;
+    CREATE VIEW tls_endpoints_current AS
+        SELECT c.* FROM tls_endpoints c JOIN runs r USING (run_id)
+        WHERE r.status IN ('succeeded', 'partial')
+        QUALIFY dense_rank() OVER (ORDER BY r.started_at DESC, r.run_id DESC) = 1;
+    """,
+)
+
+
+class CertificatesSource:
+    name = "certificates"
+    description = "Certificates of TLS Secrets, cert-manager Certificates, live TLS endpoints and AWS ACM"
+    config_schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "paths": {
+                "type": "array",
+                "items": {"type": "string"},
+                "default": [],
+                "description": "manifest files or directories holding TLS Secrets, cert-manager Certificates and "
+                "Gateways (YAML, JSON, kubectl List dumps)",
+            },
+            "cluster": {"type": "string", "default": "default", "description": "cluster name for `paths`"},
+            "contexts": {
+                "type": "array",
+                "items": {"type": "string"},
+                "default": [],
+                "description": "kubeconfig contexts to list TLS Secrets, Certificates and Gateways from",
+            },
+            "kubeconfig": {"type": ["string", "null"], "default": None},
+            "endpoints": {"type": "array", "items": ENDPOINT_SCHEMA, "default": []},
+            "ca_bundle": {
+                "type": ["string", "null"],
+                "default": None,
+                "description": "PEM file of trust anchors for chains (endpoints default to the system store)",
+            },
+            "timeout_seconds": {"type": "number", "exclusiveMinimum": 0, "default": 5},
+            "acm": {**ACM_SCHEMA, "default": None},
+        },
+    }
+
+    migrations = MIGRATIONS
+
+    def collect(self, ctx: CollectContext) -> None:
+        cfg = ctx.config
+        if not (cfg["paths"] or cfg["contexts"] or cfg["endpoints"] or cfg["acm"]):
+            raise SourceError("certificates: configure `paths`, `contexts`, `endpoints` or `acm`")
+        if cfg["paths"]:
+            collect_manifests(ctx)
+        for context in cfg["contexts"]:
+            collect_live(ctx, context)
+        if cfg["endpoints"]:
+            collect_endpoints(ctx)
+        if cfg["acm"]:
+            collect_acm(ctx)
