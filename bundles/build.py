@@ -11,21 +11,38 @@ import io
 import json
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
+from bundles.browser import ENV_VAR as CHROMIUM_ENV
+from bundles.browser import BrowserError, find_chromium, print_pdf
+from bundles.reperform import export_parquet, reperform_script
 from bundles.report import render_html, render_markdown
 from bundles.signing import Signer, envelope
 from bundles.statement import statement_bytes
 from collector import __version__
-from collector.claims import DEFAULT_SETTINGS, VERDICTS, ClaimResult, Pack, QueryResult, Settings, evaluate_pack
+from collector.claims import (
+    DEFAULT_SETTINGS,
+    VERDICTS,
+    ClaimResult,
+    Pack,
+    QueryResult,
+    Settings,
+    evaluate_pack,
+    evaluation_time,
+    run_query,
+)
+from collector.scorecard import GATE_AREAS, launch_gate, scorecard
 from collector.store import Store, sha256_hex
 
 STATEMENT = "META/statement.intoto.json"
 ENVELOPE = "META/statement.dsse.json"
+WAIVERS = "waivers.yaml"
 
 
 class BundleError(Exception):
@@ -51,15 +68,34 @@ def build_bundle(
     signers: list[Signer],
     settings: Settings = DEFAULT_SETTINGS,
     force: bool = False,
+    waivers_file: bytes | None = None,
+    pdf: bool = False,
 ) -> BundleSummary:
+    """Evaluate ``packs`` and write the bundle to ``out``; ``waivers_file`` is the waivers file as read (its
+    waivers are in ``settings``), shipped and signed with the bundle. With ``pdf`` the report is also printed
+    to ``report.pdf`` by headless Chromium (dated as of the evaluation)."""
     if out.exists() and any(out.iterdir()) and not force:
         raise BundleError(f"{out} exists and is not empty; choose another --out or pass --force")
-    results = {pack.id: evaluate_pack(store, pack, settings) for pack in packs}
+    chromium = find_chromium() if pdf else None
+    if pdf and not chromium:
+        raise BundleError(f"--pdf needs headless Chromium: install chromium or set {CHROMIUM_ENV} to its path")
+    at = evaluation_time(store, settings)
+    settings = replace(settings, as_of=at)
+    results: dict[str, list[ClaimResult]] = {}
+    inventories: dict[str, dict[str, QueryResult]] = {}
+    for pack in packs:
+        results[pack.id] = evaluate_pack(store, pack, settings)
+        inventories[pack.id] = pack_inventories(store, pack, settings)
+    ordered = [(pack.id, r) for pack in packs for r in results[pack.id]]
     runs = [_jsonable_row(r) for r in store.runs()]
-    as_of = max((r["finished_at"] for r in runs if r["finished_at"]), default=None)
 
     files: dict[str, bytes] = {}
-    claims_doc = _claims_document(packs, results, settings, as_of)
+    claims_doc = _claims_document(packs, results, settings, at)
+    claims_doc["inventories"] = {
+        f"{pid}/{name}": f"inventory/{pid}/{name}.json" for pid, named in inventories.items() for name in named
+    }
+    claims_doc["scorecard"] = _scorecard_document(ordered)
+    claims_doc["waivers"] = _waivers_document(settings, ordered, at)
     for pack in packs:
         for name, content in pack.files.items():
             files[f"packs/{pack.id}/{name}"] = content
@@ -68,30 +104,63 @@ def build_bundle(
             for kind, query in (("evidence", result.evidence), ("gaps", result.gaps)):
                 files[f"{base}/{kind}.csv"] = to_csv(query)
                 files[f"{base}/{kind}.json"] = to_json(query)
+        for name, query in inventories[pack.id].items():
+            files[f"inventory/{pack.id}/{name}.json"] = to_json(query)
+        files[f"reperform/{pack.id}.sql"] = reperform_script(store, pack, settings.parameters_for(pack), at)
+    files.update(export_parquet(store, settings.scope))
     for digest in _cited_artifacts(results):
         path = store.artifact_path(digest)
         if path.is_file():
             files[f"artifacts/sha256/{digest}"] = path.read_bytes()
+    if waivers_file is not None:
+        files[WAIVERS] = waivers_file
     files["claims.json"] = _dump(claims_doc)
     files["runs.json"] = _dump(runs)
     context = {"doc": claims_doc, "results": results, "runs": runs, "signers": [s.key_id for s in signers]}
     files["report.md"] = render_markdown(context).encode()
     files["report.html"] = render_html(context).encode()
+    if chromium:
+        files["report.pdf"] = report_pdf(files["report.html"], chromium, at)
 
     digests = {name: sha256_hex(content) for name, content in files.items()}
     predicate = {
         "tool": {"name": "defensible", "version": __version__},
-        "as_of": as_of,
+        "as_of": claims_doc["as_of"],
+        "scope": claims_doc["scope"],
         "packs": [{"id": p.id, "version": p.version, "digest": p.digest} for p in packs],
-        "verdicts": {f"{pid}/{r.claim.id}": r.verdict for pid, rs in results.items() for r in rs},
+        "verdicts": {f"{pid}/{r.claim.id}": r.verdict for pid, r in ordered},
+        "launch_gate": claims_doc["scorecard"]["launch_gate"],
+        "waivers": {w["id"]: w["status"] for w in claims_doc["waivers"]},
         "runs": [r["run_id"] for r in runs],
     }
     statement = statement_bytes(digests, predicate)
     files[STATEMENT] = statement
     files[ENVELOPE] = _dump(envelope(statement, signers))
     _write_atomically(out, files)
-    ordered = [(pack.id, r) for pack in packs for r in results[pack.id]]
     return BundleSummary(out, len(files), ordered, [s.key_id for s in signers])
+
+
+def report_pdf(html: bytes, chromium: str, at: datetime) -> bytes:
+    with tempfile.TemporaryDirectory(prefix="defensible-pdf-") as tmp:
+        page, pdf = Path(tmp) / "report.html", Path(tmp) / "report.pdf"
+        page.write_bytes(html)
+        try:
+            print_pdf(page, pdf, chromium, created=at)
+        except BrowserError as exc:
+            raise BundleError(f"cannot print the report to PDF: {exc}") from None
+        return pdf.read_bytes()
+
+
+def pack_inventories(store: Store, pack: Pack, settings: Settings) -> dict[str, QueryResult]:
+    """The pack's inventory queries, run right after its claims (they read the pack's views), in scope."""
+    found = {}
+    for name, sql in pack.inventories.items():
+        try:
+            query = run_query(store.con, sql)
+        except duckdb.Error:
+            continue  # over evidence not collected: the pack's claims say so
+        found[name] = settings.scope.select(query) if settings.scope else query
+    return found
 
 
 def evidence_dir(pack: Pack, result: ClaimResult) -> str:
@@ -99,10 +168,11 @@ def evidence_dir(pack: Pack, result: ClaimResult) -> str:
 
 
 def _claims_document(
-    packs: list[Pack], results: dict[str, list[ClaimResult]], settings: Settings, as_of: str | None
+    packs: list[Pack], results: dict[str, list[ClaimResult]], settings: Settings, at: datetime
 ) -> dict:
     return {
-        "as_of": as_of,
+        "as_of": at.isoformat(),
+        "scope": settings.scope.describe() if settings.scope else None,
         "tool": {"name": "defensible", "version": __version__},
         "packs": [
             {
@@ -112,32 +182,68 @@ def _claims_document(
                 "description": pack.description,
                 "digest": pack.digest,
                 "parameters": settings.parameters_for(pack),
-                "claims": [
-                    {
-                        "id": r.claim.id,
-                        "title": r.claim.title,
-                        "statement": r.claim.statement,
-                        "frameworks": list(r.claim.frameworks),
-                        "verdict": r.verdict,
-                        "reason": r.reason,
-                        "evidence_rows": len(r.evidence.rows),
-                        "gap_rows": len(r.gaps.rows),
-                        "files": {
-                            f"{kind}_{ext}": f"{evidence_dir(pack, r)}/{kind}.{ext}"
-                            for kind in ("evidence", "gaps")
-                            for ext in ("csv", "json")
-                        },
-                        "queries": {
-                            "evidence": f"packs/{pack.id}/{r.claim.evidence_file}",
-                            "gaps": f"packs/{pack.id}/{r.claim.gaps_file}",
-                        },
-                    }
-                    for r in results[pack.id]
-                ],
+                "freshness": pack.freshness,
+                "reperform": f"reperform/{pack.id}.sql",
+                "claims": [_claim_entry(pack, r) for r in results[pack.id]],
             }
             for pack in packs
         ],
     }
+
+
+def _claim_entry(pack: Pack, r: ClaimResult) -> dict[str, Any]:
+    used: dict[str, dict[str, Any]] = {}
+    for waiver in r.waived.values():
+        used.setdefault(waiver.id, {**waiver.describe(), "rows": 0})["rows"] += 1
+    return {
+        "id": r.claim.id,
+        "title": r.claim.title,
+        "statement": r.claim.statement,
+        "frameworks": list(r.claim.frameworks),
+        "areas": list(r.claim.areas),
+        "verdict": r.verdict,
+        "reason": r.reason,
+        "evidence_rows": len(r.evidence.rows),
+        "gap_rows": len(r.gaps.rows),
+        "waived_rows": sorted(r.waived),
+        "waived_by": [used[k] for k in sorted(used)],
+        "expired_waivers": [w.describe() for w in r.expired_waivers],
+        "files": {
+            f"{kind}_{ext}": f"{evidence_dir(pack, r)}/{kind}.{ext}"
+            for kind in ("evidence", "gaps")
+            for ext in ("csv", "json")
+        },
+        "queries": {
+            "evidence": f"packs/{pack.id}/{r.claim.evidence_file}",
+            "gaps": f"packs/{pack.id}/{r.claim.gaps_file}",
+        },
+    }
+
+
+def _scorecard_document(results: list[tuple[str, ClaimResult]]) -> dict[str, Any]:
+    scores = scorecard(results)
+    failing = launch_gate(scores)
+    return {
+        "areas": [{"area": s.area, "score": s.score, "gate": s.gate, "claims": list(s.claims)} for s in scores],
+        "launch_gate": {"passed": not failing, "failing_areas": failing, "gate_areas": list(GATE_AREAS)},
+    }
+
+
+def _waivers_document(settings: Settings, results: list[tuple[str, ClaimResult]], at: datetime) -> list[dict]:
+    """Every waiver with its status: ``applied`` (waived rows), ``expired`` or ``unused`` (matched no gap row)."""
+    rows = {w.id: 0 for w in settings.waivers}
+    for _, r in results:
+        for waiver in r.waived.values():
+            rows[waiver.id] += 1
+    return [
+        {
+            **w.describe(),
+            "line": w.line,
+            "status": "expired" if not w.active(at) else "applied" if rows[w.id] else "unused",
+            "rows": rows[w.id],
+        }
+        for w in settings.waivers
+    ]
 
 
 def _cited_artifacts(results: dict[str, list[ClaimResult]]) -> list[str]:

@@ -1,23 +1,30 @@
-"""DSSE signing of in-toto statements with Ed25519 keys (PKCS#8 / SubjectPublicKeyInfo PEM files)."""
+"""DSSE signing of in-toto statements: local Ed25519 keys (PEM files) or AWS KMS ECDSA P-256 keys."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
+KMS_KEY_SPEC = "ECC_NIST_P256"
+KMS_SIGNING_ALGORITHM = "ECDSA_SHA_256"
+
+PublicKey = Ed25519PublicKey | ec.EllipticCurvePublicKey
 
 
 class KeyFileError(Exception):
-    """A key file is missing, unreadable or of the wrong type."""
+    """A key (file or KMS key) is missing, unreadable, unusable or of the wrong type."""
 
 
 class Signer(Protocol):
@@ -32,10 +39,26 @@ def pae(payload_type: str, payload: bytes) -> bytes:
     return b"DSSEv1 %d %b %d %b" % (len(kind), kind, len(payload), payload)
 
 
-def key_id(public_key: Ed25519PublicKey) -> str:
+def key_id(public_key: PublicKey) -> str:
     """sha256 of the DER SubjectPublicKeyInfo, hex: the key's fingerprint."""
     der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return hashlib.sha256(der).hexdigest()
+
+
+def public_key_pem(public_key: PublicKey) -> bytes:
+    return public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def verify_signature(public_key: PublicKey, sig: bytes, message: bytes) -> bool:
+    """Ed25519 over ``message``, or ECDSA P-256 (DER signature) over sha256(``message``)."""
+    try:
+        if isinstance(public_key, Ed25519PublicKey):
+            public_key.verify(sig, message)
+        else:
+            public_key.verify(sig, message, ec.ECDSA(hashes.SHA256()))
+    except (InvalidSignature, ValueError):
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -48,6 +71,69 @@ class Ed25519Signer:
 
     def sign(self, message: bytes) -> bytes:
         return self.private_key.sign(message)
+
+
+class KmsSigner:
+    """Signs with an AWS KMS ECC_NIST_P256 SIGN_VERIFY key; the private key never leaves KMS.
+
+    ``message_type="DIGEST"`` (production) sends sha256(message); ``"RAW"`` sends the message itself, which KMS
+    caps at 4096 bytes: it is for moto, whose KMS hashes DIGEST messages again. ``client`` replaces the boto3 client.
+    """
+
+    def __init__(
+        self,
+        key: str,
+        region: str | None = None,
+        profile: str | None = None,
+        endpoint_url: str | None = None,
+        message_type: str = "DIGEST",
+        client: Any = None,
+    ) -> None:
+        if message_type not in ("DIGEST", "RAW"):
+            raise ValueError(f"message_type must be DIGEST or RAW, not {message_type!r}")
+        self.key, self.message_type = key, message_type
+        self.client = client or _kms_client(key, region, profile, endpoint_url)
+        with _aws_errors(key, "GetPublicKey"):
+            response = self.client.get_public_key(KeyId=key)
+        spec = response.get("KeySpec") or response.get("CustomerMasterKeySpec")
+        usage = response.get("KeyUsage")
+        if (spec, usage) != (KMS_KEY_SPEC, "SIGN_VERIFY"):
+            raise KeyFileError(
+                f"AWS KMS key {key}: expected KeySpec {KMS_KEY_SPEC} with KeyUsage SIGN_VERIFY, found {spec} {usage}"
+            )
+        self.public_key = _accepted(serialization.load_der_public_key(response["PublicKey"]), f"AWS KMS key {key}")
+        self.key_id = key_id(self.public_key)
+
+    def sign(self, message: bytes) -> bytes:
+        """The DER ECDSA signature of ``message``, checked against the key's public key before it is returned."""
+        body = hashlib.sha256(message).digest() if self.message_type == "DIGEST" else message
+        with _aws_errors(self.key, "Sign"):
+            sig = self.client.sign(
+                KeyId=self.key, Message=body, MessageType=self.message_type, SigningAlgorithm=KMS_SIGNING_ALGORITHM
+            )["Signature"]
+        if not verify_signature(self.public_key, sig, message):
+            raise KeyFileError(f"AWS KMS key {self.key}: Sign returned a signature that its public key does not verify")
+        return sig
+
+
+def _kms_client(key: str, region: str | None, profile: str | None, endpoint_url: str | None) -> Any:
+    """A KMS client; the region defaults to the key ARN's, then to the AWS configuration's."""
+    import boto3  # imported here: boto3 is slow to import and only KMS signing needs it
+
+    if region is None and key.startswith("arn:"):
+        region = key.split(":")[3] or None
+    with _aws_errors(key, "client setup"):
+        return boto3.Session(profile_name=profile, region_name=region).client("kms", endpoint_url=endpoint_url)
+
+
+@contextmanager
+def _aws_errors(key: str, api: str) -> Iterator[None]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except (BotoCoreError, ClientError) as exc:
+        raise KeyFileError(f"AWS KMS key {key}: {api} failed: {exc}") from None
 
 
 def generate_keypair(private_path: Path, public_path: Path) -> str:
@@ -63,9 +149,7 @@ def generate_keypair(private_path: Path, public_path: Path) -> str:
     fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(private_pem)
-    public_path.write_bytes(
-        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    )
+    public_path.write_bytes(public_key_pem(key.public_key()))
     return key_id(key.public_key())
 
 
@@ -81,16 +165,24 @@ def load_signer(path: Path) -> Ed25519Signer:
     return Ed25519Signer(key)
 
 
-def load_public_key(path: Path) -> Ed25519PublicKey:
+def load_public_key(path: Path) -> PublicKey:
+    """An Ed25519 or ECDSA P-256 public key from a PEM SubjectPublicKeyInfo file."""
     try:
         key = serialization.load_pem_public_key(path.read_bytes())
     except OSError as exc:
         raise KeyFileError(f"cannot read public key {path}: {exc.strerror}") from None
     except ValueError:
         raise KeyFileError(f"{path}: not a PEM public key") from None
-    if not isinstance(key, Ed25519PublicKey):
-        raise KeyFileError(f"{path}: expected an Ed25519 public key, found {type(key).__name__}")
-    return key
+    return _accepted(key, str(path))
+
+
+def _accepted(key: Any, where: str) -> PublicKey:
+    if isinstance(key, Ed25519PublicKey):
+        return key
+    if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
+        return key
+    found = f"EC {key.curve.name}" if isinstance(key, ec.EllipticCurvePublicKey) else type(key).__name__
+    raise KeyFileError(f"{where}: expected an Ed25519 or ECDSA P-256 public key, found {found}")
 
 
 def envelope(payload: bytes, signers: list[Signer]) -> dict:
@@ -102,7 +194,7 @@ def envelope(payload: bytes, signers: list[Signer]) -> dict:
     }
 
 
-def verify_envelope(env: dict, public_key: Ed25519PublicKey) -> bytes:
+def verify_envelope(env: dict, public_key: PublicKey) -> bytes:
     """Return the payload if some signature in ``env`` verifies with ``public_key``; else raise ValueError."""
     if env.get("payloadType") != PAYLOAD_TYPE:
         raise ValueError(f"unexpected payloadType {env.get('payloadType')!r}")
@@ -113,8 +205,8 @@ def verify_envelope(env: dict, public_key: Ed25519PublicKey) -> bytes:
     message = pae(PAYLOAD_TYPE, payload)
     for sig in signatures:
         try:
-            public_key.verify(base64.b64decode(sig["sig"], validate=True), message)
-            return payload
-        except (InvalidSignature, ValueError, KeyError):
+            if verify_signature(public_key, base64.b64decode(sig["sig"], validate=True), message):
+                return payload
+        except (ValueError, KeyError, TypeError):
             continue
     raise ValueError(f"no signature verifies with key {key_id(public_key)}")

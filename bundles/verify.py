@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bundles.archive import ArchiveError, extract_archive
 from bundles.build import ENVELOPE, STATEMENT
-from bundles.signing import key_id, load_public_key, verify_envelope
+from bundles.signing import PublicKey, key_id, load_public_key, verify_envelope
 from bundles.statement import parse_statement
 from collector.store import sha256_hex
 
@@ -26,11 +28,24 @@ class Verification:
 
 
 def verify_bundle(bundle: Path, public_key_path: Path) -> Verification:
+    """Verify a bundle directory, or a bundle ``.tar.gz`` (extracted safely into a temporary directory)."""
     public_key = load_public_key(public_key_path)
     result = Verification(bundle, key_id=key_id(public_key))
+    if bundle.is_file():
+        with tempfile.TemporaryDirectory(prefix="defensible-verify-") as tmp:
+            try:
+                root = extract_archive(bundle, Path(tmp))
+            except ArchiveError as exc:
+                result.problems.append(str(exc))
+                return result
+            return _verify_directory(root, public_key, result)
     if not bundle.is_dir():
-        result.problems.append(f"{bundle}: not a bundle directory")
+        result.problems.append(f"{bundle}: not a bundle directory or archive")
         return result
+    return _verify_directory(bundle, public_key, result)
+
+
+def _verify_directory(bundle: Path, public_key: PublicKey, result: Verification) -> Verification:
     try:
         env = json.loads((bundle / ENVELOPE).read_bytes())
         payload = verify_envelope(env, public_key)

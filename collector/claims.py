@@ -1,8 +1,10 @@
 """The claim engine: query packs (YAML + SQL) evaluated against the evidence store.
 
-A claim's verdict is ``no-evidence`` when what it requires was not collected, ``error`` when a query
-fails, ``gap`` when its gaps query returns rows, ``no-evidence`` when its evidence query returns none,
-and ``satisfied`` otherwise.
+A claim's verdict is, in this order: ``no-evidence`` when what it requires was not collected, ``error`` when a
+query fails, ``gap`` when its gaps query returns rows not all waived, ``waived`` when every gap row is waived,
+``no-evidence`` when its evidence query returns none, ``stale`` when its evidence from some source is older than
+the pack's freshness for that source, and ``satisfied`` otherwise. Claims are judged as of one instant (the
+latest collection run's end unless given), which the SQL reads as ``getvariable('as_of')``.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -18,10 +21,18 @@ import duckdb
 import jsonschema
 import yaml
 
+from collector.scope import Scope
 from collector.store import Store
+from collector.waivers import Waiver
 
-VERDICTS = ("satisfied", "gap", "no-evidence", "error")
-FAILING_VERDICTS = frozenset({"gap", "no-evidence", "error"})
+VERDICTS = ("satisfied", "waived", "gap", "stale", "no-evidence", "error")
+FAILING_VERDICTS = frozenset({"gap", "stale", "no-evidence", "error"})
+# Scorecard areas a claim may count towards (see collector/scorecard.py).
+AREAS = (
+    "connectivity", "service-discovery", "gateway-routing", "tls-identity", "network-policy", "egress", "mesh",
+    "resilience", "observability", "multi-cluster", "ownership", "cost-capacity", "migration", "regulatory-evidence",
+)  # fmt: skip
+DURATION = re.compile(r"^([0-9]+)([dhm])$")
 ID_PATTERN = "^[a-z0-9][a-z0-9-]*$"
 SQL_FILE_PATTERN = r"^[A-Za-z0-9._-]+\.sql$"
 
@@ -35,6 +46,18 @@ PACK_SCHEMA: dict[str, Any] = {
         "version": {"type": "integer"},
         "description": {"type": "string"},
         "views": {"type": "string", "pattern": SQL_FILE_PATTERN},
+        "inventories": {
+            "type": "object",
+            "description": "name -> SQL file listing what the pack's domain holds (e.g. public routes); shipped in "
+            "bundles and compared by `defensible diff`",
+            "propertyNames": {"pattern": ID_PATTERN},
+            "additionalProperties": {"type": "string", "pattern": SQL_FILE_PATTERN},
+        },
+        "freshness": {
+            "type": "object",
+            "description": "source name -> longest age of its evidence before a claim is stale (30d, 12h, 90m)",
+            "additionalProperties": {"type": "string", "pattern": DURATION.pattern},
+        },
         "parameters": {
             "type": "object",
             "propertyNames": {"pattern": "^[a-z][a-z0-9_]*$"},
@@ -57,6 +80,7 @@ PACK_SCHEMA: dict[str, Any] = {
                 "title": {"type": "string"},
                 "enabled": {"type": "boolean"},
                 "statement": {"type": "string"},
+                "areas": {"type": "array", "items": {"enum": list(AREAS)}, "uniqueItems": True},
                 "frameworks": {
                     "type": "array",
                     "items": {
@@ -99,6 +123,7 @@ class Claim:
     evidence_sql: str
     gaps_sql: str
     enabled: bool = True
+    areas: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -112,6 +137,8 @@ class Pack:
     views_sql: str
     claims: tuple[Claim, ...]
     parameters: dict[str, Any] = field(default_factory=dict)  # name -> default value
+    freshness: dict[str, str] = field(default_factory=dict)  # source -> duration (30d, 12h, 90m)
+    inventories: dict[str, str] = field(default_factory=dict)  # name -> SQL
 
     @property
     def digest(self) -> str:
@@ -123,11 +150,15 @@ class Pack:
 
 @dataclass(frozen=True)
 class Settings:
-    """How packs are evaluated: parameter overrides (applied to every pack defining the name) and
-    claims switched on that are disabled by default (``pack/claim``)."""
+    """How packs are evaluated: parameter overrides (applied to every pack defining the name), claims switched
+    on that are disabled by default (``pack/claim``), the instant judged (default: the latest run's end),
+    waivers, and the scope of an incident export."""
 
     parameters: dict[str, Any] = field(default_factory=dict)
     enable: frozenset[str] = frozenset()
+    as_of: datetime | None = None
+    waivers: tuple[Waiver, ...] = ()
+    scope: Scope | None = None
 
     def validate(self, packs: list[Pack]) -> None:
         known = {name for pack in packs for name in pack.parameters}
@@ -140,7 +171,9 @@ class Settings:
             raise PackError(f"no claim {', '.join(missing)} to enable (use PACK/CLAIM)")
 
     def parameters_for(self, pack: Pack) -> dict[str, Any]:
-        return {name: self.parameters.get(name, default) for name, default in pack.parameters.items()}
+        """The pack's parameters; an incident scope's window sets ``window_since``/``window_until`` unless given."""
+        window = self.scope.window_parameters() if self.scope else {}
+        return {name: self.parameters.get(name, window.get(name, default)) for name, default in pack.parameters.items()}
 
     def enabled(self, pack: Pack, claim: Claim) -> bool:
         return claim.enabled or f"{pack.id}/{claim.id}" in self.enable
@@ -162,6 +195,8 @@ class ClaimResult:
     reason: str
     evidence: QueryResult = field(default_factory=lambda: QueryResult([], []))
     gaps: QueryResult = field(default_factory=lambda: QueryResult([], []))
+    waived: dict[int, Waiver] = field(default_factory=dict)  # gap row index -> the waiver that waives it
+    expired_waivers: list[Waiver] = field(default_factory=list)  # would have waived rows, had they not expired
 
 
 def builtin_pack_dirs() -> dict[str, Path]:
@@ -195,8 +230,7 @@ def load_pack(directory: Path) -> Pack:
     seen: set[str] = set()
     texts: dict[str, bytes] = {"pack.yaml": raw}
 
-    def read_sql(name: str, claim_id: str | None) -> str:
-        where = f"claim {claim_id!r}" if claim_id else "views"
+    def read_sql(name: str, where: str) -> str:
         path = directory / name
         if not path.is_file():
             raise PackError(f"{pack_file}: {where}: SQL file {name} not found in {directory}")
@@ -221,13 +255,15 @@ def load_pack(directory: Path) -> Pack:
                 k8s_kinds=tuple(c["requires"].get("k8s_kinds", [])),
                 evidence_file=c["evidence"],
                 gaps_file=c["gaps"],
-                evidence_sql=read_sql(c["evidence"], c["id"]),
-                gaps_sql=read_sql(c["gaps"], c["id"]),
+                evidence_sql=read_sql(c["evidence"], f"claim {c['id']!r}"),
+                gaps_sql=read_sql(c["gaps"], f"claim {c['id']!r}"),
                 enabled=c.get("enabled", True),
+                areas=tuple(c.get("areas", [])),
             )
         )
-    views_sql = read_sql(doc["views"], None) if "views" in doc else ""
-    return Pack(
+    views_sql = read_sql(doc["views"], "views") if "views" in doc else ""
+    inventories = {name: read_sql(file, f"inventory {name!r}") for name, file in doc.get("inventories", {}).items()}
+    pack = Pack(
         id=doc["id"],
         title=doc["title"],
         version=doc["version"],
@@ -237,7 +273,12 @@ def load_pack(directory: Path) -> Pack:
         views_sql=views_sql,
         claims=tuple(claims),
         parameters={name: p["default"] for name, p in doc.get("parameters", {}).items()},
+        freshness=dict(doc.get("freshness", {})),
+        inventories=inventories,
     )
+    if "as_of" in pack.parameters:
+        raise PackError(f"{pack_file}: parameter 'as_of' is reserved (the instant judged, set by the engine)")
+    return pack
 
 
 def _locate(doc: Any, error: jsonschema.ValidationError) -> str:
@@ -253,6 +294,8 @@ def _locate(doc: Any, error: jsonschema.ValidationError) -> str:
 def evaluate_pack(store: Store, pack: Pack, settings: Settings = DEFAULT_SETTINGS) -> list[ClaimResult]:
     """Evaluate the enabled claims of ``pack`` with its parameters set as DuckDB variables
     (``getvariable('name')`` in SQL); never raises for a failing query (that is an ``error`` verdict)."""
+    at = evaluation_time(store, settings)
+    store.con.execute("SET VARIABLE as_of = ?", [at])
     for name, value in settings.parameters_for(pack).items():
         store.con.execute(f"SET VARIABLE {name} = ?", [value])
     views_errors = _create_views(store.con, pack)
@@ -264,12 +307,78 @@ def evaluate_pack(store: Store, pack: Pack, settings: Settings = DEFAULT_SETTING
         if missing:
             results.append(ClaimResult(claim, "no-evidence", missing))
             continue
-        result = _evaluate_claim(store.con, claim)
-        if result.verdict == "error":
+        try:
+            gaps, evidence = run_query(store.con, claim.gaps_sql), run_query(store.con, claim.evidence_sql)
+        except duckdb.Error as exc:
             sql = claim.evidence_sql + claim.gaps_sql
-            result.reason += "".join(f"; {error}" for view, error in views_errors.items() if view in sql)
-        results.append(result)
+            reason = f"query failed: {exc}" + "".join(f"; {e}" for view, e in views_errors.items() if view in sql)
+            results.append(ClaimResult(claim, "error", reason))
+            continue
+        if settings.scope:
+            evidence, gaps = settings.scope.select(evidence), settings.scope.select(gaps)
+        results.append(judge(pack, claim, evidence, gaps, settings, at))
     return results
+
+
+def evaluation_time(store: Store, settings: Settings) -> datetime:
+    """The instant judged: given, else the end of the latest collection run, else now."""
+    if settings.as_of:
+        return settings.as_of
+    row = store.con.execute("SELECT max(finished_at) FROM runs").fetchone() if store.has_table("runs") else None
+    return row[0] if row and row[0] else datetime.now(UTC)
+
+
+def judge(
+    pack: Pack, claim: Claim, evidence: QueryResult, gaps: QueryResult, settings: Settings, at: datetime
+) -> ClaimResult:
+    """The verdict of a claim from its rows, its waivers and the freshness of its evidence."""
+    mine = [w for w in settings.waivers if w.claim == f"{pack.id}/{claim.id}"]
+    rows = [dict(zip(gaps.columns, row, strict=True)) for row in gaps.rows]
+    active = [w for w in mine if w.active(at)]
+    waived = {i: w for i, row in enumerate(rows) if (w := next((w for w in active if w.matches(row)), None))}
+    expired = [w for w in mine if not w.active(at) and any(w.matches(row) for row in rows)]
+    result = ClaimResult(claim, "", "", evidence, gaps, waived, expired)
+    supporting = f"{len(evidence.rows)} supporting row(s)"
+    lapsed = "".join(f"; waiver {w.id} expired {w.expires:%Y-%m-%d}" for w in expired)
+    if len(rows) > len(waived):
+        also = f", {len(waived)} waived" if waived else ""
+        result.verdict, result.reason = "gap", f"{len(rows) - len(waived)} gap(s){also}; {supporting}{lapsed}"
+    elif waived:
+        used = set(waived.values())
+        by = ", ".join(sorted(f"{w.id} by {w.approver} ({w.ticket}, until {w.expires:%Y-%m-%d})" for w in used))
+        result.verdict, result.reason = "waived", f"{len(waived)} gap(s) waived: {by}; {supporting}"
+    elif not evidence.rows:
+        scoped = " in the incident scope" if settings.scope else ""
+        result.verdict, result.reason = "no-evidence", f"evidence query returned no rows{scoped}"
+    elif old := stale_sources(pack, evidence, at):
+        result.verdict, result.reason = "stale", "; ".join(old)
+    else:
+        result.verdict, result.reason = "satisfied", f"{supporting}, no gaps"
+    return result
+
+
+def stale_sources(pack: Pack, evidence: QueryResult, at: datetime) -> list[str]:
+    """Sources whose newest evidence row is older than the pack's freshness for them."""
+    if not {"source", "collected_at"} <= set(evidence.columns):
+        return []
+    source, collected = evidence.columns.index("source"), evidence.columns.index("collected_at")
+    newest: dict[str, datetime] = {}
+    for row in evidence.rows:
+        if row[source] in pack.freshness and row[collected] is not None:
+            newest[row[source]] = max(newest.get(row[source], row[collected]), row[collected])
+    return [
+        f"{name} evidence collected {when:%Y-%m-%d %H:%M}, older than its freshness {pack.freshness[name]}"
+        for name, when in sorted(newest.items())
+        if at - when > duration(pack.freshness[name])
+    ]
+
+
+def duration(text: str) -> timedelta:
+    match = DURATION.match(text)
+    if not match:
+        raise PackError(f"not a duration: {text!r} (use 30d, 12h or 90m)")
+    amount, unit = int(match.group(1)), match.group(2)
+    return timedelta(**{{"d": "days", "h": "hours", "m": "minutes"}[unit]: amount})
 
 
 def _create_views(con: duckdb.DuckDBPyConnection, pack: Pack) -> dict[str, str]:
@@ -304,21 +413,6 @@ def _missing_requirements(store: Store, claim: Claim) -> str | None:
     if lacking:
         return f"required evidence not collected: Kubernetes kind {', '.join(lacking)} not collectible or not listed"
     return None
-
-
-def _evaluate_claim(con: duckdb.DuckDBPyConnection, claim: Claim) -> ClaimResult:
-    try:
-        gaps = run_query(con, claim.gaps_sql)
-        evidence = run_query(con, claim.evidence_sql)
-    except duckdb.Error as exc:
-        return ClaimResult(claim, "error", f"query failed: {exc}")
-    if gaps.rows:
-        verdict, reason = "gap", f"{len(gaps.rows)} gap(s); {len(evidence.rows)} supporting row(s)"
-    elif not evidence.rows:
-        verdict, reason = "no-evidence", "evidence query returned no rows"
-    else:
-        verdict, reason = "satisfied", f"{len(evidence.rows)} supporting row(s), no gaps"
-    return ClaimResult(claim, verdict, reason, evidence, gaps)
 
 
 def run_query(con: duckdb.DuckDBPyConnection, sql: str) -> QueryResult:

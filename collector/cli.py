@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +15,9 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from bundles.archive import write_archive
 from bundles.build import BundleError, BundleSummary, build_bundle
-from bundles.signing import KeyFileError, generate_keypair, load_signer
+from bundles.signing import KeyFileError, KmsSigner, Signer, generate_keypair, load_signer, public_key_pem
 from bundles.verify import verify_bundle
 from collector import __version__
 from collector.claims import (
@@ -31,11 +34,20 @@ from collector.claims import (
 from collector.demo import run_demo
 from collector.plugins import SourceError, discover_sources, get_source
 from collector.runner import RunResult, run_source
+from collector.scope import Scope, ScopeError
 from collector.store import DEFAULT_STORE, Store, StoreError
 from collector.telemetry import tracer
+from collector.waivers import WaiverError, load_waivers
 
 DEFAULT_CONFIG = Path("defensible.yaml")
-VERDICT_STYLES = {"satisfied": "green", "gap": "bold red", "no-evidence": "yellow", "error": "bold magenta"}
+VERDICT_STYLES = {
+    "satisfied": "green",
+    "waived": "cyan",
+    "gap": "bold red",
+    "stale": "dark_orange",
+    "no-evidence": "yellow",
+    "error": "bold magenta",
+}
 err = Console(stderr=True, soft_wrap=True)
 
 
@@ -78,12 +90,50 @@ def pack_options(fn: Callable) -> Callable:
         metavar="NAME=VALUE",
         help="Pack parameter (YAML value), e.g. --param min_approvals=2 (repeatable).",
     )(fn)
+    fn = click.option(
+        "--as-of",
+        type=INSTANT,
+        help="Judge the claims as of this instant (ISO 8601; default: the end of the latest collection run).",
+    )(fn)
+    fn = click.option(
+        "--waivers",
+        "waivers_path",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="Waivers file (YAML: claim, scope, justification, approver, ticket, expires); see docs/waivers.md.",
+    )(fn)
     return click.option(
         "--pack",
         "packs",
         multiple=True,
         help="Query pack: built-in name or directory (repeatable; default: every built-in pack).",
     )(fn)
+
+
+class Instant(click.ParamType):
+    """An ISO 8601 instant; without a zone it is UTC."""
+
+    name = "TIME"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            parsed = datetime.fromisoformat(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not an ISO 8601 time (e.g. 2026-11-20T08:00:00Z)", param, ctx)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+INSTANT = Instant()
+
+
+@dataclass(frozen=True)
+class Judging:
+    """What `check` and `bundle` evaluate, and how: packs, settings, and the waivers file as read."""
+
+    packs: list[Pack]
+    settings: Settings
+    waivers_file: bytes | None
 
 
 class TextTimesLoader(yaml.SafeLoader):
@@ -217,27 +267,60 @@ def collect_one(store: Store, name: str, config: dict) -> RunResult:
     return result
 
 
-def load_packs(refs: tuple[str, ...], params: tuple[str, ...], enable: tuple[str, ...]) -> tuple[list[Pack], Settings]:
-    settings = Settings(parse_assignments(params, "--param"), frozenset(enable))
+def load_packs(
+    refs: tuple[str, ...],
+    params: tuple[str, ...],
+    enable: tuple[str, ...],
+    as_of: datetime | None = None,
+    waivers_path: Path | None = None,
+    scope: Scope | None = None,
+) -> Judging:
     try:
+        waivers, raw = load_waivers(waivers_path) if waivers_path else ([], None)
+        settings = Settings(parse_assignments(params, "--param"), frozenset(enable), as_of, tuple(waivers), scope)
         packs = [load_pack(resolve_pack(ref)) for ref in (refs or tuple(builtin_pack_dirs()))]
         settings.validate(packs)
-    except PackError as exc:
+    except (PackError, WaiverError) as exc:
         fail(str(exc))
         raise  # unreachable: fail exits
-    return packs, settings
+    return Judging(packs, settings, raw)
+
+
+def kms_options(multiple: bool) -> Callable[[Callable], Callable]:
+    """--kms-key (ARN, key id or alias) and --kms-region. Credentials and endpoint come from the AWS configuration."""
+
+    def decorate(fn: Callable) -> Callable:
+        fn = click.option("--kms-region", metavar="REGION", help="AWS region of --kms-key (default: the ARN's).")(fn)
+        return click.option(
+            "--kms-key",
+            "kms_keys" if multiple else "kms_key",
+            metavar="ARN",
+            multiple=multiple,
+            required=not multiple,
+            help="AWS KMS key (ECC_NIST_P256, SIGN_VERIFY)" + ("; repeat to add signatures." if multiple else "."),
+        )(fn)
+
+    return decorate
 
 
 @main.command()
 @pack_options
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @store_option
-def check(packs: tuple[str, ...], params: tuple[str, ...], enable: tuple[str, ...], fmt: str, store: Path) -> None:
-    """Evaluate claims; exit 1 if any claim is gap, no-evidence or error."""
-    loaded, settings = load_packs(packs, params, enable)
+def check(
+    packs: tuple[str, ...],
+    params: tuple[str, ...],
+    enable: tuple[str, ...],
+    as_of: datetime | None,
+    waivers_path: Path | None,
+    fmt: str,
+    store: Path,
+) -> None:
+    """Evaluate claims; exit 1 if any claim is gap, stale, no-evidence or error."""
+    judging = load_packs(packs, params, enable, as_of, waivers_path)
     try:
         with Store.open(store, read_only=True) as st:
-            results = [(pack.id, r) for pack in loaded for r in evaluate_pack(st, pack, settings)]
+            results = [(p.id, r) for p in judging.packs for r in evaluate_pack(st, p, judging.settings)]
     except StoreError as exc:
         fail(str(exc))
     print_verdicts(results, fmt)
@@ -274,29 +357,71 @@ def print_verdicts(results: list[tuple[str, ClaimResult]], fmt: str = "table") -
     "keys",
     type=click.Path(path_type=Path, dir_okay=False),
     multiple=True,
-    help="Ed25519 private key (PEM); repeat to add signatures. Without it the bundle is unsigned.",
+    help="Ed25519 private key (PEM); repeat to add signatures. Without it or --kms-key the bundle is unsigned.",
 )
-@click.option("--force", is_flag=True, help="Replace an existing non-empty --out directory.")
+@kms_options(multiple=True)
+@click.option(
+    "--archive",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write the bundle as a deterministic .tar.gz here (see docs/bundle.md).",
+)
+@click.option("--force", is_flag=True, help="Replace an existing non-empty --out directory (and --archive file).")
+@click.option("--since", type=INSTANT, help="Incident export: only evidence from this time (ISO 8601).")
+@click.option("--until", type=INSTANT, help="Incident export: only evidence before this time (ISO 8601).")
+@click.option("--scope", metavar="namespace=X[,service=Y]", help="Incident export: only evidence of this namespace.")
+@click.option("--pdf", is_flag=True, help="Also render the report to report.pdf with headless Chromium.")
 @pack_options
 @store_option
 def bundle(
     out: Path,
     keys: tuple[Path, ...],
+    kms_keys: tuple[str, ...],
+    kms_region: str | None,
+    archive: Path | None,
     force: bool,
     packs: tuple[str, ...],
     params: tuple[str, ...],
     enable: tuple[str, ...],
+    as_of: datetime | None,
+    waivers_path: Path | None,
+    since: datetime | None,
+    until: datetime | None,
+    scope: str | None,
+    pdf: bool,
     store: Path,
 ) -> None:
-    """Write a signed, offline-verifiable audit bundle."""
-    loaded, settings = load_packs(packs, params, enable)
+    """Write a signed, offline-verifiable audit bundle.
+
+    For an incident, --since/--until/--scope export only the evidence of that window and namespace (and
+    service), and say so in the report and the signed statement."""
     try:
-        signers = [load_signer(k) for k in keys]
+        incident = Scope.parse(since, until, scope) if (since or until or scope) else None
+    except ScopeError as exc:
+        fail(str(exc))
+    judging = load_packs(packs, params, enable, as_of, waivers_path, incident)
+    if archive and archive.exists() and not force:
+        fail(f"{archive} exists; choose another --archive or pass --force")
+    try:
+        signers: list[Signer] = [load_signer(k) for k in keys]
+        signers += [KmsSigner(k, region=kms_region) for k in kms_keys]
         with Store.open(store, read_only=True) as st:
-            summary = build_bundle(st, loaded, out, signers, settings, force=force)
+            summary = build_bundle(
+                st,
+                judging.packs,
+                out,
+                signers,
+                judging.settings,
+                force=force,
+                waivers_file=judging.waivers_file,
+                pdf=pdf,
+            )
+        if archive:
+            write_archive(out, archive)
     except (StoreError, BundleError, KeyFileError) as exc:
         fail(str(exc))
     print_bundle_summary(summary)
+    if archive:
+        err.print(f"archive written to {archive}", highlight=False)
 
 
 def print_bundle_summary(summary: BundleSummary) -> None:
@@ -306,7 +431,7 @@ def print_bundle_summary(summary: BundleSummary) -> None:
         for key_id in summary.signed_by:
             err.print(f"signed with key {key_id}", highlight=False)
     else:
-        err.print("[yellow]warning:[/] bundle is unsigned (pass --key to sign it)")
+        err.print("[yellow]warning:[/] bundle is unsigned (pass --key or --kms-key to sign it)")
 
 
 @main.command()
@@ -315,7 +440,7 @@ def print_bundle_summary(summary: BundleSummary) -> None:
     "--pubkey", type=click.Path(path_type=Path, dir_okay=False), required=True, help="Signer's public key (PEM)."
 )
 def verify(bundle_dir: Path, pubkey: Path) -> None:
-    """Verify a bundle's signature and contents; exit 1 naming every file that fails."""
+    """Verify a bundle (directory or .tar.gz) signature and contents; exit 1 naming every file that fails."""
     try:
         result = verify_bundle(bundle_dir, pubkey)
     except KeyFileError as exc:
@@ -344,6 +469,22 @@ def keygen(prefix: Path) -> None:
     except KeyFileError as exc:
         fail(str(exc))
     click.echo(f"wrote {prefix}.key and {prefix}.pub (key id {key_id})")
+
+
+@main.command("kms-pubkey")
+@kms_options(multiple=False)
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True, help="Public key file (PEM).")
+def kms_pubkey(kms_key: str, kms_region: str | None, out: Path) -> None:
+    """Write an AWS KMS signing key's public key (PEM), for `defensible verify --pubkey` and auditors."""
+    if out.exists():
+        fail(f"{out} already exists; not overwriting a key")
+    try:
+        signer = KmsSigner(kms_key, region=kms_region)
+    except KeyFileError as exc:
+        fail(str(exc))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(public_key_pem(signer.public_key))
+    click.echo(f"wrote {out} (key id {signer.key_id})")
 
 
 @main.command()

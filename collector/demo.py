@@ -89,6 +89,7 @@ def run_demo(out: Path, collect: Callable[[Store, str, dict], RunResult]) -> tup
             result = collect(store, source, config)
             if result.status == "failed":
                 raise SourceError(f"demo collection failed: {result.error}")
+    with Store.open(out / "evidence.duckdb", read_only=True) as store:  # as `defensible bundle` reads it
         summary = build_bundle(store, packs, out / "bundle", [load_signer(key)])
     return summary, pub
 

@@ -16,9 +16,9 @@ from collector.store import Store
 from sources.certificates import CertificatesSource
 
 
-def evaluate(store: Store, **parameters: Any) -> dict[str, ClaimResult]:
+def evaluate(store: Store, as_of: datetime | None = None, **parameters: Any) -> dict[str, ClaimResult]:
     pack = load_pack(resolve_pack("certificates"))
-    return {r.claim.id: r for r in evaluate_pack(store, pack, Settings(parameters=parameters))}
+    return {r.claim.id: r for r in evaluate_pack(store, pack, Settings(parameters=parameters, as_of=as_of))}
 
 
 def table(rows: QueryResult, *columns: str) -> list[tuple]:
@@ -59,8 +59,7 @@ def test_expiring_certificate_is_a_gap_per_listener_using_it(store: Store, tmp_p
     assert table(result.evidence, "object", "used_by") == [("Secret infra/good-tls", "Gateway infra/edge listener a")]
     # judged with a shorter warning period, the certificate expiring in 10 days is fine
     assert evaluate(store, expiry_warning_days=7)["certificates-valid"].verdict == "gap"  # missing-tls remains
-    as_of = (datetime.now(UTC) + timedelta(days=20)).isoformat()
-    later = evaluate(store, as_of=as_of)["certificates-valid"]
+    later = evaluate(store, as_of=datetime.now(UTC) + timedelta(days=20))["certificates-valid"]
     assert ("Secret infra/soon-tls", "Gateway infra/edge listener a", f"certificate expired on {expires}") in table(
         later.gaps, "object", "used_by", "finding"
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import shutil
 import subprocess
@@ -9,6 +11,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from bundles.build import build_bundle
+from bundles.signing import key_id, load_signer, public_key_pem
+from collector.claims import builtin_pack_dirs, load_pack
+from collector.store import Store
 
 RECIPE_DOC = Path(__file__).parents[1] / "docs" / "verify.md"
 
@@ -90,3 +99,64 @@ def test_recipe_fails_with_another_key(workdir: Path) -> None:
     result = run_recipe(workdir)
     assert result.returncode != 0
     assert "bundle verified" not in result.stdout
+
+
+class P256Signer:
+    """A local ECDSA P-256 key, signing as AWS KMS does: DER ECDSA over SHA-256 of the message."""
+
+    def __init__(self) -> None:
+        self.private_key = ec.generate_private_key(ec.SECP256R1())
+        self.key_id = key_id(self.private_key.public_key())
+
+    def sign(self, message: bytes) -> bytes:
+        return self.private_key.sign(message, ec.ECDSA(hashes.SHA256()))
+
+
+@pytest.fixture(scope="module")
+def ecdsa_signed(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """./bundle signed by the demo's Ed25519 key then a P-256 key, ./signing.pub the P-256 key; and its key id."""
+    out, signer = tmp_path_factory.mktemp("ecdsa"), P256Signer()
+    packs = [load_pack(p) for p in builtin_pack_dirs().values()]
+    with Store.open(demo_dir / "evidence.duckdb", read_only=True) as store:
+        build_bundle(store, packs, out / "bundle", [load_signer(demo_dir / "keys" / "signing.key"), signer])
+    (out / "signing.pub").write_bytes(public_key_pem(signer.private_key.public_key()))
+    return out, signer.key_id
+
+
+@pytest.fixture
+def ecdsa_workdir(ecdsa_signed: tuple[Path, str], tmp_path: Path) -> tuple[Path, str]:
+    """A private copy of ``ecdsa_signed``, free to tamper with."""
+    workdir = Path(shutil.copytree(ecdsa_signed[0], tmp_path / "work"))
+    return workdir, ecdsa_signed[1]
+
+
+def test_recipe_passes_with_ecdsa_p256_key(ecdsa_workdir: tuple[Path, str]) -> None:
+    workdir, ecdsa_key_id = ecdsa_workdir
+    result = run_recipe(workdir)
+    assert result.returncode == 0, result.stderr
+    assert "Signature Verified Successfully" in result.stdout
+    assert result.stdout.rstrip().endswith(f"signed by key {ecdsa_key_id}")
+
+
+def test_documented_openssl_dgst_alternative_verifies_ecdsa(ecdsa_workdir: tuple[Path, str]) -> None:
+    workdir, _ = ecdsa_workdir
+    pkeyutl = 'openssl pkeyutl -verify -pubin -inkey "$PUB" -rawin -in "$W/pae" -sigfile "$W/sig"'
+    dgst = 'openssl dgst -sha256 -verify "$PUB" -signature "$W/sig" "$W/pae"'
+    assert f"`{dgst}`" in RECIPE_DOC.read_text() and pkeyutl in recipe()
+    script = recipe().replace(pkeyutl, dgst)
+    result = subprocess.run(["sh", "-e", "-c", script], cwd=workdir, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "Verified OK" in result.stdout and "bundle verified" in result.stdout
+
+
+def test_recipe_fails_on_corrupted_ecdsa_signature(ecdsa_workdir: tuple[Path, str]) -> None:
+    workdir, _ = ecdsa_workdir
+    envelope = workdir / "bundle" / "META" / "statement.dsse.json"
+    sig = json.loads(envelope.read_text())["signatures"][1]["sig"]
+    der = bytearray(base64.b64decode(sig))
+    der[-1] ^= 0x01
+    envelope.write_text(envelope.read_text().replace(sig, base64.b64encode(bytes(der)).decode()))
+    result = run_recipe(workdir)
+    assert result.returncode != 0
+    assert "bundle verified" not in result.stdout
+    assert "Signature Verification Failure" in result.stdout + result.stderr

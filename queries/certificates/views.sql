@@ -1,6 +1,6 @@
 -- Helper views of the certificates pack. Parameters are DuckDB variables set from pack.yaml (getvariable).
 CREATE VIEW cert_as_of AS
-SELECT coalesce(CAST(getvariable('as_of') AS TIMESTAMPTZ), now()) AS at,
+SELECT CAST(getvariable('as_of') AS TIMESTAMPTZ) AS at,  -- the instant judged, set by the engine
        CAST(getvariable('expiry_warning_days') AS INTEGER) AS warning_days;
 
 -- Certificates in use, one row per user: a Secret's leaf per listener referencing it, an endpoint's leaf,

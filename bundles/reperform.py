@@ -1,0 +1,101 @@
+"""Re-performance: the store's tables as Parquet and, per pack, the SQL that rebuilds the claims' inputs.
+
+An auditor re-runs any claim with plain DuckDB from the bundle's root, without defensible or the cluster::
+
+    duckdb -c ".read reperform/k8s-networking.sql" -c ".read packs/k8s-networking/access-restricted.gaps.sql"
+
+``reperform/<pack>.sql`` creates a view over ``data/<relation>.parquet`` for every table and view of the store
+(JSON columns restored), sets the pack's parameters and the instant judged as DuckDB variables, and creates the
+pack's views exactly as the engine does. The claim queries in ``packs/`` then return the rows of the bundle's
+evidence files (before the incident scope and waivers, which the report states).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from collector.claims import Pack
+from collector.scope import Scope
+from collector.store import Store
+
+DATA_DIR = "data"
+
+
+def store_relations(store: Store) -> list[tuple[str, list[str], bool]]:
+    """(name, JSON columns, has a ts column) of every table and view of the store's main schema."""
+    rows = store.con.execute(
+        """
+        SELECT table_name, list(column_name ORDER BY column_index) FILTER (WHERE data_type = 'JSON'),
+               bool_or(column_name = 'ts')
+        FROM duckdb_columns()
+        WHERE database_name = current_database() AND schema_name = 'main' AND NOT internal
+        GROUP BY table_name ORDER BY table_name
+        """
+    ).fetchall()
+    return [(name, list(json_columns or []), bool(has_ts)) for name, json_columns, has_ts in rows]
+
+
+def export_parquet(store: Store, scope: Scope | None) -> dict[str, bytes]:
+    """Every relation as ``data/<name>.parquet``, rows in a total order (so the bytes are reproducible). In an
+    incident export, relations with a ``ts`` column keep only the rows of the scope's window."""
+    files = {}
+    with tempfile.TemporaryDirectory(prefix="defensible-parquet-") as tmp:
+        for name, _, has_ts in store_relations(store):
+            where, params = window_filter(scope) if has_ts and scope else ("", [])
+            target = Path(tmp) / f"{name}.parquet"
+            store.con.execute(
+                f"COPY (SELECT * FROM \"{name}\" {where} ORDER BY ALL) TO '{target}' (FORMAT parquet)", params
+            )
+            files[f"{DATA_DIR}/{name}.parquet"] = target.read_bytes()
+    return files
+
+
+def window_filter(scope: Scope) -> tuple[str, list[Any]]:
+    clauses, params = [], []
+    if scope.since:
+        clauses.append("ts >= ?")
+        params.append(scope.since)
+    if scope.until:
+        clauses.append("ts < ?")
+        params.append(scope.until)
+    return ("WHERE " + " AND ".join(clauses), params) if clauses else ("", [])
+
+
+def reperform_script(store: Store, pack: Pack, parameters: dict[str, Any], as_of: datetime) -> bytes:
+    lines = [
+        f"-- Re-perform the claims of pack {pack.id!r} with plain DuckDB, from the bundle's root directory:",
+        f'--   duckdb -c ".read reperform/{pack.id}.sql" -c ".read packs/{pack.id}/<claim>.gaps.sql"',
+        "-- The store's relations, read from the Parquet files of this bundle:",
+    ]
+    for name, json_columns, _ in store_relations(store):
+        replace = ", ".join(f'CAST("{c}" AS JSON) AS "{c}"' for c in json_columns)
+        star = f"* REPLACE ({replace})" if replace else "*"
+        source = f"read_parquet('{DATA_DIR}/{name}.parquet')"
+        lines.append(f'CREATE OR REPLACE VIEW "{name}" AS SELECT {star} FROM {source};')
+    lines.append("-- The instant judged and the pack's parameters:")
+    lines.append(f"SET VARIABLE as_of = {sql_literal(as_of)};")
+    lines += [f"SET VARIABLE {name} = {sql_literal(value)};" for name, value in parameters.items()]
+    if pack.views_sql:
+        lines.append(f"-- The pack's views (packs/{pack.id}/views.sql), created as the engine creates them:")
+        lines.append(pack.views_sql.replace("CREATE VIEW", "CREATE OR REPLACE TEMP VIEW").rstrip().rstrip(";") + ";")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def sql_literal(value: Any) -> str:
+    """A DuckDB literal for a parameter value (YAML scalars and lists) or the instant judged."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, datetime):
+        return f"TIMESTAMPTZ '{value.isoformat()}'"
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(sql_literal(v) for v in value) + "]"
+    raise TypeError(f"parameter value {value!r} cannot be written as SQL")

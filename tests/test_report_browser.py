@@ -1,0 +1,155 @@
+"""The HTML report in a real headless Chromium: printed to PDF and screenshotted, gaps visibly distinct.
+
+The Chromium tests skip when no Chromium is found (.ci/run installs Debian's chromium); the error-path
+tests run a stand-in script, so they need no browser.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import stat
+import time
+import zlib
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from bundles.browser import ENV_VAR, BrowserError, find_chromium, normalise_pdf_dates, print_pdf, screenshot
+
+# Colours of the report's CSS (bundles/templates/report.html.j2).
+GAP_RED = (0xC6, 0x28, 0x28)  # .v-gap badge, gap section border
+SATISFIED_GREEN = (0xD8, 0xF3, 0xDC)  # .v-satisfied badge
+GAP_ROW_PINK = (0xFF, 0xE3, 0xE3)  # tr.gap-row cells
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    found = find_chromium()
+    if found is None:
+        pytest.skip(f"no headless Chromium on PATH (install Debian's chromium or set {ENV_VAR})")
+    return found
+
+
+@pytest.fixture
+def report(demo_dir: Path, tmp_path: Path) -> Path:
+    """A copy of the demo bundle's report: it loads no other file, so it renders the same on its own."""
+    html = tmp_path / "report.html"
+    shutil.copyfile(demo_dir / "bundle" / "report.html", html)
+    return html
+
+
+def _pdf_fill_colours(data: bytes) -> list[tuple[float, float, float]]:
+    """The RGB fill colours (`r g b rg`) used in the PDF's compressed content streams."""
+    colours = []
+    for raw in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
+        try:
+            content = zlib.decompress(raw)
+        except zlib.error:
+            continue  # not a Flate stream (fonts and images may be other kinds)
+        colours += [tuple(map(float, m)) for m in re.findall(rb"([\d.]+) ([\d.]+) ([\d.]+) rg\b", content)]
+    return colours
+
+
+def _used(colour: tuple[int, int, int], fills: list[tuple[float, float, float]]) -> bool:
+    return any(all(abs(f - c / 255) < 0.002 for f, c in zip(fill, colour, strict=True)) for fill in fills)
+
+
+@pytest.fixture
+def page(tmp_path: Path) -> Path:
+    html = tmp_path / "page.html"
+    html.write_text("<!DOCTYPE html><title>t</title><p>page</p>")
+    return html
+
+
+def _executable(path: Path, script: str) -> str:
+    path.write_text("#!/bin/sh\n" + script)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return str(path)
+
+
+def test_report_prints_to_pdf_with_gap_colours_and_fixed_dates(chromium: str, report: Path, tmp_path: Path):
+    created = datetime(2026, 7, 1, 12, 30, 5, tzinfo=UTC)
+    first, second = tmp_path / "first.pdf", tmp_path / "second.pdf"
+    print_pdf(report, first, chromium, created=created)
+    print_pdf(report, second, chromium, created=created)
+
+    data = first.read_bytes()
+    assert data.startswith(b"%PDF-")
+    assert len(re.findall(rb"/Type\s*/Page\b", data)) >= 1
+    assert b"/CreationDate (D:20260701123005+00'00')" in data
+    assert b"/ModDate (D:20260701123005+00'00')" in data
+    assert data == second.read_bytes()  # nothing but the dates varies between prints
+    fills = _pdf_fill_colours(data)
+    assert _used(GAP_RED, fills) and _used(SATISFIED_GREEN, fills) and _used(GAP_ROW_PINK, fills)
+
+
+def test_report_screenshot_shows_gaps_in_distinct_colours(chromium: str, report: Path, tmp_path: Path):
+    png = tmp_path / "report.png"
+    screenshot(report, png, chromium, width=1280, height=2000)
+
+    with Image.open(png) as image:
+        assert image.size == (1280, 2000)
+        counts = {colour: n for n, colour in image.convert("RGB").getcolors(1 << 24)}
+    # The demo's first pack has a gap and a satisfied claim on the first screen.
+    assert counts.get(GAP_RED, 0) > 1000
+    assert counts.get(SATISFIED_GREEN, 0) > 500
+    assert counts.get(GAP_ROW_PINK, 0) > 10_000
+
+
+def test_normalise_pdf_dates_keeps_length_and_other_bytes():
+    data = (
+        b"1 0 obj\n<</Producer (Skia/PDF m156)\n"
+        b"/CreationDate (D:20261124221134-05'00')\n/ModDate (D:20261124221135-05'00')>>"
+    )
+    out = normalise_pdf_dates(data, datetime(2026, 1, 2, 3, 4, 5))  # naive means UTC
+    assert len(out) == len(data)
+    assert out == data.replace(b"20261124221134-05", b"20260102030405+00").replace(
+        b"20261124221135-05", b"20260102030405+00"
+    )
+
+
+def test_find_chromium_prefers_the_environment_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    fake = _executable(tmp_path / "my-chromium", "exit 0\n")
+    monkeypatch.setenv(ENV_VAR, fake)
+    assert find_chromium() == fake
+    monkeypatch.setenv(ENV_VAR, str(tmp_path / "missing"))
+    with pytest.raises(BrowserError, match=f"{ENV_VAR}=.*missing.* is not an executable"):
+        find_chromium()
+    monkeypatch.delenv(ENV_VAR)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert find_chromium() is None
+    chromium = _executable(tmp_path / "chromium-browser", "exit 0\n")
+    assert find_chromium() == chromium
+
+
+def test_failure_carries_chromium_stderr_tail(page: Path, tmp_path: Path):
+    lines = "".join(f"echo 'line {i}' >&2\n" for i in range(40))
+    failing = _executable(tmp_path / "chromium", lines + "exit 3\n")
+    with pytest.raises(
+        BrowserError, match=r"(?s)failed \(exit 3\) rendering .*page\.html:\nline 25\n.*\nline 39$"
+    ) as err:
+        print_pdf(page, tmp_path / "out.pdf", failing)
+    assert "line 24" not in str(err.value)
+
+
+def test_success_without_output_file_is_an_error(page: Path, tmp_path: Path):
+    silent = _executable(tmp_path / "chromium", "echo 'no file today' >&2\nexit 0\n")
+    with pytest.raises(BrowserError, match=r"wrote no out\.png for .*page\.html:\nno file today"):
+        screenshot(page, tmp_path / "out.png", silent)
+
+
+def test_timeout_ends_chromium_and_its_helpers(page: Path, tmp_path: Path):
+    # A helper left in the background keeps the pipes open: only ending the process group returns.
+    hanging = _executable(tmp_path / "chromium", "echo starting >&2\nsleep 30 &\nsleep 30\n")
+    started = time.monotonic()
+    with pytest.raises(BrowserError, match=r"did not render .*page\.html within 0\.5 s:\nstarting"):
+        print_pdf(page, tmp_path / "out.pdf", hanging, timeout=0.5)
+    assert time.monotonic() - started < 5
+
+
+def test_missing_html_is_named(tmp_path: Path):
+    with pytest.raises(BrowserError, match=r"nowhere\.html: no such HTML file"):
+        print_pdf(tmp_path / "nowhere.html", tmp_path / "out.pdf", "chromium")
