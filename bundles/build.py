@@ -21,8 +21,11 @@ import duckdb
 
 from bundles.browser import ENV_VAR as CHROMIUM_ENV
 from bundles.browser import BrowserError, find_chromium, print_pdf
+from bundles.junit import junit_xml
+from bundles.oscal import oscal_assessment_results
 from bundles.reperform import export_parquet, reperform_script
 from bundles.report import render_html, render_markdown
+from bundles.sarif import sarif_log
 from bundles.signing import Signer, envelope
 from bundles.statement import statement_bytes
 from collector import __version__
@@ -43,6 +46,7 @@ from collector.store import Store, sha256_hex
 STATEMENT = "META/statement.intoto.json"
 ENVELOPE = "META/statement.dsse.json"
 WAIVERS = "waivers.yaml"
+OSCAL = "assessment-results.json"
 
 
 class BundleError(Exception):
@@ -116,11 +120,16 @@ def build_bundle(
         files[WAIVERS] = waivers_file
     files["claims.json"] = _dump(claims_doc)
     files["runs.json"] = _dump(runs)
+    rows = evidence_rows(files, ordered)
+    files["junit.xml"] = junit_xml(claims_doc, rows)
+    files["sarif.json"] = sarif_log(claims_doc, rows, repository_roots(store))
     context = {"doc": claims_doc, "results": results, "runs": runs, "signers": [s.key_id for s in signers]}
     files["report.md"] = render_markdown(context).encode()
     files["report.html"] = render_html(context).encode()
     if chromium:
         files["report.pdf"] = report_pdf(files["report.html"], chromium, at)
+    # last: its back-matter carries the sha256 of every other file
+    files[OSCAL] = oscal_assessment_results(claims_doc, rows, {n: sha256_hex(c) for n, c in files.items()})
 
     digests = {name: sha256_hex(content) for name, content in files.items()}
     predicate = {
@@ -138,6 +147,23 @@ def build_bundle(
     files[ENVELOPE] = _dump(envelope(statement, signers))
     _write_atomically(out, files)
     return BundleSummary(out, len(files), ordered, [s.key_id for s in signers])
+
+
+def evidence_rows(files: dict[str, bytes], results: list[tuple[str, ClaimResult]]) -> dict[str, list[dict]]:
+    """The evidence files' rows by bundle path, for the machine formats; a waived gap row names its waiver."""
+    rows = {n: json.loads(content) for n, content in files.items() if n.startswith("evidence/") and n.endswith(".json")}
+    for pack_id, r in results:
+        gaps = rows[f"evidence/{pack_id}/{r.claim.id}/gaps.json"]
+        for index, waiver in r.waived.items():
+            gaps[index] = {**gaps[index], "waiver": waiver.id}
+    return rows
+
+
+def repository_roots(store: Store) -> dict[str, str]:
+    """GitOps repositories the store knows (name -> working tree), for SARIF locations."""
+    if not store.has_table("git_repositories_current"):
+        return {}
+    return dict(store.con.execute("SELECT DISTINCT repo, path FROM git_repositories_current ORDER BY 1").fetchall())
 
 
 def report_pdf(html: bytes, chromium: str, at: datetime) -> bytes:

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from bundles.archive import write_archive
 from bundles.build import BundleError, BundleSummary, build_bundle
+from bundles.diff import BundlesRejected, DiffError, diff_bundles
 from bundles.signing import KeyFileError, KmsSigner, Signer, generate_keypair, load_signer, public_key_pem
 from bundles.verify import verify_bundle
 from collector import __version__
@@ -451,6 +452,44 @@ def verify(bundle_dir: Path, pubkey: Path) -> None:
     for problem in result.problems:
         click.echo(f"FAIL: {problem}", err=True)
     sys.exit(1)
+
+
+@main.command("diff")
+@click.argument("old", type=click.Path(path_type=Path))
+@click.argument("new", type=click.Path(path_type=Path))
+@click.option(
+    "--pubkey",
+    "pubkeys",
+    type=click.Path(path_type=Path, dir_okay=False),
+    multiple=True,
+    required=True,
+    help="Public key (PEM) a bundle must verify with; repeat to accept several.",
+)
+@click.option("--format", "fmt", type=click.Choice(["markdown", "json"]), default="markdown", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Write the diff here (default: stdout).")
+@click.option("--fail-on-regression", is_flag=True, help="Exit 1 if a claim stopped holding or a gap opened.")
+def diff(old: Path, new: Path, pubkeys: tuple[Path, ...], fmt: str, out: Path | None, fail_on_regression: bool) -> None:
+    """Compare two bundles (directories or .tar.gz), each verified first: verdicts, gaps opened and closed,
+    public routes added and removed, waivers expired. See docs/diff.md."""
+    try:
+        result = diff_bundles(old, new, pubkeys)
+    except BundlesRejected as exc:
+        for path, problems in exc.refused:
+            for problem in problems:
+                click.echo(f"FAIL: {path}: {problem}", err=True)
+        fail("bundles not compared: verification failed")
+    except (KeyFileError, DiffError) as exc:
+        fail(str(exc))
+    text = result.to_json() if fmt == "json" else result.to_markdown()
+    if out:
+        out.write_text(text)
+        err.print(f"diff written to {out}", highlight=False, markup=False)
+    else:
+        click.echo(text, nl=False)
+    if fail_on_regression and result.regressions:
+        for regression in result.regressions:
+            err.print(f"regression: {regression}", highlight=False, markup=False)
+        sys.exit(1)
 
 
 @main.command()

@@ -71,10 +71,7 @@ class Waiver:
         return at < self.expires
 
     def matches(self, row: dict[str, Any]) -> bool:
-        return all(
-            column in row and row[column] is not None and fnmatch.fnmatchcase(str(row[column]), pattern)
-            for column, pattern in self.scope
-        )
+        return scope_matches(dict(self.scope), row)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -86,6 +83,14 @@ class Waiver:
             "ticket": self.ticket,
             "expires": self.expires.isoformat(),
         }
+
+
+def scope_matches(scope: dict[str, Any], row: dict[str, Any]) -> bool:
+    """Whether every ``column: glob`` of a waiver's scope matches the gap row (an empty scope matches all)."""
+    return all(
+        column in row and row[column] is not None and fnmatch.fnmatchcase(str(row[column]), str(pattern))
+        for column, pattern in scope.items()
+    )
 
 
 def load_waivers(path: Path) -> tuple[list[Waiver], bytes]:

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from xml.etree import ElementTree
 
 import duckdb
 import pytest
 from helpers import cli
 
+from bundles.browser import find_chromium
 from bundles.build import to_json
 from collector.claims import QueryResult
 
@@ -137,3 +139,26 @@ def test_scorecard_and_launch_gate_of_the_demo(demo_dir: Path) -> None:
         "failing_areas": [],
         "gate_areas": ["tls-identity", "egress", "observability"],
     }
+
+
+def test_pdf_report_is_part_of_the_signed_bundle(demo_dir: Path, tmp_path: Path) -> None:
+    if find_chromium() is None:
+        pytest.skip("no headless Chromium on this machine (install Debian's chromium)")
+    out = tmp_path / "with-pdf"
+    key, pub = demo_dir / "keys" / "signing.key", demo_dir / "keys" / "signing.pub"
+    result = cli("bundle", "--out", str(out), "--store", str(demo_dir / "evidence.duckdb"), "--key", str(key), "--pdf")
+    assert result.exit_code == 0, result.output
+    pdf = (out / "report.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF-") and b"/Type /Page" in pdf
+    assert cli("verify", str(out), "--pubkey", str(pub)).exit_code == 0
+    statement = json.loads((out / "META" / "statement.intoto.json").read_text())
+    assert "report.pdf" in {s["name"] for s in statement["subject"]}
+
+
+def test_bundle_ships_junit_and_sarif(demo_dir: Path) -> None:
+    bundle = demo_dir / "bundle"
+    junit = ElementTree.fromstring((bundle / "junit.xml").read_bytes())
+    assert sum(int(s.get("tests")) for s in junit.iter("testsuite")) == len(claims_of(bundle))
+    sarif = json.loads((bundle / "sarif.json").read_text())
+    uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in sarif["runs"][0]["results"]}
+    assert "k8s/00-namespaces.yaml" in uris

@@ -27,8 +27,8 @@ LEFT JOIN git_manifest_objects_known o
 -- Changes to routes, network/mesh policy or the egress allowlist, with what they changed.
 CREATE VIEW git_governed_changes AS
 WITH governed AS (
-    SELECT repo, sha, list(DISTINCT label ORDER BY label) AS changed
-    FROM (SELECT repo, sha, CASE WHEN kind IS NULL THEN path
+    SELECT repo, sha, list(DISTINCT label ORDER BY label) AS changed, min(path) AS first_path
+    FROM (SELECT repo, sha, path, CASE WHEN kind IS NULL THEN path
                                  ELSE kind || ' ' || coalesce(namespace || '/', '') || name || ' (' || path || ')'
                             END AS label
           FROM git_change_objects
@@ -36,7 +36,7 @@ WITH governed AS (
              OR len([p FOR p IN getvariable('governed_paths') IF path GLOB p]) > 0)
     GROUP BY repo, sha
 )
-SELECT ch.*, governed.changed FROM git_changes ch JOIN governed USING (repo, sha);
+SELECT ch.*, governed.changed, governed.first_path FROM git_changes ch JOIN governed USING (repo, sha);
 
 -- Each reviewer's standing review of a change at merge time (latest approving, rejecting or dismissed
 -- review submitted before the merge) and approvals given in commit trailers, if those are trusted.

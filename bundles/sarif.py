@@ -1,0 +1,121 @@
+"""SARIF 2.1.0 log of a bundle's gaps that point into a GitOps repository, for code-scanning views.
+
+One rule per claim; one result per gap row whose ``location`` names a file under a repository root, with the
+file relative to that root (``uriBaseId`` = repository name) and ``startLine`` from ``(line N)``. Gap rows that
+point nowhere in a repository are counted in ``run.properties``, not reported.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import PurePosixPath
+from urllib.parse import quote
+
+from bundles.oscal import describe_waivers, iter_claims, waivers_of
+
+SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
+LINE = re.compile(r"\(line (\d+)\)")
+PATH_END = re.compile(r"[#()\s]")  # a location's path ends at its document index, a bracket or a space
+
+
+def sarif_log(claims: dict, rows: dict[str, list[dict]], repo_roots: dict[str, str]) -> bytes:
+    """The SARIF log of ``claims`` (parsed claims.json) and their gap rows (``rows``: bundle path → parsed rows),
+    locating rows in the repositories of ``repo_roots`` (name → absolute path of its working tree)."""
+    roots = sorted(((name, _root(name, path)) for name, path in repo_roots.items()), key=lambda r: -len(r[1]))
+    rules, results, unlocated = [], [], {}
+    for index, (pack, claim) in enumerate(iter_claims(claims)):
+        rule_id = f"{pack['id']}/{claim['id']}"
+        rules.append(_rule(rule_id, claim))
+        for row in rows.get(claim.get("files", {}).get("gaps_json", ""), []):
+            if where := locate(row.get("location"), roots):
+                results.append(_result(rule_id, index, claim, row, *where))
+            else:
+                unlocated[rule_id] = unlocated.get(rule_id, 0) + 1
+    tool = claims.get("tool", {})
+    run = {
+        "tool": {
+            "driver": {
+                "name": "defensible",
+                "version": str(tool.get("version", "unknown")),
+                "rules": rules,
+            }
+        },
+        "originalUriBaseIds": {name: {"uri": PurePosixPath(root).as_uri() + "/"} for name, root in sorted(roots)},
+        "results": results,
+        "properties": {
+            "asOf": claims.get("as_of"),
+            "unlocatedGapRows": sum(unlocated.values()),
+            "unlocatedGapRowsByRule": unlocated,
+        },
+    }
+    log = {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
+    return (json.dumps(log, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def locate(location: object, roots: list[tuple[str, str]]) -> tuple[str, str, int | None] | None:
+    """(repository, path relative to its root, line or None) of a row location under one of ``roots``
+    ((name, root) pairs, longest root first), e.g. ``/repo/k8s/00-namespaces.yaml#5 (line 26)``."""
+    if not isinstance(location, str):
+        return None
+    for name, root in roots:
+        prefix = root + "/"
+        start = location.find(prefix)
+        while start != -1:
+            if start == 0 or location[start - 1] in " (":
+                rest = location[start + len(prefix) :]
+                relative = PATH_END.split(rest, 1)[0]
+                if relative and ".." not in relative.split("/"):
+                    line = LINE.search(rest)
+                    return name, relative, int(line.group(1)) if line else None
+            start = location.find(prefix, start + 1)
+    return None
+
+
+def _rule(rule_id: str, claim: dict) -> dict:
+    controls = [f"{f['framework']} {f['control']}" for f in claim.get("frameworks", [])]
+    files = claim.get("files", {})
+    queries = claim.get("queries", {})
+    details = (
+        f"Controls: {'; '.join(controls)}" if controls else "",
+        f"Gap rows in the bundle: {files['gaps_csv']}" if files.get("gaps_csv") else "",
+        f"Queries: {queries['evidence']}, {queries['gaps']}" if queries.get("evidence") else "",
+    )
+    help_text = "\n".join([claim.get("statement", ""), "", *(d for d in details if d)]).strip()
+    return {
+        "id": rule_id,
+        "shortDescription": {"text": claim.get("title", rule_id)},
+        "fullDescription": {"text": claim.get("statement", "")},
+        "help": {"text": help_text},
+        "defaultConfiguration": {"level": "error"},
+        "properties": {"tags": ["compliance", *controls], "verdict": claim.get("verdict")},
+    }
+
+
+def _result(rule_id: str, index: int, claim: dict, row: dict, repo: str, path: str, line: int | None) -> dict:
+    what = row.get("finding") or row.get("reason")
+    text = ": ".join(str(x) for x in (row.get("object"), what) if x) or claim.get("title", rule_id)
+    physical: dict = {"artifactLocation": {"uri": quote(path), "uriBaseId": repo}}
+    if line:
+        physical["region"] = {"startLine": line}
+    result: dict = {
+        "ruleId": rule_id,
+        "ruleIndex": index,
+        "level": "error",
+        "message": {"text": text},
+        "locations": [{"physicalLocation": physical}],
+        "properties": {k: row[k] for k in ("object", "cluster", "location") if row.get(k) is not None},
+    }
+    waiver = row.get("waiver") or row.get("waived_by")
+    if claim.get("verdict") == "waived" or waiver:
+        result["level"] = "note"
+        justification = describe_waivers(waivers_of(claim)) or str(waiver or claim.get("reason", ""))
+        result["suppressions"] = [{"kind": "external", "state": "accepted", "justification": justification}]
+    return result
+
+
+def _root(name: str, path: str) -> str:
+    root = path.rstrip("/")
+    if not root.startswith("/"):
+        raise ValueError(f"repository {name}: root {path!r} is not an absolute path")
+    return root
