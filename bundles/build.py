@@ -234,6 +234,7 @@ def _claim_entry(pack: Pack, r: ClaimResult) -> dict[str, Any]:
         "waived_rows": sorted(r.waived),
         "waived_by": [used[k] for k in sorted(used)],
         "expired_waivers": [w.describe() for w in r.expired_waivers],
+        "clusters": {name: {"verdict": v, "reason": why} for name, (v, why) in r.clusters.items()},
         "files": {
             f"{kind}_{ext}": f"{evidence_dir(pack, r)}/{kind}.{ext}"
             for kind in ("evidence", "gaps")

@@ -197,6 +197,7 @@ class ClaimResult:
     gaps: QueryResult = field(default_factory=lambda: QueryResult([], []))
     waived: dict[int, Waiver] = field(default_factory=dict)  # gap row index -> the waiver that waives it
     expired_waivers: list[Waiver] = field(default_factory=list)  # would have waived rows, had they not expired
+    clusters: dict[str, tuple[str, str]] = field(default_factory=dict)  # cluster -> (verdict, reason) on its rows
 
 
 def builtin_pack_dirs() -> dict[str, Path]:
@@ -316,8 +317,31 @@ def evaluate_pack(store: Store, pack: Pack, settings: Settings = DEFAULT_SETTING
             continue
         if settings.scope:
             evidence, gaps = settings.scope.select(evidence), settings.scope.select(gaps)
-        results.append(judge(pack, claim, evidence, gaps, settings, at))
+        result = judge(pack, claim, evidence, gaps, settings, at)
+        result.clusters = {
+            cluster: (r.verdict, r.reason)
+            for cluster, (e, g) in by_cluster(evidence, gaps).items()
+            if (r := judge(pack, claim, e, g, settings, at))
+        }
+        results.append(result)
     return results
+
+
+def by_cluster(evidence: QueryResult, gaps: QueryResult) -> dict[str, tuple[QueryResult, QueryResult]]:
+    """Each cluster's evidence and gap rows, for claims whose rows name their cluster (multi-cluster stores)."""
+    if "cluster" not in evidence.columns and "cluster" not in gaps.columns:
+        return {}
+
+    def rows_of(result: QueryResult, cluster: str) -> QueryResult:
+        if "cluster" not in result.columns:
+            return QueryResult(result.columns, [])
+        i = result.columns.index("cluster")
+        return QueryResult(result.columns, [row for row in result.rows if row[i] == cluster])
+
+    names = {row[q.columns.index("cluster")] for q in (evidence, gaps) if "cluster" in q.columns for row in q.rows} - {
+        None
+    }
+    return {name: (rows_of(evidence, name), rows_of(gaps, name)) for name in sorted(names)}
 
 
 def evaluation_time(store: Store, settings: Settings) -> datetime:

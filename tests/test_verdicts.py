@@ -177,3 +177,18 @@ def test_scorecard_scores_areas_and_gates_the_launch() -> None:
     assert (scores["tls-identity"], scores["mesh"], scores["egress"], scores["observability"]) == (3, 2, 1, 0)
     assert scores["migration"] == 0
     assert launch_gate(scorecard(results)) == ["observability"]
+
+
+def test_claims_are_judged_per_cluster_and_overall(store: Store, tmp_path: Path) -> None:
+    write(tmp_path / "eu" / "ns.yaml", MANIFESTS.replace('"true"}}', '"false"}}', 2))  # only shop, with deny
+    write(tmp_path / "us" / "ns.yaml", MANIFESTS)  # billing and legacy lack default deny
+    collect_manifests(store, tmp_path / "eu", cluster="prod-eu")
+    collect_manifests(store, tmp_path / "us", cluster="prod-us")
+    pack = load_pack(resolve_pack("k8s-networking"))
+    (result,) = [r for r in evaluate_pack(store, pack) if r.claim.id == "access-restricted"]
+    assert result.verdict == "gap"
+    assert {name: verdict for name, (verdict, _) in result.clusters.items()} == {
+        "prod-eu": "satisfied",
+        "prod-us": "gap",
+    }
+    assert result.clusters["prod-us"][1].startswith("2 gap(s)")
