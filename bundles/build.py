@@ -28,7 +28,7 @@ from bundles.report import render_html, render_markdown
 from bundles.sarif import sarif_log
 from bundles.signing import Signer, envelope
 from bundles.statement import statement_bytes
-from collector import __version__
+from collector import __version__, progress
 from collector.claims import (
     DEFAULT_SETTINGS,
     VERDICTS,
@@ -87,9 +87,12 @@ def build_bundle(
     settings = replace(settings, as_of=at)
     results: dict[str, list[ClaimResult]] = {}
     inventories: dict[str, dict[str, QueryResult]] = {}
-    for pack in packs:
-        results[pack.id] = evaluate_pack(store, pack, settings)
-        inventories[pack.id] = pack_inventories(store, pack, settings)
+    with progress.step("bundle: claims", total=sum(len(p.claims) for p in packs), unit="claims") as claims:
+        for pack in packs:
+            claims.update(detail=pack.id)
+            results[pack.id] = evaluate_pack(store, pack, settings)
+            inventories[pack.id] = pack_inventories(store, pack, settings)
+            claims.advance(len(pack.claims))
     ordered = [(pack.id, r) for pack in packs for r in results[pack.id]]
     runs = [_jsonable_row(r) for r in store.runs()]
 
@@ -208,7 +211,7 @@ def _claims_document(
                 "description": pack.description,
                 "digest": pack.digest,
                 "parameters": settings.parameters_for(pack),
-                "freshness": pack.freshness,
+                "freshness": settings.freshness_for(pack),
                 "reperform": f"reperform/{pack.id}.sql",
                 "claims": [_claim_entry(pack, r) for r in results[pack.id]],
             }
@@ -324,10 +327,12 @@ def _write_atomically(out: Path, files: dict[str, bytes]) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
-        for name, content in files.items():
-            target = tmp / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(content)
+        with progress.step("bundle: writing", total=len(files), unit="files") as written:
+            for name, content in files.items():
+                target = tmp / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(content)
+                written.advance()
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)

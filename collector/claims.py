@@ -159,6 +159,11 @@ class Settings:
     as_of: datetime | None = None
     waivers: tuple[Waiver, ...] = ()
     scope: Scope | None = None
+    freshness: dict[str, str] = field(default_factory=dict)  # source -> duration, overriding every pack's
+
+    def freshness_for(self, pack: Pack) -> dict[str, str]:
+        """The pack's freshness, with this override applied (it may also name sources the pack does not)."""
+        return {**pack.freshness, **self.freshness}
 
     def validate(self, packs: list[Pack]) -> None:
         known = {name for pack in packs for name in pack.parameters}
@@ -374,26 +379,29 @@ def judge(
     elif not evidence.rows:
         scoped = " in the incident scope" if settings.scope else ""
         result.verdict, result.reason = "no-evidence", f"evidence query returned no rows{scoped}"
-    elif old := stale_sources(pack, evidence, at):
+    elif old := stale_sources(pack, evidence, at, settings.freshness_for(pack)):
         result.verdict, result.reason = "stale", "; ".join(old)
     else:
         result.verdict, result.reason = "satisfied", f"{supporting}, no gaps"
     return result
 
 
-def stale_sources(pack: Pack, evidence: QueryResult, at: datetime) -> list[str]:
-    """Sources whose newest evidence row is older than the pack's freshness for them."""
+def stale_sources(
+    pack: Pack, evidence: QueryResult, at: datetime, freshness: dict[str, str] | None = None
+) -> list[str]:
+    """Sources whose newest evidence row is older than their freshness (default: the pack's)."""
+    limits = pack.freshness if freshness is None else freshness
     if not {"source", "collected_at"} <= set(evidence.columns):
         return []
     source, collected = evidence.columns.index("source"), evidence.columns.index("collected_at")
     newest: dict[str, datetime] = {}
     for row in evidence.rows:
-        if row[source] in pack.freshness and row[collected] is not None:
+        if row[source] in limits and row[collected] is not None:
             newest[row[source]] = max(newest.get(row[source], row[collected]), row[collected])
     return [
-        f"{name} evidence collected {when:%Y-%m-%d %H:%M}, older than its freshness {pack.freshness[name]}"
+        f"{name} evidence collected {when:%Y-%m-%d %H:%M}, older than its freshness {limits[name]}"
         for name, when in sorted(newest.items())
-        if at - when > duration(pack.freshness[name])
+        if at - when > duration(limits[name])
     ]
 
 

@@ -3,9 +3,10 @@
 Some claims hold, some have deliberate gaps (a regulated namespace without default deny, a workload
 whose mTLS is PERMISSIVE, a self-approved change to the admin console route, the admin console posting to
 a paste site not on the egress allowlist, the admin console's backend not re-encrypted, the staff
-wildcard certificate expiring in 12 days). TLS Secrets are generated fresh, so real key material passes
-through the collector and must be kept out of the store and the bundle. The cluster's logs (Hubble flows,
-Istio access logs) are fixed files with fixed timestamps.
+wildcard certificate expiring in 12 days, the case worker able to reach the enforcement API without being one of
+its declared callers, the admin console's NetworkPolicies letting it connect to any address). TLS Secrets are
+generated fresh, so real key material passes through the collector and must be kept out of the store and the
+bundle. The cluster's logs (Hubble flows, Istio access logs) are fixed files with fixed timestamps.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ def run_demo(out: Path, collect: Callable[[Store, str, dict], RunResult]) -> tup
                 "kubernetes",
                 {"paths": [str(gitops / "k8s"), str(secrets.parent)], "cluster": CLUSTER, "egress_allowlists": True},
             ),
+            ("analysis", {}),
             (
                 "git",
                 {

@@ -18,6 +18,7 @@ from typing import IO, Any, Protocol, runtime_checkable
 
 import jsonschema
 
+from collector.progress import Step, current
 from collector.redaction import has_secret_material, redact_object
 from collector.store import Store, sha256_hex
 
@@ -112,6 +113,11 @@ class CollectContext:
     def note(self, message: str) -> None:
         """Tell the user something about the run that is not a problem (e.g. input skipped as unchanged)."""
         self.notes.append(message)
+
+    def progress(self, description: str, total: int | None = None, unit: str = "") -> Step:
+        """A progress bar for a long step of the run, e.g. ``ctx.progress("files", unit="files")``; advance it
+        per file, page or batch (never per record) and close it, or use it as a context manager."""
+        return current().step(f"{self.source}: {description}", total, unit)
 
     def _write(self, table: str, row: Mapping[str, Any]) -> None:
         if table not in self._files:

@@ -1,4 +1,7 @@
-"""Keep private key material and Secret payloads out of the store, the bundle and the logs."""
+"""Keep private key material, Secret payloads and container settings out of the store, the bundle and the logs.
+
+Containers keep only their name, image and ports (what reachability needs): environment values, commands and
+arguments often carry passwords and tokens."""
 
 from __future__ import annotations
 
@@ -11,6 +14,9 @@ PRIVATE_KEY_BLOCK = re.compile(
 REDACTED = "[redacted]"
 SECRET_KIND = re.compile(r'(?m)^\s*"?kind"?\s*:\s*"?Secret\b|"kind"\s*:\s*"Secret"')  # YAML, JSON (also compact)
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
+CONTAINER_FIELDS = ("name", "image", "ports")
+CONTAINERS = re.compile(r'(?m)^\s*"?(?:containers|initContainers|ephemeralContainers)"?\s*:|"containers"\s*:')
 
 
 def redact_text(text: str) -> str:
@@ -19,7 +25,8 @@ def redact_text(text: str) -> str:
 
 
 def has_secret_material(text: str) -> bool:
-    return "PRIVATE KEY-----" in text or SECRET_KIND.search(text) is not None
+    """Whether a document must be kept as a redacted rendering (key material, a Secret, container settings)."""
+    return "PRIVATE KEY-----" in text or SECRET_KIND.search(text) is not None or CONTAINERS.search(text) is not None
 
 
 def redact_object(obj: Any) -> Any:
@@ -27,12 +34,21 @@ def redact_object(obj: Any) -> Any:
     if isinstance(obj, dict):
         if obj.get("kind") == "Secret":
             return _redact_secret(obj)
-        return {k: redact_object(v) for k, v in obj.items()}
+        return {
+            k: [_container(c) for c in v] if k in CONTAINER_LISTS and isinstance(v, list) else redact_object(v)
+            for k, v in obj.items()
+        }
     if isinstance(obj, list):
         return [redact_object(v) for v in obj]
     if isinstance(obj, str):
         return redact_text(obj)
     return obj
+
+
+def _container(container: Any) -> Any:
+    if not isinstance(container, dict):
+        return redact_object(container)
+    return {k: redact_object(v) for k, v in container.items() if k in CONTAINER_FIELDS}
 
 
 def _redact_secret(secret: dict) -> dict:

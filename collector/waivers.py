@@ -26,6 +26,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from collector.yaml_lines import line_of
+
 WAIVER_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["waivers"],
@@ -144,22 +146,6 @@ def expiry(value: Any, where: str) -> datetime:
     if len(str(value)) == 10:
         return datetime.combine(parsed.date() + timedelta(days=1), time(), UTC)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def node_at(node: yaml.Node | None, path: list[Any]) -> yaml.Node | None:
-    for key in path:
-        if isinstance(node, yaml.MappingNode):
-            node = next((v for k, v in node.value if k.value == key), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-            node = node.value[key]
-        else:
-            return node
-    return node
-
-
-def line_of(root: yaml.Node | None, path: list[Any]) -> int:
-    node = node_at(root, path)
-    return node.start_mark.line + 1 if node is not None else 1
 
 
 def locate(root: yaml.Node | None, path: list[Any]) -> str:

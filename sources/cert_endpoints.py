@@ -91,11 +91,14 @@ def collect_endpoints(ctx: CollectContext) -> None:
     endpoints = [parse_endpoint(item) for item in ctx.config["endpoints"]]
     verifying, unverifying = tls_contexts(ctx.config["ca_bundle"])
     timeout = float(ctx.config["timeout_seconds"])
-    for endpoint in endpoints:
-        probe = probe_endpoint(endpoint, verifying, unverifying, timeout)
-        record(ctx, endpoint, probe)
-        if probe.status != "ok":
-            ctx.partial(f"certificates: endpoint {endpoint.name}: {probe.status}: {probe.error}")
+    with ctx.progress("endpoints", total=len(endpoints), unit="endpoints") as progress:
+        for endpoint in endpoints:
+            progress.update(detail=endpoint.name)
+            probe = probe_endpoint(endpoint, verifying, unverifying, timeout)
+            record(ctx, endpoint, probe)
+            if probe.status != "ok":
+                ctx.partial(f"certificates: endpoint {endpoint.name}: {probe.status}: {probe.error}")
+            progress.advance()
 
 
 def parse_endpoint(item: str | Mapping[str, Any]) -> Endpoint:

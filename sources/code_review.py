@@ -118,15 +118,18 @@ def fetch_reviews(ctx: CollectContext, repo: str, cfg: dict[str, Any], log_sha: 
     )
     numbers = [n for (n,) in ctx.store.con.execute(PULL_REQUESTS_TO_FETCH, [ctx.run_id, repo]).fetchall()]
     fetch_one = fetch_github if platform == "github" else fetch_gitlab
-    for i, number in enumerate(numbers):
-        try:
-            fetch_one(ctx, client, repo, cfg["project"], number)
-        except NotFound:
-            emit_unfetched(ctx, repo, platform, [number], log_sha, "not-found", f"{platform} has no request #{number}")
-        except ReviewAPIError as exc:
-            emit_unfetched(ctx, repo, platform, numbers[i:], log_sha, "error", str(exc))
-            ctx.partial(f"git: {repo}: reviews of {len(numbers) - i} request(s) not collected: {exc}")
-            return
+    with ctx.progress(f"reviews of {repo}", total=len(numbers), unit="requests") as progress:
+        for i, number in enumerate(numbers):
+            try:
+                fetch_one(ctx, client, repo, cfg["project"], number)
+            except NotFound:
+                reason = f"{platform} has no request #{number}"
+                emit_unfetched(ctx, repo, platform, [number], log_sha, "not-found", reason)
+            except ReviewAPIError as exc:
+                emit_unfetched(ctx, repo, platform, numbers[i:], log_sha, "error", str(exc))
+                ctx.partial(f"git: {repo}: reviews of {len(numbers) - i} request(s) not collected: {exc}")
+                return
+            progress.advance()
 
 
 def fetch_github(ctx: CollectContext, client: Client, repo: str, project: str, number: int) -> None:

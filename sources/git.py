@@ -228,8 +228,12 @@ class GitSource:
     migrations = MIGRATIONS
 
     def collect(self, ctx: CollectContext) -> None:
-        for repo_config in ctx.config["repositories"]:
-            collect_repository(ctx, repo_config)
+        repositories = ctx.config["repositories"]
+        with ctx.progress("repositories", total=len(repositories), unit="repositories") as progress:
+            for repo_config in repositories:
+                progress.update(detail=repo_config.get("name") or repo_config["path"])
+                collect_repository(ctx, repo_config)
+                progress.advance()
 
 
 class Git:

@@ -1,5 +1,5 @@
 """Kubernetes inventory: Gateway API (with BackendTLSPolicy), NetworkPolicy, Istio policy and
-DestinationRules, Services and Namespaces.
+DestinationRules, Services, Namespaces and workloads (Pods and their controllers, for reachability).
 
 Offline from manifest files or ``kubectl get -A -o json`` dumps (``paths``), live through the
 ``kubernetes`` client from kubeconfig contexts (``contexts``). A kind the API server does not serve (404)
@@ -54,6 +54,14 @@ class Kind:
 KINDS: tuple[Kind, ...] = (
     Kind("Namespace", "", ("v1",), "namespaces"),
     Kind("Service", "", ("v1",), "services"),
+    Kind("Pod", "", ("v1",), "pods"),
+    Kind("ReplicationController", "", ("v1",), "replicationcontrollers"),
+    Kind("Deployment", "apps", ("v1",), "deployments"),
+    Kind("StatefulSet", "apps", ("v1",), "statefulsets"),
+    Kind("DaemonSet", "apps", ("v1",), "daemonsets"),
+    Kind("ReplicaSet", "apps", ("v1",), "replicasets"),
+    Kind("Job", "batch", ("v1",), "jobs"),
+    Kind("CronJob", "batch", ("v1", "v1beta1"), "cronjobs"),
     Kind("GatewayClass", GATEWAY_API, ("v1", "v1beta1"), "gatewayclasses"),
     Kind("Gateway", GATEWAY_API, ("v1", "v1beta1"), "gateways"),
     Kind("HTTPRoute", GATEWAY_API, ("v1", "v1beta1"), "httproutes"),
@@ -111,6 +119,8 @@ MIGRATIONS = (
     """,
     # ConfigMaps (egress allowlists) keep their data; the views read o.* and pick the column up.
     "ALTER TABLE k8s_objects ADD COLUMN data JSON;",
+    # Pods and controllers name their owners: reachability collapses them to the top owner.
+    "ALTER TABLE k8s_objects ADD COLUMN owner_references JSON;",
 )
 
 
@@ -236,13 +246,16 @@ def collect_manifests(ctx: CollectContext, paths: list[Path], cluster: str, kind
     wanted = {k.kind: k for k in kinds}
     counts = dict.fromkeys(sorted(wanted), 0)
     files = []
-    for path in manifest_files(paths):
-        sha, objects = read_manifest(ctx, path, redact_object)
-        files.append({"path": str(path), "sha256": sha})
-        for location, obj in objects:
-            if obj["kind"] in wanted and wanted[obj["kind"]].selects(obj):
-                counts[obj["kind"]] += 1
-                ctx.emit("k8s_objects", object_row(cluster, obj, location), sha)
+    found = manifest_files(paths)
+    with ctx.progress("manifest files", total=len(found), unit="files") as progress:
+        for path in found:
+            sha, objects = read_manifest(ctx, path, redact_object)
+            files.append({"path": str(path), "sha256": sha})
+            for location, obj in objects:
+                if obj["kind"] in wanted and wanted[obj["kind"]].selects(obj):
+                    counts[obj["kind"]] += 1
+                    ctx.emit("k8s_objects", object_row(cluster, obj, location), sha)
+            progress.advance()
     listing = json.dumps({"cluster": cluster, "files": files}, indent=1, sort_keys=True).encode()
     listing_sha = ctx.add_artifact(listing, "manifest listing", "application/json")
     where = ", ".join(map(str, paths))
@@ -264,8 +277,11 @@ def collect_live(ctx: CollectContext, context: str, kubeconfig: str | None, kind
         raise SourceError(f"kubernetes: cannot load kubeconfig context {context!r}: {exc}") from None
     with api:
         server = api.configuration.host
-        for kind in kinds:
-            collect_kind(ctx, api, context, server, kind, page_size)
+        with ctx.progress(f"context {context}", total=len(kinds), unit="kinds") as progress:
+            for kind in kinds:
+                progress.update(detail=kind.kind)
+                collect_kind(ctx, api, context, server, kind, page_size)
+                progress.advance()
 
 
 def collect_kind(ctx: CollectContext, api: ApiClient, cluster: str, server: str, kind: Kind, size: int) -> None:
@@ -376,6 +392,7 @@ def object_row(cluster: str, obj: dict, location: str) -> dict:
         "spec": obj.get("spec") or {},
         "status": obj.get("status") or {},
         "data": obj.get("data"),
+        "owner_references": meta.get("ownerReferences"),
         "location": location,
     }
 

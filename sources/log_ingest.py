@@ -109,21 +109,21 @@ def ingest_file(
     spec: Mapping[str, Any],
     window: Window,
     this_run: set[tuple[str, str, str]],
-) -> None:
+) -> int:
     """Keep ``fetched`` as an artifact and load its records. The same bytes read the same way (format and
     options) are loaded once: skipped, before being copied, when this run (``this_run``) or an earlier one
     loaded them for a window covering this one; otherwise only records outside the earlier runs' windows are
-    loaded."""
+    loaded. Returns the number of records loaded."""
     options = read_options(ctx, spec)
     hashed = hash_file(fetched.path)
     earlier = not_loaded_yet(ctx, fetched.origin, hashed.sha256, fmt.name, options, window, this_run)
     if earlier is None:
-        return
+        return 0
     kept = ctx.store.put_artifact_file(fetched.path, hashed)
     if kept.sha256 != hashed.sha256:  # the file changed while it was read: the bytes kept are another file
         earlier = not_loaded_yet(ctx, fetched.origin, kept.sha256, fmt.name, options, window, this_run)
         if earlier is None:
-            return
+            return 0
     digest = kept.sha256
     this_run.add((digest, fmt.name, options))
     path = ctx.store.artifact_path(digest)
@@ -165,6 +165,7 @@ def ingest_file(
         ctx.partial(f"logs: {fetched.origin} ({fmt.name}): {rejected} line(s) rejected: {reasons}")
     elif not loaded.records and not loaded.outside_window and (not_records := not_records_skipped(loaded.skipped)):
         ctx.partial(f"logs: {fetched.origin} ({fmt.name}): no records, every line skipped ({not_records})")
+    return loaded.records
 
 
 def load(

@@ -180,9 +180,11 @@ def collect_input(
         found += known
         return known
 
-    for fetched in fetch_input(spec, window, number, unchanged):
-        found += 1
-        ingest_file(ctx, fmt, fetched, spec, window, this_run)
+    with ctx.progress(f"input {number} ({fmt.name})", unit="records") as progress:
+        for files, fetched in enumerate(fetch_input(spec, window, number, unchanged), start=1):
+            found += 1
+            progress.advance(ingest_file(ctx, fmt, fetched, spec, window, this_run))
+            progress.update(detail=f"{files} file(s)")
     if not found:
         ctx.partial(f"logs: input {number} ({fmt.name}): no files found")
 

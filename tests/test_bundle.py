@@ -47,6 +47,8 @@ def test_demo_bundle_verifies_and_has_expected_layout(demo_dir: Path) -> None:
         "logs/egress-controlled": "gap",
         "logs/policy-denies-visible": "satisfied",
         "logs/incidents-traceable": "satisfied",
+        "reachability/lateral-movement-restricted": "gap",
+        "reachability/egress-restricted-by-policy": "gap",
     }
     for c in (c for p in claims["packs"] for c in p["claims"]):
         for rel in [*c["files"].values(), *c["queries"].values()]:
@@ -178,7 +180,7 @@ def test_demo_certificates_valid_names_the_expiring_secret_and_its_listener(demo
 
 def test_html_report_highlights_gaps_and_links_evidence(demo_dir: Path) -> None:
     html = (demo_dir / "bundle" / "report.html").read_text()
-    assert html.count('class="claim c-gap"') == 6 and html.count('class="claim c-satisfied"') == 5
+    assert html.count('class="claim c-gap"') == 8 and html.count('class="claim c-satisfied"') == 5
     assert 'class="gap-row"' in html and ".v-gap { background: #c62828" in html
     assert 'href="evidence/k8s-networking/access-restricted/gaps.csv"' in html
     assert "<script" not in html and "http://" not in html and "https://" not in html.replace("https-", "")

@@ -66,7 +66,7 @@ def test_collect_errors_are_clear(tmp_path: Path) -> None:
     result = cli("collect", "nosuch", "--store", store)
     assert (
         result.exit_code == 2
-        and "unknown source 'nosuch' (installed: certificates, git, kubernetes, logs)" in result.output
+        and "unknown source 'nosuch' (installed: analysis, certificates, git, kubernetes, logs)" in result.output
     )
     result = cli("collect", "kubernetes", "--set", "paths=[/does/not/exist]", "--store", store)
     assert result.exit_code == 1 and "failed" in result.output and "/does/not/exist does not exist" in result.output

@@ -139,6 +139,6 @@ def test_a_store_of_the_first_schema_upgrades(tmp_path: Path) -> None:
         config = {"paths": [str(manifests)], "cluster": "prod", "egress_allowlists": True}
         result = run_source(store, KubernetesSource(), config)
         assert result.status == "succeeded", result.error
-        assert store.schema_versions()["kubernetes"] == 2
+        assert store.schema_versions()["kubernetes"] == len(MIGRATIONS)
         assert query(store, "SELECT name, data FROM k8s_objects WHERE cluster = 'old'") == [("legacy", None)]
         assert [row[2] for row in configmaps(store)] == ["egress-allowlist"]

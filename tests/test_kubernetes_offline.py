@@ -28,8 +28,8 @@ GATEWAY_AND_ROUTE = """
     metadata: {name: shop, namespace: shop, labels: {app: shop}}
     spec: {parentRefs: [{name: edge, namespace: infra}]}
     ---
-    apiVersion: apps/v1
-    kind: Deployment
+    apiVersion: v1
+    kind: ServiceAccount
     metadata: {name: ignored, namespace: shop}
 """
 
@@ -67,7 +67,7 @@ def test_multi_document_yaml_and_list_dump(store: Store, tmp_path: Path) -> None
     inventory = dict(
         store.con.execute("SELECT kind, object_count FROM k8s_inventory WHERE status = 'collected'").fetchall()
     )
-    assert inventory["Gateway"] == 1 and inventory["NetworkPolicy"] == 0 and len(inventory) == 13
+    assert inventory["Gateway"] == 1 and inventory["NetworkPolicy"] == 0 and len(inventory) == 21
 
 
 def test_kinds_can_be_restricted(store: Store, tmp_path: Path) -> None:
@@ -146,3 +146,39 @@ def test_secret_payloads_and_private_keys_are_redacted_from_artifacts(store: Sto
     assert '"tls.key": "[redacted]"' in stored  # key names stay as evidence of what the Secret holds
     note = store.con.execute("SELECT annotations->>'note' FROM k8s_objects WHERE name = 'leaky'").fetchone()
     assert note == ("[redacted private key]\n",)
+
+
+def test_container_settings_stay_out_of_store_and_artifacts(store: Store, tmp_path: Path) -> None:
+    write(
+        tmp_path / "app.yaml",
+        """
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata:
+          name: api
+          namespace: shop
+          ownerReferences: [{apiVersion: v1, kind: Thing, name: owner, uid: u1, controller: true}]
+        spec:
+          template:
+            metadata: {labels: {app: api}}
+            spec:
+              containers:
+                - name: api
+                  image: shop/api:1.2
+                  ports: [{name: http, containerPort: 8080}]
+                  env: [{name: DB_PASSWORD, value: hunter2-not-a-real-password}]
+                  args: ["--token=tok-1234567890"]
+        """,
+    )
+    assert collect_manifests(store, tmp_path / "app.yaml").status == "succeeded"
+    spec, owners = store.con.execute(
+        "SELECT spec, owner_references FROM k8s_objects WHERE kind = 'Deployment'"
+    ).fetchone()
+    container = json.loads(spec)["template"]["spec"]["containers"][0]
+    assert container == {"name": "api", "image": "shop/api:1.2", "ports": [{"name": "http", "containerPort": 8080}]}
+    assert json.loads(owners)[0]["name"] == "owner"
+    store.con.execute("CHECKPOINT")
+    kept = [p for p in tmp_path.rglob("*") if p.is_file() and p.name != "app.yaml"]  # the store, its WAL, artifacts
+    assert len(kept) >= 3
+    for path in kept:
+        assert b"hunter2" not in path.read_bytes() and b"tok-1234567890" not in path.read_bytes(), path

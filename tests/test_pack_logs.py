@@ -511,7 +511,7 @@ def test_demo_shows_one_egress_gap_and_visible_denies(demo_dir: Path) -> None:
     allowed = json.loads((evidence / "egress-controlled" / "evidence.json").read_text())
     assert sorted((r["destination"], r["allowed_by"].split(" (")[0]) for r in allowed) == [
         ("10.20.0.15", "10.20.0.0/16"),
-        ("api.payments.example.net", "api.payments.example.net"),
+        ("api.payments.example.net", "203.0.113.0/24"),  # the SaaS range also holds the payments provider
         ("sqs.eu-west-1.amazonaws.com", "*.amazonaws.com"),
     ]
     assert all("ConfigMap istio-system/egress-allowlist" in r["allowed_by"] for r in allowed)

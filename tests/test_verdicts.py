@@ -92,7 +92,7 @@ def test_stale_evidence_is_stale_not_satisfied(store: Store, tmp_path: Path) -> 
     write(tmp_path / "env" / "ns.yaml", shop_only)
     collect_manifests(store, tmp_path / "env")
     pack = load_pack(resolve_pack("k8s-networking"))
-    assert pack.freshness == {"kubernetes": "7d"}
+    assert pack.freshness == {"kubernetes": "7d", "analysis": "7d"}
     now = datetime.now(UTC)
 
     def judged(days: int) -> ClaimResult:

@@ -53,7 +53,8 @@ FROM cross_namespace_refs r;
 CREATE VIEW regulated_namespaces AS
 SELECT cluster, name AS namespace, location, source, run_id, artifact_sha256, collected_at
 FROM k8s_current
-WHERE kind = 'Namespace' AND (labels->>'defensible.io/regulated') = 'true';
+WHERE kind = 'Namespace'
+  AND (labels->>split_part(getvariable('regulated_label'), '=', 1)) = split_part(getvariable('regulated_label'), '=', 2);
 
 -- NetworkPolicies that select every pod of their namespace and allow no ingress (or egress).
 CREATE VIEW default_deny_policies AS
@@ -275,3 +276,51 @@ LEFT JOIN backend_tls_covers c
           OR ends_with(b.service || '.' || b.namespace || '.svc.cluster.local', c.suffix))
      AND ((c.tls_all AND NOT list_has_any(b.ports, c.weak_ports))
           OR (len(b.ports) > 0 AND list_has_all(c.tls_ports, b.ports)));
+
+-- Gateway API attachment analysis --------------------------------------------------------------------------
+-- The `analysis` source's analysis of a cluster (docs/analysis.md) counts when it is the cluster's latest and read
+-- the listings that are current now; public-exposure-controlled and public-routes use it for those clusters and
+-- the views above for the others. Each view is followed by an empty stand-in, created only when the view could not
+-- be (the analysis tables do not exist until the source has run once).
+CREATE VIEW analysed_clusters AS
+SELECT cluster, run_id
+FROM (SELECT i.cluster, i.run_id, bool_and(i.input_run_id IS NOT DISTINCT FROM k.run_id) AS up_to_date
+      FROM analysis_inputs i
+      JOIN runs r USING (run_id)
+      LEFT JOIN k8s_inventory_current k ON k.cluster = i.cluster AND k.kind = i.kind AND k.status = 'collected'
+      WHERE r.status IN ('succeeded', 'partial')
+      GROUP BY i.cluster, i.run_id, r.started_at
+      QUALIFY row_number() OVER (PARTITION BY i.cluster ORDER BY r.started_at DESC, i.run_id DESC) = 1)
+WHERE up_to_date;
+CREATE TEMP VIEW IF NOT EXISTS analysed_clusters AS SELECT NULL::VARCHAR AS cluster, NULL::VARCHAR AS run_id WHERE false;
+
+-- Listeners of analysed clusters: public (not labelled defensible.io/exposure=internal), who could attach.
+CREATE VIEW analysed_exposure AS
+SELECT e.cluster, e.gateway_namespace, e.gateway, e.listener, e.public, e.hostname, e.protocol, e.routes_from,
+       e.any_namespace, array_to_string(e.namespaces, ', ') AS namespaces, s.resolved_refs_reason,
+       s.resolved_refs_message, e.source, e.run_id, e.artifact_sha256, e.collected_at
+FROM gateway_exposure e
+JOIN analysed_clusters USING (cluster, run_id)
+LEFT JOIN gateway_listener_status s USING (cluster, run_id, gateway_namespace, gateway, listener);
+CREATE TEMP VIEW IF NOT EXISTS analysed_exposure AS
+SELECT NULL::VARCHAR AS cluster, NULL::VARCHAR AS gateway_namespace, NULL::VARCHAR AS gateway, NULL::VARCHAR AS listener,
+       NULL::BOOLEAN AS public, NULL::VARCHAR AS hostname, NULL::VARCHAR AS protocol, NULL::VARCHAR AS routes_from,
+       NULL::BOOLEAN AS any_namespace, NULL::VARCHAR AS namespaces, NULL::VARCHAR AS resolved_refs_reason,
+       NULL::VARCHAR AS resolved_refs_message, NULL::VARCHAR AS source, NULL::VARCHAR AS run_id,
+       NULL::VARCHAR AS artifact_sha256, NULL::TIMESTAMPTZ AS collected_at
+WHERE false;
+
+-- Route parentRef x listener rows of analysed clusters (rejected ones included).
+CREATE VIEW analysed_attachments AS
+SELECT a.cluster, a.route_kind, a.route_namespace, a.route, a.gateway_namespace, a.gateway, a.listener, a.accepted,
+       a.reason, array_to_string(a.hostnames, ', ') AS hostnames, a.resolved_refs_reason, a.resolved_refs_message,
+       a.source, a.run_id, a.artifact_sha256, a.collected_at
+FROM gateway_attachments a
+JOIN analysed_clusters USING (cluster, run_id);
+CREATE TEMP VIEW IF NOT EXISTS analysed_attachments AS
+SELECT NULL::VARCHAR AS cluster, NULL::VARCHAR AS route_kind, NULL::VARCHAR AS route_namespace, NULL::VARCHAR AS route,
+       NULL::VARCHAR AS gateway_namespace, NULL::VARCHAR AS gateway, NULL::VARCHAR AS listener, NULL::BOOLEAN AS accepted,
+       NULL::VARCHAR AS reason, NULL::VARCHAR AS hostnames, NULL::VARCHAR AS resolved_refs_reason,
+       NULL::VARCHAR AS resolved_refs_message, NULL::VARCHAR AS source, NULL::VARCHAR AS run_id,
+       NULL::VARCHAR AS artifact_sha256, NULL::TIMESTAMPTZ AS collected_at
+WHERE false;

@@ -37,7 +37,8 @@ SELECT run_id, artifact_sha256, min(origin) AS origin FROM log_artifacts GROUP B
 CREATE VIEW logs_regulated_namespaces AS
 SELECT cluster, name AS namespace
 FROM k8s_current
-WHERE kind = 'Namespace' AND (labels->>'defensible.io/regulated') = 'true';
+WHERE kind = 'Namespace'
+  AND (labels->>split_part(getvariable('regulated_label'), '=', 1)) = split_part(getvariable('regulated_label'), '=', 2);
 
 -- IPv4 CIDRs (a bare address is a /32) and DNS name globs: the egress_allowlist parameter (every cluster),
 -- each line of the data values of ConfigMaps labelled defensible.io/egress-allowlist=true (their cluster),

@@ -1,0 +1,53 @@
+"""The claims catalogue: every built-in pack's claims in Markdown, generated so the docs never drift.
+
+python -m collector.catalogue > docs/claims.md
+"""
+
+from __future__ import annotations
+
+import json
+
+from collector.claims import Pack, builtin_pack_dirs, load_pack
+
+HEADER = """# Claims catalogue
+
+Generated from the built-in packs by `python -m collector.catalogue > docs/claims.md`; a test checks it is
+current. Each claim's verdict rules are in [packs.md](packs.md); each pack's own page explains its SQL.
+"""
+
+
+def render_catalogue(packs: list[Pack]) -> str:
+    parts = [HEADER]
+    for pack in packs:
+        parts.append(f"\n## {pack.title} (`{pack.id}` v{pack.version})\n\n{pack.description}\n")
+        if pack.parameters:
+            parts.append("\n| parameter | default |\n|---|---|\n")
+            parts += [f"| `{name}` | `{json.dumps(value)}` |\n" for name, value in pack.parameters.items()]
+        if pack.freshness:
+            fresh = ", ".join(f"{source} {age}" for source, age in pack.freshness.items())
+            parts.append(f"\nEvidence is stale after: {fresh}.\n")
+        for claim in pack.claims:
+            parts.append(f"\n### `{pack.id}/{claim.id}`: {claim.title}\n\n> {claim.statement}\n\n")
+            if claim.frameworks:
+                controls = "; ".join(f"{f['framework']} {f['control']}" for f in claim.frameworks)
+                parts.append(f"- Frameworks: {controls}\n")
+            if claim.areas:
+                parts.append(f"- Scorecard areas: {', '.join(claim.areas)}\n")
+            needs = [f"table `{t}`" for t in claim.tables] + [f"kind `{k}`" for k in claim.k8s_kinds]
+            if needs:
+                parts.append(f"- Requires: {', '.join(needs)}\n")
+            parts.append(
+                f"- Queries: [evidence](../queries/{pack.id}/{claim.evidence_file}), "
+                f"[gaps](../queries/{pack.id}/{claim.gaps_file})"
+                + ("" if claim.enabled else "; off by default (`--enable " + f"{pack.id}/{claim.id}`)")
+                + "\n"
+            )
+    return "".join(parts)
+
+
+def builtin_catalogue() -> str:
+    return render_catalogue([load_pack(path) for path in builtin_pack_dirs().values()])
+
+
+if __name__ == "__main__":
+    print(builtin_catalogue(), end="")

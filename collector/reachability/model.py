@@ -1,0 +1,347 @@
+"""The inventory the engine analyses: namespaces, workloads (pods collapsed to their top owner), policies."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from collector.reachability.addresses import Interval, ipblock_intervals
+from collector.reachability.conns import ALL, EMPTY, MAX_PORT, MIN_PORT, PROTOCOLS, Conn, conn_of, union_all
+from collector.reachability.errors import ReachabilityError
+from collector.reachability.selectors import Selector
+
+NAME_LABEL = "kubernetes.io/metadata.name"
+# Workload kinds and the API groups they are served from ("" is the core group); in preference order for
+# picking the object whose pod template describes a workload whose top owner is not in the inventory.
+WORKLOAD_GROUPS = {
+    "Deployment": ("apps", "extensions"),
+    "StatefulSet": ("apps",),
+    "DaemonSet": ("apps", "extensions"),
+    "CronJob": ("batch",),
+    "Job": ("batch",),
+    "ReplicaSet": ("apps", "extensions"),
+    "ReplicationController": ("",),
+    "Pod": ("",),
+}
+KIND_RANK = {kind: rank for rank, kind in enumerate(WORKLOAD_GROUPS)}
+NAMESPACE_GROUPS = ("",)
+POLICY_GROUPS = ("networking.k8s.io", "extensions")
+NOT_OWNERS = frozenset({"Node"})  # static (mirror) pods stay pods
+
+NamedPort = tuple[str, int, str]  # (name, containerPort, protocol)
+
+
+@dataclass(frozen=True)
+class Workload:
+    namespace: str
+    name: str
+    kind: str
+    labels: dict[str, str] = field(hash=False, compare=False)
+    named_ports: tuple[NamedPort, ...] = ()
+
+    @property
+    def id(self) -> str:
+        return f"{self.namespace}/{self.name}[{self.kind}]"
+
+
+@dataclass(frozen=True)
+class PortSpec:
+    protocol: str
+    lo: int = MIN_PORT
+    hi: int = MAX_PORT
+    name: str | None = None  # a named port, resolved against the destination pod's container ports
+
+
+@dataclass(frozen=True)
+class SelectorPeer:
+    namespace: str  # the policy's namespace (used when ``namespaces`` is None)
+    pods: Selector | None
+    namespaces: Selector | None
+
+    def matches(self, workload: Workload, namespace_labels: dict[str, str]) -> bool:
+        if self.namespaces is None:
+            in_scope = workload.namespace == self.namespace
+        else:
+            in_scope = self.namespaces.matches(namespace_labels)
+        return in_scope and (self.pods is None or self.pods.matches(workload.labels))
+
+
+@dataclass(frozen=True)
+class IPBlockPeer:
+    intervals: tuple[Interval, ...]
+
+    def contains(self, interval: Interval) -> bool:
+        version, lo, hi = interval
+        return any(v == version and a <= lo and hi <= b for v, a, b in self.intervals)
+
+
+Peer = SelectorPeer | IPBlockPeer
+
+
+@dataclass(frozen=True)
+class Rule:
+    peers: tuple[Peer, ...] | None  # None: every source/destination
+    ports: tuple[PortSpec, ...] | None  # None: every port and protocol
+
+    @property
+    def has_named_ports(self) -> bool:
+        return self.ports is not None and any(p.name is not None for p in self.ports)
+
+
+@dataclass(frozen=True)
+class Policy:
+    namespace: str
+    name: str
+    selector: Selector
+    ingress: bool  # has Ingress in its effective policyTypes
+    egress: bool
+    ingress_rules: tuple[Rule, ...]
+    egress_rules: tuple[Rule, ...]
+
+
+def resolve_ports(ports: tuple[PortSpec, ...] | None, named_ports: tuple[NamedPort, ...]) -> Conn:
+    """The connections a rule's ``ports`` allow to a destination with these named container ports."""
+    if ports is None:
+        return ALL
+    conns: list[Conn] = []
+    for p in ports:
+        if p.name is None:
+            conns.append(conn_of(p.protocol, p.lo, p.hi))
+        else:
+            conns.extend(
+                conn_of(p.protocol, num, num)
+                for name, num, proto in named_ports
+                if name == p.name and proto == p.protocol
+            )
+    return union_all(conns) if conns else EMPTY
+
+
+@dataclass
+class Inventory:
+    namespaces: dict[str, dict[str, str]]  # every namespace (declared or holding a workload) -> labels
+    workloads: list[Workload]  # sorted by id
+    policies: list[Policy]
+
+    @classmethod
+    def from_objects(cls, objects: Iterable[Any]) -> Inventory:
+        """Namespaces, workloads and NetworkPolicies of Kubernetes objects (``List`` kinds are flattened)."""
+        namespaces: dict[str, dict[str, str]] = {}
+        controllers: dict[tuple[str, str, str], dict] = {}
+        policies: dict[tuple[str, str], Policy] = {}
+        for index, obj in enumerate(flatten(objects)):
+            kind = obj.get("kind")
+            if kind == "Namespace" and served(obj, NAMESPACE_GROUPS):
+                name = object_name(obj, index)
+                labels = string_map((obj.get("metadata") or {}).get("labels"), f"Namespace {name}")
+                namespaces[name] = {**labels, NAME_LABEL: name}
+            elif kind == "NetworkPolicy" and served(obj, POLICY_GROUPS):
+                policy = parse_policy(obj, index)
+                policies[(policy.namespace, policy.name)] = policy
+            elif kind in WORKLOAD_GROUPS and served(obj, WORKLOAD_GROUPS[kind]):
+                controllers[(namespace_of(obj), kind, object_name(obj, index))] = obj
+        workloads = collapse(controllers)
+        for w in workloads:
+            namespaces.setdefault(w.namespace, {NAME_LABEL: w.namespace})
+        return cls(namespaces, workloads, list(policies.values()))
+
+
+# objects -----------------------------------------------------------------------------------------------
+
+
+def flatten(objects: Iterable[Any]) -> Iterator[dict]:
+    for index, obj in enumerate(objects):
+        if obj is None:
+            continue
+        if not isinstance(obj, dict):
+            raise ReachabilityError(
+                f"object #{index}: expected a Kubernetes object (mapping), got {type(obj).__name__}"
+            )
+        if obj.get("kind") == "List" or (
+            str(obj.get("kind") or "").endswith("List") and isinstance(obj.get("items"), list)
+        ):
+            yield from flatten(obj.get("items") or [])
+        else:
+            yield obj
+
+
+def served(obj: dict, groups: tuple[str, ...]) -> bool:
+    """Whether the object's apiVersion is in one of ``groups`` (no apiVersion: assume so)."""
+    api_version = obj.get("apiVersion")
+    if not api_version:
+        return True
+    group = api_version.rsplit("/", 1)[0] if "/" in api_version else ""
+    return group in groups
+
+
+def object_name(obj: dict, index: int) -> str:
+    name = (obj.get("metadata") or {}).get("name")
+    if not isinstance(name, str) or not name:
+        raise ReachabilityError(f"{obj.get('kind')} (object #{index}): metadata.name is missing")
+    return name
+
+
+def namespace_of(obj: dict) -> str:
+    return (obj.get("metadata") or {}).get("namespace") or "default"
+
+
+def string_map(raw: Any, where: str) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ReachabilityError(f"{where}: labels must be a mapping, got {raw!r}")
+    return {str(k): str(v) for k, v in raw.items()}
+
+
+# workloads ---------------------------------------------------------------------------------------------
+
+Key = tuple[str, str, str]  # (namespace, kind, name)
+
+
+def controller_of(key: Key, obj: dict) -> Key | None:
+    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
+        if isinstance(ref, dict) and ref.get("controller") is True and ref.get("kind") and ref.get("name"):
+            return None if ref["kind"] in NOT_OWNERS else (key[0], str(ref["kind"]), str(ref["name"]))
+    return None
+
+
+def collapse(objects: dict[Key, dict]) -> list[Workload]:
+    """One workload per top owner (following controller ownerReferences), described by its pod template.
+
+    When the top owner is not in the inventory, the highest owned object present describes it
+    (by kind preference, then name).
+    """
+    described_by: dict[Key, Key] = {}
+    for key in objects:
+        current, seen = key, {key}
+        while (owner := controller_of(current, objects[current])) is not None and owner in objects:
+            if owner in seen:  # an ownership cycle: stop where it closes
+                owner = None
+                break
+            seen.add(owner)
+            current = owner
+        top = current if owner is None else owner
+        if top in objects:
+            described_by[top] = top
+        elif top not in described_by or rank(current) < rank(described_by[top]):
+            described_by[top] = current
+    workloads = [workload(top, source, objects[source]) for top, source in described_by.items()]
+    return sorted(workloads, key=lambda w: w.id)
+
+
+def rank(key: Key) -> tuple[int, str]:
+    return (KIND_RANK.get(key[1], len(KIND_RANK)), key[2])
+
+
+def workload(top: Key, source: Key, obj: dict) -> Workload:
+    where = f"{source[1]} {source[0]}/{source[2]}"
+    spec = obj.get("spec") or {}
+    if source[1] == "Pod":
+        meta, pod_spec = obj.get("metadata") or {}, spec
+    else:
+        template = ((spec.get("jobTemplate") or {}).get("spec") or {}) if source[1] == "CronJob" else spec
+        template = template.get("template") or {}
+        meta, pod_spec = template.get("metadata") or {}, template.get("spec") or {}
+    labels = string_map(meta.get("labels"), where)
+    return Workload(top[0], top[2], top[1], labels, named_ports(pod_spec, where))
+
+
+def named_ports(pod_spec: dict, where: str) -> tuple[NamedPort, ...]:
+    found: set[NamedPort] = set()
+    for container in pod_spec.get("containers") or []:
+        for port in (container or {}).get("ports") or []:
+            if not isinstance(port, dict) or not port.get("name"):
+                continue
+            number, protocol = port.get("containerPort"), port.get("protocol") or "TCP"
+            if not isinstance(number, int) or isinstance(number, bool) or protocol not in PROTOCOLS:
+                raise ReachabilityError(f"{where}: invalid container port {port!r}")
+            found.add((str(port["name"]), number, protocol))
+    return tuple(sorted(found))
+
+
+# policies ----------------------------------------------------------------------------------------------
+
+
+def parse_policy(obj: dict, index: int) -> Policy:
+    namespace, name = namespace_of(obj), object_name(obj, index)
+    where = f"NetworkPolicy {namespace}/{name}"
+    spec = obj.get("spec") or {}
+    if not isinstance(spec, dict):
+        raise ReachabilityError(f"{where}: spec must be a mapping")
+    types = spec.get("policyTypes") or []
+    if not isinstance(types, list) or any(t not in ("Ingress", "Egress") for t in types):
+        raise ReachabilityError(f"{where}: policyTypes must list Ingress and/or Egress, got {types!r}")
+    if types:
+        ingress, egress = "Ingress" in types, "Egress" in types
+    else:  # the API server's defaulting
+        ingress, egress = True, bool(spec.get("egress"))
+    return Policy(
+        namespace,
+        name,
+        Selector.parse(spec.get("podSelector"), f"{where} spec.podSelector"),
+        ingress,
+        egress,
+        rules(spec, "ingress", "from", namespace, where),
+        rules(spec, "egress", "to", namespace, where),
+    )
+
+
+def rules(spec: dict, section: str, peers_field: str, namespace: str, where: str) -> tuple[Rule, ...]:
+    raw = spec.get(section) or []
+    if not isinstance(raw, list):
+        raise ReachabilityError(f"{where}: spec.{section} must be a list")
+    out = []
+    for i, rule in enumerate(raw):
+        at = f"{where} spec.{section}[{i}]"
+        rule = rule or {}
+        if not isinstance(rule, dict):
+            raise ReachabilityError(f"{at}: a rule must be a mapping")
+        peers = [
+            parse_peer(p, namespace, f"{at}.{peers_field}[{j}]") for j, p in enumerate(rule.get(peers_field) or [])
+        ]
+        ports = [parse_port(p, f"{at}.ports[{j}]") for j, p in enumerate(rule.get("ports") or [])]
+        out.append(Rule(tuple(peers) or None, tuple(ports) or None))
+    return tuple(out)
+
+
+def parse_peer(raw: Any, namespace: str, where: str) -> Peer:
+    if not isinstance(raw, dict):
+        raise ReachabilityError(f"{where}: a peer must be a mapping")
+    pods, namespaces, block = raw.get("podSelector"), raw.get("namespaceSelector"), raw.get("ipBlock")
+    if block is not None:
+        if pods is not None or namespaces is not None:
+            raise ReachabilityError(f"{where}: ipBlock cannot be combined with podSelector/namespaceSelector")
+        if not isinstance(block, dict):
+            raise ReachabilityError(f"{where}: ipBlock must be a mapping")
+        return IPBlockPeer(tuple(ipblock_intervals(block.get("cidr"), block.get("except"), where)))
+    if pods is None and namespaces is None:
+        raise ReachabilityError(f"{where}: a peer needs podSelector, namespaceSelector or ipBlock")
+    return SelectorPeer(
+        namespace,
+        None if pods is None else Selector.parse(pods, f"{where}.podSelector"),
+        None if namespaces is None else Selector.parse(namespaces, f"{where}.namespaceSelector"),
+    )
+
+
+def parse_port(raw: Any, where: str) -> PortSpec:
+    if not isinstance(raw, dict):
+        raise ReachabilityError(f"{where}: a port must be a mapping")
+    protocol = raw.get("protocol") or "TCP"
+    if protocol not in PROTOCOLS:
+        raise ReachabilityError(f"{where}: unsupported protocol {protocol!r} (supported: {', '.join(PROTOCOLS)})")
+    port, end = raw.get("port"), raw.get("endPort")
+    if port is None:
+        return PortSpec(protocol)
+    if isinstance(port, str) and not port.isdigit():
+        return PortSpec(protocol, name=port)
+    lo = number(port, where)
+    hi = lo if end is None else number(end, where)
+    if not MIN_PORT <= lo <= hi <= MAX_PORT:
+        raise ReachabilityError(f"{where}: invalid port range {lo}-{hi}")
+    return PortSpec(protocol, lo, hi)
+
+
+def number(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str) or (isinstance(value, str) and not value.isdigit()):
+        raise ReachabilityError(f"{where}: invalid port {value!r}")
+    return int(value)

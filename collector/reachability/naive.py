@@ -1,0 +1,88 @@
+"""The naive evaluator: every policy's rules evaluated directly for every pair (no precomputation).
+
+The reference the engine is checked against, and the baseline of benchmarks/reachability.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from collector.reachability.addresses import Interval, elementary_intervals, interval_text, merge_runs
+from collector.reachability.conns import ALL, EMPTY, Conn, intersection, union
+from collector.reachability.model import NAME_LABEL, Inventory, IPBlockPeer, Policy, Rule, Workload, resolve_ports
+from collector.reachability.result import Reachability
+
+Endpoint = Workload | Interval  # a workload, or an elementary interval of external addresses
+
+
+def naive_analyze(inv: Inventory, workloads: Iterable[str] | None = None) -> Reachability:
+    """Every pair; with ``workloads`` (ids), only pairs from those workloads and from external addresses to them."""
+    chosen = set(workloads) if workloads is not None else None
+    externals = elementary_intervals(
+        [
+            p.intervals
+            for pol in inv.policies
+            for r in pol.ingress_rules + pol.egress_rules
+            for p in r.peers or ()
+            if isinstance(p, IPBlockPeer)
+        ]
+    )
+    out: list[tuple[str, str, Conn]] = []
+    for src in inv.workloads:
+        if chosen is not None and src.id not in chosen:
+            continue
+        for dst in inv.workloads:
+            if dst is not src:
+                out.append((src.id, dst.id, intersection(egress(inv, src, dst), ingress(inv, dst, src))))
+        runs = merge_runs(externals, [egress(inv, src, x) for x in externals], EMPTY)
+        out.extend((src.id, interval_text(iv), conn) for iv, conn in runs)
+    for dst in inv.workloads:
+        if chosen is None or dst.id in chosen:
+            runs = merge_runs(externals, [ingress(inv, dst, x) for x in externals], EMPTY)
+            out.extend((interval_text(iv), dst.id, conn) for iv, conn in runs)
+    return Reachability(out)
+
+
+def ingress(inv: Inventory, dst: Workload, src: Endpoint) -> Conn:
+    """What ``dst``'s ingress side allows from ``src``."""
+    selecting = [p for p in inv.policies if p.ingress and selects(p, dst)]
+    if not selecting:
+        return ALL
+    allowed = EMPTY
+    for policy in selecting:
+        for rule in policy.ingress_rules:
+            if peer_matches(inv, rule, src):
+                allowed = union(allowed, resolve_ports(rule.ports, dst.named_ports))
+    return allowed
+
+
+def egress(inv: Inventory, src: Workload, dst: Endpoint) -> Conn:
+    """What ``src``'s egress side allows to ``dst`` (named ports resolve against ``dst``; externals have none)."""
+    selecting = [p for p in inv.policies if p.egress and selects(p, src)]
+    if not selecting:
+        return ALL
+    allowed = EMPTY
+    for policy in selecting:
+        for rule in policy.egress_rules:
+            if peer_matches(inv, rule, dst):
+                named_ports = dst.named_ports if isinstance(dst, Workload) else ()
+                allowed = union(allowed, resolve_ports(rule.ports, named_ports))
+    return allowed
+
+
+def selects(policy: Policy, workload: Workload) -> bool:
+    return policy.namespace == workload.namespace and policy.selector.matches(workload.labels)
+
+
+def peer_matches(inv: Inventory, rule: Rule, endpoint: Endpoint) -> bool:
+    if rule.peers is None:
+        return True
+    for peer in rule.peers:
+        if isinstance(peer, IPBlockPeer):
+            if not isinstance(endpoint, Workload) and peer.contains(endpoint):
+                return True
+        elif isinstance(endpoint, Workload):
+            labels = inv.namespaces.get(endpoint.namespace) or {NAME_LABEL: endpoint.namespace}
+            if peer.matches(endpoint, labels):
+                return True
+    return False

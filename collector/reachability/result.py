@@ -1,0 +1,55 @@
+"""The analysis result: allowed connections per ordered pair, in canonical text and JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from collector.reachability.conns import EMPTY, Conn, conn_json, conn_text
+
+SEPARATOR, CONN_SEPARATOR = " => ", " : "
+
+
+class Reachability:
+    """Allowed connections, one ``(src, dst, conn)`` triple per ordered pair with at least one connection."""
+
+    def __init__(self, triples: Iterable[tuple[str, str, Conn]]) -> None:
+        self.triples = sorted((t for t in triples if t[2] != EMPTY), key=lambda t: (t[0], t[1]))
+        self._lines: list[str] | None = None
+        self._texts: dict[Conn, str] = {}
+
+    def lines(self) -> list[str]:
+        """``SRC => DST : CONN``, sorted."""
+        if self._lines is None:
+            self._lines = self._format(self.triples)
+        return list(self._lines)
+
+    def to_json(self) -> list[dict]:
+        return [{"src": src, "dst": dst, "conn": conn_json(conn)} for src, dst, conn in self.triples]
+
+    def ingress_to(self, workload: str) -> list[str]:
+        """Lines whose destination is ``workload`` (``ns/name``, ``ns/name[Kind]`` or an address interval)."""
+        return self._format(t for t in self.triples if _names(t[1], workload))
+
+    def egress_from(self, workload: str) -> list[str]:
+        """Lines whose source is ``workload`` (``ns/name``, ``ns/name[Kind]`` or an address interval)."""
+        return self._format(t for t in self.triples if _names(t[0], workload))
+
+    def _format(self, triples: Iterable[tuple[str, str, Conn]]) -> list[str]:
+        lines = []
+        for src, dst, conn in triples:
+            text = self._texts.get(conn)
+            if text is None:
+                text = self._texts[conn] = conn_text(conn)
+            lines.append(f"{src}{SEPARATOR}{dst}{CONN_SEPARATOR}{text}")
+        lines.sort()
+        return lines
+
+
+def _names(endpoint: str, wanted: str) -> bool:
+    return endpoint == wanted or endpoint.split("[", 1)[0] == wanted
+
+
+def diff_lines(old: Reachability, new: Reachability) -> tuple[list[str], list[str]]:
+    """(lines only in ``new``, lines only in ``old``), each sorted; a changed pair appears in both."""
+    before, after = set(old.lines()), set(new.lines())
+    return sorted(after - before), sorted(before - after)

@@ -1,0 +1,22 @@
+-- Connections into workloads of regulated namespaces from sources that are not declared callers, invalid
+-- patterns in declarations, and regulated namespaces of clusters without an up-to-date analysis.
+SELECT cluster, dst_namespace AS namespace, dst_kind || '/' || dst_workload AS object, src, dst, src_namespace, conn,
+       declared_in,
+       src || ' can connect to ' || dst || ' (' || conn || ') but is not a declared caller: '
+         || CASE WHEN declared_in IS NULL
+                 THEN 'no defensible.io/allowed-callers annotation on the workload or its namespace'
+                 ELSE 'defensible.io/allowed-callers of ' || declared_in || ' is "' || declared || '"' END AS finding,
+       location, source, run_id, artifact_sha256, collected_at
+FROM reach_regulated_ingress
+WHERE allowed_by IS NULL
+UNION ALL
+SELECT cluster, namespace, kind || '/' || workload, NULL, id, NULL, NULL, declared_in,
+       'defensible.io/allowed-callers of ' || declared_in || ': "' || pattern
+         || '" is not a pattern (ns/name, ns/* or an IPv4 CIDR)',
+       location, source, run_id, artifact_sha256, collected_at
+FROM reach_caller_patterns
+WHERE pattern_kind = 'invalid'
+UNION ALL
+SELECT cluster, namespace, object, NULL, NULL, NULL, NULL, NULL, finding,
+       location, source, run_id, artifact_sha256, collected_at
+FROM reach_unanalysed

@@ -1,0 +1,170 @@
+-- Helper views shared by the claims of this pack. They read the `analysis` source's tables: the latest analysis
+-- of each cluster counts, and only while the Kubernetes listings it read are the current ones.
+-- Note: DuckDB's -> and ->> bind looser than comparisons; parenthesise them in predicates.
+
+-- IPv4 addresses as integers (a.b.c.d = a*2^24 + b*2^16 + c*2^8 + d), as in the logs pack.
+CREATE OR REPLACE TEMP MACRO reach_ipv4_int(address) AS
+    TRY_CAST(split_part(address, '.', 1) AS BIGINT) * 16777216 + TRY_CAST(split_part(address, '.', 2) AS BIGINT) * 65536
+    + TRY_CAST(split_part(address, '.', 3) AS BIGINT) * 256 + TRY_CAST(split_part(address, '.', 4) AS BIGINT);
+-- Whether text is an IPv4 CIDR (a bare address is a /32), and the first and last address of the block (host bits
+-- ignored).
+CREATE OR REPLACE TEMP MACRO reach_is_cidr(text) AS
+    regexp_full_match(text, '((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}'
+                            || '(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(/(3[0-2]|[12]?[0-9]))?');
+CREATE OR REPLACE TEMP MACRO reach_cidr_size(text) AS
+    CAST(1 AS BIGINT) << (32 - coalesce(TRY_CAST(nullif(split_part(text, '/', 2), '') AS INTEGER), 32));
+CREATE OR REPLACE TEMP MACRO reach_cidr_first(text) AS
+    reach_ipv4_int(split_part(text, '/', 1)) - reach_ipv4_int(split_part(text, '/', 1)) % reach_cidr_size(text);
+CREATE OR REPLACE TEMP MACRO reach_cidr_last(text) AS reach_cidr_first(text) + reach_cidr_size(text) - 1;
+-- The first and last address of an IPv4 interval `first-last` of the analysis (NULL for IPv6).
+CREATE OR REPLACE TEMP MACRO reach_interval_first(interval) AS
+    CASE WHEN NOT contains(interval, ':') THEN reach_ipv4_int(split_part(interval, '-', 1)) END;
+CREATE OR REPLACE TEMP MACRO reach_interval_last(interval) AS
+    CASE WHEN NOT contains(interval, ':') THEN reach_ipv4_int(split_part(interval, '-', 2)) END;
+
+CREATE VIEW reach_regulated_namespaces AS
+SELECT cluster, name AS namespace, annotations, location, source, run_id, artifact_sha256, collected_at
+FROM k8s_current
+WHERE kind = 'Namespace'
+  AND (labels->>split_part(getvariable('regulated_label'), '=', 1)) = split_part(getvariable('regulated_label'), '=', 2);
+
+-- The latest landed analysis of each cluster; up_to_date: every listing it read (or found missing) is still the
+-- current listing of that kind.
+CREATE VIEW reach_analyses AS
+SELECT i.cluster, i.run_id, r.started_at,
+       bool_and(i.input_run_id IS NOT DISTINCT FROM k.run_id) AS up_to_date
+FROM analysis_inputs i
+JOIN runs r USING (run_id)
+LEFT JOIN k8s_inventory_current k ON k.cluster = i.cluster AND k.kind = i.kind AND k.status = 'collected'
+WHERE r.status IN ('succeeded', 'partial')
+GROUP BY i.cluster, i.run_id, r.started_at
+QUALIFY row_number() OVER (PARTITION BY i.cluster ORDER BY r.started_at DESC, i.run_id DESC) = 1;
+
+CREATE VIEW reach_lines AS
+SELECT l.* FROM reachability l JOIN reach_analyses a USING (cluster, run_id) WHERE a.up_to_date;
+
+-- Regulated namespaces whose cluster has no up-to-date analysis: the claims cannot be judged there.
+CREATE VIEW reach_unanalysed AS
+SELECT n.cluster, n.namespace, 'Namespace/' || n.namespace AS object,
+       CASE WHEN a.run_id IS NULL THEN 'no reachability analysis of cluster ' || n.cluster
+            ELSE 'the latest reachability analysis of cluster ' || n.cluster || ' (run ' || a.run_id
+                 || ') read Kubernetes listings that are no longer current'
+       END || ': run `defensible collect analysis`' AS finding,
+       n.location, n.source, n.run_id, n.artifact_sha256, n.collected_at
+FROM reach_regulated_namespaces n
+LEFT JOIN reach_analyses a USING (cluster)
+WHERE a.run_id IS NULL OR NOT a.up_to_date;
+
+-- The workloads of regulated namespaces, each with its declared callers: the annotation
+-- defensible.io/allowed-callers of the workload's object (its top owner), or else of its Namespace.
+-- location: the object holding the declaration, else the workload's object, else its Namespace.
+CREATE VIEW reach_regulated_workloads AS
+WITH annotated AS (
+    SELECT w.cluster, w.namespace, w.name AS workload, w.kind, w.namespace || '/' || w.name || '[' || w.kind || ']' AS id,
+           o.annotations->>'defensible.io/allowed-callers' AS on_workload,
+           n.annotations->>'defensible.io/allowed-callers' AS on_namespace,
+           o.location AS workload_location, n.location AS namespace_location,
+           w.source, w.run_id, w.artifact_sha256, w.collected_at
+    FROM analysis_workloads w
+    JOIN reach_analyses a ON a.cluster = w.cluster AND a.run_id = w.run_id AND a.up_to_date
+    JOIN reach_regulated_namespaces n ON n.cluster = w.cluster AND n.namespace = w.namespace
+    LEFT JOIN k8s_current o ON o.cluster = w.cluster AND o.kind = w.kind AND o.namespace = w.namespace AND o.name = w.name
+)
+SELECT cluster, namespace, workload, kind, id,
+       coalesce(on_workload, on_namespace) AS declared,
+       CASE WHEN on_workload IS NOT NULL THEN kind || ' ' || namespace || '/' || workload
+            WHEN on_namespace IS NOT NULL THEN 'Namespace ' || namespace END AS declared_in,
+       CASE WHEN on_workload IS NULL AND on_namespace IS NOT NULL THEN namespace_location
+            ELSE coalesce(workload_location, namespace_location) END AS location,
+       source, run_id, artifact_sha256, collected_at
+FROM annotated;
+
+-- One row per comma-separated pattern of each declaration: 'workload' (ns/name or ns/*), 'cidr' (IPv4), or
+-- 'invalid'.
+CREATE VIEW reach_caller_patterns AS
+WITH patterns AS (
+    SELECT w.*, trim(p) AS pattern
+    FROM reach_regulated_workloads w, unnest(string_split(w.declared, ',')) AS t(p)
+)
+SELECT *,
+       CASE WHEN reach_is_cidr(pattern) THEN 'cidr'
+            WHEN regexp_full_match(pattern, '[a-z0-9]([-a-z0-9]*[a-z0-9])?/(\*|[a-z0-9]([-.a-z0-9]*[a-z0-9])?)')
+                 THEN 'workload'
+            ELSE 'invalid' END AS pattern_kind,
+       split_part(pattern, '/', 1) AS pattern_namespace, split_part(pattern, '/', 2) AS pattern_name,
+       CASE WHEN reach_is_cidr(pattern) THEN reach_cidr_first(pattern) END AS first_int,
+       CASE WHEN reach_is_cidr(pattern) THEN reach_cidr_last(pattern) END AS last_int
+FROM patterns
+WHERE pattern <> '';
+
+-- The IPv4 ranges of the egress allowlist: the egress_allowlist parameter (every cluster) and each line of the
+-- data values of ConfigMaps labelled defensible.io/egress-allowlist=true (their cluster). '#' starts a comment;
+-- entries that are not IPv4 CIDRs (DNS names) are left out.
+CREATE VIEW reach_allowlist AS
+WITH entries AS (
+    SELECT NULL::VARCHAR AS cluster, e AS entry, 'parameter egress_allowlist' AS origin
+    FROM unnest(CAST(getvariable('egress_allowlist') AS VARCHAR[])) AS t(e)
+    UNION ALL
+    SELECT c.cluster, l, 'ConfigMap ' || c.namespace || '/' || c.name || ' data.' || d.key
+    FROM k8s_current c, json_each(c.data) d, unnest(string_split(d.value->>'$', chr(10))) AS t(l)
+    WHERE c.kind = 'ConfigMap' AND (c.labels->>'defensible.io/egress-allowlist') = 'true'
+), cleaned AS (
+    SELECT cluster, trim(split_part(entry, '#', 1)) AS entry, origin FROM entries
+)
+SELECT cluster, entry, origin, reach_cidr_first(entry) AS first_int, reach_cidr_last(entry) AS last_int
+FROM cleaned
+WHERE reach_is_cidr(entry);
+
+-- IPv4 ranges merged into disjoint, non-adjacent ranges (overlapping and adjacent CIDRs joined), so that an interval is
+-- covered by a set of CIDRs iff it lies inside one merged range: per analysed cluster, its egress allowlist
+-- (purpose 'egress', id NULL); per regulated workload, the CIDRs of its declared callers (purpose 'callers').
+CREATE VIEW reach_ranges AS
+WITH ranges AS (
+    SELECT 'egress' AS purpose, a.cluster, NULL::VARCHAR AS id, l.entry || ' (' || l.origin || ')' AS entry,
+           l.first_int, l.last_int
+    FROM reach_analyses a JOIN reach_allowlist l ON l.cluster IS NULL OR l.cluster = a.cluster
+    UNION ALL
+    SELECT 'callers', cluster, id, pattern, first_int, last_int FROM reach_caller_patterns WHERE pattern_kind = 'cidr'
+), ordered AS (
+    SELECT *, max(last_int) OVER (PARTITION BY purpose, cluster, id ORDER BY first_int, last_int, entry
+                                  ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS covered_to
+    FROM ranges
+), numbered AS (
+    SELECT *, sum(CASE WHEN covered_to IS NULL OR first_int > covered_to + 1 THEN 1 ELSE 0 END)
+                  OVER (PARTITION BY purpose, cluster, id ORDER BY first_int, last_int, entry ROWS UNBOUNDED PRECEDING)
+                  AS range_no
+    FROM ordered
+)
+SELECT purpose, cluster, id, range_no, min(first_int) AS first_int, max(last_int) AS last_int,
+       string_agg(DISTINCT entry, ', ' ORDER BY entry) AS entries
+FROM numbered
+GROUP BY purpose, cluster, id, range_no;
+
+-- Every connection into a workload of a regulated namespace, with the declared patterns that cover its source
+-- (allowed_by NULL: none): a workload pattern naming it, or CIDRs whose merged range holds its whole interval.
+CREATE VIEW reach_regulated_ingress AS
+SELECT l.cluster, l.src, l.dst, l.src_namespace, l.dst_namespace, l.dst_workload, l.dst_kind, l.external, l.conn,
+       w.declared, w.declared_in, w.location,
+       coalesce(
+           (SELECT min(p.pattern) FROM reach_caller_patterns p
+            WHERE p.cluster = l.cluster AND p.id = l.dst AND p.pattern_kind = 'workload'
+              AND p.pattern_namespace = l.src_namespace AND (p.pattern_name = '*' OR p.pattern_name = l.src_workload)),
+           (SELECT min(r.entries) FROM reach_ranges r
+            WHERE r.purpose = 'callers' AND r.cluster = l.cluster AND r.id = l.dst
+              AND reach_interval_first(l.src) >= r.first_int AND reach_interval_last(l.src) <= r.last_int)
+       ) AS allowed_by,
+       l.source, l.run_id, l.artifact_sha256, l.collected_at
+FROM reach_lines l
+JOIN reach_regulated_workloads w ON w.cluster = l.cluster AND w.id = l.dst;
+
+-- Every connection from a workload of a regulated namespace to an external interval, with the allowlist entries
+-- whose merged range holds the whole interval (allowed_by NULL: not inside the allowlist; IPv6 never is).
+CREATE VIEW reach_regulated_egress AS
+SELECT l.cluster, l.src, l.dst, l.src_namespace, l.src_workload, l.src_kind, l.external, l.conn, r.entries AS allowed_by,
+       w.location, l.source, l.run_id, l.artifact_sha256, l.collected_at
+FROM reach_lines l
+JOIN reach_regulated_workloads w ON w.cluster = l.cluster AND w.id = l.src
+LEFT JOIN reach_ranges r
+  ON r.purpose = 'egress' AND r.cluster = l.cluster
+     AND reach_interval_first(l.dst) >= r.first_int AND reach_interval_last(l.dst) <= r.last_int
+WHERE l.dst_namespace IS NULL;

@@ -1,0 +1,356 @@
+"""The analysis source (reachability and Gateway API attachment of the current inventory) and the reach/routes CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from helpers import cli, collect_manifests, table_rows, write
+
+from collector.inventory_objects import current_objects
+from collector.runner import RunResult, run_source
+from collector.store import Store
+from sources.analysis import AnalysisSource
+
+# shop/web (regulated) admits infra on its http port and may reach only the database range; infra/proxy has no
+# policy. The route of shop to the public Gateway infra/edge names a Service in another namespace without a grant.
+MANIFESTS = """
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop, labels: {defensible.io/regulated: "true", gateway-access: public}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: infra}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: shop/web:1, ports: [{name: http, containerPort: 8080}]}]}
+---
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata:
+  name: web-5d8f
+  namespace: shop
+  ownerReferences: [{apiVersion: apps/v1, kind: Deployment, name: web, controller: true}]
+spec:
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: shop/web:1, ports: [{name: http, containerPort: 8080}]}]}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: proxy
+  namespace: infra
+  labels: {app: proxy}
+spec: {containers: [{name: proxy, image: envoy:1}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Ingress, Egress]
+  ingress: [{from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: infra}}}], ports: [{port: http}]}]
+  egress: [{to: [{ipBlock: {cidr: 10.0.0.0/8}}], ports: [{port: 5432}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: edge, namespace: infra}
+spec:
+  listeners:
+    - name: https
+      port: 443
+      protocol: HTTPS
+      hostname: shop.example.com
+      tls: {certificateRefs: [{name: edge-tls}]}
+      allowedRoutes: {namespaces: {from: Selector, selector: {matchLabels: {gateway-access: public}}}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: web, namespace: shop}
+spec:
+  parentRefs: [{name: edge, namespace: infra}]
+  rules: [{backendRefs: [{name: payments, namespace: pay, port: 80}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: payments, namespace: pay}
+spec: {selector: {app: payments}}
+"""
+LINES = [
+    "0.0.0.0-255.255.255.255 => infra/proxy[Pod] : All Connections",
+    "::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff => infra/proxy[Pod] : All Connections",
+    "infra/proxy[Pod] => 0.0.0.0-255.255.255.255 : All Connections",
+    "infra/proxy[Pod] => ::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff : All Connections",
+    "infra/proxy[Pod] => shop/web[Deployment] : TCP 8080",
+    "shop/web[Deployment] => 10.0.0.0-10.255.255.255 : TCP 5432",
+]
+REACH_COLUMNS = (
+    "src", "dst", "src_namespace", "src_workload", "src_kind", "dst_namespace", "dst_workload", "dst_kind", "external",
+    "conn", "conn_json",
+)  # fmt: skip
+
+
+def collect(store: Store, tmp_path: Path, text: str = MANIFESTS, cluster: str = "test") -> str:
+    """Collect ``text`` as the inventory of ``cluster``; return the kubernetes run id."""
+    result = collect_manifests(store, write(tmp_path / cluster / "m.yaml", text), cluster=cluster)
+    assert result.status == "succeeded", result.error
+    return result.run_id
+
+
+def analyse(store: Store, **config: object) -> RunResult:
+    return run_source(store, AnalysisSource(), config)
+
+
+def test_rows_artifact_and_provenance(store: Store, tmp_path: Path) -> None:
+    k8s_run = collect(store, tmp_path)
+    result = analyse(store)
+    assert result.status == "succeeded", result.error
+    assert result.counts["reachability"] == 6 and result.counts["analysis_workloads"] == 2
+    rows = table_rows(store, table="reachability", columns=REACH_COLUMNS, order="src, dst")
+    assert [f"{r['src']} => {r['dst']} : {r['conn']}" for r in rows] == sorted(LINES, key=lambda s: s.split(" : ")[0])
+    assert rows[4] == {
+        "src": "infra/proxy[Pod]",
+        "dst": "shop/web[Deployment]",
+        "src_namespace": "infra",
+        "src_workload": "proxy",
+        "src_kind": "Pod",
+        "dst_namespace": "shop",
+        "dst_workload": "web",
+        "dst_kind": "Deployment",
+        "external": None,
+        "conn": "TCP 8080",
+        "conn_json": '{"TCP":"8080"}',
+    }
+    assert rows[5] == {
+        "src": "shop/web[Deployment]",
+        "dst": "10.0.0.0-10.255.255.255",
+        "src_namespace": "shop",
+        "src_workload": "web",
+        "src_kind": "Deployment",
+        "dst_namespace": None,
+        "dst_workload": None,
+        "dst_kind": None,
+        "external": "10.0.0.0-10.255.255.255",
+        "conn": "TCP 5432",
+        "conn_json": '{"TCP":"5432"}',
+    }
+    assert rows[0]["external"] == "0.0.0.0-255.255.255.255" and rows[0]["conn_json"] == '"all"'
+    # every row of every table cites this run and its one artifact, which holds the inputs and both results
+    tables = ("reachability", "analysis_inputs", "analysis_workloads", "gateway_attachments", "gateway_exposure")
+    for table in (*tables, "gateway_listener_status"):
+        provenance = store.con.execute(f"SELECT DISTINCT source, run_id, artifact_sha256 FROM {table}").fetchall()
+        assert [(p[0], p[1]) for p in provenance] == [("analysis", result.run_id)], table
+    [sha] = {row[0] for row in store.con.execute("SELECT DISTINCT artifact_sha256 FROM reachability").fetchall()}
+    document = json.loads(store.artifact_path(sha).read_bytes())
+    assert document["cluster"] == "test" and document["reachability"] == LINES
+    assert document["inputs"]["NetworkPolicy"] == {"run_id": k8s_run, "objects": 1}
+    assert document["inputs"]["TCPRoute"] == {"run_id": None, "objects": 0}  # the kubernetes source does not list it
+    assert [a["route"] for a in document["gateways"]["attachments"]] == ["web"]
+    inputs = table_rows(store, "kind IN ('Pod', 'Secret')", table="analysis_inputs",
+                        columns=("kind", "input_run_id", "objects"), order="kind")  # fmt: skip
+    assert inputs == [
+        {"kind": "Pod", "input_run_id": k8s_run, "objects": 1},
+        {"kind": "Secret", "input_run_id": None, "objects": 0},
+    ]
+    workloads = table_rows(
+        store, table="analysis_workloads", columns=("namespace", "name", "kind", "labels"), order="name"
+    )
+    assert workloads == [
+        {"namespace": "infra", "name": "proxy", "kind": "Pod", "labels": '{"app":"proxy"}'},
+        {"namespace": "shop", "name": "web", "kind": "Deployment", "labels": '{"app":"web"}'},
+    ]
+
+
+def test_gateway_tables(store: Store, tmp_path: Path) -> None:
+    collect(store, tmp_path)
+    assert analyse(store).status == "succeeded"
+    columns = ("route_kind", "route_namespace", "route", "parent_index", "gateway_namespace", "gateway", "listener",
+               "hostnames", "accepted", "reason", "resolved_refs", "resolved_refs_reason")  # fmt: skip
+    assert table_rows(store, table="gateway_attachments", columns=columns, order="route") == [
+        {
+            "route_kind": "HTTPRoute",
+            "route_namespace": "shop",
+            "route": "web",
+            "parent_index": 0,
+            "gateway_namespace": "infra",
+            "gateway": "edge",
+            "listener": "https",
+            "hostnames": ["shop.example.com"],
+            "accepted": True,  # a reference that does not resolve does not prevent attachment (GEP-1364)
+            "reason": "Accepted",
+            "resolved_refs": False,
+            "resolved_refs_reason": "RefNotPermitted",
+        }
+    ]
+    columns = ("listener", "protocol", "port", "hostname", "attached_routes", "accepted", "conflicted", "resolved_refs")
+    assert table_rows(store, table="gateway_listener_status", columns=columns, order="listener") == [
+        {
+            "listener": "https",
+            "protocol": "HTTPS",
+            "port": 443,
+            "hostname": "shop.example.com",
+            "attached_routes": 1,
+            "accepted": True,
+            "conflicted": False,
+            "resolved_refs": True,  # the Secret kind is not collected: assumed to exist
+        }
+    ]
+    columns = ("gateway_namespace", "gateway", "public", "listener", "routes_from", "selector", "any_namespace",
+               "namespaces")  # fmt: skip
+    assert table_rows(store, table="gateway_exposure", columns=columns, order="listener") == [
+        {
+            "gateway_namespace": "infra",
+            "gateway": "edge",
+            "public": True,
+            "listener": "https",
+            "routes_from": "Selector",
+            "selector": '{"matchLabels":{"gateway-access":"public"}}',
+            "any_namespace": False,
+            "namespaces": ["shop"],
+        }
+    ]
+
+
+def test_internal_gateway_is_not_public(store: Store, tmp_path: Path) -> None:
+    collect(store, tmp_path, MANIFESTS.replace("name: edge, namespace: infra}", "name: edge, namespace: infra, "
+                                               "labels: {defensible.io/exposure: internal}}", 1))  # fmt: skip
+    assert analyse(store).status == "succeeded"
+    assert store.con.execute("SELECT public FROM gateway_exposure").fetchall() == [(False,)]
+
+
+def test_clusters_config_and_errors(store: Store, tmp_path: Path) -> None:
+    result = analyse(store)
+    assert result.status == "failed" and "no Kubernetes inventory: run `defensible collect kubernetes`" in str(
+        result.error
+    )
+    collect(store, tmp_path, cluster="a")
+    collect(store, tmp_path, cluster="b")
+    result = analyse(store, clusters=["b", "c"])
+    assert (
+        result.status == "failed" and result.error == "analysis: no Kubernetes inventory of cluster c (clusters: a, b)"
+    )
+    result = analyse(store, clusters=["b"])
+    assert result.status == "succeeded"
+    assert store.con.execute("SELECT DISTINCT cluster FROM reachability").fetchall() == [("b",)]
+    assert analyse(store).counts["analysis_workloads"] == 4  # both clusters by default
+
+
+def test_malformed_policy_makes_the_run_partial_naming_it(store: Store, tmp_path: Path) -> None:
+    bad = "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: bad, namespace: shop}\n"
+    bad += "spec: {podSelector: {}, ingress: [{ports: [{port: 90, endPort: 80}]}]}\n"
+    collect(store, tmp_path, cluster="ok")
+    collect(store, tmp_path, MANIFESTS + bad, cluster="broken")
+    result = analyse(store)
+    assert result.status == "partial"
+    assert result.partial_reasons == [
+        "cluster broken: not analysed: NetworkPolicy shop/bad spec.ingress[0].ports[0]: invalid port range 90-80"
+    ]
+    assert store.con.execute("SELECT DISTINCT cluster FROM analysis_inputs").fetchall() == [("ok",)]
+
+
+def test_objects_rebuilt_from_the_store_keep_what_the_analyses_read(store: Store, tmp_path: Path) -> None:
+    collect(store, tmp_path)
+    [replica_set] = [o for o in current_objects(store, "test") if o["kind"] == "ReplicaSet"]
+    assert replica_set == {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {
+            "name": "web-5d8f",
+            "namespace": "shop",
+            "labels": {},
+            "annotations": {},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "controller": True}],
+        },
+        "spec": {
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": "shop/web:1", "ports": [
+                    {"name": "http", "containerPort": 8080}]}]},
+            }
+        },
+    }  # fmt: skip
+
+
+# CLI ---------------------------------------------------------------------------------------------------------
+
+
+def store_with(tmp_path: Path, *clusters: str) -> str:
+    with Store.open(tmp_path / "e.duckdb") as st:
+        for cluster in clusters:
+            collect(st, tmp_path, cluster=cluster)
+    return str(tmp_path / "e.duckdb")
+
+
+def test_reach_to_and_from_without_an_analysis_run(tmp_path: Path) -> None:
+    store = store_with(tmp_path, "test")
+    result = cli("reach", "--to", "shop/web", "--store", store)
+    assert result.exit_code == 0 and result.output == "infra/proxy[Pod] => shop/web[Deployment] : TCP 8080\n"
+    result = cli("reach", "--from", "shop/web[Deployment]", "--store", store)
+    assert result.output == "shop/web[Deployment] => 10.0.0.0-10.255.255.255 : TCP 5432\n"
+    result = cli("reach", "--from", "infra/proxy", "--to", "shop/web", "--format", "json", "--store", store)
+    assert json.loads(result.output) == [
+        {"src": "infra/proxy[Pod]", "dst": "shop/web[Deployment]", "conn": {"TCP": "8080"}}
+    ]
+    result = cli("reach", "--from", "shop/web", "--to", "infra/proxy", "--store", store)
+    assert result.exit_code == 0 and result.output == ""
+
+
+def test_reach_errors(tmp_path: Path) -> None:
+    store = store_with(tmp_path, "a", "b")
+    result = cli("reach", "--to", "shop/api", "--cluster", "a", "--store", store)
+    assert (
+        result.exit_code == 2
+        and "--to: no workload shop/api in cluster a (shop: shop/web[Deployment])" in result.output
+    )
+    result = cli("reach", "--to", "shop/web", "--store", store)
+    assert result.exit_code == 2 and "several clusters (a, b): name one with --cluster" in result.output
+    result = cli("reach", "--to", "shop/web", "--cluster", "z", "--store", store)
+    assert result.exit_code == 2 and "no Kubernetes inventory of cluster 'z' (clusters: a, b)" in result.output
+    result = cli("reach", "--from", "web", "--cluster", "a", "--store", store)
+    assert result.exit_code == 2 and "--from expects NS/WORKLOAD" in result.output
+    result = cli("reach", "--cluster", "a", "--store", store)
+    assert result.exit_code == 2 and "name a workload" in result.output
+    result = cli("reach", "--to", "a/b", "--store", str(tmp_path / "none.duckdb"))
+    assert result.exit_code == 2 and "no evidence store" in result.output
+    assert "Examples:\n    defensible reach --to" in cli("reach", "--help").output
+
+
+def test_routes_of_a_gateway(tmp_path: Path) -> None:
+    extra = """
+    ---
+    apiVersion: gateway.networking.k8s.io/v1
+    kind: HTTPRoute
+    metadata: {name: admin, namespace: infra}
+    spec: {parentRefs: [{name: edge}, {name: edge, sectionName: http}], rules: [{backendRefs: [{name: proxy}]}]}
+    """
+    with Store.open(tmp_path / "e.duckdb") as st:
+        collect(st, tmp_path, MANIFESTS + extra.replace("\n    ", "\n"))
+    result = cli("routes", "--gateway", "infra/edge", "--store", str(tmp_path / "e.duckdb"))
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "Gateway infra/edge (cluster test, public)",
+        "  listener https: HTTPS 443, hostname shop.example.com, accepted",
+        '    namespaces that can attach (Selector {"matchLabels": {"gateway-access": "public"}}): shop',
+        "    rejected HTTPRoute infra/admin: NotAllowedByListeners",
+        "    accepted HTTPRoute shop/web for shop.example.com",
+        "  not attached to any listener: rejected HTTPRoute infra/admin: NoMatchingParent",
+    ]
+    doc = json.loads(
+        cli("routes", "--gateway", "infra/edge", "--format", "json", "--store", str(tmp_path / "e.duckdb")).output
+    )
+    assert doc["listeners"][0]["namespaces"] == ["shop"] and doc["listeners"][0]["any_namespace"] is False
+    assert doc["listeners"][0]["routes"][1] == {
+        "route": "HTTPRoute shop/web", "accepted": True, "reason": "Accepted", "hostnames": ["shop.example.com"]
+    }  # fmt: skip
+    result = cli("routes", "--gateway", "infra/nope", "--store", str(tmp_path / "e.duckdb"))
+    assert result.exit_code == 2 and "cluster test: Gateway infra/nope is not in the inventory" in result.output
+    result = cli("routes", "--gateway", "edge", "--store", str(tmp_path / "e.duckdb"))
+    assert result.exit_code == 2 and "--gateway expects NS/NAME" in result.output
+    assert "Examples:\n    defensible routes --gateway" in cli("routes", "--help").output

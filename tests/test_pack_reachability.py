@@ -1,0 +1,409 @@
+"""The reachability pack (lateral movement, egress by policy) and k8s-networking's public exposure claim and public
+routes with the Gateway API attachment analysis: each rule, on small manifests analysed by the analysis source."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import write
+
+from bundles.build import pack_inventories
+from collector.claims import ClaimResult, Settings, evaluate_pack, load_pack, resolve_pack
+from collector.runner import run_source
+from collector.store import Store
+from sources.analysis import AnalysisSource
+from sources.kubernetes import KubernetesSource
+
+# Regulated shop/api admits infra (its declared callers) on http and may reach only the database range 10.1.0.0/16.
+BASE = """
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop, labels: {defensible.io/regulated: "true"}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: infra}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: other}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api, namespace: shop, annotations: {defensible.io/allowed-callers: "infra/*"}}
+spec:
+  template:
+    metadata: {labels: {app: api}}
+    spec: {containers: [{name: api, ports: [{name: http, containerPort: 8080}]}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: gw, namespace: infra}
+spec: {template: {metadata: {labels: {app: gw}}}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: batch, namespace: other}
+spec: {template: {metadata: {labels: {app: batch}}}}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: api, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: api}}
+  policyTypes: [Ingress, Egress]
+  ingress: [{from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: infra}}}], ports: [{port: http}]}]
+  egress: [{to: [{ipBlock: {cidr: 10.1.0.0/16}}], ports: [{port: 5432}]}]
+"""
+DB = ["10.1.0.0/16"]
+GW_TO_API = "infra/gw[Deployment] can connect to shop/api[Deployment] (TCP 8080)"
+
+
+def doc(kind: str, name: str, namespace: str, body: str) -> str:
+    api = {"NetworkPolicy": "networking.k8s.io/v1", "Deployment": "apps/v1", "Namespace": "v1", "ConfigMap": "v1"}
+    return f"apiVersion: {api[kind]}\nkind: {kind}\nmetadata: {{name: {name}, namespace: {namespace}}}\n{body}\n"
+
+
+def collect(store: Store, tmp_path: Path, *docs: str, base: str = BASE, cluster: str = "test", analyse: bool = True):
+    """Collect ``base`` and ``docs`` (egress allowlist ConfigMaps included) as ``cluster``, then analyse it."""
+    folder = tmp_path / cluster
+    write(folder / "base.yaml", base)
+    for i, text in enumerate(docs):
+        write(folder / f"extra{i}.yaml", text)
+    config = {"paths": [str(folder)], "cluster": cluster, "egress_allowlists": True}
+    assert run_source(store, KubernetesSource(), config).status == "succeeded"
+    if analyse:
+        result = run_source(store, AnalysisSource(), {})
+        assert result.status == "succeeded", result.error
+
+
+def judge(store: Store, pack_id: str, claim: str, **parameters: Any) -> ClaimResult:
+    pack = load_pack(resolve_pack(pack_id))
+    pack = replace(pack, claims=tuple(c for c in pack.claims if c.id == claim))
+    [result] = evaluate_pack(store, pack, Settings(parameters=parameters))
+    return result
+
+
+def rows(query: Any, *columns: str) -> list[tuple]:
+    index = [query.columns.index(c) for c in columns]
+    return [tuple(row[i] for i in index) for row in query.rows]
+
+
+def findings(result: ClaimResult) -> list[str]:
+    return [f for (f,) in rows(result.gaps, "finding")]
+
+
+def details(result: ClaimResult) -> list[str]:
+    return [d for (d,) in rows(result.evidence, "detail")]
+
+
+# lateral-movement-restricted ---------------------------------------------------------------------------------
+
+
+def test_declared_callers_satisfy_lateral_movement(store: Store, tmp_path: Path) -> None:
+    collect(store, tmp_path)
+    result = judge(store, "reachability", "lateral-movement-restricted")
+    assert result.verdict == "satisfied", result.reason
+    [row] = [dict(zip(result.evidence.columns, r, strict=True)) for r in result.evidence.rows]
+    assert {k: row[k] for k in ("cluster", "namespace", "object", "src", "dst", "src_namespace", "conn")} == {
+        "cluster": "test",
+        "namespace": "shop",
+        "object": "Deployment/api",
+        "src": "infra/gw[Deployment]",
+        "dst": "shop/api[Deployment]",
+        "src_namespace": "infra",
+        "conn": "TCP 8080",
+    }
+    assert (
+        row["detail"] == f'{GW_TO_API}, declared by "infra/*" in defensible.io/allowed-callers of Deployment shop/api'
+    )
+    assert row["source"] == "analysis" and row["location"].endswith("base.yaml#4 (line 13)")
+
+
+def test_undeclared_caller_is_a_gap_naming_the_declaration(store: Store, tmp_path: Path) -> None:
+    from_other = "spec: {podSelector: {}, ingress: [{from: [{namespaceSelector: {}}], ports: [{port: 8080}]}]}"
+    collect(store, tmp_path, doc("NetworkPolicy", "open", "shop", from_other))
+    result = judge(store, "reachability", "lateral-movement-restricted")
+    assert result.verdict == "gap"
+    assert rows(result.gaps, "src", "dst", "conn", "declared_in") == [
+        ("other/batch[Deployment]", "shop/api[Deployment]", "TCP 8080", "Deployment shop/api")
+    ]
+    assert findings(result) == [
+        "other/batch[Deployment] can connect to shop/api[Deployment] (TCP 8080) but is not a declared caller: "
+        'defensible.io/allowed-callers of Deployment shop/api is "infra/*"'
+    ]
+    assert rows(result.evidence, "src") == [("infra/gw[Deployment]",)]
+
+
+def test_namespace_declaration_applies_unless_the_workload_has_its_own(store: Store, tmp_path: Path) -> None:
+    namespace = 'apiVersion: v1\nkind: Namespace\nmetadata: {name: shop, labels: {defensible.io/regulated: "true"},\n'
+    namespace += "  annotations: {defensible.io/allowed-callers: 'infra/gw, other/*'}}\n"
+    base = BASE.replace(
+        'metadata: {name: shop, labels: {defensible.io/regulated: "true"}}\n', namespace.split("\n", 2)[2]
+    ).replace(', annotations: {defensible.io/allowed-callers: "infra/*"}', "")
+    from_other = "spec: {podSelector: {}, ingress: [{from: [{namespaceSelector: {}}], ports: [{port: 8080}]}]}"
+    collect(store, tmp_path, doc("NetworkPolicy", "open", "shop", from_other), base=base)
+    result = judge(store, "reachability", "lateral-movement-restricted")
+    assert result.verdict == "satisfied", findings(result)
+    assert rows(result.evidence, "src", "declared_in") == [
+        ("infra/gw[Deployment]", "Namespace shop"),
+        ("other/batch[Deployment]", "Namespace shop"),
+    ]
+    assert result.evidence.rows[0][result.evidence.columns.index("location")].endswith("base.yaml#1 (line 1)")
+
+
+def test_workload_declaration_overrides_the_namespace(store: Store, tmp_path: Path) -> None:
+    base = BASE.replace(
+        'metadata: {name: shop, labels: {defensible.io/regulated: "true"}}',
+        'metadata: {name: shop, labels: {defensible.io/regulated: "true"}, '
+        'annotations: {defensible.io/allowed-callers: "other/*"}}',
+    )
+    from_other = "spec: {podSelector: {}, ingress: [{from: [{namespaceSelector: {}}], ports: [{port: 8080}]}]}"
+    collect(store, tmp_path, doc("NetworkPolicy", "open", "shop", from_other), base=base)
+    result = judge(store, "reachability", "lateral-movement-restricted")
+    assert rows(result.gaps, "src", "declared_in") == [("other/batch[Deployment]", "Deployment shop/api")]
+
+
+@pytest.mark.parametrize(("callers", "verdict"), [("infra/*", "gap"), ("infra/*, shop/*", "satisfied"),
+                                                  ("shop/worker,infra/gw", "satisfied")])  # fmt: skip
+def test_same_namespace_callers_must_be_declared(store: Store, tmp_path: Path, callers: str, verdict: str) -> None:
+    worker = "spec: {template: {metadata: {labels: {app: worker}}}}"
+    same = "spec: {podSelector: {}, ingress: [{from: [{podSelector: {matchLabels: {app: worker}}}]}]}"
+    base = BASE.replace('allowed-callers: "infra/*"', f'allowed-callers: "{callers}"')
+    collect(store, tmp_path, doc("Deployment", "worker", "shop", worker), doc("NetworkPolicy", "w", "shop", same),
+            base=base)  # fmt: skip
+    result = judge(store, "reachability", "lateral-movement-restricted")
+    assert result.verdict == verdict
+    if verdict == "gap":
+        assert rows(result.gaps, "src", "conn") == [("shop/worker[Deployment]", "All Connections")]
+
+
+@pytest.mark.parametrize(
+    ("callers", "verdict"),
+    [("infra/*, 192.168.0.0/16", "satisfied"), ("infra/*, 192.168.0.0/17, 192.168.128.0/17", "satisfied"),
+     ("infra/*, 192.168.1.0/24", "gap"), ("infra/*, 192.168.0.0/17, 192.168.129.0/24", "gap")],
+)  # fmt: skip
+def test_external_callers_are_declared_by_a_cidr_holding_the_whole_range(
+    store: Store, tmp_path: Path, callers: str, verdict: str
+) -> None:
+    external = "spec: {podSelector: {}, ingress: [{from: [{ipBlock: {cidr: 192.168.0.0/16}}], ports: [{port: 8080}]}]}"
+    base = BASE.replace('allowed-callers: "infra/*"', f'allowed-callers: "{callers}"')
+    collect(store, tmp_path, doc("NetworkPolicy", "lb", "shop", external), base=base)
+    result = judge(store, "reachability", "lateral-movement-restricted")
+    assert result.verdict == verdict
+    if verdict == "gap":  # the declared CIDRs together must hold the whole range
+        assert rows(result.gaps, "src", "src_namespace") == [("192.168.0.0-192.168.255.255", None)]
+    else:
+        [detail] = [d for (src, d) in rows(result.evidence, "src", "detail") if src == "192.168.0.0-192.168.255.255"]
+        assert f'declared by "{callers.removeprefix("infra/*, ")}"' in detail
+
+
+def test_missing_annotation_and_invalid_pattern(store: Store, tmp_path: Path) -> None:
+    collect(store, tmp_path, base=BASE.replace('allowed-callers: "infra/*"', 'allowed-callers: "infra/*, Infra_GW"'))
+    result = judge(store, "reachability", "lateral-movement-restricted")
+    assert findings(result) == [
+        'defensible.io/allowed-callers of Deployment shop/api: "Infra_GW" is not a pattern (ns/name, ns/* or an IPv4 '
+        "CIDR)"
+    ]
+    collect(store, tmp_path, base=BASE.replace(', annotations: {defensible.io/allowed-callers: "infra/*"}', ""))
+    result = judge(store, "reachability", "lateral-movement-restricted")
+    assert findings(result) == [
+        f"{GW_TO_API} but is not a declared caller: no defensible.io/allowed-callers annotation on the workload or its "
+        "namespace"
+    ]
+
+
+def test_isolated_regulated_workload_is_evidence(store: Store, tmp_path: Path) -> None:
+    collect(store, tmp_path, base=BASE.replace("ingress: [{from:", "ingress: [] #"))
+    result = judge(store, "reachability", "lateral-movement-restricted")
+    assert result.verdict == "satisfied"
+    assert details(result) == ["no workload or external address can connect to shop/api[Deployment]"]
+
+
+def test_claims_need_an_analysis_of_the_current_inventory(store: Store, tmp_path: Path) -> None:
+    collect(store, tmp_path, analyse=False)
+    result = judge(store, "reachability", "lateral-movement-restricted")
+    assert (result.verdict, result.reason) == (
+        "no-evidence",
+        "required evidence not collected: table reachability, analysis_inputs, analysis_workloads absent",
+    )
+    collect(store, tmp_path)
+    collect(store, tmp_path, base=BASE, cluster="test", analyse=False)  # listed again after the analysis
+    for claim in ("lateral-movement-restricted", "egress-restricted-by-policy"):
+        result = judge(store, "reachability", claim, egress_allowlist=DB)
+        assert result.verdict == "gap" and rows(result.evidence, "src") == []
+        [finding] = findings(result)
+        assert finding.startswith("the latest reachability analysis of cluster test (run ")
+        assert finding.endswith(
+            "read Kubernetes listings that are no longer current: run `defensible collect analysis`"
+        )
+    collect(store, tmp_path, cluster="second", analyse=False)
+    run_source(store, AnalysisSource(), {"clusters": ["test"]})
+    result = judge(store, "reachability", "lateral-movement-restricted")
+    assert rows(result.gaps, "cluster", "object", "finding") == [
+        ("second", "Namespace/shop", "no reachability analysis of cluster second: run `defensible collect analysis`")
+    ]
+
+
+# egress-restricted-by-policy ---------------------------------------------------------------------------------
+
+
+def test_egress_inside_the_allowlist_parameter(store: Store, tmp_path: Path) -> None:
+    collect(store, tmp_path)
+    result = judge(store, "reachability", "egress-restricted-by-policy", egress_allowlist=DB)
+    assert result.verdict == "satisfied"
+    assert rows(result.evidence, "namespace", "object", "src", "external", "conn", "allowed_by") == [
+        ("shop", "Deployment/api", "shop/api[Deployment]", "10.1.0.0-10.1.255.255", "TCP 5432",
+         "10.1.0.0/16 (parameter egress_allowlist)")
+    ]  # fmt: skip
+    result = judge(store, "reachability", "egress-restricted-by-policy")
+    assert findings(result) == [
+        "shop/api[Deployment] can connect to 10.1.0.0-10.1.255.255 (TCP 5432), outside the egress allowlist"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("allowlist", "verdict"),
+    [(["10.1.0.0/17", "10.1.128.0/17"], "satisfied"), (["10.1.0.0/17", "10.1.128.0/18"], "gap"),
+     (["10.0.0.0/8", "10.1.0.0/16"], "satisfied"), (["10.1.0.1"], "gap"), (["db.example.com", "*"], "gap")],
+)  # fmt: skip
+def test_allowlist_ranges_are_merged_and_names_ignored(
+    store: Store, tmp_path: Path, allowlist: list[str], verdict: str
+) -> None:
+    collect(store, tmp_path)
+    assert judge(store, "reachability", "egress-restricted-by-policy", egress_allowlist=allowlist).verdict == verdict
+
+
+def test_allowlist_configmaps_count_in_their_cluster_only(store: Store, tmp_path: Path) -> None:
+    allowlist = doc(
+        "ConfigMap", "egress", "infra", "data:\n  networks: |\n    api.example.com\n    10.1.0.0/16   # database\n"
+    ).replace("namespace: infra}", "namespace: infra, labels: {defensible.io/egress-allowlist: 'true'}}")
+    collect(store, tmp_path, allowlist, cluster="a")
+    collect(store, tmp_path, cluster="b")
+    result = judge(store, "reachability", "egress-restricted-by-policy")
+    assert rows(result.evidence, "cluster", "allowed_by") == [
+        ("a", "10.1.0.0/16 (ConfigMap infra/egress data.networks)")
+    ]
+    assert rows(result.gaps, "cluster", "external") == [("b", "10.1.0.0-10.1.255.255")]
+
+
+def test_unrestricted_egress_and_workloads_without_egress(store: Store, tmp_path: Path) -> None:
+    quiet = "spec: {template: {metadata: {labels: {app: quiet}}}}"
+    deny = "spec: {podSelector: {matchLabels: {app: quiet}}, policyTypes: [Egress]}"
+    base = BASE.replace("policyTypes: [Ingress, Egress]", "policyTypes: [Ingress]")
+    collect(
+        store, tmp_path, doc("Deployment", "quiet", "shop", quiet), doc("NetworkPolicy", "q", "shop", deny), base=base
+    )
+    result = judge(store, "reachability", "egress-restricted-by-policy", egress_allowlist=DB)
+    assert findings(result) == [
+        "shop/api[Deployment] can connect to 0.0.0.0-255.255.255.255 (All Connections), outside the egress allowlist",
+        "shop/api[Deployment] can connect to ::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff (All Connections), outside the "
+        "egress allowlist (an IPv6 range: the allowlist holds IPv4 CIDRs only)",
+    ]
+    assert details(result) == ["shop/quiet[Deployment] cannot connect to any address outside the cluster"]
+    # non-regulated workloads (infra/gw, other/batch reach everything) are not judged
+    assert {r[0] for r in rows(result.gaps, "namespace")} == {"shop"}
+
+
+# k8s-networking public-exposure-controlled and public-routes with the attachment analysis ---------------------
+
+GATEWAY = """
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: edge, namespace: infra}
+spec:
+  listeners:
+    - {name: https, port: 443, protocol: HTTPS, hostname: shop.example.com, tls: {certificateRefs: [{name: tls}]},
+       allowedRoutes: {namespaces: {from: Selector, selector: {matchLabels: {kubernetes.io/metadata.name: shop}}}}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: api, namespace: shop}
+spec: {parentRefs: [{name: edge, namespace: infra}], rules: [{backendRefs: [{name: api, port: 8080}]}]}
+---
+apiVersion: gateway.networking.k8s.io/v1beta1
+kind: ReferenceGrant
+metadata: {name: none, namespace: infra}
+spec: {from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: x}], to: [{group: "", kind: Service}]}
+"""
+PUBLIC = BASE.replace('labels: {defensible.io/regulated: "true"}', 'labels: {defensible.io/regulated: "true", '
+                      "gateway-access: public}")  # fmt: skip
+
+
+def exposure(store: Store) -> ClaimResult:
+    return judge(store, "k8s-networking", "public-exposure-controlled")
+
+
+def test_accepted_routes_on_public_listeners_are_the_evidence(store: Store, tmp_path: Path) -> None:
+    collect(store, tmp_path, GATEWAY, base=PUBLIC)
+    result = exposure(store)
+    assert result.verdict == "satisfied", findings(result)
+    assert rows(result.evidence, "namespace", "object", "detail", "source") == [
+        ("infra", "Gateway/edge listener https", "public listener admits routes from Selector namespaces only: shop",
+         "analysis"),
+        ("shop", "HTTPRoute/api", "accepted on public listener https of Gateway infra/edge for shop.example.com",
+         "analysis"),
+    ]  # fmt: skip
+    [routes] = pack_inventories(store, load_pack(resolve_pack("k8s-networking")), Settings()).values()
+    assert routes.rows == [("test", "HTTPRoute", "shop", "api", "infra", "edge", "https", "shop.example.com", "HTTPS")]
+
+
+def test_regulated_namespace_needs_the_public_access_label(store: Store, tmp_path: Path) -> None:
+    collect(store, tmp_path, GATEWAY)
+    result = exposure(store)
+    assert rows(result.gaps, "namespace", "object", "finding") == [
+        ("shop", "HTTPRoute/api", "attached to public listener https of Gateway infra/edge from regulated namespace "
+         "shop, which is not labelled gateway-access=public")
+    ]  # fmt: skip
+    assert result.gaps.rows[0][result.gaps.columns.index("location")].endswith("extra0.yaml#2 (line 9)")
+    assert (
+        judge(store, "k8s-networking", "public-exposure-controlled", public_access_label="team=shop").verdict == "gap"
+    )
+    internal = GATEWAY.replace("namespace: infra}\nspec:\n  listeners", "namespace: infra, labels: "
+                               "{defensible.io/exposure: internal}}\nspec:\n  listeners")  # fmt: skip
+    collect(store, tmp_path, internal)
+    assert exposure(store).verdict == "no-evidence"  # no public listener, no route on one
+
+
+def test_listener_open_to_all_namespaces(store: Store, tmp_path: Path) -> None:
+    selector = "from: Selector, selector: {matchLabels: {kubernetes.io/metadata.name: shop}}"
+    collect(store, tmp_path, GATEWAY.replace(selector, "from: All"), base=PUBLIC)
+    assert findings(exposure(store)) == [
+        "public listener admits routes from all namespaces (allowedRoutes.namespaces.from: All), including namespaces "
+        "created later"
+    ]
+
+
+def test_references_not_permitted_on_public_listeners(store: Store, tmp_path: Path) -> None:
+    gateway = GATEWAY.replace("{name: api, port: 8080}", "{name: pay, namespace: pay, port: 80}").replace(
+        "certificateRefs: [{name: tls}]", "certificateRefs: [{name: tls, namespace: certs}]"
+    )
+    collect(store, tmp_path, gateway, base=PUBLIC)
+    gaps = findings(exposure(store))
+    assert len(gaps) == 2
+    assert gaps[0].startswith(
+        "public listener has a certificateRef not permitted by any ReferenceGrant (RefNotPermitted)"
+    )
+    assert gaps[1].startswith(
+        "attached to public listener https of Gateway infra/edge with a backendRef not permitted by any ReferenceGrant "
+        "(RefNotPermitted): "
+    )
+
+
+def test_unattached_routes_are_not_exposure_with_the_analysis(store: Store, tmp_path: Path) -> None:
+    # the route names the listener but the listener admits only shop: rejected, so neither exposed nor a gap
+    stray = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: stray, namespace: other}\n"
+    stray += (
+        "spec: {parentRefs: [{name: edge, namespace: infra}], rules: [{backendRefs: [{name: b, namespace: pay}]}]}\n"
+    )
+    collect(store, tmp_path, GATEWAY, stray, base=PUBLIC)
+    assert exposure(store).verdict == "satisfied"
+    [routes] = pack_inventories(store, load_pack(resolve_pack("k8s-networking")), Settings()).values()
+    assert [r[3] for r in routes.rows] == ["api"]
+    collect(store, tmp_path, GATEWAY, stray, base=PUBLIC, analyse=False)  # the analysis is outdated: SQL rules
+    assert findings(exposure(store)) == ["backendRef to Service pay/b is not permitted by any ReferenceGrant in pay"]
+    [routes] = pack_inventories(store, load_pack(resolve_pack("k8s-networking")), Settings()).values()
+    assert sorted(r[3] for r in routes.rows) == ["api", "stray"]
