@@ -24,6 +24,21 @@ def _md_cell(value: Any) -> str:
 
 _env.filters["md"] = _md_cell
 _env.filters["records"] = lambda query: [dict(zip(query.columns, row, strict=True)) for row in query.rows]
+
+
+def _headline(result: Any) -> str:
+    """The first gap row in words (its object and finding), and how many more there are."""
+    if not result.gaps.rows:
+        return ""
+    row = dict(zip(result.gaps.columns, result.gaps.rows[0], strict=True))
+    what = row.get("finding") or row.get("reason") or ""
+    named = next((row[c] for c in ("object", "src", "commit", "namespace") if row.get(c)), None)
+    text = f"{named}: {what}" if named and what else str(named or what)
+    more = len(result.gaps.rows) - 1
+    return text + (f" (+{more} more)" if more else "")
+
+
+_env.filters["headline"] = _headline
 _env.globals["provenance_columns"] = ("source", "run_id", "artifact_sha256", "collected_at")
 
 

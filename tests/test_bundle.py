@@ -182,5 +182,8 @@ def test_html_report_highlights_gaps_and_links_evidence(demo_dir: Path) -> None:
     html = (demo_dir / "bundle" / "report.html").read_text()
     assert html.count('class="claim c-gap"') == 8 and html.count('class="claim c-satisfied"') == 5
     assert 'class="gap-row"' in html and ".v-gap { background: #c62828" in html
+    # at a glance, each gap claim says what is wrong: its first gap row
+    assert "Secret gateway-infra/staff-wildcard-tls: certificate expires in 1" in html
+    assert "Namespace/admin-console: regulated namespace has no default-deny ingress NetworkPolicy" in html
     assert 'href="evidence/k8s-networking/access-restricted/gaps.csv"' in html
     assert "<script" not in html and "http://" not in html and "https://" not in html.replace("https-", "")
