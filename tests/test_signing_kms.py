@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, utils
 from helpers import cli
 from moto import mock_aws
 
-import collector.cli
+import collector.cli.judging
 from bundles.build import ENVELOPE, build_bundle
 from bundles.signing import (
     PAYLOAD_TYPE,
@@ -95,7 +95,7 @@ def test_bundle_signed_with_kms_and_ed25519_verifies_with_each_key(
     assert f"key id {kms_fp}" in result.output
     assert load_public_key(tmp_path / "kms.pub").curve.name == "secp256r1"
 
-    monkeypatch.setattr(collector.cli, "KmsSigner", functools.partial(KmsSigner, message_type="RAW"))
+    monkeypatch.setattr(collector.cli.judging, "KmsSigner", functools.partial(KmsSigner, message_type="RAW"))
     out = tmp_path / "bundle"
     args = ["bundle", "--out", str(out), "--pack", "k8s-networking", "--store", str(store_path)]
     result = cli(*args, "--key", str(tmp_path / "ed.key"), "--kms-key", arn)

@@ -1,0 +1,184 @@
+"""Commands that analyse the current inventory: `reach`, `routes`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from collector.cli.common import (
+    config_option,
+    configured_store,
+    example,
+    fail,
+    load_config,
+    main,
+    store_option,
+)
+from collector.gateway_attachment import Attachment, analyze_gateways
+from collector.inventory_objects import InventoryError, current_objects, listing_runs, pick_cluster
+from collector.reachability import Inventory, ReachabilityError, analyze
+from collector.store import Store, StoreError
+
+
+def workload_ref(value: str | None, option: str) -> str | None:
+    if value is not None and (value.count("/") != 1 or not all(value.split("/"))):
+        fail(f"{option} expects NS/WORKLOAD (e.g. shop/web or shop/web[Deployment]), got {value!r}")
+    return value
+
+
+def current_inventory(store: Path, cluster: str | None) -> tuple[str, list[dict], list[str]]:
+    """The cluster asked for (or the only one), its current objects and the kinds listed; exits 2 naming what is
+    missing."""
+    try:
+        with Store.open(store, read_only=True) as st:
+            cluster = pick_cluster(st, cluster)
+            listed = [kind for kind, run in listing_runs(st, cluster).items() if run]
+            return cluster, current_objects(st, cluster), listed
+    except (StoreError, InventoryError) as exc:
+        fail(str(exc))
+        raise  # unreachable: fail exits
+
+
+@main.command(
+    epilog=example(
+        "defensible reach --to enforcement/enforcement-api",
+        "defensible reach --from case-workers/case-worker --cluster casework-prod --format json",
+        "defensible reach --from case-workers/case-worker --to enforcement/enforcement-api",
+    )
+)
+@click.option("--to", "to", metavar="NS/WORKLOAD", help="Who can connect to this workload.")
+@click.option("--from", "from_", metavar="NS/WORKLOAD", help="What this workload can connect to.")
+@click.option("--cluster", help="Cluster of the store (default: the only one).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@config_option
+@store_option
+def reach(
+    to: str | None, from_: str | None, cluster: str | None, fmt: str, config_path: Path | None, store: Path
+) -> None:
+    """NetworkPolicy reachability of a workload, computed from the store's current inventory: one canonical line
+    `SRC => DST : CONN` per source (--to) or destination (--from) with an allowed connection. See docs/analysis.md."""
+    if not to and not from_:
+        fail("name a workload: --to NS/WORKLOAD, --from NS/WORKLOAD, or both")
+    workload_ref(to, "--to")
+    workload_ref(from_, "--from")
+    cluster, objects, _ = current_inventory(configured_store(store, load_config(config_path)), cluster)
+    try:
+        inventory = Inventory.from_objects(objects)
+        result = analyze(inventory)
+    except ReachabilityError as exc:
+        fail(f"cluster {cluster}: {exc}")
+    ids = {w.id for w in inventory.workloads} | {w.id.split("[", 1)[0] for w in inventory.workloads}
+    for name, option in ((to, "--to"), (from_, "--from")):
+        if name and name not in ids:
+            namespace = name.split("/", 1)[0]
+            there = sorted(w.id for w in inventory.workloads if w.namespace == namespace)
+            fail(
+                f"{option}: no workload {name} in cluster {cluster} ({namespace}: {', '.join(there) or 'no workloads'})"
+            )
+
+    def wanted(src: str, dst: str) -> bool:
+        return all(not name or ep == name or ep.split("[", 1)[0] == name for name, ep in ((to, dst), (from_, src)))
+
+    if fmt == "json":
+        click.echo(json.dumps([line for line in result.to_json() if wanted(line["src"], line["dst"])], indent=2))
+        return
+    lines = result.ingress_to(to) if to else result.egress_from(from_ or "")
+    for line in lines:
+        src, _, rest = line.partition(" => ")
+        if wanted(src, rest.partition(" : ")[0]):
+            click.echo(line)
+
+
+@main.command(
+    epilog=example(
+        "defensible routes --gateway gateway-infra/public-gateway",
+        "defensible routes --gateway infra/shared --cluster prod-eu --format json",
+    )
+)
+@click.option("--gateway", required=True, metavar="NS/NAME", help="The Gateway.")
+@click.option("--cluster", help="Cluster of the store (default: the only one).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@config_option
+@store_option
+def routes(gateway: str, cluster: str | None, fmt: str, config_path: Path | None, store: Path) -> None:
+    """A Gateway's listeners as a Gateway API controller would see them, from the store's current inventory: the
+    hostnames, the namespaces that could attach routes, and the routes attached or rejected (with the reason).
+    See docs/gateway-attachment.md."""
+    if gateway.count("/") != 1 or not all(gateway.split("/")):
+        fail(f"--gateway expects NS/NAME (e.g. infra/shared), got {gateway!r}")
+    namespace, name = gateway.split("/")
+    cluster, objects, listed = current_inventory(configured_store(store, load_config(config_path)), cluster)
+    try:
+        report = analyze_gateways(objects, collected_kinds=listed)
+        exposure = report.exposure(namespace, name)
+    except (ValueError, KeyError) as exc:
+        fail(f"cluster {cluster}: {exc.args[0] if exc.args else exc}")
+    labels = next(
+        o["metadata"]["labels"]
+        for o in objects
+        if o["kind"] == "Gateway" and (o["metadata"]["namespace"], o["metadata"]["name"]) == (namespace, name)
+    )
+    status = {s.listener: s for s in report.listener_status if (s.gateway_ns, s.gateway) == (namespace, name)}
+    attached = [a for a in report.attachments if (a.gateway_ns, a.gateway) == (namespace, name)]
+    doc = {
+        "cluster": cluster,
+        "gateway": gateway,
+        "public": labels.get("defensible.io/exposure") != "internal",
+        "listeners": [
+            {
+                "listener": e.listener,
+                "protocol": e.protocol,
+                "port": e.port,
+                "hostname": e.hostname,
+                "accepted": status[e.listener].accepted.reason,
+                "resolved_refs": status[e.listener].resolved_refs.reason,
+                "routes_from": e.from_,
+                "selector": e.selector,
+                "any_namespace": e.any_namespace,
+                "namespaces": list(e.namespaces),
+                "routes": [route_json(a) for a in attached if a.listener == e.listener],
+            }
+            for e in exposure
+        ],
+        "unmatched": [route_json(a) for a in attached if a.listener is None],
+    }
+    click.echo(json.dumps(doc, indent=2) if fmt == "json" else routes_text(doc), nl=fmt == "json")
+
+
+def route_json(a: Attachment) -> dict[str, Any]:
+    return {
+        "route": f"{a.route_kind} {a.route_ns}/{a.route}",
+        "accepted": a.accepted,
+        "reason": a.reason,
+        "hostnames": list(a.hostnames),
+    }
+
+
+def routes_text(doc: dict[str, Any]) -> str:
+    out = [f"Gateway {doc['gateway']} (cluster {doc['cluster']}, {'public' if doc['public'] else 'internal'})"]
+    for listener in doc["listeners"]:
+        state = "accepted" if listener["accepted"] == "Accepted" else f"not accepted: {listener['accepted']}"
+        if listener["resolved_refs"] != "ResolvedRefs":
+            state += f", refs not resolved: {listener['resolved_refs']}"
+        out.append(
+            f"  listener {listener['listener']}: {listener['protocol']} {listener['port']}, "
+            f"hostname {listener['hostname'] or '* (any)'}, {state}"
+        )
+        selector = f" {json.dumps(listener['selector'], sort_keys=True)}" if listener["selector"] else ""
+        could = "every namespace, including future ones" if listener["any_namespace"] else None
+        out.append(
+            f"    namespaces that can attach ({listener['routes_from']}{selector}): "
+            f"{could or ', '.join(listener['namespaces']) or 'none'}"
+        )
+        out += [f"    {route_line(r)}" for r in listener["routes"]] or ["    no routes"]
+    out += [f"  not attached to any listener: {route_line(r)}" for r in doc["unmatched"]]
+    return "\n".join(out) + "\n"
+
+
+def route_line(route: dict[str, Any]) -> str:
+    if route["accepted"]:
+        return f"accepted {route['route']} for {', '.join(route['hostnames']) or 'any host'}"
+    return f"rejected {route['route']}: {route['reason']}"

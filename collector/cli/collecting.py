@@ -1,0 +1,173 @@
+"""Commands that collect evidence: `sources`, `collect`, `demo`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from collector.cli.common import (
+    config_option,
+    configured_store,
+    err,
+    example,
+    fail,
+    load_config,
+    main,
+    parse_assignments,
+    quiet_option,
+    store_option,
+)
+from collector.cli.judging import print_bundle_summary, print_verdicts
+from collector.demo import run_demo
+from collector.inspect import (
+    RunSummary,
+    run_summary,
+    summary_table,
+)
+from collector.plugins import SourceError, discover_sources, get_source
+from collector.progress import step
+from collector.runner import RunResult, run_source
+from collector.store import Store, StoreError
+
+
+@main.command(epilog=example("defensible sources", "defensible sources --store /srv/evidence/evidence.duckdb"))
+@store_option
+def sources(store: Path) -> None:
+    """List installed source plugins with their status."""
+    last: dict[str, dict] = {}
+    if store.exists():
+        with Store.open(store, read_only=True) as st:
+            for run in st.runs():
+                last[run["source"]] = run
+    table = Table("source", "plugin", "status", "last run")
+    for name, entry in discover_sources().items():
+        status = "[green]ok[/]" if entry.source else f"[red]failed to load[/]: {entry.error}"
+        run = last.get(name)
+        table.add_row(
+            name, entry.target, status, f"{run['status']} at {run['started_at']:%Y-%m-%d %H:%M:%SZ}" if run else "never"
+        )
+    Console().print(table)
+
+
+@main.command(
+    epilog=example(
+        "defensible collect kubernetes --set paths=[manifests/] --set cluster=prod",
+        "defensible collect logs --since 2026-11-01T00:00:00Z --format json",
+        "defensible collect --config defensible.yaml --quiet",
+    )
+)
+@click.argument("source_names", metavar="[SOURCE]...", nargs=-1)
+@config_option
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Config value for the named source.")
+@click.option("--since", metavar="TIME", help="Keep records from TIME (ISO 8601, e.g. 2026-11-01T00:00:00Z).")
+@click.option("--until", metavar="TIME", help="Keep records before TIME (ISO 8601).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True, help="Summary format."
+)
+@quiet_option
+@store_option
+def collect(
+    source_names: tuple[str, ...],
+    config_path: Path | None,
+    settings: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    fmt: str,
+    quiet: bool,
+    store: Path,
+) -> None:
+    """Collect evidence from sources into the store.
+
+    Sources and their settings come from --config (default ./defensible.yaml, `sources: {name: {...}}`,
+    see `defensible init`)
+    and from --set KEY=VALUE for a single named source, e.g.
+    `defensible collect kubernetes --set paths=[manifests/] --set cluster=prod`.
+    --since/--until set the time window of the sources that read logs, e.g.
+    `defensible collect logs --since 2026-11-01T00:00:00Z`.
+    """
+    config = load_config(config_path)
+    store = configured_store(store, config)
+    overrides = parse_assignments(settings, "--set")
+    if overrides and len(source_names) != 1:
+        fail("--set applies to exactly one named source")
+    names = list(source_names) or list(config.sources)
+    if not names:
+        fail("nothing to collect: name a source or configure `sources` in defensible.yaml")
+    window = {key: value for key, value in (("since", since), ("until", until)) if value is not None}
+    try:
+        configs = {name: {**config.sources.get(name, {}), **overrides} for name in names}
+        if window:
+            windowed = [name for name in names if "since" in get_source(name).config_schema.get("properties", {})]
+            if not windowed:
+                fail(f"--since/--until apply to sources that read logs; none of {', '.join(names)} does")
+            for name in windowed:
+                configs[name] |= window
+        with Store.open(store) as st:
+            summaries = [run_summary(st, collect_one(st, name, configs[name], quiet)) for name in names]
+    except (StoreError, SourceError) as exc:
+        fail(str(exc))
+    print_collected(summaries, "json" if fmt == "json" else "quiet" if quiet else "table")
+    if any(s.status == "failed" for s in summaries):
+        sys.exit(1)
+
+
+def print_collected(summaries: list[RunSummary], fmt: str) -> None:
+    """The collection summary on stdout: a table, JSON, or nothing (quiet)."""
+    if fmt == "json":
+        click.echo(json.dumps([s.to_json() for s in summaries], indent=2))
+    elif fmt == "table":
+        Console().print(summary_table(summaries))
+
+
+def collect_one(store: Store, name: str, config: dict, quiet: bool = False) -> RunResult:
+    """Run one source, saying on stderr how it went (only if it failed when ``quiet``)."""
+    source = get_source(name)
+    with step(f"{name}: collecting"):
+        result = run_source(store, source, config)
+    if quiet and result.status != "failed":
+        return result
+    counts = ", ".join(f"{n} {t}" for t, n in sorted(result.counts.items())) or "no rows"
+    style = {"succeeded": "green", "partial": "yellow", "failed": "bold red"}[result.status]
+    err.print(f"{name}: [{style}]{result.status}[/] (run {result.run_id}): {counts}", highlight=False)
+    if result.error:
+        err.print(f"  {result.error}", highlight=False, markup=False)
+    if quiet:
+        return result
+    for reason in result.partial_reasons:
+        err.print(f"  partial: {reason}", highlight=False, markup=False)
+    for note in result.notes:
+        err.print(f"  {note}", highlight=False, markup=False)
+    return result
+
+
+@main.command(epilog=example("defensible demo", "defensible demo --out /tmp/defensible-demo"))
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("defensible-demo"),
+    show_default=True,
+    help="Directory for the demo environment, store, keys and bundle.",
+)
+def demo(out: Path) -> None:
+    """Build the embedded demo environment, collect it, check it and write a signed bundle."""
+    collected: list[RunSummary] = []
+
+    def collect(store: Store, name: str, config: dict) -> RunResult:
+        result = collect_one(store, name, config)
+        collected.append(run_summary(store, result))
+        return result
+
+    try:
+        summary, public_key = run_demo(out, collect)
+    except (StoreError, SourceError) as exc:
+        fail(str(exc))
+    print_collected(collected, "table")
+    print_verdicts(summary.results)
+    print_bundle_summary(summary)
+    click.echo(f"report:      {summary.path / 'report.html'}")
+    click.echo(f"verify with: defensible verify {summary.path} --pubkey {public_key}")

@@ -1,0 +1,141 @@
+"""Commands that look into the store: `status`, `query`, `shell`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+import duckdb
+from rich.console import Console
+from rich.markup import escape
+
+from collector.claims import (
+    PackError,
+    builtin_pack_dirs,
+    load_pack,
+)
+from collector.cli.common import (
+    config_option,
+    configured_store,
+    err,
+    example,
+    fail,
+    load_config,
+    main,
+    quiet_option,
+    store_option,
+)
+from collector.inspect import (
+    TABLE_ROWS,
+    Shell,
+    execute,
+    freshness_limits,
+    interactive,
+    print_result,
+    status_tables,
+    store_status,
+    write_csv,
+    write_json,
+)
+from collector.store import Store, StoreError
+
+
+@main.command(
+    epilog=example(
+        "defensible status",
+        "defensible status --format json | jq '.sources[] | {source, freshness}'",
+    )
+)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@quiet_option
+@config_option
+@store_option
+def status(fmt: str, quiet: bool, config_path: Path | None, store: Path) -> None:
+    """Show what the store holds: per source its last run, rows per table, the time they cover and how fresh
+    they are against the packs' freshness."""
+    store = configured_store(store, load_config(config_path))
+    try:
+        limits = freshness_limits(load_pack(path) for path in builtin_pack_dirs().values())
+        with Store.open(store, read_only=True) as st:
+            statuses = store_status(st, limits)
+    except (StoreError, PackError) as exc:
+        fail(str(exc))
+    now = datetime.now(UTC)
+    if fmt == "json":
+        doc = {"store": str(store), "as_of": now.isoformat(), "sources": [s.to_json(now) for s in statuses]}
+        click.echo(json.dumps(doc, indent=2))
+    elif statuses:
+        Console().print(*status_tables(statuses, now, store))
+    elif not quiet:
+        err.print(f"{store} holds no evidence yet: run `defensible collect` (or `defensible demo`)", highlight=False)
+
+
+@main.command(
+    epilog=example(
+        'defensible query "SELECT source, status, count(*) AS runs FROM runs GROUP BY ALL"',
+        "defensible query \"SELECT * FROM flows WHERE verdict = 'deny'\" --format csv > denied.csv",
+        'defensible query "FROM k8s_current SELECT kind, count(*) GROUP BY kind" --format json',
+    )
+)
+@click.argument("sql")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help=f"table shows the first {TABLE_ROWS} rows; csv and json print every row.",
+)
+@quiet_option
+@config_option
+@store_option
+def query(sql: str, fmt: str, quiet: bool, config_path: Path | None, store: Path) -> None:
+    """Run SQL over the store, read-only; on an error print DuckDB's message and exit 2."""
+    store = configured_store(store, load_config(config_path))
+    out = sys.stdout
+    try:
+        with Store.open(store, read_only=True) as st:
+            result = execute(st.con, sql)
+            if not result.columns:
+                return
+            if fmt == "csv":
+                write_csv(result, out)
+            elif fmt == "json":
+                write_json(result, out)
+            elif print_result(Console(), result) and not quiet:
+                err.print(f"first {TABLE_ROWS} rows shown; --format csv or json prints every row", highlight=False)
+    except StoreError as exc:
+        fail(str(exc))
+    except duckdb.Error as exc:
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        sys.exit(2)
+
+
+@main.command(
+    epilog=example(
+        "defensible shell --store defensible-demo/evidence.duckdb",
+        "echo 'SELECT kind, count(*) FROM k8s_current GROUP BY kind;' | defensible shell",
+    )
+)
+@config_option
+@store_option
+def shell(config_path: Path | None, store: Path) -> None:
+    """An interactive read-only SQL prompt over the store. Statements end with ';'; .tables lists the tables,
+    .schema TABLE shows one, .quit leaves. Piped input runs as a script (exit 1 if a statement failed)."""
+    store = configured_store(store, load_config(config_path))
+    try:
+        st = Store.open(store, read_only=True)
+    except StoreError as exc:
+        fail(str(exc))
+    with st:
+        prompt = Shell(st.con, Console(), err)
+        stdin = sys.stdin
+        if stdin.isatty():
+            interactive(prompt)
+        else:
+            prompt.run(stdin)
+            if prompt.failed:
+                sys.exit(1)
