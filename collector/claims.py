@@ -323,11 +323,9 @@ def evaluate_pack(store: Store, pack: Pack, settings: Settings = DEFAULT_SETTING
         if settings.scope:
             evidence, gaps = settings.scope.select(evidence), settings.scope.select(gaps)
         result = judge(pack, claim, evidence, gaps, settings, at)
-        result.clusters = {
-            cluster: (r.verdict, r.reason)
-            for cluster, (e, g) in by_cluster(evidence, gaps).items()
-            if (r := judge(pack, claim, e, g, settings, at))
-        }
+        for cluster, (cluster_evidence, cluster_gaps) in by_cluster(evidence, gaps).items():
+            alone = judge(pack, claim, cluster_evidence, cluster_gaps, settings, at)
+            result.clusters[cluster] = (alone.verdict, alone.reason)
         results.append(result)
     return results
 
@@ -343,9 +341,8 @@ def by_cluster(evidence: QueryResult, gaps: QueryResult) -> dict[str, tuple[Quer
         i = result.columns.index("cluster")
         return QueryResult(result.columns, [row for row in result.rows if row[i] == cluster])
 
-    names = {row[q.columns.index("cluster")] for q in (evidence, gaps) if "cluster" in q.columns for row in q.rows} - {
-        None
-    }
+    named = [row[q.columns.index("cluster")] for q in (evidence, gaps) if "cluster" in q.columns for row in q.rows]
+    names = {name for name in named if name is not None}
     return {name: (rows_of(evidence, name), rows_of(gaps, name)) for name in sorted(names)}
 
 
@@ -368,13 +365,15 @@ def judge(
     expired = [w for w in mine if not w.active(at) and any(w.matches(row) for row in rows)]
     result = ClaimResult(claim, "", "", evidence, gaps, waived, expired)
     supporting = f"{len(evidence.rows)} supporting row(s)"
-    lapsed = "".join(f"; waiver {w.id} expired {w.expires:%Y-%m-%d}" for w in expired)
+    lapsed = "".join(f"; waiver {w.id} expired {w.expires:%Y-%m-%d %H:%M} UTC" for w in expired)
     if len(rows) > len(waived):
         also = f", {len(waived)} waived" if waived else ""
         result.verdict, result.reason = "gap", f"{len(rows) - len(waived)} gap(s){also}; {supporting}{lapsed}"
     elif waived:
         used = set(waived.values())
-        by = ", ".join(sorted(f"{w.id} by {w.approver} ({w.ticket}, until {w.expires:%Y-%m-%d})" for w in used))
+        by = ", ".join(
+            sorted(f"{w.id} by {w.approver} ({w.ticket}, until {w.expires:%Y-%m-%d %H:%M} UTC)" for w in used)
+        )
         result.verdict, result.reason = "waived", f"{len(waived)} gap(s) waived: {by}; {supporting}"
     elif not evidence.rows:
         scoped = " in the incident scope" if settings.scope else ""

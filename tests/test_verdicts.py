@@ -71,7 +71,9 @@ def test_every_gap_row_waived_is_waived_with_its_approver(store: Store, tmp_path
     both = WAIVE_LEGACY.replace("{namespace: legacy}", "{namespace: '[bl]*'}")  # a glob
     result = access_restricted(store, tmp_path, waivers=waivers(tmp_path, both))
     assert result.verdict == "waived"
-    assert result.reason.startswith("2 gap(s) waived: W-legacy by ciso@example.gov (SEC-101, until 2099-02-01)")
+    assert result.reason.startswith(
+        "2 gap(s) waived: W-legacy by ciso@example.gov (SEC-101, until 2099-02-01 00:00 UTC)"
+    )
 
 
 def test_an_expired_waiver_turns_back_into_a_gap_and_is_named(store: Store, tmp_path: Path) -> None:
@@ -79,7 +81,7 @@ def test_an_expired_waiver_turns_back_into_a_gap_and_is_named(store: Store, tmp_
     result = access_restricted(store, tmp_path, waivers=waivers(tmp_path, lapsed))
     assert result.verdict == "gap" and result.waived == {}
     assert [w.id for w in result.expired_waivers] == ["W-legacy"]
-    assert result.reason.endswith("; waiver W-legacy expired 2026-02-01")  # a date expires at the end of its day
+    assert result.reason.endswith("; waiver W-legacy expired 2026-02-01 00:00 UTC")  # a date lasts through its day
     # judged before it lapsed, the same waiver applies
     earlier = access_restricted(
         store, tmp_path, waivers=result.expired_waivers, as_of=datetime(2026, 1, 31, 23, tzinfo=UTC)
