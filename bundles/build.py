@@ -47,6 +47,8 @@ STATEMENT = "META/statement.intoto.json"
 ENVELOPE = "META/statement.dsse.json"
 WAIVERS = "waivers.yaml"
 OSCAL = "assessment-results.json"
+OMITTED = "artifacts/omitted.json"
+MAX_ARTIFACT_BYTES = 256 * 1024 * 1024  # a cited raw log file larger than this is referenced, not copied
 
 
 class BundleError(Exception):
@@ -74,10 +76,12 @@ def build_bundle(
     force: bool = False,
     waivers_file: bytes | None = None,
     pdf: bool = False,
+    max_artifact_bytes: int = MAX_ARTIFACT_BYTES,
 ) -> BundleSummary:
     """Evaluate ``packs`` and write the bundle to ``out``; ``waivers_file`` is the waivers file as read (its
     waivers are in ``settings``), shipped and signed with the bundle. With ``pdf`` the report is also printed
-    to ``report.pdf`` by headless Chromium (dated as of the evaluation)."""
+    to ``report.pdf`` by headless Chromium (dated as of the evaluation). A cited artifact larger than
+    ``max_artifact_bytes`` is not copied in but listed, with its digest, size and origin, in ``OMITTED``."""
     if out.exists() and any(out.iterdir()) and not force:
         raise BundleError(f"{out} exists and is not empty; choose another --out or pass --force")
     chromium = find_chromium() if pdf else None
@@ -115,10 +119,18 @@ def build_bundle(
             files[f"inventory/{pack.id}/{name}.json"] = to_json(query)
         files[f"reperform/{pack.id}.sql"] = reperform_script(store, pack, settings.parameters_for(pack), at)
     files.update(export_parquet(store, settings.scope))
+    omitted = []
     for digest in _cited_artifacts(results):
         path = store.artifact_path(digest)
-        if path.is_file():
+        size = path.stat().st_size if path.is_file() else None
+        if size is not None and size <= max_artifact_bytes:
             files[f"artifacts/sha256/{digest}"] = path.read_bytes()
+        else:
+            why = "not in the store" if size is None else f"larger than {max_artifact_bytes} bytes"
+            omitted.append({"sha256": digest, "size": size, "origin": artifact_origin(store, digest), "reason": why})
+    if omitted:
+        files[OMITTED] = _dump(omitted)
+    claims_doc["artifacts_omitted"] = len(omitted)
     if waivers_file is not None:
         files[WAIVERS] = waivers_file
     files["claims.json"] = _dump(claims_doc)
@@ -150,6 +162,11 @@ def build_bundle(
     files[ENVELOPE] = _dump(envelope(statement, signers))
     _write_atomically(out, files)
     return BundleSummary(out, len(files), ordered, [s.key_id for s in signers])
+
+
+def artifact_origin(store: Store, digest: str) -> str | None:
+    row = store.con.execute("SELECT min(origin) FROM artifacts WHERE sha256 = ?", [digest]).fetchone()
+    return row[0] if row else None
 
 
 def evidence_rows(files: dict[str, bytes], results: list[tuple[str, ClaimResult]]) -> dict[str, list[dict]]:

@@ -185,3 +185,19 @@ def test_re_performance_runs_through_when_some_evidence_was_never_collected(
         cur = con.execute(f"SELECT * FROM ({sql}) ORDER BY ALL")
         rows = QueryResult([d[0] for d in cur.description], cur.fetchall())
         assert to_json(rows) == Path(claim["files"]["gaps_json"]).read_bytes(), claim["id"]
+
+
+def test_large_artifacts_are_referenced_not_copied(demo_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "slim"
+    key, pub = demo_dir / "keys" / "signing.key", demo_dir / "keys" / "signing.pub"
+    args = ("--store", str(demo_dir / "evidence.duckdb"), "--key", str(key), "--max-artifact-mb", "0")
+    assert cli("bundle", "--out", str(out), *args).exit_code == 0
+    assert not (out / "artifacts" / "sha256").exists()
+    omitted = json.loads((out / "artifacts" / "omitted.json").read_text())
+    shipped = sorted(p.name for p in (demo_dir / "bundle" / "artifacts" / "sha256").iterdir())
+    assert sorted(o["sha256"] for o in omitted) == shipped  # every artifact the full bundle carries
+    logs = next(o for o in omitted if (o["origin"] or "").endswith("hubble-flows.json"))
+    assert logs["size"] > 0 and logs["reason"] == "larger than 0 bytes"
+    assert json.loads((out / "claims.json").read_text())["artifacts_omitted"] == len(omitted)
+    assert "too large to ship" in (out / "report.html").read_text()
+    assert cli("verify", str(out), "--pubkey", str(pub)).exit_code == 0

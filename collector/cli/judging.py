@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bundles.archive import write_archive
-from bundles.build import BundleError, BundleSummary, build_bundle
+from bundles.build import MAX_ARTIFACT_BYTES, BundleError, BundleSummary, build_bundle
 from bundles.diff import BundlesRejected, DiffError, diff_bundles
 from bundles.signing import KeyFileError, KmsSigner, Signer, load_signer
 from bundles.verify import verify_bundle
@@ -128,6 +128,13 @@ def print_verdicts(results: list[tuple[str, ClaimResult]], fmt: str = "table") -
 @click.option("--until", type=INSTANT, help="Incident export: only evidence before this time (ISO 8601).")
 @click.option("--scope", metavar="namespace=X[,service=Y]", help="Incident export: only evidence of this namespace.")
 @click.option("--pdf", is_flag=True, help="Also render the report to report.pdf with headless Chromium.")
+@click.option(
+    "--max-artifact-mb",
+    type=click.IntRange(min=0),
+    default=MAX_ARTIFACT_BYTES // 2**20,
+    show_default=True,
+    help="Cited raw artifacts larger than this are listed in artifacts/omitted.json, not copied.",
+)
 @pack_options
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Summary format."
@@ -151,6 +158,7 @@ def bundle(
     until: datetime | None,
     scope: str | None,
     pdf: bool,
+    max_artifact_mb: int,
     fmt: str,
     quiet: bool,
     config_path: Path | None,
@@ -186,6 +194,7 @@ def bundle(
                 force=force,
                 waivers_file=judging.waivers_file,
                 pdf=pdf,
+                max_artifact_bytes=max_artifact_mb * 2**20,
             )
         if archive:
             write_archive(out, archive)
