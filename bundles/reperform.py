@@ -17,9 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
-from collector.claims import Pack
+from collector.claims import Pack, create_views
 from collector.scope import Scope
 from collector.store import Store
 
@@ -89,16 +87,10 @@ def reperform_script(store: Store, pack: Pack, parameters: dict[str, Any], as_of
 def pack_views(store: Store, pack: Pack) -> list[str]:
     """The pack's view statements as the engine runs them; one the store cannot create (over evidence not
     collected) is left out, as the engine left it out, so the script runs through."""
-    out = []
-    for statement in store.con.extract_statements(pack.views_sql):
-        sql = statement.query.replace("CREATE VIEW", "CREATE OR REPLACE TEMP VIEW").strip().rstrip(";")
-        try:
-            store.con.execute(sql)
-        except duckdb.Error as exc:
-            out.append(f"-- not created, as in the evaluation: {str(exc).splitlines()[0]}")
-            continue
-        out.append(sql + ";")
-    return out
+    return [
+        f"{view.sql};" if view.error is None else f"-- not created, as in the evaluation: {view.error.splitlines()[0]}"
+        for view in create_views(store.con, pack)
+    ]
 
 
 def sql_literal(value: Any) -> str:

@@ -304,7 +304,9 @@ def evaluate_pack(store: Store, pack: Pack, settings: Settings = DEFAULT_SETTING
     store.con.execute("SET VARIABLE as_of = ?", [at])
     for name, value in settings.parameters_for(pack).items():
         store.con.execute(f"SET VARIABLE {name} = ?", [value])
-    views_errors = _create_views(store.con, pack)
+    views_errors = {
+        v.name: f"view of pack {pack.id!r} failed: {v.error}" for v in create_views(store.con, pack) if v.error
+    }
     results = []
     for claim in pack.claims:
         if not settings.enabled(pack, claim):
@@ -412,18 +414,32 @@ def duration(text: str) -> timedelta:
     return timedelta(**{{"d": "days", "h": "hours", "m": "minutes"}[unit]: amount})
 
 
-def _create_views(con: duckdb.DuckDBPyConnection, pack: Pack) -> dict[str, str]:
-    """Create the pack's views one statement at a time, so that a view over evidence not collected fails
-    alone; return the error of each view that failed, by name."""
-    errors = {}
+@dataclass(frozen=True)
+class ViewStatement:
+    """One statement of a pack's views, as the engine ran it, and why it failed (None: created)."""
+
+    sql: str
+    error: str | None
+
+    @property
+    def name(self) -> str:
+        found = re.search(r"CREATE OR REPLACE TEMP VIEW\s+(\w+)", self.sql)
+        return found.group(1) if found else self.sql[:40]
+
+
+def create_views(con: duckdb.DuckDBPyConnection, pack: Pack) -> list[ViewStatement]:
+    """Create the pack's views (as TEMP views) one statement at a time, so that a view over evidence not
+    collected fails alone; return every statement as run, with its error."""
+    done = []
     for statement in con.extract_statements(pack.views_sql) if pack.views_sql else []:
-        sql = statement.query.replace("CREATE VIEW", "CREATE OR REPLACE TEMP VIEW")
+        sql = statement.query.replace("CREATE VIEW", "CREATE OR REPLACE TEMP VIEW").strip().rstrip(";")
         try:
             con.execute(sql)
         except duckdb.Error as exc:
-            name = re.search(r"CREATE OR REPLACE TEMP VIEW\s+(\w+)", sql)
-            errors[name.group(1) if name else sql[:40]] = f"view of pack {pack.id!r} failed: {exc}"
-    return errors
+            done.append(ViewStatement(sql, str(exc)))
+            continue
+        done.append(ViewStatement(sql, None))
+    return done
 
 
 def _missing_requirements(store: Store, claim: Claim) -> str | None:
