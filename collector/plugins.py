@@ -102,9 +102,16 @@ class CollectContext:
         """Run a set-based ``INSERT INTO table … SELECT`` (e.g. over an artifact read with DuckDB's readers)
         inside the run's transaction; the SELECT must supply the provenance columns. Returns rows inserted."""
         row = self.store.con.execute(sql, dict(params)).fetchone()
-        count = int(row[0]) if row else 0
-        self.inserted[table] = self.inserted.get(table, 0) + count
-        return count
+        return self._count(table, int(row[0]) if row else 0)
+
+    def _count(self, table: str, rows: int) -> int:
+        self.inserted[table] = self.inserted.get(table, 0) + rows
+        return rows
+
+    def load_ndjson(self, table: str, ndjson: Path) -> int:
+        """Bulk-load a file of rows the source wrote itself (each with its provenance columns) into ``table``
+        inside the run's transaction, for row counts where staging each row through ``emit`` is too slow."""
+        return self._count(table, self.store.load_ndjson(table, ndjson))
 
     def partial(self, reason: str) -> None:
         """Note that some input was rejected; the run still lands, marked partial with this reason."""

@@ -236,9 +236,7 @@ def load_reachability(ctx: CollectContext, cluster: str, reach: Reachability, sh
                 (src_fields, src_external), (dst_fields, dst_external) = side("src", src), side("dst", dst)
                 external = json.dumps(src if src_external else dst if dst_external else None)
                 fh.write(f'{head}{src_fields}{dst_fields}"external":{external},{text}{tail}')
-        loaded = ctx.store.load_ndjson("reachability", path)
-    ctx.inserted["reachability"] = ctx.inserted.get("reachability", 0) + loaded
-    return loaded
+        return ctx.load_ndjson("reachability", path)
 
 
 def emit_gateways(
