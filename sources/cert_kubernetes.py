@@ -16,23 +16,20 @@ from typing import Any
 
 from cryptography import x509
 from kubernetes import config as kube_config
-from kubernetes.client.exceptions import ApiException
-from urllib3.exceptions import HTTPError
 
 from collector.plugins import CollectContext, SourceError
 from collector.redaction import redact_object
 from collector.store import sha256_hex
-from sources.kubernetes import list_pages, manifest_files, read_manifest
+from sources.kubernetes import GATEWAY_API, KINDS, Kind, list_kind, manifest_files, read_manifest
 from sources.x509_certs import describe, read_pem_bundle, to_pem, verify_chain
 
 CERT_KEYS = ("tls.crt", "ca.crt")
 CERT_MANAGER = "cert-manager.io"
-GATEWAY_API = "gateway.networking.k8s.io"
-# (kind, list path, field selector); the first version served is used.
+# listed live, each at its first served version
 LIVE_KINDS = (
-    ("Secret", ("/api/v1/secrets",), "type=kubernetes.io/tls"),
-    ("Certificate", (f"/apis/{CERT_MANAGER}/v1/certificates",), ""),
-    ("Gateway", (f"/apis/{GATEWAY_API}/v1/gateways", f"/apis/{GATEWAY_API}/v1beta1/gateways"), ""),
+    Kind("Secret", "", ("v1",), "secrets", field_selector="type=kubernetes.io/tls"),
+    Kind("Certificate", CERT_MANAGER, ("v1",), "certificates"),
+    next(kind for kind in KINDS if kind.kind == "Gateway"),
 )
 
 
@@ -53,12 +50,6 @@ class Found:
             self.certificates.append((obj, location, artifact))
         elif kind == "Gateway" and group == GATEWAY_API:
             self.gateways.append((obj, location, artifact))
-
-
-def api_version(list_path: str) -> str:
-    """``v1`` for ``/api/v1/secrets``, ``group/version`` for ``/apis/group/version/plural``."""
-    parts = list_path.strip("/").split("/")
-    return parts[1] if parts[0] == "api" else f"{parts[1]}/{parts[2]}"
 
 
 def holds_certificates(secret: dict) -> bool:
@@ -98,33 +89,24 @@ def collect_live(ctx: CollectContext, context: str) -> None:
     found = Found(context)
     with api:
         server = api.configuration.host
-        for kind, paths, field_selector in LIVE_KINDS:
-            for path in paths:
-                url = f"{server}{path}" + (f"?fieldSelector={field_selector}" if field_selector else "")
-                try:
-                    pages = list_pages(api, path, 500, url, field_selector=field_selector)
-                except ApiException as exc:
-                    if exc.status == 404:
-                        continue
-                    if exc.status == 403:
-                        ctx.partial(f"certificates: {url} (context {context}): listing {kind} forbidden (403)")
-                        break
-                    raise SourceError(f"certificates: {url} (context {context}) answered HTTP {exc.status}") from None
-                except HTTPError as exc:
-                    raise SourceError(f"certificates: cannot reach {server} (context {context}): {exc}") from None
-                for page_no, (body, listing) in enumerate(pages, start=1):
-                    items = [drop_private_keys({"kind": kind, **item}) for item in listing.get("items") or []]
-                    for item in items:
-                        item.setdefault("apiVersion", api_version(path))
-                    # the page as sent holds tls.key: only a redacted rendering is kept, citing the page's digest
-                    rendered = json.dumps(redact_object({**listing, "items": items}), indent=1, sort_keys=True)
-                    origin = f"{url} page {page_no}"
-                    sha = ctx.add_artifact(rendered.encode(), origin, "application/json", sha256_hex(body))
-                    for item in items:
-                        found.add(item, origin, sha)
-                break
-            else:
-                ctx.note(f"certificates: context {context} serves no {kind} (404)")
+        for kind in LIVE_KINDS:
+            listing = list_kind(api, "certificates", context, server, kind, 500)
+            if listing.refusal is not None:
+                if listing.refusal.status == 403:
+                    ctx.partial(f"certificates: {listing.url} (context {context}): listing {kind.kind} forbidden (403)")
+                else:
+                    ctx.note(f"certificates: context {context} serves no {kind.kind} (404)")
+                continue
+            for page_no, (body, page) in enumerate(listing.pages, start=1):
+                items = [drop_private_keys({"kind": kind.kind, **item}) for item in page.get("items") or []]
+                for item in items:
+                    item.setdefault("apiVersion", listing.api_version)
+                # the page as sent holds tls.key: only a redacted rendering is kept, citing the page's digest
+                rendered = json.dumps(redact_object({**page, "items": items}), indent=1, sort_keys=True)
+                origin = f"{listing.url} page {page_no}"
+                sha = ctx.add_artifact(rendered.encode(), origin, "application/json", sha256_hex(body))
+                for item in items:
+                    found.add(item, origin, sha)
     emit_found(ctx, found)
 
 

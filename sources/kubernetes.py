@@ -37,10 +37,16 @@ class Kind:
     versions: tuple[str, ...]  # preferred first
     plural: str
     labels: tuple[tuple[str, str], ...] = ()  # only objects carrying these labels are collected (label selector)
+    field_selector: str = ""  # listed with this field selector only (e.g. type=kubernetes.io/tls)
 
     @property
     def label_selector(self) -> str:
         return ",".join(f"{key}={value}" for key, value in self.labels)
+
+    def list_url(self, server: str, version: str) -> str:
+        selectors = (("labelSelector", self.label_selector), ("fieldSelector", self.field_selector))
+        query = "&".join(f"{name}={value}" for name, value in selectors if value)
+        return f"{server}{self.list_path(version)}" + (f"?{query}" if query else "")
 
     def selects(self, obj: dict) -> bool:
         labels = (obj.get("metadata") or {}).get("labels") or {}
@@ -284,38 +290,56 @@ def collect_live(ctx: CollectContext, context: str, kubeconfig: str | None, kind
                 progress.advance()
 
 
-def collect_kind(ctx: CollectContext, api: ApiClient, cluster: str, server: str, kind: Kind, size: int) -> None:
-    """List ``kind`` at its first served version; record a refusal (404 everywhere, 403) as evidence."""
-    refusal: tuple[str, ApiException] | None = None
+@dataclass(frozen=True)
+class Listing:
+    """A kind listed at its first served version: its pages, or the refusal (403, or 404 at every version)."""
+
+    url: str
+    api_version: str | None
+    pages: list[tuple[bytes, dict]]
+    refusal: ApiException | None = None
+
+
+def list_kind(api: ApiClient, source: str, cluster: str, server: str, kind: Kind, page_size: int) -> Listing:
+    """List ``kind`` at its first served version; any failure but a refusal raises, naming the URL."""
+    refusal: Listing | None = None
     for version in kind.versions:
-        url = f"{server}{kind.list_path(version)}" + (f"?labelSelector={kind.label_selector}" if kind.labels else "")
+        url = kind.list_url(server, version)
+        path = kind.list_path(version)
         try:
-            pages = list_pages(api, kind.list_path(version), size, url, kind.label_selector)
+            pages = list_pages(api, path, page_size, url, kind.label_selector, kind.field_selector)
         except ApiException as exc:
             if exc.status not in (403, 404):
                 raise SourceError(
-                    f"kubernetes: {url} (context {cluster}) answered HTTP {exc.status} {exc.reason}"
+                    f"{source}: {url} (context {cluster}) answered HTTP {exc.status} {exc.reason}"
                 ) from None
-            refusal = (url, exc)
+            refusal = Listing(url, None, [], exc)
             if exc.status == 403:
                 break
             continue
         except HTTPError as exc:
-            raise SourceError(f"kubernetes: cannot reach {server} (context {cluster}): {exc}") from None
-        api_version = f"{kind.group}/{version}" if kind.group else version
+            raise SourceError(f"{source}: cannot reach {server} (context {cluster}): {exc}") from None
+        return Listing(url, f"{kind.group}/{version}" if kind.group else version, pages)
+    assert refusal is not None
+    return refusal
+
+
+def collect_kind(ctx: CollectContext, api: ApiClient, cluster: str, server: str, kind: Kind, size: int) -> None:
+    """List ``kind`` at its first served version; record a refusal (404 everywhere, 403) as evidence."""
+    listing = list_kind(api, "kubernetes", cluster, server, kind, size)
+    url, exc = listing.url, listing.refusal
+    if exc is None:
         sha = ""
         count = 0
-        for page_no, (body, listing) in enumerate(pages, start=1):
-            sha = ctx.add_document_artifact(body, listing, f"{url} page {page_no}", "application/json")
-            for item in listing.get("items") or []:
-                item.setdefault("apiVersion", api_version)
+        for page_no, (body, page) in enumerate(listing.pages, start=1):
+            sha = ctx.add_document_artifact(body, page, f"{url} page {page_no}", "application/json")
+            for item in page.get("items") or []:
+                item.setdefault("apiVersion", listing.api_version)
                 item.setdefault("kind", kind.kind)
                 ctx.emit("k8s_objects", object_row(cluster, redact_object(item), url), sha)
                 count += 1
-        ctx.emit("k8s_inventory", inventory_row(cluster, kind.kind, api_version, "collected", count, url), sha)
+        ctx.emit("k8s_inventory", inventory_row(cluster, kind.kind, listing.api_version, "collected", count, url), sha)
         return
-    assert refusal is not None
-    url, exc = refusal
     body = exc.body if isinstance(exc.body, bytes) else str(exc.body or "").encode()
     row = inventory_row(
         cluster,
