@@ -4,27 +4,33 @@ moto differs from ACM in ways these tests work around, each said where it matter
 every key type by default (ACM: RSA only; emulated here), GetCertificate appends moto's own root CA to every
 chain and answers for certificates still pending validation (ACM raises RequestInProgressException; emulated
 here), serials are decimal, and a classic ELB is recorded in InUseBy by its DNS name (ACM: the consumer's ARN).
+ACM's behaviour and its refusals are emulated with botocore's public event hooks on the source's clients, never
+by patching moto's internals; a certificate moto issues at once comes from a ``moto_server`` started with its
+documented ``MOTO_ACM_VALIDATION_WAIT`` setting.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import socket
-from collections.abc import Iterator
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import boto3
-import moto.settings
 import pytest
+import requests
+from botocore.awsrequest import AWSResponse
 from certs import Issued, issue
 from cryptography import x509
 from moto import mock_aws
-from moto.acm.models import AWS_ROOT_CA, AWSCertificateManagerBackend
-from moto.acm.responses import AWSCertificateManagerResponse
-from moto.core.exceptions import AWSError
 
+import sources.cert_acm
 from collector.plugins import SourceError
 from collector.runner import RunResult, run_source
 from collector.store import Store
@@ -33,15 +39,40 @@ from sources.certificates import CertificatesSource
 from sources.x509_certs import fingerprint
 
 REGION = "eu-west-1"
-MOTO_ROOT = fingerprint(x509.load_pem_x509_certificate(AWS_ROOT_CA))
+Hook = Callable[..., Any]
 
 
-class RequestInProgress(AWSError):
-    TYPE = "RequestInProgressException"
+def refusal(code: str, message: str) -> tuple[AWSResponse, dict[str, Any]]:
+    """What a ``before-call`` hook returns to make botocore raise ACM's error ``code``."""
+    parsed = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": 400}}
+    return AWSResponse("https://acm.invalid/", 400, {}, None), parsed
 
 
-class AccessDenied(AWSError):
-    TYPE = "AccessDeniedException"
+def hook_clients(monkeypatch: pytest.MonkeyPatch, hooks: dict[str, Hook]) -> None:
+    """Register botocore event ``hooks`` (event name -> handler) on every client the source creates."""
+    real_client = sources.cert_acm.aws_client
+
+    def client(service: str, cfg: Any) -> Any:
+        made = real_client(service, cfg)
+        for event, handler in hooks.items():
+            made.meta.events.register(event, handler)
+        return made
+
+    monkeypatch.setattr(sources.cert_acm, "aws_client", client)
+
+
+def rsa_only_by_default(params: dict[str, Any], **_: Any) -> None:
+    """ACM's ListCertificates lists RSA_1024 and RSA_2048 keys unless told otherwise; moto lists every type."""
+    params["Includes"] = {"keyTypes": ["RSA_1024", "RSA_2048"], **params.get("Includes", {})}
+
+
+def refuse_pending(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+    """ACM refuses GetCertificate for a certificate pending validation; moto answers."""
+    arn = json.loads(params["body"])["CertificateArn"]
+    acm = boto3.client("acm", region_name=arn.split(":")[3], endpoint_url=params["url"])
+    if acm.describe_certificate(CertificateArn=arn)["Certificate"]["Status"] == "PENDING_VALIDATION":
+        return refusal("RequestInProgressException", "Certificate is pending validation")
+    return None
 
 
 def fake_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, credentials: bool = True) -> None:
@@ -60,38 +91,60 @@ def fake_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, credentials: bool 
             monkeypatch.setenv(name, "testing")
 
 
+ACM_LIKE: dict[str, Hook] = {
+    "before-parameter-build.acm.ListCertificates": rsa_only_by_default,
+    "before-call.acm.GetCertificate": refuse_pending,
+}
+
+
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """moto in place of AWS, made to behave like ACM where it does not: ListCertificates lists only RSA_1024 and
-    RSA_2048 keys unless told otherwise, GetCertificate refuses a certificate pending validation."""
+    RSA_2048 keys unless told otherwise, GetCertificate refuses a certificate pending validation (moto keeps a
+    requested certificate pending for its default validation wait of 60 s)."""
     fake_env(monkeypatch, tmp_path)
-    monkeypatch.setattr(moto.settings, "ACM_VALIDATION_WAIT", 3600)  # requested certificates stay pending
-    list_certificates = AWSCertificateManagerBackend.list_certificates
-
-    def acm_list_certificates(self: AWSCertificateManagerBackend, statuses: Any, includes: Any) -> Any:
-        includes = {"keyTypes": ["RSA_1024", "RSA_2048"], **(includes or {})}
-        return list_certificates(self, statuses, includes)
-
-    monkeypatch.setattr(AWSCertificateManagerBackend, "list_certificates", acm_list_certificates)
-    original = AWSCertificateManagerResponse.get_certificate
-
-    def get_certificate(self: AWSCertificateManagerResponse) -> Any:
-        if self.acm_backend.get_certificate(self._get_param("CertificateArn")).status == "PENDING_VALIDATION":
-            raise RequestInProgress("Certificate is pending validation")
-        return original(self)
-
-    monkeypatch.setattr(AWSCertificateManagerResponse, "get_certificate", get_certificate)
+    hook_clients(monkeypatch, ACM_LIKE)
     with mock_aws():
         yield
+
+
+@pytest.fixture
+def moto_server_issuing_at_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
+    """A ``moto_server`` on 127.0.0.1 that issues requested certificates at once; yields its endpoint URL."""
+    fake_env(monkeypatch, tmp_path)
+    hook_clients(monkeypatch, ACM_LIKE)
+    port = closed_port()
+    env = {**os.environ, "MOTO_ACM_VALIDATION_WAIT": "-1"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                requests.get(f"{endpoint}/moto-api/", timeout=1)
+                break
+            except requests.ConnectionError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("moto_server did not start") from None
+                time.sleep(0.1)
+        yield endpoint
+    finally:
+        server.terminate()
+        server.wait(10)
 
 
 def run(store: Store, **acm: Any) -> RunResult:
     return run_source(store, CertificatesSource(), {"acm": {"regions": [REGION], **acm}})
 
 
-def import_cert(region: str, leaf: Issued, chain: bytes | None = None) -> str:
+def import_cert(region: str, leaf: Issued, chain: bytes | None = None, endpoint_url: str | None = None) -> str:
     extra = {"CertificateChain": chain} if chain else {}
-    acm = boto3.client("acm", region_name=region)
+    acm = boto3.client("acm", region_name=region, endpoint_url=endpoint_url)
     return acm.import_certificate(Certificate=leaf.pem, PrivateKey=leaf.key_pem, **extra)["CertificateArn"]
 
 
@@ -171,7 +224,9 @@ def test_imported_and_pending_certificates(aws: None, store: Store, tmp_path: Pa
     assert chain["sha256_fingerprint"] == fingerprint(intermediate.cert)
     assert (chain["common_name"], chain["is_ca"], chain["referenced_by"]) == ("Test Intermediate", True, None)
     assert chain["details"] == leaf["details"]
-    assert found[(rsa_arn, 2)]["sha256_fingerprint"] == MOTO_ROOT
+    moto_root = found[(rsa_arn, 2)]
+    assert moto_root["is_ca"] is True
+    assert moto_root["sha256_fingerprint"] not in {fingerprint(c.cert) for c in (root, intermediate, rsa_leaf)}
 
     assert positions(found, ec_arn) == [0, 1]
     ec = found[(ec_arn, 0)]
@@ -180,7 +235,7 @@ def test_imported_and_pending_certificates(aws: None, store: Store, tmp_path: Pa
     assert ec["sans"] == ["DNS:ec.example.test"]
     assert ec["not_after"] == ec_leaf.cert.not_valid_after_utc
     assert ec["referenced_by"] == []
-    assert found[(ec_arn, 1)]["sha256_fingerprint"] == MOTO_ROOT
+    assert found[(ec_arn, 1)]["sha256_fingerprint"] == moto_root["sha256_fingerprint"]
 
     # Pending validation: no body, so one row from DescribeCertificate and no fingerprint.
     assert positions(found, pending_arn) == [0]
@@ -224,15 +279,15 @@ def test_imported_and_pending_certificates(aws: None, store: Store, tmp_path: Pa
             assert key_line not in blob, path
 
 
-def test_amazon_issued_certificate_in_two_regions(aws: None, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(moto.settings, "ACM_VALIDATION_WAIT", -1)  # moto issues requested certificates at once
-    acm = boto3.client("acm", region_name=REGION)
+def test_amazon_issued_certificate_in_two_regions(moto_server_issuing_at_once: str, store: Store) -> None:
+    endpoint = moto_server_issuing_at_once
+    acm = boto3.client("acm", region_name=REGION, endpoint_url=endpoint)
     issued_arn = acm.request_certificate(DomainName="shop.example.test", ValidationMethod="DNS")["CertificateArn"]
     body = x509.load_pem_x509_certificate(acm.get_certificate(CertificateArn=issued_arn)["Certificate"].encode())
     ec_leaf = issue("east.example.test")
-    east_arn = import_cert("us-east-1", ec_leaf)
+    east_arn = import_cert("us-east-1", ec_leaf, endpoint_url=endpoint)
 
-    result = run(store, regions=[REGION, "us-east-1"])
+    result = run(store, regions=[REGION, "us-east-1"], endpoint_url=endpoint)
 
     assert (result.status, result.error) == ("succeeded", None)
     found = rows(store)
@@ -255,14 +310,13 @@ def test_certificate_failing_describe_makes_run_partial(
 ) -> None:
     kept_arn = import_cert(REGION, issue("kept.example.test"))
     denied_arn = import_cert(REGION, issue("denied.example.test"))
-    original = AWSCertificateManagerBackend.describe_certificate
 
-    def describe_certificate(self: AWSCertificateManagerBackend, arn: str) -> Any:
-        if arn == denied_arn:
-            raise AccessDenied("not allowed to describe this one")
-        return original(self, arn)
+    def deny_one(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        if json.loads(params["body"])["CertificateArn"] == denied_arn:
+            return refusal("AccessDeniedException", "not allowed to describe this one")
+        return None
 
-    monkeypatch.setattr(AWSCertificateManagerBackend, "describe_certificate", describe_certificate)
+    hook_clients(monkeypatch, {**ACM_LIKE, "before-call.acm.DescribeCertificate": deny_one})
 
     result = run(store)
 
@@ -277,10 +331,10 @@ def test_certificate_failing_describe_makes_run_partial(
 def test_listing_denied_fails_the_run(aws: None, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     import_cert(REGION, issue("any.example.test"))
 
-    def list_certificates(self: AWSCertificateManagerBackend, statuses: Any, includes: Any) -> Any:
-        raise AccessDenied("User is not authorized to perform: acm:ListCertificates")
+    def deny(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        return refusal("AccessDeniedException", "User is not authorized to perform: acm:ListCertificates")
 
-    monkeypatch.setattr(AWSCertificateManagerBackend, "list_certificates", list_certificates)
+    hook_clients(monkeypatch, {**ACM_LIKE, "before-call.acm.ListCertificates": deny})
 
     result = run(store)
 
