@@ -18,7 +18,7 @@ from pathlib import Path
 
 from collector.runner import run_source
 from collector.store import Store
-from sources.git import COMMIT_FORMAT, GitSource
+from sources.git.source import COMMIT_FORMAT, GitSource
 
 EPOCH = 1_767_225_600  # 2026-01-01T00:00:00Z
 

@@ -34,7 +34,7 @@ import json, resource, sys, time
 from pathlib import Path
 from collector.runner import run_source
 from collector.store import Store
-from sources.logs import LogsSource
+from sources.logs.source import LogsSource
 fmt, path, store = sys.argv[1:4]
 with Store.open(Path(store)) as st:
     start = time.perf_counter()

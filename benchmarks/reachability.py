@@ -24,8 +24,8 @@ from string import Template
 
 import yaml
 
-from collector.reachability import Inventory, Reachability, analyze
-from collector.reachability.naive import naive_analyze
+from collector.analysis.reachability import Inventory, Reachability, analyze
+from collector.analysis.reachability.naive import naive_analyze
 
 ROLES = ("frontend", "backend", "backend", "worker", "db", "cache")
 PORTS = {

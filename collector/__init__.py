@@ -1,4 +1,5 @@
-"""defensible: evidence-bundle collector for regulatory audits of Kubernetes networking platforms."""
+"""defensible's core: store, plugin registry, runner, config, claim engine, waivers, scope, scorecard, redaction.
+Imports no source, bundle, CLI or demo module; subpackages: cli (top), demo, analysis (pure libraries)."""
 
 from importlib.metadata import PackageNotFoundError, version
 

@@ -11,8 +11,8 @@ from click.testing import CliRunner, Result
 from collector.cli import main
 from collector.runner import RunResult, run_source
 from collector.store import Store
-from sources.kubernetes import KubernetesSource
-from sources.logs import LogsSource
+from sources.kubernetes.source import KubernetesSource
+from sources.logs.source import LogsSource
 
 
 def write(path: Path, text: str) -> Path:

@@ -10,7 +10,7 @@ from helpers import cli, collect_manifests, table_rows, write
 from collector.inventory_objects import current_objects
 from collector.runner import RunResult, run_source
 from collector.store import Store
-from sources.analysis import AnalysisSource
+from sources.analysis.source import AnalysisSource
 
 # shop/web (regulated) admits infra on its http port and may reach only the database range; infra/proxy has no
 # policy. The route of shop to the public Gateway infra/edge names a Service in another namespace without a grant.

@@ -30,13 +30,13 @@ from certs import Issued, issue
 from cryptography import x509
 from moto import mock_aws
 
-import sources.cert_acm
+import sources.certificates.acm
 from collector.plugins import SourceError
 from collector.runner import RunResult, run_source
 from collector.store import Store
-from sources.cert_acm import described_only, key_kind
-from sources.certificates import CertificatesSource
-from sources.x509_certs import fingerprint
+from sources.certificates.acm import described_only, key_kind
+from sources.certificates.source import CertificatesSource
+from sources.certificates.x509 import fingerprint
 
 REGION = "eu-west-1"
 Hook = Callable[..., Any]
@@ -50,7 +50,7 @@ def refusal(code: str, message: str) -> tuple[AWSResponse, dict[str, Any]]:
 
 def hook_clients(monkeypatch: pytest.MonkeyPatch, hooks: dict[str, Hook]) -> None:
     """Register botocore event ``hooks`` (event name -> handler) on every client the source creates."""
-    real_client = sources.cert_acm.aws_client
+    real_client = sources.certificates.acm.aws_client
 
     def client(service: str, cfg: Any) -> Any:
         made = real_client(service, cfg)
@@ -58,7 +58,7 @@ def hook_clients(monkeypatch: pytest.MonkeyPatch, hooks: dict[str, Hook]) -> Non
             made.meta.events.register(event, handler)
         return made
 
-    monkeypatch.setattr(sources.cert_acm, "aws_client", client)
+    monkeypatch.setattr(sources.certificates.acm, "aws_client", client)
 
 
 def rsa_only_by_default(params: dict[str, Any], **_: Any) -> None:

@@ -16,9 +16,9 @@ from tls_server import closed_port, garbage_server, silent_server, tls_server
 from collector.plugins import SourceError
 from collector.runner import RunResult, run_source
 from collector.store import Store
-from sources.cert_endpoints import Endpoint, parse_endpoint
-from sources.certificates import CertificatesSource
-from sources.x509_certs import fingerprint
+from sources.certificates.endpoints import Endpoint, parse_endpoint
+from sources.certificates.source import CertificatesSource
+from sources.certificates.x509 import fingerprint
 
 NAME = "api.example.test"
 ENDPOINT_COLUMNS = (

@@ -12,8 +12,8 @@ from kube_api import FakeKubeAPI
 
 from collector.runner import RunResult, run_source
 from collector.store import Store
-from sources.certificates import CertificatesSource
-from sources.x509_certs import fingerprint
+from sources.certificates.source import CertificatesSource
+from sources.certificates.x509 import fingerprint
 
 SECRETS = "/api/v1/secrets"
 CERTIFICATES = "/apis/cert-manager.io/v1/certificates"

@@ -10,7 +10,7 @@ from helpers import collect_manifests, write
 from collector.claims import PackError, evaluate_pack, load_pack, resolve_pack
 from collector.runner import run_source
 from collector.store import Store
-from sources.kubernetes import KubernetesSource
+from sources.kubernetes.source import KubernetesSource
 
 PACK = """
     id: test-pack

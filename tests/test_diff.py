@@ -14,7 +14,7 @@ from helpers import cli, write
 from bundles.archive import write_archive
 from bundles.diff import Bundle, ClaimState, compare
 from bundles.signing import generate_keypair, key_id, load_public_key
-from collector.demo import CLUSTER
+from collector.demo.run import CLUSTER
 
 WAIVERS = """
 waivers:

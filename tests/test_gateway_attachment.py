@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from collector.gateway_attachment import (
+from collector.analysis.gateway.attachment import (
     analyze_gateways,
     effective_hostnames,
     intersect_hostname,

@@ -14,11 +14,11 @@ import pytest
 from git_scenario import ALICE, PROJECT, START, Scenario, build_scenario
 
 from collector.claims import ClaimResult, Settings, evaluate_pack, load_pack, resolve_pack
-from collector.git_history import GitHistory
-from collector.recorded_api import RecordedAPI, Reply
+from collector.demo.git_history import GitHistory
+from collector.demo.recorded_api import RecordedAPI, Reply
 from collector.runner import RunResult, run_source
 from collector.store import Store
-from sources.git import GitSource
+from sources.git.source import GitSource
 
 TOKEN = "ghp_test_token_0123456789abcdef"
 

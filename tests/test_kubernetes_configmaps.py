@@ -11,7 +11,7 @@ from kube_api import FakeKubeAPI
 
 from collector.runner import run_source
 from collector.store import Store
-from sources.kubernetes import MIGRATIONS, KubernetesSource
+from sources.kubernetes.source import MIGRATIONS, KubernetesSource
 
 CONFIGMAPS = "/api/v1/configmaps"
 SELECTOR = "defensible.io/egress-allowlist=true"

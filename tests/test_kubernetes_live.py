@@ -11,7 +11,7 @@ from kube_api import FakeKubeAPI, write_kubeconfig
 
 from collector.runner import RunResult, run_source
 from collector.store import Store, sha256_hex
-from sources.kubernetes import KINDS, KubernetesSource
+from sources.kubernetes.source import KINDS, KubernetesSource
 
 NAMESPACES = "/api/v1/namespaces"
 SERVICES = "/api/v1/services"

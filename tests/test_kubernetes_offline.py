@@ -11,7 +11,7 @@ from helpers import collect_manifests, write
 
 from collector.runner import run_source
 from collector.store import Store
-from sources.kubernetes import KubernetesSource
+from sources.kubernetes.source import KubernetesSource
 
 GATEWAY_AND_ROUTE = """
     # comment before the first document

@@ -14,7 +14,7 @@ import pytest
 from helpers import collect_logs
 from moto import mock_aws
 
-import sources.log_fetch
+import sources.logs.fetch
 from collector.runner import RunResult
 from collector.store import Store
 
@@ -157,7 +157,7 @@ def test_cloudwatch_window_is_sent_as_start_and_end_time(
         ],
     )
     sent: list[dict[str, Any]] = []
-    real_client = sources.log_fetch.aws_client
+    real_client = sources.logs.fetch.aws_client
 
     def recording_client(service: str, cfg: Any) -> Any:
         client = real_client(service, cfg)
@@ -166,7 +166,7 @@ def test_cloudwatch_window_is_sent_as_start_and_end_time(
         )
         return client
 
-    monkeypatch.setattr(sources.log_fetch, "aws_client", recording_client)
+    monkeypatch.setattr(sources.logs.fetch, "aws_client", recording_client)
     result = run(store, {"cloudwatch": {"log_group": "flows", "region": REGION}}, since=iso(2), until=iso(6))
     assert result.status == "succeeded", result
     assert sent == [{"logGroupName": "flows", "startTime": (T0 + 120) * 1000, "endTime": (T0 + 360) * 1000 - 1}]

@@ -1,4 +1,4 @@
-"""The log ingestion engine (``sources.log_ingest``) through the ``logs`` source, with VPC Flow Logs lines:
+"""The log ingestion engine (``sources.logs.ingest``) through the ``logs`` source, with VPC Flow Logs lines:
 damaged input, time windows, incremental runs, envelopes, missing input and provenance."""
 
 from __future__ import annotations

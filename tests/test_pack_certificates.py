@@ -13,7 +13,7 @@ from tls_server import closed_port, tls_server
 from collector.claims import ClaimResult, QueryResult, Settings, evaluate_pack, load_pack, resolve_pack
 from collector.runner import run_source
 from collector.store import Store
-from sources.certificates import CertificatesSource
+from sources.certificates.source import CertificatesSource
 
 
 def evaluate(store: Store, as_of: datetime | None = None, **parameters: Any) -> dict[str, ClaimResult]:

@@ -12,7 +12,7 @@ from helpers import collect_manifests, write
 from collector.claims import ClaimResult, QueryResult, evaluate_pack, load_pack, resolve_pack
 from collector.runner import run_source
 from collector.store import Store
-from sources.kubernetes import KIND_NAMES, KubernetesSource
+from sources.kubernetes.source import KIND_NAMES, KubernetesSource
 
 # The baseline: regulated namespace shop behind Gateway infra/edge (HTTPS), its backend re-encrypted by a
 # DestinationRule, mesh-wide STRICT mTLS. Each test adds or swaps documents to break or satisfy one rule.

@@ -13,8 +13,8 @@ from helpers import write
 from collector.claims import ClaimResult, QueryResult, Settings, evaluate_pack, load_pack, resolve_pack
 from collector.runner import run_source
 from collector.store import Store
-from sources.kubernetes import KubernetesSource
-from sources.logs import LogsSource
+from sources.kubernetes.source import KubernetesSource
+from sources.logs.source import LogsSource
 
 T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 NAMESPACES = """

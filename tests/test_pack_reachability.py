@@ -14,8 +14,8 @@ from bundles.build import pack_inventories
 from collector.claims import ClaimResult, Settings, evaluate_pack, load_pack, resolve_pack
 from collector.runner import run_source
 from collector.store import Store
-from sources.analysis import AnalysisSource
-from sources.kubernetes import KubernetesSource
+from sources.analysis.source import AnalysisSource
+from sources.kubernetes.source import KubernetesSource
 
 # Regulated shop/api admits infra (its declared callers) on http and may reach only the database range 10.1.0.0/16.
 BASE = """

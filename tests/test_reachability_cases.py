@@ -2,7 +2,7 @@
 
 Each case was written from the Kubernetes NetworkPolicy spec before the engine ran. The corpus itself is checked
 without the engine (valid YAML, canonical grammar, sorted and self-consistent expectations, size); the engine tests
-skip until `collector.reachability` exists.
+skip until `collector.analysis.reachability` exists.
 """
 
 from __future__ import annotations
@@ -146,10 +146,10 @@ def check_objects(objects: Any, where: str) -> None:
 
 def engine() -> ModuleType:
     try:
-        return importlib.import_module("collector.reachability")
+        return importlib.import_module("collector.analysis.reachability")
     except ModuleNotFoundError as exc:
-        if exc.name == "collector.reachability":
-            pytest.skip("collector.reachability is not implemented yet; only the corpus itself is checked")
+        if exc.name == "collector.analysis.reachability":
+            pytest.skip("collector.analysis.reachability is not implemented yet; only the corpus itself is checked")
         raise
 
 

@@ -12,12 +12,12 @@ from random import Random
 import pytest
 import yaml
 
-from collector.reachability import Inventory, ReachabilityError, analyze, diff_lines
-from collector.reachability.addresses import elementary_intervals, interval_text, ipblock_intervals, merge_runs
-from collector.reachability.bits import indices, span
-from collector.reachability.conns import ALL, EMPTY, ConnTable, conn_json, conn_of, conn_text, intersection, union
-from collector.reachability.naive import naive_analyze
-from collector.reachability.selectors import Selector
+from collector.analysis.reachability import Inventory, ReachabilityError, analyze, diff_lines
+from collector.analysis.reachability.addresses import elementary_intervals, interval_text, ipblock_intervals, merge_runs
+from collector.analysis.reachability.bits import indices, span
+from collector.analysis.reachability.conns import ALL, EMPTY, ConnTable, conn_json, conn_of, conn_text, intersection, union
+from collector.analysis.reachability.naive import naive_analyze
+from collector.analysis.reachability.selectors import Selector
 
 ROOT = Path(__file__).parents[1]
 V4_ALL, V6_ALL = "0.0.0.0-255.255.255.255", "::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"

@@ -17,9 +17,9 @@ from collector.cli.common import (
     main,
     store_option,
 )
-from collector.gateway_attachment import Attachment, analyze_gateways
+from collector.analysis.gateway.attachment import Attachment, analyze_gateways
 from collector.inventory_objects import InventoryError, current_objects, listing_runs, pick_cluster
-from collector.reachability import Inventory, ReachabilityError, analyze
+from collector.analysis.reachability import Inventory, ReachabilityError, analyze
 from collector.store import Store, StoreError
 
 

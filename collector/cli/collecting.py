@@ -23,7 +23,7 @@ from collector.cli.common import (
     store_option,
 )
 from collector.cli.judging import print_bundle_summary, print_verdicts
-from collector.demo import run_demo
+from collector.demo.run import run_demo
 from collector.inspect import (
     RunSummary,
     run_summary,

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from collector.git_history import GitHistory, Person
+from collector.demo.git_history import GitHistory, Person
 
 ALICE: Person = ("Alice Adams", "alice@casework.example.gov")
 BOB: Person = ("Bob Brown", "bob@casework.example.gov")

@@ -27,15 +27,15 @@ from cryptography.x509.oid import NameOID
 from bundles.build import BundleSummary, build_bundle
 from bundles.signing import generate_keypair, load_signer
 from collector.claims import builtin_pack_dirs, load_pack
-from collector.demo_gitops import PROJECT, build_gitops_repo
+from collector.demo.gitops import PROJECT, build_gitops_repo
 from collector.plugins import SourceError
-from collector.recorded_api import RecordedAPI
+from collector.demo.recorded_api import RecordedAPI
 from collector.runner import RunResult
 from collector.store import Store
 
 MARKER = ".defensible-demo"
 CLUSTER = "casework-prod"
-LOG_INPUTS = (("hubble", "hubble-*.json"), ("envoy", "istio-*.log"))  # format, files in demo_env/logs
+LOG_INPUTS = (("hubble", "hubble-*.json"), ("envoy", "istio-*.log"))  # format, files in env/logs
 # namespace, name, host, days the certificate stays valid: the staff wildcard is about to expire
 TLS_SECRETS = (
     ("gateway-infra", "citizen-api-tls", "api.casework.example.gov", 90),
@@ -55,14 +55,14 @@ def run_demo(out: Path, collect: Callable[[Store, str, dict], RunResult]) -> tup
     environment = out / "environment"
     gitops = environment / "gitops"
     prs, window_start = build_gitops_repo(
-        gitops, Path(str(files("collector") / "demo_env" / "k8s")), datetime.now(UTC) - timedelta(days=30)
+        gitops, Path(str(files("collector.demo") / "env" / "k8s")), datetime.now(UTC) - timedelta(days=30)
     )
     secrets = environment / "cluster" / "70-tls-secrets.yaml"
     secrets.parent.mkdir(parents=True)
     secrets.write_text(tls_secrets_manifest())
     (secrets.parent / "75-cert-manager.yaml").write_text(cert_manager_manifest())
     logs = environment / "logs"
-    shutil.copytree(Path(str(files("collector") / "demo_env" / "logs")), logs)
+    shutil.copytree(Path(str(files("collector.demo") / "env" / "logs")), logs)
     key, pub = out / "keys" / "signing.key", out / "keys" / "signing.pub"
     generate_keypair(key, pub)
     packs = [load_pack(path) for path in builtin_pack_dirs().values()]

@@ -19,8 +19,8 @@ import botocore.session
 from botocore.exceptions import BotoCoreError, ClientError
 
 from collector.plugins import CollectContext, SourceError
-from sources.log_fetch import AWS_PROPERTIES, aws_client
-from sources.x509_certs import describe, read_pem_bundle, to_pem
+from sources.logs.fetch import AWS_PROPERTIES, aws_client
+from sources.certificates.x509 import describe, read_pem_bundle, to_pem
 
 ACM_SCHEMA: dict[str, Any] = {
     "type": ["object", "null"],
@@ -192,7 +192,7 @@ def described_only(info: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def key_kind(algorithm: str | None) -> tuple[str | None, int | None]:
-    """ACM's KeyAlgorithm (``RSA_2048``, ``EC_prime256v1``) in the words of ``x509_certs.describe``."""
+    """ACM's KeyAlgorithm (``RSA_2048``, ``EC_prime256v1``) in the words of ``sources.certificates.x509.describe``."""
     if algorithm in EC_CURVES:
         return EC_CURVES[algorithm]
     if algorithm and algorithm.startswith("RSA_") and algorithm[4:].isdigit():

@@ -22,7 +22,7 @@ from typing import Any
 from cryptography import x509
 
 from collector.plugins import CollectContext, SourceError
-from sources.x509_certs import describe, fingerprint, to_pem
+from sources.certificates.x509 import describe, fingerprint, to_pem
 
 PORT = r"(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"  # 1-65535
 HOST_PORT = rf"^(\[[0-9A-Fa-f:.]+\]|[^\s\[\]:/]+):{PORT}$"

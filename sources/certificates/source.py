@@ -1,6 +1,6 @@
 """Certificate telemetry: TLS Secrets, cert-manager Certificates, live TLS endpoints and AWS ACM.
 
-Every certificate found is described the same way (``sources.x509_certs``) in table ``certificates``, with
+Every certificate found is described the same way (``sources.certificates.x509``) in table ``certificates``, with
 where it was found, who references it (Gateway listeners, endpoints, ACM consumers) and whether its chain
 verifies. Each certificate's PEM is kept as the row's artifact, so an auditor can recompute its fingerprint.
 Private keys are never decoded: a Secret's ``tls.key`` is dropped as soon as the Secret is read.
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collector.plugins import CollectContext, SourceError
 from collector.store import PROVENANCE_COLUMNS
-from sources.cert_acm import ACM_SCHEMA, collect_acm
-from sources.cert_endpoints import ENDPOINT_SCHEMA, collect_endpoints
-from sources.cert_kubernetes import collect_live, collect_manifests
+from sources.certificates.acm import ACM_SCHEMA, collect_acm
+from sources.certificates.endpoints import ENDPOINT_SCHEMA, collect_endpoints
+from sources.certificates.cluster import collect_live, collect_manifests
 
 MIGRATIONS = (
     f"""

@@ -4,7 +4,7 @@ For each configured GitOps repository the source runs ``git log`` a few times ov
 (commits with signature status and trailers, files changed with blob ids, the first-parent chain),
 keeps each output as a raw artifact and parses it with DuckDB in bulk. Manifest blobs are parsed once
 per blob to map files to the Kubernetes objects they define. Pull-request reviews (GitHub) and
-merge-request approvals (GitLab) are fetched through their REST APIs (``sources.code_review``).
+merge-request approvals (GitLab) are fetched through their REST APIs (``sources.git.code_review``).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any
 
 from collector.plugins import CollectContext, SourceError
 from collector.store import PROVENANCE_COLUMNS
-from sources.code_review import fetch_reviews
-from sources.kubernetes import MANIFEST_SUFFIXES, expand_lists, read_documents
+from sources.git.code_review import fetch_reviews
+from sources.kubernetes.source import MANIFEST_SUFFIXES, expand_lists, read_documents
 
 RS, US, GS, FS = "\x1e", "\x1f", "\x1d", "\x1c"  # record, unit, trailer and key/value separators
 COMMIT_FIELDS = ("%H", "%P", "%an", "%ae", "%aI", "%cn", "%ce", "%cI", "%G?", "%GK", "%GS", "%s", "%B")

@@ -18,7 +18,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from collector.plugins import SourceError
-from sources.log_ingest import Fetched, Window
+from sources.logs.ingest import Fetched, Window
 
 AWS_PROPERTIES: dict[str, Any] = {
     "region": {"type": "string"},

@@ -2,7 +2,7 @@
 Kubernetes audit events, normalised into ``flows``, ``http_access``, ``dns_queries`` and ``audit_events``.
 
 Each input names a format and where its files are: local paths (plain or gzip), S3 objects or CloudWatch
-Logs groups. Every file is kept as an artifact and parsed by DuckDB (``sources.log_ingest``); malformed
+Logs groups. Every file is kept as an artifact and parsed by DuckDB (``sources.logs.ingest``); malformed
 lines are counted and sampled in ``ingest_rejects`` and make the run partial. A file whose digest was
 already ingested for a window covering this run's is skipped.
 """
@@ -14,9 +14,9 @@ from typing import Any
 
 from collector.plugins import CollectContext, SourceError
 from collector.store import PROVENANCE_COLUMNS
-from sources.log_fetch import CLOUDWATCH_SCHEMA, S3_SCHEMA, fetch_input
-from sources.log_formats import FORMATS
-from sources.log_ingest import Window, already_read, ingest_file
+from sources.logs.fetch import CLOUDWATCH_SCHEMA, S3_SCHEMA, fetch_input
+from sources.logs.formats import FORMATS
+from sources.logs.ingest import Window, already_read, ingest_file
 
 MIGRATIONS = (
     f"""

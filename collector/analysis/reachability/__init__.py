@@ -1,6 +1,6 @@
 """NetworkPolicy reachability: which workloads and external addresses may connect, on which ports.
 
-    from collector.reachability import Inventory, analyze, diff_lines
+    from collector.analysis.reachability import Inventory, analyze, diff_lines
 
     result = analyze(Inventory.from_objects(objects))
     result.lines()  # ["shop/web[Deployment] => shop/db[StatefulSet] : TCP 5432", ...]
@@ -8,9 +8,9 @@
 See docs/reachability.md for the semantics and the canonical output.
 """
 
-from collector.reachability.engine import analyze
-from collector.reachability.errors import ReachabilityError
-from collector.reachability.model import Inventory
-from collector.reachability.result import Reachability, diff_lines
+from collector.analysis.reachability.engine import analyze
+from collector.analysis.reachability.errors import ReachabilityError
+from collector.analysis.reachability.model import Inventory
+from collector.analysis.reachability.result import Reachability, diff_lines
 
 __all__ = ["Inventory", "Reachability", "ReachabilityError", "analyze", "diff_lines"]

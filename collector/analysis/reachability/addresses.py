@@ -6,7 +6,7 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
-from collector.reachability.errors import ReachabilityError
+from collector.analysis.reachability.errors import ReachabilityError
 
 Interval = tuple[int, int, int]  # (IP version, first address, last address) as integers
 SPACES: tuple[Interval, ...] = ((4, 0, 2**32 - 1), (6, 0, 2**128 - 1))

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from itertools import compress
 from operator import itemgetter
 
-from collector.reachability.addresses import Interval, elementary_intervals, interval_text, merge_runs
-from collector.reachability.bits import indices, span
-from collector.reachability.conns import ALL_ID, EMPTY_ID, ConnTable
-from collector.reachability.model import (
+from collector.analysis.reachability.addresses import Interval, elementary_intervals, interval_text, merge_runs
+from collector.analysis.reachability.bits import indices, span
+from collector.analysis.reachability.conns import ALL_ID, EMPTY_ID, ConnTable
+from collector.analysis.reachability.model import (
     NAME_LABEL,
     Inventory,
     IPBlockPeer,
@@ -31,8 +31,8 @@ from collector.reachability.model import (
     Workload,
     resolve_ports,
 )
-from collector.reachability.result import Reachability
-from collector.reachability.selectors import Selector
+from collector.analysis.reachability.result import Reachability
+from collector.analysis.reachability.selectors import Selector
 
 
 @dataclass

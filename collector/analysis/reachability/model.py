@@ -6,10 +6,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from collector.reachability.addresses import Interval, ipblock_intervals
-from collector.reachability.conns import ALL, EMPTY, MAX_PORT, MIN_PORT, PROTOCOLS, Conn, conn_of, union_all
-from collector.reachability.errors import ReachabilityError
-from collector.reachability.selectors import Selector
+from collector.analysis.reachability.addresses import Interval, ipblock_intervals
+from collector.analysis.reachability.conns import ALL, EMPTY, MAX_PORT, MIN_PORT, PROTOCOLS, Conn, conn_of, union_all
+from collector.analysis.reachability.errors import ReachabilityError
+from collector.analysis.reachability.selectors import Selector
 
 NAME_LABEL = "kubernetes.io/metadata.name"
 # Workload kinds and the API groups they are served from ("" is the core group); in preference order for

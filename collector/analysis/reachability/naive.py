@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from collector.reachability.addresses import Interval, elementary_intervals, interval_text, merge_runs
-from collector.reachability.conns import ALL, EMPTY, Conn, intersection, union
-from collector.reachability.model import NAME_LABEL, Inventory, IPBlockPeer, Policy, Rule, Workload, resolve_ports
-from collector.reachability.result import Reachability
+from collector.analysis.reachability.addresses import Interval, elementary_intervals, interval_text, merge_runs
+from collector.analysis.reachability.conns import ALL, EMPTY, Conn, intersection, union
+from collector.analysis.reachability.model import NAME_LABEL, Inventory, IPBlockPeer, Policy, Rule, Workload, resolve_ports
+from collector.analysis.reachability.result import Reachability
 
 Endpoint = Workload | Interval  # a workload, or an elementary interval of external addresses
 

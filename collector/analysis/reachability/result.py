@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from collector.reachability.conns import EMPTY, Conn, conn_json, conn_text
+from collector.analysis.reachability.conns import EMPTY, Conn, conn_json, conn_text
 
 SEPARATOR, CONN_SEPARATOR = " => ", " : "
 

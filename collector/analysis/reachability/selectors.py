@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from collector.reachability.errors import ReachabilityError
+from collector.analysis.reachability.errors import ReachabilityError
 
 OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from sources.log_ingest import LogFormat
+from sources.logs.ingest import LogFormat
 
 
 def _discover() -> dict[str, LogFormat]:

@@ -17,7 +17,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from sources.log_ingest import LogFormat
+from sources.logs.ingest import LogFormat
 
 # Groups of TEXT, in order; named like the keys of Istio's JSON encoding.
 TEXT_FIELDS = (

@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from sources.log_ingest import LogFormat
+from sources.logs.ingest import LogFormat
 
 ENDPOINT = {"identity": "VARCHAR", "namespace": "VARCHAR", "pod_name": "VARCHAR", "labels": ["VARCHAR"]}
 PORTS = {"source_port": "INTEGER", "destination_port": "INTEGER"}

@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from sources.log_ingest import LogFormat
+from sources.logs.ingest import LogFormat
 
 SCHEMA = json.dumps(
     {

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sources.log_ingest import LogFormat
+from sources.logs.ingest import LogFormat
 
 FIELDS = ("time", "elapsed", "client", "action", "code", "size", "method", "url", "user", "hierarchy", "peer", "type")
 NATIVE = (

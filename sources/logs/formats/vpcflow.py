@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from collector.plugins import SourceError
-from sources.log_ingest import LogFormat
+from sources.logs.ingest import LogFormat
 
 # Every field, in the order AWS introduced them (v2 … v8).
 ALL_FIELDS = (
