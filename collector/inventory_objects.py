@@ -1,7 +1,7 @@
 """Kubernetes object dicts rebuilt from the store's current inventory (``k8s_current``), one cluster at a time.
 
-The analyses in ``collector.analysis.reachability`` and ``collector.analysis.gateway`` read objects as ``kubectl get -o json``
-gives them; the store keeps them as rows. ``current_objects`` turns the rows of a cluster back into objects with
+The analyses in ``collector.analysis`` (reachability, gateway) read objects as ``kubectl get -o json`` gives
+them; the store keeps them as rows. ``current_objects`` turns the rows of a cluster back into objects with
 ``apiVersion``, ``kind``, ``metadata`` (name, namespace, labels, annotations, ownerReferences) and ``spec``.
 """
 

@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from collector.demo.gitops import PullRequests
 from collector.demo.git_history import GitHistory, Person
+from collector.demo.gitops import PullRequests
 
 ALICE = ("Alice Adams", "alice@example.org")
 BOB = ("Bob Brown", "bob@example.org")

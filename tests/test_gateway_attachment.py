@@ -9,12 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from collector.analysis.gateway.attachment import (
-    analyze_gateways,
-    effective_hostnames,
-    intersect_hostname,
-    selector_matches,
-)
+from collector.analysis.gateway.attachment import analyze_gateways
+from collector.analysis.gateway.matching import effective_hostnames, intersect_hostname, selector_matches
 
 CASES = sorted((Path(__file__).parent / "data" / "gateway_attachment").glob("*.yaml"))
 

@@ -36,7 +36,8 @@ def third_party(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_builtin_kubernetes_source_is_discovered() -> None:
     entry = discover_sources()["kubernetes"]
-    assert entry.source is not None and entry.error is None and entry.target == "sources.kubernetes.source:KubernetesSource"
+    assert entry.source is not None and entry.error is None
+    assert entry.target == "sources.kubernetes.source:KubernetesSource"
 
 
 def test_third_party_plugins_are_listed_and_broken_ones_reported(third_party: Path, tmp_path: Path) -> None:

@@ -15,7 +15,16 @@ import yaml
 from collector.analysis.reachability import Inventory, ReachabilityError, analyze, diff_lines
 from collector.analysis.reachability.addresses import elementary_intervals, interval_text, ipblock_intervals, merge_runs
 from collector.analysis.reachability.bits import indices, span
-from collector.analysis.reachability.conns import ALL, EMPTY, ConnTable, conn_json, conn_of, conn_text, intersection, union
+from collector.analysis.reachability.conns import (
+    ALL,
+    EMPTY,
+    ConnTable,
+    conn_json,
+    conn_of,
+    conn_text,
+    intersection,
+    union,
+)
 from collector.analysis.reachability.naive import naive_analyze
 from collector.analysis.reachability.selectors import Selector
 

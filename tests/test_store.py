@@ -97,7 +97,7 @@ def test_killed_run_leaves_earlier_data_and_is_marked_failed(tmp_path: Path) -> 
         import os, signal
         from collector.store import Store
         from collector.runner import run_source
-        from sources import kubernetes
+        from sources.kubernetes import source as kubernetes
 
         real = kubernetes.collect_manifests
         def collect_then_die(ctx, *args):

@@ -8,6 +8,9 @@ from typing import Any
 
 import click
 
+from collector.analysis.gateway.attachment import analyze_gateways
+from collector.analysis.gateway.model import Attachment
+from collector.analysis.reachability import Inventory, ReachabilityError, analyze
 from collector.cli.common import (
     config_option,
     configured_store,
@@ -17,9 +20,7 @@ from collector.cli.common import (
     main,
     store_option,
 )
-from collector.analysis.gateway.attachment import Attachment, analyze_gateways
 from collector.inventory_objects import InventoryError, current_objects, listing_runs, pick_cluster
-from collector.analysis.reachability import Inventory, ReachabilityError, analyze
 from collector.store import Store, StoreError
 
 

@@ -28,8 +28,8 @@ from bundles.build import BundleSummary, build_bundle
 from bundles.signing import generate_keypair, load_signer
 from collector.claims import builtin_pack_dirs, load_pack
 from collector.demo.gitops import PROJECT, build_gitops_repo
-from collector.plugins import SourceError
 from collector.demo.recorded_api import RecordedAPI
+from collector.plugins import SourceError
 from collector.runner import RunResult
 from collector.store import Store
 

@@ -1,7 +1,7 @@
 """Analysis of the current Kubernetes inventory: NetworkPolicy reachability and Gateway API route attachment.
 
 For each cluster with a current inventory (``k8s_current``), the objects are rebuilt
-(``collector.inventory_objects``) and analysed by ``collector.analysis.reachability`` and ``collector.analysis.gateway``.
+(``collector.inventory_objects``) and analysed by ``collector.analysis`` (reachability, gateway).
 Each cluster's result is kept as one JSON artifact (the kubernetes runs it read, the reachability lines, the
 attachment report) that every row cites. ``analysis_inputs`` records which kubernetes listing of each analysed
 kind was read, so that claims use an analysis only while it describes the current inventory. See docs/analysis.md.
@@ -16,7 +16,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from collector.analysis.gateway.attachment import GatewayReport, RouteParentStatus, analyze_gateways
+from collector.analysis.gateway.attachment import analyze_gateways
+from collector.analysis.gateway.model import GatewayReport, RouteParentStatus
+from collector.analysis.reachability import Inventory, Reachability, ReachabilityError, analyze
+from collector.analysis.reachability.conns import Conn, conn_json, conn_text
 from collector.inventory_objects import (
     GATEWAY_KINDS,
     REACHABILITY_KINDS,
@@ -25,8 +28,6 @@ from collector.inventory_objects import (
     listing_runs,
 )
 from collector.plugins import CollectContext, SourceError
-from collector.analysis.reachability import Inventory, Reachability, ReachabilityError, analyze
-from collector.analysis.reachability.conns import Conn, conn_json, conn_text
 from collector.store import PROVENANCE_COLUMNS
 
 EXPOSURE_LABEL = "defensible.io/exposure"  # a Gateway is public unless labelled internal (as the k8s-networking pack)

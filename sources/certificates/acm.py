@@ -19,8 +19,8 @@ import botocore.session
 from botocore.exceptions import BotoCoreError, ClientError
 
 from collector.plugins import CollectContext, SourceError
-from sources.logs.fetch import AWS_PROPERTIES, aws_client
 from sources.certificates.x509 import describe, read_pem_bundle, to_pem
+from sources.logs.fetch import AWS_PROPERTIES, aws_client
 
 ACM_SCHEMA: dict[str, Any] = {
     "type": ["object", "null"],

@@ -20,8 +20,8 @@ from kubernetes import config as kube_config
 from collector.plugins import CollectContext, SourceError
 from collector.redaction import redact_object
 from collector.store import sha256_hex
-from sources.kubernetes.source import GATEWAY_API, KINDS, Kind, list_kind, manifest_files, read_manifest
 from sources.certificates.x509 import describe, read_pem_bundle, to_pem, verify_chain
+from sources.kubernetes.source import GATEWAY_API, KINDS, Kind, list_kind, manifest_files, read_manifest
 
 CERT_KEYS = ("tls.crt", "ca.crt")
 CERT_MANAGER = "cert-manager.io"

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collector.plugins import CollectContext, SourceError
 from collector.store import PROVENANCE_COLUMNS
 from sources.certificates.acm import ACM_SCHEMA, collect_acm
-from sources.certificates.endpoints import ENDPOINT_SCHEMA, collect_endpoints
 from sources.certificates.cluster import collect_live, collect_manifests
+from sources.certificates.endpoints import ENDPOINT_SCHEMA, collect_endpoints
 
 MIGRATIONS = (
     f"""

@@ -9,7 +9,15 @@ from collections.abc import Iterable
 
 from collector.analysis.reachability.addresses import Interval, elementary_intervals, interval_text, merge_runs
 from collector.analysis.reachability.conns import ALL, EMPTY, Conn, intersection, union
-from collector.analysis.reachability.model import NAME_LABEL, Inventory, IPBlockPeer, Policy, Rule, Workload, resolve_ports
+from collector.analysis.reachability.model import (
+    NAME_LABEL,
+    Inventory,
+    IPBlockPeer,
+    Policy,
+    Rule,
+    Workload,
+    resolve_ports,
+)
 from collector.analysis.reachability.result import Reachability
 
 Endpoint = Workload | Interval  # a workload, or an elementary interval of external addresses
