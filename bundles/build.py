@@ -12,8 +12,7 @@ import json
 import shutil
 import tempfile
 from dataclasses import dataclass, replace
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +33,12 @@ from collector.claims import (
     VERDICTS,
     ClaimResult,
     Pack,
-    QueryResult,
     Settings,
     evaluate_pack,
     evaluation_time,
     run_query,
 )
+from collector.query_results import QueryResult, cell
 from collector.scorecard import GATE_AREAS, launch_gate, scorecard
 from collector.store import Store, sha256_hex
 
@@ -303,20 +302,6 @@ def _cited_artifacts(results: dict[str, list[ClaimResult]]) -> list[str]:
                     cited.update(row[i] for row in query.rows if row[i])
     return sorted(cited)
 
-
-def cell(value: Any) -> Any:
-    """A query value as JSON-compatible data, stable across runs and machines."""
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, list | tuple):
-        return [cell(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): cell(v) for k, v in value.items()}
-    return value
 
 
 def _jsonable_row(row: dict) -> dict:

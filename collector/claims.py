@@ -21,6 +21,7 @@ import duckdb
 import jsonschema
 import yaml
 
+from collector.query_results import QueryResult
 from collector.scope import Scope
 from collector.store import Store
 from collector.waivers import Waiver
@@ -185,12 +186,6 @@ class Settings:
 
 
 DEFAULT_SETTINGS = Settings()
-
-
-@dataclass
-class QueryResult:
-    columns: list[str]
-    rows: list[tuple]
 
 
 @dataclass

@@ -18,8 +18,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from bundles.build import cell
 from collector.claims import Pack, duration
+from collector.query_results import cell
 from collector.runner import RunResult
 from collector.store import Store
 

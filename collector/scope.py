@@ -17,10 +17,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from collector.claims import QueryResult
+from collector.query_results import QueryResult
 
 NAMESPACE_COLUMNS = (
     "namespace", "src_namespace", "dst_namespace", "from_namespace", "to_namespace", "secret_namespace",

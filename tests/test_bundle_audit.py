@@ -14,7 +14,7 @@ from helpers import cli
 
 from bundles.browser import find_chromium
 from bundles.build import to_json
-from collector.claims import QueryResult
+from collector.query_results import QueryResult
 
 INCIDENT = ("--since", "2026-03-02T09:00:00Z", "--until", "2026-03-02T10:00:00Z")
 

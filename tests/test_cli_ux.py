@@ -9,6 +9,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import click
 import duckdb
 import pytest
 from click.testing import CliRunner, Result
@@ -274,7 +275,7 @@ def test_completion_completes_commands_and_choices() -> None:
 
 def test_every_command_has_an_example_in_its_help() -> None:
     assert "Examples:" in cli("--help").output
-    for name in main.commands:
+    for name in main.list_commands(click.Context(main)):
         result = cli(name, "--help")
         assert result.exit_code == 0 and "Example" in result.output, name
         example = result.output.split("Examples:")[1]

@@ -10,7 +10,8 @@ from certs import issue
 from test_certificates_secrets import cert_manager_certificate, collect, gateway, tls_secret, write_manifests
 from tls_server import closed_port, tls_server
 
-from collector.claims import ClaimResult, QueryResult, Settings, evaluate_pack, load_pack, resolve_pack
+from collector.claims import ClaimResult, Settings, evaluate_pack, load_pack, resolve_pack
+from collector.query_results import QueryResult
 from collector.runner import run_source
 from collector.store import Store
 from sources.certificates.source import CertificatesSource

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from helpers import collect_manifests, write
 
-from collector.claims import ClaimResult, QueryResult, evaluate_pack, load_pack, resolve_pack
+from collector.claims import ClaimResult, evaluate_pack, load_pack, resolve_pack
+from collector.query_results import QueryResult
 from collector.runner import run_source
 from collector.store import Store
 from sources.kubernetes.source import KIND_NAMES, KubernetesSource

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from helpers import write
 
-from collector.claims import ClaimResult, QueryResult, Settings, evaluate_pack, load_pack, resolve_pack
+from collector.claims import ClaimResult, Settings, evaluate_pack, load_pack, resolve_pack
+from collector.query_results import QueryResult
 from collector.runner import run_source
 from collector.store import Store
 from sources.kubernetes.source import KubernetesSource

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from helpers import collect_manifests, write
 
-from collector.claims import Claim, ClaimResult, QueryResult, Settings, evaluate_pack, load_pack, resolve_pack
+from collector.claims import Claim, ClaimResult, Settings, evaluate_pack, load_pack, resolve_pack
+from collector.query_results import QueryResult
 from collector.scope import Scope, ScopeError
 from collector.scorecard import launch_gate, scorecard
 from collector.store import Store

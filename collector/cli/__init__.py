@@ -1,6 +1,6 @@
-"""The ``defensible`` command line: one group, its commands in small modules by what they do."""
+"""The `defensible` command line, on top of every layer: commands in modules by what they do, loaded lazily.
+May import the core, the sources, the bundles and the demo, each only inside the command that needs it."""
 
-from collector.cli import analysing, collecting, inspecting, judging, setup
-from collector.cli.common import main
+from collector.cli.group import main
 
-__all__ = ["analysing", "collecting", "inspecting", "judging", "main", "setup"]
+__all__ = ["main"]

@@ -12,14 +12,14 @@ from collector.analysis.gateway.attachment import analyze_gateways
 from collector.analysis.gateway.model import Attachment
 from collector.analysis.reachability import Inventory, ReachabilityError, analyze
 from collector.cli.common import (
+    command,
     config_option,
     configured_store,
-    example,
     fail,
     load_config,
-    main,
     store_option,
 )
+from collector.cli.group import example
 from collector.inventory_objects import InventoryError, current_objects, listing_runs, pick_cluster
 from collector.store import Store, StoreError
 
@@ -43,7 +43,7 @@ def current_inventory(store: Path, cluster: str | None) -> tuple[str, list[dict]
         raise  # unreachable: fail exits
 
 
-@main.command(
+@command(
     epilog=example(
         "defensible reach --to enforcement/enforcement-api",
         "defensible reach --from case-workers/case-worker --cluster casework-prod --format json",
@@ -93,7 +93,7 @@ def reach(
             click.echo(line)
 
 
-@main.command(
+@command(
     epilog=example(
         "defensible routes --gateway gateway-infra/public-gateway",
         "defensible routes --gateway infra/shared --cluster prod-eu --format json",

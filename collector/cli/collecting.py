@@ -11,17 +11,17 @@ from rich.console import Console
 from rich.table import Table
 
 from collector.cli.common import (
+    command,
     config_option,
     configured_store,
     err,
-    example,
     fail,
     load_config,
-    main,
     parse_assignments,
     quiet_option,
     store_option,
 )
+from collector.cli.group import example
 from collector.cli.judging import print_bundle_summary, print_verdicts
 from collector.demo.run import run_demo
 from collector.inspect import (
@@ -35,7 +35,7 @@ from collector.runner import RunResult, run_source
 from collector.store import Store, StoreError
 
 
-@main.command(epilog=example("defensible sources", "defensible sources --store /srv/evidence/evidence.duckdb"))
+@command(epilog=example("defensible sources", "defensible sources --store /srv/evidence/evidence.duckdb"))
 @store_option
 def sources(store: Path) -> None:
     """List installed source plugins with their status."""
@@ -54,7 +54,7 @@ def sources(store: Path) -> None:
     Console().print(table)
 
 
-@main.command(
+@command(
     epilog=example(
         "defensible collect kubernetes --set paths=[manifests/] --set cluster=prod",
         "defensible collect logs --since 2026-11-01T00:00:00Z --format json",
@@ -145,7 +145,7 @@ def collect_one(store: Store, name: str, config: dict, quiet: bool = False) -> R
     return result
 
 
-@main.command(epilog=example("defensible demo", "defensible demo --out /tmp/defensible-demo"))
+@command(epilog=example("defensible demo", "defensible demo --out /tmp/defensible-demo"))
 @click.option(
     "--out",
     type=click.Path(path_type=Path, file_okay=False),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,7 +15,6 @@ import yaml
 from rich.console import Console
 from rich.markup import escape
 
-from collector import __version__
 from collector.claims import (
     Pack,
     PackError,
@@ -57,8 +57,8 @@ class TracedCommand(click.Command):
                 return super().invoke(ctx)
 
 
-class Group(click.Group):
-    command_class = TracedCommand
+command = functools.partial(click.command, cls=TracedCommand)
+"""``@command(...)``: a command of the group, run inside its ``defensible <command>`` span."""
 
 
 def store_option(fn: Callable) -> Callable:
@@ -94,11 +94,6 @@ def quiet_option(fn: Callable) -> Callable:
         is_flag=True,
         help="No progress, summaries or notes: only errors and warnings (and the data asked for).",
     )(fn)
-
-
-def example(*lines: str) -> str:
-    """A command's epilog: example invocations, kept as written by --help."""
-    return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
 
 
 def pack_options(fn: Callable) -> Callable:
@@ -169,20 +164,6 @@ def read_yaml(text: str) -> Any:
 def fail(message: str, code: int = 2) -> None:
     err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True)
     sys.exit(code)
-
-
-@click.group(
-    cls=Group,
-    epilog=example(
-        "defensible demo                  # collect, check and bundle the embedded demo platform",
-        "defensible collect kubernetes --set paths=[manifests/] --set cluster=prod",
-        "defensible status                # what the store holds, and how fresh",
-        "defensible COMMAND --help        # every command has examples",
-    ),
-)
-@click.version_option(__version__, prog_name="defensible")
-def main() -> None:
-    """Collect audit evidence about a Kubernetes networking platform and bundle it, signed."""
 
 
 def load_config(path: Path | None) -> Config:

@@ -18,16 +18,16 @@ from collector.claims import (
     load_pack,
 )
 from collector.cli.common import (
+    command,
     config_option,
     configured_store,
     err,
-    example,
     fail,
     load_config,
-    main,
     quiet_option,
     store_option,
 )
+from collector.cli.group import example
 from collector.inspect import (
     TABLE_ROWS,
     Shell,
@@ -43,7 +43,7 @@ from collector.inspect import (
 from collector.store import Store, StoreError
 
 
-@main.command(
+@command(
     epilog=example(
         "defensible status",
         "defensible status --format json | jq '.sources[] | {source, freshness}'",
@@ -73,7 +73,7 @@ def status(fmt: str, quiet: bool, config_path: Path | None, store: Path) -> None
         err.print(f"{store} holds no evidence yet: run `defensible collect` (or `defensible demo`)", highlight=False)
 
 
-@main.command(
+@command(
     epilog=example(
         'defensible query "SELECT source, status, count(*) AS runs FROM runs GROUP BY ALL"',
         "defensible query \"SELECT * FROM flows WHERE verdict = 'deny'\" --format csv > denied.csv",
@@ -114,7 +114,7 @@ def query(sql: str, fmt: str, quiet: bool, config_path: Path | None, store: Path
         sys.exit(2)
 
 
-@main.command(
+@command(
     epilog=example(
         "defensible shell --store defensible-demo/evidence.duckdb",
         "echo 'SELECT kind, count(*) FROM k8s_current GROUP BY kind;' | defensible shell",

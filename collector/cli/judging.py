@@ -24,24 +24,24 @@ from collector.claims import (
 from collector.cli.common import (
     INSTANT,
     VERDICT_STYLES,
+    command,
     config_option,
     configured_store,
     err,
-    example,
     fail,
     kms_options,
     load_config,
     load_packs,
-    main,
     pack_options,
     quiet_option,
     store_option,
 )
+from collector.cli.group import example
 from collector.scope import Scope, ScopeError
 from collector.store import Store, StoreError
 
 
-@main.command(
+@command(
     epilog=example(
         "defensible check",
         "defensible check --pack k8s-networking --format json",
@@ -101,7 +101,7 @@ def print_verdicts(results: list[tuple[str, ClaimResult]], fmt: str = "table") -
     Console().print(table)
 
 
-@main.command(
+@command(
     epilog=example(
         "defensible bundle --out audit-2026-q4 --key defensible-signing.key",
         "defensible bundle --out incident-42 --key signing.key --since 2026-11-20T08:00:00Z "
@@ -225,7 +225,7 @@ def print_bundle_summary(summary: BundleSummary, quiet: bool = False) -> None:
         err.print("[yellow]warning:[/] bundle is unsigned (pass --key or --kms-key to sign it)")
 
 
-@main.command(
+@command(
     epilog=example(
         "defensible verify defensible-demo/bundle --pubkey defensible-demo/keys/signing.pub",
         "defensible verify audit-2026-q4.tar.gz --pubkey auditor-copy/signing.pub",
@@ -249,7 +249,7 @@ def verify(bundle_dir: Path, pubkey: Path) -> None:
     sys.exit(1)
 
 
-@main.command(
+@command(
     "diff",
     epilog=example(
         "defensible diff audit-2026-q3 audit-2026-q4 --pubkey signing.pub",

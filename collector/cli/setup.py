@@ -16,16 +16,16 @@ from collector.claims import (
 )
 from collector.cli.common import (
     DEFAULT_CONFIG,
-    example,
+    command,
     fail,
     kms_options,
-    main,
 )
+from collector.cli.group import example, main
 from collector.config import render_template
 from collector.plugins import discover_sources
 
 
-@main.command(epilog=example("defensible keygen --out keys/signing"))
+@command(epilog=example("defensible keygen --out keys/signing"))
 @click.option(
     "--out",
     "prefix",
@@ -43,7 +43,7 @@ def keygen(prefix: Path) -> None:
     click.echo(f"wrote {prefix}.key and {prefix}.pub (key id {key_id})")
 
 
-@main.command(
+@command(
     epilog=example(
         "defensible init",
         "defensible init --out /etc/defensible/defensible.yaml --force",
@@ -75,7 +75,7 @@ def init(out: Path, force: bool) -> None:
     click.echo(f"wrote {out}: uncomment the sources you collect from, then run `defensible collect`")
 
 
-@main.command(
+@command(
     "kms-pubkey",
     epilog=example("defensible kms-pubkey --kms-key alias/defensible-signing --kms-region eu-west-1 --out signing.pub"),
 )
@@ -94,7 +94,7 @@ def kms_pubkey(kms_key: str, kms_region: str | None, out: Path) -> None:
     click.echo(f"wrote {out} (key id {signer.key_id})")
 
 
-@main.command(
+@command(
     epilog=example(
         'eval "$(defensible completion bash)"        # in ~/.bashrc',
         'eval "$(defensible completion zsh)"         # in ~/.zshrc',

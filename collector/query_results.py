@@ -1,0 +1,29 @@
+"""Query results as the claim engine, scopes, reports and the CLI share them, and their values as JSON data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+
+@dataclass
+class QueryResult:
+    columns: list[str]
+    rows: list[tuple]
+
+
+def cell(value: Any) -> Any:
+    """A query value as JSON-compatible data, stable across runs and machines."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, list | tuple):
+        return [cell(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): cell(v) for k, v in value.items()}
+    return value
