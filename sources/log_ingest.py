@@ -388,9 +388,10 @@ def insert_sql(fmt: LogFormat, parsed: str, earlier: int) -> str:
 
 
 def count_lines(ctx: CollectContext, path: Path, max_line: int) -> ReaderCount:
-    """Cheap pass: the lines DuckDB reads (with the bytes they hold) and the lines it rejects, by reason with
-    line numbers. When those do not make up the whole file, the file's lines are counted in Python and those
-    the reader neither returned nor rejected are rejects too."""
+    """Cheap pass: the lines DuckDB reads (with the bytes they hold) and the lines it rejects, by reason. When
+    those do not make up the whole file, its lines are counted in Python: those the reader neither returned nor
+    rejected are rejects too, and line numbers come from that count (DuckDB's own are off after a line it
+    dropped; the byte offsets it gives are not)."""
     con = ctx.store.con
     con.execute(f"DROP TABLE IF EXISTS {REJECTS_TABLE}; DROP TABLE IF EXISTS {REJECTS_TABLE}_scans").fetchall()
     options = f"store_rejects = true, rejects_table = '{REJECTS_TABLE}', rejects_scan = '{REJECTS_TABLE}_scans'"
@@ -399,23 +400,29 @@ def count_lines(ctx: CollectContext, path: Path, max_line: int) -> ReaderCount:
         f"SELECT count(*), count(raw), coalesce(sum(strlen(raw)), 0) FROM {reader}", {"path": str(path)}
     ).fetchone()
     rows, nonblank, text_bytes = row if row else (0, 0, 0)
+    found = con.execute(
+        f"""
+        SELECT error_type, count(*),
+               list({{'at': byte_position - 1, 'text': left(csv_line, {SAMPLE_CHARS})}} ORDER BY byte_position)
+               [:{SAMPLES}]
+        FROM {REJECTS_TABLE} GROUP BY ALL ORDER BY ALL
+        """
+    ).fetchall()
+    read = rows + sum(count for _, count, _ in found)
+    if not found and text_bytes + rows - ends_without_lf(path) == path.stat().st_size:
+        return ReaderCount(read, rows, rows - nonblank, [])  # every byte is in a line read: none is missing
+    counted = count_file_lines(path, max_line, [s["at"] for _, _, samples in found for s in samples])
     rejects = [
-        Reject(READER_ERRORS.get(error_type, error_type.lower()), count, samples)
-        for error_type, count, samples in con.execute(
-            f"""
-            SELECT error_type, count(*),
-                   list({{'line': line, 'text': left(csv_line, {SAMPLE_CHARS})}} ORDER BY line)[:{SAMPLES}]
-            FROM {REJECTS_TABLE} GROUP BY ALL ORDER BY ALL
-            """
-        ).fetchall()
+        Reject(
+            READER_ERRORS.get(error_type, error_type.lower()),
+            count,
+            [{"line": counted.numbers.get(s["at"]), "text": s["text"]} for s in samples],
+        )
+        for error_type, count, samples in found
     ]
-    read = rows + sum(r.count for r in rejects)
-    if not rejects and text_bytes + rows - ends_without_lf(path) == path.stat().st_size:
-        return ReaderCount(read, rows, rows - nonblank, rejects)  # every byte is in a line read: none is missing
-    lines, long_lines = count_file_lines(path, max_line)
-    if lines > read:
-        rejects = with_unread(con, path, rejects, long_lines, lines - read)
-    return ReaderCount(lines, rows, rows - nonblank, rejects)
+    if counted.lines > read:
+        rejects = with_unread(con, path, rejects, counted, counted.lines - read)
+    return ReaderCount(counted.lines, rows, rows - nonblank, rejects)
 
 
 def ends_without_lf(path: Path) -> bool:
@@ -427,13 +434,27 @@ def ends_without_lf(path: Path) -> bool:
         return fh.read(1) != b"\n"
 
 
-def count_file_lines(path: Path, max_line: int) -> tuple[int, list[tuple[int, int]]]:
-    """The lines of ``path`` (LF-ended; a last line without LF counts), and the line number and offset of each
-    line longer than ``max_line`` bytes that spans a read boundary: every line longer than a read (CHUNK)."""
+@dataclass(frozen=True)
+class FileLines:
+    """The lines of a file as counted in Python: LF-ended, a last line without LF counts."""
+
+    lines: int
+    long: list[tuple[int, int]]  # line number and offset of lines over max_line_bytes found (all over CHUNK)
+    numbers: dict[int, int]  # line number of each line start asked for
+
+
+def count_file_lines(path: Path, max_line: int, starts: list[int]) -> FileLines:
+    """Count the lines of ``path``, note the lines longer than ``max_line`` bytes that span a read boundary
+    (every line longer than a read, CHUNK, does), and number the lines starting at the offsets ``starts``."""
     lines = pending = offset = 0  # pending: bytes of the line not ended yet
     long_lines = []
+    wanted = sorted(set(starts), reverse=True)
+    numbers = {}
     with open(path, "rb") as fh:
         while chunk := fh.read(CHUNK):
+            while wanted and wanted[-1] < offset + len(chunk):
+                at = wanted.pop()
+                numbers[at] = lines + 1 + chunk.count(b"\n", 0, at - offset)
             first = chunk.find(b"\n")
             if first < 0:
                 pending += len(chunk)
@@ -445,23 +466,25 @@ def count_file_lines(path: Path, max_line: int) -> tuple[int, list[tuple[int, in
             offset += len(chunk)
     if pending > max_line:
         long_lines.append((lines + 1, offset - pending))
-    return lines + (pending > 0), long_lines
+    return FileLines(lines + (pending > 0), long_lines, numbers)
 
 
 def with_unread(
-    con: duckdb.DuckDBPyConnection, path: Path, rejects: list[Reject], long_lines: list[tuple[int, int]], unread: int
+    con: duckdb.DuckDBPyConnection, path: Path, rejects: list[Reject], counted: FileLines, unread: int
 ) -> list[Reject]:
     """``rejects`` with the ``unread`` lines the reader neither returned nor rejected: the long lines it did not
     report are lines longer than max_line_bytes (with their line numbers), the rest lines not read."""
+    offsets = [at for _, at in counted.long]
     reported = {
-        line
-        for (line,) in con.execute(
-            f"SELECT line FROM {REJECTS_TABLE} WHERE list_contains($lines, line)", {"lines": [n for n, _ in long_lines]}
+        at
+        for (at,) in con.execute(
+            f"SELECT byte_position - 1 FROM {REJECTS_TABLE} WHERE list_contains($offsets, byte_position - 1)",
+            {"offsets": offsets},
         ).fetchall()
     }
-    lost = [(n, offset) for n, offset in long_lines if n not in reported][:unread]
+    lost = [(n, at) for n, at in counted.long if at not in reported][:unread]
     too_long = next((r for r in rejects if r.reason == TOO_LONG), Reject(TOO_LONG, 0, []))
-    samples = too_long.samples + [{"line": n, "text": text_at(path, offset)} for n, offset in lost[:SAMPLES]]
+    samples = too_long.samples + [{"line": n, "text": text_at(path, at)} for n, at in lost[:SAMPLES]]
     found = [Reject(TOO_LONG, too_long.count + len(lost), sorted(samples, key=lambda s: s["line"])[:SAMPLES])]
     if unread > len(lost):
         found.append(Reject(NOT_READ, unread - len(lost), []))
