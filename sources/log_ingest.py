@@ -568,32 +568,31 @@ def is_gzip(path: Path) -> bool:
 
 
 def gunzip(src: Path, dst: Path) -> tuple[Path, list[Reject]]:
-    """Inflate (multi-member) gzip ``src`` into ``dst``, with LF as its only line end, at most CHUNK bytes
-    inflated at a time. A truncated stream keeps every complete line before the cut. A corrupt stream keeps
-    the members before the damaged one: the damaged member's output may already hold garbage (deflate can
-    decode damaged data until the member's CRC fails), so it is dropped. The damage is returned as a reject
-    sampling the line it cut."""
+    """Inflate (multi-member) gzip ``src`` into ``dst``, with LF as its only line end; 64 KiB are inflated at a
+    time (at most 64 MiB of text: deflate expands 1032 times at most). A truncated stream keeps every complete
+    line before the cut. A corrupt stream keeps the members before the damaged one: the damaged member's
+    output may already hold garbage (deflate can decode damaged data until the member's CRC fails), so it is
+    dropped. The damage is returned as a reject sampling the line it cut."""
     inflater = zlib.decompressobj(wbits=31)
     rewrite = LfLineEnds()
     fed = 0  # compressed bytes given to the current member
     member_start = 0  # where the current member's output begins in dst
     problem = None
     with open(src, "rb") as fin, open(dst, "wb") as fout:
-        while problem is None and (chunk := fin.read(CHUNK)):
+        while problem is None and (chunk := fin.read(1 << 16)):
             while chunk:
                 try:
-                    fout.write(rewrite(inflater.decompress(chunk, CHUNK)))
+                    fout.write(rewrite(inflater.decompress(chunk)))
                 except zlib.error as exc:
                     problem = f"corrupt gzip stream ({exc})"
                     fout.seek(member_start)
                     fout.truncate()
                     break
-                fed += len(chunk) - len(inflater.unconsumed_tail)
-                if inflater.eof:
-                    chunk = inflater.unused_data.lstrip(b"\0")
-                    inflater, fed, member_start = zlib.decompressobj(wbits=31), 0, fout.tell()
-                else:
-                    chunk = inflater.unconsumed_tail
+                fed += len(chunk)
+                if not inflater.eof:
+                    break
+                chunk = inflater.unused_data.lstrip(b"\0")
+                inflater, fed, member_start = zlib.decompressobj(wbits=31), 0, fout.tell()
         if problem is None and fed:
             problem = "truncated gzip stream (file ends mid-stream)"
         end = fout.tell()
