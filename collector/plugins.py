@@ -7,6 +7,7 @@ Third parties register one under the entry-point group ``defensible.sources``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -16,6 +17,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import IO, Any, Protocol, runtime_checkable
 
+import duckdb
 import jsonschema
 
 from collector.progress import Step, current
@@ -53,6 +55,7 @@ class CollectContext:
     notes: list[str] = field(default_factory=list)
     _staging: tempfile.TemporaryDirectory | None = None
     _files: dict[str, IO[str]] = field(default_factory=dict)
+    _settings: list[str] = field(default_factory=list)
 
     def add_artifact(self, content: bytes, origin: str, media_type: str, origin_sha256: str | None = None) -> str:
         """Keep raw bytes as a content-addressed artifact of this run; return the sha256 to cite."""
@@ -113,6 +116,12 @@ class CollectContext:
         inside the run's transaction, for row counts where staging each row through ``emit`` is too slow."""
         return self._count(table, self.store.load_ndjson(table, ndjson))
 
+    def set_duckdb(self, setting: str, value: str) -> None:
+        """``SET setting = value`` (an SQL literal) on the store's connection for this run; reset when the run
+        ends, after its transaction (a failed statement aborts the transaction, and a reset inside it would fail)."""
+        self.store.con.execute(f"SET {setting} = {value}")
+        self._settings.append(setting)
+
     def partial(self, reason: str) -> None:
         """Note that some input was rejected; the run still lands, marked partial with this reason."""
         self.partial_reasons.append(reason)
@@ -145,10 +154,14 @@ class CollectContext:
         return counts
 
     def discard(self) -> None:
+        """Once the run's transaction has ended: drop the staged rows and reset the DuckDB settings changed."""
         for fh in self._files.values():
             fh.close()
         if self._staging is not None:
             self._staging.cleanup()
+        with contextlib.suppress(duckdb.Error):  # only a connection DuckDB invalidated refuses, with no setting left
+            for setting in self._settings:
+                self.store.con.execute(f"RESET {setting}")
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,14 @@ which run collected which artifact. Every evidence table carries the provenance 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,6 +58,24 @@ class StoreError(Exception):
     """The store cannot be opened or used."""
 
 
+NO_SPACE = os.strerror(errno.ENOSPC)  # "No space left on device"
+
+
+def no_space(exc: BaseException) -> str | None:
+    """The text "No space left on device" and the file it hit, when ``exc`` or an exception it arose from is a
+    full disk (ENOSPC). DuckDB's "Current transaction is aborted" arises from the write that failed."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno == errno.ENOSPC:
+            written = seen.filename2 or seen.filename
+            return f"{NO_SPACE} (writing {written})" if written else NO_SPACE
+        if isinstance(seen, duckdb.Error) and NO_SPACE in str(seen):
+            written = re.search(rf'"([^"]+)": {NO_SPACE}', str(seen))
+            return f"{NO_SPACE} (writing {written[1]})" if written else NO_SPACE
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -73,11 +93,19 @@ class FileDigest:
     mtime_ns: int
 
 
-def hash_file(path: Path) -> FileDigest:
+CHUNK = 1 << 20  # bytes read at a time when hashing
+
+
+def hash_file(path: Path, see: Callable[[bytes], object] = lambda chunk: None) -> FileDigest:
+    """The sha256 of ``path``, with its size and modification time before the read. ``see`` is given each chunk
+    read, for a caller to learn more of the file in the same pass."""
     before = os.stat(path)
+    digest = hashlib.sha256()
     with open(path, "rb") as fh:
-        digest = hashlib.file_digest(fh, "sha256").hexdigest()
-    return FileDigest(digest, before.st_size, before.st_mtime_ns)
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+            see(chunk)
+    return FileDigest(digest.hexdigest(), before.st_size, before.st_mtime_ns)
 
 
 class Store:
@@ -88,6 +116,7 @@ class Store:
         self.con = con
         self.read_only = read_only
         self.artifacts_dir = path.with_name(path.name + ".artifacts")
+        self.placed: set[Path] = set()  # artifact files this object created since the last run ended
 
     @classmethod
     def open(cls, path: Path, read_only: bool = False) -> Store:
@@ -175,11 +204,29 @@ class Store:
 
     def _fail_interrupted_runs(self) -> None:
         # DuckDB allows one writer per file, so a run still 'running' when we open for writing was killed.
-        self.con.execute(
+        row = self.con.execute(
             "UPDATE runs SET status = 'failed', finished_at = coalesce(finished_at, started_at), "
             "error = 'interrupted: the collecting process ended before the run finished' "
             "WHERE status = 'running'"
-        )
+        ).fetchone()
+        if row and row[0]:
+            self._remove_unreferenced_artifacts()
+
+    def _remove_unreferenced_artifacts(self) -> None:
+        """Remove what a killed run left in the artifact directory: copies no committed run references and
+        temporary files of interrupted copies."""
+        referenced = {sha for (sha,) in self.con.execute("SELECT DISTINCT sha256 FROM artifacts").fetchall()}
+        copies = [p for p in self.artifacts_dir.glob("sha256/*/*") if p.name not in referenced]  # .tmp-* too
+        for path in [*self.artifacts_dir.glob(".tmp-*"), *copies]:
+            path.unlink(missing_ok=True)
+
+    def end_run(self, committed: bool) -> None:
+        """Forget the artifact files placed during the run that just ended; unless it committed, remove them
+        first. A file placed during the run did not exist before it, so no earlier run refers to it."""
+        if not committed:
+            for path in self.placed:
+                path.unlink(missing_ok=True)
+        self.placed.clear()
 
     def runs(self) -> list[dict]:
         if not self.has_table("runs"):
@@ -203,9 +250,13 @@ class Store:
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(content)
-            os.replace(tmp, target)
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(content)
+                self._place(Path(tmp), target)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
         return digest
 
     def put_artifact_file(self, source: Path, hashed: FileDigest) -> FileDigest:
@@ -225,11 +276,17 @@ class Store:
                 kept = hash_file(Path(tmp))
             target = self.artifact_path(kept.sha256)
             target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, target)
+            self._place(Path(tmp), target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
         return kept
+
+    def _place(self, tmp: Path, target: Path) -> None:
+        """Rename the complete copy ``tmp`` to ``target``, noting it as placed by this run if it is new."""
+        if not target.exists():
+            self.placed.add(target)
+        os.replace(tmp, target)
 
     def load_ndjson(self, table: str, ndjson: Path) -> int:
         """Bulk-load newline-delimited JSON rows into ``table`` with DuckDB's reader; return rows loaded."""

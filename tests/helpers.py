@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,22 @@ def collect_logs(
     """Run the logs source with ``source_config`` on one ``log_format`` input: ``paths`` (if any) and ``input_spec``."""
     given = {"paths": [str(p) for p in paths]} if paths else {}
     config = {"inputs": [{"format": log_format, **given, **input_spec}], **(source_config or {})}
-    return run_source(store, LogsSource(), config)
+    result = run_source(store, LogsSource(), config)
+    assert_every_line_accounted(store, result.run_id)
+    return result
+
+
+def assert_every_line_accounted(store: Store, run_id: str) -> None:
+    """Each file the run loaded accounts for all its lines: records, outside the window, skipped, rejected (a
+    k8s-audit line may hold a batch: each of its events counts, so there may be more)."""
+    cur = store.con.execute(
+        "SELECT origin, log_format, lines, records, outside_window, skipped, rejected FROM log_artifacts "
+        "WHERE run_id = ?",
+        [run_id],
+    )
+    for origin, log_format, lines, records, outside, skipped, rejected in cur.fetchall():
+        accounted = records + outside + sum(json.loads(skipped).values()) + rejected
+        assert accounted >= lines if log_format == "k8s-audit" else accounted == lines, (origin, lines, accounted)
 
 
 def table_rows(

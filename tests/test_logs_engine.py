@@ -125,8 +125,8 @@ def random_records(n: int, first: int) -> bytes:
 def test_corrupt_gzip_member_is_dropped_and_earlier_members_kept(store: Store, tmp_path: Path) -> None:
     first = gzip.compress(lines(100), mtime=0)
     damaged = bytearray(gzip.compress(random_records(45000, first=100), mtime=0))
-    assert len(first) + len(damaged) > 1 << 20  # more than one read of the engine's inflater
-    middle = 300_000  # within the first MiB read: deflate goes on decoding garbage until the CRC check
+    assert len(first) + len(damaged) > 1 << 20  # many reads of the engine's inflater
+    middle = 300_000  # early in the member: deflate goes on decoding garbage until the CRC check
     damaged[middle : middle + 8] = bytes(b ^ 0xFF for b in damaged[middle : middle + 8])
     path = tmp_path / "flows.log.gz"
     path.write_bytes(first + bytes(damaged))

@@ -15,7 +15,7 @@ from helpers import collect_manifests, write
 
 from collector.plugins import CollectContext, SourceError
 from collector.runner import run_source
-from collector.store import CORE_MIGRATIONS, Store, StoreError, hash_file
+from collector.store import CORE_MIGRATIONS, Store, StoreError, hash_file, sha256_hex
 
 NAMESPACE = """
     apiVersion: v1
@@ -82,6 +82,7 @@ def test_failed_run_keeps_earlier_data_and_is_recorded(store: Store, tmp_path: P
     assert result.error == "exploding: bad input at object boom/7"
     assert store.con.execute("SELECT count(*) FROM boom").fetchone() == (0,)
     assert store.con.execute("SELECT count(*) FROM artifacts WHERE run_id = ?", [result.run_id]).fetchone() == (0,)
+    assert not store.artifact_path(sha256_hex(b"raw")).exists()  # nor its artifact file
     assert store.con.execute("SELECT count(*) FROM k8s_objects").fetchone() == (1,)
     statuses = {r["source"]: (r["status"], r["error"]) for r in store.runs()}
     assert statuses["exploding"] == ("failed", "exploding: bad input at object boom/7")
@@ -110,12 +111,21 @@ def test_killed_run_leaves_earlier_data_and_is_marked_failed(tmp_path: Path) -> 
     """)
     proc = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parent.parent, check=False)
     assert proc.returncode == -9
+    artifacts = path.with_name(path.name + ".artifacts")
+    killed_copy = artifacts / "sha256" / sha256_hex(second.read_bytes())[:2] / sha256_hex(second.read_bytes())
+    assert killed_copy.is_file()  # the killed run's copy, which no committed run refers to
+    (artifacts / ".tmp-interrupted-copy").write_bytes(b"half a fi")
     with Store.open(path) as st:
         names = [r[0] for r in st.con.execute("SELECT name FROM k8s_objects ORDER BY name").fetchall()]
         assert names == ["payments"]
         runs = st.runs()
         assert [r["status"] for r in runs] == ["succeeded", "failed"]
         assert "interrupted" in runs[1]["error"]
+        kept = sorted(
+            st.artifact_path(sha) for (sha,) in st.con.sql("SELECT DISTINCT sha256 FROM artifacts").fetchall()
+        )
+    assert kept and killed_copy not in kept
+    assert sorted(p for p in artifacts.rglob("*") if p.is_file()) == kept
 
 
 def test_a_file_artifact_is_hashed_as_copied_even_if_the_source_grows(

@@ -3,26 +3,36 @@
 A file is read as lines by ``read_csv`` (one VARCHAR column), so a malformed line never stops the read:
 lines DuckDB cannot read (binary data, invalid UTF-8, longer than ``max_line_bytes``) are rejected by the
 reader with their line number; lines the format's SQL cannot parse get a ``reject:<why>`` status. A second,
-cheap pass counts the lines DuckDB could read; only when that differs from the rows loaded does a full pass
-count statuses and sample rejects. Rejects land in ``ingest_rejects`` and make the run partial.
-Gzip is inflated by streaming into a temporary file first: a truncated or corrupt stream keeps every
-complete line before the damage.
+cheap pass counts the lines DuckDB read and the bytes they hold; only when that differs from the rows loaded
+does a full pass count statuses and sample rejects. Rejects land in ``ingest_rejects`` and make the run partial.
+
+Every line is accounted for: ``lines = records + outside_window + skipped + rejected``. DuckDB's reader can
+lose a line without a word (one longer than its 32 MB buffer vanishes), so what it read is checked against
+the file: when the lines and bytes read do not make up the file's size, or the reader rejected lines, the
+file's lines are counted in Python and those the reader did not return are rejects too ("line longer than
+max_line_bytes" with their line numbers when that is why, else "line not read by DuckDB's CSV reader").
+DuckDB sees LF as the only line end: a file holding CR (CRLF or lone CR line ends, noticed while it is
+hashed) is read from a copy rewritten with LF, and gzip is inflated, rewritten the same way, into a temporary
+file first: a truncated or corrupt stream keeps every complete line before the damage.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import tempfile
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from collector.plugins import CollectContext
-from collector.store import hash_file
+import duckdb
+
+from collector.plugins import CollectContext, SourceError
+from collector.store import CHUNK, hash_file, no_space
 
 SAMPLES = 3
 SAMPLE_CHARS = 300
@@ -34,6 +44,8 @@ READER_ERRORS = {
     "INVALID ENCODING": "invalid UTF-8",
     "LINE SIZE OVER MAXIMUM": "line longer than max_line_bytes",
 }
+TOO_LONG = READER_ERRORS["LINE SIZE OVER MAXIMUM"]
+NOT_READ = "line not read by DuckDB's CSV reader"
 # Envelopes log shippers put around a line, unwrapped in SQL (``raw`` is the line as read).
 UNWRAP = {
     "plain": "raw",
@@ -93,13 +105,25 @@ class LogFormat:
 
 @dataclass
 class Loaded:
-    """What loading one file gave."""
+    """What loading one file gave: ``lines = records + outside_window + sum(skipped) + rejected`` (for a format
+    whose line may hold a batch, each record of a batch counts)."""
 
     wrapper: str
+    lines: int
     records: int
     rejects: list[Reject]
     skipped: dict[str, int]
     outside_window: int
+
+
+@dataclass(frozen=True)
+class ReaderCount:
+    """The lines of a file: how many there are, how many the reader returned (blank ones as NULL), the rejects."""
+
+    lines: int
+    rows: int
+    blank: int
+    rejects: list[Reject]
 
 
 def ingest_file(
@@ -113,9 +137,25 @@ def ingest_file(
     """Keep ``fetched`` as an artifact and load its records. The same bytes read the same way (format and
     options) are loaded once: skipped, before being copied, when this run (``this_run``) or an earlier one
     loaded them for a window covering this one; otherwise only records outside the earlier runs' windows are
-    loaded. Returns the number of records loaded."""
+    loaded. Returns the number of records loaded. A file that cannot be read or written (a full disk: "No
+    space left on device" and the file it hit) fails the run, naming the file."""
+    try:
+        return ingest(ctx, fmt, fetched, spec, window, this_run)
+    except (OSError, duckdb.Error) as exc:
+        raise SourceError(f"logs: {fetched.origin} ({fmt.name}): {no_space(exc) or exc}") from exc
+
+
+def ingest(
+    ctx: CollectContext,
+    fmt: LogFormat,
+    fetched: Fetched,
+    spec: Mapping[str, Any],
+    window: Window,
+    this_run: set[tuple[str, str, str]],
+) -> int:
     options = read_options(ctx, spec)
-    hashed = hash_file(fetched.path)
+    carriage_return = CarriageReturn()
+    hashed = hash_file(fetched.path, carriage_return)
     earlier = not_loaded_yet(ctx, fetched.origin, hashed.sha256, fmt.name, options, window, this_run)
     if earlier is None:
         return 0
@@ -124,6 +164,8 @@ def ingest_file(
         earlier = not_loaded_yet(ctx, fetched.origin, kept.sha256, fmt.name, options, window, this_run)
         if earlier is None:
             return 0
+        carriage_return = CarriageReturn()
+        hash_file(ctx.store.artifact_path(kept.sha256), carriage_return)
     digest = kept.sha256
     this_run.add((digest, fmt.name, options))
     path = ctx.store.artifact_path(digest)
@@ -135,8 +177,10 @@ def ingest_file(
         damage: list[Reject] = []
         if compression == "gzip":
             path, damage = gunzip(path, Path(tmp) / "inflated")
+        elif carriage_return.found:
+            path = with_lf_line_ends(path, Path(tmp) / "text")
         loaded = load(ctx, fmt, path, digest, spec, window, earlier)
-    rejects = damage + loaded.rejects
+    rejects = damage + loaded.rejects  # damage: one line each, the line cut or the member dropped
     rejected = sum(r.count for r in rejects)
     ctx.emit(
         "log_artifacts",
@@ -150,6 +194,7 @@ def ingest_file(
             "options": options,
             "window_since": window.since,
             "window_until": window.until,
+            "lines": loaded.lines + sum(r.count for r in damage),
             "records": loaded.records,
             "rejected": rejected,
             "skipped": loaded.skipped,
@@ -177,11 +222,12 @@ def load(
     window: Window,
     earlier: list[Window],
 ) -> Loaded:
-    """Insert the records of the plain-text file ``path`` (artifact ``digest``) in the window and outside the
-    ``earlier`` windows; count the lines, and when they are not all loaded, why."""
-    wrapper, first_line = sniff(path)
-    reader = reader_sql(ctx.config["max_line_bytes"], 1 if fmt.header(first_line) else 0)
-    sql = parsed_sql(fmt, reader, wrapper, first_line, spec, required_columns(ctx, fmt.table))
+    """Insert the records of the plain-text file ``path`` (artifact ``digest``, LF line ends) in the window and
+    outside the ``earlier`` windows; count the lines, and when they are not all loaded, why."""
+    max_line = ctx.config["max_line_bytes"]
+    wrapper, first_line, on_line_one = sniff(path, max_line)
+    header = 1 if on_line_one and fmt.header(first_line) else 0  # the reader skips it
+    sql = parsed_sql(fmt, reader_sql(max_line, header), wrapper, first_line, spec, required_columns(ctx, fmt.table))
     params = {"path": str(path), "since": window.since, "until": window.until}
     for i, w in enumerate(earlier):
         params |= {f"earlier_{i}_since": w.since, f"earlier_{i}_until": w.until}
@@ -197,17 +243,20 @@ def load(
             "default_cluster": ctx.config["cluster"],
         },
     )
-    lines, rejects = count_lines(ctx, str(path), reader)
-    loaded = Loaded(wrapper, records, rejects, {}, 0)
-    if lines != records or not fmt.one_row_per_line:  # some lines may not have been loaded: find out why
+    read = count_lines(ctx, path, max_line)
+    loaded = Loaded(wrapper, read.lines, records, read.rejects, {}, 0)
+    if read.rows - read.blank - header != records or not fmt.one_row_per_line:  # why were some not loaded?
         loaded.skipped, loaded.outside_window, parse_rejects = count_statuses(ctx, sql, params, len(earlier), records)
         loaded.rejects += parse_rejects
+    for reason, n in (("header", header), ("blank", read.blank)):
+        if n:
+            loaded.skipped[reason] = loaded.skipped.get(reason, 0) + n
     return loaded
 
 
 def not_records_skipped(skipped: dict[str, int]) -> str:
-    """The lines the format skipped as not being records (not blanks, duplicates or already loaded)."""
-    loaded_elsewhere = ("blank", "duplicate", "loaded by an earlier run")
+    """The lines the format skipped as not being records (not blanks, headers, duplicates or already loaded)."""
+    loaded_elsewhere = ("blank", "header", "duplicate", "loaded by an earlier run")
     return ", ".join(f"{n} {reason}" for reason, n in skipped.items() if reason not in loaded_elsewhere)
 
 
@@ -287,12 +336,13 @@ def not_earlier_sql(earlier: int) -> str:
 
 
 def reader_sql(max_line: int, skip: int) -> str:
-    """DuckDB's CSV reader as a line reader (``{options}`` to be filled): one VARCHAR column ``raw``, no quoting,
-    a delimiter no text holds. Not strict, so CR, LF and CRLF all end a line and a stray CR cannot stop the read."""
+    """DuckDB's CSV reader as a line reader (``{options}`` to be filled): one VARCHAR column ``raw``, NULL for an
+    empty line, no quoting, a delimiter no text holds, lines of up to ``max_line`` bytes (DuckDB's limit excludes
+    its own value). Not strict, so a stray byte cannot stop the read; the file's lines end with LF only."""
     return (
         f"read_csv($path, columns = {{{{'raw': 'VARCHAR'}}}}, delim = '{LINE_DELIMITER}', quote = '', escape = '', "
-        f"header = false, auto_detect = false, strict_mode = false, max_line_size = {int(max_line)}, skip = {skip}, "
-        "{options})"
+        f"header = false, auto_detect = false, strict_mode = false, max_line_size = {int(max_line) + 1}, "
+        f"skip = {skip}, {{options}})"
     )
 
 
@@ -337,25 +387,115 @@ def insert_sql(fmt: LogFormat, parsed: str, earlier: int) -> str:
     """
 
 
-def count_lines(ctx: CollectContext, path: str, reader: str) -> tuple[int, list[Reject]]:
-    """Cheap pass: the non-empty lines DuckDB can read, and the lines it cannot, by reason with line numbers."""
+def count_lines(ctx: CollectContext, path: Path, max_line: int) -> ReaderCount:
+    """Cheap pass: the lines DuckDB reads (with the bytes they hold) and the lines it rejects, by reason. When
+    those do not make up the whole file, its lines are counted in Python: those the reader neither returned nor
+    rejected are rejects too, and line numbers come from that count (DuckDB's own are off after a line it
+    dropped; the byte offsets it gives are not)."""
     con = ctx.store.con
     con.execute(f"DROP TABLE IF EXISTS {REJECTS_TABLE}; DROP TABLE IF EXISTS {REJECTS_TABLE}_scans").fetchall()
     options = f"store_rejects = true, rejects_table = '{REJECTS_TABLE}', rejects_scan = '{REJECTS_TABLE}_scans'"
+    reader = reader_sql(max_line, 0).format(options=options)
     row = con.execute(
-        f"SELECT count(*) FROM {reader.format(options=options)} WHERE raw IS NOT NULL", {"path": path}
+        f"SELECT count(*), count(raw), coalesce(sum(strlen(raw)), 0) FROM {reader}", {"path": str(path)}
     ).fetchone()
+    rows, nonblank, text_bytes = row if row else (0, 0, 0)
+    found = con.execute(
+        f"""
+        SELECT error_type, count(*),
+               list({{'at': byte_position - 1, 'text': left(csv_line, {SAMPLE_CHARS})}} ORDER BY byte_position)
+               [:{SAMPLES}]
+        FROM {REJECTS_TABLE} GROUP BY ALL ORDER BY ALL
+        """
+    ).fetchall()
+    read = rows + sum(count for _, count, _ in found)
+    if not found and text_bytes + rows - ends_without_lf(path) == path.stat().st_size:
+        return ReaderCount(read, rows, rows - nonblank, [])  # every byte is in a line read: none is missing
+    counted = count_file_lines(path, max_line, [s["at"] for _, _, samples in found for s in samples])
     rejects = [
-        Reject(READER_ERRORS.get(error_type, error_type.lower()), count, samples)
-        for error_type, count, samples in con.execute(
-            f"""
-            SELECT error_type, count(*),
-                   list({{'line': line, 'text': left(csv_line, {SAMPLE_CHARS})}} ORDER BY line)[:{SAMPLES}]
-            FROM {REJECTS_TABLE} GROUP BY ALL ORDER BY ALL
-            """
-        ).fetchall()
+        Reject(
+            READER_ERRORS.get(error_type, error_type.lower()),
+            count,
+            [{"line": counted.numbers.get(s["at"]), "text": s["text"]} for s in samples],
+        )
+        for error_type, count, samples in found
     ]
-    return (row[0] if row else 0), rejects
+    if counted.lines > read:
+        rejects = with_unread(con, path, rejects, counted, counted.lines - read)
+    return ReaderCount(counted.lines, rows, rows - nonblank, rejects)
+
+
+def ends_without_lf(path: Path) -> bool:
+    """Whether ``path`` ends with a line that has no LF (which the reader returns all the same)."""
+    with open(path, "rb") as fh:
+        if fh.seek(0, os.SEEK_END) == 0:
+            return False
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1) != b"\n"
+
+
+@dataclass(frozen=True)
+class FileLines:
+    """The lines of a file as counted in Python: LF-ended, a last line without LF counts."""
+
+    lines: int
+    long: list[tuple[int, int]]  # line number and offset of lines over max_line_bytes found (all over CHUNK)
+    numbers: dict[int, int]  # line number of each line start asked for
+
+
+def count_file_lines(path: Path, max_line: int, starts: list[int]) -> FileLines:
+    """Count the lines of ``path``, note the lines longer than ``max_line`` bytes that span a read boundary
+    (every line longer than a read, CHUNK, does), and number the lines starting at the offsets ``starts``."""
+    lines = pending = offset = 0  # pending: bytes of the line not ended yet
+    long_lines = []
+    wanted = sorted(set(starts), reverse=True)
+    numbers = {}
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            while wanted and wanted[-1] < offset + len(chunk):
+                at = wanted.pop()
+                numbers[at] = lines + 1 + chunk.count(b"\n", 0, at - offset)
+            first = chunk.find(b"\n")
+            if first < 0:
+                pending += len(chunk)
+            else:
+                if pending + first > max_line:
+                    long_lines.append((lines + 1, offset - pending))
+                lines += chunk.count(b"\n")
+                pending = len(chunk) - chunk.rfind(b"\n") - 1
+            offset += len(chunk)
+    if pending > max_line:
+        long_lines.append((lines + 1, offset - pending))
+    return FileLines(lines + (pending > 0), long_lines, numbers)
+
+
+def with_unread(
+    con: duckdb.DuckDBPyConnection, path: Path, rejects: list[Reject], counted: FileLines, unread: int
+) -> list[Reject]:
+    """``rejects`` with the ``unread`` lines the reader neither returned nor rejected: the long lines it did not
+    report are lines longer than max_line_bytes (with their line numbers), the rest lines not read."""
+    offsets = [at for _, at in counted.long]
+    reported = {
+        at
+        for (at,) in con.execute(
+            f"SELECT byte_position - 1 FROM {REJECTS_TABLE} WHERE list_contains($offsets, byte_position - 1)",
+            {"offsets": offsets},
+        ).fetchall()
+    }
+    lost = [(n, at) for n, at in counted.long if at not in reported][:unread]
+    too_long = next((r for r in rejects if r.reason == TOO_LONG), Reject(TOO_LONG, 0, []))
+    samples = too_long.samples + [{"line": n, "text": text_at(path, at)} for n, at in lost[:SAMPLES]]
+    found = [Reject(TOO_LONG, too_long.count + len(lost), sorted(samples, key=lambda s: s["line"])[:SAMPLES])]
+    if unread > len(lost):
+        found.append(Reject(NOT_READ, unread - len(lost), []))
+    return [r for r in rejects if r.reason != TOO_LONG] + [r for r in found if r.count]
+
+
+def text_at(path: Path, offset: int) -> str:
+    """The first characters of the line at byte ``offset`` of ``path``."""
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        return fh.read(SAMPLE_CHARS).decode("utf-8", "replace")[:SAMPLE_CHARS]
 
 
 def count_statuses(
@@ -389,25 +529,60 @@ def count_statuses(
     return skipped, outside_window, rejects
 
 
+class CarriageReturn:
+    """Given the chunks of a file as it is hashed, notes whether it holds a CR."""
+
+    found = False
+
+    def __call__(self, chunk: bytes) -> None:
+        self.found = self.found or b"\r" in chunk
+
+
+class LfLineEnds:
+    """Rewrites the chunks of a text so that LF alone ends its lines: CRLF becomes LF, a lone CR becomes LF
+    (also when a CRLF is split between two chunks)."""
+
+    after_cr = False  # the last chunk ended with a CR: an LF starting the next one belongs to it
+
+    def __call__(self, data: bytes) -> bytes:
+        if not data:
+            return data
+        if self.after_cr and data.startswith(b"\n"):
+            data = data[1:]
+        self.after_cr = data.endswith(b"\r")
+        return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n") if b"\r" in data else data
+
+
+def with_lf_line_ends(src: Path, dst: Path) -> Path:
+    """Copy ``src`` to ``dst`` with LF as its only line end; return ``dst``."""
+    rewrite = LfLineEnds()
+    with open(src, "rb") as fin, open(dst, "wb") as fout:
+        while chunk := fin.read(CHUNK):
+            fout.write(rewrite(chunk))
+    return dst
+
+
 def is_gzip(path: Path) -> bool:
     with open(path, "rb") as fh:
         return fh.read(2) == b"\x1f\x8b"
 
 
 def gunzip(src: Path, dst: Path) -> tuple[Path, list[Reject]]:
-    """Inflate (multi-member) gzip ``src`` into ``dst``. A truncated stream keeps every complete line before
-    the cut. A corrupt stream keeps the members before the damaged one: the damaged member's output may
-    already hold garbage (deflate can decode damaged data until the member's CRC fails), so it is dropped.
-    The damage is returned as a reject sampling the line it cut."""
+    """Inflate (multi-member) gzip ``src`` into ``dst``, with LF as its only line end; 64 KiB are inflated at a
+    time (at most 64 MiB of text: deflate expands 1032 times at most). A truncated stream keeps every complete
+    line before the cut. A corrupt stream keeps the members before the damaged one: the damaged member's
+    output may already hold garbage (deflate can decode damaged data until the member's CRC fails), so it is
+    dropped. The damage is returned as a reject sampling the line it cut."""
     inflater = zlib.decompressobj(wbits=31)
+    rewrite = LfLineEnds()
     fed = 0  # compressed bytes given to the current member
     member_start = 0  # where the current member's output begins in dst
     problem = None
     with open(src, "rb") as fin, open(dst, "wb") as fout:
-        while problem is None and (chunk := fin.read(1 << 20)):
+        while problem is None and (chunk := fin.read(1 << 16)):
             while chunk:
                 try:
-                    fout.write(inflater.decompress(chunk))
+                    fout.write(rewrite(inflater.decompress(chunk)))
                 except zlib.error as exc:
                     problem = f"corrupt gzip stream ({exc})"
                     fout.seek(member_start)
@@ -439,15 +614,28 @@ def cut_incomplete_line(path: Path, end: int) -> str:
         return tail[newline + 1 :].decode("utf-8", "replace")
 
 
-def sniff(path: Path) -> tuple[str, str | None]:
-    """The envelope around the lines of ``path`` and its first non-blank line, unwrapped."""
+def sniff(path: Path, max_line: int) -> tuple[str, str | None, bool]:
+    """The envelope around the lines of ``path``, its first non-blank line of at most ``max_line`` bytes,
+    unwrapped, and whether that is the file's first line."""
     with open(path, "rb") as fh:
-        for raw in fh:
-            text = raw.decode("utf-8", "replace").strip()
-            if text:
-                break
-        else:
-            return "plain", None
+        for number, raw in enumerate(lines_within(fh, max_line)):
+            if text := raw.decode("utf-8", "replace").strip():
+                return (*unwrap_first(text), number == 0)
+    return "plain", None, False
+
+
+def lines_within(fh: BinaryIO, max_line: int) -> Iterator[bytes]:
+    """The lines of ``fh``, each longer than ``max_line`` bytes given as empty (never read whole)."""
+    while line := fh.readline(max_line + 1):
+        if len(line) > max_line and not line.endswith(b"\n"):
+            while (rest := fh.readline(CHUNK)) and not rest.endswith(b"\n"):
+                pass
+            line = b""
+        yield line
+
+
+def unwrap_first(text: str) -> tuple[str, str]:
+    """The envelope of the first non-blank line ``text`` and the line it holds."""
     if text.startswith("{"):
         try:
             doc = json.loads(text)

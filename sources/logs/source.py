@@ -110,6 +110,12 @@ MIGRATIONS = (
     CREATE VIEW log_artifacts_ingested AS
         SELECT a.* FROM log_artifacts a JOIN runs r USING (run_id) WHERE r.status IN ('succeeded', 'partial');
     """,
+    """
+    -- lines = records + outside_window + skipped + rejected (NULL for files loaded before it was recorded)
+    ALTER TABLE log_artifacts ADD COLUMN lines BIGINT;
+    CREATE OR REPLACE VIEW log_artifacts_ingested AS
+        SELECT a.* FROM log_artifacts a JOIN runs r USING (run_id) WHERE r.status IN ('succeeded', 'partial');
+    """,
 )
 
 INPUT_SCHEMA: dict[str, Any] = {
@@ -156,14 +162,11 @@ class LogsSource:
         if window.since and window.until and window.since >= window.until:
             raise SourceError(f"logs: since ({cfg['since']}) must be before until ({cfg['until']})")
         # rows need no order; DuckDB loads in parallel and spills to disk beyond the memory limit
-        con = ctx.store.con
-        con.execute(f"SET preserve_insertion_order = false; SET memory_limit = '{cfg['memory_limit']}'").fetchall()
-        try:
-            this_run: set[tuple[str, str, str]] = set()
-            for number, spec in enumerate(cfg["inputs"], start=1):
-                collect_input(ctx, number, spec, window, this_run)
-        finally:
-            con.execute("RESET preserve_insertion_order; RESET memory_limit").fetchall()
+        ctx.set_duckdb("preserve_insertion_order", "false")
+        ctx.set_duckdb("memory_limit", f"'{cfg['memory_limit']}'")
+        this_run: set[tuple[str, str, str]] = set()
+        for number, spec in enumerate(cfg["inputs"], start=1):
+            collect_input(ctx, number, spec, window, this_run)
 
 
 def collect_input(
