@@ -18,7 +18,7 @@ from helpers import collect_logs
 from test_logs_engine import lines, ports, rec
 
 from collector.store import Store, StoreError
-from sources import log_ingest
+from sources.logs import ingest as log_ingest
 
 MIB = 1 << 20
 
