@@ -162,7 +162,7 @@ def generate_keypair(private_path: Path, public_path: Path) -> str:
 
 def load_signer(path: Path) -> Ed25519Signer:
     try:
-        key = serialization.load_pem_private_key(read_regular(path, MAX_KEY_FILE_BYTES), password=None)
+        key = serialization.load_pem_private_key(_read_key(path), password=None)
     except UnreadableFile as exc:
         raise KeyFileError(f"cannot read signing key {path}: {exc}") from None
     except (ValueError, TypeError):
@@ -172,10 +172,16 @@ def load_signer(path: Path) -> Ed25519Signer:
     return Ed25519Signer(key)
 
 
+def _read_key(path: Path) -> bytes:
+    """A key file's content: ``path`` may be a symbolic link (as in a mounted Kubernetes secret), but must lead to
+    a regular file of at most MAX_KEY_FILE_BYTES."""
+    return read_regular(os.path.realpath(path), MAX_KEY_FILE_BYTES)
+
+
 def load_public_key(path: Path) -> PublicKey:
     """An Ed25519 or ECDSA P-256 public key from a PEM SubjectPublicKeyInfo file."""
     try:
-        key = serialization.load_pem_public_key(read_regular(path, MAX_KEY_FILE_BYTES))
+        key = serialization.load_pem_public_key(_read_key(path))
     except UnreadableFile as exc:
         raise KeyFileError(f"cannot read public key {path}: {exc}") from None
     except ValueError:

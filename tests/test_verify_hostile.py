@@ -21,7 +21,7 @@ from helpers import cli
 
 from bundles.archive import write_archive
 from bundles.build import ENVELOPE, STATEMENT
-from bundles.signing import PAYLOAD_TYPE, envelope, load_signer
+from bundles.signing import PAYLOAD_TYPE, envelope, key_id, load_public_key, load_signer
 from bundles.statement import parse_statement, statement_bytes
 
 
@@ -299,6 +299,14 @@ def test_verify_refuses_a_special_file_as_bundle_or_key(bundle: Path, pubkey: Pa
     result = run("verify", str(bundle), "--pubkey", str(special))
     assert result.exit_code == 2
     assert result.output.strip() == f"error: cannot read public key {special}: {kind}, not a regular file"
+
+
+def test_keys_may_be_symlinks_to_regular_files(bundle: Path, demo_dir: Path, pubkey: Path, tmp_path: Path) -> None:
+    """As in a mounted Kubernetes secret: the link is followed, what it leads to must be a regular file."""
+    (tmp_path / "signing.pub").symlink_to(pubkey)
+    (tmp_path / "signing.key").symlink_to(demo_dir / "keys" / "signing.key")
+    assert run("verify", str(bundle), "--pubkey", str(tmp_path / "signing.pub")).exit_code == 0
+    assert load_signer(tmp_path / "signing.key").key_id == key_id(load_public_key(pubkey))
 
 
 # verify: any envelope and any statement ---------------------------------------------------------------------
