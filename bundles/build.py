@@ -9,8 +9,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -20,13 +23,14 @@ import duckdb
 
 from bundles.browser import ENV_VAR as CHROMIUM_ENV
 from bundles.browser import BrowserError, find_chromium, print_pdf
+from bundles.files import MissingFile, UnreadableFile, copy_hashed, open_regular
 from bundles.junit import junit_xml
 from bundles.oscal import oscal_assessment_results
 from bundles.reperform import export_parquet, reperform_script
 from bundles.report import render_html, render_markdown
 from bundles.sarif import sarif_log
 from bundles.signing import Signer, envelope
-from bundles.statement import statement_bytes
+from bundles.statement import ARTIFACTS, statement_bytes
 from collector import __version__, progress
 from collector.claims import (
     DEFAULT_SETTINGS,
@@ -60,6 +64,7 @@ class BundleSummary:
     files: int
     results: list[tuple[str, ClaimResult]]  # (pack id, result) in pack order
     signed_by: list[str]
+    missing_artifacts: int = 0  # cited by evidence rows but not in the store (listed in OMITTED)
 
     @property
     def verdicts(self) -> dict[str, int]:
@@ -118,49 +123,94 @@ def build_bundle(
             files[f"inventory/{pack.id}/{name}.json"] = to_json(query)
         files[f"reperform/{pack.id}.sql"] = reperform_script(store, pack, settings.parameters_for(pack), at)
     files.update(export_parquet(store, settings.scope))
-    omitted = []
-    for digest in _cited_artifacts(results):
-        path = store.artifact_path(digest)
-        size = path.stat().st_size if path.is_file() else None
-        if size is not None and size <= max_artifact_bytes:
-            files[f"artifacts/sha256/{digest}"] = path.read_bytes()
-        else:
-            why = "not in the store" if size is None else f"larger than {max_artifact_bytes} bytes"
-            omitted.append({"sha256": digest, "size": size, "origin": artifact_origin(store, digest), "reason": why})
-    if omitted:
-        files[OMITTED] = _dump(omitted)
-    claims_doc["artifacts_omitted"] = len(omitted)
-    if waivers_file is not None:
-        files[WAIVERS] = waivers_file
-    files["claims.json"] = _dump(claims_doc)
-    files["runs.json"] = _dump(runs)
-    rows = evidence_rows(files, ordered)
-    files["junit.xml"] = junit_xml(claims_doc, rows)
-    files["sarif.json"] = sarif_log(claims_doc, rows, repository_roots(store))
-    context = {"doc": claims_doc, "results": results, "runs": runs, "signers": [s.key_id for s in signers]}
-    files["report.md"] = render_markdown(context).encode()
-    files["report.html"] = render_html(context).encode()
-    if chromium:
-        files["report.pdf"] = report_pdf(files["report.html"], chromium, at)
-    # last: its back-matter carries the sha256 of every other file
-    files[OSCAL] = oscal_assessment_results(claims_doc, rows, {n: sha256_hex(c) for n, c in files.items()})
+    with _staged(out) as staging:
+        artifacts, omitted = copy_artifacts(store, _cited_artifacts(results), staging, max_artifact_bytes)
+        if omitted:
+            files[OMITTED] = _dump(omitted)
+        claims_doc["artifacts_omitted"] = len(omitted)
+        if waivers_file is not None:
+            files[WAIVERS] = waivers_file
+        files["claims.json"] = _dump(claims_doc)
+        files["runs.json"] = _dump(runs)
+        rows = evidence_rows(files, ordered)
+        files["junit.xml"] = junit_xml(claims_doc, rows)
+        files["sarif.json"] = sarif_log(claims_doc, rows, repository_roots(store))
+        context = {"doc": claims_doc, "results": results, "runs": runs, "signers": [s.key_id for s in signers]}
+        files["report.md"] = render_markdown(context).encode()
+        files["report.html"] = render_html(context).encode()
+        if chromium:
+            files["report.pdf"] = report_pdf(files["report.html"], chromium, at)
+        digests = {**artifacts, **{name: sha256_hex(content) for name, content in files.items()}}
+        # last: its back-matter carries the sha256 of every other file
+        files[OSCAL] = oscal_assessment_results(claims_doc, rows, digests)
+        digests[OSCAL] = sha256_hex(files[OSCAL])
+        predicate = {
+            "tool": {"name": "defensible", "version": __version__},
+            "as_of": claims_doc["as_of"],
+            "scope": claims_doc["scope"],
+            "packs": [{"id": p.id, "version": p.version, "digest": p.digest} for p in packs],
+            "verdicts": {f"{pid}/{r.claim.id}": r.verdict for pid, r in ordered},
+            "launch_gate": claims_doc["scorecard"]["launch_gate"],
+            "waivers": {w["id"]: w["status"] for w in claims_doc["waivers"]},
+            "runs": [r["run_id"] for r in runs],
+        }
+        statement = statement_bytes(digests, predicate)
+        files[STATEMENT] = statement
+        files[ENVELOPE] = _dump(envelope(statement, signers))
+        _write_files(staging, files)
+    missing = sum(o["size"] is None for o in omitted)
+    return BundleSummary(out, len(files) + len(artifacts), ordered, [s.key_id for s in signers], missing)
 
-    digests = {name: sha256_hex(content) for name, content in files.items()}
-    predicate = {
-        "tool": {"name": "defensible", "version": __version__},
-        "as_of": claims_doc["as_of"],
-        "scope": claims_doc["scope"],
-        "packs": [{"id": p.id, "version": p.version, "digest": p.digest} for p in packs],
-        "verdicts": {f"{pid}/{r.claim.id}": r.verdict for pid, r in ordered},
-        "launch_gate": claims_doc["scorecard"]["launch_gate"],
-        "waivers": {w["id"]: w["status"] for w in claims_doc["waivers"]},
-        "runs": [r["run_id"] for r in runs],
-    }
-    statement = statement_bytes(digests, predicate)
-    files[STATEMENT] = statement
-    files[ENVELOPE] = _dump(envelope(statement, signers))
-    _write_atomically(out, files)
-    return BundleSummary(out, len(files), ordered, [s.key_id for s in signers])
+
+def copy_artifacts(store: Store, cited: list[str], dest: Path, max_bytes: int) -> tuple[dict[str, str], list[dict]]:
+    """Copy each cited artifact of the store to ``dest/artifacts/sha256/<digest>``, hashing it as it is copied.
+
+    Return (bundle name -> sha256 of what was copied, the omitted: not in the store or larger than ``max_bytes``).
+    Raise StoreError if a cited digest is not a sha256, BundleError naming the artifact if the store holds something
+    other than a regular file under its name, or its content does not hash to its name."""
+    copied: dict[str, str] = {}
+    omitted = []
+    with progress.step("bundle: artifacts", total=len(cited), unit="files") as step:
+        for digest in cited:
+            name = f"{ARTIFACTS}{digest}"
+            size = _copy_artifact(store, digest, dest / name, max_bytes)
+            if size is not None and size <= max_bytes:
+                copied[name] = digest
+            else:
+                why = "not in the store" if size is None else f"larger than {max_bytes} bytes"
+                omitted.append(
+                    {"sha256": digest, "size": size, "origin": artifact_origin(store, digest), "reason": why}
+                )
+            step.advance()
+    return copied, omitted
+
+
+def _copy_artifact(store: Store, digest: str, target: Path, max_bytes: int) -> int | None:
+    """Copy the store's artifact ``digest`` to ``target`` unless larger than ``max_bytes``; return its size, None
+    if the store lacks it."""
+    path = store.artifact_path(digest)
+
+    def refuse(why: str) -> BundleError:
+        origin = artifact_origin(store, digest) or "unknown origin"
+        return BundleError(f"artifact {digest} (from {origin}): the store's copy {path} {why}; bundle not written")
+
+    try:
+        with open_regular(path) as source:
+            size = os.fstat(source.fileno()).st_size
+            if size > max_bytes:
+                return size
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with target.open("xb") as out:
+                actual = copy_hashed(source, out)
+    except MissingFile:
+        return None
+    except UnreadableFile as exc:
+        raise refuse(f"is unusable: {exc}") from None
+    except OSError as exc:
+        raise refuse(f"cannot be copied: {exc.strerror}") from None
+    if actual != digest:
+        raise refuse(f"hashes to {actual}, not to its name: it was changed after collection")
+    return size
 
 
 def artifact_origin(store: Store, digest: str) -> str | None:
@@ -299,7 +349,7 @@ def _cited_artifacts(results: dict[str, list[ClaimResult]]) -> list[str]:
             for query in (r.evidence, r.gaps):
                 if "artifact_sha256" in query.columns:
                     i = query.columns.index("artifact_sha256")
-                    cited.update(row[i] for row in query.rows if row[i])
+                    cited.update(str(row[i]) for row in query.rows if row[i])
     return sorted(cited)
 
 
@@ -325,19 +375,26 @@ def _dump(doc: Any) -> bytes:
     return (json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
-def _write_atomically(out: Path, files: dict[str, bytes]) -> None:
+@contextmanager
+def _staged(out: Path) -> Iterator[Path]:
+    """A new directory beside ``out`` to write the bundle in: it replaces ``out`` when the block succeeds, and is
+    removed if it fails."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
-        with progress.step("bundle: writing", total=len(files), unit="files") as written:
-            for name, content in files.items():
-                target = tmp / name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(content)
-                written.advance()
+        yield tmp
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _write_files(root: Path, files: dict[str, bytes]) -> None:
+    with progress.step("bundle: writing", total=len(files), unit="files") as written:
+        for name, content in files.items():
+            target = root / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+            written.advance()

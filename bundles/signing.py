@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import reprlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,9 +17,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from bundles.files import UnreadableFile, read_regular
+from bundles.statement import json_type
+
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 KMS_KEY_SPEC = "ECC_NIST_P256"
 KMS_SIGNING_ALGORITHM = "ECDSA_SHA_256"
+MAX_KEY_FILE_BYTES = 64 * 1024  # a PEM key is a few hundred bytes
+
+_short = reprlib.Repr()  # values quoted in messages, cut to a readable length
 
 PublicKey = Ed25519PublicKey | ec.EllipticCurvePublicKey
 
@@ -155,9 +162,9 @@ def generate_keypair(private_path: Path, public_path: Path) -> str:
 
 def load_signer(path: Path) -> Ed25519Signer:
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except OSError as exc:
-        raise KeyFileError(f"cannot read signing key {path}: {exc.strerror}") from None
+        key = serialization.load_pem_private_key(_read_key(path), password=None)
+    except UnreadableFile as exc:
+        raise KeyFileError(f"cannot read signing key {path}: {exc}") from None
     except (ValueError, TypeError):
         raise KeyFileError(f"{path}: not an unencrypted PEM private key") from None
     if not isinstance(key, Ed25519PrivateKey):
@@ -165,12 +172,18 @@ def load_signer(path: Path) -> Ed25519Signer:
     return Ed25519Signer(key)
 
 
+def _read_key(path: Path) -> bytes:
+    """A key file's content: ``path`` may be a symbolic link (as in a mounted Kubernetes secret), but must lead to
+    a regular file of at most MAX_KEY_FILE_BYTES."""
+    return read_regular(os.path.realpath(path), MAX_KEY_FILE_BYTES)
+
+
 def load_public_key(path: Path) -> PublicKey:
     """An Ed25519 or ECDSA P-256 public key from a PEM SubjectPublicKeyInfo file."""
     try:
-        key = serialization.load_pem_public_key(path.read_bytes())
-    except OSError as exc:
-        raise KeyFileError(f"cannot read public key {path}: {exc.strerror}") from None
+        key = serialization.load_pem_public_key(_read_key(path))
+    except UnreadableFile as exc:
+        raise KeyFileError(f"cannot read public key {path}: {exc}") from None
     except ValueError:
         raise KeyFileError(f"{path}: not a PEM public key") from None
     return _accepted(key, str(path))
@@ -194,19 +207,33 @@ def envelope(payload: bytes, signers: list[Signer]) -> dict:
     }
 
 
-def verify_envelope(env: dict, public_key: PublicKey) -> bytes:
-    """Return the payload if some signature in ``env`` verifies with ``public_key``; else raise ValueError."""
+def verify_envelope(env: Any, public_key: PublicKey) -> bytes:
+    """Return the payload if some signature in the envelope ``env`` (parsed JSON of any shape) verifies with
+    ``public_key``; else raise ValueError saying what is wrong."""
+    if not isinstance(env, dict):
+        raise ValueError(f"a JSON {json_type(env)}, not a DSSE envelope (an object)")
     if env.get("payloadType") != PAYLOAD_TYPE:
-        raise ValueError(f"unexpected payloadType {env.get('payloadType')!r}")
-    payload = base64.b64decode(env["payload"], validate=True)
-    signatures = env.get("signatures") or []
+        raise ValueError(f"unexpected payloadType {_short.repr(env.get('payloadType'))}")
+    payload = _base64(env.get("payload"), "payload")
+    signatures = env.get("signatures")
     if not signatures:
         raise ValueError("the bundle is unsigned (no signatures in the envelope)")
+    if not isinstance(signatures, list):
+        raise ValueError("'signatures' is not a list")
     message = pae(PAYLOAD_TYPE, payload)
     for sig in signatures:
         try:
-            if verify_signature(public_key, base64.b64decode(sig["sig"], validate=True), message):
+            if verify_signature(public_key, _base64(sig.get("sig") if isinstance(sig, dict) else None, "sig"), message):
                 return payload
-        except (ValueError, KeyError, TypeError):
+        except ValueError:
             continue
     raise ValueError(f"no signature verifies with key {key_id(public_key)}")
+
+
+def _base64(value: Any, field: str) -> bytes:
+    if not isinstance(value, str):
+        raise ValueError(f"{field!r} is not a base64 string")
+    try:
+        return base64.b64decode(value, validate=True)
+    except ValueError:
+        raise ValueError(f"{field!r} is not valid base64") from None

@@ -22,6 +22,7 @@ from pathlib import Path
 import duckdb
 
 DEFAULT_STORE = Path("evidence.duckdb")
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 PROVENANCE_COLUMNS = """
     source VARCHAR NOT NULL,
@@ -241,6 +242,9 @@ class Store:
     # artifacts and bulk loading -------------------------------------------------------------------------
 
     def artifact_path(self, sha256: str) -> Path:
+        """Where the artifact of this sha256 is kept; StoreError unless it is one (nothing else names a path)."""
+        if not SHA256_HEX.fullmatch(sha256):
+            raise StoreError(f"artifact_sha256 {sha256!r} is not a sha256 digest (64 lowercase hex digits)")
         return self.artifacts_dir / "sha256" / sha256[:2] / sha256
 
     def put_artifact(self, content: bytes) -> str:

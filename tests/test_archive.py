@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import re
 import shutil
 import subprocess
+import sys
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
@@ -172,6 +174,8 @@ UNSAFE = {
         "entry './bundle/report.md': duplicate name (bundle/report.md appears more than once)",
     ),
     "outside": ([reg("notes.txt")], "entry 'notes.txt': outside the top-level bundle/ folder"),
+    "terminal-escape": ([reg("bundle/a\x1b[2Jb")], "entry 'bundle/a\\x1b[2Jb': not a bundle file name"),
+    "space": ([reg("bundle/a b")], "entry 'bundle/a b': not a bundle file name"),
     "file-under-file": (
         [reg("bundle/report.md/x")],
         "entry 'bundle/report.md/x': clashes with an earlier entry",
@@ -226,6 +230,113 @@ def test_expansion_beyond_the_limit_is_refused(tmp_path: Path) -> None:
     assert (extract_archive(bomb, tmp_path / "large", limit=2_000_000) / "zeros").stat().st_size == 1_000_000
 
 
+REALSIZE = 6_500_000_000  # the hole a sparse entry claims: 6.5 GB from a few hundred bytes
+
+
+def sparse(flavour: str) -> bytes:
+    """An uncompressed tar of one GNU sparse entry, ``bundle/big``: one byte of data after a REALSIZE - 1 hole."""
+    info = tarfile.TarInfo("bundle/big")
+    data = b"x"
+    if flavour == "old-gnu":  # type 'S', the map in the header itself
+        info.type, info.size = tarfile.GNUTYPE_SPARSE, 1
+        head = bytearray(info.tobuf(tarfile.GNU_FORMAT))
+        for start, value in ((386, REALSIZE - 1), (398, 1), (483, REALSIZE)):
+            head[start : start + 12] = tarfile.itn(value, 12, tarfile.GNU_FORMAT)
+        head[148:156] = b"%06o\0 " % tarfile.calc_chksums(bytes(head))[0]
+        return bytes(head) + data.ljust(tarfile.BLOCKSIZE, b"\0") + bytes(2 * tarfile.BLOCKSIZE)
+    if flavour == "pax-1.0":  # the map at the start of the data
+        data = f"1\n{REALSIZE - 1}\n1\n".encode().ljust(tarfile.BLOCKSIZE, b"\0") + data
+        info.name = "bundle/GNUSparseFile.0/big"
+        info.pax_headers = {
+            "GNU.sparse.major": "1",
+            "GNU.sparse.minor": "0",
+            "GNU.sparse.realsize": str(REALSIZE),
+            "GNU.sparse.name": "bundle/big",
+        }
+    elif flavour == "pax-0.1":
+        info.pax_headers = {"GNU.sparse.map": f"{REALSIZE - 1},1", "GNU.sparse.size": str(REALSIZE)}
+    else:  # pax-0.0
+        info.pax_headers = {
+            "GNU.sparse.size": str(REALSIZE),
+            "GNU.sparse.numblocks": "1",
+            "GNU.sparse.offset": str(REALSIZE - 1),
+            "GNU.sparse.numbytes": "1",
+        }
+    info.size = len(data)
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def bytes_under(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("flavour", ["pax-1.0", "pax-0.1", "pax-0.0", "old-gnu"])
+def test_sparse_entries_are_refused_before_writing(tmp_path: Path, flavour: str) -> None:
+    tar = sparse(flavour)
+    with tarfile.open(fileobj=io.BytesIO(tar), mode="r|") as read:  # Python's tarfile would expand it
+        [(member, size)] = [(m, m.size) for m in read]
+    assert member.issparse() and size == REALSIZE
+    archive = tmp_path / "sparse.tar.gz"
+    archive.write_bytes(gzip.compress(tar))
+    assert archive.stat().st_size < 1000
+    (tmp_path / "out").mkdir()
+    with pytest.raises(ArchiveError, match=r"sparse.tar.gz: entry 'bundle/big': sparse file not allowed"):
+        extract_archive(archive, tmp_path / "out")
+    assert bytes_under(tmp_path / "out") == 0
+
+
+def test_verify_of_a_sparse_archive_stays_small_and_says_why(tmp_path: Path, pubkey: Path) -> None:
+    """The CLI, in its own process: exit 1 with one line, in seconds and a small resident set (it was 6 GB)."""
+    archive = tmp_path / "sparse.tar.gz"
+    archive.write_bytes(gzip.compress(sparse("pax-1.0")))
+    measured = (
+        "import resource, sys\nfrom collector.cli import main\ntry:\n    main()\nfinally:\n"
+        "    print(f'maxrss={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}', file=sys.stderr)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", measured, "verify", str(archive), "--pubkey", str(pubkey)],
+        cwd=Path(__file__).parents[1],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    [fail, rss] = done.stderr.splitlines()
+    assert done.returncode == 1 and fail == f"FAIL: {archive}: entry 'bundle/big': sparse file not allowed"
+    assert int(rss.removeprefix("maxrss=")) < 400_000  # KiB: the interpreter and its imports
+
+
+def test_bytes_written_are_counted_as_written(tmp_path: Path) -> None:
+    archive = craft(tmp_path / "two.tar.gz", [reg("bundle/a", bytes(60_000)), reg("bundle/b", bytes(60_000))])
+    (tmp_path / "out").mkdir()
+    with pytest.raises(ArchiveError, match=r"entry 'bundle/b': writes more than the 40000 bytes left of the limit"):
+        extract_archive(archive, tmp_path / "out", max_written=100_000)
+    assert bytes_under(tmp_path / "out") <= 100_000
+
+
+def test_headers_entries_and_names_are_bounded(tmp_path: Path) -> None:
+    huge = tarfile.TarInfo("bundle/a")
+    huge.pax_headers = {"comment": "x" * 2 * 1024**2}  # tarfile would hold the whole record in memory
+    cases = {
+        "headers": ([(huge, b"")], {}, r"an entry's headers exceed 1048576 bytes"),
+        "entries": ([reg(f"bundle/{n}") for n in range(5)], {"max_entries": 3}, r"more than 3 entries"),
+        "name": ([reg("bundle/" + "a" * 300)], {}, r"entry 'bundle/aaa.*': not a bundle file name"),
+    }
+    for case, (members, limits, message) in cases.items():
+        archive = craft(tmp_path / f"{case}.tar.gz", members)
+        (tmp_path / case).mkdir()
+        with pytest.raises(ArchiveError, match=message):
+            extract_archive(archive, tmp_path / case, **limits)
+
+
+def test_verify_follows_a_symlink_to_the_archive(archive: Path, pubkey: Path, tmp_path: Path) -> None:
+    link = tmp_path / "latest.tar.gz"
+    link.symlink_to(archive)
+    assert verify_bundle(link, pubkey).ok
+
+
 def doc_precheck() -> str:
     section = BUNDLE_DOC.read_text().split("## Archive", 1)[1]
     return re.findall(r"^```sh\n(.*?)^```$", section, flags=re.S | re.M)[0]
@@ -241,3 +352,10 @@ def test_documented_tar_precheck(archive: Path, tmp_path: Path, case: str | None
     run = subprocess.run(["sh", "-e", "-c", doc_precheck()], cwd=work, capture_output=True, text=True, timeout=30)
     assert (run.returncode == 0) == (case is None), run.stderr
     assert (work / "extracted" / "bundle" / "report.md").is_file() == (case is None)
+
+
+@pytest.mark.skipif(not shutil.which("tar") or not shutil.which("sh"), reason="needs tar and sh")
+def test_documented_tar_precheck_bounds_sparse_sizes(tmp_path: Path) -> None:
+    (tmp_path / "bundle.tar.gz").write_bytes(gzip.compress(sparse("pax-1.0")))
+    run = subprocess.run(["sh", "-e", "-c", doc_precheck()], cwd=tmp_path, capture_output=True, text=True, timeout=30)
+    assert run.returncode != 0 and not (tmp_path / "extracted").exists()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -14,8 +16,9 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from bundles.build import build_bundle
-from bundles.signing import key_id, load_signer, public_key_pem
+from bundles.build import ENVELOPE, STATEMENT, build_bundle
+from bundles.signing import envelope, key_id, load_signer, public_key_pem
+from bundles.statement import parse_statement, statement_bytes
 from collector.claims import builtin_pack_dirs, load_pack
 from collector.store import Store
 
@@ -77,7 +80,8 @@ TAMPERINGS: dict[str, tuple[Callable[[Path], None], str]] = {
     "deleted file": (lambda b: (b / "report.md").unlink(), "report.md"),
     "edited statement": (edit_statement, "differ"),
     "corrupted signature": (corrupt_signature, "Signature Verification Failure"),
-    "symlink": (lambda b: (b / "link").symlink_to(b / "claims.json"), ""),
+    "symlink": (lambda b: (b / "link").symlink_to(b / "claims.json"), "not a regular file: bundle/link"),
+    "fifo": (lambda b: os.mkfifo(b / "report.md.new"), "not a regular file: bundle/report.md.new"),  # must not block
 }
 
 
@@ -89,6 +93,22 @@ def test_recipe_fails_on_tampered_bundle(workdir: Path, tampering: str) -> None:
     assert result.returncode != 0
     assert "bundle verified" not in result.stdout
     assert named in result.stdout + result.stderr
+
+
+def test_recipe_fails_on_an_artifact_replaced_under_a_re_signed_statement(workdir: Path, demo_dir: Path) -> None:
+    bundle, forged = workdir / "bundle", b"not what was collected\n"
+    artifact = next((bundle / "artifacts" / "sha256").iterdir())
+    artifact.write_bytes(forged)
+    name = f"artifacts/sha256/{artifact.name}"
+    digests, predicate = parse_statement((bundle / STATEMENT).read_bytes())
+    payload = statement_bytes({**digests, name: hashlib.sha256(forged).hexdigest()}, predicate)
+    (bundle / STATEMENT).write_bytes(payload)
+    signed = envelope(payload, [load_signer(demo_dir / "keys" / "signing.key")])
+    (bundle / ENVELOPE).write_text(json.dumps(signed, indent=2, sort_keys=True) + "\n")  # as the bundle writes it
+    result = run_recipe(workdir)
+    assert result.returncode != 0 and "bundle verified" not in result.stdout
+    assert "Signature Verified Successfully" in result.stdout  # signature and digests hold: only the name is wrong
+    assert f"misnamed artifact: {name}" in result.stdout
 
 
 def test_recipe_fails_with_another_key(workdir: Path) -> None:

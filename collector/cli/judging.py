@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bundles.archive import write_archive
-from bundles.build import MAX_ARTIFACT_BYTES, BundleError, BundleSummary, build_bundle
+from bundles.build import MAX_ARTIFACT_BYTES, OMITTED, BundleError, BundleSummary, build_bundle
 from bundles.diff import BundlesRejected, DiffError, diff_bundles
 from bundles.signing import KeyFileError, KmsSigner, Signer, load_signer
 from bundles.verify import verify_bundle
@@ -215,12 +215,19 @@ def bundle(
 
 
 def print_bundle_summary(summary: BundleSummary, quiet: bool = False) -> None:
-    """Where the bundle is and who signed it, on stderr; only the unsigned warning when ``quiet``."""
+    """Where the bundle is and who signed it, on stderr; only the warnings (unsigned, artifacts missing) when
+    ``quiet``."""
     verdicts = ", ".join(f"{n} {v}" for v, n in summary.verdicts.items())
     if not quiet:
         err.print(f"bundle written to {summary.path} ({summary.files} files; {verdicts})", highlight=False)
         for key_id in summary.signed_by:
             err.print(f"signed with key {key_id}", highlight=False)
+    if summary.missing_artifacts:
+        err.print(
+            f"[yellow]warning:[/] {summary.missing_artifacts} raw artifact(s) cited by evidence rows are not in the "
+            f"store; listed in {OMITTED}",
+            highlight=False,
+        )
     if not summary.signed_by:
         err.print("[yellow]warning:[/] bundle is unsigned (pass --key or --kms-key to sign it)")
 
