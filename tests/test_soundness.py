@@ -350,8 +350,15 @@ def case_param(path: Path) -> Any:
     return pytest.param(path, id=f"{path.parent.name}/{path.stem}", marks=marks)
 
 
-def test_baseline_satisfies_every_claim(baseline: Baseline) -> None:
+def test_baseline_satisfies_every_claim(baseline: Baseline, config_file: Path) -> None:
     assert baseline.outcome.verdicts == dict.fromkeys(CLAIMS, "satisfied"), baseline.outcome.summary()
+    # and the reachability pack's claims too: its declared callers are those its policies admit
+    result = cli("check", "--pack", "reachability", "--format", "json", "--as-of", AS_OF.isoformat(),
+                 "--store", str(baseline.store), "--config", str(config_file))  # fmt: skip
+    assert {c["claim"]: c["verdict"] for c in json.loads(result.output)} == {
+        "lateral-movement-restricted": "satisfied",
+        "egress-restricted-by-policy": "satisfied",
+    }, result.output
 
 
 def test_corpus_is_well_formed() -> None:
