@@ -43,11 +43,12 @@ def issue(
     sans: tuple[str, ...] | None = None,
     days: tuple[float, float] = (-1, 90),
     key: str = "ec",
+    at: datetime | None = None,
 ) -> Issued:
-    """A certificate valid from ``days[0]`` to ``days[1]`` days from now, signed by ``issuer`` (self-signed
-    without one). Leaves get ``sans`` (default: the common name; an IP literal becomes an IP SAN)."""
+    """A certificate valid from ``days[0]`` to ``days[1]`` days from now (or from ``at``), signed by ``issuer``
+    (self-signed without one). Leaves get ``sans`` (default: the common name; an IP literal becomes an IP SAN)."""
     private = new_key(key)
-    now = datetime.now(UTC)
+    now = at or datetime.now(UTC)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     signer = issuer or Issued(None, private)  # type: ignore[arg-type]
     builder = (
