@@ -28,6 +28,10 @@ def render_catalogue(packs: list[Pack]) -> str:
             parts.append(f"\nEvidence is stale after: {fresh}.\n")
         for claim in pack.claims:
             parts.append(f"\n### `{pack.id}/{claim.id}`: {claim.title}\n\n> {claim.statement}\n\n")
+            if claim.covers:
+                parts.append(f"- Covers: {claim.covers}\n")
+            if claim.blind_spots:
+                parts.append(f"- Blind spots: {claim.blind_spots}\n")
             if claim.frameworks:
                 controls = "; ".join(f"{f['framework']} {f['control']}" for f in claim.frameworks)
                 parts.append(f"- Frameworks: {controls}\n")

@@ -81,6 +81,8 @@ PACK_SCHEMA: dict[str, Any] = {
                 "title": {"type": "string"},
                 "enabled": {"type": "boolean"},
                 "statement": {"type": "string"},
+                "covers": {"type": "string"},
+                "blind_spots": {"type": "string"},
                 "areas": {"type": "array", "items": {"enum": list(AREAS)}, "uniqueItems": True},
                 "frameworks": {
                     "type": "array",
@@ -125,6 +127,8 @@ class Claim:
     gaps_sql: str
     enabled: bool = True
     areas: tuple[str, ...] = ()
+    covers: str = ""  # what the evidence covers, path by path
+    blind_spots: str = ""  # what the claim cannot see (e.g. cloud firewall rules)
 
 
 @dataclass(frozen=True)
@@ -260,6 +264,8 @@ def load_pack(directory: Path) -> Pack:
                 gaps_sql=read_sql(c["gaps"], f"claim {c['id']!r}"),
                 enabled=c.get("enabled", True),
                 areas=tuple(c.get("areas", [])),
+                covers=" ".join(c.get("covers", "").split()),
+                blind_spots=" ".join(c.get("blind_spots", "").split()),
             )
         )
     views_sql = read_sql(doc["views"], "views") if "views" in doc else ""
