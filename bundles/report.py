@@ -10,7 +10,7 @@ ROWS_SHOWN = 50
 
 _env = Environment(
     loader=PackageLoader("bundles", "templates"),
-    autoescape=select_autoescape(["html"]),
+    autoescape=select_autoescape(["html", "html.j2"]),
     undefined=StrictUndefined,
     trim_blocks=True,
     lstrip_blocks=True,
