@@ -41,6 +41,7 @@ SQL_FILE_PATTERN = r"^[A-Za-z0-9._-]+\.sql$"
 LABEL_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?"
 LABEL = rf"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?{LABEL_NAME}=({LABEL_NAME})?$"  # a Kubernetes label key=value
 INT64 = range(-(2**63), 2**63)
+SCALARS = (str, int, float)  # bool is an int
 
 # What a pack parameter's values may be (its declaration in pack.yaml, less default and description): a JSON
 # Schema subset for a scalar or a list of scalars. See ParameterType.
@@ -188,6 +189,8 @@ class ParameterType:
     def accepts(self, value: Any) -> bool:
         if value is None:
             return bool(self.spec.get("nullable"))
+        if not (isinstance(value, SCALARS) or (isinstance(value, list) and all(isinstance(v, SCALARS) for v in value))):
+            return False  # deeper than any declaration allows; JSON Schema's messages would repr it whole
         return ParameterValidator(
             {k: v for k, v in self.spec.items() if k != "nullable"}, format_checker=FORMATS
         ).is_valid(value)
@@ -215,10 +218,16 @@ def expected(spec: dict[str, Any]) -> str:
     return " ".join([words, *bounds])
 
 
-def shown(value: Any) -> str:
-    """A parameter value as YAML/JSON text, cut to a line."""
-    text = json.dumps(value, ensure_ascii=False, default=str).encode("utf-8", "backslashreplace").decode("utf-8")
-    return text if len(text) <= 80 else text[:77] + "..."
+def shown(value: Any, width: int = 80) -> str:
+    """A parameter value as JSON text cut to ``width``, encoded lazily: a YAML alias bomb or a recursive value
+    (``&a [*a]``) costs no more."""
+    text = ""
+    for chunk in json.JSONEncoder(ensure_ascii=False, check_circular=False, default=str).iterencode(value):
+        text += chunk
+        if len(text) > width:
+            break
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 @dataclass(frozen=True)

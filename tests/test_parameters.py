@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -48,7 +49,12 @@ REFUSED = {
     "window_until=2026-13-45T00:00:00Z": ("logs", "an ISO 8601 time, or null", '"2026-13-45T00:00:00Z"'),
     "regulated_label=regulated": ("k8s-networking", "a label key=value", '"regulated"'),
     "expiry_warning_days=30d": ("certificates", "an integer >= 0", '"30d"'),
+    "min_approvals=&a [*a]": ("git-changes", "an integer >= 1", "[" * 77 + "..."),  # recursive: shown cut
 }
+# A YAML alias bomb: 10 * 9**8 strings if expanded; refused as fast as any value.
+BOMB = "[x, x, x, x, x, x, x, x, x, x]"
+for level in "abcdefgh":
+    BOMB = f"[&{level} {BOMB}, " + ", ".join([f"*{level}"] * 8) + "]"
 
 
 @pytest.mark.parametrize("assignment", REFUSED)
@@ -63,6 +69,15 @@ def test_param_of_another_type_is_refused_before_the_store_is_opened(tmp_path: P
         assert result.stderr.startswith(message) and result.stderr.endswith(f", got {shown}\n"), result.stderr
         assert len(result.stderr.splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["min_approvals", "governed_kinds"])
+def test_param_alias_bomb_is_refused_at_once(tmp_path: Path, name: str) -> None:
+    started = time.monotonic()
+    result = run("check", "--param", f"{name}={BOMB}", "--store", str(tmp_path / "s.duckdb"))
+    assert result.exit_code == 2 and result.stderr.startswith(f"error: parameter {name} of pack git-changes expects")
+    assert result.stderr.endswith("...\n") and len(result.stderr) < 300
+    assert time.monotonic() - started < 5
 
 
 def test_param_that_is_not_yaml_or_not_defined_is_refused(tmp_path: Path) -> None:
