@@ -277,6 +277,7 @@ def _claims_document(
                 "description": pack.description,
                 "digest": pack.digest,
                 "parameters": settings.parameters_for(pack),
+                "changed_parameters": settings.changed_parameters(pack),
                 "freshness": settings.freshness_for(pack),
                 "reperform": f"reperform/{pack.id}.sql",
                 "claims": [_claim_entry(pack, r) for r in results[pack.id]],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -10,7 +11,7 @@ ROWS_SHOWN = 50
 
 _env = Environment(
     loader=PackageLoader("bundles", "templates"),
-    autoescape=select_autoescape(["html"]),
+    autoescape=select_autoescape(["html", "html.j2"]),
     undefined=StrictUndefined,
     trim_blocks=True,
     lstrip_blocks=True,
@@ -23,6 +24,7 @@ def _md_cell(value: Any) -> str:
 
 
 _env.filters["md"] = _md_cell
+_env.filters["json"] = lambda value: json.dumps(value, ensure_ascii=False)
 _env.filters["records"] = lambda query: [dict(zip(query.columns, row, strict=True)) for row in query.rows]
 
 

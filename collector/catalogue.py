@@ -21,8 +21,11 @@ def render_catalogue(packs: list[Pack]) -> str:
     for pack in packs:
         parts.append(f"\n## {pack.title} (`{pack.id}` v{pack.version})\n\n{pack.description}\n")
         if pack.parameters:
-            parts.append("\n| parameter | default |\n|---|---|\n")
-            parts += [f"| `{name}` | `{json.dumps(value)}` |\n" for name, value in pack.parameters.items()]
+            parts.append("\n| parameter | type | default |\n|---|---|---|\n")
+            parts += [
+                f"| `{name}` | {pack.parameter_types[name].words} | `{json.dumps(value)}` |\n"
+                for name, value in pack.parameters.items()
+            ]
         if pack.freshness:
             fresh = ", ".join(f"{source} {age}" for source, age in pack.freshness.items())
             parts.append(f"\nEvidence is stale after: {fresh}.\n")

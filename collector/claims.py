@@ -10,6 +10,8 @@ latest collection run's end unless given), which the SQL reads as ``getvariable(
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,6 +27,7 @@ from collector.query_results import QueryResult
 from collector.scope import Scope
 from collector.store import Store
 from collector.waivers import Waiver
+from collector.yaml_lines import TextTimesLoader
 
 VERDICTS = ("satisfied", "waived", "gap", "stale", "no-evidence", "error")
 FAILING_VERDICTS = frozenset({"gap", "stale", "no-evidence", "error"})
@@ -36,6 +39,39 @@ AREAS = (
 DURATION = re.compile(r"^([0-9]+)([dhm])$")
 ID_PATTERN = "^[a-z0-9][a-z0-9-]*$"
 SQL_FILE_PATTERN = r"^[A-Za-z0-9._-]+\.sql$"
+LABEL_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?"
+LABEL = rf"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?{LABEL_NAME}=({LABEL_NAME})?$"  # a Kubernetes label key=value
+INT64 = range(-(2**63), 2**63)
+SCALARS = (str, int, float)  # bool is an int
+
+# What a pack parameter's values may be (its declaration in pack.yaml, less default and description): a JSON
+# Schema subset for a scalar or a list of scalars. See ParameterType.
+VALUE_KEYWORDS: dict[str, Any] = {
+    "type": {"enum": ["integer", "number", "boolean", "string"]},
+    "minimum": {"type": "number"},
+    "exclusiveMinimum": {"type": "number"},
+    "maximum": {"type": "number"},
+    "minLength": {"type": "integer", "minimum": 0},
+    "format": {"enum": ["date-time", "regex", "label"]},
+    "enum": {"type": "array", "minItems": 1, "items": {"type": ["number", "boolean", "string"]}},
+}
+PARAMETER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "default", "description"],
+    "additionalProperties": False,
+    "properties": {
+        **VALUE_KEYWORDS,
+        "type": {"enum": ["integer", "number", "boolean", "string", "array"]},
+        "items": {"type": "object", "required": ["type"], "additionalProperties": False, "properties": VALUE_KEYWORDS},
+        "minItems": {"type": "integer", "minimum": 0},
+        "nullable": {"type": "boolean"},
+        "default": {},
+        "description": {"type": "string"},
+    },
+    "if": {"properties": {"type": {"const": "array"}}},
+    "then": {"required": ["items"]},
+    "else": {"not": {"anyOf": [{"required": ["items"]}, {"required": ["minItems"]}]}},
+}
 
 PACK_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -62,12 +98,7 @@ PACK_SCHEMA: dict[str, Any] = {
         "parameters": {
             "type": "object",
             "propertyNames": {"pattern": "^[a-z][a-z0-9_]*$"},
-            "additionalProperties": {
-                "type": "object",
-                "required": ["default", "description"],
-                "additionalProperties": False,
-                "properties": {"default": {}, "description": {"type": "string"}},
-            },
+            "additionalProperties": PARAMETER_SCHEMA,
         },
         "claims": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/claim"}},
     },
@@ -113,6 +144,95 @@ class PackError(Exception):
     """A query pack is malformed; the message names the file and the claim."""
 
 
+def _integer(_: Any, value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value in INT64  # DuckDB's BIGINT
+
+
+def _number(checker: Any, value: Any) -> bool:
+    return _integer(checker, value) or (isinstance(value, float) and math.isfinite(value))
+
+
+def _string(_: Any, value: Any) -> bool:
+    return isinstance(value, str) and value.encode("utf-8", "replace").decode("utf-8") == value  # no lone surrogate
+
+
+# Strict JSON Schema types for parameter values, as DuckDB variables take them: true is no integer, nor 2.0;
+# .inf and .nan are no number; a string is valid UTF-8.
+ParameterValidator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine_many(
+        {"integer": _integer, "number": _number, "string": _string}
+    ),
+)
+# Formats are checked as the packs' SQL uses the value: DuckDB casts the time and compiles the RE2 expression.
+FORMATS = jsonschema.FormatChecker(formats=())
+FORMAT_WORDS = {"date-time": "an ISO 8601 time", "regex": "a regular expression (RE2)", "label": "a label key=value"}
+TYPE_WORDS = {"integer": "an integer", "number": "a number", "boolean": "true or false", "string": "a string"}
+
+
+def _duckdb_accepts(sql: str, value: Any) -> bool:
+    if isinstance(value, str):
+        with duckdb.connect() as con:
+            con.execute(sql, [value])
+    return True
+
+
+FORMATS.checks("date-time", raises=duckdb.Error)(lambda v: _duckdb_accepts("SELECT CAST($1 AS TIMESTAMPTZ)", v))
+FORMATS.checks("regex", raises=duckdb.Error)(lambda v: _duckdb_accepts("SELECT regexp_matches('', $1)", v))
+FORMATS.checks("label")(lambda v: not isinstance(v, str) or re.match(LABEL, v) is not None)
+
+
+@dataclass(frozen=True)
+class ParameterType:
+    """The values a pack parameter takes: its declaration in pack.yaml less default and description (see
+    PARAMETER_SCHEMA), e.g. ``{"type": "integer", "minimum": 1}``."""
+
+    spec: dict[str, Any]
+
+    def accepts(self, value: Any) -> bool:
+        if value is None:
+            return bool(self.spec.get("nullable"))
+        if not (isinstance(value, SCALARS) or (isinstance(value, list) and all(isinstance(v, SCALARS) for v in value))):
+            return False  # deeper than any declaration allows; JSON Schema's messages would repr it whole
+        return ParameterValidator(
+            {k: v for k, v in self.spec.items() if k != "nullable"}, format_checker=FORMATS
+        ).is_valid(value)
+
+    @property
+    def words(self) -> str:
+        """E.g. ``an integer >= 1``, ``a list, each a non-empty string``, ``an ISO 8601 time, or null``."""
+        return expected(self.spec) + (", or null" if self.spec.get("nullable") else "")
+
+
+def expected(spec: dict[str, Any]) -> str:
+    """The values a parameter's (or a list item's) declaration allows, in words."""
+    if "enum" in spec:
+        return "one of " + ", ".join(json.dumps(v) for v in spec["enum"])
+    if spec["type"] == "array":
+        least = spec.get("minItems", 0)
+        words = "a non-empty list" if least == 1 else f"a list of at least {least} items" if least else "a list"
+        return f"{words}, each {expected(spec['items'])}"
+    words = FORMAT_WORDS.get(spec.get("format", ""), TYPE_WORDS[spec["type"]])
+    if spec.get("minLength"):
+        words = "a non-empty string" if spec["minLength"] == 1 else f"{words} of {spec['minLength']}+ characters"
+    bounds = [
+        f"{op} {spec[k]}" for k, op in (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<=")) if k in spec
+    ]
+    return " ".join([words, *bounds])
+
+
+def shown(value: Any, width: int = 80) -> str:
+    """A parameter value as JSON text cut to ``width``, encoded lazily: a YAML alias bomb or a recursive value
+    (``&a [*a]``) costs no more."""
+    text = ""
+    for chunk in json.JSONEncoder(ensure_ascii=False, check_circular=False, default=str).iterencode(value):
+        text += chunk
+        if len(text) > width:
+            break
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 @dataclass(frozen=True)
 class Claim:
     id: str
@@ -142,8 +262,16 @@ class Pack:
     views_sql: str
     claims: tuple[Claim, ...]
     parameters: dict[str, Any] = field(default_factory=dict)  # name -> default value
+    parameter_types: dict[str, ParameterType] = field(default_factory=dict)  # name -> the values it takes
     freshness: dict[str, str] = field(default_factory=dict)  # source -> duration (30d, 12h, 90m)
     inventories: dict[str, str] = field(default_factory=dict)  # name -> SQL
+
+    def check_parameter(self, name: str, value: Any) -> None:
+        """Raise PackError, naming the parameter, this pack, the type and the value, unless ``value`` is of the
+        declared type of parameter ``name``."""
+        declared = self.parameter_types[name]
+        if not declared.accepts(value):
+            raise PackError(f"parameter {name} of pack {self.id} expects {declared.words}, got {shown(value)}")
 
     @property
     def digest(self) -> str:
@@ -171,19 +299,34 @@ class Settings:
         return {**pack.freshness, **self.freshness}
 
     def validate(self, packs: list[Pack]) -> None:
+        """Raise PackError for a parameter no pack defines or of another type than a pack declares, and for a
+        claim to enable that no pack has."""
         known = {name for pack in packs for name in pack.parameters}
         unknown = sorted(set(self.parameters) - known)
         if unknown:
             raise PackError(f"no pack defines parameter {', '.join(unknown)} (parameters: {', '.join(sorted(known))})")
+        for pack in packs:
+            self.parameters_for(pack)
         claims = {f"{pack.id}/{claim.id}" for pack in packs for claim in pack.claims}
         missing = sorted(self.enable - claims)
         if missing:
             raise PackError(f"no claim {', '.join(missing)} to enable (use PACK/CLAIM)")
 
     def parameters_for(self, pack: Pack) -> dict[str, Any]:
-        """The pack's parameters; an incident scope's window sets ``window_since``/``window_until`` unless given."""
+        """The pack's parameters, each given value checked against its declared type (PackError if not); an
+        incident scope's window sets ``window_since``/``window_until`` unless given."""
+        for name in self.parameters.keys() & pack.parameters.keys():
+            pack.check_parameter(name, self.parameters[name])
         window = self.scope.window_parameters() if self.scope else {}
         return {name: self.parameters.get(name, window.get(name, default)) for name, default in pack.parameters.items()}
+
+    def changed_parameters(self, pack: Pack) -> dict[str, dict[str, Any]]:
+        """The pack's parameters judged with another value than their default: name -> value and default."""
+        return {
+            name: {"value": value, "default": pack.parameters[name]}
+            for name, value in self.parameters_for(pack).items()
+            if value != pack.parameters[name]
+        }
 
     def enabled(self, pack: Pack, claim: Claim) -> bool:
         return claim.enabled or f"{pack.id}/{claim.id}" in self.enable
@@ -226,7 +369,7 @@ def load_pack(directory: Path) -> Pack:
     pack_file = directory / "pack.yaml"
     raw = pack_file.read_bytes()
     try:
-        doc = yaml.safe_load(raw)
+        doc = yaml.load(raw, Loader=TextTimesLoader)  # an unquoted time stays text, as in --param
     except yaml.YAMLError as exc:
         raise PackError(f"{pack_file}: invalid YAML: {exc}") from None
     errors = sorted(jsonschema.Draft202012Validator(PACK_SCHEMA).iter_errors(doc), key=lambda e: list(e.path))
@@ -269,6 +412,16 @@ def load_pack(directory: Path) -> Pack:
             )
         )
     views_sql = read_sql(doc["views"], "views") if "views" in doc else ""
+    declared = doc.get("parameters", {})
+    types = {
+        name: ParameterType({k: v for k, v in p.items() if k not in ("default", "description")})
+        for name, p in declared.items()
+    }
+    for name, p in declared.items():
+        if not types[name].accepts(p["default"]):
+            raise PackError(
+                f"{pack_file}: parameter {name!r}: default {shown(p['default'])} is not {types[name].words}"
+            )
     inventories = {name: read_sql(file, f"inventory {name!r}") for name, file in doc.get("inventories", {}).items()}
     pack = Pack(
         id=doc["id"],
@@ -279,7 +432,8 @@ def load_pack(directory: Path) -> Pack:
         files=dict(sorted(texts.items())),
         views_sql=views_sql,
         claims=tuple(claims),
-        parameters={name: p["default"] for name, p in doc.get("parameters", {}).items()},
+        parameters={name: p["default"] for name, p in declared.items()},
+        parameter_types=types,
         freshness=dict(doc.get("freshness", {})),
         inventories=inventories,
     )
@@ -301,9 +455,10 @@ def _locate(doc: Any, error: jsonschema.ValidationError) -> str:
 def evaluate_pack(store: Store, pack: Pack, settings: Settings = DEFAULT_SETTINGS) -> list[ClaimResult]:
     """Evaluate the enabled claims of ``pack`` with its parameters set as DuckDB variables
     (``getvariable('name')`` in SQL); never raises for a failing query (that is an ``error`` verdict)."""
+    parameters = settings.parameters_for(pack)  # each of its declared type, before any SQL runs
     at = evaluation_time(store, settings)
     store.con.execute("SET VARIABLE as_of = ?", [at])
-    for name, value in settings.parameters_for(pack).items():
+    for name, value in parameters.items():
         store.con.execute(f"SET VARIABLE {name} = ?", [value])
     views_errors = {
         v.name: f"view of pack {pack.id!r} failed: {v.error}" for v in create_views(store.con, pack) if v.error

@@ -17,13 +17,11 @@ from typing import Any
 import jsonschema
 import yaml
 
-from collector.claims import DURATION, Pack, PackError, builtin_pack_dirs, duration, resolve_pack
+from collector.claims import DURATION, LABEL, Pack, PackError, builtin_pack_dirs, duration, resolve_pack
 from collector.plugins import Source, discover_sources
 from collector.yaml_lines import TextTimesLoader, line_of, node_at
 
 DEFAULT_REGULATED = "defensible.io/regulated=true"
-LABEL_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?"
-LABEL = rf"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?{LABEL_NAME}=({LABEL_NAME})?$"  # a Kubernetes label key=value
 REFERENCE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 SECRET_NAME = re.compile(r"token|password|passwd|passphrase|secret|credential|api_?key|private_?key", re.IGNORECASE)
 NOT_SECRET_SUFFIXES = ("_env", "_file", "_path")
@@ -111,12 +109,18 @@ class Config:
 
     def for_packs(self, packs: list[Pack], narrowed: bool) -> tuple[dict[str, Any], frozenset[str]]:
         """The parameters and enabled claims of this file that apply to ``packs``. Unless the packs were chosen on
-        the command line (``narrowed``), a parameter or claim no pack defines is an error; shorthands never are."""
+        the command line (``narrowed``), a parameter or claim no pack defines is an error; shorthands never are.
+        A value of another type than a pack declares is an error naming its line."""
         known = {name for pack in packs for name in pack.parameters}
         claims = {f"{pack.id}/{claim.id}" for pack in packs for claim in pack.claims}
         parameters = {}
         for name, value in self.parameters.items():
             if name in known:
+                for pack in (pack for pack in packs if name in pack.parameters):
+                    try:
+                        pack.check_parameter(name, value)
+                    except PackError as exc:
+                        raise ConfigError(f"{self.where(self.parameter_keys[name])}: {exc}") from None
                 parameters[name] = value
             elif not narrowed and self.parameter_keys[name][0] == "parameters":
                 defined = ", ".join(sorted(known)) or "none"
@@ -342,7 +346,8 @@ def render_template(sources: Mapping[str, Source], packs: list[Pack], version: s
     ]
     for name, (pack, value) in parameters.items():
         if name not in SHORTHANDS.values():
-            lines += [f"#   # {pack.id}: {descriptions[name]}", f"#   {name}: {_flow(value)}"]
+            kind = pack.parameter_types[name].words
+            lines += [f"#   # {pack.id}: {descriptions[name]} ({kind})", f"#   {name}: {_flow(value)}"]
     off = [f"{pack.id}/{claim.id}" for pack in packs for claim in pack.claims if not claim.enabled]
     lines += [
         "",

@@ -265,11 +265,78 @@ class Result:
             yield rows
 
 
+class Refused(Exception):
+    """A statement that could change something: `query` and `shell` run only statements that read."""
+
+
 def execute(con: duckdb.DuckDBPyConnection, sql: str) -> Result:
-    """Run ``sql``; with several statements, the last one's result is kept."""
-    cur = con.execute(sql)
-    described = cur.description or []
-    return Result([d[0] for d in described], {i for i, d in enumerate(described) if str(d[1]) == "JSON"}, cur)
+    """Run the statements of ``sql`` once every one of them is known to only read (else raise :class:`Refused`);
+    with several statements, the last one's result is kept."""
+    result = Result([], set(), con)
+    for statement in reading_statements(con, sql):
+        cur = con.execute(statement)
+        described = cur.description or []
+        result = Result([d[0] for d in described], {i for i, d in enumerate(described) if str(d[1]) == "JSON"}, cur)
+    return result
+
+
+def reading_statements(con: duckdb.DuckDBPyConnection, sql: str) -> list[duckdb.Statement]:
+    """The statements of ``sql`` as DuckDB parses them, if each is a SELECT (also FROM, WITH, VALUES, TABLE,
+    DESCRIBE, SHOW, SUMMARIZE) or an EXPLAIN of one; else raise :class:`Refused` naming the first that is not."""
+    statements = con.extract_statements(sql)
+    for number, statement in enumerate(statements, start=1):
+        if kind := refused_kind(con, statement):
+            text = " ".join(statement.query.split()).rstrip(";")
+            shown = text if len(text) <= 60 else text[:57] + "..."
+            raise Refused(
+                f"refused statement {number} ({shown}): it is {kind}; query and shell are read-only and run "
+                "only SELECT (also FROM, WITH, VALUES, TABLE, DESCRIBE, SHOW, SUMMARIZE) and EXPLAIN of one"
+            )
+    return statements
+
+
+def refused_kind(con: duckdb.DuckDBPyConnection, statement: duckdb.Statement) -> str | None:
+    """None when ``statement`` only reads, else what it is (``a COPY statement``, ``an EXPLAIN of a COPY
+    statement``)."""
+    if statement.type == duckdb.StatementType.SELECT:
+        return None
+    if statement.type == duckdb.StatementType.EXPLAIN:
+        inner = explained(con, statement.query)
+        kind = "a statement it cannot find" if inner is None else refused_kind(con, inner)
+        return kind and f"an EXPLAIN of {kind}"
+    name = statement.type.name
+    several = " (several in one, e.g. PIVOT without IN)" if statement.type == duckdb.StatementType.MULTI else ""
+    return f"{'an' if name[0] in 'AEIOU' else 'a'} {name} statement{several}"
+
+
+def explained(con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.Statement | None:
+    """The one statement an ``EXPLAIN [ANALYZE] [(options)] statement`` explains, or None if there is not one.
+    Found with DuckDB's tokenizer (comments and strings are single tokens) and parsed by DuckDB again."""
+    every = duckdb.tokenize(sql)
+    ends = [at for at, _ in every[1:]] + [len(sql)]
+    tokens = [(at, kind, sql[at:end].strip()) for (at, kind), end in zip(every, ends, strict=True)]
+    tokens = [token for token in tokens if token[1] != duckdb.token_type.comment]
+    starts, texts = [at for at, _, _ in tokens], [text for _, _, text in tokens]
+    i = 1  # past EXPLAIN
+    while i < len(texts) and texts[i].lower() in ("analyze", "analyse"):
+        i += 1
+    candidates = starts[i : i + 1]  # as a whole: a statement, or a parenthesised SELECT
+    if candidates and texts[i].startswith("("):  # else after the option list in parentheses
+        depth = 0
+        for j in range(i, len(tokens)):
+            if tokens[j][1] == duckdb.token_type.operator:
+                depth += texts[j].count("(") - texts[j].count(")")
+            if depth <= 0:
+                candidates += starts[j + 1 : j + 2]
+                break
+    for start in candidates:
+        try:
+            found = con.extract_statements(sql[start:])
+        except duckdb.ParserException:
+            continue
+        if len(found) == 1:
+            return found[0]
+    return None
 
 
 def text_cell(value: Any) -> Text:
@@ -328,7 +395,8 @@ def write_json(result: Result, out: IO[str]) -> None:
 
 
 SHELL_HELP = """\
-SQL statements end with ";" and may span lines; the store is read-only.
+SQL statements end with ";" and may span lines. Read-only: SELECT (FROM, WITH, DESCRIBE, SHOW,
+SUMMARIZE...) and EXPLAIN run; other statements are refused, and no file but the store is read or written.
 .tables            list tables and views
 .schema TABLE      show how TABLE is defined
 .help              this text
@@ -342,6 +410,7 @@ class Shell:
         self.con, self.out, self.err = con, out, err
         self.buffer: list[str] = []
         self.failed = False  # a statement or command failed
+        self.refused = False  # a statement was refused for not only reading
 
     def run(self, lines: Iterable[str]) -> None:
         for line in lines:
@@ -374,6 +443,10 @@ class Shell:
         try:
             result = execute(self.con, sql)
             more = bool(result.columns) and print_result(self.out, result)
+        except Refused as exc:
+            self.refused = True
+            self.error(str(exc))
+            return
         except duckdb.Error as exc:
             self.error(str(exc))
             return

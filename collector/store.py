@@ -55,6 +55,17 @@ CORE_MIGRATIONS: Sequence[str] = (
 )
 
 
+# DuckDB settings of a store opened ``locked`` (for ad-hoc SQL): no file but the store is read or written, no
+# URL, other database or extension is reached, and nothing spills to <store>.tmp (a query larger than memory
+# fails instead). The configuration is then locked, so no statement can change these.
+LOCKED_SETTINGS = {
+    "enable_external_access": "false",
+    "autoinstall_known_extensions": "false",
+    "autoload_known_extensions": "false",
+    "temp_directory": "",
+}
+
+
 class StoreError(Exception):
     """The store cannot be opened or used."""
 
@@ -120,15 +131,19 @@ class Store:
         self.placed: set[Path] = set()  # artifact files this object created since the last run ended
 
     @classmethod
-    def open(cls, path: Path, read_only: bool = False) -> Store:
+    def open(cls, path: Path, read_only: bool = False, locked: bool = False) -> Store:
+        """Open (or create) the store; ``locked`` opens it read-only with :data:`LOCKED_SETTINGS`."""
         path = Path(path)
+        read_only = read_only or locked
         if read_only and not path.exists():
             raise StoreError(f"no evidence store at {path}: run `defensible collect` or `defensible demo` first")
         try:
-            con = duckdb.connect(str(path), read_only=read_only)
+            con = duckdb.connect(str(path), read_only=read_only, config=LOCKED_SETTINGS if locked else {})
         except duckdb.Error as exc:
             raise StoreError(f"cannot open evidence store {path}: {exc}") from exc
         con.execute("SET TimeZone = 'UTC'")  # timestamps read back identically on every machine
+        if locked:
+            con.execute("SET lock_configuration = true")
         store = cls(path, con, read_only)
         if not read_only:
             store.migrate("core", CORE_MIGRATIONS)

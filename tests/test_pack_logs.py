@@ -330,10 +330,11 @@ def test_internal_cidrs_and_window_parameters(env: Env) -> None:
     env.logs("hubble", [flow(0, "10.1.2.3", labels=None), flow(30, "198.51.100.1", fqdn="late.example.org")])
     assert gap_destinations(env.evaluate()["egress-controlled"]) == {"late.example.org"}
     assert gap_destinations(env.evaluate(internal_cidrs=[])["egress-controlled"]) == {"10.1.2.3", "late.example.org"}
-    # since is inclusive, until exclusive; the YAML of --param gives a datetime or a string
+    # since is inclusive, until exclusive; the values are ISO 8601 text, as --param and defensible.yaml give them
     early = env.evaluate(internal_cidrs=[], window_until="2026-01-05T10:30:00.123456789Z")["egress-controlled"]
     assert gap_destinations(early) == {"10.1.2.3"}
-    late = env.evaluate(internal_cidrs=[], window_since=at(30) + timedelta(microseconds=123456))["egress-controlled"]
+    since = (at(30) + timedelta(microseconds=123456)).isoformat()
+    late = env.evaluate(internal_cidrs=[], window_since=since)["egress-controlled"]
     assert gap_destinations(late) == {"late.example.org"}
 
 
@@ -416,7 +417,7 @@ def test_vpc_skipdata_and_window_edges_are_gaps(env: Env) -> None:
     assert table(result["policy-denies-visible"].gaps, "finding") == [
         ("1 SKIPDATA record(s): the vpcflow log lost records",)
     ]
-    windowed = env.evaluate(window_since=at(-90), window_until=at(200))["policy-denies-visible"]
+    windowed = env.evaluate(window_since=at(-90).isoformat(), window_until=at(200).isoformat())["policy-denies-visible"]
     assert table(windowed.gaps, "gap_start", "gap_end", "finding") == [
         (at(-90), at(0), "no flow log record for 90.0 minutes, more than max_log_gap_minutes (60)"),
         (at(0), at(20), "1 SKIPDATA record(s): the vpcflow log lost records"),

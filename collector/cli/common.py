@@ -109,7 +109,7 @@ def pack_options(fn: Callable) -> Callable:
         "params",
         multiple=True,
         metavar="NAME=VALUE",
-        help="Pack parameter (YAML value), e.g. --param min_approvals=2 (repeatable).",
+        help="Pack parameter (YAML value of the type the pack declares), e.g. --param min_approvals=2 (repeatable).",
     )(fn)
     fn = click.option(
         "--as-of",
@@ -181,7 +181,11 @@ def parse_assignments(items: tuple[str, ...], option: str) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             fail(f"{option} expects KEY=VALUE, got {item!r}")
-        parsed[key] = read_yaml(value)
+        try:
+            parsed[key] = read_yaml(value)
+        except yaml.YAMLError as exc:
+            why = " ".join(str(getattr(exc, "problem", None) or exc).split())
+            fail(f"{option} {key}: the value is not YAML ({why}): {value!r}")
     return parsed
 
 

@@ -30,6 +30,7 @@ from collector.cli.common import (
 from collector.cli.group import example
 from collector.inspect import (
     TABLE_ROWS,
+    Refused,
     Shell,
     execute,
     freshness_limits,
@@ -93,11 +94,12 @@ def status(fmt: str, quiet: bool, config_path: Path | None, store: Path) -> None
 @config_option
 @store_option
 def query(sql: str, fmt: str, quiet: bool, config_path: Path | None, store: Path) -> None:
-    """Run SQL over the store, read-only; on an error print DuckDB's message and exit 2."""
+    """Run SQL over the store, read-only: only SELECT-like statements and EXPLAIN run, and no file but the store
+    is read or written. A refused statement or a DuckDB error prints its message and exits 2."""
     store = configured_store(store, load_config(config_path))
     out = sys.stdout
     try:
-        with Store.open(store, read_only=True) as st:
+        with Store.open(store, locked=True) as st:
             result = execute(st.con, sql)
             if not result.columns:
                 return
@@ -107,7 +109,7 @@ def query(sql: str, fmt: str, quiet: bool, config_path: Path | None, store: Path
                 write_json(result, out)
             elif print_result(Console(), result) and not quiet:
                 err.print(f"first {TABLE_ROWS} rows shown; --format csv or json prints every row", highlight=False)
-    except StoreError as exc:
+    except (StoreError, Refused) as exc:
         fail(str(exc))
     except duckdb.Error as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
@@ -123,11 +125,12 @@ def query(sql: str, fmt: str, quiet: bool, config_path: Path | None, store: Path
 @config_option
 @store_option
 def shell(config_path: Path | None, store: Path) -> None:
-    """An interactive read-only SQL prompt over the store. Statements end with ';'; .tables lists the tables,
-    .schema TABLE shows one, .quit leaves. Piped input runs as a script (exit 1 if a statement failed)."""
+    """An interactive read-only SQL prompt over the store, with the limits of `query`. Statements end with ';';
+    .tables lists the tables, .schema TABLE shows one, .quit leaves. Piped input runs as a script (exit 2 if a
+    statement was refused, else 1 if one failed)."""
     store = configured_store(store, load_config(config_path))
     try:
-        st = Store.open(store, read_only=True)
+        st = Store.open(store, locked=True)
     except StoreError as exc:
         fail(str(exc))
     with st:
@@ -138,4 +141,4 @@ def shell(config_path: Path | None, store: Path) -> None:
         else:
             prompt.run(stdin)
             if prompt.failed:
-                sys.exit(1)
+                sys.exit(2 if prompt.refused else 1)
