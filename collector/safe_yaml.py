@@ -2,9 +2,10 @@
 ``pack.yaml``, ``--set`` values and Kubernetes API responses.
 
 Hostile input is refused before anything is built from it: aliases that would add more than ``MAX_ALIAS_NODES``
-nodes to a file (a "billion laughs" bomb), an alias inside the node it names (a recursive structure), and
-collections nested deeper than ``MAX_DEPTH``. Every failure is an ``InputError`` whose message is one line naming
-the file, the document (of a multi-document stream) and the line.
+nodes or ``MAX_ALIAS_CHARS`` characters to a file (a "billion laughs" bomb, a long string aliased often), an alias
+inside the node it names (a recursive structure), and collections nested deeper than ``MAX_DEPTH``. Every failure
+is an ``InputError`` whose message is one line naming the file, the document (of a multi-document stream) and the
+line.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import yaml
 
 MAX_ALIAS_NODES = 100_000  # nodes that aliases may add to one file, all its documents together
+MAX_ALIAS_CHARS = 10_000_000  # characters of text that aliases may add to one file (a long string aliased often)
 MAX_DEPTH = 200  # nesting of mappings and sequences
 MAX_INT_BITS = 10_000  # about 3000 decimal digits: Python writes no integer of more than 4300 as text
 JSON_START = re.compile(r"\s*(?=[{\[])")  # text that may be JSON: its first character opens an object or array
@@ -140,12 +142,13 @@ def check_depth(value: Any, name: str) -> None:
 
 def check_bounds(text: str, name: str, loader: type[SafeLoader], numbered: bool = False) -> None:
     """Read the YAML events of ``text`` and refuse it, naming the line, if its aliases would add more than
-    ``MAX_ALIAS_NODES`` nodes, an alias is inside the node it names, or collections nest deeper than
-    ``MAX_DEPTH``; ``numbered`` names the document too. Building nodes comes after, only for a text that passed."""
+    ``MAX_ALIAS_NODES`` nodes or ``MAX_ALIAS_CHARS`` characters, an alias is inside the node it names, or
+    collections nest deeper than ``MAX_DEPTH``; ``numbered`` names the document too. Nodes are built after, only
+    from a text that passed."""
     parser = loader(text)
-    sizes: dict[str, int] = {}  # anchor -> nodes it names, its aliases expanded
-    opened: list[tuple[str | None, int]] = []  # (anchor, nodes before it) of each collection being read
-    nodes = added = document = 0
+    sizes: dict[str, tuple[int, int]] = {}  # anchor -> (nodes, characters) it names, its aliases expanded
+    opened: list[tuple[str | None, int, int]] = []  # (anchor, nodes and characters before it) of each collection
+    nodes = chars = added_nodes = added_chars = document = 0
     try:
         while parser.check_event():
             event = parser.get_event()
@@ -153,24 +156,28 @@ def check_bounds(text: str, name: str, loader: type[SafeLoader], numbered: bool 
             if isinstance(event, yaml.DocumentStartEvent):
                 document, sizes = document + 1, {}
             elif isinstance(event, yaml.ScalarEvent):
-                nodes += 1
+                nodes, chars = nodes + 1, chars + len(event.value)
                 if event.anchor is not None:
-                    sizes[event.anchor] = 1
+                    sizes[event.anchor] = (1, len(event.value))
             elif isinstance(event, yaml.CollectionStartEvent):
-                opened.append((event.anchor, nodes))
+                opened.append((event.anchor, nodes, chars))
                 nodes += 1
                 problem = too_deep() if len(opened) > MAX_DEPTH else None
             elif isinstance(event, yaml.CollectionEndEvent):
-                anchor, before = opened.pop()
+                anchor, nodes_before, chars_before = opened.pop()
                 if anchor is not None:
-                    sizes[anchor] = nodes - before
+                    sizes[anchor] = (nodes - nodes_before, chars - chars_before)
             elif isinstance(event, yaml.AliasEvent):
-                size = sizes.get(event.anchor, 0)  # an undefined alias is the composer's error
-                nodes, added = nodes + size, added + size
-                if any(anchor == event.anchor for anchor, _ in opened):
+                size, length = sizes.get(event.anchor, (0, 0))  # an undefined alias is the composer's error
+                nodes, chars = nodes + size, chars + length
+                added_nodes, added_chars = added_nodes + size, added_chars + length
+                if any(anchor == event.anchor for anchor, *_ in opened):
                     problem = f"alias *{event.anchor} is inside the node it names (a recursive structure); refused"
-                elif added > MAX_ALIAS_NODES:
-                    problem = f"aliases would add more than {MAX_ALIAS_NODES} nodes (a YAML alias bomb); refused"
+                elif added_nodes > MAX_ALIAS_NODES or added_chars > MAX_ALIAS_CHARS:
+                    problem = (
+                        f"aliases would add more than {MAX_ALIAS_NODES} nodes or {MAX_ALIAS_CHARS} characters"
+                        " (a YAML alias bomb); refused"
+                    )
             if problem:
                 raise InputError(f"{where(name, event.start_mark.line + 1, document if numbered else None)}{problem}")
     except yaml.YAMLError as exc:

@@ -29,8 +29,9 @@ MANIFEST = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: lol\n"  # 4 line
 BOMB = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
     f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]\n" for a, b in zip("abcdefgh", "bcdefghi", strict=True)
 )
+ALIAS_BOMB = r"aliases would add more than 100000 nodes or 10000000 characters \(a YAML alias bomb\)"
 HOSTILE = [  # (text, line at fault, message)
-    pytest.param(BOMB, 6, r"aliases would add more than 100000 nodes \(a YAML alias bomb\); refused", id="bomb"),
+    pytest.param(BOMB, 6, rf"{ALIAS_BOMB}; refused", id="bomb"),
     pytest.param("data: &a [*a]\n", 1, r"alias \*a is inside the node it names \(a recursive structure\); refused",
                  id="self-reference"),
     pytest.param("data: " + "[" * 300 + "]" * 300 + "\n", 1,
@@ -89,10 +90,17 @@ def test_a_recursive_alias_is_named_at_its_line(loader: type[SafeLoader], text: 
         load(text, "f", loader)
 
 
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("big: &big [" + ", ".join(["x"] * 1000) + "]\n" + "".join(f"k{i}: *big\n" for i in range(200)), 101),
+        ("s: &s " + "x" * 1_000_000 + "\nl:\n" + "".join(f"  - *s # {i}\n" for i in range(20)), 13),
+    ],
+    ids=["1001-nodes-aliased-200-times", "1-MB-string-aliased-20-times"],
+)
 @pytest.mark.parametrize("loader", LOADERS)
-def test_many_aliases_of_a_large_node_are_a_bomb_too(loader: type[SafeLoader]) -> None:
-    text = "big: &big [" + ", ".join(["x"] * 1000) + "]\n" + "".join(f"k{i}: *big\n" for i in range(200))  # 1001 each
-    with pytest.raises(InputError, match=r"^f: line 101: aliases would add more than 100000 nodes"):
+def test_a_large_node_aliased_often_is_a_bomb_too(loader: type[SafeLoader], text: str, line: int) -> None:
+    with pytest.raises(InputError, match=rf"^f: line {line}: {ALIAS_BOMB}; refused$"):
         load(text, "f", loader)
 
 
