@@ -254,11 +254,12 @@ def test_a_100k_item_json_list_collects_in_seconds(tmp_path: Path) -> None:
     dump = tmp_path / "services.json"
     dump.write_text(f'{{\n    "apiVersion": "v1",\n    "items": [\n        {items}\n    ],\n    "kind": "List"\n}}\n')
     store = str(tmp_path / "evidence.duckdb")
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     result = cli("collect", "kubernetes", "--set", f"paths=[{dump}]", "--store", store, "--quiet")
-    elapsed = time.perf_counter() - started
-    print(f"100,000 Services ({dump.stat().st_size >> 20} MiB) collected in {elapsed:.1f} s")
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    print(f"100,000 Services ({dump.stat().st_size >> 20} MiB) collected in {elapsed:.1f} s ({cpu:.1f} s of CPU)")
     assert result.exit_code == 0 and result.output == "", result.output
-    assert elapsed < 15
+    # CPU time is the work done, whatever else the machine runs; the wait is bounded more loosely on a shared one
+    assert cpu < 15 and elapsed < 30, (cpu, elapsed)
     with duckdb.connect(store, read_only=True) as con:
         assert con.execute("SELECT count(*), count(DISTINCT name) FROM k8s_objects").fetchone() == (100_000, 100_000)
