@@ -21,13 +21,12 @@ from typing import Any
 
 import duckdb
 import jsonschema
-import yaml
 
 from collector.query_results import QueryResult
+from collector.safe_yaml import InputError, TextTimesLoader, load
 from collector.scope import Scope
 from collector.store import Store
 from collector.waivers import Waiver
-from collector.yaml_lines import TextTimesLoader
 
 VERDICTS = ("satisfied", "waived", "gap", "stale", "no-evidence", "error")
 FAILING_VERDICTS = frozenset({"gap", "stale", "no-evidence", "error"})
@@ -369,9 +368,11 @@ def load_pack(directory: Path) -> Pack:
     pack_file = directory / "pack.yaml"
     raw = pack_file.read_bytes()
     try:
-        doc = yaml.load(raw, Loader=TextTimesLoader)  # an unquoted time stays text, as in --param
-    except yaml.YAMLError as exc:
-        raise PackError(f"{pack_file}: invalid YAML: {exc}") from None
+        doc = load(raw.decode("utf-8"), str(pack_file), TextTimesLoader)  # an unquoted time stays text
+    except UnicodeDecodeError as exc:
+        raise PackError(f"{pack_file}: not UTF-8 text (byte {exc.start})") from None
+    except InputError as exc:
+        raise PackError(str(exc)) from None
     errors = sorted(jsonschema.Draft202012Validator(PACK_SCHEMA).iter_errors(doc), key=lambda e: list(e.path))
     if errors:
         raise PackError(f"{pack_file}: {_locate(doc, errors[0])}: {errors[0].message}")

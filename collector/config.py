@@ -19,7 +19,8 @@ import yaml
 
 from collector.claims import DURATION, LABEL, Pack, PackError, builtin_pack_dirs, duration, resolve_pack
 from collector.plugins import Source, discover_sources
-from collector.yaml_lines import TextTimesLoader, line_of, node_at
+from collector.safe_yaml import InputError, TextTimesLoader, load, load_document
+from collector.yaml_lines import line_of, node_at
 
 DEFAULT_REGULATED = "defensible.io/regulated=true"
 REFERENCE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -149,16 +150,10 @@ def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> 
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config {path}: {getattr(exc, 'strerror', None) or exc}") from None
-    loader = TextTimesLoader(text)
     try:
-        root = loader.get_single_node()
-        doc = loader.construct_document(root) if root is not None else None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}:" if mark else ""
-        raise ConfigError(f"{path}:{where} invalid YAML: {getattr(exc, 'problem', None) or exc}") from None
-    finally:
-        loader.dispose()
+        root, doc = load_document(text, str(path), TextTimesLoader)
+    except InputError as exc:
+        raise ConfigError(str(exc)) from None
     doc = {} if doc is None else doc
     if not isinstance(doc, dict):
         raise ConfigError(f"{path}: line 1: expected a mapping of settings ({', '.join(CONFIG_SCHEMA['properties'])})")
@@ -263,10 +258,10 @@ def expand(located: Config, value: Any, path: list[Any], environ: Mapping[str, s
     expanded = REFERENCE.sub(substitute, value)
     node = node_at(located.root, path)
     whole = REFERENCE.fullmatch(value) and value != "$$"
-    if whole and isinstance(node, yaml.ScalarNode) and node.style is None:
+    if whole and isinstance(node, yaml.ScalarNode) and not node.style:  # plain: None (PyYAML) or "" (libyaml)
         try:
-            return yaml.load(expanded, Loader=TextTimesLoader)
-        except yaml.YAMLError:
+            return load(expanded, value, TextTimesLoader)
+        except InputError:
             return expanded
     return expanded
 
@@ -455,7 +450,7 @@ def _parameter_descriptions(packs: list[Pack]) -> dict[str, str]:
     """Parameter name -> description, from the packs' pack.yaml."""
     found: dict[str, str] = {}
     for pack in packs:
-        doc = yaml.safe_load(pack.files["pack.yaml"])
+        doc = load(pack.files["pack.yaml"].decode("utf-8"), f"{pack.id}/pack.yaml")
         for name, spec in (doc.get("parameters") or {}).items():
             found.setdefault(name, _one_line(spec.get("description", "")))
     return found

@@ -26,6 +26,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from collector.safe_yaml import InputError, load_document
 from collector.yaml_lines import line_of
 
 WAIVER_SCHEMA: dict[str, Any] = {
@@ -102,10 +103,11 @@ def load_waivers(path: Path) -> tuple[list[Waiver], bytes]:
     except OSError as exc:
         raise WaiverError(f"cannot read waivers file {path}: {exc.strerror}") from None
     try:
-        node = yaml.compose(raw.decode("utf-8"), Loader=yaml.SafeLoader)
-        doc = yaml.safe_load(raw)
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise WaiverError(f"{path}: invalid YAML: {exc}") from None
+        node, doc = load_document(raw.decode("utf-8"), str(path))
+    except UnicodeDecodeError as exc:
+        raise WaiverError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except InputError as exc:
+        raise WaiverError(str(exc)) from None
     errors = sorted(jsonschema.Draft202012Validator(WAIVER_SCHEMA).iter_errors(doc), key=lambda e: list(e.path))
     if errors:
         where = list(errors[0].absolute_path)

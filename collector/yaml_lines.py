@@ -1,19 +1,11 @@
-"""YAML read with its line numbers, so that an error in a user's file can name the line of the key at fault."""
+"""Line numbers in YAML read with ``collector.safe_yaml``, so that an error in a user's file can name the line of the
+key at fault."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import yaml
-
-
-class TextTimesLoader(yaml.SafeLoader):
-    """YAML whose unquoted times stay text (``since: 2026-11-01T00:00:00Z``), as sources' configs expect."""
-
-    yaml_implicit_resolvers = {
-        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-    }
 
 
 def node_at(node: yaml.Node | None, path: list[Any]) -> yaml.Node | None:

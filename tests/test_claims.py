@@ -111,7 +111,7 @@ def test_latest_run_wins(store: Store, tmp_path: Path) -> None:
         (PACK.replace("evidence: services.sql", "evidence: 42"), {}, r"claim 'services-exist' field 'evidence'"),
         (PACK + PACK[PACK.index("      - id") :], {}, r"claim 'services-exist' is defined twice"),
         (PACK.replace("id: services-exist", "id: Bad_Id"), {}, r"claim 'Bad_Id' field 'id'"),
-        ("id: [unclosed\n", {}, r"pack\.yaml: invalid YAML"),
+        ("id: [unclosed\n", {}, r"pack\.yaml: line 2: invalid YAML: .* \(while parsing a flow sequence on line 1\)"),
         (PACK, {"services.sql": "  ;\n"}, r"services\.sql: claim 'services-exist': SQL file is empty"),
     ],
 )

@@ -264,4 +264,4 @@ def test_a_page_that_is_not_json_fails_naming_the_url(store: Store, tmp_path: Pa
         api.raw_bodies[SERVICES] = b"<html>proxy error</html>"
         result = collect(store, api.kubeconfig(tmp_path / "kubeconfig"))
     assert result.status == "failed"
-    assert result.error == f"kubernetes: {api.url}{SERVICES} page 1: response is not JSON"
+    assert result.error == f"kubernetes: {api.url}{SERVICES} page 1: line 1: invalid JSON: Expecting value"

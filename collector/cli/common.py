@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 from rich.console import Console
 from rich.markup import escape
 
@@ -25,11 +24,11 @@ from collector.claims import (
 from collector.config import Config, ConfigError
 from collector.config import load_config as read_config
 from collector.progress import Reporter, reporting
+from collector.safe_yaml import InputError, TextTimesLoader, load
 from collector.scope import Scope
 from collector.store import DEFAULT_STORE
 from collector.telemetry import tracer
 from collector.waivers import WaiverError, load_waivers
-from collector.yaml_lines import TextTimesLoader
 
 DEFAULT_CONFIG = Path("defensible.yaml")
 
@@ -157,10 +156,6 @@ class Judging:
     waivers_file: bytes | None
 
 
-def read_yaml(text: str) -> Any:
-    return yaml.load(text, Loader=TextTimesLoader)
-
-
 def fail(message: str, code: int = 2) -> None:
     err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True)
     sys.exit(code)
@@ -182,10 +177,9 @@ def parse_assignments(items: tuple[str, ...], option: str) -> dict[str, Any]:
         if not sep or not key:
             fail(f"{option} expects KEY=VALUE, got {item!r}")
         try:
-            parsed[key] = read_yaml(value)
-        except yaml.YAMLError as exc:
-            why = " ".join(str(getattr(exc, "problem", None) or exc).split())
-            fail(f"{option} {key}: the value is not YAML ({why}): {value!r}")
+            parsed[key] = load(value, f"{option} {key}", TextTimesLoader)
+        except InputError as exc:
+            fail(str(exc))
     return parsed
 
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from kubernetes import config as kube_config
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
@@ -24,6 +23,7 @@ from urllib3.exceptions import HTTPError
 
 from collector.plugins import CollectContext, SourceError
 from collector.redaction import redact_object
+from collector.safe_yaml import InputError, load_all, load_json
 from collector.store import PROVENANCE_COLUMNS
 
 GATEWAY_API = "gateway.networking.k8s.io"
@@ -194,22 +194,11 @@ def manifest_files(paths: list[Path]) -> list[Path]:
 
 
 def read_documents(path: Path, text: str) -> Iterator[tuple[int, int, Any]]:
-    """Yield (document index, first line, decoded document), naming file/document/line on bad YAML."""
-    loader = yaml.CSafeLoader(text)
-    index = 0
+    """Yield (document index, first line, decoded document), naming file/document/line on bad or hostile input."""
     try:
-        while loader.check_node():
-            node = loader.get_node()
-            index += 1
-            if node is not None:
-                yield index, node.start_mark.line + 1, loader.construct_document(node)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f", line {mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise SourceError(f"{path}: document {index + 1}{where}: invalid YAML: {problem}") from None
-    finally:
-        loader.dispose()
+        yield from load_all(text, str(path))
+    except InputError as exc:
+        raise SourceError(str(exc)) from None
 
 
 def expand_lists(doc: Any, where: str) -> Iterator[tuple[str, dict]]:
@@ -381,9 +370,9 @@ def list_pages(
         )
         body = response.data
         try:
-            listing = json.loads(body)
-        except ValueError:
-            raise SourceError(f"kubernetes: {url} page {len(pages) + 1}: response is not JSON") from None
+            listing = load_json(body, f"kubernetes: {url} page {len(pages) + 1}")
+        except InputError as exc:
+            raise SourceError(str(exc)) from None
         if not isinstance(listing, dict):
             raise SourceError(f"kubernetes: {url} page {len(pages) + 1}: response is not a list object")
         pages.append((body, listing))
@@ -394,8 +383,8 @@ def list_pages(
 
 def status_message(body: bytes) -> str | None:
     try:
-        return json.loads(body).get("message")
-    except (ValueError, AttributeError):
+        return load_json(body, "status").get("message")
+    except (InputError, AttributeError):
         return None
 
 
