@@ -16,6 +16,25 @@ class TextTimesLoader(yaml.SafeLoader):
     }
 
 
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A mapping repeats a key."""
+
+
+class UniqueKeyLoader(yaml.CSafeLoader):
+    """YAML (and JSON) whose mappings may not repeat a key, as Kubernetes requires: with a repeated key the
+    decoded document would silently drop a value the text holds (a second ``kind`` turning a Secret into a
+    ConfigMap), so what is vetted would not be what is written. Merge keys (``<<``) may still be overridden."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set[tuple[str, str]] = set()
+        for key, _ in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                if (key.tag, key.value) in seen:
+                    raise DuplicateKeyError(None, None, "found a duplicate mapping key", key.start_mark)
+                seen.add((key.tag, key.value))
+        return super().construct_mapping(node, deep)
+
+
 def node_at(node: yaml.Node | None, path: list[Any]) -> yaml.Node | None:
     """The node at ``path`` (mapping keys and sequence indexes), or the deepest node on the way that exists."""
     return _walk(node, path)[-1][1]
