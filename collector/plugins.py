@@ -21,7 +21,7 @@ import duckdb
 import jsonschema
 
 from collector.progress import Step, current
-from collector.redaction import has_secret_material, redact_object
+from collector.redaction import comments_hold_secrets, redact
 from collector.store import Store, sha256_hex
 
 ENTRY_POINT_GROUP = "defensible.sources"
@@ -80,13 +80,18 @@ class CollectContext:
             },
         )
 
-    def add_document_artifact(self, raw: bytes, decoded: Any, origin: str, media_type: str) -> str:
-        """Keep ``raw`` as an artifact, or, if it holds secret material, a redacted JSON rendering of
-        ``decoded`` that records the original bytes' digest."""
-        if has_secret_material(raw.decode("utf-8", "replace")):
-            redacted = json.dumps(redact_object(decoded), indent=1, sort_keys=True, default=str).encode()
-            return self.add_artifact(redacted, origin, "application/json", sha256_hex(raw))
-        return self.add_artifact(raw, origin, media_type)
+    def add_document_artifact(
+        self, raw: bytes, decoded: Any, origin: str, media_type: str, *, complete: bool = True
+    ) -> str:
+        """Keep ``raw`` as an artifact only if nothing in ``decoded`` (its decoded documents) needs redaction and
+        its comments hold no key material or credentials; else keep the redacted JSON rendering of ``decoded``,
+        recording the original bytes' digest. ``complete=False`` says ``decoded`` misses part of ``raw``
+        (undecodable content): raw is then never kept."""
+        redacted, sensitive = redact(decoded)
+        if complete and not sensitive and not comments_hold_secrets(raw.decode("utf-8", "replace")):
+            return self.add_artifact(raw, origin, media_type)
+        rendering = json.dumps(redacted, indent=1, sort_keys=True, default=str).encode()
+        return self.add_artifact(rendering, origin, "application/json", sha256_hex(raw))
 
     def emit(self, table: str, row: Mapping[str, Any], artifact_sha256: str) -> None:
         """Stage one evidence row; provenance columns are added here. Rows load in bulk at the end."""

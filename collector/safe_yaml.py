@@ -42,10 +42,27 @@ def _located(constructor: Callable[[Any, yaml.Node], Any]) -> Callable[[Any, yam
     return construct
 
 
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A mapping repeats a key."""
+
+
 class SafeLoader(_Base):  # type: ignore[valid-type,misc]
-    """PyYAML's safe loader: libyaml's when PyYAML was built with it (several times faster), else pure Python."""
+    """PyYAML's safe loader: libyaml's when PyYAML was built with it (several times faster), else pure Python.
+
+    Mappings may not repeat a key, as Kubernetes requires: with a repeated key the decoded document would silently
+    drop a value the text holds (a second ``kind`` turning a Secret into a ConfigMap), so what is vetted would not
+    be what is written. Merge keys (``<<``) may still be overridden."""
 
     yaml_constructors = {tag: _located(constructor) for tag, constructor in _Base.yaml_constructors.items()}
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set[tuple[str, str]] = set()
+        for key, _ in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                if (key.tag, key.value) in seen:
+                    raise DuplicateKeyError(None, None, f"the key {key.value!r} is repeated", key.start_mark)
+                seen.add((key.tag, key.value))
+        return super().construct_mapping(node, deep)
 
 
 class TextTimesLoader(SafeLoader):
@@ -63,6 +80,18 @@ class InputError(ValueError):
 
 class InvalidJSON(InputError):
     """Text that is not JSON (which a manifest not named ``.json`` may then be read as YAML)."""
+
+
+class DuplicateKeys(InputError):
+    """A mapping repeats a key: what is decoded would not be all that is written."""
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        repeated = next(k for i, (k, _) in enumerate(pairs) if k in dict(pairs[:i]))
+        raise DuplicateKeys(f"the key {repeated!r} is repeated")
+    return value
 
 
 def load(text: str, name: str, loader: type[SafeLoader] = SafeLoader) -> Any:
@@ -114,7 +143,9 @@ def load_all(text: str, name: str) -> Iterator[tuple[int, int, Any]]:
 def load_json(text: str | bytes, name: str) -> Any:
     """The value of a JSON text, its nesting bounded by ``MAX_DEPTH``."""
     try:
-        value = json.loads(text)
+        value = json.loads(text, object_pairs_hook=_unique_pairs)
+    except DuplicateKeys as exc:
+        raise DuplicateKeys(f"{name}: invalid JSON: {exc}") from None
     except json.JSONDecodeError as exc:
         raise InvalidJSON(f"{name}: line {exc.lineno}: invalid JSON: {exc.msg}") from None
     except RecursionError:
@@ -208,4 +239,5 @@ def invalid(exc: yaml.YAMLError, text: str, name: str, document: int | None = No
         line, problem = text.count("\n", 0, exc.position) + 1, str(exc).splitlines()[0]
     else:
         line, problem = None, " ".join(str(exc).split())
-    return InputError(f"{where(name, line, document)}invalid YAML: {problem}")
+    error = DuplicateKeys if isinstance(exc, DuplicateKeyError) else InputError
+    return error(f"{where(name, line, document)}invalid YAML: {problem}")

@@ -22,7 +22,7 @@ from helpers import write
 from collector.claims import PackError, load_pack
 from collector.cli import main
 from collector.safe_yaml import InputError, SafeLoader, TextTimesLoader, load, load_all, load_document, load_json
-from sources.git.source import manifest_objects
+from sources.git.source import manifest_documents
 
 MANIFEST = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: lol\n"  # 4 lines before the hostile part
 # 9 levels of 9 aliases: 9**9 (387 million) strings once expanded
@@ -234,8 +234,8 @@ def test_hostile_pack_yaml_set_values_and_git_blobs_are_refused(
     value = text.removeprefix("data: ").strip()
     result = cli("collect", "kubernetes", "--set", f"paths={value}", "--store", str(tmp_path / "evidence.duckdb"))
     assert result.exit_code == 2 and re.fullmatch(rf"error: --set paths: line \d+: {message}\n", result.output)
-    [(where, error, obj)] = manifest_objects((MANIFEST + text).encode(), "k8s/cm.yaml@0123abcd")
-    assert where == "k8s/cm.yaml@0123abcd" and obj is None
+    documents, error = manifest_documents((MANIFEST + text).encode(), "k8s/cm.yaml@0123abcd")
+    assert documents == []
     assert re.fullmatch(rf"k8s/cm\.yaml@0123abcd: document 1, line {line + 4}: {message}", error or "")
 
 

@@ -86,6 +86,18 @@ def test_kinds_can_be_restricted(store: Store, tmp_path: Path) -> None:
         ("apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\n- just\n- a list\n", r"bad\.yaml#2 \(line 5\)"),
         ("apiVersion: v1\nkind: Service\nmetadata: {namespace: x}\n", r"bad\.yaml#1 \(line 1\): not a Kubernetes"),
         ('{"kind": "List", "apiVersion": "v1", "items": [{"kind": "Service"}]}', r"bad\.yaml#1 \(line 1\) items\[0\]"),
+        (
+            "apiVersion: v1\nkind: Secret\nmetadata: {name: a}\ndata: {k: dmFsdWU=}\nkind: ConfigMap\n",
+            r"bad\.yaml: document 1, line 5: invalid YAML: the key 'kind' is repeated",
+        ),
+        (
+            '{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "a"}, "kind": "ConfigMap"}',
+            r"bad\.yaml: invalid JSON: the key 'kind' is repeated",
+        ),
+        (
+            '{"kind": "SecretList", "apiVersion": "v1", "items": [{"kind": "ConfigMap", "metadata": {"name": "x"}}]}',
+            r"bad\.yaml#1 \(line 1\) items\[0\]: kind 'ConfigMap' in a SecretList",
+        ),
     ],
 )
 def test_malformed_manifest_names_file_and_document(store: Store, tmp_path: Path, content: str, message: str) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,7 @@ from cryptography import x509
 from kubernetes import config as kube_config
 
 from collector.plugins import CollectContext, SourceError
-from collector.redaction import redact_object
-from collector.store import sha256_hex
+from collector.redaction import is_secret, redact_object
 from sources.certificates.x509 import describe, read_pem_bundle, to_pem, verify_chain
 from sources.kubernetes.source import GATEWAY_API, KINDS, Kind, list_kind, manifest_files, read_manifest
 
@@ -44,7 +42,7 @@ class Found:
 
     def add(self, obj: dict, location: str, artifact: str) -> None:
         kind, group = obj.get("kind"), str(obj.get("apiVersion", "")).split("/")[0]
-        if kind == "Secret" and holds_certificates(obj):
+        if is_secret(obj) and holds_certificates(obj):
             self.secrets.append((obj, location, artifact))
         elif kind == "Certificate" and group == CERT_MANAGER:
             self.certificates.append((obj, location, artifact))
@@ -57,12 +55,14 @@ def holds_certificates(secret: dict) -> bool:
 
 
 def drop_private_keys(obj: dict) -> dict:
-    """Remove every value of a Secret but its certificates, before anything else looks at it."""
-    if obj.get("kind") == "Secret":
-        for part in ("data", "stringData"):
-            if isinstance(obj.get(part), dict):
-                obj[part] = {k: v for k, v in obj[part].items() if k in CERT_KEYS}
-    return obj
+    """A copy of a Secret with only its certificates, of any other object redacted, before anything looks at it."""
+    if not is_secret(obj):
+        return redact_object(obj)
+    kept = {key: obj.get(key) for key in ("apiVersion", "kind", "metadata")}
+    for part in ("data", "stringData"):
+        if isinstance(obj.get(part), dict):
+            kept[part] = {k: v for k, v in obj[part].items() if k in CERT_KEYS}
+    return kept
 
 
 # reading ----------------------------------------------------------------------------------------------
@@ -98,15 +98,11 @@ def collect_live(ctx: CollectContext, context: str) -> None:
                     ctx.note(f"certificates: context {context} serves no {kind.kind} (404)")
                 continue
             for page_no, (body, page) in enumerate(listing.pages, start=1):
-                items = [drop_private_keys({"kind": kind.kind, **item}) for item in page.get("items") or []]
-                for item in items:
-                    item.setdefault("apiVersion", listing.api_version)
-                # the page as sent holds tls.key: only a redacted rendering is kept, citing the page's digest
-                rendered = json.dumps(redact_object({**page, "items": items}), indent=1, sort_keys=True)
                 origin = f"{listing.url} page {page_no}"
-                sha = ctx.add_artifact(rendered.encode(), origin, "application/json", sha256_hex(body))
+                items = [{"kind": kind.kind, "apiVersion": listing.api_version, **i} for i in page.get("items") or []]
+                sha = ctx.add_document_artifact(body, {**page, "items": items}, origin, "application/json")
                 for item in items:
-                    found.add(item, origin, sha)
+                    found.add(drop_private_keys(item), origin, sha)
     emit_found(ctx, found)
 
 

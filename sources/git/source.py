@@ -334,21 +334,23 @@ def collect_manifest_objects(ctx: CollectContext, git: Git, repo: str) -> None:
         return
     batch = git.run("cat-file", "--batch", stdin="".join(f"{b}\n" for b, _ in blobs).encode())
     contents = dict(read_batch(batch))
-    parsed = {blob: list(manifest_objects(contents[blob], location)) for blob, location in blobs}
-    artifact = ctx.add_document_artifact(
-        batch, {blob: [doc for *_, doc in objects] for blob, objects in parsed.items()},
-        f"git:{repo} manifest blobs (git cat-file --batch)", "text/plain",
-    )  # fmt: skip
+    parsed = {blob: manifest_documents(contents[blob], location) for blob, location in blobs}
+    decoded = {blob: {"error": error} if error else [d for *_, d in docs] for blob, (docs, error) in parsed.items()}
+    origin = f"git:{repo} manifest blobs (git cat-file --batch)"
+    complete = all(error is None for _, error in parsed.values())  # an undecodable blob cannot be vetted
+    artifact = ctx.add_document_artifact(batch, decoded, origin, "text/plain", complete=complete)
     invalid = []
-    for blob, objects in parsed.items():
-        for location, error, obj in objects:
+    for blob, location in blobs:
+        documents, error = parsed[blob]
+        rows = [(location, None)] if error else list(manifest_objects(documents, location))
+        for where, obj in rows:
             meta = (obj or {}).get("metadata") or {}
             ctx.emit(
                 "git_manifest_objects",
                 {
                     "repo": repo,
                     "blob": blob,
-                    "location": location,
+                    "location": where,
                     "api_version": (obj or {}).get("apiVersion"),
                     "kind": (obj or {}).get("kind"),
                     "namespace": meta.get("namespace"),
@@ -357,8 +359,8 @@ def collect_manifest_objects(ctx: CollectContext, git: Git, repo: str) -> None:
                 },
                 artifact,
             )
-            if error:
-                invalid.append(error)
+        if error:
+            invalid.append(error)
     if invalid:
         ctx.partial(f"git: {repo}: {len(invalid)} manifest(s) in history could not be parsed, e.g. {invalid[0]}")
 
@@ -374,17 +376,19 @@ def read_batch(batch: bytes) -> Iterator[tuple[str, bytes]]:
         pos = start + int(size) + 1
 
 
-def manifest_objects(content: bytes, location: str) -> Iterator[tuple[str, str | None, dict | None]]:
-    """Yield (location, error, object) for each Kubernetes object a manifest blob defines. Documents that
-    are not Kubernetes objects (kustomization, Helm values) are skipped; invalid YAML is an error."""
+def manifest_documents(content: bytes, location: str) -> tuple[list[tuple[int, int, Any]], str | None]:
+    """The decoded documents of a manifest blob (index, first line, document), or why it cannot be decoded."""
     try:
-        documents = list(read_documents(Path(location), content.decode("utf-8")))
+        return list(read_documents(Path(location), content.decode("utf-8"))), None
     except (UnicodeDecodeError, SourceError) as exc:
-        yield location, str(exc), None
-        return
+        return [], str(exc)
+
+
+def manifest_objects(documents: list[tuple[int, int, Any]], location: str) -> Iterator[tuple[str, dict]]:
+    """(location, object) for each Kubernetes object the documents define. Documents that are not Kubernetes
+    objects (kustomization, Helm values) are skipped."""
     for index, line, doc in documents:
         try:
-            objects = list(expand_lists(doc, f"{location}#{index} (line {line})"))
+            yield from list(expand_lists(doc, f"{location}#{index} (line {line})"))
         except SourceError:
             continue
-        yield from ((where, None, obj) for where, obj in objects)

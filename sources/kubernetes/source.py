@@ -213,7 +213,7 @@ def expand_lists(doc: Any, where: str) -> Iterator[tuple[str, dict]]:
         if not isinstance(items, list):
             raise SourceError(f"{where}: `items` of {kind} is not a list")
         for i, item in enumerate(items):
-            yield from expand_lists(item, f"{where} items[{i}]")
+            yield from expand_lists(typed_item(item, doc, f"{where} items[{i}]"), f"{where} items[{i}]")
         return
     name = (doc.get("metadata") or {}).get("name") if isinstance(doc.get("metadata"), dict) else None
     if not isinstance(kind, str) or not isinstance(doc.get("apiVersion"), str) or not isinstance(name, str):
@@ -221,20 +221,33 @@ def expand_lists(doc: Any, where: str) -> Iterator[tuple[str, dict]]:
     yield where, doc
 
 
+def typed_item(item: Any, listing: dict, where: str) -> Any:
+    """An item of a typed list (``SecretList``: the API's own lists) with the kind and apiVersion the list gives
+    it when it names none; an item of another kind than its list's is refused."""
+    item_kind = listing["kind"][: -len("List")]
+    if not item_kind or not isinstance(item, dict):
+        return item
+    if item.get("kind", item_kind) != item_kind:
+        raise SourceError(f"{where}: kind {item['kind']!r} in a {listing['kind']}")
+    return {"apiVersion": listing.get("apiVersion"), **item, "kind": item_kind}
+
+
 def read_manifest(ctx: CollectContext, path: Path, clean: Callable[[dict], dict]) -> tuple[str, list[tuple[str, dict]]]:
-    """Read the objects of a manifest file, each passed through ``clean`` (which removes secret material) as
-    soon as it is decoded, and keep the file as an artifact; return its digest and (location, object) pairs."""
+    """Read the objects of a manifest file, each passed through ``clean`` (a copy without secret material) as
+    soon as it is decoded, and keep the file as an artifact (redacted if any of its documents holds secrets);
+    return its digest and (location, object) pairs."""
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SourceError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    documents = list(read_documents(path, text))
     objects = [
         (location, clean(obj))
-        for index, line, doc in read_documents(path, text)
+        for index, line, doc in documents
         for location, obj in expand_lists(doc, f"{path}#{index} (line {line})")
     ]
-    return ctx.add_document_artifact(raw, [obj for _, obj in objects], str(path), "application/yaml"), objects
+    return ctx.add_document_artifact(raw, [doc for *_, doc in documents], str(path), "application/yaml"), objects
 
 
 def collect_manifests(ctx: CollectContext, paths: list[Path], cluster: str, kinds: list[Kind]) -> None:
@@ -321,10 +334,9 @@ def collect_kind(ctx: CollectContext, api: ApiClient, cluster: str, server: str,
         sha = ""
         count = 0
         for page_no, (body, page) in enumerate(listing.pages, start=1):
-            sha = ctx.add_document_artifact(body, page, f"{url} page {page_no}", "application/json")
-            for item in page.get("items") or []:
-                item.setdefault("apiVersion", listing.api_version)
-                item.setdefault("kind", kind.kind)
+            items = [{"kind": kind.kind, "apiVersion": listing.api_version, **i} for i in page.get("items") or []]
+            sha = ctx.add_document_artifact(body, {**page, "items": items}, f"{url} page {page_no}", "application/json")
+            for item in items:
                 ctx.emit("k8s_objects", object_row(cluster, redact_object(item), url), sha)
                 count += 1
         ctx.emit("k8s_inventory", inventory_row(cluster, kind.kind, listing.api_version, "collected", count, url), sha)
