@@ -134,7 +134,8 @@ def test_rotation_rules(store: Store, tmp_path: Path) -> None:
     (web,) = [detail for obj, detail in table(result.evidence, "object", "detail") if obj == "Certificate infra/web"]
     assert "revision 5, 2 renewal(s) observed since" in web and "issuer ClusterIssuer ca Ready" in web
     # without its issuer, a Certificate's renewal cannot be vouched for
-    assert collect(store, write_manifests(tmp_path / "v3" / "c.yaml", certificate("web", 5), secret)).status == "succeeded"
+    third = write_manifests(tmp_path / "v3" / "c.yaml", certificate("web", 5), secret)
+    assert collect(store, third).status == "succeeded"
     without = evaluate(store)["rotation-works"]
     assert without.verdict == "gap", without.reason
     (finding,) = table(without.gaps, "finding")
