@@ -37,7 +37,7 @@ def test_demo_bundle_verifies_and_has_expected_layout(demo_dir: Path) -> None:
     verdicts = {f"{p['id']}/{c['id']}": c["verdict"] for p in claims["packs"] for c in p["claims"]}
     assert verdicts == {
         "certificates/certificates-valid": "gap",
-        "certificates/rotation-works": "satisfied",
+        "certificates/rotation-works": "gap",  # staff-wildcard-tls is made by hand: no rotation evidence
         "git-changes/changes-reviewed": "gap",
         "git-changes/emergency-changes-accounted": "satisfied",
         "k8s-networking/public-exposure-controlled": "satisfied",
@@ -172,6 +172,13 @@ def test_demo_certificates_valid_names_the_expiring_secret_and_its_listener(demo
     assert held == {
         ("Secret gateway-infra/citizen-api-tls", "Gateway gateway-infra/public-gateway listener https-citizen"),
         ("Secret enforcement/enforcement-tls", "Gateway gateway-infra/internal-gateway listener https-staff"),
+        ("ConfigMap enforcement/enforcement-ca", "BackendTLSPolicy enforcement/enforcement-api-tls"),
+    }
+    # the two hand-made Secrets have no rotation evidence; cert-manager renews the third
+    rotation = demo_dir / "bundle" / "evidence" / "certificates" / "rotation-works"
+    assert {row["object"] for row in json.loads((rotation / "gaps.json").read_text())} == {
+        "Secret gateway-infra/staff-wildcard-tls",
+        "Secret enforcement/enforcement-tls",
     }
     # the cited artifact is the certificate itself: its sha256 over DER is the fingerprint in the row
     pem = (demo_dir / "bundle" / "artifacts" / "sha256" / gap["artifact_sha256"]).read_bytes()
@@ -180,7 +187,7 @@ def test_demo_certificates_valid_names_the_expiring_secret_and_its_listener(demo
 
 def test_html_report_highlights_gaps_and_links_evidence(demo_dir: Path) -> None:
     html = (demo_dir / "bundle" / "report.html").read_text()
-    assert html.count('class="claim c-gap"') == 8 and html.count('class="claim c-satisfied"') == 5
+    assert html.count('class="claim c-gap"') == 9 and html.count('class="claim c-satisfied"') == 4
     assert 'class="gap-row"' in html and ".v-gap { background: #c62828" in html
     # at a glance, each gap claim says what is wrong: its first gap row
     assert "Secret gateway-infra/staff-wildcard-tls: certificate expires in 1" in html

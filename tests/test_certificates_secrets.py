@@ -248,3 +248,73 @@ def test_live_lists_only_tls_secrets_and_keeps_no_key(store: Store, tmp_path: Pa
 def test_nothing_configured_is_a_clear_error(store: Store) -> None:
     result = run_source(store, CertificatesSource(), {})
     assert result.status == "failed" and "configure `paths`, `contexts`, `endpoints` or `acm`" in result.error
+
+
+def test_every_tls_consumer_is_recorded_and_the_mesh_ca_key_is_never_kept(store: Store, tmp_path: Path) -> None:
+    root, intermediate, leaf = chain()
+    cacerts = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {"name": "cacerts", "namespace": "istio-system"},
+        "data": {
+            "ca-cert.pem": b64(intermediate.pem),
+            "ca-key.pem": b64(intermediate.key_pem),
+            "cert-chain.pem": b64(intermediate.pem + root.pem),
+            "root-cert.pem": b64(root.pem),
+        },
+    }
+    ingress = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": "site", "namespace": "infra"},
+        "spec": {"tls": [{"hosts": ["shop.example"], "secretName": "shop-tls"}, {"hosts": ["default.example"]}]},
+    }
+    istio = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "Gateway",
+        "metadata": {"name": "legacy", "namespace": "infra"},
+        "spec": {
+            "servers": [
+                {"port": {"number": 443, "name": "https"}, "hosts": ["ns/shop.example"],
+                 "tls": {"mode": "SIMPLE", "credentialName": "shop-tls"}},
+                {"port": {"number": 80, "name": "http"}, "hosts": ["*"], "tls": {"httpsRedirect": True}},
+            ]
+        },
+    }  # fmt: skip
+    policy = {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "BackendTLSPolicy",
+        "metadata": {"name": "api", "namespace": "infra"},
+        "spec": {"validation": {"caCertificateRefs": [{"group": "", "kind": "ConfigMap", "name": "api-ca"}]}},
+    }
+    configmap = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "api-ca", "namespace": "infra"},
+        "data": {"ca.crt": root.pem.decode()},
+    }
+    secret = tls_secret("infra", "shop-tls", leaf.pem, leaf.key_pem)
+    manifest = write_manifests(tmp_path / "m" / "all.yaml", cacerts, ingress, istio, policy, configmap, secret)
+    assert collect(store, manifest).status == "succeeded"
+    sql = "SELECT consumer, role, hostnames, object_kind, name, found FROM tls_consumers ORDER BY 1, 3"
+    consumers = rows(store, sql)
+    assert [tuple(r.values()) for r in consumers] == [
+        ("BackendTLSPolicy infra/api", "trust-anchor", [], "ConfigMap", "api-ca", True),
+        ("Ingress infra/site", "serving", ["default.example"], None, None, False),
+        ("Ingress infra/site", "serving", ["shop.example"], "Secret", "shop-tls", True),
+        ("Istio Gateway infra/legacy server https", "serving", ["shop.example"], "Secret", "shop-tls", True),
+        ("mesh CA (istiod, Secret istio-system/cacerts)", "mesh-ca", [], "Secret", "cacerts", True),
+    ]
+    keys = rows(store, "SELECT found_in, secret_name, secret_key, chain_position FROM certificates ORDER BY ALL")
+    assert [tuple(r.values()) for r in keys] == [
+        ("configmap", "api-ca", "ca.crt", 0),
+        ("secret", "cacerts", "ca-cert.pem", 0),
+        ("secret", "cacerts", "cert-chain.pem", 0),
+        ("secret", "cacerts", "cert-chain.pem", 1),
+        ("secret", "cacerts", "root-cert.pem", 0),
+        ("secret", "shop-tls", "tls.crt", 0),
+    ]
+    store.con.execute("CHECKPOINT")
+    kept = [p for k in (intermediate, leaf) for p in scan_for_key(tmp_path, k) if p.parent.name != "m"]
+    assert kept == []  # only the manifest itself holds the keys

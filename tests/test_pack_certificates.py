@@ -53,7 +53,7 @@ def test_expiring_certificate_is_a_gap_per_listener_using_it(store: Store, tmp_p
     expires = (datetime.now(UTC) + timedelta(days=10.5)).strftime("%Y-%m-%d")
     assert table(result.gaps, "object", "used_by", "finding") == [
         ("Secret infra/missing-tls", "Gateway infra/edge listener b",
-         "listener references a Secret that holds no certificate (not found)"),
+         "references a Secret that holds no certificate (not found)"),
         ("Secret infra/soon-tls", "Gateway infra/edge listener a", f"certificate expires in 10 day(s), on {expires}"),
         ("Secret infra/soon-tls", "Gateway infra/edge listener b", f"certificate expires in 10 day(s), on {expires}"),
     ]  # fmt: skip
@@ -85,19 +85,30 @@ def test_no_certificate_in_use_is_no_evidence(store: Store, tmp_path: Path) -> N
 
 def test_rotation_rules(store: Store, tmp_path: Path) -> None:
     now = datetime.now(UTC)
+    served = issue("shop.example", days=(-10, 60))  # the certificate web's Secret holds, as its status says
 
     def certificate(name: str, revision: int, ready: str = "True", renew: int = 30, expires: int = 60, **extra: Any):
+        not_after = served.cert.not_valid_after_utc if expires == 60 else now + timedelta(days=expires)
         obj = cert_manager_certificate(
             conditions=[{"type": "Ready", "status": ready, "reason": "Ready" if ready == "True" else "Failing"}],
-            notAfter=(now + timedelta(days=expires)).isoformat(),
+            notAfter=not_after.isoformat(),
             renewalTime=(now + timedelta(days=renew)).isoformat(),
             revision=revision,
             **extra,
         )
         obj["metadata"]["name"] = name
+        obj["spec"]["secretName"] = f"{name}-tls"
         return obj
 
-    first = write_manifests(tmp_path / "v1" / "c.yaml", certificate("web", 3))
+    issuer = {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "ClusterIssuer",
+        "metadata": {"name": "ca"},
+        "spec": {"ca": {"secretName": "ca"}},
+        "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+    }
+    secret = tls_secret("infra", "web-tls", served.pem, b"")
+    first = write_manifests(tmp_path / "v1" / "c.yaml", certificate("web", 3), issuer, secret)
     collect(store, first)
     later = [
         certificate("web", 5),
@@ -105,20 +116,30 @@ def test_rotation_rules(store: Store, tmp_path: Path) -> None:
         certificate("late", 2, renew=70),
         certificate("overdue", 2, renew=-3),
         certificate("retrying", 2, lastFailureTime=(now - timedelta(hours=2)).isoformat()),
+        {**issuer, "metadata": {"name": "ca"}},
+        secret,
     ]
     collect(store, write_manifests(tmp_path / "v2" / "c.yaml", *later))
     result = evaluate(store)["rotation-works"]
     assert result.verdict == "gap"
     overdue = (now - timedelta(days=3)).strftime("%Y-%m-%d")
     failed = (now - timedelta(hours=2)).strftime("%Y-%m-%d %H:%M")
+    empty = "its Secret infra/{}-tls holds no certificate"
     assert table(result.gaps, "object", "finding") == [
-        ("Certificate infra/failing", "not Ready (False: Failing)"),
-        ("Certificate infra/late", "renewalTime is not before notAfter"),
-        ("Certificate infra/overdue", f"renewal overdue since {overdue}"),
-        ("Certificate infra/retrying", f"issuance failed at {failed}"),
+        ("Certificate infra/failing", "not Ready (False: Failing); " + empty.format("failing")),
+        ("Certificate infra/late", "renewalTime is not before notAfter; " + empty.format("late")),
+        ("Certificate infra/overdue", f"renewal overdue since {overdue}; " + empty.format("overdue")),
+        ("Certificate infra/retrying", f"issuance failed at {failed}; " + empty.format("retrying")),
     ]
     (web,) = [detail for obj, detail in table(result.evidence, "object", "detail") if obj == "Certificate infra/web"]
-    assert "revision 5, 2 renewal(s) observed since" in web
+    assert "revision 5, 2 renewal(s) observed since" in web and "issuer ClusterIssuer ca Ready" in web
+    # without its issuer, a Certificate's renewal cannot be vouched for
+    third = write_manifests(tmp_path / "v3" / "c.yaml", certificate("web", 5), secret)
+    assert collect(store, third).status == "succeeded"
+    without = evaluate(store)["rotation-works"]
+    assert without.verdict == "gap", without.reason
+    (finding,) = table(without.gaps, "finding")
+    assert finding == ("its issuer ClusterIssuer ca was not collected: its readiness is unknown",)
 
 
 def test_endpoint_that_fails_or_does_not_verify_is_a_gap(store: Store, tmp_path: Path) -> None:

@@ -59,8 +59,9 @@ def run_demo(out: Path, collect: Callable[[Store, str, dict], RunResult]) -> tup
     )
     secrets = environment / "cluster" / "70-tls-secrets.yaml"
     secrets.parent.mkdir(parents=True)
-    secrets.write_text(tls_secrets_manifest())
-    (secrets.parent / "75-cert-manager.yaml").write_text(cert_manager_manifest())
+    issued_at = datetime.now(UTC)  # one instant: cert-manager's status matches the certificate in its Secret
+    secrets.write_text(tls_secrets_manifest(issued_at))
+    (secrets.parent / "75-cert-manager.yaml").write_text(cert_manager_manifest(issued_at))
     logs = environment / "logs"
     shutil.copytree(Path(str(files("collector.demo") / "env" / "logs")), logs)
     key, pub = out / "keys" / "signing.key", out / "keys" / "signing.pub"
@@ -105,10 +106,19 @@ def prepare_directory(out: Path) -> None:
     (out / MARKER).write_text("created by `defensible demo`; safe to delete\n")
 
 
-def tls_secrets_manifest() -> str:
-    docs = []
+def tls_secrets_manifest(now: datetime) -> str:
+    """The TLS Secrets, and the CA ConfigMap the enforcement BackendTLSPolicy validates its backend with."""
+    ca_pem, _ = self_signed("Casework Enforcement CA", 365, now)
+    docs: list[dict] = [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "enforcement-ca", "namespace": "enforcement"},
+            "data": {"ca.crt": ca_pem.decode()},
+        }
+    ]
     for namespace, name, host, days in TLS_SECRETS:
-        cert_pem, key_pem = self_signed(host, days)
+        cert_pem, key_pem = self_signed(host, days, now)
         docs.append(
             {
                 "apiVersion": "v1",
@@ -124,10 +134,11 @@ def tls_secrets_manifest() -> str:
     return yaml.safe_dump_all(docs, sort_keys=False)
 
 
-def cert_manager_manifest() -> str:
-    """cert-manager's view of the certificate it renews: Ready, renewing 30 days before it expires."""
+def cert_manager_manifest(now: datetime) -> str:
+    """cert-manager's view of the certificate it renews (Ready, renewing 30 days before it expires), and its Ready
+    ClusterIssuer."""
     namespace, name, host, days = next(s for s in TLS_SECRETS if s[1] == CERT_MANAGED)
-    issued = datetime.now(UTC) - timedelta(days=1)
+    issued = now - timedelta(days=1)
     certificate = {
         "apiVersion": "cert-manager.io/v1",
         "kind": "Certificate",
@@ -143,13 +154,19 @@ def cert_manager_manifest() -> str:
             "revision": 3,
         },
     }
-    return yaml.safe_dump(certificate, sort_keys=False)
+    issuer = {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "ClusterIssuer",
+        "metadata": {"name": "casework-ca"},
+        "spec": {"ca": {"secretName": "casework-ca"}},
+        "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KeyPairVerified"}]},
+    }
+    return yaml.safe_dump_all([certificate, issuer], sort_keys=False)
 
 
-def self_signed(host: str, days: int) -> tuple[bytes, bytes]:
+def self_signed(host: str, days: int, now: datetime) -> tuple[bytes, bytes]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
-    now = datetime.now(UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)

@@ -1,15 +1,30 @@
+-- every certificate a consumer relies on (leaf, chain, trust anchors, mesh CA), judged at the evaluation instant
 SELECT cluster, object, used_by,
-       CASE WHEN expired THEN 'certificate expired on ' || strftime(not_after AT TIME ZONE 'UTC', '%Y-%m-%d')
-            ELSE 'certificate expires in ' || days_left || ' day(s), on '
+       CASE WHEN not_yet_valid THEN which || ' is not valid before ' || strftime(not_before AT TIME ZONE 'UTC', '%Y-%m-%d')
+            WHEN expired THEN which || ' expired on ' || strftime(not_after AT TIME ZONE 'UTC', '%Y-%m-%d')
+            ELSE which || ' expires in ' || days_left || ' day(s), on '
                  || strftime(not_after AT TIME ZONE 'UTC', '%Y-%m-%d') END AS finding,
        common_name, sha256_fingerprint, location, source, run_id, artifact_sha256, collected_at
 FROM certificates_in_use
-WHERE expiring
+WHERE expiring OR not_yet_valid
+UNION ALL
+-- each host name a consumer serves must be named by one of its certificates (RFC 9525; a listener may hold several,
+-- chosen by SNI); `*` and no hostname accept any name and are not checked
+SELECT u.cluster, string_agg(DISTINCT u.object, ', ' ORDER BY u.object) AS object, u.used_by,
+       'no certificate covers the hostname ' || h.host || ' (they name '
+         || coalesce(nullif(array_to_string(flatten(list(u.sans)), ', '), ''), 'no subjectAltName') || ')',
+       any_value(u.common_name), any_value(u.sha256_fingerprint), any_value(u.location), any_value(u.source),
+       any_value(u.run_id), any_value(u.artifact_sha256), max(u.collected_at)
+FROM certificates_in_use u, unnest(u.hostnames) AS h(host)
+WHERE u.is_leaf AND u.role = 'serving' AND h.host NOT IN ('', '*')
+GROUP BY u.cluster, u.used_by, h.host
+HAVING NOT bool_or(list_bool_or(list_transform(u.sans,
+                   lambda s: starts_with(s, 'DNS:') AND cert_name_covers(substr(s, 5), h.host))))
 UNION ALL
 SELECT cluster, object, used_by, 'certificate does not verify: ' || chain_error,
        common_name, sha256_fingerprint, location, source, run_id, artifact_sha256, collected_at
 FROM certificates_in_use
-WHERE found_in = 'endpoint' AND chain_valid = false AND NOT expiring
+WHERE found_in = 'endpoint' AND is_leaf AND chain_valid = false AND NOT expiring
 UNION ALL
 SELECT NULL, 'endpoint ' || endpoint || coalesce(' (SNI ' || sni || ')', ''), NULL,
        'endpoint could not be checked: ' || status || coalesce(' (' || error || ')', ''),
@@ -17,9 +32,17 @@ SELECT NULL, 'endpoint ' || endpoint || coalesce(' (SNI ' || sni || ')', ''), NU
 FROM tls_endpoints_current
 WHERE status <> 'ok'
 UNION ALL
-SELECT cluster, 'Secret ' || secret_namespace || '/' || secret_name,
-       'Gateway ' || gateway_namespace || '/' || gateway || ' listener ' || listener,
-       'listener references a Secret that holds no certificate (not found)',
+-- a consumer whose object is missing or holds no certificate where the consumer reads it
+SELECT cluster, object, consumer,
+       'references a ' || object_kind || ' that holds no certificate'
+         || CASE WHEN found THEN CASE role WHEN 'trust-anchor' THEN ' in its CA keys' ELSE ' in tls.crt' END
+                 ELSE ' (not found)' END,
        NULL, NULL, location, source, run_id, artifact_sha256, collected_at
-FROM certificate_references_current
-WHERE NOT found
+FROM cert_consumers_resolved
+WHERE object_kind IS NOT NULL AND certificates = 0
+UNION ALL
+-- a TLS server whose certificate is not in a Kubernetes object cannot be judged
+SELECT cluster, consumer, consumer, 'certificate cannot be checked: ' || note,
+       NULL, NULL, location, source, run_id, artifact_sha256, collected_at
+FROM tls_consumers_current
+WHERE object_kind IS NULL

@@ -90,6 +90,47 @@ MIGRATIONS = (
         WHERE r.status IN ('succeeded', 'partial')
         QUALIFY dense_rank() OVER (ORDER BY r.started_at DESC, r.run_id DESC) = 1;
     """,
+    f"""
+    -- Every TLS consumer's use of a Secret or ConfigMap (sources.certificates.consumers), and cert-manager issuers.
+    CREATE TABLE tls_consumers (
+        cluster VARCHAR NOT NULL,
+        consumer VARCHAR NOT NULL,        -- e.g. Gateway ns/name listener L, Ingress ns/name, mesh CA (istiod)
+        consumer_kind VARCHAR NOT NULL,   -- Gateway, IstioGateway, Ingress, BackendTLSPolicy, DestinationRule, MeshCA
+        role VARCHAR NOT NULL,            -- serving | client | trust-anchor | mesh-ca
+        hostnames VARCHAR[],              -- the names clients ask for (listener hostname, Ingress and Istio hosts)
+        object_kind VARCHAR,              -- Secret | ConfigMap; NULL: certificates the collector cannot see
+        namespace VARCHAR, name VARCHAR,
+        found BOOLEAN NOT NULL,           -- the object was read in this run
+        note VARCHAR,                     -- why the certificates cannot be seen (object_kind NULL)
+        location VARCHAR NOT NULL,
+        {PROVENANCE_COLUMNS}
+    );
+    CREATE TABLE cert_manager_issuers (
+        cluster VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL,            -- Issuer | ClusterIssuer
+        namespace VARCHAR,                -- NULL for a ClusterIssuer
+        name VARCHAR NOT NULL,
+        ready VARCHAR, ready_reason VARCHAR, ready_message VARCHAR,
+        conditions JSON,
+        location VARCHAR NOT NULL,
+        {PROVENANCE_COLUMNS}
+    );
+    -- A run that read a cluster: the consumers and issuers of the latest such run are current (a run that reads no
+    -- cluster, e.g. endpoints only, leaves them current; one that reads an empty cluster does not).
+    CREATE TABLE certificate_scans (
+        cluster VARCHAR NOT NULL,
+        location VARCHAR NOT NULL,
+        {PROVENANCE_COLUMNS}
+    );
+    CREATE VIEW certificate_scans_current AS
+        SELECT c.* FROM certificate_scans c JOIN runs r USING (run_id)
+        WHERE r.status IN ('succeeded', 'partial')
+        QUALIFY dense_rank() OVER (ORDER BY r.started_at DESC, r.run_id DESC) = 1;
+    CREATE VIEW tls_consumers_current AS
+        SELECT c.* FROM tls_consumers c WHERE run_id IN (SELECT run_id FROM certificate_scans_current);
+    CREATE VIEW cert_manager_issuers_current AS
+        SELECT c.* FROM cert_manager_issuers c WHERE run_id IN (SELECT run_id FROM certificate_scans_current);
+    """,
 )
 
 
