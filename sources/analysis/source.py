@@ -141,6 +141,17 @@ MIGRATIONS = (
         policy VARCHAR,             -- the deciding PeerAuthentication, ns/name
         {PROVENANCE_COLUMNS}
     );
+    CREATE TABLE mesh_service_ports (
+        cluster VARCHAR NOT NULL,
+        namespace VARCHAR NOT NULL,
+        service VARCHAR NOT NULL,
+        port INTEGER NOT NULL,
+        port_name VARCHAR,
+        workloads INTEGER NOT NULL, -- the workloads the Service selects
+        encrypted BOOLEAN NOT NULL, -- every selected workload's target port is encrypted by the mesh
+        decided_by VARCHAR NOT NULL,
+        {PROVENANCE_COLUMNS}
+    );
     CREATE TABLE mesh_client_tls (
         cluster VARCHAR NOT NULL,
         client_namespace VARCHAR NOT NULL,  -- the Gateway's
@@ -240,6 +251,8 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
     emit_gateways(ctx, cluster, gateways, public, sha)
     for p in mesh.ports:
         ctx.emit("mesh_workload_ports", {"cluster": cluster, **asdict(p)}, sha)
+    for sp in mesh.services:
+        ctx.emit("mesh_service_ports", {"cluster": cluster, **asdict(sp)}, sha)
     for c in client_tls:
         ctx.emit("mesh_client_tls", {"cluster": cluster, **asdict(c)}, sha)
     ctx.note(

@@ -88,14 +88,30 @@ class WorkloadPort:
     policy: str | None = None  # the PeerAuthentication that decides the mode, ns/name
 
 
+@dataclass(frozen=True)
+class ServicePort:
+    """A Service port and whether the mesh encrypts every connection to it: it selects at least one workload and
+    every selected workload's target port is encrypted (enrolled, captured, STRICT)."""
+
+    namespace: str
+    service: str
+    port: int
+    port_name: str | None
+    workloads: int  # the workloads the Service selects
+    encrypted: bool
+    decided_by: str
+
+
 @dataclass
 class MeshReport:
     revisions: tuple[str, ...]
     ztunnel: bool
     ports: list[WorkloadPort] = field(default_factory=list)
+    services: list[ServicePort] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"revisions": list(self.revisions), "ztunnel": self.ztunnel, "ports": [asdict(p) for p in self.ports]}
+        return {"revisions": list(self.revisions), "ztunnel": self.ztunnel, "ports": [asdict(p) for p in self.ports],
+                "services": [asdict(s) for s in self.services]}
 
 
 def meta(obj: dict) -> dict:
@@ -311,4 +327,40 @@ def analyze_mesh(objects: list[dict], root_namespace: str = ROOT_NAMESPACE) -> M
                 decided = f"{w.ref} annotation {'; '.join(escapes)}: that outbound traffic bypasses the sidecar"
                 report.ports.append(WorkloadPort(w.namespace, w.kind, w.name, "outbound", None, plane, revision,
                                                  False, "", False, decided))
+    report.services = service_ports(found, services, report.ports)
     return report
+
+
+def service_ports(found: list[Workload], services: list[dict], ports: list[WorkloadPort]) -> list[ServicePort]:
+    inbound = {(p.namespace, p.kind, p.workload, p.port): p for p in ports if p.direction == "inbound"}
+    out = []
+    for s in services:
+        spec, ns, name = s.get("spec") or {}, meta(s).get("namespace") or "default", meta(s)["name"]
+        sel = strings(spec.get("selector"))
+        selected = [w for w in found if w.namespace == ns and sel and all(w.labels.get(k) == v for k, v in sel.items())]
+        for p in spec.get("ports") or []:
+            if not str(p.get("port", "")).isdigit():
+                continue
+            if not sel:
+                out.append(ServicePort(ns, name, int(p["port"]), p.get("name"), 0, False,
+                                       f"Service {ns}/{name} has no selector: its endpoints are not in the inventory"))
+                continue
+            if not selected:
+                out.append(ServicePort(ns, name, int(p["port"]), p.get("name"), 0, False,
+                                       f"Service {ns}/{name} selects no workload of the inventory"))
+                continue
+            target = p.get("targetPort", p.get("port"))
+            weak = []
+            for w in selected:
+                number = int(target) if str(target).isdigit() else dict((n, c) for n, c in w.ports if n).get(target)
+                row = inbound.get((w.namespace, w.kind, w.name, number))
+                if row is None:
+                    weak.append(f"{w.ref}: target port {target} not resolved")
+                elif not row.encrypted:
+                    weak.append(f"{w.ref} port {number}: {row.decided_by}")
+            decided = "; ".join(weak) or "; ".join(
+                f"{w.ref} port {target}: " + next((r.decided_by for k, r in inbound.items()
+                                                   if k[:3] == (w.namespace, w.kind, w.name)), "")
+                for w in selected)
+            out.append(ServicePort(ns, name, int(p["port"]), p.get("name"), len(selected), not weak, decided))
+    return out
