@@ -22,7 +22,7 @@ GATEWAY_KINDS = (
     "Secret",
 )  # fmt: skip
 # Istio mesh enrollment and DestinationRule lookup (collector.analysis.mesh; issue 16 traffic-encrypted).
-MESH_KINDS = REACHABILITY_KINDS + ("Service", "Gateway", "PeerAuthentication", "DestinationRule")
+MESH_KINDS = (*REACHABILITY_KINDS, "Service", "Gateway", "PeerAuthentication", "DestinationRule")
 ANALYSED_KINDS = tuple(dict.fromkeys(REACHABILITY_KINDS + GATEWAY_KINDS + MESH_KINDS))
 
 

@@ -10,11 +10,11 @@ kind was read, so that claims use an analysis only while it describes the curren
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 import re
 import tempfile
 import time
 from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 
 from collector.analysis.gateway.attachment import analyze_gateways

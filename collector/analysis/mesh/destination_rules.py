@@ -96,21 +96,35 @@ def port_tls(rule: dict, port: int) -> tuple[str | None, str]:
     return mode, f"tls.mode {mode or 'unset'}"
 
 
-def resolve_client_tls(client_ns: str, client: str, client_labels: dict[str, str], service_ns: str, service: str,
-                       port: int, port_name: str | None, rules: list[dict],
-                       root: str = ROOT_NAMESPACE) -> ClientTls:
+def resolve_client_tls(
+    client_ns: str,
+    client: str,
+    client_labels: dict[str, str],
+    service_ns: str,
+    service: str,
+    port: int,
+    port_name: str | None,
+    rules: list[dict],
+    root: str = ROOT_NAMESPACE,
+) -> ClientTls:
     host = f"{service}.{service_ns}.svc.{CLUSTER_DOMAIN}"
     notes: list[str] = []
-    steps = [("client namespace", client_ns, False), ("service namespace", service_ns, True),
-             ("root namespace", root, True)]
+    steps = [
+        ("client namespace", client_ns, False),
+        ("service namespace", service_ns, True),
+        ("root namespace", root, True),
+    ]
     decided: list[dict] = []
     seen: set[str] = set()
     for step, ns, need_export in steps:
         if ns in seen:
             continue
         seen.add(ns)
-        cands = [(specificity(fqdn(str((r.get("spec") or {}).get("host") or ""), ns), host), r)
-                 for r in rules if meta(r).get("namespace") == ns]
+        cands = [
+            (specificity(fqdn(str((r.get("spec") or {}).get("host") or ""), ns), host), r)
+            for r in rules
+            if meta(r).get("namespace") == ns
+        ]
         cands = [(s, r) for s, r in cands if s is not None]
         if not cands:
             continue
@@ -120,8 +134,9 @@ def resolve_client_tls(client_ns: str, client: str, client_labels: dict[str, str
             hidden = [r for r in top if not exported_to(r, client_ns)]
             for r in hidden:
                 export = (r.get("spec") or {}).get("exportTo")
-                notes.append(f"{ref(r)} (host {r['spec'].get('host')}) is not exported to {client_ns} "
-                             f"(exportTo {export})")
+                notes.append(
+                    f"{ref(r)} (host {r['spec'].get('host')}) is not exported to {client_ns} (exportTo {export})"
+                )
             top = [r for r in top if exported_to(r, client_ns)]
             if hidden and not top:
                 break  # istiod does not fall back to a less specific host or a later namespace
@@ -129,10 +144,15 @@ def resolve_client_tls(client_ns: str, client: str, client_labels: dict[str, str
         for r in selected:
             sel = r["spec"]["workloadSelector"]
             if meta(r).get("namespace") != client_ns or not matches(sel, client_labels):
-                notes.append(f"{ref(r)} has workloadSelector {strings((sel or {}).get('matchLabels'))}, "
-                             f"which does not select the {client_ns}/{client} proxy")
-        applying = [r for r in selected if meta(r).get("namespace") == client_ns
-                    and matches(r["spec"]["workloadSelector"], client_labels)]
+                notes.append(
+                    f"{ref(r)} has workloadSelector {strings((sel or {}).get('matchLabels'))}, "
+                    f"which does not select the {client_ns}/{client} proxy"
+                )
+        applying = [
+            r
+            for r in selected
+            if meta(r).get("namespace") == client_ns and matches(r["spec"]["workloadSelector"], client_labels)
+        ]
         decided = applying or [r for r in top if (r.get("spec") or {}).get("workloadSelector") is None]
         if top:
             if not decided:
@@ -140,8 +160,9 @@ def resolve_client_tls(client_ns: str, client: str, client_labels: dict[str, str
             break
     if not decided:
         text = f"no DestinationRule applies to {host}:{port} for the {client_ns}/{client} proxy"
-        return ClientTls(client_ns, client, service_ns, service, port, port_name, False, None, None,
-                         "; ".join([text, *notes]))
+        return ClientTls(
+            client_ns, client, service_ns, service, port, port_name, False, None, None, "; ".join([text, *notes])
+        )
     modes = [(r, *port_tls(r, port)) for r in decided]
     originates = all(m in TLS_MODES for _, m, _ in modes)
     weakest = next((m for _, m, _ in modes if m not in TLS_MODES), modes[0][1])
@@ -174,8 +195,10 @@ def analyze_client_tls(objects: list[dict], root: str = ROOT_NAMESPACE) -> list[
     out = []
     services: list[tuple[str, str, int, Any]] = [
         (meta(s).get("namespace") or "default", meta(s)["name"], int(p["port"]), p.get("name"))
-        for s in objects if s["kind"] == "Service"
-        for p in ((s.get("spec") or {}).get("ports") or []) if str(p.get("port", "")).isdigit()
+        for s in objects
+        if s["kind"] == "Service"
+        for p in ((s.get("spec") or {}).get("ports") or [])
+        if str(p.get("port", "")).isdigit()
     ]
     for client_ns, client, labels in gateway_clients(objects):
         for ns, name, port, port_name in services:

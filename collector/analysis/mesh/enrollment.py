@@ -110,8 +110,12 @@ class MeshReport:
     services: list[ServicePort] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"revisions": list(self.revisions), "ztunnel": self.ztunnel, "ports": [asdict(p) for p in self.ports],
-                "services": [asdict(s) for s in self.services]}
+        return {
+            "revisions": list(self.revisions),
+            "ztunnel": self.ztunnel,
+            "ports": [asdict(p) for p in self.ports],
+            "services": [asdict(s) for s in self.services],
+        }
 
 
 def meta(obj: dict) -> dict:
@@ -133,7 +137,9 @@ def pod_template(obj: dict) -> dict | None:
 
 def workloads(objects: list[dict]) -> list[Workload]:
     """Top-level workloads: a controller or Pod whose owner is not itself in the inventory."""
-    present = {(o["kind"], meta(o).get("namespace"), meta(o).get("name")) for o in objects if o["kind"] in WORKLOAD_KINDS}
+    present = {
+        (o["kind"], meta(o).get("namespace"), meta(o).get("name")) for o in objects if o["kind"] in WORKLOAD_KINDS
+    }
     out = []
     for o in objects:
         if o["kind"] not in WORKLOAD_KINDS:
@@ -148,17 +154,30 @@ def workloads(objects: list[dict]) -> list[Workload]:
             (p.get("name"), int(p["containerPort"]))
             for c in (tspec.get("containers") or [])
             for p in (c.get("ports") or [])
-            if isinstance(p, dict) and str(p.get("containerPort", "")).isdigit()
+            if isinstance(p, dict)
+            and str(p.get("containerPort", "")).isdigit()
             and (p.get("protocol") or "TCP") != "UDP"
         )
-        out.append(Workload(o["kind"], m.get("namespace") or "default", m["name"], strings(tmeta.get("labels")),
-                            strings(tmeta.get("annotations")), bool(tspec.get("hostNetwork")), ports))
+        out.append(
+            Workload(
+                o["kind"],
+                m.get("namespace") or "default",
+                m["name"],
+                strings(tmeta.get("labels")),
+                strings(tmeta.get("annotations")),
+                bool(tspec.get("hostNetwork")),
+                ports,
+            )
+        )
     return out
 
 
 def control_planes(found: list[Workload]) -> tuple[str, ...]:
-    revs = {w.labels.get(REVISION) or "default" for w in found if w.labels.get("app") == "istiod"
-            or w.labels.get("istio") == "pilot"}
+    revs = {
+        w.labels.get(REVISION) or "default"
+        for w in found
+        if w.labels.get("app") == "istiod" or w.labels.get("istio") == "pilot"
+    }
     return tuple(sorted(revs))
 
 
@@ -181,8 +200,12 @@ def has_selector(policy: dict) -> bool:
     return isinstance(sel, dict) and bool(sel.get("matchLabels"))
 
 
-def dataplane(w: Workload, ns_labels: dict[str, str], revisions: tuple[str, ...], ztunnel: bool,
-              ) -> tuple[str, str | None, str]:
+def dataplane(
+    w: Workload,
+    ns_labels: dict[str, str],
+    revisions: tuple[str, ...],
+    ztunnel: bool,
+) -> tuple[str, str | None, str]:
     """(sidecar | ambient | none, revision, what decides it)."""
     inject = w.labels.get(INJECT, w.annotations.get(INJECT))
     inject_src = f"{w.ref} {'label' if INJECT in w.labels else 'annotation'} {INJECT}={inject}"
@@ -223,6 +246,7 @@ def dataplane(w: Workload, ns_labels: dict[str, str], revisions: tuple[str, ...]
 
 def effective_mode(w: Workload, port: int | None, policies: list[dict], root: str) -> tuple[str, str | None, str]:
     """(mode, policy ns/name or None, description) of the PeerAuthentication in force on a workload port."""
+
     def mode_of(p: dict) -> str:
         return str(((p.get("spec") or {}).get("mtls") or {}).get("mode") or "UNSET")
 
@@ -236,14 +260,20 @@ def effective_mode(w: Workload, port: int | None, policies: list[dict], root: st
     levels = [
         ("workload PeerAuthentication", workload_level),
         ("namespace PeerAuthentication", [p for p in own if not has_selector(p)]),
-        ("mesh-wide PeerAuthentication", [p for p in policies if meta(p).get("namespace") == root
-                                          and not has_selector(p)] if w.namespace != root else []),
+        (
+            "mesh-wide PeerAuthentication",
+            [p for p in policies if meta(p).get("namespace") == root and not has_selector(p)]
+            if w.namespace != root
+            else [],
+        ),
     ]
     if port is not None:
+
         def port_mode(p: dict) -> str:
             pl = (p.get("spec") or {}).get("portLevelMtls") or {}
             entry = pl.get(str(port), pl.get(port)) if isinstance(pl, dict) else None
             return str((entry or {}).get("mode") or "UNSET") if isinstance(entry, dict) else "UNSET"
+
         found = weakest(workload_level, port_mode)
         if found:
             m, p = found
@@ -297,14 +327,16 @@ def analyze_mesh(objects: list[dict], root_namespace: str = ROOT_NAMESPACE) -> M
             if plane == "sidecar":
                 included = port_list(include) if include is not None else None
                 if included is not None and (port is None or port not in included):
-                    captured, capture_why = False, f"{w.ref} annotation {INCLUDE_INBOUND}=\"{include}\""
+                    captured, capture_why = False, f'{w.ref} annotation {INCLUDE_INBOUND}="{include}"'
                 elif port is not None and port in exclude:
                     captured = False
                     capture_why = f"{w.ref} annotation {EXCLUDE_INBOUND}={w.annotations[EXCLUDE_INBOUND]}"
                 elif port is None and exclude:
                     captured = False
-                    capture_why = (f"{w.ref} declares no port and annotation {EXCLUDE_INBOUND}="
-                                   f"{w.annotations[EXCLUDE_INBOUND]} excludes some")
+                    capture_why = (
+                        f"{w.ref} declares no port and annotation {EXCLUDE_INBOUND}="
+                        f"{w.annotations[EXCLUDE_INBOUND]} excludes some"
+                    )
             elif plane == "ambient" and w.annotations.get(BYPASS_INBOUND) == "true":
                 captured, capture_why = False, f"{w.ref} annotation {BYPASS_INBOUND}=true"
             mode, policy, mode_why = effective_mode(w, port, policies, root_namespace)
@@ -315,18 +347,38 @@ def analyze_mesh(objects: list[dict], root_namespace: str = ROOT_NAMESPACE) -> M
                 decided = f"{plane} ({why}) but port not captured: {capture_why}"
             else:
                 decided = f"{plane} ({why}); {mode_why}"
-            report.ports.append(WorkloadPort(w.namespace, w.kind, w.name, "inbound", port, plane, revision,
-                                             captured, mode, encrypted, decided, policy))
+            report.ports.append(
+                WorkloadPort(
+                    w.namespace,
+                    w.kind,
+                    w.name,
+                    "inbound",
+                    port,
+                    plane,
+                    revision,
+                    captured,
+                    mode,
+                    encrypted,
+                    decided,
+                    policy,
+                )
+            )
         if plane == "sidecar":
-            escapes = [f"{k}={w.annotations[k]}" for k in (EXCLUDE_OUTBOUND_PORTS, EXCLUDE_OUTBOUND_RANGES)
-                       if w.annotations.get(k, "").strip()]
+            escapes = [
+                f"{k}={w.annotations[k]}"
+                for k in (EXCLUDE_OUTBOUND_PORTS, EXCLUDE_OUTBOUND_RANGES)
+                if w.annotations.get(k, "").strip()
+            ]
             inc = w.annotations.get(INCLUDE_OUTBOUND_RANGES)
             if inc is not None and inc.strip() != "*":
-                escapes.append(f"{INCLUDE_OUTBOUND_RANGES}=\"{inc}\"")
+                escapes.append(f'{INCLUDE_OUTBOUND_RANGES}="{inc}"')
             if escapes:
                 decided = f"{w.ref} annotation {'; '.join(escapes)}: that outbound traffic bypasses the sidecar"
-                report.ports.append(WorkloadPort(w.namespace, w.kind, w.name, "outbound", None, plane, revision,
-                                                 False, "", False, decided))
+                report.ports.append(
+                    WorkloadPort(
+                        w.namespace, w.kind, w.name, "outbound", None, plane, revision, False, "", False, decided
+                    )
+                )
     report.services = service_ports(found, services, report.ports)
     return report
 
@@ -342,12 +394,30 @@ def service_ports(found: list[Workload], services: list[dict], ports: list[Workl
             if not str(p.get("port", "")).isdigit():
                 continue
             if not sel:
-                out.append(ServicePort(ns, name, int(p["port"]), p.get("name"), 0, False,
-                                       f"Service {ns}/{name} has no selector: its endpoints are not in the inventory"))
+                out.append(
+                    ServicePort(
+                        ns,
+                        name,
+                        int(p["port"]),
+                        p.get("name"),
+                        0,
+                        False,
+                        f"Service {ns}/{name} has no selector: its endpoints are not in the inventory",
+                    )
+                )
                 continue
             if not selected:
-                out.append(ServicePort(ns, name, int(p["port"]), p.get("name"), 0, False,
-                                       f"Service {ns}/{name} selects no workload of the inventory"))
+                out.append(
+                    ServicePort(
+                        ns,
+                        name,
+                        int(p["port"]),
+                        p.get("name"),
+                        0,
+                        False,
+                        f"Service {ns}/{name} selects no workload of the inventory",
+                    )
+                )
                 continue
             target = p.get("targetPort", p.get("port"))
             weak = []
@@ -359,8 +429,9 @@ def service_ports(found: list[Workload], services: list[dict], ports: list[Workl
                 elif not row.encrypted:
                     weak.append(f"{w.ref} port {number}: {row.decided_by}")
             decided = "; ".join(weak) or "; ".join(
-                f"{w.ref} port {target}: " + next((r.decided_by for k, r in inbound.items()
-                                                   if k[:3] == (w.namespace, w.kind, w.name)), "")
-                for w in selected)
+                f"{w.ref} port {target}: "
+                + next((r.decided_by for k, r in inbound.items() if k[:3] == (w.namespace, w.kind, w.name)), "")
+                for w in selected
+            )
             out.append(ServicePort(ns, name, int(p["port"]), p.get("name"), len(selected), not weak, decided))
     return out
