@@ -13,6 +13,7 @@ from collector.claims import ClaimResult, evaluate_pack, load_pack, resolve_pack
 from collector.query_results import QueryResult
 from collector.runner import run_source
 from collector.store import Store
+from sources.analysis.source import AnalysisSource
 from sources.kubernetes.source import KIND_NAMES, KubernetesSource
 
 # The baseline: regulated namespace shop behind Gateway infra/edge (HTTPS), its backend re-encrypted by a
@@ -20,7 +21,7 @@ from sources.kubernetes.source import KIND_NAMES, KubernetesSource
 NAMESPACES = """
 apiVersion: v1
 kind: Namespace
-metadata: {name: shop, labels: {defensible.io/regulated: "true"}}
+metadata: {name: shop, labels: {defensible.io/regulated: "true", istio-injection: enabled}}
 ---
 apiVersion: v1
 kind: Namespace
@@ -70,8 +71,20 @@ kind: PeerAuthentication
 metadata: {name: default, namespace: istio-system}
 spec: {mtls: {mode: STRICT}}
 """
+# The mesh (analysis source): istiod of the default revision, and the shop workload, injected by its namespace.
+WORKLOADS = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: istiod, namespace: istio-system}
+spec: {template: {metadata: {labels: {app: istiod}}, spec: {containers: [{name: discovery}]}}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: shop, namespace: shop}
+spec: {template: {metadata: {labels: {app: shop, tier: web}}, spec: {containers: [{name: web}]}}}
+"""
 HOP_CLAIMS = ("traffic-encrypted", "backend-reencryption")
-PARTS = (NAMESPACES, GATEWAY, ROUTE, SERVICE, DENY, DESTINATION_RULE, MESH_STRICT)
+PARTS = (NAMESPACES, GATEWAY, ROUTE, SERVICE, DENY, DESTINATION_RULE, MESH_STRICT, WORKLOADS)
 BASE = "---".join(PARTS)
 
 
@@ -87,6 +100,8 @@ def evaluate(
     for i, doc in enumerate(extra):
         write(tmp_path / "env" / f"extra{i}.yaml", doc)
     assert collect_manifests(store, tmp_path / "env").status == "succeeded"
+    if not claims or set(claims) & set(HOP_CLAIMS):  # the hop claims read the mesh analysis
+        assert run_source(store, AnalysisSource(), {}).status == "succeeded"
     pack = load_pack(resolve_pack("k8s-networking"))
     if claims:
         pack = replace(pack, claims=tuple(c for c in pack.claims if c.id in claims))
