@@ -21,7 +21,7 @@ from sources.kubernetes.source import KIND_NAMES, KubernetesSource
 NAMESPACES = """
 apiVersion: v1
 kind: Namespace
-metadata: {name: shop, labels: {defensible.io/regulated: "true", istio-injection: enabled}}
+metadata: {name: shop, labels: {defensible.io/regulated: "true"}}
 ---
 apiVersion: v1
 kind: Namespace
@@ -71,7 +71,7 @@ kind: PeerAuthentication
 metadata: {name: default, namespace: istio-system}
 spec: {mtls: {mode: STRICT}}
 """
-# The mesh (analysis source): istiod of the default revision, and the shop workload, injected by its namespace.
+# The mesh (analysis source): istiod of the default revision, and the shop workload, injected by its own label.
 WORKLOADS = """
 apiVersion: apps/v1
 kind: Deployment
@@ -81,7 +81,10 @@ spec: {template: {metadata: {labels: {app: istiod}}, spec: {containers: [{name: 
 apiVersion: apps/v1
 kind: Deployment
 metadata: {name: shop, namespace: shop}
-spec: {template: {metadata: {labels: {app: shop, tier: web}}, spec: {containers: [{name: web}]}}}
+spec:
+  template:
+    metadata: {labels: {app: shop, tier: web, sidecar.istio.io/inject: "true"}}
+    spec: {containers: [{name: web}]}
 """
 HOP_CLAIMS = ("traffic-encrypted", "backend-reencryption")
 PARTS = (NAMESPACES, GATEWAY, ROUTE, SERVICE, DENY, DESTINATION_RULE, MESH_STRICT, WORKLOADS)
@@ -265,7 +268,7 @@ def test_http_listener_with_a_forwarding_route_is_a_gap_row_with_provenance(stor
     result = evaluate_claim(store, tmp_path, "traffic-encrypted", extra)
     assert result.verdict == "gap"
     [gap] = records(result.gaps)
-    run_id = store.con.execute("SELECT max(run_id) FROM runs").fetchone()[0]
+    run_id = store.con.execute("SELECT max(run_id) FROM runs WHERE source = 'kubernetes'").fetchone()[0]
     assert {k: v for k, v in gap.items() if k not in ("artifact_sha256", "collected_at")} == {
         "cluster": "test",
         "namespace": "infra",
@@ -484,8 +487,8 @@ def test_tls_passthrough_route_backend_is_encrypted_end_to_end(store: Store, tmp
         store, tmp_path, extra, base=docs(NAMESPACES, GATEWAY, SERVICE, DENY, MESH_PERMISSIVE), claims=HOP_CLAIMS
     )
     assert hop_details(results["traffic-encrypted"], "gateway->backend") == [
-        ("shop", "Service/shop", "backend of TLSRoute shop/web encrypted by TLS passthrough (the gateway does not "
-         "terminate TLS)")
+        ("shop", "Service/shop", "port 80 (backendRef of TLSRoute shop/web through Gateway infra/pt) encrypted by TLS "
+         "passthrough (the gateway does not terminate TLS)")
     ]  # fmt: skip
     assert results["backend-reencryption"].verdict == "satisfied"
 
@@ -546,10 +549,13 @@ def test_workload_effective_mtls_mode(store: Store, tmp_path: Path) -> None:
 
 def test_no_mesh_policy_means_istio_default_permissive(store: Store, tmp_path: Path) -> None:
     result = evaluate_claim(store, tmp_path, "traffic-encrypted", base=base_without(MESH_STRICT))
-    assert findings(result) == ["mesh mTLS is PERMISSIVE, not STRICT (decided by Istio default (PERMISSIVE))"]
-    [gap] = records(result.gaps)
-    assert (gap["hop"], gap["object"]) == ("workload<->workload", "Service/shop")
-    assert gap["location"].endswith("base.yaml#5 (line 27)")  # no policy decides: the Service is cited
+    [gap] = records(result.gaps, hop="workload<->workload")
+    assert gap["object"] == "Deployment/shop"
+    assert gap["finding"] == (
+        "port 80 not encrypted: sidecar (Deployment shop/shop label sidecar.istio.io/inject=true); "
+        "no PeerAuthentication applies: Istio's default PERMISSIVE"
+    )
+    assert gap["source"] == "analysis"  # the mesh analysis, which cites its artifact
 
 
 def test_port_level_override_weaker_than_strict(store: Store, tmp_path: Path) -> None:
@@ -582,7 +588,7 @@ def test_only_services_of_regulated_namespaces_are_workload_hops(store: Store, t
     permissive = peer_authentication("infra", "ns", "{mtls: {mode: PERMISSIVE}}")
     result = evaluate_claim(store, tmp_path, "traffic-encrypted", service, permissive)
     assert result.verdict == "satisfied"
-    assert [d[1] for d in hop_details(result, "workload<->workload")] == ["Service/shop"]
+    assert [d[1] for d in hop_details(result, "workload<->workload")] == ["Deployment/shop"]
 
 
 def evaluate_kinds(store: Store, tmp_path: Path, kinds: list[str]) -> dict[str, ClaimResult]:
