@@ -21,7 +21,8 @@ SELECT b.cluster, b.namespace, coalesce('Service/' || b.service, b.backend), 'ga
             ELSE 'Service ' || b.namespace || '/' || b.service || ' port ' || coalesce(CAST(b.port AS VARCHAR), '?')
               || ' (' || b.via || ' of ' || b.route_ref || ' through Gateway ' || b.gateway_namespace || '/'
               || b.gateway || ') is reached without TLS: ' || b.why_not || '; mesh: '
-              || coalesce(m.decided_by, 'not analysed') END,
+              || coalesce(m.decided_by, CASE WHEN b.cluster IN (SELECT cluster FROM analysed_clusters)
+                                        THEN 'the Service port is not in the inventory' ELSE 'not analysed' END) END,
        b.location, b.source, b.run_id, b.artifact_sha256, b.collected_at
 FROM hop_backend_tls b
 LEFT JOIN mesh_services m
