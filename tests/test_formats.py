@@ -305,7 +305,7 @@ def test_sarif_of_demo_bundle_is_valid_and_points_at_gitops_lines(demo: Bundle, 
     }
     assert set(located) == {
         ("k8s-networking/access-restricted", "k8s/00-namespaces.yaml"),
-        ("k8s-networking/traffic-encrypted", "k8s/60-istio-policies.json"),
+        ("k8s-networking/traffic-encrypted", "k8s/40-admin-console.yaml"),  # mesh rows cite the analysis
         ("k8s-networking/backend-reencryption", "k8s/40-admin-console.yaml"),
         ("git-changes/changes-reviewed", "k8s/40-admin-console.yaml"),  # the manifest the unreviewed change touched
         ("reachability/lateral-movement-restricted", "k8s/30-enforcement.yaml"),  # the undeclared caller's target
