@@ -48,9 +48,11 @@ SELECT m.cluster, m.namespace, m.kind || '/' || m.workload, 'workload<->workload
        CASE WHEN m.direction = 'outbound' THEN 'outbound: '
             ELSE 'port ' || coalesce(CAST(m.port AS VARCHAR), '(none declared)') || ' not encrypted: ' END
          || m.decided_by,
-       NULL, m.source, m.run_id, m.artifact_sha256, m.collected_at
+       w.location, m.source, m.run_id, m.artifact_sha256, m.collected_at
 FROM mesh_ports m
 JOIN regulated_namespaces n USING (cluster, namespace)
+LEFT JOIN k8s_current w  -- the workload's manifest: where to look
+  ON w.cluster = m.cluster AND w.kind = m.kind AND w.namespace = m.namespace AND w.name = m.workload
 WHERE NOT m.encrypted
 UNION ALL
 SELECT n.cluster, n.namespace, 'Namespace/' || n.namespace, 'workload<->workload',
