@@ -21,7 +21,9 @@ GATEWAY_KINDS = (
     "Namespace", "Gateway", "HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "UDPRoute", "ReferenceGrant", "Service",
     "Secret",
 )  # fmt: skip
-ANALYSED_KINDS = tuple(dict.fromkeys(REACHABILITY_KINDS + GATEWAY_KINDS))
+# Istio mesh enrollment and DestinationRule lookup (collector.analysis.mesh; issue 16 traffic-encrypted).
+MESH_KINDS = (*REACHABILITY_KINDS, "Service", "Gateway", "PeerAuthentication", "DestinationRule")
+ANALYSED_KINDS = tuple(dict.fromkeys(REACHABILITY_KINDS + GATEWAY_KINDS + MESH_KINDS))
 
 
 class InventoryError(Exception):

@@ -305,7 +305,11 @@ def test_sarif_of_demo_bundle_is_valid_and_points_at_gitops_lines(demo: Bundle, 
     }
     assert set(located) == {
         ("k8s-networking/access-restricted", "k8s/00-namespaces.yaml"),
-        ("k8s-networking/traffic-encrypted", "k8s/60-istio-policies.json"),
+        # workloads of regulated namespaces without sidecar injection (mesh enrollment, issue 16)
+        ("k8s-networking/traffic-encrypted", "k8s/20-citizen-api.yaml"),
+        ("k8s-networking/traffic-encrypted", "k8s/30-enforcement.yaml"),
+        ("k8s-networking/traffic-encrypted", "k8s/40-admin-console.yaml"),
+        ("k8s-networking/traffic-encrypted", "k8s/50-case-workers.yaml"),
         ("k8s-networking/backend-reencryption", "k8s/40-admin-console.yaml"),
         ("git-changes/changes-reviewed", "k8s/40-admin-console.yaml"),  # the manifest the unreviewed change touched
         ("reachability/lateral-movement-restricted", "k8s/30-enforcement.yaml"),  # the undeclared caller's target

@@ -13,6 +13,7 @@ from collector.claims import ClaimResult, evaluate_pack, load_pack, resolve_pack
 from collector.query_results import QueryResult
 from collector.runner import run_source
 from collector.store import Store
+from sources.analysis.source import AnalysisSource
 from sources.kubernetes.source import KIND_NAMES, KubernetesSource
 
 # The baseline: regulated namespace shop behind Gateway infra/edge (HTTPS), its backend re-encrypted by a
@@ -70,8 +71,23 @@ kind: PeerAuthentication
 metadata: {name: default, namespace: istio-system}
 spec: {mtls: {mode: STRICT}}
 """
+# The mesh (analysis source): istiod of the default revision, and the shop workload, injected by its own label.
+WORKLOADS = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: istiod, namespace: istio-system}
+spec: {template: {metadata: {labels: {app: istiod}}, spec: {containers: [{name: discovery}]}}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: shop, namespace: shop}
+spec:
+  template:
+    metadata: {labels: {app: shop, tier: web, sidecar.istio.io/inject: "true"}}
+    spec: {containers: [{name: web}]}
+"""
 HOP_CLAIMS = ("traffic-encrypted", "backend-reencryption")
-PARTS = (NAMESPACES, GATEWAY, ROUTE, SERVICE, DENY, DESTINATION_RULE, MESH_STRICT)
+PARTS = (NAMESPACES, GATEWAY, ROUTE, SERVICE, DENY, DESTINATION_RULE, MESH_STRICT, WORKLOADS)
 BASE = "---".join(PARTS)
 
 
@@ -87,6 +103,8 @@ def evaluate(
     for i, doc in enumerate(extra):
         write(tmp_path / "env" / f"extra{i}.yaml", doc)
     assert collect_manifests(store, tmp_path / "env").status == "succeeded"
+    if not claims or set(claims) & set(HOP_CLAIMS):  # the hop claims read the mesh analysis
+        assert run_source(store, AnalysisSource(), {}).status == "succeeded"
     pack = load_pack(resolve_pack("k8s-networking"))
     if claims:
         pack = replace(pack, claims=tuple(c for c in pack.claims if c.id in claims))
@@ -250,7 +268,7 @@ def test_http_listener_with_a_forwarding_route_is_a_gap_row_with_provenance(stor
     result = evaluate_claim(store, tmp_path, "traffic-encrypted", extra)
     assert result.verdict == "gap"
     [gap] = records(result.gaps)
-    run_id = store.con.execute("SELECT max(run_id) FROM runs").fetchone()[0]
+    run_id = store.con.execute("SELECT max(run_id) FROM runs WHERE source = 'kubernetes'").fetchone()[0]
     assert {k: v for k, v in gap.items() if k not in ("artifact_sha256", "collected_at")} == {
         "cluster": "test",
         "namespace": "infra",
@@ -335,7 +353,10 @@ def regulated_service(namespace: str) -> str:
     return docs(
         f"apiVersion: v1\nkind: Namespace\nmetadata: {{name: {namespace}, labels: {REGULATED}}}\n",
         f"apiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: {namespace}}}\n"
-        "spec: {selector: {app: web, tier: front}}\n",
+        "spec: {selector: {app: web, tier: front}, ports: [{port: 80}]}\n",
+        f"apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: {namespace}}}\n"
+        "spec: {template: {metadata: {labels: {app: web, tier: front, sidecar.istio.io/inject: 'true'}},\n"
+        "  spec: {containers: [{name: web, ports: [{containerPort: 80}, {containerPort: 5432}]}]}}}\n",
     )
 
 
@@ -372,25 +393,25 @@ def test_backend_covered_by_backend_tls_policy_or_destination_rule(store: Store,
         "b1": (backend_tls_policy("b1", f"targetRef: {web}"), "BackendTLSPolicy b1/btp"),  # before v1alpha3
         "b2": (backend_tls_policy("infra", f"targetRefs: [{web}]", name="b2"), None),  # policy in another namespace
         "b3": (backend_tls_policy("b3", "targetRefs: [{group: '', kind: Service, name: api}]"), None),
-        "d0": (destination_rule("d0", "web"), "DestinationRule d0/dr (host web, tls.mode ISTIO_MUTUAL)"),
+        "d0": (destination_rule("d0", "web"), "DestinationRule d0/dr"),
         "d1": (destination_rule("infra", "web", name="d1"), None),  # a short name resolves in the rule's namespace
         "d2": (destination_rule("infra", "web.d2", "SIMPLE", name="d2"),
-               "DestinationRule infra/d2 (host web.d2, tls.mode SIMPLE)"),
+               "DestinationRule infra/d2"),
         "d3": (destination_rule("d3", "web.d3.svc", "MUTUAL"),
-               "DestinationRule d3/dr (host web.d3.svc, tls.mode MUTUAL)"),
+               "DestinationRule d3/dr"),
         "d4": (destination_rule("d4", "Web.d4.svc.cluster.local"),
-               "DestinationRule d4/dr (host web.d4.svc.cluster.local, tls.mode ISTIO_MUTUAL)"),
+               "DestinationRule d4/dr"),
         "d5": (destination_rule("d5", "*.d5.svc.cluster.local"),
-               "DestinationRule d5/dr (host *.d5.svc.cluster.local, tls.mode ISTIO_MUTUAL)"),
+               "DestinationRule d5/dr"),
         "d6": (destination_rule("d6", "*.other.svc.cluster.local"), None),
         "d7": (destination_rule("d7", "web", "DISABLE"), None),
         # the route reaches web on port 80: a port-level setting for port 80 replaces the rule's TLS policy
         "p0": (destination_rule("p0", "web", port_level="{port: {number: 80}, tls: {mode: DISABLE}}"), None),
         "p1": (destination_rule("p1", "web", port_level="{port: {number: 80}, loadBalancer: {simple: RANDOM}}"), None),
         "p2": (destination_rule("p2", "web", port_level="{port: {number: 8443}, tls: {mode: DISABLE}}"),
-               "DestinationRule p2/dr (host web, tls.mode ISTIO_MUTUAL)"),
+               "DestinationRule p2/dr"),
         "p3": (destination_rule("p3", "web", None, port_level="{port: {number: 80}, tls: {mode: SIMPLE}}"),
-               "DestinationRule p3/dr (host web, tls.mode unset, TLS on port(s) 80)"),
+               "DestinationRule p3/dr"),
         "p4": (destination_rule("p4", "web", None, port_level="{port: {number: 8443}, tls: {mode: SIMPLE}}"), None),
     }  # fmt: skip
     extra = [regulated_service(ns) for ns in cases] + [cover for cover, _ in cases.values()] + [route_to_webs(*cases)]
@@ -398,19 +419,22 @@ def test_backend_covered_by_backend_tls_policy_or_destination_rule(store: Store,
     te, reenc = results["traffic-encrypted"], results["backend-reencryption"]
     covered = {ns: by for ns, (_, by) in cases.items() if by}
     uncovered = sorted(ns for ns, (_, by) in cases.items() if not by)
-    prefix = "backend of HTTPRoute shop/webs"
-    assert hop_details(te, "gateway->backend") == [
-        (ns, "Service/web", f"{prefix} encrypted by {by}") for ns, by in sorted(covered.items())
-    ]
-    assert hop_findings(te, "gateway->backend") == sorted(
-        [(ns, "Service/web", f"{prefix} {NOT_COVERED}{PERMISSIVE_BY_MESH}") for ns in uncovered]
-        + [("shop", "Service/shop", f"backend of HTTPRoute shop/shop {NOT_COVERED}{PERMISSIVE_BY_MESH}")]
+    via = "port 80 (backendRef of HTTPRoute shop/webs through Gateway infra/edge)"
+    details = hop_details(te, "gateway->backend")
+    assert [(ns, obj) for ns, obj, _ in details] == [(ns, "Service/web") for ns in sorted(covered)]
+    for ns, _, detail in details:  # the covering object, applied by the gateway's proxy for DestinationRules
+        assert detail.startswith(f"{via} encrypted by {covered[ns]}"), detail
+    gaps = hop_findings(te, "gateway->backend")
+    assert [(ns, obj) for ns, obj, _ in gaps] == sorted(
+        [(ns, "Service/web") for ns in uncovered] + [("shop", "Service/shop")]
     )
-    assert [(r["namespace"], r["route"], r["detail"]) for r in records(reenc.evidence)] == [
-        (ns, "HTTPRoute shop/webs", f"gateway re-encrypts to the backend: {by}") for ns, by in sorted(covered.items())
+    assert all("is reached without TLS" in f and "mesh: " in f for _, _, f in gaps)
+    assert [(r["namespace"], r["route"]) for r in records(reenc.evidence)] == [
+        (ns, "HTTPRoute shop/webs") for ns in sorted(covered)
     ]
-    [d5] = records(reenc.evidence, namespace="d5")  # cites the covering object
-    assert d5["location"] == f"{tmp_path / 'env' / f'extra{len(cases) + 9}.yaml'}#1 (line 1)"
+    assert all(covered[r["namespace"]] in r["detail"] for r in records(reenc.evidence))
+    [d5] = records(reenc.evidence, namespace="d5")  # cites the route; the detail names the covering object
+    assert d5["location"] == f"{tmp_path / 'env' / f'extra{2 * len(cases)}.yaml'}#1 (line 1)"
     assert [r["namespace"] for r in records(reenc.gaps)] == [*uncovered, "shop"]
 
 
@@ -420,8 +444,9 @@ def test_backend_encrypted_by_strict_mesh_mtls_alone(store: Store, tmp_path: Pat
         (
             "shop",
             "Service/shop",
-            "backend of HTTPRoute shop/shop encrypted by mesh mTLS STRICT "
-            "(decided by mesh-wide PeerAuthentication istio-system/default)",
+            "port 80 (backendRef of HTTPRoute shop/shop through Gateway infra/edge) encrypted by mesh mTLS STRICT: "
+            "Deployment shop/shop port 80: sidecar (Deployment shop/shop label sidecar.istio.io/inject=true); "
+            "mesh-wide PeerAuthentication istio-system/default: STRICT",
         )
     ]
     assert results["traffic-encrypted"].verdict == "satisfied"
@@ -433,8 +458,8 @@ def test_backend_encrypted_by_strict_mesh_mtls_alone(store: Store, tmp_path: Pat
         "test", "shop", "Service/shop", "HTTPRoute shop/shop"
     )  # fmt: skip
     assert gap["finding"] == (
-        "backend Service shop/shop of HTTPRoute shop/shop has no BackendTLSPolicy and no DestinationRule "
-        "with tls.mode ISTIO_MUTUAL, SIMPLE or MUTUAL"
+        "backend Service shop/shop port 80 (backendRef of HTTPRoute shop/shop through Gateway infra/edge) is not "
+        "re-encrypted: no DestinationRule applies to shop.shop.svc.cluster.local:80 for the infra/edge proxy"
     )
     assert gap["location"].endswith("base.yaml#4 (line 20)")  # the route that declares the backendRef
     assert gap["source"] == "kubernetes" and len(gap["artifact_sha256"]) == 64
@@ -445,14 +470,16 @@ def test_backend_namespace_and_missing_service(store: Store, tmp_path: Path) -> 
         "pay", "{name: edge, namespace: infra}", "{backendRefs: [{name: payments, namespace: pay}, {name: shop}]}"
     )
     result = evaluate_claim(store, tmp_path, "traffic-encrypted", extra, base=base_without(DESTINATION_RULE))
+    # a Service backendRef must give its port: without one the hop cannot be judged
     assert hop_findings(result, "gateway->backend") == [
-        (
-            "pay",
-            "Service/payments",
-            f"backend of HTTPRoute shop/pay {NOT_COVERED}the Service is not in the inventory (mesh mTLS unknown)",
-        )
-    ]
-    assert [d[:2] for d in hop_details(result, "gateway->backend")] == [("shop", "Service/shop")] * 2
+        ("pay", "Service/payments", "Service pay/payments port ? (backendRef of HTTPRoute shop/pay through Gateway "
+         "infra/edge) is reached without TLS: the backendRef gives no port; mesh: the Service port is not in the "
+         "inventory"),
+        ("shop", "Service/shop", "Service shop/shop port ? (backendRef of HTTPRoute shop/pay through Gateway "
+         "infra/edge) is reached without TLS: the backendRef gives no port; mesh: the Service port is not in the "
+         "inventory"),
+    ]  # fmt: skip
+    assert [d[:2] for d in hop_details(result, "gateway->backend")] == [("shop", "Service/shop")]
 
 
 def test_unattached_route_backends_are_no_hop(store: Store, tmp_path: Path) -> None:
@@ -469,8 +496,8 @@ def test_tls_passthrough_route_backend_is_encrypted_end_to_end(store: Store, tmp
         store, tmp_path, extra, base=docs(NAMESPACES, GATEWAY, SERVICE, DENY, MESH_PERMISSIVE), claims=HOP_CLAIMS
     )
     assert hop_details(results["traffic-encrypted"], "gateway->backend") == [
-        ("shop", "Service/shop", "backend of TLSRoute shop/web encrypted by TLS passthrough (the gateway does not "
-         "terminate TLS)")
+        ("shop", "Service/shop", "port 80 (backendRef of TLSRoute shop/web through Gateway infra/pt) encrypted by TLS "
+         "passthrough (the gateway does not terminate TLS)")
     ]  # fmt: skip
     assert results["backend-reencryption"].verdict == "satisfied"
 
@@ -491,7 +518,7 @@ WEB = "selector: {matchLabels: {app: web}}"
 def test_workload_effective_mtls_mode(store: Store, tmp_path: Path) -> None:
     cases = {  # namespace of Service web (app: web, tier: front) -> its policies (name, spec), mode, decided by
         "w0": ([], "STRICT", "mesh-wide PeerAuthentication istio-system/default"),
-        "w1": ([("ns", "{mtls: {mode: PERMISSIVE}}")], "PERMISSIVE", "PeerAuthentication w1/ns"),
+        "w1": ([("ns", "{mtls: {mode: PERMISSIVE}}")], "PERMISSIVE", "namespace PeerAuthentication w1/ns"),
         "w2": ([("ns", "{mtls: {mode: PERMISSIVE}}"), ("wl", f"{{{WEB}, mtls: {{mode: STRICT}}}}")],
                "STRICT", "workload PeerAuthentication w2/wl"),
         "w3": ([("wl", "{selector: {matchLabels: {app: web}}, mtls: {mode: DISABLE}}")],
@@ -501,40 +528,42 @@ def test_workload_effective_mtls_mode(store: Store, tmp_path: Path) -> None:
         "w5": ([("wl", "{selector: {matchLabels: {app: web, tier: db}}, mtls: {mode: DISABLE}}")],  # not a subset
                "STRICT", "mesh-wide PeerAuthentication istio-system/default"),
         "w6": ([("a", "{selector: {matchLabels: {app: web}}, mtls: {mode: PERMISSIVE}}"),
-                ("b", "{selector: {matchLabels: {app: web, tier: front}}, mtls: {mode: STRICT}}")],  # most specific
-               "STRICT", "workload PeerAuthentication w6/b"),
+                ("b", "{selector: {matchLabels: {app: web, tier: front}}, mtls: {mode: STRICT}}")],
+               # Istio keeps the oldest of two workload policies, which the inventory cannot order: the weaker
+               "PERMISSIVE", "workload PeerAuthentication w6/a"),
         "w7": ([("a", "{selector: {matchLabels: {app: web}}, mtls: {mode: STRICT}}"),
                 ("b", "{selector: {matchLabels: {tier: front}}, mtls: {mode: PERMISSIVE}}")],  # tie: the weaker
                "PERMISSIVE", "workload PeerAuthentication w7/b"),
         "w8": ([("ns", "{mtls: {mode: PERMISSIVE}}"), ("wl", f"{{{WEB}, mtls: {{mode: UNSET}}}}")],
-               "PERMISSIVE", "PeerAuthentication w8/ns"),  # UNSET inherits
+               "PERMISSIVE", "namespace PeerAuthentication w8/ns"),  # UNSET inherits
     }  # fmt: skip
     extra = [regulated_service(ns) for ns in cases]
     extra += [peer_authentication(ns, name, spec) for ns, (policies, _, _) in cases.items() for name, spec in policies]
     result = evaluate_claim(store, tmp_path, "traffic-encrypted", *extra)
-    mesh = "mesh-wide PeerAuthentication istio-system/default"
-    assert hop_details(result, "workload<->workload") == [
-        ("shop", "Service/shop", f"mesh mTLS STRICT (decided by {mesh})"),
-        *(
-            (ns, "Service/web", f"mesh mTLS STRICT (decided by {by})")
-            for ns, (_, m, by) in cases.items()
-            if m == "STRICT"
-        ),
+    details = hop_details(result, "workload<->workload")
+    strict = [ns for ns, (_, m, _) in cases.items() if m == "STRICT"]
+    assert [(ns, obj) for ns, obj, _ in details if obj == "Deployment/web" and "port 80:" in _] == [
+        (ns, "Deployment/web") for ns in strict
     ]
-    assert hop_findings(result, "workload<->workload") == [
-        (ns, "Service/web", f"mesh mTLS is {mode}, not STRICT (decided by {by})")
-        for ns, (_, mode, by) in cases.items()
-        if mode != "STRICT"
-    ]
+    for ns, _, detail in details:
+        if ns in cases:
+            assert detail.endswith(f"{cases[ns][2]}: STRICT"), detail
+    gaps = [(ns, f) for ns, obj, f in hop_findings(result, "workload<->workload") if "port 80 " in f]
+    assert [ns for ns, _ in gaps] == [ns for ns, (_, m, _) in cases.items() if m != "STRICT"]
+    for ns, finding in gaps:
+        assert finding.endswith(f"{cases[ns][2]}: {cases[ns][1]}"), finding
     assert result.verdict == "gap"
 
 
 def test_no_mesh_policy_means_istio_default_permissive(store: Store, tmp_path: Path) -> None:
     result = evaluate_claim(store, tmp_path, "traffic-encrypted", base=base_without(MESH_STRICT))
-    assert findings(result) == ["mesh mTLS is PERMISSIVE, not STRICT (decided by Istio default (PERMISSIVE))"]
-    [gap] = records(result.gaps)
-    assert (gap["hop"], gap["object"]) == ("workload<->workload", "Service/shop")
-    assert gap["location"].endswith("base.yaml#5 (line 27)")  # no policy decides: the Service is cited
+    [gap] = records(result.gaps, hop="workload<->workload")
+    assert gap["object"] == "Deployment/shop"
+    assert gap["finding"] == (
+        "port 80 not encrypted: sidecar (Deployment shop/shop label sidecar.istio.io/inject=true); "
+        "no PeerAuthentication applies: Istio's default PERMISSIVE"
+    )
+    assert gap["source"] == "analysis"  # the mesh analysis, which cites its artifact
 
 
 def test_port_level_override_weaker_than_strict(store: Store, tmp_path: Path) -> None:
@@ -547,19 +576,12 @@ def test_port_level_override_weaker_than_strict(store: Store, tmp_path: Path) ->
     extra += [peer_authentication(ns, "port", spec) for ns, spec in policies.items()]
     te = evaluate_claim(store, tmp_path, "traffic-encrypted", *extra)
     assert hop_findings(te, "workload<->workload") == [
-        ("p0", "Service/web", "port 5432 mTLS weakened to PERMISSIVE by workload PeerAuthentication p0/port")
-    ]
-    [gap] = records(te.gaps, hop="workload<->workload")
-    assert gap["location"] == f"{tmp_path / 'env' / 'extra4.yaml'}#1 (line 1)"  # the PeerAuthentication
-    # the weakened workload no longer encrypts the gateway->backend hop through the mesh
-    assert hop_findings(te, "gateway->backend") == [
-        (
-            "p0",
-            "Service/web",
-            f"backend of HTTPRoute shop/webs {NOT_COVERED}a port-level override weakens its mesh mTLS",
-        )
-    ]
-    assert {d[0] for d in hop_details(te, "workload<->workload")} == {"p1", "p2", "shop"}
+        ("p0", "Deployment/web", "port 5432 not encrypted: sidecar (Deployment p0/web label "
+         "sidecar.istio.io/inject=true); workload PeerAuthentication p0/port portLevelMtls 5432: PERMISSIVE")
+    ]  # fmt: skip
+    # the gateway reaches port 80, whose mesh mTLS stays STRICT: the gateway->backend hop is encrypted
+    assert hop_findings(te, "gateway->backend") == []
+    assert {d[0] for d in hop_details(te, "workload<->workload")} == {"p0", "p1", "p2", "shop"}
 
 
 def test_only_services_of_regulated_namespaces_are_workload_hops(store: Store, tmp_path: Path) -> None:
@@ -567,7 +589,7 @@ def test_only_services_of_regulated_namespaces_are_workload_hops(store: Store, t
     permissive = peer_authentication("infra", "ns", "{mtls: {mode: PERMISSIVE}}")
     result = evaluate_claim(store, tmp_path, "traffic-encrypted", service, permissive)
     assert result.verdict == "satisfied"
-    assert [d[1] for d in hop_details(result, "workload<->workload")] == ["Service/shop"]
+    assert [d[1] for d in hop_details(result, "workload<->workload")] == ["Deployment/shop"]
 
 
 def evaluate_kinds(store: Store, tmp_path: Path, kinds: list[str]) -> dict[str, ClaimResult]:

@@ -1,8 +1,14 @@
--- Regulated backends of attached routes that no BackendTLSPolicy or TLS DestinationRule covers.
-SELECT b.cluster, b.namespace, 'Service/' || b.service AS object, b.route_ref AS route,
-       'backend Service ' || b.namespace || '/' || b.service || ' of ' || b.route_ref
-         || ' has no BackendTLSPolicy and no DestinationRule with tls.mode ISTIO_MUTUAL, SIMPLE or MUTUAL' AS finding,
+-- Regulated backends of attached routes (mirrors included) that the gateway does not re-encrypt: no
+-- BackendTLSPolicy for the port, no TLS passthrough, and the DestinationRule the gateway's proxy applies (istiod's
+-- lookup: exportTo, host, workloadSelector) does not originate TLS on the port, or could not be judged.
+SELECT b.cluster, b.namespace, coalesce('Service/' || b.service, b.backend) AS object, b.route_ref AS route,
+       CASE WHEN b.service IS NULL THEN 'backend ' || b.backend || ' (' || b.via || ' of ' || b.route_ref
+              || ') is not a Service: its re-encryption cannot be judged'
+            ELSE 'backend Service ' || b.namespace || '/' || b.service || ' port '
+              || coalesce(CAST(b.port AS VARCHAR), '?') || ' (' || b.via || ' of ' || b.route_ref
+              || ' through Gateway ' || b.gateway_namespace || '/' || b.gateway || ') is not re-encrypted: '
+              || b.why_not END AS finding,
        b.location, b.source, b.run_id, b.artifact_sha256, b.collected_at
-FROM route_backend_tls b
+FROM hop_backend_tls b
 JOIN regulated_namespaces n USING (cluster, namespace)
 WHERE b.covered_by IS NULL

@@ -324,3 +324,209 @@ SELECT NULL::VARCHAR AS cluster, NULL::VARCHAR AS route_kind, NULL::VARCHAR AS r
        NULL::VARCHAR AS resolved_refs_message, NULL::VARCHAR AS source, NULL::VARCHAR AS run_id,
        NULL::VARCHAR AS artifact_sha256, NULL::TIMESTAMPTZ AS collected_at
 WHERE false;
+
+-- issue 16: traffic-encrypted and backend-reencryption ------------------------------------------------------
+-- Every route kind and its mirrors are hops; mesh encryption and DestinationRules come from the `analysis`
+-- source's mesh analysis (collector/analysis/mesh: enrollment per workload port, istiod's DestinationRule lookup
+-- per Gateway), used only for clusters whose analysis read the current inventory (analysed_clusters).
+CREATE VIEW mesh_ports AS
+SELECT m.* FROM mesh_workload_ports m JOIN analysed_clusters USING (cluster, run_id);
+CREATE TEMP VIEW IF NOT EXISTS mesh_ports AS
+SELECT NULL::VARCHAR AS cluster, NULL::VARCHAR AS namespace, NULL::VARCHAR AS kind, NULL::VARCHAR AS workload,
+       NULL::VARCHAR AS direction, NULL::INTEGER AS port, NULL::VARCHAR AS dataplane, NULL::VARCHAR AS revision,
+       NULL::BOOLEAN AS captured, NULL::VARCHAR AS mode, NULL::BOOLEAN AS encrypted, NULL::VARCHAR AS decided_by,
+       NULL::VARCHAR AS policy, NULL::VARCHAR AS source, NULL::VARCHAR AS run_id, NULL::VARCHAR AS artifact_sha256,
+       NULL::TIMESTAMPTZ AS collected_at
+WHERE false;
+
+CREATE VIEW mesh_services AS
+SELECT m.* FROM mesh_service_ports m JOIN analysed_clusters USING (cluster, run_id);
+CREATE TEMP VIEW IF NOT EXISTS mesh_services AS
+SELECT NULL::VARCHAR AS cluster, NULL::VARCHAR AS namespace, NULL::VARCHAR AS service, NULL::INTEGER AS port,
+       NULL::VARCHAR AS port_name, NULL::INTEGER AS workloads, NULL::BOOLEAN AS encrypted, NULL::VARCHAR AS decided_by,
+       NULL::VARCHAR AS source, NULL::VARCHAR AS run_id, NULL::VARCHAR AS artifact_sha256,
+       NULL::TIMESTAMPTZ AS collected_at
+WHERE false;
+
+CREATE VIEW mesh_gateway_tls AS
+SELECT m.* FROM mesh_client_tls m JOIN analysed_clusters USING (cluster, run_id);
+CREATE TEMP VIEW IF NOT EXISTS mesh_gateway_tls AS
+SELECT NULL::VARCHAR AS cluster, NULL::VARCHAR AS client_namespace, NULL::VARCHAR AS client,
+       NULL::VARCHAR AS namespace, NULL::VARCHAR AS service, NULL::INTEGER AS port, NULL::VARCHAR AS port_name,
+       NULL::BOOLEAN AS originates_tls, NULL::VARCHAR AS tls_mode, NULL::VARCHAR AS destination_rules,
+       NULL::VARCHAR AS finding, NULL::VARCHAR AS source, NULL::VARCHAR AS run_id, NULL::VARCHAR AS artifact_sha256,
+       NULL::TIMESTAMPTZ AS collected_at
+WHERE false;
+
+-- Clusters with a Kubernetes inventory that the analysis source has not analysed as it is now.
+CREATE VIEW mesh_unanalysed_clusters AS
+SELECT i.cluster, min(i.location) AS location, min(i.source) AS source, min(i.run_id) AS run_id,
+       min(i.artifact_sha256) AS artifact_sha256, min(i.collected_at) AS collected_at
+FROM k8s_inventory_current i
+WHERE i.status = 'collected' AND i.cluster NOT IN (SELECT cluster FROM analysed_clusters)
+GROUP BY i.cluster;
+
+-- Every route kind; `forwards`: a rule has a backendRef or a RequestMirror filter (a pure redirect forwards nothing).
+CREATE VIEW hop_routes AS
+SELECT cluster, kind, namespace, name, spec,
+       coalesce(len(json_extract(spec, '$.rules[*].backendRefs[*]')), 0) > 0
+         OR coalesce(len(json_extract(spec, '$.rules[*].filters[*].requestMirror')), 0) > 0 AS forwards,
+       location, source, run_id, artifact_sha256, collected_at
+FROM k8s_current
+WHERE kind IN ('HTTPRoute', 'GRPCRoute', 'TLSRoute', 'TCPRoute', 'UDPRoute');
+
+CREATE VIEW hop_route_attachments AS
+SELECT r.cluster, r.kind AS route_kind, r.namespace AS route_namespace, r.name AS route, r.forwards,
+       l.namespace AS gateway_namespace, l.gateway, l.listener, l.protocol, l.tls_mode
+FROM hop_routes r
+CROSS JOIN json_each(r.spec->'parentRefs') p
+JOIN gateway_listeners l
+  ON l.cluster = r.cluster AND l.gateway = (p.value->>'name')
+     AND l.namespace = coalesce(p.value->>'namespace', r.namespace)
+     AND ((p.value->>'sectionName') IS NULL OR l.listener = (p.value->>'sectionName'))
+     AND ((p.value->>'port') IS NULL OR l.port = TRY_CAST(p.value->>'port' AS INTEGER))
+WHERE coalesce(p.value->>'group', 'gateway.networking.k8s.io') = 'gateway.networking.k8s.io'
+  AND coalesce(p.value->>'kind', 'Gateway') = 'Gateway';
+
+-- Hop client->gateway: listeners that a forwarding route of any kind attaches to.
+CREATE VIEW hop_client_gateway AS
+SELECT l.cluster, l.namespace, l.gateway, l.listener, l.protocol, l.tls_mode, l.certificate_refs,
+       l.protocol IN ('HTTPS', 'TLS') AND (l.tls_mode = 'Passthrough' OR l.certificate_refs > 0) AS encrypted,
+       string_agg(DISTINCT a.route_kind || ' ' || a.route_namespace || '/' || a.route, ', '
+                  ORDER BY a.route_kind || ' ' || a.route_namespace || '/' || a.route) AS routes,
+       l.location, l.source, l.run_id, l.artifact_sha256, l.collected_at
+FROM gateway_listeners l
+JOIN hop_route_attachments a
+  ON a.cluster = l.cluster AND a.gateway_namespace = l.namespace AND a.gateway = l.gateway AND a.listener = l.listener
+WHERE a.forwards
+GROUP BY ALL;
+
+-- Hop client->ingress: each host of an Ingress that forwards, and the spec.tls entry serving it (a tls entry
+-- without hosts serves every host; `*.example.com` serves one label below example.com).
+CREATE VIEW hop_ingress_hosts AS
+WITH hosts AS (
+    SELECT i.cluster, i.namespace, i.name, coalesce(r.value->>'host', '*') AS host, i.spec,
+           i.location, i.source, i.run_id, i.artifact_sha256, i.collected_at
+    FROM k8s_current i, json_each(coalesce(i.spec->'rules', '[]')) r
+    WHERE i.kind = 'Ingress' AND (r.value->'http') IS NOT NULL
+    UNION
+    SELECT i.cluster, i.namespace, i.name, '*', i.spec, i.location, i.source, i.run_id, i.artifact_sha256,
+           i.collected_at
+    FROM k8s_current i
+    WHERE i.kind = 'Ingress' AND (i.spec->'defaultBackend') IS NOT NULL
+)
+SELECT h.cluster, h.namespace, h.name AS ingress, h.host,
+       (SELECT min(coalesce(t.value->>'secretName', '(controller default certificate)'))
+        FROM json_each(coalesce(h.spec->'tls', '[]')) t
+        WHERE coalesce(json_array_length(t.value->'hosts'), 0) = 0
+           OR list_contains(CAST(t.value->'hosts' AS VARCHAR[]), h.host)
+           OR list_bool_or(list_transform(CAST(t.value->'hosts' AS VARCHAR[]),
+                lambda x: starts_with(x, '*.') AND h.host <> '*'
+                          AND substr(h.host, strpos(h.host, '.')) = substr(x, 2)))) AS tls_secret,
+       h.location, h.source, h.run_id, h.artifact_sha256, h.collected_at
+FROM hosts h;
+
+-- Hop gateway->backend: one row per attached route, Gateway, backend and port. Backends are the rules'
+-- backendRefs and the backendRefs of RequestMirror filters (rule filters and backendRef filters); a backend of
+-- another kind than Service has service NULL and `backend` naming it. `passthrough`: a TLSRoute on a TLS
+-- Passthrough listener.
+CREATE VIEW hop_backends AS
+WITH refs AS (
+    SELECT r.cluster, r.kind, r.namespace, r.name, b.value AS ref, 'backendRef' AS via
+    FROM hop_routes r, json_each(r.spec->'rules') rule, json_each(rule.value->'backendRefs') b
+    UNION ALL
+    SELECT r.cluster, r.kind, r.namespace, r.name, f.value->'requestMirror'->'backendRef', 'RequestMirror'
+    FROM hop_routes r, json_each(r.spec->'rules') rule, json_each(rule.value->'filters') f
+    WHERE (f.value->>'type') = 'RequestMirror'
+    UNION ALL
+    SELECT r.cluster, r.kind, r.namespace, r.name, f.value->'requestMirror'->'backendRef', 'RequestMirror'
+    FROM hop_routes r, json_each(r.spec->'rules') rule, json_each(rule.value->'backendRefs') b,
+         json_each(b.value->'filters') f
+    WHERE (f.value->>'type') = 'RequestMirror'
+),
+attached AS (
+    SELECT DISTINCT cluster, route_kind AS kind, route_namespace AS namespace, route AS name, gateway_namespace,
+           gateway, route_kind = 'TLSRoute' AND protocol = 'TLS' AND tls_mode = 'Passthrough' AS passthrough
+    FROM hop_route_attachments
+)
+SELECT DISTINCT r.cluster, r.kind || ' ' || r.namespace || '/' || r.name AS route_ref, a.gateway_namespace, a.gateway,
+       a.passthrough, x.via,
+       coalesce(x.ref->>'namespace', r.namespace) AS namespace,
+       CASE WHEN coalesce(x.ref->>'group', '') = '' AND coalesce(x.ref->>'kind', 'Service') = 'Service'
+            THEN x.ref->>'name' END AS service,
+       coalesce(x.ref->>'kind', 'Service') || ' ' || coalesce(x.ref->>'namespace', r.namespace) || '/'
+         || (x.ref->>'name') AS backend,
+       TRY_CAST(x.ref->>'port' AS INTEGER) AS port,
+       r.location, r.source, r.run_id, r.artifact_sha256, r.collected_at
+FROM hop_routes r
+JOIN attached a USING (cluster, kind, namespace, name)
+JOIN refs x USING (cluster, kind, namespace, name);
+
+-- Service ports by number, with their name (a BackendTLSPolicy sectionName names a Service port).
+CREATE VIEW service_port_names AS
+SELECT s.cluster, s.namespace, s.name AS service, TRY_CAST(p.value->>'port' AS INTEGER) AS port,
+       p.value->>'name' AS port_name
+FROM k8s_current s, json_each(coalesce(s.spec->'ports', '[]')) p
+WHERE s.kind = 'Service';
+
+-- BackendTLSPolicy targets, with the Service port they name (sectionName; NULL: every port).
+CREATE VIEW backend_tls_targets AS
+SELECT p.cluster, p.namespace, t.value->>'name' AS service, t.value->>'sectionName' AS section, p.name AS policy,
+       p.location, p.source, p.run_id, p.artifact_sha256, p.collected_at
+FROM k8s_current p, json_each(coalesce(p.spec->'targetRefs', json_array(p.spec->'targetRef'))) t
+WHERE p.kind = 'BackendTLSPolicy'
+  AND coalesce(t.value->>'group', '') = '' AND (t.value->>'kind') = 'Service';
+
+-- Each backend hop with what re-encrypts it (covered_by; NULL: nothing), and if not, why: the BackendTLSPolicies
+-- of the Service that name another port, and the gateway's DestinationRule lookup (or that it was not analysed).
+CREATE VIEW hop_backend_tls AS
+SELECT b.*,
+       coalesce(
+         (SELECT min('BackendTLSPolicy ' || t.namespace || '/' || t.policy
+                     || coalesce(' (sectionName ' || t.section || ')', ''))
+          FROM backend_tls_targets t
+          LEFT JOIN service_port_names n ON n.cluster = t.cluster AND n.namespace = t.namespace
+               AND n.service = t.service AND n.port = b.port
+          WHERE t.cluster = b.cluster AND t.namespace = b.namespace AND t.service = b.service
+            AND (t.section IS NULL OR t.section = n.port_name)),
+         CASE WHEN b.passthrough THEN 'TLS passthrough (the gateway does not terminate TLS)' END,
+         CASE WHEN g.originates_tls THEN 'DestinationRule ' || g.destination_rules || ' applied by the '
+              || b.gateway_namespace || '/' || b.gateway || ' proxy (tls.mode ' || g.tls_mode || ')' END
+       ) AS covered_by,
+       concat_ws('; ',
+         (SELECT string_agg('BackendTLSPolicy ' || t.namespace || '/' || t.policy || ' applies only to port '
+                            || t.section, '; ')
+          FROM backend_tls_targets t
+          WHERE t.cluster = b.cluster AND t.namespace = b.namespace AND t.service = b.service
+            AND t.section IS NOT NULL),
+         CASE WHEN b.port IS NULL THEN 'the backendRef gives no port'
+              WHEN b.cluster IN (SELECT cluster FROM analysed_clusters) THEN coalesce(g.finding,
+                'no DestinationRule lookup for this Service port (the Service is not in the inventory)')
+              ELSE 'the DestinationRules the gateway applies were not analysed: run `defensible collect analysis`'
+         END) AS why_not
+FROM hop_backends b
+LEFT JOIN mesh_gateway_tls g
+  ON g.cluster = b.cluster AND g.client_namespace = b.gateway_namespace AND g.client = b.gateway
+     AND g.namespace = b.namespace AND g.service = b.service AND g.port = b.port;
+
+-- Hop ingress->backend: Service backends of Ingress rules and defaultBackend.
+CREATE VIEW hop_ingress_backends AS
+WITH refs AS (
+    SELECT i.cluster, i.namespace, i.name, p.value->'backend' AS backend, i.location, i.source, i.run_id,
+           i.artifact_sha256, i.collected_at
+    FROM k8s_current i, json_each(coalesce(i.spec->'rules', '[]')) r, json_each(coalesce(r.value->'http'->'paths', '[]')) p
+    WHERE i.kind = 'Ingress'
+    UNION ALL
+    SELECT i.cluster, i.namespace, i.name, i.spec->'defaultBackend', i.location, i.source, i.run_id,
+           i.artifact_sha256, i.collected_at
+    FROM k8s_current i
+    WHERE i.kind = 'Ingress' AND (i.spec->'defaultBackend') IS NOT NULL
+)
+SELECT DISTINCT cluster, 'Ingress ' || namespace || '/' || name AS route_ref, namespace,
+       backend->'service'->>'name' AS service,
+       TRY_CAST(backend->'service'->'port'->>'number' AS INTEGER) AS port,
+       backend->'service'->'port'->>'name' AS port_name,
+       CASE WHEN (backend->'service') IS NULL THEN 'resource backend ' || coalesce(backend->'resource'->>'kind', '?')
+              || ' ' || namespace || '/' || coalesce(backend->'resource'->>'name', '?') END AS other_backend,
+       location, source, run_id, artifact_sha256, collected_at
+FROM refs;

@@ -14,14 +14,17 @@ import re
 import tempfile
 import time
 from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 
 from collector.analysis.gateway.attachment import analyze_gateways
 from collector.analysis.gateway.model import GatewayReport, RouteParentStatus
+from collector.analysis.mesh import analyze_client_tls, analyze_mesh
 from collector.analysis.reachability import Inventory, Reachability, ReachabilityError, analyze
 from collector.analysis.reachability.conns import Conn, conn_json, conn_text
 from collector.inventory_objects import (
     GATEWAY_KINDS,
+    MESH_KINDS,
     REACHABILITY_KINDS,
     current_objects,
     inventory_clusters,
@@ -119,6 +122,51 @@ MIGRATIONS = (
         {PROVENANCE_COLUMNS}
     );
     """,
+    # Istio mesh (collector.analysis.mesh): enrollment and effective mTLS per workload port, and the TLS each
+    # Gateway's proxy originates to each Service port per its DestinationRules (issue 16, traffic-encrypted).
+    f"""
+    CREATE TABLE mesh_workload_ports (
+        cluster VARCHAR NOT NULL,
+        namespace VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL,      -- the workload's (top owner's) kind
+        workload VARCHAR NOT NULL,
+        direction VARCHAR NOT NULL, -- inbound | outbound
+        port INTEGER,               -- inbound container port; NULL: none declared (inbound) or outbound
+        dataplane VARCHAR NOT NULL, -- sidecar | ambient | none
+        revision VARCHAR,
+        captured BOOLEAN NOT NULL,
+        mode VARCHAR NOT NULL,      -- effective PeerAuthentication mode (inbound)
+        encrypted BOOLEAN NOT NULL,
+        decided_by VARCHAR NOT NULL,
+        policy VARCHAR,             -- the deciding PeerAuthentication, ns/name
+        {PROVENANCE_COLUMNS}
+    );
+    CREATE TABLE mesh_service_ports (
+        cluster VARCHAR NOT NULL,
+        namespace VARCHAR NOT NULL,
+        service VARCHAR NOT NULL,
+        port INTEGER NOT NULL,
+        port_name VARCHAR,
+        workloads INTEGER NOT NULL, -- the workloads the Service selects
+        encrypted BOOLEAN NOT NULL, -- every selected workload's target port is encrypted by the mesh
+        decided_by VARCHAR NOT NULL,
+        {PROVENANCE_COLUMNS}
+    );
+    CREATE TABLE mesh_client_tls (
+        cluster VARCHAR NOT NULL,
+        client_namespace VARCHAR NOT NULL,  -- the Gateway's
+        client VARCHAR NOT NULL,            -- the Gateway
+        namespace VARCHAR NOT NULL,         -- the Service's
+        service VARCHAR NOT NULL,
+        port INTEGER NOT NULL,
+        port_name VARCHAR,
+        originates_tls BOOLEAN NOT NULL,
+        tls_mode VARCHAR,
+        destination_rules VARCHAR,
+        finding VARCHAR NOT NULL,
+        {PROVENANCE_COLUMNS}
+    );
+    """,
 )
 
 
@@ -168,7 +216,10 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
         inventory = Inventory.from_objects(o for o in objects if o["kind"] in REACHABILITY_KINDS)
         reach = analyze(inventory)
         gateways = analyze_gateways([o for o in objects if o["kind"] in GATEWAY_KINDS], collected_kinds=collected)
-    except (ReachabilityError, ValueError) as exc:
+        mesh_objects = [o for o in objects if o["kind"] in MESH_KINDS]
+        mesh = analyze_mesh(mesh_objects)
+        client_tls = analyze_client_tls(mesh_objects)
+    except (ReachabilityError, ValueError, KeyError, TypeError) as exc:
         ctx.partial(f"cluster {cluster}: not analysed: {exc}")
         return
     analysed = time.monotonic()
@@ -178,6 +229,8 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
         "inputs": {kind: {"run_id": run, "objects": counts[kind]} for kind, run in inputs.items()},
         "reachability": reach.lines(),
         "gateways": gateways.to_json(),
+        "mesh": mesh.to_json(),
+        "client_tls": [asdict(c) for c in client_tls],
     }
     sha = ctx.add_artifact(
         json.dumps(document, indent=1, sort_keys=True).encode(), f"analysis of cluster {cluster}", "application/json"
@@ -196,6 +249,12 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
         if o["kind"] == "Gateway"
     }
     emit_gateways(ctx, cluster, gateways, public, sha)
+    for p in mesh.ports:
+        ctx.emit("mesh_workload_ports", {"cluster": cluster, **asdict(p)}, sha)
+    for sp in mesh.services:
+        ctx.emit("mesh_service_ports", {"cluster": cluster, **asdict(sp)}, sha)
+    for c in client_tls:
+        ctx.emit("mesh_client_tls", {"cluster": cluster, **asdict(c)}, sha)
     ctx.note(
         f"cluster {cluster}: {len(inventory.workloads)} workloads, {len(inventory.policies)} NetworkPolicies, "
         f"{lines} reachability lines, {len(gateways.attachments)} route attachments "

@@ -79,6 +79,11 @@ KINDS: tuple[Kind, ...] = (
     Kind("AuthorizationPolicy", ISTIO_SECURITY, ("v1", "v1beta1"), "authorizationpolicies"),
     Kind("BackendTLSPolicy", GATEWAY_API, ("v1", "v1alpha3", "v1alpha2"), "backendtlspolicies"),
     Kind("DestinationRule", "networking.istio.io", ("v1", "v1beta1", "v1alpha3"), "destinationrules"),
+    # issue 16, traffic-encrypted / backend-reencryption: every route kind and Ingress is a hop.
+    Kind("TCPRoute", GATEWAY_API, ("v1alpha2",), "tcproutes"),
+    Kind("UDPRoute", GATEWAY_API, ("v1alpha2",), "udproutes"),
+    Kind("Ingress", "networking.k8s.io", ("v1",), "ingresses"),
+    Kind("IngressClass", "networking.k8s.io", ("v1",), "ingressclasses"),
 )
 KIND_NAMES = [k.kind for k in KINDS]
 EGRESS_ALLOWLIST_LABEL = "defensible.io/egress-allowlist"
