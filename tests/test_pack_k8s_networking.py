@@ -13,6 +13,7 @@ from collector.claims import ClaimResult, evaluate_pack, load_pack, resolve_pack
 from collector.query_results import QueryResult
 from collector.runner import run_source
 from collector.store import Store
+from sources.analysis.source import AnalysisSource
 from sources.kubernetes.source import KIND_NAMES, KubernetesSource
 
 # The baseline: regulated namespace shop behind Gateway infra/edge (HTTPS), its backend re-encrypted by a
@@ -87,6 +88,8 @@ def evaluate(
     for i, doc in enumerate(extra):
         write(tmp_path / "env" / f"extra{i}.yaml", doc)
     assert collect_manifests(store, tmp_path / "env").status == "succeeded"
+    if not claims or "access-restricted" in claims:  # judged on the reachability analysis of the inventory
+        assert run_source(store, AnalysisSource(), {}).status == "succeeded"
     pack = load_pack(resolve_pack("k8s-networking"))
     if claims:
         pack = replace(pack, claims=tuple(c for c in pack.claims if c.id in claims))
