@@ -2,7 +2,7 @@
 -- outside the regulated scope that are not declared callers, naming the objects that open them; regulated
 -- workloads outside NetworkPolicy (hostNetwork, hostPort); descoped namespaces; invalid caller declarations; and
 -- regulated namespaces whose cluster has no reachability analysis of its current inventory.
-SELECT n.cluster, n.namespace, 'Namespace/' || n.namespace AS object, NULL AS src, NULL AS conn, NULL AS admitted_by,
+SELECT n.cluster, n.namespace, 'Namespace/' || n.namespace AS object,
        'regulated namespace has no default-deny ingress NetworkPolicy' AS finding,
        n.location, n.source, n.run_id, n.artifact_sha256, n.collected_at
 FROM regulated_namespaces n
@@ -10,7 +10,7 @@ WHERE NOT EXISTS (
     SELECT 1 FROM default_deny_policies p
     WHERE p.cluster = n.cluster AND p.namespace = n.namespace AND p.denies_ingress)
 UNION ALL
-SELECT cluster, dst_namespace, dst_kind || '/' || dst_workload, src, conn, admitted_by,
+SELECT cluster, dst_namespace, dst_kind || '/' || dst_workload,
        src || ' can connect to ' || dst || ' (' || conn || ') but is outside the regulated scope and not a declared '
          || 'caller (' || CASE WHEN declared_in IS NULL
                               THEN 'no defensible.io/allowed-callers on the workload or its namespace'
@@ -20,8 +20,7 @@ SELECT cluster, dst_namespace, dst_kind || '/' || dst_workload, src, conn, admit
 FROM access_ingress
 WHERE allowed_by IS NULL
 UNION ALL
-SELECT cluster, namespace, kind || '/' || workload, NULL, CASE WHEN host_network THEN 'All Connections' ELSE host_ports END,
-       NULL,
+SELECT cluster, namespace, kind || '/' || workload,
        CASE WHEN host_network
             THEN kind || ' ' || namespace || '/' || workload || ' runs with hostNetwork: its pods use the node''s '
                  || 'network namespace, which NetworkPolicy does not isolate'
@@ -31,13 +30,13 @@ SELECT cluster, namespace, kind || '/' || workload, NULL, CASE WHEN host_network
 FROM access_workloads
 WHERE host_network OR host_ports IS NOT NULL
 UNION ALL
-SELECT cluster, namespace, 'Namespace/' || namespace, NULL, NULL, NULL,
+SELECT cluster, namespace, 'Namespace/' || namespace,
        'descoped: namespace ' || namespace || ' was regulated (' || regulated_by || ') and is not now',
        location, source, run_id, artifact_sha256, collected_at
 FROM regulated_scope
 WHERE status = 'descoped'
 UNION ALL
-SELECT w.cluster, w.namespace, w.kind || '/' || w.workload, NULL, NULL, NULL,
+SELECT w.cluster, w.namespace, w.kind || '/' || w.workload,
        'defensible.io/allowed-callers of ' || w.declared_in || ': "' || p.pattern
          || '" is not a pattern (ns/name, ns/* or an IPv4 CIDR)',
        w.location, w.source, w.run_id, w.artifact_sha256, w.collected_at
@@ -45,5 +44,5 @@ FROM access_caller_patterns p
 JOIN access_workloads w USING (cluster, id)
 WHERE p.pattern_kind = 'invalid'
 UNION ALL
-SELECT cluster, namespace, object, NULL, NULL, NULL, finding, location, source, run_id, artifact_sha256, collected_at
+SELECT cluster, namespace, object, finding, location, source, run_id, artifact_sha256, collected_at
 FROM access_unanalysed
