@@ -37,33 +37,37 @@ class Attribution:
         self.dst_keys = {
             w.id: (*self.src_keys[w.id], w.named_ports, w.host_network, w.host_ports) for w in inv.workloads
         }
-        self._selecting: dict[tuple, list[Policy]] = {}
+        self._selecting: dict[tuple, tuple[Policy, ...]] = {}
         self._cache: dict[tuple, tuple[str, ...]] = {}
 
     def ingress(self, src: str, dst: str) -> tuple[str, ...]:
         dst_key = self.dst_keys.get(dst)
         if dst_key is None:
             return ()
-        src_key = self.src_keys.get(src, src)
-        found = self._cache.get((src_key, dst_key))
+        target = self.by_id[dst]
+        selecting = self._selecting.get(dst_key)
+        if selecting is None:
+            selecting = self._selecting[dst_key] = tuple(
+                p for p in self.inv.policies
+                if p.ingress and p.namespace == target.namespace and p.selector.matches(target.labels)
+            )  # fmt: skip
+        # what admits a source depends on the policies selecting the destination and its ports, not its labels
+        key = (self.src_keys.get(src, src), tuple(map(id, selecting)), dst_key[2:])
+        found = self._cache.get(key)
         if found is None:
             source = self.by_id.get(src)
             endpoint = source if source is not None else parse_interval(src)
-            found = self._cache[(src_key, dst_key)] = self._reasons(endpoint, self.by_id[dst], dst_key)
+            found = self._cache[key] = self._reasons(endpoint, target, selecting)
         return found
 
-    def _reasons(self, src: Workload | Interval | None, dst: Workload, dst_key: tuple) -> tuple[str, ...]:
+    def _reasons(
+        self, src: Workload | Interval | None, dst: Workload, selecting: tuple[Policy, ...]
+    ) -> tuple[str, ...]:
         reasons: list[str] = []
         if dst.host_network:
             reasons.append(HOST_NETWORK)
         elif dst.host_ports:
             reasons.append(f"hostPort {conn_text(dst.host_conn)} (forwarded from the node, outside NetworkPolicy)")
-        selecting = self._selecting.get(dst_key)
-        if selecting is None:
-            selecting = self._selecting[dst_key] = [
-                p for p in self.inv.policies
-                if p.ingress and p.namespace == dst.namespace and p.selector.matches(dst.labels)
-            ]  # fmt: skip
         if not selecting:
             return (*reasons, NOT_ISOLATED)
         if src is None:
