@@ -25,7 +25,10 @@ from collector.waivers import scope_matches
 
 IGNORED_COLUMNS = frozenset({"source", "run_id", "artifact_sha256", "collected_at", "location"})
 HOLDING = frozenset({"satisfied", "waived"})  # verdicts a claim may not leave without a regression
-INVENTORY_TITLES = {"k8s-networking/public-routes": "Public routes"}
+INVENTORY_TITLES = {
+    "k8s-networking/public-routes": "Public routes",
+    "k8s-networking/regulated-scope": "Regulated scope",
+}
 OBJECT_COLUMNS = ("object", "commit")  # how a gap row is named in Markdown, first present wins
 FINDING_COLUMNS = ("finding", "reason")
 

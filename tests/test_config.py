@@ -13,7 +13,9 @@ from helpers import cli, collect_manifests, write
 from collector.claims import Settings, builtin_pack_dirs, evaluate_pack, evaluation_time, load_pack, resolve_pack
 from collector.config import ConfigError, load_config
 from collector.plugins import discover_sources, validate_config
+from collector.runner import run_source
 from collector.store import Store
+from sources.analysis.source import AnalysisSource
 
 MANIFESTS = """
 apiVersion: v1
@@ -202,7 +204,8 @@ def collected(tmp_path: Path, extra: str = "") -> tuple[Path, Path]:
     manifests = write(tmp_path / "m" / "all.yaml", MANIFESTS)
     store = tmp_path / "from-config.duckdb"
     config = write(
-        tmp_path / "defensible.yaml", f"store: {store}\nsources:\n  kubernetes:\n    paths: [{manifests}]\n{extra}"
+        tmp_path / "defensible.yaml",
+        f"store: {store}\nsources:\n  kubernetes:\n    paths: [{manifests}]\n  analysis: {{}}\n{extra}",
     )
     result = cli("collect", "--config", str(config))
     assert result.exit_code == 0 and "kubernetes: succeeded" in result.output, result.output
@@ -225,7 +228,7 @@ def test_command_line_beats_the_config(tmp_path: Path) -> None:
     assert missing.exit_code == 2 and f"no evidence store at {tmp_path / 'other.duckdb'}" in missing.output
     write(config, config.read_text().replace("min_approvals", "no_such"))
     unknown = cli("check", "--config", str(config))
-    assert unknown.exit_code == 2 and "line 5: parameters.no_such: no pack defines this parameter" in unknown.output
+    assert unknown.exit_code == 2 and "line 6: parameters.no_such: no pack defines this parameter" in unknown.output
     write(config, f"store: {store}\nwaivers: {tmp_path / 'none.yaml'}\n")
     result = cli("check", "--config", str(config))
     assert result.exit_code == 2 and "cannot read waivers file" in result.output
@@ -255,6 +258,7 @@ def test_bundle_signs_with_the_config_keys(tmp_path: Path) -> None:
 
 def test_regulated_label_chooses_the_regulated_namespaces(store: Store, tmp_path: Path) -> None:
     collect_manifests(store, write(tmp_path / "all.yaml", MANIFESTS))
+    run_source(store, AnalysisSource(), {})  # access-restricted is judged on the reachability analysis
     pack = load_pack(resolve_pack("k8s-networking"))
 
     def regulated(**parameters: str) -> tuple[str, list[str], list[str]]:

@@ -160,7 +160,8 @@ def test_fixed_gap_and_expired_waiver_are_exactly_what_the_diff_reports(pair: Pa
     # the paste-site row was a gap before (waived) and still is: not opened, reopened under its waiver
     assert doc["gaps"] == [{"claim": "k8s-networking/access-restricted", "opened": [], "closed": [CLOSED_GAP]}]
     assert doc["inventories"] == {
-        "k8s-networking/public-routes": {"title": "Public routes", "added": [], "removed": []}
+        "k8s-networking/public-routes": {"title": "Public routes", "added": [], "removed": []},
+        "k8s-networking/regulated-scope": {"title": "Regulated scope", "added": [], "removed": []},
     }
     [waiver] = doc["waivers_expired"]
     reopened = waiver.pop("reopened")
@@ -208,13 +209,21 @@ def test_markdown_of_the_same_diff(pair: Pair) -> None:
         "| k8s-networking/access-restricted | Namespace/admin-console | "
         "regulated namespace has no default-deny ingress NetworkPolicy |"
     ]
-    assert md["Public routes"] == ["No changes."]
+    assert md["Public routes"] == md["Regulated scope"] == ["No changes."]
     expires = (pair.old_as_of + timedelta(minutes=30)).isoformat()
     assert md["Waivers expired"][2:] == [
         f"| W-paste | logs/egress-controlled | dpo@casework.example.gov | SEC-377 | {expires} | applied "
         "| admin-console |"
     ]
-    assert list(md) == ["", "Verdicts", "Gaps opened", "Gaps closed", "Public routes", "Waivers expired"]
+    assert list(md) == [
+        "",
+        "Verdicts",
+        "Gaps opened",
+        "Gaps closed",
+        "Public routes",
+        "Regulated scope",
+        "Waivers expired",
+    ]
 
 
 def test_fail_on_regression_in_both_directions_and_not_for_an_unchanged_bundle(pair: Pair, tmp_path: Path) -> None:

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from helpers import collect_manifests, write
 
-from collector.claims import ClaimResult, evaluate_pack, load_pack, resolve_pack
+from bundles.build import pack_inventories
+from collector.claims import ClaimResult, Settings, evaluate_pack, load_pack, resolve_pack
 from collector.query_results import QueryResult
 from collector.runner import run_source
 from collector.store import Store
@@ -103,7 +104,7 @@ def evaluate(
     for i, doc in enumerate(extra):
         write(tmp_path / "env" / f"extra{i}.yaml", doc)
     assert collect_manifests(store, tmp_path / "env").status == "succeeded"
-    if not claims or set(claims) & set(HOP_CLAIMS):  # the hop claims read the mesh analysis
+    if not claims or set(claims) & {*HOP_CLAIMS, "access-restricted"}:  # judged on the analyses of the inventory
         assert run_source(store, AnalysisSource(), {}).status == "succeeded"
     pack = load_pack(resolve_pack("k8s-networking"))
     if claims:
@@ -635,4 +636,66 @@ def test_backend_reencryption_lists_each_route_of_an_uncovered_backend(store: St
     assert [(r["namespace"], r["object"], r["route"]) for r in records(result.gaps)] == [
         ("shop", "Service/shop", "GRPCRoute shop/web"),
         ("shop", "Service/shop", "HTTPRoute shop/shop"),
+    ]
+
+
+# access-restricted: effective reachability, scope ------------------------------------------------------------
+
+SHOP_POD = """
+apiVersion: v1
+kind: Pod
+metadata: {name: shop, namespace: shop, labels: {app: shop, tier: web}}
+spec: {containers: [{name: c, ports: [{name: http, containerPort: 8080}]}]}
+"""
+INFRA_POD = SHOP_POD.replace("namespace: shop", "namespace: infra").replace("name: shop,", "name: scraper,")
+
+
+def test_access_restricted_judges_who_can_reach_regulated_workloads(store: Store, tmp_path: Path) -> None:
+    assert evaluate_claim(store, tmp_path, "access-restricted", SHOP_POD, INFRA_POD).verdict == "satisfied"
+    allow = "---\n" + DENY.replace("name: deny", "name: allow-http").replace(
+        "policyTypes: [Ingress]}", "policyTypes: [Ingress], ingress: [{ports: [{port: 8080}]}]}"
+    )
+    result = evaluate_claim(store, tmp_path, "access-restricted", SHOP_POD, INFRA_POD, allow)
+    assert result.verdict == "gap"
+    found = findings(result)
+    assert any(f.startswith("infra/scraper[Pod] can connect to shop/shop[Pod] (TCP 8080)") for f in found), found
+    assert all("admitted by NetworkPolicy shop/allow-http" in f for f in found), found
+    # a declared caller is allowed: the namespace's defensible.io/allowed-callers
+    declared = BASE.replace(
+        'labels: {defensible.io/regulated: "true"}}',
+        'labels: {defensible.io/regulated: "true"}, annotations: {defensible.io/allowed-callers: "infra/scraper"}}',
+    )
+    result = evaluate_claim(store, tmp_path, "access-restricted", SHOP_POD, INFRA_POD, allow, base=declared)
+    assert not any(f.startswith("infra/scraper[Pod]") for f in findings(result))
+    assert any(f.startswith("0.0.0.0-255.255.255.255 can connect") for f in findings(result))
+
+
+def test_access_restricted_host_network_and_stale_analysis(store: Store, tmp_path: Path) -> None:
+    host = SHOP_POD.replace("spec: {containers", "spec: {hostNetwork: true, containers")
+    result = evaluate_claim(store, tmp_path, "access-restricted", host)
+    assert any("runs with hostNetwork" in f for f in findings(result)), findings(result)
+    # a kubernetes collection after the analysis: the analysis no longer describes the inventory
+    assert collect_manifests(store, tmp_path / "env").status == "succeeded"
+    (stale,) = [
+        r for r in evaluate_pack(store, load_pack(resolve_pack("k8s-networking"))) if r.claim.id == "access-restricted"
+    ]
+    assert stale.verdict == "gap"
+    assert any(f.startswith("no reachability analysis of the current Kubernetes inventory") for f in findings(stale))
+
+
+def test_access_restricted_scope_names_and_descoping(store: Store, tmp_path: Path) -> None:
+    assert evaluate_claim(store, tmp_path, "access-restricted").verdict == "satisfied"
+    unlabelled = BASE.replace('labels: {defensible.io/regulated: "true"}', "labels: {}")
+    (tmp_path / "env" / "base.yaml").unlink()
+    result = evaluate_claim(store, tmp_path, "access-restricted", base=unlabelled)
+    assert result.verdict == "gap"
+    assert any(f.startswith("descoped: namespace shop was regulated") for f in findings(result)), findings(result)
+    pack = load_pack(resolve_pack("k8s-networking"))
+    listed = Settings({"regulated_namespace_names": ["shop", "gone"]})
+    (result,) = [r for r in evaluate_pack(store, pack, listed) if r.claim.id == "access-restricted"]
+    assert result.verdict == "satisfied"
+    scope = pack_inventories(store, pack, listed)["regulated-scope"]
+    assert [row[1:] for row in scope.rows] == [
+        ("shop", "regulated", "parameter regulated_namespace_names"),
+        ("gone", "absent", "parameter regulated_namespace_names (no cluster of the inventory has the namespace)"),
     ]

@@ -347,7 +347,7 @@ def test_accepted_routes_on_public_listeners_are_the_evidence(store: Store, tmp_
         ("shop", "HTTPRoute/api", "accepted on public listener https of Gateway infra/edge for shop.example.com",
          "analysis"),
     ]  # fmt: skip
-    [routes] = pack_inventories(store, load_pack(resolve_pack("k8s-networking")), Settings()).values()
+    routes = pack_inventories(store, load_pack(resolve_pack("k8s-networking")), Settings())["public-routes"]
     assert routes.rows == [("test", "HTTPRoute", "shop", "api", "infra", "edge", "https", "shop.example.com", "HTTPS")]
 
 
@@ -401,9 +401,9 @@ def test_unattached_routes_are_not_exposure_with_the_analysis(store: Store, tmp_
     )
     collect(store, tmp_path, GATEWAY, stray, base=PUBLIC)
     assert exposure(store).verdict == "satisfied"
-    [routes] = pack_inventories(store, load_pack(resolve_pack("k8s-networking")), Settings()).values()
+    routes = pack_inventories(store, load_pack(resolve_pack("k8s-networking")), Settings())["public-routes"]
     assert [r[3] for r in routes.rows] == ["api"]
     collect(store, tmp_path, GATEWAY, stray, base=PUBLIC, analyse=False)  # the analysis is outdated: SQL rules
     assert findings(exposure(store)) == ["backendRef to Service pay/b is not permitted by any ReferenceGrant in pay"]
-    [routes] = pack_inventories(store, load_pack(resolve_pack("k8s-networking")), Settings()).values()
+    routes = pack_inventories(store, load_pack(resolve_pack("k8s-networking")), Settings())["public-routes"]
     assert sorted(r[3] for r in routes.rows) == ["api", "stray"]

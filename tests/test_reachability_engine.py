@@ -14,6 +14,7 @@ import yaml
 
 from collector.analysis.reachability import Inventory, ReachabilityError, analyze, diff_lines
 from collector.analysis.reachability.addresses import elementary_intervals, interval_text, ipblock_intervals, merge_runs
+from collector.analysis.reachability.attribution import HOST_NETWORK, NOT_ISOLATED, Attribution
 from collector.analysis.reachability.bits import indices, span
 from collector.analysis.reachability.conns import (
     ALL,
@@ -297,6 +298,56 @@ def test_policy_types_default_and_isolation() -> None:
     ]
 
 
+def test_host_network_and_host_ports_are_outside_network_policy() -> None:
+    """A hostNetwork pod shares the node's network namespace: NetworkPolicy does not isolate it, so every source
+    reaches it on every port and it reaches every destination its peers' policies admit. A hostPort is forwarded
+    from the node's addresses: every source reaches the pod on that port (kubernetes.io NetworkPolicy docs)."""
+    deny = policy("deny", "{podSelector: {}, policyTypes: [Ingress, Egress]}")
+    agent = """
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent, namespace: ns}
+spec:
+  template:
+    metadata: {labels: {app: agent}}
+    spec:
+      hostNetwork: true
+      containers: [{name: c, ports: [{name: metrics, containerPort: 9100, hostPort: 9100}]}]
+"""
+    found = lines(pod("a", labels="{app: a}") + agent + deny)
+    assert found == [
+        f"{V4_ALL} => ns/agent[DaemonSet] : All Connections",
+        f"{V6_ALL} => ns/agent[DaemonSet] : All Connections",
+        f"ns/agent[DaemonSet] => {V4_ALL} : All Connections",
+        f"ns/agent[DaemonSet] => {V6_ALL} : All Connections",
+    ]  # a is isolated both ways (its egress to the agent is denied), the agent by nothing
+    debug = pod("debug", labels="{app: debug}", ports="[{containerPort: 9091, hostPort: 9091}]")
+    found = lines(pod("a", labels="{app: a}") + debug + policy("deny", "{podSelector: {}, policyTypes: [Ingress]}"))
+    assert f"{V4_ALL} => ns/debug[Pod] : TCP 9091" in found
+    assert "ns/a[Pod] => ns/debug[Pod] : TCP 9091" in found
+    inv = Inventory.from_objects(objects(pod("a") + debug.replace("9091}]", "9091, protocol: UDP}, {hostPort: 0}]")))
+    assert inv.workloads[1].host_ports == ((9091, "UDP"),)
+    with pytest.raises(ReachabilityError, match="invalid host port"):
+        Inventory.from_objects(objects(debug.replace("hostPort: 9091", "hostPort: 70000")))
+
+
+def test_attribution_names_the_objects_that_admit_a_connection() -> None:
+    base = pod("a", labels="{app: a}") + pod("b", "other", labels="{app: b}")
+    base += policy("deny", "{podSelector: {}, policyTypes: [Ingress]}")
+    base += policy("allow-all", "{podSelector: {}, ingress: [{}]}")
+    base += policy("allow-b", "{podSelector: {}, ingress: [{from: [{namespaceSelector: {}}], ports: [{port: 80}]}]}")
+    base += policy("vpn", "{podSelector: {}, ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/8}}]}]}")
+    why = Attribution(Inventory.from_objects(objects(base)))
+    assert why.ingress("other/b[Pod]", "ns/a[Pod]") == ("NetworkPolicy ns/allow-all", "NetworkPolicy ns/allow-b")
+    assert why.ingress("10.0.0.0-10.255.255.255", "ns/a[Pod]") == ("NetworkPolicy ns/allow-all", "NetworkPolicy ns/vpn")
+    assert why.ingress("ns/a[Pod]", "other/b[Pod]") == (NOT_ISOLATED,)
+    assert why.ingress("ns/a[Pod]", "nowhere/x[Pod]") == ()
+    agent = pod("agent", labels="{app: agent}").replace("spec: {containers", "spec: {hostNetwork: true, containers")
+    why = Attribution(Inventory.from_objects(objects(base + agent)))
+    assert why.ingress("other/b[Pod]", "ns/agent[Pod]")[0] == HOST_NETWORK
+
+
 def test_peers_namespaces_and_ipblocks() -> None:
     text = (
         """
@@ -518,8 +569,13 @@ def random_inventory(seed: int) -> list[dict]:
             {"name": name, "containerPort": rng.choice([53, 80, 8080, 9090]), "protocol": rng.choice(["TCP", "UDP"])}
             for name in rng.sample(["http", "dns", "metrics"], rng.randint(0, 2))
         ]
+        if rng.random() < 0.15:  # a hostPort, forwarded from the node outside NetworkPolicy
+            ports.append({"containerPort": 9100, "hostPort": rng.choice([9100, 9101]), "protocol": "TCP"})
         meta = {"name": f"w{i}", "namespace": rng.choice(namespaces), "labels": labels}
-        out.append({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": {"containers": [{"ports": ports}]}})
+        pod_spec: dict = {"containers": [{"ports": ports}]}
+        if rng.random() < 0.1:
+            pod_spec["hostNetwork"] = True
+        out.append({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": pod_spec})
     for i in range(rng.randint(1, 6)):
         spec: dict = {"podSelector": random_selector(rng)}
         if rng.random() < 0.5:

@@ -11,10 +11,12 @@ from helpers import collect_manifests, write
 
 from collector.claims import Claim, ClaimResult, Settings, evaluate_pack, load_pack, resolve_pack
 from collector.query_results import QueryResult
+from collector.runner import run_source
 from collector.scope import Scope, ScopeError
 from collector.scorecard import launch_gate, scorecard
 from collector.store import Store
 from collector.waivers import WaiverError, load_waivers
+from sources.analysis.source import AnalysisSource
 
 # Two regulated namespaces without default deny: access-restricted has one gap row per namespace.
 MANIFESTS = """
@@ -40,6 +42,7 @@ spec: {podSelector: {}, policyTypes: [Ingress]}
 def access_restricted(store: Store, tmp_path: Path, **settings: object) -> ClaimResult:
     write(tmp_path / "env" / "ns.yaml", MANIFESTS)
     collect_manifests(store, tmp_path / "env")
+    run_source(store, AnalysisSource(), {})  # access-restricted is judged on the reachability analysis
     pack = load_pack(resolve_pack("k8s-networking"))
     (result,) = [r for r in evaluate_pack(store, pack, Settings(**settings)) if r.claim.id == "access-restricted"]
     return result
@@ -94,6 +97,7 @@ def test_stale_evidence_is_stale_not_satisfied(store: Store, tmp_path: Path) -> 
     shop_only = MANIFESTS.replace('"true"}}', '"false"}}', 2)  # billing and legacy not regulated: no gap
     write(tmp_path / "env" / "ns.yaml", shop_only)
     collect_manifests(store, tmp_path / "env")
+    run_source(store, AnalysisSource(), {})
     pack = load_pack(resolve_pack("k8s-networking"))
     assert pack.freshness == {"kubernetes": "7d", "analysis": "7d"}
     now = datetime.now(UTC)
@@ -187,6 +191,7 @@ def test_claims_are_judged_per_cluster_and_overall(store: Store, tmp_path: Path)
     write(tmp_path / "us" / "ns.yaml", MANIFESTS)  # billing and legacy lack default deny
     collect_manifests(store, tmp_path / "eu", cluster="prod-eu")
     collect_manifests(store, tmp_path / "us", cluster="prod-us")
+    run_source(store, AnalysisSource(), {})
     pack = load_pack(resolve_pack("k8s-networking"))
     (result,) = [r for r in evaluate_pack(store, pack) if r.claim.id == "access-restricted"]
     assert result.verdict == "gap"

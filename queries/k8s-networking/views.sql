@@ -54,7 +54,8 @@ CREATE VIEW regulated_namespaces AS
 SELECT cluster, name AS namespace, location, source, run_id, artifact_sha256, collected_at
 FROM k8s_current
 WHERE kind = 'Namespace'
-  AND (labels->>split_part(getvariable('regulated_label'), '=', 1)) = split_part(getvariable('regulated_label'), '=', 2);
+  AND ((labels->>split_part(getvariable('regulated_label'), '=', 1)) = split_part(getvariable('regulated_label'), '=', 2)
+       OR list_contains(CAST(getvariable('regulated_namespace_names') AS VARCHAR[]), name));
 
 -- NetworkPolicies that select every pod of their namespace and allow no ingress (or egress).
 CREATE VIEW default_deny_policies AS
@@ -530,3 +531,155 @@ SELECT DISTINCT cluster, 'Ingress ' || namespace || '/' || name AS route_ref, na
               || ' ' || namespace || '/' || coalesce(backend->'resource'->>'name', '?') END AS other_backend,
        location, source, run_id, artifact_sha256, collected_at
 FROM refs;
+
+-- access-restricted (issue 16) -----------------------------------------------------------------------------------
+-- Scope is evidence: the regulated namespaces (label or the regulated_namespace_names parameter), the namespaces
+-- that an earlier kubernetes collection of the store shows regulated (by the label) and that are not now
+-- (descoped), and the names the parameter lists that no cluster holds.
+CREATE OR REPLACE TEMP MACRO access_labelled(labels) AS
+    (labels->>split_part(getvariable('regulated_label'), '=', 1)) = split_part(getvariable('regulated_label'), '=', 2);
+
+CREATE VIEW descoped_namespaces AS
+SELECT c.cluster, c.name AS namespace,
+       arg_max(o.run_id, r.started_at) AS regulated_run, max(o.collected_at) AS regulated_at,
+       coalesce(c.labels->>split_part(getvariable('regulated_label'), '=', 1), '(absent)') AS label_now,
+       c.location, c.source, c.run_id, c.artifact_sha256, c.collected_at
+FROM k8s_current c
+JOIN k8s_objects o ON o.cluster = c.cluster AND o.kind = 'Namespace' AND o.name = c.name AND access_labelled(o.labels)
+JOIN runs r ON r.run_id = o.run_id AND r.status IN ('succeeded', 'partial')
+WHERE c.kind = 'Namespace'
+  AND NOT EXISTS (SELECT 1 FROM regulated_namespaces n WHERE n.cluster = c.cluster AND n.namespace = c.name)
+GROUP BY ALL;
+
+CREATE VIEW regulated_scope AS
+SELECT n.cluster, n.namespace, 'regulated' AS status,
+       concat_ws(' and ',
+                 CASE WHEN access_labelled(c.labels) THEN 'label ' || getvariable('regulated_label') END,
+                 CASE WHEN list_contains(CAST(getvariable('regulated_namespace_names') AS VARCHAR[]), n.namespace)
+                      THEN 'parameter regulated_namespace_names' END) AS regulated_by,
+       n.location, n.source, n.run_id, n.artifact_sha256, n.collected_at
+FROM regulated_namespaces n
+JOIN k8s_current c ON c.cluster = n.cluster AND c.kind = 'Namespace' AND c.name = n.namespace
+UNION ALL
+SELECT cluster, namespace, 'descoped',
+       'label ' || getvariable('regulated_label') || ' in kubernetes run ' || regulated_run || ' (collected '
+         || strftime(regulated_at, '%Y-%m-%dT%H:%M:%SZ') || '); label now ' || label_now,
+       location, source, run_id, artifact_sha256, collected_at
+FROM descoped_namespaces
+UNION ALL
+SELECT NULL, name, 'absent', 'parameter regulated_namespace_names (no cluster of the inventory has the namespace)',
+       NULL, NULL, NULL, NULL, NULL
+FROM unnest(CAST(getvariable('regulated_namespace_names') AS VARCHAR[])) AS t(name)
+WHERE name NOT IN (SELECT name FROM k8s_current WHERE kind = 'Namespace');
+
+-- The workloads of regulated namespaces in the cluster's current analysis (analysed_clusters), with the
+-- declared callers of each: defensible.io/allowed-callers of its object (top owner), or else of its Namespace.
+CREATE VIEW access_workloads AS
+SELECT w.cluster, w.namespace, w.name AS workload, w.kind, w.namespace || '/' || w.name || '[' || w.kind || ']' AS id,
+       coalesce(w.host_network, false) AS host_network, w.host_ports,
+       coalesce(o.annotations->>'defensible.io/allowed-callers', ns.annotations->>'defensible.io/allowed-callers')
+         AS declared,
+       CASE WHEN (o.annotations->>'defensible.io/allowed-callers') IS NOT NULL THEN w.kind || ' ' || w.namespace || '/' || w.name
+            WHEN (ns.annotations->>'defensible.io/allowed-callers') IS NOT NULL THEN 'Namespace ' || w.namespace END
+         AS declared_in,
+       coalesce(o.location, ns.location) AS location, w.source, w.run_id, w.artifact_sha256, w.collected_at
+FROM analysis_workloads w
+JOIN analysed_clusters USING (cluster, run_id)
+JOIN regulated_namespaces n ON n.cluster = w.cluster AND n.namespace = w.namespace
+JOIN k8s_current ns ON ns.cluster = w.cluster AND ns.kind = 'Namespace' AND ns.name = w.namespace
+LEFT JOIN k8s_current o ON o.cluster = w.cluster AND o.kind = w.kind AND o.namespace = w.namespace AND o.name = w.name;
+CREATE TEMP VIEW IF NOT EXISTS access_workloads AS
+SELECT NULL::VARCHAR AS cluster, NULL::VARCHAR AS namespace, NULL::VARCHAR AS workload, NULL::VARCHAR AS kind,
+       NULL::VARCHAR AS id, NULL::BOOLEAN AS host_network, NULL::VARCHAR AS host_ports, NULL::VARCHAR AS declared,
+       NULL::VARCHAR AS declared_in, NULL::VARCHAR AS location, NULL::VARCHAR AS source, NULL::VARCHAR AS run_id,
+       NULL::VARCHAR AS artifact_sha256, NULL::TIMESTAMPTZ AS collected_at
+WHERE false;
+
+-- IPv4 text to integer, and the first and last address of a CIDR (a bare address is a /32) or of an interval
+-- `first-last` of the analysis (NULL for IPv6), as in the reachability pack.
+CREATE OR REPLACE TEMP MACRO access_ipv4_int(address) AS
+    TRY_CAST(split_part(address, '.', 1) AS BIGINT) * 16777216 + TRY_CAST(split_part(address, '.', 2) AS BIGINT) * 65536
+    + TRY_CAST(split_part(address, '.', 3) AS BIGINT) * 256 + TRY_CAST(split_part(address, '.', 4) AS BIGINT);
+CREATE OR REPLACE TEMP MACRO access_is_cidr(text) AS
+    regexp_full_match(text, '((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}'
+                            || '(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(/(3[0-2]|[12]?[0-9]))?');
+CREATE OR REPLACE TEMP MACRO access_cidr_size(text) AS
+    CAST(1 AS BIGINT) << (32 - coalesce(TRY_CAST(nullif(split_part(text, '/', 2), '') AS INTEGER), 32));
+CREATE OR REPLACE TEMP MACRO access_cidr_first(text) AS
+    access_ipv4_int(split_part(text, '/', 1)) - access_ipv4_int(split_part(text, '/', 1)) % access_cidr_size(text);
+
+-- One row per comma-separated pattern of each declaration: 'workload' (ns/name or ns/*), 'cidr' (IPv4), 'invalid'.
+CREATE VIEW access_caller_patterns AS
+WITH patterns AS (
+    SELECT w.cluster, w.id, trim(p) AS pattern
+    FROM access_workloads w, unnest(string_split(w.declared, ',')) AS t(p)
+)
+SELECT cluster, id, pattern,
+       CASE WHEN access_is_cidr(pattern) THEN 'cidr'
+            WHEN regexp_full_match(pattern, '[a-z0-9]([-a-z0-9]*[a-z0-9])?/(\*|[a-z0-9]([-.a-z0-9]*[a-z0-9])?)')
+                 THEN 'workload'
+            ELSE 'invalid' END AS pattern_kind,
+       split_part(pattern, '/', 1) AS pattern_namespace, split_part(pattern, '/', 2) AS pattern_name,
+       CASE WHEN access_is_cidr(pattern) THEN access_cidr_first(pattern) END AS first_int,
+       CASE WHEN access_is_cidr(pattern) THEN access_cidr_first(pattern) + access_cidr_size(pattern) - 1 END AS last_int
+FROM patterns
+WHERE pattern <> '';
+
+-- Declared CIDRs of each workload merged into disjoint ranges (overlapping and adjacent ones joined).
+CREATE VIEW access_caller_ranges AS
+WITH ordered AS (
+    SELECT *, max(last_int) OVER (PARTITION BY cluster, id ORDER BY first_int, last_int, pattern
+                                  ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS covered_to
+    FROM access_caller_patterns WHERE pattern_kind = 'cidr'
+), numbered AS (
+    SELECT *, sum(CASE WHEN covered_to IS NULL OR first_int > covered_to + 1 THEN 1 ELSE 0 END)
+                  OVER (PARTITION BY cluster, id ORDER BY first_int, last_int, pattern ROWS UNBOUNDED PRECEDING)
+                  AS range_no
+    FROM ordered
+)
+SELECT cluster, id, min(first_int) AS first_int, max(last_int) AS last_int,
+       string_agg(DISTINCT pattern, ', ' ORDER BY pattern) AS entries
+FROM numbered
+GROUP BY cluster, id, range_no;
+
+-- Every connection the current analysis allows into a workload of a regulated namespace, and why it is allowed
+-- (allowed_by NULL: it is not): its source is a workload of a regulated namespace of the cluster, or one of the
+-- destination's declared callers. admitted_by: the objects that open it (the analysis's attribution).
+CREATE VIEW access_ingress AS
+SELECT l.cluster, l.src, l.dst, l.src_namespace, l.dst_namespace, w.workload AS dst_workload, w.kind AS dst_kind,
+       l.external, l.conn, l.admitted_by, w.declared, w.declared_in,
+       coalesce(
+           CASE WHEN l.src_namespace IN (SELECT namespace FROM regulated_namespaces r WHERE r.cluster = l.cluster)
+                THEN 'a workload of the regulated namespace ' || l.src_namespace END,
+           (SELECT 'declared caller "' || min(p.pattern) || '" in defensible.io/allowed-callers of ' || w.declared_in
+            FROM access_caller_patterns p
+            WHERE p.cluster = l.cluster AND p.id = l.dst AND p.pattern_kind = 'workload'
+              AND p.pattern_namespace = l.src_namespace AND (p.pattern_name = '*' OR p.pattern_name = l.src_workload)
+            HAVING count(*) > 0),
+           (SELECT 'declared caller(s) ' || min(r.entries) || ' in defensible.io/allowed-callers of ' || w.declared_in
+            FROM access_caller_ranges r
+            WHERE r.cluster = l.cluster AND r.id = l.dst AND NOT contains(l.src, ':')
+              AND access_ipv4_int(split_part(l.src, '-', 1)) >= r.first_int
+              AND access_ipv4_int(split_part(l.src, '-', 2)) <= r.last_int
+            HAVING count(*) > 0)
+       ) AS allowed_by,
+       w.location, l.source, l.run_id, l.artifact_sha256, l.collected_at
+FROM reachability l
+JOIN analysed_clusters USING (cluster, run_id)
+JOIN access_workloads w ON w.cluster = l.cluster AND w.id = l.dst;
+CREATE TEMP VIEW IF NOT EXISTS access_ingress AS
+SELECT NULL::VARCHAR AS cluster, NULL::VARCHAR AS src, NULL::VARCHAR AS dst, NULL::VARCHAR AS src_namespace,
+       NULL::VARCHAR AS dst_namespace, NULL::VARCHAR AS dst_workload, NULL::VARCHAR AS dst_kind,
+       NULL::VARCHAR AS external, NULL::VARCHAR AS conn, NULL::VARCHAR AS admitted_by, NULL::VARCHAR AS declared,
+       NULL::VARCHAR AS declared_in, NULL::VARCHAR AS allowed_by, NULL::VARCHAR AS location, NULL::VARCHAR AS source,
+       NULL::VARCHAR AS run_id, NULL::VARCHAR AS artifact_sha256, NULL::TIMESTAMPTZ AS collected_at
+WHERE false;
+
+-- Regulated namespaces whose cluster has no reachability analysis of its current inventory.
+CREATE VIEW access_unanalysed AS
+SELECT n.cluster, n.namespace, 'Namespace/' || n.namespace AS object,
+       'no reachability analysis of the current Kubernetes inventory of cluster ' || n.cluster
+         || ': run `defensible collect analysis`' AS finding,
+       n.location, n.source, n.run_id, n.artifact_sha256, n.collected_at
+FROM regulated_namespaces n
+WHERE n.cluster NOT IN (SELECT cluster FROM analysed_clusters);

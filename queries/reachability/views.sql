@@ -26,7 +26,8 @@ CREATE VIEW reach_regulated_namespaces AS
 SELECT cluster, name AS namespace, annotations, location, source, run_id, artifact_sha256, collected_at
 FROM k8s_current
 WHERE kind = 'Namespace'
-  AND (labels->>split_part(getvariable('regulated_label'), '=', 1)) = split_part(getvariable('regulated_label'), '=', 2);
+  AND ((labels->>split_part(getvariable('regulated_label'), '=', 1)) = split_part(getvariable('regulated_label'), '=', 2)
+       OR list_contains(CAST(getvariable('regulated_namespace_names') AS VARCHAR[]), name));
 
 -- The latest landed analysis of each cluster; up_to_date: every listing it read (or found missing) is still the
 -- current listing of that kind.

@@ -21,6 +21,7 @@ from collector.analysis.gateway.attachment import analyze_gateways
 from collector.analysis.gateway.model import GatewayReport, RouteParentStatus
 from collector.analysis.mesh import analyze_client_tls, analyze_mesh
 from collector.analysis.reachability import Inventory, Reachability, ReachabilityError, analyze
+from collector.analysis.reachability.attribution import Attribution
 from collector.analysis.reachability.conns import Conn, conn_json, conn_text
 from collector.inventory_objects import (
     GATEWAY_KINDS,
@@ -167,6 +168,13 @@ MIGRATIONS = (
         {PROVENANCE_COLUMNS}
     );
     """,
+    # access-restricted (issue 16): which objects admit each connection into a workload, and the workloads that
+    # NetworkPolicy does not isolate (hostNetwork, hostPorts)
+    """
+    ALTER TABLE reachability ADD COLUMN admitted_by VARCHAR;
+    ALTER TABLE analysis_workloads ADD COLUMN host_network BOOLEAN;
+    ALTER TABLE analysis_workloads ADD COLUMN host_ports VARCHAR;
+    """,
 )
 
 
@@ -240,9 +248,17 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
             "analysis_inputs", {"cluster": cluster, "kind": kind, "input_run_id": run, "objects": counts[kind]}, sha
         )
     for w in inventory.workloads:
-        row = {"cluster": cluster, "namespace": w.namespace, "name": w.name, "kind": w.kind, "labels": w.labels}
+        row = {
+            "cluster": cluster,
+            "namespace": w.namespace,
+            "name": w.name,
+            "kind": w.kind,
+            "labels": w.labels,
+            "host_network": w.host_network,
+            "host_ports": conn_text(w.host_conn) if w.host_ports and not w.host_network else None,
+        }
         ctx.emit("analysis_workloads", row, sha)
-    lines = load_reachability(ctx, cluster, reach, sha)
+    lines = load_reachability(ctx, cluster, reach, sha, Attribution(inventory))
     public = {
         (o["metadata"]["namespace"], o["metadata"]["name"]): o["metadata"]["labels"].get(EXPOSURE_LABEL) != "internal"
         for o in objects
@@ -268,14 +284,25 @@ def endpoint(text: str) -> tuple[str | None, str | None, str | None]:
     return (match["namespace"], match["name"], match["kind"]) if match else (None, None, None)
 
 
-def load_reachability(ctx: CollectContext, cluster: str, reach: Reachability, sha: str) -> int:
+def load_reachability(
+    ctx: CollectContext, cluster: str, reach: Reachability, sha: str, attribution: Attribution | None = None
+) -> int:
     """Write the ``reachability`` rows as NDJSON and bulk-load them; return the count. Rows are assembled from
-    JSON fragments cached per endpoint and connection set: hundreds of thousands of lines load in about a second."""
+    JSON fragments cached per endpoint and connection set: hundreds of thousands of lines load in about a second.
+    With ``attribution``, a line into a workload says what admits it (``admitted_by``)."""
     provenance = {"source": ctx.source, "run_id": ctx.run_id, "artifact_sha256": sha, "collected_at": ctx.collected_at}
     tail = json.dumps(provenance, default=str, separators=(",", ":"))[1:] + "\n"
     head = '{"cluster":' + json.dumps(cluster) + ","
     sides: dict[tuple[str, str], tuple[str, bool]] = {}  # (role, endpoint) -> (JSON fields, external)
     conns: dict[Conn, str] = {}
+    admitted: dict[tuple[str, ...], str] = {}
+
+    def admitted_by(src: str, dst: str) -> str:
+        reasons = attribution.ingress(src, dst) if attribution is not None else ()
+        text = admitted.get(reasons)
+        if text is None:
+            text = admitted[reasons] = '"admitted_by":' + json.dumps("; ".join(reasons) or None) + ","
+        return text
 
     def side(role: str, text: str) -> tuple[str, bool]:
         cached = sides.get((role, text))
@@ -295,7 +322,8 @@ def load_reachability(ctx: CollectContext, cluster: str, reach: Reachability, sh
                     text = conns[conn] = json.dumps(fields, separators=(",", ":"))[1:-1] + ","
                 (src_fields, src_external), (dst_fields, dst_external) = side("src", src), side("dst", dst)
                 external = json.dumps(src if src_external else dst if dst_external else None)
-                fh.write(f'{head}{src_fields}{dst_fields}"external":{external},{text}{tail}')
+                why = admitted_by(src, dst) if not dst_external else '"admitted_by":null,'
+                fh.write(f'{head}{src_fields}{dst_fields}"external":{external},{why}{text}{tail}')
         return ctx.load_ndjson("reachability", path)
 
 

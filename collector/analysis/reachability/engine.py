@@ -40,6 +40,8 @@ class Klass:
     namespace: str
     labels: dict[str, str]
     named_ports: tuple[NamedPort, ...]
+    host_network: bool = False
+    host_conn: int = EMPTY_ID  # what every source reaches outside NetworkPolicy (hostNetwork, hostPorts)
     members: list[int] = field(default_factory=list)  # indices into the inventory's workloads
 
 
@@ -60,17 +62,17 @@ class CompiledPolicy:
     egress_rules: tuple[CompiledRule, ...]
 
 
-def equivalence_classes(workloads: list[Workload]) -> tuple[list[Klass], list[int]]:
+def equivalence_classes(workloads: list[Workload], table: ConnTable) -> tuple[list[Klass], list[int]]:
     """The classes and, per workload, its class index."""
     by_key: dict[tuple, int] = {}
     classes: list[Klass] = []
     of: list[int] = []
     for i, w in enumerate(workloads):
-        key = (w.namespace, frozenset(w.labels.items()), w.named_ports)
+        key = (w.namespace, frozenset(w.labels.items()), w.named_ports, w.host_network, w.host_ports)
         k = by_key.get(key)
         if k is None:
             k = by_key[key] = len(classes)
-            classes.append(Klass(w.namespace, w.labels, w.named_ports))
+            classes.append(Klass(w.namespace, w.labels, w.named_ports, w.host_network, table.id(w.host_conn)))
         classes[k].members.append(i)
         of.append(k)
     return classes, of
@@ -255,7 +257,7 @@ class Rows:
 def analyze(inv: Inventory) -> Reachability:
     """Allowed connections between every ordered pair of workloads, and between workloads and external addresses."""
     table = ConnTable()
-    classes, class_of = equivalence_classes(inv.workloads)
+    classes, class_of = equivalence_classes(inv.workloads, table)
     externals = elementary_intervals(blocks(inv.policies))
     n_classes = len(classes)
     space = Space(classes, externals, inv.namespaces)
@@ -276,7 +278,10 @@ def analyze(inv: Inventory) -> Reachability:
         signatures[klass.named_ports] |= 1 << k
     rows = Rows(table, space.size, signatures)
     in_rows = [rows.ingress(selecting_in[k], klass.named_ports) for k, klass in enumerate(classes)]
-    out_rows = [rows.egress(selecting_out[k]) for k in range(n_classes)]
+    for k, klass in enumerate(classes):  # what reaches the class outside NetworkPolicy, from every source
+        if klass.host_conn != EMPTY_ID and in_rows[k] is not rows.all:
+            in_rows[k] = [table.union(conn, klass.host_conn) for conn in in_rows[k]]
+    out_rows = [rows.all if klass.host_network else rows.egress(selecting_out[k]) for k, klass in enumerate(classes)]
 
     by_source = list(zip(*in_rows, strict=True)) if classes else []  # by_source[i][d]: ingress of class d from i
     allowed: list[tuple[int, ...]] = []

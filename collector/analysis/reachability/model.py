@@ -30,6 +30,7 @@ POLICY_GROUPS = ("networking.k8s.io", "extensions")
 NOT_OWNERS = frozenset({"Node"})  # static (mirror) pods stay pods
 
 NamedPort = tuple[str, int, str]  # (name, containerPort, protocol)
+HostPort = tuple[int, str]  # (hostPort, protocol)
 
 
 @dataclass(frozen=True)
@@ -39,10 +40,23 @@ class Workload:
     kind: str
     labels: dict[str, str] = field(hash=False, compare=False)
     named_ports: tuple[NamedPort, ...] = ()
+    # spec.hostNetwork: the pods use the node's network namespace, so NetworkPolicy (which selects pods by their
+    # pod IPs) does not isolate them: reachable from everything and to everything (their own policies aside)
+    host_network: bool = False
+    # container hostPorts: the node's address forwards them to the pod (portmap), a path NetworkPolicy does not
+    # cover, so they are reachable from every source
+    host_ports: tuple[HostPort, ...] = ()
 
     @property
     def id(self) -> str:
         return f"{self.namespace}/{self.name}[{self.kind}]"
+
+    @property
+    def host_conn(self) -> Conn:
+        """The connections every source has to the workload outside NetworkPolicy (hostNetwork, hostPorts)."""
+        if self.host_network:
+            return ALL
+        return union_all(conn_of(protocol, port, port) for port, protocol in self.host_ports)
 
 
 @dataclass(frozen=True)
@@ -243,13 +257,43 @@ def workload(top: Key, source: Key, obj: dict) -> Workload:
         template = template.get("template") or {}
         meta, pod_spec = template.get("metadata") or {}, template.get("spec") or {}
     labels = string_map(meta.get("labels"), where)
-    return Workload(top[0], top[2], top[1], labels, named_ports(pod_spec, where))
+    host_network = pod_spec.get("hostNetwork") is True
+    return Workload(
+        top[0], top[2], top[1], labels, named_ports(pod_spec, where), host_network, host_ports(pod_spec, where)
+    )
+
+
+def containers(pod_spec: dict) -> Iterator[dict]:
+    """Containers and init containers (a restartable init container, a sidecar, may publish ports)."""
+    for field_name in ("initContainers", "containers"):
+        for container in pod_spec.get(field_name) or []:
+            if isinstance(container, dict):
+                yield container
+
+
+def host_ports(pod_spec: dict, where: str) -> tuple[HostPort, ...]:
+    """The container ports published on the node (``hostPort``; under hostNetwork every containerPort is)."""
+    found: set[HostPort] = set()
+    for container in containers(pod_spec):
+        for port in container.get("ports") or []:
+            if not isinstance(port, dict) or port.get("hostPort") in (None, 0):
+                continue
+            number, protocol = port.get("hostPort"), port.get("protocol") or "TCP"
+            if (
+                not isinstance(number, int)
+                or isinstance(number, bool)
+                or not MIN_PORT <= number <= MAX_PORT
+                or protocol not in PROTOCOLS
+            ):
+                raise ReachabilityError(f"{where}: invalid host port {port!r}")
+            found.add((number, protocol))
+    return tuple(sorted(found))
 
 
 def named_ports(pod_spec: dict, where: str) -> tuple[NamedPort, ...]:
     found: set[NamedPort] = set()
-    for container in pod_spec.get("containers") or []:
-        for port in (container or {}).get("ports") or []:
+    for container in containers(pod_spec):
+        for port in container.get("ports") or []:
             if not isinstance(port, dict) or not port.get("name"):
                 continue
             number, protocol = port.get("containerPort"), port.get("protocol") or "TCP"

@@ -52,11 +52,12 @@ def naive_analyze(inv: Inventory, workloads: Iterable[str] | None = None) -> Rea
 
 
 def ingress(inv: Inventory, dst: Workload, src: Endpoint) -> Conn:
-    """What ``dst``'s ingress side allows from ``src``."""
+    """What ``dst``'s ingress side allows from ``src``: its policies' rules, plus what reaches it outside
+    NetworkPolicy (everything under hostNetwork, its hostPorts)."""
     selecting = [p for p in inv.policies if p.ingress and selects(p, dst)]
     if not selecting:
         return ALL
-    allowed = EMPTY
+    allowed = dst.host_conn
     for policy in selecting:
         for rule in policy.ingress_rules:
             if peer_matches(inv, rule, src):
@@ -67,7 +68,7 @@ def ingress(inv: Inventory, dst: Workload, src: Endpoint) -> Conn:
 def egress(inv: Inventory, src: Workload, dst: Endpoint) -> Conn:
     """What ``src``'s egress side allows to ``dst`` (named ports resolve against ``dst``; externals have none)."""
     selecting = [p for p in inv.policies if p.egress and selects(p, src)]
-    if not selecting:
+    if not selecting or src.host_network:
         return ALL
     allowed = EMPTY
     for policy in selecting:
