@@ -228,8 +228,8 @@ def test_default_deny_detection(store: Store, tmp_path: Path, policy: str, verdi
     base = BASE.replace("spec: {podSelector: {}, policyTypes: [Ingress]}", policy)
     result = evaluate_claim(store, tmp_path, "access-restricted", base=base)
     assert result.verdict == verdict
-    if verdict == "gap":
-        assert findings(result) == ["regulated namespace has no default-deny ingress NetworkPolicy"]
+    if verdict == "gap":  # the shop workload, no longer isolated, may be reachable from outside as well
+        assert "regulated namespace has no default-deny ingress NetworkPolicy" in findings(result)
 
 
 def test_access_restricted_without_regulated_namespaces_has_no_evidence(store: Store, tmp_path: Path) -> None:
