@@ -151,6 +151,7 @@ def test_rows_artifact_and_provenance(store: Store, tmp_path: Path) -> None:
     document = json.loads(store.artifact_path(sha).read_bytes())
     assert document["cluster"] == "test" and document["reachability"] == LINES
     assert document["inputs"]["NetworkPolicy"] == {"run_id": k8s_run, "objects": 1}
+    assert document["inputs"]["TCPRoute"] == {"run_id": k8s_run, "objects": 0}  # listed, none in the manifests
     assert document["inputs"]["Secret"] == {"run_id": None, "objects": 0}  # the kubernetes source does not list it
     assert [a["route"] for a in document["gateways"]["attachments"]] == ["web"]
     inputs = table_rows(store, "kind IN ('Pod', 'Secret')", table="analysis_inputs",

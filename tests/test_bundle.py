@@ -40,7 +40,7 @@ def test_demo_bundle_verifies_and_has_expected_layout(demo_dir: Path) -> None:
         "certificates/rotation-works": "gap",  # staff-wildcard-tls is made by hand: no rotation evidence
         "git-changes/changes-reviewed": "gap",
         "git-changes/emergency-changes-accounted": "satisfied",
-        "k8s-networking/public-exposure-controlled": "satisfied",
+        "k8s-networking/public-exposure-controlled": "gap",
         "k8s-networking/access-restricted": "gap",
         "k8s-networking/traffic-encrypted": "gap",
         "k8s-networking/backend-reencryption": "gap",

@@ -11,7 +11,7 @@ from helpers import collect_manifests, write
 
 from collector.runner import run_source
 from collector.store import Store
-from sources.kubernetes.source import KIND_NAMES, KubernetesSource
+from sources.kubernetes.source import KINDS, KubernetesSource
 
 GATEWAY_AND_ROUTE = """
     # comment before the first document
@@ -67,7 +67,41 @@ def test_multi_document_yaml_and_list_dump(store: Store, tmp_path: Path) -> None
     inventory = dict(
         store.con.execute("SELECT kind, object_count FROM k8s_inventory WHERE status = 'collected'").fetchall()
     )
-    assert inventory["Gateway"] == 1 and inventory["NetworkPolicy"] == 0 and len(inventory) == len(KIND_NAMES)
+    assert inventory["Gateway"] == 1 and inventory["NetworkPolicy"] == 0 and len(inventory) == len(KINDS)
+
+
+ISTIO_AND_KNATIVE = """
+    apiVersion: networking.istio.io/v1
+    kind: Gateway
+    metadata: {name: classic, namespace: istio-system}
+    spec: {selector: {istio: ingressgateway}, servers: [{port: {number: 443, protocol: HTTPS}, hosts: ["*"]}]}
+    ---
+    apiVersion: serving.knative.dev/v1
+    kind: Service
+    metadata: {name: hello, namespace: shop}
+"""
+
+
+def test_kinds_are_matched_by_api_group(store: Store, tmp_path: Path) -> None:
+    # An Istio Gateway is not a Gateway API Gateway: it is kept under its qualified kind, never misfiled; a Knative
+    # Service (a kind of that name in a group not collected) is skipped and counted, not stored as a core Service.
+    manifests = tmp_path / "manifests"
+    write(manifests / "gw.yaml", GATEWAY_AND_ROUTE)
+    write(manifests / "istio.yaml", ISTIO_AND_KNATIVE)
+    result = collect_manifests(store, manifests, cluster="prod")
+    assert result.status == "succeeded", result.error
+    rows = store.con.execute("SELECT kind, api_version, name FROM k8s_objects ORDER BY kind, name").fetchall()
+    assert rows == [
+        ("Gateway", "gateway.networking.k8s.io/v1", "edge"),
+        ("Gateway.networking.istio.io", "networking.istio.io/v1", "classic"),
+        ("HTTPRoute", "gateway.networking.k8s.io/v1", "shop"),
+    ]
+    inventory = dict(store.con.execute("SELECT kind, object_count FROM k8s_inventory").fetchall())
+    assert inventory["Gateway"] == 1 and inventory["Gateway.networking.istio.io"] == 1 and inventory["Service"] == 0
+    assert result.notes == [
+        "skipped 1 object(s) of kind Service (serving.knative.dev/v1): a kind of that name is collected only in "
+        "another group"
+    ]
 
 
 def test_kinds_can_be_restricted(store: Store, tmp_path: Path) -> None:

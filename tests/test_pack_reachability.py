@@ -342,6 +342,8 @@ def test_accepted_routes_on_public_listeners_are_the_evidence(store: Store, tmp_
     result = exposure(store)
     assert result.verdict == "satisfied", findings(result)
     assert rows(result.evidence, "namespace", "object", "detail", "source") == [
+        ("infra", "Gateway/edge", "Gateway entry point (https HTTPS 443) is public: no evidence that it is internal",
+         "kubernetes"),
         ("infra", "Gateway/edge listener https", "public listener admits routes from Selector namespaces only: shop",
          "analysis"),
         ("shop", "HTTPRoute/api", "accepted on public listener https of Gateway infra/edge for shop.example.com",
@@ -365,7 +367,11 @@ def test_regulated_namespace_needs_the_public_access_label(store: Store, tmp_pat
     internal = GATEWAY.replace("namespace: infra}\nspec:\n  listeners", "namespace: infra, labels: "
                                "{defensible.io/exposure: internal}}\nspec:\n  listeners")  # fmt: skip
     collect(store, tmp_path, internal)
-    assert exposure(store).verdict == "no-evidence"  # no public listener, no route on one
+    internal_only = exposure(store)  # no public listener, no route on one: the entry point is evidenced internal
+    assert internal_only.verdict == "satisfied"
+    assert rows(internal_only.evidence, "object", "detail") == [
+        ("Gateway/edge", "Gateway entry point (https HTTPS 443) is internal: labelled defensible.io/exposure=internal")
+    ]
 
 
 def test_listener_open_to_all_namespaces(store: Store, tmp_path: Path) -> None:

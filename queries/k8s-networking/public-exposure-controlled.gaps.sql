@@ -1,15 +1,21 @@
--- Clusters with an up-to-date Gateway API attachment analysis (analysed_*): a public listener that every
--- namespace can attach routes to; a route accepted on a public listener from a regulated namespace that lacks the
--- public_access_label; a reference not permitted by a ReferenceGrant (RefNotPermitted) on a public listener, from
--- an accepted route's backendRefs or the listener's certificateRefs.
+-- Whether a Gateway is public is decided from evidence (gateway_public), not by its label alone. Clusters with an
+-- up-to-date Gateway API attachment analysis (analysed_*): a public listener that every namespace can attach routes
+-- to (from: All, or a Selector every namespace satisfies); a route accepted on a public listener from a regulated
+-- namespace that lacks the public_access_label; a reference not permitted by a ReferenceGrant (RefNotPermitted) on
+-- a public listener, from an accepted route's backendRefs or the listener's certificateRefs.
 SELECT e.cluster, e.gateway_namespace AS namespace, 'Gateway/' || e.gateway || ' listener ' || e.listener AS object,
-       'public listener admits routes from all namespaces (allowedRoutes.namespaces.from: All), '
-         || 'including namespaces created later' AS finding,
+       CASE WHEN e.routes_from = 'All' THEN
+                 'public listener admits routes from all namespaces (allowedRoutes.namespaces.from: All), '
+                   || 'including namespaces created later'
+            ELSE 'public listener admits routes from every namespace: its allowedRoutes.namespaces.selector is '
+                   || 'satisfied by every namespace (or by a namespace created later), so it is from: All in effect'
+       END AS finding,
        l.location, e.source, e.run_id, e.artifact_sha256, e.collected_at
 FROM analysed_exposure e
+JOIN gateway_public p USING (cluster, gateway_namespace, gateway)
 LEFT JOIN gateway_listeners l
   ON l.cluster = e.cluster AND l.namespace = e.gateway_namespace AND l.gateway = e.gateway AND l.listener = e.listener
-WHERE e.public AND e.any_namespace
+WHERE p.public AND e.any_namespace
 UNION ALL
 SELECT a.cluster, a.route_namespace, a.route_kind || '/' || a.route,
        'attached to public listener ' || a.listener || ' of Gateway ' || a.gateway_namespace || '/' || a.gateway
@@ -17,41 +23,49 @@ SELECT a.cluster, a.route_namespace, a.route_kind || '/' || a.route,
          || getvariable('public_access_label'),
        r.location, a.source, a.run_id, a.artifact_sha256, a.collected_at
 FROM analysed_attachments a
-JOIN analysed_exposure e USING (cluster, gateway_namespace, gateway, listener)
+JOIN gateway_public p USING (cluster, gateway_namespace, gateway)
 JOIN regulated_namespaces n ON n.cluster = a.cluster AND n.namespace = a.route_namespace
-JOIN k8s_current ns ON ns.cluster = a.cluster AND ns.kind = 'Namespace' AND ns.name = a.route_namespace
+LEFT JOIN public_access_namespaces o ON o.cluster = a.cluster AND o.namespace = a.route_namespace
 LEFT JOIN k8s_current r
   ON r.cluster = a.cluster AND r.kind = a.route_kind AND r.namespace = a.route_namespace AND r.name = a.route
-WHERE a.accepted AND e.public
-  AND (ns.labels->>split_part(getvariable('public_access_label'), '=', 1))
-      IS DISTINCT FROM split_part(getvariable('public_access_label'), '=', 2)
+WHERE a.accepted AND p.public AND o.namespace IS NULL
 UNION ALL
 SELECT a.cluster, a.route_namespace, a.route_kind || '/' || a.route,
        'attached to public listener ' || a.listener || ' of Gateway ' || a.gateway_namespace || '/' || a.gateway
          || ' with a backendRef not permitted by any ReferenceGrant (RefNotPermitted): ' || a.resolved_refs_message,
        r.location, a.source, a.run_id, a.artifact_sha256, a.collected_at
 FROM analysed_attachments a
-JOIN analysed_exposure e USING (cluster, gateway_namespace, gateway, listener)
+JOIN gateway_public p USING (cluster, gateway_namespace, gateway)
 LEFT JOIN k8s_current r
   ON r.cluster = a.cluster AND r.kind = a.route_kind AND r.namespace = a.route_namespace AND r.name = a.route
-WHERE a.accepted AND e.public AND a.resolved_refs_reason = 'RefNotPermitted'
+WHERE a.accepted AND p.public AND a.resolved_refs_reason = 'RefNotPermitted'
 UNION ALL
 SELECT e.cluster, e.gateway_namespace, 'Gateway/' || e.gateway || ' listener ' || e.listener,
        'public listener has a certificateRef not permitted by any ReferenceGrant (RefNotPermitted): '
          || e.resolved_refs_message,
        l.location, e.source, e.run_id, e.artifact_sha256, e.collected_at
 FROM analysed_exposure e
+JOIN gateway_public p USING (cluster, gateway_namespace, gateway)
 LEFT JOIN gateway_listeners l
   ON l.cluster = e.cluster AND l.namespace = e.gateway_namespace AND l.gateway = e.gateway AND l.listener = e.listener
-WHERE e.public AND e.resolved_refs_reason = 'RefNotPermitted'
+WHERE p.public AND e.resolved_refs_reason = 'RefNotPermitted'
 UNION ALL
--- Other clusters: the Gateway objects alone (a public listener admitting routes from All namespaces) and every
--- cross-namespace reference without a ReferenceGrant.
-SELECT cluster, namespace, 'Gateway/' || gateway || ' listener ' || listener,
-       'public listener admits routes from all namespaces (allowedRoutes.namespaces.from: All)',
-       location, source, run_id, artifact_sha256, collected_at
-FROM gateway_listeners
-WHERE public AND routes_from = 'All' AND cluster NOT IN (SELECT cluster FROM analysed_clusters)
+-- Other clusters: the Gateway objects alone (a public listener admitting routes from All namespaces, or from an empty
+-- selector) and every cross-namespace reference without a ReferenceGrant.
+SELECT l.cluster, l.namespace, 'Gateway/' || l.gateway || ' listener ' || l.listener,
+       'public listener admits routes from all namespaces (allowedRoutes.namespaces.from: All'
+         || CASE WHEN l.routes_from = 'All' THEN ')' ELSE ' in effect: an empty selector)' END,
+       l.location, l.source, l.run_id, l.artifact_sha256, l.collected_at
+FROM gateway_listeners l
+JOIN k8s_current g ON g.cluster = l.cluster AND g.kind = 'Gateway' AND g.namespace = l.namespace AND g.name = l.gateway
+JOIN gateway_public p ON p.cluster = l.cluster AND p.gateway_namespace = l.namespace AND p.gateway = l.gateway
+CROSS JOIN json_each(g.spec->'listeners') gl
+WHERE p.public AND (gl.value->>'name') = l.listener AND l.cluster NOT IN (SELECT cluster FROM analysed_clusters)
+  AND (l.routes_from = 'All'
+       OR (l.routes_from = 'Selector'
+           AND coalesce(len(json_keys(gl.value->'allowedRoutes'->'namespaces'->'selector'->'matchLabels')), 0) = 0
+           AND coalesce(json_array_length(gl.value->'allowedRoutes'->'namespaces'->'selector'->'matchExpressions'),
+                        0) = 0))
 UNION ALL
 SELECT cluster, from_namespace, from_kind || '/' || from_name,
        ref || ' to ' || to_kind || ' ' || to_namespace || '/' || to_name
@@ -59,3 +73,73 @@ SELECT cluster, from_namespace, from_kind || '/' || from_name,
        location, source, run_id, artifact_sha256, collected_at
 FROM cross_namespace_refs_granted
 WHERE granted_by IS NULL AND cluster NOT IN (SELECT cluster FROM analysed_clusters)
+UNION ALL
+-- Every cluster: evidence that contradicts itself (labelled or annotated internal, yet a public address, an
+-- internet-facing Service, node ports) ...
+SELECT cluster, namespace, replace(kind, '.networking.istio.io', ' (networking.istio.io)') || '/' || name,
+       entry || ' entry point is public: ' || public_by || '; which contradicts: ' || internal_by,
+       location, source, run_id, artifact_sha256, collected_at
+FROM entry_points
+WHERE contradicted
+UNION ALL
+-- ... a public Service entry point (load balancer, node ports, external IPs) that is no Gateway's: traffic reaches
+-- the workloads outside every Gateway listener, its TLS and its route review ...
+SELECT cluster, namespace, 'Service/' || name,
+       'public ' || entry || ' entry point (' || detail || ') that is not the entry point of any Gateway: '
+         || public_by,
+       location, source, run_id, artifact_sha256, collected_at
+FROM entry_points
+WHERE kind = 'Service' AND public AND fronts IS NULL
+UNION ALL
+-- ... a public Ingress: its IngressClass admits Ingresses from every namespace (the Ingress API has no
+-- allowedRoutes), and from a regulated namespace it also needs the public_access_label ...
+SELECT e.cluster, e.namespace, 'Ingress/' || e.name,
+       'public Ingress (' || e.detail || '; ' || e.public_by || '): an ingress class admits Ingresses from every '
+         || 'namespace, as a listener with allowedRoutes from: All'
+         || CASE WHEN (i.spec->'tls') IS NULL OR json_array_length(i.spec->'tls') = 0 THEN '; no TLS' ELSE '' END
+         || CASE WHEN (i.spec->'defaultBackend') IS NOT NULL THEN '; a defaultBackend receives every host and path'
+                 ELSE '' END
+         || CASE WHEN n.namespace IS NOT NULL AND o.namespace IS NULL THEN '; from regulated namespace '
+                 || e.namespace || ', which is not labelled ' || getvariable('public_access_label') ELSE '' END,
+       e.location, e.source, e.run_id, e.artifact_sha256, e.collected_at
+FROM entry_points e
+JOIN k8s_current i ON i.cluster = e.cluster AND i.kind = 'Ingress' AND i.namespace = e.namespace AND i.name = e.name
+LEFT JOIN regulated_namespaces n ON n.cluster = e.cluster AND n.namespace = e.namespace
+LEFT JOIN public_access_namespaces o ON o.cluster = e.cluster AND o.namespace = e.namespace
+WHERE e.kind = 'Ingress' AND e.public
+UNION ALL
+-- ... a public Istio Gateway server that admits VirtualServices from every namespace (a host without "ns/"), and a
+-- VirtualService bound to a public Istio Gateway from a regulated namespace without the public_access_label ...
+SELECT s.cluster, s.namespace, 'Gateway (networking.istio.io)/' || s.gateway || ' server ' || s.server,
+       'public Istio Gateway server admits VirtualServices from every namespace for host ' || s.host
+         || ' (no namespace/ prefix): ' || p.public_by,
+       s.location, s.source, s.run_id, s.artifact_sha256, s.collected_at
+FROM istio_gateway_servers s
+JOIN entry_points p
+  ON p.cluster = s.cluster AND p.kind = 'Gateway.networking.istio.io' AND p.namespace = s.namespace
+     AND p.name = s.gateway
+WHERE p.public AND s.admits = '*'
+UNION ALL
+SELECT b.cluster, b.namespace, 'VirtualService/' || b.virtual_service,
+       'bound to public Istio Gateway ' || b.gateway_namespace || '/' || b.gateway || ' (server ' || b.server
+         || ') from regulated namespace ' || b.namespace || ', which is not labelled '
+         || getvariable('public_access_label'),
+       b.location, b.source, b.run_id, b.artifact_sha256, b.collected_at
+FROM istio_gateway_bindings b
+JOIN entry_points p
+  ON p.cluster = b.cluster AND p.kind = 'Gateway.networking.istio.io' AND p.namespace = b.gateway_namespace
+     AND p.name = b.gateway
+JOIN regulated_namespaces n ON n.cluster = b.cluster AND n.namespace = b.namespace
+LEFT JOIN public_access_namespaces o ON o.cluster = b.cluster AND o.namespace = b.namespace
+WHERE p.public AND o.namespace IS NULL
+UNION ALL
+-- ... and workloads that publish ports on their nodes' addresses: hostPort anywhere (as a node port), the host
+-- network in a regulated namespace.
+SELECT h.cluster, h.namespace, h.kind || '/' || h.name,
+       CASE WHEN h.host_port THEN 'publishes hostPort(s) ' || h.ports || ' on the address of every node it runs on'
+            ELSE 'runs in the host network of its nodes in regulated namespace ' || h.namespace
+                 || CASE WHEN h.ports <> '' THEN ', listening on ' || h.ports ELSE '' END END,
+       h.location, h.source, h.run_id, h.artifact_sha256, h.collected_at
+FROM host_entries h
+LEFT JOIN regulated_namespaces n ON n.cluster = h.cluster AND n.namespace = h.namespace
+WHERE h.host_port OR n.namespace IS NOT NULL

@@ -683,3 +683,317 @@ SELECT n.cluster, n.namespace, 'Namespace/' || n.namespace AS object,
        n.location, n.source, n.run_id, n.artifact_sha256, n.collected_at
 FROM regulated_namespaces n
 WHERE n.cluster NOT IN (SELECT cluster FROM analysed_clusters);
+
+-- public-exposure-controlled: every entry point, and whether it is public ------------------------------------------
+-- Entry points (docs/k8s-networking-pack.md, "Entry points"): Services of type LoadBalancer, the node ports of NodePort
+-- Services and of LoadBalancer Services that allocate them, Service externalIPs, Gateway API Gateways, Ingresses,
+-- Istio's own Gateways (kind key Gateway.networking.istio.io) and the workloads that publish hostPorts or run in the
+-- host network. "Public" is decided from evidence (entry_evidence): an entry point is public when some evidence says
+-- so, or when none says it is internal; evidence of both is a contradiction, itself a gap.
+
+-- Whether an address is private: RFC 1918, RFC 6598 (shared), loopback, link-local, IPv6 ULA (fc00::/7), IPv6
+-- link-local and loopback; a load-balancer hostname is private when it starts with "internal-" (AWS names internal
+-- ELBs so). NULL: a hostname that says neither.
+CREATE OR REPLACE TEMP MACRO address_private(a) AS
+    CASE WHEN regexp_full_match(a, '[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}') THEN
+              split_part(a, '.', 1) IN ('10', '127')
+              OR (split_part(a, '.', 1) = '172' AND TRY_CAST(split_part(a, '.', 2) AS INTEGER) BETWEEN 16 AND 31)
+              OR (split_part(a, '.', 1) = '192' AND split_part(a, '.', 2) = '168')
+              OR (split_part(a, '.', 1) = '100' AND TRY_CAST(split_part(a, '.', 2) AS INTEGER) BETWEEN 64 AND 127)
+              OR (split_part(a, '.', 1) = '169' AND split_part(a, '.', 2) = '254')
+         WHEN contains(a, ':') THEN regexp_matches(lower(a), '^(f[cd][0-9a-f]{2}:|fe[89ab][0-9a-f]:|::1$)')
+         WHEN starts_with(lower(a), 'internal-') THEN true
+    END;
+
+-- The scheme a load balancer's annotations ask of the major clouds' controllers: 'internet-facing', 'internal' or
+-- NULL (none: the provider's default, internet-facing on AWS, GCP and Azure). An internet-facing marker wins.
+CREATE OR REPLACE TEMP MACRO lb_scheme(ann) AS
+    CASE WHEN lower(ann->>'service.beta.kubernetes.io/aws-load-balancer-scheme') = 'internet-facing'
+              OR lower(ann->>'alb.ingress.kubernetes.io/scheme') = 'internet-facing'
+              OR lower(ann->>'service.kubernetes.io/ibm-load-balancer-cloud-provider-ip-type') = 'public'
+              OR lower(ann->>'service.beta.kubernetes.io/alibaba-cloud-loadbalancer-address-type') = 'internet'
+              THEN 'internet-facing'
+         WHEN lower(ann->>'service.beta.kubernetes.io/aws-load-balancer-scheme') = 'internal'
+              OR coalesce(lower(ann->>'service.beta.kubernetes.io/aws-load-balancer-internal'), 'false')
+                 NOT IN ('false', '')
+              OR lower(ann->>'alb.ingress.kubernetes.io/scheme') = 'internal'
+              OR lower(ann->>'networking.gke.io/load-balancer-type') = 'internal'
+              OR lower(ann->>'cloud.google.com/load-balancer-type') = 'internal'
+              OR lower(ann->>'service.beta.kubernetes.io/azure-load-balancer-internal') = 'true'
+              OR lower(ann->>'appgw.ingress.kubernetes.io/use-private-ip') = 'true'
+              OR lower(ann->>'service.beta.kubernetes.io/oci-load-balancer-internal') = 'true'
+              OR lower(ann->>'oci-network-load-balancer.oraclecloud.com/internal') = 'true'
+              OR lower(ann->>'service.beta.kubernetes.io/openstack-internal-load-balancer') = 'true'
+              OR lower(ann->>'service.kubernetes.io/ibm-load-balancer-cloud-provider-ip-type') = 'private'
+              OR lower(ann->>'service.beta.kubernetes.io/alibaba-cloud-loadbalancer-address-type') = 'intranet'
+              THEN 'internal'
+    END;
+
+-- Whether a label selector (JSON with matchLabels) selects these labels; an empty or absent selector selects nothing.
+CREATE OR REPLACE TEMP MACRO selects_some(match_labels, labels) AS
+    coalesce(len(json_keys(match_labels)), 0) > 0 AND coalesce(k8s_selects(match_labels, labels), false);
+
+-- The pod templates of the inventory's top workloads (Pods without an owner in the inventory, controllers).
+CREATE VIEW pod_templates AS
+SELECT w.cluster, w.namespace, w.kind, w.name,
+       CASE w.kind WHEN 'Pod' THEN w.labels
+                   WHEN 'CronJob' THEN w.spec->'jobTemplate'->'spec'->'template'->'metadata'->'labels'
+                   ELSE w.spec->'template'->'metadata'->'labels' END AS pod_labels,
+       CASE w.kind WHEN 'Pod' THEN w.spec
+                   WHEN 'CronJob' THEN w.spec->'jobTemplate'->'spec'->'template'->'spec'
+                   ELSE w.spec->'template'->'spec' END AS pod_spec,
+       w.location, w.source, w.run_id, w.artifact_sha256, w.collected_at
+FROM k8s_current w
+WHERE w.kind IN ('Pod', 'Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'ReplicationController', 'Job',
+                 'CronJob')
+  AND NOT EXISTS (SELECT 1 FROM k8s_current o
+                  WHERE o.cluster = w.cluster AND o.namespace = w.namespace AND o.kind <> 'Namespace'
+                    AND list_contains(list_transform(CAST(coalesce(w.owner_references, '[]') AS JSON[]),
+                                                     lambda r: (r->>'kind') || '/' || (r->>'name')),
+                                      o.kind || '/' || o.name));
+
+-- Service entry points: the load balancer, the node ports, the externalIPs of each Service that has them.
+CREATE VIEW service_entries AS
+SELECT s.cluster, s.namespace, s.name, e.entry, s.spec->>'type' AS type, s.annotations, s.labels, s.spec, s.status,
+       array_to_string(list_transform(CAST(coalesce(s.spec->'ports', '[]') AS JSON[]),
+                                      lambda p: coalesce(p->>'protocol', 'TCP') || ' ' || coalesce(p->>'port', '?')
+                                                || CASE WHEN e.entry = 'NodePort' THEN
+                                                   ' (node port ' || coalesce(p->>'nodePort', 'allocated') || ')'
+                                                   ELSE '' END), ', ') AS ports,
+       s.location, s.source, s.run_id, s.artifact_sha256, s.collected_at
+FROM k8s_current s, (VALUES ('LoadBalancer'), ('NodePort'), ('externalIPs')) e(entry)
+WHERE s.kind = 'Service'
+  AND ((e.entry = 'LoadBalancer' AND (s.spec->>'type') = 'LoadBalancer')
+       OR (e.entry = 'NodePort' AND ((s.spec->>'type') = 'NodePort'
+                                     OR ((s.spec->>'type') = 'LoadBalancer'
+                                         AND coalesce(s.spec->>'allocateLoadBalancerNodePorts', 'true') <> 'false')))
+       OR (e.entry = 'externalIPs' AND coalesce(json_array_length(s.spec->'externalIPs'), 0) > 0));
+
+-- The Gateways a Service is the entry point of: a Gateway API Gateway of its namespace that owns it or that it is
+-- labelled for (gateway.networking.k8s.io/gateway-name, istio.io/gateway-name), or an Istio Gateway whose selector
+-- selects a pod template the Service selects.
+CREATE VIEW service_fronts AS
+SELECT s.cluster, s.namespace, s.name AS service, 'Gateway' AS front_kind, g.namespace AS front_namespace,
+       g.name AS front_name
+FROM k8s_current s
+JOIN k8s_current g ON g.cluster = s.cluster AND g.kind = 'Gateway' AND g.namespace = s.namespace
+WHERE s.kind = 'Service'
+  AND ((s.labels->>'gateway.networking.k8s.io/gateway-name') = g.name OR (s.labels->>'istio.io/gateway-name') = g.name
+       OR list_contains(list_transform(CAST(coalesce(s.owner_references, '[]') AS JSON[]),
+                                       lambda r: split_part(r->>'apiVersion', '/', 1) || ' ' || (r->>'kind') || ' '
+                                                 || (r->>'name')),
+                        'gateway.networking.k8s.io Gateway ' || g.name))
+UNION
+SELECT s.cluster, s.namespace, s.name, 'Gateway.networking.istio.io', g.namespace, g.name
+FROM k8s_current s
+JOIN pod_templates t ON t.cluster = s.cluster AND t.namespace = s.namespace
+JOIN k8s_current g ON g.cluster = s.cluster AND g.kind = 'Gateway.networking.istio.io'
+WHERE s.kind = 'Service' AND selects_some(s.spec->'selector', t.pod_labels)
+  AND selects_some(g.spec->'selector', t.pod_labels);
+
+-- What says an entry point is public or internal: one row per piece of evidence.
+CREATE VIEW entry_evidence AS
+WITH addresses AS (
+    SELECT cluster, 'Service' AS kind, namespace, name, 'LoadBalancer' AS entry, 'status address ' AS what,
+           coalesce(i.value->>'ip', i.value->>'hostname') AS address
+    FROM service_entries, json_each(coalesce(status->'loadBalancer'->'ingress', '[]')) i
+    WHERE entry = 'LoadBalancer'
+    UNION ALL
+    SELECT cluster, 'Service', namespace, name, 'externalIPs', 'external IP ', x.value->>'$'
+    FROM service_entries, json_each(spec->'externalIPs') x
+    WHERE entry = 'externalIPs'
+    UNION ALL
+    SELECT cluster, kind, namespace, name, 'Gateway', 'status address ', a.value->>'value'
+    FROM k8s_current, json_each(coalesce(status->'addresses', '[]')) a
+    WHERE kind = 'Gateway'
+    UNION ALL
+    SELECT cluster, kind, namespace, name, 'Gateway', 'requested address ', a.value->>'value'
+    FROM k8s_current, json_each(coalesce(spec->'addresses', '[]')) a
+    WHERE kind = 'Gateway'
+    UNION ALL
+    SELECT cluster, kind, namespace, name, 'Ingress', 'status address ',
+           coalesce(i.value->>'ip', i.value->>'hostname')
+    FROM k8s_current, json_each(coalesce(status->'loadBalancer'->'ingress', '[]')) i
+    WHERE kind = 'Ingress'
+),
+own AS (
+    SELECT cluster, kind, namespace, name, entry,
+           CASE WHEN address_private(address) THEN 'internal' ELSE 'public' END AS says,
+           what || address || CASE WHEN address_private(address) THEN ' is private' ELSE ' is public' END AS why
+    FROM addresses
+    WHERE address_private(address) IS NOT NULL
+    UNION ALL
+    SELECT cluster, 'Service', namespace, name, entry,
+           CASE lb_scheme(annotations) WHEN 'internal' THEN 'internal' ELSE 'public' END,
+           lb_scheme(annotations) || ' load-balancer annotation'
+    FROM service_entries
+    WHERE entry = 'LoadBalancer' AND lb_scheme(annotations) IS NOT NULL
+    UNION ALL
+    SELECT cluster, 'Service', namespace, name, entry, 'public',
+           'node ports open on every node (no evidence that the nodes are unreachable from outside)'
+    FROM service_entries
+    WHERE entry = 'NodePort'
+    UNION ALL
+    SELECT cluster, kind, namespace, name, CASE kind WHEN 'Gateway' THEN 'Gateway' ELSE 'Istio Gateway' END,
+           'internal', 'labelled defensible.io/exposure=internal'
+    FROM k8s_current
+    WHERE kind IN ('Gateway', 'Gateway.networking.istio.io') AND (labels->>'defensible.io/exposure') = 'internal'
+    UNION ALL
+    SELECT cluster, kind, namespace, name, 'Gateway',
+           CASE lb_scheme(spec->'infrastructure'->'annotations') WHEN 'internal' THEN 'internal' ELSE 'public' END,
+           lb_scheme(spec->'infrastructure'->'annotations') || ' load-balancer annotation in spec.infrastructure'
+    FROM k8s_current
+    WHERE kind = 'Gateway' AND lb_scheme(spec->'infrastructure'->'annotations') IS NOT NULL
+    UNION ALL
+    SELECT i.cluster, 'Ingress', i.namespace, i.name, 'Ingress',
+           CASE lb_scheme(i.annotations) WHEN 'internal' THEN 'internal' ELSE 'public' END,
+           lb_scheme(i.annotations) || ' load-balancer annotation'
+    FROM k8s_current i
+    WHERE i.kind = 'Ingress' AND lb_scheme(i.annotations) IS NOT NULL
+    UNION ALL
+    SELECT i.cluster, 'Ingress', i.namespace, i.name, 'Ingress', 'internal',
+           CASE WHEN (i.labels->>'defensible.io/exposure') = 'internal' THEN 'labelled defensible.io/exposure=internal'
+                ELSE 'ingress class gce-internal' END
+    FROM k8s_current i
+    WHERE i.kind = 'Ingress'
+      AND ((i.labels->>'defensible.io/exposure') = 'internal'
+           OR coalesce(i.spec->>'ingressClassName', i.annotations->>'kubernetes.io/ingress.class') = 'gce-internal')
+    UNION ALL
+    SELECT i.cluster, 'Ingress', i.namespace, i.name, 'Ingress', 'internal',
+           'IngressClass ' || c.name || ' labelled defensible.io/exposure=internal'
+    FROM k8s_current i
+    JOIN k8s_current c
+      ON c.cluster = i.cluster AND c.kind = 'IngressClass'
+         AND c.name = coalesce(i.spec->>'ingressClassName', i.annotations->>'kubernetes.io/ingress.class')
+    WHERE i.kind = 'Ingress' AND (c.labels->>'defensible.io/exposure') = 'internal'
+)
+SELECT * FROM own
+UNION ALL
+-- A Gateway is as public as the Services that are its entry points.
+SELECT f.cluster, f.front_kind, f.front_namespace, f.front_name,
+       CASE f.front_kind WHEN 'Gateway' THEN 'Gateway' ELSE 'Istio Gateway' END, o.says,
+       'Service ' || f.namespace || '/' || f.service || ' (' || o.entry || '): ' || o.why
+FROM service_fronts f
+JOIN own o ON o.cluster = f.cluster AND o.kind = 'Service' AND o.namespace = f.namespace AND o.name = f.service;
+
+-- Every entry point with its decision: public (some evidence says so, or none says internal), contradicted (evidence
+-- both ways), what says public and internal, and, for a Service, the Gateways it is the entry point of.
+CREATE VIEW entry_points AS
+WITH objects AS (
+    SELECT cluster, 'Service' AS kind, namespace, name, entry, ports AS detail,
+           location, source, run_id, artifact_sha256, collected_at
+    FROM service_entries
+    UNION ALL
+    SELECT cluster, kind, namespace, name, 'Gateway',
+           array_to_string(list_transform(CAST(coalesce(spec->'listeners', '[]') AS JSON[]),
+                                          lambda l: (l->>'name') || ' ' || coalesce(l->>'protocol', '?') || ' '
+                                                    || coalesce(l->>'port', '?')), ', '),
+           location, source, run_id, artifact_sha256, collected_at
+    FROM k8s_current WHERE kind = 'Gateway'
+    UNION ALL
+    SELECT cluster, kind, namespace, name, 'Istio Gateway',
+           array_to_string(list_transform(CAST(coalesce(spec->'servers', '[]') AS JSON[]),
+                                          lambda s: coalesce(s->'port'->>'protocol', '?') || ' '
+                                                    || coalesce(s->'port'->>'number', '?') || ' for '
+                                                    || array_to_string(CAST(coalesce(s->'hosts', '[]') AS VARCHAR[]),
+                                                                       ' ')), ', '),
+           location, source, run_id, artifact_sha256, collected_at
+    FROM k8s_current WHERE kind = 'Gateway.networking.istio.io'
+    UNION ALL
+    SELECT i.cluster, 'Ingress', i.namespace, i.name, 'Ingress',
+           'class ' || coalesce(i.spec->>'ingressClassName', i.annotations->>'kubernetes.io/ingress.class',
+                                (SELECT min(c.name) FROM k8s_current c
+                                 WHERE c.cluster = i.cluster AND c.kind = 'IngressClass'
+                                   AND (c.annotations->>'ingressclass.kubernetes.io/is-default-class') = 'true'),
+                                'none (the controller''s default)'),
+           i.location, i.source, i.run_id, i.artifact_sha256, i.collected_at
+    FROM k8s_current i WHERE i.kind = 'Ingress'
+),
+decided AS (
+    SELECT cluster, kind, namespace, name, entry,
+           string_agg(DISTINCT why, '; ' ORDER BY why) FILTER (WHERE says = 'public') AS public_by,
+           string_agg(DISTINCT why, '; ' ORDER BY why) FILTER (WHERE says = 'internal') AS internal_by
+    FROM entry_evidence
+    GROUP BY ALL
+),
+fronts AS (
+    SELECT cluster, namespace, service AS name,
+           string_agg(front_kind || ' ' || front_namespace || '/' || front_name, ', '
+                      ORDER BY front_kind, front_namespace, front_name) AS fronts
+    FROM service_fronts
+    GROUP BY ALL
+)
+SELECT o.cluster, o.kind, o.namespace, o.name, o.entry, o.detail,
+       d.public_by IS NOT NULL OR d.internal_by IS NULL AS public,
+       d.public_by IS NOT NULL AND d.internal_by IS NOT NULL AS contradicted,
+       coalesce(d.public_by, CASE WHEN d.internal_by IS NULL THEN
+                CASE o.entry WHEN 'LoadBalancer' THEN 'no evidence of an internal load balancer (the default scheme '
+                                                      || 'is internet-facing)'
+                             ELSE 'no evidence that it is internal' END END) AS public_by,
+       d.internal_by, CASE WHEN o.kind = 'Service' THEN f.fronts END AS fronts,
+       o.location, o.source, o.run_id, o.artifact_sha256, o.collected_at
+FROM objects o
+LEFT JOIN decided d USING (cluster, kind, namespace, name, entry)
+LEFT JOIN fronts f ON o.kind = 'Service' AND f.cluster = o.cluster AND f.namespace = o.namespace AND f.name = o.name;
+
+-- Whether each Gateway API Gateway is public, by the evidence above (not by its label alone).
+CREATE VIEW gateway_public AS
+SELECT cluster, namespace AS gateway_namespace, name AS gateway, public, contradicted, public_by, internal_by
+FROM entry_points
+WHERE kind = 'Gateway';
+
+-- Workloads that publish ports on their node's addresses: hostPort, or the host network (hostNetwork: true).
+CREATE VIEW host_entries AS
+SELECT cluster, namespace, kind, name,
+       coalesce((pod_spec->>'hostNetwork') = 'true', false) AS host_network,
+       array_to_string(list_transform(list_filter(
+           CAST(coalesce(json_extract(pod_spec, '$.containers[*].ports[*]'), '[]') AS JSON[])
+             || CAST(coalesce(json_extract(pod_spec, '$.initContainers[*].ports[*]'), '[]') AS JSON[]),
+           lambda p: (p->>'hostPort') IS NOT NULL
+                     OR coalesce((pod_spec->>'hostNetwork') = 'true', false)),
+           lambda p: coalesce(p->>'protocol', 'TCP') || ' ' || coalesce(p->>'hostPort', p->>'containerPort')), ', ')
+         AS ports,
+       len(json_extract(pod_spec, '$.containers[*].ports[*].hostPort'))
+         + len(json_extract(pod_spec, '$.initContainers[*].ports[*].hostPort')) > 0 AS host_port,
+       location, source, run_id, artifact_sha256, collected_at
+FROM pod_templates
+WHERE (pod_spec->>'hostNetwork') = 'true'
+   OR len(json_extract(pod_spec, '$.containers[*].ports[*].hostPort'))
+      + len(json_extract(pod_spec, '$.initContainers[*].ports[*].hostPort')) > 0;
+
+-- Istio Gateway servers and the namespaces whose VirtualServices may bind to them: a host "ns/name" admits ns ("."
+-- the Gateway's own), a host without a namespace or "*/" admits every namespace.
+CREATE VIEW istio_gateway_servers AS
+SELECT g.cluster, g.namespace, g.name AS gateway, coalesce(s.value->'port'->>'name', 'port '
+         || coalesce(s.value->'port'->>'number', '?')) AS server,
+       s.value->'port'->>'protocol' AS protocol, TRY_CAST(s.value->'port'->>'number' AS INTEGER) AS port,
+       h.value->>'$' AS host,
+       CASE WHEN NOT contains(h.value->>'$', '/') OR starts_with(h.value->>'$', '*/') THEN '*'
+            WHEN starts_with(h.value->>'$', './') THEN g.namespace
+            ELSE split_part(h.value->>'$', '/', 1) END AS admits,
+       (s.value->'tls') IS NOT NULL AS tls,
+       g.location, g.source, g.run_id, g.artifact_sha256, g.collected_at
+FROM k8s_current g, json_each(coalesce(g.spec->'servers', '[]')) s, json_each(coalesce(s.value->'hosts', '[]')) h
+WHERE g.kind = 'Gateway.networking.istio.io';
+
+-- VirtualServices bound to Istio Gateways (spec.gateways "ns/name" or "name" in the VirtualService's namespace;
+-- "mesh" is the sidecars, not an entry point), where the Gateway admits the VirtualService's namespace.
+CREATE VIEW istio_gateway_bindings AS
+SELECT DISTINCT v.cluster, v.namespace, v.name AS virtual_service, s.namespace AS gateway_namespace, s.gateway,
+       s.server, s.protocol, array_to_string(CAST(coalesce(v.spec->'hosts', '[]') AS VARCHAR[]), ', ') AS hosts,
+       v.location, v.source, v.run_id, v.artifact_sha256, v.collected_at
+FROM k8s_current v, json_each(coalesce(v.spec->'gateways', '[]')) r
+JOIN istio_gateway_servers s
+  ON s.cluster = v.cluster
+     AND s.namespace = CASE WHEN contains(r.value->>'$', '/') THEN split_part(r.value->>'$', '/', 1) ELSE v.namespace END
+     AND s.gateway = CASE WHEN contains(r.value->>'$', '/') THEN split_part(r.value->>'$', '/', 2) ELSE r.value->>'$' END
+     AND s.admits IN ('*', v.namespace)
+WHERE v.kind = 'VirtualService' AND (r.value->>'$') <> 'mesh';
+
+-- Whether a namespace carries the public_access_label.
+CREATE VIEW public_access_namespaces AS
+SELECT cluster, name AS namespace
+FROM k8s_current
+WHERE kind = 'Namespace'
+  AND (labels->>split_part(getvariable('public_access_label'), '=', 1))
+      = split_part(getvariable('public_access_label'), '=', 2);

@@ -28,6 +28,7 @@ from collector.store import PROVENANCE_COLUMNS
 
 GATEWAY_API = "gateway.networking.k8s.io"
 ISTIO_SECURITY = "security.istio.io"
+ISTIO_NETWORKING = "networking.istio.io"
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,14 @@ class Kind:
     plural: str
     labels: tuple[tuple[str, str], ...] = ()  # only objects carrying these labels are collected (label selector)
     field_selector: str = ""  # listed with this field selector only (e.g. type=kubernetes.io/tls)
+    qualified: bool = False  # stored as Kind.group (as kubectl names it): another collected group has this kind
+
+    @property
+    def key(self) -> str:
+        """The name the store keys this kind by (``k8s_objects.kind``, ``k8s_inventory.kind``, the ``kinds``
+        setting, a claim's ``requires``): the kind, qualified by its API group when another group collected here
+        has a kind of the same name (Istio's ``Gateway.networking.istio.io`` beside the Gateway API ``Gateway``)."""
+        return f"{self.kind}.{self.group}" if self.qualified else self.kind
 
     @property
     def label_selector(self) -> str:
@@ -78,14 +87,16 @@ KINDS: tuple[Kind, ...] = (
     Kind("PeerAuthentication", ISTIO_SECURITY, ("v1", "v1beta1"), "peerauthentications"),
     Kind("AuthorizationPolicy", ISTIO_SECURITY, ("v1", "v1beta1"), "authorizationpolicies"),
     Kind("BackendTLSPolicy", GATEWAY_API, ("v1", "v1alpha3", "v1alpha2"), "backendtlspolicies"),
-    Kind("DestinationRule", "networking.istio.io", ("v1", "v1beta1", "v1alpha3"), "destinationrules"),
-    # issue 16, traffic-encrypted / backend-reencryption: every route kind and Ingress is a hop.
-    Kind("TCPRoute", GATEWAY_API, ("v1alpha2",), "tcproutes"),
-    Kind("UDPRoute", GATEWAY_API, ("v1alpha2",), "udproutes"),
+    Kind("DestinationRule", ISTIO_NETWORKING, ("v1", "v1beta1", "v1alpha3"), "destinationrules"),
+    # issue 16: every entry point and hop (Ingress, the other Gateway API routes, Istio's own Gateway API)
     Kind("Ingress", "networking.k8s.io", ("v1",), "ingresses"),
     Kind("IngressClass", "networking.k8s.io", ("v1",), "ingressclasses"),
+    Kind("TCPRoute", GATEWAY_API, ("v1alpha2",), "tcproutes"),
+    Kind("UDPRoute", GATEWAY_API, ("v1alpha2",), "udproutes"),
+    Kind("Gateway", ISTIO_NETWORKING, ("v1", "v1beta1", "v1alpha3"), "gateways", qualified=True),
+    Kind("VirtualService", ISTIO_NETWORKING, ("v1", "v1beta1", "v1alpha3"), "virtualservices"),
 )
-KIND_NAMES = [k.kind for k in KINDS]
+KIND_NAMES = [k.key for k in KINDS]
 EGRESS_ALLOWLIST_LABEL = "defensible.io/egress-allowlist"
 EGRESS_ALLOWLISTS = Kind("ConfigMap", "", ("v1",), "configmaps", ((EGRESS_ALLOWLIST_LABEL, "true"),))
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -176,7 +187,7 @@ class KubernetesSource:
         cfg = ctx.config
         if not cfg["paths"] and not cfg["contexts"]:
             raise SourceError("kubernetes: configure `paths` (manifests) or `contexts` (kubeconfig contexts)")
-        kinds = [k for k in KINDS if k.kind in cfg["kinds"]] + ([EGRESS_ALLOWLISTS] if cfg["egress_allowlists"] else [])
+        kinds = [k for k in KINDS if k.key in cfg["kinds"]] + ([EGRESS_ALLOWLISTS] if cfg["egress_allowlists"] else [])
         if cfg["paths"]:
             collect_manifests(ctx, [Path(p) for p in cfg["paths"]], cfg["cluster"], kinds)
         for context in cfg["contexts"]:
@@ -255,9 +266,18 @@ def read_manifest(ctx: CollectContext, path: Path, clean: Callable[[dict], dict]
     return ctx.add_document_artifact(raw, [doc for *_, doc in documents], str(path), "application/yaml"), objects
 
 
+def api_group(api_version: str) -> str:
+    """The API group of an ``apiVersion`` (``""``: the core group, ``v1``)."""
+    return api_version.rpartition("/")[0]
+
+
 def collect_manifests(ctx: CollectContext, paths: list[Path], cluster: str, kinds: list[Kind]) -> None:
-    wanted = {k.kind: k for k in kinds}
-    counts = dict.fromkeys(sorted(wanted), 0)
+    """Objects are matched by API group and kind: a kind of a group that is not collected (an Istio Gateway when
+    only the Gateway API one is, a Knative Service, ...) is skipped and counted in the listing, never misfiled."""
+    wanted = {(k.group, k.kind): k for k in kinds}
+    known = {k.kind for k in KINDS}
+    counts = dict.fromkeys(sorted(k.key for k in kinds), 0)
+    skipped: dict[str, int] = {}
     files = []
     found = manifest_files(paths)
     with ctx.progress("manifest files", total=len(found), unit="files") as progress:
@@ -265,17 +285,24 @@ def collect_manifests(ctx: CollectContext, paths: list[Path], cluster: str, kind
             sha, objects = read_manifest(ctx, path, redact_object)
             files.append({"path": str(path), "sha256": sha})
             for location, obj in objects:
-                if obj["kind"] in wanted and wanted[obj["kind"]].selects(obj):
-                    counts[obj["kind"]] += 1
-                    ctx.emit("k8s_objects", object_row(cluster, obj, location), sha)
+                kind = wanted.get((api_group(obj["apiVersion"]), obj["kind"]))
+                if kind is not None and kind.selects(obj):
+                    counts[kind.key] += 1
+                    ctx.emit("k8s_objects", object_row(cluster, obj, location, kind.key), sha)
+                elif kind is None and obj["kind"] in known:
+                    other = f"{obj['kind']} ({obj['apiVersion']})"
+                    skipped[other] = skipped.get(other, 0) + 1
             progress.advance()
-    listing = json.dumps({"cluster": cluster, "files": files}, indent=1, sort_keys=True).encode()
+    for other, count in sorted(skipped.items()):
+        ctx.note(f"skipped {count} object(s) of kind {other}: a kind of that name is collected only in another group")
+    document = {"cluster": cluster, "files": files} | ({"skipped_other_groups": skipped} if skipped else {})
+    listing = json.dumps(document, indent=1, sort_keys=True).encode()
     listing_sha = ctx.add_artifact(listing, "manifest listing", "application/json")
     where = ", ".join(map(str, paths))
     for kind in kinds:
         ctx.emit(
             "k8s_inventory",
-            inventory_row(cluster, kind.kind, None, "collected", counts[kind.kind], where),
+            inventory_row(cluster, kind.key, None, "collected", counts[kind.key], where),
             listing_sha,
         )
 
@@ -292,7 +319,7 @@ def collect_live(ctx: CollectContext, context: str, kubeconfig: str | None, kind
         server = api.configuration.host
         with ctx.progress(f"context {context}", total=len(kinds), unit="kinds") as progress:
             for kind in kinds:
-                progress.update(detail=kind.kind)
+                progress.update(detail=kind.key)
                 collect_kind(ctx, api, context, server, kind, page_size)
                 progress.advance()
 
@@ -339,17 +366,18 @@ def collect_kind(ctx: CollectContext, api: ApiClient, cluster: str, server: str,
         sha = ""
         count = 0
         for page_no, (body, page) in enumerate(listing.pages, start=1):
-            items = [{"kind": kind.kind, "apiVersion": listing.api_version, **i} for i in page.get("items") or []]
+            # the list path names the group: a listed item is of this kind whatever it says
+            items = [{**i, "apiVersion": listing.api_version, "kind": kind.kind} for i in page.get("items") or []]
             sha = ctx.add_document_artifact(body, {**page, "items": items}, f"{url} page {page_no}", "application/json")
             for item in items:
-                ctx.emit("k8s_objects", object_row(cluster, redact_object(item), url), sha)
+                ctx.emit("k8s_objects", object_row(cluster, redact_object(item), url, kind.key), sha)
                 count += 1
-        ctx.emit("k8s_inventory", inventory_row(cluster, kind.kind, listing.api_version, "collected", count, url), sha)
+        ctx.emit("k8s_inventory", inventory_row(cluster, kind.key, listing.api_version, "collected", count, url), sha)
         return
     body = exc.body if isinstance(exc.body, bytes) else str(exc.body or "").encode()
     row = inventory_row(
         cluster,
-        kind.kind,
+        kind.key,
         None,
         "not-collectible",
         0,
@@ -408,12 +436,13 @@ def status_message(body: bytes) -> str | None:
 # rows -------------------------------------------------------------------------------------------------
 
 
-def object_row(cluster: str, obj: dict, location: str) -> dict:
+def object_row(cluster: str, obj: dict, location: str, key: str | None = None) -> dict:
+    """A ``k8s_objects`` row; ``key``: the kind as the store names it (``Kind.key``, default the object's kind)."""
     meta = obj.get("metadata") or {}
     return {
         "cluster": cluster,
         "api_version": obj["apiVersion"],
-        "kind": obj["kind"],
+        "kind": key or obj["kind"],
         "namespace": meta.get("namespace") or ("default" if obj["kind"] not in CLUSTER_SCOPED else None),
         "name": meta["name"],
         "uid": meta.get("uid"),
@@ -427,7 +456,7 @@ def object_row(cluster: str, obj: dict, location: str) -> dict:
     }
 
 
-CLUSTER_SCOPED = frozenset({"Namespace", "GatewayClass"})
+CLUSTER_SCOPED = frozenset({"Namespace", "GatewayClass", "IngressClass"})
 
 
 def inventory_row(

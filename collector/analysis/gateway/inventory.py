@@ -106,7 +106,7 @@ class Inventory:
         for i, obj in enumerate(objects):
             kind, ns, name = _identity(obj, i)
             seen_kinds.add(kind)
-            if kind not in INDEXED_KINDS:
+            if kind not in INDEXED_KINDS or _other_group(obj, kind):
                 continue
             if kind == "Namespace":
                 self._unique(namespace_objects, name, f"Namespace {name}")
@@ -148,6 +148,33 @@ class Inventory:
             labels = self.namespace_labels.get(route_ns, {NAMESPACE_NAME_LABEL: route_ns})
             return selector_matches(listener.selector, labels, where)
         raise ValueError(f"{where}: unknown allowedRoutes.namespaces.from {listener.from_!r}")
+
+    def admits_every_namespace(self, listener: Listener, where: str) -> bool:
+        """Whether the listener is open to every namespace: ``from: All``, or a Selector that a namespace created
+        later satisfies (it carries only the ``kubernetes.io/metadata.name`` label the API server sets: an empty
+        selector, ``Exists`` on that label, ``NotIn``, ``DoesNotExist``), or that every namespace of the inventory
+        satisfies."""
+        if listener.from_ == "All":
+            return True
+        if listener.from_ != "Selector":
+            return False
+        selector = listener.selector or {}
+        taken = {str(v) for e in selector.get("matchExpressions") or [] for v in e.get("values") or []}
+        fresh = next(f"new-namespace-{i}" for i in range(len(taken) + 1) if f"new-namespace-{i}" not in taken)
+        if selector_matches(listener.selector, {NAMESPACE_NAME_LABEL: fresh}, where):
+            return True
+        return bool(self.namespace_labels) and all(
+            selector_matches(listener.selector, labels, where) for labels in self.namespace_labels.values()
+        )
+
+
+def _other_group(obj: dict[str, Any], kind: str) -> bool:
+    """Whether the object is a kind of that name from another API group (Istio's networking.istio.io Gateway)."""
+    api_version = obj.get("apiVersion")
+    if not isinstance(api_version, str) or not api_version:
+        return False
+    group = api_version.rpartition("/")[0]
+    return group != ("" if kind in ("Namespace", "Service", "Secret") else GATEWAY_GROUP)
 
 
 def _identity(obj: Any, index: int) -> tuple[str, str, str]:

@@ -87,7 +87,7 @@ def analyze_listeners(
                 listener.selector,
                 listener.kinds,
                 admitted if admits_kinds else (),
-                listener.from_ == "All" and admits_kinds,
+                admits_kinds and inv.admits_every_namespace(listener, where),
                 conditions[0].status == "True",
             ),
         )
