@@ -245,7 +245,7 @@ def test_junit_of_demo_bundle_counts_the_verdicts(demo: Bundle) -> None:
         "0",
         "0",
     )
-    assert failing == 9
+    assert failing == 10
     suites = root.findall("testsuite")
     assert [s.get("name") for s in suites] == [p["id"] for p in demo.claims["packs"]]
     for suite in suites:
@@ -311,7 +311,6 @@ def test_sarif_of_demo_bundle_is_valid_and_points_at_gitops_lines(demo: Bundle, 
         ("k8s-networking/traffic-encrypted", "k8s/40-admin-console.yaml"),
         ("k8s-networking/traffic-encrypted", "k8s/50-case-workers.yaml"),
         ("k8s-networking/public-exposure-controlled", "k8s/40-admin-console.yaml"),  # the vendor's load balancer
-        ("k8s-networking/traffic-encrypted", "k8s/60-istio-policies.json"),
         ("k8s-networking/backend-reencryption", "k8s/40-admin-console.yaml"),
         ("git-changes/changes-reviewed", "k8s/40-admin-console.yaml"),  # the manifest the unreviewed change touched
         ("reachability/lateral-movement-restricted", "k8s/30-enforcement.yaml"),  # the undeclared caller's target
