@@ -332,8 +332,9 @@ def test_sarif_of_demo_bundle_is_valid_and_points_at_gitops_lines(demo: Bundle, 
     )
     document = (gitops / "k8s/00-namespaces.yaml").read_text().splitlines()[25:30]
     assert document[:2] == ["apiVersion: v1", "kind: Namespace"] and "  name: admin-console" in document
-    # the expiring certificate (cluster manifests, not the GitOps repository) and the egress gap (logs)
-    assert run["properties"]["unlocatedGapRows"] == 2
+    # the expiring certificate and the two hand-rotated ones (cluster manifests, not the GitOps repository) and
+    # the egress gap (logs)
+    assert run["properties"]["unlocatedGapRows"] == 4
 
 
 def test_sarif_marks_waived_gaps_as_suppressed_notes() -> None:
