@@ -135,7 +135,13 @@ def build_bundle(
         rows = evidence_rows(files, ordered)
         files["junit.xml"] = junit_xml(claims_doc, rows)
         files["sarif.json"] = sarif_log(claims_doc, rows, repository_roots(store))
-        context = {"doc": claims_doc, "results": results, "runs": runs, "signers": [s.key_id for s in signers]}
+        context = {
+            "doc": claims_doc,
+            "results": results,
+            "inventories": inventories,
+            "runs": runs,
+            "signers": [s.key_id for s in signers],
+        }
         files["report.md"] = render_markdown(context).encode()
         files["report.html"] = render_html(context).encode()
         if chromium:
