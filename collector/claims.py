@@ -82,6 +82,11 @@ PACK_SCHEMA: dict[str, Any] = {
         "version": {"type": "integer"},
         "description": {"type": "string"},
         "views": {"type": "string", "pattern": SQL_FILE_PATTERN},
+        "materialize_views": {
+            "type": "boolean",
+            "description": "create the views as temporary tables: for packs over inventories (small), whose deeply "
+            "nested views DuckDB would plan again for every query; packs over logs keep views, which stream",
+        },
         "inventories": {
             "type": "object",
             "description": "name -> SQL file listing what the pack's domain holds (e.g. public routes); shipped in "
@@ -264,6 +269,7 @@ class Pack:
     parameter_types: dict[str, ParameterType] = field(default_factory=dict)  # name -> the values it takes
     freshness: dict[str, str] = field(default_factory=dict)  # source -> duration (30d, 12h, 90m)
     inventories: dict[str, str] = field(default_factory=dict)  # name -> SQL
+    materialize_views: bool = False  # views created as temporary tables (see PACK_SCHEMA)
 
     def check_parameter(self, name: str, value: Any) -> None:
         """Raise PackError, naming the parameter, this pack, the type and the value, unless ``value`` is of the
@@ -437,6 +443,7 @@ def load_pack(directory: Path) -> Pack:
         parameter_types=types,
         freshness=dict(doc.get("freshness", {})),
         inventories=inventories,
+        materialize_views=doc.get("materialize_views", False),
     )
     if "as_of" in pack.parameters:
         raise PackError(f"{pack_file}: parameter 'as_of' is reserved (the instant judged, set by the engine)")
@@ -580,16 +587,18 @@ class ViewStatement:
 
     @property
     def name(self) -> str:
-        found = re.search(r"CREATE OR REPLACE TEMP VIEW\s+(\w+)", self.sql)
+        found = re.search(r"CREATE OR REPLACE TEMP (?:VIEW|TABLE)\s+(\w+)", self.sql)
         return found.group(1) if found else self.sql[:40]
 
 
 def create_views(con: duckdb.DuckDBPyConnection, pack: Pack) -> list[ViewStatement]:
-    """Create the pack's views (as TEMP views) one statement at a time, so that a view over evidence not
-    collected fails alone; return every statement as run, with its error."""
+    """Create the pack's views (as TEMP views, or TEMP tables if the pack materializes them: the claims' variables
+    must be set first) one statement at a time, so that a view over evidence not collected fails alone; return
+    every statement as run, with its error."""
     done = []
+    created_as = "CREATE OR REPLACE TEMP TABLE" if pack.materialize_views else "CREATE OR REPLACE TEMP VIEW"
     for statement in con.extract_statements(pack.views_sql) if pack.views_sql else []:
-        sql = statement.query.replace("CREATE VIEW", "CREATE OR REPLACE TEMP VIEW").strip().rstrip(";")
+        sql = statement.query.replace("CREATE VIEW", created_as, 1).strip().rstrip(";")
         try:
             con.execute(sql)
         except duckdb.Error as exc:

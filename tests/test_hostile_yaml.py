@@ -259,7 +259,8 @@ def test_a_100k_item_json_list_collects_in_seconds(tmp_path: Path) -> None:
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     print(f"100,000 Services ({dump.stat().st_size >> 20} MiB) collected in {elapsed:.1f} s ({cpu:.1f} s of CPU)")
     assert result.exit_code == 0 and result.output == "", result.output
-    # CPU time is the work done, whatever else the machine runs (wall time on a shared CI machine is not)
-    assert cpu < 15, (cpu, elapsed)
+    # CPU time is the work done, whatever else the machine runs (wall time on a shared CI machine is not); most of
+    # it is vetting every object for secrets (collector/redaction.py), twice: see the closing note
+    assert cpu < 25, (cpu, elapsed)
     with duckdb.connect(store, read_only=True) as con:
         assert con.execute("SELECT count(*), count(DISTINCT name) FROM k8s_objects").fetchone() == (100_000, 100_000)
