@@ -43,7 +43,7 @@ from collector.claims import (
     run_query,
 )
 from collector.query_results import QueryResult, cell
-from collector.scorecard import GATE_AREAS, launch_gate, scorecard
+from collector.scorecard import DESIGN_AREAS, launch_gate, scorecard
 from collector.store import Store, sha256_hex
 
 STATEMENT = "META/statement.intoto.json"
@@ -325,10 +325,11 @@ def _claim_entry(pack: Pack, r: ClaimResult) -> dict[str, Any]:
 
 def _scorecard_document(results: list[tuple[str, ClaimResult]]) -> dict[str, Any]:
     scores = scorecard(results)
-    failing = launch_gate(scores)
     return {
-        "areas": [{"area": s.area, "score": s.score, "gate": s.gate, "claims": list(s.claims)} for s in scores],
-        "launch_gate": {"passed": not failing, "failing_areas": failing, "gate_areas": list(GATE_AREAS)},
+        "areas": [{"area": s.area, "score": s.score, "design": s.design, "claims": list(s.claims)} for s in scores],
+        "design_flags": [s.area for s in scores if s.flags_design],
+        "design_areas": list(DESIGN_AREAS),
+        "launch_gate": launch_gate(results),
     }
 
 

@@ -134,11 +134,17 @@ def test_scorecard_and_launch_gate_of_the_demo(demo_dir: Path) -> None:
     scores = {a["area"]: a["score"] for a in doc["scorecard"]["areas"]}
     assert scores["tls-identity"] == 1  # every TLS claim has gaps (hand-rotated certificates too)
     assert scores["observability"] == 3 and scores["egress"] == 1 and scores["migration"] == 0
-    assert doc["scorecard"]["launch_gate"] == {
-        "passed": True,
-        "failing_areas": [],
-        "gate_areas": ["tls-identity", "egress", "observability"],
+    gate = doc["scorecard"]["launch_gate"]
+    # the demo's gaps block their items, and no attestation (game day, rollback test, ADR) is collected
+    assert gate["status"] == "failed" and not gate["passed"]
+    statuses = {i["item"]: i["status"] for i in gate["items"]}
+    assert statuses["deny-logs-visible"] == "passed" and statuses["egress-allowlist-approved"] == "blocked"
+    assert {i for i, s in statuses.items() if s == "no-evidence"} == {
+        "failover-game-day",
+        "emergency-rollback-tested",
+        "adr-approved",
     }
+    assert set(gate["blocking"]) == {i for i, s in statuses.items() if s not in ("passed", "waived")}
 
 
 def test_pdf_report_is_part_of_the_signed_bundle(demo_dir: Path, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from collector.claims import Claim, ClaimResult, Settings, evaluate_pack, load_p
 from collector.query_results import QueryResult
 from collector.runner import run_source
 from collector.scope import Scope, ScopeError
-from collector.scorecard import launch_gate, scorecard
+from collector.scorecard import GATE_ITEMS, GateItem, launch_gate, scorecard
 from collector.store import Store
 from collector.waivers import WaiverError, load_waivers
 from sources.analysis.source import AnalysisSource
@@ -183,7 +183,37 @@ def test_scorecard_scores_areas_and_gates_the_launch() -> None:
     scores = {s.area: s.score for s in scorecard(results)}
     assert (scores["tls-identity"], scores["mesh"], scores["egress"], scores["observability"]) == (3, 2, 1, 0)
     assert scores["migration"] == 0
-    assert launch_gate(scorecard(results)) == ["observability"]
+    assert [s.area for s in scorecard(results) if s.flags_design] == ["observability"]
+
+
+ITEMS = (GateItem("one", "One", ("p/a", "p/b")), GateItem("two", "Two", ("p/c",)))
+
+
+@pytest.mark.parametrize(
+    ("verdicts", "status", "blocking", "waived"),
+    [
+        ({"a": "satisfied", "b": "satisfied", "c": "satisfied"}, "passed", [], []),
+        ({"a": "satisfied", "b": "waived", "c": "satisfied"}, "passed with waivers", [], ["one"]),
+        ({"a": "satisfied", "b": "gap", "c": "satisfied"}, "failed", ["one"], []),
+        ({"a": "satisfied", "b": "satisfied", "c": "stale"}, "failed", ["two"], []),  # judged a year later
+        ({"a": "no-evidence", "b": "satisfied", "c": "error"}, "failed", ["one", "two"], []),
+        ({"a": "satisfied", "b": "satisfied"}, "failed", ["two"], []),  # p/c not evaluated
+    ],
+)
+def test_launch_gate_passes_only_when_every_must_pass_item_holds(
+    verdicts: dict[str, str], status: str, blocking: list[str], waived: list[str]
+) -> None:
+    results = [("p", ClaimResult(claim(c), v, "")) for c, v in verdicts.items()]
+    gate = launch_gate(results, ITEMS)
+    assert (gate["status"], gate["blocking"], gate["waived"]) == (status, blocking, waived)
+    assert gate["passed"] is not bool(blocking)
+
+
+def test_the_framework_gate_has_nine_items_and_attestations_block_until_collected() -> None:
+    assert len(GATE_ITEMS) == 9
+    mapped = [c.split("/") for item in GATE_ITEMS for c in item.claims]
+    results = [(pack, ClaimResult(claim(claim_id), "satisfied", "")) for pack, claim_id in mapped]
+    assert launch_gate(results)["blocking"] == [item.id for item in GATE_ITEMS if not item.claims]
 
 
 def test_claims_are_judged_per_cluster_and_overall(store: Store, tmp_path: Path) -> None:
