@@ -413,3 +413,19 @@ def test_unattached_routes_are_not_exposure_with_the_analysis(store: Store, tmp_
     assert findings(exposure(store)) == ["backendRef to Service pay/b is not permitted by any ReferenceGrant in pay"]
     routes = pack_inventories(store, load_pack(resolve_pack("k8s-networking")), Settings())["public-routes"]
     assert sorted(r[3] for r in routes.rows) == ["api", "stray"]
+
+
+def test_public_routes_list_every_route_kind_with_or_without_the_analysis(store: Store, tmp_path: Path) -> None:
+    listener = "    - {name: db, port: 5432, protocol: TCP, allowedRoutes: {namespaces: {from: Same}}}\n---\n"
+    tcp = GATEWAY.replace("\n---\n", "\n" + listener, 1) + (
+        "---\napiVersion: gateway.networking.k8s.io/v1alpha2\nkind: TCPRoute\nmetadata: {name: db, namespace: infra}\n"
+        "spec: {parentRefs: [{name: edge, sectionName: db}], rules: [{backendRefs: [{name: db, port: 5432}]}]}\n"
+    )
+    for analyse in (True, False):
+        collect(store, tmp_path, tcp, base=PUBLIC, analyse=analyse)
+        exposure(store)  # the inventory reads the pack's views, as the bundle runs it: right after the claims
+        routes = pack_inventories(store, load_pack(resolve_pack("k8s-networking")), Settings())["public-routes"]
+        listed = {(r[1], r[3], r[6]) for r in routes.rows}
+        assert ("TCPRoute", "db", "db") in listed and ("HTTPRoute", "api", "https") in listed
+        if analyse:  # without it, the SQL rules ignore allowedRoutes: api is listed on db too (over, never under)
+            assert listed == {("HTTPRoute", "api", "https"), ("TCPRoute", "db", "db")}

@@ -76,13 +76,15 @@ CREATE OR REPLACE TEMP MACRO k8s_selects(match_labels, labels) AS
     list_bool_and(list_transform(json_keys(match_labels),
                                  lambda k: (labels->>k) IS NOT DISTINCT FROM (match_labels->>k)));
 
--- Routes and whether any of their rules forwards to a backend (a pure redirect does not).
+-- Routes of every kind; `forwards`: a rule has a backendRef or a RequestMirror filter (a pure redirect forwards
+-- nothing).
 CREATE VIEW routes AS
 SELECT cluster, kind, namespace, name, spec,
-       coalesce(len(json_extract(spec, '$.rules[*].backendRefs[*]')), 0) > 0 AS forwards,
+       coalesce(len(json_extract(spec, '$.rules[*].backendRefs[*]')), 0) > 0
+         OR coalesce(len(json_extract(spec, '$.rules[*].filters[*].requestMirror')), 0) > 0 AS forwards,
        location, source, run_id, artifact_sha256, collected_at
 FROM k8s_current
-WHERE kind IN ('HTTPRoute', 'GRPCRoute', 'TLSRoute');
+WHERE kind IN ('HTTPRoute', 'GRPCRoute', 'TLSRoute', 'TCPRoute', 'UDPRoute');
 
 -- The Gateway listeners each route attaches to: parentRef name and namespace (default: the route's), and
 -- sectionName and port when given. Route status and the listener's allowedRoutes are not consulted.
@@ -188,28 +190,6 @@ FROM k8s_inventory_current i
 WHERE i.status = 'collected' AND i.cluster NOT IN (SELECT cluster FROM analysed_clusters)
 GROUP BY i.cluster;
 
--- Every route kind; `forwards`: a rule has a backendRef or a RequestMirror filter (a pure redirect forwards nothing).
-CREATE VIEW hop_routes AS
-SELECT cluster, kind, namespace, name, spec,
-       coalesce(len(json_extract(spec, '$.rules[*].backendRefs[*]')), 0) > 0
-         OR coalesce(len(json_extract(spec, '$.rules[*].filters[*].requestMirror')), 0) > 0 AS forwards,
-       location, source, run_id, artifact_sha256, collected_at
-FROM k8s_current
-WHERE kind IN ('HTTPRoute', 'GRPCRoute', 'TLSRoute', 'TCPRoute', 'UDPRoute');
-
-CREATE VIEW hop_route_attachments AS
-SELECT r.cluster, r.kind AS route_kind, r.namespace AS route_namespace, r.name AS route, r.forwards,
-       l.namespace AS gateway_namespace, l.gateway, l.listener, l.protocol, l.tls_mode
-FROM hop_routes r
-CROSS JOIN json_each(r.spec->'parentRefs') p
-JOIN gateway_listeners l
-  ON l.cluster = r.cluster AND l.gateway = (p.value->>'name')
-     AND l.namespace = coalesce(p.value->>'namespace', r.namespace)
-     AND ((p.value->>'sectionName') IS NULL OR l.listener = (p.value->>'sectionName'))
-     AND ((p.value->>'port') IS NULL OR l.port = TRY_CAST(p.value->>'port' AS INTEGER))
-WHERE coalesce(p.value->>'group', 'gateway.networking.k8s.io') = 'gateway.networking.k8s.io'
-  AND coalesce(p.value->>'kind', 'Gateway') = 'Gateway';
-
 -- Hop client->gateway: listeners that a forwarding route of any kind attaches to.
 CREATE VIEW hop_client_gateway AS
 SELECT l.cluster, l.namespace, l.gateway, l.listener, l.protocol, l.tls_mode, l.certificate_refs,
@@ -218,7 +198,7 @@ SELECT l.cluster, l.namespace, l.gateway, l.listener, l.protocol, l.tls_mode, l.
                   ORDER BY a.route_kind || ' ' || a.route_namespace || '/' || a.route) AS routes,
        l.location, l.source, l.run_id, l.artifact_sha256, l.collected_at
 FROM gateway_listeners l
-JOIN hop_route_attachments a
+JOIN route_attachments a
   ON a.cluster = l.cluster AND a.gateway_namespace = l.namespace AND a.gateway = l.gateway AND a.listener = l.listener
 WHERE a.forwards
 GROUP BY ALL;
@@ -255,21 +235,21 @@ FROM hosts h;
 CREATE VIEW hop_backends AS
 WITH refs AS (
     SELECT r.cluster, r.kind, r.namespace, r.name, b.value AS ref, 'backendRef' AS via
-    FROM hop_routes r, json_each(r.spec->'rules') rule, json_each(rule.value->'backendRefs') b
+    FROM routes r, json_each(r.spec->'rules') rule, json_each(rule.value->'backendRefs') b
     UNION ALL
     SELECT r.cluster, r.kind, r.namespace, r.name, f.value->'requestMirror'->'backendRef', 'RequestMirror'
-    FROM hop_routes r, json_each(r.spec->'rules') rule, json_each(rule.value->'filters') f
+    FROM routes r, json_each(r.spec->'rules') rule, json_each(rule.value->'filters') f
     WHERE (f.value->>'type') = 'RequestMirror'
     UNION ALL
     SELECT r.cluster, r.kind, r.namespace, r.name, f.value->'requestMirror'->'backendRef', 'RequestMirror'
-    FROM hop_routes r, json_each(r.spec->'rules') rule, json_each(rule.value->'backendRefs') b,
+    FROM routes r, json_each(r.spec->'rules') rule, json_each(rule.value->'backendRefs') b,
          json_each(b.value->'filters') f
     WHERE (f.value->>'type') = 'RequestMirror'
 ),
 attached AS (
     SELECT DISTINCT cluster, route_kind AS kind, route_namespace AS namespace, route AS name, gateway_namespace,
            gateway, route_kind = 'TLSRoute' AND protocol = 'TLS' AND tls_mode = 'Passthrough' AS passthrough
-    FROM hop_route_attachments
+    FROM route_attachments
 )
 SELECT DISTINCT r.cluster, r.kind || ' ' || r.namespace || '/' || r.name AS route_ref, a.gateway_namespace, a.gateway,
        a.passthrough, x.via,
@@ -280,7 +260,7 @@ SELECT DISTINCT r.cluster, r.kind || ' ' || r.namespace || '/' || r.name AS rout
          || (x.ref->>'name') AS backend,
        TRY_CAST(x.ref->>'port' AS INTEGER) AS port,
        r.location, r.source, r.run_id, r.artifact_sha256, r.collected_at
-FROM hop_routes r
+FROM routes r
 JOIN attached a USING (cluster, kind, namespace, name)
 JOIN refs x USING (cluster, kind, namespace, name);
 
