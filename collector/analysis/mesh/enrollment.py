@@ -393,45 +393,27 @@ def service_ports(found: list[Workload], services: list[dict], ports: list[Workl
         for p in spec.get("ports") or []:
             if not str(p.get("port", "")).isdigit():
                 continue
-            if not sel:
-                out.append(
-                    ServicePort(
-                        ns,
-                        name,
-                        int(p["port"]),
-                        p.get("name"),
-                        0,
-                        False,
-                        f"Service {ns}/{name} has no selector: its endpoints are not in the inventory",
-                    )
-                )
-                continue
+            port = int(p["port"])
             if not selected:
-                out.append(
-                    ServicePort(
-                        ns,
-                        name,
-                        int(p["port"]),
-                        p.get("name"),
-                        0,
-                        False,
-                        f"Service {ns}/{name} selects no workload of the inventory",
-                    )
+                why = (
+                    "selects no workload of the inventory"
+                    if sel
+                    else "has no selector: its endpoints are not in the inventory"
                 )
+                out.append(ServicePort(ns, name, port, p.get("name"), 0, False, f"Service {ns}/{name} {why}"))
                 continue
             target = p.get("targetPort", p.get("port"))
-            weak = []
+            judged = []  # (workload, its target port number, that port's inbound row)
             for w in selected:
                 number = int(target) if str(target).isdigit() else dict((n, c) for n, c in w.ports if n).get(target)
-                row = inbound.get((w.namespace, w.kind, w.name, number))
-                if row is None:
-                    weak.append(f"{w.ref}: target port {target} not resolved")
-                elif not row.encrypted:
-                    weak.append(f"{w.ref} port {number}: {row.decided_by}")
-            decided = "; ".join(weak) or "; ".join(
-                f"{w.ref} port {target}: "
-                + next((r.decided_by for k, r in inbound.items() if k[:3] == (w.namespace, w.kind, w.name)), "")
-                for w in selected
-            )
-            out.append(ServicePort(ns, name, int(p["port"]), p.get("name"), len(selected), not weak, decided))
+                judged.append((w, number, inbound.get((w.namespace, w.kind, w.name, number))))
+            weak = [
+                f"{w.ref}: target port {target} not resolved"
+                if row is None
+                else f"{w.ref} port {number}: {row.decided_by}"
+                for w, number, row in judged
+                if row is None or not row.encrypted
+            ]
+            decided = "; ".join(weak) or "; ".join(f"{w.ref} port {target}: {row.decided_by}" for w, _, row in judged)
+            out.append(ServicePort(ns, name, port, p.get("name"), len(selected), not weak, decided))
     return out
