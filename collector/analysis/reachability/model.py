@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from collector.analysis.objects import ListError, typed_items
 from collector.analysis.reachability.addresses import Interval, ipblock_intervals
 from collector.analysis.reachability.conns import ALL, EMPTY, MAX_PORT, MIN_PORT, PROTOCOLS, Conn, conn_of, union_all
 from collector.analysis.reachability.errors import ReachabilityError
@@ -164,19 +165,18 @@ class Inventory:
 
 
 def flatten(objects: Iterable[Any]) -> Iterator[dict]:
+    """The objects, lists unwrapped (the items of a typed list such as ``PodList`` take its kind)."""
     for index, obj in enumerate(objects):
         if obj is None:
             continue
-        if not isinstance(obj, dict):
-            raise ReachabilityError(
-                f"object #{index}: expected a Kubernetes object (mapping), got {type(obj).__name__}"
-            )
-        if obj.get("kind") == "List" or (
-            str(obj.get("kind") or "").endswith("List") and isinstance(obj.get("items"), list)
-        ):
-            yield from flatten(obj.get("items") or [])
-        else:
-            yield obj
+        try:
+            items = list(typed_items(obj, f"object #{index}"))
+        except ListError as exc:
+            raise ReachabilityError(str(exc)) from None
+        for where, item in items:
+            if not isinstance(item, dict):
+                raise ReachabilityError(f"{where}: expected a Kubernetes object (mapping), got {type(item).__name__}")
+            yield item
 
 
 def served(obj: dict, groups: tuple[str, ...]) -> bool:
