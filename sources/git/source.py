@@ -128,7 +128,7 @@ MIGRATIONS = (
     f"""
     ALTER TABLE git_manifest_objects ADD COLUMN labels JSON;
     ALTER TABLE git_manifest_objects ADD COLUMN annotations JSON;
-    ALTER TABLE git_manifest_objects ADD COLUMN body JSON;  -- every top-level field but apiVersion, kind, metadata, status
+    ALTER TABLE git_manifest_objects ADD COLUMN body JSON;  -- top-level fields but apiVersion, kind, metadata, status
     ALTER TABLE git_manifest_objects ADD COLUMN desired_sha256 VARCHAR;  -- see desired_state()
     CREATE TABLE git_tree_files (
         repo VARCHAR NOT NULL,
