@@ -140,7 +140,8 @@ def test_namespaces_regulated_in_git_history_and_not_now_are_descoped(descoping:
     found = {row[cols.index("namespace")]: row[cols.index("finding")] for row in result.gaps.rows}
     assert set(found) == {"ledger", "audit", "cards", "vault", "early"}  # never-regulated plain and shop stay out
     label = "label defensible.io/regulated=true in Git repo"
-    assert found["ledger"].startswith(f"descoped: namespace ledger was regulated ({label} ns/ledger.yaml@{c['add'][:12]}")
+    ledger = f"descoped: namespace ledger was regulated ({label} ns/ledger.yaml@{c['add'][:12]} "
+    assert found["ledger"].startswith(ledger)
     assert f"removed by {c['ledger'][:12]} changed ns/ledger.yaml (alice@example.org" in found["ledger"]
     assert found["ledger"].endswith(": drop label); label now (absent)) and is not now")
     assert f"removed by {c['audit'][:12]} changed ns/audit.yaml" in found["audit"]
