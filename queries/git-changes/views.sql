@@ -115,3 +115,106 @@ JOIN git_change_objects o
 JOIN git_changes ch ON ch.repo = o.repo AND ch.sha = o.sha
 JOIN git_change_reviews r ON r.repo = ch.repo AND r.sha = ch.sha
 QUALIFY row_number() OVER (PARTITION BY k.cluster, k.kind, k.namespace, k.name ORDER BY ch.committed_at DESC) = 1;
+
+-- live-matches-git -------------------------------------------------------------------------------------------
+-- The API group of an apiVersion ('' for the core group, v1).
+CREATE OR REPLACE TEMP MACRO api_group(api_version) AS
+    CASE WHEN contains(api_version, '/') THEN split_part(api_version, '/', 1) ELSE '' END;
+
+-- Whether a label or annotation key is controller-managed metadata (the ignored_metadata globs).
+CREATE OR REPLACE TEMP MACRO ignored_metadata(k) AS
+    len([g FOR g IN getvariable('ignored_metadata') IF k GLOB g]) > 0;
+
+-- Every manifest object at the head of each collected repository.
+CREATE VIEW git_head_objects AS
+SELECT t.repo, t.path, g.head_sha, api_group(o.api_version) AS api_group, o.kind, o.namespace, o.name,
+       o.labels, o.annotations, o.body, o.desired_sha256,
+       t.source, t.run_id, t.artifact_sha256, t.collected_at
+FROM git_tree_files_current t
+JOIN git_repositories_current g ON g.run_id = t.run_id AND g.repo = t.repo
+JOIN git_manifest_objects_known o ON o.repo = t.repo AND o.blob = t.blob
+WHERE o.error IS NULL AND o.desired_sha256 IS NOT NULL AND o.kind IS NOT NULL AND o.name IS NOT NULL;
+
+-- Live objects of a governed kind (the kind without the group qualification the store adds, e.g. Istio's
+-- Gateway.networking.istio.io), each paired with every manifest at a head that could define it: same API group,
+-- kind and name, and same namespace (a manifest without one takes the namespace it is applied to).
+CREATE VIEW live_git_pairs AS
+SELECT row_number() OVER (ORDER BY l.cluster, l.kind, l.namespace, l.name, h.repo, h.path) AS pair,
+       l.cluster, l.kind, l.namespace, l.name, l.labels AS live_labels, l.annotations AS live_annotations,
+       json_object('spec', l.spec, 'data', l.data) AS live_body,
+       h.repo, h.path || '@' || left(h.head_sha, 12) AS git_location,
+       h.labels AS git_labels, h.annotations AS git_annotations, h.body AS git_body,
+       l.source, l.run_id, l.artifact_sha256, l.collected_at
+FROM k8s_current l
+JOIN git_head_objects h
+  ON h.kind = split_part(l.kind, '.', 1) AND h.api_group = api_group(l.api_version) AND h.name = l.name
+ AND (h.namespace IS NOT DISTINCT FROM l.namespace OR (h.namespace IS NULL AND l.namespace IS NOT NULL))
+WHERE list_contains(getvariable('governed_kinds'), split_part(l.kind, '.', 1));
+
+-- How each live object differs from a manifest. Labels and annotations must be equal, controller-managed keys
+-- aside. The body is compared from the manifest's side: each field it sets must have that value live, each list it
+-- sets the same length; fields only the live object has are taken for API-server defaults. An empty list or map,
+-- false, 0 or "" in the manifest also matches an absent live field (the API omits empty values). Only spec and data
+-- are collected live: any other body field is a difference that cannot be judged. A difference inside a field that
+-- already differs is not repeated.
+CREATE VIEW live_git_differences AS
+WITH nodes AS (
+    SELECT p.pair, n.parent, n.fullkey, n.type, n.value, json_extract(p.live_body, n.fullkey) AS live
+    FROM live_git_pairs p, json_tree(p.git_body) n
+    WHERE n.fullkey <> '$'
+), body AS (
+    SELECT pair, fullkey,
+           CASE WHEN parent = 0 AND fullkey NOT IN ('$.spec', '$.data')
+                    THEN 'declares ' || substr(fullkey, 3) || ', which the kubernetes source does not collect'
+                WHEN live IS NULL OR json_type(live) = 'NULL'
+                    THEN CASE WHEN NOT (type = 'OBJECT' AND value = '{}' OR type = 'ARRAY' AND value = '[]'
+                                        OR value IN ('false', '0', '""', 'null'))
+                              THEN substr(fullkey, 3) || ': absent live (git ' || left(value, 80) || ')' END
+                WHEN type = 'OBJECT'
+                    THEN CASE WHEN json_type(live) <> 'OBJECT' THEN substr(fullkey, 3) || ': not a map live' END
+                WHEN type = 'ARRAY'
+                    THEN CASE WHEN json_type(live) <> 'ARRAY' OR json_array_length(live) <> json_array_length(value)
+                              THEN substr(fullkey, 3) || ': ' || json_array_length(value) || ' item(s) in git, '
+                                   || coalesce(json_array_length(live), 0) || ' live' END
+                WHEN live::VARCHAR <> value::VARCHAR
+                    THEN substr(fullkey, 3) || ': git ' || left(value, 80) || ', live ' || left(live, 80)
+           END AS difference
+    FROM nodes
+), body_differences AS (
+    SELECT d.pair, d.difference FROM body d
+    WHERE d.difference IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM body p WHERE p.pair = d.pair AND p.difference IS NOT NULL
+                                             AND (starts_with(d.fullkey, p.fullkey || '.')
+                                                  OR starts_with(d.fullkey, p.fullkey || '[')))
+), metadata AS (
+    SELECT pair, 'label' AS field, git_labels AS git, live_labels AS live FROM live_git_pairs
+    UNION ALL
+    SELECT pair, 'annotation', git_annotations, live_annotations FROM live_git_pairs
+), metadata_differences AS (
+    SELECT m.pair, m.field || ' ' || e.key || ': git ' || (e.value->>'$') || ', live '
+                   || coalesce(m.live->>e.key, '(absent)') AS difference
+    FROM metadata m, json_each(m.git) e
+    WHERE NOT ignored_metadata(e.key) AND (m.live->>e.key) IS DISTINCT FROM (e.value->>'$')
+    UNION ALL
+    SELECT m.pair, m.field || ' ' || e.key || '=' || (e.value->>'$') || ' live, not in git'
+    FROM metadata m, json_each(m.live) e
+    WHERE NOT ignored_metadata(e.key) AND (m.git->e.key) IS NULL
+)
+SELECT p.pair, coalesce(list(d.difference ORDER BY d.difference) FILTER (WHERE d.difference IS NOT NULL), [])
+           AS differences
+FROM live_git_pairs p
+LEFT JOIN (SELECT * FROM body_differences UNION ALL SELECT * FROM metadata_differences) d USING (pair)
+GROUP BY p.pair;
+
+-- Each live object of a governed kind against the manifest at a head closest to it (fewest differences), or none.
+CREATE VIEW live_vs_git AS
+WITH best AS (
+    SELECT p.*, d.differences FROM live_git_pairs p JOIN live_git_differences d USING (pair)
+    QUALIFY row_number() OVER (PARTITION BY p.cluster, p.kind, p.namespace, p.name
+                               ORDER BY len(d.differences), p.repo, p.git_location) = 1
+)
+SELECT l.cluster, l.kind, l.namespace, l.name, b.repo, b.git_location, b.differences,
+       l.source, l.run_id, l.artifact_sha256, l.collected_at
+FROM k8s_current l
+LEFT JOIN best b USING (cluster, kind, namespace, name)
+WHERE list_contains(getvariable('governed_kinds'), split_part(l.kind, '.', 1));
