@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from git_scenario import ALICE, START
 from helpers import collect_manifests
 
-from collector.claims import ClaimResult, evaluate_pack, load_pack, resolve_pack
+from collector.claims import ClaimResult, Pack, QueryResult, evaluate_pack, load_pack, resolve_pack
 from collector.demo.git_history import GitHistory
 from collector.runner import run_source
 from collector.store import Store
 from sources.analysis.source import AnalysisSource
 from sources.git.source import GitSource, desired_digest
+from sources.logs.source import LogsSource
 
 POLICY = """\
 apiVersion: networking.k8s.io/v1
@@ -126,9 +130,7 @@ def descoping(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, dict[str
 
 
 def access_restricted(store: Store) -> ClaimResult:
-    pack = load_pack(resolve_pack("k8s-networking"))
-    pack = replace(pack, claims=tuple(c for c in pack.claims if c.id == "access-restricted"))
-    (result,) = evaluate_pack(store, pack)
+    (result,) = evaluate_pack(store, only("k8s-networking", "access-restricted"))
     return result
 
 
@@ -218,92 +220,205 @@ spec:
 LIVE_SERVICE = "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\nspec: {ports: [{port: 80}]}\n"
 
 
+OPENED = LIVE_POLICY.replace(
+    "{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: gateway-infra}}}", "{namespaceSelector: {}}"
+)
+DRIFT = {  # case: (live documents besides the Service, the object named, what its gap row says)
+    # a backend retargeted live (kubectl edit): a field the manifest sets differs
+    "port": ([LIVE_ROUTE.replace("port: 8080, weight: 1", "port: 9090, weight: 1"), LIVE_POLICY],
+             "HTTPRoute shop/web", "spec.rules[0].backendRefs[0].port: git 8080, live 9090"),
+    # a rule added live: a list the manifest sets has another length
+    "rule": ([LIVE_ROUTE.replace("    - backendRefs: [{group", "    - backendRefs: [{name: x, port: 1}]\n"
+                                 "    - backendRefs: [{group"), LIVE_POLICY],
+             "HTTPRoute shop/web", "spec.rules: 1 item(s) in git, 2 live"),
+    # the parentRef removed live: attached to no Gateway
+    "parent": ([LIVE_ROUTE.replace("  parentRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: public, "
+                                   "namespace: gateway-infra}]\n", ""), LIVE_POLICY],
+               "HTTPRoute shop/web", "spec.parentRefs: absent live"),
+    # a label the manifest sets changed live
+    "label": ([LIVE_ROUTE.replace("labels: {team: shop,", "labels: {team: other,"), LIVE_POLICY],
+              "HTTPRoute shop/web", "label team: git shop, live other"),
+    # an annotation added live that Git does not declare
+    "annotation": ([LIVE_ROUTE.replace("annotations: {", "annotations: {example.net/mirror: 'on', "), LIVE_POLICY],
+                   "HTTPRoute shop/web", "annotation example.net/mirror=on live, not in git"),
+    # a NetworkPolicy opened to every namespace live: the selector the manifest sets is gone
+    "opened": ([LIVE_ROUTE, OPENED], "NetworkPolicy shop/allow-gateway",
+               "spec.ingress[0].from[0].namespaceSelector.matchLabels: absent live"),
+    # an egress rule added live where the manifest says there is none
+    "egress": ([LIVE_ROUTE, LIVE_POLICY + "  egress: [{to: [{ipBlock: {cidr: 0.0.0.0/0}}]}]\n"],
+               "NetworkPolicy shop/allow-gateway", "spec.egress: 0 item(s) in git, 1 live"),
+    # a policy created with kubectl: no manifest defines it
+    "kubectl": ([LIVE_ROUTE, LIVE_POLICY, LIVE_POLICY.replace("name: allow-gateway", "name: allow-all")],
+                "NetworkPolicy shop/allow-all",
+                "no Git origin: no manifest at the head of any collected repository defines NetworkPolicy "
+                "shop/allow-all"),
+    # Istio's Gateway of the same name as a Gateway API manifest: another API group, no origin
+    "istio": ([LIVE_ROUTE, LIVE_POLICY, "apiVersion: networking.istio.io/v1\nkind: Gateway\n"
+               "metadata: {name: web, namespace: shop}\nspec: {selector: {istio: ingressgateway}}\n"],
+              "Gateway.networking.istio.io shop/web", "no Git origin"),
+}  # fmt: skip
+
+
+def only(pack_id: str, claim: str) -> Pack:
+    pack = load_pack(resolve_pack(pack_id))
+    return replace(pack, claims=tuple(c for c in pack.claims if c.id == claim))
+
+
 @pytest.fixture(scope="module")
-def drift(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, Path]:
-    """A store with a GitOps repository collected; each test collects its live inventory into it."""
+def drift(tmp_path_factory: pytest.TempPathFactory) -> ClaimResult:
+    """One cluster per case: `base` is the baseline as applied, each other the baseline with one change; and
+    `ledger`, where the namespace-less manifest is applied to another namespace."""
     root = tmp_path_factory.mktemp("drift")
     repo = GitHistory(root / "repo", START)
     repo.commit({"apps/shop/route.yaml": GIT_ROUTE, "apps/shop/policy.yaml": GIT_POLICY}, "shop", ALICE)
     store = Store.open(root / "store.duckdb")
     assert run_source(store, GitSource(), {"repositories": [{"path": str(repo.path)}]}).status == "succeeded"
-    return store, root
-
-
-def live_matches_git(store: Store, root: Path, *documents: str) -> ClaimResult:
-    live = root / "live.yaml"
-    live.write_text("---\n".join(documents))
-    assert collect_manifests(store, live).status == "succeeded"
-    pack = load_pack(resolve_pack("git-changes"))
-    pack = replace(pack, claims=tuple(c for c in pack.claims if c.id == "live-matches-git"))
-    (result,) = evaluate_pack(store, pack)
+    clusters = {
+        "base": [LIVE_ROUTE, LIVE_POLICY],
+        "ledger": [LIVE_POLICY.replace("namespace: shop", "namespace: ledger")],
+    }
+    for cluster, documents in (clusters | {case: docs for case, (docs, *_) in DRIFT.items()}).items():
+        (root / f"{cluster}.yaml").write_text("---\n".join([LIVE_SERVICE, *documents]))
+        assert collect_manifests(store, root / f"{cluster}.yaml", cluster=cluster).status == "succeeded"
+    (result,) = evaluate_pack(store, only("git-changes", "live-matches-git"))
     return result
 
 
-def drift_gaps(result: ClaimResult) -> dict[str, str]:
-    cols = result.gaps.columns
-    return {
-        f"{row[cols.index('kind')]} {row[cols.index('namespace')]}/{row[cols.index('name')]}": row[cols.index("reason")]
-        for row in result.gaps.rows
-    }
+def rows_of(result: QueryResult, cluster: str) -> list[dict[str, Any]]:
+    return [r for r in (dict(zip(result.columns, row, strict=True)) for row in result.rows) if r["cluster"] == cluster]
 
 
-def test_live_objects_as_applied_match_git(drift: tuple[Store, Path]) -> None:
-    result = live_matches_git(*drift, LIVE_ROUTE, LIVE_POLICY, LIVE_SERVICE)
-    assert result.verdict == "satisfied", drift_gaps(result)
-    assert len(result.evidence.rows) == 2  # the Service is not of a governed kind
+def test_live_objects_as_applied_match_git(drift: ClaimResult) -> None:
+    assert drift.clusters["base"][0] == "satisfied", rows_of(drift.gaps, "base")
+    assert len(rows_of(drift.evidence, "base")) == 2  # the Service is not of a governed kind
+    assert drift.clusters["ledger"][0] == "satisfied"  # a manifest without namespace matches any
 
 
-@pytest.mark.parametrize(
-    ("old", "new", "differs"),
-    [
-        # a backend retargeted live (kubectl edit): the field the manifest sets differs
-        ("port: 8080, weight: 1", "port: 9090, weight: 1", "spec.rules[0].backendRefs[0].port: git 8080, live 9090"),
-        # a rule added live: the list the manifest sets has another length
-        ("    - backendRefs: [{group", "    - backendRefs: [{name: x, port: 1}]\n    - backendRefs: [{group",
-         "spec.rules: 1 item(s) in git, 2 live"),
-        # the parentRef removed live: attached to no Gateway
-        ("  parentRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: public, namespace: gateway-infra}]\n",
-         "", "spec.parentRefs: absent live"),
-        # a label the manifest sets changed live
-        ("labels: {team: shop,", "labels: {team: other,", "label team: git shop, live other"),
-        # an annotation added live that Git does not declare (e.g. a mirror filter switched on by hand)
-        ("annotations: {", "annotations: {example.net/mirror: 'on', ",
-         "annotation example.net/mirror=on live, not in git"),
-    ],
-)  # fmt: skip
-def test_a_route_changed_live_is_a_gap(drift: tuple[Store, Path], old: str, new: str, differs: str) -> None:
-    assert old in LIVE_ROUTE
-    result = live_matches_git(*drift, LIVE_ROUTE.replace(old, new), LIVE_POLICY)
-    gaps = drift_gaps(result)
-    assert list(gaps) == ["HTTPRoute shop/web"], gaps
-    assert gaps["HTTPRoute shop/web"].startswith("differs from apps/shop/route.yaml@"), gaps
-    assert differs in gaps["HTTPRoute shop/web"], gaps
+@pytest.mark.parametrize("case", sorted(DRIFT))
+def test_an_object_changed_or_created_live_is_a_gap(drift: ClaimResult, case: str) -> None:
+    _, named, says = DRIFT[case]
+    gaps = rows_of(drift.gaps, case)
+    assert [f"{r['kind']} {r['namespace']}/{r['name']}" for r in gaps] == [named]
+    assert says in gaps[0]["reason"], gaps[0]["reason"]
+    assert drift.clusters[case][0] == "gap"
 
 
-def test_policy_loosened_live_or_created_outside_git_is_a_gap(drift: tuple[Store, Path]) -> None:
-    # a NetworkPolicy opened to every namespace live: the selector the manifest sets is gone
-    opened = LIVE_POLICY.replace("{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: gateway-infra}}}",
-                                 "{namespaceSelector: {}}")  # fmt: skip
-    gaps = drift_gaps(live_matches_git(*drift, LIVE_ROUTE, opened))
-    assert list(gaps) == ["NetworkPolicy shop/allow-gateway"]
-    assert (
-        "spec.ingress[0].from[0].namespaceSelector.matchLabels: absent live" in gaps["NetworkPolicy shop/allow-gateway"]
-    )
-    # an egress rule added live where the manifest says there is none
-    egress = LIVE_POLICY + "  egress: [{to: [{ipBlock: {cidr: 0.0.0.0/0}}]}]\n"
-    gaps = drift_gaps(live_matches_git(*drift, LIVE_ROUTE, egress))
-    assert "spec.egress: 0 item(s) in git, 1 live" in gaps["NetworkPolicy shop/allow-gateway"], gaps
-    # a policy created with kubectl, and one of another group of the same kind and name (Istio's Gateway): no origin
-    extra = LIVE_POLICY.replace("name: allow-gateway", "name: allow-all")
-    gaps = drift_gaps(live_matches_git(*drift, LIVE_ROUTE, LIVE_POLICY, extra))
-    assert gaps == {"NetworkPolicy shop/allow-all": "no Git origin: no manifest at the head of any collected "
-                    "repository defines NetworkPolicy shop/allow-all"}  # fmt: skip
-    # the same policy in another namespace than the manifest's: a manifest without namespace matches any
-    elsewhere = LIVE_POLICY.replace("namespace: shop", "namespace: ledger")
-    assert live_matches_git(*drift, LIVE_ROUTE, elsewhere).verdict == "satisfied"
-
-
-def test_without_git_repository_live_matches_git_has_no_evidence(tmp_path: Path) -> None:
+def test_without_git_or_audit_log_the_claims_have_no_evidence(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "store.duckdb")
-    result = live_matches_git(store, tmp_path, LIVE_ROUTE)
-    assert result.verdict == "no-evidence" and "git_tree_files" in result.reason
+    (tmp_path / "live.yaml").write_text(LIVE_ROUTE)
+    assert collect_manifests(store, tmp_path / "live.yaml").status == "succeeded"
+    pack = load_pack(resolve_pack("git-changes"))
+    claims = ("live-matches-git", "out-of-band-changes")
+    results = evaluate_pack(store, replace(pack, claims=tuple(c for c in pack.claims if c.id in claims)))
+    assert [(r.claim.id, r.verdict) for r in results] == [(c, "no-evidence") for c in claims]
+    assert "git_tree_files" in results[0].reason and "audit_events" in results[1].reason
+
+
+# out-of-band-changes ------------------------------------------------------------------------------------------
+
+FLUX = "system:serviceaccount:flux-system:kustomize-controller"
+ARGO = "system:serviceaccount:argocd:argocd-application-controller"
+
+
+def audit_event(n: int, verb: str, resource: str, namespace: str, name: str, user: str, hours: float = 0,
+                code: int | None = 200, group: str = "networking.k8s.io", **extra: Any) -> str:  # fmt: skip
+    """One audit.k8s.io/v1 Event line, as the API server's log backend writes it (ResponseComplete unless a
+    ``stage`` is given), ``hours`` after the scenario's emergency commit."""
+    event: dict[str, Any] = {
+        "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata", "auditID": f"id-{n}",
+        "stage": "ResponseComplete", "verb": verb, "user": {"username": user, "groups": ["system:authenticated"]},
+        "requestURI": f"/apis/{group}/v1/namespaces/{namespace}/{resource}/{name}",
+        "objectRef": {"resource": resource, "namespace": namespace, "name": name, "apiGroup": group,
+                      "apiVersion": "v1"},
+        "stageTimestamp": (EMERGENCY_AT + timedelta(hours=hours)).isoformat().replace("+00:00", "Z"),
+    }  # fmt: skip
+    if code is not None:
+        event["responseStatus"] = {"code": code}
+    for key, value in extra.items():
+        event[key] = {**event.get(key, {}), **value} if isinstance(value, dict) else value
+    return json.dumps(event)
+
+
+EMERGENCY_AT = START + timedelta(hours=3)  # the third commit of the oob fixture's repository
+GW = "gateway.networking.k8s.io"
+BASELINE = [
+    audit_event(1, "patch", "networkpolicies", "shop", "allow-gateway", FLUX),  # the GitOps controllers
+    audit_event(2, "create", "httproutes", "shop", "web", ARGO, group=GW),
+    audit_event(3, "patch", "httproutes", "shop", "web", "alice", hours=1, group=GW),  # the emergency change's
+    audit_event(4, "patch", "networkpolicies", "shop", "x", "alice",
+                requestURI="/apis/networking.k8s.io/v1/namespaces/shop/networkpolicies/x?dryRun=All"),  # dry run
+    audit_event(5, "delete", "networkpolicies", "shop", "allow-gateway", "mallory", code=403),  # refused
+    audit_event(6, "update", "httproutes", "shop", "web", "system:serviceaccount:gw:controller", group=GW,
+                objectRef={"subresource": "status"}),  # status written by the Gateway controller
+    audit_event(7, "get", "networkpolicies", "shop", "allow-gateway", "alice"),  # not a change
+    audit_event(8, "patch", "services", "shop", "web", "alice", group=""),  # not a governed kind
+]  # fmt: skip
+OUT_OF_BAND = {
+    # kubectl edit of a NetworkPolicy by a person
+    "edit": (audit_event(9, "patch", "networkpolicies", "shop", "allow-gateway", "alice"),
+             "NetworkPolicy shop/allow-gateway", "patch of NetworkPolicy shop/allow-gateway by alice at"),
+    # a person impersonating the GitOps controller is not the controller
+    "impersonation": (audit_event(10, "update", "networkpolicies", "shop", "allow-gateway", "alice",
+                                  impersonatedUser={"username": FLUX}),
+                      "NetworkPolicy shop/allow-gateway", f"by alice as {FLUX} at"),
+    # an Istio AuthorizationPolicy deleted by hand
+    "delete": (audit_event(11, "delete", "authorizationpolicies", "shop", "allow-web", "bob",
+                           group="security.istio.io"),
+               "AuthorizationPolicy shop/allow-web", "delete of AuthorizationPolicy shop/allow-web by bob"),
+    # a change to the object of the emergency commit, but long after its window
+    "late": (audit_event(12, "patch", "httproutes", "shop", "web", "alice", hours=100, group=GW),
+             "HTTPRoute shop/web", "no emergency change in Git touched it within 72h"),
+    # only the RequestReceived stage logged: the change may have happened
+    "unknown outcome": (audit_event(13, "create", "gateways", "shop", "edge", "carol", code=None, group=GW,
+                                    stage="RequestReceived"),
+                        "Gateway shop/edge", "outcome not logged: last stage RequestReceived"),
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def oob(tmp_path_factory: pytest.TempPathFactory) -> ClaimResult:
+    """One cluster per case: `base` holds the compliant baseline, each other the baseline and one change."""
+    root = tmp_path_factory.mktemp("oob")
+    repo = GitHistory(root / "repo", START)
+    repo.commit({"apps/shop/policy.yaml": GIT_POLICY}, "policy", ALICE)
+    repo.commit({"apps/shop/hotfix.yaml": GIT_ROUTE.replace("name: web,", "name: hotfix,")}, "hotfix route", ALICE)
+    emergency = GIT_ROUTE.replace("port: 8080", "port: 8081")
+    repo.commit({"apps/shop/route.yaml": emergency}, "reroute web\n\nBreak-glass: INC-7", ALICE)
+    store = Store.open(root / "store.duckdb")
+    assert run_source(store, GitSource(), {"repositories": [{"path": str(repo.path)}]}).status == "succeeded"
+    hotfix = LIVE_ROUTE.replace("name: web", "name: hotfix").replace("annotations: {", "annotations: {"
+                                "defensible.io/break-glass: INC-9, ")  # fmt: skip
+    (root / "live.yaml").write_text(hotfix)
+    assert collect_manifests(store, root / "live.yaml", cluster="base").status == "succeeded"
+    accounted = audit_event(14, "update", "httproutes", "shop", "hotfix", "alice", hours=500, group=GW)
+    logs = {"base": [*BASELINE, accounted]} | {case: [*BASELINE, line] for case, (line, *_) in OUT_OF_BAND.items()}
+    inputs = []
+    for cluster, lines in logs.items():
+        path = root / f"{cluster}.log"
+        path.write_text("".join(f"{line}\n" for line in lines))
+        inputs.append({"format": "k8s-audit", "paths": [str(path)], "cluster": cluster})
+    assert run_source(store, LogsSource(), {"inputs": inputs}).status == "succeeded"
+    pack = load_pack(resolve_pack("git-changes"))
+    (result,) = evaluate_pack(
+        store, replace(pack, claims=tuple(c for c in pack.claims if c.id == "out-of-band-changes"))
+    )
+    return result
+
+
+def test_in_band_and_accounted_changes_satisfy_out_of_band_changes(oob: ClaimResult) -> None:
+    assert oob.clusters["base"][0] == "satisfied", oob.clusters["base"]
+    cols = oob.evidence.columns
+    status = {(r[cols.index("cluster")], r[cols.index("name")]): r[cols.index("status")] for r in oob.evidence.rows}
+    assert status[("base", "web")].startswith("emergency change ") and "Break-glass: INC-7" in status[("base", "web")]
+    assert status[("base", "hotfix")] == "annotation defensible.io/break-glass: INC-9"
+    assert status[("base", None)].endswith(": 2 change(s) to governed kinds by the GitOps controllers")
+
+
+@pytest.mark.parametrize("case", sorted(OUT_OF_BAND))
+def test_a_change_outside_gitops_is_a_gap(oob: ClaimResult, case: str) -> None:
+    _, named, says = OUT_OF_BAND[case]
+    cols = oob.gaps.columns
+    rows = [dict(zip(cols, r, strict=True)) for r in oob.gaps.rows if r[cols.index("cluster")] == case]
+    assert [f"{r['kind']} {r['namespace']}/{r['name']}" for r in rows] == [named]
+    assert says in rows[0]["reason"], rows[0]["reason"]
+    assert oob.clusters[case][0] == "gap"

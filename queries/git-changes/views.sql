@@ -218,3 +218,66 @@ SELECT l.cluster, l.kind, l.namespace, l.name, b.repo, b.git_location, b.differe
 FROM k8s_current l
 LEFT JOIN best b USING (cluster, kind, namespace, name)
 WHERE list_contains(getvariable('governed_kinds'), split_part(l.kind, '.', 1));
+
+-- out-of-band-changes ----------------------------------------------------------------------------------------
+-- The API resource of a kind, as Kubernetes and CRD generators pluralise it (NetworkPolicy: networkpolicies).
+CREATE OR REPLACE TEMP MACRO kind_resource(kind) AS
+    CASE WHEN regexp_matches(lower(kind), '[^aeiou]y$') THEN regexp_replace(lower(kind), 'y$', 'ies')
+         WHEN regexp_matches(lower(kind), '(s|x|z|ch|sh)$') THEN lower(kind) || 'es'
+         ELSE lower(kind) || 's' END;
+
+-- Requests that changed an object of a governed kind (create, update, patch, delete, deletecollection; not its
+-- status), one per audit ID at its last logged stage, from landed log runs. Dry runs and requests that failed
+-- (response code >= 400, or a panic) changed nothing; a request whose response is not logged may have.
+CREATE VIEW audit_governed_changes AS
+SELECT e.cluster, e.audit_id, e.ts, e.stage, e.verb, e."user", e.impersonated_user, e.user_agent, e.source_ips,
+       e.api_group, e.resource, k.kind, e.namespace, e.name, e.code,
+       len([g FOR g IN getvariable('gitops_identities') IF e."user" GLOB g]) > 0 AS by_gitops,
+       e.source, e.run_id, e.artifact_sha256, e.collected_at
+FROM audit_events e
+JOIN runs r ON r.run_id = e.run_id AND r.status IN ('succeeded', 'partial')
+JOIN (SELECT unnest(getvariable('governed_kinds')) AS kind) k ON kind_resource(k.kind) = e.resource
+WHERE e.verb IN ('create', 'update', 'patch', 'delete', 'deletecollection')
+  AND coalesce(e.subresource, '') <> 'status'
+  AND NOT regexp_matches(coalesce(e.request_uri, ''), '[?&]dryRun=')
+QUALIFY row_number() OVER (PARTITION BY e.cluster, e.audit_id
+                           ORDER BY CASE e.stage WHEN 'ResponseComplete' THEN 0 WHEN 'Panic' THEN 1
+                                                 WHEN 'ResponseStarted' THEN 2 ELSE 3 END, e.ts DESC) = 1
+   AND e.stage <> 'Panic' AND coalesce(e.code, 0) < 400;
+
+-- Live objects that carry the break-glass annotation (its value: the emergency ticket). Without a kubernetes
+-- collection the first statement stands: the second reads k8s_current and fails alone.
+CREATE VIEW live_break_glass AS
+SELECT NULL::VARCHAR AS cluster, NULL::VARCHAR AS kind, NULL::VARCHAR AS namespace, NULL::VARCHAR AS name,
+       NULL::VARCHAR AS ticket
+WHERE false;
+
+CREATE VIEW live_break_glass AS
+SELECT cluster, split_part(kind, '.', 1) AS kind, namespace, name,
+       annotations->>getvariable('break_glass_annotation') AS ticket
+FROM k8s_current
+WHERE nullif(trim(annotations->>getvariable('break_glass_annotation')), '') IS NOT NULL;
+
+-- Changes by identities other than the GitOps controllers, and what accounts for each: an emergency change in Git
+-- that touched the object within emergency_window_hours of the request (before or after it), or the break-glass
+-- annotation on the live object.
+CREATE VIEW audit_out_of_band_changes AS
+WITH emergency AS (
+    SELECT a.cluster, a.audit_id,
+           arg_min(left(e.sha, 12) || ' (' || array_to_string(e.markers, ', ') || ')',
+                   abs(epoch(e.committed_at) - epoch(a.ts))) AS emergency_change
+    FROM audit_governed_changes a
+    JOIN git_change_objects o
+      ON o.kind = a.kind AND o.name = a.name AND (o.namespace IS NULL OR o.namespace = a.namespace)
+    JOIN git_emergency_changes e ON e.repo = o.repo AND e.sha = o.sha
+    WHERE NOT a.by_gitops
+      AND abs(epoch(e.committed_at) - epoch(a.ts)) <= getvariable('emergency_window_hours') * 3600
+    GROUP BY ALL
+)
+SELECT a.*, em.emergency_change, bg.ticket AS break_glass_ticket
+FROM audit_governed_changes a
+LEFT JOIN emergency em USING (cluster, audit_id)
+LEFT JOIN live_break_glass bg
+       ON bg.cluster = a.cluster AND bg.kind = a.kind AND bg.name = a.name
+      AND bg.namespace IS NOT DISTINCT FROM a.namespace
+WHERE NOT a.by_gitops;
