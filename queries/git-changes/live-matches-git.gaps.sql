@@ -1,6 +1,7 @@
 -- Live objects of a governed kind that differ from the manifest at a head closest to them, or that no manifest
 -- at the head of any collected repository defines; governed kinds the kubernetes source was refused.
-SELECT cluster, kind, namespace, name, repo, git_location,
+SELECT cluster, kind || ' ' || coalesce(namespace || '/', '') || name AS object, kind, namespace, name, repo,
+       git_location,
        CASE WHEN git_location IS NULL
                 THEN 'no Git origin: no manifest at the head of any collected repository defines '
                      || kind || ' ' || coalesce(namespace || '/', '') || name
@@ -12,7 +13,7 @@ SELECT cluster, kind, namespace, name, repo, git_location,
 FROM live_vs_git
 WHERE git_location IS NULL OR len(differences) > 0
 UNION ALL
-SELECT cluster, kind, NULL, NULL, NULL, NULL,
+SELECT cluster, kind, kind, NULL, NULL, NULL, NULL,
        'live ' || kind || ' objects not listed (' || coalesce(reason, status) || ', HTTP ' || coalesce(http_status, 0)
          || '): they cannot be compared with Git',
        source, run_id, artifact_sha256, collected_at

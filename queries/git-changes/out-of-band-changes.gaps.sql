@@ -1,5 +1,6 @@
 -- Changes to governed kinds by an identity other than the GitOps controllers that nothing accounts for.
-SELECT cluster, kind, namespace, name, verb, "user", ts, audit_id,
+SELECT cluster, kind || ' ' || coalesce(namespace || '/', '') || coalesce(name, '*') AS object, kind, namespace, name,
+       verb, "user", ts, audit_id,
        verb || ' of ' || kind || ' ' || coalesce(namespace || '/', '') || coalesce(name, '(name not logged)')
          || ' by ' || "user" || coalesce(' as ' || impersonated_user, '')
          || ' at ' || strftime(ts, '%Y-%m-%dT%H:%M:%SZ') || ' (audit ' || audit_id
