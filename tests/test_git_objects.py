@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from git_scenario import ALICE, START
 from helpers import collect_manifests
 
@@ -290,7 +291,13 @@ def rows_of(result: QueryResult, cluster: str) -> list[dict[str, Any]]:
 
 def test_live_objects_as_applied_match_git(drift: ClaimResult) -> None:
     assert drift.clusters["base"][0] == "satisfied", rows_of(drift.gaps, "base")
-    assert len(rows_of(drift.evidence, "base")) == 2  # the Service is not of a governed kind
+    evidence = rows_of(drift.evidence, "base")
+    assert [(r["object"], r["git_location"].split("@")[0]) for r in evidence] == [
+        ("HTTPRoute shop/web", "apps/shop/route.yaml"),
+        ("NetworkPolicy shop/allow-gateway", "apps/shop/policy.yaml"),
+    ]  # the Service is not of a governed kind
+    route = yaml.safe_load(GIT_ROUTE)
+    assert evidence[0]["git_desired_sha256"] == desired_digest(route)  # the Git version it matches
     assert drift.clusters["ledger"][0] == "satisfied"  # a manifest without namespace matches any
 
 

@@ -1,6 +1,6 @@
 -- Live objects of a governed kind that match the manifest defining them at the head of a collected repository.
 SELECT cluster, kind || ' ' || coalesce(namespace || '/', '') || name AS object, kind, namespace, name, repo,
-       git_location, 'matches ' || git_location AS status,
+       git_location, git_desired_sha256, 'matches ' || git_location AS status,
        source, run_id, artifact_sha256, collected_at
 FROM live_vs_git
 WHERE git_location IS NOT NULL AND len(differences) = 0

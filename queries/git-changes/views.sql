@@ -144,7 +144,7 @@ SELECT row_number() OVER (ORDER BY l.cluster, l.kind, l.namespace, l.name, h.rep
        json_object('spec', l.spec, 'data', l.data) AS live_body,
        h.repo, h.path || '@' || left(h.head_sha, 12) AS git_location,
        h.labels AS git_labels, h.annotations AS git_annotations, h.body AS git_body,
-       l.source, l.run_id, l.artifact_sha256, l.collected_at
+       h.desired_sha256 AS git_desired_sha256, l.source, l.run_id, l.artifact_sha256, l.collected_at
 FROM k8s_current l
 JOIN git_head_objects h
   ON h.kind = split_part(l.kind, '.', 1) AND h.api_group = api_group(l.api_version) AND h.name = l.name
@@ -213,7 +213,7 @@ WITH best AS (
     QUALIFY row_number() OVER (PARTITION BY p.cluster, p.kind, p.namespace, p.name
                                ORDER BY len(d.differences), p.repo, p.git_location) = 1
 )
-SELECT l.cluster, l.kind, l.namespace, l.name, b.repo, b.git_location, b.differences,
+SELECT l.cluster, l.kind, l.namespace, l.name, b.repo, b.git_location, b.git_desired_sha256, b.differences,
        l.source, l.run_id, l.artifact_sha256, l.collected_at
 FROM k8s_current l
 LEFT JOIN best b USING (cluster, kind, namespace, name)
