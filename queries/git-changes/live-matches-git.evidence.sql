@@ -4,3 +4,9 @@ SELECT cluster, kind || ' ' || coalesce(namespace || '/', '') || name AS object,
        source, run_id, artifact_sha256, collected_at
 FROM live_vs_git
 WHERE git_location IS NOT NULL AND len(differences) = 0
+UNION ALL
+-- and the head each collected repository was compared at (its age makes the claim stale)
+SELECT NULL, 'repository ' || repo, NULL, NULL, NULL, repo, branch || '@' || left(head_sha, 12), NULL,
+       'head ' || left(head_sha, 12) || ' of ' || branch,
+       source, run_id, artifact_sha256, collected_at
+FROM git_repositories_current
