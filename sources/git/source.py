@@ -390,21 +390,22 @@ def collect_manifest_objects(ctx: CollectContext, git: Git, repo: str, head: str
         documents, error = parsed[blob]
         rows = [(location, None)] if error else list(manifest_objects(documents, location))
         for where, obj in rows:
+            meta = (obj or {}).get("metadata") or {}
             clean = redact_object(obj or {})
-            meta = clean.get("metadata") or {}
+            content = clean.get("metadata") or {}
             ctx.emit(
                 "git_manifest_objects",
                 {
                     "repo": repo,
                     "blob": blob,
                     "location": where,
-                    "api_version": clean.get("apiVersion"),
-                    "kind": clean.get("kind"),
+                    "api_version": (obj or {}).get("apiVersion"),
+                    "kind": (obj or {}).get("kind"),
                     "namespace": meta.get("namespace"),
                     "name": meta.get("name"),
                     "error": error,
-                    "labels": None if error else meta.get("labels") or {},
-                    "annotations": None if error else meta.get("annotations") or {},
+                    "labels": None if error else content.get("labels") or {},
+                    "annotations": None if error else content.get("annotations") or {},
                     "body": None if error else body(clean),
                     "desired_sha256": None if error else desired_digest(clean),
                 },
