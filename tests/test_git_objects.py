@@ -372,6 +372,10 @@ OUT_OF_BAND = {
     "delete": (audit_event(11, "delete", "authorizationpolicies", "shop", "allow-web", "bob",
                            group="security.istio.io"),
                "AuthorizationPolicy shop/allow-web", "delete of AuthorizationPolicy shop/allow-web by bob"),
+    # every NetworkPolicy of a namespace deleted at once (kubectl delete networkpolicies --all): no name logged
+    "delete all": (audit_event(15, "deletecollection", "networkpolicies", "shop", "", "bob",
+                               objectRef={"name": None}),
+                   "NetworkPolicy shop/None", "deletecollection of NetworkPolicy shop/(name not logged) by bob"),
     # a change to the object of the emergency commit, but long after its window
     "late": (audit_event(12, "patch", "httproutes", "shop", "web", "alice", hours=100, group=GW),
              "HTTPRoute shop/web", "no emergency change in Git touched it within 72h"),
