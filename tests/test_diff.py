@@ -52,6 +52,17 @@ spec:
       backendRefs:
         - {name: citizen-api, port: 8080}
 """
+UNCOMMITTED = {
+    "cluster": "casework-prod",
+    "object": "NetworkPolicy admin-console/default-deny",
+    "kind": "NetworkPolicy",
+    "namespace": "admin-console",
+    "name": "default-deny",
+    "repo": None,
+    "git_location": None,
+    "reason": "no Git origin: no manifest at the head of any collected repository defines NetworkPolicy "
+    "admin-console/default-deny",
+}
 CLOSED_GAP = {
     "cluster": CLUSTER,
     "finding": "regulated namespace has no default-deny ingress NetworkPolicy",
@@ -147,18 +158,23 @@ def test_fixed_gap_and_expired_waiver_are_exactly_what_the_diff_reports(pair: Pa
         "scope": None,
         "signed_by": [signer],
         "verified_with": signer,
-        "verdicts": {"satisfied": 3, "waived": 1, "gap": 9},
+        "verdicts": {"satisfied": 4, "waived": 1, "gap": 9, "no-evidence": 1},
     }
     assert doc["new"]["as_of"] == (pair.old_as_of + timedelta(hours=1)).isoformat()
-    assert doc["new"]["verdicts"] == {"satisfied": 4, "gap": 9}
+    assert doc["new"]["verdicts"] == {"satisfied": 4, "gap": 10, "no-evidence": 1}
     assert doc["warnings"] == []
     assert doc["verdict_changes"] == [
+        {"claim": "git-changes/live-matches-git", "title": "Live objects match Git", "old": "satisfied", "new": "gap"},
         {"claim": "k8s-networking/access-restricted", "title": "Access restricted", "old": "gap", "new": "satisfied"},
         {"claim": "logs/egress-controlled", "title": "Egress controlled", "old": "waived", "new": "gap"},
     ]
     assert doc["claims_added"] == doc["claims_removed"] == []
     # the paste-site row was a gap before (waived) and still is: not opened, reopened under its waiver
-    assert doc["gaps"] == [{"claim": "k8s-networking/access-restricted", "opened": [], "closed": [CLOSED_GAP]}]
+    # the default-deny policy was written into the GitOps checkout, not committed: a live object without Git origin
+    assert doc["gaps"] == [
+        {"claim": "git-changes/live-matches-git", "opened": [UNCOMMITTED], "closed": []},
+        {"claim": "k8s-networking/access-restricted", "opened": [], "closed": [CLOSED_GAP]},
+    ]
     assert doc["inventories"] == {
         "k8s-networking/public-routes": {"title": "Public routes", "added": [], "removed": []},
         "k8s-networking/regulated-scope": {"title": "Regulated scope", "added": [], "removed": []},
@@ -179,16 +195,20 @@ def test_fixed_gap_and_expired_waiver_are_exactly_what_the_diff_reports(pair: Pa
     ]
     assert not {"location", "run_id", "collected_at", "artifact_sha256", "source"} & set(reopened[0])
     assert doc["summary"] == {
-        "verdict_changes": 2,
+        "verdict_changes": 3,
         "claims_added": 0,
         "claims_removed": 0,
-        "gaps_opened": 0,
+        "gaps_opened": 1,
         "gaps_closed": 1,
         "inventory_rows_added": 0,
         "inventory_rows_removed": 0,
         "waivers_expired": 1,
     }
-    assert doc["regressions"] == ["logs/egress-controlled: waived → gap"]
+    assert doc["regressions"] == [
+        "git-changes/live-matches-git: satisfied → gap",
+        "logs/egress-controlled: waived → gap",
+        "git-changes/live-matches-git: gap opened: NetworkPolicy admin-console/default-deny",
+    ]
 
 
 def test_markdown_of_the_same_diff(pair: Pair) -> None:
@@ -197,14 +217,21 @@ def test_markdown_of_the_same_diff(pair: Pair) -> None:
     md = sections(result.stdout)
     assert md[""][0] == "# Defensibility diff"
     assert f"| as of | {pair.old_as_of.isoformat()} | {(pair.old_as_of + timedelta(hours=1)).isoformat()} |" in md[""]
-    assert "| verdicts | 3 satisfied, 1 waived, 9 gap | 4 satisfied, 9 gap |" in md[""]
-    assert md[""][-2:] == ["**Regressions:** 1.", "- logs/egress-controlled: waived → gap"]
+    assert "| verdicts | 4 satisfied, 1 waived, 9 gap, 1 no-evidence | 4 satisfied, 10 gap, 1 no-evidence |" in md[""]
+    assert md[""][-3:] == [
+        "- git-changes/live-matches-git: satisfied → gap",
+        "- logs/egress-controlled: waived → gap",
+        "- git-changes/live-matches-git: gap opened: NetworkPolicy admin-console/default-deny",
+    ]
     assert not any("Warning" in line for line in md[""])
     assert md["Verdicts"][2:] == [
+        "| git-changes/live-matches-git | satisfied | gap |",
         "| k8s-networking/access-restricted | gap | satisfied |",
         "| logs/egress-controlled | waived | gap |",
     ]
-    assert md["Gaps opened"] == ["No changes."]
+    assert md["Gaps opened"][2:] == [
+        f"| git-changes/live-matches-git | NetworkPolicy admin-console/default-deny | {UNCOMMITTED['reason']} |"
+    ]
     assert md["Gaps closed"][2:] == [
         "| k8s-networking/access-restricted | Namespace/admin-console | "
         "regulated namespace has no default-deny ingress NetworkPolicy |"
@@ -255,7 +282,8 @@ def test_public_route_added_and_removed(pair: Pair) -> None:
         "added": [ADDED_ROUTE],
         "removed": [],
     }
-    assert doc["summary"] == {**dict.fromkeys(doc["summary"], 0), "inventory_rows_added": 1}  # nothing else changed
+    # nothing else changed but the route's own gap: it is not in Git
+    assert doc["summary"] == {**dict.fromkeys(doc["summary"], 0), "inventory_rows_added": 1, "gaps_opened": 1}
     back = run_diff(pair.routed, pair.new, pair.pub, fmt="markdown")
     assert back.exit_code == 0, back.output
     routes = sections(back.stdout)["Public routes"]

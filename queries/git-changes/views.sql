@@ -115,3 +115,169 @@ JOIN git_change_objects o
 JOIN git_changes ch ON ch.repo = o.repo AND ch.sha = o.sha
 JOIN git_change_reviews r ON r.repo = ch.repo AND r.sha = ch.sha
 QUALIFY row_number() OVER (PARTITION BY k.cluster, k.kind, k.namespace, k.name ORDER BY ch.committed_at DESC) = 1;
+
+-- live-matches-git -------------------------------------------------------------------------------------------
+-- The API group of an apiVersion ('' for the core group, v1).
+CREATE OR REPLACE TEMP MACRO api_group(api_version) AS
+    CASE WHEN contains(api_version, '/') THEN split_part(api_version, '/', 1) ELSE '' END;
+
+-- Whether a label or annotation key is controller-managed metadata (the ignored_metadata globs).
+CREATE OR REPLACE TEMP MACRO ignored_metadata(k) AS
+    len([g FOR g IN getvariable('ignored_metadata') IF k GLOB g]) > 0;
+
+-- Every manifest object at the head of each collected repository.
+CREATE VIEW git_head_objects AS
+SELECT t.repo, t.path, g.head_sha, api_group(o.api_version) AS api_group, o.kind, o.namespace, o.name,
+       o.labels, o.annotations, o.body, o.desired_sha256,
+       t.source, t.run_id, t.artifact_sha256, t.collected_at
+FROM git_tree_files_current t
+JOIN git_repositories_current g ON g.run_id = t.run_id AND g.repo = t.repo
+JOIN git_manifest_objects_known o ON o.repo = t.repo AND o.blob = t.blob
+WHERE o.error IS NULL AND o.desired_sha256 IS NOT NULL AND o.kind IS NOT NULL AND o.name IS NOT NULL;
+
+-- Live objects of a governed kind (the kind without the group qualification the store adds, e.g. Istio's
+-- Gateway.networking.istio.io), each paired with every manifest at a head that could define it: same API group,
+-- kind and name, and same namespace (a manifest without one takes the namespace it is applied to).
+CREATE VIEW live_git_pairs AS
+SELECT row_number() OVER (ORDER BY l.cluster, l.kind, l.namespace, l.name, h.repo, h.path) AS pair,
+       l.cluster, l.kind, l.namespace, l.name, l.labels AS live_labels, l.annotations AS live_annotations,
+       json_object('spec', l.spec, 'data', l.data) AS live_body,
+       h.repo, h.path || '@' || left(h.head_sha, 12) AS git_location,
+       h.labels AS git_labels, h.annotations AS git_annotations, h.body AS git_body,
+       h.desired_sha256 AS git_desired_sha256, l.source, l.run_id, l.artifact_sha256, l.collected_at
+FROM k8s_current l
+JOIN git_head_objects h
+  ON h.kind = split_part(l.kind, '.', 1) AND h.api_group = api_group(l.api_version) AND h.name = l.name
+ AND (h.namespace IS NOT DISTINCT FROM l.namespace OR (h.namespace IS NULL AND l.namespace IS NOT NULL))
+WHERE list_contains(getvariable('governed_kinds'), split_part(l.kind, '.', 1));
+
+-- How each live object differs from a manifest. Labels and annotations must be equal, controller-managed keys
+-- aside. The body is compared from the manifest's side: each field it sets must have that value live, each list it
+-- sets the same length; fields only the live object has are taken for API-server defaults. An empty list or map,
+-- false, 0 or "" in the manifest also matches an absent live field (the API omits empty values). Only spec and data
+-- are collected live: any other body field is a difference that cannot be judged. A difference inside a field that
+-- already differs is not repeated.
+CREATE VIEW live_git_differences AS
+WITH nodes AS (
+    SELECT p.pair, n.parent, n.fullkey, n.type, n.value, json_extract(p.live_body, n.fullkey) AS live
+    FROM live_git_pairs p, json_tree(p.git_body) n
+    WHERE n.fullkey <> '$'
+), body AS (
+    SELECT pair, fullkey,
+           CASE WHEN parent = 0 AND fullkey NOT IN ('$.spec', '$.data')
+                    THEN 'declares ' || substr(fullkey, 3) || ', which the kubernetes source does not collect'
+                WHEN live IS NULL OR json_type(live) = 'NULL'
+                    THEN CASE WHEN NOT (type = 'OBJECT' AND value = '{}' OR type = 'ARRAY' AND value = '[]'
+                                        OR value IN ('false', '0', '""', 'null'))
+                              THEN substr(fullkey, 3) || ': absent live (git ' || left(value, 80) || ')' END
+                WHEN type = 'OBJECT'
+                    THEN CASE WHEN json_type(live) <> 'OBJECT' THEN substr(fullkey, 3) || ': not a map live' END
+                WHEN type = 'ARRAY'
+                    THEN CASE WHEN json_type(live) <> 'ARRAY' OR json_array_length(live) <> json_array_length(value)
+                              THEN substr(fullkey, 3) || ': ' || json_array_length(value) || ' item(s) in git, '
+                                   || coalesce(json_array_length(live), 0) || ' live' END
+                WHEN live::VARCHAR <> value::VARCHAR
+                    THEN substr(fullkey, 3) || ': git ' || left(value, 80) || ', live ' || left(live, 80)
+           END AS difference
+    FROM nodes
+), body_differences AS (
+    SELECT d.pair, d.difference FROM body d
+    WHERE d.difference IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM body p WHERE p.pair = d.pair AND p.difference IS NOT NULL
+                                             AND (starts_with(d.fullkey, p.fullkey || '.')
+                                                  OR starts_with(d.fullkey, p.fullkey || '[')))
+), metadata AS (
+    SELECT pair, 'label' AS field, git_labels AS git, live_labels AS live FROM live_git_pairs
+    UNION ALL
+    SELECT pair, 'annotation', git_annotations, live_annotations FROM live_git_pairs
+), metadata_differences AS (
+    SELECT m.pair, m.field || ' ' || e.key || ': git ' || (e.value->>'$') || ', live '
+                   || coalesce(m.live->>e.key, '(absent)') AS difference
+    FROM metadata m, json_each(m.git) e
+    WHERE NOT ignored_metadata(e.key) AND (m.live->>e.key) IS DISTINCT FROM (e.value->>'$')
+    UNION ALL
+    SELECT m.pair, m.field || ' ' || e.key || '=' || (e.value->>'$') || ' live, not in git'
+    FROM metadata m, json_each(m.live) e
+    WHERE NOT ignored_metadata(e.key) AND (m.git->e.key) IS NULL
+)
+SELECT p.pair, coalesce(list(d.difference ORDER BY d.difference) FILTER (WHERE d.difference IS NOT NULL), [])
+           AS differences
+FROM live_git_pairs p
+LEFT JOIN (SELECT * FROM body_differences UNION ALL SELECT * FROM metadata_differences) d USING (pair)
+GROUP BY p.pair;
+
+-- Each live object of a governed kind against the manifest at a head closest to it (fewest differences), or none.
+CREATE VIEW live_vs_git AS
+WITH best AS (
+    SELECT p.*, d.differences FROM live_git_pairs p JOIN live_git_differences d USING (pair)
+    QUALIFY row_number() OVER (PARTITION BY p.cluster, p.kind, p.namespace, p.name
+                               ORDER BY len(d.differences), p.repo, p.git_location) = 1
+)
+SELECT l.cluster, l.kind, l.namespace, l.name, b.repo, b.git_location, b.git_desired_sha256, b.differences,
+       l.source, l.run_id, l.artifact_sha256, l.collected_at
+FROM k8s_current l
+LEFT JOIN best b USING (cluster, kind, namespace, name)
+WHERE list_contains(getvariable('governed_kinds'), split_part(l.kind, '.', 1));
+
+-- out-of-band-changes ----------------------------------------------------------------------------------------
+-- The API resource of a kind, as Kubernetes and CRD generators pluralise it (NetworkPolicy: networkpolicies).
+CREATE OR REPLACE TEMP MACRO kind_resource(kind) AS
+    CASE WHEN regexp_matches(lower(kind), '[^aeiou]y$') THEN regexp_replace(lower(kind), 'y$', 'ies')
+         WHEN regexp_matches(lower(kind), '(s|x|z|ch|sh)$') THEN lower(kind) || 'es'
+         ELSE lower(kind) || 's' END;
+
+-- Requests that changed an object of a governed kind (create, update, patch, delete, deletecollection; not its
+-- status), one per audit ID at its last logged stage, from landed log runs. Dry runs and requests that failed
+-- (response code >= 400, or a panic) changed nothing; a request whose response is not logged may have.
+CREATE VIEW audit_governed_changes AS
+SELECT e.cluster, e.audit_id, e.ts, e.stage, e.verb, e."user", e.impersonated_user, e.user_agent, e.source_ips,
+       e.api_group, e.resource, k.kind, e.namespace, e.name, e.code,
+       len([g FOR g IN getvariable('gitops_identities') IF e."user" GLOB g]) > 0 AS by_gitops,
+       e.source, e.run_id, e.artifact_sha256, e.collected_at
+FROM audit_events e
+JOIN runs r ON r.run_id = e.run_id AND r.status IN ('succeeded', 'partial')
+JOIN (SELECT unnest(getvariable('governed_kinds')) AS kind) k ON kind_resource(k.kind) = e.resource
+WHERE e.verb IN ('create', 'update', 'patch', 'delete', 'deletecollection')
+  AND coalesce(e.subresource, '') <> 'status'
+  AND NOT regexp_matches(coalesce(e.request_uri, ''), '[?&]dryRun=')
+QUALIFY row_number() OVER (PARTITION BY e.cluster, e.audit_id
+                           ORDER BY CASE e.stage WHEN 'ResponseComplete' THEN 0 WHEN 'Panic' THEN 1
+                                                 WHEN 'ResponseStarted' THEN 2 ELSE 3 END, e.ts DESC) = 1
+   AND e.stage <> 'Panic' AND coalesce(e.code, 0) < 400;
+
+-- Live objects that carry the break-glass annotation (its value: the emergency ticket). Without a kubernetes
+-- collection the first statement stands: the second reads k8s_current and fails alone.
+CREATE VIEW live_break_glass AS
+SELECT NULL::VARCHAR AS cluster, NULL::VARCHAR AS kind, NULL::VARCHAR AS namespace, NULL::VARCHAR AS name,
+       NULL::VARCHAR AS ticket
+WHERE false;
+
+CREATE VIEW live_break_glass AS
+SELECT cluster, split_part(kind, '.', 1) AS kind, namespace, name,
+       annotations->>getvariable('break_glass_annotation') AS ticket
+FROM k8s_current
+WHERE nullif(trim(annotations->>getvariable('break_glass_annotation')), '') IS NOT NULL;
+
+-- Changes by identities other than the GitOps controllers, and what accounts for each: an emergency change in Git
+-- that touched the object within emergency_window_hours of the request (before or after it), or the break-glass
+-- annotation on the live object.
+CREATE VIEW audit_out_of_band_changes AS
+WITH emergency AS (
+    SELECT a.cluster, a.audit_id,
+           arg_min(left(e.sha, 12) || ' (' || array_to_string(e.markers, ', ') || ')',
+                   abs(epoch(e.committed_at) - epoch(a.ts))) AS emergency_change
+    FROM audit_governed_changes a
+    JOIN git_change_objects o
+      ON o.kind = a.kind AND o.name = a.name AND (o.namespace IS NULL OR o.namespace = a.namespace)
+    JOIN git_emergency_changes e ON e.repo = o.repo AND e.sha = o.sha
+    WHERE NOT a.by_gitops
+      AND abs(epoch(e.committed_at) - epoch(a.ts)) <= getvariable('emergency_window_hours') * 3600
+    GROUP BY ALL
+)
+SELECT a.*, em.emergency_change, bg.ticket AS break_glass_ticket
+FROM audit_governed_changes a
+LEFT JOIN emergency em USING (cluster, audit_id)
+LEFT JOIN live_break_glass bg
+       ON bg.cluster = a.cluster AND bg.kind = a.kind AND bg.name = a.name
+      AND bg.namespace IS NOT DISTINCT FROM a.namespace
+WHERE NOT a.by_gitops;

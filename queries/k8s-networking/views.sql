@@ -340,6 +340,60 @@ FROM refs;
 CREATE OR REPLACE TEMP MACRO access_labelled(labels) AS
     (labels->>split_part(getvariable('regulated_label'), '=', 1)) = split_part(getvariable('regulated_label'), '=', 2);
 
+-- Namespaces that a manifest in the collected Git history labelled regulated (any repository, any version): the
+-- latest path@commit that carried the label and the first later change of that path that dropped it (label removed
+-- or changed, file deleted), NULL while the head still carries it. Without a git collection the first statement
+-- stands: the second reads the git tables and fails alone.
+CREATE VIEW git_regulated_namespaces AS
+SELECT NULL::VARCHAR AS repo, NULL::VARCHAR AS namespace, NULL::VARCHAR AS regulated_in,
+       NULL::TIMESTAMPTZ AS regulated_at, NULL::VARCHAR AS removed_by
+WHERE false;
+
+CREATE VIEW git_regulated_namespaces AS
+WITH labelled AS (
+    SELECT DISTINCT repo, blob, name AS namespace FROM git_manifest_objects_known
+    WHERE kind = 'Namespace' AND desired_sha256 IS NOT NULL AND access_labelled(labels)
+), touched AS (
+    SELECT f.repo, l.namespace, f.path, f.sha, l.blob, l.blob = f.new_blob AS written, c.committed_at
+    FROM git_commit_files_current f
+    JOIN labelled l ON l.repo = f.repo AND l.blob IN (f.new_blob, f.old_blob)
+    JOIN git_commits_current c ON c.run_id = f.run_id AND c.repo = f.repo AND c.sha = f.sha
+), history AS (  -- a labelled version written by a commit, or else replaced by one (its parent carried it)
+    SELECT repo, namespace, path, path || '@' || left(sha, 12) || CASE WHEN written THEN '' ELSE '^' END AS place,
+           committed_at - CASE WHEN written THEN INTERVAL 0 SECOND ELSE INTERVAL 1 SECOND END AS seen_at
+    FROM touched t
+    WHERE written OR NOT EXISTS (SELECT 1 FROM touched w WHERE w.written AND w.repo = t.repo AND w.path = t.path
+                                                           AND w.blob = t.blob)
+), latest AS (
+    SELECT repo, namespace, arg_max(path, seen_at) AS path, arg_max(place, seen_at) AS place,
+           max(seen_at) AS regulated_at
+    FROM history GROUP BY ALL
+), head AS (  -- labelled at the head of the branch
+    SELECT t.repo, l.namespace, min(t.path) || '@' || left(any_value(g.head_sha), 12) AS place
+    FROM git_tree_files_current t
+    JOIN labelled l ON l.repo = t.repo AND l.blob = t.blob
+    JOIN git_repositories_current g ON g.run_id = t.run_id AND g.repo = t.repo
+    GROUP BY ALL
+), removals AS (  -- the first later change of that path without the label
+    SELECT l.repo, l.namespace,
+           arg_min(left(f.sha, 12) || CASE WHEN f.change_type = 'D' THEN ' deleted ' ELSE ' changed ' END || f.path
+                   || ' (' || c.author_email || ', ' || strftime(c.committed_at, '%Y-%m-%dT%H:%M:%SZ') || ': '
+                   || c.subject || ')', c.committed_at) AS removed_by
+    FROM latest l
+    JOIN git_commit_files_current f ON f.repo = l.repo AND f.path = l.path
+    JOIN git_commits_current c ON c.run_id = f.run_id AND c.repo = f.repo AND c.sha = f.sha
+    WHERE c.committed_at > l.regulated_at
+      AND f.new_blob NOT IN (SELECT blob FROM labelled x WHERE x.repo = l.repo AND x.namespace = l.namespace)
+    GROUP BY ALL
+)
+SELECT repo, namespace, coalesce(h.place, l.place) AS regulated_in,
+       CASE WHEN h.place IS NULL THEN l.regulated_at END AS regulated_at,
+       CASE WHEN h.place IS NULL THEN coalesce(r.removed_by, 'a change outside the collected history') END
+           AS removed_by
+FROM latest l
+FULL JOIN head h USING (repo, namespace)
+LEFT JOIN removals r USING (repo, namespace);
+
 CREATE VIEW descoped_namespaces AS
 SELECT c.cluster, c.name AS namespace,
        arg_max(o.run_id, r.started_at) AS regulated_run, max(o.collected_at) AS regulated_at,
@@ -367,6 +421,16 @@ SELECT cluster, namespace, 'descoped',
          || strftime(regulated_at, '%Y-%m-%dT%H:%M:%SZ') || '); label now ' || label_now,
        location, source, run_id, artifact_sha256, collected_at
 FROM descoped_namespaces
+UNION ALL
+SELECT c.cluster, c.name, 'descoped',
+       'label ' || getvariable('regulated_label') || ' in Git ' || g.repo || ' ' || g.regulated_in
+         || coalesce(' (committed ' || strftime(g.regulated_at, '%Y-%m-%dT%H:%M:%SZ') || ')', '')
+         || coalesce('; removed by ' || g.removed_by, '; still labelled at the head')
+         || '; label now ' || coalesce(c.labels->>split_part(getvariable('regulated_label'), '=', 1), '(absent)'),
+       c.location, c.source, c.run_id, c.artifact_sha256, c.collected_at
+FROM git_regulated_namespaces g
+JOIN k8s_current c ON c.kind = 'Namespace' AND c.name = g.namespace
+WHERE NOT EXISTS (SELECT 1 FROM regulated_namespaces n WHERE n.cluster = c.cluster AND n.namespace = c.name)
 UNION ALL
 SELECT NULL, name, 'absent', 'parameter regulated_namespace_names (no cluster of the inventory has the namespace)',
        NULL, NULL, NULL, NULL, NULL

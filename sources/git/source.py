@@ -9,6 +9,8 @@ merge-request approvals (GitLab) are fetched through their REST APIs (``sources.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from collector.plugins import CollectContext, SourceError
+from collector.redaction import LAST_APPLIED, redact_object
 from collector.store import PROVENANCE_COLUMNS
 from sources.git.code_review import fetch_reviews
 from sources.kubernetes.manifests import MANIFEST_SUFFIXES, expand_lists, read_documents
@@ -26,6 +29,8 @@ COMMIT_FORMAT = (
     "%x1e" + "%x1f".join(COMMIT_FIELDS) + "%x1f%(trailers:only,unfold,separator=%x1d,key_value_separator=%x1c)"
 )
 NULL_BLOB = "0" * 40
+
+MANIFEST_PATHS = r"\.(" + "|".join(s.lstrip(".") for s in MANIFEST_SUFFIXES) + ")$"
 
 MIGRATIONS = (
     f"""
@@ -118,6 +123,22 @@ MIGRATIONS = (
         SELECT o.* FROM git_manifest_objects o JOIN runs r USING (run_id)
         WHERE r.status IN ('succeeded', 'partial');
     """,
+    # Each manifest object's content (redacted) and the digest of its desired state; the manifest files at the
+    # branch head, so that a file unchanged since before the window still has its objects parsed.
+    f"""
+    ALTER TABLE git_manifest_objects ADD COLUMN labels JSON;
+    ALTER TABLE git_manifest_objects ADD COLUMN annotations JSON;
+    ALTER TABLE git_manifest_objects ADD COLUMN body JSON;  -- top-level fields but apiVersion, kind, metadata, status
+    ALTER TABLE git_manifest_objects ADD COLUMN desired_sha256 VARCHAR;  -- see desired_state()
+    CREATE TABLE git_tree_files (
+        repo VARCHAR NOT NULL,
+        path VARCHAR NOT NULL,
+        blob VARCHAR NOT NULL,
+        {PROVENANCE_COLUMNS}
+    );
+    CREATE VIEW git_tree_files_current AS
+        SELECT t.* FROM git_tree_files t JOIN git_repositories_current USING (run_id, repo);
+    """,
 )
 
 INSERT_COMMITS = """
@@ -177,17 +198,38 @@ SELECT count(*), any_value(left(rec, 120)) FROM (SELECT unnest(string_split(cont
 WHERE rec <> '' AND len(string_split(rtrim(rec, chr(10)), chr(31))) <> 14
 """
 
-# Manifest blobs this run must parse: not parsed by an earlier run, with the first place each was seen.
-NEW_MANIFEST_BLOBS = """
-SELECT b.blob, arg_min(f.path || '@' || left(f.sha, 12), c.committed_at) AS location
-FROM git_commit_files f
-JOIN git_commits c USING (run_id, repo, sha),
-     unnest([f.new_blob, f.old_blob]) AS b(blob)
-WHERE f.run_id = $run_id AND f.repo = $repo
-  AND b.blob <> $null_blob AND regexp_matches(f.path, $suffixes)
-  AND b.blob NOT IN (SELECT blob FROM git_manifest_objects_known WHERE repo = $repo)
-GROUP BY b.blob ORDER BY b.blob
+INSERT_TREE = """
+INSERT INTO git_tree_files BY NAME
+WITH entries AS (
+    SELECT regexp_extract(entry, '^[0-7]+ blob ([0-9a-f]+)\t(.*)$', ['blob', 'path']) AS e
+    FROM (SELECT unnest(string_split(content, chr(10))) AS entry FROM read_text($raw))
+)
+SELECT $repo AS repo, e.path, e.blob,
+       $source AS source, $run_id AS run_id, $artifact AS artifact_sha256, $collected_at AS collected_at
+FROM entries WHERE e.path <> '' AND regexp_matches(e.path, $suffixes)
 """
+
+# Manifest blobs this run must parse (in history or at the head), with the first place each was seen: not parsed
+# by an earlier run, or parsed by one that predates the content columns.
+NEW_MANIFEST_BLOBS = """
+WITH seen AS (
+    SELECT b.blob, f.path || '@' || left(f.sha, 12) AS location, c.committed_at AS seen_at
+    FROM git_commit_files f
+    JOIN git_commits c USING (run_id, repo, sha),
+         unnest([f.new_blob, f.old_blob]) AS b(blob)
+    WHERE f.run_id = $run_id AND f.repo = $repo AND b.blob <> $null_blob AND regexp_matches(f.path, $suffixes)
+    UNION ALL
+    SELECT blob, path || '@' || left($head, 12), 'infinity'::TIMESTAMPTZ
+    FROM git_tree_files WHERE run_id = $run_id AND repo = $repo
+)
+SELECT blob, arg_min(location, seen_at) AS location FROM seen
+WHERE blob NOT IN (SELECT blob FROM git_manifest_objects_known
+                   WHERE repo = $repo AND (error IS NOT NULL OR desired_sha256 IS NOT NULL))
+GROUP BY blob ORDER BY blob
+"""
+
+# Annotations that are not desired state: kubectl's copy of the last applied manifest.
+VOLATILE_ANNOTATIONS = frozenset({LAST_APPLIED})
 
 REPOSITORY_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -304,7 +346,11 @@ def collect_repository(ctx: CollectContext, cfg: dict[str, Any]) -> None:
         ctx.partial(f"git: {repo}: {malformed} unparseable commit record(s), e.g. {sample!r}")
     files_path = str(store.artifact_path(files_sha))
     ctx.insert("git_commit_files", INSERT_FILES, {**params, "raw": files_path, "artifact": files_sha})
-    collect_manifest_objects(ctx, git, repo)
+    tree = git.run("ls-tree", "-r", "--full-tree", head)
+    tree_sha = ctx.add_artifact(tree, f"{origin} git ls-tree -r (files at the head)", "text/plain")
+    tree_params = {"raw": str(store.artifact_path(tree_sha)), "artifact": tree_sha, "suffixes": MANIFEST_PATHS}
+    ctx.insert("git_tree_files", INSERT_TREE, {**params, **tree_params})
+    collect_manifest_objects(ctx, git, repo, head)
     ctx.emit(
         "git_repositories",
         {
@@ -323,12 +369,12 @@ def collect_repository(ctx: CollectContext, cfg: dict[str, Any]) -> None:
         fetch_reviews(ctx, repo, cfg["review"], log_sha)
 
 
-def collect_manifest_objects(ctx: CollectContext, git: Git, repo: str) -> None:
-    """Parse each manifest blob not seen before and record the objects it defines (or why it is invalid)."""
-    suffixes = r"\.(" + "|".join(s.lstrip(".") for s in MANIFEST_SUFFIXES) + ")$"
+def collect_manifest_objects(ctx: CollectContext, git: Git, repo: str, head: str) -> None:
+    """Parse each manifest blob not seen before and record the objects it defines, with their redacted content
+    and desired-state digest (or why the blob is invalid)."""
     blobs = ctx.store.con.execute(
         NEW_MANIFEST_BLOBS,
-        {"run_id": ctx.run_id, "repo": repo, "null_blob": NULL_BLOB, "suffixes": suffixes},
+        {"run_id": ctx.run_id, "repo": repo, "head": head, "null_blob": NULL_BLOB, "suffixes": MANIFEST_PATHS},
     ).fetchall()
     if not blobs:
         return
@@ -345,6 +391,8 @@ def collect_manifest_objects(ctx: CollectContext, git: Git, repo: str) -> None:
         rows = [(location, None)] if error else list(manifest_objects(documents, location))
         for where, obj in rows:
             meta = (obj or {}).get("metadata") or {}
+            clean = redact_object(obj or {})
+            content = clean.get("metadata") or {}
             ctx.emit(
                 "git_manifest_objects",
                 {
@@ -356,6 +404,10 @@ def collect_manifest_objects(ctx: CollectContext, git: Git, repo: str) -> None:
                     "namespace": meta.get("namespace"),
                     "name": meta.get("name"),
                     "error": error,
+                    "labels": None if error else content.get("labels") or {},
+                    "annotations": None if error else content.get("annotations") or {},
+                    "body": None if error else body(clean),
+                    "desired_sha256": None if error else desired_digest(clean),
                 },
                 artifact,
             )
@@ -363,6 +415,34 @@ def collect_manifest_objects(ctx: CollectContext, git: Git, repo: str) -> None:
             invalid.append(error)
     if invalid:
         ctx.partial(f"git: {repo}: {len(invalid)} manifest(s) in history could not be parsed, e.g. {invalid[0]}")
+
+
+def body(obj: dict) -> dict:
+    """What an object declares besides its identity and metadata: spec, data, rules, … (never status)."""
+    return {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata", "status")}
+
+
+def desired_state(obj: dict) -> dict:
+    """The state a GitOps controller applies for a (redacted) object: its API group (not version: the API server
+    serves an object at every version of its group), kind, namespace, name, labels, annotations but the volatile
+    ones, and its body. Server-managed metadata (uid, resourceVersion, managedFields, …) and status are not in it."""
+    meta = obj.get("metadata") or {}
+    annotations = meta.get("annotations") or {}
+    return {
+        "group": str(obj.get("apiVersion") or "").rpartition("/")[0],
+        "kind": obj.get("kind"),
+        "namespace": meta.get("namespace"),
+        "name": meta.get("name"),
+        "labels": meta.get("labels") or {},
+        "annotations": {k: v for k, v in annotations.items() if k not in VOLATILE_ANNOTATIONS},
+        "body": body(obj),
+    }
+
+
+def desired_digest(obj: dict) -> str:
+    """SHA-256 of the desired state as canonical JSON (keys sorted, no spaces, UTF-8)."""
+    canonical = json.dumps(desired_state(obj), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def read_batch(batch: bytes) -> Iterator[tuple[str, bytes]]:
