@@ -18,6 +18,7 @@ from typing import Any
 from collector.plugins import CollectContext, SourceError
 from collector.store import PROVENANCE_COLUMNS
 from sources.git.code_review import fetch_reviews
+from sources.git.deployed import DECLARER_API_GROUPS, DECLARER_KINDS, DECLARER_PATHS, deployed_paths
 from sources.kubernetes.source import MANIFEST_SUFFIXES, expand_lists, read_documents
 
 RS, US, GS, FS = "\x1e", "\x1f", "\x1d", "\x1c"  # record, unit, trailer and key/value separators
@@ -118,6 +119,17 @@ MIGRATIONS = (
         SELECT o.* FROM git_manifest_objects o JOIN runs r USING (run_id)
         WHERE r.status IN ('succeeded', 'partial');
     """,
+    f"""
+    CREATE TABLE git_deployed_paths (
+        repo VARCHAR NOT NULL,
+        path VARCHAR NOT NULL,         -- a file or directory the repository deploys ('' = all of it)
+        reason VARCHAR NOT NULL,       -- e.g. "Helm chart charts/web", "resources of overlays/prod/kustomization.yaml"
+        declared_in VARCHAR NOT NULL,  -- path@commit of the file that declares it, first seen
+        {PROVENANCE_COLUMNS}
+    );
+    CREATE VIEW git_deployed_paths_current AS
+        SELECT t.* FROM git_deployed_paths t JOIN git_repositories_current USING (run_id, repo);
+    """,
 )
 
 INSERT_COMMITS = """
@@ -187,6 +199,20 @@ WHERE f.run_id = $run_id AND f.repo = $repo
   AND b.blob <> $null_blob AND regexp_matches(f.path, $suffixes)
   AND b.blob NOT IN (SELECT blob FROM git_manifest_objects_known WHERE repo = $repo)
 GROUP BY b.blob ORDER BY b.blob
+"""
+
+# Files of this run's history that declare deployed paths (sources.git.deployed): Helm charts and
+# kustomizations by name, and manifests holding Flux or Argo CD objects; each version, first seen.
+DECLARERS = """
+SELECT f.path, b.blob, arg_min(f.path || '@' || left(f.sha, 12), c.committed_at) AS declared_in
+FROM git_commit_files f
+JOIN git_commits c USING (run_id, repo, sha),
+     unnest([f.new_blob, f.old_blob]) AS b(blob)
+WHERE f.run_id = $run_id AND f.repo = $repo AND b.blob <> $null_blob
+  AND (regexp_matches(f.path, $declarer_paths)
+       OR b.blob IN (SELECT blob FROM git_manifest_objects_known
+                     WHERE repo = $repo AND regexp_matches(api_version, $api_groups) AND list_contains($kinds, kind)))
+GROUP BY ALL ORDER BY ALL
 """
 
 REPOSITORY_SCHEMA: dict[str, Any] = {
@@ -305,6 +331,7 @@ def collect_repository(ctx: CollectContext, cfg: dict[str, Any]) -> None:
     files_path = str(store.artifact_path(files_sha))
     ctx.insert("git_commit_files", INSERT_FILES, {**params, "raw": files_path, "artifact": files_sha})
     collect_manifest_objects(ctx, git, repo)
+    collect_deployed_paths(ctx, git, repo)
     ctx.emit(
         "git_repositories",
         {
@@ -363,6 +390,32 @@ def collect_manifest_objects(ctx: CollectContext, git: Git, repo: str) -> None:
             invalid.append(error)
     if invalid:
         ctx.partial(f"git: {repo}: {len(invalid)} manifest(s) in history could not be parsed, e.g. {invalid[0]}")
+
+
+def collect_deployed_paths(ctx: CollectContext, git: Git, repo: str) -> None:
+    """Record the paths that the charts, kustomizations and Flux/Argo CD objects of this history deploy."""
+    declarers = ctx.store.con.execute(
+        DECLARERS,
+        {"run_id": ctx.run_id, "repo": repo, "null_blob": NULL_BLOB, "declarer_paths": DECLARER_PATHS,
+         "api_groups": DECLARER_API_GROUPS, "kinds": list(DECLARER_KINDS)},
+    ).fetchall()  # fmt: skip
+    if not declarers:
+        return
+    blobs = sorted({blob for _, blob, _ in declarers})
+    batch = git.run("cat-file", "--batch", stdin="".join(f"{b}\n" for b in blobs).encode())
+    contents = dict(read_batch(batch))
+    parsed = {blob: manifest_documents(contents[blob], blob) for blob in blobs}
+    decoded = {blob: {"error": error} if error else [d for *_, d in docs] for blob, (docs, error) in parsed.items()}
+    complete = all(error is None for _, error in parsed.values())
+    origin = f"git:{repo} files declaring deployed paths (git cat-file --batch)"
+    artifact = ctx.add_document_artifact(batch, decoded, origin, "text/plain", complete=complete)
+    seen: set[tuple[str, str]] = set()  # an unparseable declarer still deploys its own directory
+    for path, blob, declared_in in declarers:
+        for declared in deployed_paths(path, [d for *_, d in parsed[blob][0]]):
+            if declared not in seen:
+                seen.add(declared)
+                row = {"repo": repo, "path": declared[0], "reason": declared[1], "declared_in": declared_in}
+                ctx.emit("git_deployed_paths", row, artifact)
 
 
 def read_batch(batch: bytes) -> Iterator[tuple[str, bytes]]:
