@@ -69,16 +69,29 @@ def kustomize_references(doc: dict) -> Iterator[tuple[str, str]]:
     globals_ = doc.get("helmGlobals") if isinstance(doc.get("helmGlobals"), dict) else {}
     chart_home = globals_.get("chartHome") if isinstance(globals_.get("chartHome"), str) else "charts"
     for chart in dicts(doc.get("helmCharts")):
-        yield "helmCharts", posixpath.join(chart_home, chart["name"]) if isinstance(chart.get("name"), str) else chart_home
+        yield (
+            "helmCharts",
+            posixpath.join(chart_home, chart["name"]) if isinstance(chart.get("name"), str) else chart_home,
+        )
         for ref in [*strings(chart.get("valuesFile")), *strings(chart.get("additionalValuesFiles"))]:
             yield "helmCharts", ref
 
 
+def is_controller(obj: dict) -> bool:
+    """Whether ``obj`` is a Flux or Argo CD object that names paths to deploy."""
+    api_version = obj.get("apiVersion")
+    return (
+        isinstance(api_version, str)
+        and bool(re.match(DECLARER_API_GROUPS, api_version))
+        and (obj.get("kind") in DECLARER_KINDS)
+    )
+
+
 def controller_paths(doc: dict) -> Iterator[Declared]:
     """Paths of this repository that a Flux or Argo CD object deploys (assumed to name this repository)."""
-    api_version, kind = doc.get("apiVersion"), doc.get("kind")
-    if not isinstance(api_version, str) or not re.match(DECLARER_API_GROUPS, api_version):
+    if not is_controller(doc):
         return
+    api_version, kind = doc["apiVersion"], doc["kind"]
     meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
     who = f"{'Argo CD' if api_version.startswith('argoproj.io/') else 'Flux'} {kind} " + "/".join(
         str(part) for part in (meta.get("namespace"), meta.get("name")) if part

@@ -18,7 +18,7 @@ from typing import Any
 from collector.plugins import CollectContext, SourceError
 from collector.store import PROVENANCE_COLUMNS
 from sources.git.code_review import fetch_reviews
-from sources.git.deployed import DECLARER_API_GROUPS, DECLARER_KINDS, DECLARER_PATHS, deployed_paths
+from sources.git.deployed import DECLARER_API_GROUPS, DECLARER_KINDS, DECLARER_PATHS, deployed_paths, is_controller
 from sources.kubernetes.source import MANIFEST_SUFFIXES, expand_lists, read_documents
 
 RS, US, GS, FS = "\x1e", "\x1f", "\x1d", "\x1c"  # record, unit, trailer and key/value separators
@@ -202,14 +202,15 @@ GROUP BY b.blob ORDER BY b.blob
 """
 
 # Files of this run's history that declare deployed paths (sources.git.deployed): Helm charts and
-# kustomizations by name, and manifests holding Flux or Argo CD objects; each version, first seen.
+# kustomizations by name, and manifests holding Flux or Argo CD objects (parsed by an earlier run, or this
+# run's $parsed); each version, first seen.
 DECLARERS = """
 SELECT f.path, b.blob, arg_min(f.path || '@' || left(f.sha, 12), c.committed_at) AS declared_in
 FROM git_commit_files f
 JOIN git_commits c USING (run_id, repo, sha),
      unnest([f.new_blob, f.old_blob]) AS b(blob)
 WHERE f.run_id = $run_id AND f.repo = $repo AND b.blob <> $null_blob
-  AND (regexp_matches(f.path, $declarer_paths)
+  AND (regexp_matches(f.path, $declarer_paths) OR list_contains($parsed, b.blob)
        OR b.blob IN (SELECT blob FROM git_manifest_objects_known
                      WHERE repo = $repo AND regexp_matches(api_version, $api_groups) AND list_contains($kinds, kind)))
 GROUP BY ALL ORDER BY ALL
@@ -330,8 +331,8 @@ def collect_repository(ctx: CollectContext, cfg: dict[str, Any]) -> None:
         ctx.partial(f"git: {repo}: {malformed} unparseable commit record(s), e.g. {sample!r}")
     files_path = str(store.artifact_path(files_sha))
     ctx.insert("git_commit_files", INSERT_FILES, {**params, "raw": files_path, "artifact": files_sha})
-    collect_manifest_objects(ctx, git, repo)
-    collect_deployed_paths(ctx, git, repo)
+    controllers = collect_manifest_objects(ctx, git, repo)
+    collect_deployed_paths(ctx, git, repo, controllers)
     ctx.emit(
         "git_repositories",
         {
@@ -350,15 +351,16 @@ def collect_repository(ctx: CollectContext, cfg: dict[str, Any]) -> None:
         fetch_reviews(ctx, repo, cfg["review"], log_sha)
 
 
-def collect_manifest_objects(ctx: CollectContext, git: Git, repo: str) -> None:
-    """Parse each manifest blob not seen before and record the objects it defines (or why it is invalid)."""
+def collect_manifest_objects(ctx: CollectContext, git: Git, repo: str) -> list[str]:
+    """Parse each manifest blob not seen before and record the objects it defines (or why it is invalid);
+    return the blobs holding Flux or Argo CD objects (they declare deployed paths)."""
     suffixes = r"\.(" + "|".join(s.lstrip(".") for s in MANIFEST_SUFFIXES) + ")$"
     blobs = ctx.store.con.execute(
         NEW_MANIFEST_BLOBS,
         {"run_id": ctx.run_id, "repo": repo, "null_blob": NULL_BLOB, "suffixes": suffixes},
     ).fetchall()
     if not blobs:
-        return
+        return []
     batch = git.run("cat-file", "--batch", stdin="".join(f"{b}\n" for b, _ in blobs).encode())
     contents = dict(read_batch(batch))
     parsed = {blob: manifest_documents(contents[blob], location) for blob, location in blobs}
@@ -366,7 +368,7 @@ def collect_manifest_objects(ctx: CollectContext, git: Git, repo: str) -> None:
     origin = f"git:{repo} manifest blobs (git cat-file --batch)"
     complete = all(error is None for _, error in parsed.values())  # an undecodable blob cannot be vetted
     artifact = ctx.add_document_artifact(batch, decoded, origin, "text/plain", complete=complete)
-    invalid = []
+    invalid, controllers = [], []
     for blob, location in blobs:
         documents, error = parsed[blob]
         rows = [(location, None)] if error else list(manifest_objects(documents, location))
@@ -388,16 +390,19 @@ def collect_manifest_objects(ctx: CollectContext, git: Git, repo: str) -> None:
             )
         if error:
             invalid.append(error)
+        elif any(is_controller(obj) for _, obj in rows):
+            controllers.append(blob)
     if invalid:
         ctx.partial(f"git: {repo}: {len(invalid)} manifest(s) in history could not be parsed, e.g. {invalid[0]}")
+    return controllers
 
 
-def collect_deployed_paths(ctx: CollectContext, git: Git, repo: str) -> None:
+def collect_deployed_paths(ctx: CollectContext, git: Git, repo: str, parsed_controllers: list[str]) -> None:
     """Record the paths that the charts, kustomizations and Flux/Argo CD objects of this history deploy."""
     declarers = ctx.store.con.execute(
         DECLARERS,
         {"run_id": ctx.run_id, "repo": repo, "null_blob": NULL_BLOB, "declarer_paths": DECLARER_PATHS,
-         "api_groups": DECLARER_API_GROUPS, "kinds": list(DECLARER_KINDS)},
+         "api_groups": DECLARER_API_GROUPS, "kinds": list(DECLARER_KINDS), "parsed": parsed_controllers},
     ).fetchall()  # fmt: skip
     if not declarers:
         return
