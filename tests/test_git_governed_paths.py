@@ -299,6 +299,22 @@ def test_only_the_counter_examples_are_gaps(
     assert results["emergency-changes-accounted"].verdict == "satisfied"
 
 
+def test_charts_and_kustomizations_from_before_the_window_still_govern(
+    stores: tuple[Store, Store, History], tmp_path: Path
+) -> None:
+    history = stores[2]
+    since = (history.repo.clock - timedelta(hours=len(COUNTER_EXAMPLES) + len(UNGOVERNED) - 0.5)).isoformat()
+    with Store.open(tmp_path / "window.duckdb") as store:
+        run_source(store, GitSource(), {"repositories": [{"path": str(history.repo.path), "since": since}]})
+        base = history.commits["reviewed-template"][:12]
+        declared = store.con.execute("SELECT declared_in FROM git_deployed_paths WHERE path = 'charts/web'").fetchall()
+        assert declared == [(f"charts/web/Chart.yaml@{base}",)]
+        found = gaps(evaluate(store)["changes-reviewed"])
+    assert history.commits["layout"][:12] not in found and history.commits["readme"][:12] not in found
+    caught = {name for name in COUNTER_EXAMPLES if history.commits[name][:12] in found}
+    assert {"template", "helper", "values", "kustomize-patch", "overlay", "namespace-label"} <= caught
+
+
 def test_governed_kinds_alone_still_catch_kinds_and_unparseable_manifests(stores: tuple[Store, Store, History]) -> None:
     _, pushed, history = stores
     found = gaps(evaluate(pushed, governed_paths=["*egress*allow*"])["changes-reviewed"])

@@ -10,6 +10,7 @@ merge-request approvals (GitLab) are fetched through their REST APIs (``sources.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -332,7 +333,8 @@ def collect_repository(ctx: CollectContext, cfg: dict[str, Any]) -> None:
     files_path = str(store.artifact_path(files_sha))
     ctx.insert("git_commit_files", INSERT_FILES, {**params, "raw": files_path, "artifact": files_sha})
     controllers = collect_manifest_objects(ctx, git, repo)
-    collect_deployed_paths(ctx, git, repo, controllers)
+    at_start = window_start_declarers(git, head, cfg["since"]) if "since" in cfg else []
+    collect_deployed_paths(ctx, git, repo, controllers, at_start)
     ctx.emit(
         "git_repositories",
         {
@@ -397,13 +399,32 @@ def collect_manifest_objects(ctx: CollectContext, git: Git, repo: str) -> list[s
     return controllers
 
 
-def collect_deployed_paths(ctx: CollectContext, git: Git, repo: str, parsed_controllers: list[str]) -> None:
-    """Record the paths that the charts, kustomizations and Flux/Argo CD objects of this history deploy."""
-    declarers = ctx.store.con.execute(
+def window_start_declarers(git: Git, head: str, since: str) -> list[tuple[str, str, str]]:
+    """(path, blob, path@commit) of the charts and kustomizations in the tree at the start of the window: they
+    deploy the paths changed in it even when they are not changed themselves."""
+    base = git.run("rev-list", "-1", "--first-parent", f"--before={since}", head, "--").decode().strip()
+    if not base:
+        return []
+    tree = git.run("ls-tree", "-r", "-z", "--full-tree", base).decode("utf-8", "replace")
+    entries = [entry.split("\t", 1) for entry in tree.split("\0") if "\t" in entry]
+    return [
+        (path, meta.split()[2], f"{path}@{base[:12]}")
+        for meta, path in entries
+        if meta.split()[1] == "blob" and re.search(DECLARER_PATHS, path)
+    ]
+
+
+def collect_deployed_paths(
+    ctx: CollectContext, git: Git, repo: str, parsed_controllers: list[str], at_start: list[tuple[str, str, str]]
+) -> None:
+    """Record the paths that the charts, kustomizations and Flux/Argo CD objects of this history (and the charts
+    and kustomizations at the start of its window, ``at_start``) deploy."""
+    changed = ctx.store.con.execute(
         DECLARERS,
         {"run_id": ctx.run_id, "repo": repo, "null_blob": NULL_BLOB, "declarer_paths": DECLARER_PATHS,
          "api_groups": DECLARER_API_GROUPS, "kinds": list(DECLARER_KINDS), "parsed": parsed_controllers},
     ).fetchall()  # fmt: skip
+    declarers = at_start + changed
     if not declarers:
         return
     blobs = sorted({blob for _, blob, _ in declarers})
