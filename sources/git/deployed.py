@@ -45,7 +45,8 @@ def deployed_paths(path: str, documents: list[Any]) -> Iterator[Declared]:
             for field, ref in kustomize_references(doc):
                 yield from resolved(directory, ref, f"{field} of {path}")
     for doc in dicts(documents):
-        yield from controller_paths(doc)
+        for obj in [doc, *dicts(doc.get("items"))]:  # a List of objects too
+            yield from controller_paths(obj)
 
 
 def kustomize_references(doc: dict) -> Iterator[tuple[str, str]]:
