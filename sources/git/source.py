@@ -3,8 +3,10 @@
 For each configured GitOps repository the source runs ``git log`` a few times over the protected branch
 (commits with signature status and trailers, files changed with blob ids, the first-parent chain),
 keeps each output as a raw artifact and parses it with DuckDB in bulk. Manifest blobs are parsed once
-per blob to map files to the Kubernetes objects they define. Pull-request reviews (GitHub) and
-merge-request approvals (GitLab) are fetched through their REST APIs (``sources.git.code_review``).
+per blob to map files to the Kubernetes objects they define; Helm charts, kustomizations and Flux/Argo CD
+objects are read to record the paths the repository deploys (``sources.git.deployed``). Pull-request
+reviews (GitHub) and merge-request approvals (GitLab) are fetched through their REST APIs
+(``sources.git.code_review``).
 """
 
 from __future__ import annotations
@@ -363,13 +365,7 @@ def collect_manifest_objects(ctx: CollectContext, git: Git, repo: str) -> list[s
     ).fetchall()
     if not blobs:
         return []
-    batch = git.run("cat-file", "--batch", stdin="".join(f"{b}\n" for b, _ in blobs).encode())
-    contents = dict(read_batch(batch))
-    parsed = {blob: manifest_documents(contents[blob], location) for blob, location in blobs}
-    decoded = {blob: {"error": error} if error else [d for *_, d in docs] for blob, (docs, error) in parsed.items()}
-    origin = f"git:{repo} manifest blobs (git cat-file --batch)"
-    complete = all(error is None for _, error in parsed.values())  # an undecodable blob cannot be vetted
-    artifact = ctx.add_document_artifact(batch, decoded, origin, "text/plain", complete=complete)
+    parsed, artifact = read_blobs(ctx, git, dict(blobs), f"git:{repo} manifest blobs (git cat-file --batch)")
     invalid, controllers = [], []
     for blob, location in blobs:
         documents, error = parsed[blob]
@@ -427,14 +423,8 @@ def collect_deployed_paths(
     declarers = at_start + changed
     if not declarers:
         return
-    blobs = sorted({blob for _, blob, _ in declarers})
-    batch = git.run("cat-file", "--batch", stdin="".join(f"{b}\n" for b in blobs).encode())
-    contents = dict(read_batch(batch))
-    parsed = {blob: manifest_documents(contents[blob], blob) for blob in blobs}
-    decoded = {blob: {"error": error} if error else [d for *_, d in docs] for blob, (docs, error) in parsed.items()}
-    complete = all(error is None for _, error in parsed.values())
-    origin = f"git:{repo} files declaring deployed paths (git cat-file --batch)"
-    artifact = ctx.add_document_artifact(batch, decoded, origin, "text/plain", complete=complete)
+    blobs = dict(sorted({blob: declared_in for _, blob, declared_in in declarers}.items()))
+    parsed, artifact = read_blobs(ctx, git, blobs, f"git:{repo} files declaring deployed paths (git cat-file --batch)")
     seen: set[tuple[str, str]] = set()  # an unparseable declarer still deploys its own directory
     for path, blob, declared_in in declarers:
         for declared in deployed_paths(path, [d for *_, d in parsed[blob][0]]):
@@ -442,6 +432,20 @@ def collect_deployed_paths(
                 seen.add(declared)
                 row = {"repo": repo, "path": declared[0], "reason": declared[1], "declared_in": declared_in}
                 ctx.emit("git_deployed_paths", row, artifact)
+
+
+def read_blobs(
+    ctx: CollectContext, git: Git, blobs: dict[str, str], origin: str
+) -> tuple[dict[str, tuple[list[tuple[int, int, Any]], str | None]], str]:
+    """Read ``blobs`` (blob id -> location naming it in errors) with one ``git cat-file --batch``, decode their
+    documents and keep the batch as an artifact (redacted if needed); return the documents or error of each
+    blob and the artifact."""
+    batch = git.run("cat-file", "--batch", stdin="".join(f"{b}\n" for b in blobs).encode())
+    contents = dict(read_batch(batch))
+    parsed = {blob: manifest_documents(contents[blob], location) for blob, location in blobs.items()}
+    decoded = {blob: {"error": error} if error else [d for *_, d in docs] for blob, (docs, error) in parsed.items()}
+    complete = all(error is None for _, error in parsed.values())  # an undecodable blob cannot be vetted
+    return parsed, ctx.add_document_artifact(batch, decoded, origin, "text/plain", complete=complete)
 
 
 def read_batch(batch: bytes) -> Iterator[tuple[str, bytes]]:
