@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +115,12 @@ BASELINE: dict[str, str | None] = {
     "apps/reports/settings.env": "RETENTION_DAYS=30\n",
     "egress/payments-allowlist.yaml": ALLOWLIST,
     "cilium/payments.yaml": CILIUM,
+    "policies/default-deny.yaml": doc("""
+        apiVersion: networking.k8s.io/v1
+        kind: NetworkPolicy
+        metadata: {name: default-deny, namespace: payments}
+        spec: {podSelector: {}, policyTypes: [Ingress, Egress]}
+        """),
 }
 
 # Counter-examples: one direct push each, to the path, and what its gap must name.
@@ -182,6 +188,10 @@ COUNTER_EXAMPLES: dict[str, tuple[dict[str, str | None], str]] = {
         {"cilium/payments.yaml": CILIUM.replace("matchName: api.psp.example.net", "matchPattern: '*'")},
         "CiliumNetworkPolicy payments/payments-egress (cilium/payments.yaml)",
     ),
+    "policy-deleted": (
+        {"policies/default-deny.yaml": None},
+        "NetworkPolicy payments/default-deny (policies/default-deny.yaml)",
+    ),
     "argo-path": (
         {"apps/reports/settings.env": "RETENTION_DAYS=1\n"},
         "apps/reports/settings.env (Argo CD Application argocd/reports)",
@@ -228,6 +238,10 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, St
         run_source(baseline, GitSource(), config)
         for name, files in {**{n: f for n, (f, _) in COUNTER_EXAMPLES.items()}, **UNGOVERNED}.items():
             history.commits[name] = history.repo.commit(files, f"Quick fix: {name}", DAVE)
+        history.repo.switch("tweak", create=True)  # a branch merged locally and pushed: no pull request
+        history.repo.commit({"charts/web/values.yaml": "networkPolicy:\n  enabled: false\nreplicas: 3\n"}, "x", DAVE)
+        history.repo.switch("main")
+        history.commits["local-merge"] = history.repo.merge("tweak", "Merge branch 'tweak'", DAVE)
         pushed = Store.open(root / "pushed.duckdb")
         run_source(pushed, GitSource(), config)
     yield baseline, pushed, history
@@ -295,7 +309,9 @@ def test_only_the_counter_examples_are_gaps(
     stores: tuple[Store, Store, History], pushed_results: dict[str, ClaimResult]
 ) -> None:
     history, results = stores[2], pushed_results
-    assert set(gaps(results["changes-reviewed"])) == {history.commits[name][:12] for name in COUNTER_EXAMPLES}
+    found = gaps(results["changes-reviewed"])
+    assert set(found) == {history.commits[name][:12] for name in [*COUNTER_EXAMPLES, "local-merge"]}
+    assert found[history.commits["local-merge"][:12]] == ["charts/web/values.yaml (Helm chart charts/web)"]
     assert results["emergency-changes-accounted"].verdict == "satisfied"
 
 
@@ -303,7 +319,8 @@ def test_charts_and_kustomizations_from_before_the_window_still_govern(
     stores: tuple[Store, Store, History], tmp_path: Path
 ) -> None:
     history = stores[2]
-    since = (history.repo.clock - timedelta(hours=len(COUNTER_EXAMPLES) + len(UNGOVERNED) - 0.5)).isoformat()
+    reviewed = history.repo.git("show", "-s", "--format=%cI", history.commits["reviewed-template"])
+    since = (datetime.fromisoformat(reviewed) + timedelta(minutes=30)).isoformat()  # the pushes only
     with Store.open(tmp_path / "window.duckdb") as store:
         run_source(store, GitSource(), {"repositories": [{"path": str(history.repo.path), "since": since}]})
         base = history.commits["reviewed-template"][:12]
@@ -319,7 +336,8 @@ def test_governed_kinds_alone_still_catch_kinds_and_unparseable_manifests(stores
     _, pushed, history = stores
     found = gaps(evaluate(pushed, governed_paths=["*egress*allow*"])["changes-reviewed"])
     caught = {name for name in COUNTER_EXAMPLES if history.commits[name][:12] in found}
-    assert caught == {"template", "namespace-label", "load-balancer", "ingress", "backend-tls", "allowlist", "cilium"}
+    kinds = {"namespace-label", "load-balancer", "ingress", "backend-tls", "allowlist", "cilium", "policy-deleted"}
+    assert caught == {"template", *kinds}
     by_group = gaps(
         evaluate(pushed, governed_paths=[], governed_kinds=["cilium.io/CiliumNetworkPolicy"])["changes-reviewed"]
     )
