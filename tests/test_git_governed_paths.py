@@ -381,6 +381,13 @@ def test_governed_kinds_alone_still_catch_kinds_and_unparseable_manifests(stores
             {("charts/web", "Flux HelmRelease f/web"), ("charts/web/values-prod.yaml", "Flux HelmRelease f/web")},
         ),
         (
+            "c/multi.yaml",
+            "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: m, namespace: argocd}\nspec:\n"
+            "  sources: [{repoURL: 'https://charts.example', chart: web, helm: {valueFiles: "
+            "[$values/envs/prod/web.yaml, local.yaml]}}, {repoURL: 'https://git.example/p.git', ref: values}]",
+            {("envs/prod/web.yaml", "Argo CD Application argocd/m")},
+        ),
+        (
             "c/root.yaml",
             "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {name: all}\n"
             "spec: {sourceRef: {kind: GitRepository, name: p}}",

@@ -110,11 +110,15 @@ def controller_paths(doc: dict) -> Iterator[Declared]:
         app_spec = template.get("spec") if isinstance(template.get("spec"), dict) else spec
         sources = app_spec.get("sources") if isinstance(app_spec.get("sources"), list) else []
         for source in dicts([app_spec.get("source"), *sources]):
-            for ref in strings(source.get("path")):
-                yield from resolved("", ref, who)
-                helm = source.get("helm") if isinstance(source.get("helm"), dict) else {}
-                for values in strings(helm.get("valueFiles")):
-                    yield from resolved(ref, values, who)
+            path = source.get("path") if isinstance(source.get("path"), str) else None
+            if path is not None:
+                yield from resolved("", path, who)
+            helm = source.get("helm") if isinstance(source.get("helm"), dict) else {}
+            for values in strings(helm.get("valueFiles")):
+                if values.startswith("$") and "/" in values:  # `$ref/…`: the root of another source
+                    yield from resolved("", values.split("/", 1)[1], who)
+                elif path is not None:  # relative to the source's path (not to a chart of a Helm repository)
+                    yield from resolved(path, values, who)
         for ref in git_generator_paths(spec.get("generators")):
             yield from resolved("", ref, who)
 
