@@ -110,6 +110,13 @@ def test_collect_quiet_prints_nothing_on_success_and_errors_on_failure(tmp_path:
     assert "kubernetes: failed" in failed.stderr and "/does/not/exist does not exist" in failed.stderr
 
 
+def test_collect_quiet_still_says_why_a_run_is_partial(collected: tuple[Path, Path, Path]) -> None:
+    result = collect(*collected, "--quiet")
+    assert result.exit_code == 0 and result.stdout == ""
+    (line,) = result.stderr.splitlines()  # one line per reason; nothing about the complete kubernetes run
+    assert line.startswith("logs: partial: ") and "1 line(s) rejected" in line
+
+
 def test_check_and_bundle_quiet_and_json(demo_dir: Path, tmp_path: Path) -> None:
     store = str(demo_dir / "evidence.duckdb")
     quiet = run("check", "--quiet", "--store", store)

@@ -165,12 +165,16 @@ def test_changes_reviewed_verdicts(store: Store, scenario: Scenario, api: Record
         short(scenario, "pr3"): f"0 of 1 required independent approval(s); stale approval by bob "
         f"(on {short(scenario, 'pr3-first')}), merged head {short(scenario, 'pr3-head')}",
         short(scenario, "direct"): "direct push to main without a pull request",
+        # a manifest that cannot be parsed might define anything: adding or removing it is governed
+        short(scenario, "broken"): "direct push to main without a pull request",
+        short(scenario, "signed"): "direct push to main without a pull request",
     }
     cols = result.evidence.columns
     evidence = {row[cols.index("commit")]: row for row in result.evidence.rows}
     assert evidence[short(scenario, "pr1")][cols.index("approvers")] == ["bob"]
     assert evidence[short(scenario, "pr1")][cols.index("changed")] == [
-        "HTTPRoute citizen/citizen-api (routes/citizen.yaml)"
+        "HTTPRoute citizen/citizen-api (routes/citizen.yaml)",
+        "Service citizen/citizen-svc (routes/citizen.yaml)",
     ]
     assert evidence[short(scenario, "glass")][cols.index("status")] == "emergency change (reverted)"
     assert evidence[short(scenario, "glass-revert")][cols.index("status")] == (
@@ -179,6 +183,8 @@ def test_changes_reviewed_verdicts(store: Store, scenario: Scenario, api: Record
     # the gap row names the objects and files concerned
     (row,) = [r for r in result.gaps.rows if r[0] == "gitops" and r[1] == short(scenario, "direct")]
     assert row[cols.index("changed")] == ["NetworkPolicy citizen/default-deny (policies/citizen.yaml)"]
+    (row,) = [r for r in result.gaps.rows if r[1] == short(scenario, "broken")]
+    assert row[cols.index("changed")] == ["routes/broken.yaml (unparseable manifest)"]
 
 
 def test_min_approvals_and_trusted_trailers(store: Store, scenario: Scenario, api: RecordedAPI) -> None:

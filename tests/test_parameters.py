@@ -187,7 +187,7 @@ def test_bundle_shows_the_parameters_changed_from_their_defaults(tmp_path: Path)
     assert by_pack["certificates"]["changed_parameters"] == {}  # 30 is the default: not a change
     assert by_pack["git-changes"]["changed_parameters"] == {
         "min_approvals": {"value": 2, "default": 1},
-        "governed_paths": {"value": ["<script>alert(1)</script>"], "default": ["*egress*allow*"]},
+        "governed_paths": {"value": ["<script>alert(1)</script>"], "default": ["deployed", "*egress*allow*"]},
     }
     assert by_pack["git-changes"]["parameters"]["min_approvals"] == 2
     markdown = (tmp_path / "bundle" / "report.md").read_text()

@@ -141,10 +141,14 @@ def print_collected(summaries: list[RunSummary], fmt: str) -> None:
 
 
 def collect_one(store: Store, name: str, config: dict, quiet: bool = False) -> RunResult:
-    """Run one source, saying on stderr how it went (only if it failed when ``quiet``)."""
+    """Run one source, saying on stderr how it went (when ``quiet``: only why it failed or is partial, one
+    line each, so that incomplete evidence is never hidden)."""
     source = get_source(name)
     with step(f"{name}: collecting"):
         result = run_source(store, source, config)
+    if quiet and result.status == "partial":
+        for reason in result.partial_reasons:
+            err.print(f"{name}: partial: {reason}", highlight=False, markup=False)
     if quiet and result.status != "failed":
         return result
     counts = ", ".join(f"{n} {t}" for t, n in sorted(result.counts.items())) or "no rows"

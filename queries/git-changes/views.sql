@@ -19,22 +19,64 @@ WHERE c.first_parent;
 -- Files each change touched (merges: against the first parent) and the Kubernetes objects in them,
 -- before or after the change.
 CREATE VIEW git_change_objects AS
-SELECT DISTINCT f.repo, f.sha, f.path, f.change_type AS file_change, o.kind, o.namespace, o.name
+SELECT DISTINCT f.repo, f.sha, f.path, f.change_type AS file_change, o.api_version, o.kind, o.namespace, o.name
 FROM git_commit_files_current f
 LEFT JOIN git_manifest_objects_known o
        ON o.repo = f.repo AND o.blob IN (f.old_blob, f.new_blob) AND o.error IS NULL;
 
--- Changes to routes, network/mesh policy or the egress allowlist, with what they changed.
+-- Why each path in the history is governed whatever it holds: a `governed_paths` glob, or (with the
+-- `deployed` entry) a deployed file or directory of git_deployed_paths holding it, matched on the path and
+-- each of its parent directories ('' is the repository root).
+CREATE VIEW git_governed_paths AS
+WITH paths AS (
+    SELECT DISTINCT repo, path FROM git_commit_files_current
+), prefixes AS (
+    SELECT repo, path, unnest([array_to_string(parts[1:i], '/') FOR i IN range(len(parts) + 1)]) AS prefix
+    FROM (SELECT repo, path, string_split(path, '/') AS parts FROM paths)
+), reasons AS (
+    SELECT p.repo, p.path, 'path ' || g AS reason
+    FROM paths p, unnest(getvariable('governed_paths')) AS t(g)
+    WHERE g <> 'deployed' AND p.path GLOB g
+    UNION ALL
+    SELECT p.repo, p.path, d.reason
+    FROM prefixes p JOIN git_deployed_paths_current d ON d.repo = p.repo AND d.path = p.prefix
+    WHERE list_contains(getvariable('governed_paths'), 'deployed')
+)
+SELECT repo, path, list(DISTINCT reason ORDER BY reason) AS reasons FROM reasons GROUP BY ALL;
+
+-- Changes to what the repository deploys, with what they changed: each object of a governed file or of a
+-- governed kind (`Kind` or `group/Kind`; with `deployed`, every object is), and each governed file that holds
+-- no object or a version that cannot be parsed (which might define anything), with why it is governed.
 CREATE VIEW git_governed_changes AS
-WITH governed AS (
+WITH objects AS (
+    SELECT o.repo, o.sha, o.path,
+           o.kind || ' ' || coalesce(o.namespace || '/', '') || o.name || ' (' || o.path || ')' AS label
+    FROM git_change_objects o LEFT JOIN git_governed_paths gp USING (repo, path)
+    WHERE o.kind IS NOT NULL
+      AND (gp.path IS NOT NULL OR list_contains(getvariable('governed_paths'), 'deployed')
+           OR list_contains(getvariable('governed_kinds'), o.kind)
+           OR list_contains(getvariable('governed_kinds'), split_part(o.api_version, '/', 1) || '/' || o.kind))
+), files AS (
+    SELECT f.repo, f.sha, f.path,
+           list_concat(CASE WHEN bool_or(o.error IS NOT NULL) THEN ['unparseable manifest'] ELSE [] END,
+                       coalesce(any_value(gp.reasons), [])) AS reasons,
+           bool_or(o.error IS NOT NULL) AS unparseable
+    FROM git_commit_files_current f
+    LEFT JOIN git_governed_paths gp USING (repo, path)
+    LEFT JOIN git_manifest_objects_known o
+           ON o.repo = f.repo AND o.blob IN (f.old_blob, f.new_blob) AND o.error IS NOT NULL
+    GROUP BY ALL
+), labels AS (
+    SELECT repo, sha, path, label FROM objects
+    UNION ALL
+    SELECT f.repo, f.sha, f.path, f.path || ' (' || array_to_string(f.reasons, '; ') || ')'
+    FROM files f
+    WHERE f.unparseable
+       OR (len(f.reasons) > 0
+           AND NOT EXISTS (SELECT 1 FROM objects o WHERE o.repo = f.repo AND o.sha = f.sha AND o.path = f.path))
+), governed AS (
     SELECT repo, sha, list(DISTINCT label ORDER BY label) AS changed, min(path) AS first_path
-    FROM (SELECT repo, sha, path, CASE WHEN kind IS NULL THEN path
-                                 ELSE kind || ' ' || coalesce(namespace || '/', '') || name || ' (' || path || ')'
-                            END AS label
-          FROM git_change_objects
-          WHERE list_contains(getvariable('governed_kinds'), kind)
-             OR len([p FOR p IN getvariable('governed_paths') IF path GLOB p]) > 0)
-    GROUP BY repo, sha
+    FROM labels GROUP BY repo, sha
 )
 SELECT ch.*, governed.changed, governed.first_path FROM git_changes ch JOIN governed USING (repo, sha);
 

@@ -3,8 +3,10 @@
 For each configured GitOps repository the source runs ``git log`` a few times over the protected branch
 (commits with signature status and trailers, files changed with blob ids, the first-parent chain),
 keeps each output as a raw artifact and parses it with DuckDB in bulk. Manifest blobs are parsed once
-per blob to map files to the Kubernetes objects they define. Pull-request reviews (GitHub) and
-merge-request approvals (GitLab) are fetched through their REST APIs (``sources.git.code_review``).
+per blob to map files to the Kubernetes objects they define; Helm charts, kustomizations and Flux/Argo CD
+objects are read to record the paths the repository deploys (``sources.git.deployed``). Pull-request
+reviews (GitHub) and merge-request approvals (GitLab) are fetched through their REST APIs
+(``sources.git.code_review``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +24,7 @@ from collector.plugins import CollectContext, SourceError
 from collector.redaction import LAST_APPLIED, redact_object
 from collector.store import PROVENANCE_COLUMNS
 from sources.git.code_review import fetch_reviews
+from sources.git.deployed import DECLARER_API_GROUPS, DECLARER_KINDS, DECLARER_PATHS, deployed_paths, is_controller
 from sources.kubernetes.manifests import MANIFEST_SUFFIXES, expand_lists, read_documents
 
 RS, US, GS, FS = "\x1e", "\x1f", "\x1d", "\x1c"  # record, unit, trailer and key/value separators
@@ -139,6 +143,18 @@ MIGRATIONS = (
     CREATE VIEW git_tree_files_current AS
         SELECT t.* FROM git_tree_files t JOIN git_repositories_current USING (run_id, repo);
     """,
+    # the paths the repository deploys (sources.git.deployed)
+    f"""
+    CREATE TABLE git_deployed_paths (
+        repo VARCHAR NOT NULL,
+        path VARCHAR NOT NULL,         -- a file or directory the repository deploys ('' = all of it)
+        reason VARCHAR NOT NULL,       -- e.g. "Helm chart charts/web", "resources of overlays/prod/kustomization.yaml"
+        declared_in VARCHAR NOT NULL,  -- path@commit of the file that declares it, first seen
+        {PROVENANCE_COLUMNS}
+    );
+    CREATE VIEW git_deployed_paths_current AS
+        SELECT t.* FROM git_deployed_paths t JOIN git_repositories_current USING (run_id, repo);
+    """,
 )
 
 INSERT_COMMITS = """
@@ -230,6 +246,21 @@ GROUP BY blob ORDER BY blob
 
 # Annotations that are not desired state: kubectl's copy of the last applied manifest.
 VOLATILE_ANNOTATIONS = frozenset({LAST_APPLIED})
+
+# Files of this run's history that declare deployed paths (sources.git.deployed): Helm charts and
+# kustomizations by name, and manifests holding Flux or Argo CD objects (parsed by an earlier run, or this
+# run's $parsed); each version, first seen.
+DECLARERS = """
+SELECT f.path, b.blob, arg_min(f.path || '@' || left(f.sha, 12), c.committed_at) AS declared_in
+FROM git_commit_files f
+JOIN git_commits c USING (run_id, repo, sha),
+     unnest([f.new_blob, f.old_blob]) AS b(blob)
+WHERE f.run_id = $run_id AND f.repo = $repo AND b.blob <> $null_blob
+  AND (regexp_matches(f.path, $declarer_paths) OR list_contains($parsed, b.blob)
+       OR b.blob IN (SELECT blob FROM git_manifest_objects_known
+                     WHERE repo = $repo AND regexp_matches(api_version, $api_groups) AND list_contains($kinds, kind)))
+GROUP BY ALL ORDER BY ALL
+"""
 
 REPOSITORY_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -350,7 +381,9 @@ def collect_repository(ctx: CollectContext, cfg: dict[str, Any]) -> None:
     tree_sha = ctx.add_artifact(tree, f"{origin} git ls-tree -r (files at the head)", "text/plain")
     tree_params = {"raw": str(store.artifact_path(tree_sha)), "artifact": tree_sha, "suffixes": MANIFEST_PATHS}
     ctx.insert("git_tree_files", INSERT_TREE, {**params, **tree_params})
-    collect_manifest_objects(ctx, git, repo, head)
+    controllers = collect_manifest_objects(ctx, git, repo, head)
+    at_start = window_start_declarers(git, head, cfg["since"]) if "since" in cfg else []
+    collect_deployed_paths(ctx, git, repo, controllers, at_start)
     ctx.emit(
         "git_repositories",
         {
@@ -369,23 +402,18 @@ def collect_repository(ctx: CollectContext, cfg: dict[str, Any]) -> None:
         fetch_reviews(ctx, repo, cfg["review"], log_sha)
 
 
-def collect_manifest_objects(ctx: CollectContext, git: Git, repo: str, head: str) -> None:
+def collect_manifest_objects(ctx: CollectContext, git: Git, repo: str, head: str) -> list[str]:
     """Parse each manifest blob not seen before and record the objects it defines, with their redacted content
-    and desired-state digest (or why the blob is invalid)."""
+    and desired-state digest (or why the blob is invalid); return the blobs holding Flux or Argo CD objects (they
+    declare deployed paths)."""
     blobs = ctx.store.con.execute(
         NEW_MANIFEST_BLOBS,
         {"run_id": ctx.run_id, "repo": repo, "head": head, "null_blob": NULL_BLOB, "suffixes": MANIFEST_PATHS},
     ).fetchall()
     if not blobs:
-        return
-    batch = git.run("cat-file", "--batch", stdin="".join(f"{b}\n" for b, _ in blobs).encode())
-    contents = dict(read_batch(batch))
-    parsed = {blob: manifest_documents(contents[blob], location) for blob, location in blobs}
-    decoded = {blob: {"error": error} if error else [d for *_, d in docs] for blob, (docs, error) in parsed.items()}
-    origin = f"git:{repo} manifest blobs (git cat-file --batch)"
-    complete = all(error is None for _, error in parsed.values())  # an undecodable blob cannot be vetted
-    artifact = ctx.add_document_artifact(batch, decoded, origin, "text/plain", complete=complete)
-    invalid = []
+        return []
+    parsed, artifact = read_blobs(ctx, git, dict(blobs), f"git:{repo} manifest blobs (git cat-file --batch)")
+    invalid, controllers = [], []
     for blob, location in blobs:
         documents, error = parsed[blob]
         rows = [(location, None)] if error else list(manifest_objects(documents, location))
@@ -413,8 +441,64 @@ def collect_manifest_objects(ctx: CollectContext, git: Git, repo: str, head: str
             )
         if error:
             invalid.append(error)
+        elif any(is_controller(obj) for _, obj in rows):
+            controllers.append(blob)
     if invalid:
         ctx.partial(f"git: {repo}: {len(invalid)} manifest(s) in history could not be parsed, e.g. {invalid[0]}")
+    return controllers
+
+
+def window_start_declarers(git: Git, head: str, since: str) -> list[tuple[str, str, str]]:
+    """(path, blob, path@commit) of the charts and kustomizations in the tree at the start of the window: they
+    deploy the paths changed in it even when they are not changed themselves."""
+    base = git.run("rev-list", "-1", "--first-parent", f"--before={since}", head, "--").decode().strip()
+    if not base:
+        return []
+    tree = git.run("ls-tree", "-r", "-z", "--full-tree", base).decode("utf-8", "replace")
+    entries = [entry.split("\t", 1) for entry in tree.split("\0") if "\t" in entry]
+    return [
+        (path, meta.split()[2], f"{path}@{base[:12]}")
+        for meta, path in entries
+        if meta.split()[1] == "blob" and re.search(DECLARER_PATHS, path)
+    ]
+
+
+def collect_deployed_paths(
+    ctx: CollectContext, git: Git, repo: str, parsed_controllers: list[str], at_start: list[tuple[str, str, str]]
+) -> None:
+    """Record the paths that the charts, kustomizations and Flux/Argo CD objects of this history (and the charts
+    and kustomizations at the start of its window, ``at_start``) deploy."""
+    changed = ctx.store.con.execute(
+        DECLARERS,
+        {"run_id": ctx.run_id, "repo": repo, "null_blob": NULL_BLOB, "declarer_paths": DECLARER_PATHS,
+         "api_groups": DECLARER_API_GROUPS, "kinds": list(DECLARER_KINDS), "parsed": parsed_controllers},
+    ).fetchall()  # fmt: skip
+    declarers = at_start + changed
+    if not declarers:
+        return
+    blobs = dict(sorted({blob: declared_in for _, blob, declared_in in declarers}.items()))
+    parsed, artifact = read_blobs(ctx, git, blobs, f"git:{repo} files declaring deployed paths (git cat-file --batch)")
+    seen: set[tuple[str, str]] = set()  # an unparseable declarer still deploys its own directory
+    for path, blob, declared_in in declarers:
+        for declared in deployed_paths(path, [d for *_, d in parsed[blob][0]]):
+            if declared not in seen:
+                seen.add(declared)
+                row = {"repo": repo, "path": declared[0], "reason": declared[1], "declared_in": declared_in}
+                ctx.emit("git_deployed_paths", row, artifact)
+
+
+def read_blobs(
+    ctx: CollectContext, git: Git, blobs: dict[str, str], origin: str
+) -> tuple[dict[str, tuple[list[tuple[int, int, Any]], str | None]], str]:
+    """Read ``blobs`` (blob id -> location naming it in errors) with one ``git cat-file --batch``, decode their
+    documents and keep the batch as an artifact (redacted if needed); return the documents or error of each
+    blob and the artifact."""
+    batch = git.run("cat-file", "--batch", stdin="".join(f"{b}\n" for b in blobs).encode())
+    contents = dict(read_batch(batch))
+    parsed = {blob: manifest_documents(contents[blob], location) for blob, location in blobs.items()}
+    decoded = {blob: {"error": error} if error else [d for *_, d in docs] for blob, (docs, error) in parsed.items()}
+    complete = all(error is None for _, error in parsed.values())  # an undecodable blob cannot be vetted
+    return parsed, ctx.add_document_artifact(batch, decoded, origin, "text/plain", complete=complete)
 
 
 def body(obj: dict) -> dict:
