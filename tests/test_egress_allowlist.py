@@ -146,20 +146,22 @@ def test_each_untrusted_or_unbounded_allowlist_is_a_gap_and_allows_nothing(logs_
 
 
 def test_owners_and_prefix_are_parameters_and_the_parameter_list_is_judged_too(logs_store: Store) -> None:
-    nobody = evaluate(logs_store, "logs", "egress-controlled", egress_allowlist_owners=["shop"])
-    assert ("ConfigMap/egress-allowlist", None) in named(nobody, "baseline")  # platform no longer an owner
-    assert ("api", "api.payments.example.net") in named(nobody, "baseline")
-    assert ("ConfigMap/shop-egress", "0.0.0.0/0") in named(nobody, "own-namespace")  # trusted, still unbounded
-
-    wide = evaluate(logs_store, "logs", "egress-controlled", egress_allowlist_min_prefix=1)
-    assert ("ConfigMap/wide", "0.0.0.0/1") not in named(wide, "half-ipv4")
-    assert ("api", "198.51.100.23") not in named(wide, "half-ipv4")
-
-    auditor = evaluate(logs_store, "logs", "egress-controlled", egress_allowlist=["0.0.0.0/0", "*.example.org"])
-    cols = auditor.gaps.columns
-    unplaced = {(r[cols.index("object")], r[cols.index("destination")]) for r in auditor.gaps.rows if r[0] is None}
-    assert unplaced == {("parameter egress_allowlist", "0.0.0.0/0")}
-    assert ("api", "paste.example.org") not in named(auditor, "own-namespace")  # *.example.org is fine
+    egress = evaluate(
+        logs_store,
+        "logs",
+        "egress-controlled",
+        egress_allowlist_owners=["shop"],
+        egress_allowlist_min_prefix=1,
+        egress_allowlist=["0.0.0.0/0", "*.example.org"],
+    )
+    assert ("ConfigMap/egress-allowlist", None) in named(egress, "baseline")  # platform no longer an owner
+    assert ("api", "api.payments.example.net") in named(egress, "baseline")
+    assert ("ConfigMap/shop-egress", "0.0.0.0/0") in named(egress, "own-namespace")  # trusted, still unbounded
+    assert ("api", "paste.example.org") not in named(egress, "own-namespace")  # *.example.org is bounded
+    assert ("ConfigMap/wide", "0.0.0.0/1") not in named(egress, "half-ipv4")  # /1 is now long enough
+    cols = egress.gaps.columns
+    unplaced = {(r[cols.index("object")], r[cols.index("destination")]) for r in egress.gaps.rows if r[0] is None}
+    assert unplaced == {("parameter egress_allowlist", "0.0.0.0/0")}  # the auditor's own list is judged too
 
 
 # egress-allowlist-approved --------------------------------------------------------------------------------------

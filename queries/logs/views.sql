@@ -81,17 +81,18 @@ WITH entries AS (
            CASE WHEN starts_with(entry, '*.') THEN substr(entry, 3) END AS wildcard_over
     FROM cleaned
     WHERE entry <> ''
+), suffixes AS (
+    SELECT DISTINCT rule FROM public_suffixes
 ), ranged AS (
-    SELECT *,
+    SELECT p.*,
            CASE WHEN is_cidr THEN logs_ipv4_int(address) END AS address_int,
            CASE WHEN is_cidr THEN CAST(1 AS BIGINT) << (32 - prefix) END AS size,
-           EXISTS (SELECT 1 FROM public_suffixes s
-                   WHERE s.rule = wildcard_over
-                      OR s.rule = '*.' || substr(wildcard_over, strpos(wildcard_over, '.') + 1)
-                         AND strpos(wildcard_over, '.') > 0
-                         AND NOT EXISTS (SELECT 1 FROM public_suffixes x WHERE x.rule = '!' || wildcard_over))
-             AS over_public_suffix
-    FROM parsed
+           exact.rule IS NOT NULL OR (wild.rule IS NOT NULL AND exception.rule IS NULL) AS over_public_suffix
+    FROM parsed p
+    LEFT JOIN suffixes exact ON exact.rule = p.wildcard_over
+    LEFT JOIN suffixes wild  -- *.ck makes every x.ck public, but for the exceptions (!www.ck)
+           ON strpos(p.wildcard_over, '.') > 0 AND wild.rule = '*.' || substr(p.wildcard_over, strpos(p.wildcard_over, '.') + 1)
+    LEFT JOIN suffixes exception ON exception.rule = '!' || p.wildcard_over
 )
 SELECT list, cluster, entry, origin, namespace, name, location, source, run_id, artifact_sha256, collected_at,
        CASE WHEN is_cidr THEN 'cidr' WHEN is_name THEN 'name' ELSE 'invalid' END AS kind,
@@ -108,7 +109,7 @@ SELECT list, cluster, entry, origin, namespace, name, location, source, run_id, 
             WHEN strpos(wildcard_over, '.') = 0 THEN 'wildcard over the top-level domain ' || wildcard_over
             WHEN over_public_suffix
                 THEN 'wildcard over the public suffix ' || wildcard_over || ' (anyone can register names under it)'
-            WHEN NOT EXISTS (SELECT 1 FROM public_suffixes)
+            WHEN (SELECT count(*) FROM suffixes) = 0
                 THEN 'wildcard not judged: no Public Suffix List collected (kubernetes source, egress_allowlists)'
             END AS problem,
        CASE WHEN is_cidr THEN address_int - address_int % size END AS first_int,  -- host bits ignored
