@@ -202,23 +202,34 @@ class Repo:
 def build_repo(path: Path) -> Repo:
     repo = Repo(path)
     repo.git.commit({"README.md": "# gitops\n"}, "Initial layout", ALICE)
-    repo.pull({"egress/baseline.yaml": allowlist("platform", "egress-allowlist", "api.payments.example.net")}, ALICE, BOB)
+    repo.pull({"egress/baseline.yaml": git_allowlist("egress-allowlist")}, ALICE, BOB)
     repo.pull({"egress/pushed.yaml": allowlist("platform", "pushed", "a.example.net")}, ALICE, BOB)
-    repo.git.commit({"egress/pushed.yaml": allowlist("platform", "pushed", "a.example.net", "*")}, "widen", DAVE)
-    repo.pull({"egress/self.yaml": allowlist("platform", "self-approved", "b.example.net")}, ALICE, ALICE)
-    repo.pull({"egress/stale.yaml": allowlist("platform", "stale", "c.example.net")}, ALICE, BOB, stale=True)
-    repo.pull({"egress/removed.yaml": allowlist("platform", "removed", "d.example.net")}, ALICE, BOB)
+    repo.git.commit({"egress/pushed.yaml": git_allowlist("pushed")}, "widen", DAVE)
+    repo.pull({"egress/self.yaml": git_allowlist("self-approved")}, ALICE, ALICE)
+    repo.pull({"egress/stale.yaml": git_allowlist("stale")}, ALICE, BOB, stale=True)
+    repo.pull({"egress/removed.yaml": git_allowlist("removed")}, ALICE, BOB)
     repo.pull({"egress/removed.yaml": None}, ALICE, BOB)
+    repo.pull({"egress/edited.yaml": git_allowlist("edited")}, ALICE, BOB)
     repo.git.commit({"egress/settings.yaml": UNLABELLED}, "direct push of a ConfigMap that is no allowlist", DAVE)
     repo.git.commit({"README.md": "later direct push of another file\n"}, "docs", DAVE)
     return repo
 
 
-# The cluster's ConfigMaps: the repository's as deployed, the one removed from git, and one created by hand.
-LIVE = "".join(
-    allowlist("platform", name, "x.example.net")
-    for name in ("egress-allowlist", "pushed", "self-approved", "stale", "removed", "hand-made")
-) + "---\n" + UNLABELLED
+def git_allowlist(name: str, *, reorder: bool = False) -> str:
+    hosts, networks = f"  hosts: |\n    {name}.example.net\n", "  networks: |\n    10.30.0.0/16\n"
+    return allowlist("platform", name).replace("  entries: |\n", networks + hosts if reorder else hosts + networks)
+
+
+# The cluster's ConfigMaps: the repository's as deployed (data keys in another order for one), the one removed
+# from git, one edited in the cluster after its reviewed change, and one created by hand.
+LIVE = (
+    git_allowlist("egress-allowlist", reorder=True)
+    + "".join(git_allowlist(name) for name in ("pushed", "self-approved", "stale", "removed"))
+    + git_allowlist("edited").replace("10.30.0.0/16", "0.0.0.0/0")
+    + allowlist("platform", "hand-made", "x.example.net")
+    + "---\n"
+    + UNLABELLED
+)
 
 
 @pytest.fixture(scope="module")
@@ -244,12 +255,14 @@ def test_each_allowlist_last_change_must_be_reviewed(git_store: Store) -> None:
         "ConfigMap/self-approved",
         "ConfigMap/stale",
         "ConfigMap/removed",
+        "ConfigMap/edited",
         "ConfigMap/hand-made",
     }
     assert "direct push to main without a pull request" in reasons["ConfigMap/pushed"]
     assert "0 of 1 required independent approval(s); self-approved by alice" in reasons["ConfigMap/self-approved"]
     assert "stale approval by bob" in reasons["ConfigMap/stale"]
     assert "removed it, yet it is live" in reasons["ConfigMap/removed"]
+    assert "data differs from what its last change in git" in reasons["ConfigMap/edited"]
     assert "no change in the collected git history defines it" in reasons["ConfigMap/hand-made"]
     [baseline] = approved.evidence.rows
     assert baseline[approved.evidence.columns.index("object")] == "ConfigMap/egress-allowlist"

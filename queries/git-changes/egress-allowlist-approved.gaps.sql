@@ -1,10 +1,14 @@
 -- Egress allowlist ConfigMaps with no change in the collected git history, whose last change removed them from
--- git, or whose last change lacks the required independent approvals, and why.
+-- git, whose data is not what that change committed, or whose last change lacks the required independent
+-- approvals, and why.
 SELECT cluster, namespace, 'ConfigMap/' || name AS object, repo, left(sha, 12) AS commit, committed_at, path,
        change_type, pr_number, author, approvers,
        'egress allowlist ConfigMap ' || namespace || '/' || name || ': ' || CASE
            WHEN sha IS NULL THEN 'no change in the collected git history defines it (no reviewed origin)'
            WHEN NOT defines THEN 'its last change in git (' || left(sha, 12) || ') removed it, yet it is live'
+           WHEN NOT same_data
+               THEN 'its data differs from what its last change in git (' || left(sha, 12) || ') committed'
+                    || ' (changed outside git, or not labelled there)'
            WHEN emergency IS NOT NULL
                THEN 'its last change ' || left(sha, 12) || ' is an emergency change (' || emergency
                     || '), not approved after the fact'
@@ -24,4 +28,4 @@ SELECT cluster, namespace, 'ConfigMap/' || name AS object, repo, left(sha, 12) A
        END AS reason,
        location, source, run_id, artifact_sha256, collected_at
 FROM git_egress_allowlists
-WHERE sha IS NULL OR NOT defines OR (approvals < getvariable('min_approvals') AND emergency IS DISTINCT FROM 'retro-approved')
+WHERE sha IS NULL OR NOT defines OR NOT same_data OR (approvals < getvariable('min_approvals') AND emergency IS DISTINCT FROM 'retro-approved')

@@ -116,9 +116,13 @@ JOIN git_changes ch ON ch.repo = o.repo AND ch.sha = o.sha
 JOIN git_change_reviews r ON r.repo = ch.repo AND r.sha = ch.sha
 QUALIFY row_number() OVER (PARTITION BY k.cluster, k.kind, k.namespace, k.name ORDER BY ch.committed_at DESC) = 1;
 
+-- A JSON object's members sorted by key, to compare two objects whatever their key order.
+CREATE OR REPLACE TEMP MACRO git_sorted_members(j) AS (SELECT list([key, value::VARCHAR] ORDER BY key) FROM json_each(j));
+
 -- egress-allowlist-approved: each egress allowlist ConfigMap of the Kubernetes inventory (labelled
 -- defensible.io/egress-allowlist=true) and the last change in git whose files define it before or after
--- (`defines` = some file of that change still defines it after the change), with that change's review.
+-- (`defines` = some file of that change still defines it after the change), with that change's review and
+-- whether the inventory's data is the data that change committed (`same_data`).
 -- A manifest without a namespace matches the ConfigMap in any namespace (kustomize or Argo CD set it).
 CREATE VIEW git_egress_allowlists AS
 WITH allowlists AS (
@@ -126,7 +130,8 @@ WITH allowlists AS (
     WHERE kind = 'ConfigMap' AND (labels->>'defensible.io/egress-allowlist') = 'true'
 ), touches AS (
     SELECT a.cluster, a.namespace, a.name, ch.repo, ch.sha, ch.committed_at,
-           bool_or(o.blob = f.new_blob) AS defines, min(f.path) AS path
+           bool_or(o.blob = f.new_blob) AS defines, min(f.path) AS path,
+           any_value(o.data) FILTER (WHERE o.blob = f.new_blob) AS git_data
     FROM allowlists a
     JOIN git_manifest_objects_known o
       ON o.kind = 'ConfigMap' AND o.name = a.name AND coalesce(o.namespace, a.namespace) = a.namespace
@@ -139,6 +144,7 @@ WITH allowlists AS (
     QUALIFY row_number() OVER (PARTITION BY cluster, namespace, name ORDER BY committed_at DESC, sha) = 1
 )
 SELECT a.cluster, a.namespace, a.name, l.repo, l.sha, l.committed_at, l.defines, l.path,
+       git_sorted_members(a.data) IS NOT DISTINCT FROM git_sorted_members(l.git_data) AS same_data,
        ch.change_type, ch.pr_number, ch.fetch_status, ch.fetch_error, ch.platform, ch.protected_branch,
        ch.merged_head, coalesce(ch.pr_author, ch.author_email) AS author,
        r.approvers, r.approvals, r.self_approvers, r.stale_approvals, e.accounted AS emergency,

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from collector.plugins import CollectContext, SourceError
+from collector.redaction import redact_object
 from collector.store import PROVENANCE_COLUMNS
 from sources.git.code_review import fetch_reviews
-from sources.kubernetes.source import MANIFEST_SUFFIXES, expand_lists, read_documents
+from sources.kubernetes.source import EGRESS_ALLOWLIST_LABEL, MANIFEST_SUFFIXES, expand_lists, read_documents
 
 RS, US, GS, FS = "\x1e", "\x1f", "\x1d", "\x1c"  # record, unit, trailer and key/value separators
 COMMIT_FIELDS = ("%H", "%P", "%an", "%ae", "%aI", "%cn", "%ce", "%cI", "%G?", "%GK", "%GS", "%s", "%B")
@@ -118,6 +119,8 @@ MIGRATIONS = (
         SELECT o.* FROM git_manifest_objects o JOIN runs r USING (run_id)
         WHERE r.status IN ('succeeded', 'partial');
     """,
+    # The data of egress allowlist ConfigMaps (as the kubernetes source keeps it), to compare with the live one.
+    "ALTER TABLE git_manifest_objects ADD COLUMN data JSON;",
 )
 
 INSERT_COMMITS = """
@@ -356,6 +359,7 @@ def collect_manifest_objects(ctx: CollectContext, git: Git, repo: str) -> None:
                     "namespace": meta.get("namespace"),
                     "name": meta.get("name"),
                     "error": error,
+                    "data": redact_object(obj).get("data") if is_egress_allowlist(obj or {}) else None,
                 },
                 artifact,
             )
@@ -363,6 +367,12 @@ def collect_manifest_objects(ctx: CollectContext, git: Git, repo: str) -> None:
             invalid.append(error)
     if invalid:
         ctx.partial(f"git: {repo}: {len(invalid)} manifest(s) in history could not be parsed, e.g. {invalid[0]}")
+
+
+def is_egress_allowlist(obj: dict) -> bool:
+    """A ConfigMap labelled as an egress allowlist: the only objects whose data the store keeps."""
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return obj.get("kind") == "ConfigMap" and isinstance(labels, dict) and labels.get(EGRESS_ALLOWLIST_LABEL) == "true"
 
 
 def read_batch(batch: bytes) -> Iterator[tuple[str, bytes]]:
