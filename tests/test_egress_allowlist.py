@@ -114,7 +114,9 @@ def logs_store(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 def evaluate(store: Store, pack: str, claim: str, **parameters: Any) -> ClaimResult:
-    [result] = [r for r in evaluate_pack(store, load_pack(resolve_pack(pack)), Settings(parameters)) if r.claim.id == claim]
+    [result] = [
+        r for r in evaluate_pack(store, load_pack(resolve_pack(pack)), Settings(parameters)) if r.claim.id == claim
+    ]
     return result
 
 
@@ -143,6 +145,15 @@ def test_each_untrusted_or_unbounded_allowlist_is_a_gap_and_allows_nothing(logs_
         "api-*.example.com (ConfigMap platform/typo data.entries): neither an IPv4 CIDR nor a DNS name pattern",
     ):
         assert words in findings
+
+
+def test_public_suffix_rules_are_recorded_with_their_provenance(logs_store: Store) -> None:
+    rules = logs_store.con.execute(
+        "SELECT DISTINCT s.rule, a.origin FROM public_suffixes s JOIN artifacts a ON a.sha256 = s.artifact_sha256 "
+        "WHERE s.rule IN ('co.uk', 's3.amazonaws.com', '*.ck', '!www.ck', 'example.com') ORDER BY ALL"
+    ).fetchall()
+    assert [rule for rule, _ in rules] == ["!www.ck", "*.ck", "co.uk", "s3.amazonaws.com"]
+    assert all(origin.startswith("Public Suffix List (publicsuffixlist ") for _, origin in rules)
 
 
 def test_owners_and_prefix_are_parameters_and_the_parameter_list_is_judged_too(logs_store: Store) -> None:
@@ -237,7 +248,11 @@ def git_store(tmp_path_factory: pytest.TempPathFactory) -> Any:
     tmp = tmp_path_factory.mktemp("egress-git")
     repo = build_repo(tmp / "gitops")
     with Store.open(tmp / "evidence.duckdb") as store, RecordedAPI(repo.prs.routes) as api:
-        config = {"paths": [str(write(tmp / "cluster" / "live.yaml", LIVE))], "cluster": "prod", "egress_allowlists": True}
+        config = {
+            "paths": [str(write(tmp / "cluster" / "live.yaml", LIVE))],
+            "cluster": "prod",
+            "egress_allowlists": True,
+        }
         assert run_source(store, KubernetesSource(), config).status == "succeeded"
         review = {"platform": "github", "project": PROJECT, "api_url": api.url}
         config = {"repositories": [{"path": str(repo.git.path), "name": "gitops", "review": review}]}

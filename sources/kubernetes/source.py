@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from importlib.metadata import version
+from importlib import metadata
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -213,7 +213,7 @@ class KubernetesSource:
 def record_public_suffixes(ctx: CollectContext) -> None:
     """Keep the Public Suffix List that ``publicsuffixlist`` ships as an artifact and load its rules in bulk."""
     content = (files("publicsuffixlist") / "public_suffix_list.dat").read_bytes()
-    origin = f"Public Suffix List (publicsuffixlist {version('publicsuffixlist')})"
+    origin = f"Public Suffix List (publicsuffixlist {metadata.version('publicsuffixlist')})"
     sha = ctx.add_artifact(content, origin, "text/plain")
     params = {"source": ctx.source, "run_id": ctx.run_id, "collected_at": ctx.collected_at, "artifact": sha}
     ctx.insert("public_suffixes", INSERT_PUBLIC_SUFFIXES, {**params, "path": str(ctx.store.artifact_path(sha))})
