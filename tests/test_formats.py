@@ -119,7 +119,7 @@ def test_oscal_of_demo_bundle_validates_with_trestle_and_maps_each_claim(
     model = trestle_validated(doc, tmp_path)
     claims = all_claims(demo.claims)
     [result] = model.results
-    assert len(result.findings) == len(result.observations) == len(claims) == 13
+    assert len(result.findings) == len(result.observations) == len(claims) == 14
     assert model.metadata.last_modified == result.start == datetime.fromisoformat(demo.claims["as_of"])
     findings = oscal_findings(doc)
     assert set(findings) == set(claims)
@@ -240,12 +240,12 @@ def test_junit_of_demo_bundle_counts_the_verdicts(demo: Bundle) -> None:
     as_of = datetime.fromisoformat(demo.claims["as_of"])
     assert root.tag == "testsuites"
     assert (root.get("tests"), root.get("failures"), root.get("errors"), root.get("skipped")) == (
-        "13",
+        "14",
         str(failing),
         "0",
         "0",
     )
-    assert failing == 10
+    assert failing == 11
     suites = root.findall("testsuite")
     assert [s.get("name") for s in suites] == [p["id"] for p in demo.claims["packs"]]
     for suite in suites:
@@ -313,6 +313,7 @@ def test_sarif_of_demo_bundle_is_valid_and_points_at_gitops_lines(demo: Bundle, 
         ("k8s-networking/public-exposure-controlled", "k8s/40-admin-console.yaml"),  # the vendor's load balancer
         ("k8s-networking/backend-reencryption", "k8s/40-admin-console.yaml"),
         ("git-changes/changes-reviewed", "k8s/40-admin-console.yaml"),  # the manifest the unreviewed change touched
+        ("git-changes/egress-allowlist-approved", "k8s/70-egress-allowlist.yaml"),  # committed before the window
         ("reachability/lateral-movement-restricted", "k8s/30-enforcement.yaml"),  # the undeclared caller's target
         ("reachability/egress-restricted-by-policy", "k8s/40-admin-console.yaml"),
     }
