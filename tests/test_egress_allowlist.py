@@ -41,7 +41,7 @@ def allowlist(namespace: str, name: str, *entries: str) -> str:
     )
 
 
-BASELINE = allowlist("platform", "egress-allowlist", "api.payments.example.net", "*.amazonaws.com", "10.20.0.0/16")
+BASELINE = allowlist("platform", "egress-allowlist", "api.payments.example.net.", "*.amazonaws.com", "10.20.0.0/16")
 BASELINE_FLOWS = [
     flow(0, "203.0.113.10", fqdn="api.payments.example.net"),
     flow(1, "52.94.1.1", fqdn="sqs.eu-west-1.amazonaws.com"),

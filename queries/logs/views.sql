@@ -49,8 +49,8 @@ WHERE c.kind = 'ConfigMap' AND (c.labels->>'defensible.io/egress-allowlist') = '
 
 -- IPv4 CIDRs (a bare address is a /32) and DNS name globs: the egress_allowlist parameter (every cluster),
 -- each line of the data values of trusted allowlist ConfigMaps (their cluster), and the internal_cidrs
--- parameter (list 'internal'). '#' starts a comment; case is ignored. Each allowlist entry has a `problem`
--- (NULL: usable): covering every address or name, an IPv4 range wider than egress_allowlist_min_prefix, a
+-- parameter (list 'internal'). '#' starts a comment; case and a final dot are ignored. Each allowlist entry
+-- has a `problem` (NULL: usable): covering every address or name, an IPv4 range wider than egress_allowlist_min_prefix, a
 -- wildcard over a top-level domain or a public suffix (rules of the Public Suffix List in public_suffixes),
 -- or neither a valid IPv4 CIDR nor a DNS name pattern. Entries with a problem match nothing.
 CREATE VIEW logs_address_lists AS
@@ -69,7 +69,7 @@ WITH entries AS (
     SELECT 'internal', NULL, e, 'parameter internal_cidrs', NULL, NULL, NULL, NULL, NULL, NULL, NULL
     FROM unnest(CAST(getvariable('internal_cidrs') AS VARCHAR[])) AS t(e)
 ), cleaned AS (
-    SELECT * REPLACE (lower(trim(split_part(entry, '#', 1))) AS entry) FROM entries
+    SELECT * REPLACE (rtrim(lower(trim(split_part(entry, '#', 1))), '.') AS entry) FROM entries  -- api.example.com.
 ), parsed AS (
     SELECT *,
            regexp_full_match(entry, '((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}'
@@ -91,7 +91,8 @@ WITH entries AS (
     FROM parsed p
     LEFT JOIN suffixes exact ON exact.rule = p.wildcard_over
     LEFT JOIN suffixes wild  -- *.ck makes every x.ck public, but for the exceptions (!www.ck)
-           ON strpos(p.wildcard_over, '.') > 0 AND wild.rule = '*.' || substr(p.wildcard_over, strpos(p.wildcard_over, '.') + 1)
+           ON strpos(p.wildcard_over, '.') > 0
+              AND wild.rule = '*.' || substr(p.wildcard_over, strpos(p.wildcard_over, '.') + 1)
     LEFT JOIN suffixes exception ON exception.rule = '!' || p.wildcard_over
 )
 SELECT list, cluster, entry, origin, namespace, name, location, source, run_id, artifact_sha256, collected_at,
