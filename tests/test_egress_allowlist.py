@@ -136,7 +136,7 @@ def test_each_untrusted_or_unbounded_allowlist_is_a_gap_and_allows_nothing(logs_
         assert named(egress, cluster) == expected, cluster
     findings = " | ".join(row[egress.gaps.columns.index("finding")] for row in egress.gaps.rows)
     for words in (
-        "ConfigMap shop/shop-egress is outside its owners (egress_allowlist_owners: platform, kube-system, istio-system)",
+        "ConfigMap shop/shop-egress is outside its owners (egress_allowlist_owners: platform, kube-system, istio-",
         "0.0.0.0/0 (ConfigMap platform/wide data.entries): covers every IPv4 address",
         "/1 is wider than egress_allowlist_min_prefix /8",
         "::/0 (ConfigMap platform/v6 data.entries): covers every IPv6 address",
