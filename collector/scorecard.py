@@ -40,7 +40,11 @@ GATE_ITEMS = (
     ),
     GateItem("tls-chain-validated", "TLS chain validated", ("certificates/certificates-valid",)),
     GateItem("mtls-regulated-path", "mTLS on the regulated path", ("k8s-networking/traffic-encrypted",)),
-    GateItem("egress-allowlist-approved", "Egress allowlist approved", ("logs/egress-controlled",)),
+    GateItem(
+        "egress-allowlist-approved",
+        "Egress allowlist approved",
+        ("logs/egress-controlled", "git-changes/egress-allowlist-approved"),
+    ),
     GateItem("deny-logs-visible", "Deny logs visible", ("logs/policy-denies-visible",)),
     GateItem("route-backend-telemetry", "Route and backend telemetry present", ("logs/incidents-traceable",)),
     GateItem("failover-game-day", "Failover game day completed", ()),

@@ -39,6 +39,7 @@ def test_demo_bundle_verifies_and_has_expected_layout(demo_dir: Path) -> None:
         "certificates/certificates-valid": "gap",
         "certificates/rotation-works": "gap",  # staff-wildcard-tls is made by hand: no rotation evidence
         "git-changes/changes-reviewed": "gap",
+        "git-changes/egress-allowlist-approved": "gap",  # committed by a direct push before the window
         "git-changes/emergency-changes-accounted": "satisfied",
         "git-changes/live-matches-git": "satisfied",
         "git-changes/out-of-band-changes": "no-evidence",  # the demo ships no audit log

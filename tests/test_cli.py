@@ -97,7 +97,7 @@ def test_check_parameters_and_optional_claims(demo_dir: Path) -> None:
     assert unknown.exit_code == 2 and "no pack defines parameter nosuch" in unknown.output
     result = cli("check", "--store", store, "--pack", "git-changes", "--format", "json")
     assert [(c["claim"], c["gap_rows"]) for c in json.loads(result.output)] == [
-        ("changes-reviewed", 1), ("emergency-changes-accounted", 0), ("live-matches-git", 0),
+        ("changes-reviewed", 1), ("emergency-changes-accounted", 0), ("egress-allowlist-approved", 1), ("live-matches-git", 0),
         ("out-of-band-changes", 0),
     ]  # fmt: skip
     result = cli(
@@ -105,7 +105,8 @@ def test_check_parameters_and_optional_claims(demo_dir: Path) -> None:
         "--param", "min_approvals=2", "--enable", "git-changes/signed-commits",
     )  # fmt: skip
     verdicts = {c["claim"]: (c["verdict"], c["gap_rows"]) for c in json.loads(result.output)}
-    assert verdicts == {"changes-reviewed": ("gap", 3), "emergency-changes-accounted": ("satisfied", 0),
+    assert verdicts == {"changes-reviewed": ("gap", 3), "egress-allowlist-approved": ("gap", 1),
+                        "emergency-changes-accounted": ("satisfied", 0),
                         "live-matches-git": ("satisfied", 0), "out-of-band-changes": ("no-evidence", 0),
                         "signed-commits": ("gap", verdicts["signed-commits"][1])}  # fmt: skip
     assert cli("check", "--store", store, "--enable", "git-changes/nosuch").exit_code == 2

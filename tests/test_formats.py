@@ -315,6 +315,7 @@ def test_sarif_of_demo_bundle_is_valid_and_points_at_gitops_lines(demo: Bundle, 
         ("k8s-networking/public-exposure-controlled", "k8s/40-admin-console.yaml"),  # the vendor's load balancer
         ("k8s-networking/backend-reencryption", "k8s/40-admin-console.yaml"),
         ("git-changes/changes-reviewed", "k8s/40-admin-console.yaml"),  # the manifest the unreviewed change touched
+        ("git-changes/egress-allowlist-approved", "k8s/70-egress-allowlist.yaml"),  # committed before the window
         ("reachability/lateral-movement-restricted", "k8s/30-enforcement.yaml"),  # the undeclared caller's target
         ("reachability/egress-restricted-by-policy", "k8s/40-admin-console.yaml"),
     }

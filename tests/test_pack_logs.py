@@ -252,12 +252,11 @@ def test_cidr_matching(env: Env) -> None:
         "100.64.1.1",  # 10.0.0.0/8 is not a text prefix of 100.x
         "11.0.0.1",
         "192.0.2.1",  # invalid entries match nothing
+        "300.1.1.1",  # and are gaps themselves
+        "192.0.2.0/33",
     }
     allowed = table(results["egress-controlled"].evidence, "destination", "allowed_by")
     assert ("203.0.113.5", "203.0.113.99/24 (parameter egress_allowlist)") in allowed  # host bits ignored
-
-    everything = env.evaluate(egress_allowlist=["0.0.0.0/0"])["egress-controlled"]
-    assert everything.verdict == "satisfied" and len(everything.evidence.rows) == len(world)
 
 
 def test_name_pattern_matching(env: Env) -> None:
@@ -516,6 +515,6 @@ def test_demo_shows_one_egress_gap_and_visible_denies(demo_dir: Path) -> None:
         ("api.payments.example.net", "203.0.113.0/24"),  # the SaaS range also holds the payments provider
         ("sqs.eu-west-1.amazonaws.com", "*.amazonaws.com"),
     ]
-    assert all("ConfigMap istio-system/egress-allowlist" in r["allowed_by"] for r in allowed)
+    assert all("ConfigMap platform/egress-allowlist" in r["allowed_by"] for r in allowed)
     for claim in ("policy-denies-visible", "incidents-traceable"):
         assert json.loads((evidence / claim / "gaps.json").read_text()) == []

@@ -277,17 +277,46 @@ def test_allowlist_ranges_are_merged_and_names_ignored(
     assert judge(store, "reachability", "egress-restricted-by-policy", egress_allowlist=allowlist).verdict == verdict
 
 
+def allowlist_configmap(namespace: str, *entries: str) -> str:
+    data = "".join(f"    {e}\n" for e in entries)
+    return doc("ConfigMap", "egress", namespace, f"data:\n  networks: |\n{data}").replace(
+        f"namespace: {namespace}}}", f"namespace: {namespace}, labels: {{defensible.io/egress-allowlist: 'true'}}}}"
+    )
+
+
 def test_allowlist_configmaps_count_in_their_cluster_only(store: Store, tmp_path: Path) -> None:
-    allowlist = doc(
-        "ConfigMap", "egress", "infra", "data:\n  networks: |\n    api.example.com\n    10.1.0.0/16   # database\n"
-    ).replace("namespace: infra}", "namespace: infra, labels: {defensible.io/egress-allowlist: 'true'}}")
-    collect(store, tmp_path, allowlist, cluster="a")
+    collect(
+        store, tmp_path, allowlist_configmap("platform", "api.example.com", "10.1.0.0/16   # database"), cluster="a"
+    )
     collect(store, tmp_path, cluster="b")
     result = judge(store, "reachability", "egress-restricted-by-policy")
     assert rows(result.evidence, "cluster", "allowed_by") == [
-        ("a", "10.1.0.0/16 (ConfigMap infra/egress data.networks)")
+        ("a", "10.1.0.0/16 (ConfigMap platform/egress data.networks)")
     ]
     assert rows(result.gaps, "cluster", "external") == [("b", "10.1.0.0-10.1.255.255")]
+
+
+def test_allowlists_count_only_from_their_owners_and_when_bounded(store: Store, tmp_path: Path) -> None:
+    """A team's own allowlist, a look-alike owner namespace, 0.0.0.0/0 or a range wider than /8 allows nothing
+    (the logs pack names them); the platform's bounded range is the baseline."""
+    variants = {
+        "baseline": ("platform", "10.1.0.0/16"),
+        "own-namespace": ("shop", "10.1.0.0/16"),
+        "lookalike-owner": ("platform-team", "10.1.0.0/16"),
+        "everything": ("platform", "0.0.0.0/0"),
+        "too-wide": ("platform", "10.0.0.0/7"),
+    }
+    for cluster, (namespace, entry) in variants.items():
+        collect(store, tmp_path, allowlist_configmap(namespace, entry), cluster=cluster, analyse=False)
+    assert run_source(store, AnalysisSource(), {}).status == "succeeded"
+    result = judge(store, "reachability", "egress-restricted-by-policy")
+    assert rows(result.evidence, "cluster") == [("baseline",)]
+    assert rows(result.gaps, "cluster", "object") == [
+        (c, "Deployment/api") for c in sorted(variants) if c != "baseline"
+    ]
+    wider = judge(store, "reachability", "egress-restricted-by-policy", egress_allowlist_owners=["shop", "platform"],
+                  egress_allowlist_min_prefix=7)  # fmt: skip
+    assert rows(wider.gaps, "cluster") == [("everything",), ("lookalike-owner",)]
 
 
 def test_unrestricted_egress_and_workloads_without_egress(store: Store, tmp_path: Path) -> None:

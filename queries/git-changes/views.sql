@@ -323,3 +323,42 @@ LEFT JOIN live_break_glass bg
        ON bg.cluster = a.cluster AND bg.kind = a.kind AND bg.name = a.name
       AND bg.namespace IS NOT DISTINCT FROM a.namespace
 WHERE NOT a.by_gitops;
+
+-- A JSON object's members sorted by key, to compare two objects whatever their key order.
+CREATE OR REPLACE TEMP MACRO git_sorted_members(j) AS (SELECT list([key, value::VARCHAR] ORDER BY key) FROM json_each(j));
+
+-- egress-allowlist-approved: each egress allowlist ConfigMap of the Kubernetes inventory (labelled
+-- defensible.io/egress-allowlist=true) and the last change in git whose files define it before or after
+-- (`defines` = some file of that change still defines it after the change), with that change's review and
+-- whether the inventory's data is the data that change committed (`same_data`).
+-- A manifest without a namespace matches the ConfigMap in any namespace (kustomize or Argo CD set it).
+CREATE VIEW git_egress_allowlists AS
+WITH allowlists AS (
+    SELECT * FROM k8s_current
+    WHERE kind = 'ConfigMap' AND (labels->>'defensible.io/egress-allowlist') = 'true'
+), touches AS (
+    SELECT a.cluster, a.namespace, a.name, ch.repo, ch.sha, ch.committed_at,
+           bool_or(o.blob = f.new_blob) AS defines, min(f.path) AS path,
+           any_value(o.body->'data') FILTER (WHERE o.blob = f.new_blob) AS git_data
+    FROM allowlists a
+    JOIN git_manifest_objects_known o
+      ON o.kind = 'ConfigMap' AND o.name = a.name AND coalesce(o.namespace, a.namespace) = a.namespace
+         AND o.error IS NULL
+    JOIN git_commit_files_current f ON f.repo = o.repo AND o.blob IN (f.old_blob, f.new_blob)
+    JOIN git_changes ch ON ch.repo = f.repo AND ch.sha = f.sha
+    GROUP BY ALL
+), last AS (
+    SELECT * FROM touches
+    QUALIFY row_number() OVER (PARTITION BY cluster, namespace, name ORDER BY committed_at DESC, sha) = 1
+)
+SELECT a.cluster, a.namespace, a.name, l.repo, l.sha, l.committed_at, l.defines, l.path,
+       git_sorted_members(a.data) IS NOT DISTINCT FROM git_sorted_members(l.git_data) AS same_data,
+       ch.change_type, ch.pr_number, ch.fetch_status, ch.fetch_error, ch.platform, ch.protected_branch,
+       ch.merged_head, coalesce(ch.pr_author, ch.author_email) AS author,
+       r.approvers, r.approvals, r.self_approvers, r.stale_approvals, e.accounted AS emergency,
+       a.location, a.source, a.run_id, a.artifact_sha256, a.collected_at
+FROM allowlists a
+LEFT JOIN last l USING (cluster, namespace, name)
+LEFT JOIN git_changes ch ON ch.repo = l.repo AND ch.sha = l.sha
+LEFT JOIN git_change_reviews r ON r.repo = l.repo AND r.sha = l.sha
+LEFT JOIN git_emergency_changes e ON e.repo = l.repo AND e.sha = l.sha;

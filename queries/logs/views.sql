@@ -40,46 +40,97 @@ FROM k8s_current
 WHERE kind = 'Namespace'
   AND (labels->>split_part(getvariable('regulated_label'), '=', 1)) = split_part(getvariable('regulated_label'), '=', 2);
 
+-- ConfigMaps labelled defensible.io/egress-allowlist=true; only those in an egress_allowlist_owners namespace
+-- are trusted (a team cannot allowlist its own egress).
+CREATE VIEW logs_allowlist_configmaps AS
+SELECT c.*, list_contains(CAST(getvariable('egress_allowlist_owners') AS VARCHAR[]), c.namespace) AS trusted
+FROM k8s_current c
+WHERE c.kind = 'ConfigMap' AND (c.labels->>'defensible.io/egress-allowlist') = 'true';
+
 -- IPv4 CIDRs (a bare address is a /32) and DNS name globs: the egress_allowlist parameter (every cluster),
--- each line of the data values of ConfigMaps labelled defensible.io/egress-allowlist=true (their cluster),
--- and the internal_cidrs parameter (list 'internal'). '#' starts a comment; case is ignored.
--- Entries that are neither a valid IPv4 CIDR nor a DNS name pattern are kept as 'invalid' and match nothing.
+-- each line of the data values of trusted allowlist ConfigMaps (their cluster), and the internal_cidrs
+-- parameter (list 'internal'). '#' starts a comment; case and a final dot are ignored. Each allowlist entry
+-- has a `problem` (NULL: usable): covering every address or name, an IPv4 range wider than egress_allowlist_min_prefix, a
+-- wildcard over a top-level domain or a public suffix (rules of the Public Suffix List in public_suffixes),
+-- or neither a valid IPv4 CIDR nor a DNS name pattern. Entries with a problem match nothing.
 CREATE VIEW logs_address_lists AS
 WITH entries AS (
-    SELECT 'allowlist' AS list, NULL::VARCHAR AS cluster, e AS entry, 'parameter egress_allowlist' AS origin
+    SELECT 'allowlist' AS list, NULL::VARCHAR AS cluster, e AS entry, 'parameter egress_allowlist' AS origin,
+           NULL::VARCHAR AS namespace, NULL::VARCHAR AS name, 'parameter egress_allowlist' AS location,
+           NULL::VARCHAR AS source, NULL::VARCHAR AS run_id, NULL::VARCHAR AS artifact_sha256,
+           NULL::TIMESTAMPTZ AS collected_at
     FROM unnest(CAST(getvariable('egress_allowlist') AS VARCHAR[])) AS t(e)
     UNION ALL
-    SELECT 'allowlist', c.cluster, l, 'ConfigMap ' || c.namespace || '/' || c.name || ' data.' || d.key
-    FROM k8s_current c, json_each(c.data) d, unnest(string_split(d.value->>'$', chr(10))) AS t(l)
-    WHERE c.kind = 'ConfigMap' AND (c.labels->>'defensible.io/egress-allowlist') = 'true'
+    SELECT 'allowlist', c.cluster, l, 'ConfigMap ' || c.namespace || '/' || c.name || ' data.' || d.key,
+           c.namespace, c.name, c.location, c.source, c.run_id, c.artifact_sha256, c.collected_at
+    FROM logs_allowlist_configmaps c, json_each(c.data) d, unnest(string_split(d.value->>'$', chr(10))) AS t(l)
+    WHERE c.trusted
     UNION ALL
-    SELECT 'internal', NULL, e, 'parameter internal_cidrs'
+    SELECT 'internal', NULL, e, 'parameter internal_cidrs', NULL, NULL, NULL, NULL, NULL, NULL, NULL
     FROM unnest(CAST(getvariable('internal_cidrs') AS VARCHAR[])) AS t(e)
 ), cleaned AS (
-    SELECT list, cluster, lower(trim(split_part(entry, '#', 1))) AS entry, origin FROM entries
+    SELECT * REPLACE (rtrim(lower(trim(split_part(entry, '#', 1))), '.') AS entry) FROM entries  -- api.example.com.
 ), parsed AS (
     SELECT *,
            regexp_full_match(entry, '((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}'
                                     || '(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(/(3[0-2]|[12]?[0-9]))?') AS is_cidr,
+           regexp_full_match(entry, '(\*|[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*')
+             AND NOT regexp_full_match(entry, '[0-9./]+') AS is_name,  -- digits and dots: a bad address
            split_part(entry, '/', 1) AS address,
-           coalesce(TRY_CAST(nullif(split_part(entry, '/', 2), '') AS INTEGER), 32) AS prefix
+           coalesce(TRY_CAST(nullif(split_part(entry, '/', 2), '') AS INTEGER), 32) AS prefix,
+           CASE WHEN starts_with(entry, '*.') THEN substr(entry, 3) END AS wildcard_over
     FROM cleaned
     WHERE entry <> ''
+), suffixes AS (
+    SELECT DISTINCT rule FROM public_suffixes
 ), ranged AS (
-    SELECT *,
+    SELECT p.*,
            CASE WHEN is_cidr THEN logs_ipv4_int(address) END AS address_int,
-           CASE WHEN is_cidr THEN CAST(1 AS BIGINT) << (32 - prefix) END AS size
-    FROM parsed
+           CASE WHEN is_cidr THEN CAST(1 AS BIGINT) << (32 - prefix) END AS size,
+           exact.rule IS NOT NULL OR (wild.rule IS NOT NULL AND exception.rule IS NULL) AS over_public_suffix
+    FROM parsed p
+    LEFT JOIN suffixes exact ON exact.rule = p.wildcard_over
+    LEFT JOIN suffixes wild  -- *.ck makes every x.ck public, but for the exceptions (!www.ck)
+           ON strpos(p.wildcard_over, '.') > 0
+              AND wild.rule = '*.' || substr(p.wildcard_over, strpos(p.wildcard_over, '.') + 1)
+    LEFT JOIN suffixes exception ON exception.rule = '!' || p.wildcard_over
 )
-SELECT list, cluster, entry, origin,
-       CASE WHEN is_cidr THEN 'cidr'
-            WHEN regexp_full_match(entry, '[0-9./]+') THEN 'invalid'  -- looks like an address but is not one
-            WHEN regexp_full_match(entry, '(\*|[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*')
-                 THEN 'name'
-            ELSE 'invalid' END AS kind,
+SELECT list, cluster, entry, origin, namespace, name, location, source, run_id, artifact_sha256, collected_at,
+       CASE WHEN is_cidr THEN 'cidr' WHEN is_name THEN 'name' ELSE 'invalid' END AS kind,
+       CASE WHEN list = 'internal' THEN NULL
+            WHEN is_cidr AND prefix = 0 THEN 'covers every IPv4 address'
+            WHEN is_cidr AND prefix < getvariable('egress_allowlist_min_prefix')
+                THEN 'IPv4 range /' || prefix || ' is wider than egress_allowlist_min_prefix /'
+                     || getvariable('egress_allowlist_min_prefix')
+            WHEN is_cidr THEN NULL
+            WHEN regexp_full_match(entry, '[0-9a-f:.]*:[0-9a-f:.]*/0+') THEN 'covers every IPv6 address'
+            WHEN regexp_full_match(entry, '\*(\.\*)*') THEN 'covers every name'
+            WHEN NOT is_name THEN 'neither an IPv4 CIDR nor a DNS name pattern (* only as the whole first label)'
+            WHEN wildcard_over IS NULL THEN NULL
+            WHEN strpos(wildcard_over, '.') = 0 THEN 'wildcard over the top-level domain ' || wildcard_over
+            WHEN over_public_suffix
+                THEN 'wildcard over the public suffix ' || wildcard_over || ' (anyone can register names under it)'
+            WHEN (SELECT count(*) FROM suffixes) = 0
+                THEN 'wildcard not judged: no Public Suffix List collected (kubernetes source, egress_allowlists)'
+            END AS problem,
        CASE WHEN is_cidr THEN address_int - address_int % size END AS first_int,  -- host bits ignored
        CASE WHEN is_cidr THEN address_int - address_int % size + size - 1 END AS last_int
 FROM ranged;
+
+-- What makes the allowlist untrustworthy: each allowlist ConfigMap outside egress_allowlist_owners (none of
+-- its entries is used) and each entry with a problem, naming the ConfigMap (or the parameter).
+CREATE VIEW logs_allowlist_problems AS
+SELECT cluster, namespace, 'ConfigMap/' || name AS object, NULL::VARCHAR AS entry,
+       'egress allowlist ConfigMap ' || namespace || '/' || name || ' is outside its owners (egress_allowlist_owners: '
+         || array_to_string(CAST(getvariable('egress_allowlist_owners') AS VARCHAR[]), ', ') || '): not trusted'
+         AS finding,
+       location, source, run_id, artifact_sha256, collected_at
+FROM logs_allowlist_configmaps WHERE NOT trusted
+UNION ALL
+SELECT cluster, namespace, coalesce('ConfigMap/' || name, 'parameter egress_allowlist'), entry,
+       'egress allowlist entry ' || entry || ' (' || origin || '): ' || problem || '; not used',
+       location, source, run_id, artifact_sha256, collected_at
+FROM logs_address_lists WHERE problem IS NOT NULL;
 
 -- Allowed egress from regulated namespaces to destinations outside the cluster, aggregated per source
 -- workload, destination address or name and port, with the allowlist entry that admits it (NULL: none).
@@ -121,6 +172,7 @@ WITH regulated AS (
 SELECT g.*,
        (SELECT min(a.entry || ' (' || a.origin || ')') FROM logs_address_lists a
         WHERE a.list = 'allowlist' AND (a.cluster IS NULL OR a.cluster = g.cluster)
+          AND a.problem IS NULL
           AND (a.kind = 'cidr' AND g.dst_int BETWEEN a.first_int AND a.last_int
                OR a.kind = 'name' AND g.fqdn GLOB a.entry)) AS allowed_by
 FROM grouped g;

@@ -99,8 +99,9 @@ FROM patterns
 WHERE pattern <> '';
 
 -- The IPv4 ranges of the egress allowlist: the egress_allowlist parameter (every cluster) and each line of the
--- data values of ConfigMaps labelled defensible.io/egress-allowlist=true (their cluster). '#' starts a comment;
--- entries that are not IPv4 CIDRs (DNS names) are left out.
+-- data values of ConfigMaps labelled defensible.io/egress-allowlist=true in an egress_allowlist_owners namespace
+-- (their cluster), as in the logs pack, which reports the others. '#' starts a comment; entries that are not IPv4
+-- CIDRs (DNS names) or are wider than egress_allowlist_min_prefix (0.0.0.0/0) are left out.
 CREATE VIEW reach_allowlist AS
 WITH entries AS (
     SELECT NULL::VARCHAR AS cluster, e AS entry, 'parameter egress_allowlist' AS origin
@@ -109,12 +110,14 @@ WITH entries AS (
     SELECT c.cluster, l, 'ConfigMap ' || c.namespace || '/' || c.name || ' data.' || d.key
     FROM k8s_current c, json_each(c.data) d, unnest(string_split(d.value->>'$', chr(10))) AS t(l)
     WHERE c.kind = 'ConfigMap' AND (c.labels->>'defensible.io/egress-allowlist') = 'true'
+      AND list_contains(CAST(getvariable('egress_allowlist_owners') AS VARCHAR[]), c.namespace)
 ), cleaned AS (
     SELECT cluster, trim(split_part(entry, '#', 1)) AS entry, origin FROM entries
 )
 SELECT cluster, entry, origin, reach_cidr_first(entry) AS first_int, reach_cidr_last(entry) AS last_int
 FROM cleaned
-WHERE reach_is_cidr(entry);
+WHERE reach_is_cidr(entry)
+  AND coalesce(TRY_CAST(nullif(split_part(entry, '/', 2), '') AS INTEGER), 32) >= getvariable('egress_allowlist_min_prefix');
 
 -- IPv4 ranges merged into disjoint, non-adjacent ranges (overlapping and adjacent CIDRs joined), so that an interval is
 -- covered by a set of CIDRs iff it lies inside one merged range: per analysed cluster, its egress allowlist

@@ -6,11 +6,15 @@ Offline from manifest files or ``kubectl get -A -o json`` dumps (``paths``), liv
 or does not let us list (403) is recorded in ``k8s_inventory`` as not collectible, not a failure.
 With ``egress_allowlists``, ConfigMaps labelled ``defensible.io/egress-allowlist=true`` are collected too,
 with their ``data``; live, they are listed with that label selector, so no other ConfigMap is ever fetched.
+The run then also records the rules of the Public Suffix List bundled with ``publicsuffixlist`` (``public_suffixes``),
+with which the logs pack judges wildcard allowlist entries, offline.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import metadata
+from importlib.resources import files
 from typing import Any
 
 from kubernetes import config as kube_config
@@ -140,7 +144,17 @@ MIGRATIONS = (
     "ALTER TABLE k8s_objects ADD COLUMN data JSON;",
     # Pods and controllers name their owners: reachability collapses them to the top owner.
     "ALTER TABLE k8s_objects ADD COLUMN owner_references JSON;",
+    # Rules of the Public Suffix List (`com`, `co.uk`, `*.ck`, `!www.ck`), as of the run that used it.
+    f"CREATE TABLE public_suffixes (rule VARCHAR NOT NULL, {PROVENANCE_COLUMNS});",
 )
+# One row per rule: the first word of each line that is not blank nor a // comment.
+INSERT_PUBLIC_SUFFIXES = """
+INSERT INTO public_suffixes BY NAME
+SELECT DISTINCT lower(split_part(trim(line), ' ', 1)) AS rule,
+       $source AS source, $run_id AS run_id, $artifact AS artifact_sha256, $collected_at AS collected_at
+FROM (SELECT unnest(string_split(content, chr(10))) AS line FROM read_text($path))
+WHERE trim(line) <> '' AND NOT starts_with(trim(line), '//')
+"""
 
 
 class KubernetesSource:
@@ -187,6 +201,17 @@ class KubernetesSource:
             collect_manifests(ctx, cfg["paths"], cfg["stdin"], cfg["cluster"], kinds)
         for context in cfg["contexts"]:
             collect_live(ctx, context, cfg["kubeconfig"], kinds, cfg["page_size"])
+        if cfg["egress_allowlists"]:
+            record_public_suffixes(ctx)
+
+
+def record_public_suffixes(ctx: CollectContext) -> None:
+    """Keep the Public Suffix List that ``publicsuffixlist`` ships as an artifact and load its rules in bulk."""
+    content = (files("publicsuffixlist") / "public_suffix_list.dat").read_bytes()
+    origin = f"Public Suffix List (publicsuffixlist {metadata.version('publicsuffixlist')})"
+    sha = ctx.add_artifact(content, origin, "text/plain")
+    params = {"source": ctx.source, "run_id": ctx.run_id, "collected_at": ctx.collected_at, "artifact": sha}
+    ctx.insert("public_suffixes", INSERT_PUBLIC_SUFFIXES, {**params, "path": str(ctx.store.artifact_path(sha))})
 
 
 # offline ----------------------------------------------------------------------------------------------
