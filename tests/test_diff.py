@@ -197,7 +197,7 @@ def test_markdown_of_the_same_diff(pair: Pair) -> None:
     md = sections(result.stdout)
     assert md[""][0] == "# Defensibility diff"
     assert f"| as of | {pair.old_as_of.isoformat()} | {(pair.old_as_of + timedelta(hours=1)).isoformat()} |" in md[""]
-    assert "| verdicts | 3 satisfied, 1 waived, 9 gap | 4 satisfied, 9 gap |" in md[""]
+    assert "| verdicts | 2 satisfied, 1 waived, 10 gap | 3 satisfied, 10 gap |" in md[""]
     assert md[""][-2:] == ["**Regressions:** 1.", "- logs/egress-controlled: waived → gap"]
     assert not any("Warning" in line for line in md[""])
     assert md["Verdicts"][2:] == [

@@ -169,8 +169,10 @@ def non_policy_drops_only(c: Cluster) -> None:  # drops, but none by policy (con
 
 def vpc_rejects_only(c: Cluster) -> None:  # security-group / NACL rejects are not NetworkPolicy drops
     c.flows = [f for f in c.flows if f["flow"]["verdict"] != "DROPPED"]
-    c.vpcflow = [f"2 123456789010 eni-1 10.0.0.5 198.51.100.1 49152 443 6 10 840 {s} {s + 60} REJECT OK"
-                 for s in range(int(at(0).timestamp()), int(at(END).timestamp()) + 1, 1800)]
+    c.vpcflow = [
+        f"2 123456789010 eni-1 10.0.0.5 198.51.100.1 49152 443 6 10 840 {s} {s + 60} REJECT OK"
+        for s in range(int(at(0).timestamp()), int(at(END).timestamp()) + 1, 1800)
+    ]
 
 
 def unlogged_inventory_node(c: Cluster) -> None:  # a third Node that never reported a flow
@@ -270,7 +272,9 @@ def collect(store: Store, root: Path, names: list[str]) -> None:
                 file.write_bytes(gzip.compress(text.encode()))
             else:
                 file.write_text(text)
-            inputs.append({"format": fmt, "cluster": name, "paths": [str(file)]} | ({"gateway": gateway} if gateway else {}))
+            inputs.append(
+                {"format": fmt, "cluster": name, "paths": [str(file)]} | ({"gateway": gateway} if gateway else {})
+            )
     assert run_source(store, LogsSource(), {"inputs": inputs}).status == "succeeded"
 
 
@@ -313,16 +317,25 @@ POLICY_GAPS = {
         ("node node-b", "no flow log record for 70.0 minutes, more than max_log_gap_minutes (60)")
     ],
     "only-l7-denies": [
-        ("cluster only-l7-denies", "no NetworkPolicy enforcement drop (Hubble DROPPED, POLICY_DENIED) in the window "
-         "(only 1 other deny record(s): envoy access-log deny)")
+        (
+            "cluster only-l7-denies",
+            "no NetworkPolicy enforcement drop (Hubble DROPPED, POLICY_DENIED) in the window "
+            "(only 1 other deny record(s): envoy access-log deny)",
+        )
     ],  # fmt: skip
     "non-policy-drops-only": [
-        ("cluster non-policy-drops-only", "no NetworkPolicy enforcement drop (Hubble DROPPED, POLICY_DENIED) in the "
-         "window (only 2 other deny record(s): hubble 132, hubble CT_MAP_INSERTION_FAILED)")
+        (
+            "cluster non-policy-drops-only",
+            "no NetworkPolicy enforcement drop (Hubble DROPPED, POLICY_DENIED) in the "
+            "window (only 2 other deny record(s): hubble 132, hubble CT_MAP_INSERTION_FAILED)",
+        )
     ],  # fmt: skip
     "vpc-rejects-only": [
-        ("cluster vpc-rejects-only", "no NetworkPolicy enforcement drop (Hubble DROPPED, POLICY_DENIED) in the window "
-         "(only 5 other deny record(s): vpcflow deny)")
+        (
+            "cluster vpc-rejects-only",
+            "no NetworkPolicy enforcement drop (Hubble DROPPED, POLICY_DENIED) in the window "
+            "(only 5 other deny record(s): vpcflow deny)",
+        )
     ],  # fmt: skip
 }
 
@@ -337,25 +350,39 @@ def test_policy_denies_visible_per_node_and_enforcement_drop(results: dict[str, 
 
 TRACE_GAPS = {
     "public-gateway-log-removed": [
-        ("Gateway gw/public-gateway", "no access log record of this gateway in the window (logs input `gateway` "
-         "setting, or kubelet pod-log paths of its proxies, name it)")
+        (
+            "Gateway gw/public-gateway",
+            "no access log record of this gateway in the window (logs input `gateway` "
+            "setting, or kubelet pod-log paths of its proxies, name it)",
+        )
     ],  # fmt: skip
     "internal-gateway-log-removed": [
-        ("Gateway gw/internal-gateway", "no access log record of this gateway in the window (logs input `gateway` "
-         "setting, or kubelet pod-log paths of its proxies, name it)")
+        (
+            "Gateway gw/internal-gateway",
+            "no access log record of this gateway in the window (logs input `gateway` "
+            "setting, or kubelet pod-log paths of its proxies, name it)",
+        )
     ],  # fmt: skip
     "public-lines-without-id": [
-        ("Gateway gw/public-gateway",
-         "2 access log record(s) in the window, none with a route, a backend and a trace or request id"),
+        (
+            "Gateway gw/public-gateway",
+            "2 access log record(s) in the window, none with a route, a backend and a trace or request id",
+        ),
         ("access log of gw/public-gateway", "2 without trace or request id of 2 request(s)"),
     ],  # fmt: skip
     "istio-ingress-gateway-unlogged": [
-        ("Gateway.networking.istio.io shop/shop-ingress", "no access log record of this gateway in the window "
-         "(logs input `gateway` setting, or kubelet pod-log paths of its proxies, name it)")
+        (
+            "Gateway.networking.istio.io shop/shop-ingress",
+            "no access log record of this gateway in the window "
+            "(logs input `gateway` setting, or kubelet pod-log paths of its proxies, name it)",
+        )
     ],  # fmt: skip
     "ingress-class-unlogged": [
-        ("IngressClass nginx", "no access log record of this gateway in the window (logs input `gateway` setting, "
-         "or kubelet pod-log paths of its proxies, name it)")
+        (
+            "IngressClass nginx",
+            "no access log record of this gateway in the window (logs input `gateway` setting, "
+            "or kubelet pod-log paths of its proxies, name it)",
+        )
     ],  # fmt: skip
     "gateways-not-listed": [
         ("cluster gateways-not-listed", "Gateway not listed: the gateways of this kind are unknown")
