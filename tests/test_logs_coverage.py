@@ -7,6 +7,7 @@ change must turn exactly its claim into a gap naming the offending object, while
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,8 @@ T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 END = 120  # minutes of logs in every cluster
 UID = "3f2b6c1e-9a4d-4e8b-b1c2-7d5e6f708192"
 NODES = ("node-a", "node-b")
+INTERNAL_POD_LOGS = f"var/log/pods/gw_internal-gateway-istio-6d8f9c7b5d-p9zrx_{UID}"  # kubelet: ns_pod_uid
+SQUID = "{:.3f}   5006 10.105.21.199 TCP_MISS/200 19763 CONNECT login.example.com:443 - HIER_DIRECT/175.16.199.115 -"
 MANIFESTS = """
 apiVersion: v1
 kind: Namespace
@@ -135,9 +138,8 @@ class Cluster:
         # (format, gateway setting, file path under the cluster's directory, lines)
         self.access = {
             "public": ["envoy", "gw/public-gateway", "gateways/public.log", [access(m) for m in (1, 61)]],
-            "internal": ["envoy", None, f"var/log/pods/gw_internal-gateway-istio-6d8f9c7b5d-p9zrx_{UID}/istio-proxy/0.log",
-                         [access(m) for m in (2, 62)]],
-        }  # fmt: skip
+            "internal": ["envoy", None, f"{INTERNAL_POD_LOGS}/istio-proxy/0.log", [access(m) for m in (2, 62)]],
+        }
 
 
 def baseline(c: Cluster) -> None:
@@ -194,9 +196,7 @@ def internal_gateway_log_removed(c: Cluster) -> None:  # internal exposure does 
 
 
 def squid_log_added(c: Cluster) -> None:  # egress-proxy lines (no route): egress evidence only
-    c.access["squid"] = ["squid", None, "squid/access.log",
-                         [f"{at(3).timestamp():.3f}   5006 10.105.21.199 TCP_MISS/200 19763 CONNECT login.example.com:443 "
-                          "- HIER_DIRECT/175.16.199.115 -"]]  # fmt: skip
+    c.access["squid"] = ["squid", None, "squid/access.log", [SQUID.format(at(3).timestamp())]]
 
 
 def public_lines_without_id(c: Cluster) -> None:
@@ -267,8 +267,6 @@ def collect(store: Store, root: Path, names: list[str]) -> None:
             file = root / name / relative
             file.parent.mkdir(parents=True, exist_ok=True)
             if file.suffix == ".gz":
-                import gzip
-
                 file.write_bytes(gzip.compress(text.encode()))
             else:
                 file.write_text(text)
@@ -322,21 +320,21 @@ POLICY_GAPS = {
             "no NetworkPolicy enforcement drop (Hubble DROPPED, POLICY_DENIED) in the window "
             "(only 1 other deny record(s): envoy access-log deny)",
         )
-    ],  # fmt: skip
+    ],
     "non-policy-drops-only": [
         (
             "cluster non-policy-drops-only",
             "no NetworkPolicy enforcement drop (Hubble DROPPED, POLICY_DENIED) in the "
             "window (only 2 other deny record(s): hubble 132, hubble CT_MAP_INSERTION_FAILED)",
         )
-    ],  # fmt: skip
+    ],
     "vpc-rejects-only": [
         (
             "cluster vpc-rejects-only",
             "no NetworkPolicy enforcement drop (Hubble DROPPED, POLICY_DENIED) in the window "
             "(only 5 other deny record(s): vpcflow deny)",
         )
-    ],  # fmt: skip
+    ],
 }
 
 
@@ -355,35 +353,35 @@ TRACE_GAPS = {
             "no access log record of this gateway in the window (logs input `gateway` "
             "setting, or kubelet pod-log paths of its proxies, name it)",
         )
-    ],  # fmt: skip
+    ],
     "internal-gateway-log-removed": [
         (
             "Gateway gw/internal-gateway",
             "no access log record of this gateway in the window (logs input `gateway` "
             "setting, or kubelet pod-log paths of its proxies, name it)",
         )
-    ],  # fmt: skip
+    ],
     "public-lines-without-id": [
         (
             "Gateway gw/public-gateway",
             "2 access log record(s) in the window, none with a route, a backend and a trace or request id",
         ),
         ("access log of gw/public-gateway", "2 without trace or request id of 2 request(s)"),
-    ],  # fmt: skip
+    ],
     "istio-ingress-gateway-unlogged": [
         (
             "Gateway.networking.istio.io shop/shop-ingress",
             "no access log record of this gateway in the window "
             "(logs input `gateway` setting, or kubelet pod-log paths of its proxies, name it)",
         )
-    ],  # fmt: skip
+    ],
     "ingress-class-unlogged": [
         (
             "IngressClass nginx",
             "no access log record of this gateway in the window (logs input `gateway` setting, "
             "or kubelet pod-log paths of its proxies, name it)",
         )
-    ],  # fmt: skip
+    ],
     "gateways-not-listed": [
         ("cluster gateways-not-listed", "Gateway not listed: the gateways of this kind are unknown")
     ],

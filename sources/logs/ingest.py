@@ -85,11 +85,11 @@ class Fetched:
 class LogFormat:
     """How one log format becomes rows of ``table``.
 
-    ``select(first_line, input_config)`` (the input's settings and the file's ``origin``) returns SQL over the relation ``lines(raw, line)`` (``line`` is
-    ``raw`` unwrapped, NULL when the envelope is broken) selecting the table's columns (``cluster`` may be
-    NULL: the input's or the source's cluster is used), ``raw`` and ``line`` as they are, and ``_status``:
-    ``ok``, ``skip:<why>`` for lines that are not records, or
-    ``reject:<why>`` for malformed ones. ``dedupe`` names columns identifying a record: rows whose key is
+    ``select(first_line, input_config)`` (the input's settings and the file's ``origin``) returns SQL over
+    the relation ``lines(raw, line)`` (``line`` is ``raw`` unwrapped, NULL when the envelope is broken)
+    selecting the table's columns (``cluster`` may be NULL: the input's or the source's cluster is used),
+    ``raw`` and ``line`` as they are, and ``_status``: ``ok``, ``skip:<why>`` for lines that are not records,
+    or ``reject:<why>`` for malformed ones. ``dedupe`` names columns identifying a record: rows whose key is
     already in the table, or earlier in the same file, are dropped. ``header(first_line)`` says whether the
     file starts with a header line the reader should skip (a header repeated further on is the format's to skip).
     A format whose lines may hold several records (``one_row_per_line=False``) is always counted line by line."""

@@ -136,8 +136,8 @@ INPUT_SCHEMA: dict[str, Any] = {
         "gateway": {
             "type": "string",
             "pattern": "^([a-z0-9]([-a-z0-9]*[a-z0-9])?/)?[a-z0-9]([-.a-z0-9]*[a-z0-9])?$",
-            "description": "envoy: the gateway that wrote these access logs: namespace/name of a Gateway (Gateway API "
-            "or Istio) or of its proxy's Pod or workload, or an IngressClass name (default: from kubelet pod-log paths)",
+            "description": "envoy: the gateway that wrote these access logs: namespace/name of a Gateway (Gateway "
+            "API or Istio) or of its proxy's Pod or workload, or an IngressClass name (default: kubelet pod-log paths)",
         },
     },
     "oneOf": [{"required": ["paths"]}, {"required": ["s3"]}, {"required": ["cloudwatch"]}],
