@@ -147,10 +147,10 @@ def test_fixed_gap_and_expired_waiver_are_exactly_what_the_diff_reports(pair: Pa
         "scope": None,
         "signed_by": [signer],
         "verified_with": signer,
-        "verdicts": {"satisfied": 3, "waived": 1, "gap": 9},
+        "verdicts": {"satisfied": 2, "waived": 1, "gap": 10},
     }
     assert doc["new"]["as_of"] == (pair.old_as_of + timedelta(hours=1)).isoformat()
-    assert doc["new"]["verdicts"] == {"satisfied": 4, "gap": 9}
+    assert doc["new"]["verdicts"] == {"satisfied": 3, "gap": 10}
     assert doc["warnings"] == []
     assert doc["verdict_changes"] == [
         {"claim": "k8s-networking/access-restricted", "title": "Access restricted", "old": "gap", "new": "satisfied"},
