@@ -154,7 +154,9 @@ GROUP BY cluster;
 
 -- The node that reported a Hubble flow (Hubble Relay writes "cluster/node"); NULL for other flow logs.
 CREATE OR REPLACE TEMP MACRO logs_node(log_format, observer) AS
-    CASE WHEN log_format = 'hubble' THEN nullif(regexp_extract(observer, '[^/]*$'), '') END;
+    CASE WHEN log_format <> 'hubble' THEN NULL
+         WHEN contains(observer, '/') THEN nullif(regexp_extract(observer, '[^/]*$'), '')
+         ELSE nullif(observer, '') END;
 
 -- The nodes expected to report flows: the Node objects of a cluster whose Nodes were listed, else the
 -- nodes that reported Hubble flows (any time). Each cites where it was seen.
