@@ -130,7 +130,8 @@ def env(store: Store, tmp_path: Path) -> Env:
 
 def table(result: QueryResult, *columns: str) -> list[tuple]:
     index = [result.columns.index(c) for c in columns]
-    return sorted(tuple(row[i] for i in index) for row in result.rows)
+    rows = [tuple(row[i] for i in index) for row in result.rows]
+    return sorted(rows, key=lambda row: tuple((value is not None, value) for value in row))  # NULL first
 
 
 def gap_destinations(result: ClaimResult) -> set[str]:
@@ -485,6 +486,7 @@ def test_untraceable_requests_are_counted_per_authority(env: Env) -> None:
             access(3, upstream_host="-", upstream_cluster="-"),
             access(4, route="-", upstream_host="-", upstream_cluster="-", flags="NR", request_id="-", status=404),
             access(5, authority="admin.example.com", request_id="-"),
+            access(6, route="-", authority="-"),  # no route name, and no authority to match a route on
         ],
     )
     result = env.evaluate()["incidents-traceable"]
@@ -492,12 +494,33 @@ def test_untraceable_requests_are_counted_per_authority(env: Env) -> None:
     columns = ("cluster", "log_format", "object", "authority", "requests", "missing_route", "missing_backend")
     unnamed = "access log of (proxy not named)"
     assert table(result.gaps, *columns, "missing_id", "finding", "location") == [
-        ("prod", "envoy", unnamed, "admin.example.com", 1, 0, 0, 1, "1 without trace or request id of 1 request(s)",
-         str(path)),
-        ("prod", "envoy", unnamed, "shop.example.com", 5, 2, 1, 2,
-         "2 without route, 1 without backend, 2 without trace or request id of 5 request(s)", str(path)),
-    ]  # fmt: skip
-    assert table(result.evidence, "authority", "requests") == [("shop.example.com", 1)]
+        ("prod", "envoy", unnamed, None, 1, 1, 0, 0, "1 without route of 1 request(s)", str(path)),
+        (
+            "prod",
+            "envoy",
+            unnamed,
+            "admin.example.com",
+            1,
+            0,
+            0,
+            1,
+            "1 without trace or request id of 1 request(s)",
+            str(path),
+        ),
+        (
+            "prod",
+            "envoy",
+            unnamed,
+            "shop.example.com",
+            5,
+            0,
+            1,
+            2,
+            "1 without backend, 2 without trace or request id of 5 request(s)",
+            str(path),
+        ),
+    ]  # fmt: skip  (no route name but the authority and path it was matched on: traceable)
+    assert table(result.evidence, "authority", "requests") == [("shop.example.com", 2)]
 
 
 def test_traceable_without_access_logs(env: Env) -> None:

@@ -290,12 +290,14 @@ JOIN logs_gateway_names n
 JOIN logs_gateways g ON g.cluster = n.cluster AND g.gateway = n.gateway;
 
 -- Each Envoy access log record but an egress gateway's (Squid's and egress gateways' lines are egress
--- evidence only) and the fields it lacks. A request the proxy answered without routing it (a deny, or the
--- NR no-route or DPE downstream-protocol-error flag) needs only a trace or request id.
+-- evidence only) and the fields it lacks. The route is its name, else the authority and path it was matched
+-- on. A request the proxy answered without routing it (a deny, or the NR no-route or DPE
+-- downstream-protocol-error flag) needs only a trace or request id.
 CREATE VIEW logs_http_traceability AS
 SELECT *, NOT (missing_route OR missing_backend OR missing_id) AS traceable
 FROM (SELECT *,
-             NOT unrouted AND coalesce(route, '') IN ('', '-') AS missing_route,
+             NOT unrouted AND coalesce(route, '') IN ('', '-')
+               AND (coalesce(authority, '') IN ('', '-') OR coalesce(path, '') IN ('', '-')) AS missing_route,
              NOT unrouted AND coalesce(upstream_cluster, '') IN ('', '-') AND coalesce(upstream_host, '') IN ('', '-')
                AS missing_backend,
              coalesce(trace_id, '') IN ('', '-') AND coalesce(request_id, '') IN ('', '-') AS missing_id
