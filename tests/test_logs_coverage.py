@@ -182,6 +182,13 @@ def unlogged_inventory_node(c: Cluster) -> None:  # a third Node that never repo
     c.manifests += "---\napiVersion: v1\nkind: Node\nmetadata: {name: node-c}\n"
 
 
+def nodes_not_listed_pod_on_silent_node(c: Cluster) -> None:  # Nodes not listed: a Pod's node never reported
+    c.kinds = [k for k in KIND_NAMES if k != "Node"]
+    c.manifests += (
+        "---\napiVersion: v1\nkind: Pod\nmetadata: {name: batch-0, namespace: shop}\nspec: {nodeName: node-c}\n"
+    )
+
+
 def relay_names_and_numeric_reasons(c: Cluster) -> None:  # Hubble Relay's "cluster/node", drop_reason 133 only
     for f in c.flows:
         f["node_name"] = f["flow"]["node_name"] = f"{c.name}/{f['node_name']}"
@@ -244,6 +251,7 @@ VARIANTS: dict[str, Callable[[Cluster], None]] = {
         non_policy_drops_only,
         vpc_rejects_only,
         unlogged_inventory_node,
+        nodes_not_listed_pod_on_silent_node,
         relay_names_and_numeric_reasons,
         public_gateway_log_removed,
         internal_gateway_log_removed,
@@ -315,6 +323,7 @@ def gap_clusters(result: ClaimResult) -> set[str]:
 POLICY_GAPS = {
     "one-node-silent": [("node node-b", "no flow record from this node in the window")],
     "unlogged-inventory-node": [("node node-c", "no flow record from this node in the window")],
+    "nodes-not-listed-pod-on-silent-node": [("node node-c", "no flow record from this node in the window")],
     "deny-at-start-then-silence": [
         ("node node-a", "no flow log record for 120.0 minutes, more than max_log_gap_minutes (60)")
     ],

@@ -158,22 +158,29 @@ CREATE OR REPLACE TEMP MACRO logs_node(log_format, observer) AS
          WHEN contains(observer, '/') THEN nullif(regexp_extract(observer, '[^/]*$'), '')
          ELSE nullif(observer, '') END;
 
--- The nodes expected to report flows: the Node objects of a cluster whose Nodes were listed, else the
--- nodes that reported Hubble flows (any time). Each cites where it was seen.
+-- The nodes expected to report flows: the Node objects of a cluster whose Nodes were listed, else the nodes
+-- its Pods run on (spec.nodeName) and the nodes that reported Hubble flows (any time). Each cites where it
+-- was first seen.
 CREATE VIEW logs_nodes AS
-SELECT cluster, name AS node,
-       {'location': location, 'source': source, 'run_id': run_id, 'artifact_sha256': artifact_sha256,
-        'collected_at': collected_at} AS seen
-FROM k8s_current WHERE kind = 'Node'
-UNION ALL
-SELECT f.cluster, logs_node('hubble', f.observer),
-       min({'location': a.origin, 'source': a.source, 'run_id': a.run_id, 'artifact_sha256': a.artifact_sha256,
-            'collected_at': a.collected_at})
-FROM (SELECT DISTINCT cluster, observer, run_id, artifact_sha256 FROM flows WHERE log_format = 'hubble') f
-JOIN log_artifacts_ingested a USING (run_id, artifact_sha256)
-WHERE logs_node('hubble', f.observer) IS NOT NULL
-  AND f.cluster NOT IN (SELECT cluster FROM k8s_inventory_current WHERE kind = 'Node' AND status = 'collected')
-GROUP BY f.cluster, logs_node('hubble', f.observer);
+WITH listed AS (
+    SELECT cluster FROM k8s_inventory_current WHERE kind = 'Node' AND status = 'collected'
+), seen AS (
+    SELECT cluster, name AS node, location, source, run_id, artifact_sha256, collected_at
+    FROM k8s_current WHERE kind = 'Node'
+    UNION ALL
+    SELECT cluster, spec->>'nodeName', location, source, run_id, artifact_sha256, collected_at
+    FROM k8s_current WHERE kind = 'Pod' AND cluster NOT IN (SELECT cluster FROM listed)
+    UNION ALL
+    SELECT f.cluster, logs_node('hubble', f.observer), a.origin, a.source, a.run_id, a.artifact_sha256, a.collected_at
+    FROM (SELECT DISTINCT cluster, observer, run_id, artifact_sha256 FROM flows WHERE log_format = 'hubble') f
+    JOIN log_artifacts_ingested a USING (run_id, artifact_sha256)
+    WHERE f.cluster NOT IN (SELECT cluster FROM listed)
+)
+SELECT cluster, node, min({'location': location, 'source': source, 'run_id': run_id,
+                           'artifact_sha256': artifact_sha256, 'collected_at': collected_at}) AS seen
+FROM seen
+WHERE coalesce(node, '') <> ''
+GROUP BY cluster, node;
 
 -- NetworkPolicy enforcement drops: Hubble flows DROPPED by policy (reason POLICY_DENIED / 133 "Policy
 -- denied", POLICY_DENY / 181 "Policy denied by denylist", AUTH_REQUIRED / 189 "Authentication required").
