@@ -270,16 +270,16 @@ WITH proxies AS (
     SELECT cluster, namespace, name, spec->'template'->'metadata'->'labels' FROM k8s_current
     WHERE kind IN ('Deployment', 'DaemonSet', 'StatefulSet')
 ), selectors AS (
-    SELECT cluster, gateway, selector, proxy_namespace FROM logs_gateways WHERE selector IS NOT NULL
+    SELECT cluster, kind, gateway, selector, proxy_namespace FROM logs_gateways WHERE selector IS NOT NULL
     UNION ALL
-    SELECT cluster, gateway, json_object('gateway.envoyproxy.io/owning-gateway-name', split_part(gateway, '/', 2),
+    SELECT cluster, kind, gateway, json_object('gateway.envoyproxy.io/owning-gateway-name', split_part(gateway, '/', 2),
                                          'gateway.envoyproxy.io/owning-gateway-namespace', split_part(gateway, '/', 1)),
            NULL
     FROM logs_gateways WHERE kind = 'Gateway'
 )
-SELECT cluster, gateway, gateway AS name FROM logs_gateways
+SELECT cluster, kind, gateway, gateway AS name FROM logs_gateways
 UNION
-SELECT s.cluster, s.gateway, p.namespace || '/' || p.name
+SELECT s.cluster, s.kind, s.gateway, p.namespace || '/' || p.name
 FROM selectors s JOIN proxies p ON p.cluster = s.cluster AND (s.proxy_namespace IS NULL OR p.namespace = s.proxy_namespace)
 WHERE len(json_keys(s.selector)) > 0
   AND len(list_filter(json_keys(s.selector), lambda k: (p.labels->>k) IS DISTINCT FROM (s.selector->>k))) = 0;
@@ -294,7 +294,7 @@ JOIN logs_gateway_names n
   ON n.cluster = v.cluster
  AND n.name IN (v.value, regexp_replace(v.value, '-[bcdfghjklmnpqrstvwxz2456789]{6,10}-[bcdfghjklmnpqrstvwxz2456789]{5}$'
                                                  || '|-[bcdfghjklmnpqrstvwxz2456789]{5}$|-[0-9]+$', ''))
-JOIN logs_gateways g ON g.cluster = n.cluster AND g.gateway = n.gateway;
+JOIN logs_gateways g ON g.cluster = n.cluster AND g.kind = n.kind AND g.gateway = n.gateway;
 
 -- Each Envoy access log record but an egress gateway's (Squid's and egress gateways' lines are egress
 -- evidence only) and the fields it lacks. The route is its name, else the authority and path it was matched
@@ -324,7 +324,7 @@ SELECT g.cluster, g.kind, g.gateway, g.location, g.source, g.run_id, g.artifact_
        min({'ts': t.ts, 'artifact_sha256': t.artifact_sha256, 'run_id': t.run_id, 'source': t.source,
             'collected_at': t.collected_at}) FILTER (WHERE t.traceable) AS example
 FROM logs_gateways g
-LEFT JOIN logs_http_gateways a ON a.cluster = g.cluster AND a.gateway = g.gateway
+LEFT JOIN logs_http_gateways a ON a.cluster = g.cluster AND a.kind = g.kind AND a.gateway = g.gateway
 LEFT JOIN logs_http_traceability t ON t.cluster = a.cluster AND t.gateway = a.value
 WHERE NOT g.egress
 GROUP BY ALL;
