@@ -130,7 +130,8 @@ def env(store: Store, tmp_path: Path) -> Env:
 
 def table(result: QueryResult, *columns: str) -> list[tuple]:
     index = [result.columns.index(c) for c in columns]
-    return sorted(tuple(row[i] for i in index) for row in result.rows)
+    rows = [tuple(row[i] for i in index) for row in result.rows]
+    return sorted(rows, key=lambda row: tuple((value is not None, value) for value in row))  # NULL first
 
 
 def gap_destinations(result: ClaimResult) -> set[str]:
@@ -359,10 +360,10 @@ def test_denies_visible_when_every_cluster_logs_denies_without_silence(env: Env)
     result = env.evaluate()["policy-denies-visible"]
     assert result.verdict == "satisfied", result.reason
     ms = timedelta(microseconds=123456)
-    assert table(result.evidence, "cluster", "deny_records", "first_ts", "last_ts", "detail") == [
-        ("prod", 1, at(30), at(30), "1 deny record(s) in access log"),
-        ("prod", 2, at(0) + ms, at(60) + ms, "2 deny record(s) in flows"),
-    ]
+    assert table(result.evidence, "cluster", "object", "records", "first_ts", "last_ts", "detail") == [
+        ("prod", "node node-1", 2, at(0) + ms, at(60) + ms, "2 NetworkPolicy drop(s) (POLICY_DENIED)"),
+        ("prod", "node node-1", 3, at(0) + ms, at(60) + ms, "3 flow record(s)"),
+    ]  # the access log's RBAC 403 is no NetworkPolicy drop
     assert str(path) in {row[0] for row in table(result.evidence, "location")}
 
 
@@ -385,14 +386,16 @@ def test_denies_gaps_missing_cluster_silence_and_lost_records(env: Env) -> None:
     assert result.verdict == "gap"
     ms = timedelta(microseconds=123456)
     assert table(result.gaps, "cluster", "object", "gap_start", "gap_end", "finding") == [
-        ("prod", "flow logs of prod", at(10) + ms, at(95) + ms,
-         "no flow log record for 85.0 minutes, more than max_log_gap_minutes (60)"),
         ("prod", f"log file {path}", at(0) + ms, at(100) + ms, "1 lost_events record(s): the hubble log lost records"),
-        ("staging", "cluster staging", None, None, "no deny records (flows or access logs) in the window"),
+        ("prod", "node node-1", at(10) + ms, at(95) + ms,
+         "no flow log record for 85.0 minutes, more than max_log_gap_minutes (60)"),
+        ("staging", "cluster staging", None, None,
+         "no NetworkPolicy enforcement drop (Hubble DROPPED, POLICY_DENIED) in the window"),
     ]  # fmt: skip
     assert table(result.evidence, "object", "detail") == [
-        ("cluster prod", "3 deny record(s) in flows"),
         (f"log file {path}", "note: 1 malformed line(s) rejected; 4 record(s) loaded"),
+        ("node node-1", "3 NetworkPolicy drop(s) (POLICY_DENIED)"),
+        ("node node-1", "4 flow record(s)"),
     ]
 
     relaxed = env.evaluate(max_log_gap_minutes=90, lost_data_markers=["SKIPDATA"])["policy-denies-visible"]
@@ -402,7 +405,7 @@ def test_denies_gaps_missing_cluster_silence_and_lost_records(env: Env) -> None:
 def test_vpc_skipdata_and_window_edges_are_gaps(env: Env) -> None:
     env.manifests()
     start = int(T0.timestamp())
-    env.logs(
+    path = env.logs(
         "vpcflow",
         [
             "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action "
@@ -413,14 +416,30 @@ def test_vpc_skipdata_and_window_edges_are_gaps(env: Env) -> None:
         ],
     )
     result = env.evaluate()
+    no_drop = "no NetworkPolicy enforcement drop (Hubble DROPPED, POLICY_DENIED) in the window"
     assert table(result["policy-denies-visible"].gaps, "finding") == [
-        ("1 SKIPDATA record(s): the vpcflow log lost records",)
+        ("1 SKIPDATA record(s): the vpcflow log lost records",),
+        (f"{no_drop} (only 1 other deny record(s): vpcflow deny)",),  # a security-group/NACL REJECT
     ]
     windowed = env.evaluate(window_since=at(-90).isoformat(), window_until=at(200).isoformat())["policy-denies-visible"]
-    assert table(windowed.gaps, "gap_start", "gap_end", "finding") == [
-        (at(-90), at(0), "no flow log record for 90.0 minutes, more than max_log_gap_minutes (60)"),
-        (at(0), at(20), "1 SKIPDATA record(s): the vpcflow log lost records"),
-        (at(20), at(200), "no flow log record for 180.0 minutes, more than max_log_gap_minutes (60)"),
+    assert table(windowed.gaps, "object", "finding")[0] == (
+        "cluster prod",
+        f"{no_drop} (only 1 other deny record(s): vpcflow deny)",
+    )
+    assert [row for row in table(windowed.gaps, "object", "gap_start", "gap_end", "finding") if row[1]] == [
+        (
+            "flow logs of prod",
+            at(-90),
+            at(0),
+            "no flow log record for 90.0 minutes, more than max_log_gap_minutes (60)",
+        ),
+        (
+            "flow logs of prod",
+            at(20),
+            at(200),
+            "no flow log record for 180.0 minutes, more than max_log_gap_minutes (60)",
+        ),
+        (f"log file {path}", at(0), at(20), "1 SKIPDATA record(s): the vpcflow log lost records"),
     ]
 
 
@@ -435,6 +454,7 @@ def test_denies_without_evidence(env: Env) -> None:
 
 
 def test_traceable_when_requests_carry_route_backend_and_id(env: Env) -> None:
+    env.manifests()  # no gateway: only the requests are judged
     path = env.logs(
         "envoy",
         [
@@ -455,6 +475,7 @@ def test_traceable_when_requests_carry_route_backend_and_id(env: Env) -> None:
 
 
 def test_untraceable_requests_are_counted_per_authority(env: Env) -> None:
+    env.manifests()
     path = env.logs(
         "envoy",
         [
@@ -464,30 +485,55 @@ def test_untraceable_requests_are_counted_per_authority(env: Env) -> None:
             access(3, upstream_host="-", upstream_cluster="-"),
             access(4, route="-", upstream_host="-", upstream_cluster="-", flags="NR", request_id="-", status=404),
             access(5, authority="admin.example.com", request_id="-"),
+            access(6, route="-", authority="-"),  # no route name, and no authority to match a route on
         ],
     )
     result = env.evaluate()["incidents-traceable"]
     assert result.verdict == "gap"
-    columns = ("cluster", "log_format", "gateway", "authority", "requests", "missing_route", "missing_backend")
+    columns = ("cluster", "log_format", "object", "authority", "requests", "missing_route", "missing_backend")
+    unnamed = "access log of (proxy not named)"
     assert table(result.gaps, *columns, "missing_id", "finding", "location") == [
-        ("prod", "envoy", None, "admin.example.com", 1, 0, 0, 1, "1 without trace or request id of 1 request(s)",
-         str(path)),
-        ("prod", "envoy", None, "shop.example.com", 5, 2, 1, 2,
-         "2 without route, 1 without backend, 2 without trace or request id of 5 request(s)", str(path)),
-    ]  # fmt: skip
-    assert table(result.evidence, "authority", "requests") == [("shop.example.com", 1)]
+        ("prod", "envoy", unnamed, None, 1, 1, 0, 0, "1 without route of 1 request(s)", str(path)),
+        (
+            "prod",
+            "envoy",
+            unnamed,
+            "admin.example.com",
+            1,
+            0,
+            0,
+            1,
+            "1 without trace or request id of 1 request(s)",
+            str(path),
+        ),
+        (
+            "prod",
+            "envoy",
+            unnamed,
+            "shop.example.com",
+            5,
+            0,
+            1,
+            2,
+            "1 without backend, 2 without trace or request id of 5 request(s)",
+            str(path),
+        ),
+    ]  # fmt: skip  (no route name but the authority and path it was matched on: traceable)
+    assert table(result.evidence, "authority", "requests") == [("shop.example.com", 2)]
 
 
 def test_traceable_without_access_logs(env: Env) -> None:
     assert env.evaluate()["incidents-traceable"].reason == (
-        "required evidence not collected: table http_access, log_artifacts absent"
+        "required evidence not collected: table http_access, log_artifacts, k8s_inventory absent"
     )
+    env.manifests()
     env.logs("hubble", [deny(0)])
     result = env.evaluate()["incidents-traceable"]
     assert (result.verdict, result.reason) == ("no-evidence", "evidence query returned no rows")
 
 
 def test_rows_of_failed_runs_do_not_count(env: Env, store: Store) -> None:
+    env.manifests()
     env.logs("envoy", [access(0, route="-")])
     store.con.execute("UPDATE runs SET status = 'failed' WHERE source = 'logs'")
     result = env.evaluate()["incidents-traceable"]
@@ -497,7 +543,7 @@ def test_rows_of_failed_runs_do_not_count(env: Env, store: Store) -> None:
 # the demo ---------------------------------------------------------------------------------------------
 
 
-def test_demo_shows_one_egress_gap_and_visible_denies(demo_dir: Path) -> None:
+def test_demo_shows_one_egress_gap_visible_denies_and_an_unlogged_gateway(demo_dir: Path) -> None:
     evidence = demo_dir / "bundle" / "evidence" / "logs"
     [gap] = json.loads((evidence / "egress-controlled" / "gaps.json").read_text())
     assert (gap["cluster"], gap["namespace"], gap["object"], gap["destination"], gap["port"], gap["flows"]) == (
@@ -516,5 +562,8 @@ def test_demo_shows_one_egress_gap_and_visible_denies(demo_dir: Path) -> None:
         ("sqs.eu-west-1.amazonaws.com", "*.amazonaws.com"),
     ]
     assert all("ConfigMap platform/egress-allowlist" in r["allowed_by"] for r in allowed)
-    for claim in ("policy-denies-visible", "incidents-traceable"):
-        assert json.loads((evidence / claim / "gaps.json").read_text()) == []
+    assert json.loads((evidence / "policy-denies-visible" / "gaps.json").read_text()) == []  # both nodes, drops
+    [gap] = json.loads((evidence / "incidents-traceable" / "gaps.json").read_text())
+    assert gap["object"] == "Gateway gateway-infra/internal-gateway"  # no access log; the public one has its own
+    covered = json.loads((evidence / "incidents-traceable" / "evidence.json").read_text())
+    assert "Gateway gateway-infra/public-gateway" in {r["object"] for r in covered}

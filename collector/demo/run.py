@@ -35,7 +35,11 @@ from collector.store import Store
 
 MARKER = ".defensible-demo"
 CLUSTER = "casework-prod"
-LOG_INPUTS = (("hubble", "hubble-*.json"), ("envoy", "istio-*.log"))  # format, files in env/logs
+LOG_INPUTS = (  # format, files in env/logs, settings: the public gateway's log is named after it
+    ("hubble", "hubble-*.json", {}),
+    ("envoy", "istio-public-gateway.log", {"gateway": "gateway-infra/public-gateway"}),
+    ("envoy", "istio-admin-console-sidecar.log", {}),
+)
 # namespace, name, host, days the certificate stays valid: the staff wildcard is about to expire
 TLS_SECRETS = (
     ("gateway-infra", "citizen-api-tls", "api.casework.example.gov", 90),
@@ -86,7 +90,10 @@ def run_demo(out: Path, collect: Callable[[Store, str, dict], RunResult]) -> tup
             ("certificates", {"paths": [str(gitops / "k8s"), str(secrets.parent)], "cluster": CLUSTER}),
             (
                 "logs",
-                {"cluster": CLUSTER, "inputs": [{"format": f, "paths": [str(logs / glob)]} for f, glob in LOG_INPUTS]},
+                {
+                    "cluster": CLUSTER,
+                    "inputs": [{"format": f, "paths": [str(logs / glob)], **more} for f, glob, more in LOG_INPUTS],
+                },
             ),
         ):
             result = collect(store, source, config)

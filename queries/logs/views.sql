@@ -204,30 +204,63 @@ FROM (SELECT cluster, location, source, run_id, artifact_sha256, collected_at FR
       WHERE records = 0)
 GROUP BY cluster;
 
-CREATE VIEW logs_denies AS
-SELECT cluster, 'flows' AS log, ts, source, run_id, artifact_sha256, collected_at
-FROM logs_flows WHERE verdict = 'deny'
-UNION ALL
-SELECT cluster, 'access log', ts, source, run_id, artifact_sha256, collected_at
-FROM logs_http WHERE verdict = 'deny';
+-- The node that reported a Hubble flow (Hubble Relay writes "cluster/node"); NULL for other flow logs.
+CREATE OR REPLACE TEMP MACRO logs_node(log_format, observer) AS
+    CASE WHEN log_format <> 'hubble' THEN NULL
+         WHEN contains(observer, '/') THEN nullif(regexp_extract(observer, '[^/]*$'), '')
+         ELSE nullif(observer, '') END;
 
--- Silences between consecutive flow records of a cluster, and before its first and after its last record
--- up to the window's bounds (the span of the records when a bound is open). Each cites the record
--- that ends it, or, after the last record, that record.
+-- The nodes expected to report flows: the Node objects of a cluster whose Nodes were listed, else the nodes
+-- its Pods run on (spec.nodeName) and the nodes that reported Hubble flows (any time). Each cites where it
+-- was first seen.
+CREATE VIEW logs_nodes AS
+WITH listed AS (
+    SELECT cluster FROM k8s_inventory_current WHERE kind = 'Node' AND status = 'collected'
+), seen AS (
+    SELECT cluster, name AS node, location, source, run_id, artifact_sha256, collected_at
+    FROM k8s_current WHERE kind = 'Node'
+    UNION ALL
+    SELECT cluster, spec->>'nodeName', location, source, run_id, artifact_sha256, collected_at
+    FROM k8s_current WHERE kind = 'Pod' AND cluster NOT IN (SELECT cluster FROM listed)
+    UNION ALL
+    SELECT f.cluster, logs_node('hubble', f.observer), a.origin, a.source, a.run_id, a.artifact_sha256, a.collected_at
+    FROM (SELECT DISTINCT cluster, observer, run_id, artifact_sha256 FROM flows WHERE log_format = 'hubble') f
+    JOIN log_artifacts_ingested a USING (run_id, artifact_sha256)
+    WHERE f.cluster NOT IN (SELECT cluster FROM listed)
+)
+SELECT cluster, node, min({'location': location, 'source': source, 'run_id': run_id,
+                           'artifact_sha256': artifact_sha256, 'collected_at': collected_at}) AS seen
+FROM seen
+WHERE coalesce(node, '') <> ''
+GROUP BY cluster, node;
+
+-- NetworkPolicy enforcement drops: Hubble flows DROPPED by policy (reason POLICY_DENIED / 133 "Policy
+-- denied", POLICY_DENY / 181 "Policy denied by denylist", AUTH_REQUIRED / 189 "Authentication required").
+-- Not: L7 denials in access logs, VPC Flow Logs REJECT (security groups, network ACLs), firewall drops.
+CREATE VIEW logs_policy_drops AS
+SELECT *, logs_node(log_format, observer) AS node
+FROM logs_flows
+WHERE verdict = 'deny' AND log_format = 'hubble'
+  AND upper(replace(trim(reason), ' ', '_')) IN ('POLICY_DENIED', '133', 'POLICY_DENY', 'POLICY_DENIED_BY_DENYLIST', '181',
+                                                 'AUTH_REQUIRED', 'AUTHENTICATION_REQUIRED', '189');
+
+-- Silences between consecutive flow records of a node (Hubble) or of a cluster's other flow logs (node
+-- NULL), and before the first and after the last record up to the window's bounds (the span of the records
+-- when a bound is open). Each cites the record that ends it, or, after the last record, that record.
 CREATE VIEW logs_flow_silences AS
 WITH t AS (
-    SELECT cluster, ts, lag(ts) OVER w AS previous, lead(ts) OVER w AS next,
+    SELECT cluster, logs_node(log_format, observer) AS node, ts, lag(ts) OVER w AS previous, lead(ts) OVER w AS next,
            source, run_id, artifact_sha256, collected_at
     FROM logs_flows
-    WINDOW w AS (PARTITION BY cluster ORDER BY ts, artifact_sha256)
+    WINDOW w AS (PARTITION BY cluster, logs_node(log_format, observer) ORDER BY ts, artifact_sha256)
 ), s AS (
-    SELECT cluster, previous AS silence_start, ts AS silence_end, source, run_id, artifact_sha256, collected_at
+    SELECT cluster, node, previous AS silence_start, ts AS silence_end, source, run_id, artifact_sha256, collected_at
     FROM t WHERE previous IS NOT NULL
     UNION ALL
-    SELECT cluster, span.since, ts, source, run_id, artifact_sha256, collected_at
+    SELECT cluster, node, span.since, ts, source, run_id, artifact_sha256, collected_at
     FROM t, logs_span span WHERE previous IS NULL
     UNION ALL
-    SELECT cluster, ts, span.until, source, run_id, artifact_sha256, collected_at
+    SELECT cluster, node, ts, span.until, source, run_id, artifact_sha256, collected_at
     FROM t, logs_span span WHERE next IS NULL
 )
 SELECT *, round((epoch(silence_end) - epoch(silence_start)) / 60, 1) AS minutes FROM s;
@@ -250,14 +283,109 @@ WHERE (w.since IS NULL OR s.last_ts IS NULL OR s.last_ts >= w.since)
 
 -- incidents-traceable ----------------------------------------------------------------------------------
 
--- Each access log record and the fields it lacks. A request the proxy answered without routing it (a deny,
--- or the NR no-route or DPE downstream-protocol-error flag) needs only a trace or request id.
+-- The gateways that must write access logs, per cluster: every Gateway API Gateway, every Istio Gateway but
+-- egress gateways (selector istio=egressgateway, Istio's egress gateway), every IngressClass and every class
+-- an Ingress names (spec.ingressClassName or the kubernetes.io/ingress.class annotation) that is not listed.
+-- `gateway` is how access logs name it (namespace/name; an IngressClass by its name); `selector` the labels of
+-- its proxies and `proxy_namespace` where they run (NULL: any namespace).
+CREATE VIEW logs_gateways AS
+WITH ingress_classes AS (
+    SELECT *, coalesce(spec->>'ingressClassName', annotations->>'kubernetes.io/ingress.class') AS class
+    FROM k8s_current WHERE kind = 'Ingress'
+)
+SELECT cluster, kind, namespace || '/' || name AS gateway, json_object('gateway.networking.k8s.io/gateway-name', name)
+         AS selector, namespace AS proxy_namespace, false AS egress,
+       location, source, run_id, artifact_sha256, collected_at
+FROM k8s_current WHERE kind = 'Gateway'
+UNION ALL
+SELECT cluster, kind, namespace || '/' || name, spec->'selector', NULL, (spec->'selector'->>'istio') = 'egressgateway',
+       location, source, run_id, artifact_sha256, collected_at
+FROM k8s_current WHERE kind = 'Gateway.networking.istio.io'
+UNION ALL
+SELECT cluster, kind, name, NULL, NULL, false, location, source, run_id, artifact_sha256, collected_at
+FROM k8s_current WHERE kind = 'IngressClass'
+UNION ALL
+SELECT cluster, 'IngressClass', class, NULL, NULL, false, location, source, run_id, artifact_sha256, collected_at
+FROM ingress_classes i
+WHERE class IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM k8s_current c WHERE c.kind = 'IngressClass' AND c.cluster = i.cluster AND c.name = i.class)
+QUALIFY row_number() OVER (PARTITION BY cluster, class ORDER BY namespace, name) = 1;  -- cites its first Ingress
+
+-- The names under which access logs may name each gateway: the gateway itself, and the Pods and workloads
+-- (Deployment, DaemonSet, StatefulSet pod templates) carrying its selector: Gateway API proxies are labelled
+-- gateway.networking.k8s.io/gateway-name in the Gateway's namespace (Istio and most implementations) or
+-- gateway.envoyproxy.io/owning-gateway-name and -namespace (Envoy Gateway); Istio Gateways select by spec.selector.
+CREATE VIEW logs_gateway_names AS
+WITH proxies AS (
+    SELECT cluster, namespace, name, labels FROM k8s_current WHERE kind = 'Pod'
+    UNION ALL
+    SELECT cluster, namespace, name, spec->'template'->'metadata'->'labels' FROM k8s_current
+    WHERE kind IN ('Deployment', 'DaemonSet', 'StatefulSet')
+), selectors AS (
+    SELECT cluster, kind, gateway, selector, proxy_namespace FROM logs_gateways WHERE selector IS NOT NULL
+    UNION ALL
+    SELECT cluster, kind, gateway, json_object('gateway.envoyproxy.io/owning-gateway-name', split_part(gateway, '/', 2),
+                                         'gateway.envoyproxy.io/owning-gateway-namespace', split_part(gateway, '/', 1)),
+           NULL
+    FROM logs_gateways WHERE kind = 'Gateway'
+)
+SELECT cluster, kind, gateway, gateway AS name FROM logs_gateways
+UNION
+SELECT s.cluster, s.kind, s.gateway, p.namespace || '/' || p.name
+FROM selectors s JOIN proxies p ON p.cluster = s.cluster AND (s.proxy_namespace IS NULL OR p.namespace = s.proxy_namespace)
+WHERE len(json_keys(s.selector)) > 0
+  AND len(list_filter(json_keys(s.selector), lambda k: (p.labels->>k) IS DISTINCT FROM (s.selector->>k))) = 0;
+
+-- Each gateway named by Envoy access log records (the input's `gateway`, or the pod of a kubelet log path):
+-- by its own name, a proxy's, or a proxy's pod (the name without a ReplicaSet hash and random suffix, a
+-- DaemonSet's random suffix or a StatefulSet's ordinal).
+CREATE VIEW logs_http_gateways AS
+SELECT DISTINCT v.cluster, v.value, g.gateway, g.kind, g.egress
+FROM (SELECT DISTINCT cluster, gateway AS value FROM logs_http WHERE log_format = 'envoy' AND gateway IS NOT NULL) v
+JOIN logs_gateway_names n
+  ON n.cluster = v.cluster
+ AND n.name IN (v.value, regexp_replace(v.value, '-[bcdfghjklmnpqrstvwxz2456789]{6,10}-[bcdfghjklmnpqrstvwxz2456789]{5}$'
+                                                 || '|-[bcdfghjklmnpqrstvwxz2456789]{5}$|-[0-9]+$', ''))
+JOIN logs_gateways g ON g.cluster = n.cluster AND g.kind = n.kind AND g.gateway = n.gateway;
+
+-- Each Envoy access log record but an egress gateway's (Squid's and egress gateways' lines are egress
+-- evidence only) and the fields it lacks. The route is its name, else the authority and path it was matched
+-- on. A request the proxy answered without routing it (a deny, or the NR no-route or DPE
+-- downstream-protocol-error flag) needs only a trace or request id.
 CREATE VIEW logs_http_traceability AS
-SELECT *,
-       NOT unrouted AND coalesce(route, '') IN ('', '-') AS missing_route,
-       NOT unrouted AND coalesce(upstream_cluster, '') IN ('', '-') AND coalesce(upstream_host, '') IN ('', '-')
-         AS missing_backend,
-       coalesce(trace_id, '') IN ('', '-') AND coalesce(request_id, '') IN ('', '-') AS missing_id
-FROM (SELECT *, verdict = 'deny' OR list_has_any(string_split(coalesce(response_flags, ''), ','), ['NR', 'DPE'])
-                  AS unrouted
-      FROM logs_http);
+SELECT *, NOT (missing_route OR missing_backend OR missing_id) AS traceable
+FROM (SELECT *,
+             NOT unrouted AND coalesce(route, '') IN ('', '-')
+               AND (coalesce(authority, '') IN ('', '-') OR coalesce(path, '') IN ('', '-')) AS missing_route,
+             NOT unrouted AND coalesce(upstream_cluster, '') IN ('', '-') AND coalesce(upstream_host, '') IN ('', '-')
+               AS missing_backend,
+             coalesce(trace_id, '') IN ('', '-') AND coalesce(request_id, '') IN ('', '-') AS missing_id
+      FROM (SELECT *, verdict = 'deny' OR list_has_any(string_split(coalesce(response_flags, ''), ','), ['NR', 'DPE'])
+                        AS unrouted
+            FROM logs_http h
+            WHERE log_format = 'envoy'
+              AND NOT EXISTS (SELECT 1 FROM logs_http_gateways g
+                              WHERE g.egress AND g.cluster = h.cluster AND g.value = h.gateway)));
+
+-- Each gateway that must write access logs, with its records in the window and the traceable ones, citing
+-- the earliest traceable record (else the gateway's object).
+CREATE VIEW logs_gateway_coverage AS
+SELECT g.cluster, g.kind, g.gateway, g.location, g.source, g.run_id, g.artifact_sha256, g.collected_at,
+       count(t.ts) AS requests, count(t.ts) FILTER (WHERE t.traceable) AS traceable,
+       min(t.ts) FILTER (WHERE t.traceable) AS first_ts, max(t.ts) FILTER (WHERE t.traceable) AS last_ts,
+       min({'ts': t.ts, 'artifact_sha256': t.artifact_sha256, 'run_id': t.run_id, 'source': t.source,
+            'collected_at': t.collected_at}) FILTER (WHERE t.traceable) AS example
+FROM logs_gateways g
+LEFT JOIN logs_http_gateways a ON a.cluster = g.cluster AND a.kind = g.kind AND a.gateway = g.gateway
+LEFT JOIN logs_http_traceability t ON t.cluster = a.cluster AND t.gateway = a.value
+WHERE NOT g.egress
+GROUP BY ALL;
+
+-- Gateway kinds not listed for a cluster of the inventory or of Envoy access logs (neither collected nor
+-- known absent: CRD not served), so that its gateways of that kind are unknown.
+CREATE VIEW logs_gateway_kinds_unknown AS
+SELECT c.cluster, k.kind, coalesce(i.status || coalesce(' (' || i.reason || ')', ''), 'not listed') AS status
+FROM (SELECT cluster FROM k8s_inventory_current UNION SELECT cluster FROM logs_http WHERE log_format = 'envoy') c
+CROSS JOIN (VALUES ('Gateway'), ('Gateway.networking.istio.io'), ('IngressClass'), ('Ingress')) k(kind)
+LEFT JOIN k8s_inventory_current i ON i.cluster = c.cluster AND i.kind = k.kind
+WHERE i.status IS DISTINCT FROM 'collected' AND i.reason IS DISTINCT FROM 'crd-absent';

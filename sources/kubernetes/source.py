@@ -1,5 +1,5 @@
 """Kubernetes inventory: Gateway API (with BackendTLSPolicy), NetworkPolicy, Istio policy and
-DestinationRules, Services, Namespaces and workloads (Pods and their controllers, for reachability).
+DestinationRules, Services, Namespaces, Nodes and workloads (Pods and their controllers, for reachability).
 
 Offline from manifest files or ``kubectl get -A -o json`` dumps (``paths``), live through the
 ``kubernetes`` client from kubeconfig contexts (``contexts``). A kind the API server does not serve (404)
@@ -70,6 +70,7 @@ class Kind:
 
 KINDS: tuple[Kind, ...] = (
     Kind("Namespace", "", ("v1",), "namespaces"),
+    Kind("Node", "", ("v1",), "nodes"),  # the nodes whose flow logs policy-denies-visible expects
     Kind("Service", "", ("v1",), "services"),
     Kind("Pod", "", ("v1",), "pods"),
     Kind("ReplicationController", "", ("v1",), "replicationcontrollers"),

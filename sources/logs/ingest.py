@@ -85,11 +85,11 @@ class Fetched:
 class LogFormat:
     """How one log format becomes rows of ``table``.
 
-    ``select(first_line, input_config)`` returns SQL over the relation ``lines(raw, line)`` (``line`` is
-    ``raw`` unwrapped, NULL when the envelope is broken) selecting the table's columns (``cluster`` may be
-    NULL: the input's or the source's cluster is used), ``raw`` and ``line`` as they are, and ``_status``:
-    ``ok``, ``skip:<why>`` for lines that are not records, or
-    ``reject:<why>`` for malformed ones. ``dedupe`` names columns identifying a record: rows whose key is
+    ``select(first_line, input_config)`` (the input's settings and the file's ``origin``) returns SQL over
+    the relation ``lines(raw, line)`` (``line`` is ``raw`` unwrapped, NULL when the envelope is broken)
+    selecting the table's columns (``cluster`` may be NULL: the input's or the source's cluster is used),
+    ``raw`` and ``line`` as they are, and ``_status``: ``ok``, ``skip:<why>`` for lines that are not records,
+    or ``reject:<why>`` for malformed ones. ``dedupe`` names columns identifying a record: rows whose key is
     already in the table, or earlier in the same file, are dropped. ``header(first_line)`` says whether the
     file starts with a header line the reader should skip (a header repeated further on is the format's to skip).
     A format whose lines may hold several records (``one_row_per_line=False``) is always counted line by line."""
@@ -179,7 +179,7 @@ def ingest(
             path, damage = gunzip(path, Path(tmp) / "inflated")
         elif carriage_return.found:
             path = with_lf_line_ends(path, Path(tmp) / "text")
-        loaded = load(ctx, fmt, path, digest, spec, window, earlier)
+        loaded = load(ctx, fmt, path, digest, {**spec, "origin": fetched.origin}, window, earlier)
     rejects = damage + loaded.rejects  # damage: one line each, the line cut or the member dropped
     rejected = sum(r.count for r in rejects)
     ctx.emit(
@@ -272,8 +272,11 @@ def required_columns(ctx: CollectContext, table: str) -> list[str]:
 
 
 def read_options(ctx: CollectContext, spec: Mapping[str, Any]) -> str:
-    """The settings that change the rows a file gives (the input's cluster and fields, the source's cluster)."""
+    """The settings that change the rows a file gives (the input's cluster, fields and gateway, the source's
+    cluster)."""
     options = {"cluster": spec.get("cluster"), "fields": spec.get("fields"), "default_cluster": ctx.config["cluster"]}
+    if spec.get("gateway"):
+        options["gateway"] = spec["gateway"]
     return json.dumps(options, sort_keys=True)
 
 

@@ -42,7 +42,7 @@ MIGRATIONS = (
         ts TIMESTAMPTZ NOT NULL,
         log_format VARCHAR NOT NULL,  -- envoy | squid
         cluster VARCHAR NOT NULL,
-        gateway VARCHAR,              -- proxy that logged the request
+        gateway VARCHAR,              -- envoy: namespace/name of the gateway or proxy pod that logged the request
         route VARCHAR,                -- route name
         upstream_cluster VARCHAR, upstream_host VARCHAR,
         authority VARCHAR, method VARCHAR, path VARCHAR, protocol VARCHAR,
@@ -133,6 +133,12 @@ INPUT_SCHEMA: dict[str, Any] = {
             "items": {"type": "string"},
             "description": "vpcflow: field order of files without a header line (custom format)",
         },
+        "gateway": {
+            "type": "string",
+            "pattern": "^([a-z0-9]([-a-z0-9]*[a-z0-9])?/)?[a-z0-9]([-.a-z0-9]*[a-z0-9])?$",
+            "description": "envoy: the gateway that wrote these access logs: namespace/name of a Gateway (Gateway "
+            "API or Istio) or of its proxy's Pod or workload, or an IngressClass name (default: kubelet pod-log paths)",
+        },
     },
     "oneOf": [{"required": ["paths"]}, {"required": ["s3"]}, {"required": ["cloudwatch"]}],
 }
@@ -175,6 +181,8 @@ def collect_input(
     fmt = FORMATS[spec["format"]]
     if "fields" in spec and fmt.name != "vpcflow":
         raise SourceError(f"logs: input {number} ({fmt.name}): `fields` applies to vpcflow only")
+    if "gateway" in spec and fmt.name != "envoy":
+        raise SourceError(f"logs: input {number} ({fmt.name}): `gateway` applies to envoy only")
     found = 0  # files fetched, or remote objects known unchanged and not fetched
 
     def unchanged(origin: str, version: str) -> bool:

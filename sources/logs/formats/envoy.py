@@ -9,11 +9,15 @@ common custom keys for trace ids and the peer certificate). ``-`` is an absent v
 An RBAC or external authorization denial (403 with ``rbac_access_denied…`` details, a connection
 terminated with such details, or the ``RBAC``/``UAEX`` flag) is a ``deny``; anything else an ``allow``.
 The client is the downstream remote address (port removed), else the first X-Forwarded-For entry.
+The gateway is the input's ``gateway`` setting, else the pod whose kubelet log file was read
+(``…/pods/<namespace>_<pod>_<uid>/<container>/…`` or ``…/containers/<pod>_<namespace>_<container>-<id>.log``),
+as ``namespace/pod``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -65,6 +69,21 @@ JSON_EXTRA = (
 JSON_SCHEMA = json.dumps(dict.fromkeys(TEXT_FIELDS + JSON_EXTRA, "VARCHAR"))
 DENY_FLAGS = ("RBAC", "UAEX", "RbacAccessDenied", "UnauthorizedExternalService")
 REJECT = "reject:not an Envoy access log line"
+NAME = r"[a-z0-9](?:[-.a-z0-9]*[a-z0-9])?"
+POD_LOG_PATHS = (  # kubelet's file names: (namespace, pod) or (pod, namespace)
+    re.compile(rf"(?:^|/)pods/(?P<namespace>{NAME})_(?P<pod>{NAME})_[0-9a-f-]{{32,36}}/"),
+    re.compile(rf"(?:^|/)containers/(?P<pod>{NAME})_(?P<namespace>{NAME})_{NAME}-[0-9a-f]{{64}}\.log"),
+)
+
+
+def gateway(spec: Mapping[str, Any]) -> str | None:
+    """The gateway of an input's file: its ``gateway`` setting, else the pod of a kubelet pod-log path."""
+    if spec.get("gateway"):
+        return spec["gateway"]
+    for pattern in POD_LOG_PATHS:
+        if found := pattern.search(spec.get("origin", "")):
+            return f"{found['namespace']}/{found['pod']}"
+    return None
 
 
 def is_json(first_line: str | None) -> bool:
@@ -102,7 +121,7 @@ def select(first_line: str | None, spec: Mapping[str, Any]) -> str:
         SELECT raw, line, {status} AS _status,
                TRY_CAST({v("start_time")} AS TIMESTAMPTZ) AS ts,
                NULL::VARCHAR AS cluster,
-               NULL::VARCHAR AS gateway,
+               {sql_string(gateway(spec))} AS gateway,
                {v("route_name")} AS route,
                {v("upstream_cluster")} AS upstream_cluster,
                {v("upstream_host")} AS upstream_host,
@@ -133,6 +152,10 @@ def select(first_line: str | None, spec: Mapping[str, Any]) -> str:
         FROM (SELECT raw, line, {entry} AS e FROM lines)
     )
     """
+
+
+def sql_string(value: str | None) -> str:
+    return "NULL::VARCHAR" if value is None else "'" + value.replace("'", "''") + "'"
 
 
 FORMAT = LogFormat(

@@ -3,10 +3,10 @@
 Each line wraps one event: ``{"flow": {...}, "node_name": ..., "time": ...}`` (older CLIs print the bare
 flow, which is read too); ``lost_events`` and ``node_status`` lines (and other non-flow events) are counted
 as skipped. Times are RFC 3339 with
-nanoseconds (kept to the microsecond). DROPPED (and ERROR) flows are denies with ``drop_reason_desc`` as
-the reason; the policy named by ``*_denied_by``/``*_allowed_by`` is recorded when Hubble gives it. The
-cluster is the ``io.cilium.k8s.policy.cluster`` label of the local endpoint (the destination of ingress
-flows and of egress replies, else the source) unless the input names one.
+nanoseconds (kept to the microsecond). DROPPED (and ERROR) flows are denies with ``drop_reason_desc`` (else the
+numeric ``drop_reason``) as the reason; the policy named by ``*_denied_by``/``*_allowed_by`` is recorded when
+Hubble gives it. The cluster is the ``io.cilium.k8s.policy.cluster`` label of the local endpoint (the
+destination of ingress flows and of egress replies, else the source) unless the input names one.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ FLOW = {
     "time": "VARCHAR",
     "verdict": "VARCHAR",
     "drop_reason_desc": "VARCHAR",
+    "drop_reason": "VARCHAR",  # deprecated numeric code (133: POLICY_DENIED), in older captures
     "IP": {"source": "VARCHAR", "destination": "VARCHAR"},
     "l4": {"TCP": PORTS, "UDP": PORTS, "SCTP": PORTS, "ICMPv4": "JSON", "ICMPv6": "JSON"},
     "source": ENDPOINT,
@@ -85,7 +86,8 @@ def select(first_line: str | None, spec: Mapping[str, Any]) -> str:
            fl.destination_names[1] AS dst_fqdn,
            lower(nullif(fl.traffic_direction, 'TRAFFIC_DIRECTION_UNKNOWN')) AS direction,
            CASE WHEN fl.verdict IN ({denied}) THEN 'deny' ELSE 'allow' END AS verdict,
-           CASE WHEN fl.verdict IN ({denied}) THEN coalesce(fl.drop_reason_desc, fl.verdict)
+           CASE WHEN fl.verdict IN ({denied})
+                THEN coalesce(fl.drop_reason_desc, nullif(fl.drop_reason, '0'), fl.verdict)
                 WHEN fl.verdict = 'AUDIT' THEN 'AUDIT' END AS reason,
            CASE WHEN policy.name IS NOT NULL THEN concat_ws('/', policy.namespace, policy.name) END AS policy
     FROM (SELECT *, flatten([coalesce(fl.egress_denied_by, []), coalesce(fl.ingress_denied_by, []),
