@@ -147,10 +147,10 @@ def test_fixed_gap_and_expired_waiver_are_exactly_what_the_diff_reports(pair: Pa
         "scope": None,
         "signed_by": [signer],
         "verified_with": signer,
-        "verdicts": {"satisfied": 3, "waived": 1, "gap": 9},
+        "verdicts": {"satisfied": 3, "waived": 1, "gap": 9, "no-evidence": 1},  # logs-retained: local logs
     }
     assert doc["new"]["as_of"] == (pair.old_as_of + timedelta(hours=1)).isoformat()
-    assert doc["new"]["verdicts"] == {"satisfied": 4, "gap": 9}
+    assert doc["new"]["verdicts"] == {"satisfied": 4, "gap": 9, "no-evidence": 1}
     assert doc["warnings"] == []
     assert doc["verdict_changes"] == [
         {"claim": "k8s-networking/access-restricted", "title": "Access restricted", "old": "gap", "new": "satisfied"},
@@ -162,6 +162,7 @@ def test_fixed_gap_and_expired_waiver_are_exactly_what_the_diff_reports(pair: Pa
     assert doc["inventories"] == {
         "k8s-networking/public-routes": {"title": "Public routes", "added": [], "removed": []},
         "k8s-networking/regulated-scope": {"title": "Regulated scope", "added": [], "removed": []},
+        "logs/log-retention": {"title": "Log retention", "added": [], "removed": []},
     }
     [waiver] = doc["waivers_expired"]
     reopened = waiver.pop("reopened")
@@ -197,7 +198,7 @@ def test_markdown_of_the_same_diff(pair: Pair) -> None:
     md = sections(result.stdout)
     assert md[""][0] == "# Defensibility diff"
     assert f"| as of | {pair.old_as_of.isoformat()} | {(pair.old_as_of + timedelta(hours=1)).isoformat()} |" in md[""]
-    assert "| verdicts | 3 satisfied, 1 waived, 9 gap | 4 satisfied, 9 gap |" in md[""]
+    assert "| verdicts | 3 satisfied, 1 waived, 9 gap, 1 no-evidence | 4 satisfied, 9 gap, 1 no-evidence |" in md[""]
     assert md[""][-2:] == ["**Regressions:** 1.", "- logs/egress-controlled: waived → gap"]
     assert not any("Warning" in line for line in md[""])
     assert md["Verdicts"][2:] == [
@@ -209,7 +210,7 @@ def test_markdown_of_the_same_diff(pair: Pair) -> None:
         "| k8s-networking/access-restricted | Namespace/admin-console | "
         "regulated namespace has no default-deny ingress NetworkPolicy |"
     ]
-    assert md["Public routes"] == md["Regulated scope"] == ["No changes."]
+    assert md["Public routes"] == md["Regulated scope"] == md["Log retention"] == ["No changes."]
     expires = (pair.old_as_of + timedelta(minutes=30)).isoformat()
     assert md["Waivers expired"][2:] == [
         f"| W-paste | logs/egress-controlled | dpo@casework.example.gov | SEC-377 | {expires} | applied "
@@ -222,6 +223,7 @@ def test_markdown_of_the_same_diff(pair: Pair) -> None:
         "Gaps closed",
         "Public routes",
         "Regulated scope",
+        "Log retention",
         "Waivers expired",
     ]
 
