@@ -55,7 +55,6 @@ class Variant:
     rules: tuple[dict[str, Any], ...] = ()  # S3 lifecycle rules besides the baseline's
     lifecycle: bool = True  # False: the bucket has no lifecycle configuration
     retention: int | None = 400  # CloudWatch Logs retentionInDays
-    refused: bool = False  # GetBucketLifecycleConfiguration answers AccessDenied
     object_lock_days: int | None = None
 
 
@@ -96,7 +95,7 @@ VARIANTS: dict[str, Variant] = {
     # A log group keeping events 7 days.
     "group-retention-7-days": Variant("cloudwatch", retention=7),
     # The lifecycle configuration cannot be read.
-    "lifecycle-access-denied": Variant(refused=True),
+    "lifecycle-access-denied": Variant(),  # see REFUSED
     # Logs read from local files: nothing says how long those are kept.
     "local-files": Variant("local"),
     # Must stay satisfied: a rule for another prefix, a disabled rule, a rule that only removes delete markers,
@@ -107,6 +106,7 @@ VARIANTS: dict[str, Variant] = {
     "no-lifecycle": Variant(lifecycle=False),
     "group-never-expires": Variant("cloudwatch", retention=None),
     "object-lock": Variant(object_lock_days=400),
+    "object-lock-access-denied": Variant(),  # Object Lock is shown, not judged
 }
 GAPS = {  # the counter-examples: each a gap row naming its destination
     "expire-30-days-on-prefix",
@@ -123,9 +123,15 @@ GAPS = {  # the counter-examples: each a gap row naming its destination
 BASELINE = ("baseline-s3", "baseline-cloudwatch")
 
 
-def refuse_lifecycle(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
-    """AccessDenied for the lifecycle configuration of the bucket of variant lifecycle-access-denied."""
-    if "logs-lifecycle-access-denied" not in params["url"]:
+REFUSED = {  # S3 operation -> the bucket it is refused for
+    "GetBucketLifecycleConfiguration": "logs-lifecycle-access-denied",
+    "GetObjectLockConfiguration": "logs-object-lock-access-denied",
+}
+
+
+def refuse(params: dict[str, Any], model: Any, **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+    """AccessDenied for the operations and buckets of REFUSED."""
+    if REFUSED.get(model.name, "?") not in params["url"]:
         return None
     parsed = {"Error": {"Code": "AccessDenied", "Message": "Access Denied"}, "ResponseMetadata": {}}
     return AWSResponse(params["url"], 403, {}, None), parsed
@@ -133,7 +139,8 @@ def refuse_lifecycle(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dic
 
 def refusing_client(service: str, cfg: Any) -> Any:
     made = REAL_CLIENT(service, cfg)
-    made.meta.events.register("before-call.s3.GetBucketLifecycleConfiguration", refuse_lifecycle)
+    for operation in REFUSED:
+        made.meta.events.register(f"before-call.s3.{operation}", refuse)
     return made
 
 
@@ -315,4 +322,7 @@ def test_inventory_answers_how_long_logs_are_kept(collected: Collected) -> None:
     assert (group["service"], group["retention"]) == ("cloudwatch", "400 day(s) (retentionInDays)")
     assert rows[collected.named["no-lifecycle"]]["retention"] == "indefinite"
     assert rows[collected.named["object-lock"]]["object_lock"] == "COMPLIANCE 400 days"
+    assert rows[collected.named["object-lock-access-denied"]]["object_lock"] == (
+        "unreadable: GetObjectLockConfiguration: AccessDenied: Access Denied"
+    )
     assert rows[collected.named["local-files"]]["retention"] == "not evidenced"

@@ -34,7 +34,8 @@ MIGRATION = f"""
         lifecycle_rules JSON,               -- S3: enabled lifecycle rules that may apply to the prefix, as read
         transitions JSON,                   -- S3: storage class transitions of those rules
         noncurrent_expiration_days INTEGER, -- S3: shortest NoncurrentVersionExpiration of those rules
-        object_lock VARCHAR,                -- S3: Object Lock default retention, e.g. 'COMPLIANCE 365 days'
+        object_lock VARCHAR,                -- S3: Object Lock default retention, e.g. 'COMPLIANCE 365 days', or
+                                            -- 'unreadable: <error>' (not judged)
         {PROVENANCE_COLUMNS}
     );
 """
@@ -65,7 +66,7 @@ def collect_retention(ctx: CollectContext, spec: Mapping[str, Any], clients: Aws
             else cloudwatch_retention(clients, cfg, responses)
         )
         row.update(status="read", **found)
-    except Refused as exc:
+    except (Refused, BotoCoreError) as exc:  # BotoCoreError: no client (e.g. an unknown profile)
         row.update(status="error", error=str(exc))
         ctx.partial(f"logs: retention of {destination}: {exc}")
     document = json.dumps(responses, default=str, sort_keys=True, indent=1).encode()
@@ -94,24 +95,25 @@ def s3_retention(
     clients: AwsClients, cfg: Mapping[str, Any], at: datetime, responses: dict[str, Any]
 ) -> dict[str, Any]:
     bucket, prefix = cfg["bucket"], cfg.get("prefix", "")
-    try:
-        s3 = clients.get("s3", cfg)
-    except BotoCoreError as exc:
-        raise Refused(f"{type(exc).__name__}: {exc}") from None
+    s3 = clients.get("s3", cfg)
     lifecycle = call(responses, "GetBucketLifecycleConfiguration", s3.get_bucket_lifecycle_configuration, Bucket=bucket)
-    lock = call(responses, "GetObjectLockConfiguration", s3.get_object_lock_configuration, Bucket=bucket)
+    try:  # shown, not judged: a refusal leaves the retention read
+        lock = call(responses, "GetObjectLockConfiguration", s3.get_object_lock_configuration, Bucket=bucket)
+        default = lock.get("ObjectLockConfiguration", {}).get("Rule", {}).get("DefaultRetention")
+        object_lock = lock_text(default) if default else None
+    except Refused as exc:
+        object_lock = f"unreadable: {exc}"
     rules = [r for r in lifecycle.get("Rules", []) if may_apply(r, prefix)]
     expiries = sorted((d, f"lifecycle rule {r.get('ID', '')}") for r in rules if (d := expiry_days(r, at)) is not None)
     noncurrent = [r.get("NoncurrentVersionExpiration", {}).get("NoncurrentDays") for r in rules]
     transitions = [{"rule": r.get("ID"), **t} for r in rules for t in r.get("Transitions", [])]
-    default = lock.get("ObjectLockConfiguration", {}).get("Rule", {}).get("DefaultRetention")
     return {
         "expires_after_days": expiries[0][0] if expiries else None,
         "expired_by": expiries[0][1] if expiries else None,
         "lifecycle_rules": rules,
         "transitions": transitions,
         "noncurrent_expiration_days": min((d for d in noncurrent if d is not None), default=None),
-        "object_lock": lock_text(default) if default else None,
+        "object_lock": object_lock,
     }
 
 
@@ -145,11 +147,8 @@ def lock_text(default: Mapping[str, Any]) -> str:
 
 def cloudwatch_retention(clients: AwsClients, cfg: Mapping[str, Any], responses: dict[str, Any]) -> dict[str, Any]:
     group = cfg["log_group"]
-    try:
-        logs = clients.get("logs", cfg)
-    except BotoCoreError as exc:
-        raise Refused(f"{type(exc).__name__}: {exc}") from None
-    described = call(responses, "DescribeLogGroups", describe_groups(logs), logGroupNamePrefix=group)
+    describe = describe_groups(clients.get("logs", cfg))
+    described = call(responses, "DescribeLogGroups", describe, logGroupNamePrefix=group)
     matches = [g for g in described["logGroups"] if g["logGroupName"] == group]
     if not matches:
         raise Refused(f"DescribeLogGroups: log group {group} not found")
