@@ -192,10 +192,11 @@ class Collected:
     run: RunResult
     named: dict[str, str]  # variant -> its destination as rows name it
 
-    def judge(self, store: Store, **parameters: Any) -> ClaimResult:
-        pack = load_pack(resolve_pack("logs"))
-        [result] = [r for r in evaluate_pack(store, pack, Settings(parameters)) if r.claim.id == "logs-retained"]
-        return result
+
+def judge(store: Store, **parameters: Any) -> ClaimResult:
+    pack = load_pack(resolve_pack("logs"))
+    [result] = [r for r in evaluate_pack(store, pack, Settings(parameters)) if r.claim.id == "logs-retained"]
+    return result
 
 
 @pytest.fixture(scope="module")
@@ -230,7 +231,7 @@ def column(result: Any, name: str) -> list[Any]:
 
 
 def test_baseline_is_satisfied_with_both_destinations_as_evidence(collected: Collected) -> None:
-    claim = collected.judge(collected.baseline)
+    claim = judge(collected.baseline)
     assert (claim.verdict, claim.gaps.rows) == ("satisfied", [])
     assert dict(zip(column(claim.evidence, "object"), column(claim.evidence, "detail"), strict=True)) == {
         collected.named["baseline-s3"]: "kept 400 day(s) (lifecycle rule archive-then-expire)",
@@ -240,7 +241,7 @@ def test_baseline_is_satisfied_with_both_destinations_as_evidence(collected: Col
 
 
 def test_each_counter_example_is_a_gap_row_naming_its_destination(collected: Collected) -> None:
-    claim = collected.judge(collected.everything)
+    claim = judge(collected.everything)
     assert claim.verdict == "gap"
     assert sorted(column(claim.gaps, "object")) == sorted(collected.named[n] for n in GAPS)
     assert sorted(column(claim.evidence, "object")) == sorted(collected.named[n] for n in set(VARIANTS) - GAPS)
@@ -262,7 +263,7 @@ def test_each_counter_example_is_a_gap_row_naming_its_destination(collected: Col
 
 
 def test_min_retention_days_is_inclusive(collected: Collected) -> None:
-    claim = collected.judge(collected.everything, min_retention_days=30)
+    claim = judge(collected.everything, min_retention_days=30)
     expected = {"expire-30-days-on-prefix", "parent-prefix-90-days", "whole-bucket-180-days", "sub-prefix-and-size"}
     assert not expected & {n for n, where in collected.named.items() if where in column(claim.gaps, "object")}
     assert collected.named["tag-filtered-7-days"] in column(claim.gaps, "object")
@@ -283,7 +284,7 @@ def test_without_retention_evidence_there_is_no_evidence(store: Store, tmp_path:
     assert run_source(store, LogsSource(), {"inputs": [{"format": "vpcflow", "paths": [str(local)]}]}).status == (
         "succeeded"
     )
-    claim = Collected.judge(None, store)  # type: ignore[arg-type]
+    claim = judge(store)
     assert (claim.verdict, claim.gaps.rows) == ("no-evidence", [])
 
 
