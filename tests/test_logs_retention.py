@@ -26,6 +26,7 @@ import sources.logs.fetch
 from collector.claims import ClaimResult, Settings, evaluate_pack, load_pack, resolve_pack, run_query
 from collector.runner import RunResult, run_source
 from collector.store import Store
+from sources.logs.retention import expiry_days, may_apply
 from sources.logs.source import LogsSource
 
 REGION = "eu-west-1"
@@ -327,3 +328,11 @@ def test_inventory_answers_how_long_logs_are_kept(collected: Collected) -> None:
         "unreadable: GetObjectLockConfiguration: AccessDenied: Access Denied"
     )
     assert rows[collected.named["local-files"]]["retention"] == "not evidenced"
+
+
+def test_legacy_rule_prefix_and_unset_filter() -> None:
+    """Rules written before Filter existed carry a rule-level Prefix; a rule with neither applies to every object."""
+    legacy = {"ID": "v1", "Status": "Enabled", "Prefix": "AWSLogs/", "Expiration": {"Days": 30}}
+    assert may_apply(legacy, PREFIX) and not may_apply({**legacy, "Prefix": "elsewhere/"}, PREFIX)
+    assert may_apply({"ID": "all", "Status": "Enabled", "Expiration": {"Days": 1}}, PREFIX)
+    assert expiry_days(legacy, datetime.now(UTC)) == 30
