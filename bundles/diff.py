@@ -28,6 +28,7 @@ HOLDING = frozenset({"satisfied", "waived"})  # verdicts a claim may not leave w
 INVENTORY_TITLES = {
     "k8s-networking/public-routes": "Public routes",
     "k8s-networking/regulated-scope": "Regulated scope",
+    "logs/log-retention": "Log retention",
 }
 OBJECT_COLUMNS = ("object", "commit")  # how a gap row is named in Markdown, first present wins
 FINDING_COLUMNS = ("finding", "reason")

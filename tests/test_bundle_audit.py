@@ -133,13 +133,16 @@ def test_scorecard_and_launch_gate_of_the_demo(demo_dir: Path) -> None:
     doc = json.loads((demo_dir / "bundle" / "claims.json").read_text())
     scores = {a["area"]: a["score"] for a in doc["scorecard"]["areas"]}
     assert scores["tls-identity"] == 1  # every TLS claim has gaps (hand-rotated certificates too)
-    # observability: incidents-traceable is a gap (the internal gateway wrote no access log)
+    # observability: incidents-traceable is a gap (the internal gateway wrote no access log), and no retention
+    # evidence for the local log files
     assert scores["observability"] == 2 and scores["egress"] == 1 and scores["migration"] == 0
     gate = doc["scorecard"]["launch_gate"]
     # the demo's gaps block their items, and no attestation (game day, rollback test, ADR) is collected
     assert gate["status"] == "failed" and not gate["passed"]
     statuses = {i["item"]: i["status"] for i in gate["items"]}
-    assert statuses["deny-logs-visible"] == "passed" and statuses["egress-allowlist-approved"] == "blocked"
+    assert statuses["deny-logs-visible"] == "blocked" and statuses["egress-allowlist-approved"] == "blocked"
+    deny_logs = next(i for i in gate["items"] if i["item"] == "deny-logs-visible")
+    assert deny_logs["why"] == "logs/logs-retained: no-evidence"
     assert {i for i, s in statuses.items() if s == "no-evidence"} == {
         "failover-game-day",
         "emergency-rollback-tested",

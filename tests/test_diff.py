@@ -178,6 +178,7 @@ def test_fixed_gap_and_expired_waiver_are_exactly_what_the_diff_reports(pair: Pa
     assert doc["inventories"] == {
         "k8s-networking/public-routes": {"title": "Public routes", "added": [], "removed": []},
         "k8s-networking/regulated-scope": {"title": "Regulated scope", "added": [], "removed": []},
+        "logs/log-retention": {"title": "Log retention", "added": [], "removed": []},
     }
     [waiver] = doc["waivers_expired"]
     reopened = waiver.pop("reopened")
@@ -236,7 +237,7 @@ def test_markdown_of_the_same_diff(pair: Pair) -> None:
         "| k8s-networking/access-restricted | Namespace/admin-console | "
         "regulated namespace has no default-deny ingress NetworkPolicy |"
     ]
-    assert md["Public routes"] == md["Regulated scope"] == ["No changes."]
+    assert md["Public routes"] == md["Regulated scope"] == md["Log retention"] == ["No changes."]
     expires = (pair.old_as_of + timedelta(minutes=30)).isoformat()
     assert md["Waivers expired"][2:] == [
         f"| W-paste | logs/egress-controlled | dpo@casework.example.gov | SEC-377 | {expires} | applied "
@@ -249,6 +250,7 @@ def test_markdown_of_the_same_diff(pair: Pair) -> None:
         "Gaps closed",
         "Public routes",
         "Regulated scope",
+        "Log retention",
         "Waivers expired",
     ]
 

@@ -87,6 +87,7 @@ def test_s3_prefix(aws: None, store: Store) -> None:
         f"s3://{BUCKET}/{PREFIX}b_fl_2.log.gz": [(2, "allow")],
     }
     artifacts = store.con.execute("SELECT origin, sha256, media_type FROM artifacts ORDER BY origin").fetchall()
+    assert artifacts.pop(0)[0] == f"s3://{BUCKET}/{PREFIX} (retention)"  # see test_logs_retention.py
     assert artifacts == [
         (f"s3://{BUCKET}/{PREFIX}a_fl_1.log", hashlib.sha256(plain).hexdigest(), "text/plain"),
         (f"s3://{BUCKET}/{PREFIX}b_fl_2.log.gz", hashlib.sha256(packed).hexdigest(), "application/gzip"),

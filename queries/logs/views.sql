@@ -389,3 +389,43 @@ FROM (SELECT cluster FROM k8s_inventory_current UNION SELECT cluster FROM logs_h
 CROSS JOIN (VALUES ('Gateway'), ('Gateway.networking.istio.io'), ('IngressClass'), ('Ingress')) k(kind)
 LEFT JOIN k8s_inventory_current i ON i.cluster = c.cluster AND i.kind = k.kind
 WHERE i.status IS DISTINCT FROM 'collected' AND i.reason IS DISTINCT FROM 'crd-absent';
+
+-- logs-retained ----------------------------------------------------------------------------------------
+
+-- How long each S3 or CloudWatch Logs destination of a log input keeps its logs, as read by the latest landed
+-- run that read it (a destination no longer configured keeps its last reading).
+CREATE VIEW logs_retention AS
+SELECT t.* FROM log_retention t JOIN runs r USING (run_id)
+WHERE r.status IN ('succeeded', 'partial')
+QUALIFY row_number() OVER (PARTITION BY t.destination ORDER BY r.started_at DESC, t.run_id DESC) = 1;
+
+-- The log files the claims read (logs_files), per destination whose origin_prefix begins their origin; files no
+-- destination covers (local files, inputs read before retention was collected) are grouped by directory, with
+-- `destination` NULL.
+CREATE VIEW logs_retention_files AS
+SELECT t.destination, CASE WHEN t.destination IS NULL THEN regexp_replace(f.origin, '[^/]*$', '') END AS directory,
+       count(DISTINCT f.origin) AS files, string_agg(DISTINCT f.log_format, ', ' ORDER BY f.log_format) AS log_formats,
+       min({'origin': f.origin, 'source': f.source, 'run_id': f.run_id, 'artifact_sha256': f.artifact_sha256,
+            'collected_at': f.collected_at}) AS example
+FROM logs_files f LEFT JOIN logs_retention t ON starts_with(f.origin, t.origin_prefix)
+GROUP BY ALL;
+
+-- Each destination and each directory of uncovered files, with its retention in words and whether it meets
+-- min_retention_days (status and meets NULL: no retention evidence for the files of a directory).
+CREATE VIEW logs_retention_judged AS
+SELECT t.destination AS object, t.service, t.status, coalesce(f.log_formats, '') AS log_formats,
+       coalesce(f.files, 0) AS files,
+       CASE WHEN t.status <> 'read' THEN 'unreadable: ' || t.error
+            WHEN t.expires_after_days IS NULL THEN 'indefinite'
+            ELSE t.expires_after_days || ' day(s) (' || t.expired_by || ')' END AS retention,
+       t.expires_after_days, t.transitions, t.noncurrent_expiration_days, t.object_lock,
+       t.status = 'read' AND coalesce(t.expires_after_days >= getvariable('min_retention_days'), true) AS meets,
+       t.destination AS location, t.source, t.run_id, t.artifact_sha256, t.collected_at
+FROM logs_retention t LEFT JOIN logs_retention_files f USING (destination)
+UNION ALL
+SELECT f.directory, CASE WHEN f.directory LIKE 's3://%' THEN 's3' WHEN f.directory LIKE 'cloudwatch://%' THEN 'cloudwatch'
+                         ELSE 'local' END,
+       NULL, f.log_formats, f.files, 'not evidenced', NULL, NULL, NULL, NULL, NULL,
+       f.example.origin, f.example.source, f.example.run_id, f.example.artifact_sha256, f.example.collected_at
+FROM logs_retention_files f
+WHERE f.destination IS NULL;

@@ -11,6 +11,7 @@ import glob
 import json
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,17 +45,31 @@ CLOUDWATCH_SCHEMA: dict[str, Any] = {
 }
 
 
+@dataclass
+class AwsClients:
+    """The boto3 clients of one run, one per service and settings (region, endpoint, profile), shared by its
+    inputs: making a client loads botocore's models, which takes longer than most calls."""
+
+    made: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+
+    def get(self, service: str, cfg: Mapping[str, Any]) -> Any:
+        key = (service, *(cfg.get(name) for name in AWS_PROPERTIES))
+        if key not in self.made:
+            self.made[key] = aws_client(service, cfg)
+        return self.made[key]
+
+
 def fetch_input(
-    spec: Mapping[str, Any], window: Window, number: int, unchanged: Callable[[str, str], bool]
+    spec: Mapping[str, Any], window: Window, number: int, unchanged: Callable[[str, str], bool], clients: AwsClients
 ) -> Iterator[Fetched]:
     """The files of one configured input, in a stable order. Remote objects for which ``unchanged(origin,
     version)`` holds are not downloaded."""
     if "paths" in spec:
         yield from local_files(spec["paths"], number)
     elif "s3" in spec:
-        yield from s3_objects(spec["s3"], number, unchanged)
+        yield from s3_objects(spec["s3"], number, unchanged, clients)
     else:
-        yield from cloudwatch_streams(spec["cloudwatch"], window, number)
+        yield from cloudwatch_streams(spec["cloudwatch"], window, number, clients)
 
 
 def local_files(patterns: list[str], number: int) -> Iterator[Fetched]:
@@ -77,11 +92,13 @@ def aws_client(service: str, cfg: Mapping[str, Any]) -> Any:
     return session.client(service, endpoint_url=cfg.get("endpoint_url"))
 
 
-def s3_objects(cfg: Mapping[str, Any], number: int, unchanged: Callable[[str, str], bool]) -> Iterator[Fetched]:
+def s3_objects(
+    cfg: Mapping[str, Any], number: int, unchanged: Callable[[str, str], bool], clients: AwsClients
+) -> Iterator[Fetched]:
     bucket, prefix = cfg["bucket"], cfg.get("prefix", "")
     where = f"s3://{bucket}/{prefix}"
     try:
-        s3 = aws_client("s3", cfg)
+        s3 = clients.get("s3", cfg)
         etags = {
             obj["Key"]: obj["ETag"].strip('"')
             for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
@@ -102,7 +119,7 @@ def s3_objects(cfg: Mapping[str, Any], number: int, unchanged: Callable[[str, st
         raise SourceError(f"logs: input {number}: {where}: {exc}") from None
 
 
-def cloudwatch_streams(cfg: Mapping[str, Any], window: Window, number: int) -> Iterator[Fetched]:
+def cloudwatch_streams(cfg: Mapping[str, Any], window: Window, number: int, clients: AwsClients) -> Iterator[Fetched]:
     group = cfg["log_group"]
     query: dict[str, Any] = {"logGroupName": group}
     if "log_stream_prefix" in cfg:
@@ -114,7 +131,7 @@ def cloudwatch_streams(cfg: Mapping[str, Any], window: Window, number: int) -> I
     if window.until:
         query["endTime"] = int(window.until.timestamp() * 1000) - 1
     try:
-        logs = aws_client("logs", cfg)
+        logs = clients.get("logs", cfg)
         with tempfile.TemporaryDirectory(prefix="defensible-cloudwatch-") as tmp:
             files: dict[str, Path] = {}  # stream -> its file; appended page by page, so no file stays open
             for page in logs.get_paginator("filter_log_events").paginate(**query):

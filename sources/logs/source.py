@@ -2,7 +2,8 @@
 Kubernetes audit events, normalised into ``flows``, ``http_access``, ``dns_queries`` and ``audit_events``.
 
 Each input names a format and where its files are: local paths (plain or gzip), S3 objects or CloudWatch
-Logs groups. Every file is kept as an artifact and parsed by DuckDB (``sources.logs.ingest``); malformed
+Logs groups; for S3 and CloudWatch Logs, how long the destination keeps them (``sources.logs.retention``).
+Every file is kept as an artifact and parsed by DuckDB (``sources.logs.ingest``); malformed
 lines are counted and sampled in ``ingest_rejects`` and make the run partial. A file whose digest was
 already ingested for a window covering this run's is skipped.
 """
@@ -14,9 +15,11 @@ from typing import Any
 
 from collector.plugins import CollectContext, SourceError
 from collector.store import PROVENANCE_COLUMNS
-from sources.logs.fetch import CLOUDWATCH_SCHEMA, S3_SCHEMA, fetch_input
+from sources.logs.fetch import CLOUDWATCH_SCHEMA, S3_SCHEMA, AwsClients, fetch_input
 from sources.logs.formats import FORMATS
 from sources.logs.ingest import Window, already_read, ingest_file
+from sources.logs.retention import MIGRATION as RETENTION_MIGRATION
+from sources.logs.retention import collect_retention
 
 MIGRATIONS = (
     f"""
@@ -116,6 +119,7 @@ MIGRATIONS = (
     CREATE OR REPLACE VIEW log_artifacts_ingested AS
         SELECT a.* FROM log_artifacts a JOIN runs r USING (run_id) WHERE r.status IN ('succeeded', 'partial');
     """,
+    RETENTION_MIGRATION,
 )
 
 INPUT_SCHEMA: dict[str, Any] = {
@@ -171,18 +175,25 @@ class LogsSource:
         ctx.set_duckdb("preserve_insertion_order", "false")
         ctx.set_duckdb("memory_limit", f"'{cfg['memory_limit']}'")
         this_run: set[tuple[str, str, str]] = set()
+        clients = AwsClients()
         for number, spec in enumerate(cfg["inputs"], start=1):
-            collect_input(ctx, number, spec, window, this_run)
+            collect_input(ctx, number, spec, window, this_run, clients)
 
 
 def collect_input(
-    ctx: CollectContext, number: int, spec: dict[str, Any], window: Window, this_run: set[tuple[str, str, str]]
+    ctx: CollectContext,
+    number: int,
+    spec: dict[str, Any],
+    window: Window,
+    this_run: set[tuple[str, str, str]],
+    clients: AwsClients,
 ) -> None:
     fmt = FORMATS[spec["format"]]
     if "fields" in spec and fmt.name != "vpcflow":
         raise SourceError(f"logs: input {number} ({fmt.name}): `fields` applies to vpcflow only")
     if "gateway" in spec and fmt.name != "envoy":
         raise SourceError(f"logs: input {number} ({fmt.name}): `gateway` applies to envoy only")
+    collect_retention(ctx, spec, clients)
     found = 0  # files fetched, or remote objects known unchanged and not fetched
 
     def unchanged(origin: str, version: str) -> bool:
@@ -192,7 +203,7 @@ def collect_input(
         return known
 
     with ctx.progress(f"input {number} ({fmt.name})", unit="records") as progress:
-        for files, fetched in enumerate(fetch_input(spec, window, number, unchanged), start=1):
+        for files, fetched in enumerate(fetch_input(spec, window, number, unchanged, clients), start=1):
             found += 1
             progress.advance(ingest_file(ctx, fmt, fetched, spec, window, this_run))
             progress.update(detail=f"{files} file(s)")
