@@ -143,6 +143,8 @@ MIGRATIONS = (
     "ALTER TABLE k8s_objects ADD COLUMN data JSON;",
     # Pods and controllers name their owners: reachability collapses them to the top owner.
     "ALTER TABLE k8s_objects ADD COLUMN owner_references JSON;",
+    # Gateway API route precedence: the older route (metadata.creationTimestamp) wins a conflict.
+    "ALTER TABLE k8s_objects ADD COLUMN created_at VARCHAR;",
 )
 
 
@@ -452,6 +454,7 @@ def object_row(cluster: str, obj: dict, location: str, key: str | None = None) -
         "status": obj.get("status") or {},
         "data": obj.get("data"),
         "owner_references": meta.get("ownerReferences"),
+        "created_at": str(meta["creationTimestamp"]) if meta.get("creationTimestamp") else None,
         "location": location,
     }
 

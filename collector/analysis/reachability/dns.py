@@ -1,0 +1,199 @@
+"""Cluster DNS from egress-isolated namespaces: can each workload still resolve names?
+
+A workload resolves when, on the engine's effective reachability (its egress and the resolver's ingress), it
+reaches the cluster DNS Service's backends on both UDP and TCP port 53 (each at the target port the Service maps
+53 to, a named target port resolved against the backend's container ports), or, when NodeLocal DNSCache runs,
+its link-local address on UDP and TCP 53. Only workloads of namespaces where some NetworkPolicy isolates egress
+are judged: elsewhere egress is open. See docs/reachability.md.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from collector.analysis.reachability.attribution import parse_interval
+from collector.analysis.reachability.conns import PROTOCOLS, Conn
+from collector.analysis.reachability.errors import ReachabilityError
+from collector.analysis.reachability.model import Inventory, Workload
+from collector.analysis.reachability.naive import egress, ingress, selects
+from collector.analysis.reachability.result import Reachability
+
+DNS_NAMESPACE = "kube-system"
+DNS_SERVICE = "kube-dns"
+DNS_LABEL = ("k8s-app", "kube-dns")  # CoreDNS and kube-dns Services carry it whatever their name
+DNS_PORT = 53
+DNS_PROTOCOLS = ("UDP", "TCP")  # TCP for truncated answers (RFC 7766)
+NODE_LOCAL_LABEL = ("k8s-app", "node-local-dns")
+NODE_LOCAL_ADDRESS = ipaddress.ip_address("169.254.20.10")
+
+
+@dataclass(frozen=True)
+class DnsVerdict:
+    """Whether one workload of an egress-isolated namespace can resolve: ``via`` what, or ``blocked`` by what."""
+
+    namespace: str
+    workload: str
+    kind: str
+    resolves: bool
+    via: str | None
+    blocked: str | None
+
+
+@dataclass(frozen=True)
+class Target:
+    """One resolver endpoint a client must reach: a backend workload at a port and protocol."""
+
+    backend: Workload
+    protocol: str
+    port: int
+
+
+def has(conn: Conn, protocol: str, port: int) -> bool:
+    return any(lo <= port <= hi for lo, hi in conn[PROTOCOLS.index(protocol)])
+
+
+def dns_services(objects: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The cluster DNS Services: kube-system/kube-dns and kube-system Services labelled k8s-app=kube-dns."""
+    found = []
+    for obj in objects:
+        meta = obj.get("metadata") or {}
+        if obj.get("kind") != "Service" or (meta.get("namespace") or "default") != DNS_NAMESPACE:
+            continue
+        if meta.get("name") == DNS_SERVICE or (meta.get("labels") or {}).get(DNS_LABEL[0]) == DNS_LABEL[1]:
+            found.append(obj)
+    return sorted(found, key=lambda o: o["metadata"]["name"])
+
+
+def service_targets(service: dict[str, Any], inv: Inventory) -> tuple[dict[str, list[Target]], list[str]]:
+    """Per protocol, the backends and target ports of the Service's port 53; and why a protocol has none."""
+    name = f"Service {DNS_NAMESPACE}/{service['metadata']['name']}"
+    spec = service.get("spec") or {}
+    selector = spec.get("selector") or {}
+    if not isinstance(selector, dict):
+        raise ReachabilityError(f"{name}: spec.selector must be a mapping")
+    backends = [
+        w
+        for w in inv.workloads
+        if selector and w.namespace == DNS_NAMESPACE and all(w.labels.get(k) == str(v) for k, v in selector.items())
+    ]
+    targets: dict[str, list[Target]] = {p: [] for p in DNS_PROTOCOLS}
+    problems: list[str] = []
+    if not backends:
+        why = "has no spec.selector" if not selector else f"selects no workload ({selector_text(selector)})"
+        return targets, [f"{name} {why}"]
+    for protocol in DNS_PROTOCOLS:
+        ports = [
+            p for p in spec.get("ports") or []
+            if isinstance(p, dict) and (p.get("protocol") or "TCP") == protocol and str(p.get("port")) == str(DNS_PORT)
+        ]  # fmt: skip
+        if not ports:
+            problems.append(f"{name} has no {protocol} port {DNS_PORT}")
+        for port in ports:
+            target = port.get("targetPort", DNS_PORT)
+            for backend in backends:
+                number = resolve_target(target, protocol, backend)
+                if number is None:
+                    problems.append(
+                        f"{name} port {port.get('name') or DNS_PORT}/{protocol} targets port {target!r}, which no "
+                        f"{protocol} container port of {backend.id} is named"
+                    )
+                else:
+                    targets[protocol].append(Target(backend, protocol, number))
+    return targets, problems
+
+
+def resolve_target(target: Any, protocol: str, backend: Workload) -> int | None:
+    if isinstance(target, int) and not isinstance(target, bool):
+        return target
+    if isinstance(target, str) and target.isdigit():
+        return int(target)
+    return next((n for name, n, proto in backend.named_ports if name == target and proto == protocol), None)
+
+
+def selector_text(selector: dict[str, Any]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+
+
+def analyze_dns(inv: Inventory, reach: Reachability, objects: Iterable[dict[str, Any]]) -> list[DnsVerdict]:
+    """A verdict for every workload of a namespace where a NetworkPolicy isolates egress (DNS servers aside)."""
+    isolated = {p.namespace for p in inv.policies if p.egress}
+    services = dns_services(objects)
+    targets: dict[str, list[Target]] = {p: [] for p in DNS_PROTOCOLS}
+    problems: list[str] = []
+    for service in services:
+        found, why = service_targets(service, inv)
+        for protocol in DNS_PROTOCOLS:
+            targets[protocol].extend(found[protocol])
+        problems.extend(why)
+    if not services:
+        problems.append(
+            f"no cluster DNS Service in the inventory ({DNS_NAMESPACE}/{DNS_SERVICE}, or a {DNS_NAMESPACE} Service "
+            f"labelled {DNS_LABEL[0]}={DNS_LABEL[1]})"
+        )
+    servers = {t.backend.id for ts in targets.values() for t in ts}
+    node_local = [w for w in inv.workloads if w.labels.get(NODE_LOCAL_LABEL[0]) == NODE_LOCAL_LABEL[1]]
+    servers.update(w.id for w in node_local)
+    judged = [w for w in inv.workloads if w.namespace in isolated and w.id not in servers]
+    conns = reach_to(reach, {w.id for w in judged}, servers)
+    verdicts = []
+    for client in judged:
+        reached = {
+            p: [t for t in targets[p] if has(conns.get((client.id, t.backend.id), ((), (), ())), p, t.port)]
+            for p in DNS_PROTOCOLS
+        }
+        local = conns.get((client.id, "node-local"), ((), (), ()))
+        if all(reached.values()):
+            via = "; ".join(f"{p} {ts[0].port} on {ts[0].backend.id}" for p, ts in reached.items())
+            verdicts.append(verdict(client, True, f"Service {DNS_NAMESPACE}/{DNS_SERVICE}: {via}", None))
+        elif node_local and all(has(local, p, DNS_PORT) for p in DNS_PROTOCOLS):
+            via = f"NodeLocal DNSCache {NODE_LOCAL_ADDRESS} ({node_local[0].id}): UDP and TCP {DNS_PORT}"
+            verdicts.append(verdict(client, True, via, None))
+        else:
+            missing = [p for p in DNS_PROTOCOLS if not reached[p]]
+            blocked = problems + [why for p in missing for why in blockers(inv, client, targets[p])]
+            if node_local:
+                allowed = [p for p in DNS_PROTOCOLS if has(local, p, DNS_PORT)]
+                blocked.append(
+                    f"NodeLocal DNSCache {NODE_LOCAL_ADDRESS}: its egress allows "
+                    + (" and ".join(allowed) + f" {DNS_PORT} only" if allowed else f"neither UDP nor TCP {DNS_PORT}")
+                )
+            verdicts.append(verdict(client, False, None, "; ".join(dict.fromkeys(blocked))))
+    return verdicts
+
+
+def verdict(w: Workload, resolves: bool, via: str | None, blocked: str | None) -> DnsVerdict:
+    return DnsVerdict(w.namespace, w.name, w.kind, resolves, via, blocked)
+
+
+def reach_to(reach: Reachability, clients: set[str], servers: set[str]) -> dict[tuple[str, str], Conn]:
+    """The connections from each client to each server, and to the NodeLocal address (key ``node-local``)."""
+    out: dict[tuple[str, str], Conn] = {}
+    for src, dst, conn in reach.triples:
+        if src not in clients:
+            continue
+        if dst in servers:
+            out[(src, dst)] = conn
+        elif (interval := parse_interval(dst)) is not None:
+            version, lo, hi = interval
+            if version == NODE_LOCAL_ADDRESS.version and lo <= int(NODE_LOCAL_ADDRESS) <= hi:
+                out[(src, "node-local")] = conn
+    return out
+
+
+def blockers(inv: Inventory, client: Workload, targets: list[Target]) -> list[str]:
+    """What stops ``client`` reaching each target: its egress policies, the backend's ingress policies."""
+    out = []
+    for t in targets:
+        what = f"{t.protocol} {t.port} on {t.backend.id}"
+        if not has(egress(inv, client, t.backend), t.protocol, t.port):
+            names = [f"{p.namespace}/{p.name}" for p in inv.policies if p.egress and selects(p, client)]
+            out.append(f"egress: no rule of NetworkPolicy {', '.join(names)} allows {what}")
+        if not has(ingress(inv, t.backend, client), t.protocol, t.port):
+            names = [f"{p.namespace}/{p.name}" for p in inv.policies if p.ingress and selects(p, t.backend)]
+            out.append(f"ingress at {t.backend.id}: no rule of NetworkPolicy {', '.join(names)} admits it on {what}")
+    if not targets:
+        out.append("no DNS server to reach")
+    return out
