@@ -193,7 +193,8 @@ def blockers(inv: Inventory, client: Workload, targets: list[Target]) -> list[st
             out.append(f"egress: no rule of NetworkPolicy {', '.join(names)} allows {what}")
         if not has(ingress(inv, t.backend, client), t.protocol, t.port):
             names = [f"{p.namespace}/{p.name}" for p in inv.policies if p.ingress and selects(p, t.backend)]
-            out.append(f"ingress at {t.backend.id}: no rule of NetworkPolicy {', '.join(names)} admits it on {what}")
+            port = f"{t.protocol} {t.port}"
+            out.append(f"ingress at {t.backend.id}: no rule of NetworkPolicy {', '.join(names)} admits it on {port}")
     if not targets:
         out.append("no DNS server to reach")
     return out

@@ -1,0 +1,242 @@
+"""dns-exceptions-modelled (issue 17): every workload of an egress-isolated namespace reaches cluster DNS on UDP and
+TCP 53. Spec-first counter-examples (Kubernetes NetworkPolicy, Service targetPort, CoreDNS and NodeLocal DNSCache
+docs), each one change to a compliant baseline, collected as its own cluster into one store and judged once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from helpers import write
+
+from collector.runner import run_source
+from collector.store import Store
+from sources.analysis.source import AnalysisSource
+from sources.kubernetes.source import KubernetesSource
+from test_pack_reachability import judge, rows
+
+# shop isolates ingress and egress and opens DNS to CoreDNS on UDP and TCP 53; CoreDNS admits every namespace on 53
+# (its Service maps 53 to the named ports dns and dns-tcp); other has no policy (not judged).
+BASE = """
+apiVersion: v1
+kind: Namespace
+metadata: {name: kube-system}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: other}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: kube-dns, namespace: kube-system, labels: {k8s-app: kube-dns}}
+spec:
+  selector: {k8s-app: kube-dns}
+  ports:
+  - {name: dns, port: 53, protocol: UDP, targetPort: dns}
+  - {name: dns-tcp, port: 53, protocol: TCP, targetPort: dns-tcp}
+  - {name: metrics, port: 9153, protocol: TCP, targetPort: 9153}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: coredns, namespace: kube-system}
+spec:
+  template:
+    metadata: {labels: {k8s-app: kube-dns}}
+    spec:
+      containers:
+      - name: coredns
+        ports:
+        - {name: dns, containerPort: 53, protocol: UDP}
+        - {name: dns-tcp, containerPort: 53, protocol: TCP}
+        - {name: metrics, containerPort: 9153, protocol: TCP}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: coredns, namespace: kube-system}
+spec:
+  podSelector: {matchLabels: {k8s-app: kube-dns}}
+  policyTypes: [Ingress]
+  ingress:
+  - from: [{namespaceSelector: {}}]
+    ports: [{port: 53, protocol: UDP}, {port: 53, protocol: TCP}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec: {template: {metadata: {labels: {app: web}}}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api, namespace: shop}
+spec: {template: {metadata: {labels: {app: api}}}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: batch, namespace: other}
+spec: {template: {metadata: {labels: {app: batch}}}}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: default-deny, namespace: shop}
+spec: {podSelector: {}, policyTypes: [Ingress, Egress]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: allow-dns, namespace: shop}
+spec:
+  podSelector: {}
+  policyTypes: [Egress]
+  egress:
+  - to:
+    - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: kube-system}}
+      podSelector: {matchLabels: {k8s-app: kube-dns}}
+    ports: [{port: 53, protocol: UDP}, {port: 53, protocol: TCP}]
+"""
+DNS_EGRESS = ("NetworkPolicy", "shop", "allow-dns")
+NODE_LOCAL = """
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: node-local-dns, namespace: kube-system}
+spec:
+  template:
+    metadata: {labels: {k8s-app: node-local-dns}}
+    spec: {hostNetwork: true, containers: [{name: node-cache}]}
+"""
+
+
+def egress_to(*ports: str, peer: str = "") -> str:
+    """shop/allow-dns with other ports or peers."""
+    peer = peer or (
+        "{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: kube-system}}, "
+        "podSelector: {matchLabels: {k8s-app: kube-dns}}}"
+    )
+    return f"""
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {{name: allow-dns, namespace: shop}}
+spec:
+  podSelector: {{}}
+  policyTypes: [Egress]
+  egress: [{{to: [{peer}], ports: [{", ".join(ports)}]}}]
+"""
+
+
+UDP, TCP = "{port: 53, protocol: UDP}", "{port: 53, protocol: TCP}"
+# case: (objects replaced or added (matched on kind, namespace, name), objects removed, workloads expected as gaps)
+CASES: dict[str, tuple[str, list[tuple[str, str, str]], set[str]]] = {
+    "baseline": ("", [], set()),
+    # no egress exception at all beside the default deny
+    "no-dns-exception": ("", [DNS_EGRESS], {"shop/web", "shop/api"}),
+    # UDP only: truncated answers retry over TCP (RFC 7766); the Service exposes TCP 53 too
+    "udp-only": (egress_to(UDP), [], {"shop/web", "shop/api"}),
+    # a named port with the default protocol TCP: CoreDNS's "dns" port is UDP, so {port: dns} resolves to nothing
+    "named-port-wrong-protocol": (egress_to("{port: dns}", "{port: dns-tcp}"), [], {"shop/web", "shop/api"}),
+    # the CoreDNS ingress policy admits only kube-system
+    "coredns-ingress-denies": (
+        """
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: coredns, namespace: kube-system}
+spec:
+  podSelector: {matchLabels: {k8s-app: kube-dns}}
+  policyTypes: [Ingress]
+  ingress: [{from: [{podSelector: {}}], ports: [{port: 53, protocol: UDP}, {port: 53, protocol: TCP}]}]
+""",
+        [],
+        {"shop/web", "shop/api"},
+    ),
+    # CoreDNS listens on 5353 (the Service maps 53 to it): policies see the pod port after Service translation
+    "target-port-5353": (
+        """
+apiVersion: v1
+kind: Service
+metadata: {name: kube-dns, namespace: kube-system, labels: {k8s-app: kube-dns}}
+spec:
+  selector: {k8s-app: kube-dns}
+  ports: [{name: dns, port: 53, protocol: UDP, targetPort: 5353}, {name: dns-tcp, port: 53, protocol: TCP, targetPort: 5353}]
+""",
+        [],
+        {"shop/web", "shop/api"},
+    ),
+    # the namespace selector names a label the namespace does not carry
+    "namespace-label-missing": (
+        egress_to(UDP, TCP, peer="{namespaceSelector: {matchLabels: {name: kube-system}}}"),
+        [],
+        {"shop/web", "shop/api"},
+    ),
+    # an ipBlock of the Service's ClusterIP: NetworkPolicy matches pod addresses, not Service IPs
+    "cluster-ip-block": (egress_to(UDP, TCP, peer="{ipBlock: {cidr: 10.96.0.10/32}}"), [], {"shop/web", "shop/api"}),
+    # a second policy isolates egress of one workload of another namespace without a DNS exception
+    "one-workload-isolated": (
+        """
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: lock-batch, namespace: other}
+spec: {podSelector: {matchLabels: {app: batch}}, policyTypes: [Egress], egress: [{ports: [{port: 443}]}]}
+""",
+        [],
+        {"other/batch"},
+    ),
+    # no cluster DNS Service in the inventory
+    "no-dns-service": ("", [("Service", "kube-system", "kube-dns")], {"shop/web", "shop/api"}),
+    # NodeLocal DNSCache runs and the egress exception goes to its link-local address: resolves
+    "node-local": (NODE_LOCAL + "---" + egress_to(UDP, TCP, peer="{ipBlock: {cidr: 169.254.20.10/32}}"), [], set()),
+    # ... but on UDP only
+    "node-local-udp-only": (NODE_LOCAL + "---" + egress_to(UDP, peer="{ipBlock: {cidr: 169.254.20.10/32}}"), [], {
+        "shop/web", "shop/api"
+    }),  # fmt: skip
+}
+
+
+def key(obj: dict) -> tuple[str, str, str]:
+    meta = obj["metadata"]
+    return (obj["kind"], meta.get("namespace", ""), meta["name"])
+
+
+def manifests(overlay: str, removed: list[tuple[str, str, str]]) -> str:
+    replaced = [d for d in yaml.safe_load_all(overlay) if d]
+    drop = set(removed) | {key(d) for d in replaced}
+    kept = [d for d in yaml.safe_load_all(BASE) if d and key(d) not in drop]
+    return yaml.safe_dump_all(kept + replaced)
+
+
+@pytest.fixture(scope="module")
+def judged(tmp_path_factory: pytest.TempPathFactory):
+    folder = tmp_path_factory.mktemp("dns")
+    with Store.open(folder / "store.duckdb") as store:
+        for case, (overlay, removed, _) in CASES.items():
+            path = write(folder / case / "objects.yaml", manifests(overlay, removed))
+            assert run_source(store, KubernetesSource(), {"paths": [str(path)], "cluster": case}).status == "succeeded"
+        assert run_source(store, AnalysisSource(), {}).status == "succeeded"
+        yield judge(store, "reachability", "dns-exceptions-modelled")
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_each_counter_example_is_a_gap_naming_its_workloads(judged, case: str) -> None:
+    expected = CASES[case][2]
+    assert judged.clusters[case][0] == ("gap" if expected else "satisfied"), judged.clusters[case]
+    gaps = [f for c, f in rows(judged.gaps, "cluster", "finding") if c == case]
+    named = {i.split("[")[0] for c, i in rows(judged.gaps, "cluster", "id") if c == case}
+    assert named == expected, gaps
+    if not expected:
+        resolved = {i.split("[")[0] for c, i in rows(judged.evidence, "cluster", "id") if c == case}
+        assert resolved == {"shop/web", "shop/api"}
+
+
+def test_findings_say_what_blocks(judged) -> None:
+    def finding(case: str) -> str:
+        return next(f for c, i, f in rows(judged.gaps, "cluster", "id", "finding") if c == case and "web" in i)
+
+    assert "egress: no rule of NetworkPolicy shop/allow-dns, shop/default-deny allows TCP 53" in finding("udp-only")
+    assert "UDP 53 on kube-system/coredns[Deployment]" not in finding("udp-only").split("cannot resolve")[1]
+    assert "ingress at kube-system/coredns[Deployment]" in finding("coredns-ingress-denies")
+    assert "no cluster DNS Service" in finding("no-dns-service")
+    assert "NodeLocal DNSCache 169.254.20.10: its egress allows UDP 53 only" in finding("node-local-udp-only")
+    via = {c: v for c, v in rows(judged.evidence, "cluster", "via")}
+    assert via["baseline"].startswith("Service kube-system/kube-dns: UDP 53 on kube-system/coredns[Deployment]")
+    assert via["node-local"].startswith("NodeLocal DNSCache 169.254.20.10")
