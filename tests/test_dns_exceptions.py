@@ -4,17 +4,15 @@ docs), each one change to a compliant baseline, collected as its own cluster int
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import yaml
 from helpers import write
+from test_pack_reachability import judge, rows
 
 from collector.runner import run_source
 from collector.store import Store
 from sources.analysis.source import AnalysisSource
 from sources.kubernetes.source import KubernetesSource
-from test_pack_reachability import judge, rows
 
 # shop isolates ingress and egress and opens DNS to CoreDNS on UDP and TCP 53; CoreDNS admits every namespace on 53
 # (its Service maps 53 to the named ports dns and dns-tcp); other has no policy (not judged).
@@ -158,7 +156,9 @@ kind: Service
 metadata: {name: kube-dns, namespace: kube-system, labels: {k8s-app: kube-dns}}
 spec:
   selector: {k8s-app: kube-dns}
-  ports: [{name: dns, port: 53, protocol: UDP, targetPort: 5353}, {name: dns-tcp, port: 53, protocol: TCP, targetPort: 5353}]
+  ports:
+  - {name: dns, port: 53, protocol: UDP, targetPort: 5353}
+  - {name: dns-tcp, port: 53, protocol: TCP, targetPort: 5353}
 """,
         [],
         {"shop/web", "shop/api"},
@@ -187,9 +187,11 @@ spec: {podSelector: {matchLabels: {app: batch}}, policyTypes: [Egress], egress: 
     # NodeLocal DNSCache runs and the egress exception goes to its link-local address: resolves
     "node-local": (NODE_LOCAL + "---" + egress_to(UDP, TCP, peer="{ipBlock: {cidr: 169.254.20.10/32}}"), [], set()),
     # ... but on UDP only
-    "node-local-udp-only": (NODE_LOCAL + "---" + egress_to(UDP, peer="{ipBlock: {cidr: 169.254.20.10/32}}"), [], {
-        "shop/web", "shop/api"
-    }),  # fmt: skip
+    "node-local-udp-only": (
+        NODE_LOCAL + "---" + egress_to(UDP, peer="{ipBlock: {cidr: 169.254.20.10/32}}"),
+        [],
+        {"shop/web", "shop/api"},
+    ),
 }
 
 
