@@ -106,14 +106,9 @@ CASES: dict[str, tuple[str, set[tuple[str, str]]]] = {
     ),
     # a GRPCRoute on the hostname an HTTPRoute serves on the same listener
     "grpcroute-on-http-hostname": (
-        route(
-            "GRPCRoute",
-            "rpc-2",
-            "  parentRefs: [{name: gw, namespace: infra, sectionName: http}]\n"
-            "  hostnames: [admin.example.com]\n  rules: [{backendRefs: [{name: rpc, port: 9000}]}]\n",
-        ),
+        stream("GRPCRoute", "rpc-2", "http", "admin.example.com"),
         {("GRPCRoute shop/rpc-2", "HTTPRoute shop/admin")},
-    ),  # fmt: skip
+    ),
     # a second TCPRoute on the TCP listener
     "second-tcproute": (stream("TCPRoute", "db-2", "tcp"), {("TCPRoute shop/db", "TCPRoute shop/db-2")}),
     # a second UDPRoute on the UDP listener
