@@ -182,6 +182,43 @@ spec: {podSelector: {matchLabels: {app: batch}}, policyTypes: [Egress], egress: 
         [],
         {"other/batch"},
     ),
+    # named ports with their protocols resolve against CoreDNS's container ports: resolves
+    "named-ports": (egress_to("{port: dns, protocol: UDP}", "{port: dns-tcp, protocol: TCP}"), [], set()),
+    # the Service balances over a second DNS Deployment that the egress exception does not reach
+    "second-backend-unreached": (
+        egress_to(UDP, TCP, peer="{namespaceSelector: {}, podSelector: {matchLabels: {k8s-app: kube-dns, tier: a}}}")
+        + """---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: coredns, namespace: kube-system}
+spec: {template: {metadata: {labels: {k8s-app: kube-dns, tier: a}}}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: coredns-b, namespace: kube-system}
+spec: {template: {metadata: {labels: {k8s-app: kube-dns, tier: b}}}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: kube-dns, namespace: kube-system}
+spec:
+  selector: {k8s-app: kube-dns}
+  ports: [{name: dns, port: 53, protocol: UDP}, {name: dns-tcp, port: 53, protocol: TCP}]
+""",
+        [],
+        {"shop/web", "shop/api"},
+    ),
+    # the DNS Service exposes UDP 53 only
+    "service-udp-only": (
+        """
+apiVersion: v1
+kind: Service
+metadata: {name: kube-dns, namespace: kube-system}
+spec: {selector: {k8s-app: kube-dns}, ports: [{name: dns, port: 53, protocol: UDP, targetPort: dns}]}
+""",
+        [],
+        {"shop/web", "shop/api"},
+    ),
     # no cluster DNS Service in the inventory
     "no-dns-service": ("", [("Service", "kube-system", "kube-dns")], {"shop/web", "shop/api"}),
     # NodeLocal DNSCache runs and the egress exception goes to its link-local address: resolves
@@ -238,6 +275,9 @@ def test_findings_say_what_blocks(judged) -> None:
     assert "UDP 53 on kube-system/coredns[Deployment]" not in finding("udp-only").split("cannot resolve")[1]
     assert "ingress at kube-system/coredns[Deployment]" in finding("coredns-ingress-denies")
     assert "no cluster DNS Service" in finding("no-dns-service")
+    assert "Service kube-system/kube-dns has no TCP port 53" in finding("service-udp-only")
+    assert "allows UDP 53 on kube-system/coredns-b[Deployment]" in finding("second-backend-unreached")
+    assert "coredns[Deployment]" not in finding("second-backend-unreached")
     assert "NodeLocal DNSCache 169.254.20.10: its egress allows UDP 53 only" in finding("node-local-udp-only")
     via = {c: v for c, v in rows(judged.evidence, "cluster", "via")}
     assert via["baseline"].startswith("Service kube-system/kube-dns: UDP 53 on kube-system/coredns[Deployment]")

@@ -118,49 +118,55 @@ def selector_text(selector: dict[str, Any]) -> str:
 
 
 def analyze_dns(inv: Inventory, reach: Reachability, objects: Iterable[dict[str, Any]]) -> list[DnsVerdict]:
-    """A verdict for every workload of a namespace where a NetworkPolicy isolates egress (DNS servers aside)."""
+    """A verdict for every workload of a namespace where a NetworkPolicy isolates egress (DNS servers aside).
+
+    A Service balances over all its endpoints, so a client resolves through a Service only if it reaches every
+    backend on both protocols."""
     isolated = {p.namespace for p in inv.policies if p.egress}
-    services = dns_services(objects)
-    targets: dict[str, list[Target]] = {p: [] for p in DNS_PROTOCOLS}
-    problems: list[str] = []
-    for service in services:
-        found, why = service_targets(service, inv)
-        for protocol in DNS_PROTOCOLS:
-            targets[protocol].extend(found[protocol])
-        problems.extend(why)
+    services = [
+        (f"Service {DNS_NAMESPACE}/{s['metadata']['name']}", *service_targets(s, inv)) for s in dns_services(objects)
+    ]
+    problems = [why for _, _, whys in services for why in whys]
     if not services:
         problems.append(
             f"no cluster DNS Service in the inventory ({DNS_NAMESPACE}/{DNS_SERVICE}, or a {DNS_NAMESPACE} Service "
             f"labelled {DNS_LABEL[0]}={DNS_LABEL[1]})"
         )
-    servers = {t.backend.id for ts in targets.values() for t in ts}
+    servers = {t.backend.id for _, targets, _ in services for ts in targets.values() for t in ts}
     node_local = [w for w in inv.workloads if w.labels.get(NODE_LOCAL_LABEL[0]) == NODE_LOCAL_LABEL[1]]
     servers.update(w.id for w in node_local)
     judged = [w for w in inv.workloads if w.namespace in isolated and w.id not in servers]
     conns = reach_to(reach, {w.id for w in judged}, servers)
+    empty: Conn = ((), (), ())
     verdicts = []
     for client in judged:
-        reached = {
-            p: [t for t in targets[p] if has(conns.get((client.id, t.backend.id), ((), (), ())), p, t.port)]
-            for p in DNS_PROTOCOLS
-        }
-        local = conns.get((client.id, "node-local"), ((), (), ()))
-        if all(reached.values()):
-            via = "; ".join(f"{p} {ts[0].port} on {ts[0].backend.id}" for p, ts in reached.items())
-            verdicts.append(verdict(client, True, f"Service {DNS_NAMESPACE}/{DNS_SERVICE}: {via}", None))
-        elif node_local and all(has(local, p, DNS_PORT) for p in DNS_PROTOCOLS):
-            via = f"NodeLocal DNSCache {NODE_LOCAL_ADDRESS} ({node_local[0].id}): UDP and TCP {DNS_PORT}"
-            verdicts.append(verdict(client, True, via, None))
-        else:
-            missing = [p for p in DNS_PROTOCOLS if not reached[p]]
-            blocked = problems + [why for p in missing for why in blockers(inv, client, targets[p])]
-            if node_local:
-                allowed = [p for p in DNS_PROTOCOLS if has(local, p, DNS_PORT)]
-                blocked.append(
-                    f"NodeLocal DNSCache {NODE_LOCAL_ADDRESS}: its egress allows "
-                    + (" and ".join(allowed) + f" {DNS_PORT} only" if allowed else f"neither UDP nor TCP {DNS_PORT}")
+        local = conns.get((client.id, "node-local"), empty)
+        missed: list[Target] = []
+        via = None
+        for name, targets, _ in services:
+            unreached = [
+                t for ts in targets.values() for t in ts
+                if not has(conns.get((client.id, t.backend.id), empty), t.protocol, t.port)
+            ]  # fmt: skip
+            if all(targets.values()) and not unreached:
+                via = f"{name}: " + "; ".join(
+                    f"{p} {', '.join(sorted({f'{t.port} on {t.backend.id}' for t in targets[p]}))}" for p in targets
                 )
-            verdicts.append(verdict(client, False, None, "; ".join(dict.fromkeys(blocked))))
+                break
+            missed.extend(unreached)
+        if via is None and node_local and all(has(local, p, DNS_PORT) for p in DNS_PROTOCOLS):
+            via = f"NodeLocal DNSCache {NODE_LOCAL_ADDRESS} ({node_local[0].id}): UDP and TCP {DNS_PORT}"
+        if via is not None:
+            verdicts.append(verdict(client, True, via, None))
+            continue
+        blocked = problems + blockers(inv, client, missed)
+        if node_local:
+            allowed = [p for p in DNS_PROTOCOLS if has(local, p, DNS_PORT)]
+            blocked.append(
+                f"NodeLocal DNSCache {NODE_LOCAL_ADDRESS}: its egress allows "
+                + (" and ".join(allowed) + f" {DNS_PORT} only" if allowed else f"neither UDP nor TCP {DNS_PORT}")
+            )
+        verdicts.append(verdict(client, False, None, "; ".join(dict.fromkeys(blocked))))
     return verdicts
 
 
@@ -195,6 +201,4 @@ def blockers(inv: Inventory, client: Workload, targets: list[Target]) -> list[st
             names = [f"{p.namespace}/{p.name}" for p in inv.policies if p.ingress and selects(p, t.backend)]
             port = f"{t.protocol} {t.port}"
             out.append(f"ingress at {t.backend.id}: no rule of NetworkPolicy {', '.join(names)} admits it on {port}")
-    if not targets:
-        out.append("no DNS server to reach")
     return out
