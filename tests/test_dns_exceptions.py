@@ -9,6 +9,8 @@ import yaml
 from helpers import write
 from test_pack_reachability import judge, rows
 
+from collector.analysis.reachability import Inventory
+from collector.analysis.reachability.dns import dns_services, node_local_addresses
 from collector.runner import run_source
 from collector.store import Store
 from sources.analysis.source import AnalysisSource
@@ -33,6 +35,7 @@ apiVersion: v1
 kind: Service
 metadata: {name: kube-dns, namespace: kube-system, labels: {k8s-app: kube-dns}}
 spec:
+  clusterIP: 10.96.0.10
   selector: {k8s-app: kube-dns}
   ports:
   - {name: dns, port: 53, protocol: UDP, targetPort: dns}
@@ -125,6 +128,7 @@ spec:
 
 
 UDP, TCP = "{port: 53, protocol: UDP}", "{port: 53, protocol: TCP}"
+LINK_LOCAL, CLUSTER_IP = "{ipBlock: {cidr: 169.254.20.10/32}}", "{ipBlock: {cidr: 10.96.0.10/32}}"
 # case: (objects replaced or added (matched on kind, namespace, name), objects removed, workloads expected as gaps)
 CASES: dict[str, tuple[str, list[tuple[str, str, str]], set[str]]] = {
     "baseline": ("", [], set()),
@@ -221,11 +225,20 @@ spec: {selector: {k8s-app: kube-dns}, ports: [{name: dns, port: 53, protocol: UD
     ),
     # no cluster DNS Service in the inventory
     "no-dns-service": ("", [("Service", "kube-system", "kube-dns")], {"shop/web", "shop/api"}),
-    # NodeLocal DNSCache runs and the egress exception goes to its link-local address: resolves
-    "node-local": (NODE_LOCAL + "---" + egress_to(UDP, TCP, peer="{ipBlock: {cidr: 169.254.20.10/32}}"), [], set()),
-    # ... but on UDP only
+    # NodeLocal DNSCache runs and the egress exception goes to the addresses it answers pods on (its link-local
+    # address in IPVS mode, the intercepted kube-dns clusterIP in iptables mode; the store keeps no -localip): resolves
+    "node-local": (NODE_LOCAL + "---" + egress_to(UDP, TCP, peer=f"{LINK_LOCAL}, {CLUSTER_IP}"), [], set()),
+    # NodeLocal DNSCache runs but the egress exception goes to the CoreDNS pods only
+    "node-local-coredns-only": (NODE_LOCAL, [], {"shop/web", "shop/api"}),
+    # ... or to its link-local address only: in iptables mode pods query the kube-dns clusterIP
+    "node-local-link-local-only": (
+        NODE_LOCAL + "---" + egress_to(UDP, TCP, peer=LINK_LOCAL),
+        [],
+        {"shop/web", "shop/api"},
+    ),
+    # ... or on UDP only
     "node-local-udp-only": (
-        NODE_LOCAL + "---" + egress_to(UDP, peer="{ipBlock: {cidr: 169.254.20.10/32}}"),
+        NODE_LOCAL + "---" + egress_to(UDP, peer=f"{LINK_LOCAL}, {CLUSTER_IP}"),
         [],
         {"shop/web", "shop/api"},
     ),
@@ -278,7 +291,26 @@ def test_findings_say_what_blocks(judged) -> None:
     assert "Service kube-system/kube-dns has no TCP port 53" in finding("service-udp-only")
     assert "allows UDP 53 on kube-system/coredns-b[Deployment]" in finding("second-backend-unreached")
     assert "coredns[Deployment]" not in finding("second-backend-unreached")
-    assert "NodeLocal DNSCache 169.254.20.10: its egress allows UDP 53 only" in finding("node-local-udp-only")
+    node_local = "NodeLocal DNSCache (kube-system/node-local-dns[DaemonSet]) answers pods on"
+    assert f"{node_local} 169.254.20.10: its egress allows UDP 53 only" in finding("node-local-udp-only")
+    assert f"{node_local} 10.96.0.10: its egress allows neither UDP nor TCP 53" in finding("node-local-link-local-only")
     via = {c: v for c, v in rows(judged.evidence, "cluster", "via")}
     assert via["baseline"].startswith("Service kube-system/kube-dns: UDP 53 on kube-system/coredns[Deployment]")
-    assert via["node-local"].startswith("NodeLocal DNSCache 169.254.20.10")
+    node_local_via = "NodeLocal DNSCache (kube-system/node-local-dns[DaemonSet]) on 169.254.20.10, 10.96.0.10"
+    assert via["node-local"] == f"{node_local_via}: UDP and TCP 53"
+
+
+@pytest.mark.parametrize(
+    ("args", "addresses"),
+    [
+        (["-localip", "169.254.20.10"], ["169.254.20.10"]),  # IPVS mode: kubelet points pods at it
+        (["-localip=169.254.20.10,10.96.0.10", "-conf", "/etc/Corefile"], ["10.96.0.10"]),  # iptables mode
+        ([], ["169.254.20.10", "10.96.0.10"]),  # mode unknown
+    ],
+)
+def test_node_local_addresses_follow_the_kube_proxy_mode(args: list[str], addresses: list[str]) -> None:
+    objects = [d for d in yaml.safe_load_all(BASE + "---" + NODE_LOCAL) if d]
+    objects[-1]["spec"]["template"]["spec"]["containers"][0]["args"] = args
+    node_local = [w for w in Inventory.from_objects(objects).workloads if w.name == "node-local-dns"]
+    found = node_local_addresses(objects, node_local, dns_services(objects))
+    assert list(map(str, found)) == addresses

@@ -2,15 +2,18 @@
 
 A workload resolves when, on the engine's effective reachability (its egress and the resolver's ingress), it
 reaches the cluster DNS Service's backends on both UDP and TCP port 53 (each at the target port the Service maps
-53 to, a named target port resolved against the backend's container ports), or, when NodeLocal DNSCache runs,
-its link-local address on UDP and TCP 53. Only workloads of namespaces where some NetworkPolicy isolates egress
-are judged: elsewhere egress is open. See docs/reachability.md.
+53 to, a named target port resolved against the backend's container ports). Where NodeLocal DNSCache runs, pods
+query it instead, so they must reach the address it answers them on (UDP and TCP 53): its link-local address
+(``-localip``, 169.254.20.10 by default) when kube-proxy runs in IPVS mode, or the cluster DNS address it also binds
+and intercepts on the node (iptables mode, ``-localip`` listing a second, non-link-local address). Only workloads
+of namespaces where some NetworkPolicy isolates egress are judged: elsewhere egress is open. See
+docs/reachability.md.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +30,8 @@ DNS_LABEL = ("k8s-app", "kube-dns")  # CoreDNS and kube-dns Services carry it wh
 DNS_PORT = 53
 DNS_PROTOCOLS = ("UDP", "TCP")  # TCP for truncated answers (RFC 7766)
 NODE_LOCAL_LABEL = ("k8s-app", "node-local-dns")
-NODE_LOCAL_ADDRESS = ipaddress.ip_address("169.254.20.10")
+NODE_LOCAL_ADDRESS = "169.254.20.10"  # the default -localip of the NodeLocal DNSCache manifests
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 @dataclass(frozen=True)
@@ -117,15 +121,14 @@ def selector_text(selector: dict[str, Any]) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
 
 
-def analyze_dns(inv: Inventory, reach: Reachability, objects: Iterable[dict[str, Any]]) -> list[DnsVerdict]:
+def analyze_dns(inv: Inventory, reach: Reachability, objects: Sequence[dict[str, Any]]) -> list[DnsVerdict]:
     """A verdict for every workload of a namespace where a NetworkPolicy isolates egress (DNS servers aside).
 
     A Service balances over all its endpoints, so a client resolves through a Service only if it reaches every
     backend on both protocols."""
     isolated = {p.namespace for p in inv.policies if p.egress}
-    services = [
-        (f"Service {DNS_NAMESPACE}/{s['metadata']['name']}", *service_targets(s, inv)) for s in dns_services(objects)
-    ]
+    dns = dns_services(objects)
+    services = [(f"Service {DNS_NAMESPACE}/{s['metadata']['name']}", *service_targets(s, inv)) for s in dns]
     problems = [why for _, _, whys in services for why in whys]
     if not services:
         problems.append(
@@ -135,12 +138,15 @@ def analyze_dns(inv: Inventory, reach: Reachability, objects: Iterable[dict[str,
     servers = {t.backend.id for _, targets, _ in services for ts in targets.values() for t in ts}
     node_local = [w for w in inv.workloads if w.labels.get(NODE_LOCAL_LABEL[0]) == NODE_LOCAL_LABEL[1]]
     servers.update(w.id for w in node_local)
+    local_addresses = node_local_addresses(objects, node_local, dns)
     judged = [w for w in inv.workloads if w.namespace in isolated and w.id not in servers]
-    conns = reach_to(reach, {w.id for w in judged}, servers)
+    conns = reach_to(reach, {w.id for w in judged}, servers, local_addresses)
     empty: Conn = ((), (), ())
     verdicts = []
     for client in judged:
-        local = conns.get((client.id, "node-local"), empty)
+        if node_local:
+            verdicts.append(node_local_verdict(client, node_local[0], local_addresses, conns))
+            continue
         missed: list[Target] = []
         via = None
         for name, targets, _ in services:
@@ -154,28 +160,81 @@ def analyze_dns(inv: Inventory, reach: Reachability, objects: Iterable[dict[str,
                 )
                 break
             missed.extend(unreached)
-        if via is None and node_local and all(has(local, p, DNS_PORT) for p in DNS_PROTOCOLS):
-            via = f"NodeLocal DNSCache {NODE_LOCAL_ADDRESS} ({node_local[0].id}): UDP and TCP {DNS_PORT}"
         if via is not None:
             verdicts.append(verdict(client, True, via, None))
-            continue
-        blocked = problems + blockers(inv, client, missed)
-        if node_local:
-            allowed = [p for p in DNS_PROTOCOLS if has(local, p, DNS_PORT)]
-            blocked.append(
-                f"NodeLocal DNSCache {NODE_LOCAL_ADDRESS}: its egress allows "
-                + (" and ".join(allowed) + f" {DNS_PORT} only" if allowed else f"neither UDP nor TCP {DNS_PORT}")
-            )
-        verdicts.append(verdict(client, False, None, "; ".join(dict.fromkeys(blocked))))
+        else:
+            blocked = "; ".join(dict.fromkeys(problems + blockers(inv, client, missed)))
+            verdicts.append(verdict(client, False, None, blocked))
     return verdicts
+
+
+def node_local_addresses(
+    objects: Sequence[dict[str, Any]], node_local: list[Workload], services: list[dict[str, Any]]
+) -> list[Address]:
+    """The addresses pods query NodeLocal DNSCache on. From its ``-localip``: the non-link-local ones if any (iptables
+    mode: the cluster DNS address, intercepted on the node), else the link-local ones (IPVS mode). Without its
+    arguments (the store keeps no container args), both the default link-local address and the DNS Services'
+    clusterIPs: the kube-proxy mode that decides between them is not in the inventory."""
+    found: list[Address] = []
+    wanted = {(w.kind, w.namespace, w.name) for w in node_local}
+    for obj in objects:
+        meta = obj.get("metadata") or {}
+        if (obj.get("kind"), meta.get("namespace") or "default", meta.get("name")) in wanted:
+            found.extend(local_ips(obj))
+    if found:
+        return [a for a in found if not a.is_link_local] or found
+    cluster_ips = [(s.get("spec") or {}).get("clusterIP") for s in services]
+    return [ipaddress.ip_address(NODE_LOCAL_ADDRESS), *parse_addresses(ip for ip in cluster_ips if ip)]
+
+
+def local_ips(obj: dict[str, Any]) -> list[Address]:
+    """The addresses of the ``-localip`` argument of a NodeLocal DNSCache workload's containers."""
+    pod_spec = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
+    found: list[Address] = []
+    for container in pod_spec.get("containers") or []:
+        args = [str(a) for a in (container.get("args") or [])]
+        for i, arg in enumerate(args):
+            flag, _, value = arg.lstrip("-").partition("=")
+            if flag == "localip" and arg.startswith("-"):
+                found.extend(parse_addresses((value or (args[i + 1] if i + 1 < len(args) else "")).split(",")))
+    return found
+
+
+def parse_addresses(texts: Iterable[str]) -> list[Address]:
+    out = []
+    for text in texts:
+        try:
+            out.append(ipaddress.ip_address(str(text).strip()))
+        except ValueError:
+            continue
+    return out
+
+
+def node_local_verdict(
+    client: Workload, server: Workload, addresses: list[Address], conns: dict[tuple[str, str], Conn]
+) -> DnsVerdict:
+    """Whether ``client`` reaches NodeLocal DNSCache on every address pods query it on, on UDP and TCP 53."""
+    short = []
+    for address in addresses:
+        conn = conns.get((client.id, str(address)), ((), (), ()))
+        allowed = [p for p in DNS_PROTOCOLS if has(conn, p, DNS_PORT)]
+        if len(allowed) < len(DNS_PROTOCOLS):
+            only = " and ".join(allowed) + f" {DNS_PORT} only" if allowed else f"neither UDP nor TCP {DNS_PORT}"
+            short.append(f"NodeLocal DNSCache ({server.id}) answers pods on {address}: its egress allows {only}")
+    if short:
+        return verdict(client, False, None, "; ".join(short))
+    shown = ", ".join(map(str, addresses))
+    return verdict(client, True, f"NodeLocal DNSCache ({server.id}) on {shown}: UDP and TCP {DNS_PORT}", None)
 
 
 def verdict(w: Workload, resolves: bool, via: str | None, blocked: str | None) -> DnsVerdict:
     return DnsVerdict(w.namespace, w.name, w.kind, resolves, via, blocked)
 
 
-def reach_to(reach: Reachability, clients: set[str], servers: set[str]) -> dict[tuple[str, str], Conn]:
-    """The connections from each client to each server, and to the NodeLocal address (key ``node-local``)."""
+def reach_to(
+    reach: Reachability, clients: set[str], servers: set[str], addresses: list[Address]
+) -> dict[tuple[str, str], Conn]:
+    """The connections from each client to each server and to each address (keyed by its text)."""
     out: dict[tuple[str, str], Conn] = {}
     for src, dst, conn in reach.triples:
         if src not in clients:
@@ -184,8 +243,9 @@ def reach_to(reach: Reachability, clients: set[str], servers: set[str]) -> dict[
             out[(src, dst)] = conn
         elif (interval := parse_interval(dst)) is not None:
             version, lo, hi = interval
-            if version == NODE_LOCAL_ADDRESS.version and lo <= int(NODE_LOCAL_ADDRESS) <= hi:
-                out[(src, "node-local")] = conn
+            for address in addresses:
+                if version == address.version and lo <= int(address) <= hi:
+                    out[(src, str(address))] = conn
     return out
 
 
