@@ -142,6 +142,7 @@ def analyze_dns(inv: Inventory, reach: Reachability, objects: Sequence[dict[str,
     judged = [w for w in inv.workloads if w.namespace in isolated and w.id not in servers]
     conns = reach_to(reach, {w.id for w in judged}, servers, local_addresses)
     empty: Conn = ((), (), ())
+    explained: dict[tuple, str] = {}
     verdicts = []
     for client in judged:
         if node_local:
@@ -163,8 +164,10 @@ def analyze_dns(inv: Inventory, reach: Reachability, objects: Sequence[dict[str,
         if via is not None:
             verdicts.append(verdict(client, True, via, None))
         else:
-            blocked = "; ".join(dict.fromkeys(problems + blockers(inv, client, missed)))
-            verdicts.append(verdict(client, False, None, blocked))
+            key = (client.namespace, frozenset(client.labels.items()), client.host_network, tuple(missed))
+            if key not in explained:  # what blocks depends on the client's policies (namespace, labels), not its name
+                explained[key] = "; ".join(dict.fromkeys(problems + blockers(inv, client, missed)))
+            verdicts.append(verdict(client, False, None, explained[key]))
     return verdicts
 
 
