@@ -119,7 +119,7 @@ def test_oscal_of_demo_bundle_validates_with_trestle_and_maps_each_claim(
     model = trestle_validated(doc, tmp_path)
     claims = all_claims(demo.claims)
     [result] = model.results
-    assert len(result.findings) == len(result.observations) == len(claims) == 13
+    assert len(result.findings) == len(result.observations) == len(claims) == 15
     assert model.metadata.last_modified == result.start == datetime.fromisoformat(demo.claims["as_of"])
     findings = oscal_findings(doc)
     assert set(findings) == set(claims)
