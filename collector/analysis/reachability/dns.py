@@ -96,7 +96,7 @@ def service_targets(service: dict[str, Any], inv: Inventory) -> tuple[dict[str, 
         if not ports:
             problems.append(f"{name} has no {protocol} port {DNS_PORT}")
         for port in ports:
-            target = port.get("targetPort", DNS_PORT)
+            target = port.get("targetPort") or DNS_PORT
             for backend in backends:
                 number = resolve_target(target, protocol, backend)
                 if number is None:
