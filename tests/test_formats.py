@@ -240,12 +240,12 @@ def test_junit_of_demo_bundle_counts_the_verdicts(demo: Bundle) -> None:
     as_of = datetime.fromisoformat(demo.claims["as_of"])
     assert root.tag == "testsuites"
     assert (root.get("tests"), root.get("failures"), root.get("errors"), root.get("skipped")) == (
-        "13",
+        "15",
         str(failing),
         "0",
         "0",
     )
-    assert failing == 10
+    assert failing == 11
     suites = root.findall("testsuite")
     assert [s.get("name") for s in suites] == [p["id"] for p in demo.claims["packs"]]
     for suite in suites:
@@ -315,6 +315,10 @@ def test_sarif_of_demo_bundle_is_valid_and_points_at_gitops_lines(demo: Bundle, 
         ("git-changes/changes-reviewed", "k8s/40-admin-console.yaml"),  # the manifest the unreviewed change touched
         ("reachability/lateral-movement-restricted", "k8s/30-enforcement.yaml"),  # the undeclared caller's target
         ("reachability/egress-restricted-by-policy", "k8s/40-admin-console.yaml"),
+        # default-deny egress namespaces; the demo inventory holds no cluster DNS Service
+        ("reachability/dns-exceptions-modelled", "k8s/20-citizen-api.yaml"),
+        ("reachability/dns-exceptions-modelled", "k8s/30-enforcement.yaml"),
+        ("reachability/dns-exceptions-modelled", "k8s/50-case-workers.yaml"),
     }
     assert run["originalUriBaseIds"]["platform-gitops"]["uri"] == gitops.as_uri() + "/"
     for result in run["results"]:
