@@ -265,6 +265,10 @@ def judged(tmp_path_factory: pytest.TempPathFactory):
             path = write(folder / case / "objects.yaml", manifests(overlay, removed))
             assert run_source(store, KubernetesSource(), {"paths": [str(path)], "cluster": case}).status == "succeeded"
         assert run_source(store, AnalysisSource(), {}).status == "succeeded"
+        path = write(folder / "unanalysed" / "objects.yaml", manifests("", []))  # collected after the analysis
+        assert (
+            run_source(store, KubernetesSource(), {"paths": [str(path)], "cluster": "unanalysed"}).status == "succeeded"
+        )
         yield judge(store, "reachability", "dns-exceptions-modelled")
 
 
@@ -278,6 +282,15 @@ def test_each_counter_example_is_a_gap_naming_its_workloads(judged, case: str) -
     if not expected:
         resolved = {i.split("[")[0] for c, i in rows(judged.evidence, "cluster", "id") if c == case}
         assert resolved == {"shop/web", "shop/api"}
+
+
+def test_a_cluster_without_an_analysis_is_a_gap_per_egress_isolated_namespace(judged) -> None:
+    found = {(n, o, f.split(":")[0]) for c, n, o, f in rows(judged.gaps, "cluster", "namespace", "object", "finding")
+             if c == "unanalysed"}  # fmt: skip
+    assert found == {
+        ("shop", "NetworkPolicy/default-deny", "no reachability analysis of cluster unanalysed"),
+        ("shop", "NetworkPolicy/allow-dns", "no reachability analysis of cluster unanalysed"),
+    }
 
 
 def test_findings_say_what_blocks(judged) -> None:

@@ -139,6 +139,10 @@ def judged(tmp_path_factory: pytest.TempPathFactory):
             path = write(folder / case / "objects.yaml", yaml.safe_dump_all(objects(overlay)))
             assert run_source(store, KubernetesSource(), {"paths": [str(path)], "cluster": case}).status == "succeeded"
         assert run_source(store, AnalysisSource(), {}).status == "succeeded"
+        path = write(folder / "unanalysed" / "objects.yaml", yaml.safe_dump_all(objects("")))  # after the analysis
+        assert (
+            run_source(store, KubernetesSource(), {"paths": [str(path)], "cluster": "unanalysed"}).status == "succeeded"
+        )
         yield judge(store, "k8s-networking", "route-conflicts-absent")
 
 
@@ -148,6 +152,11 @@ def test_each_counter_example_is_a_gap_naming_both_objects(judged, case: str) ->
     assert judged.clusters[case][0] == ("gap" if expected else "satisfied"), judged.clusters[case]
     found = {(a, b) for c, a, b in rows(judged.gaps, "cluster", "first", "second") if c == case}
     assert found == expected
+
+
+def test_a_cluster_without_an_analysis_is_a_gap_per_gateway(judged) -> None:
+    [(obj, finding)] = [(o, f) for c, o, f in rows(judged.gaps, "cluster", "object", "finding") if c == "unanalysed"]
+    assert obj == "Gateway/gw" and "has no analysis of its current inventory" in finding
 
 
 def test_the_older_route_wins_and_the_loser_is_the_object(judged) -> None:
