@@ -24,6 +24,7 @@ MatchKey = tuple[Any, ...]
 
 
 def listener_conflicts(gateway: Gateway) -> Iterator[Conflict]:
+    """Each pair of listeners on one port that are not distinct."""
     for a, b in combinations(gateway.listeners, 2):
         if a.port == b.port and (reason := listener_conflict(a, b)):
             detail = (
@@ -51,13 +52,12 @@ def http_match_keys(route: Route) -> set[MatchKey]:
 
 
 def grpc_match_keys(route: Route) -> set[MatchKey]:
+    """Every match of every rule (method match type Exact by default, header names lower-cased)."""
     keys: set[MatchKey] = set()
     for rule in route.spec.get("rules") or [{}]:
         for match in (rule or {}).get("matches") or [{}]:
-            method = match.get("method") or {}
-            keys.add((method.get("type") or "Exact", method.get("service"), method.get("method"), headers(
-                match.get("headers")
-            )))  # fmt: skip
+            method, hdrs = match.get("method") or {}, headers(match.get("headers"))
+            keys.add((method.get("type") or "Exact", method.get("service"), method.get("method"), hdrs))
     return keys
 
 
