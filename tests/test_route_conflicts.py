@@ -109,6 +109,11 @@ CASES: dict[str, tuple[str, set[tuple[str, str]]]] = {
         stream("GRPCRoute", "rpc-2", "http", "admin.example.com"),
         {("GRPCRoute shop/rpc-2", "HTTPRoute shop/admin")},
     ),
+    # a second GRPCRoute matching every method of the same hostname
+    "grpcroute-identical-match": (
+        stream("GRPCRoute", "rpc-2", "http", "grpc.example.com"),
+        {("GRPCRoute shop/rpc", "GRPCRoute shop/rpc-2")},
+    ),
     # a second TCPRoute on the TCP listener
     "second-tcproute": (stream("TCPRoute", "db-2", "tcp"), {("TCPRoute shop/db", "TCPRoute shop/db-2")}),
     # a second UDPRoute on the UDP listener
