@@ -65,9 +65,11 @@ def listing_runs(store: Store, cluster: str) -> dict[str, str | None]:
 
 def current_objects(store: Store, cluster: str, kinds: tuple[str, ...] = ANALYSED_KINDS) -> list[dict[str, Any]]:
     """The current objects of ``kinds`` in ``cluster``, as Kubernetes object dicts, in a stable order."""
+    # a store whose kubernetes source has not run since created_at was added has no creation times
+    created = "created_at" if "created_at" in store.table_columns("k8s_objects") else "NULL"
     rows = store.con.execute(
-        """
-        SELECT api_version, kind, namespace, name, labels, annotations, owner_references, spec
+        f"""
+        SELECT api_version, kind, namespace, name, labels, annotations, owner_references, spec, {created}
         FROM k8s_current
         WHERE cluster = ? AND list_contains(?, kind)
         ORDER BY kind, namespace NULLS FIRST, name
@@ -86,6 +88,7 @@ def to_object(
     annotations: str | None,
     owner_references: str | None,
     spec: str | None,
+    created_at: str | None,
 ) -> dict[str, Any]:
     metadata: dict[str, Any] = {"name": name}
     if namespace is not None:
@@ -95,4 +98,6 @@ def to_object(
     owners = json.loads(owner_references) if owner_references else None
     if owners:
         metadata["ownerReferences"] = owners
+    if created_at:
+        metadata["creationTimestamp"] = created_at
     return {"apiVersion": api_version, "kind": kind, "metadata": metadata, "spec": json.loads(spec) if spec else {}}

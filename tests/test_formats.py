@@ -318,6 +318,10 @@ def test_sarif_of_demo_bundle_is_valid_and_points_at_gitops_lines(demo: Bundle, 
         ("git-changes/egress-allowlist-approved", "k8s/70-egress-allowlist.yaml"),  # committed before the window
         ("reachability/lateral-movement-restricted", "k8s/30-enforcement.yaml"),  # the undeclared caller's target
         ("reachability/egress-restricted-by-policy", "k8s/40-admin-console.yaml"),
+        # default-deny egress namespaces; the demo inventory holds no cluster DNS Service
+        ("reachability/dns-exceptions-modelled", "k8s/20-citizen-api.yaml"),
+        ("reachability/dns-exceptions-modelled", "k8s/30-enforcement.yaml"),
+        ("reachability/dns-exceptions-modelled", "k8s/50-case-workers.yaml"),
     }
     assert run["originalUriBaseIds"]["platform-gitops"]["uri"] == gitops.as_uri() + "/"
     for result in run["results"]:

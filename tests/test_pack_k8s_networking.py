@@ -142,6 +142,7 @@ def test_baseline_satisfies_every_claim(store: Store, tmp_path: Path) -> None:
         "access-restricted": "satisfied",
         "traffic-encrypted": "satisfied",
         "backend-reencryption": "satisfied",
+        "route-conflicts-absent": "satisfied",
     }
     for r in results.values():  # every evidence row carries provenance
         assert {"source", "run_id", "artifact_sha256", "collected_at", "location"} <= set(r.evidence.columns)

@@ -862,3 +862,35 @@ FROM k8s_current
 WHERE kind = 'Namespace'
   AND (labels->>split_part(getvariable('public_access_label'), '=', 1))
       = split_part(getvariable('public_access_label'), '=', 2);
+
+-- route-conflicts-absent ---------------------------------------------------------------------------------------
+-- Listener and route conflicts of analysed clusters (collector/analysis/gateway/conflicts.py), each on the object
+-- the spec's precedence does not serve: the route that loses, else the second (the Gateway for listeners).
+CREATE VIEW gateway_conflicts_current AS
+SELECT c.cluster, c.gateway_namespace, c.gateway, c.listener, c.port, c.reason, c.first, c.second, c.winner,
+       c.detail,
+       CASE WHEN c.first LIKE 'listener %' THEN 'Gateway ' || c.gateway_namespace || '/' || c.gateway
+            WHEN c.winner = c.second THEN c.first ELSE c.second END AS loser,
+       c.source, c.run_id, c.artifact_sha256, c.collected_at
+FROM gateway_conflicts c
+JOIN analysed_clusters USING (cluster, run_id);
+CREATE TEMP VIEW IF NOT EXISTS gateway_conflicts_current AS
+SELECT NULL::VARCHAR AS cluster, NULL::VARCHAR AS gateway_namespace, NULL::VARCHAR AS gateway,
+       NULL::VARCHAR AS listener, NULL::INTEGER AS port, NULL::VARCHAR AS reason, NULL::VARCHAR AS first,
+       NULL::VARCHAR AS second, NULL::VARCHAR AS winner, NULL::VARCHAR AS detail, NULL::VARCHAR AS loser,
+       NULL::VARCHAR AS source, NULL::VARCHAR AS run_id, NULL::VARCHAR AS artifact_sha256,
+       NULL::TIMESTAMPTZ AS collected_at
+WHERE false;
+
+-- Listeners of analysed clusters with the routes accepted on each.
+CREATE VIEW listener_routes AS
+SELECT s.cluster, s.gateway_namespace, s.gateway, s.listener, s.protocol, s.port, s.hostname, s.attached_routes,
+       s.conflicted, s.source, s.run_id, s.artifact_sha256, s.collected_at
+FROM gateway_listener_status s
+JOIN analysed_clusters USING (cluster, run_id);
+CREATE TEMP VIEW IF NOT EXISTS listener_routes AS
+SELECT NULL::VARCHAR AS cluster, NULL::VARCHAR AS gateway_namespace, NULL::VARCHAR AS gateway,
+       NULL::VARCHAR AS listener, NULL::VARCHAR AS protocol, NULL::INTEGER AS port, NULL::VARCHAR AS hostname,
+       NULL::INTEGER AS attached_routes, NULL::BOOLEAN AS conflicted, NULL::VARCHAR AS source,
+       NULL::VARCHAR AS run_id, NULL::VARCHAR AS artifact_sha256, NULL::TIMESTAMPTZ AS collected_at
+WHERE false;

@@ -172,3 +172,32 @@ LEFT JOIN reach_ranges r
   ON r.purpose = 'egress' AND r.cluster = l.cluster
      AND reach_interval_first(l.dst) >= r.first_int AND reach_interval_last(l.dst) <= r.last_int
 WHERE l.dst_namespace IS NULL;
+
+-- dns-exceptions-modelled: each workload of a namespace where a NetworkPolicy isolates egress, and whether it
+-- reaches cluster DNS (the analysis source's dns_resolution, collector/analysis/reachability/dns.py), in clusters
+-- whose analysis is up to date; location: the workload's object, else its Namespace.
+CREATE VIEW reach_dns AS
+SELECT d.cluster, d.namespace, d.kind || '/' || d.workload AS object,
+       d.namespace || '/' || d.workload || '[' || d.kind || ']' AS id, d.resolves, d.via, d.blocked,
+       coalesce(o.location, n.location, 'analysis of cluster ' || d.cluster) AS location,
+       d.source, d.run_id, d.artifact_sha256, d.collected_at
+FROM dns_resolution d
+JOIN reach_analyses a ON a.cluster = d.cluster AND a.run_id = d.run_id AND a.up_to_date
+LEFT JOIN k8s_current o ON o.cluster = d.cluster AND o.kind = d.kind AND o.namespace = d.namespace AND o.name = d.workload
+LEFT JOIN k8s_current n ON n.cluster = d.cluster AND n.kind = 'Namespace' AND n.name = d.namespace;
+
+-- Namespaces with a NetworkPolicy that isolates egress (policyTypes lists Egress, or it has egress rules) in clusters
+-- without an up-to-date analysis: whether their workloads reach DNS cannot be judged there.
+CREATE VIEW reach_dns_unanalysed AS
+SELECT p.cluster, p.namespace, 'NetworkPolicy/' || p.name AS object,
+       CASE WHEN a.run_id IS NULL THEN 'no reachability analysis of cluster ' || p.cluster
+            ELSE 'the latest reachability analysis of cluster ' || p.cluster || ' (run ' || a.run_id
+                 || ') read Kubernetes listings that are no longer current'
+       END || ': whether namespace ' || p.namespace || ' (egress isolated by NetworkPolicy ' || p.name
+           || ') reaches cluster DNS is not judged; run `defensible collect analysis`' AS finding,
+       p.location, p.source, p.run_id, p.artifact_sha256, p.collected_at
+FROM k8s_current p
+LEFT JOIN reach_analyses a USING (cluster)
+WHERE p.kind = 'NetworkPolicy'
+  AND (list_contains(CAST(p.spec->'policyTypes' AS VARCHAR[]), 'Egress') OR json_array_length(p.spec->'egress') > 0)
+  AND (a.run_id IS NULL OR NOT a.up_to_date);

@@ -23,6 +23,7 @@ from collector.analysis.mesh import analyze_client_tls, analyze_mesh
 from collector.analysis.reachability import Inventory, Reachability, ReachabilityError, analyze
 from collector.analysis.reachability.attribution import Attribution
 from collector.analysis.reachability.conns import Conn, conn_json, conn_text
+from collector.analysis.reachability.dns import analyze_dns
 from collector.inventory_objects import (
     GATEWAY_KINDS,
     MESH_KINDS,
@@ -177,6 +178,33 @@ MIGRATIONS = (
     """,
     # issue 18: the pods of one workload whose selected labels differ are analysed per label group
     "ALTER TABLE analysis_workloads ADD COLUMN label_group VARCHAR;",
+    # dns-exceptions-modelled (issue 17): whether each workload of an egress-isolated namespace can reach cluster
+    # DNS; route-conflicts-absent: listener and route conflicts on each Gateway listener
+    f"""
+    CREATE TABLE dns_resolution (
+        cluster VARCHAR NOT NULL,
+        namespace VARCHAR NOT NULL,
+        workload VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL,
+        resolves BOOLEAN NOT NULL,
+        via VARCHAR,                -- the resolver it reaches on UDP and TCP 53
+        blocked VARCHAR,            -- what stops it, when it does not resolve
+        {PROVENANCE_COLUMNS}
+    );
+    CREATE TABLE gateway_conflicts (
+        cluster VARCHAR NOT NULL,
+        gateway_namespace VARCHAR NOT NULL,
+        gateway VARCHAR NOT NULL,
+        listener VARCHAR NOT NULL,
+        port INTEGER,
+        reason VARCHAR NOT NULL,    -- HostnameConflict | ProtocolConflict (listeners) or the route conflict's kind
+        first VARCHAR NOT NULL,     -- the objects in conflict: a listener, or Kind ns/name of a route
+        second VARCHAR NOT NULL,
+        winner VARCHAR,             -- the one the spec's precedence keeps; NULL: neither, or not decidable
+        detail VARCHAR NOT NULL,
+        {PROVENANCE_COLUMNS}
+    );
+    """,
 )
 
 
@@ -229,6 +257,7 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
         mesh_objects = [o for o in objects if o["kind"] in MESH_KINDS]
         mesh = analyze_mesh(mesh_objects)
         client_tls = analyze_client_tls(mesh_objects)
+        dns = analyze_dns(inventory, reach, objects)
     except (ReachabilityError, ValueError, KeyError, TypeError) as exc:
         ctx.partial(f"cluster {cluster}: not analysed: {exc}")
         return
@@ -241,6 +270,7 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
         "gateways": gateways.to_json(),
         "mesh": mesh.to_json(),
         "client_tls": [asdict(c) for c in client_tls],
+        "dns": [asdict(d) for d in dns],
     }
     sha = ctx.add_artifact(
         json.dumps(document, indent=1, sort_keys=True).encode(), f"analysis of cluster {cluster}", "application/json"
@@ -274,6 +304,8 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
         ctx.emit("mesh_service_ports", {"cluster": cluster, **asdict(sp)}, sha)
     for c in client_tls:
         ctx.emit("mesh_client_tls", {"cluster": cluster, **asdict(c)}, sha)
+    for d in dns:
+        ctx.emit("dns_resolution", {"cluster": cluster, **asdict(d)}, sha)
     ctx.note(
         f"cluster {cluster}: {len(inventory.workloads)} workloads, {len(inventory.policies)} NetworkPolicies, "
         f"{lines} reachability lines, {len(gateways.attachments)} route attachments "
@@ -375,6 +407,20 @@ def emit_gateways(
             "resolved_refs_message": s.resolved_refs.message or None,
         }
         ctx.emit("gateway_listener_status", row, sha)
+    for c in report.conflicts:
+        row = {
+            "cluster": cluster,
+            "gateway_namespace": c.gateway_ns,
+            "gateway": c.gateway,
+            "listener": c.listener,
+            "port": c.port,
+            "reason": c.reason,
+            "first": c.first,
+            "second": c.second,
+            "winner": c.winner,
+            "detail": c.detail,
+        }
+        ctx.emit("gateway_conflicts", row, sha)
     for gateway_ns, gateway in sorted(public):
         for e in report.exposure(gateway_ns, gateway):
             row = {

@@ -147,6 +147,8 @@ MIGRATIONS = (
     "ALTER TABLE k8s_objects ADD COLUMN owner_references JSON;",
     # Rules of the Public Suffix List (`com`, `co.uk`, `*.ck`, `!www.ck`), as of the run that used it.
     f"CREATE TABLE public_suffixes (rule VARCHAR NOT NULL, {PROVENANCE_COLUMNS});",
+    # Gateway API route precedence: the older route (metadata.creationTimestamp) wins a conflict.
+    "ALTER TABLE k8s_objects ADD COLUMN created_at VARCHAR;",
 )
 # One row per rule: the first word of each line that is not blank nor a // comment.
 INSERT_PUBLIC_SUFFIXES = """
@@ -389,6 +391,7 @@ def object_row(cluster: str, obj: dict, location: str, key: str | None = None) -
         "status": obj.get("status") or {},
         "data": obj.get("data"),
         "owner_references": meta.get("ownerReferences"),
+        "created_at": str(meta["creationTimestamp"]) if meta.get("creationTimestamp") else None,
         "location": location,
     }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from collector.analysis.gateway.conflicts import listener_conflicts, route_conflicts
 from collector.analysis.gateway.inventory import Gateway, Inventory, Listener, Route, parse_port
 from collector.analysis.gateway.listeners import analyze_listeners
 from collector.analysis.gateway.matching import effective_hostnames
@@ -119,8 +120,10 @@ def analyze_gateways(
     attachments, route_status, notes = _analyze_routes(inv)
     listener_status: list[ListenerStatus] = []
     exposure: dict[tuple[str, str], list[ListenerExposure]] = {}
+    conflicts = list(route_conflicts(inv, attachments))
     for key in sorted(inv.gateways):
+        conflicts.extend(listener_conflicts(inv.gateways[key]))
         results = list(analyze_listeners(inv, inv.gateways[key], attachments))
         listener_status.extend(status for status, _ in results)
         exposure[key] = [exposed for _, exposed in results]
-    return GatewayReport(attachments, route_status, listener_status, notes, exposure)
+    return GatewayReport(attachments, route_status, listener_status, notes, conflicts, exposure)

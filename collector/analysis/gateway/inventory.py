@@ -46,6 +46,7 @@ class Route:
     namespace: str
     name: str
     spec: dict[str, Any]
+    created: str | None = None  # metadata.creationTimestamp (RFC 3339, UTC): the older route wins a conflict
 
     @property
     def ref(self) -> str:
@@ -123,7 +124,8 @@ class Inventory:
                 self.gateways[(ns, name)] = _parse_gateway(ns, name, spec)
             elif kind in ROUTE_KINDS:
                 self._unique(self.routes, (kind, ns, name), f"{kind} {ns}/{name}")
-                self.routes[(kind, ns, name)] = Route(kind, ns, name, spec)
+                created = (obj.get("metadata") or {}).get("creationTimestamp")
+                self.routes[(kind, ns, name)] = Route(kind, ns, name, spec, str(created) if created else None)
             elif kind == "ReferenceGrant":
                 self.grants.append((ns, spec))
             elif kind in ("Service", "Secret"):

@@ -18,7 +18,7 @@ from collector.analysis.gateway.model import (
 from collector.analysis.gateway.reference_grants import certificate_problems, resolved_refs
 
 
-def _conflict(a: Listener, b: Listener) -> str | None:
+def listener_conflict(a: Listener, b: Listener) -> str | None:
     """Why two listeners on one port are not distinct, or None if they are."""
     pa, pb = a.protocol, b.protocol
     if pa not in CORE_PROTOCOLS or pb not in CORE_PROTOCOLS:
@@ -35,7 +35,7 @@ def _conflict(a: Listener, b: Listener) -> str | None:
 def _conflicts(gateway: Gateway) -> dict[str, str]:
     found: dict[str, str] = {}
     for a, b in combinations(gateway.listeners, 2):
-        if a.port == b.port and (reason := _conflict(a, b)):
+        if a.port == b.port and (reason := listener_conflict(a, b)):
             for x in (a, b):
                 if found.get(x.name) != "ProtocolConflict":
                     found[x.name] = reason

@@ -112,12 +112,28 @@ class ListenerExposure:
     listener_accepted: bool
 
 
+@dataclass(frozen=True)
+class Conflict:
+    """Two listeners, or two routes on one listener, that the spec does not let both serve."""
+
+    gateway_ns: str
+    gateway: str
+    listener: str
+    port: int
+    reason: str  # HostnameConflict | ProtocolConflict | MatchConflict | HostnameShared | ListenerShared
+    first: str  # "listener NAME" or "Kind ns/name"
+    second: str
+    winner: str | None  # the one the spec keeps; None: neither (listeners) or not decidable (no creationTimestamp)
+    detail: str
+
+
 @dataclass
 class GatewayReport:
     attachments: list[Attachment]
     route_status: list[RouteParentStatus]
     listener_status: list[ListenerStatus]
     notes: list[str]
+    conflicts: list[Conflict]
     _exposure: dict[tuple[str, str], list[ListenerExposure]] = field(repr=False)
 
     def exposure(self, gateway_ns: str, gateway: str) -> list[ListenerExposure]:
@@ -136,6 +152,7 @@ class GatewayReport:
                 for (ns, name), listeners in sorted(self._exposure.items())
             ],
             "notes": list(self.notes),
+            "conflicts": [asdict(c) for c in self.conflicts],
         }
 
 

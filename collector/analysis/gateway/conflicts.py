@@ -1,0 +1,134 @@
+"""Listener and route conflicts on each Gateway listener, as the Gateway API spec resolves them.
+
+- Listeners on one port that are not distinct (same protocol and hostname, or incompatible protocols): both are
+  ``Conflicted`` (HostnameConflict, ProtocolConflict) and neither serves.
+- Two HTTPRoutes (or two GRPCRoutes) on one listener with an identical match for an identical hostname: the
+  spec's precedence sends every such request to the older route (creationTimestamp), then to the first by
+  ``namespace/name``; the other's match is shadowed.
+- An HTTPRoute and a GRPCRoute on one listener sharing a hostname; two TLSRoutes sharing an SNI hostname; two
+  TCPRoutes or two UDPRoutes on one listener (no hostname to tell them apart): one route is served, the other not.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from itertools import combinations
+from typing import Any
+
+from collector.analysis.gateway.inventory import Gateway, Inventory, Route
+from collector.analysis.gateway.listeners import listener_conflict
+from collector.analysis.gateway.model import Attachment, Conflict
+
+MatchKey = tuple[Any, ...]
+
+
+def listener_conflicts(gateway: Gateway) -> Iterator[Conflict]:
+    """Each pair of listeners on one port that are not distinct."""
+    for a, b in combinations(gateway.listeners, 2):
+        if a.port == b.port and (reason := listener_conflict(a, b)):
+            detail = (
+                f"listeners {a.name} ({a.protocol} {a.hostname or '*'}) and {b.name} ({b.protocol} "
+                f"{b.hostname or '*'}) share port {a.port} without being distinct: neither is accepted"
+            )
+            yield Conflict(
+                gateway.namespace, gateway.name, a.name, a.port, reason, f"listener {a.name}", f"listener {b.name}",
+                None, detail,
+            )  # fmt: skip
+
+
+def http_match_keys(route: Route) -> set[MatchKey]:
+    """Every match of every rule, normalized (defaults applied, header names lower-cased, a PathPrefix without its
+    trailing slash)."""
+    keys: set[MatchKey] = set()
+    for rule in route.spec.get("rules") or [{}]:
+        for match in (rule or {}).get("matches") or [{}]:
+            path = match.get("path") or {}
+            kind, value = path.get("type") or "PathPrefix", str(path.get("value") or "/")
+            if kind == "PathPrefix" and value != "/":
+                value = value.rstrip("/") or "/"
+            keys.add((kind, value, match.get("method"), headers(match.get("headers")), params(match)))
+    return keys
+
+
+def grpc_match_keys(route: Route) -> set[MatchKey]:
+    """Every match of every rule (method match type Exact by default, header names lower-cased)."""
+    keys: set[MatchKey] = set()
+    for rule in route.spec.get("rules") or [{}]:
+        for match in (rule or {}).get("matches") or [{}]:
+            method, hdrs = match.get("method") or {}, headers(match.get("headers"))
+            keys.add((method.get("type") or "Exact", method.get("service"), method.get("method"), hdrs))
+    return keys
+
+
+def headers(raw: Any) -> frozenset[tuple[str, str, str]]:
+    return frozenset((h.get("type") or "Exact", str(h.get("name")).lower(), str(h.get("value"))) for h in raw or [])
+
+
+def params(match: dict[str, Any]) -> frozenset[tuple[str, str, str]]:
+    raw = match.get("queryParams") or []
+    return frozenset((q.get("type") or "Exact", str(q.get("name")), str(q.get("value"))) for q in raw)
+
+
+def key_text(key: MatchKey) -> str:
+    if len(key) == 5:
+        kind, value, method, hdrs, query = key
+        parts = [f"path {kind} {value}"]
+        parts += [f"method {method}"] if method else []
+    else:
+        kind, service, method, hdrs = key
+        parts, query = [f"gRPC {kind} {service or '*'}/{method or '*'}"], frozenset()
+    parts += [f"header {n} {t} {v}" for t, n, v in sorted(hdrs)] + [f"query {n} {t} {v}" for t, n, v in sorted(query)]
+    return ", ".join(parts)
+
+
+def precedence(a: Route, b: Route) -> str | None:
+    """The route the spec's tie-break keeps: the older (creationTimestamp), then the first by namespace/name.
+    None when a creation time is unknown and the names alone cannot decide."""
+    if a.created and b.created and a.created != b.created:
+        return (a if a.created < b.created else b).ref
+    if a.created and b.created:
+        return min(a, b, key=lambda r: (r.namespace, r.name)).ref
+    return None
+
+
+def route_conflicts(inv: Inventory, attachments: list[Attachment]) -> Iterator[Conflict]:
+    """Conflicts between the routes accepted on each listener."""
+    on_listener: dict[tuple[str, str, str], dict[tuple[str, str, str], set[str]]] = defaultdict(dict)
+    for a in attachments:
+        if a.accepted and a.listener is not None:
+            routes = on_listener[(a.gateway_ns, a.gateway, a.listener)]
+            routes.setdefault((a.route_kind, a.route_ns, a.route), set()).update(a.hostnames)
+    ports = {(g.namespace, g.name, x.name): x.port for g in inv.gateways.values() for x in g.listeners}
+    for (gw_ns, gw, listener), routes in sorted(on_listener.items()):
+        for (ka, ha), (kb, hb) in combinations(sorted(routes.items()), 2):
+            a, b = inv.routes[ka], inv.routes[kb]
+            found = route_pair(a, b, ha & hb)
+            if found:
+                reason, detail = found
+                winner = precedence(a, b)
+                rule = "the older route (creationTimestamp), then the first by namespace/name, wins"
+                kept = f"{winner} is served, the other is not" if winner else f"creation times unknown: {rule}"
+                yield Conflict(gw_ns, gw, listener, ports[(gw_ns, gw, listener)], reason, a.ref, b.ref, winner,
+                               f"{detail}: {kept}")  # fmt: skip
+
+
+def route_pair(a: Route, b: Route, shared_hosts: set[str]) -> tuple[str, str] | None:
+    """(reason, detail) when two routes on one listener conflict."""
+    hosts = ", ".join(sorted(shared_hosts))
+    kinds = {a.kind, b.kind}
+    if a.kind == b.kind and a.kind in ("TCPRoute", "UDPRoute"):
+        return "ListenerShared", f"both {a.kind}s are attached to the listener, which cannot tell them apart"
+    if not shared_hosts:
+        return None
+    if kinds == {"HTTPRoute", "GRPCRoute"}:
+        return "HostnameShared", f"an HTTPRoute and a GRPCRoute both serve {hosts} on the listener"
+    if kinds == {"TLSRoute"}:
+        return "HostnameShared", f"both TLSRoutes serve SNI {hosts}"
+    if kinds in ({"HTTPRoute"}, {"GRPCRoute"}):
+        keys = http_match_keys if a.kind == "HTTPRoute" else grpc_match_keys
+        same = keys(a) & keys(b)
+        if same:
+            matches = "; ".join(sorted(key_text(k) for k in same))
+            return "MatchConflict", f"identical matches for {hosts} ({matches})"
+    return None
