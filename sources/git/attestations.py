@@ -1,0 +1,138 @@
+"""Attestations: human evidence kept as Markdown documents with YAML front matter in the GitOps repository.
+
+An architecture decision record (``type: adr``) names its approver per role; a game-day or rollback-test report
+(``type: game-day`` / ``rollback-test``) gives its date, scope and result. The templates and their fields are in
+docs/attestations.md. The documents at the protected branch's head matching the configured globs are parsed here;
+whether Git review approved them is judged by the git-changes pack, from the change that merged each one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import jsonschema
+
+from collector.safe_yaml import InputError, TextTimesLoader, load_document
+from collector.yaml_lines import line_of
+
+DEFAULT_GLOBS = ("docs/adr/*.md", "attestations/**/*.md")
+ROLES = ("platform", "security", "sre", "app-owner")
+LOGIN = {"type": "string", "minLength": 1}
+DATE = {"type": "string", "format": "date"}
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "adr": {
+        "type": "object",
+        "required": ["type", "id", "title", "status", "date", "approvers"],
+        "properties": {
+            "type": {"const": "adr"},
+            "id": {"type": ["string", "integer"]},
+            "title": {"type": "string"},
+            "status": {"enum": ["proposed", "accepted", "rejected", "deprecated", "superseded"]},
+            "date": DATE,
+            "approvers": {"type": "object", "required": list(ROLES), "additionalProperties": LOGIN},
+        },
+    },
+    "report": {
+        "type": "object",
+        "required": ["type", "date", "scope", "result"],
+        "properties": {
+            "type": {"enum": ["game-day", "rollback-test"]},
+            "id": {"type": ["string", "integer"]},
+            "title": {"type": "string"},
+            "date": DATE,
+            "scope": {
+                "type": "object",
+                "required": ["clusters"],
+                "additionalProperties": False,
+                "properties": {
+                    "clusters": {"type": "array", "minItems": 1, "items": LOGIN},
+                    "services": {"type": "array", "items": LOGIN},
+                },
+            },
+            "result": {"enum": ["pass", "fail"]},
+            "follow_ups": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+}
+TYPES = {"adr": "adr", "game-day": "report", "rollback-test": "report"}
+UNTYPED = {"type": "object", "required": ["type"], "properties": {"type": {"enum": list(TYPES)}}}
+TYPE_LINE = re.compile(r"^type:\s*[\"']?([a-z-]+)", re.MULTILINE)
+FORMATS = jsonschema.FormatChecker(formats=("date",))
+
+
+def attestation_row(path: str, content: bytes) -> dict[str, Any]:
+    """The fields of one attestation document, or ``error`` and ``error_line`` saying why it cannot be read."""
+    try:
+        doc = front_matter(path, content.decode("utf-8"))
+    except UnicodeDecodeError:
+        return {"type": None, "error": f"{path}: line 1: not UTF-8 text", "error_line": 1}
+    except InputError as exc:
+        declared = TYPE_LINE.search(content.decode("utf-8"))  # which claims the malformed document concerns
+        kind = declared.group(1) if declared and declared.group(1) in TYPES else None
+        return {"type": kind, "error": str(exc), "error_line": _line(str(exc))}
+    root, value = doc
+    kind = value.get("type") if isinstance(value, dict) and isinstance(value.get("type"), str) else None
+    schema = SCHEMAS[TYPES[kind]] if kind in TYPES else UNTYPED
+    error = jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(schema, format_checker=FORMATS).iter_errors(value)
+    )
+    if error is not None:
+        line = line_of(root, list(error.absolute_path)) + 1  # the front matter starts on line 2
+        field = "/".join(map(str, error.absolute_path)) or "front matter"
+        return {
+            "type": kind if kind in TYPES else None,
+            "error": f"{path}: line {line}: {field}: {error.message}",
+            "error_line": line,
+        }
+    scope = value.get("scope", {})
+    return {
+        "type": kind,
+        "id": str(value["id"]) if "id" in value else None,
+        "title": value.get("title"),
+        "status": value.get("status"),
+        "date": value["date"],
+        "approvers": [{"role": role, "login": login} for role, login in value.get("approvers", {}).items()],
+        "clusters": scope.get("clusters"),
+        "services": scope.get("services"),
+        "result": value.get("result"),
+        "follow_ups": value.get("follow_ups"),
+        "error": None,
+        "error_line": None,
+    }
+
+
+def front_matter(path: str, text: str) -> tuple[Any, Any]:
+    """The YAML node and value between the opening ``---`` line and the next ``---`` (or ``...``) line."""
+    lines = text.splitlines()
+    if not lines or lines[0].rstrip() != "---":
+        raise InputError(f"{path}: line 1: no YAML front matter (the document must start with a --- line)")
+    end = next((i for i, line in enumerate(lines[1:], 1) if line.rstrip() in ("---", "...")), None)
+    if end is None:
+        raise InputError(f"{path}: line 1: front matter is not closed by a --- line")
+    try:
+        return load_document("\n".join(lines[1:end]), path, TextTimesLoader)
+    except InputError as exc:
+        raise InputError(_shift(str(exc), path)) from None
+
+
+def _shift(message: str, path: str) -> str:
+    """A YAML error's line counted in the whole document (the front matter starts on line 2)."""
+    prefix = f"{path}: line "
+    if not message.startswith(prefix):
+        return message
+    number, rest = message[len(prefix) :].split(":", 1)
+    return f"{prefix}{int(number) + 1}:{rest}"
+
+
+def _line(message: str) -> int:
+    return int(message.split(": line ", 1)[1].split(":", 1)[0]) if ": line " in message else 1
+
+
+def listed_blobs(raw: bytes) -> Iterator[tuple[str, str]]:
+    """(path, blob id) of each file added in ``git diff-tree -r -z`` output (``:old new 0… blob A\0path\0``)."""
+    fields = raw.decode("utf-8", "replace").split("\0")
+    for meta, path in zip(fields[0::2], fields[1::2], strict=False):
+        if meta.startswith(":") and meta.split(" ")[1] != "160000":  # not a submodule
+            yield path, meta.split(" ")[3]

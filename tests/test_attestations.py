@@ -1,0 +1,139 @@
+"""Attestations (ADR, game-day and rollback-test reports) collected from GitOps repositories and judged by the
+git-changes pack: a compliant baseline, and spec-first one-change variants that must each turn exactly one claim
+into a gap naming the offending file (or cluster).
+
+One store holds every repository: the baseline (all three documents, cluster prod-eu) and one repository per
+variant holding the changed document (and, for a report, the other type's baseline report); a report variant's
+scope names its own cluster, collected beside prod-eu. Gap rows are attributed to a variant by repository or cluster."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from attestation_scenario import AS_OF, CLUSTER, Document, Repositories, baseline, collect_git, report
+from helpers import collect_manifests, write
+
+from collector.claims import ClaimResult, Settings, evaluate_pack, load_pack, resolve_pack
+from collector.demo.recorded_api import RecordedAPI
+from collector.store import Store
+
+CLAIMS = ("adr-approved", "failover-game-day-completed", "emergency-rollback-tested")
+ADR, GAME_DAY, ROLLBACK = baseline()
+NAMESPACE = "apiVersion: v1\nkind: Namespace\nmetadata: {name: citizen}\n"
+Results = dict[str, ClaimResult]
+
+
+def approvers(doc: Document, *logins: str) -> Callable[[str], Document]:
+    return lambda cluster: dataclasses.replace(doc, text=doc.text.replace(CLUSTER, cluster), approvers=logins)
+
+
+def edit(doc: Document, old: str, new: str) -> Callable[[str], Document]:
+    return lambda cluster: dataclasses.replace(doc, text=doc.text.replace(CLUSTER, cluster).replace(old, new, 1))
+
+
+def rewrite(doc: Document, kind: str, **fields: str) -> Callable[[str], Document]:
+    return lambda cluster: dataclasses.replace(doc, text=report(kind, **{"clusters": cluster, **fields}))
+
+
+# variant -> (its one document, the claim that must turn gap, what its gap row's location (or cluster) names, and
+# a part of its reason). A report variant's cluster is the variant's name.
+VARIANTS = {
+    # ADR (docs/attestations.md): each named role's approver must APPROVE the merged head in the PR's review
+    "adr-named-not-approving": (approvers(ADR, "alice", "bob", "carol"), "adr-approved", ADR.path, "app-owner (dave)"),
+    "adr-other-reviewer": (
+        approvers(ADR, "alice", "bob", "carol", "frank"), "adr-approved", ADR.path, "app-owner (dave)"),
+    "adr-unreviewed": (approvers(ADR), "adr-approved", ADR.path, "approved by: nobody"),
+    "adr-role-missing": (edit(ADR, "  sre: carol\n", ""), "adr-approved", f"{ADR.path}:7", "'sre' is a required"),
+    "adr-proposed": (edit(ADR, "status: accepted", "status: proposed"), "adr-approved", ADR.path, "status proposed"),
+    "adr-front-matter-unclosed": (edit(ADR, "---\n#", "#"), "adr-approved", f"{ADR.path}:1", "not closed"),
+    "adr-bad-yaml": (edit(ADR, "title: Shared", "title: [Shared"), "adr-approved", ADR.path, "invalid YAML"),
+    # game day (type game-day): the latest report naming a cluster passed, within 180 days, approved in review
+    "gd-old": (rewrite(GAME_DAY, "game-day", date="2025-09-01"), "failover-game-day-completed", GAME_DAY.path,
+               "older than 180 days"),
+    "gd-failed": (rewrite(GAME_DAY, "game-day", result="fail"), "failover-game-day-completed", GAME_DAY.path,
+                  "result fail"),
+    "gd-other-cluster": (lambda _: dataclasses.replace(GAME_DAY, text=report("game-day", clusters="staging")),
+                         "failover-game-day-completed",
+                         "gd-other-cluster", "no game-day report names cluster gd-other-cluster"),
+    "gd-unapproved": (approvers(GAME_DAY), "failover-game-day-completed", GAME_DAY.path, "0 of 1"),
+    "gd-future": (rewrite(GAME_DAY, "game-day", date="2026-05-01"), "failover-game-day-completed", GAME_DAY.path,
+                  "after the instant judged"),
+    "gd-bad-date": (edit(GAME_DAY, "date: 2026-03-20", "date: 2026-02-30"), "failover-game-day-completed",
+                    f"{GAME_DAY.path}:5", "date"),
+    # rollback test (type rollback-test)
+    "rb-failed": (rewrite(ROLLBACK, "rollback-test", result="fail"), "emergency-rollback-tested", ROLLBACK.path,
+                  "result fail"),
+    "rb-old": (rewrite(ROLLBACK, "rollback-test", date="2025-06-30"), "emergency-rollback-tested", ROLLBACK.path,
+               "older than"),
+    "rb-no-result": (edit(ROLLBACK, "result: pass\n", ""), "emergency-rollback-tested", f"{ROLLBACK.path}:2",
+                     "'result' is a required"),
+    "rb-self-approved": (approvers(ROLLBACK, "erin"), "emergency-rollback-tested", ROLLBACK.path, "0 of 1"),
+    "rb-no-front-matter": (edit(ROLLBACK, "---\n", ""), "emergency-rollback-tested", f"{ROLLBACK.path}:1",
+                           "no YAML front matter"),
+}  # fmt: skip
+REPORT_VARIANTS = [name for name, (_, claim, *_) in VARIANTS.items() if claim != "adr-approved"]
+
+
+def documents(name: str) -> list[Document]:
+    """A variant's changed document and, for a report, the baseline report of the other type for its cluster."""
+    document, claim, *_ = VARIANTS[name]
+    if claim == "adr-approved":
+        return [document(name)]
+    other = ROLLBACK if claim == "failover-game-day-completed" else GAME_DAY
+    return [document(name), dataclasses.replace(other, text=other.text.replace(CLUSTER, name))]
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> Results:
+    root = tmp_path_factory.mktemp("attest")
+    manifests = write(root / "k8s" / "ns.yaml", NAMESPACE)
+    repos = Repositories(root / "repos")
+    built = [repos.build("baseline", baseline())]
+    built += [repos.build(name, documents(name)) for name in VARIANTS]
+    with Store.open(root / "evidence.duckdb") as st:
+        for cluster in [CLUSTER, *REPORT_VARIANTS]:
+            collect_manifests(st, manifests, cluster=cluster)
+        with RecordedAPI(repos.routes) as api:
+            collect_git(st, built, api.url)
+        found = evaluate_pack(st, load_pack(resolve_pack("git-changes")), Settings(as_of=AS_OF))
+    return {r.claim.id: r for r in found if r.claim.id in CLAIMS}
+
+
+def rows_of(result: ClaimResult, name: str, gaps: bool = True) -> list[dict]:
+    """The gap (or evidence) rows of repository or cluster ``name``."""
+    query = result.gaps if gaps else result.evidence
+    rows = [dict(zip(query.columns, row, strict=True)) for row in query.rows]
+    return [r for r in rows if name in (r["repo"], r.get("cluster"))]
+
+
+def test_the_baseline_satisfies_every_attestation_claim(results: Results) -> None:
+    for claim in CLAIMS:
+        assert not rows_of(results[claim], "baseline") and not rows_of(results[claim], CLUSTER), claim
+        (evidence,) = rows_of(results[claim], "baseline", gaps=False)
+        assert evidence["location"].endswith(baseline()[CLAIMS.index(claim)].path)
+        assert evidence["source"] == "git" and evidence["artifact_sha256"] and evidence["run_id"]
+    (adr,) = rows_of(results["adr-approved"], "baseline", gaps=False)
+    assert adr["review_approvers"] == ["alice", "bob", "carol", "dave"]
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_each_variant_turns_exactly_its_claim_into_a_gap_naming_the_file(results: Results, name: str) -> None:
+    _, claim, named, reason = VARIANTS[name]
+    gaps = rows_of(results[claim], name)
+    assert any(named in (g["location"] or g["cluster"]) and reason in g["reason"] for g in gaps), gaps
+    assert all(g["artifact_sha256"] and g["run_id"] and g["collected_at"] for g in gaps)
+    assert not [c for c in CLAIMS if c != claim and rows_of(results[c], name)]
+    assert not rows_of(results[claim], name, gaps=False)  # nothing of the variant counts as evidence
+
+
+def test_without_attestations_the_claims_have_no_evidence(tmp_path: Path) -> None:
+    repos = Repositories(tmp_path / "repos")
+    with Store.open(tmp_path / "evidence.duckdb") as st:
+        collect_manifests(st, write(tmp_path / "ns.yaml", NAMESPACE), cluster=CLUSTER)
+        with RecordedAPI(repos.routes) as api:
+            collect_git(st, [repos.build("empty", [])], api.url)
+        found = evaluate_pack(st, load_pack(resolve_pack("git-changes")), Settings(as_of=AS_OF))
+    assert {r.claim.id: r.verdict for r in found if r.claim.id in CLAIMS} == dict.fromkeys(CLAIMS, "no-evidence")
