@@ -43,7 +43,7 @@ from collector.claims import (
     run_query,
 )
 from collector.query_results import QueryResult, cell
-from collector.scorecard import DESIGN_AREAS, launch_gate, scorecard
+from collector.scorecard import scorecard_document
 from collector.store import Store, sha256_hex
 
 STATEMENT = "META/statement.intoto.json"
@@ -109,7 +109,7 @@ def build_bundle(
     claims_doc["inventories"] = {
         f"{pid}/{name}": f"inventory/{pid}/{name}.json" for pid, named in inventories.items() for name in named
     }
-    claims_doc["scorecard"] = _scorecard_document(ordered)
+    claims_doc["scorecard"] = scorecard_document(ordered)
     claims_doc["waivers"] = _waivers_document(settings, ordered, at)
     for pack in packs:
         for name, content in pack.files.items():
@@ -320,16 +320,6 @@ def _claim_entry(pack: Pack, r: ClaimResult) -> dict[str, Any]:
             "evidence": f"packs/{pack.id}/{r.claim.evidence_file}",
             "gaps": f"packs/{pack.id}/{r.claim.gaps_file}",
         },
-    }
-
-
-def _scorecard_document(results: list[tuple[str, ClaimResult]]) -> dict[str, Any]:
-    scores = scorecard(results)
-    return {
-        "areas": [{"area": s.area, "score": s.score, "design": s.design, "claims": list(s.claims)} for s in scores],
-        "design_flags": [s.area for s in scores if s.flags_design],
-        "design_areas": list(DESIGN_AREAS),
-        "launch_gate": launch_gate(results),
     }
 
 
