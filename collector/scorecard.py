@@ -106,10 +106,11 @@ def band(percent: float) -> str:
     return next(name for least, name in BANDS if percent >= least)
 
 
-def launch_gate(results: list[tuple[str, ClaimResult]], items: tuple[GateItem, ...] = GATE_ITEMS) -> dict:
-    """The gate: ``status`` passed, "passed with waivers" or failed; each item's status (passed, waived,
-    no-evidence: its claims lack evidence or were not evaluated, blocked) and why; the blocking items and the
-    waived ones."""
+def launch_gate(results: list[tuple[str, ClaimResult]], items: tuple[GateItem, ...] | None = None) -> dict:
+    """The gate over ``items`` (default: ``GATE_ITEMS``): ``status`` passed, "passed with waivers" or failed; each
+    item's status (passed, waived, no-evidence: its claims lack evidence or were not evaluated, blocked) and why;
+    the blocking items and the waived ones."""
+    items = GATE_ITEMS if items is None else items
     verdicts = {f"{pack}/{r.claim.id}": r.verdict for pack, r in results}
     judged = []
     for item in items:
