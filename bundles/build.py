@@ -351,7 +351,6 @@ def _cited_artifacts(results: dict[str, list[ClaimResult]]) -> list[str]:
     return sorted(cited)
 
 
-
 def _jsonable_row(row: dict) -> dict:
     return {k: cell(v) for k, v in row.items()}
 

@@ -19,6 +19,7 @@ from helpers import collect_manifests, write
 from collector.claims import ClaimResult, Settings, evaluate_pack, load_pack, resolve_pack
 from collector.demo.recorded_api import RecordedAPI
 from collector.store import Store
+from sources.git.attestations import attestation_row
 
 CLAIMS = ("adr-approved", "failover-game-day-completed", "emergency-rollback-tested")
 ADR, GAME_DAY, ROLLBACK = baseline()
@@ -137,3 +138,21 @@ def test_without_attestations_the_claims_have_no_evidence(tmp_path: Path) -> Non
             collect_git(st, [repos.build("empty", [])], api.url)
         found = evaluate_pack(st, load_pack(resolve_pack("git-changes")), Settings(as_of=AS_OF))
     assert {r.claim.id: r.verdict for r in found if r.claim.id in CLAIMS} == dict.fromkeys(CLAIMS, "no-evidence")
+
+
+@pytest.mark.parametrize("template", ["adr", "game-day", "rollback-test"])
+def test_the_shipped_templates_are_valid_attestations(template: str) -> None:
+    path = Path(__file__).resolve().parents[1] / "docs" / "templates" / f"{template}.md"
+    row = attestation_row(path.name, path.read_bytes())
+    assert (row["type"], row["error"]) == (template, None)
+
+
+def test_a_malformed_attestation_is_an_error_row_and_the_run_partial(tmp_path: Path) -> None:
+    repos = Repositories(tmp_path / "repos")
+    broken = dataclasses.replace(GAME_DAY, text=GAME_DAY.text.replace("result: pass", "result: passed"))
+    with Store.open(tmp_path / "evidence.duckdb") as st, RecordedAPI(repos.routes) as api:
+        collect_git(st, [repos.build("broken", [ADR, broken])], api.url)
+        (status, reason), *_ = st.con.execute("SELECT status, error FROM runs").fetchall()
+        found = st.con.execute("SELECT path, type, error_line, error IS NULL FROM git_attestations ORDER BY path")
+        assert found.fetchall() == [(GAME_DAY.path, "game-day", 9, False), (ADR.path, "adr", None, True)]
+    assert status == "partial" and f"{GAME_DAY.path}: line 9: result: 'passed' is not one of" in reason

@@ -236,7 +236,8 @@ def test_the_framework_gate_maps_its_nine_items_to_claims_that_exist() -> None:
     assert launch_gate(results)["status"] == "passed"
     results[-1] = (results[-1][0], ClaimResult(results[-1][1].claim, "no-evidence", ""))
     gate = launch_gate(results)
-    assert (gate["status"], gate["blocking"], gate["items"][-1]["status"]) == ("failed", ["adr-approved"], "no-evidence")
+    assert (gate["status"], gate["blocking"]) == ("failed", ["adr-approved"])
+    assert gate["items"][-1]["status"] == "no-evidence"
 
 
 def test_claims_are_judged_per_cluster_and_overall(store: Store, tmp_path: Path) -> None:
