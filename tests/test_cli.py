@@ -97,7 +97,8 @@ def test_check_parameters_and_optional_claims(demo_dir: Path) -> None:
     assert unknown.exit_code == 2 and "no pack defines parameter nosuch" in unknown.output
     result = cli("check", "--store", store, "--pack", "git-changes", "--format", "json")
     assert [(c["claim"], c["gap_rows"]) for c in json.loads(result.output)] == [
-        ("changes-reviewed", 1), ("emergency-changes-accounted", 0)
+        ("changes-reviewed", 1), ("emergency-changes-accounted", 0), ("adr-approved", 0),
+        ("failover-game-day-completed", 0), ("emergency-rollback-tested", 0),
     ]  # fmt: skip
     result = cli(
         "check", "--store", store, "--pack", "git-changes", "--format", "json",
@@ -105,7 +106,10 @@ def test_check_parameters_and_optional_claims(demo_dir: Path) -> None:
     )  # fmt: skip
     verdicts = {c["claim"]: (c["verdict"], c["gap_rows"]) for c in json.loads(result.output)}
     assert verdicts == {"changes-reviewed": ("gap", 3), "emergency-changes-accounted": ("satisfied", 0),
-                        "signed-commits": ("gap", verdicts["signed-commits"][1])}  # fmt: skip
+                        "signed-commits": ("gap", verdicts["signed-commits"][1]),
+                        "adr-approved": ("satisfied", 0),  # four independent approvals
+                        "failover-game-day-completed": ("no-evidence", 0),
+                        "emergency-rollback-tested": ("no-evidence", 0)}  # fmt: skip
     assert cli("check", "--store", store, "--enable", "git-changes/nosuch").exit_code == 2
 
 
