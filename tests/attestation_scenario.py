@@ -62,7 +62,8 @@ def report(kind: str, date: str = "2026-03-20", clusters: str = CLUSTER, result:
 class Document:
     path: str
     text: str
-    approvers: tuple[str, ...]  # logins approving the merged head in review
+    approvers: tuple[str, ...]  # logins approving in review
+    pushed_after_review: bool = False  # the author pushed again after the approvals: they are on an earlier head
 
 
 def baseline() -> list[Document]:
@@ -91,6 +92,11 @@ class Repositories:
             repo.switch("main")
             for login in doc.approvers:
                 prs.review(number, login, "APPROVED", head, repo.clock + timedelta(minutes=10))
+            if doc.pushed_after_review:
+                repo.switch(branch)
+                repo.tick()
+                head = repo.commit({doc.path: doc.text + "\nTypo fixed.\n"}, "Fix a typo", ERIN)
+                repo.switch("main")
             repo.tick()
             merge = repo.merge(branch, f"Merge pull request #{number} from casework/{branch}", ERIN)
             prs.merged(number, "erin", branch, head, merge)

@@ -51,6 +51,15 @@ VARIANTS = {
     "adr-proposed": (edit(ADR, "status: accepted", "status: proposed"), "adr-approved", ADR.path, "status proposed"),
     "adr-front-matter-unclosed": (edit(ADR, "---\n#", "#"), "adr-approved", f"{ADR.path}:1", "not closed"),
     "adr-bad-yaml": (edit(ADR, "title: Shared", "title: [Shared"), "adr-approved", ADR.path, "invalid YAML"),
+    "adr-approved-on-earlier-head": (
+        lambda _: dataclasses.replace(ADR, pushed_after_review=True), "adr-approved", ADR.path, "platform (alice)"),
+    "adr-one-approver-two-roles": (
+        lambda _: dataclasses.replace(ADR, text=ADR.text.replace("sre: carol", "sre: alice"),
+                                      approvers=("alice", "bob", "dave")),
+        "adr-approved", ADR.path, "one approver named for several roles"),
+    "adr-edited-after-approval": (
+        lambda _: [ADR, dataclasses.replace(ADR, text=ADR.text + "\nAmended.\n", approvers=("alice",))],
+        "adr-approved", ADR.path, "security (bob)"),
     # game day (type game-day): the latest report naming a cluster passed, within 180 days, approved in review
     "gd-old": (rewrite(GAME_DAY, "game-day", date="2025-09-01"), "failover-game-day-completed", GAME_DAY.path,
                "older than 180 days"),
@@ -62,6 +71,11 @@ VARIANTS = {
     "gd-unapproved": (approvers(GAME_DAY), "failover-game-day-completed", GAME_DAY.path, "0 of 1"),
     "gd-future": (rewrite(GAME_DAY, "game-day", date="2026-05-01"), "failover-game-day-completed", GAME_DAY.path,
                   "after the instant judged"),
+    "gd-newer-failed": (
+        lambda cluster: [dataclasses.replace(GAME_DAY, text=report("game-day", "2026-03-10", cluster)),
+                         Document("attestations/game-days/2026-03-b.md", report("game-day", clusters=cluster,
+                                                                                result="fail"), ("bob",))],
+        "failover-game-day-completed", "2026-03-b.md", "result fail"),
     "gd-bad-date": (edit(GAME_DAY, "date: 2026-03-20", "date: 2026-02-30"), "failover-game-day-completed",
                     f"{GAME_DAY.path}:5", "date"),
     # rollback test (type rollback-test)
@@ -78,13 +92,40 @@ VARIANTS = {
 REPORT_VARIANTS = [name for name, (_, claim, *_) in VARIANTS.items() if claim != "adr-approved"]
 
 
+# variant -> its documents, that must leave every claim satisfied (cluster: the variant's name)
+COMPLIANT: dict[str, Callable[[str], list[Document]]] = {
+    "ok-newer-report-passed": lambda cluster: [
+        Document(GAME_DAY.path, report("game-day", "2026-03-05", cluster, "fail"), ("bob",)),
+        Document("attestations/game-days/2026-03-b.md", report("game-day", "2026-03-20", cluster), ("bob",)),
+        dataclasses.replace(ROLLBACK, text=report("rollback-test", clusters=cluster)),
+    ],
+    "ok-nested-reports": lambda cluster: [
+        Document("attestations/2026/q1/failover.md", report("game-day", clusters=cluster), ("bob",)),
+        Document("attestations/2026/q1/rollback.md", report("rollback-test", clusters=f"staging, {cluster}"), ("dave",)),
+    ],
+    "ok-proposed-beside-accepted": lambda _: [
+        ADR, Document("docs/adr/0008-next.md", ADR.text.replace("status: accepted", "status: proposed"), ())
+    ],
+    "ok-extra-role": lambda _: [
+        dataclasses.replace(ADR, text=ADR.text.replace("  app-owner: dave\n", "  app-owner: dave\n  dpo: frank\n"),
+                            approvers=(*ADR.approvers, "frank"))
+    ],
+    "ok-login-case": lambda _: [dataclasses.replace(ADR, text=ADR.text.replace("platform: alice", "platform: Alice"))],
+}  # fmt: skip
+
+
 def documents(name: str) -> list[Document]:
-    """A variant's changed document and, for a report, the baseline report of the other type for its cluster."""
+    """A variant's documents: its changed document(s) and, for a report, the baseline report of the other type
+    for its cluster."""
+    if name in COMPLIANT:
+        return COMPLIANT[name](name)
     document, claim, *_ = VARIANTS[name]
+    made = document(name)
+    docs = made if isinstance(made, list) else [made]
     if claim == "adr-approved":
-        return [document(name)]
+        return docs
     other = ROLLBACK if claim == "failover-game-day-completed" else GAME_DAY
-    return [document(name), dataclasses.replace(other, text=other.text.replace(CLUSTER, name))]
+    return [*docs, dataclasses.replace(other, text=other.text.replace(CLUSTER, name))]
 
 
 @pytest.fixture(scope="module")
@@ -93,9 +134,9 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Results:
     manifests = write(root / "k8s" / "ns.yaml", NAMESPACE)
     repos = Repositories(root / "repos")
     built = [repos.build("baseline", baseline())]
-    built += [repos.build(name, documents(name)) for name in VARIANTS]
+    built += [repos.build(name, documents(name)) for name in [*VARIANTS, *COMPLIANT]]
     with Store.open(root / "evidence.duckdb") as st:
-        for cluster in [CLUSTER, *REPORT_VARIANTS]:
+        for cluster in [CLUSTER, *REPORT_VARIANTS, "ok-newer-report-passed", "ok-nested-reports"]:
             collect_manifests(st, manifests, cluster=cluster)
         with RecordedAPI(repos.routes) as api:
             collect_git(st, built, api.url)
@@ -128,6 +169,14 @@ def test_each_variant_turns_exactly_its_claim_into_a_gap_naming_the_file(results
     assert all(g["artifact_sha256"] and g["run_id"] and g["collected_at"] for g in gaps)
     assert not [c for c in CLAIMS if c != claim and rows_of(results[c], name)]
     assert not rows_of(results[claim], name, gaps=False)  # nothing of the variant counts as evidence
+
+
+@pytest.mark.parametrize("name", COMPLIANT)
+def test_compliant_variants_stay_satisfied(results: Results, name: str) -> None:
+    for claim in CLAIMS:
+        assert not rows_of(results[claim], name), (claim, rows_of(results[claim], name))
+    for claim in CLAIMS[1:] if "report" in name else CLAIMS[:1]:
+        assert rows_of(results[claim], name, gaps=False), claim
 
 
 def test_without_attestations_the_claims_have_no_evidence(tmp_path: Path) -> None:

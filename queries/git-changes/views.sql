@@ -141,7 +141,7 @@ LEFT JOIN git_change_reviews r ON r.repo = ch.repo AND r.sha = ch.sha
 QUALIFY row_number() OVER (PARTITION BY a.repo, a.path ORDER BY ch.committed_at DESC NULLS LAST) = 1;
 
 -- ADRs (and documents whose type cannot be read), with the roles whose named approver did not approve the
--- merging change in review, and why the ADR does not count (NULL: it does).
+-- merging change in review, and why the ADR does not count (NULL: it does): each role needs its own approver.
 CREATE VIEW git_adr_checks AS
 WITH adrs AS (
     SELECT a.*,
@@ -152,6 +152,9 @@ WITH adrs AS (
 SELECT a.*,
        CASE WHEN a.error IS NOT NULL THEN a.error
             WHEN a.status <> 'accepted' THEN 'status ' || a.status || ', and no ADR of ' || a.repo || ' is accepted'
+            WHEN len(list_distinct([lower(x.login) FOR x IN a.approvers])) < len(a.approvers)
+                THEN 'one approver named for several roles: '
+                     || array_to_string([x.role || ' (' || x.login || ')' FOR x IN a.approvers], ', ')
             WHEN a.review_problem IS NOT NULL THEN a.review_problem
             WHEN len(a.unapproved_roles) > 0
                 THEN 'not approved in the review of #' || a.pr_number || ' by '
