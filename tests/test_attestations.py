@@ -101,7 +101,7 @@ COMPLIANT: dict[str, Callable[[str], list[Document]]] = {
     ],
     "ok-nested-reports": lambda cluster: [
         Document("attestations/2026/q1/failover.md", report("game-day", clusters=cluster), ("bob",)),
-        Document("attestations/2026/q1/rollback.md", report("rollback-test", clusters=f"staging, {cluster}"), ("dave",)),
+        Document("attestations/2026/q1/rollback.md", report("rollback-test", clusters=f"dev, {cluster}"), ("dave",)),
     ],
     "ok-proposed-beside-accepted": lambda _: [
         ADR, Document("docs/adr/0008-next.md", ADR.text.replace("status: accepted", "status: proposed"), ())
