@@ -40,6 +40,9 @@ def test_demo_bundle_verifies_and_has_expected_layout(demo_dir: Path) -> None:
         "certificates/rotation-works": "gap",  # staff-wildcard-tls is made by hand: no rotation evidence
         "git-changes/changes-reviewed": "gap",
         "git-changes/emergency-changes-accounted": "satisfied",
+        "git-changes/adr-approved": "satisfied",  # approved in review by the four roles it names
+        "git-changes/failover-game-day-completed": "no-evidence",  # no game-day report in the GitOps repository
+        "git-changes/emergency-rollback-tested": "no-evidence",
         "k8s-networking/public-exposure-controlled": "gap",
         "k8s-networking/access-restricted": "gap",
         "k8s-networking/traffic-encrypted": "gap",
@@ -187,7 +190,7 @@ def test_demo_certificates_valid_names_the_expiring_secret_and_its_listener(demo
 
 def test_html_report_highlights_gaps_and_links_evidence(demo_dir: Path) -> None:
     html = (demo_dir / "bundle" / "report.html").read_text()
-    assert html.count('class="claim c-gap"') == 10 and html.count('class="claim c-satisfied"') == 3
+    assert html.count('class="claim c-gap"') == 10 and html.count('class="claim c-satisfied"') == 4
     assert 'class="gap-row"' in html and ".v-gap { background: #c62828" in html
     # at a glance, each gap claim says what is wrong: its first gap row
     assert "Secret gateway-infra/staff-wildcard-tls: certificate expires in 1" in html

@@ -147,10 +147,10 @@ def test_fixed_gap_and_expired_waiver_are_exactly_what_the_diff_reports(pair: Pa
         "scope": None,
         "signed_by": [signer],
         "verified_with": signer,
-        "verdicts": {"satisfied": 3, "waived": 1, "gap": 9},
+        "verdicts": {"satisfied": 4, "waived": 1, "gap": 9, "no-evidence": 2},
     }
     assert doc["new"]["as_of"] == (pair.old_as_of + timedelta(hours=1)).isoformat()
-    assert doc["new"]["verdicts"] == {"satisfied": 4, "gap": 9}
+    assert doc["new"]["verdicts"] == {"satisfied": 5, "gap": 9, "no-evidence": 2}
     assert doc["warnings"] == []
     assert doc["verdict_changes"] == [
         {"claim": "k8s-networking/access-restricted", "title": "Access restricted", "old": "gap", "new": "satisfied"},
@@ -197,7 +197,7 @@ def test_markdown_of_the_same_diff(pair: Pair) -> None:
     md = sections(result.stdout)
     assert md[""][0] == "# Defensibility diff"
     assert f"| as of | {pair.old_as_of.isoformat()} | {(pair.old_as_of + timedelta(hours=1)).isoformat()} |" in md[""]
-    assert "| verdicts | 3 satisfied, 1 waived, 9 gap | 4 satisfied, 9 gap |" in md[""]
+    assert "| verdicts | 4 satisfied, 1 waived, 9 gap, 2 no-evidence | 5 satisfied, 9 gap, 2 no-evidence |" in md[""]
     assert md[""][-2:] == ["**Regressions:** 1.", "- logs/egress-controlled: waived → gap"]
     assert not any("Warning" in line for line in md[""])
     assert md["Verdicts"][2:] == [
