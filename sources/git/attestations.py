@@ -79,7 +79,7 @@ def attestation_row(path: str, content: bytes) -> dict[str, Any]:
         jsonschema.Draft202012Validator(schema, format_checker=FORMATS).iter_errors(value)
     )
     if error is not None:
-        line = line_of(root, list(error.absolute_path)) + 1  # the front matter starts on line 2
+        line = line_of(root, list(error.absolute_path))
         field = "/".join(map(str, error.absolute_path)) or "front matter"
         return {
             "type": kind if kind in TYPES else None,
@@ -104,26 +104,15 @@ def attestation_row(path: str, content: bytes) -> dict[str, Any]:
 
 
 def front_matter(path: str, text: str) -> tuple[Any, Any]:
-    """The YAML node and value between the opening ``---`` line and the next ``---`` (or ``...``) line."""
+    """The YAML node and value between the opening ``---`` line and the next ``---`` (or ``...``) line; lines are
+    counted in the whole document."""
     lines = text.splitlines()
     if not lines or lines[0].rstrip() != "---":
         raise InputError(f"{path}: line 1: no YAML front matter (the document must start with a --- line)")
     end = next((i for i, line in enumerate(lines[1:], 1) if line.rstrip() in ("---", "...")), None)
     if end is None:
         raise InputError(f"{path}: line 1: front matter is not closed by a --- line")
-    try:
-        return load_document("\n".join(lines[1:end]), path, TextTimesLoader)
-    except InputError as exc:
-        raise InputError(_shift(str(exc), path)) from None
-
-
-def _shift(message: str, path: str) -> str:
-    """A YAML error's line counted in the whole document (the front matter starts on line 2)."""
-    prefix = f"{path}: line "
-    if not message.startswith(prefix):
-        return message
-    number, rest = message[len(prefix) :].split(":", 1)
-    return f"{prefix}{int(number) + 1}:{rest}"
+    return load_document("\n" + "\n".join(lines[1:end]), path, TextTimesLoader)  # "\n": the opening line
 
 
 def _line(message: str) -> int:
