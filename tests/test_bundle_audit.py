@@ -145,6 +145,9 @@ def test_scorecard_and_launch_gate_of_the_demo(demo_dir: Path) -> None:
     assert areas["tls-identity"]["score"] == 1  # every TLS claim has gaps (hand-rotated certificates too)
     assert areas["observability"]["score"] == 3 and areas["egress"]["score"] == 1
     assert (areas["migration"]["score"], areas["migration"]["rating"]) == (0, "not assessed")
+    # a Gateway exposure claim is no CIDR, IPAM or CNI evidence: connectivity is not assessed, not scored from it
+    assert (areas["connectivity"]["score"], areas["connectivity"]["assessed"]) == (0, False)
+    assert areas["gateway-routing"]["claims"] == ["k8s-networking/public-exposure-controlled: gap"]
     assert (areas["resilience"]["score"], areas["resilience"]["rating"]) == (0, "absent or unknown")  # no report
     total = doc["scorecard"]["total"]
     assert total["max"] == 42 and total["score"] == sum(a["score"] for a in areas.values())
@@ -160,6 +163,9 @@ def test_scorecard_and_launch_gate_of_the_demo(demo_dir: Path) -> None:
     report = (demo_dir / "bundle" / "report.md").read_text()
     assert f"Total: **{total['score']}/42 ({total['percent']}%): not ready**" in report
     assert "| migration | 0 | *not assessed* |" in report
+    html = (demo_dir / "bundle" / "report.html").read_text()
+    assert f"{total['score']}/42 ({total['percent']}%): not ready</strong>" in html
+    assert '<span class="muted">not assessed</span>' in html
 
 
 def test_the_gate_command_fails_on_gaps_and_a_year_later(demo_dir: Path) -> None:
