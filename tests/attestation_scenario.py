@@ -1,15 +1,17 @@
 """GitOps repositories holding attestations (an ADR, a game-day and a rollback-test report), each merged through
-its own pull request with recorded reviews: a compliant baseline, and one-change variants of it."""
+its own pull request with recorded reviews (GitHub API responses): a compliant baseline, and one-change variants
+of it. Repositories are written with one ``git fast-import`` each."""
 
 from __future__ import annotations
 
+import subprocess
 import textwrap
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from collector.demo.git_history import GitHistory, Person
-from collector.demo.gitops import PullRequests
+from collector.demo.git_history import Person
+from collector.demo.gitops import github_pull, github_review
 from collector.runner import run_source
 from collector.store import Store
 from sources.git.source import GitSource
@@ -74,6 +76,42 @@ def baseline() -> list[Document]:
     ]
 
 
+class History:
+    """A ``git fast-import`` stream: commits at a controlled clock, imported in one git process (building each
+    repository with one git command per step would dominate the tests' time)."""
+
+    def __init__(self) -> None:
+        self.clock, self.marks = START, 0
+        self.chunks: list[bytes] = []
+
+    def commit(self, ref: str, message: str, files: dict[str, str], parents: tuple[int, ...] = ()) -> int:
+        """Commit ``files`` on ``ref`` (its first parent, then merged ones, by mark); return the commit's mark."""
+        self.clock += timedelta(hours=1)
+        self.marks += 1
+        stamp = f"{ERIN[0]} <{ERIN[1]}> {int(self.clock.timestamp())} +0000"
+        lines = [f"commit {ref}", f"mark :{self.marks}", f"author {stamp}", f"committer {stamp}"]
+        self.chunks.append(("\n".join(lines) + "\n").encode() + data(message))
+        self.chunks += [f"{'merge' if i else 'from'} :{mark}\n".encode() for i, mark in enumerate(parents)]
+        for path, text in files.items():
+            self.chunks.append(f"M 100644 inline {path}\n".encode() + data(text))
+        self.chunks.append(b"\n")
+        return self.marks
+
+    def write(self, path: Path) -> dict[int, str]:
+        """Create the repository at ``path``; return each mark's commit sha."""
+        subprocess.run(["git", "init", "-q", "-b", "main", str(path)], check=True)
+        marks = path / ".git" / "marks"
+        stream = b"".join(self.chunks)
+        subprocess.run(["git", "-C", str(path), "fast-import", "--quiet", f"--export-marks={marks}"], input=stream,
+                       check=True)  # fmt: skip
+        return {int(mark[1:]): sha for mark, sha in (line.split() for line in marks.read_text().splitlines())}
+
+
+def data(text: str) -> bytes:
+    raw = text.encode()
+    return f"data {len(raw)}\n".encode() + raw + b"\n"
+
+
 @dataclass
 class Repositories:
     """Repositories built under ``root``, with the review API routes of all of them."""
@@ -82,26 +120,36 @@ class Repositories:
     routes: dict = field(default_factory=dict)
 
     def build(self, name: str, documents: list[Document]) -> Path:
-        repo = GitHistory(self.root / name, START)
-        prs = PullRequests(repo, f"casework/{name}")
-        repo.commit({"README.md": "# gitops\n"}, "Initial layout", ERIN)
+        """A repository whose ``main`` merges each document through its own pull request, reviewed as it says."""
+        history, project = History(), f"casework/{name}"
+        main = history.commit("refs/heads/main", "Initial layout", {"README.md": "# gitops\n"})
+        pulls = []
         for number, doc in enumerate(documents, 1):
             branch = f"docs/{number}"
-            repo.switch(branch, create=True)
-            head = repo.commit({doc.path: doc.text}, f"Add {doc.path}", ERIN)
-            repo.switch("main")
-            for login in doc.approvers:
-                prs.review(number, login, "APPROVED", head, repo.clock + timedelta(minutes=10))
+            head = history.commit(f"refs/heads/{branch}", f"Add {doc.path}", {doc.path: doc.text}, (main,))
+            reviewed = head
             if doc.pushed_after_review:
-                repo.switch(branch)
-                repo.tick()
-                head = repo.commit({doc.path: doc.text + "\nTypo fixed.\n"}, "Fix a typo", ERIN)
-                repo.switch("main")
-            repo.tick()
-            merge = repo.merge(branch, f"Merge pull request #{number} from casework/{branch}", ERIN)
-            prs.merged(number, "erin", branch, head, merge)
-        self.routes.update(prs.routes)
-        return repo.path
+                head = history.commit(f"refs/heads/{branch}", "Fix a typo", {doc.path: history_text(doc)}, (head,))
+            message = f"Merge pull request #{number} from casework/{branch}"
+            main = history.commit("refs/heads/main", message, {doc.path: history_text(doc)}, (main, head))
+            pulls.append((number, doc, branch, reviewed, head, main, history.clock))
+        sha = history.write(self.root / name)
+        for number, doc, branch, reviewed, head, merge, merged_at in pulls:
+            stamp = merged_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+            self.routes[f"/repos/{project}/pulls/{number}"] = [
+                github_pull(project, number, "erin", branch, sha[head], sha[merge], stamp, [])
+            ]
+            self.routes[f"/repos/{project}/pulls/{number}/reviews"] = [[
+                github_review(project, number, number * 100 + i, login, "APPROVED", sha[reviewed],
+                              merged_at - timedelta(minutes=30))
+                for i, login in enumerate(doc.approvers)
+            ]]  # fmt: skip
+        return self.root / name
+
+
+def history_text(doc: Document) -> str:
+    """The document as merged (with the typo fixed when pushed after review)."""
+    return doc.text + ("Typo.\n" if doc.pushed_after_review else "")
 
 
 def collect_git(store: Store, repos: list[Path], api_url: str) -> None:
