@@ -66,6 +66,7 @@ class Document:
     text: str
     approvers: tuple[str, ...]  # logins approving in review
     pushed_after_review: bool = False  # the author pushed again after the approvals: they are on an earlier head
+    direct_push: bool = False  # committed straight to main, without a pull request
 
 
 def baseline() -> list[Document]:
@@ -125,6 +126,9 @@ class Repositories:
         main = history.commit("refs/heads/main", "Initial layout", {"README.md": "# gitops\n"})
         pulls = []
         for number, doc in enumerate(documents, 1):
+            if doc.direct_push:
+                main = history.commit("refs/heads/main", f"Add {doc.path}", {doc.path: doc.text}, (main,))
+                continue
             branch = f"docs/{number}"
             head = history.commit(f"refs/heads/{branch}", f"Add {doc.path}", {doc.path: doc.text}, (main,))
             reviewed = head

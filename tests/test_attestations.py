@@ -57,6 +57,8 @@ VARIANTS = {
         lambda _: dataclasses.replace(ADR, text=ADR.text.replace("sre: carol", "sre: alice"),
                                       approvers=("alice", "bob", "dave")),
         "adr-approved", ADR.path, "one approver named for several roles"),
+    "adr-direct-push": (lambda _: dataclasses.replace(ADR, direct_push=True), "adr-approved", ADR.path,
+                        "without a pull request"),
     "adr-edited-after-approval": (
         lambda _: [ADR, dataclasses.replace(ADR, text=ADR.text + "\nAmended.\n", approvers=("alice",))],
         "adr-approved", ADR.path, "security (bob)"),
@@ -76,6 +78,9 @@ VARIANTS = {
                          Document("attestations/game-days/2026-03-b.md", report("game-day", clusters=cluster,
                                                                                 result="fail"), ("bob",))],
         "failover-game-day-completed", "2026-03-b.md", "result fail"),
+    "gd-direct-push": (lambda cluster: dataclasses.replace(GAME_DAY, text=GAME_DAY.text.replace(CLUSTER, cluster),
+                                                          direct_push=True),
+                       "failover-game-day-completed", GAME_DAY.path, "without a pull request"),
     "gd-bad-date": (edit(GAME_DAY, "date: 2026-03-20", "date: 2026-02-30"), "failover-game-day-completed",
                     f"{GAME_DAY.path}:5", "date"),
     # rollback test (type rollback-test)
@@ -109,6 +114,9 @@ COMPLIANT: dict[str, Callable[[str], list[Document]]] = {
     "ok-extra-role": lambda _: [
         dataclasses.replace(ADR, text=ADR.text.replace("  app-owner: dave\n", "  app-owner: dave\n  dpo: frank\n"),
                             approvers=(*ADR.approvers, "frank"))
+    ],
+    "ok-keywords-in-any-case": lambda _: [
+        dataclasses.replace(ADR, text=ADR.text.replace("type: adr", "type: ADR").replace("accepted", "Accepted"))
     ],
     "ok-login-case": lambda _: [dataclasses.replace(ADR, text=ADR.text.replace("platform: alice", "platform: Alice"))],
 }  # fmt: skip

@@ -4,7 +4,7 @@ waivers and the scorecard signed with the evidence."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -174,7 +174,8 @@ def test_the_gate_command_fails_on_gaps_and_a_year_later(demo_dir: Path) -> None
     assert result.exit_code == 1, result.output
     doc = json.loads(result.output)
     assert doc["launch_gate"]["status"] == "failed" and doc["total"]["band"] == "not ready"
-    later = cli("gate", "--store", store, "--format", "json", "--as-of", "2099-01-01T00:00:00Z")
+    a_year_later = (datetime.now(UTC) + timedelta(days=365)).isoformat()
+    later = cli("gate", "--store", store, "--format", "json", "--as-of", a_year_later)
     assert later.exit_code == 1
     gate = json.loads(later.output)["launch_gate"]
     assert gate["status"] == "failed" and gate["blocking"] == [item.id for item in GATE_ITEMS]  # stale, every one

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import date, datetime
 from typing import Any
 
 import jsonschema
@@ -58,8 +59,19 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 }
 TYPES = {"adr": "adr", "game-day": "report", "rollback-test": "report"}
 UNTYPED = {"type": "object", "required": ["type"], "properties": {"type": {"enum": list(TYPES)}}}
-TYPE_LINE = re.compile(r"^type:\s*[\"']?([a-z-]+)", re.MULTILINE)
-FORMATS = jsonschema.FormatChecker(formats=("date",))
+TYPE_LINE = re.compile(r"^type:\s*[\"']?([A-Za-z-]+)", re.MULTILINE)
+KEYWORDS = ("type", "status", "result")  # read in any case: `status: Accepted` is `accepted`
+FORMATS = jsonschema.FormatChecker(formats=())
+
+
+@FORMATS.checks("date", raises=ValueError)
+def _is_date(value: object) -> bool:
+    return not isinstance(value, str) or bool(day(value))
+
+
+def day(value: str) -> str:
+    """The ISO date of a date (``2026-03-01``) or a time (``2026-03-01T10:00:00Z``); ValueError if neither."""
+    return (date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value).date()).isoformat()
 
 
 def attestation_row(path: str, content: bytes) -> dict[str, Any]:
@@ -70,9 +82,13 @@ def attestation_row(path: str, content: bytes) -> dict[str, Any]:
         return {"type": None, "error": f"{path}: line 1: not UTF-8 text", "error_line": 1}
     except InputError as exc:
         declared = TYPE_LINE.search(content.decode("utf-8"))  # which claims the malformed document concerns
-        kind = declared.group(1) if declared and declared.group(1) in TYPES else None
+        kind = declared.group(1).lower() if declared and declared.group(1).lower() in TYPES else None
         return {"type": kind, "error": str(exc), "error_line": _line(str(exc))}
     root, value = doc
+    if isinstance(value, dict):
+        value |= {k: value[k].lower() for k in KEYWORDS if isinstance(value.get(k), str)}
+        if isinstance(value.get("scope"), dict):  # one cluster or service may be given alone
+            value["scope"] |= {k: [v] for k, v in value["scope"].items() if isinstance(v, str)}
     kind = value.get("type") if isinstance(value, dict) and isinstance(value.get("type"), str) else None
     schema = SCHEMAS[TYPES[kind]] if kind in TYPES else UNTYPED
     error = jsonschema.exceptions.best_match(
@@ -92,7 +108,7 @@ def attestation_row(path: str, content: bytes) -> dict[str, Any]:
         "id": str(value["id"]) if "id" in value else None,
         "title": value.get("title"),
         "status": value.get("status"),
-        "date": value["date"],
+        "date": day(value["date"]),
         "approvers": [{"role": role, "login": login} for role, login in value.get("approvers", {}).items()],
         "clusters": scope.get("clusters"),
         "services": scope.get("services"),
