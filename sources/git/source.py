@@ -229,8 +229,9 @@ REPOSITORY_SCHEMA: dict[str, Any] = {
         "attestations": {
             "type": "array",
             "items": {"type": "string", "minLength": 1},
+            "default": list(DEFAULT_GLOBS),
             "description": "globs (git pathspec, ** for any depth) of the attestation documents at the head "
-            f"(default: {', '.join(DEFAULT_GLOBS)}; see docs/attestations.md)",
+            "(see docs/attestations.md)",
         },
         "review": {
             "type": "object",
