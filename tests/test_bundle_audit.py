@@ -160,6 +160,9 @@ def test_scorecard_and_launch_gate_of_the_demo(demo_dir: Path) -> None:
     assert statuses["adr-approved"] == "passed"
     assert {i for i, s in statuses.items() if s == "no-evidence"} == {"failover-game-day", "emergency-rollback-tested"}
     assert set(gate["blocking"]) == {i for i, s in statuses.items() if s not in ("passed", "waived")}
+    printed = (demo_dir.parent / "demo-output.txt").read_text()
+    assert "launch gate: failed; " in printed and "adr-approved passed" in printed
+    assert "failover-game-day no-evidence" in printed
     report = (demo_dir / "bundle" / "report.md").read_text()
     assert f"Total: **{total['score']}/42 ({total['percent']}%): not ready**" in report
     assert "| migration | 0 | *not assessed* |" in report
