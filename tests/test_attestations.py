@@ -47,9 +47,9 @@ VARIANTS = {
     "adr-other-reviewer": (
         approvers(ADR, "alice", "bob", "carol", "frank"), "adr-approved", ADR.path, "app-owner (dave)"),
     "adr-unreviewed": (approvers(ADR), "adr-approved", ADR.path, "approved by: nobody"),
-    "adr-role-missing": (edit(ADR, "  sre: carol\n", ""), "adr-approved", f"{ADR.path}:7", "'sre' is a required"),
+    "adr-role-missing": (edit(ADR, "  sre: carol\n", ""), "adr-approved", f"{ADR.path} (line 7)", "'sre' is a required"),
     "adr-proposed": (edit(ADR, "status: accepted", "status: proposed"), "adr-approved", ADR.path, "status proposed"),
-    "adr-front-matter-unclosed": (edit(ADR, "---\n#", "#"), "adr-approved", f"{ADR.path}:1", "not closed"),
+    "adr-front-matter-unclosed": (edit(ADR, "---\n#", "#"), "adr-approved", f"{ADR.path} (line 1)", "not closed"),
     "adr-bad-yaml": (edit(ADR, "title: Shared", "title: [Shared"), "adr-approved", ADR.path, "invalid YAML"),
     "adr-approved-on-earlier-head": (
         lambda _: dataclasses.replace(ADR, pushed_after_review=True), "adr-approved", ADR.path, "platform (alice)"),
@@ -82,16 +82,16 @@ VARIANTS = {
                                                           direct_push=True),
                        "failover-game-day-completed", GAME_DAY.path, "without a pull request"),
     "gd-bad-date": (edit(GAME_DAY, "date: 2026-03-20", "date: 2026-02-30"), "failover-game-day-completed",
-                    f"{GAME_DAY.path}:5", "date"),
+                    f"{GAME_DAY.path} (line 5)", "date"),
     # rollback test (type rollback-test)
     "rb-failed": (rewrite(ROLLBACK, "rollback-test", result="fail"), "emergency-rollback-tested", ROLLBACK.path,
                   "result fail"),
     "rb-old": (rewrite(ROLLBACK, "rollback-test", date="2025-06-30"), "emergency-rollback-tested", ROLLBACK.path,
                "older than"),
-    "rb-no-result": (edit(ROLLBACK, "result: pass\n", ""), "emergency-rollback-tested", f"{ROLLBACK.path}:2",
+    "rb-no-result": (edit(ROLLBACK, "result: pass\n", ""), "emergency-rollback-tested", f"{ROLLBACK.path} (line 2)",
                      "'result' is a required"),
     "rb-self-approved": (approvers(ROLLBACK, "erin"), "emergency-rollback-tested", ROLLBACK.path, "0 of 1"),
-    "rb-no-front-matter": (edit(ROLLBACK, "---\n", ""), "emergency-rollback-tested", f"{ROLLBACK.path}:1",
+    "rb-no-front-matter": (edit(ROLLBACK, "---\n", ""), "emergency-rollback-tested", f"{ROLLBACK.path} (line 1)",
                            "no YAML front matter"),
 }  # fmt: skip
 REPORT_VARIANTS = [name for name, (_, claim, *_) in VARIANTS.items() if claim != "adr-approved"]

@@ -132,7 +132,7 @@ SELECT a.repo, a.path, a.type, a.id, a.title, a.status, a.date, a.approvers, a.c
             WHEN ch.fetch_status = 'error' THEN 'reviews of #' || ch.pr_number || ' not collected: ' || ch.fetch_error
        END AS review_problem,
        (SELECT max(path) FROM git_repositories_current g WHERE g.repo = a.repo) || '/' || a.path
-           || CASE WHEN a.error_line IS NOT NULL THEN ':' || a.error_line ELSE '' END AS location,
+           || CASE WHEN a.error_line IS NOT NULL THEN ' (line ' || a.error_line || ')' ELSE '' END AS location,
        a.source, a.run_id, a.artifact_sha256, a.collected_at
 FROM git_attestations_current a
 LEFT JOIN git_commit_files_current f ON f.repo = a.repo AND f.path = a.path AND f.new_blob = a.blob
