@@ -47,7 +47,8 @@ VARIANTS = {
     "adr-other-reviewer": (
         approvers(ADR, "alice", "bob", "carol", "frank"), "adr-approved", ADR.path, "app-owner (dave)"),
     "adr-unreviewed": (approvers(ADR), "adr-approved", ADR.path, "approved by: nobody"),
-    "adr-role-missing": (edit(ADR, "  sre: carol\n", ""), "adr-approved", f"{ADR.path} (line 7)", "'sre' is a required"),
+    "adr-role-missing": (
+        edit(ADR, "  sre: carol\n", ""), "adr-approved", f"{ADR.path} (line 7)", "'sre' is a required"),
     "adr-proposed": (edit(ADR, "status: accepted", "status: proposed"), "adr-approved", ADR.path, "status proposed"),
     "adr-front-matter-unclosed": (edit(ADR, "---\n#", "#"), "adr-approved", f"{ADR.path} (line 1)", "not closed"),
     "adr-bad-yaml": (edit(ADR, "title: Shared", "title: [Shared"), "adr-approved", ADR.path, "invalid YAML"),
