@@ -127,7 +127,8 @@ def test_oscal_of_demo_bundle_validates_with_trestle_and_maps_each_claim(
         status = finding["target"]["status"]
         verdict = claims[key]["verdict"]
         expected = {"satisfied": ("satisfied", "pass"), "gap": ("not-satisfied", "fail")}.get(
-            verdict, ("not-satisfied", "other")  # no-evidence: no game-day nor rollback-test report
+            verdict,
+            ("not-satisfied", "other"),  # no-evidence: no game-day nor rollback-test report
         )
         assert (status["state"], status["reason"]) == expected, key
         assert prop(finding, "verdict") == [claims[key]["verdict"]]
