@@ -214,3 +214,15 @@ def test_a_malformed_attestation_is_an_error_row_and_the_run_partial(tmp_path: P
         found = st.con.execute("SELECT path, type, error_line, error IS NULL FROM git_attestations ORDER BY path")
         assert found.fetchall() == [(GAME_DAY.path, "game-day", 9, False), (ADR.path, "adr", None, True)]
     assert status == "partial" and f"{GAME_DAY.path}: line 9: result: 'passed' is not one of" in reason
+
+
+def test_an_attestation_holding_a_credential_is_kept_redacted(tmp_path: Path) -> None:
+    leaked = dataclasses.replace(ADR, text=ADR.text + "\nThe dashboard: https://admin:hunter2@grafana.example.org\n")
+    repos = Repositories(tmp_path / "repos")
+    with Store.open(tmp_path / "evidence.duckdb") as st, RecordedAPI(repos.routes) as api:
+        collect_git(st, [repos.build("leaky", [leaked])], api.url)
+        ((digest, kept),) = st.con.execute(
+            "SELECT sha256, media_type FROM artifacts WHERE sha256 IN (SELECT artifact_sha256 FROM git_attestations)"
+        ).fetchall()
+        content = st.artifact_path(digest).read_bytes()
+    assert kept == "application/json" and b"hunter2" not in content and b"grafana.example.org" in content

@@ -412,7 +412,9 @@ def collect_attestations(ctx: CollectContext, git: Git, repo: str, head: str, gl
     batch = dict(read_batch(git.run("cat-file", "--batch", stdin="".join(f"{b}\n" for b in found.values()).encode())))
     errors = []
     for path, blob in sorted(found.items()):
-        artifact = ctx.add_artifact(batch[blob], f"git:{repo}@{head[:12]}:{path}", "text/markdown")
+        text = batch[blob].decode("utf-8", "replace")  # kept as written unless it holds key material or credentials
+        origin = f"git:{repo}@{head[:12]}:{path}"
+        artifact = ctx.add_document_artifact(batch[blob], text, origin, "text/markdown", complete="\ufffd" not in text)
         row = attestation_row(path, batch[blob])
         ctx.emit("git_attestations", {"repo": repo, "path": path, "blob": blob, "head_sha": head, **row}, artifact)
         if row["error"]:
