@@ -66,14 +66,7 @@ def check(
     store: Path,
 ) -> None:
     """Evaluate claims; exit 1 if any claim is gap, stale, no-evidence or error."""
-    config = load_config(config_path)
-    store = configured_store(store, config)
-    judging = load_packs(packs, params, enable, as_of, waivers_path, config=config)
-    try:
-        with Store.open(store, read_only=True) as st:
-            results = [(p.id, r) for p in judging.packs for r in evaluate_pack(st, p, judging.settings)]
-    except StoreError as exc:
-        fail(str(exc))
+    results = evaluate(packs, params, enable, as_of, waivers_path, config_path, store)
     if fmt == "json" or not quiet:
         print_verdicts(results, fmt)
     if any(r.verdict in FAILING_VERDICTS for _, r in results):
@@ -104,21 +97,32 @@ def gate(
     """Show the launch scorecard and gate; exit 1 unless the gate passed (with waivers, listed, counts as passed).
 
     See docs/scorecard.md."""
-    config = load_config(config_path)
-    store = configured_store(store, config)
-    judging = load_packs(packs, params, enable, as_of, waivers_path, config=config)
-    try:
-        with Store.open(store, read_only=True) as st:
-            results = [(p.id, r) for p in judging.packs for r in evaluate_pack(st, p, judging.settings)]
-    except StoreError as exc:
-        fail(str(exc))
-    doc = scorecard_document(results)
+    doc = scorecard_document(evaluate(packs, params, enable, as_of, waivers_path, config_path, store))
     if fmt == "json":
         click.echo(json.dumps(doc, indent=2))
     else:
         print_scorecard(doc)
     if not doc["launch_gate"]["passed"]:
         sys.exit(1)
+
+
+def evaluate(
+    packs: tuple[str, ...],
+    params: tuple[str, ...],
+    enable: tuple[str, ...],
+    as_of: datetime | None,
+    waivers_path: Path | None,
+    config_path: Path | None,
+    store: Path,
+) -> list[tuple[str, ClaimResult]]:
+    """(pack id, result) of every claim the options select, judged over the store."""
+    config = load_config(config_path)
+    judging = load_packs(packs, params, enable, as_of, waivers_path, config=config)
+    try:
+        with Store.open(configured_store(store, config), read_only=True) as st:
+            return [(p.id, r) for p in judging.packs for r in evaluate_pack(st, p, judging.settings)]
+    except StoreError as exc:
+        fail(str(exc))
 
 
 def print_scorecard(doc: dict) -> None:
