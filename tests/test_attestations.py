@@ -119,6 +119,9 @@ COMPLIANT: dict[str, Callable[[str], list[Document]]] = {
     "ok-keywords-in-any-case": lambda _: [
         dataclasses.replace(ADR, text=ADR.text.replace("type: adr", "type: ADR").replace("accepted", "Accepted"))
     ],
+    "ok-adr-without-type": lambda _: [
+        dataclasses.replace(ADR, text=ADR.text.replace("type: adr\n", "").replace("date:", "decision_date:"))
+    ],
     "ok-login-case": lambda _: [dataclasses.replace(ADR, text=ADR.text.replace("platform: alice", "platform: Alice"))],
 }  # fmt: skip
 
@@ -207,13 +210,13 @@ def test_the_shipped_templates_are_valid_attestations(template: str) -> None:
 
 def test_a_malformed_attestation_is_an_error_row_and_the_run_partial(tmp_path: Path) -> None:
     repos = Repositories(tmp_path / "repos")
-    broken = dataclasses.replace(GAME_DAY, text=GAME_DAY.text.replace("result: pass", "result: passed"))
+    broken = dataclasses.replace(GAME_DAY, text=GAME_DAY.text.replace("result: pass", "result: partial"))
     with Store.open(tmp_path / "evidence.duckdb") as st, RecordedAPI(repos.routes) as api:
         collect_git(st, [repos.build("broken", [ADR, broken])], api.url)
         (status, reason), *_ = st.con.execute("SELECT status, error FROM runs").fetchall()
         found = st.con.execute("SELECT path, type, error_line, error IS NULL FROM git_attestations ORDER BY path")
         assert found.fetchall() == [(GAME_DAY.path, "game-day", 9, False), (ADR.path, "adr", None, True)]
-    assert status == "partial" and f"{GAME_DAY.path}: line 9: result: 'passed' is not one of" in reason
+    assert status == "partial" and f"{GAME_DAY.path}: line 9: result: 'partial' is not one of" in reason
 
 
 def test_an_attestation_holding_a_credential_is_kept_redacted(tmp_path: Path) -> None:

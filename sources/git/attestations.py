@@ -25,7 +25,7 @@ DATE = {"type": "string", "format": "date"}
 SCHEMAS: dict[str, dict[str, Any]] = {
     "adr": {
         "type": "object",
-        "required": ["type", "id", "title", "status", "date", "approvers"],
+        "required": ["type", "status", "date", "approvers"],
         "properties": {
             "type": {"const": "adr"},
             "id": {"type": ["string", "integer"]},
@@ -53,14 +53,15 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 },
             },
             "result": {"enum": ["pass", "fail"]},
-            "follow_ups": {"type": "array", "items": {"type": "string"}},
+            "follow-ups": {"type": "array", "items": {"type": "string"}},
         },
     },
 }
 TYPES = {"adr": "adr", "game-day": "report", "rollback-test": "report"}
 UNTYPED = {"type": "object", "required": ["type"], "properties": {"type": {"enum": list(TYPES)}}}
-TYPE_LINE = re.compile(r"^type:\s*[\"']?([A-Za-z-]+)", re.MULTILINE)
+TYPE_LINE = re.compile(r"^type:\s*[\"']?([A-Za-z_-]+)", re.MULTILINE)
 KEYWORDS = ("type", "status", "result")  # read in any case: `status: Accepted` is `accepted`
+SPELLINGS = {"passed": "pass", "failed": "fail"}
 FORMATS = jsonschema.FormatChecker(formats=())
 
 
@@ -82,13 +83,12 @@ def attestation_row(path: str, content: bytes) -> dict[str, Any]:
         return {"type": None, "error": f"{path}: line 1: not UTF-8 text", "error_line": 1}
     except InputError as exc:
         declared = TYPE_LINE.search(content.decode("utf-8"))  # which claims the malformed document concerns
-        kind = declared.group(1).lower() if declared and declared.group(1).lower() in TYPES else None
+        kind = declared.group(1).lower().replace("_", "-") if declared else "adr"
+        kind = kind if kind in TYPES else None
         return {"type": kind, "error": str(exc), "error_line": _line(str(exc))}
     root, value = doc
     if isinstance(value, dict):
-        value |= {k: value[k].lower() for k in KEYWORDS if isinstance(value.get(k), str)}
-        if isinstance(value.get("scope"), dict):  # one cluster or service may be given alone
-            value["scope"] |= {k: [v] for k, v in value["scope"].items() if isinstance(v, str)}
+        value = normalized(value)
     kind = value.get("type") if isinstance(value, dict) and isinstance(value.get("type"), str) else None
     schema = SCHEMAS[TYPES[kind]] if kind in TYPES else UNTYPED
     error = jsonschema.exceptions.best_match(
@@ -113,10 +113,36 @@ def attestation_row(path: str, content: bytes) -> dict[str, Any]:
         "clusters": scope.get("clusters"),
         "services": scope.get("services"),
         "result": value.get("result"),
-        "follow_ups": value.get("follow_ups"),
+        "follow_ups": value.get("follow-ups"),
         "error": None,
         "error_line": None,
     }
+
+
+def normalized(value: dict) -> dict:
+    """The front matter as the schemas read it: keys (also of ``approvers`` and ``scope``) in lower case with
+    hyphens (``follow_ups``, ``App_Owner``), keywords in lower case, ``passed``/``failed`` as ``pass``/``fail``,
+    ``decision-date`` as ``date``, one cluster or service without a list, and ``type: adr`` when no type is given
+    (an ADR's template has none in many projects)."""
+
+    def keys(mapping: Any) -> Any:
+        return {_key(k): v for k, v in mapping.items()} if isinstance(mapping, dict) else mapping
+
+    value = keys(value)
+    value |= {k: keys(value[k]) for k in ("approvers", "scope") if k in value}
+    value |= {k: SPELLINGS.get(v.lower(), v.lower()) for k in KEYWORDS if isinstance(v := value.get(k), str)}
+    if isinstance(value.get("type"), str):
+        value["type"] = value["type"].replace("_", "-")
+    value.setdefault("type", "adr")
+    if "date" not in value and "decision-date" in value:
+        value["date"] = value.pop("decision-date")
+    if isinstance(value.get("scope"), dict):
+        value["scope"] |= {k: [v] for k, v in value["scope"].items() if isinstance(v, str)}
+    return value
+
+
+def _key(key: Any) -> Any:
+    return key.lower().replace("_", "-") if isinstance(key, str) else key
 
 
 def front_matter(path: str, text: str) -> tuple[Any, Any]:
