@@ -46,7 +46,6 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "scope": {
                 "type": "object",
                 "required": ["clusters"],
-                "additionalProperties": False,
                 "properties": {
                     "clusters": {"type": "array", "minItems": 1, "items": LOGIN},
                     "services": {"type": "array", "items": LOGIN},
@@ -122,8 +121,8 @@ def attestation_row(path: str, content: bytes) -> dict[str, Any]:
 def normalized(value: dict) -> dict:
     """The front matter as the schemas read it: keys (also of ``approvers`` and ``scope``) in lower case with
     hyphens (``follow_ups``, ``App_Owner``), keywords in lower case, ``passed``/``failed`` as ``pass``/``fail``,
-    ``decision-date`` as ``date``, one cluster or service without a list, and ``type: adr`` when no type is given
-    (an ADR's template has none in many projects)."""
+    ``decision-date`` as ``date``, one cluster or service without a list (or key in the singular), and
+    ``type: adr`` when no type is given (an ADR's template has none in many projects)."""
 
     def keys(mapping: Any) -> Any:
         return {_key(k): v for k, v in mapping.items()} if isinstance(mapping, dict) else mapping
@@ -136,8 +135,9 @@ def normalized(value: dict) -> dict:
     value.setdefault("type", "adr")
     if "date" not in value and "decision-date" in value:
         value["date"] = value.pop("decision-date")
-    if isinstance(value.get("scope"), dict):
-        value["scope"] |= {k: [v] for k, v in value["scope"].items() if isinstance(v, str)}
+    if isinstance(scope := value.get("scope"), dict):  # `cluster: prod-eu` is `clusters: [prod-eu]`
+        scope |= {f"{k}s": scope.pop(k) for k in ("cluster", "service") if k in scope and f"{k}s" not in scope}
+        scope |= {k: [v] for k, v in scope.items() if isinstance(v, str)}
     return value
 
 
