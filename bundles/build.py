@@ -43,7 +43,7 @@ from collector.claims import (
     run_query,
 )
 from collector.query_results import QueryResult, cell
-from collector.scorecard import DESIGN_AREAS, launch_gate, scorecard
+from collector.scorecard import scorecard_document
 from collector.store import Store, sha256_hex
 
 STATEMENT = "META/statement.intoto.json"
@@ -109,7 +109,7 @@ def build_bundle(
     claims_doc["inventories"] = {
         f"{pid}/{name}": f"inventory/{pid}/{name}.json" for pid, named in inventories.items() for name in named
     }
-    claims_doc["scorecard"] = _scorecard_document(ordered)
+    claims_doc["scorecard"] = scorecard_document(ordered)
     claims_doc["waivers"] = _waivers_document(settings, ordered, at)
     for pack in packs:
         for name, content in pack.files.items():
@@ -323,16 +323,6 @@ def _claim_entry(pack: Pack, r: ClaimResult) -> dict[str, Any]:
     }
 
 
-def _scorecard_document(results: list[tuple[str, ClaimResult]]) -> dict[str, Any]:
-    scores = scorecard(results)
-    return {
-        "areas": [{"area": s.area, "score": s.score, "design": s.design, "claims": list(s.claims)} for s in scores],
-        "design_flags": [s.area for s in scores if s.flags_design],
-        "design_areas": list(DESIGN_AREAS),
-        "launch_gate": launch_gate(results),
-    }
-
-
 def _waivers_document(settings: Settings, results: list[tuple[str, ClaimResult]], at: datetime) -> list[dict]:
     """Every waiver with its status: ``applied`` (waived rows), ``expired`` or ``unused`` (matched no gap row)."""
     rows = {w.id: 0 for w in settings.waivers}
@@ -359,7 +349,6 @@ def _cited_artifacts(results: dict[str, list[ClaimResult]]) -> list[str]:
                     i = query.columns.index("artifact_sha256")
                     cited.update(str(row[i]) for row in query.rows if row[i])
     return sorted(cited)
-
 
 
 def _jsonable_row(row: dict) -> dict:

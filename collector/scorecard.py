@@ -1,35 +1,46 @@
 """The launch scorecard and the launch gate.
 
-Each area of the platform is scored 0 to 3 from the claims that assess it:
+Each area of the platform is scored 0 to 3 by the framework's rubric, from the claims tagged with it
+(``areas:`` in pack.yaml):
 
-- 3: every claim of the area is satisfied or waived;
-- 2: some are satisfied or waived, others are gaps, stale or lack evidence;
-- 1: the area has evidence, but no claim of it holds (gaps or stale evidence only);
-- 0: no claim assesses the area, or none has evidence. A 0 in an area of ``DESIGN_AREAS`` flags the design.
+- 3 production-ready (tested, observable, owned): every claim of the area is satisfied;
+- 2 defined and partly automated: some claims hold, others do not, or one holds only by a waiver (a waived gap is
+  accepted risk, not readiness: waivers cap an area at 2);
+- 1 manual or fragile: the area has evidence, but no claim of it holds (gaps or stale evidence only);
+- 0 absent or unknown: the area's claims have no evidence (or failed); and 0 "not assessed" when no claim is tagged
+  with the area, shown apart from a failed area. A 0 in an area of ``DESIGN_AREAS`` flags the design.
 
-The launch gate is the framework's must-pass items (``GATE_ITEMS``), each evidenced by claims: an item passes only
-when every claim mapped to it holds; one that is a gap, stale, without evidence, in error or not evaluated blocks
-the launch, and so does an item no claim can evidence yet (the human attestations: game day, rollback test, ADR).
-Waived claims let the gate pass "with waivers", listed.
+The total is the sum over all areas out of 3 per area (areas not assessed count 0), and its band reads it
+(``BANDS``). The launch gate is the framework's nine must-pass items (``GATE_ITEMS``), each evidenced by claims: an
+item passes only when every claim mapped to it is satisfied; a claim that is a gap, stale, without evidence, in
+error or not evaluated blocks the launch. Waived claims let the gate pass "with waivers", listed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from collector.claims import AREAS, ClaimResult
 
 DESIGN_AREAS = ("tls-identity", "egress", "observability")
 HOLDS = frozenset({"satisfied", "waived"})
 JUDGED = HOLDS | {"gap", "stale"}
-ATTESTATION = "needs an approved attestation in the GitOps repository; attestations are not collected yet"
+RATINGS = {
+    3: "production-ready",
+    2: "defined, partly automated",
+    1: "manual or fragile",
+    0: "absent or unknown",
+}
+NOT_ASSESSED = "not assessed"
+BANDS = ((85, "production-ready"), (60, "conditionally ready"), (0, "not ready"))  # least percentage of the total
 
 
 @dataclass(frozen=True)
 class GateItem:
     id: str
     title: str
-    claims: tuple[str, ...]  # pack/claim ids that evidence it; none: only a human attestation can
+    claims: tuple[str, ...]  # pack/claim ids that evidence it
 
 
 GATE_ITEMS = (
@@ -51,9 +62,13 @@ GATE_ITEMS = (
         "Route and backend telemetry present",
         ("logs/incidents-traceable", "logs/logs-retained"),
     ),
-    GateItem("failover-game-day", "Failover game day completed", ()),
-    GateItem("emergency-rollback-tested", "Emergency rollback tested", ()),
-    GateItem("adr-approved", "ADR approved by platform, security, SRE and the application owner", ()),
+        GateItem("failover-game-day", "Failover game day completed", ("git-changes/failover-game-day-completed",)),
+    GateItem("emergency-rollback-tested", "Emergency rollback tested", ("git-changes/emergency-rollback-tested",)),
+    GateItem(
+        "adr-approved",
+        "ADR approved by platform, security, SRE and the application owner",
+        ("git-changes/adr-approved",),
+    ),
 )
 
 
@@ -63,6 +78,14 @@ class AreaScore:
     score: int
     claims: tuple[str, ...]  # pack/claim: verdict
     design: bool  # a 0 here flags the design
+
+    @property
+    def assessed(self) -> bool:
+        return bool(self.claims)
+
+    @property
+    def rating(self) -> str:
+        return RATINGS[self.score] if self.assessed else NOT_ASSESSED
 
     @property
     def flags_design(self) -> bool:
@@ -76,7 +99,7 @@ def scorecard(results: list[tuple[str, ClaimResult]]) -> list[AreaScore]:
         verdicts = [r.verdict for _, r in mine]
         if not any(v in JUDGED for v in verdicts):
             score = 0
-        elif all(v in HOLDS for v in verdicts):
+        elif all(v == "satisfied" for v in verdicts):
             score = 3
         elif any(v in HOLDS for v in verdicts):
             score = 2
@@ -87,25 +110,53 @@ def scorecard(results: list[tuple[str, ClaimResult]]) -> list[AreaScore]:
     return scores
 
 
-def launch_gate(results: list[tuple[str, ClaimResult]], items: tuple[GateItem, ...] = GATE_ITEMS) -> dict:
-    """The gate: ``status`` passed, "passed with waivers" or failed; each item's status and why; the blocking
-    items and the waived ones."""
+def band(percent: float) -> str:
+    return next(name for least, name in BANDS if percent >= least)
+
+
+def launch_gate(results: list[tuple[str, ClaimResult]], items: tuple[GateItem, ...] | None = None) -> dict:
+    """The gate over ``items`` (default: ``GATE_ITEMS``): ``status`` passed, "passed with waivers" or failed; each
+    item's status (passed, waived, no-evidence: its claims lack evidence or were not evaluated, blocked) and why;
+    the blocking items and the waived ones."""
+    items = GATE_ITEMS if items is None else items
     verdicts = {f"{pack}/{r.claim.id}": r.verdict for pack, r in results}
     judged = []
     for item in items:
-        missing = [c for c in item.claims if c not in verdicts]
-        failing = [f"{c}: {verdicts[c]}" for c in item.claims if c in verdicts and verdicts[c] not in HOLDS]
-        if not item.claims:
-            status, why = "no-evidence", ATTESTATION
-        elif missing or failing:
-            status = "blocked"
-            why = "; ".join(failing + [f"{c}: not evaluated" for c in missing])
-        elif any(verdicts[c] == "waived" for c in item.claims):
-            status, why = "waived", "; ".join(f"{c}: {verdicts[c]}" for c in item.claims)
+        mine = {c: verdicts.get(c, "not evaluated") for c in item.claims}
+        failing = {c: v for c, v in mine.items() if v not in HOLDS}
+        if failing:
+            absent = all(v in ("no-evidence", "not evaluated") for v in failing.values())
+            status, shown = ("no-evidence" if absent else "blocked"), failing
         else:
-            status, why = "passed", "; ".join(f"{c}: satisfied" for c in item.claims)
+            status, shown = ("waived" if "waived" in mine.values() else "passed"), mine
+        why = "; ".join(f"{c}: {v}" for c, v in shown.items())
         judged.append({"item": item.id, "title": item.title, "claims": list(item.claims), "status": status, "why": why})
     blocking = [j["item"] for j in judged if j["status"] not in ("passed", "waived")]
     waived = [j["item"] for j in judged if j["status"] == "waived"]
     status = "failed" if blocking else "passed with waivers" if waived else "passed"
     return {"status": status, "passed": not blocking, "blocking": blocking, "waived": waived, "items": judged}
+
+
+def scorecard_document(results: list[tuple[str, ClaimResult]]) -> dict[str, Any]:
+    """The scorecard (areas, total and band, design flags) and the launch gate, as bundles and the CLI show them."""
+    scores = scorecard(results)
+    total, most = sum(s.score for s in scores), 3 * len(scores)
+    percent = 100 * total // most  # rounded down: 84.9% is not 85%
+    return {
+        "areas": [
+            {
+                "area": s.area,
+                "score": s.score,
+                "rating": s.rating,
+                "assessed": s.assessed,
+                "design": s.design,
+                "claims": list(s.claims),
+            }
+            for s in scores
+        ],
+        "total": {"score": total, "max": most, "percent": percent, "band": band(percent)},
+        "bands": [{"from_percent": least, "band": name} for least, name in BANDS],
+        "design_flags": [s.area for s in scores if s.flags_design],
+        "design_areas": list(DESIGN_AREAS),
+        "launch_gate": launch_gate(results),
+    }

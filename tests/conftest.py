@@ -22,4 +22,5 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("demo") / "demo"
     result = cli("demo", "--out", str(out))
     assert result.exit_code == 0, result.output
+    (out.parent / "demo-output.txt").write_text(result.output)  # what the demo printed, for tests to read
     return out

@@ -4,7 +4,7 @@ waivers and the scorecard signed with the evidence."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -14,7 +14,9 @@ from helpers import cli
 
 from bundles.browser import find_chromium
 from bundles.build import to_json
+from collector import scorecard as scorecard_module
 from collector.query_results import QueryResult
+from collector.scorecard import GATE_ITEMS
 
 INCIDENT = ("--since", "2026-03-02T09:00:00Z", "--until", "2026-03-02T10:00:00Z")
 
@@ -100,6 +102,14 @@ waivers:
     ticket: SEC-1
     expires: 2099-01-31
 """
+EGRESS_WAIVER = """\
+  - id: W-egress
+    claim: logs/egress-controlled
+    justification: the allowlist wildcard is removed with the provider's fixed IPs (SEC-500)
+    approver: ciso@casework.example.gov
+    ticket: SEC-500
+    expires: 2099-01-31
+"""
 
 
 def test_waivers_are_applied_reported_and_signed(demo_dir: Path, tmp_path: Path) -> None:
@@ -137,7 +147,7 @@ def test_scorecard_and_launch_gate_of_the_demo(demo_dir: Path) -> None:
     # evidence for the local log files
     assert scores["observability"] == 2 and scores["egress"] == 1 and scores["migration"] == 0
     gate = doc["scorecard"]["launch_gate"]
-    # the demo's gaps block their items, and no attestation (game day, rollback test, ADR) is collected
+    # the demo's gaps block their items; its ADR is approved in review, no game-day or rollback report exists
     assert gate["status"] == "failed" and not gate["passed"]
     statuses = {i["item"]: i["status"] for i in gate["items"]}
     assert statuses["deny-logs-visible"] == "blocked" and statuses["egress-allowlist-approved"] == "blocked"
@@ -149,6 +159,44 @@ def test_scorecard_and_launch_gate_of_the_demo(demo_dir: Path) -> None:
         "adr-approved",
     }
     assert set(gate["blocking"]) == {i for i, s in statuses.items() if s not in ("passed", "waived")}
+    printed = (demo_dir.parent / "demo-output.txt").read_text()
+    assert "launch gate: failed; " in printed and "adr-approved passed" in printed
+    assert "failover-game-day no-evidence" in printed
+    report = (demo_dir / "bundle" / "report.md").read_text()
+    assert f"Total: **{total['score']}/42 ({total['percent']}%): not ready**" in report
+    assert "| migration | 0 | *not assessed* |" in report
+    html = (demo_dir / "bundle" / "report.html").read_text()
+    assert f"{total['score']}/42 ({total['percent']}%): not ready</strong>" in html
+    assert '<span class="muted">not assessed</span>' in html
+
+
+def test_the_gate_command_fails_on_gaps_and_a_year_later(demo_dir: Path) -> None:
+    store = str(demo_dir / "evidence.duckdb")
+    result = cli("gate", "--store", store, "--format", "json")
+    assert result.exit_code == 1, result.output
+    doc = json.loads(result.output)
+    assert doc["launch_gate"]["status"] == "failed" and doc["total"]["band"] == "not ready"
+    a_year_later = (datetime.now(UTC) + timedelta(days=365)).isoformat()
+    later = cli("gate", "--store", store, "--format", "json", "--as-of", a_year_later)
+    assert later.exit_code == 1
+    gate = json.loads(later.output)["launch_gate"]
+    assert gate["status"] == "failed" and gate["blocking"] == [item.id for item in GATE_ITEMS]  # stale, every one
+    assert "stale" in {i["why"].rsplit(": ", 1)[1] for i in gate["items"]}
+    table = cli("gate", "--store", store)
+    assert table.exit_code == 1 and "Launch gate: FAILED; blocked by: public-routes-reviewed" in table.output
+    assert "Total: " in table.output and "not assessed" in table.output
+
+
+def test_the_gate_command_passes_with_waivers_listed(
+    demo_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    items = tuple(i for i in GATE_ITEMS if i.id in ("deny-logs-visible", "egress-allowlist-approved"))
+    monkeypatch.setattr(scorecard_module, "GATE_ITEMS", items)  # the two demo items that hold, one by a waiver
+    waivers = tmp_path / "waivers.yaml"
+    waivers.write_text(WAIVERS.split("  - id: W-old")[0] + EGRESS_WAIVER)
+    result = cli("gate", "--store", str(demo_dir / "evidence.duckdb"), "--waivers", str(waivers))
+    assert result.exit_code == 0, result.output
+    assert "Launch gate: PASSED WITH WAIVERS; waived: egress-allowlist-approved" in result.output
 
 
 def test_pdf_report_is_part_of_the_signed_bundle(demo_dir: Path, tmp_path: Path) -> None:

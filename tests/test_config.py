@@ -85,7 +85,9 @@ def test_template_blocks_uncommented_load_with_the_defaults(tmp_path: Path) -> N
     sources = {name: entry.source for name, entry in discover_sources().items()}
     for name in ("kubernetes", "certificates"):  # every setting has a default: uncommented, they are the defaults
         assert validate_config(sources[name], config.sources[name]) == validate_config(sources[name], {})
-    assert config.sources["git"] == {"repositories": [{"path": ""}]}
+    assert config.sources["git"] == {
+        "repositories": [{"path": "", "attestations": ["docs/adr/*.md", "attestations/**/*.md"]}]
+    }
     assert config.sources["logs"]["inputs"] == [{"format": "envoy", "paths": []}]
     packs = [load_pack(d) for d in builtin_pack_dirs().values()]
     assert config.parameters == {name: value for pack in packs for name, value in pack.parameters.items()}

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from helpers import collect_manifests, write
 
-from collector.claims import Claim, ClaimResult, Settings, evaluate_pack, load_pack, resolve_pack
+from collector.claims import AREAS, Claim, ClaimResult, Settings, evaluate_pack, load_pack, resolve_pack
 from collector.query_results import QueryResult
 from collector.runner import run_source
 from collector.scope import Scope, ScopeError
-from collector.scorecard import GATE_ITEMS, GateItem, launch_gate, scorecard
+from collector.scorecard import GATE_ITEMS, GateItem, launch_gate, scorecard, scorecard_document
 from collector.store import Store
 from collector.waivers import WaiverError, load_waivers
 from sources.analysis.source import AnalysisSource
@@ -172,18 +172,34 @@ def claim(claim_id: str, *areas: str) -> Claim:
     return Claim(claim_id, claim_id, "", (), (), (), "e.sql", "g.sql", "", "", areas=areas)
 
 
-def test_scorecard_scores_areas_and_gates_the_launch() -> None:
+def test_scorecard_scores_areas_by_the_rubric() -> None:
     results = [
-        ("p", ClaimResult(claim("a", "tls-identity", "mesh"), "satisfied", "")),
+        ("p", ClaimResult(claim("a", "tls-identity", "mesh", "ownership"), "satisfied", "")),
         ("p", ClaimResult(claim("b", "tls-identity"), "waived", "")),
         ("p", ClaimResult(claim("c", "mesh"), "gap", "")),
         ("p", ClaimResult(claim("d", "egress"), "stale", "")),
         ("p", ClaimResult(claim("e", "observability"), "no-evidence", "")),
+        ("p", ClaimResult(claim("f", "resilience"), "waived", "")),
     ]
-    scores = {s.area: s.score for s in scorecard(results)}
-    assert (scores["tls-identity"], scores["mesh"], scores["egress"], scores["observability"]) == (3, 2, 1, 0)
-    assert scores["migration"] == 0
+    scores = {s.area: (s.score, s.rating) for s in scorecard(results)}
+    assert scores["ownership"] == (3, "production-ready")
+    assert scores["tls-identity"] == scores["resilience"] == (2, "defined, partly automated")  # waived is not 3
+    assert scores["mesh"] == (2, "defined, partly automated")
+    assert scores["egress"] == (1, "manual or fragile")
+    assert scores["observability"] == (0, "absent or unknown")  # assessed, and failed
+    assert scores["migration"] == (0, "not assessed")  # no claim is tagged with it
     assert [s.area for s in scorecard(results) if s.flags_design] == ["observability"]
+
+
+@pytest.mark.parametrize(
+    ("satisfied", "band_name"), [(14, "production-ready"), (12, "production-ready"), (11, "conditionally ready"),
+                                 (9, "conditionally ready"), (8, "not ready"), (0, "not ready")]
+)  # fmt: skip
+def test_the_total_is_out_of_every_area_and_read_by_its_band(satisfied: int, band_name: str) -> None:
+    results = [("p", ClaimResult(claim(area, area), "satisfied", "")) for area in AREAS[:satisfied]]
+    total = scorecard_document(results)["total"]
+    assert (total["score"], total["max"], total["band"]) == (3 * satisfied, 42, band_name)
+    assert total["percent"] == 100 * 3 * satisfied // 42
 
 
 ITEMS = (GateItem("one", "One", ("p/a", "p/b")), GateItem("two", "Two", ("p/c",)))
@@ -198,6 +214,7 @@ ITEMS = (GateItem("one", "One", ("p/a", "p/b")), GateItem("two", "Two", ("p/c",)
         ({"a": "satisfied", "b": "satisfied", "c": "stale"}, "failed", ["two"], []),  # judged a year later
         ({"a": "no-evidence", "b": "satisfied", "c": "error"}, "failed", ["one", "two"], []),
         ({"a": "satisfied", "b": "satisfied"}, "failed", ["two"], []),  # p/c not evaluated
+        ({"a": "waived", "b": "gap", "c": "waived"}, "failed", ["one"], ["two"]),
     ],
 )
 def test_launch_gate_passes_only_when_every_must_pass_item_holds(
@@ -209,11 +226,18 @@ def test_launch_gate_passes_only_when_every_must_pass_item_holds(
     assert gate["passed"] is not bool(blocking)
 
 
-def test_the_framework_gate_has_nine_items_and_attestations_block_until_collected() -> None:
-    assert len(GATE_ITEMS) == 9
+def test_the_framework_gate_maps_its_nine_items_to_claims_that_exist() -> None:
+    assert len(GATE_ITEMS) == 9 and all(item.claims for item in GATE_ITEMS)
+    packs = ("certificates", "git-changes", "k8s-networking", "logs", "reachability")
+    known = {f"{pack.id}/{c.id}" for pack in map(load_pack, map(resolve_pack, packs)) for c in pack.claims}
+    assert {c for item in GATE_ITEMS for c in item.claims} <= known
     mapped = [c.split("/") for item in GATE_ITEMS for c in item.claims]
     results = [(pack, ClaimResult(claim(claim_id), "satisfied", "")) for pack, claim_id in mapped]
-    assert launch_gate(results)["blocking"] == [item.id for item in GATE_ITEMS if not item.claims]
+    assert launch_gate(results)["status"] == "passed"
+    results[-1] = (results[-1][0], ClaimResult(results[-1][1].claim, "no-evidence", ""))
+    gate = launch_gate(results)
+    assert (gate["status"], gate["blocking"]) == ("failed", ["adr-approved"])
+    assert gate["items"][-1]["status"] == "no-evidence"
 
 
 def test_claims_are_judged_per_cluster_and_overall(store: Store, tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ from collector.inspect import (
 from collector.plugins import SourceError, discover_sources, get_source
 from collector.progress import step
 from collector.runner import RunResult, run_source
+from collector.scorecard import launch_gate
 from collector.store import Store, StoreError
 
 
@@ -189,5 +190,8 @@ def demo(out: Path) -> None:
     print_collected(collected, "table")
     print_verdicts(summary.results)
     print_bundle_summary(summary)
+    gate = launch_gate(summary.results)
+    click.echo(f"launch gate: {gate['status']}; " + ", ".join(f"{i['item']} {i['status']}" for i in gate["items"]))
     click.echo(f"report:      {summary.path / 'report.html'}")
     click.echo(f"verify with: defensible verify {summary.path} --pubkey {public_key}")
+    click.echo(f"gate with:   defensible gate --store {out / 'evidence.duckdb'}")

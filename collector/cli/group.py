@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sources": ("collecting", "List installed source plugins with their status."),
     "collect": ("collecting", "Collect evidence from sources into the store."),
     "check": ("judging", "Evaluate claims; exit 1 if any claim is gap, stale, no-evidence or error."),
+    "gate": ("judging", "Show the launch scorecard and gate; exit 1 unless the gate passed."),
     "bundle": ("judging", "Write a signed, offline-verifiable audit bundle."),
     "verify": ("judging", "Verify a bundle's signature and contents; exit 1 naming every file that fails."),
     "diff": ("judging", "Compare two verified bundles: verdicts, gaps, public routes, waivers."),

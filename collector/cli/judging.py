@@ -1,4 +1,4 @@
-"""Commands that judge and ship evidence: `check`, `bundle`, `verify`, `diff`."""
+"""Commands that judge and ship evidence: `check`, `gate`, `bundle`, `verify`, `diff`."""
 
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ from collector.cli.common import (
 )
 from collector.cli.group import example
 from collector.scope import Scope, ScopeError
+from collector.scorecard import scorecard_document
 from collector.store import Store, StoreError
 
 
@@ -65,18 +66,86 @@ def check(
     store: Path,
 ) -> None:
     """Evaluate claims; exit 1 if any claim is gap, stale, no-evidence or error."""
-    config = load_config(config_path)
-    store = configured_store(store, config)
-    judging = load_packs(packs, params, enable, as_of, waivers_path, config=config)
-    try:
-        with Store.open(store, read_only=True) as st:
-            results = [(p.id, r) for p in judging.packs for r in evaluate_pack(st, p, judging.settings)]
-    except StoreError as exc:
-        fail(str(exc))
+    results = evaluate(packs, params, enable, as_of, waivers_path, config_path, store)
     if fmt == "json" or not quiet:
         print_verdicts(results, fmt)
     if any(r.verdict in FAILING_VERDICTS for _, r in results):
         sys.exit(1)
+
+
+@command(
+    epilog=example(
+        "defensible gate",
+        "defensible gate --waivers waivers.yaml --format json",
+        "defensible gate --as-of 2027-06-01T00:00:00Z || echo 'launch blocked'",
+    )
+)
+@pack_options
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@config_option
+@store_option
+def gate(
+    packs: tuple[str, ...],
+    params: tuple[str, ...],
+    enable: tuple[str, ...],
+    as_of: datetime | None,
+    waivers_path: Path | None,
+    fmt: str,
+    config_path: Path | None,
+    store: Path,
+) -> None:
+    """Show the launch scorecard and gate; exit 1 unless the gate passed (with waivers, listed, counts as passed).
+
+    See docs/scorecard.md."""
+    doc = scorecard_document(evaluate(packs, params, enable, as_of, waivers_path, config_path, store))
+    if fmt == "json":
+        click.echo(json.dumps(doc, indent=2))
+    else:
+        print_scorecard(doc)
+    if not doc["launch_gate"]["passed"]:
+        sys.exit(1)
+
+
+def evaluate(
+    packs: tuple[str, ...],
+    params: tuple[str, ...],
+    enable: tuple[str, ...],
+    as_of: datetime | None,
+    waivers_path: Path | None,
+    config_path: Path | None,
+    store: Path,
+) -> list[tuple[str, ClaimResult]]:
+    """(pack id, result) of every claim the options select, judged over the store."""
+    config = load_config(config_path)
+    judging = load_packs(packs, params, enable, as_of, waivers_path, config=config)
+    try:
+        with Store.open(configured_store(store, config), read_only=True) as st:
+            return [(p.id, r) for p in judging.packs for r in evaluate_pack(st, p, judging.settings)]
+    except StoreError as exc:
+        fail(str(exc))
+
+
+def print_scorecard(doc: dict) -> None:
+    areas = Table("area", "score", "rating", "claims", title="Scorecard")
+    for a in doc["areas"]:
+        rating = a["rating"] if a["assessed"] else f"[dim]{a['rating']}[/]"
+        areas.add_row(a["area"] + (" (design)" if a["design"] else ""), str(a["score"]), rating, "; ".join(a["claims"]))
+    items = Table("gate item", "status", "why", title="Launch gate")
+    for i in doc["launch_gate"]["items"]:
+        style = "green" if i["status"] == "passed" else "yellow" if i["status"] == "waived" else "red"
+        items.add_row(i["title"], f"[{style}]{i['status']}[/]", i["why"])
+    console, total, gate = Console(), doc["total"], doc["launch_gate"]
+    console.print(areas)
+    console.print(f"Total: {total['score']}/{total['max']} ({total['percent']}%): {total['band']}", highlight=False)
+    if doc["design_flags"]:
+        console.print(f"[red]Design flagged:[/] a 0 in {', '.join(doc['design_flags'])}", highlight=False)
+    console.print(items)
+    console.print(
+        f"Launch gate: {gate['status'].upper()}"
+        + (f"; blocked by: {', '.join(gate['blocking'])}" if gate["blocking"] else "")
+        + (f"; waived: {', '.join(gate['waived'])}" if gate["waived"] else ""),
+        highlight=False,
+    )
 
 
 def print_verdicts(results: list[tuple[str, ClaimResult]], fmt: str = "table") -> None:

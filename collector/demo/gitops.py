@@ -1,8 +1,10 @@
 """The demo's GitOps repository and the GitHub API responses for its pull requests.
 
 The Casework manifests reach ``main`` through a bootstrap commit (before the review window), two reviewed
-pull requests, a self-approved squash merge (a gap for *changes reviewed*) and a break-glass direct
-push to the egress allowlist that is reverted three hours later (accounted for).
+pull requests, a self-approved squash merge (a gap for *changes reviewed*), a break-glass direct
+push to the egress allowlist that is reverted three hours later (accounted for), and the platform's architecture
+decision record, approved in review by the platform, security, SRE and application-owner approvers it names. No
+game-day or rollback-test report is committed: those launch-gate items have no evidence.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ ALICE: Person = ("Alice Adams", "alice@casework.example.gov")
 BOB: Person = ("Bob Brown", "bob@casework.example.gov")
 CAROL: Person = ("Carol Chen", "carol@casework.example.gov")
 DAVE: Person = ("Dave Diaz", "dave@casework.example.gov")
+ERIN: Person = ("Erin Evans", "erin@casework.example.gov")
 BOT: Person = ("platform-bot", "platform-bot@casework.example.gov")
-LOGINS = {ALICE: "alice", BOB: "bob", CAROL: "carol", DAVE: "dave", BOT: "platform-bot"}
+LOGINS = {ALICE: "alice", BOB: "bob", CAROL: "carol", DAVE: "dave", ERIN: "erin", BOT: "platform-bot"}
 PROJECT = "casework/platform-gitops"
 BOOTSTRAP = (
     "00-namespaces.yaml",
@@ -35,6 +38,33 @@ data:
   hosts: |
     api.payments.example.net
     *
+"""
+
+
+ADR = """\
+---
+type: adr
+id: ADR-0001
+title: One shared Gateway API ingress, mTLS mesh and egress allowlist for Casework
+status: accepted
+date: {date}
+approvers:
+  platform: alice
+  security: bob
+  sre: carol
+  app-owner: dave
+---
+# ADR-0001: Shared ingress, mesh mTLS and an egress allowlist
+
+## Context
+Casework exposes citizen and enforcement APIs from one cluster and must evidence its network controls.
+
+## Decision
+Public routes attach to one Gateway API gateway; workloads talk over Istio mTLS; egress leaves only to the hosts
+in the egress allowlist.
+
+## Consequences
+Route, policy and allowlist changes go through reviewed pull requests; the platform team owns the gateway.
 """
 
 
@@ -127,4 +157,13 @@ def build_gitops_repo(path: Path, manifests: Path, start: datetime) -> tuple[Pul
         DAVE,
     )
     repo.revert(glass, DAVE, hours_later=3)
+
+    repo.switch("docs/adr-0001", create=True)
+    head = repo.commit({"docs/adr/0001-shared-ingress.md": ADR.format(date=f"{repo.clock:%Y-%m-%d}")}, "ADR-0001", ERIN)
+    repo.switch("main")
+    for minutes, login in enumerate(("alice", "bob", "carol", "dave"), 1):
+        prs.review(104, login, "APPROVED", head, repo.clock + timedelta(minutes=10 * minutes))
+    repo.tick(2)
+    merge = repo.merge("docs/adr-0001", f"Merge pull request #104 from {PROJECT.split('/')[0]}/docs/adr-0001", ERIN)
+    prs.merged(104, "erin", "docs/adr-0001", head, merge)
     return prs, window_start

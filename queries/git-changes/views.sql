@@ -362,3 +362,92 @@ LEFT JOIN last l USING (cluster, namespace, name)
 LEFT JOIN git_changes ch ON ch.repo = l.repo AND ch.sha = l.sha
 LEFT JOIN git_change_reviews r ON r.repo = l.repo AND r.sha = l.sha
 LEFT JOIN git_emergency_changes e ON e.repo = l.repo AND e.sha = l.sha;
+
+-- Attestations at the head of the protected branch, each with the change that brought its current content there
+-- (the latest landed change writing that blob at that path), that change's independent approvals, and why its
+-- review cannot count (NULL: it can).
+CREATE VIEW git_attestation_changes AS
+SELECT a.repo, a.path, a.type, a.id, a.title, a.status, a.date, a.approvers, a.clusters, a.services, a.result,
+       a.follow_ups, a.error, a.error_line,
+       left(ch.sha, 12) AS change, ch.pr_number, coalesce(r.approvers, []) AS review_approvers,
+       coalesce(r.approvals, 0) AS approvals,
+       CASE WHEN ch.sha IS NULL THEN 'the change that merged it is not in the collected history'
+            WHEN ch.pr_number IS NULL THEN 'pushed to ' || ch.protected_branch || ' without a pull request'
+            WHEN ch.fetch_status IS NULL
+                THEN 'reviews of #' || ch.pr_number || ' not collected (no review API configured for ' || a.repo || ')'
+            WHEN ch.fetch_status = 'not-found' THEN '#' || ch.pr_number || ' not found on ' || ch.platform
+            WHEN ch.fetch_status = 'error' THEN 'reviews of #' || ch.pr_number || ' not collected: ' || ch.fetch_error
+       END AS review_problem,
+       (SELECT max(path) FROM git_repositories_current g WHERE g.repo = a.repo) || '/' || a.path
+           || CASE WHEN a.error_line IS NOT NULL THEN ' (line ' || a.error_line || ')' ELSE '' END AS location,
+       a.source, a.run_id, a.artifact_sha256, a.collected_at
+FROM git_attestations_current a
+LEFT JOIN git_commit_files_current f ON f.repo = a.repo AND f.path = a.path AND f.new_blob = a.blob
+LEFT JOIN git_changes ch ON ch.repo = f.repo AND ch.sha = f.sha
+LEFT JOIN git_change_reviews r ON r.repo = ch.repo AND r.sha = ch.sha
+QUALIFY row_number() OVER (PARTITION BY a.repo, a.path ORDER BY ch.committed_at DESC NULLS LAST) = 1;
+
+-- ADRs (and documents whose type cannot be read), with the roles whose named approver did not approve the
+-- merging change in review, and why the ADR does not count (NULL: it does): each role needs its own approver.
+CREATE VIEW git_adr_checks AS
+WITH adrs AS (
+    SELECT a.*,
+           [x.role || ' (' || x.login || ')' FOR x IN coalesce(a.approvers, [])
+            IF NOT list_contains([lower(r) FOR r IN a.review_approvers], lower(x.login))] AS unapproved_roles
+    FROM git_attestation_changes a WHERE a.type = 'adr' OR a.type IS NULL
+)
+SELECT a.*,
+       CASE WHEN a.error IS NOT NULL THEN a.error
+            WHEN a.status <> 'accepted' THEN 'status ' || a.status || ', and no ADR of ' || a.repo || ' is accepted'
+            WHEN len(list_distinct([lower(x.login) FOR x IN a.approvers])) < len(a.approvers)
+                THEN 'one approver named for several roles: '
+                     || array_to_string([x.role || ' (' || x.login || ')' FOR x IN a.approvers], ', ')
+            WHEN a.review_problem IS NOT NULL THEN a.review_problem
+            WHEN len(a.unapproved_roles) > 0
+                THEN 'not approved in the review of #' || a.pr_number || ' by '
+                     || array_to_string(a.unapproved_roles, ', ') || '; approved by: '
+                     || coalesce(nullif(array_to_string(a.review_approvers, ', '), ''), 'nobody')
+       END AS problem
+FROM adrs a
+-- an ADR not accepted is a gap only while its repository accepts none: proposals and superseded records stand
+-- beside accepted ones
+WHERE a.error IS NOT NULL OR a.status = 'accepted'
+   OR NOT EXISTS (SELECT 1 FROM adrs b WHERE b.repo = a.repo AND b.error IS NULL AND b.status = 'accepted');
+
+-- Game-day and rollback-test reports: for every collected cluster, the latest report of each type naming it, and
+-- why it does not count (NULL: it does). A cluster no report names is a gap once any report of the type exists.
+CREATE VIEW git_report_checks AS
+WITH reports AS (
+    SELECT * FROM git_attestation_changes WHERE type IN ('game-day', 'rollback-test') AND error IS NULL
+), clusters AS (
+    SELECT cluster, arg_max(source, collected_at) AS source, arg_max(run_id, collected_at) AS run_id,
+           arg_max(artifact_sha256, collected_at) AS artifact_sha256, max(collected_at) AS collected_at
+    FROM k8s_inventory_current WHERE status = 'collected' GROUP BY cluster
+), latest AS (
+    SELECT k.type, c.cluster, r.* EXCLUDE (type, source, run_id, artifact_sha256, collected_at),
+           coalesce(r.source, c.source) AS source, coalesce(r.run_id, c.run_id) AS run_id,
+           coalesce(r.artifact_sha256, c.artifact_sha256) AS artifact_sha256,
+           coalesce(r.collected_at, c.collected_at) AS collected_at
+    FROM (SELECT DISTINCT type FROM reports) k CROSS JOIN clusters c
+    LEFT JOIN reports r ON r.type = k.type AND list_contains(r.clusters, c.cluster)
+    QUALIFY row_number() OVER (PARTITION BY k.type, c.cluster ORDER BY r.date DESC NULLS LAST, r.path) = 1
+)
+SELECT l.*,
+       CASE WHEN l.path IS NULL
+                THEN 'no ' || l.type || ' report names cluster ' || l.cluster || ' (reports: '
+                     || (SELECT string_agg(r.path || ' for ' || array_to_string(r.clusters, ', '), '; ' ORDER BY r.path)
+                         FROM reports r WHERE r.type = l.type) || ')'
+            WHEN l.result <> 'pass' THEN 'result ' || l.result || ' on ' || l.date
+            WHEN l.date > CAST(getvariable('as_of') AS DATE) THEN 'dated ' || l.date || ', after the instant judged'
+            WHEN l.date < CAST(getvariable('as_of') AS DATE) - to_days(getvariable('attestation_max_age_days'))
+                THEN 'dated ' || l.date || ', older than ' || getvariable('attestation_max_age_days') || ' days'
+            WHEN l.review_problem IS NOT NULL THEN l.review_problem
+            WHEN l.approvals < getvariable('min_approvals')
+                THEN l.approvals || ' of ' || getvariable('min_approvals')
+                     || ' required independent approval(s) in the review of #' || l.pr_number
+       END AS problem
+FROM latest l
+UNION ALL BY NAME
+SELECT t.type, NULL AS cluster, a.* EXCLUDE (type), a.error AS problem
+FROM git_attestation_changes a, (VALUES ('game-day'), ('rollback-test')) t(type)
+WHERE a.error IS NOT NULL AND (a.type IS NULL OR a.type = t.type);

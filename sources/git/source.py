@@ -23,6 +23,7 @@ from typing import Any
 from collector.plugins import CollectContext, SourceError
 from collector.redaction import LAST_APPLIED, redact_object
 from collector.store import PROVENANCE_COLUMNS
+from sources.git.attestations import DEFAULT_GLOBS, attestation_row, listed_blobs
 from sources.git.code_review import fetch_reviews
 from sources.git.deployed import DECLARER_API_GROUPS, DECLARER_KINDS, DECLARER_PATHS, deployed_paths, is_controller
 from sources.kubernetes.manifests import MANIFEST_SUFFIXES, expand_lists, read_documents
@@ -155,6 +156,30 @@ MIGRATIONS = (
     CREATE VIEW git_deployed_paths_current AS
         SELECT t.* FROM git_deployed_paths t JOIN git_repositories_current USING (run_id, repo);
     """,
+    # Attestations (ADRs, game-day and rollback-test reports) at the head of the protected branch.
+    f"""
+    CREATE TABLE git_attestations (
+        repo VARCHAR NOT NULL,
+        path VARCHAR NOT NULL,
+        blob VARCHAR NOT NULL,
+        head_sha VARCHAR NOT NULL,
+        type VARCHAR,              -- adr | game-day | rollback-test; NULL when it cannot be read
+        id VARCHAR,
+        title VARCHAR,
+        status VARCHAR,            -- ADR: proposed | accepted | rejected | deprecated | superseded
+        date DATE,                 -- ADR: the decision's; report: the exercise's
+        approvers STRUCT(role VARCHAR, login VARCHAR)[],  -- ADR: the approver named for each role
+        clusters VARCHAR[],        -- report scope
+        services VARCHAR[],
+        result VARCHAR,            -- report: pass | fail
+        follow_ups VARCHAR[],
+        error VARCHAR,             -- set when the document is malformed: file, line and problem
+        error_line INTEGER,
+        {PROVENANCE_COLUMNS}
+    );
+    CREATE VIEW git_attestations_current AS
+        SELECT t.* FROM git_attestations t JOIN git_repositories_current USING (run_id, repo);
+    """,
 )
 
 INSERT_COMMITS = """
@@ -274,6 +299,13 @@ REPOSITORY_SCHEMA: dict[str, Any] = {
         "until": {"type": "string", "description": "only commits before this date (git --until)"},
         "allowed_signers": {"type": "string", "description": "SSH allowed-signers file for signed commits"},
         "gnupg_home": {"type": "string", "description": "GnuPG home holding the keyring for signed commits"},
+        "attestations": {
+            "type": "array",
+            "items": {"type": "string", "minLength": 1},
+            "default": list(DEFAULT_GLOBS),
+            "description": "globs (git pathspec, ** for any depth) of the attestation documents at the head "
+            "(see docs/attestations.md)",
+        },
         "review": {
             "type": "object",
             "additionalProperties": False,
@@ -384,6 +416,7 @@ def collect_repository(ctx: CollectContext, cfg: dict[str, Any]) -> None:
     controllers = collect_manifest_objects(ctx, git, repo, head)
     at_start = window_start_declarers(git, head, cfg["since"]) if "since" in cfg else []
     collect_deployed_paths(ctx, git, repo, controllers, at_start)
+    collect_attestations(ctx, git, repo, head, cfg.get("attestations", DEFAULT_GLOBS))
     ctx.emit(
         "git_repositories",
         {
@@ -527,6 +560,31 @@ def desired_digest(obj: dict) -> str:
     """SHA-256 of the desired state as canonical JSON (keys sorted, no spaces, UTF-8)."""
     canonical = json.dumps(desired_state(obj), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def collect_attestations(ctx: CollectContext, git: Git, repo: str, head: str, globs: list[str]) -> None:
+    """Parse the attestation documents at ``head`` matching ``globs``; a malformed one is an error row naming
+    its file and line (and the run is partial)."""
+    if not globs:
+        return
+    empty_tree = git.run("hash-object", "-t", "tree", "--stdin", stdin=b"").decode().strip()
+    # a diff from the empty tree lists the head's files; unlike ls-tree it takes glob pathspecs (** any depth)
+    listed = git.run("diff-tree", "-r", "-z", "--no-renames", empty_tree, head, "--", *(f":(glob){g}" for g in globs))
+    found = dict(listed_blobs(listed))
+    if not found:
+        return
+    batch = dict(read_batch(git.run("cat-file", "--batch", stdin="".join(f"{b}\n" for b in found.values()).encode())))
+    errors = []
+    for path, blob in sorted(found.items()):
+        text = batch[blob].decode("utf-8", "replace")  # kept as written unless it holds key material or credentials
+        origin = f"git:{repo}@{head[:12]}:{path}"
+        artifact = ctx.add_document_artifact(batch[blob], text, origin, "text/markdown", complete="\ufffd" not in text)
+        row = attestation_row(path, batch[blob])
+        ctx.emit("git_attestations", {"repo": repo, "path": path, "blob": blob, "head_sha": head, **row}, artifact)
+        if row["error"]:
+            errors.append(row["error"])
+    if errors:
+        ctx.partial(f"git: {repo}: {len(errors)} malformed attestation(s), e.g. {errors[0]}")
 
 
 def read_batch(batch: bytes) -> Iterator[tuple[str, bytes]]:
