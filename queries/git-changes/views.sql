@@ -258,7 +258,9 @@ WITH best AS (
 SELECT l.cluster, l.kind, l.namespace, l.name, b.repo, b.git_location, b.git_desired_sha256, b.differences,
        l.source, l.run_id, l.artifact_sha256, l.collected_at
 FROM k8s_current l
-LEFT JOIN best b USING (cluster, kind, namespace, name)
+LEFT JOIN best b
+       ON b.cluster = l.cluster AND b.kind = l.kind AND b.name = l.name
+      AND b.namespace IS NOT DISTINCT FROM l.namespace  -- cluster-scoped objects have none
 WHERE list_contains(getvariable('governed_kinds'), split_part(l.kind, '.', 1));
 
 -- out-of-band-changes ----------------------------------------------------------------------------------------
