@@ -198,10 +198,13 @@ def test_the_gate_command_fails_on_gaps_and_a_year_later(demo_dir: Path) -> None
 def test_the_gate_command_passes_with_waivers_listed(
     demo_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    items = tuple(i for i in GATE_ITEMS if i.id in ("deny-logs-visible", "egress-allowlist-approved"))
-    monkeypatch.setattr(scorecard_module, "GATE_ITEMS", items)  # the two demo items that hold, one by a waiver
+    items = tuple(i for i in GATE_ITEMS if i.id in ("adr-approved", "egress-allowlist-approved"))
+    monkeypatch.setattr(scorecard_module, "GATE_ITEMS", items)  # the two demo items that hold, one by waivers
     waivers = tmp_path / "waivers.yaml"
-    waivers.write_text(WAIVERS.split("  - id: W-old")[0] + EGRESS_WAIVER)
+    allowlist_waiver = EGRESS_WAIVER.replace("W-egress", "W-allowlist").replace(
+        "logs/egress-controlled", "git-changes/egress-allowlist-approved"
+    )
+    waivers.write_text(WAIVERS.split("  - id: W-old")[0] + EGRESS_WAIVER + allowlist_waiver)
     result = cli("gate", "--store", str(demo_dir / "evidence.duckdb"), "--waivers", str(waivers))
     assert result.exit_code == 0, result.output
     assert "Launch gate: PASSED WITH WAIVERS; waived: egress-allowlist-approved" in result.output

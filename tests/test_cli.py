@@ -98,7 +98,8 @@ def test_check_parameters_and_optional_claims(demo_dir: Path) -> None:
     result = cli("check", "--store", store, "--pack", "git-changes", "--format", "json")
     assert [(c["claim"], c["gap_rows"]) for c in json.loads(result.output)] == [
         ("changes-reviewed", 1), ("emergency-changes-accounted", 0), ("egress-allowlist-approved", 1),
-        ("live-matches-git", 0), ("out-of-band-changes", 0),
+        ("live-matches-git", 0), ("out-of-band-changes", 0), ("adr-approved", 0),
+        ("failover-game-day-completed", 0), ("emergency-rollback-tested", 0),
     ]  # fmt: skip
     result = cli(
         "check", "--store", store, "--pack", "git-changes", "--format", "json",
@@ -108,6 +109,8 @@ def test_check_parameters_and_optional_claims(demo_dir: Path) -> None:
     assert verdicts == {"changes-reviewed": ("gap", 3), "egress-allowlist-approved": ("gap", 1),
                         "emergency-changes-accounted": ("satisfied", 0),
                         "live-matches-git": ("satisfied", 0), "out-of-band-changes": ("no-evidence", 0),
+                        "adr-approved": ("satisfied", 0), "failover-game-day-completed": ("no-evidence", 0),
+                        "emergency-rollback-tested": ("no-evidence", 0),
                         "signed-commits": ("gap", verdicts["signed-commits"][1])}  # fmt: skip
     assert cli("check", "--store", store, "--enable", "git-changes/nosuch").exit_code == 2
 

@@ -126,7 +126,7 @@ def test_check_and_bundle_quiet_and_json(demo_dir: Path, tmp_path: Path) -> None
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["path"] == str(out) and doc["files"] == sum(1 for p in out.rglob("*") if p.is_file())
-    assert doc["verdicts"] == {"satisfied": 2, "gap": 1, "no-evidence": 1}
+    assert doc["verdicts"] == {"satisfied": 3, "gap": 2, "no-evidence": 3}  # 8 git-changes claims
     assert doc["signed_by"] == [] and doc["archive"] is None
     assert "unsigned" in result.stderr and "bundle written" not in result.stderr  # the warning stays
 

@@ -119,7 +119,7 @@ def test_oscal_of_demo_bundle_validates_with_trestle_and_maps_each_claim(
     model = trestle_validated(doc, tmp_path)
     claims = all_claims(demo.claims)
     [result] = model.results
-    assert len(result.findings) == len(result.observations) == len(claims) == 15
+    assert len(result.findings) == len(result.observations) == len(claims) == 22
     assert model.metadata.last_modified == result.start == datetime.fromisoformat(demo.claims["as_of"])
     findings = oscal_findings(doc)
     assert set(findings) == set(claims)
@@ -242,12 +242,12 @@ def test_junit_of_demo_bundle_counts_the_verdicts(demo: Bundle) -> None:
     as_of = datetime.fromisoformat(demo.claims["as_of"])
     assert root.tag == "testsuites"
     assert (root.get("tests"), root.get("failures"), root.get("errors"), root.get("skipped")) == (
-        "15",
+        "22",
         str(failing),
         "0",
         "0",
     )
-    assert failing == 11  # 10 gaps and out-of-band-changes without an audit log
+    assert failing == 17  # 13 gaps; out-of-band-changes, logs-retained, the game day and rollback test lack evidence
     suites = root.findall("testsuite")
     assert [s.get("name") for s in suites] == [p["id"] for p in demo.claims["packs"]]
     for suite in suites:
@@ -322,6 +322,7 @@ def test_sarif_of_demo_bundle_is_valid_and_points_at_gitops_lines(demo: Bundle, 
         ("reachability/dns-exceptions-modelled", "k8s/20-citizen-api.yaml"),
         ("reachability/dns-exceptions-modelled", "k8s/30-enforcement.yaml"),
         ("reachability/dns-exceptions-modelled", "k8s/50-case-workers.yaml"),
+        ("logs/incidents-traceable", "k8s/10-gateways.yaml"),  # the internal gateway wrote no access log
     }
     assert run["originalUriBaseIds"]["platform-gitops"]["uri"] == gitops.as_uri() + "/"
     for result in run["results"]:
