@@ -149,7 +149,10 @@ def test_scorecard_and_launch_gate_of_the_demo(demo_dir: Path) -> None:
     assert (areas["migration"]["score"], areas["migration"]["rating"]) == (0, "not assessed")
     # a Gateway exposure claim is no CIDR, IPAM or CNI evidence: connectivity is not assessed, not scored from it
     assert (areas["connectivity"]["score"], areas["connectivity"]["assessed"]) == (0, False)
-    assert areas["gateway-routing"]["claims"] == ["k8s-networking/public-exposure-controlled: gap"]
+    assert areas["gateway-routing"]["claims"] == [
+        "k8s-networking/public-exposure-controlled: gap",
+        "k8s-networking/route-conflicts-absent: satisfied",
+    ]
     assert (areas["resilience"]["score"], areas["resilience"]["rating"]) == (0, "absent or unknown")  # no report
     total = doc["scorecard"]["total"]
     assert total["max"] == 42 and total["score"] == sum(a["score"] for a in areas.values())
