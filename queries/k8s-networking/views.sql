@@ -4,7 +4,6 @@
 
 CREATE VIEW gateway_listeners AS
 SELECT g.cluster, g.namespace, g.name AS gateway,
-       coalesce(g.labels->>'defensible.io/exposure', 'public') <> 'internal' AS public,
        l.value->>'name' AS listener,
        l.value->>'protocol' AS protocol,
        TRY_CAST(l.value->>'port' AS INTEGER) AS port,
@@ -118,9 +117,9 @@ FROM (SELECT i.cluster, i.run_id, bool_and(i.input_run_id IS NOT DISTINCT FROM k
 WHERE up_to_date;
 CREATE TEMP VIEW IF NOT EXISTS analysed_clusters AS SELECT NULL::VARCHAR AS cluster, NULL::VARCHAR AS run_id WHERE false;
 
--- Listeners of analysed clusters: public (not labelled defensible.io/exposure=internal), who could attach.
+-- Listeners of analysed clusters and who could attach (whether public: gateway_public).
 CREATE VIEW analysed_exposure AS
-SELECT e.cluster, e.gateway_namespace, e.gateway, e.listener, e.public, e.hostname, e.protocol, e.routes_from,
+SELECT e.cluster, e.gateway_namespace, e.gateway, e.listener, e.hostname, e.protocol, e.routes_from,
        e.any_namespace, array_to_string(e.namespaces, ', ') AS namespaces, s.resolved_refs_reason,
        s.resolved_refs_message, e.source, e.run_id, e.artifact_sha256, e.collected_at
 FROM gateway_exposure e
@@ -128,7 +127,7 @@ JOIN analysed_clusters USING (cluster, run_id)
 LEFT JOIN gateway_listener_status s USING (cluster, run_id, gateway_namespace, gateway, listener);
 CREATE TEMP VIEW IF NOT EXISTS analysed_exposure AS
 SELECT NULL::VARCHAR AS cluster, NULL::VARCHAR AS gateway_namespace, NULL::VARCHAR AS gateway, NULL::VARCHAR AS listener,
-       NULL::BOOLEAN AS public, NULL::VARCHAR AS hostname, NULL::VARCHAR AS protocol, NULL::VARCHAR AS routes_from,
+       NULL::VARCHAR AS hostname, NULL::VARCHAR AS protocol, NULL::VARCHAR AS routes_from,
        NULL::BOOLEAN AS any_namespace, NULL::VARCHAR AS namespaces, NULL::VARCHAR AS resolved_refs_reason,
        NULL::VARCHAR AS resolved_refs_message, NULL::VARCHAR AS source, NULL::VARCHAR AS run_id,
        NULL::VARCHAR AS artifact_sha256, NULL::TIMESTAMPTZ AS collected_at
