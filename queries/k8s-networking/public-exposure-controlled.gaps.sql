@@ -86,7 +86,9 @@ UNION ALL
 -- the workloads outside every Gateway listener, its TLS and its route review ...
 SELECT cluster, namespace, 'Service/' || name,
        'public ' || entry || ' entry point (' || detail || ') that is not the entry point of any Gateway: '
-         || public_by,
+         || public_by || CASE WHEN ingresses IS NOT NULL THEN '; as an ingress controller''s entry point for '
+         || ingresses || ' it also exposes the controller''s own ports (default backend, TCP and UDP services)'
+         ELSE '' END,
        location, source, run_id, artifact_sha256, collected_at
 FROM entry_points
 WHERE kind = 'Service' AND public AND fronts IS NULL

@@ -591,6 +591,71 @@ JOIN k8s_current g ON g.cluster = s.cluster AND g.kind = 'Gateway.networking.ist
 WHERE s.kind = 'Service' AND selects_some(s.spec->'selector', t.pod_labels)
   AND selects_some(g.spec->'selector', t.pod_labels);
 
+-- The IngressClasses of each Ingress: spec.ingressClassName, else the kubernetes.io/ingress.class annotation, else
+-- every IngressClass annotated ingressclass.kubernetes.io/is-default-class=true (the class Kubernetes defaults to).
+CREATE VIEW ingress_classes AS
+SELECT cluster, namespace, name AS ingress,
+       coalesce(spec->>'ingressClassName', annotations->>'kubernetes.io/ingress.class') AS class
+FROM k8s_current
+WHERE kind = 'Ingress' AND coalesce(spec->>'ingressClassName', annotations->>'kubernetes.io/ingress.class') IS NOT NULL
+UNION ALL
+SELECT i.cluster, i.namespace, i.name, c.name
+FROM k8s_current i
+JOIN k8s_current c
+  ON c.cluster = i.cluster AND c.kind = 'IngressClass'
+     AND (c.annotations->>'ingressclass.kubernetes.io/is-default-class') = 'true'
+WHERE i.kind = 'Ingress' AND coalesce(i.spec->>'ingressClassName', i.annotations->>'kubernetes.io/ingress.class') IS NULL;
+
+-- The pod templates that run each IngressClass's controller, as controllers are configured: a container argument
+-- whose value is the class's spec.controller (ingress-nginx --controller-class=k8s.io/ingress-nginx), or an
+-- ingress-class option naming the class (--ingress-class=nginx, --ingress.class, --ingress-class-name, Traefik
+-- --providers.kubernetesingress.ingressclass). The store keeps only these arguments of a container
+-- (collector/redaction.py, KEPT_ARGUMENT); `settings` holds those of every container of the template.
+CREATE VIEW ingress_controllers AS
+WITH templates AS (
+    SELECT cluster, namespace, kind, name, pod_labels,
+           coalesce(json_extract_string(pod_spec, '$.containers[*].args[*]'), []) AS settings
+    FROM pod_templates
+)
+SELECT c.cluster, c.name AS class, t.namespace, t.kind, t.name, t.pod_labels, t.settings
+FROM k8s_current c
+JOIN templates t ON t.cluster = c.cluster
+WHERE c.kind = 'IngressClass'
+  AND list_bool_or(list_transform(t.settings,
+        lambda a: regexp_extract(a, '^--([^=]*)=(.*)$', 2) = (c.spec->>'controller')
+                  OR (regexp_matches(lower(regexp_extract(a, '^--([^=]*)=', 1)), 'ingress[-._]?class')
+                      AND regexp_extract(a, '^--([^=]*)=(.*)$', 2) = c.name)));
+
+-- The ingress controllers' Services in front of each Ingress, linked from evidence as the controllers link them: the
+-- Ingress's status shows the Service's load-balancer address (ingress-nginx --publish-service, AWS Load Balancer
+-- Controller), or the Service runs the controller of the Ingress's class: it selects the controller's pod template
+-- (same namespace) or the controller publishes it (--publish-service=namespace/name).
+CREATE VIEW ingress_services AS
+WITH service_addresses AS (
+    SELECT s.cluster, s.namespace, s.name, coalesce(a.value->>'ip', a.value->>'hostname') AS address
+    FROM k8s_current s, json_each(coalesce(s.status->'loadBalancer'->'ingress', '[]')) a
+    WHERE s.kind = 'Service' AND (s.spec->>'type') = 'LoadBalancer'
+),
+ingress_addresses AS (
+    SELECT i.cluster, i.namespace, i.name, coalesce(a.value->>'ip', a.value->>'hostname') AS address
+    FROM k8s_current i, json_each(coalesce(i.status->'loadBalancer'->'ingress', '[]')) a
+    WHERE i.kind = 'Ingress'
+)
+SELECT s.cluster, s.namespace, s.name AS service, i.namespace AS ingress_namespace, i.name AS ingress,
+       'its load-balancer address ' || s.address || ' is the Ingress''s status address' AS link
+FROM service_addresses s
+JOIN ingress_addresses i ON i.cluster = s.cluster AND i.address = s.address
+UNION
+SELECT s.cluster, s.namespace, s.name, c.namespace, c.ingress,
+       CASE WHEN selects_some(s.spec->'selector', t.pod_labels) THEN 'it selects ' ELSE 'it is published by ' END
+         || t.kind || ' ' || t.namespace || '/' || t.name || ', the controller of IngressClass ' || c.class
+FROM ingress_classes c
+JOIN ingress_controllers t ON t.cluster = c.cluster AND t.class = c.class
+JOIN k8s_current s ON s.cluster = t.cluster AND s.kind = 'Service'
+WHERE (s.namespace = t.namespace AND selects_some(s.spec->'selector', t.pod_labels))
+   OR list_contains(list_transform(t.settings, lambda a: regexp_extract(a, '^--publish-service=(.*)$', 1)),
+                    s.namespace || '/' || s.name);
+
 -- What says an entry point is public or internal: one row per piece of evidence.
 CREATE VIEW entry_evidence AS
 WITH addresses AS (
@@ -669,15 +734,18 @@ own AS (
 )
 SELECT * FROM own
 UNION ALL
--- A Gateway is as public as the Services that are its entry points.
+-- A Gateway is as public as the Services that are its entry points, an Ingress as its controller's Services.
 SELECT f.cluster, f.front_kind, f.front_namespace, f.front_name,
-       CASE f.front_kind WHEN 'Gateway' THEN 'Gateway' ELSE 'Istio Gateway' END, o.says,
-       'Service ' || f.namespace || '/' || f.service || ' (' || o.entry || '): ' || o.why
-FROM service_fronts f
+       CASE f.front_kind WHEN 'Gateway' THEN 'Gateway' WHEN 'Ingress' THEN 'Ingress' ELSE 'Istio Gateway' END, o.says,
+       'Service ' || f.namespace || '/' || f.service || ' (' || o.entry || coalesce('; ' || f.link, '') || '): ' || o.why
+FROM (SELECT cluster, namespace, service, front_kind, front_namespace, front_name, NULL AS link FROM service_fronts
+      UNION ALL
+      SELECT cluster, namespace, service, 'Ingress', ingress_namespace, ingress, link FROM ingress_services) f
 JOIN own o ON o.cluster = f.cluster AND o.kind = 'Service' AND o.namespace = f.namespace AND o.name = f.service;
 
 -- Every entry point with its decision: public (some evidence says so, or none says internal), contradicted (evidence
--- both ways), what says public and internal, and, for a Service, the Gateways it is the entry point of.
+-- both ways), what says public and internal, and, for a Service, the Gateways it is the entry point of and the
+-- Ingresses it is the ingress controller's entry point for.
 CREATE VIEW entry_points AS
 WITH objects AS (
     SELECT cluster, 'Service' AS kind, namespace, name, entry, ports AS detail,
@@ -722,6 +790,12 @@ fronts AS (
                       ORDER BY front_kind, front_namespace, front_name) AS fronts
     FROM service_fronts
     GROUP BY ALL
+),
+ingresses AS (
+    SELECT cluster, namespace, service AS name,
+           string_agg(DISTINCT 'Ingress ' || ingress_namespace || '/' || ingress, ', ') AS ingresses
+    FROM ingress_services
+    GROUP BY ALL
 )
 SELECT o.cluster, o.kind, o.namespace, o.name, o.entry, o.detail,
        d.public_by IS NOT NULL OR d.internal_by IS NULL AS public,
@@ -731,10 +805,12 @@ SELECT o.cluster, o.kind, o.namespace, o.name, o.entry, o.detail,
                                                       || 'is internet-facing)'
                              ELSE 'no evidence that it is internal' END END) AS public_by,
        d.internal_by, CASE WHEN o.kind = 'Service' THEN f.fronts END AS fronts,
+       CASE WHEN o.kind = 'Service' THEN g.ingresses END AS ingresses,
        o.location, o.source, o.run_id, o.artifact_sha256, o.collected_at
 FROM objects o
 LEFT JOIN decided d USING (cluster, kind, namespace, name, entry)
-LEFT JOIN fronts f ON o.kind = 'Service' AND f.cluster = o.cluster AND f.namespace = o.namespace AND f.name = o.name;
+LEFT JOIN fronts f ON o.kind = 'Service' AND f.cluster = o.cluster AND f.namespace = o.namespace AND f.name = o.name
+LEFT JOIN ingresses g ON o.kind = 'Service' AND g.cluster = o.cluster AND g.namespace = o.namespace AND g.name = o.name;
 
 -- Whether each Gateway API Gateway is public, by the evidence above (not by its label alone).
 CREATE VIEW gateway_public AS
