@@ -323,7 +323,7 @@ WITH refs AS (
     FROM k8s_current i
     WHERE i.kind = 'Ingress' AND (i.spec->'defaultBackend') IS NOT NULL
 )
-SELECT DISTINCT cluster, 'Ingress ' || namespace || '/' || name AS route_ref, namespace,
+SELECT DISTINCT cluster, 'Ingress ' || namespace || '/' || name AS route_ref, name AS ingress, namespace,
        backend->'service'->>'name' AS service,
        TRY_CAST(backend->'service'->'port'->>'number' AS INTEGER) AS port,
        backend->'service'->'port'->>'name' AS port_name,
@@ -873,3 +873,51 @@ FROM k8s_current
 WHERE kind = 'Namespace'
   AND (labels->>split_part(getvariable('public_access_label'), '=', 1))
       = split_part(getvariable('public_access_label'), '=', 2);
+
+-- backend-reencryption of Ingress backends (issue 16) ----------------------------------------------------------
+-- The annotation with which each ingress controller is asked to speak TLS to its backends (`controller`: a LIKE
+-- pattern of IngressClass spec.controller), on the Ingress and/or the backend Service (whose value wins), and the
+-- values that mean TLS: ingress-nginx backend-protocol, AWS Load Balancer Controller backend-protocol, Azure
+-- Application Gateway backend-protocol, Traefik service.serversscheme.
+CREATE VIEW ingress_backend_protocols AS
+SELECT * FROM (VALUES
+    ('%ingress-nginx%', 'nginx.ingress.kubernetes.io/backend-protocol', true, false, ['HTTPS', 'GRPCS']),
+    ('ingress.k8s.aws/alb', 'alb.ingress.kubernetes.io/backend-protocol', true, true, ['HTTPS']),
+    ('azure/application-gateway', 'appgw.ingress.kubernetes.io/backend-protocol', true, false, ['HTTPS']),
+    ('traefik.io/ingress-controller', 'traefik.ingress.kubernetes.io/service.serversscheme', false, true, ['HTTPS'])
+) AS t(controller, annotation, on_ingress, on_service, tls_values);
+
+-- Each Ingress backend per IngressClass of the Ingress, with what makes its controller re-encrypt it (covered_by;
+-- NULL: nothing) and, if nothing, why: the Ingress has no class, the class or its controller's annotation is
+-- unknown, or the annotation does not ask for TLS. An annotation of another controller than the class's proves
+-- nothing.
+CREATE VIEW hop_ingress_backend_tls AS
+WITH judged AS (
+    SELECT b.*, c.class, k.spec->>'controller' AS controller, p.annotation,
+           CASE WHEN p.on_service AND (s.annotations->>p.annotation) IS NOT NULL THEN 'Service'
+                WHEN p.on_ingress AND (i.annotations->>p.annotation) IS NOT NULL THEN 'Ingress' END AS annotated_on,
+           coalesce(CASE WHEN p.on_service THEN s.annotations->>p.annotation END,
+                    CASE WHEN p.on_ingress THEN i.annotations->>p.annotation END) AS protocol,
+           p.tls_values
+    FROM hop_ingress_backends b
+    JOIN k8s_current i ON i.cluster = b.cluster AND i.kind = 'Ingress' AND i.namespace = b.namespace AND i.name = b.ingress
+    LEFT JOIN ingress_classes c ON c.cluster = b.cluster AND c.namespace = b.namespace AND c.ingress = b.ingress
+    LEFT JOIN k8s_current k ON k.cluster = c.cluster AND k.kind = 'IngressClass' AND k.name = c.class
+    LEFT JOIN ingress_backend_protocols p ON (k.spec->>'controller') LIKE p.controller
+    LEFT JOIN k8s_current s
+      ON s.cluster = b.cluster AND s.kind = 'Service' AND s.namespace = b.namespace AND s.name = b.service
+)
+SELECT *,
+       CASE WHEN service IS NOT NULL AND list_contains(tls_values, upper(protocol)) THEN
+            annotation || ': ' || protocol || ' on the ' || annotated_on || ', honoured by the controller ' || controller
+            || ' of IngressClass ' || class END AS covered_by,
+       CASE WHEN service IS NULL THEN other_backend || ' is not a Service: its re-encryption cannot be judged'
+            WHEN class IS NULL THEN 'the Ingress has no class (no ingressClassName, kubernetes.io/ingress.class or '
+                                    || 'default IngressClass): which controller serves it, and how, is unknown'
+            WHEN controller IS NULL THEN 'IngressClass ' || class || ' is not in the inventory: its controller is unknown'
+            WHEN annotation IS NULL THEN 'no annotation of the controller ' || controller || ' (IngressClass ' || class
+                                         || ') that asks for upstream TLS is known'
+            ELSE annotation || ' is ' || coalesce(protocol || ' on the ' || annotated_on, 'unset (plaintext HTTP)')
+                 || ' (controller ' || controller || ' of IngressClass ' || class || ')' END
+         || '; a DestinationRule applied by a sidecar of the controller is not judged' AS why_not
+FROM judged;
