@@ -699,3 +699,104 @@ def test_access_restricted_scope_names_and_descoping(store: Store, tmp_path: Pat
         ("shop", "regulated", "parameter regulated_namespace_names"),
         ("gone", "absent", "parameter regulated_namespace_names (no cluster of the inventory has the namespace)"),
     ]
+
+
+def ingress(
+    namespace: str, name: str, metadata: str = "", spec: str = "ingressClassName: nginx", status: str = ""
+) -> str:
+    return (
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\n"
+        f"metadata: {{name: {name}, namespace: {namespace}{', ' + metadata if metadata else ''}}}\n"
+        f"spec: {{{spec}, rules: [{{host: {name}.example, http: {{paths: [{{path: /, pathType: Prefix, "
+        "backend: {service: {name: web, port: {number: 80}}}}]}}]}\n" + (f"status: {status}\n" if status else "")
+    )
+
+
+def ingress_class(name: str, controller: str, metadata: str = "") -> str:
+    return (
+        f"apiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata: {{name: {name}{metadata}}}\n"
+        f"spec: {{controller: {controller}}}\n"
+    )
+
+
+def ingress_controller(namespace: str, controller_class: str, scheme: str, address: str) -> str:
+    """An ingress-nginx Deployment of ``controller_class`` and the LoadBalancer Service that selects it."""
+    return docs(
+        f"apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: controller, namespace: {namespace}}}\n"
+        "spec: {template: {metadata: {labels: {app: nginx}}, spec: {containers: [{name: c, image: nginx,\n"
+        f"  args: [--controller-class={controller_class}, --password=hunter2]}}]}}}}}}\n",
+        f"apiVersion: v1\nkind: Service\nmetadata: {{name: lb, namespace: {namespace}, annotations: "
+        f"{{service.beta.kubernetes.io/aws-load-balancer-scheme: {scheme}}}}}\n"
+        "spec: {type: LoadBalancer, allocateLoadBalancerNodePorts: false, selector: {app: nginx},\n"
+        "  ports: [{port: 443}]}\n"
+        f"status: {{loadBalancer: {{ingress: [{{hostname: {address}}}]}}}}\n",
+    )
+
+
+DEFAULT_CLASS = "ingressclass.kubernetes.io/is-default-class"
+
+
+def test_ingress_is_as_public_as_its_controllers_load_balancer(store: Store, tmp_path: Path) -> None:
+    extra = docs(
+        ingress_class("nginx", "k8s.io/ingress-nginx", f", annotations: {{{DEFAULT_CLASS}: 'true'}}"),
+        ingress_class("staff", "k8s.io/staff-nginx"),
+        ingress_controller("edge", "k8s.io/ingress-nginx", "internet-facing", "pub.elb.example"),
+        ingress_controller("staff", "k8s.io/staff-nginx", "internal", "internal-staff.elb.example"),
+        ingress("shop", "by-class", "labels: {defensible.io/exposure: internal}"),
+        ingress("shop", "by-default", "labels: {defensible.io/exposure: internal}", spec="tls: []"),
+        ingress("shop", "by-status", "labels: {defensible.io/exposure: internal}", spec="tls: []",
+                status="{loadBalancer: {ingress: [{hostname: pub.elb.example}]}}"),
+        ingress("shop", "staff-only", "labels: {defensible.io/exposure: internal}", spec="ingressClassName: staff"),
+    )  # fmt: skip
+    result = evaluate_claim(store, tmp_path, "public-exposure-controlled", extra)
+    contradicted = {r["object"]: r["finding"] for r in records(result.gaps) if "contradicts" in r["finding"]}
+    assert sorted(contradicted) == ["Ingress/by-class", "Ingress/by-default", "Ingress/by-status"]
+    assert contradicted["Ingress/by-class"] == (
+        "Ingress entry point is public: Service edge/lb (LoadBalancer; it selects Deployment edge/controller, the "
+        "controller of IngressClass nginx): internet-facing load-balancer annotation; which contradicts: labelled "
+        "defensible.io/exposure=internal"
+    )
+    assert (
+        "its load-balancer address pub.elb.example is the Ingress's status address" in contradicted["Ingress/by-status"]
+    )
+    [staff] = records(result.evidence, object="Ingress/staff-only")
+    assert staff["detail"].startswith("Ingress entry point (class staff) is internal: Service staff/lb (LoadBalancer;")
+    [lb] = records(result.evidence, object="Service/lb", namespace="edge")
+    assert lb["detail"].endswith(
+        "the ingress controller's entry point for Ingress shop/by-class, Ingress shop/by-default, "
+        "Ingress shop/by-status"
+    )
+
+
+ALB = "alb.ingress.kubernetes.io/backend-protocol"
+
+
+def test_ingress_backends_judged_by_their_controllers_upstream_tls(store: Store, tmp_path: Path) -> None:
+    cases = {  # namespace -> IngressClass, Ingress annotations, Service annotations, what re-encrypts (None: nothing)
+        "i0": ("nginx", "nginx.ingress.kubernetes.io/backend-protocol: HTTPS", "", "nginx.ingress"),
+        "i1": ("nginx", "nginx.ingress.kubernetes.io/backend-protocol: GRPCS", "", "nginx.ingress"),
+        "i2": ("nginx", "nginx.ingress.kubernetes.io/backend-protocol: GRPC", "", None),
+        "i3": ("alb", f"{ALB}: HTTPS", f"{ALB}: HTTP", None),  # the Service's annotation wins
+        "i4": ("alb", "", f"{ALB}: HTTPS", "alb.ingress"),
+        "i5": ("alb", "nginx.ingress.kubernetes.io/backend-protocol: HTTPS", "", None),  # another controller's
+        "i6": ("none", "nginx.ingress.kubernetes.io/backend-protocol: HTTPS", "", None),  # class not in the inventory
+    }  # fmt: skip
+    extra = [ingress_class("nginx", "k8s.io/ingress-nginx"), ingress_class("alb", "ingress.k8s.aws/alb")]
+    for ns, (cls, on_ingress, on_service, _) in cases.items():
+        service = f"kind: Service\nmetadata: {{name: web, namespace: {ns}"
+        extra.append(regulated_service(ns).replace(service, f"{service}, annotations: {{{on_service}}}"))
+        extra.append(ingress(ns, "site", f"annotations: {{{on_ingress}}}", spec=f"ingressClassName: {cls}"))
+    reenc = evaluate_claim(store, tmp_path, "backend-reencryption", *extra)
+    covered = {
+        r["namespace"]: r["detail"]
+        for r in records(reenc.evidence)
+        if r["route"] == "Ingress " + r["namespace"] + "/site"
+    }
+    assert sorted(covered) == sorted(ns for ns, (*_, by) in cases.items() if by)
+    for ns, detail in covered.items():
+        assert cases[ns][3] in detail and detail.startswith("port 80 (backend of Ingress"), detail
+    assert "backend-protocol: HTTPS on the Service" in covered["i4"]
+    gaps = {r["namespace"]: r["finding"] for r in records(reenc.gaps) if r["route"].startswith("Ingress ")}
+    assert sorted(gaps) == ["i2", "i3", "i5", "i6"]
+    assert "backend-protocol is HTTP on the Service" in gaps["i3"]
+    assert "IngressClass none is not in the inventory" in gaps["i6"]

@@ -793,7 +793,8 @@ fronts AS (
 ),
 ingresses AS (
     SELECT cluster, namespace, service AS name,
-           string_agg(DISTINCT 'Ingress ' || ingress_namespace || '/' || ingress, ', ') AS ingresses
+           string_agg(DISTINCT 'Ingress ' || ingress_namespace || '/' || ingress, ', '
+                      ORDER BY 'Ingress ' || ingress_namespace || '/' || ingress) AS ingresses
     FROM ingress_services
     GROUP BY ALL
 )
