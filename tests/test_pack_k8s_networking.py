@@ -800,3 +800,51 @@ def test_ingress_backends_judged_by_their_controllers_upstream_tls(store: Store,
     assert sorted(gaps) == ["i2", "i3", "i5", "i6"]
     assert "backend-protocol is HTTP on the Service" in gaps["i3"]
     assert "IngressClass none is not in the inventory" in gaps["i6"]
+
+
+def virtual_service(namespace: str, name: str, hosts: str, extra: str = "gateways: [istio-system/edge]") -> str:
+    route = "http: [{route: [{destination: {host: shop.shop.svc.cluster.local}}]}]"
+    return (
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+        f"metadata: {{name: {name}, namespace: {namespace}}}\nspec: {{hosts: {hosts}, {extra}, {route}}}\n"
+    )
+
+
+def test_virtual_services_bind_to_istio_gateway_servers_as_istiod_binds_them(store: Store, tmp_path: Path) -> None:
+    gateway = """
+    apiVersion: networking.istio.io/v1
+    kind: Gateway
+    metadata: {name: edge, namespace: istio-system}
+    spec:
+      selector: {istio: ingressgateway}
+      servers:
+        - port: {number: 443, name: https, protocol: HTTPS}
+          hosts: [web/*.web.example.com, ./ops.example.com, "~/none.example.com"]
+    ---
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata: {name: ingressgateway, namespace: gateways}
+    spec: {template: {metadata: {labels: {istio: ingressgateway}}, spec: {containers: [{name: proxy}]}}}
+    """.replace("\n    ", "\n")
+    bound = {  # name -> (namespace, hosts, extra)
+        "wildcard-server": ("web", "[a.web.example.com]", "gateways: [istio-system/edge]"),
+        "wildcard-both": ("web", "['*.b.web.example.com']", "gateways: [istio-system/edge]"),
+        "wildcard-wider": ("web", "['*.example.com']", "gateways: [istio-system/edge]"),
+        "any-host": ("web", "['*']", "gateways: [istio-system/edge]"),
+        "own-namespace": ("istio-system", "[ops.example.com]", "gateways: [edge]"),
+        "exported-to-proxies": ("web", "[c.web.example.com]", "gateways: [istio-system/edge], exportTo: [gateways]"),
+    }
+    unbound = {
+        "other-host": ("web", "[a.example.org]", "gateways: [istio-system/edge]"),
+        "not-admitted": ("shop", "[a.web.example.com]", "gateways: [istio-system/edge]"),
+        "dot-other-namespace": ("web", "[ops.example.com]", "gateways: [istio-system/edge]"),
+        "tilde": ("none", "[none.example.com]", "gateways: [istio-system/edge]"),
+        "mesh-only": ("web", "[a.web.example.com]", "gateways: [mesh]"),
+        "no-gateways": ("web", "[a.web.example.com]", "exportTo: ['*']"),
+        "private": ("web", "[a.web.example.com]", "gateways: [istio-system/edge], exportTo: ['.']"),
+        "wrong-gateway": ("web", "[a.web.example.com]", "gateways: [web/edge]"),
+    }
+    extra = [gateway] + [virtual_service(ns, name, hosts, x) for name, (ns, hosts, x) in {**bound, **unbound}.items()]
+    result = evaluate_claim(store, tmp_path, "public-exposure-controlled", *extra)
+    routed = {r["object"] for r in records(result.gaps) if "routes to Service shop/shop" in r["finding"]}
+    assert routed == {f"VirtualService/{name}" for name in bound}

@@ -110,8 +110,9 @@ LEFT JOIN regulated_namespaces n ON n.cluster = e.cluster AND n.namespace = e.na
 LEFT JOIN public_access_namespaces o ON o.cluster = e.cluster AND o.namespace = e.namespace
 WHERE e.kind = 'Ingress' AND e.public
 UNION ALL
--- ... a public Istio Gateway server that admits VirtualServices from every namespace (a host without "ns/"), and a
--- VirtualService bound to a public Istio Gateway from a regulated namespace without the public_access_label ...
+-- ... a public Istio Gateway server that admits VirtualServices from every namespace (a host without "ns/"), a
+-- VirtualService bound to a public Istio Gateway from a regulated namespace without the public_access_label, or
+-- routing to a Service of one ...
 SELECT s.cluster, s.namespace, 'Gateway (networking.istio.io)/' || s.gateway || ' server ' || s.server,
        'public Istio Gateway server admits VirtualServices from every namespace for host ' || s.host
          || ' (no namespace/ prefix): ' || p.public_by,
@@ -133,6 +134,20 @@ JOIN entry_points p
      AND p.name = b.gateway
 JOIN regulated_namespaces n ON n.cluster = b.cluster AND n.namespace = b.namespace
 LEFT JOIN public_access_namespaces o ON o.cluster = b.cluster AND o.namespace = b.namespace
+WHERE p.public AND o.namespace IS NULL
+UNION ALL
+SELECT d.cluster, d.namespace, 'VirtualService/' || d.virtual_service,
+       'bound to public Istio Gateway ' || d.gateway_namespace || '/' || d.gateway || ' (server ' || d.server
+         || '), routes to Service ' || d.service_namespace || '/' || d.service || ' (host ' || d.destination
+         || ') of regulated namespace ' || d.service_namespace || ', which is not labelled '
+         || getvariable('public_access_label'),
+       d.location, d.source, d.run_id, d.artifact_sha256, d.collected_at
+FROM istio_gateway_destinations d
+JOIN entry_points p
+  ON p.cluster = d.cluster AND p.kind = 'Gateway.networking.istio.io' AND p.namespace = d.gateway_namespace
+     AND p.name = d.gateway
+JOIN regulated_namespaces n ON n.cluster = d.cluster AND n.namespace = d.service_namespace
+LEFT JOIN public_access_namespaces o ON o.cluster = d.cluster AND o.namespace = d.service_namespace
 WHERE p.public AND o.namespace IS NULL
 UNION ALL
 -- ... and workloads that publish ports on their nodes' addresses: hostPort anywhere (as a node port), the host

@@ -838,8 +838,8 @@ WHERE (pod_spec->>'hostNetwork') = 'true'
    OR len(json_extract(pod_spec, '$.containers[*].ports[*].hostPort'))
       + len(json_extract(pod_spec, '$.initContainers[*].ports[*].hostPort')) > 0;
 
--- Istio Gateway servers and the namespaces whose VirtualServices may bind to them: a host "ns/name" admits ns ("."
--- the Gateway's own), a host without a namespace or "*/" admits every namespace.
+-- Istio Gateway servers, one row per host "namespace/dnsName": the namespace whose VirtualServices may bind to it
+-- (`admits`; "*" or no prefix: every namespace, ".": the Gateway's own, "~": none) and the DNS name they must match.
 CREATE VIEW istio_gateway_servers AS
 SELECT g.cluster, g.namespace, g.name AS gateway, coalesce(s.value->'port'->>'name', 'port '
          || coalesce(s.value->'port'->>'number', '?')) AS server,
@@ -848,24 +848,88 @@ SELECT g.cluster, g.namespace, g.name AS gateway, coalesce(s.value->'port'->>'na
        CASE WHEN NOT contains(h.value->>'$', '/') OR starts_with(h.value->>'$', '*/') THEN '*'
             WHEN starts_with(h.value->>'$', './') THEN g.namespace
             ELSE split_part(h.value->>'$', '/', 1) END AS admits,
+       lower(CASE WHEN contains(h.value->>'$', '/') THEN split_part(h.value->>'$', '/', 2) ELSE h.value->>'$' END)
+         AS dns_name,
        (s.value->'tls') IS NOT NULL AS tls,
        g.location, g.source, g.run_id, g.artifact_sha256, g.collected_at
 FROM k8s_current g, json_each(coalesce(g.spec->'servers', '[]')) s, json_each(coalesce(s.value->'hosts', '[]')) h
 WHERE g.kind = 'Gateway.networking.istio.io';
 
--- VirtualServices bound to Istio Gateways (spec.gateways "ns/name" or "name" in the VirtualService's namespace;
--- "mesh" is the sidecars, not an entry point), where the Gateway admits the VirtualService's namespace.
+-- Whether two Istio hostnames match (istio pkg/config/host Name.Matches): equal, or a wildcard "*.x" / "*" whose
+-- suffix ends the other; two wildcards match when one's suffix ends the other's.
+CREATE OR REPLACE TEMP MACRO istio_hosts_match(a, b) AS
+    CASE WHEN starts_with(a, '*') AND starts_with(b, '*') THEN suffix(substr(a, 2), substr(b, 2))
+                                                               OR suffix(substr(b, 2), substr(a, 2))
+         WHEN starts_with(a, '*') THEN suffix(b, substr(a, 2))
+         WHEN starts_with(b, '*') THEN suffix(a, substr(b, 2))
+         ELSE a = b END;
+
+-- A VirtualService host or destination host as Istio resolves it: a short name (no dot, not a wildcard) is a Service
+-- of the VirtualService's namespace (cluster domain cluster.local).
+CREATE OR REPLACE TEMP MACRO istio_fqdn(host, namespace) AS
+    CASE WHEN contains(host, '.') OR starts_with(host, '*') THEN lower(host)
+         ELSE lower(host) || '.' || namespace || '.svc.cluster.local' END;
+
+-- VirtualServices bound to Istio Gateway servers, as istiod binds them: spec.gateways names the Gateway ("ns/name",
+-- or "name" in the VirtualService's namespace; "mesh" is the sidecars, not an entry point), the server admits the
+-- VirtualService's namespace, one of its hosts matches the server's DNS name, and its exportTo (unset or "*":
+-- everywhere, ".": its own namespace, namespace names) makes it visible to the gateway's proxies: to the Gateway's
+-- namespace or to a namespace of a pod template its selector selects (either counts).
 CREATE VIEW istio_gateway_bindings AS
+WITH gateway_proxies AS (
+    SELECT g.cluster, g.namespace, g.name, g.namespace AS proxy_namespace
+    FROM k8s_current g WHERE g.kind = 'Gateway.networking.istio.io'
+    UNION
+    SELECT g.cluster, g.namespace, g.name, t.namespace
+    FROM k8s_current g
+    JOIN pod_templates t ON t.cluster = g.cluster AND selects_some(g.spec->'selector', t.pod_labels)
+    WHERE g.kind = 'Gateway.networking.istio.io'
+),
+refs AS (
+    SELECT v.cluster, v.namespace, v.name, v.spec,
+           CASE WHEN contains(r.value->>'$', '/') THEN split_part(r.value->>'$', '/', 1) ELSE v.namespace END
+             AS gateway_namespace,
+           CASE WHEN contains(r.value->>'$', '/') THEN split_part(r.value->>'$', '/', 2) ELSE r.value->>'$' END
+             AS gateway,
+           v.location, v.source, v.run_id, v.artifact_sha256, v.collected_at
+    FROM k8s_current v, json_each(coalesce(v.spec->'gateways', '[]')) r
+    WHERE v.kind = 'VirtualService' AND (r.value->>'$') <> 'mesh'
+)
 SELECT DISTINCT v.cluster, v.namespace, v.name AS virtual_service, s.namespace AS gateway_namespace, s.gateway,
        s.server, s.protocol, array_to_string(CAST(coalesce(v.spec->'hosts', '[]') AS VARCHAR[]), ', ') AS hosts,
-       v.location, v.source, v.run_id, v.artifact_sha256, v.collected_at
-FROM k8s_current v, json_each(coalesce(v.spec->'gateways', '[]')) r
+       v.spec, v.location, v.source, v.run_id, v.artifact_sha256, v.collected_at
+FROM refs v
 JOIN istio_gateway_servers s
-  ON s.cluster = v.cluster
-     AND s.namespace = CASE WHEN contains(r.value->>'$', '/') THEN split_part(r.value->>'$', '/', 1) ELSE v.namespace END
-     AND s.gateway = CASE WHEN contains(r.value->>'$', '/') THEN split_part(r.value->>'$', '/', 2) ELSE r.value->>'$' END
+  ON s.cluster = v.cluster AND s.namespace = v.gateway_namespace AND s.gateway = v.gateway
      AND s.admits IN ('*', v.namespace)
-WHERE v.kind = 'VirtualService' AND (r.value->>'$') <> 'mesh';
+WHERE list_bool_or(list_transform(CAST(coalesce(v.spec->'hosts', '[]') AS VARCHAR[]),
+                                  lambda h: istio_hosts_match(istio_fqdn(h, v.namespace), s.dns_name)))
+  AND EXISTS (SELECT 1 FROM gateway_proxies p
+              WHERE p.cluster = s.cluster AND p.namespace = s.namespace AND p.name = s.gateway
+                AND ((v.spec->'exportTo') IS NULL
+                     OR list_has_any(CAST(v.spec->'exportTo' AS VARCHAR[]), ['*', p.proxy_namespace])
+                     OR (list_contains(CAST(v.spec->'exportTo' AS VARCHAR[]), '.')
+                         AND p.proxy_namespace = v.namespace)));
+
+-- The Services each Istio Gateway binding sends traffic to: the destination hosts of its http, tls and tcp routes
+-- and of its http mirrors, resolved as Istio does (short names in the VirtualService's namespace; "svc.ns",
+-- "svc.ns.svc" and "svc.ns.svc.cluster.local" name Service svc of namespace ns). Other hosts are not Services.
+CREATE VIEW istio_gateway_destinations AS
+WITH hosts AS (
+    SELECT b.*, unnest(coalesce(json_extract_string(b.spec, '$.http[*].route[*].destination.host'), [])
+                       || coalesce(json_extract_string(b.spec, '$.tls[*].route[*].destination.host'), [])
+                       || coalesce(json_extract_string(b.spec, '$.tcp[*].route[*].destination.host'), [])
+                       || coalesce(json_extract_string(b.spec, '$.http[*].mirror.host'), [])
+                       || coalesce(json_extract_string(b.spec, '$.http[*].mirrors[*].destination.host'), []))
+             AS destination
+    FROM istio_gateway_bindings b
+)
+SELECT DISTINCT cluster, namespace, virtual_service, gateway_namespace, gateway, server, destination,
+       split_part(istio_fqdn(destination, namespace), '.', 2) AS service_namespace,
+       split_part(istio_fqdn(destination, namespace), '.', 1) AS service,
+       location, source, run_id, artifact_sha256, collected_at
+FROM hosts
+WHERE regexp_full_match(istio_fqdn(destination, namespace), '[^.]+\.[^.]+(\.svc(\.cluster\.local)?)?');
 
 -- Whether a namespace carries the public_access_label.
 CREATE VIEW public_access_namespaces AS
