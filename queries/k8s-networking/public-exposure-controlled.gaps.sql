@@ -1,8 +1,9 @@
 -- Whether a Gateway is public is decided from evidence (gateway_public), not by its label alone. Clusters with an
 -- up-to-date Gateway API attachment analysis (analysed_*): a public listener that every namespace can attach routes
 -- to (from: All, or a Selector every namespace satisfies); a route accepted on a public listener from a regulated
--- namespace that lacks the public_access_label; a reference not permitted by a ReferenceGrant (RefNotPermitted) on
--- a public listener, from an accepted route's backendRefs or the listener's certificateRefs.
+-- namespace that lacks the public_access_label, or that sends traffic to a Service of such a namespace; a reference
+-- not permitted by a ReferenceGrant (RefNotPermitted) on a public listener, from an accepted route's backendRefs or
+-- the listener's certificateRefs.
 SELECT e.cluster, e.gateway_namespace AS namespace, 'Gateway/' || e.gateway || ' listener ' || e.listener AS object,
        CASE WHEN e.routes_from = 'All' THEN
                  'public listener admits routes from all namespaces (allowedRoutes.namespaces.from: All), '
@@ -39,6 +40,24 @@ JOIN gateway_public p USING (cluster, gateway_namespace, gateway)
 LEFT JOIN k8s_current r
   ON r.cluster = a.cluster AND r.kind = a.route_kind AND r.namespace = a.route_namespace AND r.name = a.route
 WHERE a.accepted AND p.public AND a.resolved_refs_reason = 'RefNotPermitted'
+UNION ALL
+-- A route accepted on a public Gateway whose backend (backendRef or RequestMirror) is a Service of another,
+-- regulated namespace without the public_access_label: the backend is published, whichever namespace the route is in.
+SELECT b.cluster, split_part(split_part(b.route_ref, ' ', 2), '/', 1),
+       split_part(b.route_ref, ' ', 1) || '/' || split_part(split_part(b.route_ref, ' ', 2), '/', 2),
+       'attached to public Gateway ' || b.gateway_namespace || '/' || b.gateway || ', sends traffic (' || b.via
+         || ') to Service ' || b.namespace || '/' || b.service || ' of regulated namespace ' || b.namespace
+         || ', which is not labelled ' || getvariable('public_access_label'),
+       b.location, b.source, b.run_id, b.artifact_sha256, b.collected_at
+FROM hop_backends b
+JOIN gateway_public p USING (cluster, gateway_namespace, gateway)
+JOIN regulated_namespaces n ON n.cluster = b.cluster AND n.namespace = b.namespace
+LEFT JOIN public_access_namespaces o ON o.cluster = b.cluster AND o.namespace = b.namespace
+WHERE p.public AND b.service IS NOT NULL AND o.namespace IS NULL
+  AND b.namespace <> split_part(split_part(b.route_ref, ' ', 2), '/', 1)  -- a route of its own: the rule above
+  AND EXISTS (SELECT 1 FROM analysed_attachments a
+              WHERE a.cluster = b.cluster AND a.accepted AND a.gateway_namespace = b.gateway_namespace
+                AND a.gateway = b.gateway AND a.route_kind || ' ' || a.route_namespace || '/' || a.route = b.route_ref)
 UNION ALL
 SELECT e.cluster, e.gateway_namespace, 'Gateway/' || e.gateway || ' listener ' || e.listener,
        'public listener has a certificateRef not permitted by any ReferenceGrant (RefNotPermitted): '
@@ -148,7 +167,7 @@ JOIN entry_points p
      AND p.name = d.gateway
 JOIN regulated_namespaces n ON n.cluster = d.cluster AND n.namespace = d.service_namespace
 LEFT JOIN public_access_namespaces o ON o.cluster = d.cluster AND o.namespace = d.service_namespace
-WHERE p.public AND o.namespace IS NULL
+WHERE p.public AND o.namespace IS NULL AND d.service_namespace <> d.namespace  -- its own namespace: the rule above
 UNION ALL
 -- ... and workloads that publish ports on their nodes' addresses: hostPort anywhere (as a node port), the host
 -- network in a regulated namespace.

@@ -591,6 +591,25 @@ JOIN k8s_current g ON g.cluster = s.cluster AND g.kind = 'Gateway.networking.ist
 WHERE s.kind = 'Service' AND selects_some(s.spec->'selector', t.pod_labels)
   AND selects_some(g.spec->'selector', t.pod_labels);
 
+-- Workloads that publish ports on their node's addresses: hostPort, or the host network (hostNetwork: true).
+CREATE VIEW host_entries AS
+SELECT cluster, namespace, kind, name,
+       coalesce((pod_spec->>'hostNetwork') = 'true', false) AS host_network,
+       array_to_string(list_transform(list_filter(
+           CAST(coalesce(json_extract(pod_spec, '$.containers[*].ports[*]'), '[]') AS JSON[])
+             || CAST(coalesce(json_extract(pod_spec, '$.initContainers[*].ports[*]'), '[]') AS JSON[]),
+           lambda p: (p->>'hostPort') IS NOT NULL
+                     OR coalesce((pod_spec->>'hostNetwork') = 'true', false)),
+           lambda p: coalesce(p->>'protocol', 'TCP') || ' ' || coalesce(p->>'hostPort', p->>'containerPort')), ', ')
+         AS ports,
+       len(json_extract(pod_spec, '$.containers[*].ports[*].hostPort'))
+         + len(json_extract(pod_spec, '$.initContainers[*].ports[*].hostPort')) > 0 AS host_port,
+       location, source, run_id, artifact_sha256, collected_at
+FROM pod_templates
+WHERE (pod_spec->>'hostNetwork') = 'true'
+   OR len(json_extract(pod_spec, '$.containers[*].ports[*].hostPort'))
+      + len(json_extract(pod_spec, '$.initContainers[*].ports[*].hostPort')) > 0;
+
 -- The IngressClasses of each Ingress: spec.ingressClassName, else the kubernetes.io/ingress.class annotation, else
 -- every IngressClass annotated ingressclass.kubernetes.io/is-default-class=true (the class Kubernetes defaults to).
 CREATE VIEW ingress_classes AS
@@ -724,13 +743,20 @@ own AS (
       AND ((i.labels->>'defensible.io/exposure') = 'internal'
            OR coalesce(i.spec->>'ingressClassName', i.annotations->>'kubernetes.io/ingress.class') = 'gce-internal')
     UNION ALL
-    SELECT i.cluster, 'Ingress', i.namespace, i.name, 'Ingress', 'internal',
+    SELECT i.cluster, 'Ingress', i.namespace, i.ingress, 'Ingress', 'internal',
            'IngressClass ' || c.name || ' labelled defensible.io/exposure=internal'
-    FROM k8s_current i
-    JOIN k8s_current c
-      ON c.cluster = i.cluster AND c.kind = 'IngressClass'
-         AND c.name = coalesce(i.spec->>'ingressClassName', i.annotations->>'kubernetes.io/ingress.class')
-    WHERE i.kind = 'Ingress' AND (c.labels->>'defensible.io/exposure') = 'internal'
+    FROM ingress_classes i
+    JOIN k8s_current c ON c.cluster = i.cluster AND c.kind = 'IngressClass' AND c.name = i.class
+    WHERE (c.labels->>'defensible.io/exposure') = 'internal'
+    UNION ALL
+    -- an ingress controller that publishes hostPorts or runs in the host network serves on every node's address
+    SELECT c.cluster, 'Ingress', c.namespace, c.ingress, 'Ingress', 'public',
+           h.kind || ' ' || h.namespace || '/' || h.name || ', the controller of IngressClass ' || c.class || ', '
+             || CASE WHEN h.host_port THEN 'publishes hostPort(s) ' || h.ports ELSE 'runs in the host network' END
+             || ' on its nodes (no evidence that the nodes are unreachable from outside)'
+    FROM ingress_classes c
+    JOIN ingress_controllers t ON t.cluster = c.cluster AND t.class = c.class
+    JOIN host_entries h ON h.cluster = t.cluster AND h.namespace = t.namespace AND h.kind = t.kind AND h.name = t.name
 )
 SELECT * FROM own
 UNION ALL
@@ -818,25 +844,6 @@ CREATE VIEW gateway_public AS
 SELECT cluster, namespace AS gateway_namespace, name AS gateway, public, contradicted, public_by, internal_by
 FROM entry_points
 WHERE kind = 'Gateway';
-
--- Workloads that publish ports on their node's addresses: hostPort, or the host network (hostNetwork: true).
-CREATE VIEW host_entries AS
-SELECT cluster, namespace, kind, name,
-       coalesce((pod_spec->>'hostNetwork') = 'true', false) AS host_network,
-       array_to_string(list_transform(list_filter(
-           CAST(coalesce(json_extract(pod_spec, '$.containers[*].ports[*]'), '[]') AS JSON[])
-             || CAST(coalesce(json_extract(pod_spec, '$.initContainers[*].ports[*]'), '[]') AS JSON[]),
-           lambda p: (p->>'hostPort') IS NOT NULL
-                     OR coalesce((pod_spec->>'hostNetwork') = 'true', false)),
-           lambda p: coalesce(p->>'protocol', 'TCP') || ' ' || coalesce(p->>'hostPort', p->>'containerPort')), ', ')
-         AS ports,
-       len(json_extract(pod_spec, '$.containers[*].ports[*].hostPort'))
-         + len(json_extract(pod_spec, '$.initContainers[*].ports[*].hostPort')) > 0 AS host_port,
-       location, source, run_id, artifact_sha256, collected_at
-FROM pod_templates
-WHERE (pod_spec->>'hostNetwork') = 'true'
-   OR len(json_extract(pod_spec, '$.containers[*].ports[*].hostPort'))
-      + len(json_extract(pod_spec, '$.initContainers[*].ports[*].hostPort')) > 0;
 
 -- Istio Gateway servers, one row per host "namespace/dnsName": the namespace whose VirtualServices may bind to it
 -- (`admits`; "*" or no prefix: every namespace, ".": the Gateway's own, "~": none) and the DNS name they must match.
