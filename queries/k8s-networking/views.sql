@@ -625,29 +625,40 @@ JOIN k8s_current c
      AND (c.annotations->>'ingressclass.kubernetes.io/is-default-class') = 'true'
 WHERE i.kind = 'Ingress' AND coalesce(i.spec->>'ingressClassName', i.annotations->>'kubernetes.io/ingress.class') IS NULL;
 
--- The pod templates that run each IngressClass's controller, as controllers are configured: a container argument
--- whose value is the class's spec.controller (ingress-nginx --controller-class=k8s.io/ingress-nginx), or an
--- ingress-class option naming the class (--ingress-class=nginx, --ingress.class, --ingress-class-name, Traefik
--- --providers.kubernetesingress.ingressclass). The store keeps only these arguments of a container
--- (collector/redaction.py, KEPT_ARGUMENT); `settings` holds those of every container of the template.
+-- The pod templates that serve each Ingress, as ingress controllers are configured: for each class of the Ingress, a
+-- template with a container argument whose value is the class's spec.controller (ingress-nginx
+-- --controller-class=k8s.io/ingress-nginx) or an ingress-class option naming the class (--ingress-class=nginx,
+-- --ingress.class, --ingress-class-name, Traefik --providers.kubernetesingress.ingressclass); for an Ingress without
+-- any class, a template started with --watch-ingress-without-class=true. The store keeps only these arguments of a
+-- container (collector/redaction.py, KEPT_ARGUMENT); `settings` holds those of every container of the template.
 CREATE VIEW ingress_controllers AS
 WITH templates AS (
     SELECT cluster, namespace, kind, name, pod_labels,
-           coalesce(json_extract_string(pod_spec, '$.containers[*].args[*]'), []) AS settings
+           json_extract_string(pod_spec, '$.containers[*].args[*]') AS settings
     FROM pod_templates
+    WHERE len(json_extract_string(pod_spec, '$.containers[*].args[*]')) > 0
 )
-SELECT c.cluster, c.name AS class, t.namespace, t.kind, t.name, t.pod_labels, t.settings
-FROM k8s_current c
+SELECT i.cluster, i.namespace, i.ingress, t.namespace AS controller_namespace, t.kind, t.name, t.pod_labels,
+       t.settings, 'the controller of IngressClass ' || i.class AS role
+FROM ingress_classes i
+JOIN k8s_current c ON c.cluster = i.cluster AND c.kind = 'IngressClass' AND c.name = i.class
 JOIN templates t ON t.cluster = c.cluster
-WHERE c.kind = 'IngressClass'
-  AND list_bool_or(list_transform(t.settings,
+WHERE list_bool_or(list_transform(t.settings,
         lambda a: regexp_extract(a, '^--([^=]*)=(.*)$', 2) = (c.spec->>'controller')
                   OR (regexp_matches(lower(regexp_extract(a, '^--([^=]*)=', 1)), 'ingress[-._]?class')
-                      AND regexp_extract(a, '^--([^=]*)=(.*)$', 2) = c.name)));
+                      AND regexp_extract(a, '^--([^=]*)=(.*)$', 2) = c.name)))
+UNION ALL
+SELECT i.cluster, i.namespace, i.name, t.namespace, t.kind, t.name, t.pod_labels, t.settings,
+       'a controller of the Ingresses without a class (--watch-ingress-without-class=true)'
+FROM k8s_current i
+JOIN templates t ON t.cluster = i.cluster AND list_contains(t.settings, '--watch-ingress-without-class=true')
+WHERE i.kind = 'Ingress'
+  AND NOT EXISTS (SELECT 1 FROM ingress_classes c
+                  WHERE c.cluster = i.cluster AND c.namespace = i.namespace AND c.ingress = i.name);
 
 -- The ingress controllers' Services in front of each Ingress, linked from evidence as the controllers link them: the
 -- Ingress's status shows the Service's load-balancer address (ingress-nginx --publish-service, AWS Load Balancer
--- Controller), or the Service runs the controller of the Ingress's class: it selects the controller's pod template
+-- Controller), or the Service runs a controller serving the Ingress: it selects the controller's pod template
 -- (same namespace) or the controller publishes it (--publish-service=namespace/name).
 CREATE VIEW ingress_services AS
 WITH service_addresses AS (
@@ -665,15 +676,31 @@ SELECT s.cluster, s.namespace, s.name AS service, i.namespace AS ingress_namespa
 FROM service_addresses s
 JOIN ingress_addresses i ON i.cluster = s.cluster AND i.address = s.address
 UNION
-SELECT s.cluster, s.namespace, s.name, c.namespace, c.ingress,
+SELECT s.cluster, s.namespace, s.name, t.namespace, t.ingress,
        CASE WHEN selects_some(s.spec->'selector', t.pod_labels) THEN 'it selects ' ELSE 'it is published by ' END
-         || t.kind || ' ' || t.namespace || '/' || t.name || ', the controller of IngressClass ' || c.class
-FROM ingress_classes c
-JOIN ingress_controllers t ON t.cluster = c.cluster AND t.class = c.class
+         || t.kind || ' ' || t.controller_namespace || '/' || t.name || ', ' || t.role
+FROM ingress_controllers t
 JOIN k8s_current s ON s.cluster = t.cluster AND s.kind = 'Service'
-WHERE (s.namespace = t.namespace AND selects_some(s.spec->'selector', t.pod_labels))
+WHERE (s.namespace = t.controller_namespace AND selects_some(s.spec->'selector', t.pod_labels))
    OR list_contains(list_transform(t.settings, lambda a: regexp_extract(a, '^--publish-service=(.*)$', 1)),
                     s.namespace || '/' || s.name);
+
+-- Ingresses that share a load balancer: the same status address, or the same AWS Load Balancer Controller group
+-- (alb.ingress.kubernetes.io/group.name: one ALB for the group, whose scheme any member's annotation sets).
+CREATE VIEW ingress_peers AS
+WITH addresses AS (
+    SELECT i.cluster, i.namespace, i.name, 'status address ' || coalesce(a.value->>'ip', a.value->>'hostname') AS shared
+    FROM k8s_current i, json_each(coalesce(i.status->'loadBalancer'->'ingress', '[]')) a
+    WHERE i.kind = 'Ingress'
+    UNION
+    SELECT cluster, namespace, name, 'ALB group ' || (annotations->>'alb.ingress.kubernetes.io/group.name')
+    FROM k8s_current
+    WHERE kind = 'Ingress' AND (annotations->>'alb.ingress.kubernetes.io/group.name') IS NOT NULL
+)
+SELECT a.cluster, a.namespace, a.name, b.namespace AS peer_namespace, b.name AS peer, a.shared
+FROM addresses a
+JOIN addresses b
+  ON b.cluster = a.cluster AND b.shared = a.shared AND (b.namespace, b.name) <> (a.namespace, a.name);
 
 -- What says an entry point is public or internal: one row per piece of evidence.
 CREATE VIEW entry_evidence AS
@@ -735,6 +762,15 @@ own AS (
     FROM k8s_current i
     WHERE i.kind = 'Ingress' AND lb_scheme(i.annotations) IS NOT NULL
     UNION ALL
+    SELECT p.cluster, 'Ingress', p.namespace, p.name, 'Ingress',
+           CASE lb_scheme(i.annotations) WHEN 'internal' THEN 'internal' ELSE 'public' END,
+           lb_scheme(i.annotations) || ' load-balancer annotation of Ingress ' || p.peer_namespace || '/' || p.peer
+             || ', which shares its load balancer (' || p.shared || ')'
+    FROM ingress_peers p
+    JOIN k8s_current i ON i.cluster = p.cluster AND i.kind = 'Ingress' AND i.namespace = p.peer_namespace
+                          AND i.name = p.peer
+    WHERE lb_scheme(i.annotations) IS NOT NULL
+    UNION ALL
     SELECT i.cluster, 'Ingress', i.namespace, i.name, 'Ingress', 'internal',
            CASE WHEN (i.labels->>'defensible.io/exposure') = 'internal' THEN 'labelled defensible.io/exposure=internal'
                 ELSE 'ingress class gce-internal' END
@@ -750,13 +786,13 @@ own AS (
     WHERE (c.labels->>'defensible.io/exposure') = 'internal'
     UNION ALL
     -- an ingress controller that publishes hostPorts or runs in the host network serves on every node's address
-    SELECT c.cluster, 'Ingress', c.namespace, c.ingress, 'Ingress', 'public',
-           h.kind || ' ' || h.namespace || '/' || h.name || ', the controller of IngressClass ' || c.class || ', '
+    SELECT t.cluster, 'Ingress', t.namespace, t.ingress, 'Ingress', 'public',
+           h.kind || ' ' || h.namespace || '/' || h.name || ', ' || t.role || ', '
              || CASE WHEN h.host_port THEN 'publishes hostPort(s) ' || h.ports ELSE 'runs in the host network' END
              || ' on its nodes (no evidence that the nodes are unreachable from outside)'
-    FROM ingress_classes c
-    JOIN ingress_controllers t ON t.cluster = c.cluster AND t.class = c.class
-    JOIN host_entries h ON h.cluster = t.cluster AND h.namespace = t.namespace AND h.kind = t.kind AND h.name = t.name
+    FROM ingress_controllers t
+    JOIN host_entries h
+      ON h.cluster = t.cluster AND h.namespace = t.controller_namespace AND h.kind = t.kind AND h.name = t.name
 )
 SELECT * FROM own
 UNION ALL
