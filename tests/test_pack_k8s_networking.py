@@ -747,10 +747,16 @@ def test_ingress_is_as_public_as_its_controllers_load_balancer(store: Store, tmp
         ingress("shop", "by-status", "labels: {defensible.io/exposure: internal}", spec="tls: []",
                 status="{loadBalancer: {ingress: [{hostname: pub.elb.example}]}}"),
         ingress("shop", "staff-only", "labels: {defensible.io/exposure: internal}", spec="ingressClassName: staff"),
+        # a controller without a Service of its own, publishing edge/lb's address (--publish-service)
+        ingress_class("published", "k8s.io/published-nginx"),
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: controller, namespace: pub}\n"
+        "spec: {template: {metadata: {labels: {app: pub}}, spec: {containers: [{name: c, "
+        "args: [--ingress-class=published, --publish-service=edge/lb]}]}}}\n",
+        ingress("shop", "by-publish", "labels: {defensible.io/exposure: internal}", spec="ingressClassName: published"),
     )  # fmt: skip
     result = evaluate_claim(store, tmp_path, "public-exposure-controlled", extra)
     contradicted = {r["object"]: r["finding"] for r in records(result.gaps) if "contradicts" in r["finding"]}
-    assert sorted(contradicted) == ["Ingress/by-class", "Ingress/by-default", "Ingress/by-status"]
+    assert sorted(contradicted) == ["Ingress/by-class", "Ingress/by-default", "Ingress/by-publish", "Ingress/by-status"]
     assert contradicted["Ingress/by-class"] == (
         "Ingress entry point is public: Service edge/lb (LoadBalancer; it selects Deployment edge/controller, the "
         "controller of IngressClass nginx): internet-facing load-balancer annotation; which contradicts: labelled "
@@ -759,12 +765,16 @@ def test_ingress_is_as_public_as_its_controllers_load_balancer(store: Store, tmp
     assert (
         "its load-balancer address pub.elb.example is the Ingress's status address" in contradicted["Ingress/by-status"]
     )
+    assert (
+        "Service edge/lb (LoadBalancer; it is published by Deployment pub/controller"
+        in contradicted["Ingress/by-publish"]
+    )
     [staff] = records(result.evidence, object="Ingress/staff-only")
     assert staff["detail"].startswith("Ingress entry point (class staff) is internal: Service staff/lb (LoadBalancer;")
     [lb] = records(result.evidence, object="Service/lb", namespace="edge")
     assert lb["detail"].endswith(
         "the ingress controller's entry point for Ingress shop/by-class, Ingress shop/by-default, "
-        "Ingress shop/by-status"
+        "Ingress shop/by-publish, Ingress shop/by-status"
     )
 
 
