@@ -605,6 +605,15 @@ def test_traffic_encrypted_requires_services(store: Store, tmp_path: Path) -> No
     assert result.reason == "required evidence not collected: Kubernetes kind Service not collectible or not listed"
 
 
+def test_internal_ingress_whose_controller_cannot_be_looked_for_is_a_gap(store: Store, tmp_path: Path) -> None:
+    write(tmp_path / "env" / "ingress.yaml", ingress("shop", "staff", "labels: {defensible.io/exposure: internal}"))
+    result = evaluate_kinds(store, tmp_path, [k for k in KIND_NAMES if k != "IngressClass"])
+    assert findings(result["public-exposure-controlled"]) == [
+        "Ingress entry point judged internal (labelled defensible.io/exposure=internal), but whether its ingress "
+        "controller's load balancer is public cannot be decided: IngressClass not listed in the Kubernetes inventory"
+    ]
+
+
 # backend-reencryption ----------------------------------------------------------------------------------
 
 

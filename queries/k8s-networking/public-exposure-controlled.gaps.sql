@@ -112,6 +112,21 @@ SELECT cluster, namespace, 'Service/' || name,
 FROM entry_points
 WHERE kind = 'Service' AND public AND fronts IS NULL
 UNION ALL
+-- ... an Ingress judged internal whose ingress controller could not be looked for (a kind the link needs was not
+-- collected): its exposure is not decided ...
+SELECT e.cluster, e.namespace, 'Ingress/' || e.name,
+       'Ingress entry point judged internal (' || e.internal_by || '), but whether its ingress controller''s load '
+         || 'balancer is public cannot be decided: '
+         || string_agg(n.kind || ' ' || coalesce(k.status, 'not listed'), ', ' ORDER BY n.kind)
+         || ' in the Kubernetes inventory',
+       e.location, e.source, e.run_id, e.artifact_sha256, e.collected_at
+FROM entry_points e
+CROSS JOIN (VALUES ('IngressClass'), ('Service'), ('Deployment'), ('DaemonSet'), ('StatefulSet'), ('Pod')) n(kind)
+LEFT JOIN k8s_inventory_current k ON k.cluster = e.cluster AND k.kind = n.kind
+WHERE e.kind = 'Ingress' AND NOT e.public AND k.status IS DISTINCT FROM 'collected'
+GROUP BY e.cluster, e.namespace, e.name, e.internal_by, e.location, e.source, e.run_id, e.artifact_sha256,
+         e.collected_at
+UNION ALL
 -- ... a public Ingress: its IngressClass admits Ingresses from every namespace (the Ingress API has no
 -- allowedRoutes), and from a regulated namespace it also needs the public_access_label ...
 SELECT e.cluster, e.namespace, 'Ingress/' || e.name,
