@@ -623,7 +623,8 @@ FROM k8s_current i
 JOIN k8s_current c
   ON c.cluster = i.cluster AND c.kind = 'IngressClass'
      AND (c.annotations->>'ingressclass.kubernetes.io/is-default-class') = 'true'
-WHERE i.kind = 'Ingress' AND coalesce(i.spec->>'ingressClassName', i.annotations->>'kubernetes.io/ingress.class') IS NULL;
+WHERE i.kind = 'Ingress'
+  AND coalesce(i.spec->>'ingressClassName', i.annotations->>'kubernetes.io/ingress.class') IS NULL;
 
 -- The pod templates that serve each Ingress, as ingress controllers are configured: for each class of the Ingress, a
 -- template with a container argument whose value is the class's spec.controller (ingress-nginx
@@ -685,22 +686,26 @@ WHERE (s.namespace = t.controller_namespace AND selects_some(s.spec->'selector',
    OR list_contains(list_transform(t.settings, lambda a: regexp_extract(a, '^--publish-service=(.*)$', 1)),
                     s.namespace || '/' || s.name);
 
--- Ingresses that share a load balancer: the same status address, or the same AWS Load Balancer Controller group
--- (alb.ingress.kubernetes.io/group.name: one ALB for the group, whose scheme any member's annotation sets).
+-- Ingresses that share a load balancer with an Ingress carrying a scheme annotation (its `scheme`): the same status
+-- address, or the same AWS Load Balancer Controller group (alb.ingress.kubernetes.io/group.name: one ALB for the
+-- group, whose scheme any member's annotation sets).
 CREATE VIEW ingress_peers AS
-WITH addresses AS (
-    SELECT i.cluster, i.namespace, i.name, 'status address ' || coalesce(a.value->>'ip', a.value->>'hostname') AS shared
+WITH shares AS (
+    SELECT i.cluster, i.namespace, i.name, i.annotations,
+           'status address ' || coalesce(a.value->>'ip', a.value->>'hostname') AS shared
     FROM k8s_current i, json_each(coalesce(i.status->'loadBalancer'->'ingress', '[]')) a
     WHERE i.kind = 'Ingress'
     UNION
-    SELECT cluster, namespace, name, 'ALB group ' || (annotations->>'alb.ingress.kubernetes.io/group.name')
+    SELECT cluster, namespace, name, annotations, 'ALB group ' || (annotations->>'alb.ingress.kubernetes.io/group.name')
     FROM k8s_current
     WHERE kind = 'Ingress' AND (annotations->>'alb.ingress.kubernetes.io/group.name') IS NOT NULL
 )
-SELECT a.cluster, a.namespace, a.name, b.namespace AS peer_namespace, b.name AS peer, a.shared
-FROM addresses a
-JOIN addresses b
-  ON b.cluster = a.cluster AND b.shared = a.shared AND (b.namespace, b.name) <> (a.namespace, a.name);
+SELECT a.cluster, a.namespace, a.name, b.namespace AS peer_namespace, b.name AS peer, a.shared,
+       lb_scheme(b.annotations) AS scheme
+FROM shares a
+JOIN shares b
+  ON b.cluster = a.cluster AND b.shared = a.shared AND (b.namespace, b.name) <> (a.namespace, a.name)
+     AND lb_scheme(b.annotations) IS NOT NULL;
 
 -- What says an entry point is public or internal: one row per piece of evidence.
 CREATE VIEW entry_evidence AS
@@ -762,14 +767,11 @@ own AS (
     FROM k8s_current i
     WHERE i.kind = 'Ingress' AND lb_scheme(i.annotations) IS NOT NULL
     UNION ALL
-    SELECT p.cluster, 'Ingress', p.namespace, p.name, 'Ingress',
-           CASE lb_scheme(i.annotations) WHEN 'internal' THEN 'internal' ELSE 'public' END,
-           lb_scheme(i.annotations) || ' load-balancer annotation of Ingress ' || p.peer_namespace || '/' || p.peer
-             || ', which shares its load balancer (' || p.shared || ')'
-    FROM ingress_peers p
-    JOIN k8s_current i ON i.cluster = p.cluster AND i.kind = 'Ingress' AND i.namespace = p.peer_namespace
-                          AND i.name = p.peer
-    WHERE lb_scheme(i.annotations) IS NOT NULL
+    SELECT cluster, 'Ingress', namespace, name, 'Ingress',
+           CASE scheme WHEN 'internal' THEN 'internal' ELSE 'public' END,
+           scheme || ' load-balancer annotation of Ingress ' || peer_namespace || '/' || peer
+             || ', which shares its load balancer (' || shared || ')'
+    FROM ingress_peers
     UNION ALL
     SELECT i.cluster, 'Ingress', i.namespace, i.name, 'Ingress', 'internal',
            CASE WHEN (i.labels->>'defensible.io/exposure') = 'internal' THEN 'labelled defensible.io/exposure=internal'
@@ -799,7 +801,8 @@ UNION ALL
 -- A Gateway is as public as the Services that are its entry points, an Ingress as its controller's Services.
 SELECT f.cluster, f.front_kind, f.front_namespace, f.front_name,
        CASE f.front_kind WHEN 'Gateway' THEN 'Gateway' WHEN 'Ingress' THEN 'Ingress' ELSE 'Istio Gateway' END, o.says,
-       'Service ' || f.namespace || '/' || f.service || ' (' || o.entry || coalesce('; ' || f.link, '') || '): ' || o.why
+       'Service ' || f.namespace || '/' || f.service || ' (' || o.entry || coalesce('; ' || f.link, '') || '): '
+         || o.why
 FROM (SELECT cluster, namespace, service, front_kind, front_namespace, front_name, NULL AS link FROM service_fronts
       UNION ALL
       SELECT cluster, namespace, service, 'Ingress', ingress_namespace, ingress, link FROM ingress_services) f
@@ -1008,7 +1011,8 @@ WITH judged AS (
                     CASE WHEN p.on_ingress THEN i.annotations->>p.annotation END) AS protocol,
            p.tls_values
     FROM hop_ingress_backends b
-    JOIN k8s_current i ON i.cluster = b.cluster AND i.kind = 'Ingress' AND i.namespace = b.namespace AND i.name = b.ingress
+    JOIN k8s_current i
+      ON i.cluster = b.cluster AND i.kind = 'Ingress' AND i.namespace = b.namespace AND i.name = b.ingress
     LEFT JOIN ingress_classes c ON c.cluster = b.cluster AND c.namespace = b.namespace AND c.ingress = b.ingress
     LEFT JOIN k8s_current k ON k.cluster = c.cluster AND k.kind = 'IngressClass' AND k.name = c.class
     LEFT JOIN ingress_backend_protocols p ON (k.spec->>'controller') LIKE p.controller
@@ -1017,12 +1021,14 @@ WITH judged AS (
 )
 SELECT *,
        CASE WHEN service IS NOT NULL AND list_contains(tls_values, upper(protocol)) THEN
-            annotation || ': ' || protocol || ' on the ' || annotated_on || ', honoured by the controller ' || controller
+            annotation || ': ' || protocol || ' on the ' || annotated_on || ', honoured by the controller '
+            || controller
             || ' of IngressClass ' || class END AS covered_by,
        CASE WHEN service IS NULL THEN other_backend || ' is not a Service: its re-encryption cannot be judged'
             WHEN class IS NULL THEN 'the Ingress has no class (no ingressClassName, kubernetes.io/ingress.class or '
                                     || 'default IngressClass): which controller serves it, and how, is unknown'
-            WHEN controller IS NULL THEN 'IngressClass ' || class || ' is not in the inventory: its controller is unknown'
+            WHEN controller IS NULL THEN 'IngressClass ' || class
+                                         || ' is not in the inventory: its controller is unknown'
             WHEN annotation IS NULL THEN 'no annotation of the controller ' || controller || ' (IngressClass ' || class
                                          || ') that asks for upstream TLS is known'
             ELSE annotation || ' is ' || coalesce(protocol || ' on the ' || annotated_on, 'unset (plaintext HTTP)')
