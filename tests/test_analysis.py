@@ -203,13 +203,12 @@ def test_gateway_tables(store: Store, tmp_path: Path) -> None:
             "resolved_refs": True,  # the Secret kind is not collected: assumed to exist
         }
     ]
-    columns = ("gateway_namespace", "gateway", "public", "listener", "routes_from", "selector", "any_namespace",
+    columns = ("gateway_namespace", "gateway", "listener", "routes_from", "selector", "any_namespace",
                "namespaces")  # fmt: skip
     assert table_rows(store, table="gateway_exposure", columns=columns, order="listener") == [
         {
             "gateway_namespace": "infra",
             "gateway": "edge",
-            "public": True,
             "listener": "https",
             "routes_from": "Selector",
             "selector": '{"matchLabels":{"gateway-access":"public"}}',
@@ -219,11 +218,15 @@ def test_gateway_tables(store: Store, tmp_path: Path) -> None:
     ]
 
 
-def test_internal_gateway_is_not_public(store: Store, tmp_path: Path) -> None:
+def test_exposure_label_decides_nothing(store: Store, tmp_path: Path) -> None:
+    """Whether a Gateway is public is the k8s-networking pack's decision from evidence (gateway_public): the
+    analysis lists a labelled-internal Gateway's listeners like any other, with no label-only `public` column."""
     collect(store, tmp_path, MANIFESTS.replace("name: edge, namespace: infra}", "name: edge, namespace: infra, "
                                                "labels: {defensible.io/exposure: internal}}", 1))  # fmt: skip
     assert analyse(store).status == "succeeded"
-    assert store.con.execute("SELECT public FROM gateway_exposure").fetchall() == [(False,)]
+    columns = [c for (c,) in store.con.execute("SELECT column_name FROM (DESCRIBE gateway_exposure)").fetchall()]
+    assert "public" not in columns
+    assert store.con.execute("SELECT gateway, listener FROM gateway_exposure").fetchall() == [("edge", "https")]
 
 
 def test_clusters_config_and_errors(store: Store, tmp_path: Path) -> None:
@@ -336,7 +339,7 @@ def test_routes_of_a_gateway(tmp_path: Path) -> None:
     result = cli("routes", "--gateway", "infra/edge", "--store", str(tmp_path / "e.duckdb"))
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [
-        "Gateway infra/edge (cluster test, public)",
+        "Gateway infra/edge (cluster test)",
         "  listener https: HTTPS 443, hostname shop.example.com, accepted",
         '    namespaces that can attach (Selector {"matchLabels": {"gateway-access": "public"}}): shop',
         "    rejected HTTPRoute infra/admin: NotAllowedByListeners",

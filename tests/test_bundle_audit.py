@@ -163,7 +163,7 @@ def test_scorecard_and_launch_gate_of_the_demo(demo_dir: Path) -> None:
     statuses = {i["item"]: i["status"] for i in gate["items"]}
     assert statuses["egress-allowlist-approved"] == "blocked" and statuses["adr-approved"] == "passed"
     deny_logs = next(i for i in gate["items"] if i["item"] == "deny-logs-visible")
-    assert "logs/logs-retained: no-evidence" in deny_logs["why"]  # the deny logs are visible; their retention is unknown
+    assert "logs/logs-retained: no-evidence" in deny_logs["why"]  # deny logs visible, their retention unknown
     assert {i for i, s in statuses.items() if s == "no-evidence"} == {
         "deny-logs-visible",
         "failover-game-day",

@@ -606,6 +606,15 @@ def test_traffic_encrypted_requires_services(store: Store, tmp_path: Path) -> No
     assert result.reason == "required evidence not collected: Kubernetes kind Service not collectible or not listed"
 
 
+def test_internal_ingress_whose_controller_cannot_be_looked_for_is_a_gap(store: Store, tmp_path: Path) -> None:
+    write(tmp_path / "env" / "ingress.yaml", ingress("shop", "staff", "labels: {defensible.io/exposure: internal}"))
+    result = evaluate_kinds(store, tmp_path, [k for k in KIND_NAMES if k != "IngressClass"])
+    assert findings(result["public-exposure-controlled"]) == [
+        "Ingress entry point judged internal (labelled defensible.io/exposure=internal), but whether its ingress "
+        "controller's load balancer is public cannot be decided: IngressClass not listed in the Kubernetes inventory"
+    ]
+
+
 # backend-reencryption ----------------------------------------------------------------------------------
 
 
@@ -700,3 +709,162 @@ def test_access_restricted_scope_names_and_descoping(store: Store, tmp_path: Pat
         ("shop", "regulated", "parameter regulated_namespace_names"),
         ("gone", "absent", "parameter regulated_namespace_names (no cluster of the inventory has the namespace)"),
     ]
+
+
+def ingress(
+    namespace: str, name: str, metadata: str = "", spec: str = "ingressClassName: nginx", status: str = ""
+) -> str:
+    return (
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\n"
+        f"metadata: {{name: {name}, namespace: {namespace}{', ' + metadata if metadata else ''}}}\n"
+        f"spec: {{{spec}, rules: [{{host: {name}.example, http: {{paths: [{{path: /, pathType: Prefix, "
+        "backend: {service: {name: web, port: {number: 80}}}}]}}]}\n" + (f"status: {status}\n" if status else "")
+    )
+
+
+def ingress_class(name: str, controller: str, metadata: str = "") -> str:
+    return (
+        f"apiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata: {{name: {name}{metadata}}}\n"
+        f"spec: {{controller: {controller}}}\n"
+    )
+
+
+def ingress_controller(namespace: str, controller_class: str, scheme: str, address: str) -> str:
+    """An ingress-nginx Deployment of ``controller_class`` and the LoadBalancer Service that selects it."""
+    return docs(
+        f"apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: controller, namespace: {namespace}}}\n"
+        "spec: {template: {metadata: {labels: {app: nginx}}, spec: {containers: [{name: c, image: nginx,\n"
+        f"  args: [--controller-class={controller_class}, --password=hunter2]}}]}}}}}}\n",
+        f"apiVersion: v1\nkind: Service\nmetadata: {{name: lb, namespace: {namespace}, annotations: "
+        f"{{service.beta.kubernetes.io/aws-load-balancer-scheme: {scheme}}}}}\n"
+        "spec: {type: LoadBalancer, allocateLoadBalancerNodePorts: false, selector: {app: nginx},\n"
+        "  ports: [{port: 443}]}\n"
+        f"status: {{loadBalancer: {{ingress: [{{hostname: {address}}}]}}}}\n",
+    )
+
+
+DEFAULT_CLASS = "ingressclass.kubernetes.io/is-default-class"
+
+
+def test_ingress_is_as_public_as_its_controllers_load_balancer(store: Store, tmp_path: Path) -> None:
+    extra = docs(
+        ingress_class("nginx", "k8s.io/ingress-nginx", f", annotations: {{{DEFAULT_CLASS}: 'true'}}"),
+        ingress_class("staff", "k8s.io/staff-nginx"),
+        ingress_controller("edge", "k8s.io/ingress-nginx", "internet-facing", "pub.elb.example"),
+        ingress_controller("staff", "k8s.io/staff-nginx", "internal", "internal-staff.elb.example"),
+        ingress("shop", "by-class", "labels: {defensible.io/exposure: internal}"),
+        ingress("shop", "by-default", "labels: {defensible.io/exposure: internal}", spec="tls: []"),
+        ingress("shop", "by-status", "labels: {defensible.io/exposure: internal}", spec="tls: []",
+                status="{loadBalancer: {ingress: [{hostname: pub.elb.example}]}}"),
+        ingress("shop", "staff-only", "labels: {defensible.io/exposure: internal}", spec="ingressClassName: staff"),
+        # a controller without a Service of its own, publishing edge/lb's address (--publish-service)
+        ingress_class("published", "k8s.io/published-nginx"),
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: controller, namespace: pub}\n"
+        "spec: {template: {metadata: {labels: {app: pub}}, spec: {containers: [{name: c, "
+        "args: [--ingress-class=published, --publish-service=edge/lb]}]}}}\n",
+        ingress("shop", "by-publish", "labels: {defensible.io/exposure: internal}", spec="ingressClassName: published"),
+    )  # fmt: skip
+    result = evaluate_claim(store, tmp_path, "public-exposure-controlled", extra)
+    contradicted = {r["object"]: r["finding"] for r in records(result.gaps) if "contradicts" in r["finding"]}
+    assert sorted(contradicted) == ["Ingress/by-class", "Ingress/by-default", "Ingress/by-publish", "Ingress/by-status"]
+    assert contradicted["Ingress/by-class"] == (
+        "Ingress entry point is public: Service edge/lb (LoadBalancer; it selects Deployment edge/controller, the "
+        "controller of IngressClass nginx): internet-facing load-balancer annotation; which contradicts: labelled "
+        "defensible.io/exposure=internal"
+    )
+    assert (
+        "its load-balancer address pub.elb.example is the Ingress's status address" in contradicted["Ingress/by-status"]
+    )
+    assert (
+        "Service edge/lb (LoadBalancer; it is published by Deployment pub/controller"
+        in contradicted["Ingress/by-publish"]
+    )
+    [staff] = records(result.evidence, object="Ingress/staff-only")
+    assert staff["detail"].startswith("Ingress entry point (class staff) is internal: Service staff/lb (LoadBalancer;")
+    [lb] = records(result.evidence, object="Service/lb", namespace="edge")
+    assert lb["detail"].endswith(
+        "the ingress controller's entry point for Ingress shop/by-class, Ingress shop/by-default, "
+        "Ingress shop/by-publish, Ingress shop/by-status"
+    )
+
+
+ALB = "alb.ingress.kubernetes.io/backend-protocol"
+
+
+def test_ingress_backends_judged_by_their_controllers_upstream_tls(store: Store, tmp_path: Path) -> None:
+    cases = {  # namespace -> IngressClass, Ingress annotations, Service annotations, what re-encrypts (None: nothing)
+        "i0": ("nginx", "nginx.ingress.kubernetes.io/backend-protocol: HTTPS", "", "nginx.ingress"),
+        "i1": ("nginx", "nginx.ingress.kubernetes.io/backend-protocol: GRPCS", "", "nginx.ingress"),
+        "i2": ("nginx", "nginx.ingress.kubernetes.io/backend-protocol: GRPC", "", None),
+        "i3": ("alb", f"{ALB}: HTTPS", f"{ALB}: HTTP", None),  # the Service's annotation wins
+        "i4": ("alb", "", f"{ALB}: HTTPS", "alb.ingress"),
+        "i5": ("alb", "nginx.ingress.kubernetes.io/backend-protocol: HTTPS", "", None),  # another controller's
+        "i6": ("none", "nginx.ingress.kubernetes.io/backend-protocol: HTTPS", "", None),  # class not in the inventory
+    }  # fmt: skip
+    extra = [ingress_class("nginx", "k8s.io/ingress-nginx"), ingress_class("alb", "ingress.k8s.aws/alb")]
+    for ns, (cls, on_ingress, on_service, _) in cases.items():
+        service = f"kind: Service\nmetadata: {{name: web, namespace: {ns}"
+        extra.append(regulated_service(ns).replace(service, f"{service}, annotations: {{{on_service}}}"))
+        extra.append(ingress(ns, "site", f"annotations: {{{on_ingress}}}", spec=f"ingressClassName: {cls}"))
+    reenc = evaluate_claim(store, tmp_path, "backend-reencryption", *extra)
+    covered = {
+        r["namespace"]: r["detail"]
+        for r in records(reenc.evidence)
+        if r["route"] == "Ingress " + r["namespace"] + "/site"
+    }
+    assert sorted(covered) == sorted(ns for ns, (*_, by) in cases.items() if by)
+    for ns, detail in covered.items():
+        assert cases[ns][3] in detail and detail.startswith("port 80 (backend of Ingress"), detail
+    assert "backend-protocol: HTTPS on the Service" in covered["i4"]
+    gaps = {r["namespace"]: r["finding"] for r in records(reenc.gaps) if r["route"].startswith("Ingress ")}
+    assert sorted(gaps) == ["i2", "i3", "i5", "i6"]
+    assert "backend-protocol is HTTP on the Service" in gaps["i3"]
+    assert "IngressClass none is not in the inventory" in gaps["i6"]
+
+
+def virtual_service(namespace: str, name: str, hosts: str, extra: str = "gateways: [istio-system/edge]") -> str:
+    route = "http: [{route: [{destination: {host: shop.shop.svc.cluster.local}}]}]"
+    return (
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+        f"metadata: {{name: {name}, namespace: {namespace}}}\nspec: {{hosts: {hosts}, {extra}, {route}}}\n"
+    )
+
+
+def test_virtual_services_bind_to_istio_gateway_servers_as_istiod_binds_them(store: Store, tmp_path: Path) -> None:
+    gateway = """
+    apiVersion: networking.istio.io/v1
+    kind: Gateway
+    metadata: {name: edge, namespace: istio-system}
+    spec:
+      selector: {istio: ingressgateway}
+      servers:
+        - port: {number: 443, name: https, protocol: HTTPS}
+          hosts: [web/*.web.example.com, ./ops.example.com, "~/none.example.com"]
+    ---
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata: {name: ingressgateway, namespace: gateways}
+    spec: {template: {metadata: {labels: {istio: ingressgateway}}, spec: {containers: [{name: proxy}]}}}
+    """.replace("\n    ", "\n")
+    bound = {  # name -> (namespace, hosts, extra)
+        "wildcard-server": ("web", "[a.web.example.com]", "gateways: [istio-system/edge]"),
+        "wildcard-both": ("web", "['*.b.web.example.com']", "gateways: [istio-system/edge]"),
+        "wildcard-wider": ("web", "['*.example.com']", "gateways: [istio-system/edge]"),
+        "any-host": ("web", "['*']", "gateways: [istio-system/edge]"),
+        "own-namespace": ("istio-system", "[ops.example.com]", "gateways: [edge]"),
+        "exported-to-proxies": ("web", "[c.web.example.com]", "gateways: [istio-system/edge], exportTo: [gateways]"),
+    }
+    unbound = {
+        "other-host": ("web", "[a.example.org]", "gateways: [istio-system/edge]"),
+        "not-admitted": ("shop", "[a.web.example.com]", "gateways: [istio-system/edge]"),
+        "dot-other-namespace": ("web", "[ops.example.com]", "gateways: [istio-system/edge]"),
+        "tilde": ("none", "[none.example.com]", "gateways: [istio-system/edge]"),
+        "mesh-only": ("web", "[a.web.example.com]", "gateways: [mesh]"),
+        "no-gateways": ("web", "[a.web.example.com]", "exportTo: ['*']"),
+        "private": ("web", "[a.web.example.com]", "gateways: [istio-system/edge], exportTo: ['.']"),
+        "wrong-gateway": ("web", "[a.web.example.com]", "gateways: [web/edge]"),
+    }
+    extra = [gateway] + [virtual_service(ns, name, hosts, x) for name, (ns, hosts, x) in {**bound, **unbound}.items()]
+    result = evaluate_claim(store, tmp_path, "public-exposure-controlled", *extra)
+    routed = {r["object"] for r in records(result.gaps) if "routes to Service shop/shop" in r["finding"]}
+    assert routed == {f"VirtualService/{name}" for name in bound}

@@ -376,3 +376,25 @@ def test_raw_text_is_checked_for_secrets_decoding_cannot_see() -> None:
     assert comments_hold_secrets("# tls.key: " + b64(b"-----BEGIN EC PRIVATE KEY-----\nMHcC\n"))
     assert comments_hold_secrets("# token: abc123\nkind: Service\n")
     assert not comments_hold_secrets("# rotate the token weekly\nspec: {automountServiceAccountToken: false}")
+
+
+def test_containers_keep_only_ingress_controller_options() -> None:
+    """An ingress controller's class and published Service are evidence (which Ingresses go through which load
+    balancer); every other argument, the command and the environment are dropped."""
+    container = {
+        "name": "controller",
+        "image": "registry.k8s.io/ingress-nginx/controller:v1.12.1",
+        "command": ["/nginx-ingress-controller", "--password=value"],
+        "args": ["--controller-class=k8s.io/ingress-nginx", "--publish-service=ingress-nginx/controller",
+                 "--ingress-class=nginx value", "--token=value", "--ingress-class=$(CLASS)", "-v=2"],
+        "env": [{"name": "INGRESS_CLASS", "value": "value"}],
+    }  # fmt: skip
+    redacted, sensitive = redact({"spec": {"containers": [container]}})
+    assert sensitive
+    assert redacted["spec"]["containers"] == [
+        {
+            "name": "controller",
+            "image": "registry.k8s.io/ingress-nginx/controller:v1.12.1",
+            "args": ["--controller-class=k8s.io/ingress-nginx", "--publish-service=ingress-nginx/controller"],
+        }
+    ]

@@ -117,17 +117,11 @@ def routes(gateway: str, cluster: str | None, fmt: str, config_path: Path | None
         exposure = report.exposure(namespace, name)
     except (ValueError, KeyError) as exc:
         fail(f"cluster {cluster}: {exc.args[0] if exc.args else exc}")
-    labels = next(
-        o["metadata"]["labels"]
-        for o in objects
-        if o["kind"] == "Gateway" and (o["metadata"]["namespace"], o["metadata"]["name"]) == (namespace, name)
-    )
     status = {s.listener: s for s in report.listener_status if (s.gateway_ns, s.gateway) == (namespace, name)}
     attached = [a for a in report.attachments if (a.gateway_ns, a.gateway) == (namespace, name)]
     doc = {
         "cluster": cluster,
         "gateway": gateway,
-        "public": labels.get("defensible.io/exposure") != "internal",
         "listeners": [
             {
                 "listener": e.listener,
@@ -159,7 +153,7 @@ def route_json(a: Attachment) -> dict[str, Any]:
 
 
 def routes_text(doc: dict[str, Any]) -> str:
-    out = [f"Gateway {doc['gateway']} (cluster {doc['cluster']}, {'public' if doc['public'] else 'internal'})"]
+    out = [f"Gateway {doc['gateway']} (cluster {doc['cluster']})"]
     for listener in doc["listeners"]:
         state = "accepted" if listener["accepted"] == "Accepted" else f"not accepted: {listener['accepted']}"
         if listener["resolved_refs"] != "ResolvedRefs":

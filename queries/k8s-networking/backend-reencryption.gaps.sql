@@ -12,3 +12,15 @@ SELECT b.cluster, b.namespace, coalesce('Service/' || b.service, b.backend) AS o
 FROM hop_backend_tls b
 JOIN regulated_namespaces n USING (cluster, namespace)
 WHERE b.covered_by IS NULL
+UNION ALL
+-- Regulated backends of Ingresses that the ingress controller does not re-encrypt: no annotation of the controller of
+-- the Ingress's class asks for TLS to the backend (an Ingress without a known class or controller cannot show it).
+SELECT b.cluster, b.namespace, coalesce('Service/' || b.service, b.route_ref), b.route_ref,
+       CASE WHEN b.service IS NULL THEN b.why_not
+            ELSE 'backend Service ' || b.namespace || '/' || b.service || ' port '
+              || coalesce(CAST(b.port AS VARCHAR), b.port_name, '?') || ' (backend of ' || b.route_ref
+              || ') is not re-encrypted: ' || b.why_not END,
+       b.location, b.source, b.run_id, b.artifact_sha256, b.collected_at
+FROM hop_ingress_backend_tls b
+JOIN regulated_namespaces n USING (cluster, namespace)
+WHERE b.covered_by IS NULL

@@ -40,7 +40,9 @@ UNION ALL
 SELECT cluster, namespace, replace(kind, '.networking.istio.io', ' (networking.istio.io)') || '/' || name,
        entry || ' entry point (' || coalesce(nullif(detail, ''), 'no ports') || ') is '
          || CASE WHEN public THEN 'public: ' || public_by ELSE 'internal: ' || internal_by END
-         || CASE WHEN fronts IS NOT NULL THEN '; the entry point of ' || fronts ELSE '' END,
+         || CASE WHEN fronts IS NOT NULL THEN '; the entry point of ' || fronts ELSE '' END
+         || CASE WHEN ingresses IS NOT NULL THEN '; the ingress controller''s entry point for ' || ingresses
+                 ELSE '' END,
        location, source, run_id, artifact_sha256, collected_at
 FROM entry_points
 UNION ALL

@@ -1,8 +1,9 @@
 -- Whether a Gateway is public is decided from evidence (gateway_public), not by its label alone. Clusters with an
 -- up-to-date Gateway API attachment analysis (analysed_*): a public listener that every namespace can attach routes
 -- to (from: All, or a Selector every namespace satisfies); a route accepted on a public listener from a regulated
--- namespace that lacks the public_access_label; a reference not permitted by a ReferenceGrant (RefNotPermitted) on
--- a public listener, from an accepted route's backendRefs or the listener's certificateRefs.
+-- namespace that lacks the public_access_label, or that sends traffic to a Service of such a namespace; a reference
+-- not permitted by a ReferenceGrant (RefNotPermitted) on a public listener, from an accepted route's backendRefs or
+-- the listener's certificateRefs.
 SELECT e.cluster, e.gateway_namespace AS namespace, 'Gateway/' || e.gateway || ' listener ' || e.listener AS object,
        CASE WHEN e.routes_from = 'All' THEN
                  'public listener admits routes from all namespaces (allowedRoutes.namespaces.from: All), '
@@ -39,6 +40,24 @@ JOIN gateway_public p USING (cluster, gateway_namespace, gateway)
 LEFT JOIN k8s_current r
   ON r.cluster = a.cluster AND r.kind = a.route_kind AND r.namespace = a.route_namespace AND r.name = a.route
 WHERE a.accepted AND p.public AND a.resolved_refs_reason = 'RefNotPermitted'
+UNION ALL
+-- A route accepted on a public Gateway whose backend (backendRef or RequestMirror) is a Service of another,
+-- regulated namespace without the public_access_label: the backend is published, whichever namespace the route is in.
+SELECT b.cluster, split_part(split_part(b.route_ref, ' ', 2), '/', 1),
+       split_part(b.route_ref, ' ', 1) || '/' || split_part(split_part(b.route_ref, ' ', 2), '/', 2),
+       'attached to public Gateway ' || b.gateway_namespace || '/' || b.gateway || ', sends traffic (' || b.via
+         || ') to Service ' || b.namespace || '/' || b.service || ' of regulated namespace ' || b.namespace
+         || ', which is not labelled ' || getvariable('public_access_label'),
+       b.location, b.source, b.run_id, b.artifact_sha256, b.collected_at
+FROM hop_backends b
+JOIN gateway_public p USING (cluster, gateway_namespace, gateway)
+JOIN regulated_namespaces n ON n.cluster = b.cluster AND n.namespace = b.namespace
+LEFT JOIN public_access_namespaces o ON o.cluster = b.cluster AND o.namespace = b.namespace
+WHERE p.public AND b.service IS NOT NULL AND o.namespace IS NULL
+  AND b.namespace <> split_part(split_part(b.route_ref, ' ', 2), '/', 1)  -- a route of its own: the rule above
+  AND EXISTS (SELECT 1 FROM analysed_attachments a
+              WHERE a.cluster = b.cluster AND a.accepted AND a.gateway_namespace = b.gateway_namespace
+                AND a.gateway = b.gateway AND a.route_kind || ' ' || a.route_namespace || '/' || a.route = b.route_ref)
 UNION ALL
 SELECT e.cluster, e.gateway_namespace, 'Gateway/' || e.gateway || ' listener ' || e.listener,
        'public listener has a certificateRef not permitted by any ReferenceGrant (RefNotPermitted): '
@@ -86,10 +105,27 @@ UNION ALL
 -- the workloads outside every Gateway listener, its TLS and its route review ...
 SELECT cluster, namespace, 'Service/' || name,
        'public ' || entry || ' entry point (' || detail || ') that is not the entry point of any Gateway: '
-         || public_by,
+         || public_by || CASE WHEN ingresses IS NOT NULL THEN '; as an ingress controller''s entry point for '
+         || ingresses || ' it also exposes the controller''s own ports (default backend, TCP and UDP services)'
+         ELSE '' END,
        location, source, run_id, artifact_sha256, collected_at
 FROM entry_points
 WHERE kind = 'Service' AND public AND fronts IS NULL
+UNION ALL
+-- ... an Ingress judged internal whose ingress controller could not be looked for (a kind the link needs was not
+-- collected): its exposure is not decided ...
+SELECT e.cluster, e.namespace, 'Ingress/' || e.name,
+       'Ingress entry point judged internal (' || e.internal_by || '), but whether its ingress controller''s load '
+         || 'balancer is public cannot be decided: '
+         || string_agg(n.kind || ' ' || coalesce(k.status, 'not listed'), ', ' ORDER BY n.kind)
+         || ' in the Kubernetes inventory',
+       e.location, e.source, e.run_id, e.artifact_sha256, e.collected_at
+FROM entry_points e
+CROSS JOIN (VALUES ('IngressClass'), ('Service'), ('Deployment'), ('DaemonSet'), ('StatefulSet'), ('Pod')) n(kind)
+LEFT JOIN k8s_inventory_current k ON k.cluster = e.cluster AND k.kind = n.kind
+WHERE e.kind = 'Ingress' AND NOT e.public AND k.status IS DISTINCT FROM 'collected'
+GROUP BY e.cluster, e.namespace, e.name, e.internal_by, e.location, e.source, e.run_id, e.artifact_sha256,
+         e.collected_at
 UNION ALL
 -- ... a public Ingress: its IngressClass admits Ingresses from every namespace (the Ingress API has no
 -- allowedRoutes), and from a regulated namespace it also needs the public_access_label ...
@@ -108,8 +144,9 @@ LEFT JOIN regulated_namespaces n ON n.cluster = e.cluster AND n.namespace = e.na
 LEFT JOIN public_access_namespaces o ON o.cluster = e.cluster AND o.namespace = e.namespace
 WHERE e.kind = 'Ingress' AND e.public
 UNION ALL
--- ... a public Istio Gateway server that admits VirtualServices from every namespace (a host without "ns/"), and a
--- VirtualService bound to a public Istio Gateway from a regulated namespace without the public_access_label ...
+-- ... a public Istio Gateway server that admits VirtualServices from every namespace (a host without "ns/"), a
+-- VirtualService bound to a public Istio Gateway from a regulated namespace without the public_access_label, or
+-- routing to a Service of one ...
 SELECT s.cluster, s.namespace, 'Gateway (networking.istio.io)/' || s.gateway || ' server ' || s.server,
        'public Istio Gateway server admits VirtualServices from every namespace for host ' || s.host
          || ' (no namespace/ prefix): ' || p.public_by,
@@ -132,6 +169,20 @@ JOIN entry_points p
 JOIN regulated_namespaces n ON n.cluster = b.cluster AND n.namespace = b.namespace
 LEFT JOIN public_access_namespaces o ON o.cluster = b.cluster AND o.namespace = b.namespace
 WHERE p.public AND o.namespace IS NULL
+UNION ALL
+SELECT d.cluster, d.namespace, 'VirtualService/' || d.virtual_service,
+       'bound to public Istio Gateway ' || d.gateway_namespace || '/' || d.gateway || ' (server ' || d.server
+         || '), routes to Service ' || d.service_namespace || '/' || d.service || ' (host ' || d.destination
+         || ') of regulated namespace ' || d.service_namespace || ', which is not labelled '
+         || getvariable('public_access_label'),
+       d.location, d.source, d.run_id, d.artifact_sha256, d.collected_at
+FROM istio_gateway_destinations d
+JOIN entry_points p
+  ON p.cluster = d.cluster AND p.kind = 'Gateway.networking.istio.io' AND p.namespace = d.gateway_namespace
+     AND p.name = d.gateway
+JOIN regulated_namespaces n ON n.cluster = d.cluster AND n.namespace = d.service_namespace
+LEFT JOIN public_access_namespaces o ON o.cluster = d.cluster AND o.namespace = d.service_namespace
+WHERE p.public AND o.namespace IS NULL AND d.service_namespace <> d.namespace  -- its own namespace: the rule above
 UNION ALL
 -- ... and workloads that publish ports on their nodes' addresses: hostPort anywhere (as a node port), the host
 -- network in a regulated namespace.

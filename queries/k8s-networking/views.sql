@@ -4,7 +4,6 @@
 
 CREATE VIEW gateway_listeners AS
 SELECT g.cluster, g.namespace, g.name AS gateway,
-       coalesce(g.labels->>'defensible.io/exposure', 'public') <> 'internal' AS public,
        l.value->>'name' AS listener,
        l.value->>'protocol' AS protocol,
        TRY_CAST(l.value->>'port' AS INTEGER) AS port,
@@ -118,9 +117,9 @@ FROM (SELECT i.cluster, i.run_id, bool_and(i.input_run_id IS NOT DISTINCT FROM k
 WHERE up_to_date;
 CREATE TEMP VIEW IF NOT EXISTS analysed_clusters AS SELECT NULL::VARCHAR AS cluster, NULL::VARCHAR AS run_id WHERE false;
 
--- Listeners of analysed clusters: public (not labelled defensible.io/exposure=internal), who could attach.
+-- Listeners of analysed clusters and who could attach (whether public: gateway_public).
 CREATE VIEW analysed_exposure AS
-SELECT e.cluster, e.gateway_namespace, e.gateway, e.listener, e.public, e.hostname, e.protocol, e.routes_from,
+SELECT e.cluster, e.gateway_namespace, e.gateway, e.listener, e.hostname, e.protocol, e.routes_from,
        e.any_namespace, array_to_string(e.namespaces, ', ') AS namespaces, s.resolved_refs_reason,
        s.resolved_refs_message, e.source, e.run_id, e.artifact_sha256, e.collected_at
 FROM gateway_exposure e
@@ -128,7 +127,7 @@ JOIN analysed_clusters USING (cluster, run_id)
 LEFT JOIN gateway_listener_status s USING (cluster, run_id, gateway_namespace, gateway, listener);
 CREATE TEMP VIEW IF NOT EXISTS analysed_exposure AS
 SELECT NULL::VARCHAR AS cluster, NULL::VARCHAR AS gateway_namespace, NULL::VARCHAR AS gateway, NULL::VARCHAR AS listener,
-       NULL::BOOLEAN AS public, NULL::VARCHAR AS hostname, NULL::VARCHAR AS protocol, NULL::VARCHAR AS routes_from,
+       NULL::VARCHAR AS hostname, NULL::VARCHAR AS protocol, NULL::VARCHAR AS routes_from,
        NULL::BOOLEAN AS any_namespace, NULL::VARCHAR AS namespaces, NULL::VARCHAR AS resolved_refs_reason,
        NULL::VARCHAR AS resolved_refs_message, NULL::VARCHAR AS source, NULL::VARCHAR AS run_id,
        NULL::VARCHAR AS artifact_sha256, NULL::TIMESTAMPTZ AS collected_at
@@ -324,7 +323,7 @@ WITH refs AS (
     FROM k8s_current i
     WHERE i.kind = 'Ingress' AND (i.spec->'defaultBackend') IS NOT NULL
 )
-SELECT DISTINCT cluster, 'Ingress ' || namespace || '/' || name AS route_ref, namespace,
+SELECT DISTINCT cluster, 'Ingress ' || namespace || '/' || name AS route_ref, name AS ingress, namespace,
        backend->'service'->>'name' AS service,
        TRY_CAST(backend->'service'->'port'->>'number' AS INTEGER) AS port,
        backend->'service'->'port'->>'name' AS port_name,
@@ -656,6 +655,122 @@ JOIN k8s_current g ON g.cluster = s.cluster AND g.kind = 'Gateway.networking.ist
 WHERE s.kind = 'Service' AND selects_some(s.spec->'selector', t.pod_labels)
   AND selects_some(g.spec->'selector', t.pod_labels);
 
+-- Workloads that publish ports on their node's addresses: hostPort, or the host network (hostNetwork: true).
+CREATE VIEW host_entries AS
+SELECT cluster, namespace, kind, name,
+       coalesce((pod_spec->>'hostNetwork') = 'true', false) AS host_network,
+       array_to_string(list_transform(list_filter(
+           CAST(coalesce(json_extract(pod_spec, '$.containers[*].ports[*]'), '[]') AS JSON[])
+             || CAST(coalesce(json_extract(pod_spec, '$.initContainers[*].ports[*]'), '[]') AS JSON[]),
+           lambda p: (p->>'hostPort') IS NOT NULL
+                     OR coalesce((pod_spec->>'hostNetwork') = 'true', false)),
+           lambda p: coalesce(p->>'protocol', 'TCP') || ' ' || coalesce(p->>'hostPort', p->>'containerPort')), ', ')
+         AS ports,
+       len(json_extract(pod_spec, '$.containers[*].ports[*].hostPort'))
+         + len(json_extract(pod_spec, '$.initContainers[*].ports[*].hostPort')) > 0 AS host_port,
+       location, source, run_id, artifact_sha256, collected_at
+FROM pod_templates
+WHERE (pod_spec->>'hostNetwork') = 'true'
+   OR len(json_extract(pod_spec, '$.containers[*].ports[*].hostPort'))
+      + len(json_extract(pod_spec, '$.initContainers[*].ports[*].hostPort')) > 0;
+
+-- The IngressClasses of each Ingress: spec.ingressClassName, else the kubernetes.io/ingress.class annotation, else
+-- every IngressClass annotated ingressclass.kubernetes.io/is-default-class=true (the class Kubernetes defaults to).
+CREATE VIEW ingress_classes AS
+SELECT cluster, namespace, name AS ingress,
+       coalesce(spec->>'ingressClassName', annotations->>'kubernetes.io/ingress.class') AS class
+FROM k8s_current
+WHERE kind = 'Ingress' AND coalesce(spec->>'ingressClassName', annotations->>'kubernetes.io/ingress.class') IS NOT NULL
+UNION ALL
+SELECT i.cluster, i.namespace, i.name, c.name
+FROM k8s_current i
+JOIN k8s_current c
+  ON c.cluster = i.cluster AND c.kind = 'IngressClass'
+     AND (c.annotations->>'ingressclass.kubernetes.io/is-default-class') = 'true'
+WHERE i.kind = 'Ingress'
+  AND coalesce(i.spec->>'ingressClassName', i.annotations->>'kubernetes.io/ingress.class') IS NULL;
+
+-- The pod templates that serve each Ingress, as ingress controllers are configured: for each class of the Ingress, a
+-- template with a container argument whose value is the class's spec.controller (ingress-nginx
+-- --controller-class=k8s.io/ingress-nginx) or an ingress-class option naming the class (--ingress-class=nginx,
+-- --ingress.class, --ingress-class-name, Traefik --providers.kubernetesingress.ingressclass); for an Ingress without
+-- any class, a template started with --watch-ingress-without-class=true. The store keeps only these arguments of a
+-- container (collector/redaction.py, KEPT_ARGUMENT); `settings` holds those of every container of the template.
+CREATE VIEW ingress_controllers AS
+WITH templates AS (
+    SELECT cluster, namespace, kind, name, pod_labels,
+           json_extract_string(pod_spec, '$.containers[*].args[*]') AS settings
+    FROM pod_templates
+    WHERE len(json_extract_string(pod_spec, '$.containers[*].args[*]')) > 0
+)
+SELECT i.cluster, i.namespace, i.ingress, t.namespace AS controller_namespace, t.kind, t.name, t.pod_labels,
+       t.settings, 'the controller of IngressClass ' || i.class AS role
+FROM ingress_classes i
+JOIN k8s_current c ON c.cluster = i.cluster AND c.kind = 'IngressClass' AND c.name = i.class
+JOIN templates t ON t.cluster = c.cluster
+WHERE list_bool_or(list_transform(t.settings,
+        lambda a: regexp_extract(a, '^--([^=]*)=(.*)$', 2) = (c.spec->>'controller')
+                  OR (regexp_matches(lower(regexp_extract(a, '^--([^=]*)=', 1)), 'ingress[-._]?class')
+                      AND regexp_extract(a, '^--([^=]*)=(.*)$', 2) = c.name)))
+UNION ALL
+SELECT i.cluster, i.namespace, i.name, t.namespace, t.kind, t.name, t.pod_labels, t.settings,
+       'a controller of the Ingresses without a class (--watch-ingress-without-class=true)'
+FROM k8s_current i
+JOIN templates t ON t.cluster = i.cluster AND list_contains(t.settings, '--watch-ingress-without-class=true')
+WHERE i.kind = 'Ingress'
+  AND NOT EXISTS (SELECT 1 FROM ingress_classes c
+                  WHERE c.cluster = i.cluster AND c.namespace = i.namespace AND c.ingress = i.name);
+
+-- The ingress controllers' Services in front of each Ingress, linked from evidence as the controllers link them: the
+-- Ingress's status shows the Service's load-balancer address (ingress-nginx --publish-service, AWS Load Balancer
+-- Controller), or the Service runs a controller serving the Ingress: it selects the controller's pod template
+-- (same namespace) or the controller publishes it (--publish-service=namespace/name).
+CREATE VIEW ingress_services AS
+WITH service_addresses AS (
+    SELECT s.cluster, s.namespace, s.name, coalesce(a.value->>'ip', a.value->>'hostname') AS address
+    FROM k8s_current s, json_each(coalesce(s.status->'loadBalancer'->'ingress', '[]')) a
+    WHERE s.kind = 'Service' AND (s.spec->>'type') = 'LoadBalancer'
+),
+ingress_addresses AS (
+    SELECT i.cluster, i.namespace, i.name, coalesce(a.value->>'ip', a.value->>'hostname') AS address
+    FROM k8s_current i, json_each(coalesce(i.status->'loadBalancer'->'ingress', '[]')) a
+    WHERE i.kind = 'Ingress'
+)
+SELECT s.cluster, s.namespace, s.name AS service, i.namespace AS ingress_namespace, i.name AS ingress,
+       'its load-balancer address ' || s.address || ' is the Ingress''s status address' AS link
+FROM service_addresses s
+JOIN ingress_addresses i ON i.cluster = s.cluster AND i.address = s.address
+UNION
+SELECT s.cluster, s.namespace, s.name, t.namespace, t.ingress,
+       CASE WHEN selects_some(s.spec->'selector', t.pod_labels) THEN 'it selects ' ELSE 'it is published by ' END
+         || t.kind || ' ' || t.controller_namespace || '/' || t.name || ', ' || t.role
+FROM ingress_controllers t
+JOIN k8s_current s ON s.cluster = t.cluster AND s.kind = 'Service'
+WHERE (s.namespace = t.controller_namespace AND selects_some(s.spec->'selector', t.pod_labels))
+   OR list_contains(list_transform(t.settings, lambda a: regexp_extract(a, '^--publish-service=(.*)$', 1)),
+                    s.namespace || '/' || s.name);
+
+-- Ingresses that share a load balancer with an Ingress carrying a scheme annotation (its `scheme`): the same status
+-- address, or the same AWS Load Balancer Controller group (alb.ingress.kubernetes.io/group.name: one ALB for the
+-- group, whose scheme any member's annotation sets).
+CREATE VIEW ingress_peers AS
+WITH shares AS (
+    SELECT i.cluster, i.namespace, i.name, i.annotations,
+           'status address ' || coalesce(a.value->>'ip', a.value->>'hostname') AS shared
+    FROM k8s_current i, json_each(coalesce(i.status->'loadBalancer'->'ingress', '[]')) a
+    WHERE i.kind = 'Ingress'
+    UNION
+    SELECT cluster, namespace, name, annotations, 'ALB group ' || (annotations->>'alb.ingress.kubernetes.io/group.name')
+    FROM k8s_current
+    WHERE kind = 'Ingress' AND (annotations->>'alb.ingress.kubernetes.io/group.name') IS NOT NULL
+)
+SELECT a.cluster, a.namespace, a.name, b.namespace AS peer_namespace, b.name AS peer, a.shared,
+       lb_scheme(b.annotations) AS scheme
+FROM shares a
+JOIN shares b
+  ON b.cluster = a.cluster AND b.shared = a.shared AND (b.namespace, b.name) <> (a.namespace, a.name)
+     AND lb_scheme(b.annotations) IS NOT NULL;
+
 -- What says an entry point is public or internal: one row per piece of evidence.
 CREATE VIEW entry_evidence AS
 WITH addresses AS (
@@ -716,6 +831,12 @@ own AS (
     FROM k8s_current i
     WHERE i.kind = 'Ingress' AND lb_scheme(i.annotations) IS NOT NULL
     UNION ALL
+    SELECT cluster, 'Ingress', namespace, name, 'Ingress',
+           CASE scheme WHEN 'internal' THEN 'internal' ELSE 'public' END,
+           scheme || ' load-balancer annotation of Ingress ' || peer_namespace || '/' || peer
+             || ', which shares its load balancer (' || shared || ')'
+    FROM ingress_peers
+    UNION ALL
     SELECT i.cluster, 'Ingress', i.namespace, i.name, 'Ingress', 'internal',
            CASE WHEN (i.labels->>'defensible.io/exposure') = 'internal' THEN 'labelled defensible.io/exposure=internal'
                 ELSE 'ingress class gce-internal' END
@@ -724,25 +845,36 @@ own AS (
       AND ((i.labels->>'defensible.io/exposure') = 'internal'
            OR coalesce(i.spec->>'ingressClassName', i.annotations->>'kubernetes.io/ingress.class') = 'gce-internal')
     UNION ALL
-    SELECT i.cluster, 'Ingress', i.namespace, i.name, 'Ingress', 'internal',
+    SELECT i.cluster, 'Ingress', i.namespace, i.ingress, 'Ingress', 'internal',
            'IngressClass ' || c.name || ' labelled defensible.io/exposure=internal'
-    FROM k8s_current i
-    JOIN k8s_current c
-      ON c.cluster = i.cluster AND c.kind = 'IngressClass'
-         AND c.name = coalesce(i.spec->>'ingressClassName', i.annotations->>'kubernetes.io/ingress.class')
-    WHERE i.kind = 'Ingress' AND (c.labels->>'defensible.io/exposure') = 'internal'
+    FROM ingress_classes i
+    JOIN k8s_current c ON c.cluster = i.cluster AND c.kind = 'IngressClass' AND c.name = i.class
+    WHERE (c.labels->>'defensible.io/exposure') = 'internal'
+    UNION ALL
+    -- an ingress controller that publishes hostPorts or runs in the host network serves on every node's address
+    SELECT t.cluster, 'Ingress', t.namespace, t.ingress, 'Ingress', 'public',
+           h.kind || ' ' || h.namespace || '/' || h.name || ', ' || t.role || ', '
+             || CASE WHEN h.host_port THEN 'publishes hostPort(s) ' || h.ports ELSE 'runs in the host network' END
+             || ' on its nodes (no evidence that the nodes are unreachable from outside)'
+    FROM ingress_controllers t
+    JOIN host_entries h
+      ON h.cluster = t.cluster AND h.namespace = t.controller_namespace AND h.kind = t.kind AND h.name = t.name
 )
 SELECT * FROM own
 UNION ALL
--- A Gateway is as public as the Services that are its entry points.
+-- A Gateway is as public as the Services that are its entry points, an Ingress as its controller's Services.
 SELECT f.cluster, f.front_kind, f.front_namespace, f.front_name,
-       CASE f.front_kind WHEN 'Gateway' THEN 'Gateway' ELSE 'Istio Gateway' END, o.says,
-       'Service ' || f.namespace || '/' || f.service || ' (' || o.entry || '): ' || o.why
-FROM service_fronts f
+       CASE f.front_kind WHEN 'Gateway' THEN 'Gateway' WHEN 'Ingress' THEN 'Ingress' ELSE 'Istio Gateway' END, o.says,
+       'Service ' || f.namespace || '/' || f.service || ' (' || o.entry || coalesce('; ' || f.link, '') || '): '
+         || o.why
+FROM (SELECT cluster, namespace, service, front_kind, front_namespace, front_name, NULL AS link FROM service_fronts
+      UNION ALL
+      SELECT cluster, namespace, service, 'Ingress', ingress_namespace, ingress, link FROM ingress_services) f
 JOIN own o ON o.cluster = f.cluster AND o.kind = 'Service' AND o.namespace = f.namespace AND o.name = f.service;
 
 -- Every entry point with its decision: public (some evidence says so, or none says internal), contradicted (evidence
--- both ways), what says public and internal, and, for a Service, the Gateways it is the entry point of.
+-- both ways), what says public and internal, and, for a Service, the Gateways it is the entry point of and the
+-- Ingresses it is the ingress controller's entry point for.
 CREATE VIEW entry_points AS
 WITH objects AS (
     SELECT cluster, 'Service' AS kind, namespace, name, entry, ports AS detail,
@@ -787,6 +919,13 @@ fronts AS (
                       ORDER BY front_kind, front_namespace, front_name) AS fronts
     FROM service_fronts
     GROUP BY ALL
+),
+ingresses AS (
+    SELECT cluster, namespace, service AS name,
+           string_agg(DISTINCT 'Ingress ' || ingress_namespace || '/' || ingress, ', '
+                      ORDER BY 'Ingress ' || ingress_namespace || '/' || ingress) AS ingresses
+    FROM ingress_services
+    GROUP BY ALL
 )
 SELECT o.cluster, o.kind, o.namespace, o.name, o.entry, o.detail,
        d.public_by IS NOT NULL OR d.internal_by IS NULL AS public,
@@ -796,10 +935,12 @@ SELECT o.cluster, o.kind, o.namespace, o.name, o.entry, o.detail,
                                                       || 'is internet-facing)'
                              ELSE 'no evidence that it is internal' END END) AS public_by,
        d.internal_by, CASE WHEN o.kind = 'Service' THEN f.fronts END AS fronts,
+       CASE WHEN o.kind = 'Service' THEN g.ingresses END AS ingresses,
        o.location, o.source, o.run_id, o.artifact_sha256, o.collected_at
 FROM objects o
 LEFT JOIN decided d USING (cluster, kind, namespace, name, entry)
-LEFT JOIN fronts f ON o.kind = 'Service' AND f.cluster = o.cluster AND f.namespace = o.namespace AND f.name = o.name;
+LEFT JOIN fronts f ON o.kind = 'Service' AND f.cluster = o.cluster AND f.namespace = o.namespace AND f.name = o.name
+LEFT JOIN ingresses g ON o.kind = 'Service' AND g.cluster = o.cluster AND g.namespace = o.namespace AND g.name = o.name;
 
 -- Whether each Gateway API Gateway is public, by the evidence above (not by its label alone).
 CREATE VIEW gateway_public AS
@@ -807,27 +948,8 @@ SELECT cluster, namespace AS gateway_namespace, name AS gateway, public, contrad
 FROM entry_points
 WHERE kind = 'Gateway';
 
--- Workloads that publish ports on their node's addresses: hostPort, or the host network (hostNetwork: true).
-CREATE VIEW host_entries AS
-SELECT cluster, namespace, kind, name,
-       coalesce((pod_spec->>'hostNetwork') = 'true', false) AS host_network,
-       array_to_string(list_transform(list_filter(
-           CAST(coalesce(json_extract(pod_spec, '$.containers[*].ports[*]'), '[]') AS JSON[])
-             || CAST(coalesce(json_extract(pod_spec, '$.initContainers[*].ports[*]'), '[]') AS JSON[]),
-           lambda p: (p->>'hostPort') IS NOT NULL
-                     OR coalesce((pod_spec->>'hostNetwork') = 'true', false)),
-           lambda p: coalesce(p->>'protocol', 'TCP') || ' ' || coalesce(p->>'hostPort', p->>'containerPort')), ', ')
-         AS ports,
-       len(json_extract(pod_spec, '$.containers[*].ports[*].hostPort'))
-         + len(json_extract(pod_spec, '$.initContainers[*].ports[*].hostPort')) > 0 AS host_port,
-       location, source, run_id, artifact_sha256, collected_at
-FROM pod_templates
-WHERE (pod_spec->>'hostNetwork') = 'true'
-   OR len(json_extract(pod_spec, '$.containers[*].ports[*].hostPort'))
-      + len(json_extract(pod_spec, '$.initContainers[*].ports[*].hostPort')) > 0;
-
--- Istio Gateway servers and the namespaces whose VirtualServices may bind to them: a host "ns/name" admits ns ("."
--- the Gateway's own), a host without a namespace or "*/" admits every namespace.
+-- Istio Gateway servers, one row per host "namespace/dnsName": the namespace whose VirtualServices may bind to it
+-- (`admits`; "*" or no prefix: every namespace, ".": the Gateway's own, "~": none) and the DNS name they must match.
 CREATE VIEW istio_gateway_servers AS
 SELECT g.cluster, g.namespace, g.name AS gateway, coalesce(s.value->'port'->>'name', 'port '
          || coalesce(s.value->'port'->>'number', '?')) AS server,
@@ -836,24 +958,88 @@ SELECT g.cluster, g.namespace, g.name AS gateway, coalesce(s.value->'port'->>'na
        CASE WHEN NOT contains(h.value->>'$', '/') OR starts_with(h.value->>'$', '*/') THEN '*'
             WHEN starts_with(h.value->>'$', './') THEN g.namespace
             ELSE split_part(h.value->>'$', '/', 1) END AS admits,
+       lower(CASE WHEN contains(h.value->>'$', '/') THEN split_part(h.value->>'$', '/', 2) ELSE h.value->>'$' END)
+         AS dns_name,
        (s.value->'tls') IS NOT NULL AS tls,
        g.location, g.source, g.run_id, g.artifact_sha256, g.collected_at
 FROM k8s_current g, json_each(coalesce(g.spec->'servers', '[]')) s, json_each(coalesce(s.value->'hosts', '[]')) h
 WHERE g.kind = 'Gateway.networking.istio.io';
 
--- VirtualServices bound to Istio Gateways (spec.gateways "ns/name" or "name" in the VirtualService's namespace;
--- "mesh" is the sidecars, not an entry point), where the Gateway admits the VirtualService's namespace.
+-- Whether two Istio hostnames match (istio pkg/config/host Name.Matches): equal, or a wildcard "*.x" / "*" whose
+-- suffix ends the other; two wildcards match when one's suffix ends the other's.
+CREATE OR REPLACE TEMP MACRO istio_hosts_match(a, b) AS
+    CASE WHEN starts_with(a, '*') AND starts_with(b, '*') THEN suffix(substr(a, 2), substr(b, 2))
+                                                               OR suffix(substr(b, 2), substr(a, 2))
+         WHEN starts_with(a, '*') THEN suffix(b, substr(a, 2))
+         WHEN starts_with(b, '*') THEN suffix(a, substr(b, 2))
+         ELSE a = b END;
+
+-- A VirtualService host or destination host as Istio resolves it: a short name (no dot, not a wildcard) is a Service
+-- of the VirtualService's namespace (cluster domain cluster.local).
+CREATE OR REPLACE TEMP MACRO istio_fqdn(host, namespace) AS
+    CASE WHEN contains(host, '.') OR starts_with(host, '*') THEN lower(host)
+         ELSE lower(host) || '.' || namespace || '.svc.cluster.local' END;
+
+-- VirtualServices bound to Istio Gateway servers, as istiod binds them: spec.gateways names the Gateway ("ns/name",
+-- or "name" in the VirtualService's namespace; "mesh" is the sidecars, not an entry point), the server admits the
+-- VirtualService's namespace, one of its hosts matches the server's DNS name, and its exportTo (unset or "*":
+-- everywhere, ".": its own namespace, namespace names) makes it visible to the gateway's proxies: to the Gateway's
+-- namespace or to a namespace of a pod template its selector selects (either counts).
 CREATE VIEW istio_gateway_bindings AS
+WITH gateway_proxies AS (
+    SELECT g.cluster, g.namespace, g.name, g.namespace AS proxy_namespace
+    FROM k8s_current g WHERE g.kind = 'Gateway.networking.istio.io'
+    UNION
+    SELECT g.cluster, g.namespace, g.name, t.namespace
+    FROM k8s_current g
+    JOIN pod_templates t ON t.cluster = g.cluster AND selects_some(g.spec->'selector', t.pod_labels)
+    WHERE g.kind = 'Gateway.networking.istio.io'
+),
+refs AS (
+    SELECT v.cluster, v.namespace, v.name, v.spec,
+           CASE WHEN contains(r.value->>'$', '/') THEN split_part(r.value->>'$', '/', 1) ELSE v.namespace END
+             AS gateway_namespace,
+           CASE WHEN contains(r.value->>'$', '/') THEN split_part(r.value->>'$', '/', 2) ELSE r.value->>'$' END
+             AS gateway,
+           v.location, v.source, v.run_id, v.artifact_sha256, v.collected_at
+    FROM k8s_current v, json_each(coalesce(v.spec->'gateways', '[]')) r
+    WHERE v.kind = 'VirtualService' AND (r.value->>'$') <> 'mesh'
+)
 SELECT DISTINCT v.cluster, v.namespace, v.name AS virtual_service, s.namespace AS gateway_namespace, s.gateway,
        s.server, s.protocol, array_to_string(CAST(coalesce(v.spec->'hosts', '[]') AS VARCHAR[]), ', ') AS hosts,
-       v.location, v.source, v.run_id, v.artifact_sha256, v.collected_at
-FROM k8s_current v, json_each(coalesce(v.spec->'gateways', '[]')) r
+       v.spec, v.location, v.source, v.run_id, v.artifact_sha256, v.collected_at
+FROM refs v
 JOIN istio_gateway_servers s
-  ON s.cluster = v.cluster
-     AND s.namespace = CASE WHEN contains(r.value->>'$', '/') THEN split_part(r.value->>'$', '/', 1) ELSE v.namespace END
-     AND s.gateway = CASE WHEN contains(r.value->>'$', '/') THEN split_part(r.value->>'$', '/', 2) ELSE r.value->>'$' END
+  ON s.cluster = v.cluster AND s.namespace = v.gateway_namespace AND s.gateway = v.gateway
      AND s.admits IN ('*', v.namespace)
-WHERE v.kind = 'VirtualService' AND (r.value->>'$') <> 'mesh';
+WHERE list_bool_or(list_transform(CAST(coalesce(v.spec->'hosts', '[]') AS VARCHAR[]),
+                                  lambda h: istio_hosts_match(istio_fqdn(h, v.namespace), s.dns_name)))
+  AND EXISTS (SELECT 1 FROM gateway_proxies p
+              WHERE p.cluster = s.cluster AND p.namespace = s.namespace AND p.name = s.gateway
+                AND ((v.spec->'exportTo') IS NULL
+                     OR list_has_any(CAST(v.spec->'exportTo' AS VARCHAR[]), ['*', p.proxy_namespace])
+                     OR (list_contains(CAST(v.spec->'exportTo' AS VARCHAR[]), '.')
+                         AND p.proxy_namespace = v.namespace)));
+
+-- The Services each Istio Gateway binding sends traffic to: the destination hosts of its http, tls and tcp routes
+-- and of its http mirrors, resolved as Istio does (short names in the VirtualService's namespace; "svc.ns",
+-- "svc.ns.svc" and "svc.ns.svc.cluster.local" name Service svc of namespace ns). Other hosts are not Services.
+CREATE VIEW istio_gateway_destinations AS
+WITH hosts AS (
+    SELECT b.*, unnest(coalesce(json_extract_string(b.spec, '$.http[*].route[*].destination.host'), [])
+                       || coalesce(json_extract_string(b.spec, '$.tls[*].route[*].destination.host'), [])
+                       || coalesce(json_extract_string(b.spec, '$.tcp[*].route[*].destination.host'), [])
+                       || coalesce(json_extract_string(b.spec, '$.http[*].mirror.host'), [])
+                       || coalesce(json_extract_string(b.spec, '$.http[*].mirrors[*].destination.host'), []))
+             AS destination
+    FROM istio_gateway_bindings b
+)
+SELECT DISTINCT cluster, namespace, virtual_service, gateway_namespace, gateway, server, destination,
+       split_part(istio_fqdn(destination, namespace), '.', 2) AS service_namespace,
+       split_part(istio_fqdn(destination, namespace), '.', 1) AS service,
+       location, source, run_id, artifact_sha256, collected_at
+FROM hosts
+WHERE regexp_full_match(istio_fqdn(destination, namespace), '[^.]+\.[^.]+(\.svc(\.cluster\.local)?)?');
 
 -- Whether a namespace carries the public_access_label.
 CREATE VIEW public_access_namespaces AS
@@ -894,3 +1080,54 @@ SELECT NULL::VARCHAR AS cluster, NULL::VARCHAR AS gateway_namespace, NULL::VARCH
        NULL::INTEGER AS attached_routes, NULL::BOOLEAN AS conflicted, NULL::VARCHAR AS source,
        NULL::VARCHAR AS run_id, NULL::VARCHAR AS artifact_sha256, NULL::TIMESTAMPTZ AS collected_at
 WHERE false;
+
+-- backend-reencryption of Ingress backends (issue 16) ----------------------------------------------------------
+-- The annotation with which each ingress controller is asked to speak TLS to its backends (`controller`: a LIKE
+-- pattern of IngressClass spec.controller), on the Ingress and/or the backend Service (whose value wins), and the
+-- values that mean TLS: ingress-nginx backend-protocol, AWS Load Balancer Controller backend-protocol, Azure
+-- Application Gateway backend-protocol, Traefik service.serversscheme.
+CREATE VIEW ingress_backend_protocols AS
+SELECT * FROM (VALUES
+    ('%ingress-nginx%', 'nginx.ingress.kubernetes.io/backend-protocol', true, false, ['HTTPS', 'GRPCS']),
+    ('ingress.k8s.aws/alb', 'alb.ingress.kubernetes.io/backend-protocol', true, true, ['HTTPS']),
+    ('azure/application-gateway', 'appgw.ingress.kubernetes.io/backend-protocol', true, false, ['HTTPS']),
+    ('traefik.io/ingress-controller', 'traefik.ingress.kubernetes.io/service.serversscheme', false, true, ['HTTPS'])
+) AS t(controller, annotation, on_ingress, on_service, tls_values);
+
+-- Each Ingress backend per IngressClass of the Ingress, with what makes its controller re-encrypt it (covered_by;
+-- NULL: nothing) and, if nothing, why: the Ingress has no class, the class or its controller's annotation is
+-- unknown, or the annotation does not ask for TLS. An annotation of another controller than the class's proves
+-- nothing.
+CREATE VIEW hop_ingress_backend_tls AS
+WITH judged AS (
+    SELECT b.*, c.class, k.spec->>'controller' AS controller, p.annotation,
+           CASE WHEN p.on_service AND (s.annotations->>p.annotation) IS NOT NULL THEN 'Service'
+                WHEN p.on_ingress AND (i.annotations->>p.annotation) IS NOT NULL THEN 'Ingress' END AS annotated_on,
+           coalesce(CASE WHEN p.on_service THEN s.annotations->>p.annotation END,
+                    CASE WHEN p.on_ingress THEN i.annotations->>p.annotation END) AS protocol,
+           p.tls_values
+    FROM hop_ingress_backends b
+    JOIN k8s_current i
+      ON i.cluster = b.cluster AND i.kind = 'Ingress' AND i.namespace = b.namespace AND i.name = b.ingress
+    LEFT JOIN ingress_classes c ON c.cluster = b.cluster AND c.namespace = b.namespace AND c.ingress = b.ingress
+    LEFT JOIN k8s_current k ON k.cluster = c.cluster AND k.kind = 'IngressClass' AND k.name = c.class
+    LEFT JOIN ingress_backend_protocols p ON (k.spec->>'controller') LIKE p.controller
+    LEFT JOIN k8s_current s
+      ON s.cluster = b.cluster AND s.kind = 'Service' AND s.namespace = b.namespace AND s.name = b.service
+)
+SELECT *,
+       CASE WHEN service IS NOT NULL AND list_contains(tls_values, upper(protocol)) THEN
+            annotation || ': ' || protocol || ' on the ' || annotated_on || ', honoured by the controller '
+            || controller
+            || ' of IngressClass ' || class END AS covered_by,
+       CASE WHEN service IS NULL THEN other_backend || ' is not a Service: its re-encryption cannot be judged'
+            WHEN class IS NULL THEN 'the Ingress has no class (no ingressClassName, kubernetes.io/ingress.class or '
+                                    || 'default IngressClass): which controller serves it, and how, is unknown'
+            WHEN controller IS NULL THEN 'IngressClass ' || class
+                                         || ' is not in the inventory: its controller is unknown'
+            WHEN annotation IS NULL THEN 'no annotation of the controller ' || controller || ' (IngressClass ' || class
+                                         || ') that asks for upstream TLS is known'
+            ELSE annotation || ' is ' || coalesce(protocol || ' on the ' || annotated_on, 'unset (plaintext HTTP)')
+                 || ' (controller ' || controller || ' of IngressClass ' || class || ')' END
+         || '; a DestinationRule applied by a sidecar of the controller is not judged' AS why_not
+FROM judged;

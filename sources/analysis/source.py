@@ -35,7 +35,6 @@ from collector.inventory_objects import (
 from collector.plugins import CollectContext, SourceError
 from collector.store import PROVENANCE_COLUMNS
 
-EXPOSURE_LABEL = "defensible.io/exposure"  # a Gateway is public unless labelled internal (as the k8s-networking pack)
 WORKLOAD_ID = re.compile(r"^(?P<namespace>[^/]+)/(?P<name>[^\[]+)\[(?P<kind>[A-Za-z]+)\](\{[^}]*\})?$")
 
 MIGRATIONS = (
@@ -205,6 +204,9 @@ MIGRATIONS = (
         {PROVENANCE_COLUMNS}
     );
     """,
+    # issue 16: whether a Gateway is public is decided from evidence by the k8s-networking pack (gateway_public), never
+    # from its defensible.io/exposure label alone
+    "ALTER TABLE gateway_exposure DROP COLUMN public;",
 )
 
 
@@ -292,12 +294,8 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
         }
         ctx.emit("analysis_workloads", row, sha)
     lines = load_reachability(ctx, cluster, reach, sha, Attribution(inventory))
-    public = {
-        (o["metadata"]["namespace"], o["metadata"]["name"]): o["metadata"]["labels"].get(EXPOSURE_LABEL) != "internal"
-        for o in objects
-        if o["kind"] == "Gateway"
-    }
-    emit_gateways(ctx, cluster, gateways, public, sha)
+    names = sorted((o["metadata"]["namespace"], o["metadata"]["name"]) for o in objects if o["kind"] == "Gateway")
+    emit_gateways(ctx, cluster, gateways, names, sha)
     for p in mesh.ports:
         ctx.emit("mesh_workload_ports", {"cluster": cluster, **asdict(p)}, sha)
     for sp in mesh.services:
@@ -363,7 +361,7 @@ def load_reachability(
 
 
 def emit_gateways(
-    ctx: CollectContext, cluster: str, report: GatewayReport, public: dict[tuple[str, str], bool], sha: str
+    ctx: CollectContext, cluster: str, report: GatewayReport, gateways: list[tuple[str, str]], sha: str
 ) -> None:
     status: dict[tuple[str, str, str, int], RouteParentStatus] = {
         (s.route_kind, s.route_ns, s.route, s.parent_index): s for s in report.route_status
@@ -421,13 +419,12 @@ def emit_gateways(
             "detail": c.detail,
         }
         ctx.emit("gateway_conflicts", row, sha)
-    for gateway_ns, gateway in sorted(public):
+    for gateway_ns, gateway in gateways:
         for e in report.exposure(gateway_ns, gateway):
             row = {
                 "cluster": cluster,
                 "gateway_namespace": gateway_ns,
                 "gateway": gateway,
-                "public": public[(gateway_ns, gateway)],
                 "listener": e.listener,
                 "protocol": e.protocol,
                 "port": e.port,
