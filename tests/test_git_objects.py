@@ -271,7 +271,11 @@ def drift(tmp_path_factory: pytest.TempPathFactory) -> ClaimResult:
     `ledger`, where the namespace-less manifest is applied to another namespace."""
     root = tmp_path_factory.mktemp("drift")
     repo = GitHistory(root / "repo", START)
-    repo.commit({"apps/shop/route.yaml": GIT_ROUTE, "apps/shop/policy.yaml": GIT_POLICY}, "shop", ALICE)
+    repo.commit(
+        {"apps/shop/route.yaml": GIT_ROUTE, "apps/shop/policy.yaml": GIT_POLICY, "apps/shop/service.yaml": LIVE_SERVICE},
+        "shop",
+        ALICE,
+    )
     store = Store.open(root / "store.duckdb")
     assert run_source(store, GitSource(), {"repositories": [{"path": str(repo.path)}]}).status == "succeeded"
     clusters = {
@@ -295,7 +299,8 @@ def test_live_objects_as_applied_match_git(drift: ClaimResult) -> None:
     assert [(r["object"], r["git_location"].split("@")[0]) for r in evidence] == [
         ("HTTPRoute shop/web", "apps/shop/route.yaml"),
         ("NetworkPolicy shop/allow-gateway", "apps/shop/policy.yaml"),
-    ]  # the Service is not of a governed kind
+        ("Service shop/web", "apps/shop/service.yaml"),
+    ]
     route = yaml.safe_load(GIT_ROUTE)
     assert evidence[0]["git_desired_sha256"] == desired_digest(route)  # the Git version it matches
     assert drift.clusters["ledger"][0] == "satisfied"  # a manifest without namespace matches any
@@ -358,7 +363,7 @@ BASELINE = [
     audit_event(6, "update", "httproutes", "shop", "web", "system:serviceaccount:gw:controller", group=GW,
                 objectRef={"subresource": "status"}),  # status written by the Gateway controller
     audit_event(7, "get", "networkpolicies", "shop", "allow-gateway", "alice"),  # not a change
-    audit_event(8, "patch", "services", "shop", "web", "alice", group=""),  # not a governed kind
+    audit_event(8, "patch", "deployments", "shop", "web", "alice", group="apps"),  # not a governed kind
 ]  # fmt: skip
 OUT_OF_BAND = {
     # kubectl edit of a NetworkPolicy by a person
