@@ -272,7 +272,11 @@ def drift(tmp_path_factory: pytest.TempPathFactory) -> ClaimResult:
     root = tmp_path_factory.mktemp("drift")
     repo = GitHistory(root / "repo", START)
     repo.commit(
-        {"apps/shop/route.yaml": GIT_ROUTE, "apps/shop/policy.yaml": GIT_POLICY, "apps/shop/service.yaml": LIVE_SERVICE},
+        {
+            "apps/shop/route.yaml": GIT_ROUTE,
+            "apps/shop/policy.yaml": GIT_POLICY,
+            "apps/shop/service.yaml": LIVE_SERVICE,
+        },
         "shop",
         ALICE,
     )
