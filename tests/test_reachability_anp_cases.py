@@ -14,7 +14,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from test_reachability_cases import (
+from reachability_corpus import (
     as_json,
     check_lines,
     check_objects,
