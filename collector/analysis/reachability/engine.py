@@ -19,12 +19,14 @@ from operator import itemgetter
 from collector.analysis.reachability.addresses import Interval, elementary_intervals, interval_text, merge_runs
 from collector.analysis.reachability.bits import indices, span
 from collector.analysis.reachability.conns import ALL_ID, EMPTY_ID, ConnTable
+from collector.analysis.reachability.enforcement import enforced_rows
 from collector.analysis.reachability.model import (
     NAME_LABEL,
     Inventory,
     IPBlockPeer,
     NamedPort,
     Peer,
+    all_rules,
     Policy,
     PortSpec,
     Rule,
@@ -32,7 +34,8 @@ from collector.analysis.reachability.model import (
     resolve_ports,
 )
 from collector.analysis.reachability.result import Reachability
-from collector.analysis.reachability.selectors import Selector
+from collector.analysis.reachability.selectors import Matcher, Selector
+from collector.analysis.reachability.unmodelled import unmodelled
 
 
 @dataclass
@@ -78,14 +81,9 @@ def equivalence_classes(workloads: list[Workload], table: ConnTable) -> tuple[li
     return classes, of
 
 
-def blocks(policies: list[Policy]) -> list[tuple[Interval, ...]]:
-    return [
-        peer.intervals
-        for policy in policies
-        for rule in policy.ingress_rules + policy.egress_rules
-        for peer in rule.peers or ()
-        if isinstance(peer, IPBlockPeer)
-    ]
+def blocks(inv: Inventory) -> list[tuple[Interval, ...]]:
+    """The address blocks of every policy rule (NetworkPolicy, Cilium, Calico)."""
+    return [peer.intervals for rule in all_rules(inv) for peer in rule.peers or () if isinstance(peer, IPBlockPeer)]
 
 
 class Space:
@@ -96,6 +94,7 @@ class Space:
         self.classes_all = span(0, len(classes) - 1) if classes else 0
         self.everything = span(0, self.size - 1)
         self.namespaces = namespaces
+        self.labels = [klass.labels for klass in classes]
         self.ns_bits: dict[str, int] = defaultdict(int)
         self.pairs: dict[tuple[str, str], int] = defaultdict(int)
         self.keys: dict[str, int] = defaultdict(int)
@@ -108,12 +107,14 @@ class Space:
         offset = len(classes)
         self.ext_starts = {v: [lo for vv, lo, _ in externals if vv == v] for v in (4, 6)}
         self.ext_offset = {v: offset + next((i for i, e in enumerate(externals) if e[0] == v), 0) for v in (4, 6)}
-        self._pods: dict[Selector, int] = {}
-        self._namespaces: dict[Selector, int] = {}
+        self._pods: dict[Matcher, int] = {}
+        self._namespaces: dict[Matcher, int] = {}
 
-    def pods(self, selector: Selector) -> int:
+    def pods(self, selector: Matcher) -> int:
         """The classes whose pod labels match ``selector`` (any namespace)."""
         found = self._pods.get(selector)
+        if found is None and not isinstance(selector, Selector):  # a Calico expression: matched class by class
+            found = self._pods[selector] = sum(1 << k for k, labels in enumerate(self.labels) if selector.matches(labels))
         if found is None:
             bits = self.classes_all
             for label, value in selector.labels:
@@ -130,7 +131,7 @@ class Space:
             found = self._pods[selector] = bits
         return found
 
-    def in_namespaces(self, selector: Selector) -> int:
+    def in_namespaces(self, selector: Matcher) -> int:
         """The classes in namespaces whose labels match ``selector``."""
         found = self._namespaces.get(selector)
         if found is None:
@@ -258,7 +259,7 @@ def analyze(inv: Inventory) -> Reachability:
     """Allowed connections between every ordered pair of workloads, and between workloads and external addresses."""
     table = ConnTable()
     classes, class_of = equivalence_classes(inv.workloads, table)
-    externals = elementary_intervals(blocks(inv.policies))
+    externals = elementary_intervals(blocks(inv))
     n_classes = len(classes)
     space = Space(classes, externals, inv.namespaces)
     compiled = [space.policy(p, table) for p in inv.policies]
@@ -277,11 +278,16 @@ def analyze(inv: Inventory) -> Reachability:
     for k, klass in enumerate(classes):
         signatures[klass.named_ports] |= 1 << k
     rows = Rows(table, space.size, signatures)
-    in_rows = [rows.ingress(selecting_in[k], klass.named_ports) for k, klass in enumerate(classes)]
+    if inv.ordered:  # Cilium or Calico policies: ordered evaluation
+        in_rows, out_rows = enforced_rows(inv, space, classes, compiled, rows)
+    else:
+        in_rows = [rows.ingress(selecting_in[k], klass.named_ports) for k, klass in enumerate(classes)]
+        out_rows = [rows.egress(selecting_out[k]) for k in range(n_classes)]
     for k, klass in enumerate(classes):  # what reaches the class outside NetworkPolicy, from every source
         if klass.host_conn != EMPTY_ID and in_rows[k] is not rows.all:
             in_rows[k] = [table.union(conn, klass.host_conn) for conn in in_rows[k]]
-    out_rows = [rows.all if klass.host_network else rows.egress(selecting_out[k]) for k, klass in enumerate(classes)]
+        if klass.host_network:
+            out_rows[k] = rows.all
 
     by_source = list(zip(*in_rows, strict=True)) if classes else []  # by_source[i][d]: ingress of class d from i
     allowed: list[tuple[int, ...]] = []
@@ -295,7 +301,8 @@ def analyze(inv: Inventory) -> Reachability:
         allowed.append(tuple(map(table.inter.__getitem__, keys)))
 
     members = [klass.members for klass in classes]
-    return Reachability(triples(inv.workloads, class_of, members, allowed, out_rows, by_source, externals, table))
+    lines = triples(inv.workloads, class_of, members, allowed, out_rows, by_source, externals, table)
+    return Reachability(lines, unmodelled(inv))
 
 
 def triples(

@@ -1,0 +1,195 @@
+"""Calico NetworkPolicy, GlobalNetworkPolicy and Tier (projectcalico.org/v3, crd.projectcalico.org/v1) at L3/L4.
+
+A rule matches a peer by its ``selector`` (pods; in a namespaced policy those of its namespace unless
+``namespaceSelector`` is set), ``namespaceSelector`` (pods of matching namespaces), ``notSelector`` and ``nets``
+(external addresses); a rule without them matches every peer. Ports are ``destination.ports`` (numbers,
+``"a:b"`` ranges, named ports) under ``protocol`` (none: every protocol). ``Log`` rules change nothing.
+What is not modelled (``http``, ``serviceAccounts``, ``services``, ``notNets``, ``notPorts``, source ports,
+``notProtocol``, ``nets`` together with a selector, selectors on ``projectcalico.org/`` pod labels, an unknown
+tier) is reported: an Allow rule then matches every peer it could, a Deny or Pass rule only what is modelled.
+Policies with ``doNotTrack`` or ``preDNAT`` apply to host endpoints only and select no pod.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from collector.analysis.reachability.addresses import ipblock_intervals
+from collector.analysis.reachability.calico_selectors import CalicoSelector
+from collector.analysis.reachability.conns import MAX_PORT, MIN_PORT, PROTOCOLS
+from collector.analysis.reachability.errors import ReachabilityError
+from collector.analysis.reachability.model import (
+    IPBlockPeer,
+    Peer,
+    PortSpec,
+    Rule,
+    SelectorPeer,
+    namespace_of,
+    object_name,
+)
+from collector.analysis.reachability.ordered import ALLOW, CALICO, DEFAULT_TIER, DENY, PASS, ActionRule, OrderedPolicy
+
+CALICO_GROUPS = ("projectcalico.org", "crd.projectcalico.org")
+POLICY_KINDS = ("NetworkPolicy", "GlobalNetworkPolicy")
+PROTOCOL_NUMBERS = {6: "TCP", 17: "UDP", 132: "SCTP"}
+ACTIONS = (ALLOW, DENY, PASS, "Log")
+UNMODELLED_FIELDS = {
+    "http": "http match (L7)", "notProtocol": "notProtocol", "notICMP": "notICMP",
+}  # fmt: skip
+SELECTOR_FIELDS = ("selector", "namespaceSelector", "notSelector")
+UNMODELLED_PEER = ("notNets", "serviceAccounts", "services", "notPorts")
+
+
+def parse_tier(obj: dict, index: int) -> tuple[str, tuple[float, str]]:
+    """A Tier's name, order (unset: last) and default action."""
+    name = object_name(obj, index)
+    spec = obj.get("spec") or {}
+    order = spec.get("order")
+    action = spec.get("defaultAction") or DENY
+    if action not in (DENY, PASS):
+        raise ReachabilityError(f"Tier {name} spec.defaultAction: must be Deny or Pass, got {action!r}")
+    return name, (math.inf if order is None else float(order), action)
+
+
+def parse_calico(obj: dict, index: int, tiers: set[str]) -> OrderedPolicy:
+    """A Calico NetworkPolicy or GlobalNetworkPolicy; ``tiers``: the names of the Tiers in the inventory."""
+    kind = obj["kind"].split(".", 1)[0]
+    cluster_wide = kind == "GlobalNetworkPolicy"
+    namespace = None if cluster_wide else namespace_of(obj)
+    name = object_name(obj, index)
+    where = f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
+    spec = obj.get("spec") or {}
+    if not isinstance(spec, dict):
+        raise ReachabilityError(f"{where}: spec must be a mapping")
+    notes: list[str] = []
+    tier = spec.get("tier") or DEFAULT_TIER
+    if tier != DEFAULT_TIER and tier not in tiers:
+        notes.append(f"tier {tier} (no such Tier in the inventory: its order is unknown, evaluated last)")
+    if spec.get("serviceAccountSelector"):
+        notes.append("serviceAccountSelector (not modelled: ignored)")
+    pods = selector(spec.get("selector"), f"{where} spec.selector", notes)
+    selects: SelectorPeer | None = None
+    if not spec.get("doNotTrack") and not spec.get("preDNAT"):
+        if cluster_wide:
+            spaces = CalicoSelector.parse(spec.get("namespaceSelector"), f"{where} spec.namespaceSelector", True)
+            selects = SelectorPeer("", pods, spaces)
+        else:
+            selects = SelectorPeer(namespace or "", pods, None)
+    ingress_raw, egress_raw = spec.get("ingress") or [], spec.get("egress") or []
+    types = spec.get("types") or []
+    if not isinstance(types, list) or any(t not in ("Ingress", "Egress") for t in types):
+        raise ReachabilityError(f"{where} spec.types: must list Ingress and/or Egress, got {types!r}")
+    if types:
+        ingress, egress = "Ingress" in types, "Egress" in types
+    else:  # Calico's defaulting: Egress if there are egress rules, Ingress if there are ingress rules or no egress
+        ingress, egress = bool(ingress_raw) or not egress_raw, bool(egress_raw)
+    order = spec.get("order")
+    return OrderedPolicy(
+        f"{kind}.projectcalico.org" if kind == "NetworkPolicy" else kind, namespace, name, CALICO, selects,
+        ingress, egress,
+        rules(ingress_raw, True, namespace, f"{where} spec.ingress"),
+        rules(egress_raw, False, namespace, f"{where} spec.egress"),
+        tier=tier, order=math.inf if order is None else float(order), unmodelled="; ".join(notes),
+    )  # fmt: skip
+
+
+def selector(raw: Any, where: str, notes: list[str]) -> CalicoSelector:
+    parsed = CalicoSelector.parse(raw, where)
+    calico_keys = sorted(k for k in parsed.keys if k.startswith("projectcalico.org/"))
+    if calico_keys:
+        notes.append(f"selector on {', '.join(calico_keys)} (Calico's own labels are not modelled)")
+    return parsed
+
+
+def rules(raw: Any, ingress: bool, namespace: str | None, where: str) -> tuple[ActionRule, ...]:
+    if not isinstance(raw, list):
+        raise ReachabilityError(f"{where}: must be a list")
+    out = []
+    for i, rule in enumerate(raw):
+        parsed = parse_rule(rule, ingress, namespace, f"{where}[{i}]")
+        if parsed is not None:
+            out.append(parsed)
+    return tuple(out)
+
+
+def parse_rule(raw: Any, ingress: bool, namespace: str | None, where: str) -> ActionRule | None:
+    """One rule (None for a Log rule, which decides nothing)."""
+    if not isinstance(raw, dict):
+        raise ReachabilityError(f"{where}: a rule must be a mapping")
+    action = raw.get("action")
+    if action not in ACTIONS:
+        raise ReachabilityError(f"{where}.action: must be one of {', '.join(ACTIONS)}, got {action!r}")
+    if action == "Log":
+        return None
+    notes = [why for field, why in UNMODELLED_FIELDS.items() if raw.get(field)]
+    source, destination = raw.get("source") or {}, raw.get("destination") or {}
+    if not isinstance(source, dict) or not isinstance(destination, dict):
+        raise ReachabilityError(f"{where}: source and destination must be mappings")
+    peer_side, local_side = (source, destination) if ingress else (destination, source)
+    local_name = "destination" if ingress else "source"
+    if any(local_side.get(f) for f in ("selector", "namespaceSelector", "notSelector", "nets", "notNets")):
+        notes.append(f"{local_name} endpoint criteria of an {'ingress' if ingress else 'egress'} rule")
+    if source.get("ports"):
+        notes.append("source ports")
+    notes.extend(f for f in UNMODELLED_PEER if peer_side.get(f) or (f == "notPorts" and destination.get(f)))
+    peers = parse_peers(peer_side, namespace, f"{where}.{'source' if ingress else 'destination'}", notes)
+    mixed = peer_side.get("nets") and any(peer_side.get(f) is not None for f in SELECTOR_FIELDS)
+    if mixed or any(peer_side.get(f) for f in UNMODELLED_PEER):
+        # a peer criterion not modelled: an Allow matches every peer it could, a Deny or Pass none
+        peers = None if action == ALLOW else ()
+    ports = parse_ports(raw.get("protocol"), destination.get("ports"), f"{where}")
+    return ActionRule(action, Rule(peers, ports), "; ".join(dict.fromkeys(notes)))
+
+
+def parse_peers(side: dict, namespace: str | None, where: str, notes: list[str]) -> tuple[Peer, ...] | None:
+    """The peers of a rule's peer side; None: every peer."""
+    pods_raw, spaces_raw, not_raw = (side.get(f) for f in SELECTOR_FIELDS)
+    nets = side.get("nets")
+    if nets is not None and not isinstance(nets, list):
+        raise ReachabilityError(f"{where}.nets: must be a list")
+    if pods_raw is None and spaces_raw is None and not_raw is None:
+        return parse_nets(side, where) if nets else None
+    if nets:
+        notes.append("nets together with a selector (pod addresses are unknown)")
+    pods = selector(pods_raw, f"{where}.selector", notes)
+    if not_raw is not None:
+        pods = pods.but_not(selector(not_raw, f"{where}.notSelector", notes))
+    if spaces_raw is not None:
+        spaces: CalicoSelector | None = CalicoSelector.parse(spaces_raw, f"{where}.namespaceSelector", True)
+    else:
+        spaces = None if namespace else CalicoSelector.parse(None, where, True)
+    return (SelectorPeer(namespace or "", pods, spaces),)
+
+
+def parse_nets(side: dict, where: str) -> tuple[Peer, ...]:
+    return tuple(IPBlockPeer(tuple(ipblock_intervals(n, None, f"{where}.nets"))) for n in side.get("nets") or [])
+
+
+def parse_ports(protocol: Any, ports: Any, where: str) -> tuple[PortSpec, ...] | None:
+    """The ports of a rule (None: every port of every protocol); ICMP and other protocols: none modelled."""
+    if protocol is None:
+        if ports:
+            raise ReachabilityError(f"{where}: destination.ports needs protocol TCP, UDP or SCTP")
+        return None
+    if isinstance(protocol, int) and not isinstance(protocol, bool):
+        protocol = PROTOCOL_NUMBERS.get(protocol, "other")
+    protocol = str(protocol).upper()
+    if protocol not in PROTOCOLS:
+        return ()
+    if not ports:
+        return (PortSpec(protocol),)
+    if not isinstance(ports, list):
+        raise ReachabilityError(f"{where}.destination.ports: must be a list")
+    out = []
+    for port in ports:
+        text = str(port)
+        if isinstance(port, str) and not text.replace(":", "").isdigit():
+            out.append(PortSpec(protocol, name=port))
+            continue
+        lo_text, _, hi_text = text.partition(":")
+        lo, hi = int(lo_text), int(hi_text or lo_text)
+        if not MIN_PORT <= lo <= hi <= MAX_PORT:
+            raise ReachabilityError(f"{where}.destination.ports: invalid port range {port!r}")
+        out.append(PortSpec(protocol, lo, hi))
+    return tuple(out)
