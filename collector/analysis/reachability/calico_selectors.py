@@ -1,8 +1,9 @@
 """Calico selector expressions (``app == 'web' && !has(canary)``), parsed once and matched against label maps.
 
 Grammar (docs.tigera.io, NetworkPolicy selectors): ``all()``, ``global()``, ``k == 'v'``, ``k != 'v'`` (true when
-``k`` is absent), ``has(k)``, ``k in {'a', 'b'}``, ``k not in {...}`` (true when ``k`` is absent), ``k contains 's'``, ``k starts with 's'``,
-``k ends with 's'``, ``!``, ``&&``, ``||`` and parentheses; ``&&`` binds tighter than ``||``.
+``k`` is absent), ``has(k)``, ``k in {'a', 'b'}``, ``k not in {...}`` (true when ``k`` is absent),
+``k contains 's'``, ``k starts with 's'``, ``k ends with 's'``, ``!``, ``&&``, ``||`` and parentheses; ``&&`` binds
+tighter than ``||``.
 """
 
 from __future__ import annotations

@@ -15,18 +15,8 @@ from typing import TYPE_CHECKING
 
 from collector.analysis.reachability.bits import indices
 from collector.analysis.reachability.conns import ALL_ID, EMPTY_ID, ConnTable
-from collector.analysis.reachability.model import Inventory, NamedPort, Policy, Rule
-from collector.analysis.reachability.ordered import (
-    ALLOW,
-    CALICO,
-    CILIUM,
-    DENY,
-    PASS,
-    OrderedPolicy,
-    Tier,
-    calico_plan,
-    cilium_plan,
-)
+from collector.analysis.reachability.model import Inventory, NamedPort, Rule
+from collector.analysis.reachability.ordered import ALLOW, DENY, PASS, Tier, plan
 
 if TYPE_CHECKING:  # the engine calls this module
     from collector.analysis.reachability.engine import CompiledPolicy, CompiledRule, Klass, Rows, Space
@@ -73,15 +63,6 @@ def enforced_rows(
         return out if out is not None else rows.all
 
     return [row(k, True) for k in range(len(classes))], [row(k, False) for k in range(len(classes))]
-
-
-def plan(
-    enforcer: str, knps: list[Policy], policies: list[OrderedPolicy], ingress: bool, tiers: dict
-) -> list[Tier]:
-    if enforcer == CILIUM:
-        return cilium_plan(knps, policies, ingress)
-    assert enforcer == CALICO
-    return calico_plan(knps, policies, ingress, tiers)
 
 
 Parts = Callable[[Rule], list[tuple[int, int]]]  # a rule's (members, connection id) pieces

@@ -26,11 +26,11 @@ from collector.analysis.reachability.model import (
     IPBlockPeer,
     NamedPort,
     Peer,
-    all_rules,
     Policy,
     PortSpec,
     Rule,
     Workload,
+    all_rules,
     resolve_ports,
 )
 from collector.analysis.reachability.result import Reachability
@@ -114,7 +114,8 @@ class Space:
         """The classes whose pod labels match ``selector`` (any namespace)."""
         found = self._pods.get(selector)
         if found is None and not isinstance(selector, Selector):  # a Calico expression: matched class by class
-            found = self._pods[selector] = sum(1 << k for k, labels in enumerate(self.labels) if selector.matches(labels))
+            matching = (1 << k for k, labels in enumerate(self.labels) if selector.matches(labels))
+            found = self._pods[selector] = sum(matching)
         if found is None:
             bits = self.classes_all
             for label, value in selector.labels:

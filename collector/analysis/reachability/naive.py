@@ -20,7 +20,7 @@ from collector.analysis.reachability.model import (
     all_rules,
     resolve_ports,
 )
-from collector.analysis.reachability.ordered import ALLOW, CILIUM, PASS, Tier, calico_plan, cilium_plan
+from collector.analysis.reachability.ordered import ALLOW, PASS, Tier, plan
 from collector.analysis.reachability.result import Reachability
 from collector.analysis.reachability.unmodelled import unmodelled
 
@@ -93,10 +93,7 @@ def enforced(
     allowed = ALL
     for enforcer in sorted({p.enforcer for p in inv.ordered}):
         mine = [p for p in inv.ordered if p.enforcer == enforcer and p.applies(workload, labels, ingress)]
-        if enforcer == CILIUM:
-            tiers = cilium_plan(knps, mine, ingress)
-        else:
-            tiers = calico_plan(knps, mine, ingress, inv.tiers)
+        tiers = plan(enforcer, knps, mine, ingress, inv.tiers)
         allowed = intersection(allowed, first_match(inv, tiers, peer, named_ports))
     return allowed
 

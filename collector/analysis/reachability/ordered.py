@@ -77,6 +77,13 @@ def knp_rules(policy: Policy, ingress: bool) -> tuple[ActionRule, ...]:
     return tuple(ActionRule(ALLOW, r) for r in (policy.ingress_rules if ingress else policy.egress_rules))
 
 
+def plan(
+    enforcer: str, knps: list[Policy], policies: list[OrderedPolicy], ingress: bool, tiers: dict[str, tuple[float, str]]
+) -> list[Tier]:
+    """The plan of an endpoint that ``knps`` and ``policies`` (of ``enforcer``) select for this direction."""
+    return cilium_plan(knps, policies, ingress) if enforcer == CILIUM else calico_plan(knps, policies, ingress, tiers)
+
+
 def cilium_plan(knps: list[Policy], policies: list[OrderedPolicy], ingress: bool) -> list[Tier]:
     """The Cilium tier of an endpoint selected for this direction by ``knps`` and Cilium ``policies``."""
     if not knps and not policies:
