@@ -53,8 +53,14 @@ def parse_cilium(obj: dict, index: int) -> list[OrderedPolicy]:
     namespace = None if clusterwide else namespace_of(obj)
     name = object_name(obj, index)
     where = f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
-    specs = [("spec", obj.get("spec"))] if obj.get("spec") else []
-    specs += [(f"specs[{i}]", s) for i, s in enumerate(obj.get("specs") or [])]
+    spec = obj.get("spec") or {}
+    if not isinstance(spec, dict):
+        raise ReachabilityError(f"{where}: spec must be a mapping")
+    extra = obj.get("specs") or spec.get("specs") or []  # the store keeps ``specs`` in the spec
+    if not isinstance(extra, list):
+        raise ReachabilityError(f"{where}: specs must be a list")
+    own = {k: v for k, v in spec.items() if k != "specs"}
+    specs = ([("spec", own)] if own else []) + [(f"specs[{i}]", s) for i, s in enumerate(extra)]
     return [parse_spec(kind, namespace, name, spec, f"{where} {at}") for at, spec in specs]
 
 
