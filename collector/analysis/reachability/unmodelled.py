@@ -15,12 +15,10 @@ from collector.analysis.reachability.ordered import ActionRule, OrderedPolicy
 class Unmodelled:
     src: str | None  # a workload id or an external interval first-last; None: every source
     dst: str | None  # None: every destination
-    policy: str  # the object, "CiliumNetworkPolicy shop/web"
+    policy_kind: str  # the policy object: CiliumNetworkPolicy, GlobalNetworkPolicy, ...
+    policy_namespace: str | None  # None: cluster-wide
+    policy_name: str
     why: str
-
-    @property
-    def scope(self) -> str:
-        return f"{self.src or '*'} => {self.dst or '*'}"
 
 
 def unmodelled(inv: Inventory) -> list[Unmodelled]:
@@ -30,7 +28,7 @@ def unmodelled(inv: Inventory) -> list[Unmodelled]:
     for policy in inv.ordered:
         if policy.selects is None:
             if policy.unmodelled:
-                found.add(Unmodelled(None, None, policy.title, policy.unmodelled))
+                found.add(Unmodelled(None, None, *object_of(policy), policy.unmodelled))
             continue
         for ingress in (True, False):
             targets = [w.id for w in inv.workloads if policy.applies(w, labels[w.namespace], ingress)]
@@ -40,11 +38,16 @@ def unmodelled(inv: Inventory) -> list[Unmodelled]:
                 if rule.unmodelled and targets:
                     for peer in peers(inv, rule, labels):
                         found.update(pair(peer, t, ingress, policy, rule.unmodelled) for t in targets if t != peer)
-    return sorted(found, key=lambda u: (u.src or "", u.dst or "", u.policy, u.why))
+    return sorted(found, key=lambda u: (u.src or "", u.dst or "", u.policy_kind, u.policy_name, u.why))
+
+
+def object_of(policy: OrderedPolicy) -> tuple[str, str | None, str]:
+    return policy.kind, policy.namespace, policy.name
 
 
 def pair(peer: str | None, target: str, ingress: bool, policy: OrderedPolicy, why: str) -> Unmodelled:
-    return Unmodelled(peer, target, policy.title, why) if ingress else Unmodelled(target, peer, policy.title, why)
+    src, dst = (peer, target) if ingress else (target, peer)
+    return Unmodelled(src, dst, *object_of(policy), why)
 
 
 def peers(inv: Inventory, rule: ActionRule, labels: dict[str, dict[str, str]]) -> list[str | None]:
