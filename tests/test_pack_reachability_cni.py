@@ -3,10 +3,8 @@ baseline, and one-change variants that each open a regulated workload or leave p
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from test_pack_reachability import BASE, DB, collect, judge, rows
+from test_pack_reachability import DB, collect, judge, rows
 
 from collector.claims import ClaimResult
 from collector.store import Store

@@ -12,9 +12,9 @@ import ipaddress
 
 from collector.analysis.reachability.addresses import Interval
 from collector.analysis.reachability.conns import EMPTY, conn_text
+from collector.analysis.reachability.inventory import Inventory
 from collector.analysis.reachability.model import (
     NAME_LABEL,
-    Inventory,
     IPBlockPeer,
     Policy,
     Rule,

@@ -19,10 +19,10 @@ from operator import itemgetter
 from collector.analysis.reachability.addresses import Interval, elementary_intervals, interval_text, merge_runs
 from collector.analysis.reachability.bits import indices, span
 from collector.analysis.reachability.conns import ALL_ID, EMPTY_ID, ConnTable
-from collector.analysis.reachability.enforcement import enforced_rows
+from collector.analysis.reachability.enforcement import evaluate
+from collector.analysis.reachability.inventory import Inventory, all_rules
 from collector.analysis.reachability.model import (
     NAME_LABEL,
-    Inventory,
     IPBlockPeer,
     NamedPort,
     Peer,
@@ -30,9 +30,9 @@ from collector.analysis.reachability.model import (
     PortSpec,
     Rule,
     Workload,
-    all_rules,
     resolve_ports,
 )
+from collector.analysis.reachability.ordered import plan
 from collector.analysis.reachability.result import Reachability
 from collector.analysis.reachability.selectors import Matcher, Selector
 from collector.analysis.reachability.unmodelled import unmodelled
@@ -304,6 +304,49 @@ def analyze(inv: Inventory) -> Reachability:
     members = [klass.members for klass in classes]
     lines = triples(inv.workloads, class_of, members, allowed, out_rows, by_source, externals, table)
     return Reachability(lines, unmodelled(inv))
+
+
+def enforced_rows(
+    inv: Inventory, space: Space, classes: list[Klass], compiled: list[CompiledPolicy], rows: Rows
+) -> tuple[list[list[int]], list[list[int]]]:
+    """Under Cilium or Calico policies: per class, the ingress and the egress row of its enforcers' plans
+    (``ordered``); when both are present (Cilium chained on Calico), a connection must pass both."""
+    table = rows.table
+    enforcers = sorted({p.enforcer for p in inv.ordered})
+    selected = [space.peer(p.selects) if p.selects is not None else 0 for p in inv.ordered]
+    compiled_rules: dict[int, CompiledRule] = {}
+    memo: dict[tuple, list[int]] = {}
+
+    def parts(rule: Rule, named_ports: tuple[NamedPort, ...] | None) -> list[tuple[int, int]]:
+        """A rule's (members, connection id) pieces into a class with ``named_ports``, or out of a class (None:
+        named ports resolve per destination)."""
+        c = compiled_rules.get(id(rule))
+        if c is None:
+            c = compiled_rules[id(rule)] = space.rule(rule, table)
+        if not c.named:
+            return [(c.bits, c.conn_id)]
+        if named_ports is not None:
+            return [(c.bits, rows.resolved(c.ports, named_ports))]
+        return [(c.bits & s, rows.resolved(c.ports, ports)) for ports, s in rows.signatures.items() if c.bits & s]
+
+    def row(k: int, ingress: bool) -> list[int]:
+        bit = 1 << k
+        knps = [p for p, c in zip(inv.policies, compiled, strict=True) if c.selected & bit]
+        knps = [p for p in knps if (p.ingress if ingress else p.egress)]
+        named = classes[k].named_ports if ingress else None
+        out: list[int] | None = None
+        for enforcer in enforcers:
+            mine = [p for p, s in zip(inv.ordered, selected, strict=True) if s & bit and p.enforcer == enforcer]
+            mine = [p for p in mine if (p.ingress if ingress else p.egress)]
+            key = (enforcer, ingress, tuple(map(id, knps)), tuple(map(id, mine)), named)
+            found = memo.get(key)
+            if found is None:
+                tiers = plan(enforcer, knps, mine, ingress, inv.tiers)
+                found = memo[key] = evaluate(tiers, lambda r: parts(r, named), table, space.everything, space.size)
+            out = found if out is None else [table.intersection(a, b) for a, b in zip(out, found, strict=True)]
+        return out if out is not None else rows.all
+
+    return [row(k, True) for k in range(len(classes))], [row(k, False) for k in range(len(classes))]
 
 
 def triples(

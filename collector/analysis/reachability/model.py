@@ -1,19 +1,16 @@
-"""The inventory the engine analyses: namespaces, workloads (pods collapsed to their top owner), policies."""
+"""What the engine analyses: workloads (pods collapsed to their top owner), NetworkPolicies, their peers and rules."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from collector.analysis.objects import ListError, typed_items
 from collector.analysis.reachability.addresses import Interval, ipblock_intervals
 from collector.analysis.reachability.conns import ALL, EMPTY, MAX_PORT, MIN_PORT, PROTOCOLS, Conn, conn_of, union_all
 from collector.analysis.reachability.errors import ReachabilityError
 from collector.analysis.reachability.selectors import Matcher, Selector
-
-if TYPE_CHECKING:
-    from collector.analysis.reachability.ordered import OrderedPolicy
 
 NAME_LABEL = "kubernetes.io/metadata.name"
 # Workload kinds and the API groups they are served from ("" is the core group); in preference order for
@@ -138,50 +135,6 @@ def resolve_ports(ports: tuple[PortSpec, ...] | None, named_ports: tuple[NamedPo
     return union_all(conns) if conns else EMPTY
 
 
-@dataclass
-class Inventory:
-    namespaces: dict[str, dict[str, str]]  # every namespace (declared or holding a workload) -> labels
-    workloads: list[Workload]  # sorted by id
-    policies: list[Policy]
-    ordered: list[OrderedPolicy] = field(default_factory=list)  # Cilium and Calico policies
-    tiers: dict[str, tuple[float, str]] = field(default_factory=dict)  # Calico tiers: (order, default action)
-
-    @classmethod
-    def from_objects(cls, objects: Iterable[Any]) -> Inventory:
-        """Namespaces, workloads, NetworkPolicies, Cilium and Calico policies of Kubernetes objects (``List``
-        kinds are flattened)."""
-        from collector.analysis.reachability.cni import cni_kind, parse_cni  # parses into this module's types
-
-        namespaces: dict[str, dict[str, str]] = {}
-        controllers: dict[tuple[str, str, str], dict] = {}
-        policies: dict[tuple[str, str], Policy] = {}
-        cni: list[tuple[int, dict, str]] = []
-        for index, obj in enumerate(flatten(objects)):
-            kind = obj.get("kind")
-            if kind == "Namespace" and served(obj, NAMESPACE_GROUPS):
-                name = object_name(obj, index)
-                labels = string_map((obj.get("metadata") or {}).get("labels"), f"Namespace {name}")
-                namespaces[name] = {**labels, NAME_LABEL: name}
-            elif kind == "NetworkPolicy" and served(obj, POLICY_GROUPS):
-                policy = parse_policy(obj, index)
-                policies[(policy.namespace, policy.name)] = policy
-            elif kind in WORKLOAD_GROUPS and served(obj, WORKLOAD_GROUPS[kind]):
-                controllers[(namespace_of(obj), kind, object_name(obj, index))] = obj
-            elif (what := cni_kind(obj)) is not None:
-                cni.append((index, obj, what))
-        ordered, tiers = parse_cni(cni)
-        workloads = collapse(controllers, selected_keys(policies.values()) | ordered_keys(ordered))
-        for w in workloads:
-            namespaces.setdefault(w.namespace, {NAME_LABEL: w.namespace})
-        return cls(namespaces, workloads, list(policies.values()), ordered, tiers)
-
-
-def all_rules(inv: Inventory) -> list[Rule]:
-    """The rules of every policy of the inventory."""
-    rules = [r for p in inv.policies for r in p.ingress_rules + p.egress_rules]
-    return rules + [r.rule for p in inv.ordered for r in p.ingress_rules + p.egress_rules]
-
-
 # objects -----------------------------------------------------------------------------------------------
 
 
@@ -250,14 +203,6 @@ def selected_keys(policies: Iterable[Policy]) -> frozenset[str]:
                 k for peer in rule.peers or () if isinstance(peer, SelectorPeer) and peer.pods for k in peer.pods.keys
             )
     return frozenset(keys)
-
-
-def ordered_keys(policies: Iterable[OrderedPolicy]) -> frozenset[str]:
-    """The pod label keys Cilium and Calico policies select on."""
-    peers = [p.selects for p in policies] + [
-        peer for p in policies for r in p.ingress_rules + p.egress_rules for peer in r.rule.peers or ()
-    ]
-    return frozenset(k for peer in peers if isinstance(peer, SelectorPeer) and peer.pods for k in peer.pods.keys)
 
 
 def collapse(objects: dict[Key, dict], selected: frozenset[str] = frozenset()) -> list[Workload]:

@@ -9,15 +9,14 @@ from collections.abc import Iterable
 
 from collector.analysis.reachability.addresses import Interval, elementary_intervals, interval_text, merge_runs
 from collector.analysis.reachability.conns import ALL, EMPTY, Conn, difference, intersection, union
+from collector.analysis.reachability.inventory import Inventory, all_rules
 from collector.analysis.reachability.model import (
     NAME_LABEL,
-    Inventory,
     IPBlockPeer,
     NamedPort,
     Policy,
     Rule,
     Workload,
-    all_rules,
     resolve_ports,
 )
 from collector.analysis.reachability.ordered import ALLOW, PASS, Tier, plan

@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from collector.analysis.reachability.addresses import interval_text
-from collector.analysis.reachability.model import NAME_LABEL, Inventory, IPBlockPeer, SelectorPeer, Workload
+from collector.analysis.reachability.inventory import Inventory
+from collector.analysis.reachability.model import NAME_LABEL, IPBlockPeer, SelectorPeer, Workload
 from collector.analysis.reachability.ordered import ActionRule, OrderedPolicy
 
 
