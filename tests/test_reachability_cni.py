@@ -409,3 +409,33 @@ def test_engine_agrees_with_the_naive_evaluator_on_random_cni_inventories() -> N
         assert engine == naive, f"seed {seed}: {sorted(set(engine) ^ set(naive))}"
         restricted += any(ALL not in line for line in engine)
     assert restricted > 100
+
+
+def test_unmodelled_parts_never_deny_and_reserved_labels_select_no_pod() -> None:
+    deny_sa = "selector: app == 'db'\norder: 1\ningress: [{action: Deny, source: {serviceAccounts: {names: [x]}}}]\n"
+    allow = "selector: app == 'db'\norder: 2\ningress: [{action: Allow}]"
+    assert into(DB, calico(deny_sa, "d"), calico(allow, "a"))[WEB] == ALL
+    v4 = "selector: app == 'db'\ningress: [{action: Allow, ipVersion: 4}]"
+    assert into(DB, calico(v4)) == {WEB: ALL, CLI: ALL, V4_ALL: ALL}
+    requires = (
+        DB_SELECTED + "ingress: [{fromEntities: [all]}]\ningressDeny: [{fromEntities: [all], fromRequires: [{}]}]"
+    )
+    assert into(DB, cnp(requires))[WEB] == ALL
+    host = cnp("endpointSelector: {matchLabels: {reserved:host: ''}}\ningress: [{}]")
+    assert into(DB, host)[WEB] == ALL  # a host policy: no pod is isolated
+
+
+def test_attribution_names_cilium_and_calico_policies() -> None:
+    from collector.analysis.reachability.attribution import NOT_DENIED, Attribution
+
+    docs = [
+        cnp(DB_SELECTED + "ingress: [{fromEndpoints: [{matchLabels: {app: web}}]}]", name="db-in"),
+        cnp(DB_SELECTED + "ingress: [{fromEntities: [world]}]\nenableDefaultDeny: {ingress: false}", name="loose"),
+    ]
+    objects = [d for d in yaml.safe_load_all(BASE + "".join("---\n" + d for d in docs)) if d]
+    attribution = Attribution(Inventory.from_objects(objects))
+    assert attribution.ingress(WEB, DB) == ("CiliumNetworkPolicy shop/db-in",)
+    assert attribution.ingress("1.2.3.4-1.2.3.4", DB) == ("CiliumNetworkPolicy shop/loose",)
+    calico_pass = calico("selector: app == 'web'\ningress: [{action: Pass}]")
+    objects = [d for d in yaml.safe_load_all(BASE + "---\n" + calico_pass) if d]
+    assert Attribution(Inventory.from_objects(objects)).ingress(CLI, WEB) == (NOT_DENIED,)

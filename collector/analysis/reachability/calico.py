@@ -6,7 +6,8 @@ A rule matches a peer by its ``selector`` (pods; in a namespaced policy those of
 ``"a:b"`` ranges, named ports) under ``protocol`` (none: every protocol). ``Log`` rules change nothing.
 What is not modelled (``http``, ``serviceAccounts``, ``services``, ``notNets``, ``notPorts``, source ports,
 ``notProtocol``, ``nets`` together with a selector, selectors on ``projectcalico.org/`` pod labels, an unknown
-tier) is reported: an Allow rule then matches every peer it could, a Deny or Pass rule only what is modelled.
+tier) is reported: an Allow rule then matches every peer it could, a Deny or Pass rule with such a part matches
+nothing. ``ipVersion`` restricts a rule's external addresses to that IP version.
 Policies with ``doNotTrack`` or ``preDNAT`` apply to host endpoints only and select no pod.
 """
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from collector.analysis.reachability.addresses import ipblock_intervals
+from collector.analysis.reachability.addresses import SPACES, ipblock_intervals
 from collector.analysis.reachability.calico_selectors import CalicoSelector
 from collector.analysis.reachability.conns import MAX_PORT, MIN_PORT, PROTOCOLS
 from collector.analysis.reachability.errors import ReachabilityError
@@ -135,9 +136,15 @@ def parse_rule(raw: Any, ingress: bool, namespace: str | None, where: str) -> Ac
     notes.extend(f for f in UNMODELLED_PEER if peer_side.get(f) or (f == "notPorts" and destination.get(f)))
     peers = parse_peers(peer_side, namespace, f"{where}.{'source' if ingress else 'destination'}", notes)
     mixed = peer_side.get("nets") and any(peer_side.get(f) is not None for f in SELECTOR_FIELDS)
-    if mixed or any(peer_side.get(f) for f in UNMODELLED_PEER):
-        # a peer criterion not modelled: an Allow matches every peer it could, a Deny or Pass none
-        peers = None if action == ALLOW else ()
+    if action != ALLOW and notes:
+        peers = ()  # a Deny or Pass only where it is fully modelled
+    elif mixed or any(peer_side.get(f) for f in UNMODELLED_PEER):
+        peers = None  # a peer criterion not modelled: an Allow matches every peer it could
+    version = raw.get("ipVersion")
+    if version is not None:
+        if version not in (4, 6):
+            raise ReachabilityError(f"{where}.ipVersion: must be 4 or 6, got {version!r}")
+        peers = of_version(peers, version)
     ports = parse_ports(raw.get("protocol"), destination.get("ports"), f"{where}")
     return ActionRule(action, Rule(peers, ports), "; ".join(dict.fromkeys(notes)))
 
@@ -160,6 +167,17 @@ def parse_peers(side: dict, namespace: str | None, where: str, notes: list[str])
     else:
         spaces = None if namespace else CalicoSelector.parse(None, where, True)
     return (SelectorPeer(namespace or "", pods, spaces),)
+
+
+def of_version(peers: tuple[Peer, ...] | None, version: int) -> tuple[Peer, ...]:
+    """The peers restricted to external addresses of one IP version (pods have addresses of both)."""
+    space = tuple(s for s in SPACES if s[0] == version)
+    if peers is None:
+        return (SelectorPeer("", None, CalicoSelector.parse(None, "ipVersion", True)), IPBlockPeer(space))
+    return tuple(
+        IPBlockPeer(tuple(iv for iv in p.intervals if iv[0] == version)) if isinstance(p, IPBlockPeer) else p
+        for p in peers
+    )
 
 
 def parse_nets(side: dict, where: str) -> tuple[Peer, ...]:

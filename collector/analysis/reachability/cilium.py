@@ -7,7 +7,7 @@ Entities: ``world`` is every external address, ``cluster`` every pod, ``all`` bo
 ``remote-node``, ``kube-apiserver``, ``health``, ``init``, ``ingress``, ``unmanaged``) are no workload or external
 address of the analysis and match nothing. What is not modelled (L7 ``rules``, ``toFQDNs``, ``toServices``,
 ``toGroups``, ``fromRequires``, CIDR groups, service-account selectors, ``nodeSelector``) is reported: an allow
-rule then matches every peer it could (FQDNs: every external address), a deny rule only what is modelled.
+rule then matches every peer it could (FQDNs: every external address), a deny rule with such a part matches nothing.
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ CILIUM_GROUPS = ("cilium.io",)
 KINDS = ("CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy")
 NAMESPACE_KEY = "io.kubernetes.pod.namespace"
 NAMESPACE_LABELS = "io.cilium.k8s.namespace.labels."
-SERVICE_ACCOUNT_KEY = "io.cilium.k8s.policy.serviceaccount"
+# labels Cilium gives an endpoint that the inventory does not know; other prefixed keys (``reserved:host``) are no
+# pod label, so they match no pod
+UNKNOWN_KEYS = ("io.cilium.k8s.policy.serviceaccount", "io.cilium.k8s.policy.cluster")
 WORLD = IPBlockPeer(SPACES)
 EVERY_POD = SelectorPeer("", None, Selector())
 ENTITIES: dict[str, tuple[Peer, ...]] = {
@@ -139,8 +141,10 @@ def parse_rule(raw: Any, action: str, direction: str, namespace: str | None, whe
     if ports is None and raw.get("icmps"):
         ports = ()  # ICMP only: no TCP, UDP or SCTP connection
     has_l3 = any(raw.get(direction + f) is not None for f in L3_FIELDS)
-    if unknown_peers:
-        rule_peers: tuple[Peer, ...] | None = None if action == ALLOW else tuple(peers)
+    if action == DENY and (notes or raw.get(direction + "Requires")):
+        rule_peers: tuple[Peer, ...] | None = ()  # a deny only where it is fully modelled
+    elif unknown_peers:
+        rule_peers = None if action == ALLOW else tuple(peers)
     elif has_l3:
         rule_peers = tuple(peers)
     else:
@@ -165,7 +169,7 @@ def endpoints(raw: Any, namespace: str | None, where: str, notes: list[str]) -> 
         key = key.split(":", 1)[1] if key.split(":", 1)[0] in ("k8s", "any") and ":" in key else key
         if key == NAMESPACE_KEY or key.startswith(NAMESPACE_LABELS):
             target, key = spaces, NAME_LABEL if key == NAMESPACE_KEY else key[len(NAMESPACE_LABELS) :]
-        elif key == SERVICE_ACCOUNT_KEY or ":" in key:
+        elif key in UNKNOWN_KEYS:
             notes.append(f"selector on {key} (not modelled: ignored)")
             continue
         else:
