@@ -107,3 +107,12 @@ def test_egress_opened_by_calico_or_dns_names_is_a_gap(egress: ClaimResult) -> N
     fqdn = gaps(egress, "cnp-fqdn", "object", "external", "conn")
     assert ("CiliumNetworkPolicy/api-fqdn", "0.0.0.0-255.255.255.255", None) in fqdn  # unmodelled: DNS names
     assert ("Deployment/api", "0.0.0.0-255.255.255.255", "All Connections") in fqdn  # taken as every address
+
+
+def test_access_restricted_reports_unmodelled_pairs_too(store: Store) -> None:
+    result = judge(store, "k8s-networking", "access-restricted")
+    unmodelled = [f for (f,) in gaps(result, "cnp-l7", "finding") if "not modelled" in f]
+    assert [f.split(" (")[0] for f in unmodelled] == [
+        f"infra/gw[Deployment] => {API}: not modelled by the reachability analysis"
+    ]
+    assert not [f for (f,) in gaps(result, "baseline", "finding") if "not modelled" in f]
