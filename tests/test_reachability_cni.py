@@ -279,7 +279,7 @@ def test_calico_unmodelled_parts_are_reported_and_over_approximate_allows() -> N
     [
         (calico("selector: app == web"), "NetworkPolicy shop/p spec.selector: invalid selector"),
         (calico("ingress: [{action: Maybe}]"), "spec.ingress[0].action: must be one of"),
-        (calico("ingress: [{action: Allow, destination: {ports: [80]}}]"), "needs protocol"),
+        (calico("ingress: [{action: Allow, destination: {ports: [80]}}]"), "need protocol TCP, UDP or SCTP"),
         (cnp(DB_SELECTED + "ingress: [{fromEntities: [moon]}]"), "unknown entity 'moon'"),
         (cnp(DB_SELECTED + "ingress: [{toPorts: [{ports: [{port: '90', endPort: 80}]}]}]"), "invalid port range"),
     ],
@@ -361,11 +361,22 @@ def random_calico(rng: Random, i: int) -> dict:
             side["namespaceSelector"] = rng.choice(["all()", "projectcalico.org/name == 'n1'"])
         elif roll < 0.7:
             side["nets"] = [rng.choice(["10.0.0.0/8", "10.1.0.0/16", "192.168.0.0/24"])]
+        if rng.random() < 0.2:
+            side["notSelector"] = selector()
+        if rng.random() < 0.15:
+            side["notNets"] = ["10.1.0.0/16"]
         if rng.random() < 0.5:
             r["protocol"] = rng.choice(["TCP", "UDP"])
             if rng.random() < 0.6:
                 r["destination"] = {"ports": [rng.choice([80, "53", "8000:8080", "http"])]}
+            if rng.random() < 0.2:
+                r.setdefault("destination", {})["notPorts"] = [rng.choice([80, "8000:8010"])]
+        elif rng.random() < 0.2:
+            r["notProtocol"] = rng.choice(["TCP", "UDP"])
         r.setdefault("destination", {}).update(side) if rng.random() < 0.5 else r.update(source=side)
+        local = "source" if "destination" in r and side is r["destination"] else "destination"
+        if rng.random() < 0.2:
+            r.setdefault(local, {})["selector"] = selector()
         return r
 
     spec: dict = {"selector": selector(), "order": rng.choice([None, 100, 1000, 2000])}

@@ -21,7 +21,7 @@ from collector.analysis.reachability.model import (
     Workload,
     resolve_ports,
 )
-from collector.analysis.reachability.ordered import ALLOW, OrderedPolicy
+from collector.analysis.reachability.ordered import ALLOW, ActionRule, OrderedPolicy
 
 NOT_ISOLATED = "no NetworkPolicy selects it for ingress"
 NOT_DENIED = "no rule denies it (a Cilium policy without default deny, or a Calico Pass out of the last tier)"
@@ -81,11 +81,19 @@ class Attribution:
             if isinstance(policy, Policy):
                 if any(self._admits(rule, src, dst) for rule in policy.ingress_rules):
                     admitting.append(f"NetworkPolicy {policy.namespace}/{policy.name}")
-            elif any(r.action == ALLOW and self._admits(r.rule, src, dst) for r in policy.ingress_rules):
+            elif any(
+                r.action == ALLOW and self._local(r, dst) and self._admits(r.rule, src, dst)
+                for r in policy.ingress_rules
+            ):
                 admitting.append(policy.title)
         if not admitting and any(isinstance(p, OrderedPolicy) for p in selecting):
             admitting.append(NOT_DENIED)
         return (*reasons, *admitting)
+
+    def _local(self, rule: ActionRule, dst: Workload) -> bool:
+        """Whether a rule with local selectors applies to ``dst``."""
+        labels = self.inv.namespaces.get(dst.namespace) or {NAME_LABEL: dst.namespace}
+        return rule.local is None or rule.local.matches(dst, labels)
 
     def _admits(self, rule: Rule, src: Workload | Interval, dst: Workload) -> bool:
         if resolve_ports(rule.ports, dst.named_ports) == EMPTY:

@@ -18,7 +18,7 @@ from typing import Any
 
 from collector.analysis.reachability.addresses import SPACES, ipblock_intervals
 from collector.analysis.reachability.calico_selectors import CalicoSelector
-from collector.analysis.reachability.conns import MAX_PORT, MIN_PORT, PROTOCOLS
+from collector.analysis.reachability.conns import MAX_PORT, MIN_PORT, PROTOCOLS, difference
 from collector.analysis.reachability.errors import ReachabilityError
 from collector.analysis.reachability.model import (
     IPBlockPeer,
@@ -28,6 +28,7 @@ from collector.analysis.reachability.model import (
     SelectorPeer,
     namespace_of,
     object_name,
+    resolve_ports,
 )
 from collector.analysis.reachability.ordered import ALLOW, CALICO, DEFAULT_TIER, DENY, PASS, ActionRule, OrderedPolicy
 
@@ -35,11 +36,9 @@ CALICO_GROUPS = ("projectcalico.org", "crd.projectcalico.org")
 POLICY_KINDS = ("NetworkPolicy", "GlobalNetworkPolicy")
 PROTOCOL_NUMBERS = {6: "TCP", 17: "UDP", 132: "SCTP"}
 ACTIONS = (ALLOW, DENY, PASS, "Log")
-UNMODELLED_FIELDS = {
-    "http": "http match (L7)", "notProtocol": "notProtocol", "notICMP": "notICMP",
-}  # fmt: skip
+UNMODELLED_FIELDS = {"http": "http match (L7)"}
 SELECTOR_FIELDS = ("selector", "namespaceSelector", "notSelector")
-UNMODELLED_PEER = ("notNets", "serviceAccounts", "services", "notPorts")
+UNMODELLED_PEER = ("serviceAccounts", "services")
 
 
 def parse_tier(obj: dict, index: int) -> tuple[str, tuple[float, str]]:
@@ -115,7 +114,9 @@ def rules(raw: Any, ingress: bool, namespace: str | None, where: str) -> tuple[A
 
 
 def parse_rule(raw: Any, ingress: bool, namespace: str | None, where: str) -> ActionRule | None:
-    """One rule (None for a Log rule, which decides nothing)."""
+    """One rule (None for a Log rule, which decides nothing). Its peer side (``source`` of an ingress rule,
+    ``destination`` of an egress rule) gives its peers; the selectors of its local side restrict the endpoints of
+    the policy it applies to."""
     if not isinstance(raw, dict):
         raise ReachabilityError(f"{where}: a rule must be a mapping")
     action = raw.get("action")
@@ -127,15 +128,17 @@ def parse_rule(raw: Any, ingress: bool, namespace: str | None, where: str) -> Ac
     source, destination = raw.get("source") or {}, raw.get("destination") or {}
     if not isinstance(source, dict) or not isinstance(destination, dict):
         raise ReachabilityError(f"{where}: source and destination must be mappings")
-    peer_side, local_side = (source, destination) if ingress else (destination, source)
-    local_name = "destination" if ingress else "source"
-    if any(local_side.get(f) for f in ("selector", "namespaceSelector", "notSelector", "nets", "notNets")):
-        notes.append(f"{local_name} endpoint criteria of an {'ingress' if ingress else 'egress'} rule")
-    if source.get("ports"):
+    (peer_name, peer_side), (local_name, local_side) = sorted(
+        [("source", source), ("destination", destination)], key=lambda side: (side[0] == "source") != ingress
+    )
+    if local_side.get("nets") or local_side.get("notNets"):
+        notes.append(f"{local_name} nets of an {'ingress' if ingress else 'egress'} rule (pod addresses are unknown)")
+    if source.get("ports") or source.get("notPorts"):
         notes.append("source ports")
-    notes.extend(f for f in UNMODELLED_PEER if peer_side.get(f) or (f == "notPorts" and destination.get(f)))
-    peers = parse_peers(peer_side, namespace, f"{where}.{'source' if ingress else 'destination'}", notes)
+    notes.extend(f for f in UNMODELLED_PEER if peer_side.get(f))
+    peers = parse_peers(peer_side, namespace, f"{where}.{peer_name}", notes)
     mixed = peer_side.get("nets") and any(peer_side.get(f) is not None for f in SELECTOR_FIELDS)
+    ports = parse_ports(raw, destination, where, notes)
     if action != ALLOW and notes:
         peers = ()  # a Deny or Pass only where it is fully modelled
     elif mixed or any(peer_side.get(f) for f in UNMODELLED_PEER):
@@ -145,28 +148,47 @@ def parse_rule(raw: Any, ingress: bool, namespace: str | None, where: str) -> Ac
         if version not in (4, 6):
             raise ReachabilityError(f"{where}.ipVersion: must be 4 or 6, got {version!r}")
         peers = of_version(peers, version)
-    ports = parse_ports(raw.get("protocol"), destination.get("ports"), f"{where}")
-    return ActionRule(action, Rule(peers, ports), "; ".join(dict.fromkeys(notes)))
+    local = None
+    if any(local_side.get(f) is not None for f in SELECTOR_FIELDS):
+        [local] = endpoints(local_side, None, f"{where}.{local_name}", notes)
+    return ActionRule(action, Rule(peers, ports), "; ".join(dict.fromkeys(notes)), local)
 
 
 def parse_peers(side: dict, namespace: str | None, where: str, notes: list[str]) -> tuple[Peer, ...] | None:
-    """The peers of a rule's peer side; None: every peer."""
-    pods_raw, spaces_raw, not_raw = (side.get(f) for f in SELECTOR_FIELDS)
-    nets = side.get("nets")
-    if nets is not None and not isinstance(nets, list):
-        raise ReachabilityError(f"{where}.nets: must be a list")
-    if pods_raw is None and spaces_raw is None and not_raw is None:
-        return parse_nets(side, where) if nets else None
-    if nets:
+    """The peers of a rule's peer side (None: every peer). Its criteria must all hold: pods are matched by the
+    selectors (an endpoint matching ``notSelector`` never; a positive ``selector`` of a namespaced policy looks in
+    its namespace unless ``namespaceSelector`` is set), external addresses by ``nets`` minus ``notNets`` when no
+    positive selector is set (pod addresses are unknown: ``nets`` match no pod, ``notNets`` exclude none)."""
+    nets, not_nets = side.get("nets"), side.get("notNets")
+    for name, value in (("nets", nets), ("notNets", not_nets)):
+        if value is not None and not isinstance(value, list):
+            raise ReachabilityError(f"{where}.{name}: must be a list")
+    selected = [side.get(f) is not None for f in SELECTOR_FIELDS]
+    if not any(selected) and not nets and not not_nets:
+        return None
+    if nets and (selected[0] or selected[1]):
         notes.append("nets together with a selector (pod addresses are unknown)")
+    peers: list[Peer] = []
+    if not nets or selected[0] or selected[1]:
+        peers.extend(endpoints(side, namespace, where, notes))
+    if not selected[0] and not selected[1]:
+        blocks = nets or ["0.0.0.0/0", "::/0"]
+        peers.extend(IPBlockPeer(tuple(ipblock_intervals(n, not_nets, f"{where}.nets"))) for n in blocks)
+    return tuple(peers)
+
+
+def endpoints(side: dict, namespace: str | None, where: str, notes: list[str]) -> list[SelectorPeer]:
+    """The pods an entity rule's selectors match (a namespaced policy's positive ``selector`` looks in its
+    namespace unless ``namespaceSelector`` is set)."""
+    pods_raw, spaces_raw, not_raw = (side.get(f) for f in SELECTOR_FIELDS)
     pods = selector(pods_raw, f"{where}.selector", notes)
     if not_raw is not None:
         pods = pods.but_not(selector(not_raw, f"{where}.notSelector", notes))
     if spaces_raw is not None:
         spaces: CalicoSelector | None = CalicoSelector.parse(spaces_raw, f"{where}.namespaceSelector", True)
     else:
-        spaces = None if namespace else CalicoSelector.parse(None, where, True)
-    return (SelectorPeer(namespace or "", pods, spaces),)
+        spaces = None if namespace and pods_raw is not None else CalicoSelector.parse(None, where, True)
+    return [SelectorPeer(namespace or "", pods, spaces)]
 
 
 def of_version(peers: tuple[Peer, ...] | None, version: int) -> tuple[Peer, ...]:
@@ -180,25 +202,40 @@ def of_version(peers: tuple[Peer, ...] | None, version: int) -> tuple[Peer, ...]
     )
 
 
-def parse_nets(side: dict, where: str) -> tuple[Peer, ...]:
-    return tuple(IPBlockPeer(tuple(ipblock_intervals(n, None, f"{where}.nets"))) for n in side.get("nets") or [])
-
-
-def parse_ports(protocol: Any, ports: Any, where: str) -> tuple[PortSpec, ...] | None:
-    """The ports of a rule (None: every port of every protocol); ICMP and other protocols: none modelled."""
-    if protocol is None:
-        if ports:
-            raise ReachabilityError(f"{where}: destination.ports needs protocol TCP, UDP or SCTP")
+def parse_ports(raw: dict, destination: dict, where: str, notes: list[str]) -> tuple[PortSpec, ...] | None:
+    """The ports of a rule (None: every port of every protocol): ``protocol`` (none: every protocol) minus
+    ``notProtocol``, ``destination.ports`` (none: every port) minus ``destination.notPorts``; ICMP and other
+    protocols have no port the result shows."""
+    protocol, not_protocol = (protocol_name(raw.get(f)) for f in ("protocol", "notProtocol"))
+    ports, not_ports = destination.get("ports"), destination.get("notPorts")
+    if (ports or not_ports) and protocol not in PROTOCOLS:
+        raise ReachabilityError(f"{where}: destination.ports and notPorts need protocol TCP, UDP or SCTP")
+    protocols = [p for p in (PROTOCOLS if protocol is None else (protocol,)) if p != not_protocol and p in PROTOCOLS]
+    if protocol is None and not_protocol is None:
         return None
-    if isinstance(protocol, int) and not isinstance(protocol, bool):
-        protocol = PROTOCOL_NUMBERS.get(protocol, "other")
-    protocol = str(protocol).upper()
-    if protocol not in PROTOCOLS:
-        return ()
+    specs = [s for p in protocols for s in port_specs(p, ports, f"{where}.destination.ports")]
+    excluded = [s for p in protocols for s in port_specs(p, not_ports, f"{where}.destination.notPorts")]
+    if not not_ports:
+        return tuple(specs)
+    if any(s.name is not None for s in specs + excluded):
+        notes.append("named ports with notPorts")
+        return tuple(specs)
+    kept = difference(resolve_ports(tuple(specs), ()), resolve_ports(tuple(excluded), ()))
+    return tuple(PortSpec(p, lo, hi) for p, ranges in zip(PROTOCOLS, kept, strict=True) for lo, hi in ranges)
+
+
+def protocol_name(value: Any) -> str | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return PROTOCOL_NUMBERS.get(value, "other")
+    return None if value is None else str(value).upper()
+
+
+def port_specs(protocol: str, ports: Any, where: str) -> list[PortSpec]:
+    """One protocol's ports: numbers, ``"a:b"`` ranges and names; none: every port."""
     if not ports:
-        return (PortSpec(protocol),)
+        return [PortSpec(protocol)]
     if not isinstance(ports, list):
-        raise ReachabilityError(f"{where}.destination.ports: must be a list")
+        raise ReachabilityError(f"{where}: must be a list")
     out = []
     for port in ports:
         text = str(port)
@@ -208,6 +245,6 @@ def parse_ports(protocol: Any, ports: Any, where: str) -> tuple[PortSpec, ...] |
         lo_text, _, hi_text = text.partition(":")
         lo, hi = int(lo_text), int(hi_text or lo_text)
         if not MIN_PORT <= lo <= hi <= MAX_PORT:
-            raise ReachabilityError(f"{where}.destination.ports: invalid port range {port!r}")
+            raise ReachabilityError(f"{where}: invalid port range {port!r}")
         out.append(PortSpec(protocol, lo, hi))
-    return tuple(out)
+    return out

@@ -29,6 +29,7 @@ from collector.analysis.reachability.model import (
     Policy,
     PortSpec,
     Rule,
+    SelectorPeer,
     Workload,
     resolve_ports,
 )
@@ -303,7 +304,7 @@ def analyze(inv: Inventory) -> Reachability:
 
     members = [klass.members for klass in classes]
     lines = triples(inv.workloads, class_of, members, allowed, out_rows, by_source, externals, table)
-    return Reachability(lines, unmodelled(inv))
+    return Reachability(lines, unmodelled(inv, lines))
 
 
 def enforced_rows(
@@ -316,6 +317,13 @@ def enforced_rows(
     selected = [space.peer(p.selects) if p.selects is not None else 0 for p in inv.ordered]
     compiled_rules: dict[int, CompiledRule] = {}
     memo: dict[tuple, list[int]] = {}
+    locals_: dict[int, int] = {}
+
+    def local_bits(selects: SelectorPeer) -> int:
+        found = locals_.get(id(selects))
+        if found is None:
+            found = locals_[id(selects)] = space.peer(selects)
+        return found
 
     def parts(rule: Rule, named_ports: tuple[NamedPort, ...] | None) -> list[tuple[int, int]]:
         """A rule's (members, connection id) pieces into a class with ``named_ports``, or out of a class (None:
@@ -338,10 +346,12 @@ def enforced_rows(
         for enforcer in enforcers:
             mine = [p for p, s in zip(inv.ordered, selected, strict=True) if s & bit and p.enforcer == enforcer]
             mine = [p for p in mine if (p.ingress if ingress else p.egress)]
-            key = (enforcer, ingress, tuple(map(id, knps)), tuple(map(id, mine)), named)
+            local = [r.local for p in mine for r in p.rules(ingress) if r.local is not None]
+            local_ok = frozenset(id(sel) for sel in local if local_bits(sel) & bit)
+            key = (enforcer, ingress, tuple(map(id, knps)), tuple(map(id, mine)), named, local_ok)
             found = memo.get(key)
             if found is None:
-                tiers = plan(enforcer, knps, mine, ingress, inv.tiers)
+                tiers = plan(enforcer, knps, mine, ingress, inv.tiers, lambda sel, ok=local_ok: id(sel) in ok)
                 found = memo[key] = evaluate(tiers, lambda r: parts(r, named), table, space.everything, space.size)
             out = found if out is None else [table.intersection(a, b) for a, b in zip(out, found, strict=True)]
         return out if out is not None else rows.all

@@ -45,7 +45,7 @@ def naive_analyze(inv: Inventory, workloads: Iterable[str] | None = None) -> Rea
         if chosen is None or dst.id in chosen:
             runs = merge_runs(externals, [ingress(inv, dst, x) for x in externals], EMPTY)
             out.extend((interval_text(iv), dst.id, conn) for iv, conn in runs)
-    return Reachability(out, unmodelled(inv))
+    return Reachability(out, unmodelled(inv, out))
 
 
 def ingress(inv: Inventory, dst: Workload, src: Endpoint) -> Conn:
@@ -92,7 +92,7 @@ def enforced(
     allowed = ALL
     for enforcer in sorted({p.enforcer for p in inv.ordered}):
         mine = [p for p in inv.ordered if p.enforcer == enforcer and p.applies(workload, labels, ingress)]
-        tiers = plan(enforcer, knps, mine, ingress, inv.tiers)
+        tiers = plan(enforcer, knps, mine, ingress, inv.tiers, lambda sel: sel.matches(workload, labels))
         allowed = intersection(allowed, first_match(inv, tiers, peer, named_ports))
     return allowed
 

@@ -20,6 +20,7 @@ The engine and the naive evaluator both evaluate these plans, each its own way.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from collector.analysis.reachability.model import Policy, Rule, SelectorPeer, Workload
@@ -36,6 +37,7 @@ class ActionRule:
     action: str  # Allow | Deny | Pass
     rule: Rule  # peers and ports; rule.peers == (): no peer (an empty Cilium rule)
     unmodelled: str = ""  # what of the rule is not modelled (L7, FQDN, ...); reported on its pairs
+    local: SelectorPeer | None = None  # Calico: the endpoints of the policy it applies to (None: all)
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ class OrderedPolicy:
 
 
 Tier = tuple[tuple[ActionRule, ...], str]  # the rules in order, the default action
+Local = Callable[[SelectorPeer], bool]  # whether the endpoint matches a rule's local selectors
 
 
 def knp_rules(policy: Policy, ingress: bool) -> tuple[ActionRule, ...]:
@@ -78,10 +81,18 @@ def knp_rules(policy: Policy, ingress: bool) -> tuple[ActionRule, ...]:
 
 
 def plan(
-    enforcer: str, knps: list[Policy], policies: list[OrderedPolicy], ingress: bool, tiers: dict[str, tuple[float, str]]
+    enforcer: str,
+    knps: list[Policy],
+    policies: list[OrderedPolicy],
+    ingress: bool,
+    tiers: dict[str, tuple[float, str]],
+    local: Local,
 ) -> list[Tier]:
-    """The plan of an endpoint that ``knps`` and ``policies`` (of ``enforcer``) select for this direction."""
-    return cilium_plan(knps, policies, ingress) if enforcer == CILIUM else calico_plan(knps, policies, ingress, tiers)
+    """The plan of an endpoint that ``knps`` and ``policies`` (of ``enforcer``) select for this direction;
+    ``local`` tells which rules with local selectors apply to it."""
+    if enforcer == CILIUM:
+        return cilium_plan(knps, policies, ingress)
+    return calico_plan(knps, policies, ingress, tiers, local)
 
 
 def cilium_plan(knps: list[Policy], policies: list[OrderedPolicy], ingress: bool) -> list[Tier]:
@@ -98,12 +109,19 @@ def cilium_plan(knps: list[Policy], policies: list[OrderedPolicy], ingress: bool
 
 
 def calico_plan(
-    knps: list[Policy], policies: list[OrderedPolicy], ingress: bool, tiers: dict[str, tuple[float, str]]
+    knps: list[Policy],
+    policies: list[OrderedPolicy],
+    ingress: bool,
+    tiers: dict[str, tuple[float, str]],
+    local: Local,
 ) -> list[Tier]:
     """The Calico tiers of an endpoint selected for this direction by ``knps`` and Calico ``policies``;
     ``tiers``: tier name -> (order, default action)."""
     entries = [(DEFAULT_TIER, KNP_ORDER, f"knp.default.{p.name}", knp_rules(p, ingress)) for p in knps]
-    entries += [(p.tier, p.order, p.name, p.rules(ingress)) for p in policies]
+    entries += [
+        (p.tier, p.order, p.name, tuple(r for r in p.rules(ingress) if r.local is None or local(r.local)))
+        for p in policies
+    ]
     by_tier: dict[str, list[tuple[float, str, tuple[ActionRule, ...]]]] = {}
     for tier, order, name, rules in entries:
         by_tier.setdefault(tier, []).append((order, name, rules))
