@@ -342,7 +342,7 @@ def enforced_rows(
         knps = [p for p, c in zip(inv.policies, compiled, strict=True) if c.selected & bit]
         knps = [p for p in knps if (p.ingress if ingress else p.egress)]
         named = classes[k].named_ports if ingress else None
-        out: list[int] | None = None
+        found_rows: list[list[int]] = []
         for enforcer in enforcers:
             mine = [p for p, s in zip(inv.ordered, selected, strict=True) if s & bit and p.enforcer == enforcer]
             mine = [p for p in mine if (p.ingress if ingress else p.egress)]
@@ -353,8 +353,16 @@ def enforced_rows(
             if found is None:
                 tiers = plan(enforcer, knps, mine, ingress, inv.tiers, lambda sel, ok=local_ok: id(sel) in ok)
                 found = memo[key] = evaluate(tiers, lambda r: parts(r, named), table, space.everything, space.size)
-            out = found if out is None else [table.intersection(a, b) for a, b in zip(out, found, strict=True)]
-        return out if out is not None else rows.all
+            found_rows.append(found)
+        if len(found_rows) == 1:
+            return found_rows[0]
+        key = tuple(map(id, found_rows))  # both enforcers: a connection must pass both
+        both = memo.get(key)
+        if both is None:
+            pairs = list(zip(*found_rows, strict=True))
+            table.intersections(pairs)
+            both = memo[key] = list(map(table.inter.__getitem__, pairs))
+        return both
 
     return [row(k, True) for k in range(len(classes))], [row(k, False) for k in range(len(classes))]
 

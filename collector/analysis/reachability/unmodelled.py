@@ -33,6 +33,8 @@ def unmodelled(inv: Inventory, triples: Iterable[tuple[str, str, Conn]]) -> list
     found: set[Unmodelled] = set()
     labels = {ns: inv.namespaces.get(ns) or {NAME_LABEL: ns} for ns in {w.namespace for w in inv.workloads}}
     for policy in inv.ordered:
+        if not policy.unmodelled and not any(r.unmodelled for r in policy.ingress_rules + policy.egress_rules):
+            continue
         if policy.selects is None:
             if policy.unmodelled:
                 found.add(Unmodelled(None, None, *object_of(policy), policy.unmodelled))
