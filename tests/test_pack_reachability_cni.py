@@ -42,6 +42,12 @@ SCENARIOS = {
     "calico-egress": [calico("dns-out", "{selector: app == 'api', order: 10, egress: [{action: Allow, protocol: UDP, "
                                         "destination: {nets: [8.8.8.8/32], ports: [53]}}]}", "GlobalNetworkPolicy")],
     "cnp-fqdn": [cilium("api-fqdn", f"{{{API_SELECTED}, egress: [{{toFQDNs: [{{matchName: api.example.com}}]}}]}}")],
+    # as stored: a Cilium policy of `specs` only, a Calico policy as its operator's CRD keeps it
+    "cnp-specs": [cilium("api", "null").replace("spec: null", f"specs: [{{{API_SELECTED}, ingress: [{{fromEntities: "
+                                                              "[cluster]}]}]")],
+    "calico-crd": [calico("all-in", "{selector: app == 'api', order: 100, ingress: [{action: Allow, source: "
+                                    "{namespaceSelector: all()}}]}").replace("projectcalico.org/v3",
+                                                                             "crd.projectcalico.org/v1")],
 }  # fmt: skip
 
 
@@ -84,6 +90,18 @@ def test_cilium_policies_opening_the_regulated_workload_are_gaps(lateral: ClaimR
         ("0.0.0.0-255.255.255.255", "TCP 8080"),
         ("::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "TCP 8080"),
     ]
+
+
+@pytest.mark.parametrize("cluster", ["cnp-specs", "calico-crd"])
+def test_policies_as_stored_are_read(store: Store, lateral: ClaimResult, cluster: str) -> None:
+    kinds = {"cnp-specs": "CiliumNetworkPolicy", "calico-crd": "NetworkPolicy.crd.projectcalico.org"}
+    [(kind,)] = store.con.execute(
+        "SELECT kind FROM k8s_current WHERE cluster = ? AND kind IN ('CiliumNetworkPolicy', "
+        "'NetworkPolicy.crd.projectcalico.org')",
+        [cluster],
+    ).fetchall()
+    assert kind == kinds[cluster]
+    assert gaps(lateral, cluster, "src", "conn") == [("other/batch[Deployment]", "All Connections")]
 
 
 def test_calico_allow_or_pass_ordered_before_the_kubernetes_policy_is_a_gap(lateral: ClaimResult) -> None:
