@@ -42,6 +42,11 @@ SCENARIOS = {
     "calico-egress": [calico("dns-out", "{selector: app == 'api', order: 10, egress: [{action: Allow, protocol: UDP, "
                                         "destination: {nets: [8.8.8.8/32], ports: [53]}}]}", "GlobalNetworkPolicy")],
     "cnp-fqdn": [cilium("api-fqdn", f"{{{API_SELECTED}, egress: [{{toFQDNs: [{{matchName: api.example.com}}]}}]}}")],
+    "cnp-world-out": [cilium("api-out", f"{{{API_SELECTED}, egress: [{{toEntities: [world], toPorts: [{{ports: "
+                                        "[{port: '443', protocol: TCP}]}]}]}")],
+    "ccnp-cidr-out": [cilium("dns", "{endpointSelector: {}, egress: [{toCIDR: [8.8.8.8/32]}]}",
+                             "CiliumClusterwideNetworkPolicy")],
+    "calico-pass-out": [calico("skip", "{order: 10, egress: [{action: Pass}]}", "GlobalNetworkPolicy")],
     # as stored: a Cilium policy of `specs` only, a Calico policy as its operator's CRD keeps it
     "cnp-specs": [cilium("api", "null").replace("spec: null", f"specs: [{{{API_SELECTED}, ingress: [{{fromEntities: "
                                                               "[cluster]}]}]")],
@@ -118,6 +123,16 @@ def test_an_l7_rule_is_an_unmodelled_gap_naming_the_policy(lateral: ClaimResult)
     assert finding.startswith(f"infra/gw[Deployment] => {API}: not modelled by the reachability analysis ")
     assert "CiliumNetworkPolicy shop/api-l7: L7 rules (http)" in finding
     assert location.endswith("extra0.yaml#1 (line 1)")
+
+
+def test_egress_opened_by_cilium_allows_or_a_calico_pass_is_a_gap(egress: ClaimResult) -> None:
+    world = [(API, "0.0.0.0-10.0.255.255", "TCP 443"), (API, "10.2.0.0-255.255.255.255", "TCP 443"),
+             (API, "::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "TCP 443")]  # fmt: skip
+    assert gaps(egress, "cnp-world-out", "src", "external", "conn") == world
+    assert gaps(egress, "ccnp-cidr-out", "src", "external", "conn") == [(API, "8.8.8.8-8.8.8.8", "All Connections")]
+    passed = gaps(egress, "calico-pass-out", "src", "external", "conn")  # the Kubernetes policy is skipped
+    assert passed == [(API, "0.0.0.0-255.255.255.255", "All Connections"),
+                      (API, "::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "All Connections")]  # fmt: skip
 
 
 def test_egress_opened_by_calico_or_dns_names_is_a_gap(egress: ClaimResult) -> None:
