@@ -121,7 +121,7 @@ def test_an_l7_rule_is_an_unmodelled_gap_naming_the_policy(lateral: ClaimResult)
     [(obj, src, dst, finding, location)] = gaps(lateral, "cnp-l7", "object", "src", "dst", "finding", "location")
     assert (obj, src, dst) == ("CiliumNetworkPolicy/api-l7", "infra/gw[Deployment]", API)
     assert finding.startswith(f"infra/gw[Deployment] => {API}: not modelled by the reachability analysis ")
-    assert "CiliumNetworkPolicy shop/api-l7: L7 rules (http)" in finding
+    assert "CiliumNetworkPolicy shop/api-l7: spec.ingress[0]: L7 rules (http) on toPorts[0]" in finding
     assert location.endswith("extra0.yaml#1 (line 1)")
 
 

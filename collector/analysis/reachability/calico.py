@@ -18,6 +18,7 @@ from typing import Any
 
 from collector.analysis.reachability.addresses import SPACES, ipblock_intervals
 from collector.analysis.reachability.calico_selectors import CalicoSelector
+from collector.analysis.reachability.cilium import why
 from collector.analysis.reachability.conns import MAX_PORT, MIN_PORT, PROTOCOLS, difference
 from collector.analysis.reachability.errors import ReachabilityError
 from collector.analysis.reachability.model import (
@@ -151,7 +152,7 @@ def parse_rule(raw: Any, ingress: bool, namespace: str | None, where: str) -> Ac
     local = None
     if any(local_side.get(f) is not None for f in SELECTOR_FIELDS):
         [local] = endpoints(local_side, None, f"{where}.{local_name}", notes)
-    return ActionRule(action, Rule(peers, ports), "; ".join(dict.fromkeys(notes)), local)
+    return ActionRule(action, Rule(peers, ports), why(notes, where), local)
 
 
 def parse_peers(side: dict, namespace: str | None, where: str, notes: list[str]) -> tuple[Peer, ...] | None:

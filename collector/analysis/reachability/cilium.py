@@ -149,7 +149,13 @@ def parse_rule(raw: Any, action: str, direction: str, namespace: str | None, whe
         rule_peers = tuple(peers)
     else:
         rule_peers = None if ports is not None else ()
-    return ActionRule(action, Rule(rule_peers, ports), "; ".join(notes))
+    return ActionRule(action, Rule(rule_peers, ports), why(notes, where))
+
+
+def why(notes: list[str], where: str) -> str:
+    """A rule's unmodelled parts, after its path in the policy (``spec.ingress[0]: ...``); "" when none."""
+    path = where.split(" ", 2)[-1]
+    return f"{path}: {'; '.join(dict.fromkeys(notes))}" if notes else ""
 
 
 def endpoints(raw: Any, namespace: str | None, where: str, notes: list[str]) -> SelectorPeer:
@@ -212,9 +218,9 @@ def to_ports(raw: Any, where: str) -> tuple[tuple[PortSpec, ...] | None, list[st
             specs.extend(PortSpec(p) for p in PROTOCOLS)
         l7 = [k for k, v in (entry.get("rules") or {}).items() if v]
         if l7:
-            notes.append(f"L7 rules ({', '.join(sorted(l7))}) on {where}[{i}] (only L4 modelled)")
+            notes.append(f"L7 rules ({', '.join(sorted(l7))}) on toPorts[{i}] (only L4 modelled)")
         if entry.get("serverNames") or entry.get("listener") or entry.get("terminatingTLS"):
-            notes.append(f"TLS/listener settings on {where}[{i}] (only L4 modelled)")
+            notes.append(f"TLS/listener settings on toPorts[{i}] (only L4 modelled)")
     return tuple(specs), notes
 
 
