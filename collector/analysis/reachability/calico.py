@@ -125,19 +125,21 @@ def parse_rule(raw: Any, ingress: bool, namespace: str | None, where: str) -> Ac
         raise ReachabilityError(f"{where}.action: must be one of {', '.join(ACTIONS)}, got {action!r}")
     if action == "Log":
         return None
-    notes = [why for field, why in UNMODELLED_FIELDS.items() if raw.get(field)]
+    notes = [note for field, note in UNMODELLED_FIELDS.items() if raw.get(field)]
     source, destination = raw.get("source") or {}, raw.get("destination") or {}
     if not isinstance(source, dict) or not isinstance(destination, dict):
         raise ReachabilityError(f"{where}: source and destination must be mappings")
-    (peer_name, peer_side), (local_name, local_side) = sorted(
-        [("source", source), ("destination", destination)], key=lambda side: (side[0] == "source") != ingress
-    )
+    peer_name, local_name = ("source", "destination") if ingress else ("destination", "source")
+    peer_side, local_side = (source, destination) if ingress else (destination, source)
     if local_side.get("nets") or local_side.get("notNets"):
         notes.append(f"{local_name} nets of an {'ingress' if ingress else 'egress'} rule (pod addresses are unknown)")
     if source.get("ports") or source.get("notPorts"):
         notes.append("source ports")
     notes.extend(f for f in UNMODELLED_PEER if peer_side.get(f))
     peers = parse_peers(peer_side, namespace, f"{where}.{peer_name}", notes)
+    local = None
+    if any(local_side.get(f) is not None for f in SELECTOR_FIELDS):
+        [local] = endpoints(local_side, None, f"{where}.{local_name}", notes)
     mixed = peer_side.get("nets") and any(peer_side.get(f) is not None for f in SELECTOR_FIELDS)
     ports = parse_ports(raw, destination, where, notes)
     if action != ALLOW and notes:
@@ -149,9 +151,6 @@ def parse_rule(raw: Any, ingress: bool, namespace: str | None, where: str) -> Ac
         if version not in (4, 6):
             raise ReachabilityError(f"{where}.ipVersion: must be 4 or 6, got {version!r}")
         peers = of_version(peers, version)
-    local = None
-    if any(local_side.get(f) is not None for f in SELECTOR_FIELDS):
-        [local] = endpoints(local_side, None, f"{where}.{local_name}", notes)
     return ActionRule(action, Rule(peers, ports), why(notes, where), local)
 
 

@@ -144,7 +144,7 @@ def parse_rule(raw: Any, action: str, direction: str, namespace: str | None, whe
     if action == DENY and (notes or raw.get(direction + "Requires")):
         rule_peers: tuple[Peer, ...] | None = ()  # a deny only where it is fully modelled
     elif unknown_peers:
-        rule_peers = None if action == ALLOW else tuple(peers)
+        rule_peers = None  # an allow matches every peer it could
     elif has_l3:
         rule_peers = tuple(peers)
     else:
