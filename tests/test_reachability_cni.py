@@ -450,3 +450,26 @@ def test_attribution_names_cilium_and_calico_policies() -> None:
     calico_pass = calico("selector: app == 'web'\ningress: [{action: Pass}]")
     objects = [d for d in yaml.safe_load_all(BASE + "---\n" + calico_pass) if d]
     assert Attribution(Inventory.from_objects(objects)).ingress(CLI, WEB) == (NOT_DENIED,)
+
+
+def test_calico_selectors_match_network_sets() -> None:
+    sets = (
+        "apiVersion: projectcalico.org/v3\nkind: NetworkSet\nmetadata: {name: partners, namespace: shop, "
+        "labels: {role: partner}}\nspec: {nets: [198.51.100.0/24]}\n---\n"
+        "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\n"
+        "metadata: {name: scanners, labels: {role: scanner}}\nspec: {nets: [203.0.113.0/24]}\n"
+    )
+    in_ns = "selector: app == 'db'\ningress: [{action: Allow, source: {selector: role == 'partner'}}]"
+    assert into(DB, sets, calico(in_ns)) == {"198.51.100.0-198.51.100.255": ALL}
+    elsewhere = "selector: app == 'db'\ningress: [{action: Allow, source: {selector: role == 'partner'}}]"
+    assert into(DB, sets.replace("namespace: shop", "namespace: other"), calico(elsewhere)) == {}
+    global_set = (
+        "selector: app == 'db'\ningress: [{action: Allow, source: {namespaceSelector: global(), selector: has(role)}}]"
+    )
+    assert into(DB, sets, calico(global_set)) == {"203.0.113.0-203.0.113.255": ALL}
+    deny = (
+        "selector: app == 'db'\norder: 1\n"
+        "ingress: [{action: Deny, source: {selector: role == 'scanner'}}, {action: Allow}]"
+    )
+    result = into(DB, sets, calico(deny, "scan", None))  # a GlobalNetworkPolicy's selectors match global sets
+    assert "203.0.113.0-203.0.113.255" not in result and result["0.0.0.0-203.0.112.255"] == ALL

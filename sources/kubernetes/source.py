@@ -103,9 +103,13 @@ KINDS: tuple[Kind, ...] = (
     Kind("NetworkPolicy", CALICO, ("v3",), "networkpolicies", qualified=True),
     Kind("GlobalNetworkPolicy", CALICO, ("v3",), "globalnetworkpolicies"),
     Kind("Tier", CALICO, ("v3",), "tiers"),
+    Kind("NetworkSet", CALICO, ("v3",), "networksets"),
+    Kind("GlobalNetworkSet", CALICO, ("v3",), "globalnetworksets"),
     Kind("NetworkPolicy", CALICO_CRD, ("v1",), "networkpolicies", qualified=True),
     Kind("GlobalNetworkPolicy", CALICO_CRD, ("v1",), "globalnetworkpolicies", qualified=True),
     Kind("Tier", CALICO_CRD, ("v1",), "tiers", qualified=True),
+    Kind("NetworkSet", CALICO_CRD, ("v1",), "networksets", qualified=True),
+    Kind("GlobalNetworkSet", CALICO_CRD, ("v1",), "globalnetworksets", qualified=True),
 )
 KIND_NAMES = [k.key for k in KINDS]
 EGRESS_ALLOWLIST_LABEL = "defensible.io/egress-allowlist"
@@ -387,7 +391,15 @@ def spec_of(obj: dict) -> dict:
 
 
 CLUSTER_SCOPED = frozenset(
-    {"Namespace", "GatewayClass", "IngressClass", "CiliumClusterwideNetworkPolicy", "GlobalNetworkPolicy", "Tier"}
+    {
+        "Namespace",
+        "GatewayClass",
+        "IngressClass",
+        "CiliumClusterwideNetworkPolicy",
+        "GlobalNetworkPolicy",
+        "Tier",
+        "GlobalNetworkSet",
+    }
 )
 
 

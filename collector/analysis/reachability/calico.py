@@ -1,4 +1,5 @@
-"""Calico NetworkPolicy, GlobalNetworkPolicy and Tier (projectcalico.org/v3, crd.projectcalico.org/v1) at L3/L4.
+"""Calico NetworkPolicy, GlobalNetworkPolicy, Tier, NetworkSet and GlobalNetworkSet (projectcalico.org/v3,
+crd.projectcalico.org/v1) at L3/L4.
 
 A rule matches a peer by its ``selector`` (pods; in a namespaced policy those of its namespace unless
 ``namespaceSelector`` is set), ``namespaceSelector`` (pods of matching namespaces), ``notSelector`` and ``nets``
@@ -14,14 +15,16 @@ Policies with ``doNotTrack`` or ``preDNAT`` apply to host endpoints only and sel
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
-from collector.analysis.reachability.addresses import SPACES, ipblock_intervals
+from collector.analysis.reachability.addresses import SPACES, Interval, ipblock_intervals
 from collector.analysis.reachability.calico_selectors import CalicoSelector
 from collector.analysis.reachability.cilium import why
 from collector.analysis.reachability.conns import MAX_PORT, MIN_PORT, PROTOCOLS, difference
 from collector.analysis.reachability.errors import ReachabilityError
 from collector.analysis.reachability.model import (
+    NAME_LABEL,
     IPBlockPeer,
     Peer,
     PortSpec,
@@ -30,16 +33,48 @@ from collector.analysis.reachability.model import (
     namespace_of,
     object_name,
     resolve_ports,
+    string_map,
 )
 from collector.analysis.reachability.ordered import ALLOW, CALICO, DEFAULT_TIER, DENY, PASS, ActionRule, OrderedPolicy
 
 CALICO_GROUPS = ("projectcalico.org", "crd.projectcalico.org")
 POLICY_KINDS = ("NetworkPolicy", "GlobalNetworkPolicy")
+SET_KINDS = ("NetworkSet", "GlobalNetworkSet")
 PROTOCOL_NUMBERS = {6: "TCP", 17: "UDP", 132: "SCTP"}
 ACTIONS = (ALLOW, DENY, PASS, "Log")
 UNMODELLED_FIELDS = {"http": "http match (L7)"}
 SELECTOR_FIELDS = ("selector", "namespaceSelector", "notSelector")
 UNMODELLED_PEER = ("serviceAccounts", "services")
+
+
+@dataclass(frozen=True)
+class NetworkSet:
+    """A NetworkSet (namespaced) or GlobalNetworkSet: labelled external addresses that rule selectors match."""
+
+    namespace: str | None  # None: a GlobalNetworkSet
+    labels: dict[str, str] = field(hash=False)
+    intervals: tuple[Interval, ...]
+
+
+@dataclass(frozen=True)
+class Known:
+    """What Calico policies are resolved against: the inventory's Tiers, network sets and namespace labels."""
+
+    tiers: frozenset[str]
+    sets: tuple[NetworkSet, ...]
+    namespaces: dict[str, dict[str, str]] = field(hash=False)
+
+
+def parse_network_set(obj: dict, index: int) -> NetworkSet:
+    kind = obj["kind"].split(".", 1)[0]
+    name = object_name(obj, index)
+    namespace = None if kind == "GlobalNetworkSet" else namespace_of(obj)
+    where = f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
+    nets = (obj.get("spec") or {}).get("nets") or []
+    if not isinstance(nets, list):
+        raise ReachabilityError(f"{where} spec.nets: must be a list")
+    labels = string_map((obj.get("metadata") or {}).get("labels"), where)
+    return NetworkSet(namespace, labels, tuple(iv for n in nets for iv in ipblock_intervals(n, None, where)))
 
 
 def parse_tier(obj: dict, index: int) -> tuple[str, tuple[float, str]]:
@@ -53,8 +88,8 @@ def parse_tier(obj: dict, index: int) -> tuple[str, tuple[float, str]]:
     return name, (math.inf if order is None else float(order), action)
 
 
-def parse_calico(obj: dict, index: int, tiers: set[str]) -> OrderedPolicy:
-    """A Calico NetworkPolicy or GlobalNetworkPolicy; ``tiers``: the names of the Tiers in the inventory."""
+def parse_calico(obj: dict, index: int, known: Known) -> OrderedPolicy:
+    """A Calico NetworkPolicy or GlobalNetworkPolicy."""
     kind = obj["kind"].split(".", 1)[0]
     cluster_wide = kind == "GlobalNetworkPolicy"
     namespace = None if cluster_wide else namespace_of(obj)
@@ -65,7 +100,7 @@ def parse_calico(obj: dict, index: int, tiers: set[str]) -> OrderedPolicy:
         raise ReachabilityError(f"{where}: spec must be a mapping")
     notes: list[str] = []
     tier = spec.get("tier") or DEFAULT_TIER
-    if tier != DEFAULT_TIER and tier not in tiers:
+    if tier != DEFAULT_TIER and tier not in known.tiers:
         notes.append(f"tier {tier} (no such Tier in the inventory: its order is unknown, evaluated last)")
     if spec.get("serviceAccountSelector"):
         notes.append("serviceAccountSelector (not modelled: ignored)")
@@ -89,8 +124,8 @@ def parse_calico(obj: dict, index: int, tiers: set[str]) -> OrderedPolicy:
     return OrderedPolicy(
         f"{kind}.projectcalico.org" if kind == "NetworkPolicy" else kind, namespace, name, CALICO, selects,
         ingress, egress,
-        rules(ingress_raw, True, namespace, f"{where} spec.ingress"),
-        rules(egress_raw, False, namespace, f"{where} spec.egress"),
+        rules(ingress_raw, True, namespace, known, f"{where} spec.ingress"),
+        rules(egress_raw, False, namespace, known, f"{where} spec.egress"),
         tier=tier, order=math.inf if order is None else float(order), unmodelled="; ".join(notes),
     )  # fmt: skip
 
@@ -103,18 +138,18 @@ def selector(raw: Any, where: str, notes: list[str]) -> CalicoSelector:
     return parsed
 
 
-def rules(raw: Any, ingress: bool, namespace: str | None, where: str) -> tuple[ActionRule, ...]:
+def rules(raw: Any, ingress: bool, namespace: str | None, known: Known, where: str) -> tuple[ActionRule, ...]:
     if not isinstance(raw, list):
         raise ReachabilityError(f"{where}: must be a list")
     out = []
     for i, rule in enumerate(raw):
-        parsed = parse_rule(rule, ingress, namespace, f"{where}[{i}]")
+        parsed = parse_rule(rule, ingress, namespace, known, f"{where}[{i}]")
         if parsed is not None:
             out.append(parsed)
     return tuple(out)
 
 
-def parse_rule(raw: Any, ingress: bool, namespace: str | None, where: str) -> ActionRule | None:
+def parse_rule(raw: Any, ingress: bool, namespace: str | None, known: Known, where: str) -> ActionRule | None:
     """One rule (None for a Log rule, which decides nothing). Its peer side (``source`` of an ingress rule,
     ``destination`` of an egress rule) gives its peers; the selectors of its local side restrict the endpoints of
     the policy it applies to."""
@@ -136,7 +171,7 @@ def parse_rule(raw: Any, ingress: bool, namespace: str | None, where: str) -> Ac
     if source.get("ports") or source.get("notPorts"):
         notes.append("source ports")
     notes.extend(f for f in UNMODELLED_PEER if peer_side.get(f))
-    peers = parse_peers(peer_side, namespace, f"{where}.{peer_name}", notes)
+    peers = parse_peers(peer_side, namespace, known, f"{where}.{peer_name}", notes)
     local = None
     if any(local_side.get(f) is not None for f in SELECTOR_FIELDS):
         [local] = endpoints(local_side, None, f"{where}.{local_name}", notes)
@@ -154,11 +189,15 @@ def parse_rule(raw: Any, ingress: bool, namespace: str | None, where: str) -> Ac
     return ActionRule(action, Rule(peers, ports), why(notes, where), local)
 
 
-def parse_peers(side: dict, namespace: str | None, where: str, notes: list[str]) -> tuple[Peer, ...] | None:
-    """The peers of a rule's peer side (None: every peer). Its criteria must all hold: pods are matched by the
-    selectors (an endpoint matching ``notSelector`` never; a positive ``selector`` of a namespaced policy looks in
-    its namespace unless ``namespaceSelector`` is set), external addresses by ``nets`` minus ``notNets`` when no
-    positive selector is set (pod addresses are unknown: ``nets`` match no pod, ``notNets`` exclude none)."""
+def parse_peers(
+    side: dict, namespace: str | None, known: Known, where: str, notes: list[str]
+) -> tuple[Peer, ...] | None:
+    """The peers of a rule's peer side (None: every peer). Its criteria must all hold: pods and network sets are
+    matched by the selectors (an endpoint matching ``notSelector`` never; a positive ``selector`` of a namespaced
+    policy looks in its namespace unless ``namespaceSelector`` is set; GlobalNetworkSets are matched by a
+    GlobalNetworkPolicy's selectors and by ``namespaceSelector: global()``), external addresses by ``nets`` minus
+    ``notNets`` when no positive selector is set (pod addresses are unknown: ``nets`` match no pod, ``notNets``
+    exclude none)."""
     nets, not_nets = side.get("nets"), side.get("notNets")
     for name, value in (("nets", nets), ("notNets", not_nets)):
         if value is not None and not isinstance(value, list):
@@ -170,7 +209,10 @@ def parse_peers(side: dict, namespace: str | None, where: str, notes: list[str])
         notes.append("nets together with a selector (pod addresses are unknown)")
     peers: list[Peer] = []
     if not nets or selected[0] or selected[1]:
-        peers.extend(endpoints(side, namespace, where, notes))
+        [pods] = endpoints(side, namespace, where, notes)
+        peers.append(pods)
+        if selected[0] or selected[1]:
+            peers.extend(network_sets(pods, side.get("namespaceSelector"), namespace, known))
     if not selected[0] and not selected[1]:
         blocks = nets or ["0.0.0.0/0", "::/0"]
         peers.extend(IPBlockPeer(tuple(ipblock_intervals(n, not_nets, f"{where}.nets"))) for n in blocks)
@@ -189,6 +231,26 @@ def endpoints(side: dict, namespace: str | None, where: str, notes: list[str]) -
     else:
         spaces = None if namespace and pods_raw is not None else CalicoSelector.parse(None, where, True)
     return [SelectorPeer(namespace or "", pods, spaces)]
+
+
+def network_sets(pods: SelectorPeer, spaces_raw: Any, namespace: str | None, known: Known) -> list[IPBlockPeer]:
+    """The addresses of the network sets a rule's selectors match, as they match pods."""
+    global_scope = (namespace is None and spaces_raw is None) or (
+        isinstance(pods.namespaces, CalicoSelector) and pods.namespaces.tree == ("global",)
+    )
+    out = []
+    for s in known.sets:
+        if pods.pods is not None and not pods.pods.matches(s.labels):
+            continue
+        if s.namespace is None:
+            in_scope = global_scope
+        elif pods.namespaces is None:
+            in_scope = s.namespace == pods.namespace
+        else:
+            in_scope = pods.namespaces.matches(known.namespaces.get(s.namespace) or {NAME_LABEL: s.namespace})
+        if in_scope:
+            out.append(IPBlockPeer(s.intervals))
+    return out
 
 
 def of_version(peers: tuple[Peer, ...] | None, version: int) -> tuple[Peer, ...]:

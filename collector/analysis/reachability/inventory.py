@@ -57,7 +57,7 @@ class Inventory:
                 controllers[(namespace_of(obj), kind, object_name(obj, index))] = obj
             elif (what := cni_kind(obj)) is not None:
                 cni.append((index, obj, what))
-        ordered, tiers = parse_cni(cni)
+        ordered, tiers = parse_cni(cni, namespaces)
         workloads = collapse(controllers, selected_keys(policies.values()) | ordered_keys(ordered))
         for w in workloads:
             namespaces.setdefault(w.namespace, {NAME_LABEL: w.namespace})
