@@ -434,6 +434,9 @@ def test_unmodelled_parts_never_deny_and_reserved_labels_select_no_pod() -> None
     assert into(DB, cnp(requires))[WEB] == ALL
     host = cnp("endpointSelector: {matchLabels: {reserved:host: ''}}\ningress: [{}]")
     assert into(DB, host)[WEB] == ALL  # a host policy: no pod is isolated
+    group = analysed(cnp(DB_SELECTED + "ingress: [{fromCIDRSet: [{cidrGroupRef: partners}]}]"))
+    assert group.ingress_to(DB)[0] == f"{V4_ALL} => {DB} : {ALL}"  # every peer it could match
+    assert [(u.src, u.dst) for u in group.unmodelled] == [(None, DB)]
 
 
 def test_attribution_names_cilium_and_calico_policies() -> None:

@@ -122,7 +122,11 @@ def parse_rule(raw: Any, action: str, direction: str, namespace: str | None, whe
         elif field.endswith("CIDR"):
             peers.extend(IPBlockPeer(tuple(ipblock_intervals(c, None, at))) for c in value)
         elif field.endswith("CIDRSet"):
-            peers.extend(cidr_set(c, f"{at}[{i}]", notes) for i, c in enumerate(value))
+            blocks = [cidr_set(c, f"{at}[{i}]") for i, c in enumerate(value)]
+            peers.extend(b for b in blocks if b is not None)
+            if None in blocks:
+                unknown_peers = True
+                notes.append(f"{field} cidrGroupRef (peers not modelled)")
         elif field.endswith("Entities"):
             for entity in value:
                 if entity not in ENTITIES:
@@ -192,12 +196,12 @@ def endpoints(raw: Any, namespace: str | None, where: str, notes: list[str]) -> 
     return SelectorPeer(namespace or "", pod_selector, ns_selector)
 
 
-def cidr_set(raw: Any, where: str, notes: list[str]) -> IPBlockPeer:
+def cidr_set(raw: Any, where: str) -> IPBlockPeer | None:
+    """A ``cidr`` minus its ``except``; None for a CIDR group reference."""
     if not isinstance(raw, dict):
         raise ReachabilityError(f"{where}: must be a mapping")
     if raw.get("cidr") is None:
-        notes.append("CIDR group reference (not modelled)")
-        return IPBlockPeer(())
+        return None
     return IPBlockPeer(tuple(ipblock_intervals(raw.get("cidr"), raw.get("except"), where)))
 
 
