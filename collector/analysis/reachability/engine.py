@@ -316,7 +316,8 @@ def enforced_rows(
     enforcers = sorted({p.enforcer for p in inv.ordered})
     selected = [space.peer(p.selects) if p.selects is not None else 0 for p in inv.ordered]
     compiled_rules: dict[int, CompiledRule] = {}
-    memo: dict[tuple, list[int]] = {}
+    memo: dict[tuple, list[int]] = {}  # a plan's row, per enforcer and what selects the class
+    both_memo: dict[tuple[int, ...], list[int]] = {}  # the rows of both enforcers intersected
     locals_: dict[int, int] = {}
 
     def local_bits(selects: SelectorPeer) -> int:
@@ -357,11 +358,11 @@ def enforced_rows(
         if len(found_rows) == 1:
             return found_rows[0]
         key = tuple(map(id, found_rows))  # both enforcers: a connection must pass both
-        both = memo.get(key)
+        both = both_memo.get(key)
         if both is None:
             pairs = list(zip(*found_rows, strict=True))
             table.intersections(pairs)
-            both = memo[key] = list(map(table.inter.__getitem__, pairs))
+            both = both_memo[key] = list(map(table.inter.__getitem__, pairs))
         return both
 
     return [row(k, True) for k in range(len(classes))], [row(k, False) for k in range(len(classes))]
