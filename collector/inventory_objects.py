@@ -15,7 +15,10 @@ from collector.store import Store
 # What the two analyses read; any other kind is left out of the rebuilt inventory.
 REACHABILITY_KINDS = (
     "Namespace", "Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job",
-    "CronJob", "NetworkPolicy",
+    "CronJob", "NetworkPolicy", "CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy",
+    "NetworkPolicy.projectcalico.org", "GlobalNetworkPolicy", "Tier", "NetworkSet", "GlobalNetworkSet",
+    "NetworkPolicy.crd.projectcalico.org", "GlobalNetworkPolicy.crd.projectcalico.org", "Tier.crd.projectcalico.org",
+    "NetworkSet.crd.projectcalico.org", "GlobalNetworkSet.crd.projectcalico.org",
 )  # fmt: skip
 GATEWAY_KINDS = (
     "Namespace", "Gateway", "HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "UDPRoute", "ReferenceGrant", "Service",

@@ -306,6 +306,27 @@ def test_reach_to_and_from_without_an_analysis_run(tmp_path: Path) -> None:
     assert result.exit_code == 0 and result.output == ""
 
 
+def test_reach_reports_what_is_not_modelled(tmp_path: Path) -> None:
+    l7 = """
+---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: web-l7, namespace: shop}
+spec:
+  endpointSelector: {matchLabels: {app: web}}
+  ingress: [{toPorts: [{ports: [{port: '8080', protocol: TCP}], rules: {http: [{method: GET}]}}]}]
+"""
+    with Store.open(tmp_path / "e.duckdb") as st:
+        collect(st, tmp_path, MANIFESTS + l7)
+    result = cli("reach", "--to", "shop/web", "--store", str(tmp_path / "e.duckdb"))
+    assert result.exit_code == 0
+    assert "infra/proxy[Pod] => shop/web[Deployment] : TCP 8080" in result.output
+    assert (
+        "not modelled: * => shop/web[Deployment] (CiliumNetworkPolicy shop/web-l7: spec.ingress[0]: L7 rules (http) on "
+        "toPorts[0] (only L4 modelled))\n"
+    ) in result.output
+
+
 def test_reach_errors(tmp_path: Path) -> None:
     store = store_with(tmp_path, "a", "b")
     result = cli("reach", "--to", "shop/api", "--cluster", "a", "--store", store)

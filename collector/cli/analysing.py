@@ -59,8 +59,9 @@ def current_inventory(store: Path, cluster: str | None) -> tuple[str, list[dict]
 def reach(
     to: str | None, from_: str | None, cluster: str | None, fmt: str, config_path: Path | None, store: Path
 ) -> None:
-    """NetworkPolicy reachability of a workload, computed from the store's current inventory: one canonical line
-    `SRC => DST : CONN` per source (--to) or destination (--from) with an allowed connection. See docs/analysis.md."""
+    """NetworkPolicy (and Cilium and Calico policy) reachability of a workload, computed from the store's current
+    inventory: one canonical line `SRC => DST : CONN` per source (--to) or destination (--from) with an allowed
+    connection; on stderr, the pairs whose policies the analysis does not fully model. See docs/analysis.md."""
     if not to and not from_:
         fail("name a workload: --to NS/WORKLOAD, --from NS/WORKLOAD, or both")
     workload_ref(to, "--to")
@@ -80,8 +81,12 @@ def reach(
                 f"{option}: no workload {name} in cluster {cluster} ({namespace}: {', '.join(there) or 'no workloads'})"
             )
 
-    def wanted(src: str, dst: str) -> bool:
-        return all(not name or ep == name or ep.split("[", 1)[0] == name for name, ep in ((to, dst), (from_, src)))
+    def wanted(src: str | None, dst: str | None) -> bool:
+        """Whether a pair is asked for (an endpoint None, in what the analysis does not model: every one)."""
+        return all(
+            not name or ep is None or ep == name or ep.split("[", 1)[0] == name
+            for name, ep in ((to, dst), (from_, src))
+        )
 
     if fmt == "json":
         click.echo(json.dumps([line for line in result.to_json() if wanted(line["src"], line["dst"])], indent=2))
@@ -91,6 +96,10 @@ def reach(
         src, _, rest = line.partition(" => ")
         if wanted(src, rest.partition(" : ")[0]):
             click.echo(line)
+    for u in result.unmodelled:  # parts of Cilium and Calico policies the lines do not decide
+        if wanted(u.src, u.dst):
+            policy = f"{u.policy_kind} {u.policy_namespace + '/' if u.policy_namespace else ''}{u.policy_name}"
+            click.echo(f"not modelled: {u.src or '*'} => {u.dst or '*'} ({policy}: {u.why})", err=True)
 
 
 @command(

@@ -1,5 +1,6 @@
 -- Regulated namespaces without a default-deny ingress policy; connections into regulated workloads from sources
--- outside the regulated scope that are not declared callers, naming the objects that open them; regulated
+-- outside the regulated scope that are not declared callers, naming the objects that open them; pairs into
+-- regulated workloads that the analysis does not model (Cilium and Calico L7 rules, DNS names, ...); regulated
 -- workloads outside NetworkPolicy (hostNetwork, hostPort); descoped namespaces; invalid caller declarations; and
 -- regulated namespaces whose cluster has no reachability analysis of its current inventory.
 SELECT n.cluster, n.namespace, 'Namespace/' || n.namespace AS object,
@@ -19,6 +20,12 @@ SELECT cluster, dst_namespace, dst_kind || '/' || dst_workload,
        location, source, run_id, artifact_sha256, collected_at
 FROM access_ingress
 WHERE allowed_by IS NULL
+UNION ALL
+SELECT cluster, namespace, policy_kind || '/' || policy_name,
+       coalesce(src, 'every source') || ' => ' || id || ': not modelled by the reachability analysis (' || policy
+         || ': ' || why || '), so its connections are neither proven allowed nor denied',
+       location, source, run_id, artifact_sha256, collected_at
+FROM access_unmodelled
 UNION ALL
 SELECT cluster, namespace, kind || '/' || workload,
        CASE WHEN host_network

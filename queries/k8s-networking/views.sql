@@ -539,6 +539,22 @@ SELECT NULL::VARCHAR AS cluster, NULL::VARCHAR AS src, NULL::VARCHAR AS dst, NUL
        NULL::VARCHAR AS run_id, NULL::VARCHAR AS artifact_sha256, NULL::TIMESTAMPTZ AS collected_at
 WHERE false;
 
+-- What the current analysis does not model (parts of Cilium and Calico policies: L7 rules, DNS names, ...) on pairs
+-- into workloads of regulated namespaces (dst NULL: every destination; src NULL: every source).
+CREATE VIEW access_unmodelled AS
+SELECT w.cluster, w.namespace, w.kind, w.workload, w.id, u.src, u.policy_kind, u.policy_name,
+       u.policy_kind || ' ' || coalesce(u.policy_namespace || '/', '') || u.policy_name AS policy, u.why,
+       w.location, u.source, u.run_id, u.artifact_sha256, u.collected_at
+FROM reachability_unmodelled u
+JOIN analysed_clusters USING (cluster, run_id)
+JOIN access_workloads w ON w.cluster = u.cluster AND (u.dst = w.id OR u.dst IS NULL);
+CREATE TEMP VIEW IF NOT EXISTS access_unmodelled AS
+SELECT NULL::VARCHAR AS cluster, NULL::VARCHAR AS namespace, NULL::VARCHAR AS kind, NULL::VARCHAR AS workload,
+       NULL::VARCHAR AS id, NULL::VARCHAR AS src, NULL::VARCHAR AS policy_kind, NULL::VARCHAR AS policy_name,
+       NULL::VARCHAR AS policy, NULL::VARCHAR AS why, NULL::VARCHAR AS location, NULL::VARCHAR AS source,
+       NULL::VARCHAR AS run_id, NULL::VARCHAR AS artifact_sha256, NULL::TIMESTAMPTZ AS collected_at
+WHERE false;
+
 -- Regulated namespaces whose cluster has no reachability analysis of its current inventory.
 CREATE VIEW access_unanalysed AS
 SELECT n.cluster, n.namespace, 'Namespace/' || n.namespace AS object,

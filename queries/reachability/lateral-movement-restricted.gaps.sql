@@ -1,5 +1,6 @@
--- Connections into workloads of regulated namespaces from sources that are not declared callers, invalid
--- patterns in declarations, and regulated namespaces of clusters without an up-to-date analysis.
+-- Connections into workloads of regulated namespaces from sources that are not declared callers, what the analysis
+-- does not model on pairs into them (L7 rules, DNS names, ... of Cilium and Calico policies), invalid patterns in
+-- declarations, and regulated namespaces of clusters without an up-to-date analysis.
 SELECT cluster, dst_namespace AS namespace, dst_kind || '/' || dst_workload AS object, src, dst, src_namespace, conn,
        declared_in,
        src || ' can connect to ' || dst || ' (' || conn || ') but is not a declared caller: '
@@ -9,6 +10,13 @@ SELECT cluster, dst_namespace AS namespace, dst_kind || '/' || dst_workload AS o
        location, source, run_id, artifact_sha256, collected_at
 FROM reach_regulated_ingress
 WHERE allowed_by IS NULL
+UNION ALL
+SELECT w.cluster, w.namespace, u.policy_kind || '/' || u.policy_name, u.src, w.id, NULL, NULL, w.declared_in,
+       coalesce(u.src, 'every source') || ' => ' || w.id || ': not modelled by the reachability analysis ('
+         || u.policy || ': ' || u.why || '), so its connections are neither proven allowed nor denied',
+       coalesce(u.policy_location, w.location), u.source, u.run_id, u.artifact_sha256, u.collected_at
+FROM reach_unmodelled u
+JOIN reach_regulated_workloads w ON w.cluster = u.cluster AND (u.dst = w.id OR u.dst IS NULL)
 UNION ALL
 SELECT cluster, namespace, kind || '/' || workload, NULL, id, NULL, NULL, declared_in,
        'defensible.io/allowed-callers of ' || declared_in || ': "' || pattern

@@ -44,6 +44,18 @@ QUALIFY row_number() OVER (PARTITION BY i.cluster ORDER BY r.started_at DESC, i.
 CREATE VIEW reach_lines AS
 SELECT l.* FROM reachability l JOIN reach_analyses a USING (cluster, run_id) WHERE a.up_to_date;
 
+-- What the up-to-date analyses do not model (parts of Cilium and Calico policies: L7 rules, DNS names, ...), per
+-- pair (src/dst NULL: every source/destination), with the policy's location where the inventory has it.
+CREATE VIEW reach_unmodelled AS
+SELECT u.cluster, u.src, u.dst, u.policy_kind, u.policy_namespace, u.policy_name, u.why,
+       u.policy_kind || ' ' || coalesce(u.policy_namespace || '/', '') || u.policy_name AS policy,
+       p.location AS policy_location, u.source, u.run_id, u.artifact_sha256, u.collected_at
+FROM reachability_unmodelled u
+JOIN reach_analyses a ON a.cluster = u.cluster AND a.run_id = u.run_id AND a.up_to_date
+LEFT JOIN k8s_current p
+  ON p.cluster = u.cluster AND p.kind = u.policy_kind AND p.name = u.policy_name
+     AND p.namespace IS NOT DISTINCT FROM u.policy_namespace;
+
 -- Regulated namespaces whose cluster has no up-to-date analysis: the claims cannot be judged there.
 CREATE VIEW reach_unanalysed AS
 SELECT n.cluster, n.namespace, 'Namespace/' || n.namespace AS object,

@@ -207,6 +207,20 @@ MIGRATIONS = (
     # issue 16: whether a Gateway is public is decided from evidence by the k8s-networking pack (gateway_public), never
     # from its defensible.io/exposure label alone
     "ALTER TABLE gateway_exposure DROP COLUMN public;",
+    # issue 18: what of the Cilium and Calico policies the analysis does not model (L7 rules, DNS names, ...),
+    # on the pairs it concerns
+    f"""
+    CREATE TABLE reachability_unmodelled (
+        cluster VARCHAR NOT NULL,
+        src VARCHAR,                -- ns/name[Kind]{{group}} or an external interval first-last; NULL: every source
+        dst VARCHAR,                -- NULL: every destination
+        policy_kind VARCHAR NOT NULL,
+        policy_namespace VARCHAR,   -- NULL: cluster-wide
+        policy_name VARCHAR NOT NULL,
+        why VARCHAR NOT NULL,
+        {PROVENANCE_COLUMNS}
+    );
+    """,
 )
 
 
@@ -269,6 +283,7 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
         "cluster": cluster,
         "inputs": {kind: {"run_id": run, "objects": counts[kind]} for kind, run in inputs.items()},
         "reachability": reach.lines(),
+        "unmodelled": [asdict(u) for u in reach.unmodelled],
         "gateways": gateways.to_json(),
         "mesh": mesh.to_json(),
         "client_tls": [asdict(c) for c in client_tls],
@@ -294,6 +309,7 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
         }
         ctx.emit("analysis_workloads", row, sha)
     lines = load_reachability(ctx, cluster, reach, sha, Attribution(inventory))
+    load_unmodelled(ctx, cluster, reach, sha)
     names = sorted((o["metadata"]["namespace"], o["metadata"]["name"]) for o in objects if o["kind"] == "Gateway")
     emit_gateways(ctx, cluster, gateways, names, sha)
     for p in mesh.ports:
@@ -306,6 +322,7 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
         ctx.emit("dns_resolution", {"cluster": cluster, **asdict(d)}, sha)
     ctx.note(
         f"cluster {cluster}: {len(inventory.workloads)} workloads, {len(inventory.policies)} NetworkPolicies, "
+        f"{len(inventory.ordered)} Cilium/Calico policies ({len(reach.unmodelled)} unmodelled parts), "
         f"{lines} reachability lines, {len(gateways.attachments)} route attachments "
         f"(analysed in {analysed - started:.1f}s, rows staged in {time.monotonic() - analysed:.1f}s)"
     )
@@ -358,6 +375,17 @@ def load_reachability(
                 why = admitted_by(src, dst) if not dst_external else '"admitted_by":null,'
                 fh.write(f'{head}{src_fields}{dst_fields}"external":{external},{why}{text}{tail}')
         return ctx.load_ndjson("reachability", path)
+
+
+def load_unmodelled(ctx: CollectContext, cluster: str, reach: Reachability, sha: str) -> int:
+    """Write the ``reachability_unmodelled`` rows (one per unmodelled part and pair) and bulk-load them."""
+    provenance = {"source": ctx.source, "run_id": ctx.run_id, "artifact_sha256": sha, "collected_at": ctx.collected_at}
+    with tempfile.TemporaryDirectory(prefix="defensible-analysis-") as tmp:
+        path = Path(tmp) / "unmodelled.ndjson"
+        with open(path, "w", encoding="utf-8") as fh:
+            for u in reach.unmodelled:
+                fh.write(json.dumps({"cluster": cluster, **asdict(u), **provenance}, default=str) + "\n")
+        return ctx.load_ndjson("reachability_unmodelled", path)
 
 
 def emit_gateways(

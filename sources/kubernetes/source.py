@@ -31,6 +31,9 @@ from sources.kubernetes.manifests import PATHS_SCHEMA, STDIN_SCHEMA, api_group, 
 GATEWAY_API = "gateway.networking.k8s.io"
 ISTIO_SECURITY = "security.istio.io"
 ISTIO_NETWORKING = "networking.istio.io"
+CILIUM = "cilium.io"
+CALICO = "projectcalico.org"
+CALICO_CRD = "crd.projectcalico.org"
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,20 @@ KINDS: tuple[Kind, ...] = (
     Kind("UDPRoute", GATEWAY_API, ("v1alpha2",), "udproutes"),
     Kind("Gateway", ISTIO_NETWORKING, ("v1", "v1beta1", "v1alpha3"), "gateways", qualified=True),
     Kind("VirtualService", ISTIO_NETWORKING, ("v1", "v1beta1", "v1alpha3"), "virtualservices"),
+    # issue 18: CNI policies of the reachability analysis (Calico's through its API server and as its operator
+    # stores them; the namespaced Calico NetworkPolicy is qualified beside Kubernetes' own)
+    Kind("CiliumNetworkPolicy", CILIUM, ("v2",), "ciliumnetworkpolicies"),
+    Kind("CiliumClusterwideNetworkPolicy", CILIUM, ("v2",), "ciliumclusterwidenetworkpolicies"),
+    Kind("NetworkPolicy", CALICO, ("v3",), "networkpolicies", qualified=True),
+    Kind("GlobalNetworkPolicy", CALICO, ("v3",), "globalnetworkpolicies"),
+    Kind("Tier", CALICO, ("v3",), "tiers"),
+    Kind("NetworkSet", CALICO, ("v3",), "networksets"),
+    Kind("GlobalNetworkSet", CALICO, ("v3",), "globalnetworksets"),
+    Kind("NetworkPolicy", CALICO_CRD, ("v1",), "networkpolicies", qualified=True),
+    Kind("GlobalNetworkPolicy", CALICO_CRD, ("v1",), "globalnetworkpolicies", qualified=True),
+    Kind("Tier", CALICO_CRD, ("v1",), "tiers", qualified=True),
+    Kind("NetworkSet", CALICO_CRD, ("v1",), "networksets", qualified=True),
+    Kind("GlobalNetworkSet", CALICO_CRD, ("v1",), "globalnetworksets", qualified=True),
 )
 KIND_NAMES = [k.key for k in KINDS]
 EGRESS_ALLOWLIST_LABEL = "defensible.io/egress-allowlist"
@@ -387,7 +404,7 @@ def object_row(cluster: str, obj: dict, location: str, key: str | None = None) -
         "uid": meta.get("uid"),
         "labels": meta.get("labels") or {},
         "annotations": meta.get("annotations") or {},
-        "spec": obj.get("spec") or {},
+        "spec": spec_of(obj),
         "status": obj.get("status") or {},
         "data": obj.get("data"),
         "owner_references": meta.get("ownerReferences"),
@@ -396,7 +413,23 @@ def object_row(cluster: str, obj: dict, location: str, key: str | None = None) -
     }
 
 
-CLUSTER_SCOPED = frozenset({"Namespace", "GatewayClass", "IngressClass"})
+def spec_of(obj: dict) -> dict:
+    """The object's spec; a Cilium policy's ``specs`` (rules beside its ``spec``) are kept in it as ``specs``."""
+    spec = obj.get("spec") or {}
+    return {**spec, "specs": obj["specs"]} if obj.get("specs") and isinstance(spec, dict) else spec
+
+
+CLUSTER_SCOPED = frozenset(
+    {
+        "Namespace",
+        "GatewayClass",
+        "IngressClass",
+        "CiliumClusterwideNetworkPolicy",
+        "GlobalNetworkPolicy",
+        "Tier",
+        "GlobalNetworkSet",
+    }
+)
 
 
 def inventory_row(

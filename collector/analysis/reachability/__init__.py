@@ -10,7 +10,7 @@ See docs/reachability.md for the semantics and the canonical output.
 
 from collector.analysis.reachability.engine import analyze
 from collector.analysis.reachability.errors import ReachabilityError
-from collector.analysis.reachability.model import Inventory
+from collector.analysis.reachability.inventory import Inventory
 from collector.analysis.reachability.result import Reachability, diff_lines
 
 __all__ = ["Inventory", "Reachability", "ReachabilityError", "analyze", "diff_lines"]

@@ -1,5 +1,5 @@
-"""Why a source may connect to a workload: the NetworkPolicies whose ingress rules admit it, or the reason the
-workload is not isolated (no policy selects it for ingress, hostNetwork, hostPorts).
+"""Why a source may connect to a workload: the NetworkPolicies (and Cilium and Calico policies) whose ingress rules
+admit it, or the reason the workload is not isolated (no policy selects it for ingress, hostNetwork, hostPorts).
 
 Claims that find an unwanted connection must name the object that opens it; the engine answers *whether* a pair
 may connect, this module *which objects* make it so. It evaluates each policy rule directly (as the naive
@@ -12,17 +12,19 @@ import ipaddress
 
 from collector.analysis.reachability.addresses import Interval
 from collector.analysis.reachability.conns import EMPTY, conn_text
+from collector.analysis.reachability.inventory import Inventory
 from collector.analysis.reachability.model import (
     NAME_LABEL,
-    Inventory,
     IPBlockPeer,
     Policy,
     Rule,
     Workload,
     resolve_ports,
 )
+from collector.analysis.reachability.ordered import ALLOW, ActionRule, OrderedPolicy
 
 NOT_ISOLATED = "no NetworkPolicy selects it for ingress"
+NOT_DENIED = "no rule denies it (a Cilium policy without default deny, or a Calico Pass out of the last tier)"
 HOST_NETWORK = "hostNetwork (NetworkPolicy does not isolate host-network pods)"
 
 
@@ -37,7 +39,7 @@ class Attribution:
         self.dst_keys = {
             w.id: (*self.src_keys[w.id], w.named_ports, w.host_network, w.host_ports) for w in inv.workloads
         }
-        self._selecting: dict[tuple, tuple[Policy, ...]] = {}
+        self._selecting: dict[tuple, tuple[Policy | OrderedPolicy, ...]] = {}
         self._cache: dict[tuple, tuple[str, ...]] = {}
 
     def ingress(self, src: str, dst: str) -> tuple[str, ...]:
@@ -47,9 +49,11 @@ class Attribution:
         target = self.by_id[dst]
         selecting = self._selecting.get(dst_key)
         if selecting is None:
-            selecting = self._selecting[dst_key] = tuple(
-                p for p in self.inv.policies
-                if p.ingress and p.namespace == target.namespace and p.selector.matches(target.labels)
+            labels = self.inv.namespaces.get(target.namespace) or {NAME_LABEL: target.namespace}
+            selecting = self._selecting[dst_key] = (
+                *(p for p in self.inv.policies
+                  if p.ingress and p.namespace == target.namespace and p.selector.matches(target.labels)),
+                *(p for p in self.inv.ordered if p.applies(target, labels, True)),
             )  # fmt: skip
         # what admits a source depends on the policies selecting the destination and its ports, not its labels
         key = (self.src_keys.get(src, src), tuple(map(id, selecting)), dst_key[2:])
@@ -61,7 +65,7 @@ class Attribution:
         return found
 
     def _reasons(
-        self, src: Workload | Interval | None, dst: Workload, selecting: tuple[Policy, ...]
+        self, src: Workload | Interval | None, dst: Workload, selecting: tuple[Policy | OrderedPolicy, ...]
     ) -> tuple[str, ...]:
         reasons: list[str] = []
         if dst.host_network:
@@ -72,10 +76,24 @@ class Attribution:
             return (*reasons, NOT_ISOLATED)
         if src is None:
             return tuple(reasons)
+        admitting = []
         for policy in selecting:
-            if any(self._admits(rule, src, dst) for rule in policy.ingress_rules):
-                reasons.append(f"NetworkPolicy {policy.namespace}/{policy.name}")
-        return tuple(reasons)
+            if isinstance(policy, Policy):
+                if any(self._admits(rule, src, dst) for rule in policy.ingress_rules):
+                    admitting.append(f"NetworkPolicy {policy.namespace}/{policy.name}")
+            elif any(
+                r.action == ALLOW and self._local(r, dst) and self._admits(r.rule, src, dst)
+                for r in policy.ingress_rules
+            ):
+                admitting.append(policy.title)
+        if not admitting and any(isinstance(p, OrderedPolicy) for p in selecting):
+            admitting.append(NOT_DENIED)
+        return (*reasons, *admitting)
+
+    def _local(self, rule: ActionRule, dst: Workload) -> bool:
+        """Whether a rule with local selectors applies to ``dst``."""
+        labels = self.inv.namespaces.get(dst.namespace) or {NAME_LABEL: dst.namespace}
+        return rule.local is None or rule.local.matches(dst, labels)
 
     def _admits(self, rule: Rule, src: Workload | Interval, dst: Workload) -> bool:
         if resolve_ports(rule.ports, dst.named_ports) == EMPTY:

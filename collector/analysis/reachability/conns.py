@@ -69,6 +69,27 @@ def intersection(a: Conn, b: Conn) -> Conn:
     return (ranges_intersection(a[0], b[0]), ranges_intersection(a[1], b[1]), ranges_intersection(a[2], b[2]))
 
 
+def ranges_difference(a: Ranges, b: Ranges) -> Ranges:
+    out: list[tuple[int, int]] = []
+    for lo, hi in a:
+        for blo, bhi in b:
+            if bhi < lo or blo > hi:
+                continue
+            if blo > lo:
+                out.append((lo, blo - 1))
+            lo = bhi + 1
+            if lo > hi:
+                break
+        if lo <= hi:
+            out.append((lo, hi))
+    return tuple(out)
+
+
+def difference(a: Conn, b: Conn) -> Conn:
+    """The connections of ``a`` not in ``b``."""
+    return (ranges_difference(a[0], b[0]), ranges_difference(a[1], b[1]), ranges_difference(a[2], b[2]))
+
+
 def ranges_text(ranges: Ranges) -> str:
     return ",".join(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in ranges)
 
@@ -91,13 +112,14 @@ EMPTY_ID, ALL_ID = 0, 1
 
 
 class ConnTable:
-    """Numbers the connection sets of one analysis; union and intersection are memoized on the numbers."""
+    """Numbers the connection sets of one analysis; union, intersection and difference are memoized on the numbers."""
 
     def __init__(self) -> None:
         self.conns: list[Conn] = [EMPTY, ALL]
         self.ids: dict[Conn, int] = {EMPTY: EMPTY_ID, ALL: ALL_ID}
         self._union: dict[tuple[int, int], int] = {}
         self.inter: dict[tuple[int, int], int] = {}
+        self._difference: dict[tuple[int, int], int] = {}
 
     def id(self, conn: Conn) -> int:
         found = self.ids.get(conn)
@@ -111,6 +133,20 @@ class ConnTable:
         found = self._union.get(key)
         if found is None:
             found = self._union[key] = self.id(union(self.conns[a], self.conns[b]))
+        return found
+
+    def intersection(self, a: int, b: int) -> int:
+        key = (a, b) if a <= b else (b, a)
+        found = self.inter.get(key)
+        if found is None:
+            found = self.inter[key] = self.id(intersection(self.conns[a], self.conns[b]))
+        return found
+
+    def difference(self, a: int, b: int) -> int:
+        key = (a, b)
+        found = self._difference.get(key)
+        if found is None:
+            found = self._difference[key] = self.id(difference(self.conns[a], self.conns[b]))
         return found
 
     def intersections(self, keys: Iterable[tuple[int, int]]) -> None:

@@ -19,20 +19,24 @@ from operator import itemgetter
 from collector.analysis.reachability.addresses import Interval, elementary_intervals, interval_text, merge_runs
 from collector.analysis.reachability.bits import indices, span
 from collector.analysis.reachability.conns import ALL_ID, EMPTY_ID, ConnTable
+from collector.analysis.reachability.enforcement import evaluate
+from collector.analysis.reachability.inventory import Inventory, all_rules
 from collector.analysis.reachability.model import (
     NAME_LABEL,
-    Inventory,
     IPBlockPeer,
     NamedPort,
     Peer,
     Policy,
     PortSpec,
     Rule,
+    SelectorPeer,
     Workload,
     resolve_ports,
 )
+from collector.analysis.reachability.ordered import plan
 from collector.analysis.reachability.result import Reachability
-from collector.analysis.reachability.selectors import Selector
+from collector.analysis.reachability.selectors import Matcher, Selector
+from collector.analysis.reachability.unmodelled import unmodelled
 
 
 @dataclass
@@ -78,14 +82,9 @@ def equivalence_classes(workloads: list[Workload], table: ConnTable) -> tuple[li
     return classes, of
 
 
-def blocks(policies: list[Policy]) -> list[tuple[Interval, ...]]:
-    return [
-        peer.intervals
-        for policy in policies
-        for rule in policy.ingress_rules + policy.egress_rules
-        for peer in rule.peers or ()
-        if isinstance(peer, IPBlockPeer)
-    ]
+def blocks(inv: Inventory) -> list[tuple[Interval, ...]]:
+    """The address blocks of every policy rule (NetworkPolicy, Cilium, Calico)."""
+    return [peer.intervals for rule in all_rules(inv) for peer in rule.peers or () if isinstance(peer, IPBlockPeer)]
 
 
 class Space:
@@ -96,6 +95,7 @@ class Space:
         self.classes_all = span(0, len(classes) - 1) if classes else 0
         self.everything = span(0, self.size - 1)
         self.namespaces = namespaces
+        self.labels = [klass.labels for klass in classes]
         self.ns_bits: dict[str, int] = defaultdict(int)
         self.pairs: dict[tuple[str, str], int] = defaultdict(int)
         self.keys: dict[str, int] = defaultdict(int)
@@ -108,12 +108,15 @@ class Space:
         offset = len(classes)
         self.ext_starts = {v: [lo for vv, lo, _ in externals if vv == v] for v in (4, 6)}
         self.ext_offset = {v: offset + next((i for i, e in enumerate(externals) if e[0] == v), 0) for v in (4, 6)}
-        self._pods: dict[Selector, int] = {}
-        self._namespaces: dict[Selector, int] = {}
+        self._pods: dict[Matcher, int] = {}
+        self._namespaces: dict[Matcher, int] = {}
 
-    def pods(self, selector: Selector) -> int:
+    def pods(self, selector: Matcher) -> int:
         """The classes whose pod labels match ``selector`` (any namespace)."""
         found = self._pods.get(selector)
+        if found is None and not isinstance(selector, Selector):  # a Calico expression: matched class by class
+            matching = (1 << k for k, labels in enumerate(self.labels) if selector.matches(labels))
+            found = self._pods[selector] = sum(matching)
         if found is None:
             bits = self.classes_all
             for label, value in selector.labels:
@@ -130,7 +133,7 @@ class Space:
             found = self._pods[selector] = bits
         return found
 
-    def in_namespaces(self, selector: Selector) -> int:
+    def in_namespaces(self, selector: Matcher) -> int:
         """The classes in namespaces whose labels match ``selector``."""
         found = self._namespaces.get(selector)
         if found is None:
@@ -258,7 +261,7 @@ def analyze(inv: Inventory) -> Reachability:
     """Allowed connections between every ordered pair of workloads, and between workloads and external addresses."""
     table = ConnTable()
     classes, class_of = equivalence_classes(inv.workloads, table)
-    externals = elementary_intervals(blocks(inv.policies))
+    externals = elementary_intervals(blocks(inv))
     n_classes = len(classes)
     space = Space(classes, externals, inv.namespaces)
     compiled = [space.policy(p, table) for p in inv.policies]
@@ -277,11 +280,16 @@ def analyze(inv: Inventory) -> Reachability:
     for k, klass in enumerate(classes):
         signatures[klass.named_ports] |= 1 << k
     rows = Rows(table, space.size, signatures)
-    in_rows = [rows.ingress(selecting_in[k], klass.named_ports) for k, klass in enumerate(classes)]
+    if inv.ordered:  # Cilium or Calico policies: ordered evaluation
+        in_rows, out_rows = enforced_rows(inv, space, classes, compiled, rows)
+    else:
+        in_rows = [rows.ingress(selecting_in[k], klass.named_ports) for k, klass in enumerate(classes)]
+        out_rows = [rows.egress(selecting_out[k]) for k in range(n_classes)]
     for k, klass in enumerate(classes):  # what reaches the class outside NetworkPolicy, from every source
         if klass.host_conn != EMPTY_ID and in_rows[k] is not rows.all:
             in_rows[k] = [table.union(conn, klass.host_conn) for conn in in_rows[k]]
-    out_rows = [rows.all if klass.host_network else rows.egress(selecting_out[k]) for k, klass in enumerate(classes)]
+        if klass.host_network:
+            out_rows[k] = rows.all
 
     by_source = list(zip(*in_rows, strict=True)) if classes else []  # by_source[i][d]: ingress of class d from i
     allowed: list[tuple[int, ...]] = []
@@ -295,7 +303,69 @@ def analyze(inv: Inventory) -> Reachability:
         allowed.append(tuple(map(table.inter.__getitem__, keys)))
 
     members = [klass.members for klass in classes]
-    return Reachability(triples(inv.workloads, class_of, members, allowed, out_rows, by_source, externals, table))
+    lines = triples(inv.workloads, class_of, members, allowed, out_rows, by_source, externals, table)
+    return Reachability(lines, unmodelled(inv, lines))
+
+
+def enforced_rows(
+    inv: Inventory, space: Space, classes: list[Klass], compiled: list[CompiledPolicy], rows: Rows
+) -> tuple[list[list[int]], list[list[int]]]:
+    """Under Cilium or Calico policies: per class, the ingress and the egress row of its enforcers' plans
+    (``ordered``); when both are present (Cilium chained on Calico), a connection must pass both."""
+    table = rows.table
+    enforcers = sorted({p.enforcer for p in inv.ordered})
+    selected = [space.peer(p.selects) if p.selects is not None else 0 for p in inv.ordered]
+    compiled_rules: dict[int, CompiledRule] = {}
+    memo: dict[tuple, list[int]] = {}  # a plan's row, per enforcer and what selects the class
+    both_memo: dict[tuple[int, ...], list[int]] = {}  # the rows of both enforcers intersected
+    locals_: dict[int, int] = {}
+
+    def local_bits(selects: SelectorPeer) -> int:
+        found = locals_.get(id(selects))
+        if found is None:
+            found = locals_[id(selects)] = space.peer(selects)
+        return found
+
+    def parts(rule: Rule, named_ports: tuple[NamedPort, ...] | None) -> list[tuple[int, int]]:
+        """A rule's (members, connection id) pieces into a class with ``named_ports``, or out of a class (None:
+        named ports resolve per destination)."""
+        c = compiled_rules.get(id(rule))
+        if c is None:
+            c = compiled_rules[id(rule)] = space.rule(rule, table)
+        if not c.named:
+            return [(c.bits, c.conn_id)]
+        if named_ports is not None:
+            return [(c.bits, rows.resolved(c.ports, named_ports))]
+        return [(c.bits & s, rows.resolved(c.ports, ports)) for ports, s in rows.signatures.items() if c.bits & s]
+
+    def row(k: int, ingress: bool) -> list[int]:
+        bit = 1 << k
+        knps = [p for p, c in zip(inv.policies, compiled, strict=True) if c.selected & bit]
+        knps = [p for p in knps if (p.ingress if ingress else p.egress)]
+        named = classes[k].named_ports if ingress else None
+        found_rows: list[list[int]] = []
+        for enforcer in enforcers:
+            mine = [p for p, s in zip(inv.ordered, selected, strict=True) if s & bit and p.enforcer == enforcer]
+            mine = [p for p in mine if (p.ingress if ingress else p.egress)]
+            local = [r.local for p in mine for r in p.rules(ingress) if r.local is not None]
+            local_ok = frozenset(id(sel) for sel in local if local_bits(sel) & bit)
+            key = (enforcer, ingress, tuple(map(id, knps)), tuple(map(id, mine)), named, local_ok)
+            found = memo.get(key)
+            if found is None:
+                tiers = plan(enforcer, knps, mine, ingress, inv.tiers, lambda sel, ok=local_ok: id(sel) in ok)
+                found = memo[key] = evaluate(tiers, lambda r: parts(r, named), table, space.everything, space.size)
+            found_rows.append(found)
+        if len(found_rows) == 1:
+            return found_rows[0]
+        key = tuple(map(id, found_rows))  # both enforcers: a connection must pass both
+        both = both_memo.get(key)
+        if both is None:
+            pairs = list(zip(*found_rows, strict=True))
+            table.intersections(pairs)
+            both = both_memo[key] = list(map(table.inter.__getitem__, pairs))
+        return both
+
+    return [row(k, True) for k in range(len(classes))], [row(k, False) for k in range(len(classes))]
 
 
 def triples(

@@ -1,4 +1,4 @@
-"""The inventory the engine analyses: namespaces, workloads (pods collapsed to their top owner), policies."""
+"""What the engine analyses: workloads (pods collapsed to their top owner), NetworkPolicies, their peers and rules."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collector.analysis.objects import ListError, typed_items
 from collector.analysis.reachability.addresses import Interval, ipblock_intervals
 from collector.analysis.reachability.conns import ALL, EMPTY, MAX_PORT, MIN_PORT, PROTOCOLS, Conn, conn_of, union_all
 from collector.analysis.reachability.errors import ReachabilityError
-from collector.analysis.reachability.selectors import Selector
+from collector.analysis.reachability.selectors import Matcher, Selector
 
 NAME_LABEL = "kubernetes.io/metadata.name"
 # Workload kinds and the API groups they are served from ("" is the core group); in preference order for
@@ -74,8 +74,8 @@ class PortSpec:
 @dataclass(frozen=True)
 class SelectorPeer:
     namespace: str  # the policy's namespace (used when ``namespaces`` is None)
-    pods: Selector | None
-    namespaces: Selector | None
+    pods: Matcher | None
+    namespaces: Matcher | None
 
     def matches(self, workload: Workload, namespace_labels: dict[str, str]) -> bool:
         if self.namespaces is None:
@@ -133,35 +133,6 @@ def resolve_ports(ports: tuple[PortSpec, ...] | None, named_ports: tuple[NamedPo
                 if name == p.name and proto == p.protocol
             )
     return union_all(conns) if conns else EMPTY
-
-
-@dataclass
-class Inventory:
-    namespaces: dict[str, dict[str, str]]  # every namespace (declared or holding a workload) -> labels
-    workloads: list[Workload]  # sorted by id
-    policies: list[Policy]
-
-    @classmethod
-    def from_objects(cls, objects: Iterable[Any]) -> Inventory:
-        """Namespaces, workloads and NetworkPolicies of Kubernetes objects (``List`` kinds are flattened)."""
-        namespaces: dict[str, dict[str, str]] = {}
-        controllers: dict[tuple[str, str, str], dict] = {}
-        policies: dict[tuple[str, str], Policy] = {}
-        for index, obj in enumerate(flatten(objects)):
-            kind = obj.get("kind")
-            if kind == "Namespace" and served(obj, NAMESPACE_GROUPS):
-                name = object_name(obj, index)
-                labels = string_map((obj.get("metadata") or {}).get("labels"), f"Namespace {name}")
-                namespaces[name] = {**labels, NAME_LABEL: name}
-            elif kind == "NetworkPolicy" and served(obj, POLICY_GROUPS):
-                policy = parse_policy(obj, index)
-                policies[(policy.namespace, policy.name)] = policy
-            elif kind in WORKLOAD_GROUPS and served(obj, WORKLOAD_GROUPS[kind]):
-                controllers[(namespace_of(obj), kind, object_name(obj, index))] = obj
-        workloads = collapse(controllers, selected_keys(policies.values()))
-        for w in workloads:
-            namespaces.setdefault(w.namespace, {NAME_LABEL: w.namespace})
-        return cls(namespaces, workloads, list(policies.values()))
 
 
 # objects -----------------------------------------------------------------------------------------------

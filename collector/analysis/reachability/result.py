@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from collector.analysis.reachability.conns import EMPTY, Conn, conn_json, conn_text
+
+if TYPE_CHECKING:
+    from collector.analysis.reachability.unmodelled import Unmodelled
 
 SEPARATOR, CONN_SEPARATOR = " => ", " : "
 
 
 class Reachability:
-    """Allowed connections, one ``(src, dst, conn)`` triple per ordered pair with at least one connection."""
+    """Allowed connections, one ``(src, dst, conn)`` triple per ordered pair with at least one connection, and what
+    the analysis could not model on some pairs (``unmodelled``)."""
 
-    def __init__(self, triples: Iterable[tuple[str, str, Conn]]) -> None:
+    def __init__(self, triples: Iterable[tuple[str, str, Conn]], unmodelled: Sequence[Unmodelled] = ()) -> None:
         self.triples = sorted((t for t in triples if t[2] != EMPTY), key=lambda t: (t[0], t[1]))
+        self.unmodelled = list(unmodelled)
         self._lines: list[str] | None = None
         self._texts: dict[Conn, str] = {}
 

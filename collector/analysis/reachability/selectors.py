@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from collector.analysis.reachability.errors import ReachabilityError
 
 OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
+
+
+class Matcher(Protocol):
+    """What selects pods or namespaces by their labels: a label selector, a Calico selector expression."""
+
+    @property
+    def keys(self) -> frozenset[str]: ...
+
+    def matches(self, labels: Mapping[str, str]) -> bool: ...
 
 
 @dataclass(frozen=True)

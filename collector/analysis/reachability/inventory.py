@@ -1,0 +1,78 @@
+"""The inventory the engine analyses: namespaces, workloads, NetworkPolicies, Cilium and Calico policies."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from collector.analysis.reachability.cni import cni_kind, parse_cni
+from collector.analysis.reachability.model import (
+    NAME_LABEL,
+    NAMESPACE_GROUPS,
+    POLICY_GROUPS,
+    WORKLOAD_GROUPS,
+    Policy,
+    Rule,
+    SelectorPeer,
+    Workload,
+    collapse,
+    flatten,
+    namespace_of,
+    object_name,
+    parse_policy,
+    selected_keys,
+    served,
+    string_map,
+)
+from collector.analysis.reachability.ordered import OrderedPolicy
+
+
+@dataclass
+class Inventory:
+    namespaces: dict[str, dict[str, str]]  # every namespace (declared or holding a workload) -> labels
+    workloads: list[Workload]  # sorted by id
+    policies: list[Policy]
+    ordered: list[OrderedPolicy] = field(default_factory=list)  # Cilium and Calico policies
+    tiers: dict[str, tuple[float, str]] = field(default_factory=dict)  # Calico tiers: (order, default action)
+
+    @classmethod
+    def from_objects(cls, objects: Iterable[Any]) -> Inventory:
+        """Namespaces, workloads, NetworkPolicies, Cilium and Calico policies of Kubernetes objects (``List``
+        kinds are flattened)."""
+        namespaces: dict[str, dict[str, str]] = {}
+        controllers: dict[tuple[str, str, str], dict] = {}
+        policies: dict[tuple[str, str], Policy] = {}
+        cni: list[tuple[int, dict, str]] = []
+        for index, obj in enumerate(flatten(objects)):
+            kind = obj.get("kind")
+            if kind == "Namespace" and served(obj, NAMESPACE_GROUPS):
+                name = object_name(obj, index)
+                labels = string_map((obj.get("metadata") or {}).get("labels"), f"Namespace {name}")
+                namespaces[name] = {**labels, NAME_LABEL: name}
+            elif kind == "NetworkPolicy" and served(obj, POLICY_GROUPS):
+                policy = parse_policy(obj, index)
+                policies[(policy.namespace, policy.name)] = policy
+            elif kind in WORKLOAD_GROUPS and served(obj, WORKLOAD_GROUPS[kind]):
+                controllers[(namespace_of(obj), kind, object_name(obj, index))] = obj
+            elif (what := cni_kind(obj)) is not None:
+                cni.append((index, obj, what))
+        ordered, tiers = parse_cni(cni, namespaces)
+        workloads = collapse(controllers, selected_keys(policies.values()) | ordered_keys(ordered))
+        for w in workloads:
+            namespaces.setdefault(w.namespace, {NAME_LABEL: w.namespace})
+        return cls(namespaces, workloads, list(policies.values()), ordered, tiers)
+
+
+def all_rules(inv: Inventory) -> list[Rule]:
+    """The rules of every policy of the inventory."""
+    rules = [r for p in inv.policies for r in p.ingress_rules + p.egress_rules]
+    return rules + [r.rule for p in inv.ordered for r in p.ingress_rules + p.egress_rules]
+
+
+def ordered_keys(policies: Iterable[OrderedPolicy]) -> frozenset[str]:
+    """The pod label keys Cilium and Calico policies select on."""
+    peers = [p.selects for p in policies] + [
+        peer for p in policies for r in p.ingress_rules + p.egress_rules for peer in r.rule.peers or ()
+    ]
+    return frozenset(k for peer in peers if isinstance(peer, SelectorPeer) and peer.pods for k in peer.pods.keys)

@@ -1,0 +1,116 @@
+"""What the analysis does not model, on the pairs it concerns: Cilium and Calico rules or policies with parts
+beyond L3/L4 (L7 rules, DNS names, service accounts, host policies, ...). Claims turn these into gaps: the
+connections of such a pair are neither proven allowed nor proven denied. A rule's pair whose result holds none of
+the rule's connections (denied at L3/L4 anyway) is decided, and not listed."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from collector.analysis.reachability.addresses import Interval, interval_text
+from collector.analysis.reachability.conns import EMPTY, Conn, intersection
+from collector.analysis.reachability.inventory import Inventory
+from collector.analysis.reachability.model import NAME_LABEL, IPBlockPeer, SelectorPeer, Workload, resolve_ports
+from collector.analysis.reachability.ordered import ActionRule, OrderedPolicy
+
+
+@dataclass(frozen=True, order=True)
+class Unmodelled:
+    src: str | None  # a workload id or an external interval first-last; None: every source
+    dst: str | None  # None: every destination
+    policy_kind: str  # the policy object: CiliumNetworkPolicy, GlobalNetworkPolicy, ...
+    policy_namespace: str | None  # None: cluster-wide
+    policy_name: str
+    why: str
+
+
+def unmodelled(inv: Inventory, triples: Iterable[tuple[str, str, Conn]]) -> list[Unmodelled]:
+    """Every unmodelled part of the inventory's Cilium and Calico policies, on the pairs it concerns that the
+    result (``triples``) connects on some of the part's connections."""
+    result = Result(triples)
+    found: set[Unmodelled] = set()
+    labels = {ns: inv.namespaces.get(ns) or {NAME_LABEL: ns} for ns in {w.namespace for w in inv.workloads}}
+    for policy in inv.ordered:
+        if not policy.unmodelled and not any(r.unmodelled for r in policy.ingress_rules + policy.egress_rules):
+            continue
+        if policy.selects is None:
+            if policy.unmodelled:
+                found.add(Unmodelled(None, None, *object_of(policy), policy.unmodelled))
+            continue
+        for ingress in (True, False):
+            targets = [w for w in inv.workloads if policy.applies(w, labels[w.namespace], ingress)]
+            for target in targets if policy.unmodelled else ():
+                found.add(pair(None, target.id, ingress, policy, policy.unmodelled))
+            for rule in policy.rules(ingress):
+                if not rule.unmodelled:
+                    continue
+                for target in targets:
+                    if rule.local is not None and not rule.local.matches(target, labels[target.namespace]):
+                        continue
+                    for peer in peers(inv, rule, labels):
+                        if peer is not None and peer[0] == target.id:
+                            continue
+                        dst = target if ingress else peer[1] if peer is not None else None
+                        conn = resolve_ports(rule.rule.ports, dst.named_ports if isinstance(dst, Workload) else ())
+                        text = None if peer is None else peer[0]
+                        src_dst = (text, target.id) if ingress else (target.id, text)
+                        if peer is None or result.connects(*src_dst, conn):
+                            found.add(pair(text, target.id, ingress, policy, rule.unmodelled))
+    return sorted(found, key=lambda u: (u.src or "", u.dst or "", u.policy_kind, u.policy_name, u.why))
+
+
+class Result:
+    """The result's connections by pair of workloads, and per workload and direction its external intervals."""
+
+    def __init__(self, triples: Iterable[tuple[str, str, Conn]]) -> None:
+        self.pairs: dict[tuple[str, str], Conn] = {}
+        self.external: dict[tuple[str, bool], list[tuple[Interval, Conn]]] = {}  # (workload, ingress)
+        for src, dst, conn in triples:
+            if "[" in src and "[" in dst:
+                self.pairs[(src, dst)] = conn
+            else:
+                workload, ingress, other = (dst, True, src) if "[" in dst else (src, False, dst)
+                self.external.setdefault((workload, ingress), []).append((parse(other), conn))
+
+    def connects(self, src: str, dst: str, conn: Conn) -> bool:
+        """Whether ``src`` reaches ``dst`` on some of ``conn``; an external side (an interval) counts when some
+        result interval overlapping it does."""
+        if "[" in src and "[" in dst:
+            return intersection(self.pairs.get((src, dst), EMPTY), conn) != EMPTY
+        workload, ingress, other = (dst, True, src) if "[" in dst else (src, False, dst)
+        version, lo, hi = parse(other)
+        return any(
+            v == version and a <= hi and lo <= b and intersection(c, conn) != EMPTY
+            for (v, a, b), c in self.external.get((workload, ingress), [])
+        )
+
+
+def parse(text: str) -> Interval:
+    first, last = (ipaddress.ip_address(a) for a in text.split("-"))
+    return (first.version, int(first), int(last))
+
+
+def object_of(policy: OrderedPolicy) -> tuple[str, str | None, str]:
+    return policy.kind, policy.namespace, policy.name
+
+
+def pair(peer: str | None, target: str, ingress: bool, policy: OrderedPolicy, why: str) -> Unmodelled:
+    src, dst = (peer, target) if ingress else (target, peer)
+    return Unmodelled(src, dst, *object_of(policy), why)
+
+
+def peers(
+    inv: Inventory, rule: ActionRule, labels: dict[str, dict[str, str]]
+) -> list[tuple[str, Workload | Interval] | None]:
+    """The endpoints a rule's peers name, as (text, workload or interval); None: every peer."""
+    if rule.rule.peers is None:
+        return [None]
+    out: list[tuple[str, Workload | Interval] | None] = []
+    for peer in rule.rule.peers:
+        if isinstance(peer, IPBlockPeer):
+            out.extend((interval_text(iv), iv) for iv in peer.intervals)
+        elif isinstance(peer, SelectorPeer):
+            out.extend((w.id, w) for w in inv.workloads if peer.matches(w, labels[w.namespace]))
+    return out
