@@ -20,7 +20,8 @@ from typing import Any
 from collector.analysis.reachability.attribution import parse_interval
 from collector.analysis.reachability.conns import PROTOCOLS, Conn
 from collector.analysis.reachability.errors import ReachabilityError
-from collector.analysis.reachability.model import Inventory, Workload
+from collector.analysis.reachability.inventory import Inventory
+from collector.analysis.reachability.model import Workload
 from collector.analysis.reachability.naive import egress, ingress, selects
 from collector.analysis.reachability.result import Reachability
 
