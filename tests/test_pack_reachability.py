@@ -429,3 +429,35 @@ def test_public_routes_list_every_route_kind_with_or_without_the_analysis(store:
         assert ("TCPRoute", "db", "db") in listed and ("HTTPRoute", "api", "https") in listed
         if analyse:  # without it, the SQL rules ignore allowedRoutes: api is listed on db too (over, never under)
             assert listed == {("HTTPRoute", "api", "https"), ("TCPRoute", "db", "db")}
+
+
+def test_a_relabelled_pod_of_a_workload_is_judged_as_its_own_label_group(store: Store, tmp_path: Path) -> None:
+    # issue 18: an operator relabels one pod of api (role=canary) that no policy selects: described by its template
+    # (app=api, isolated), the workload would hide that every namespace reaches the canary
+    pods = "".join(
+        f"""---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: api-{name}
+  namespace: shop
+  labels: {{app: {app}, pod-template-hash: {name}}}
+  ownerReferences: [{{kind: Deployment, name: api, controller: true}}]
+spec: {{containers: [{{name: api, ports: [{{name: http, containerPort: 8080}}]}}]}}
+"""
+        for name, app in (("a1", "api"), ("b2", "api-canary"))
+    )
+    collect(store, tmp_path, pods)
+    grouped = store.con.execute(
+        "SELECT name, kind, label_group FROM analysis_workloads WHERE namespace = 'shop' ORDER BY label_group"
+    ).fetchall()
+    assert grouped == [("api", "Deployment", "app=api"), ("api", "Deployment", "app=api-canary")]
+    result = judge(store, "reachability", "lateral-movement-restricted")
+    assert result.verdict == "gap"
+    gaps = set(rows(result.gaps, "src", "dst", "conn"))
+    assert ("other/batch[Deployment]", "shop/api[Deployment]{app=api-canary}", "All Connections") in gaps
+    assert not any(dst == "shop/api[Deployment]{app=api}" for _, dst, _ in gaps)  # the isolated group holds
+    assert sorted(rows(result.evidence, "src", "dst")) == [  # the declared caller reaches both
+        ("infra/gw[Deployment]", "shop/api[Deployment]{app=api-canary}"),
+        ("infra/gw[Deployment]", "shop/api[Deployment]{app=api}"),
+    ]

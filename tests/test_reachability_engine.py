@@ -46,7 +46,7 @@ def lines(text: str) -> list[str]:
 
 def pairs(text: str) -> list[str]:
     """Lines between workloads only."""
-    return [line for line in lines(text) if line.split(" => ")[0].endswith("]") and "] : " in line]
+    return [line for line in lines(text) if all("[" in side for side in line.split(" : ")[0].split(" => "))]
 
 
 def pod(name: str, namespace: str = "ns", labels: str = "{}", ports: str = "[]") -> str:
@@ -187,6 +187,7 @@ metadata:
   namespace: shop
   labels: {app: web, pod-template-hash: 5d}
   ownerReferences: [{kind: ReplicaSet, name: web-5d, controller: true}]
+spec: {containers: [{ports: [{name: http, containerPort: 8080}]}]}
 ---
 apiVersion: batch/v1
 kind: CronJob
@@ -249,7 +250,7 @@ def test_pods_collapse_to_their_top_owner() -> None:
         "shop/backup[CronJob]": ({"app": "backup"}, ()),
         "shop/cart[Deployment]": ({"app": "cart"}, ()),  # described by its ReplicaSet
         "shop/db[StatefulSet]": ({"app": "db"}, ()),
-        "shop/web[Deployment]": ({"app": "web"}, (("http", 8080, "TCP"),)),  # the Deployment's template
+        "shop/web[Deployment]": ({"app": "web", "pod-template-hash": "5d"}, (("http", 8080, "TCP"),)),  # its pod
     }
     assert inv.policies == []  # a Calico NetworkPolicy is not a Kubernetes one
     assert inv.namespaces["shop"] == {"kubernetes.io/metadata.name": "shop"}  # implicit, no Namespace object
@@ -262,6 +263,67 @@ def test_list_dumps_are_flattened_and_bad_objects_named() -> None:
         Inventory.from_objects([{"kind": "Pod", "metadata": {}}])
     with pytest.raises(ReachabilityError, match=r"object #1: expected a Kubernetes object"):
         Inventory.from_objects([dump, "text"])
+
+
+OPERATOR_DATABASE = """
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: pg, namespace: db}
+spec: {template: {metadata: {labels: {app: pg, role: primary}}}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api, namespace: db}
+spec: {template: {metadata: {labels: {app: api}}}}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: primary-from-api, namespace: db}
+spec:
+  podSelector: {matchLabels: {role: primary}}
+  ingress: [{from: [{podSelector: {matchLabels: {app: api}}}], ports: [{port: 5432}]}]
+"""
+
+
+def operator_pod(name: str, role: str, revision: str) -> str:
+    return f"""
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+  namespace: db
+  labels: {{app: pg, role: {role}, controller-revision-hash: {revision}, statefulset.kubernetes.io/pod-name: {name}}}
+  ownerReferences: [{{kind: StatefulSet, name: pg, controller: true}}]
+spec: {{containers: [{{ports: [{{name: pg, containerPort: 5432}}]}}]}}
+"""
+
+
+def test_pods_of_one_workload_with_different_labels_are_analysed_per_label_group() -> None:
+    # An operator's template says role=primary; it relabels one pod as the replica. Described by its template, the
+    # workload is isolated (only api reaches it on 5432) and the replica's openness is hidden.
+    assert pairs(OPERATOR_DATABASE) == [
+        "db/api[Deployment] => db/pg[StatefulSet] : TCP 5432",
+        "db/pg[StatefulSet] => db/api[Deployment] : All Connections",
+    ]
+    pods = (
+        operator_pod("pg-0", "primary", "7f")
+        + operator_pod("pg-1", "replica", "7f")
+        + operator_pod("pg-2", "replica", "8a")
+    )
+    assert pairs(OPERATOR_DATABASE + pods) == [
+        "db/api[Deployment] => db/pg[StatefulSet]{role=primary} : TCP 5432",
+        "db/api[Deployment] => db/pg[StatefulSet]{role=replica} : All Connections",
+        "db/pg[StatefulSet]{role=primary} => db/api[Deployment] : All Connections",
+        "db/pg[StatefulSet]{role=primary} => db/pg[StatefulSet]{role=replica} : All Connections",
+        "db/pg[StatefulSet]{role=replica} => db/api[Deployment] : All Connections",
+    ]  # labels no policy selects on (the revision, the pod name) split nothing
+    only_replicas = OPERATOR_DATABASE + operator_pod("pg-1", "replica", "7f")
+    assert [w.id for w in Inventory.from_objects(objects(only_replicas)).workloads] == [
+        "db/api[Deployment]",
+        "db/pg[StatefulSet]",  # one label group: no suffix, described by its pod (role=replica), not the template
+    ]
+    assert "db/api[Deployment] => db/pg[StatefulSet] : All Connections" in pairs(only_replicas)
 
 
 # semantics -------------------------------------------------------------------------------------------

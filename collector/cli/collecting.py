@@ -58,6 +58,7 @@ def sources(store: Path) -> None:
     epilog=example(
         "defensible collect kubernetes --set paths=[manifests/] --set cluster=prod",
         "defensible collect logs --since 2026-11-01T00:00:00Z --format json",
+        "kustomize build overlays/prod | defensible collect kubernetes --stdin --set cluster=prod",
         "defensible collect --config defensible.yaml --quiet",
     )
 )
@@ -66,6 +67,12 @@ def sources(store: Path) -> None:
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Config value for the named source.")
 @click.option("--since", metavar="TIME", help="Keep records from TIME (ISO 8601, e.g. 2026-11-01T00:00:00Z).")
 @click.option("--until", metavar="TIME", help="Keep records before TIME (ISO 8601).")
+@click.option(
+    "--stdin",
+    "from_stdin",
+    is_flag=True,
+    help="Also read the named source's input from standard input (rendered manifests).",
+)
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True, help="Summary format."
 )
@@ -77,6 +84,7 @@ def collect(
     settings: tuple[str, ...],
     since: str | None,
     until: str | None,
+    from_stdin: bool,
     fmt: str,
     quiet: bool,
     store: Path,
@@ -89,12 +97,18 @@ def collect(
     `defensible collect kubernetes --set paths=[manifests/] --set cluster=prod`.
     --since/--until set the time window of the sources that read logs, e.g.
     `defensible collect logs --since 2026-11-01T00:00:00Z`.
+    --stdin reads rendered manifests from standard input, e.g.
+    `kustomize build overlays/prod | defensible collect kubernetes --stdin --set cluster=prod`.
     """
     config = load_config(config_path)
     store = configured_store(store, config)
     overrides = parse_assignments(settings, "--set")
     if overrides and len(source_names) != 1:
         fail("--set applies to exactly one named source")
+    if from_stdin:
+        if len(source_names) != 1:
+            fail("--stdin applies to exactly one named source")
+        overrides["stdin"] = True
     names = list(source_names) or list(config.sources)
     if not names:
         fail("nothing to collect: name a source or configure `sources` in defensible.yaml")
@@ -107,6 +121,8 @@ def collect(
                 fail(f"--since/--until apply to sources that read logs; none of {', '.join(names)} does")
             for name in windowed:
                 configs[name] |= window
+        if from_stdin and "stdin" not in get_source(names[0]).config_schema.get("properties", {}):
+            fail(f"--stdin: source {names[0]} reads no standard input")
         with Store.open(store) as st:
             summaries = [run_summary(st, collect_one(st, name, configs[name], quiet)) for name in names]
     except (StoreError, SourceError) as exc:

@@ -376,7 +376,7 @@ WHERE name NOT IN (SELECT name FROM k8s_current WHERE kind = 'Namespace');
 -- The workloads of regulated namespaces in the cluster's current analysis (analysed_clusters), with the
 -- declared callers of each: defensible.io/allowed-callers of its object (top owner), or else of its Namespace.
 CREATE VIEW access_workloads AS
-SELECT w.cluster, w.namespace, w.name AS workload, w.kind, w.namespace || '/' || w.name || '[' || w.kind || ']' AS id,
+SELECT w.cluster, w.namespace, w.name AS workload, w.kind, w.namespace || '/' || w.name || '[' || w.kind || ']' || coalesce('{' || w.label_group || '}', '') AS id,
        coalesce(w.host_network, false) AS host_network, w.host_ports,
        coalesce(o.annotations->>'defensible.io/allowed-callers', ns.annotations->>'defensible.io/allowed-callers')
          AS declared,

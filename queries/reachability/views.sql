@@ -61,7 +61,7 @@ WHERE a.run_id IS NULL OR NOT a.up_to_date;
 -- location: the object holding the declaration, else the workload's object, else its Namespace.
 CREATE VIEW reach_regulated_workloads AS
 WITH annotated AS (
-    SELECT w.cluster, w.namespace, w.name AS workload, w.kind, w.namespace || '/' || w.name || '[' || w.kind || ']' AS id,
+    SELECT w.cluster, w.namespace, w.name AS workload, w.kind, w.namespace || '/' || w.name || '[' || w.kind || ']' || coalesce('{' || w.label_group || '}', '') AS id,
            o.annotations->>'defensible.io/allowed-callers' AS on_workload,
            n.annotations->>'defensible.io/allowed-callers' AS on_namespace,
            o.location AS workload_location, n.location AS namespace_location,

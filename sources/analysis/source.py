@@ -36,7 +36,7 @@ from collector.plugins import CollectContext, SourceError
 from collector.store import PROVENANCE_COLUMNS
 
 EXPOSURE_LABEL = "defensible.io/exposure"  # a Gateway is public unless labelled internal (as the k8s-networking pack)
-WORKLOAD_ID = re.compile(r"^(?P<namespace>[^/]+)/(?P<name>[^\[]+)\[(?P<kind>[A-Za-z]+)\]$")
+WORKLOAD_ID = re.compile(r"^(?P<namespace>[^/]+)/(?P<name>[^\[]+)\[(?P<kind>[A-Za-z]+)\](\{[^}]*\})?$")
 
 MIGRATIONS = (
     f"""
@@ -203,6 +203,8 @@ MIGRATIONS = (
         {PROVENANCE_COLUMNS}
     );
     """,
+    # issue 18: the pods of one workload whose selected labels differ are analysed per label group
+    "ALTER TABLE analysis_workloads ADD COLUMN label_group VARCHAR;",
 )
 
 
@@ -286,6 +288,7 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
             "labels": w.labels,
             "host_network": w.host_network,
             "host_ports": conn_text(w.host_conn) if w.host_ports and not w.host_network else None,
+            "label_group": w.group or None,
         }
         ctx.emit("analysis_workloads", row, sha)
     lines = load_reachability(ctx, cluster, reach, sha, Attribution(inventory))

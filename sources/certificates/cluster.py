@@ -26,6 +26,7 @@ from collector.plugins import CollectContext, SourceError
 from collector.redaction import is_secret, redact_object
 from sources.certificates.consumers import (
     GATEWAY_API,
+    INGRESS_GROUPS,
     ISTIO_NETWORKING,
     MESH_CA,
     Use,
@@ -35,7 +36,8 @@ from sources.certificates.consumers import (
     uses,
 )
 from sources.certificates.x509 import describe, read_pem_bundle, to_pem, verify_chain
-from sources.kubernetes.source import KINDS, Kind, list_kind, manifest_files, read_manifest
+from sources.kubernetes.manifests import read_inputs, report_skips
+from sources.kubernetes.source import KINDS, Kind, list_kind
 
 # the keys holding certificates: kubernetes.io/tls (tls.crt, ca.crt), Istio's generic credential (cert, cacert) and
 # Istio's plugged-in CA (ca-cert.pem, cert-chain.pem, root-cert.pem); never a key (tls.key, key, ca-key.pem)
@@ -44,6 +46,12 @@ ANCHOR_KEYS = ("ca.crt", "cacert", "root-cert.pem")
 CERT_KEYS = SERVED_KEYS + ANCHOR_KEYS
 CERT_MANAGER = "cert-manager.io"
 ISSUER_KINDS = ("Issuer", "ClusterIssuer")
+# read from manifests: (API group, kind)
+MANIFEST_KINDS = {
+    ("", "Secret"), ("", "ConfigMap"), (CERT_MANAGER, "Certificate"), *((CERT_MANAGER, k) for k in ISSUER_KINDS),
+    (GATEWAY_API, "Gateway"), (ISTIO_NETWORKING, "Gateway"), *((g, "Ingress") for g in INGRESS_GROUPS),
+    (GATEWAY_API, "BackendTLSPolicy"), (ISTIO_NETWORKING, "DestinationRule"),
+}  # fmt: skip
 # listed live, each at its first served version
 LIVE_KINDS = (
     Kind("Secret", "", ("v1",), "secrets", field_selector="type=kubernetes.io/tls"),
@@ -114,16 +122,17 @@ def drop_private_keys(obj: dict) -> dict:
 
 
 def collect_manifests(ctx: CollectContext) -> None:
-    found = Found(ctx.config["cluster"])
+    cfg = ctx.config
+    found = Found(cfg["cluster"])
     try:
-        files = manifest_files([Path(p) for p in ctx.config["paths"]])
+        reading = read_inputs(ctx, cfg["paths"], cfg["stdin"], MANIFEST_KINDS, drop_private_keys)
     except SourceError as exc:
         raise SourceError(f"certificates: {exc}") from None
-    for path in files:
-        sha, objects = read_manifest(ctx, path, drop_private_keys)
-        for location, obj in objects:
-            found.add(obj, location, sha)
-    emit_found(ctx, found, ", ".join(ctx.config["paths"]))
+    for location, obj, sha in reading.objects:
+        found.add(obj, location, sha)
+    report_skips(ctx, reading)
+    where = [p if isinstance(p, str) else p["path"] for p in cfg["paths"]] + (["<stdin>"] if cfg["stdin"] else [])
+    emit_found(ctx, found, ", ".join(where))
 
 
 def collect_live(ctx: CollectContext, context: str) -> None:

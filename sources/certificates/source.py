@@ -13,6 +13,7 @@ from collector.store import PROVENANCE_COLUMNS
 from sources.certificates.acm import ACM_SCHEMA, collect_acm
 from sources.certificates.cluster import collect_live, collect_manifests
 from sources.certificates.endpoints import ENDPOINT_SCHEMA, collect_endpoints
+from sources.kubernetes.manifests import PATHS_SCHEMA, STDIN_SCHEMA
 
 MIGRATIONS = (
     f"""
@@ -141,13 +142,8 @@ class CertificatesSource:
         "type": "object",
         "additionalProperties": False,
         "properties": {
-            "paths": {
-                "type": "array",
-                "items": {"type": "string"},
-                "default": [],
-                "description": "manifest files or directories holding TLS Secrets, cert-manager Certificates and "
-                "Gateways (YAML, JSON, kubectl List dumps)",
-            },
+            "paths": PATHS_SCHEMA,
+            "stdin": STDIN_SCHEMA,
             "cluster": {"type": "string", "default": "default", "description": "cluster name for `paths`"},
             "contexts": {
                 "type": "array",
@@ -171,9 +167,9 @@ class CertificatesSource:
 
     def collect(self, ctx: CollectContext) -> None:
         cfg = ctx.config
-        if not (cfg["paths"] or cfg["contexts"] or cfg["endpoints"] or cfg["acm"]):
-            raise SourceError("certificates: configure `paths`, `contexts`, `endpoints` or `acm`")
-        if cfg["paths"]:
+        if not (cfg["paths"] or cfg["stdin"] or cfg["contexts"] or cfg["endpoints"] or cfg["acm"]):
+            raise SourceError("certificates: configure `paths`, `contexts`, `endpoints` or `acm`, or read --stdin")
+        if cfg["paths"] or cfg["stdin"]:
             collect_manifests(ctx)
         for context in cfg["contexts"]:
             collect_live(ctx, context)

@@ -18,7 +18,7 @@ from typing import Any
 from collector.plugins import CollectContext, SourceError
 from collector.store import PROVENANCE_COLUMNS
 from sources.git.code_review import fetch_reviews
-from sources.kubernetes.source import MANIFEST_SUFFIXES, expand_lists, read_documents
+from sources.kubernetes.manifests import MANIFEST_SUFFIXES, expand_lists, read_documents
 
 RS, US, GS, FS = "\x1e", "\x1f", "\x1d", "\x1c"  # record, unit, trailer and key/value separators
 COMMIT_FIELDS = ("%H", "%P", "%an", "%ae", "%aI", "%cn", "%ce", "%cI", "%G?", "%GK", "%GS", "%s", "%B")

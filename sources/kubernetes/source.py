@@ -10,10 +10,7 @@ with their ``data``; live, they are listed with that label selector, so no other
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from kubernetes import config as kube_config
@@ -23,8 +20,9 @@ from urllib3.exceptions import HTTPError
 
 from collector.plugins import CollectContext, SourceError
 from collector.redaction import redact_object
-from collector.safe_yaml import InputError, load_all, load_json
+from collector.safe_yaml import InputError, load_json
 from collector.store import PROVENANCE_COLUMNS
+from sources.kubernetes.manifests import PATHS_SCHEMA, STDIN_SCHEMA, api_group, listing, read_inputs, report_skips
 
 GATEWAY_API = "gateway.networking.k8s.io"
 ISTIO_SECURITY = "security.istio.io"
@@ -99,7 +97,6 @@ KINDS: tuple[Kind, ...] = (
 KIND_NAMES = [k.key for k in KINDS]
 EGRESS_ALLOWLIST_LABEL = "defensible.io/egress-allowlist"
 EGRESS_ALLOWLISTS = Kind("ConfigMap", "", ("v1",), "configmaps", ((EGRESS_ALLOWLIST_LABEL, "true"),))
-MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
 MIGRATIONS = (
     f"""
@@ -155,12 +152,8 @@ class KubernetesSource:
         "type": "object",
         "additionalProperties": False,
         "properties": {
-            "paths": {
-                "type": "array",
-                "items": {"type": "string"},
-                "default": [],
-                "description": "manifest files or directories (YAML, JSON, kubectl List dumps)",
-            },
+            "paths": PATHS_SCHEMA,
+            "stdin": STDIN_SCHEMA,
             "cluster": {
                 "type": "string",
                 "default": "default",
@@ -187,11 +180,13 @@ class KubernetesSource:
 
     def collect(self, ctx: CollectContext) -> None:
         cfg = ctx.config
-        if not cfg["paths"] and not cfg["contexts"]:
-            raise SourceError("kubernetes: configure `paths` (manifests) or `contexts` (kubeconfig contexts)")
+        if not cfg["paths"] and not cfg["contexts"] and not cfg["stdin"]:
+            raise SourceError(
+                "kubernetes: configure `paths` (manifests), `contexts` (kubeconfig contexts) or read --stdin"
+            )
         kinds = [k for k in KINDS if k.key in cfg["kinds"]] + ([EGRESS_ALLOWLISTS] if cfg["egress_allowlists"] else [])
-        if cfg["paths"]:
-            collect_manifests(ctx, [Path(p) for p in cfg["paths"]], cfg["cluster"], kinds)
+        if cfg["paths"] or cfg["stdin"]:
+            collect_manifests(ctx, cfg["paths"], cfg["stdin"], cfg["cluster"], kinds)
         for context in cfg["contexts"]:
             collect_live(ctx, context, cfg["kubeconfig"], kinds, cfg["page_size"])
 
@@ -199,108 +194,24 @@ class KubernetesSource:
 # offline ----------------------------------------------------------------------------------------------
 
 
-def manifest_files(paths: list[Path]) -> list[Path]:
-    files: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in MANIFEST_SUFFIXES))
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise SourceError(f"kubernetes: manifest path {path} does not exist")
-    return files
-
-
-def read_documents(path: Path, text: str) -> Iterator[tuple[int, int, Any]]:
-    """Yield (document index, first line, decoded document), naming file/document/line on bad or hostile input."""
-    try:
-        yield from load_all(text, str(path))
-    except InputError as exc:
-        raise SourceError(str(exc)) from None
-
-
-def expand_lists(doc: Any, where: str) -> Iterator[tuple[str, dict]]:
-    """Yield (location, object) for a manifest, unwrapping ``List`` kinds (kubectl -o json dumps)."""
-    if doc is None:
-        return
-    if not isinstance(doc, dict):
-        raise SourceError(f"{where}: expected a Kubernetes object (mapping), got {type(doc).__name__}")
-    kind = doc.get("kind")
-    if isinstance(kind, str) and kind.endswith("List") and "items" in doc:
-        items = doc["items"] or []
-        if not isinstance(items, list):
-            raise SourceError(f"{where}: `items` of {kind} is not a list")
-        for i, item in enumerate(items):
-            yield from expand_lists(typed_item(item, doc, f"{where} items[{i}]"), f"{where} items[{i}]")
-        return
-    name = (doc.get("metadata") or {}).get("name") if isinstance(doc.get("metadata"), dict) else None
-    if not isinstance(kind, str) or not isinstance(doc.get("apiVersion"), str) or not isinstance(name, str):
-        raise SourceError(f"{where}: not a Kubernetes object (needs apiVersion, kind and metadata.name)")
-    yield where, doc
-
-
-def typed_item(item: Any, listing: dict, where: str) -> Any:
-    """An item of a typed list (``SecretList``: the API's own lists) with the kind and apiVersion the list gives
-    it when it names none; an item of another kind than its list's is refused."""
-    item_kind = listing["kind"][: -len("List")]
-    if not item_kind or not isinstance(item, dict):
-        return item
-    if item.get("kind", item_kind) != item_kind:
-        raise SourceError(f"{where}: kind {item['kind']!r} in a {listing['kind']}")
-    return {"apiVersion": listing.get("apiVersion"), **item, "kind": item_kind}
-
-
-def read_manifest(ctx: CollectContext, path: Path, clean: Callable[[dict], dict]) -> tuple[str, list[tuple[str, dict]]]:
-    """Read the objects of a manifest file, each passed through ``clean`` (a copy without secret material) as
-    soon as it is decoded, and keep the file as an artifact (redacted if any of its documents holds secrets);
-    return its digest and (location, object) pairs."""
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SourceError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    documents = list(read_documents(path, text))
-    objects = [
-        (location, clean(obj))
-        for index, line, doc in documents
-        for location, obj in expand_lists(doc, f"{path}#{index} (line {line})")
-    ]
-    return ctx.add_document_artifact(raw, [doc for *_, doc in documents], str(path), "application/yaml"), objects
-
-
-def api_group(api_version: str) -> str:
-    """The API group of an ``apiVersion`` (``""``: the core group, ``v1``)."""
-    return api_version.rpartition("/")[0]
-
-
-def collect_manifests(ctx: CollectContext, paths: list[Path], cluster: str, kinds: list[Kind]) -> None:
-    """Objects are matched by API group and kind: a kind of a group that is not collected (an Istio Gateway when
-    only the Gateway API one is, a Knative Service, ...) is skipped and counted in the listing, never misfiled."""
+def collect_manifests(
+    ctx: CollectContext, paths: list[str | dict], stdin: bool, cluster: str, kinds: list[Kind]
+) -> None:
+    """Objects are matched by API group and kind (sources.kubernetes.manifests): a kind of a group that is not
+    collected (an Istio Gateway when only the Gateway API one is, a Knative Service, ...) is skipped and counted,
+    never misfiled."""
     wanted = {(k.group, k.kind): k for k in kinds}
-    known = {k.kind for k in KINDS}
+    reading = read_inputs(ctx, paths, stdin, set(wanted))
     counts = dict.fromkeys(sorted(k.key for k in kinds), 0)
-    skipped: dict[str, int] = {}
-    files = []
-    found = manifest_files(paths)
-    with ctx.progress("manifest files", total=len(found), unit="files") as progress:
-        for path in found:
-            sha, objects = read_manifest(ctx, path, redact_object)
-            files.append({"path": str(path), "sha256": sha})
-            for location, obj in objects:
-                kind = wanted.get((api_group(obj["apiVersion"]), obj["kind"]))
-                if kind is not None and kind.selects(obj):
-                    counts[kind.key] += 1
-                    ctx.emit("k8s_objects", object_row(cluster, obj, location, kind.key), sha)
-                elif kind is None and obj["kind"] in known:
-                    other = f"{obj['kind']} ({obj['apiVersion']})"
-                    skipped[other] = skipped.get(other, 0) + 1
-            progress.advance()
-    for other, count in sorted(skipped.items()):
-        ctx.note(f"skipped {count} object(s) of kind {other}: a kind of that name is collected only in another group")
-    document = {"cluster": cluster, "files": files} | ({"skipped_other_groups": skipped} if skipped else {})
-    listing = json.dumps(document, indent=1, sort_keys=True).encode()
-    listing_sha = ctx.add_artifact(listing, "manifest listing", "application/json")
-    where = ", ".join(map(str, paths))
+    for location, obj, sha in reading.objects:
+        kind = wanted[(api_group(obj["apiVersion"]), obj["kind"])]
+        if kind.selects(obj):
+            counts[kind.key] += 1
+            ctx.emit("k8s_objects", object_row(cluster, obj, location, kind.key), sha)
+    listing_sha = ctx.add_artifact(
+        listing(cluster, reading, report_skips(ctx, reading)), "manifest listing", "application/json"
+    )
+    where = ", ".join([p if isinstance(p, str) else p["path"] for p in paths] + (["<stdin>"] if stdin else []))
     for kind in kinds:
         ctx.emit(
             "k8s_inventory",

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from collector.analysis.objects import ListError, typed_items
 from collector.analysis.reachability.addresses import Interval, ipblock_intervals
 from collector.analysis.reachability.conns import ALL, EMPTY, MAX_PORT, MIN_PORT, PROTOCOLS, Conn, conn_of, union_all
 from collector.analysis.reachability.errors import ReachabilityError
@@ -46,10 +47,13 @@ class Workload:
     # container hostPorts: the node's address forwards them to the pod (portmap), a path NetworkPolicy does not
     # cover, so they are reachable from every source
     host_ports: tuple[HostPort, ...] = ()
+    # pods of one workload whose labels differ (an operator's primary and replicas) are analysed per label group:
+    # the labels that tell the groups apart, as a selector (``role=primary``, ``!role``); "" when there is one
+    group: str = ""
 
     @property
     def id(self) -> str:
-        return f"{self.namespace}/{self.name}[{self.kind}]"
+        return f"{self.namespace}/{self.name}[{self.kind}]" + (f"{{{self.group}}}" if self.group else "")
 
     @property
     def host_conn(self) -> Conn:
@@ -154,7 +158,7 @@ class Inventory:
                 policies[(policy.namespace, policy.name)] = policy
             elif kind in WORKLOAD_GROUPS and served(obj, WORKLOAD_GROUPS[kind]):
                 controllers[(namespace_of(obj), kind, object_name(obj, index))] = obj
-        workloads = collapse(controllers)
+        workloads = collapse(controllers, selected_keys(policies.values()))
         for w in workloads:
             namespaces.setdefault(w.namespace, {NAME_LABEL: w.namespace})
         return cls(namespaces, workloads, list(policies.values()))
@@ -164,19 +168,18 @@ class Inventory:
 
 
 def flatten(objects: Iterable[Any]) -> Iterator[dict]:
+    """The objects, lists unwrapped (the items of a typed list such as ``PodList`` take its kind)."""
     for index, obj in enumerate(objects):
         if obj is None:
             continue
-        if not isinstance(obj, dict):
-            raise ReachabilityError(
-                f"object #{index}: expected a Kubernetes object (mapping), got {type(obj).__name__}"
-            )
-        if obj.get("kind") == "List" or (
-            str(obj.get("kind") or "").endswith("List") and isinstance(obj.get("items"), list)
-        ):
-            yield from flatten(obj.get("items") or [])
-        else:
-            yield obj
+        try:
+            items = list(typed_items(obj, f"object #{index}"))
+        except ListError as exc:
+            raise ReachabilityError(str(exc)) from None
+        for where, item in items:
+            if not isinstance(item, dict):
+                raise ReachabilityError(f"{where}: expected a Kubernetes object (mapping), got {type(item).__name__}")
+            yield item
 
 
 def served(obj: dict, groups: tuple[str, ...]) -> bool:
@@ -219,13 +222,28 @@ def controller_of(key: Key, obj: dict) -> Key | None:
     return None
 
 
-def collapse(objects: dict[Key, dict]) -> list[Workload]:
-    """One workload per top owner (following controller ownerReferences), described by its pod template.
+def selected_keys(policies: Iterable[Policy]) -> frozenset[str]:
+    """The pod label keys some policy selects on (its podSelector, its peers' podSelectors)."""
+    keys: set[str] = set()
+    for policy in policies:
+        keys |= policy.selector.keys
+        for rule in policy.ingress_rules + policy.egress_rules:
+            keys.update(
+                k for peer in rule.peers or () if isinstance(peer, SelectorPeer) and peer.pods for k in peer.pods.keys
+            )
+    return frozenset(keys)
 
-    When the top owner is not in the inventory, the highest owned object present describes it
-    (by kind preference, then name).
+
+def collapse(objects: dict[Key, dict], selected: frozenset[str] = frozenset()) -> list[Workload]:
+    """One workload per top owner (following controller ownerReferences).
+
+    A top owner whose Pods are in the inventory is described by its Pods, one workload per group of pods that
+    agree on the ``selected`` label keys (``label_groups``), so that no connection of a differently labelled pod
+    is hidden; without Pods, by its pod template, or, when the top owner is not in the inventory, by the highest
+    owned object present (by kind preference, then name).
     """
     described_by: dict[Key, Key] = {}
+    pods: dict[Key, list[Key]] = {}
     for key in objects:
         current, seen = key, {key}
         while (owner := controller_of(current, objects[current])) is not None and owner in objects:
@@ -235,12 +253,44 @@ def collapse(objects: dict[Key, dict]) -> list[Workload]:
             seen.add(owner)
             current = owner
         top = current if owner is None else owner
+        if key[1] == "Pod":
+            pods.setdefault(top, []).append(key)
         if top in objects:
             described_by[top] = top
         elif top not in described_by or rank(current) < rank(described_by[top]):
             described_by[top] = current
-    workloads = [workload(top, source, objects[source]) for top, source in described_by.items()]
+    workloads = []
+    for top, source in described_by.items():
+        if top in pods:
+            workloads.extend(label_groups(top, [workload(top, key, objects[key]) for key in pods[top]], selected))
+        else:
+            workloads.append(workload(top, source, objects[source]))
     return sorted(workloads, key=lambda w: w.id)
+
+
+def label_groups(top: Key, pods: list[Workload], selected: frozenset[str]) -> list[Workload]:
+    """The pods of one top owner as one workload per group of pods with the same values of the ``selected`` label
+    keys (labels no policy looks at, such as pod-template-hash, do not split it); the ports of the pods of a group
+    are united (what any of them publishes is reachable)."""
+    groups: dict[frozenset[tuple[str, str]], list[Workload]] = {}
+    for pod in pods:
+        groups.setdefault(frozenset((k, v) for k, v in pod.labels.items() if k in selected), []).append(pod)
+    keys = {key for labels in groups for key, _ in labels}
+    differing = sorted(k for k in keys if len({dict(labels).get(k) for labels in groups}) > 1)
+    workloads = []
+    for members in groups.values():
+        labels = members[0].labels
+        group = ",".join(f"{k}={labels[k]}" if k in labels else f"!{k}" for k in differing) if len(groups) > 1 else ""
+        workloads.append(
+            Workload(
+                top[0], top[2], top[1], labels,
+                tuple(sorted({p for m in members for p in m.named_ports})),
+                any(m.host_network for m in members),
+                tuple(sorted({p for m in members for p in m.host_ports})),
+                group,
+            )
+        )  # fmt: skip
+    return workloads
 
 
 def rank(key: Key) -> tuple[int, str]:

@@ -45,6 +45,11 @@ class Selector:
         pairs = tuple(sorted((str(k), str(v)) for k, v in labels.items()))
         return cls(pairs, tuple(sorted(expressions, key=lambda e: (e.key, e.operator, sorted(e.values)))))
 
+    @property
+    def keys(self) -> frozenset[str]:
+        """The label keys the selector looks at."""
+        return frozenset(k for k, _ in self.labels) | {e.key for e in self.expressions}
+
     def matches(self, labels: Mapping[str, str]) -> bool:
         if any(labels.get(k) != v for k, v in self.labels):
             return False
