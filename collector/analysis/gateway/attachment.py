@@ -25,6 +25,7 @@ from collector.analysis.gateway.model import (
     ListenerExposure,
     ListenerStatus,
     RouteParentStatus,
+    default_group,
 )
 from collector.analysis.gateway.reference_grants import route_resolved_refs
 
@@ -98,7 +99,7 @@ def _analyze_routes(inv: Inventory) -> tuple[list[Attachment], list[RouteParentS
         for index, ref in enumerate(parent_refs):
             if not isinstance(ref, dict):
                 raise ValueError(f"{route.ref} parentRef {index}: not a mapping")
-            group, kind = ref.get("group", GATEWAY_GROUP), ref.get("kind") or "Gateway"
+            group, kind = default_group(ref), ref.get("kind") or "Gateway"
             if (group, kind) != (GATEWAY_GROUP, "Gateway"):
                 notes.append(f"{route.ref} parentRef {index} ({group or 'core'}/{kind}) is not a Gateway: not analysed")
                 continue

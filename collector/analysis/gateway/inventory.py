@@ -10,12 +10,13 @@ from typing import Any
 from collector.analysis.gateway.matching import selector_matches
 from collector.analysis.gateway.model import (
     COMPATIBLE_KINDS,
-    CORE_PROTOCOLS,
     DEFAULT_KINDS,
     GATEWAY_GROUP,
     INDEXED_KINDS,
     NAMESPACE_NAME_LABEL,
+    PASSTHROUGH_KINDS,
     ROUTE_KINDS,
+    default_group,
 )
 
 
@@ -63,22 +64,21 @@ def _parse_listener(raw: Any, where: str) -> Listener:
     if not isinstance(raw, dict) or not raw.get("name") or "port" not in raw or not raw.get("protocol"):
         raise ValueError(f"{where}: a listener needs name, port and protocol")
     where = f"{where} listener {raw['name']}"
-    protocol = str(raw["protocol"])
-    if protocol.upper() in CORE_PROTOCOLS:
-        protocol = protocol.upper()
+    protocol = str(raw["protocol"])  # case-sensitive: "http" is no core protocol (UnsupportedProtocol)
+    tls = raw.get("tls") or {}
+    tls_mode = tls.get("mode") or "Terminate"
     allowed = raw.get("allowedRoutes") or {}
     namespaces = allowed.get("namespaces") or {}
-    compatible = COMPATIBLE_KINDS.get(protocol, set())
+    compatible = PASSTHROUGH_KINDS if (protocol, tls_mode) == ("TLS", "Passthrough") else COMPATIBLE_KINDS.get(protocol, set())
     kinds, invalid = set(), []
     for rgk in allowed.get("kinds") or []:
-        group, kind = rgk.get("group", GATEWAY_GROUP), rgk.get("kind")
+        group, kind = default_group(rgk), rgk.get("kind")
         if group == GATEWAY_GROUP and kind in compatible:
             kinds.add(kind)
         else:
             invalid.append(f"{group}/{kind}" if group else str(kind))
     if not allowed.get("kinds"):
-        kinds = set(DEFAULT_KINDS.get(protocol, set()))
-    tls = raw.get("tls") or {}
+        kinds = set(DEFAULT_KINDS.get(protocol, set())) & compatible
     return Listener(
         name=str(raw["name"]),
         port=parse_port(raw["port"], where),
@@ -88,7 +88,7 @@ def _parse_listener(raw: Any, where: str) -> Listener:
         selector=namespaces.get("selector"),
         kinds=tuple(sorted(kinds)),
         invalid_kinds=tuple(invalid),
-        tls_mode=tls.get("mode") or "Terminate",
+        tls_mode=tls_mode,
         certificate_refs=tuple(tls.get("certificateRefs") or []),
     )
 

@@ -19,10 +19,18 @@ COMPATIBLE_KINDS = {
     "UDP": {"UDPRoute"},
 }
 DEFAULT_KINDS = {**COMPATIBLE_KINDS, "TLS": {"TLSRoute"}}
+PASSTHROUGH_KINDS = {"TLSRoute"}  # a TLS listener in Passthrough mode never terminates TLS: TLSRoute only
 SERVICE_IMPORT = ("multicluster.x-k8s.io", "ServiceImport")
 INDEXED_KINDS = frozenset({"Namespace", "Gateway", "ReferenceGrant", "Service", "Secret", *ROUTE_KINDS})
 
 ACCEPTED = "Accepted"
+
+
+def default_group(ref: dict[str, Any]) -> Any:
+    """The group of a parentRef or RouteGroupKind: absent or null is the Gateway API group, "" the core group."""
+    group = ref.get("group")
+    return GATEWAY_GROUP if group is None else group
+
 # How close a rejected parentRef came to attaching: the reason of the best listener row wins.
 PARENT_REASONS = (
     ACCEPTED,
