@@ -31,6 +31,7 @@ def default_group(ref: dict[str, Any]) -> Any:
     group = ref.get("group")
     return GATEWAY_GROUP if group is None else group
 
+
 # How close a rejected parentRef came to attaching: the reason of the best listener row wins.
 PARENT_REASONS = (
     ACCEPTED,
@@ -41,6 +42,23 @@ PARENT_REASONS = (
 )
 ROUTE_REF_REASONS = ("RefNotPermitted", "InvalidKind", "BackendNotFound")
 LISTENER_REF_REASONS = ("RefNotPermitted", "InvalidCertificateRef", "InvalidRouteKinds")
+
+
+@dataclass(frozen=True)
+class ObjectError:
+    """A malformed object, left out of the analysis (kind, namespace and name: None when unreadable)."""
+
+    kind: str | None
+    namespace: str | None
+    name: str | None
+    error: str
+
+    @classmethod
+    def of(cls, kind: str, namespace: str, name: str, exc: Exception, consequence: str) -> ObjectError:
+        """The error of an object, its message prefixed with the object unless it names it already."""
+        where = f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
+        message = str(exc) if str(exc).startswith(where) else f"{where}: malformed ({exc})"
+        return cls(kind, namespace, name, f"{message}: {consequence}")
 
 
 @dataclass(frozen=True)
@@ -143,6 +161,7 @@ class GatewayReport:
     notes: list[str]
     conflicts: list[Conflict]
     _exposure: dict[tuple[str, str], list[ListenerExposure]] = field(repr=False)
+    errors: list[ObjectError] = field(default_factory=list)  # malformed objects, left out
 
     def exposure(self, gateway_ns: str, gateway: str) -> list[ListenerExposure]:
         try:
@@ -161,6 +180,7 @@ class GatewayReport:
             ],
             "notes": list(self.notes),
             "conflicts": [asdict(c) for c in self.conflicts],
+            "errors": [asdict(e) for e in self.errors],
         }
 
 
