@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -320,3 +322,34 @@ def test_a_malformed_listener_leaves_the_gateways_other_listeners():
     report = analyze_gateways([gateway, route])
     assert [(s.listener, s.attached_routes) for s in report.listener_status] == [("a", 1)]
     assert len(report.errors) == 1 and "listeners[0]" in report.errors[0].error
+
+
+# cost -------------------------------------------------------------------------------------------------------------
+
+
+def _benchmark_module():
+    path = Path(__file__).parents[1] / "benchmarks" / "gateway_attachment.py"
+    spec = importlib.util.spec_from_file_location("gateway_attachment_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_attachment_cost_is_near_linear():
+    """Twice the routes and listeners (and so twice the rows) cost at most ~2.5 times the CPU time: no all-pairs
+    step over listeners, attachments, namespaces or routes on a listener."""
+    bench = _benchmark_module()
+
+    def cpu(routes: int, listeners: int) -> float:
+        objects = bench.synthetic_inventory(routes, listeners)
+        best = float("inf")
+        for _ in range(3):
+            started = time.process_time()
+            report = analyze_gateways(objects)
+            best = min(best, time.process_time() - started)
+        assert report.conflicts and not report.errors
+        return best
+
+    small, large = cpu(1000, 200), cpu(2000, 400)
+    assert large / small <= 2.5, f"{small:.3f}s -> {large:.3f}s"
+

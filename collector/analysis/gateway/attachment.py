@@ -36,13 +36,12 @@ def _listener_verdict(
     inv: Inventory, route: Route, gateway: Gateway, listener: Listener
 ) -> tuple[str, tuple[str, ...], str]:
     """(reason, effective hostnames, message) for a route on one listener."""
-    where = f"Gateway {gateway.namespace}/{gateway.name} listener {listener.name}"
     if route.kind == "TLSRoute" and listener.protocol != "TLS":
         return "UnsupportedValue", (), f"{listener.name}: a TLSRoute needs a TLS listener, not {listener.protocol}"
     if route.kind not in listener.kinds:
         kinds = ", ".join(listener.kinds) or "none"
         return "NotAllowedByListeners", (), f"{listener.name}: kind {route.kind} not allowed (allows {kinds})"
-    if not inv.namespace_allowed(listener, gateway.namespace, route.namespace, where):
+    if not inv.namespace_allowed(listener, gateway.namespace, route.namespace):
         namespaces = f"namespace {route.namespace} not allowed ({listener.from_})"
         return "NotAllowedByListeners", (), f"{listener.name}: {namespaces}"
     if route.kind not in HOSTNAME_KINDS:

@@ -3,6 +3,7 @@ parsed and indexed; a malformed object is an error naming it, and the rest is an
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -35,6 +36,11 @@ class Listener:
     invalid_kinds: tuple[str, ...]
     tls_mode: str
     certificate_refs: tuple[dict[str, Any], ...]
+
+    @cached_property
+    def selector_key(self) -> str:
+        """The selector as JSON: listeners that share a selector select the same namespaces."""
+        return json.dumps(self.selector, sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -149,7 +155,7 @@ class Inventory:
         self.grants: dict[str, list[dict[str, Any]]] = defaultdict(list)  # by the grant's namespace
         self.existing: set[tuple[str, str, str]] = set()  # (kind, namespace, name) of Services and Secrets
         self.errors: list[ObjectError] = []
-        self._all_namespaces: tuple[str, ...] | None = None
+        self._selected: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {}  # by the selector's JSON
         seen_kinds: set[str] = set()
         namespace_objects: set[str] = set()
         for i, obj in enumerate(objects):
@@ -201,25 +207,35 @@ class Inventory:
         """Whether the object exists; True when its kind was not collected (existence unknown)."""
         return kind not in self.checked_kinds or (kind, namespace, name) in self.existing
 
-    def namespace_allowed(self, listener: Listener, gateway_ns: str, route_ns: str, where: str) -> bool:
+    def namespace_allowed(self, listener: Listener, gateway_ns: str, route_ns: str) -> bool:
         if listener.from_ == "All":
             return True
         if listener.from_ == "Same":
             return route_ns == gateway_ns
-        labels = self.namespace_labels.get(route_ns, {NAMESPACE_NAME_LABEL: route_ns})
-        return selector_matches(listener.selector, labels, where)
+        return route_ns in self._select(listener)[1]
 
-    def admitted_namespaces(self, listener: Listener, gateway_ns: str, where: str) -> tuple[str, ...]:
+    def admitted_namespaces(self, listener: Listener, gateway_ns: str) -> tuple[str, ...]:
         """The namespaces of the inventory that may attach routes to the listener, sorted."""
-        if self._all_namespaces is None:
-            self._all_namespaces = tuple(sorted(self.namespace_labels))
         if listener.from_ == "All":
-            return self._all_namespaces
+            return self.every_namespace
         if listener.from_ == "Same":
             return (gateway_ns,) if gateway_ns in self.namespace_labels else ()
-        return tuple(ns for ns in self._all_namespaces if self.namespace_allowed(listener, gateway_ns, ns, where))
+        return self._select(listener)[0]
 
-    def admits_every_namespace(self, listener: Listener, where: str) -> bool:
+    @cached_property
+    def every_namespace(self) -> tuple[str, ...]:
+        return tuple(sorted(self.namespace_labels))
+
+    def _select(self, listener: Listener) -> tuple[tuple[str, ...], frozenset[str]]:
+        """The namespaces a listener's selector selects, sorted and as a set; judged once per distinct selector."""
+        key = listener.selector_key
+        if key not in self._selected:
+            labels = self.namespace_labels
+            chosen = tuple(ns for ns in self.every_namespace if selector_matches(listener.selector, labels[ns]))
+            self._selected[key] = chosen, frozenset(chosen)
+        return self._selected[key]
+
+    def admits_every_namespace(self, listener: Listener) -> bool:
         """Whether the listener is open to every namespace: ``from: All``, or a Selector that a namespace created
         later satisfies (it carries only the ``kubernetes.io/metadata.name`` label the API server sets: an empty
         selector, ``Exists`` on that label, ``NotIn``, ``DoesNotExist``), or that every namespace of the inventory
@@ -231,11 +247,9 @@ class Inventory:
         selector = listener.selector or {}
         taken = {str(v) for e in selector.get("matchExpressions") or [] for v in e.get("values") or []}
         fresh = next(f"new-namespace-{i}" for i in range(len(taken) + 1) if f"new-namespace-{i}" not in taken)
-        if selector_matches(listener.selector, {NAMESPACE_NAME_LABEL: fresh}, where):
+        if selector_matches(listener.selector, {NAMESPACE_NAME_LABEL: fresh}):
             return True
-        return bool(self.namespace_labels) and all(
-            selector_matches(listener.selector, labels, where) for labels in self.namespace_labels.values()
-        )
+        return bool(self.namespace_labels) and len(self._select(listener)[1]) == len(self.namespace_labels)
 
 
 def _other_group(obj: dict[str, Any], kind: str) -> bool:

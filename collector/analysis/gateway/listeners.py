@@ -85,7 +85,6 @@ def analyze_listeners(
     conflicts = _conflicts(gateway)
     for listener in gateway.listeners:
         conditions = _listener_conditions(inv, gateway, listener, conflicts.get(listener.name))
-        where = f"Gateway {gateway.namespace}/{gateway.name} listener {listener.name}"
         admits_kinds = bool(listener.kinds)
         basics = (listener.name, listener.protocol, listener.port, listener.hostname)
         count = len(attached.get(listener.name, ()))
@@ -96,8 +95,8 @@ def analyze_listeners(
                 listener.from_,
                 listener.selector,
                 listener.kinds,
-                inv.admitted_namespaces(listener, gateway.namespace, where) if admits_kinds else (),
-                admits_kinds and inv.admits_every_namespace(listener, where),
+                inv.admitted_namespaces(listener, gateway.namespace) if admits_kinds else (),
+                admits_kinds and inv.admits_every_namespace(listener),
                 conditions[0].status == "True",
             ),
         )
