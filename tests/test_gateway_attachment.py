@@ -352,4 +352,3 @@ def test_attachment_cost_is_near_linear():
 
     small, large = cpu(1000, 200), cpu(2000, 400)
     assert large / small <= 2.5, f"{small:.3f}s -> {large:.3f}s"
-
