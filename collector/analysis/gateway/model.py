@@ -163,6 +163,10 @@ class GatewayReport:
     _exposure: dict[tuple[str, str], list[ListenerExposure]] = field(repr=False)
     errors: list[ObjectError] = field(default_factory=list)  # malformed objects, left out
 
+    def gateways(self) -> list[tuple[str, str]]:
+        """(namespace, name) of the Gateways analysed (a malformed one is in `errors` instead)."""
+        return sorted(self._exposure)
+
     def exposure(self, gateway_ns: str, gateway: str) -> list[ListenerExposure]:
         try:
             return self._exposure[(gateway_ns, gateway)]
