@@ -12,3 +12,8 @@ SELECT b.cluster, b.namespace, coalesce('Service/' || b.service, b.backend) AS o
 FROM hop_backend_tls b
 JOIN regulated_namespaces n USING (cluster, namespace)
 WHERE b.covered_by IS NULL
+UNION ALL
+-- Objects the mesh analysis of an analysed cluster left out as malformed: not judged, so a gap each.
+SELECT cluster, namespace, object, NULL, finding, location, source, run_id, artifact_sha256, collected_at
+FROM analysis_errors_current
+WHERE analysis = 'mesh'

@@ -118,6 +118,25 @@ FROM (SELECT i.cluster, i.run_id, bool_and(i.input_run_id IS NOT DISTINCT FROM k
 WHERE up_to_date;
 CREATE TEMP VIEW IF NOT EXISTS analysed_clusters AS SELECT NULL::VARCHAR AS cluster, NULL::VARCHAR AS run_id WHERE false;
 
+-- Objects the analysis of an analysed cluster left out because they are malformed (analysis: reachability, gateway
+-- or mesh; no object: that analysis is missing): each claim that uses the analysis is a gap for each of them.
+CREATE VIEW analysis_errors_current AS
+SELECT e.cluster, e.analysis, e.namespace, coalesce(e.kind || '/' || e.name, 'analysis/' || e.analysis) AS object,
+       CASE WHEN e.name IS NULL THEN 'the ' || e.analysis || ' analysis of cluster ' || e.cluster
+                 || ' is missing (nothing of it can be judged): '
+            ELSE 'left out of the ' || e.analysis || ' analysis of cluster ' || e.cluster
+                 || ' as malformed (what it would change is not judged): ' END || e.error AS finding,
+       o.location, e.source, e.run_id, e.artifact_sha256, e.collected_at
+FROM analysis_errors e
+JOIN analysed_clusters USING (cluster, run_id)
+LEFT JOIN k8s_current o
+  ON o.cluster = e.cluster AND o.kind = e.kind AND o.namespace IS NOT DISTINCT FROM e.namespace AND o.name = e.name;
+CREATE TEMP VIEW IF NOT EXISTS analysis_errors_current AS
+SELECT NULL::VARCHAR AS cluster, NULL::VARCHAR AS analysis, NULL::VARCHAR AS namespace, NULL::VARCHAR AS object,
+       NULL::VARCHAR AS finding, NULL::VARCHAR AS location, NULL::VARCHAR AS source, NULL::VARCHAR AS run_id,
+       NULL::VARCHAR AS artifact_sha256, NULL::TIMESTAMPTZ AS collected_at
+WHERE false;
+
 -- Listeners of analysed clusters: public (not labelled defensible.io/exposure=internal), who could attach.
 CREATE VIEW analysed_exposure AS
 SELECT e.cluster, e.gateway_namespace, e.gateway, e.listener, e.public, e.hostname, e.protocol, e.routes_from,
@@ -476,14 +495,19 @@ SELECT NULL::VARCHAR AS cluster, NULL::VARCHAR AS src, NULL::VARCHAR AS dst, NUL
        NULL::VARCHAR AS run_id, NULL::VARCHAR AS artifact_sha256, NULL::TIMESTAMPTZ AS collected_at
 WHERE false;
 
--- Regulated namespaces whose cluster has no reachability analysis of its current inventory.
+-- Regulated namespaces whose cluster has no reachability analysis of its current inventory, and the objects that
+-- analysis left out.
 CREATE VIEW access_unanalysed AS
 SELECT n.cluster, n.namespace, 'Namespace/' || n.namespace AS object,
        'no reachability analysis of the current Kubernetes inventory of cluster ' || n.cluster
          || ': run `defensible collect analysis`' AS finding,
        n.location, n.source, n.run_id, n.artifact_sha256, n.collected_at
 FROM regulated_namespaces n
-WHERE n.cluster NOT IN (SELECT cluster FROM analysed_clusters);
+WHERE n.cluster NOT IN (SELECT cluster FROM analysed_clusters)
+UNION ALL
+SELECT cluster, namespace, object, finding, location, source, run_id, artifact_sha256, collected_at
+FROM analysis_errors_current
+WHERE analysis = 'reachability';
 
 -- public-exposure-controlled: every entry point, and whether it is public ------------------------------------------
 -- Entry points (docs/k8s-networking-pack.md, "Entry points"): Services of type LoadBalancer, the node ports of NodePort
