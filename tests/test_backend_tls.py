@@ -91,6 +91,10 @@ CASES: dict[str, tuple[list[dict], dict[int | None, tuple[str, str, bool]]]] = {
         [service(), policy("tls", caCertificateRefs=None, wellKnownCACertificates="System")],
         {80: ("tls", "Accepted", True), 443: ("tls", "Accepted", True)},
     ),
+    "unnamed-port": (
+        [{**service(), "spec": {"ports": [{"port": 8443}]}}, configmap(), policy("tls")],
+        {8443: ("tls", "Accepted", True)},
+    ),
     "no-hostname": (
         [service(), configmap(), policy("tls", hostname=None)],
         {80: ("tls", "Invalid", False), 443: ("tls", "Invalid", False)},

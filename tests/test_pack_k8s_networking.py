@@ -440,6 +440,47 @@ def test_backend_covered_by_backend_tls_policy_or_destination_rule(store: Store,
     assert [r["namespace"] for r in records(reenc.gaps)] == [*uncovered, "shop"]
 
 
+def test_backend_tls_policy_must_apply_and_be_accepted_to_cover(store: Store, tmp_path: Path) -> None:
+    """With the analysis, a BackendTLSPolicy covers a port only when it is the one that applies there (a policy
+    naming the port before one for the whole Service, the oldest on one target) and is accepted (a core ConfigMap
+    CA or wellKnownCACertificates System, and a hostname): GEP-1897, GEP-713, BackendTLSPolicyConflictResolution."""
+    web = "{group: '', kind: Service, name: web}"
+
+    def btp(ns: str, name: str, created: str, validation: str, target: str = web) -> str:
+        return (
+            "apiVersion: gateway.networking.k8s.io/v1\nkind: BackendTLSPolicy\n"
+            f"metadata: {{name: {name}, namespace: {ns}, creationTimestamp: '{created}'}}\n"
+            f"spec: {{targetRefs: [{target}], validation: {{{validation}}}}}\n"
+        )
+
+    ok, secret_ca = (
+        "hostname: web.example, wellKnownCACertificates: System",
+        ("hostname: web.example, caCertificateRefs: [{group: '', kind: Secret, name: ca}]"),
+    )
+    named = "{group: '', kind: Service, name: web, sectionName: http}"
+    cases = {  # namespace -> its policies, covered
+        "v0": ([btp("v0", "btp", "2026-01-01T00:00:00Z", ok)], True),
+        "v1": ([btp("v1", "btp", "2026-01-01T00:00:00Z", secret_ca)], False),  # InvalidKind: NoValidCACertificate
+        "v2": ([btp("v2", "btp", "2026-01-01T00:00:00Z", "wellKnownCACertificates: System")], False),  # no hostname
+        "v3": ([btp("v3", "old", "2026-01-01T00:00:00Z", secret_ca), btp("v3", "new", "2026-02-01T00:00:00Z", ok)],
+               False),  # the oldest applies
+        "v4": ([btp("v4", "all", "2026-01-01T00:00:00Z", ok), btp("v4", "port", "2026-02-01T00:00:00Z", secret_ca,
+                                                              named)], False),  # the port's own policy applies
+        "v5": ([btp("v5", "all", "2026-02-01T00:00:00Z", secret_ca), btp("v5", "port", "2026-03-01T00:00:00Z", ok,
+                                                                     named)], True),
+    }  # fmt: skip
+    services = [regulated_service(ns).replace("ports: [{port: 80}]", "ports: [{name: http, port: 80}]") for ns in cases]
+    extra = services + [p for policies, _ in cases.values() for p in policies] + [route_to_webs(*cases)]
+    results = evaluate(store, tmp_path, *extra, base=NO_COVER, claims=("backend-reencryption",))
+    reenc = results["backend-reencryption"]
+    assert sorted(r["namespace"] for r in records(reenc.evidence)) == [ns for ns, (_, ok) in cases.items() if ok]
+    gaps = {r["namespace"]: r["finding"] for r in records(reenc.gaps) if r["namespace"] in cases}
+    assert sorted(gaps) == [ns for ns, (_, ok) in cases.items() if not ok]
+    assert "BackendTLSPolicy v1/btp applies but is not accepted (NoValidCACertificate" in gaps["v1"]
+    assert "BackendTLSPolicy v2/btp applies but is not accepted (Invalid: validation.hostname" in gaps["v2"]
+    assert "BackendTLSPolicy v3/old applies" in gaps["v3"] and "v4/port applies" in gaps["v4"]
+
+
 def test_backend_encrypted_by_strict_mesh_mtls_alone(store: Store, tmp_path: Path) -> None:
     results = evaluate(store, tmp_path, base=base_without(DESTINATION_RULE), claims=HOP_CLAIMS)
     assert hop_details(results["traffic-encrypted"], "gateway->backend") == [

@@ -13,7 +13,7 @@ FROM hop_backend_tls b
 JOIN regulated_namespaces n USING (cluster, namespace)
 WHERE b.covered_by IS NULL
 UNION ALL
--- Objects the mesh analysis of an analysed cluster left out as malformed: not judged, so a gap each.
+-- Objects the mesh and BackendTLSPolicy analyses of an analysed cluster left out as malformed: a gap each.
 SELECT cluster, namespace, object, NULL, finding, location, source, run_id, artifact_sha256, collected_at
 FROM analysis_errors_current
-WHERE analysis = 'mesh'
+WHERE analysis IN ('mesh', 'backend-tls')

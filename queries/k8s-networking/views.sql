@@ -298,23 +298,50 @@ FROM k8s_current p, json_each(coalesce(p.spec->'targetRefs', json_array(p.spec->
 WHERE p.kind = 'BackendTLSPolicy'
   AND coalesce(t.value->>'group', '') = '' AND (t.value->>'kind') = 'Service';
 
--- Each backend hop with what re-encrypts it (covered_by; NULL: nothing), and if not, why: the BackendTLSPolicies
--- of the Service that name another port, and the gateway's DestinationRule lookup (or that it was not analysed).
+-- The BackendTLSPolicy that applies to each Service port of analysed clusters (collector/analysis/gateway/
+-- backend_tls.py: a policy naming the port before one for the whole Service, the oldest on one target, its CA
+-- references resolved); `encrypts`: it is accepted, so the gateway originates validated TLS.
+CREATE VIEW backend_tls_analysed AS
+SELECT t.cluster, t.namespace, t.service, t.port, t.policy, t.section, t.accepted_reason, t.message, t.encrypts
+FROM gateway_backend_tls t
+JOIN analysed_clusters USING (cluster, run_id)
+WHERE t.accepted_reason <> 'Conflicted';
+CREATE TEMP VIEW IF NOT EXISTS backend_tls_analysed AS
+SELECT NULL::VARCHAR AS cluster, NULL::VARCHAR AS namespace, NULL::VARCHAR AS service, NULL::INTEGER AS port,
+       NULL::VARCHAR AS policy, NULL::VARCHAR AS section, NULL::VARCHAR AS accepted_reason, NULL::VARCHAR AS message,
+       NULL::BOOLEAN AS encrypts
+WHERE false;
+
+-- Each backend hop with what re-encrypts it (covered_by; NULL: nothing), and if not, why: the BackendTLSPolicy that
+-- applies but does not encrypt (analysed clusters), the BackendTLSPolicies of the Service that name another port,
+-- and the gateway's DestinationRule lookup (or that it was not analysed). Without an analysis, any BackendTLSPolicy
+-- targeting the port counts.
 CREATE VIEW hop_backend_tls AS
 SELECT b.*,
        coalesce(
+         (SELECT min('BackendTLSPolicy ' || a.namespace || '/' || a.policy
+                     || coalesce(' (sectionName ' || a.section || ')', ''))
+          FROM backend_tls_analysed a
+          WHERE a.cluster = b.cluster AND a.namespace = b.namespace AND a.service = b.service AND a.port = b.port
+            AND a.encrypts),
          (SELECT min('BackendTLSPolicy ' || t.namespace || '/' || t.policy
                      || coalesce(' (sectionName ' || t.section || ')', ''))
           FROM backend_tls_targets t
           LEFT JOIN service_port_names n ON n.cluster = t.cluster AND n.namespace = t.namespace
                AND n.service = t.service AND n.port = b.port
           WHERE t.cluster = b.cluster AND t.namespace = b.namespace AND t.service = b.service
-            AND (t.section IS NULL OR t.section = n.port_name)),
+            AND (t.section IS NULL OR t.section = n.port_name)
+            AND t.cluster NOT IN (SELECT cluster FROM analysed_clusters)),
          CASE WHEN b.passthrough THEN 'TLS passthrough (the gateway does not terminate TLS)' END,
          CASE WHEN g.originates_tls THEN 'DestinationRule ' || g.destination_rules || ' applied by the '
               || b.gateway_namespace || '/' || b.gateway || ' proxy (tls.mode ' || g.tls_mode || ')' END
        ) AS covered_by,
        concat_ws('; ',
+         (SELECT string_agg('BackendTLSPolicy ' || a.namespace || '/' || a.policy || ' applies but is not accepted ('
+                            || a.accepted_reason || coalesce(': ' || a.message, '') || ')', '; ')
+          FROM backend_tls_analysed a
+          WHERE a.cluster = b.cluster AND a.namespace = b.namespace AND a.service = b.service AND a.port = b.port
+            AND NOT a.encrypts),
          (SELECT string_agg('BackendTLSPolicy ' || t.namespace || '/' || t.policy || ' applies only to port '
                             || t.section, '; ')
           FROM backend_tls_targets t

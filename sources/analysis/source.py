@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from collector.analysis.gateway.attachment import analyze_gateways
+from collector.analysis.gateway.backend_tls import analyze_backend_tls
 from collector.analysis.gateway.model import GatewayReport, RouteParentStatus
 from collector.analysis.mesh import analyze_client_tls, analyze_mesh
 from collector.analysis.reachability import Inventory, Reachability, analyze
@@ -27,6 +28,7 @@ from collector.analysis.reachability.attribution import Attribution
 from collector.analysis.reachability.conns import Conn, conn_json, conn_text
 from collector.analysis.reachability.dns import analyze_dns
 from collector.inventory_objects import (
+    BACKEND_TLS_KINDS,
     GATEWAY_KINDS,
     MESH_KINDS,
     REACHABILITY_KINDS,
@@ -216,11 +218,26 @@ MIGRATIONS = (
     f"""
     CREATE TABLE analysis_errors (
         cluster VARCHAR NOT NULL,
-        analysis VARCHAR NOT NULL,  -- reachability | gateway | mesh
+        analysis VARCHAR NOT NULL,  -- reachability | gateway | backend-tls | mesh
         kind VARCHAR,               -- the object left out; all NULL: not identified, the whole analysis is missing
         namespace VARCHAR,
         name VARCHAR,
         error VARCHAR NOT NULL,
+        {PROVENANCE_COLUMNS}
+    );
+    CREATE TABLE gateway_backend_tls (
+        cluster VARCHAR NOT NULL,
+        namespace VARCHAR NOT NULL,
+        service VARCHAR NOT NULL,
+        port INTEGER,               -- NULL: the Service, or the port its sectionName names, is not in the inventory
+        port_name VARCHAR,
+        policy VARCHAR NOT NULL,    -- a BackendTLSPolicy of the Service's namespace targeting it
+        section VARCHAR,            -- its sectionName; NULL: every port of the Service
+        accepted BOOLEAN NOT NULL,
+        accepted_reason VARCHAR NOT NULL,       -- Accepted | Conflicted | NoValidCACertificate | Invalid
+        resolved_refs_reason VARCHAR NOT NULL,  -- ResolvedRefs | InvalidKind | InvalidCACertificateRef
+        message VARCHAR,
+        encrypts BOOLEAN NOT NULL,  -- the policy applies to the port and is accepted: the gateway originates TLS
         {PROVENANCE_COLUMNS}
     );
     """,
@@ -285,6 +302,14 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
         lambda usable: analyze_gateways(usable, collected_kinds=collected),
     )
     errors += [{"analysis": "gateway", **asdict(e)} for e in gateways.errors] if gateways else []
+    backend_tls = isolated(
+        errors,
+        "backend-tls",
+        [o for o in objects if o["kind"] in BACKEND_TLS_KINDS],
+        lambda usable: analyze_backend_tls(usable, collected_kinds=collected),
+    )
+    tls_ports = backend_tls[0] if backend_tls else []
+    errors += [{"analysis": "backend-tls", **asdict(e)} for e in backend_tls[1]] if backend_tls else []
     meshed = isolated(
         errors,
         "mesh",
@@ -304,6 +329,7 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
         "gateways": gateways.to_json() if gateways else None,
         "mesh": mesh.to_json() if mesh else None,
         "client_tls": [asdict(c) for c in client_tls],
+        "backend_tls": [asdict(p) for p in tls_ports],
         "dns": [asdict(d) for d in dns],
         "errors": errors,
     }
@@ -345,6 +371,8 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
             ctx.emit("mesh_service_ports", {"cluster": cluster, **asdict(sp)}, sha)
     for c in client_tls:
         ctx.emit("mesh_client_tls", {"cluster": cluster, **asdict(c)}, sha)
+    for p in tls_ports:
+        ctx.emit("gateway_backend_tls", {"cluster": cluster, **asdict(p)}, sha)
     for d in dns:
         ctx.emit("dns_resolution", {"cluster": cluster, **asdict(d)}, sha)
     workloads = len(inventory.workloads) if inventory else 0

@@ -154,7 +154,7 @@ def _applied(
         ports = services.get((ns, service))
         named = [(n, pn) for n, pn in ports or [] if section is None or pn == section]
         if section is None and ports:  # a policy for the whole Service yields to one naming the port
-            named = [(n, pn) for n, pn in named if (ns, service, pn) not in on_target]
+            named = [(n, pn) for n, pn in named if pn is None or (ns, service, pn) not in on_target]
         for number, port_name in named or [(None, section)]:
             for p in (winner, *losers):
                 conflicted = p is not winner
