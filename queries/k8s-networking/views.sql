@@ -312,6 +312,21 @@ SELECT NULL::VARCHAR AS cluster, NULL::VARCHAR AS namespace, NULL::VARCHAR AS se
        NULL::BOOLEAN AS encrypts
 WHERE false;
 
+-- BackendTLSPolicies none of whose CA references the latest certificates collection found (tls_consumers): no valid
+-- CA certificate (NoValidCACertificate), so the gateway fails the connections instead of re-encrypting them.
+CREATE VIEW backend_tls_cas_missing AS
+SELECT t.cluster, split_part(split_part(t.consumer, ' ', 2), '/', 1) AS namespace,
+       split_part(split_part(t.consumer, ' ', 2), '/', 2) AS policy,
+       string_agg(coalesce(t.object_kind, 'object') || ' ' || t.namespace || '/' || t.name, ', ' ORDER BY t.name)
+         AS missing
+FROM tls_consumers_current t
+WHERE t.consumer_kind = 'BackendTLSPolicy' AND t.role = 'trust-anchor'
+GROUP BY t.cluster, t.consumer
+HAVING NOT bool_or(t.found);
+CREATE TEMP VIEW IF NOT EXISTS backend_tls_cas_missing AS
+SELECT NULL::VARCHAR AS cluster, NULL::VARCHAR AS namespace, NULL::VARCHAR AS policy, NULL::VARCHAR AS missing
+WHERE false;
+
 -- Each backend hop with what re-encrypts it (covered_by; NULL: nothing), and if not, why: the BackendTLSPolicy that
 -- applies but does not encrypt (analysed clusters), the BackendTLSPolicies of the Service that name another port,
 -- and the gateway's DestinationRule lookup (or that it was not analysed). Without an analysis, any BackendTLSPolicy
@@ -322,8 +337,9 @@ SELECT b.*,
          (SELECT min('BackendTLSPolicy ' || a.namespace || '/' || a.policy
                      || coalesce(' (sectionName ' || a.section || ')', ''))
           FROM backend_tls_analysed a
+          LEFT JOIN backend_tls_cas_missing m USING (cluster, namespace, policy)
           WHERE a.cluster = b.cluster AND a.namespace = b.namespace AND a.service = b.service AND a.port = b.port
-            AND a.encrypts),
+            AND a.encrypts AND m.policy IS NULL),
          (SELECT min('BackendTLSPolicy ' || t.namespace || '/' || t.policy
                      || coalesce(' (sectionName ' || t.section || ')', ''))
           FROM backend_tls_targets t
@@ -342,6 +358,13 @@ SELECT b.*,
           FROM backend_tls_analysed a
           WHERE a.cluster = b.cluster AND a.namespace = b.namespace AND a.service = b.service AND a.port = b.port
             AND NOT a.encrypts),
+         (SELECT string_agg('BackendTLSPolicy ' || a.namespace || '/' || a.policy || ' applies but has no valid CA '
+                            || 'certificate (NoValidCACertificate): the certificates collection did not find '
+                            || m.missing, '; ')
+          FROM backend_tls_analysed a
+          JOIN backend_tls_cas_missing m USING (cluster, namespace, policy)
+          WHERE a.cluster = b.cluster AND a.namespace = b.namespace AND a.service = b.service AND a.port = b.port
+            AND a.encrypts),
          (SELECT string_agg('BackendTLSPolicy ' || t.namespace || '/' || t.policy || ' applies only to port '
                             || t.section, '; ')
           FROM backend_tls_targets t
