@@ -473,8 +473,11 @@ def test_backend_tls_policy_must_apply_and_be_accepted_to_cover(store: Store, tm
         # a CA ConfigMap that the certificates collection does not find: NoValidCACertificate
         "v6": ([btp("v6", "btp", "2026-01-01T00:00:00Z", "hostname: web.example, caCertificateRefs: "
                     "[{group: '', kind: ConfigMap, name: ca}]")], False),
+        # Service web is not in the inventory: a policy for the whole Service covers whatever port the route uses
+        "v7": ([btp("v7", "btp", "2026-01-01T00:00:00Z", ok)], True),
     }  # fmt: skip
     services = [regulated_service(ns).replace("ports: [{port: 80}]", "ports: [{name: http, port: 80}]") for ns in cases]
+    services[-1] = f"apiVersion: v1\nkind: Namespace\nmetadata: {{name: v7, labels: {REGULATED}}}\n"
     extra = services + [p for policies, _ in cases.values() for p in policies] + [route_to_webs(*cases)]
     for i, doc in enumerate([NO_COVER, *extra]):
         write(tmp_path / "env" / f"{i}.yaml", doc)

@@ -300,7 +300,8 @@ WHERE p.kind = 'BackendTLSPolicy'
 
 -- The BackendTLSPolicy that applies to each Service port of analysed clusters (collector/analysis/gateway/
 -- backend_tls.py: a policy naming the port before one for the whole Service, the oldest on one target, its CA
--- references resolved); `encrypts`: it is accepted, so the gateway originates validated TLS.
+-- references resolved); `encrypts`: it is accepted, so the gateway originates validated TLS. Port NULL: the Service,
+-- or the port a sectionName names, is not in the inventory.
 CREATE VIEW backend_tls_analysed AS
 SELECT t.cluster, t.namespace, t.service, t.port, t.policy, t.section, t.accepted_reason, t.message, t.encrypts
 FROM gateway_backend_tls t
@@ -338,8 +339,13 @@ SELECT b.*,
                      || coalesce(' (sectionName ' || a.section || ')', ''))
           FROM backend_tls_analysed a
           LEFT JOIN backend_tls_cas_missing m USING (cluster, namespace, policy)
-          WHERE a.cluster = b.cluster AND a.namespace = b.namespace AND a.service = b.service AND a.port = b.port
-            AND a.encrypts AND m.policy IS NULL),
+          WHERE a.cluster = b.cluster AND a.namespace = b.namespace AND a.service = b.service AND m.policy IS NULL
+            AND (a.port = b.port AND a.encrypts
+                 -- a Service outside the inventory: a policy for the whole Service, when none names a port of it
+                 OR (a.port IS NULL AND a.section IS NULL AND a.accepted_reason = 'Accepted' AND NOT EXISTS (
+                       SELECT 1 FROM backend_tls_analysed x
+                       WHERE x.cluster = a.cluster AND x.namespace = a.namespace AND x.service = a.service
+                         AND x.section IS NOT NULL)))),
          (SELECT min('BackendTLSPolicy ' || t.namespace || '/' || t.policy
                      || coalesce(' (sectionName ' || t.section || ')', ''))
           FROM backend_tls_targets t
