@@ -133,7 +133,7 @@ def analyze_backend_tls(
             if kind == "Service":
                 ports = mappings(mapping(obj.get("spec"), "spec").get("ports"), "spec.ports")
                 services[(ns, name)] = [(p.get("port"), p.get("name") or None) for p in ports]
-            elif kind == "BackendTLSPolicy" and str(obj.get("apiVersion", "")).startswith(GATEWAY_GROUP):
+            elif kind == "BackendTLSPolicy" and str(obj.get("apiVersion") or GATEWAY_GROUP).startswith(GATEWAY_GROUP):
                 policies.append(_parse(obj, configmaps))
         except (ValueError, TypeError, AttributeError, KeyError) as exc:
             errors.append(ObjectError.of(str(kind), ns, name, exc, "left out of the analysis"))

@@ -24,14 +24,6 @@ SERVICE_IMPORT = ("multicluster.x-k8s.io", "ServiceImport")
 INDEXED_KINDS = frozenset({"Namespace", "Gateway", "ReferenceGrant", "Service", "Secret", *ROUTE_KINDS})
 
 ACCEPTED = "Accepted"
-
-
-def default_group(ref: dict[str, Any]) -> Any:
-    """The group of a parentRef or RouteGroupKind: absent or null is the Gateway API group, "" the core group."""
-    group = ref.get("group")
-    return GATEWAY_GROUP if group is None else group
-
-
 # How close a rejected parentRef came to attaching: the reason of the best listener row wins.
 PARENT_REASONS = (
     ACCEPTED,
@@ -42,6 +34,12 @@ PARENT_REASONS = (
 )
 ROUTE_REF_REASONS = ("RefNotPermitted", "InvalidKind", "BackendNotFound")
 LISTENER_REF_REASONS = ("RefNotPermitted", "InvalidCertificateRef", "InvalidRouteKinds")
+
+
+def default_group(ref: dict[str, Any]) -> Any:
+    """The group of a parentRef or RouteGroupKind: absent or null is the Gateway API group, "" the core group."""
+    group = ref.get("group")
+    return GATEWAY_GROUP if group is None else group
 
 
 @dataclass(frozen=True)
