@@ -18,8 +18,8 @@ from collector.store import Store
 from sources.analysis.source import AnalysisSource
 
 # reachability: an endPort below its port; gateway: a listener without a name; Service ports not a list: the
-# BackendTLSPolicy analysis names the Service, the mesh analysis cannot say which object (the whole mesh analysis
-# is missing)
+# BackendTLSPolicy analysis names the Service, the mesh analysis fails without naming it (the source finds the
+# object that fails alone)
 MALFORMED = """
 ---
 apiVersion: networking.k8s.io/v1
@@ -44,8 +44,8 @@ CLAIMS = {
     "access-restricted": ("k8s-networking", ["NetworkPolicy/bad"], "left out of the reachability analysis"),
     "lateral-movement-restricted": ("reachability", ["NetworkPolicy/bad"], "left out of the reachability analysis"),
     "egress-restricted-by-policy": ("reachability", ["NetworkPolicy/bad"], "left out of the reachability analysis"),
-    "traffic-encrypted": ("k8s-networking", ["Service/odd", "analysis/mesh"], "analysis of cluster broken"),
-    "backend-reencryption": ("k8s-networking", ["Service/odd", "analysis/mesh"], "analysis of cluster broken"),
+    "traffic-encrypted": ("k8s-networking", ["Service/odd", "Service/odd"], "analysis of cluster broken"),
+    "backend-reencryption": ("k8s-networking", ["Service/odd", "Service/odd"], "analysis of cluster broken"),
 }
 
 
@@ -79,7 +79,7 @@ def test_each_analysis_runs_without_the_malformed_object(store: Store) -> None:
     assert errors.fetchall() == [
         ("broken", "backend-tls", "Service", "shop", "odd"),
         ("broken", "gateway", "Gateway", "infra", "odd"),
-        ("broken", "mesh", None, None, None),
+        ("broken", "mesh", "Service", "shop", "odd"),
         ("broken", "reachability", "NetworkPolicy", "shop", "bad"),
     ]
     for table in ("reachability", "gateway_attachments", "gateway_listener_status"):

@@ -43,6 +43,7 @@ EXPOSURE_LABEL = "defensible.io/exposure"  # a Gateway is public unless labelled
 # "Kind namespace/name" at the start of an analysis error: the object it names
 NAMED_OBJECT = re.compile(r"^(?P<kind>[A-Z][A-Za-z]*) (?:(?P<namespace>[a-z0-9][-a-z0-9.]*)/)?(?P<name>[^\s:/\[]+)")
 MAX_LEFT_OUT = 20  # malformed objects one analysis may leave out before it gives up
+FAILURES = (ValueError, KeyError, TypeError, AttributeError)  # how an analysis fails on malformed input
 T = TypeVar("T")
 WORKLOAD_ID = re.compile(r"^(?P<namespace>[^/]+)/(?P<name>[^\[]+)\[(?P<kind>[A-Za-z]+)\](\{[^}]*\})?$")
 
@@ -388,18 +389,22 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
 def isolated(
     errors: list[dict[str, Any]], analysis: str, objects: list[dict[str, Any]], run: Callable[[list[dict[str, Any]]], T]
 ) -> T | None:
-    """`run(objects)`; when it fails on an object its message names (Kind namespace/name), that object is left out
-    (an error row) and the analysis runs again without it, up to MAX_LEFT_OUT objects. An error that names no
-    object of the input is a row with no object: the analysis is missing."""
+    """`run(objects)`; when it fails on an object, that object is left out (an error row) and the analysis runs
+    again without it, up to MAX_LEFT_OUT objects. The object is the one the message names (Kind namespace/name),
+    else the first that fails alone; when there is none, the error is a row with no object: the analysis is
+    missing."""
     usable = objects
     for _ in range(MAX_LEFT_OUT + 1):
         try:
             return run(usable)
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        except FAILURES as exc:
             message = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
             named = NAMED_OBJECT.match(message)
             who = (named["kind"], named["namespace"] or "", named["name"]) if named else None
             culprit = next((o for o in usable if identity(o) == who), None)
+            if culprit is None and (culprit := next((o for o in usable if fails_alone(run, o)), None)):
+                kind, namespace, name = identity(culprit)
+                message = f"{kind} {namespace + '/' if namespace else ''}{name}: malformed ({message})"
             if culprit is None:
                 errors.append({"analysis": analysis, "kind": None, "namespace": None, "name": None, "error": message})
                 return None
@@ -411,6 +416,15 @@ def isolated(
     errors.append({"analysis": analysis, "kind": None, "namespace": None, "name": None,
                    "error": f"more than {MAX_LEFT_OUT} malformed objects: not analysed"})  # fmt: skip
     return None
+
+
+def fails_alone(run: Callable[[list[dict[str, Any]]], Any], obj: dict[str, Any]) -> bool:
+    """Whether the analysis of `obj` alone fails (how an error that names no object is traced to one)."""
+    try:
+        run([obj])
+    except FAILURES:
+        return True
+    return False
 
 
 def identity(obj: dict[str, Any]) -> tuple[str, str, str]:
