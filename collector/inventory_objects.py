@@ -24,9 +24,12 @@ GATEWAY_KINDS = (
     "Namespace", "Gateway", "HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "UDPRoute", "ReferenceGrant", "Service",
     "Secret",
 )  # fmt: skip
+# BackendTLSPolicy per Service port (collector.analysis.gateway.backend_tls; traffic-encrypted, backend-reencryption).
+# CA ConfigMaps are not inventoried (the certificates source reads them): their existence is not judged here.
+BACKEND_TLS_KINDS = ("Service", "BackendTLSPolicy")
 # Istio mesh enrollment and DestinationRule lookup (collector.analysis.mesh; issue 16 traffic-encrypted).
 MESH_KINDS = (*REACHABILITY_KINDS, "Service", "Gateway", "PeerAuthentication", "DestinationRule")
-ANALYSED_KINDS = tuple(dict.fromkeys(REACHABILITY_KINDS + GATEWAY_KINDS + MESH_KINDS))
+ANALYSED_KINDS = tuple(dict.fromkeys(REACHABILITY_KINDS + GATEWAY_KINDS + MESH_KINDS + BACKEND_TLS_KINDS))
 
 
 class InventoryError(Exception):

@@ -246,17 +246,37 @@ def test_clusters_config_and_errors(store: Store, tmp_path: Path) -> None:
     assert analyse(store).counts["analysis_workloads"] == 4  # both clusters by default
 
 
-def test_malformed_policy_makes_the_run_partial_naming_it(store: Store, tmp_path: Path) -> None:
+def test_a_malformed_object_is_an_error_row_and_the_rest_is_analysed(store: Store, tmp_path: Path) -> None:
     bad = "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: bad, namespace: shop}\n"
     bad += "spec: {podSelector: {}, ingress: [{ports: [{port: 90, endPort: 80}]}]}\n"
+    bad += "---\napiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: odd, namespace: infra}\n"
+    bad += "spec: {listeners: [{port: 80, protocol: HTTP}, {name: ok, port: 8080, protocol: HTTP}]}\n"
     collect(store, tmp_path, cluster="ok")
     collect(store, tmp_path, MANIFESTS + bad, cluster="broken")
     result = analyse(store)
     assert result.status == "partial"
-    assert result.partial_reasons == [
-        "cluster broken: not analysed: NetworkPolicy shop/bad spec.ingress[0].ports[0]: invalid port range 90-80"
-    ]
-    assert store.con.execute("SELECT DISTINCT cluster FROM analysis_inputs").fetchall() == [("ok",)]
+    assert result.partial_reasons == ["cluster broken: 2 object(s) left out of the analysis (analysis_errors)"]
+    errors = store.con.execute(
+        "SELECT cluster, analysis, kind, namespace, name, error FROM analysis_errors ORDER BY analysis"
+    ).fetchall()
+    assert errors == [
+        ("broken", "gateway", "Gateway", "infra", "odd",
+         "Gateway infra/odd listeners[0]: a listener needs name, port and protocol: the listener is left out"),
+        ("broken", "reachability", "NetworkPolicy", "shop", "bad",
+         "NetworkPolicy shop/bad spec.ingress[0].ports[0]: invalid port range 90-80"),
+    ]  # fmt: skip
+    provenance = store.con.execute("SELECT DISTINCT run_id, artifact_sha256 IS NOT NULL FROM analysis_errors")
+    assert provenance.fetchall() == [(result.run_id, True)]
+    assert store.con.execute("SELECT DISTINCT cluster FROM analysis_inputs ORDER BY 1").fetchall() == [
+        ("broken",), ("ok",)
+    ]  # fmt: skip
+    # the rest of each analysis: the other objects' reachability, the other Gateway and the well-formed listener
+    lines = store.con.execute("SELECT src || ' => ' || dst || ' : ' || conn FROM reachability WHERE cluster = 'broken'")
+    assert sorted(r[0] for r in lines.fetchall()) == LINES
+    listeners = store.con.execute(
+        "SELECT gateway, listener FROM gateway_listener_status WHERE cluster = 'broken' ORDER BY 1, 2"
+    ).fetchall()
+    assert listeners == [("edge", "https"), ("odd", "ok")]
 
 
 def test_objects_rebuilt_from_the_store_keep_what_the_analyses_read(store: Store, tmp_path: Path) -> None:

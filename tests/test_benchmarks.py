@@ -36,3 +36,15 @@ def test_ingest_benchmark_runs_every_format() -> None:
     assert sorted(rows) == sorted(formats), done.stdout
     for fmt in formats:
         assert "2000 records" in rows[fmt] and "ratio" in rows[fmt] and "(succeeded)" in rows[fmt], rows[fmt]
+
+
+def test_gateway_attachment_benchmark_reports_the_ratio_to_parsing() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "gateway_attachment.py"), "--routes", "300", "--listeners", "100"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "300 routes, 100 listeners" in done.stdout and "ratio analysis/parse:" in done.stdout

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import gc
+import importlib.util
 import json
+import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -221,37 +225,134 @@ def test_existence_not_checked_for_kinds_not_collected():
 
 
 GATEWAY = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway", "metadata": {"name": "gw"}}
+HTTP = {"name": "a", "port": 80, "protocol": "HTTP"}
+# A well-formed Gateway and route in another namespace: analysed whatever else is malformed.
+HEALTHY = [
+    GATEWAY | {"metadata": {"name": "ok", "namespace": "ok"}, "spec": {"listeners": [HTTP]}},
+    {"kind": "HTTPRoute", "metadata": {"name": "r", "namespace": "ok"}, "spec": {"parentRefs": [{"name": "ok"}]}},
+]
 
 
 @pytest.mark.parametrize(
-    ("objects", "message"),
+    ("objects", "who", "message"),
     [
-        (["not a dict"], "object #0: not a mapping"),
-        ([{"kind": "Gateway", "metadata": {}}], r"object #0: not a Kubernetes object \(needs kind and metadata.name\)"),
-        ([GATEWAY | {"spec": {"listeners": "x"}}], "Gateway default/gw: spec.listeners is not a list"),
-        ([GATEWAY | {"spec": {"listeners": [{"name": "a", "port": 80}]}}], "Gateway default/gw: a listener needs"),
+        (["not a dict"], (None, None, None), r"object #\d+: not a mapping"),
+        ([{"kind": "Gateway", "metadata": {}}], (None, None, None), r"object #\d+: not a Kubernetes object"),
+        ([GATEWAY | {"spec": {"listeners": "x"}}], ("Gateway", "default", "gw"), "spec.listeners is not a list"),
+        ([GATEWAY | {"spec": []}], ("Gateway", "default", "gw"), "Gateway default/gw: spec is not a mapping"),
+        (
+            [GATEWAY | {"spec": {"listeners": [{"port": 80, "protocol": "HTTP"}, HTTP]}}],
+            ("Gateway", "default", "gw"),
+            r"Gateway default/gw listeners\[0\]: a listener needs name, port and protocol",
+        ),
         (
             [GATEWAY | {"spec": {"listeners": [{"name": "a", "port": "http", "protocol": "HTTP"}]}}],
-            "Gateway default/gw listener a: port 'http' is not a number",
+            ("Gateway", "default", "gw"),
+            "listener a: port 'http' is not a number",
         ),
         (
-            [GATEWAY | {"spec": {"listeners": [{"name": "a", "port": 80, "protocol": "HTTP"}] * 2}}],
-            "Gateway default/gw: listener names are not unique",
+            [GATEWAY | {"spec": {"listeners": [HTTP] * 2}}],
+            ("Gateway", "default", "gw"),
+            "listener name a is not unique",
         ),
-        ([GATEWAY | {"spec": {"listeners": []}}] * 2, "duplicate Gateway default/gw in the inventory"),
+        (
+            [GATEWAY | {"spec": {"listeners": [HTTP | {"allowedRoutes": {"namespaces": {"from": "Any"}}}]}}],
+            ("Gateway", "default", "gw"),
+            "unknown allowedRoutes.namespaces.from 'Any'",
+        ),
+        (
+            [GATEWAY | {"spec": {"listeners": [HTTP | {"tls": {"certificateRefs": ["x"]}}]}}],
+            ("Gateway", "default", "gw"),
+            r"tls.certificateRefs\[0\] is not a mapping",
+        ),
+        ([GATEWAY | {"spec": {"listeners": []}}] * 2, ("Gateway", "default", "gw"), "duplicate Gateway default/gw"),
+        (
+            [{"kind": "HTTPRoute", "metadata": {"name": "r", "namespace": "a"}, "spec": {}}] * 2,
+            ("HTTPRoute", "a", "r"),
+            "duplicate HTTPRoute a/r",
+        ),
         (
             [{"kind": "HTTPRoute", "metadata": {"name": "r", "namespace": "a"}, "spec": {"parentRefs": [{}]}}],
+            ("HTTPRoute", "a", "r"),
             "HTTPRoute a/r parentRef 0: no name",
         ),
         (
+            [{"kind": "HTTPRoute", "metadata": {"name": "r", "namespace": "a"}, "spec": {"parentRefs": "gw"}}],
+            ("HTTPRoute", "a", "r"),
+            "HTTPRoute a/r: spec.parentRefs is not a list",
+        ),
+        (
             [
-                GATEWAY | {"spec": {"listeners": [{"name": "a", "port": 80, "protocol": "HTTP"}]}},
+                GATEWAY | {"spec": {"listeners": [HTTP]}},
                 {"kind": "HTTPRoute", "metadata": {"name": "r"}, "spec": {"parentRefs": [{"name": "gw", "port": "x"}]}},
             ],
+            ("HTTPRoute", "default", "r"),
             "HTTPRoute default/r parentRef 0: port 'x' is not a number",
+        ),
+        (
+            [
+                GATEWAY | {"spec": {"listeners": [HTTP]}},
+                {
+                    "kind": "HTTPRoute",
+                    "metadata": {"name": "r"},
+                    "spec": {"parentRefs": [{"name": "gw"}], "rules": [[]]},
+                },
+            ],
+            ("HTTPRoute", "default", "r"),
+            "HTTPRoute default/r",
+        ),
+        (
+            [{"kind": "ReferenceGrant", "metadata": {"name": "g", "namespace": "b"}, "spec": {"from": "x"}}],
+            ("ReferenceGrant", "b", "g"),
+            "ReferenceGrant b/g: spec.from is not a list",
         ),
     ],
 )
-def test_bad_input_names_the_object(objects, message):
-    with pytest.raises(ValueError, match=message):
-        analyze_gateways(objects)
+def test_a_malformed_object_is_an_error_naming_it_and_the_rest_is_analysed(objects, who, message):
+    report = analyze_gateways(HEALTHY + objects)
+    assert [(e.kind, e.namespace, e.name) for e in report.errors] == [who]
+    assert re.search(message, report.errors[0].error), report.errors[0].error
+    ok = [a for a in report.attachments if a.route_ns == "ok"]
+    assert [(a.listener, a.reason) for a in ok] == [("a", "Accepted")]
+    assert report.to_json()["errors"][0]["error"] == report.errors[0].error
+
+
+def test_a_malformed_listener_leaves_the_gateways_other_listeners():
+    gateway = GATEWAY | {"spec": {"listeners": [{"name": "bad", "port": 80}, HTTP]}}
+    route = {"kind": "HTTPRoute", "metadata": {"name": "r"}, "spec": {"parentRefs": [{"name": "gw"}]}}
+    report = analyze_gateways([gateway, route])
+    assert [(s.listener, s.attached_routes) for s in report.listener_status] == [("a", 1)]
+    assert len(report.errors) == 1 and "listeners[0]" in report.errors[0].error
+
+
+# cost -------------------------------------------------------------------------------------------------------------
+
+
+def _benchmark_module():
+    path = Path(__file__).parents[1] / "benchmarks" / "gateway_attachment.py"
+    spec = importlib.util.spec_from_file_location("gateway_attachment_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_attachment_cost_is_near_linear():
+    """Four times the routes and listeners (and rows) cost at most 2.5 x 2.5 times the CPU time (2x input, at most
+    ~2.5x time): no all-pairs step over listeners, attachments, namespaces or routes on a listener (an all-pairs
+    step costs 16 times). Best of three interleaved runs each, without the garbage collector's pauses."""
+    bench = _benchmark_module()
+    small, large = bench.synthetic_inventory(500, 100), bench.synthetic_inventory(2000, 400)
+
+    def cpu(objects: list[dict]) -> float:
+        gc.disable()
+        try:
+            started = time.process_time()
+            report = analyze_gateways(objects)
+            return time.process_time() - started
+        finally:
+            gc.enable()
+            assert report.conflicts and not report.errors
+
+    times = [(cpu(small), cpu(large)) for _ in range(3)]
+    best_small, best_large = min(t for t, _ in times), min(t for _, t in times)
+    assert best_large / best_small <= 2.5 * 2.5, f"{best_small:.3f}s -> {best_large:.3f}s"

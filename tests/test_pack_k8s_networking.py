@@ -15,6 +15,7 @@ from collector.query_results import QueryResult
 from collector.runner import run_source
 from collector.store import Store
 from sources.analysis.source import AnalysisSource
+from sources.certificates.source import CertificatesSource
 from sources.kubernetes.source import KIND_NAMES, KubernetesSource
 
 # The baseline: regulated namespace shop behind Gateway infra/edge (HTTPS), its backend re-encrypted by a
@@ -438,6 +439,64 @@ def test_backend_covered_by_backend_tls_policy_or_destination_rule(store: Store,
     [d5] = records(reenc.evidence, namespace="d5")  # cites the route; the detail names the covering object
     assert d5["location"] == f"{tmp_path / 'env' / f'extra{2 * len(cases)}.yaml'}#1 (line 1)"
     assert [r["namespace"] for r in records(reenc.gaps)] == [*uncovered, "shop"]
+
+
+def test_backend_tls_policy_must_apply_and_be_accepted_to_cover(store: Store, tmp_path: Path) -> None:
+    """With the analysis, a BackendTLSPolicy covers a port only when it is the one that applies there (a policy
+    naming the port before one for the whole Service, the oldest on one target) and is accepted (a core ConfigMap
+    CA or wellKnownCACertificates System, and a hostname; a CA ConfigMap the certificates collection did not find
+    is no valid CA): GEP-1897, GEP-713, BackendTLSPolicyConflictResolution."""
+    web = "{group: '', kind: Service, name: web}"
+
+    def btp(ns: str, name: str, created: str, validation: str, target: str = web) -> str:
+        return (
+            "apiVersion: gateway.networking.k8s.io/v1\nkind: BackendTLSPolicy\n"
+            f"metadata: {{name: {name}, namespace: {ns}, creationTimestamp: '{created}'}}\n"
+            f"spec: {{targetRefs: [{target}], validation: {{{validation}}}}}\n"
+        )
+
+    ok, secret_ca = (
+        "hostname: web.example, wellKnownCACertificates: System",
+        ("hostname: web.example, caCertificateRefs: [{group: '', kind: Secret, name: ca}]"),
+    )
+    named = "{group: '', kind: Service, name: web, sectionName: http}"
+    cases = {  # namespace -> its policies, covered
+        "v0": ([btp("v0", "btp", "2026-01-01T00:00:00Z", ok)], True),
+        "v1": ([btp("v1", "btp", "2026-01-01T00:00:00Z", secret_ca)], False),  # InvalidKind: NoValidCACertificate
+        "v2": ([btp("v2", "btp", "2026-01-01T00:00:00Z", "wellKnownCACertificates: System")], False),  # no hostname
+        "v3": ([btp("v3", "old", "2026-01-01T00:00:00Z", secret_ca), btp("v3", "new", "2026-02-01T00:00:00Z", ok)],
+               False),  # the oldest applies
+        "v4": ([btp("v4", "all", "2026-01-01T00:00:00Z", ok), btp("v4", "port", "2026-02-01T00:00:00Z", secret_ca,
+                                                              named)], False),  # the port's own policy applies
+        "v5": ([btp("v5", "all", "2026-02-01T00:00:00Z", secret_ca), btp("v5", "port", "2026-03-01T00:00:00Z", ok,
+                                                                     named)], True),
+        # a CA ConfigMap that the certificates collection does not find: NoValidCACertificate
+        "v6": ([btp("v6", "btp", "2026-01-01T00:00:00Z", "hostname: web.example, caCertificateRefs: "
+                    "[{group: '', kind: ConfigMap, name: ca}]")], False),
+        # Service web is not in the inventory: a policy for the whole Service covers whatever port the route uses
+        "v7": ([btp("v7", "btp", "2026-01-01T00:00:00Z", ok)], True),
+    }  # fmt: skip
+    services = [regulated_service(ns).replace("ports: [{port: 80}]", "ports: [{name: http, port: 80}]") for ns in cases]
+    services[-1] = f"apiVersion: v1\nkind: Namespace\nmetadata: {{name: v7, labels: {REGULATED}}}\n"
+    extra = services + [p for policies, _ in cases.values() for p in policies] + [route_to_webs(*cases)]
+    for i, doc in enumerate([NO_COVER, *extra]):
+        write(tmp_path / "env" / f"{i}.yaml", doc)
+    assert collect_manifests(store, tmp_path / "env").status == "succeeded"
+    assert run_source(store, AnalysisSource(), {}).status == "succeeded"
+    certificates = {"paths": [str(tmp_path / "env")], "cluster": "test"}
+    assert run_source(store, CertificatesSource(), certificates).status in ("succeeded", "partial")
+    pack = load_pack(resolve_pack("k8s-networking"))
+    [reenc] = evaluate_pack(
+        store, replace(pack, claims=tuple(c for c in pack.claims if c.id == "backend-reencryption"))
+    )
+    assert sorted(r["namespace"] for r in records(reenc.evidence)) == [ns for ns, (_, ok) in cases.items() if ok]
+    gaps = {r["namespace"]: r["finding"] for r in records(reenc.gaps) if r["namespace"] in cases}
+    assert sorted(gaps) == [ns for ns, (_, ok) in cases.items() if not ok]
+    assert "BackendTLSPolicy v1/btp applies but is not accepted (NoValidCACertificate" in gaps["v1"]
+    assert "BackendTLSPolicy v2/btp applies but is not accepted (Invalid: validation.hostname" in gaps["v2"]
+    assert "BackendTLSPolicy v3/old applies" in gaps["v3"] and "v4/port applies" in gaps["v4"]
+    assert "v6/btp applies but has no valid CA certificate (NoValidCACertificate)" in gaps["v6"]
+    assert "did not find ConfigMap v6/ca" in gaps["v6"]
 
 
 def test_backend_encrypted_by_strict_mesh_mtls_alone(store: Store, tmp_path: Path) -> None:

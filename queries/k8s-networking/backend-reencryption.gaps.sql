@@ -24,3 +24,8 @@ SELECT b.cluster, b.namespace, coalesce('Service/' || b.service, b.route_ref), b
 FROM hop_ingress_backend_tls b
 JOIN regulated_namespaces n USING (cluster, namespace)
 WHERE b.covered_by IS NULL
+UNION ALL
+-- Objects the mesh and BackendTLSPolicy analyses of an analysed cluster left out as malformed: a gap each.
+SELECT cluster, namespace, object, NULL, finding, location, source, run_id, artifact_sha256, collected_at
+FROM analysis_errors_current
+WHERE analysis IN ('mesh', 'backend-tls')

@@ -194,3 +194,8 @@ SELECT h.cluster, h.namespace, h.kind || '/' || h.name,
 FROM host_entries h
 LEFT JOIN regulated_namespaces n ON n.cluster = h.cluster AND n.namespace = h.namespace
 WHERE h.host_port OR n.namespace IS NOT NULL
+UNION ALL
+-- Objects the gateway analysis of an analysed cluster left out as malformed: not judged, so a gap each.
+SELECT cluster, namespace, object, finding, location, source, run_id, artifact_sha256, collected_at
+FROM analysis_errors_current
+WHERE analysis = 'gateway'

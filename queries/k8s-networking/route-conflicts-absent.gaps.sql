@@ -21,3 +21,8 @@ SELECT g.cluster, g.namespace, 'Gateway/' || g.name, NULL, NULL, NULL, NULL,
        g.location, g.source, g.run_id, g.artifact_sha256, g.collected_at
 FROM k8s_current g
 WHERE g.kind = 'Gateway' AND g.cluster NOT IN (SELECT cluster FROM analysed_clusters)
+UNION ALL
+-- Objects the gateway analysis of an analysed cluster left out as malformed: not judged, so a gap each.
+SELECT cluster, namespace, object, NULL, NULL, NULL, NULL, finding, location, source, run_id, artifact_sha256, collected_at
+FROM analysis_errors_current
+WHERE analysis = 'gateway'

@@ -61,3 +61,8 @@ SELECT n.cluster, n.namespace, 'Namespace/' || n.namespace, 'workload<->workload
        n.location, n.source, n.run_id, n.artifact_sha256, n.collected_at
 FROM regulated_namespaces n
 JOIN mesh_unanalysed_clusters USING (cluster)
+UNION ALL
+-- Objects the mesh and BackendTLSPolicy analyses of an analysed cluster left out as malformed: a gap each.
+SELECT cluster, namespace, object, 'analysis', finding, location, source, run_id, artifact_sha256, collected_at
+FROM analysis_errors_current
+WHERE analysis IN ('mesh', 'backend-tls')

@@ -117,6 +117,25 @@ FROM (SELECT i.cluster, i.run_id, bool_and(i.input_run_id IS NOT DISTINCT FROM k
 WHERE up_to_date;
 CREATE TEMP VIEW IF NOT EXISTS analysed_clusters AS SELECT NULL::VARCHAR AS cluster, NULL::VARCHAR AS run_id WHERE false;
 
+-- Objects the analysis of an analysed cluster left out because they are malformed (analysis: reachability, gateway
+-- or mesh; no object: that analysis is missing): each claim that uses the analysis is a gap for each of them.
+CREATE VIEW analysis_errors_current AS
+SELECT e.cluster, e.analysis, e.namespace, coalesce(e.kind || '/' || e.name, 'analysis/' || e.analysis) AS object,
+       CASE WHEN e.name IS NULL THEN 'the ' || e.analysis || ' analysis of cluster ' || e.cluster
+                 || ' is missing (nothing of it can be judged): '
+            ELSE 'left out of the ' || e.analysis || ' analysis of cluster ' || e.cluster
+                 || ' as malformed (what it would change is not judged): ' END || e.error AS finding,
+       o.location, e.source, e.run_id, e.artifact_sha256, e.collected_at
+FROM analysis_errors e
+JOIN analysed_clusters USING (cluster, run_id)
+LEFT JOIN k8s_current o
+  ON o.cluster = e.cluster AND o.kind = e.kind AND o.namespace IS NOT DISTINCT FROM e.namespace AND o.name = e.name;
+CREATE TEMP VIEW IF NOT EXISTS analysis_errors_current AS
+SELECT NULL::VARCHAR AS cluster, NULL::VARCHAR AS analysis, NULL::VARCHAR AS namespace, NULL::VARCHAR AS object,
+       NULL::VARCHAR AS finding, NULL::VARCHAR AS location, NULL::VARCHAR AS source, NULL::VARCHAR AS run_id,
+       NULL::VARCHAR AS artifact_sha256, NULL::TIMESTAMPTZ AS collected_at
+WHERE false;
+
 -- Listeners of analysed clusters and who could attach (whether public: gateway_public).
 CREATE VIEW analysed_exposure AS
 SELECT e.cluster, e.gateway_namespace, e.gateway, e.listener, e.hostname, e.protocol, e.routes_from,
@@ -278,23 +297,79 @@ FROM k8s_current p, json_each(coalesce(p.spec->'targetRefs', json_array(p.spec->
 WHERE p.kind = 'BackendTLSPolicy'
   AND coalesce(t.value->>'group', '') = '' AND (t.value->>'kind') = 'Service';
 
--- Each backend hop with what re-encrypts it (covered_by; NULL: nothing), and if not, why: the BackendTLSPolicies
--- of the Service that name another port, and the gateway's DestinationRule lookup (or that it was not analysed).
+-- The BackendTLSPolicy that applies to each Service port of analysed clusters (collector/analysis/gateway/
+-- backend_tls.py: a policy naming the port before one for the whole Service, the oldest on one target, its CA
+-- references resolved); `encrypts`: it is accepted, so the gateway originates validated TLS. Port NULL: the Service,
+-- or the port a sectionName names, is not in the inventory.
+CREATE VIEW backend_tls_analysed AS
+SELECT t.cluster, t.namespace, t.service, t.port, t.policy, t.section, t.accepted_reason, t.message, t.encrypts
+FROM gateway_backend_tls t
+JOIN analysed_clusters USING (cluster, run_id)
+WHERE t.accepted_reason <> 'Conflicted';
+CREATE TEMP VIEW IF NOT EXISTS backend_tls_analysed AS
+SELECT NULL::VARCHAR AS cluster, NULL::VARCHAR AS namespace, NULL::VARCHAR AS service, NULL::INTEGER AS port,
+       NULL::VARCHAR AS policy, NULL::VARCHAR AS section, NULL::VARCHAR AS accepted_reason, NULL::VARCHAR AS message,
+       NULL::BOOLEAN AS encrypts
+WHERE false;
+
+-- BackendTLSPolicies none of whose CA references the latest certificates collection found (tls_consumers): no valid
+-- CA certificate (NoValidCACertificate), so the gateway fails the connections instead of re-encrypting them.
+CREATE VIEW backend_tls_cas_missing AS
+SELECT t.cluster, split_part(split_part(t.consumer, ' ', 2), '/', 1) AS namespace,
+       split_part(split_part(t.consumer, ' ', 2), '/', 2) AS policy,
+       string_agg(coalesce(t.object_kind, 'object') || ' ' || t.namespace || '/' || t.name, ', ' ORDER BY t.name)
+         AS missing
+FROM tls_consumers_current t
+WHERE t.consumer_kind = 'BackendTLSPolicy' AND t.role = 'trust-anchor'
+GROUP BY t.cluster, t.consumer
+HAVING NOT bool_or(t.found);
+CREATE TEMP VIEW IF NOT EXISTS backend_tls_cas_missing AS
+SELECT NULL::VARCHAR AS cluster, NULL::VARCHAR AS namespace, NULL::VARCHAR AS policy, NULL::VARCHAR AS missing
+WHERE false;
+
+-- Each backend hop with what re-encrypts it (covered_by; NULL: nothing), and if not, why: the BackendTLSPolicy that
+-- applies but does not encrypt (analysed clusters), the BackendTLSPolicies of the Service that name another port,
+-- and the gateway's DestinationRule lookup (or that it was not analysed). Without an analysis, any BackendTLSPolicy
+-- targeting the port counts.
 CREATE VIEW hop_backend_tls AS
 SELECT b.*,
        coalesce(
+         (SELECT min('BackendTLSPolicy ' || a.namespace || '/' || a.policy
+                     || coalesce(' (sectionName ' || a.section || ')', ''))
+          FROM backend_tls_analysed a
+          LEFT JOIN backend_tls_cas_missing m USING (cluster, namespace, policy)
+          WHERE a.cluster = b.cluster AND a.namespace = b.namespace AND a.service = b.service AND m.policy IS NULL
+            AND (a.port = b.port AND a.encrypts
+                 -- a Service outside the inventory: a policy for the whole Service, when none names a port of it
+                 OR (a.port IS NULL AND a.section IS NULL AND a.accepted_reason = 'Accepted' AND NOT EXISTS (
+                       SELECT 1 FROM backend_tls_analysed x
+                       WHERE x.cluster = a.cluster AND x.namespace = a.namespace AND x.service = a.service
+                         AND x.section IS NOT NULL)))),
          (SELECT min('BackendTLSPolicy ' || t.namespace || '/' || t.policy
                      || coalesce(' (sectionName ' || t.section || ')', ''))
           FROM backend_tls_targets t
           LEFT JOIN service_port_names n ON n.cluster = t.cluster AND n.namespace = t.namespace
                AND n.service = t.service AND n.port = b.port
           WHERE t.cluster = b.cluster AND t.namespace = b.namespace AND t.service = b.service
-            AND (t.section IS NULL OR t.section = n.port_name)),
+            AND (t.section IS NULL OR t.section = n.port_name)
+            AND t.cluster NOT IN (SELECT cluster FROM analysed_clusters)),
          CASE WHEN b.passthrough THEN 'TLS passthrough (the gateway does not terminate TLS)' END,
          CASE WHEN g.originates_tls THEN 'DestinationRule ' || g.destination_rules || ' applied by the '
               || b.gateway_namespace || '/' || b.gateway || ' proxy (tls.mode ' || g.tls_mode || ')' END
        ) AS covered_by,
        concat_ws('; ',
+         (SELECT string_agg('BackendTLSPolicy ' || a.namespace || '/' || a.policy || ' applies but is not accepted ('
+                            || a.accepted_reason || coalesce(': ' || a.message, '') || ')', '; ')
+          FROM backend_tls_analysed a
+          WHERE a.cluster = b.cluster AND a.namespace = b.namespace AND a.service = b.service AND a.port = b.port
+            AND NOT a.encrypts),
+         (SELECT string_agg('BackendTLSPolicy ' || a.namespace || '/' || a.policy || ' applies but has no valid CA '
+                            || 'certificate (NoValidCACertificate): the certificates collection did not find '
+                            || m.missing, '; ')
+          FROM backend_tls_analysed a
+          JOIN backend_tls_cas_missing m USING (cluster, namespace, policy)
+          WHERE a.cluster = b.cluster AND a.namespace = b.namespace AND a.service = b.service AND a.port = b.port
+            AND a.encrypts),
          (SELECT string_agg('BackendTLSPolicy ' || t.namespace || '/' || t.policy || ' applies only to port '
                             || t.section, '; ')
           FROM backend_tls_targets t
@@ -555,14 +630,19 @@ SELECT NULL::VARCHAR AS cluster, NULL::VARCHAR AS namespace, NULL::VARCHAR AS ki
        NULL::VARCHAR AS run_id, NULL::VARCHAR AS artifact_sha256, NULL::TIMESTAMPTZ AS collected_at
 WHERE false;
 
--- Regulated namespaces whose cluster has no reachability analysis of its current inventory.
+-- Regulated namespaces whose cluster has no reachability analysis of its current inventory, and the objects that
+-- analysis left out.
 CREATE VIEW access_unanalysed AS
 SELECT n.cluster, n.namespace, 'Namespace/' || n.namespace AS object,
        'no reachability analysis of the current Kubernetes inventory of cluster ' || n.cluster
          || ': run `defensible collect analysis`' AS finding,
        n.location, n.source, n.run_id, n.artifact_sha256, n.collected_at
 FROM regulated_namespaces n
-WHERE n.cluster NOT IN (SELECT cluster FROM analysed_clusters);
+WHERE n.cluster NOT IN (SELECT cluster FROM analysed_clusters)
+UNION ALL
+SELECT cluster, namespace, object, finding, location, source, run_id, artifact_sha256, collected_at
+FROM analysis_errors_current
+WHERE analysis = 'reachability';
 
 -- public-exposure-controlled: every entry point, and whether it is public ------------------------------------------
 -- Entry points (docs/k8s-networking-pack.md, "Entry points"): Services of type LoadBalancer, the node ports of NodePort

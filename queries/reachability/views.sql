@@ -56,7 +56,29 @@ LEFT JOIN k8s_current p
   ON p.cluster = u.cluster AND p.kind = u.policy_kind AND p.name = u.policy_name
      AND p.namespace IS NOT DISTINCT FROM u.policy_namespace;
 
--- Regulated namespaces whose cluster has no up-to-date analysis: the claims cannot be judged there.
+
+-- Objects the up-to-date reachability analysis of a cluster left out as malformed (no object: the analysis is
+-- missing): what they would change is not judged, so each is a gap of every claim of this pack.
+CREATE VIEW reach_errors AS
+SELECT e.cluster, e.namespace, coalesce(e.kind || '/' || e.name, 'analysis/reachability') AS object,
+       CASE WHEN e.name IS NULL THEN 'the reachability analysis of cluster ' || e.cluster
+                 || ' is missing (nothing of it can be judged): '
+            ELSE 'left out of the reachability analysis of cluster ' || e.cluster
+                 || ' as malformed (what it would change is not judged): ' END || e.error AS finding,
+       o.location, e.source, e.run_id, e.artifact_sha256, e.collected_at
+FROM analysis_errors e
+JOIN reach_analyses a USING (cluster, run_id)
+LEFT JOIN k8s_current o
+  ON o.cluster = e.cluster AND o.kind = e.kind AND o.namespace IS NOT DISTINCT FROM e.namespace AND o.name = e.name
+WHERE a.up_to_date AND e.analysis = 'reachability';
+CREATE TEMP VIEW IF NOT EXISTS reach_errors AS
+SELECT NULL::VARCHAR AS cluster, NULL::VARCHAR AS namespace, NULL::VARCHAR AS object, NULL::VARCHAR AS finding,
+       NULL::VARCHAR AS location, NULL::VARCHAR AS source, NULL::VARCHAR AS run_id, NULL::VARCHAR AS artifact_sha256,
+       NULL::TIMESTAMPTZ AS collected_at
+WHERE false;
+
+-- Regulated namespaces whose cluster has no up-to-date analysis: the claims cannot be judged there; and the objects
+-- the analysis left out.
 CREATE VIEW reach_unanalysed AS
 SELECT n.cluster, n.namespace, 'Namespace/' || n.namespace AS object,
        CASE WHEN a.run_id IS NULL THEN 'no reachability analysis of cluster ' || n.cluster
@@ -66,7 +88,10 @@ SELECT n.cluster, n.namespace, 'Namespace/' || n.namespace AS object,
        n.location, n.source, n.run_id, n.artifact_sha256, n.collected_at
 FROM reach_regulated_namespaces n
 LEFT JOIN reach_analyses a USING (cluster)
-WHERE a.run_id IS NULL OR NOT a.up_to_date;
+WHERE a.run_id IS NULL OR NOT a.up_to_date
+UNION ALL
+SELECT cluster, namespace, object, finding, location, source, run_id, artifact_sha256, collected_at
+FROM reach_errors;
 
 -- The workloads of regulated namespaces, each with its declared callers: the annotation
 -- defensible.io/allowed-callers of the workload's object (its top owner), or else of its Namespace.

@@ -14,17 +14,21 @@ import re
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any, TypeVar
 
 from collector.analysis.gateway.attachment import analyze_gateways
+from collector.analysis.gateway.backend_tls import analyze_backend_tls
 from collector.analysis.gateway.model import GatewayReport, RouteParentStatus
 from collector.analysis.mesh import analyze_client_tls, analyze_mesh
-from collector.analysis.reachability import Inventory, Reachability, ReachabilityError, analyze
+from collector.analysis.reachability import Inventory, Reachability, analyze
 from collector.analysis.reachability.attribution import Attribution
 from collector.analysis.reachability.conns import Conn, conn_json, conn_text
 from collector.analysis.reachability.dns import analyze_dns
 from collector.inventory_objects import (
+    BACKEND_TLS_KINDS,
     GATEWAY_KINDS,
     MESH_KINDS,
     REACHABILITY_KINDS,
@@ -35,6 +39,11 @@ from collector.inventory_objects import (
 from collector.plugins import CollectContext, SourceError
 from collector.store import PROVENANCE_COLUMNS
 
+# "Kind namespace/name" at the start of an analysis error: the object it names
+NAMED_OBJECT = re.compile(r"^(?P<kind>[A-Z][A-Za-z]*) (?:(?P<namespace>[a-z0-9][-a-z0-9.]*)/)?(?P<name>[^\s:/\[]+)")
+MAX_LEFT_OUT = 20  # malformed objects one analysis may leave out before it gives up
+FAILURES = (ValueError, KeyError, TypeError, AttributeError)  # how an analysis fails on malformed input
+T = TypeVar("T")
 WORKLOAD_ID = re.compile(r"^(?P<namespace>[^/]+)/(?P<name>[^\[]+)\[(?P<kind>[A-Za-z]+)\](\{[^}]*\})?$")
 
 MIGRATIONS = (
@@ -221,6 +230,34 @@ MIGRATIONS = (
         {PROVENANCE_COLUMNS}
     );
     """,
+    # issue 18: a malformed object is left out of its analysis, which still runs; the claims using that analysis
+    # are gaps for the object
+    f"""
+    CREATE TABLE analysis_errors (
+        cluster VARCHAR NOT NULL,
+        analysis VARCHAR NOT NULL,  -- reachability | gateway | backend-tls | mesh
+        kind VARCHAR,               -- the object left out; all NULL: not identified, the whole analysis is missing
+        namespace VARCHAR,
+        name VARCHAR,
+        error VARCHAR NOT NULL,
+        {PROVENANCE_COLUMNS}
+    );
+    CREATE TABLE gateway_backend_tls (
+        cluster VARCHAR NOT NULL,
+        namespace VARCHAR NOT NULL,
+        service VARCHAR NOT NULL,
+        port INTEGER,               -- NULL: the Service, or the port its sectionName names, is not in the inventory
+        port_name VARCHAR,
+        policy VARCHAR NOT NULL,    -- a BackendTLSPolicy of the Service's namespace targeting it
+        section VARCHAR,            -- its sectionName; NULL: every port of the Service
+        accepted BOOLEAN NOT NULL,
+        accepted_reason VARCHAR NOT NULL,       -- Accepted | Conflicted | NoValidCACertificate | Invalid
+        resolved_refs_reason VARCHAR NOT NULL,  -- ResolvedRefs | InvalidKind | InvalidCACertificateRef
+        message VARCHAR,
+        encrypts BOOLEAN NOT NULL,  -- the policy applies to the port and is accepted: the gateway originates TLS
+        {PROVENANCE_COLUMNS}
+    );
+    """,
 )
 
 
@@ -261,33 +298,58 @@ class AnalysisSource:
 
 
 def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
-    """Analyse one cluster and emit its rows; a malformed object makes the run partial, skipping the cluster."""
+    """Analyse one cluster and emit its rows. A malformed object is left out of its analysis (an
+    ``analysis_errors`` row names it) and the rest of the inventory is analysed."""
     started = time.monotonic()
     inputs = listing_runs(ctx.store, cluster)
     objects = current_objects(ctx.store, cluster)
     collected = [kind for kind, run in inputs.items() if run is not None]
-    try:
-        inventory = Inventory.from_objects(o for o in objects if o["kind"] in REACHABILITY_KINDS)
+    errors: list[dict[str, Any]] = []
+
+    def reachability(usable: list[dict[str, Any]]) -> tuple[Inventory, Reachability, list[Any]]:
+        inventory = Inventory.from_objects(usable)
         reach = analyze(inventory)
-        gateways = analyze_gateways([o for o in objects if o["kind"] in GATEWAY_KINDS], collected_kinds=collected)
-        mesh_objects = [o for o in objects if o["kind"] in MESH_KINDS]
-        mesh = analyze_mesh(mesh_objects)
-        client_tls = analyze_client_tls(mesh_objects)
-        dns = analyze_dns(inventory, reach, objects)
-    except (ReachabilityError, ValueError, KeyError, TypeError) as exc:
-        ctx.partial(f"cluster {cluster}: not analysed: {exc}")
-        return
+        return inventory, reach, analyze_dns(inventory, reach, objects)
+
+    reachable = isolated(errors, "reachability", [o for o in objects if o["kind"] in REACHABILITY_KINDS], reachability)
+    gateways = isolated(
+        errors,
+        "gateway",
+        [o for o in objects if o["kind"] in GATEWAY_KINDS],
+        lambda usable: analyze_gateways(usable, collected_kinds=collected),
+    )
+    errors += [{"analysis": "gateway", **asdict(e)} for e in gateways.errors] if gateways else []
+    backend_tls = isolated(
+        errors,
+        "backend-tls",
+        [o for o in objects if o["kind"] in BACKEND_TLS_KINDS],
+        lambda usable: analyze_backend_tls(usable, collected_kinds=collected),
+    )
+    tls_ports = backend_tls[0] if backend_tls else []
+    errors += [{"analysis": "backend-tls", **asdict(e)} for e in backend_tls[1]] if backend_tls else []
+    meshed = isolated(
+        errors,
+        "mesh",
+        [o for o in objects if o["kind"] in MESH_KINDS],
+        lambda usable: (analyze_mesh(usable), analyze_client_tls(usable)),
+    )
+    if errors:
+        ctx.partial(f"cluster {cluster}: {len(errors)} object(s) left out of the analysis (analysis_errors)")
+    inventory, reach, dns = reachable or (None, None, [])
+    mesh, client_tls = meshed or (None, [])
     analysed = time.monotonic()
     counts = Counter(o["kind"] for o in objects)
     document = {
         "cluster": cluster,
         "inputs": {kind: {"run_id": run, "objects": counts[kind]} for kind, run in inputs.items()},
-        "reachability": reach.lines(),
-        "unmodelled": [asdict(u) for u in reach.unmodelled],
-        "gateways": gateways.to_json(),
-        "mesh": mesh.to_json(),
+        "reachability": reach.lines() if reach else None,
+        "unmodelled": [asdict(u) for u in reach.unmodelled] if reach else None,
+        "gateways": gateways.to_json() if gateways else None,
+        "mesh": mesh.to_json() if mesh else None,
         "client_tls": [asdict(c) for c in client_tls],
+        "backend_tls": [asdict(p) for p in tls_ports],
         "dns": [asdict(d) for d in dns],
+        "errors": errors,
     }
     sha = ctx.add_artifact(
         json.dumps(document, indent=1, sort_keys=True).encode(), f"analysis of cluster {cluster}", "application/json"
@@ -296,36 +358,94 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
         ctx.emit(
             "analysis_inputs", {"cluster": cluster, "kind": kind, "input_run_id": run, "objects": counts[kind]}, sha
         )
-    for w in inventory.workloads:
-        row = {
-            "cluster": cluster,
-            "namespace": w.namespace,
-            "name": w.name,
-            "kind": w.kind,
-            "labels": w.labels,
-            "host_network": w.host_network,
-            "host_ports": conn_text(w.host_conn) if w.host_ports and not w.host_network else None,
-            "label_group": w.group or None,
-        }
-        ctx.emit("analysis_workloads", row, sha)
-    lines = load_reachability(ctx, cluster, reach, sha, Attribution(inventory))
-    load_unmodelled(ctx, cluster, reach, sha)
-    names = sorted((o["metadata"]["namespace"], o["metadata"]["name"]) for o in objects if o["kind"] == "Gateway")
-    emit_gateways(ctx, cluster, gateways, names, sha)
-    for p in mesh.ports:
-        ctx.emit("mesh_workload_ports", {"cluster": cluster, **asdict(p)}, sha)
-    for sp in mesh.services:
-        ctx.emit("mesh_service_ports", {"cluster": cluster, **asdict(sp)}, sha)
+    for error in errors:
+        ctx.emit("analysis_errors", {"cluster": cluster, **error}, sha)
+    lines = 0
+    if inventory is not None and reach is not None:
+        for w in inventory.workloads:
+            row = {
+                "cluster": cluster,
+                "namespace": w.namespace,
+                "name": w.name,
+                "kind": w.kind,
+                "labels": w.labels,
+                "host_network": w.host_network,
+                "host_ports": conn_text(w.host_conn) if w.host_ports and not w.host_network else None,
+                "label_group": w.group or None,
+            }
+            ctx.emit("analysis_workloads", row, sha)
+        lines = load_reachability(ctx, cluster, reach, sha, Attribution(inventory))
+        load_unmodelled(ctx, cluster, reach, sha)
+    if gateways is not None:
+        emit_gateways(ctx, cluster, gateways, sha)
+    if mesh is not None:
+        for p in mesh.ports:
+            ctx.emit("mesh_workload_ports", {"cluster": cluster, **asdict(p)}, sha)
+        for sp in mesh.services:
+            ctx.emit("mesh_service_ports", {"cluster": cluster, **asdict(sp)}, sha)
     for c in client_tls:
         ctx.emit("mesh_client_tls", {"cluster": cluster, **asdict(c)}, sha)
+    for p in tls_ports:
+        ctx.emit("gateway_backend_tls", {"cluster": cluster, **asdict(p)}, sha)
     for d in dns:
         ctx.emit("dns_resolution", {"cluster": cluster, **asdict(d)}, sha)
+    workloads = len(inventory.workloads) if inventory else 0
+    policies = len(inventory.policies) if inventory else 0
+    attachments = len(gateways.attachments) if gateways else 0
+    ordered = len(inventory.ordered) if inventory else 0
+    unmodelled = len(reach.unmodelled) if reach else 0
     ctx.note(
-        f"cluster {cluster}: {len(inventory.workloads)} workloads, {len(inventory.policies)} NetworkPolicies, "
-        f"{len(inventory.ordered)} Cilium/Calico policies ({len(reach.unmodelled)} unmodelled parts), "
-        f"{lines} reachability lines, {len(gateways.attachments)} route attachments "
+        f"cluster {cluster}: {workloads} workloads, {policies} NetworkPolicies, "
+        f"{ordered} Cilium/Calico policies ({unmodelled} unmodelled parts), "
+        f"{lines} reachability lines, {attachments} route attachments, {len(errors)} errors "
         f"(analysed in {analysed - started:.1f}s, rows staged in {time.monotonic() - analysed:.1f}s)"
     )
+
+
+def isolated(
+    errors: list[dict[str, Any]], analysis: str, objects: list[dict[str, Any]], run: Callable[[list[dict[str, Any]]], T]
+) -> T | None:
+    """`run(objects)`; when it fails on an object, that object is left out (an error row) and the analysis runs
+    again without it, up to MAX_LEFT_OUT objects. The object is the one the message names (Kind namespace/name),
+    else the first that fails alone; when there is none, the error is a row with no object: the analysis is
+    missing."""
+    usable = objects
+    for _ in range(MAX_LEFT_OUT + 1):
+        try:
+            return run(usable)
+        except FAILURES as exc:
+            message = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+            named = NAMED_OBJECT.match(message)
+            who = (named["kind"], named["namespace"] or "", named["name"]) if named else None
+            culprit = next((o for o in usable if identity(o) == who), None)
+            if culprit is None and (culprit := next((o for o in usable if fails_alone(run, o)), None)):
+                kind, namespace, name = identity(culprit)
+                message = f"{kind} {namespace + '/' if namespace else ''}{name}: malformed ({message})"
+            if culprit is None:
+                errors.append({"analysis": analysis, "kind": None, "namespace": None, "name": None, "error": message})
+                return None
+            kind, namespace, name = identity(culprit)
+            errors.append(
+                {"analysis": analysis, "kind": kind, "namespace": namespace or None, "name": name, "error": message}
+            )
+            usable = [o for o in usable if o is not culprit]
+    errors.append({"analysis": analysis, "kind": None, "namespace": None, "name": None,
+                   "error": f"more than {MAX_LEFT_OUT} malformed objects: not analysed"})  # fmt: skip
+    return None
+
+
+def fails_alone(run: Callable[[list[dict[str, Any]]], Any], obj: dict[str, Any]) -> bool:
+    """Whether the analysis of `obj` alone fails (how an error that names no object is traced to one)."""
+    try:
+        run([obj])
+    except FAILURES:
+        return True
+    return False
+
+
+def identity(obj: dict[str, Any]) -> tuple[str, str, str]:
+    meta = obj.get("metadata") or {}
+    return str(obj.get("kind")), str(meta.get("namespace") or ""), str(meta.get("name"))
 
 
 def endpoint(text: str) -> tuple[str | None, str | None, str | None]:
@@ -389,7 +509,7 @@ def load_unmodelled(ctx: CollectContext, cluster: str, reach: Reachability, sha:
 
 
 def emit_gateways(
-    ctx: CollectContext, cluster: str, report: GatewayReport, gateways: list[tuple[str, str]], sha: str
+    ctx: CollectContext, cluster: str, report: GatewayReport, sha: str
 ) -> None:
     status: dict[tuple[str, str, str, int], RouteParentStatus] = {
         (s.route_kind, s.route_ns, s.route, s.parent_index): s for s in report.route_status
@@ -447,7 +567,7 @@ def emit_gateways(
             "detail": c.detail,
         }
         ctx.emit("gateway_conflicts", row, sha)
-    for gateway_ns, gateway in gateways:
+    for gateway_ns, gateway in report.gateways():
         for e in report.exposure(gateway_ns, gateway):
             row = {
                 "cluster": cluster,

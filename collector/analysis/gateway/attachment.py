@@ -7,11 +7,12 @@ attach routes to each listener. Rules and spec citations: docs/gateway-attachmen
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
 from collector.analysis.gateway.conflicts import listener_conflicts, route_conflicts
-from collector.analysis.gateway.inventory import Gateway, Inventory, Listener, Route, parse_port
+from collector.analysis.gateway.inventory import Gateway, Inventory, Listener, Route, mappings, parse_port
 from collector.analysis.gateway.listeners import analyze_listeners
 from collector.analysis.gateway.matching import effective_hostnames
 from collector.analysis.gateway.model import (
@@ -24,7 +25,9 @@ from collector.analysis.gateway.model import (
     GatewayReport,
     ListenerExposure,
     ListenerStatus,
+    ObjectError,
     RouteParentStatus,
+    default_group,
 )
 from collector.analysis.gateway.reference_grants import route_resolved_refs
 
@@ -33,13 +36,12 @@ def _listener_verdict(
     inv: Inventory, route: Route, gateway: Gateway, listener: Listener
 ) -> tuple[str, tuple[str, ...], str]:
     """(reason, effective hostnames, message) for a route on one listener."""
-    where = f"Gateway {gateway.namespace}/{gateway.name} listener {listener.name}"
     if route.kind == "TLSRoute" and listener.protocol != "TLS":
         return "UnsupportedValue", (), f"{listener.name}: a TLSRoute needs a TLS listener, not {listener.protocol}"
     if route.kind not in listener.kinds:
         kinds = ", ".join(listener.kinds) or "none"
         return "NotAllowedByListeners", (), f"{listener.name}: kind {route.kind} not allowed (allows {kinds})"
-    if not inv.namespace_allowed(listener, gateway.namespace, route.namespace, where):
+    if not inv.namespace_allowed(listener, gateway.namespace, route.namespace):
         namespaces = f"namespace {route.namespace} not allowed ({listener.from_})"
         return "NotAllowedByListeners", (), f"{listener.name}: {namespaces}"
     if route.kind not in HOSTNAME_KINDS:
@@ -65,8 +67,7 @@ def _analyze_parent(
     gw_ns, gw_name = ref.get("namespace") or route.namespace, str(ref["name"])
     section, port = _parent_section(ref, where)
     gateway = inv.gateways.get((gw_ns, gw_name))
-    listeners = gateway.listeners if gateway else ()
-    targeted = [x for x in listeners if section in (None, x.name) and port in (None, x.port)]
+    targeted = gateway.targeted(section, port) if gateway else []
     route_id = (route.kind, route.namespace, route.name, index, gw_ns, gw_name)
     if gateway is None or not targeted:
         missing = "is not in the inventory" if gateway is None else f"has no listener matching {section=} {port=}"
@@ -85,26 +86,20 @@ def _analyze_parent(
     return rows, RouteParentStatus(*route_id, section, port, accepted, resolved)
 
 
-def _analyze_routes(inv: Inventory) -> tuple[list[Attachment], list[RouteParentStatus], list[str]]:
+def _analyze_route(inv: Inventory, route: Route) -> tuple[list[Attachment], list[RouteParentStatus], list[str]]:
     attachments: list[Attachment] = []
     route_status: list[RouteParentStatus] = []
     notes: list[str] = []
-    for key in sorted(inv.routes, key=lambda k: (k[1], k[0], k[2])):
-        route = inv.routes[key]
-        parent_refs = route.spec.get("parentRefs") or []
-        if not isinstance(parent_refs, list):
-            raise ValueError(f"{route.ref}: spec.parentRefs is not a list")
-        resolved = route_resolved_refs(inv, route)
-        for index, ref in enumerate(parent_refs):
-            if not isinstance(ref, dict):
-                raise ValueError(f"{route.ref} parentRef {index}: not a mapping")
-            group, kind = ref.get("group", GATEWAY_GROUP), ref.get("kind") or "Gateway"
-            if (group, kind) != (GATEWAY_GROUP, "Gateway"):
-                notes.append(f"{route.ref} parentRef {index} ({group or 'core'}/{kind}) is not a Gateway: not analysed")
-                continue
-            rows, status = _analyze_parent(inv, route, index, ref, resolved)
-            attachments.extend(rows)
-            route_status.append(status)
+    parent_refs = mappings(route.spec.get("parentRefs"), f"{route.ref}: spec.parentRefs")
+    resolved = route_resolved_refs(inv, route)
+    for index, ref in enumerate(parent_refs):
+        group, kind = default_group(ref), ref.get("kind") or "Gateway"
+        if (group, kind) != (GATEWAY_GROUP, "Gateway"):
+            notes.append(f"{route.ref} parentRef {index} ({group or 'core'}/{kind}) is not a Gateway: not analysed")
+            continue
+        rows, status = _analyze_parent(inv, route, index, ref, resolved)
+        attachments.extend(rows)
+        route_status.append(status)
     return attachments, route_status, notes
 
 
@@ -115,15 +110,33 @@ def analyze_gateways(
 
     `collected_kinds`: kinds whose absence from `objects` means the object does not exist (Service, Secret);
     by default the kinds present in `objects`. A referenced object of a kind not collected is assumed to exist.
+    A malformed object is left out and reported in `errors`; the rest is analysed. Cost is linear in the
+    objects and the (parentRef, listener) rows, plus the conflicting pairs found.
     """
     inv = Inventory(objects, collected_kinds)
-    attachments, route_status, notes = _analyze_routes(inv)
+    attachments: list[Attachment] = []
+    route_status: list[RouteParentStatus] = []
+    notes: list[str] = []
+    for key in sorted(inv.routes, key=lambda k: (k[1], k[0], k[2])):
+        route = inv.routes[key]
+        try:
+            rows, statuses, route_notes = _analyze_route(inv, route)
+        except (ValueError, TypeError, AttributeError) as exc:
+            inv.errors.append(ObjectError.of(route.kind, route.namespace, route.name, exc, "left out of the analysis"))
+            continue
+        attachments += rows
+        route_status += statuses
+        notes += route_notes
+    attached: dict[tuple[str, str], dict[str, set[tuple[str, str, str]]]] = defaultdict(lambda: defaultdict(set))
+    for a in attachments:
+        if a.accepted and a.listener is not None:
+            attached[(a.gateway_ns, a.gateway)][a.listener].add((a.route_kind, a.route_ns, a.route))
     listener_status: list[ListenerStatus] = []
     exposure: dict[tuple[str, str], list[ListenerExposure]] = {}
     conflicts = list(route_conflicts(inv, attachments))
     for key in sorted(inv.gateways):
         conflicts.extend(listener_conflicts(inv.gateways[key]))
-        results = list(analyze_listeners(inv, inv.gateways[key], attachments))
+        results = list(analyze_listeners(inv, inv.gateways[key], attached.get(key, {})))
         listener_status.extend(status for status, _ in results)
         exposure[key] = [exposed for _, exposed in results]
-    return GatewayReport(attachments, route_status, listener_status, notes, conflicts, exposure)
+    return GatewayReport(attachments, route_status, listener_status, notes, conflicts, exposure, inv.errors)

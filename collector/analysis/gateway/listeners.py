@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterator
-from itertools import combinations
+from itertools import combinations, product
 
 from collector.analysis.gateway.inventory import Gateway, Inventory, Listener
 from collector.analysis.gateway.model import (
     ACCEPTED,
     CORE_PROTOCOLS,
     LISTENER_REF_REASONS,
-    Attachment,
     Condition,
     ListenerExposure,
     ListenerStatus,
@@ -18,27 +18,43 @@ from collector.analysis.gateway.model import (
 from collector.analysis.gateway.reference_grants import certificate_problems, resolved_refs
 
 
-def listener_conflict(a: Listener, b: Listener) -> str | None:
-    """Why two listeners on one port are not distinct, or None if they are."""
-    pa, pb = a.protocol, b.protocol
-    if pa not in CORE_PROTOCOLS or pb not in CORE_PROTOCOLS:
-        return None
-    if pa == pb:
-        return "HostnameConflict" if pa in ("TCP", "UDP") or a.hostname == b.hostname else None
-    if "UDP" in (pa, pb):
-        return None  # a different transport: distinct
-    if {pa, pb} == {"HTTPS", "TLS"}:
-        return "ProtocolConflict" if a.hostname == b.hostname else None
-    return "ProtocolConflict"  # TCP with HTTP/HTTPS/TLS, cleartext HTTP with HTTPS/TLS
+def conflicting_pairs(gateway: Gateway) -> list[tuple[Listener, Listener, str]]:
+    """(first, second, reason) for each pair of listeners on one port that are not distinct, in listener order.
+
+    Same protocol: TCP or UDP always conflict, HTTP, HTTPS or TLS when the hostname is the same (HostnameConflict);
+    HTTPS and TLS with the same hostname, TCP with HTTP/HTTPS/TLS and cleartext HTTP with HTTPS/TLS are a
+    ProtocolConflict; UDP is another transport, and a non-core protocol is not compared. Pairs are found through
+    per-port and per-hostname buckets, never by comparing every pair of a port."""
+    order = {x.name: i for i, x in enumerate(gateway.listeners)}
+    by_port: dict[int, dict[str, dict[str | None, list[Listener]]]] = defaultdict(lambda: defaultdict(dict))
+    for x in gateway.listeners:
+        if x.protocol in CORE_PROTOCOLS:
+            by_port[x.port][x.protocol].setdefault(x.hostname, []).append(x)
+    pairs: list[tuple[Listener, Listener, str]] = []
+    for protocols in by_port.values():
+        every = {p: [x for group in hosts.values() for x in group] for p, hosts in protocols.items()}
+        for p in ("TCP", "UDP"):
+            pairs += [(a, b, "HostnameConflict") for a, b in combinations(every.get(p, []), 2)]
+        for p in ("HTTP", "HTTPS", "TLS"):
+            for group in protocols.get(p, {}).values():
+                pairs += [(a, b, "HostnameConflict") for a, b in combinations(group, 2)]
+        tls = protocols.get("TLS", {})
+        for host, group in protocols.get("HTTPS", {}).items():
+            pairs += [(a, b, "ProtocolConflict") for a, b in product(group, tls.get(host, []))]
+        terminating = every.get("HTTPS", []) + every.get("TLS", [])
+        tcp, http = every.get("TCP", []), every.get("HTTP", [])
+        pairs += [(a, b, "ProtocolConflict") for a, b in product(tcp, http + terminating)]
+        pairs += [(a, b, "ProtocolConflict") for a, b in product(http, terminating)]
+    ordered = [(a, b, r) if order[a.name] < order[b.name] else (b, a, r) for a, b, r in pairs]
+    return sorted(ordered, key=lambda t: (order[t[0].name], order[t[1].name]))
 
 
 def _conflicts(gateway: Gateway) -> dict[str, str]:
     found: dict[str, str] = {}
-    for a, b in combinations(gateway.listeners, 2):
-        if a.port == b.port and (reason := listener_conflict(a, b)):
-            for x in (a, b):
-                if found.get(x.name) != "ProtocolConflict":
-                    found[x.name] = reason
+    for a, b, reason in conflicting_pairs(gateway):
+        for x in (a, b):
+            if found.get(x.name) != "ProtocolConflict":
+                found[x.name] = reason
     return found
 
 
@@ -63,31 +79,24 @@ def _listener_conditions(
 
 
 def analyze_listeners(
-    inv: Inventory, gateway: Gateway, attachments: list[Attachment]
+    inv: Inventory, gateway: Gateway, attached: dict[str, set[tuple[str, str, str]]]
 ) -> Iterator[tuple[ListenerStatus, ListenerExposure]]:
+    """Status and exposure of each listener; `attached`: the routes accepted on each listener of the Gateway."""
     conflicts = _conflicts(gateway)
     for listener in gateway.listeners:
-        attached = {
-            (a.route_kind, a.route_ns, a.route)
-            for a in attachments
-            if a.accepted and (a.gateway_ns, a.gateway, a.listener) == (gateway.namespace, gateway.name, listener.name)
-        }
         conditions = _listener_conditions(inv, gateway, listener, conflicts.get(listener.name))
-        where = f"Gateway {gateway.namespace}/{gateway.name} listener {listener.name}"
-        admitted = tuple(
-            ns for ns in sorted(inv.namespace_labels) if inv.namespace_allowed(listener, gateway.namespace, ns, where)
-        )
         admits_kinds = bool(listener.kinds)
         basics = (listener.name, listener.protocol, listener.port, listener.hostname)
+        count = len(attached.get(listener.name, ()))
         yield (
-            ListenerStatus(gateway.namespace, gateway.name, *basics, listener.kinds, len(attached), *conditions),
+            ListenerStatus(gateway.namespace, gateway.name, *basics, listener.kinds, count, *conditions),
             ListenerExposure(
                 *basics,
                 listener.from_,
                 listener.selector,
                 listener.kinds,
-                admitted if admits_kinds else (),
-                admits_kinds and inv.admits_every_namespace(listener, where),
+                inv.admitted_namespaces(listener, gateway.namespace) if admits_kinds else (),
+                admits_kinds and inv.admits_every_namespace(listener),
                 conditions[0].status == "True",
             ),
         )

@@ -33,6 +33,23 @@ def effective_hostnames(listener: str | None, route_hostnames: Iterable[str]) ->
 # label selectors ------------------------------------------------------------------------------------------------
 
 
+OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
+
+
+def check_selector(selector: Any, where: str) -> None:
+    """ValueError naming `where` unless `selector` (None allowed) is a well-formed LabelSelector."""
+    if selector is None:
+        return
+    if not isinstance(selector, dict) or not isinstance(selector.get("matchLabels") or {}, dict):
+        raise ValueError(f"{where} is not a LabelSelector")
+    expressions = selector.get("matchExpressions") or []
+    if not isinstance(expressions, list) or not all(isinstance(e, dict) for e in expressions):
+        raise ValueError(f"{where}: matchExpressions is not a list of mappings")
+    for expr in expressions:
+        if expr.get("operator") not in OPERATORS:
+            raise ValueError(f"{where}: unknown matchExpressions operator {expr.get('operator')!r}")
+
+
 def selector_matches(selector: dict[str, Any] | None, labels: dict[str, str], where: str = "selector") -> bool:
     """Kubernetes LabelSelector semantics; a missing selector selects nothing, an empty one everything."""
     if selector is None:

@@ -19,6 +19,7 @@ COMPATIBLE_KINDS = {
     "UDP": {"UDPRoute"},
 }
 DEFAULT_KINDS = {**COMPATIBLE_KINDS, "TLS": {"TLSRoute"}}
+PASSTHROUGH_KINDS = {"TLSRoute"}  # a TLS listener in Passthrough mode never terminates TLS: TLSRoute only
 SERVICE_IMPORT = ("multicluster.x-k8s.io", "ServiceImport")
 INDEXED_KINDS = frozenset({"Namespace", "Gateway", "ReferenceGrant", "Service", "Secret", *ROUTE_KINDS})
 
@@ -33,6 +34,29 @@ PARENT_REASONS = (
 )
 ROUTE_REF_REASONS = ("RefNotPermitted", "InvalidKind", "BackendNotFound")
 LISTENER_REF_REASONS = ("RefNotPermitted", "InvalidCertificateRef", "InvalidRouteKinds")
+
+
+def default_group(ref: dict[str, Any]) -> Any:
+    """The group of a parentRef or RouteGroupKind: absent or null is the Gateway API group, "" the core group."""
+    group = ref.get("group")
+    return GATEWAY_GROUP if group is None else group
+
+
+@dataclass(frozen=True)
+class ObjectError:
+    """A malformed object, left out of the analysis (kind, namespace and name: None when unreadable)."""
+
+    kind: str | None
+    namespace: str | None
+    name: str | None
+    error: str
+
+    @classmethod
+    def of(cls, kind: str, namespace: str, name: str, exc: Exception, consequence: str) -> ObjectError:
+        """The error of an object, its message prefixed with the object unless it names it already."""
+        where = f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
+        message = str(exc) if str(exc).startswith(where) else f"{where}: malformed ({exc})"
+        return cls(kind, namespace, name, f"{message}: {consequence}")
 
 
 @dataclass(frozen=True)
@@ -135,6 +159,11 @@ class GatewayReport:
     notes: list[str]
     conflicts: list[Conflict]
     _exposure: dict[tuple[str, str], list[ListenerExposure]] = field(repr=False)
+    errors: list[ObjectError] = field(default_factory=list)  # malformed objects, left out
+
+    def gateways(self) -> list[tuple[str, str]]:
+        """(namespace, name) of the Gateways analysed (a malformed one is in `errors` instead)."""
+        return sorted(self._exposure)
 
     def exposure(self, gateway_ns: str, gateway: str) -> list[ListenerExposure]:
         try:
@@ -153,6 +182,7 @@ class GatewayReport:
             ],
             "notes": list(self.notes),
             "conflicts": [asdict(c) for c in self.conflicts],
+            "errors": [asdict(e) for e in self.errors],
         }
 
 

@@ -10,18 +10,10 @@ from collector.analysis.gateway.model import GATEWAY_GROUP, ROUTE_REF_REASONS, S
 
 
 def granted(
-    grants: list[tuple[str, dict[str, Any]]],
-    from_kind: str,
-    from_ns: str,
-    to_kind: str,
-    to_group: str,
-    to_ns: str,
-    to_name: str,
+    inv: Inventory, from_kind: str, from_ns: str, to_kind: str, to_group: str, to_ns: str, to_name: str
 ) -> bool:
     """Whether a ReferenceGrant in `to_ns` lets `from_kind` objects of `from_ns` refer to `to_kind` `to_name`."""
-    for ns, spec in grants:
-        if ns != to_ns:
-            continue
+    for spec in inv.grants.get(to_ns, ()):
         froms = spec.get("from") or []
         tos = spec.get("to") or []
         if any(
@@ -66,7 +58,7 @@ def route_resolved_refs(inv: Inventory, route: Route) -> Condition:
         target = f"{what} {kind} {ns}/{name}"
         if (group, kind) not in (("", "Service"), SERVICE_IMPORT):
             problems.append(("InvalidKind", f"{target}: unsupported kind {group}/{kind}"))
-        elif ns != route.namespace and not granted(inv.grants, route.kind, route.namespace, kind, group, ns, name):
+        elif ns != route.namespace and not granted(inv, route.kind, route.namespace, kind, group, ns, name):
             problems.append(("RefNotPermitted", f"{target}: no ReferenceGrant in {ns} allows {route.ref}"))
         elif kind == "Service" and not inv.exists("Service", ns, name):
             problems.append(("BackendNotFound", f"{target}: not found"))
@@ -83,7 +75,7 @@ def certificate_problems(inv: Inventory, gateway: Gateway, listener: Listener) -
         target = f"{kind} {ns}/{name}"
         if (group, kind) != ("", "Secret"):
             problems.append(("InvalidCertificateRef", f"certificateRef {target}: unsupported kind"))
-        elif ns != gateway.namespace and not granted(inv.grants, "Gateway", gateway.namespace, kind, group, ns, name):
+        elif ns != gateway.namespace and not granted(inv, "Gateway", gateway.namespace, kind, group, ns, name):
             problems.append(("RefNotPermitted", f"certificateRef {target}: no ReferenceGrant in {ns} allows it"))
         elif not inv.exists(kind, ns, name):
             problems.append(("InvalidCertificateRef", f"certificateRef {target}: not found"))
