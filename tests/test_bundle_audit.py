@@ -14,6 +14,7 @@ from helpers import cli
 
 from bundles.browser import find_chromium
 from bundles.build import to_json
+from bundles.reperform import REQUIRED_DUCKDB, version_check
 from collector import scorecard as scorecard_module
 from collector.query_results import QueryResult
 from collector.scorecard import GATE_ITEMS
@@ -249,6 +250,9 @@ def test_re_performance_runs_through_when_some_evidence_was_never_collected(
     assert cli("bundle", "--out", str(tmp_path / "b"), "--store", store, "--pack", "k8s-networking").exit_code == 0
     monkeypatch.chdir(tmp_path / "b")
     script = Path("reperform/k8s-networking.sql").read_text()
+    assert "-- Requires DuckDB 2.0 or later" in script and version_check(REQUIRED_DUCKDB) in script
+    with pytest.raises(duckdb.InvalidInputException, match=r"needs DuckDB 99\.0 or later, not v\d"):
+        duckdb.connect().execute(version_check(99))  # the check the script runs first, on a too-old DuckDB
     assert "-- not created, as in the evaluation:" in script  # the analysis views: no analysis was run
     con = duckdb.connect()
     con.execute(script)  # runs through
