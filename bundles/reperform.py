@@ -4,8 +4,9 @@ An auditor re-runs any claim with plain DuckDB from the bundle's root, without d
 
     duckdb -bail -c ".read reperform/k8s-networking.sql" -c ".read packs/k8s-networking/access-restricted.gaps.sql"
 
-The script needs DuckDB 2.0 or later (``REQUIRED_DUCKDB``) (the packs' SQL uses its list functions): its header says so
-and its first statement fails, naming the version found, on an older one. ``reperform/<pack>.sql`` creates a view over ``data/<relation>.parquet`` for every table and view of the store
+The script needs DuckDB 2.0 or later (``REQUIRED_DUCKDB``; the packs' SQL uses its list functions): its header
+says so and its first statement fails, naming the version found, on an older one. ``reperform/<pack>.sql`` then
+creates a view over ``data/<relation>.parquet`` for every table and view of the store
 (JSON columns restored), sets the pack's parameters and the instant judged as DuckDB variables, and creates the
 pack's views exactly as the engine does. The claim queries in ``packs/`` then return the rows of the bundle's
 evidence files (before the incident scope and waivers, which the report states).
