@@ -4,8 +4,11 @@ small synthetic claims for the verdicts the demo lacks."""
 from __future__ import annotations
 
 import argparse
+import csv
 import hashlib
+import io
 import json
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -396,3 +399,15 @@ def test_locate_finds_the_innermost_repository_and_only_whole_paths() -> None:
     assert locate(None, roots) is None
     with pytest.raises(ValueError, match="repository r: root 'relative/path' is not an absolute path"):
         sarif_log({"packs": []}, {}, {"r": "relative/path"})
+
+
+def test_evidence_csv_cells_carry_no_json_quotes(demo: Bundle) -> None:
+    cells = [
+        value
+        for name in demo.digests
+        if name.startswith("evidence/") and name.endswith(".csv")
+        for row in csv.DictReader(io.StringIO((demo.root / name).read_text()))
+        for value in row.values()
+    ]
+    assert not [c for c in cells if c.startswith('"')]  # issue 21: timestamps were written as JSON strings
+    assert any(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00", c) for c in cells)
