@@ -165,3 +165,20 @@ def test_timeout_ends_chromium_and_its_helpers(page: Path, tmp_path: Path):
 def test_missing_html_is_named(tmp_path: Path):
     with pytest.raises(BrowserError, match=r"nowhere\.html: no such HTML file"):
         print_pdf(tmp_path / "nowhere.html", tmp_path / "out.pdf", "chromium")
+
+
+# Paints the page magenta when an evidence table is wider than its box or the page wider than the window.
+OVERFLOW_PROBE = """<script>
+const wide = [...document.querySelectorAll(".scroll")].filter((box) => box.scrollWidth > box.clientWidth + 1);
+const page = document.documentElement.scrollWidth > window.innerWidth;
+document.documentElement.style.background = document.body.style.background = wide.length || page ? "#ff00ff" : "#fff";
+</script>"""
+
+
+def test_report_tables_fit_a_1280_px_window(chromium: str, report: Path, tmp_path: Path):
+    probed = tmp_path / "probed.html"
+    probed.write_text(report.read_text().replace("</body>", OVERFLOW_PROBE + "</body>"))
+    png = tmp_path / "probed.png"
+    screenshot(probed, png, chromium, width=1280, height=300)
+    with Image.open(png) as image:
+        assert image.convert("RGB").getpixel((5, 5)) == (255, 255, 255)  # magenta: a table overflows
