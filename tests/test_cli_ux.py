@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from helpers import cli, write, write_lines
 from rich.console import Console
 
 from collector.cli import main
+from collector.cli.common import invoked_as
 from collector.inspect import SourceStatus, format_age
 from collector.plugins import CollectContext
 from collector.progress import Reporter, reporting
@@ -319,3 +322,24 @@ def test_progress_is_silent_unless_on_a_terminal(tmp_path: Path) -> None:
 def test_collect_draws_no_progress_when_stderr_is_not_a_terminal(collected: tuple[Path, Path, Path]) -> None:
     result = collect(*collected, "--allow-partial")
     assert result.exit_code == 0 and "\x1b[" not in result.stderr and "manifest files" not in result.stderr
+
+
+def test_hints_name_the_program_as_it_can_be_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bin_dir = tmp_path / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "defensible").write_text("#!/bin/sh\n")
+    (bin_dir / "defensible").chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", [".venv/bin/defensible", "demo"])
+    monkeypatch.setenv("PATH", str(tmp_path / "elsewhere"))
+    assert invoked_as() == ".venv/bin/defensible"  # the README's commands, pasted without activating the venv
+    monkeypatch.setenv("PATH", str(bin_dir))
+    assert invoked_as() == "defensible"
+
+
+def test_demo_and_verify_count_the_same_files(demo_dir: Path) -> None:
+    printed = (demo_dir.parent / "demo-output.txt").read_text()
+    written, listed = map(int, re.search(r"\((\d+) files: (\d+) listed in the signed statement", printed).groups())
+    assert written == listed + 2 == sum(1 for p in (demo_dir / "bundle").rglob("*") if p.is_file())
+    result = run("verify", str(demo_dir / "bundle"), "--pubkey", str(demo_dir / "keys" / "signing.pub"))
+    assert result.exit_code == 0 and f" {listed} files verified (and the statement META/" in result.stdout

@@ -16,6 +16,7 @@ from collector.cli.common import (
     configured_store,
     err,
     fail,
+    invoked_as,
     load_config,
     parse_assignments,
     quiet_option,
@@ -204,5 +205,6 @@ def demo(out: Path) -> None:
     gate = launch_gate(summary.results)
     click.echo(f"launch gate: {gate['status']}; " + ", ".join(f"{i['item']} {i['status']}" for i in gate["items"]))
     click.echo(f"report:      {summary.path / 'report.html'}")
-    click.echo(f"verify with: defensible verify {summary.path} --pubkey {public_key}")
-    click.echo(f"gate with:   defensible gate --store {out / 'evidence.duckdb'}")
+    program = invoked_as()
+    click.echo(f"verify with: {program} verify {summary.path} --pubkey {public_key}")
+    click.echo(f"gate with:   {program} gate --store {out / 'evidence.duckdb'}")

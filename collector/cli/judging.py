@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bundles.archive import write_archive
-from bundles.build import MAX_ARTIFACT_BYTES, OMITTED, BundleError, BundleSummary, build_bundle
+from bundles.build import ENVELOPE, MAX_ARTIFACT_BYTES, OMITTED, STATEMENT, BundleError, BundleSummary, build_bundle
 from bundles.diff import BundlesRejected, DiffError, diff_bundles
 from bundles.signing import KeyFileError, KmsSigner, Signer, load_signer
 from bundles.verify import verify_bundle
@@ -288,7 +288,12 @@ def print_bundle_summary(summary: BundleSummary, quiet: bool = False) -> None:
     ``quiet``."""
     verdicts = ", ".join(f"{n} {v}" for v, n in summary.verdicts.items())
     if not quiet:
-        err.print(f"bundle written to {summary.path} ({summary.files} files; {verdicts})", highlight=False)
+        covered = summary.files - 2  # what `verify` counts: every file but the statement and its signature
+        err.print(
+            f"bundle written to {summary.path} ({summary.files} files: {covered} listed in the signed statement "
+            f"{STATEMENT}, the statement and its signature {ENVELOPE}; {verdicts})",
+            highlight=False,
+        )
         for key_id in summary.signed_by:
             err.print(f"signed with key {key_id}", highlight=False)
     if summary.missing_artifacts:
@@ -318,7 +323,10 @@ def verify(bundle_dir: Path, pubkey: Path) -> None:
     except KeyFileError as exc:
         fail(str(exc))
     if result.ok:
-        click.echo(f"OK: {bundle_dir}: signature by {result.key_id} valid, {result.files_checked} files verified")
+        click.echo(
+            f"OK: {bundle_dir}: signature by {result.key_id} valid, {result.files_checked} files verified "
+            f"(and the statement {STATEMENT} and its signature {ENVELOPE} that cover them)"
+        )
         return
     for problem in result.problems:
         click.echo(f"FAIL: {problem}", err=True)
