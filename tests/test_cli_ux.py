@@ -343,3 +343,23 @@ def test_demo_and_verify_count_the_same_files(demo_dir: Path) -> None:
     assert written == listed + 2 == sum(1 for p in (demo_dir / "bundle").rglob("*") if p.is_file())
     result = run("verify", str(demo_dir / "bundle"), "--pubkey", str(demo_dir / "keys" / "signing.pub"))
     assert result.exit_code == 0 and f" {listed} files verified (and the statement META/" in result.stdout
+
+
+def test_check_json_lists_the_gap_rows(demo_dir: Path) -> None:
+    result = run("check", "--pack", "k8s-networking", "--format", "json", "--store", str(demo_dir / "evidence.duckdb"))
+    claims = {c["claim"]: c for c in json.loads(result.stdout)}
+    access = claims["access-restricted"]
+    assert len(access["gaps"]) == access["gap_rows"] > 0
+    assert {"object": "Namespace/admin-console", "cluster": "casework-prod"}.items() <= access["gaps"][0].items()
+    assert all(c["gaps"] == [] for c in claims.values() if c["verdict"] == "satisfied")
+
+
+def test_a_store_with_nothing_in_scope_is_explained(tmp_path: Path) -> None:
+    manifests = write(tmp_path / "m" / "ns.yaml", NAMESPACE).parent  # a namespace, not labelled regulated
+    store = str(tmp_path / "e.duckdb")
+    assert run("collect", "kubernetes", "--set", f"paths=[{manifests}]", "-q", "--store", store).exit_code == 0
+    checked = run("check", "--pack", "k8s-networking", "-q", "--store", store)
+    bundled = run("bundle", "--pack", "k8s-networking", "--out", str(tmp_path / "b"), "-q", "--store", store)
+    for result in (checked, bundled):
+        assert "warning: no claim found evidence" in result.stderr
+        assert "labelled defensible.io/regulated=true" in " ".join(result.stderr.split())

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from bundles.archive import write_archive
@@ -37,6 +38,8 @@ from collector.cli.common import (
     store_option,
 )
 from collector.cli.group import example
+from collector.config import DEFAULT_REGULATED
+from collector.query_results import cell
 from collector.scope import Scope, ScopeError
 from collector.scorecard import scorecard_document
 from collector.store import Store, StoreError
@@ -65,10 +68,12 @@ def check(
     config_path: Path | None,
     store: Path,
 ) -> None:
-    """Evaluate claims; exit 1 if any claim is gap, stale, no-evidence or error."""
+    """Evaluate claims; exit 1 if any claim is gap, stale, no-evidence or error. --format json lists each claim's
+    gap rows (a waived row names its waiver)."""
     results = evaluate(packs, params, enable, as_of, waivers_path, config_path, store)
     if fmt == "json" or not quiet:
         print_verdicts(results, fmt)
+    warn_if_nothing_judged(results)
     if any(r.verdict in FAILING_VERDICTS for _, r in results):
         sys.exit(1)
 
@@ -148,6 +153,27 @@ def print_scorecard(doc: dict) -> None:
     )
 
 
+def waived_by(result: ClaimResult, row: int) -> dict[str, str]:
+    return {"waiver": result.waived[row].id} if row in result.waived else {}
+
+
+def warn_if_nothing_judged(results: list[tuple[str, ClaimResult]]) -> None:
+    """When no claim found evidence, say on stderr what to collect and what puts namespaces in scope."""
+    if not results or any(r.verdict != "no-evidence" for _, r in results):
+        return
+    err.print(
+        "[yellow]warning:[/] "
+        + escape(
+            "no claim found evidence: the store holds nothing they judge, or nothing in scope. Collect first (see "
+            "`defensible sources`; e.g. `defensible collect kubernetes --set paths=[manifests/]`, or `defensible "
+            f"demo`). Claims about regulated namespaces judge only namespaces labelled {DEFAULT_REGULATED} (by "
+            "default; set `regulated_namespaces:` in defensible.yaml or --param regulated_label=KEY=VALUE) or listed "
+            "in the regulated_namespace_names parameter."
+        ),
+        highlight=False,
+    )
+
+
 def print_verdicts(results: list[tuple[str, ClaimResult]], fmt: str = "table") -> None:
     if fmt == "json":
         doc = [
@@ -159,6 +185,10 @@ def print_verdicts(results: list[tuple[str, ClaimResult]], fmt: str = "table") -
                 "reason": r.reason,
                 "evidence_rows": len(r.evidence.rows),
                 "gap_rows": len(r.gaps.rows),
+                "gaps": [
+                    dict(zip(r.gaps.columns, map(cell, row), strict=True)) | waived_by(r, i)
+                    for i, row in enumerate(r.gaps.rows)
+                ],
             }
             for pack_id, r in results
         ]
@@ -279,6 +309,7 @@ def bundle(
         }
         click.echo(json.dumps(doc, indent=2))
     print_bundle_summary(summary, quiet=quiet or fmt == "json")
+    warn_if_nothing_judged(summary.results)
     if archive and not (quiet or fmt == "json"):
         err.print(f"archive written to {archive}", highlight=False)
 
