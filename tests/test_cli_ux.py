@@ -363,3 +363,14 @@ def test_a_store_with_nothing_in_scope_is_explained(tmp_path: Path) -> None:
     for result in (checked, bundled):
         assert "warning: no claim found evidence" in result.stderr
         assert "labelled defensible.io/regulated=true" in " ".join(result.stderr.split())
+
+
+def test_query_sees_the_views_of_a_pack(demo_dir: Path) -> None:
+    store = ("--store", str(demo_dir / "evidence.duckdb"))
+    sql = "FROM regulated_namespaces SELECT namespace ORDER BY 1"
+    assert run("query", sql, *store).exit_code == 2  # a pack view exists only with its pack
+    result = run("query", "--pack", "k8s-networking", sql, "--format", "csv", *store)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.split() == ["namespace", "admin-console", "case-workers", "citizen-api", "enforcement"]
+    other = run("query", "--pack", "k8s-networking", "--param", "regulated_label=team=none", sql, *store)
+    assert other.exit_code == 0 and "admin-console" not in other.stdout  # the views follow the parameters
