@@ -2,9 +2,9 @@
 
 One rule per claim; one result per gap row whose ``location`` names a file under a repository root, with the
 file relative to that root (``uriBaseId`` = repository name, its root left to the consumer: the checkout) and
-``startLine`` from ``(line N)``. Each result has a ``partialFingerprints`` entry from its rule, object, cluster and
-file (not the line), so code-scanning views match it across bundles. Gap rows that point nowhere in a repository
-are counted in ``run.properties``, not reported.
+``startLine`` from the last ``(line N)`` (a ``List`` item's own line). Each result has a ``partialFingerprints``
+entry from its rule, object, cluster and file (not the line), so code-scanning views match it across bundles.
+Gap rows that point nowhere in a repository are counted in ``run.properties``, not reported.
 """
 
 from __future__ import annotations
@@ -75,8 +75,8 @@ def locate(location: object, roots: list[tuple[str, str]]) -> tuple[str, str, in
                 rest = location[start + len(prefix) :]
                 relative = PATH_END.split(rest, 1)[0]
                 if relative and ".." not in relative.split("/"):
-                    line = LINE.search(rest)
-                    return name, relative, int(line.group(1)) if line else None
+                    lines = LINE.findall(rest)  # the last is the innermost: a list item's, not its document's
+                    return name, relative, int(lines[-1]) if lines else None
             start = location.find(prefix, start + 1)
     return None
 

@@ -393,6 +393,7 @@ def test_locate_finds_the_innermost_repository_and_only_whole_paths() -> None:
     assert locate("/srv/gitops/apps/a.yaml#1 (line 9)", roots) == ("apps", "a.yaml", 9)
     assert locate("secret ns/s tls.crt (/srv/gitops/k8s/tls.yaml#2 (line 11))", roots) == ("gitops", "k8s/tls.yaml", 11)
     assert locate("/srv/gitops/k8s/flows.json", roots) == ("gitops", "k8s/flows.json", None)
+    assert locate("/srv/gitops/k8s/l.yaml#2 (line 5) items[1] (line 11)", roots) == ("gitops", "k8s/l.yaml", 11)
     assert locate("/srv/gitops-old/k8s/x.yaml#0 (line 1)", roots) is None
     assert locate("/mirror/srv/gitops/k8s/x.yaml", roots) is None
     assert locate("/srv/gitops/../etc/passwd", roots) is None
