@@ -175,10 +175,11 @@ document.documentElement.style.background = document.body.style.background = wid
 </script>"""
 
 
-def test_report_tables_fit_a_1280_px_window(chromium: str, report: Path, tmp_path: Path):
+@pytest.mark.parametrize("width", [1280, 800])  # a laptop window; about a printed page (at the screen font size)
+def test_report_tables_fit_the_window(chromium: str, report: Path, tmp_path: Path, width: int):
     probed = tmp_path / "probed.html"
     probed.write_text(report.read_text().replace("</body>", OVERFLOW_PROBE + "</body>"))
     png = tmp_path / "probed.png"
-    screenshot(probed, png, chromium, width=1280, height=300)
+    screenshot(probed, png, chromium, width=width, height=300)
     with Image.open(png) as image:
         assert image.convert("RGB").getpixel((5, 5)) == (255, 255, 255)  # magenta: a table overflows
