@@ -47,7 +47,13 @@ def _md_cell(value: Any) -> str:
 _env.filters["md"] = _md_cell
 _env.filters["display"] = display
 _env.filters["json"] = lambda value: json.dumps(value, ensure_ascii=False)
-_env.filters["records"] = lambda query: [dict(zip(query.columns, row, strict=True)) for row in query.rows]
+
+
+def records(query: Any) -> list[dict[str, Any]]:
+    return [dict(zip(query.columns, row, strict=True)) for row in query.rows]
+
+
+_env.filters["records"] = records
 
 
 def _headline(result: Any) -> str:
@@ -76,7 +82,7 @@ def evaluation_scope(doc: dict, inventories: dict) -> dict[str, Any]:
     windows = {(p.get("window_since"), p.get("window_until")) for _, p in parameters if "window_since" in p}
     return {
         "clusters": sorted({name for c in claims for name in c.get("clusters") or {}}),
-        "regulated": None if regulated is None else _env.filters["records"](regulated),
+        "regulated": None if regulated is None else records(regulated),
         "labels": sorted({str(p["regulated_label"]) for _, p in parameters if p.get("regulated_label")}),
         "windows": sorted(windows, key=str),
         "changed": [
