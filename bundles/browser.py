@@ -6,6 +6,7 @@ host name resolves to nothing. Each run gets a fresh temporary profile.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import os
 import re
@@ -36,6 +37,8 @@ _OFFLINE_FLAGS = (
     "--hide-scrollbars",
     "--mute-audio",
 )
+_XREF_ENTRY = re.compile(rb"(?m)^(\d{10})( \d{5} n)")
+_STARTXREF = re.compile(rb"startxref\s+(\d+)")
 # Skia writes both dates in the PDF's Info dictionary as D:YYYYMMDDHHmmSS followed by the UTC offset.
 _PDF_DATE = re.compile(rb"/(CreationDate|ModDate) \(D:\d{14}[+-]\d{2}'\d{2}'\)")
 
@@ -56,11 +59,12 @@ def find_chromium() -> str | None:
 
 
 def print_pdf(html: Path, pdf: Path, chromium: str, created: datetime | None = None, timeout: float = TIMEOUT) -> None:
-    """Print `html` to `pdf` (no header or footer). With `created`, the PDF's dates are set to it (see
-    normalise_pdf_dates), so the same page printed by the same Chromium gives the same bytes."""
+    """Print `html` to `pdf` (no header or footer), its links to files beside it kept relative (see
+    relative_links). With `created`, the PDF's dates are set to it (see normalise_pdf_dates), so the same page
+    printed by the same Chromium from any folder gives the same bytes."""
     _render(html, pdf, chromium, ["--no-pdf-header-footer", f"--print-to-pdf={pdf}"], timeout)
-    if created is not None:
-        pdf.write_bytes(normalise_pdf_dates(pdf.read_bytes(), created))
+    data = relative_links(pdf.read_bytes(), html.resolve().parent.as_uri() + "/")
+    pdf.write_bytes(normalise_pdf_dates(data, created) if created is not None else data)
 
 
 def screenshot(
@@ -68,6 +72,31 @@ def screenshot(
 ) -> None:
     """Save a `width` x `height` PNG of the top of `html`."""
     _render(html, png, chromium, [f"--window-size={width},{height}", f"--screenshot={png}"], timeout)
+
+
+def relative_links(data: bytes, base: str) -> bytes:
+    """Make the PDF's links under `base` (Chromium writes them absolute: ``/URI (file:///tmp/x/a.csv)``) relative
+    to it (``/URI (a.csv)``), so they open beside the PDF wherever it is, and the PDF does not depend on the
+    folder it was printed from. The cross-reference offsets (``xref`` table, ``startxref``) are moved to match."""
+    prefix, cut = b"/URI (" + base.encode(), len(base.encode())
+    starts = [m.start() for m in re.finditer(re.escape(prefix), data)]
+    if not starts:
+        return data
+    out = data.replace(prefix, b"/URI (")
+
+    def moved(offset: int) -> int:
+        return offset - cut * bisect.bisect_left(starts, offset)
+
+    def entry(m: re.Match[bytes]) -> bytes:
+        return b"%010d" % moved(int(m.group(1))) + m.group(2)
+
+    table = out.rfind(b"\nxref\n")
+    trailer = out.find(b"trailer", table)
+    if table == -1 or trailer == -1:
+        raise BrowserError("Chromium's PDF has no cross-reference table to move")
+    entries = _XREF_ENTRY.sub(entry, out[table:trailer])
+    tail = _STARTXREF.sub(lambda m: b"startxref\n%d" % moved(int(m.group(1))), out[trailer:])
+    return out[:table] + entries + tail
 
 
 def normalise_pdf_dates(data: bytes, created: datetime) -> bytes:

@@ -42,7 +42,7 @@ from collector.claims import (
     evaluation_time,
     run_query,
 )
-from collector.query_results import QueryResult, cell
+from collector.query_results import QueryResult, cell, csv_cell
 from collector.scorecard import scorecard_document
 from collector.store import Store, sha256_hex
 
@@ -360,7 +360,7 @@ def to_csv(query: QueryResult) -> bytes:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(query.columns)
     for row in query.rows:
-        writer.writerow(["" if v is None else v if isinstance(v, str) else json.dumps(cell(v)) for v in row])
+        writer.writerow([csv_cell(v) for v in row])
     return buf.getvalue().encode()
 
 

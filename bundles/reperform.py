@@ -2,9 +2,11 @@
 
 An auditor re-runs any claim with plain DuckDB from the bundle's root, without defensible or the cluster::
 
-    duckdb -c ".read reperform/k8s-networking.sql" -c ".read packs/k8s-networking/access-restricted.gaps.sql"
+    duckdb -bail -c ".read reperform/k8s-networking.sql" -c ".read packs/k8s-networking/access-restricted.gaps.sql"
 
-``reperform/<pack>.sql`` creates a view over ``data/<relation>.parquet`` for every table and view of the store
+The script needs DuckDB 2.0 or later (``REQUIRED_DUCKDB``; the packs' SQL uses its list functions): its header
+says so and its first statement fails, naming the version found, on an older one. ``reperform/<pack>.sql`` then
+creates a view over ``data/<relation>.parquet`` for every table and view of the store
 (JSON columns restored), sets the pack's parameters and the instant judged as DuckDB variables, and creates the
 pack's views exactly as the engine does. The claim queries in ``packs/`` then return the rows of the bundle's
 evidence files (before the incident scope and waivers, which the report states).
@@ -22,6 +24,7 @@ from collector.scope import Scope
 from collector.store import Store
 
 DATA_DIR = "data"
+REQUIRED_DUCKDB = 2  # major version: the store's engine (pyproject pins duckdb>=2.0)
 
 
 def store_relations(store: Store) -> list[tuple[str, list[str], bool]]:
@@ -67,7 +70,9 @@ def window_filter(scope: Scope) -> tuple[str, list[Any]]:
 def reperform_script(store: Store, pack: Pack, parameters: dict[str, Any], as_of: datetime) -> bytes:
     lines = [
         f"-- Re-perform the claims of pack {pack.id!r} with plain DuckDB, from the bundle's root directory:",
-        f'--   duckdb -c ".read reperform/{pack.id}.sql" -c ".read packs/{pack.id}/<claim>.gaps.sql"',
+        f'--   duckdb -bail -c ".read reperform/{pack.id}.sql" -c ".read packs/{pack.id}/<claim>.gaps.sql"',
+        f"-- Requires DuckDB {REQUIRED_DUCKDB}.0 or later; the next statement stops on an older one.",
+        version_check(REQUIRED_DUCKDB),
         "-- The store's relations, read from the Parquet files of this bundle:",
     ]
     for name, json_columns, _ in store_relations(store):
@@ -82,6 +87,15 @@ def reperform_script(store: Store, pack: Pack, parameters: dict[str, Any], as_of
         lines.append(f"-- The pack's views (packs/{pack.id}/views.sql), created as the engine creates them:")
         lines += pack_views(store, pack)
     return ("\n".join(lines) + "\n").encode()
+
+
+def version_check(major: int) -> str:
+    """A statement that fails, naming the version found, on a DuckDB older than ``major``.0."""
+    message = f"'this script needs DuckDB {major}.0 or later, not ' || version()"
+    return (
+        f"SELECT CASE WHEN TRY_CAST(split_part(ltrim(version(), 'v'), '.', 1) AS INTEGER) < {major} "
+        f"THEN error({message}) ELSE version() END AS duckdb_version;"
+    )
 
 
 def pack_views(store: Store, pack: Pack) -> list[str]:

@@ -1,20 +1,24 @@
 """SARIF 2.1.0 log of a bundle's gaps that point into a GitOps repository, for code-scanning views.
 
 One rule per claim; one result per gap row whose ``location`` names a file under a repository root, with the
-file relative to that root (``uriBaseId`` = repository name) and ``startLine`` from ``(line N)``. Gap rows that
-point nowhere in a repository are counted in ``run.properties``, not reported.
+file relative to that root (``uriBaseId`` = repository name, its root left to the consumer: the checkout) and
+``startLine`` from the last ``(line N)`` (a ``List`` item's own line). Each result has a ``partialFingerprints``
+entry from its rule, object, cluster and file (not the line), so code-scanning views match it across bundles.
+Gap rows that point nowhere in a repository are counted in ``run.properties``, not reported.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
-from pathlib import PurePosixPath
 from urllib.parse import quote
 
 from bundles.oscal import describe_waivers, iter_claims, waivers_of
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
+INFORMATION_URI = "https://defensible.dev/"
+FINGERPRINT = "defensibleGapRow/v1"
 LINE = re.compile(r"\(line (\d+)\)")
 PATH_END = re.compile(r"[#()\s]")  # a location's path ends at its document index, a bracket or a space
 
@@ -29,6 +33,7 @@ def sarif_log(claims: dict, rows: dict[str, list[dict]], repo_roots: dict[str, s
         rules.append(_rule(rule_id, claim))
         for row in rows.get(claim.get("files", {}).get("gaps_json", ""), []):
             if where := locate(row.get("location"), roots):
+                row = {**row, "location": row["location"].replace(dict(roots)[where[0]] + "/", "")}
                 results.append(_result(rule_id, index, claim, row, *where))
             else:
                 unlocated[rule_id] = unlocated.get(rule_id, 0) + 1
@@ -37,11 +42,15 @@ def sarif_log(claims: dict, rows: dict[str, list[dict]], repo_roots: dict[str, s
         "tool": {
             "driver": {
                 "name": "defensible",
+                "informationUri": INFORMATION_URI,
                 "version": str(tool.get("version", "unknown")),
                 "rules": rules,
             }
         },
-        "originalUriBaseIds": {name: {"uri": PurePosixPath(root).as_uri() + "/"} for name, root in sorted(roots)},
+        "originalUriBaseIds": {
+            name: {"description": {"text": f"the root of the working tree of repository {name}"}}
+            for name, _ in sorted(roots)
+        },
         "results": results,
         "properties": {
             "asOf": claims.get("as_of"),
@@ -66,8 +75,8 @@ def locate(location: object, roots: list[tuple[str, str]]) -> tuple[str, str, in
                 rest = location[start + len(prefix) :]
                 relative = PATH_END.split(rest, 1)[0]
                 if relative and ".." not in relative.split("/"):
-                    line = LINE.search(rest)
-                    return name, relative, int(line.group(1)) if line else None
+                    lines = LINE.findall(rest)  # the last is the innermost: a list item's, not its document's
+                    return name, relative, int(lines[-1]) if lines else None
             start = location.find(prefix, start + 1)
     return None
 
@@ -98,19 +107,21 @@ def _result(rule_id: str, index: int, claim: dict, row: dict, repo: str, path: s
     physical: dict = {"artifactLocation": {"uri": quote(path), "uriBaseId": repo}}
     if line:
         physical["region"] = {"startLine": line}
+    identity = "\0".join(str(x or "") for x in (rule_id, row.get("object"), row.get("cluster"), repo, path, what))
     result: dict = {
         "ruleId": rule_id,
         "ruleIndex": index,
         "level": "error",
         "message": {"text": text},
         "locations": [{"physicalLocation": physical}],
+        "partialFingerprints": {FINGERPRINT: hashlib.sha256(identity.encode()).hexdigest()},
         "properties": {k: row[k] for k in ("object", "cluster", "location") if row.get(k) is not None},
     }
     waiver = row.get("waiver") or row.get("waived_by")
     if claim.get("verdict") == "waived" or waiver:
         result["level"] = "note"
         justification = describe_waivers(waivers_of(claim)) or str(waiver or claim.get("reason", ""))
-        result["suppressions"] = [{"kind": "external", "state": "accepted", "justification": justification}]
+        result["suppressions"] = [{"kind": "external", "status": "accepted", "justification": justification}]
     return result
 
 

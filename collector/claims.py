@@ -463,14 +463,7 @@ def _locate(doc: Any, error: jsonschema.ValidationError) -> str:
 def evaluate_pack(store: Store, pack: Pack, settings: Settings = DEFAULT_SETTINGS) -> list[ClaimResult]:
     """Evaluate the enabled claims of ``pack`` with its parameters set as DuckDB variables
     (``getvariable('name')`` in SQL); never raises for a failing query (that is an ``error`` verdict)."""
-    parameters = settings.parameters_for(pack)  # each of its declared type, before any SQL runs
-    at = evaluation_time(store, settings)
-    store.con.execute("SET VARIABLE as_of = ?", [at])
-    for name, value in parameters.items():
-        store.con.execute(f"SET VARIABLE {name} = ?", [value])
-    views_errors = {
-        v.name: f"view of pack {pack.id!r} failed: {v.error}" for v in create_views(store.con, pack) if v.error
-    }
+    at, views_errors = prepare_pack(store, pack, settings)
     results = []
     for claim in pack.claims:
         if not settings.enabled(pack, claim):
@@ -494,6 +487,18 @@ def evaluate_pack(store: Store, pack: Pack, settings: Settings = DEFAULT_SETTING
             result.clusters[cluster] = (alone.verdict, alone.reason)
         results.append(result)
     return results
+
+
+def prepare_pack(store: Store, pack: Pack, settings: Settings = DEFAULT_SETTINGS) -> tuple[datetime, dict[str, str]]:
+    """Set the pack's parameters and the instant judged as DuckDB variables and create its views in the session,
+    as the claims read them; return (the instant, why each view that could not be created failed, by name)."""
+    parameters = settings.parameters_for(pack)  # each of its declared type, before any SQL runs
+    at = evaluation_time(store, settings)
+    store.con.execute("SET VARIABLE as_of = ?", [at])
+    for name, value in parameters.items():
+        store.con.execute(f"SET VARIABLE {name} = ?", [value])
+    errors = {v.name: f"view of pack {pack.id!r} failed: {v.error}" for v in create_views(store.con, pack) if v.error}
+    return at, errors
 
 
 def by_cluster(evidence: QueryResult, gaps: QueryResult) -> dict[str, tuple[QueryResult, QueryResult]]:

@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from collector.claims import Pack, duration
-from collector.query_results import cell
+from collector.query_results import cell, csv_cell
 from collector.runner import RunResult
 from collector.store import Store
 
@@ -374,10 +374,7 @@ def write_csv(result: Result, out: IO[str]) -> None:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(result.columns)
     for rows in result.batches():
-        writer.writerows(
-            ["" if v is None else v if isinstance(v, str) else json.dumps(cell(v), ensure_ascii=False) for v in row]
-            for row in rows
-        )
+        writer.writerows([csv_cell(v) for v in row] for row in rows)
 
 
 def write_json(result: Result, out: IO[str]) -> None:

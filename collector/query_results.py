@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -27,3 +28,10 @@ def cell(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): cell(v) for k, v in value.items()}
     return value
+
+
+def csv_cell(value: Any) -> str:
+    """A query value as a CSV cell: text and timestamps as they are, NULL empty, numbers, lists and objects as
+    JSON."""
+    data = cell(value)
+    return "" if data is None else data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)

@@ -140,6 +140,28 @@ def load_all(text: str, name: str) -> Iterator[tuple[int, int, Any]]:
         loader.dispose()
 
 
+def list_item_lines(text: str) -> dict[int, list[int]]:
+    """The first line of each item of every YAML document that holds an ``items`` sequence (a ``List``), by
+    document number as :func:`load_all` numbers them; none for JSON, which :func:`load_all` reads without lines.
+    Call it only on text :func:`load_all` has read."""
+    if JSON_START.match(text):
+        return {}
+    lines: dict[int, list[int]] = {}
+    loader = SafeLoader(text)
+    try:
+        document = 0
+        while loader.check_node():
+            document += 1
+            node = loader.get_node()
+            if isinstance(node, yaml.MappingNode):
+                found = next((v for k, v in node.value if k.value == "items"), None)
+                if isinstance(found, yaml.SequenceNode):
+                    lines[document] = [item.start_mark.line + 1 for item in found.value]
+    finally:
+        loader.dispose()
+    return lines
+
+
 def load_json(text: str | bytes, name: str) -> Any:
     """The value of a JSON text, its nesting bounded by ``MAX_DEPTH``."""
     try:

@@ -4,6 +4,7 @@ waivers and the scorecard signed with the evidence."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from xml.etree import ElementTree
@@ -14,6 +15,7 @@ from helpers import cli
 
 from bundles.browser import find_chromium
 from bundles.build import to_json
+from bundles.reperform import REQUIRED_DUCKDB, version_check
 from collector import scorecard as scorecard_module
 from collector.query_results import QueryResult
 from collector.scorecard import GATE_ITEMS
@@ -137,6 +139,17 @@ def test_waivers_are_applied_reported_and_signed(demo_dir: Path, tmp_path: Path)
     assert statement["predicate"]["waivers"] == {"W-admin": "applied", "W-old": "expired", "W-spare": "unused"}
     html = (out / "report.html").read_text()
     assert "Expired waiver W-old" in html and "Waived (1 row(s)) by <strong>ciso@casework.example.gov</strong>" in html
+    # a waived row says so in words, not only in colour (WCAG 1.4.1); the page has a main landmark
+    assert '<tr class="waived-row"><td class="row-status">waived (W-admin)</td>' in html and "<main>" in html
+    assert "| waived (W-admin) |" in (out / "report.md").read_text()
+
+
+def test_report_reads_as_text_and_states_its_scope(demo_dir: Path) -> None:
+    html = (demo_dir / "bundle" / "report.html").read_text()
+    assert "<h2>Scope of the evaluation</h2>" in html and "<code>casework-prod/admin-console</code>" in html
+    assert "labelled <code>defensible.io/regulated=true</code>" in html
+    assert "[&#39;" not in html and "['" not in html  # list cells as text, not Python reprs
+    assert not re.search(r"\d\d:\d\d:\d\d\.\d{6}", html)  # instants to the second
 
 
 def test_scorecard_and_launch_gate_of_the_demo(demo_dir: Path) -> None:
@@ -249,6 +262,9 @@ def test_re_performance_runs_through_when_some_evidence_was_never_collected(
     assert cli("bundle", "--out", str(tmp_path / "b"), "--store", store, "--pack", "k8s-networking").exit_code == 0
     monkeypatch.chdir(tmp_path / "b")
     script = Path("reperform/k8s-networking.sql").read_text()
+    assert "-- Requires DuckDB 2.0 or later" in script and version_check(REQUIRED_DUCKDB) in script
+    with pytest.raises(duckdb.InvalidInputException, match=r"needs DuckDB 99\.0 or later, not v\d"):
+        duckdb.connect().execute(version_check(99))  # the check the script runs first, on a too-old DuckDB
     assert "-- not created, as in the evaluation:" in script  # the analysis views: no analysis was run
     con = duckdb.connect()
     con.execute(script)  # runs through

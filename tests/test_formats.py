@@ -4,8 +4,11 @@ small synthetic claims for the verdicts the demo lacks."""
 from __future__ import annotations
 
 import argparse
+import csv
 import hashlib
+import io
 import json
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,6 +16,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from lxml import etree
 from trestle.common import const
 from trestle.core.validator_factory import validator_factory
 from trestle.oscal.assessment_results import AssessmentResults
@@ -23,6 +27,7 @@ from bundles.sarif import locate, sarif_log
 from bundles.statement import parse_statement
 
 SARIF_SCHEMA = Path(__file__).parent / "data" / "sarif" / "sarif-schema-2.1.0.json"
+JUNIT_SCHEMA = Path(__file__).parent / "data" / "junit" / "junit-10.xsd"  # Jenkins xunit's JUnit schema
 WAIVER = {
     "id": "W-7",
     "approver": "ciso@example.gov",
@@ -241,12 +246,7 @@ def test_junit_of_demo_bundle_counts_the_verdicts(demo: Bundle) -> None:
     failing = sum(c["verdict"] in ("gap", "no-evidence", "stale") for c in claims.values())
     as_of = datetime.fromisoformat(demo.claims["as_of"])
     assert root.tag == "testsuites"
-    assert (root.get("tests"), root.get("failures"), root.get("errors"), root.get("skipped")) == (
-        "22",
-        str(failing),
-        "0",
-        "0",
-    )
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("22", str(failing), "0")
     assert failing == 17  # 13 gaps; out-of-band-changes, logs-retained, the game day and rollback test lack evidence
     suites = root.findall("testsuite")
     assert [s.get("name") for s in suites] == [p["id"] for p in demo.claims["packs"]]
@@ -280,15 +280,30 @@ def test_junit_of_demo_bundle_counts_the_verdicts(demo: Bundle) -> None:
 )
 def test_junit_maps_each_verdict(verdict: str, claim: dict, tag: str, message: str) -> None:
     bundle = synthetic(verdict, [{"object": "Namespace/x", "finding": "open\x01door"}], **claim)
-    root = ET.fromstring(junit_xml(bundle.claims, bundle.rows))
+    document = junit_xml(bundle.claims, bundle.rows)
+    junit_schema().assertValid(etree.fromstring(document))
+    root = ET.fromstring(document)
     [suite] = root.findall("testsuite")
     counts = {"failure": "failures", "error": "errors", "skipped": "skipped"}
-    assert suite.get(counts[tag]) == root.get(counts[tag]) == "1"
+    assert suite.get(counts[tag]) == "1" and root.get(counts[tag]) == ("1" if tag != "skipped" else None)
     assert sum(int(suite.get(n)) for n in counts.values()) == 1
     [outcome] = suite.find("testcase")
     assert outcome.tag == tag and outcome.get("message").startswith(message)
     if verdict == "gap":
         assert "Namespace/x: open\ufffddoor" in outcome.text  # a control character XML cannot carry is replaced
+
+
+def junit_schema() -> etree.XMLSchema:
+    return etree.XMLSchema(etree.parse(str(JUNIT_SCHEMA)))
+
+
+def test_junit_of_demo_bundle_is_valid_for_jenkins_xunit(demo: Bundle) -> None:
+    schema = junit_schema()
+    schema.assertValid(etree.fromstring((demo.root / "junit.xml").read_bytes()))
+    skipped = etree.fromstring(
+        b'<testsuites skipped="1"><testsuite name="p" tests="0" failures="0" errors="0"/></testsuites>'
+    )
+    assert not schema.validate(skipped)  # the schema refuses what issue 21 found: it can fail
 
 
 # SARIF
@@ -326,7 +341,11 @@ def test_sarif_of_demo_bundle_is_valid_and_points_at_gitops_lines(demo: Bundle, 
         ("reachability/dns-exceptions-modelled", "k8s/50-case-workers.yaml"),
         ("logs/incidents-traceable", "k8s/10-gateways.yaml"),  # the internal gateway wrote no access log
     }
-    assert run["originalUriBaseIds"]["platform-gitops"]["uri"] == gitops.as_uri() + "/"
+    assert "uri" not in run["originalUriBaseIds"]["platform-gitops"]  # the checkout's root: no collecting machine path
+    assert run["tool"]["driver"]["informationUri"].startswith("https://")
+    fingerprints = [r["partialFingerprints"]["defensibleGapRow/v1"] for r in run["results"]]
+    assert len(set(fingerprints)) == len(fingerprints) == len(run["results"])
+    assert str(gitops) not in json.dumps(log)
     for result in run["results"]:
         physical = result["locations"][0]["physicalLocation"]
         assert physical["artifactLocation"]["uriBaseId"] == "platform-gitops" and result["level"] == "error"
@@ -358,7 +377,12 @@ def test_sarif_marks_waived_gaps_as_suppressed_notes() -> None:
     [result] = run["results"]
     assert result["level"] == "note"
     [suppression] = result["suppressions"]
-    assert suppression["kind"] == "external" and suppression["justification"].startswith("ciso@example.gov (SEC-1234")
+    assert suppression["kind"] == "external" and suppression["status"] == "accepted" and "state" not in suppression
+    assert suppression["justification"].startswith("ciso@example.gov (SEC-1234")
+    assert result["properties"]["location"] == "k8s/ns.yaml#0 (line 3)"
+    shifted = synthetic("waived", [{**row, "location": "/srv/gitops/k8s/ns.yaml#0 (line 9)"}], waived_by=[WAIVER])
+    [moved] = json.loads(sarif_log(shifted.claims, shifted.rows, {"gitops": "/srv/gitops"}))["runs"][0]["results"]
+    assert moved["partialFingerprints"] == result["partialFingerprints"]  # the same gap after lines moved
     assert result["locations"][0]["physicalLocation"] == {
         "artifactLocation": {"uri": "k8s/ns.yaml", "uriBaseId": "gitops"},
         "region": {"startLine": 3},
@@ -371,9 +395,22 @@ def test_locate_finds_the_innermost_repository_and_only_whole_paths() -> None:
     assert locate("/srv/gitops/apps/a.yaml#1 (line 9)", roots) == ("apps", "a.yaml", 9)
     assert locate("secret ns/s tls.crt (/srv/gitops/k8s/tls.yaml#2 (line 11))", roots) == ("gitops", "k8s/tls.yaml", 11)
     assert locate("/srv/gitops/k8s/flows.json", roots) == ("gitops", "k8s/flows.json", None)
+    assert locate("/srv/gitops/k8s/l.yaml#2 (line 5) items[1] (line 11)", roots) == ("gitops", "k8s/l.yaml", 11)
     assert locate("/srv/gitops-old/k8s/x.yaml#0 (line 1)", roots) is None
     assert locate("/mirror/srv/gitops/k8s/x.yaml", roots) is None
     assert locate("/srv/gitops/../etc/passwd", roots) is None
     assert locate(None, roots) is None
     with pytest.raises(ValueError, match="repository r: root 'relative/path' is not an absolute path"):
         sarif_log({"packs": []}, {}, {"r": "relative/path"})
+
+
+def test_evidence_csv_cells_carry_no_json_quotes(demo: Bundle) -> None:
+    cells = [
+        value
+        for name in demo.digests
+        if name.startswith("evidence/") and name.endswith(".csv")
+        for row in csv.DictReader(io.StringIO((demo.root / name).read_text()))
+        for value in row.values()
+    ]
+    assert not [c for c in cells if c.startswith('"')]  # issue 21: timestamps were written as JSON strings
+    assert any(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00", c) for c in cells)

@@ -34,6 +34,23 @@ GATEWAY_AND_ROUTE = """
 """
 
 
+WEB_WITH_A_LIST = """
+    apiVersion: v1
+    kind: Namespace
+    metadata: {name: web}
+    ---
+    apiVersion: v1
+    kind: List
+    items:
+    - apiVersion: v1
+      kind: ServiceAccount
+      metadata: {name: ignored, namespace: web}
+    - apiVersion: v1
+      kind: Service
+      metadata: {name: web, namespace: web}
+"""
+
+
 def objects(store: Store) -> list[tuple]:
     return store.con.execute(
         "SELECT cluster, kind, namespace, name, location FROM k8s_objects ORDER BY kind, name"
@@ -54,13 +71,17 @@ def test_multi_document_yaml_and_list_dump(store: Store, tmp_path: Path) -> None
     (manifests / "sub").mkdir()
     (manifests / "sub" / "dump.json").write_text(json.dumps(dump))
     (manifests / "README.md").write_text("not a manifest")
+    write(manifests / "web.yaml", WEB_WITH_A_LIST)
     result = collect_manifests(store, manifests, cluster="prod")
     assert result.status == "succeeded", result.error
     assert objects(store) == [
         ("prod", "Gateway", "infra", "edge", f"{manifests / 'gw.yaml'}#1 (line 2)"),
         ("prod", "HTTPRoute", "shop", "shop", f"{manifests / 'gw.yaml'}#3 (line 10)"),
         ("prod", "Namespace", None, "shop", f"{manifests / 'sub' / 'dump.json'}#1 (line 1) items[0]"),
+        ("prod", "Namespace", None, "web", f"{manifests / 'web.yaml'}#1 (line 1)"),
         ("prod", "Service", "shop", "shop", f"{manifests / 'sub' / 'dump.json'}#1 (line 1) items[1]"),
+        # a YAML List's item: its own line too, where code-scanning views point (issue 21)
+        ("prod", "Service", "web", "web", f"{manifests / 'web.yaml'}#2 (line 5) items[1] (line 11)"),
     ]
     labels = store.con.execute("SELECT labels->>'app' FROM k8s_objects WHERE kind = 'HTTPRoute'").fetchone()
     assert labels == ("shop",)

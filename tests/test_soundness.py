@@ -250,7 +250,7 @@ class Outcome:
 
 
 def collect(store: Path, manifests: Path, config: Path) -> None:
-    common = ("--store", str(store), "--config", str(config), "--quiet")
+    common = ("--store", str(store), "--config", str(config), "--quiet", "--allow-partial")
     where = ("--set", f"paths=[{manifests}]", "--set", f"cluster={CLUSTER}")
     for source in (("kubernetes", *where), ("certificates", *where), ("analysis",)):
         result = cli("collect", *source, *common)

@@ -16,6 +16,7 @@ from collector.cli.common import (
     configured_store,
     err,
     fail,
+    invoked_as,
     load_config,
     parse_assignments,
     quiet_option,
@@ -34,6 +35,8 @@ from collector.progress import step
 from collector.runner import RunResult, run_source
 from collector.scorecard import launch_gate
 from collector.store import Store, StoreError
+
+EXIT_PARTIAL = 3  # `collect`: a run is partial and --allow-partial was not given
 
 
 @command(epilog=example("defensible sources", "defensible sources --store /srv/evidence/evidence.duckdb"))
@@ -77,6 +80,11 @@ def sources(store: Path) -> None:
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True, help="Summary format."
 )
+@click.option(
+    "--allow-partial",
+    is_flag=True,
+    help=f"Exit 0 when a run is partial (its evidence is incomplete); without it such a run exits {EXIT_PARTIAL}.",
+)
 @quiet_option
 @store_option
 def collect(
@@ -87,10 +95,12 @@ def collect(
     until: str | None,
     from_stdin: bool,
     fmt: str,
+    allow_partial: bool,
     quiet: bool,
     store: Path,
 ) -> None:
-    """Collect evidence from sources into the store.
+    """Collect evidence from sources into the store. Exits 1 when a run failed, 3 when one is partial (what it
+    collected is kept, and says what is missing) unless --allow-partial.
 
     Sources and their settings come from --config (default ./defensible.yaml, `sources: {name: {...}}`,
     see `defensible init`)
@@ -131,6 +141,8 @@ def collect(
     print_collected(summaries, "json" if fmt == "json" else "quiet" if quiet else "table")
     if any(s.status == "failed" for s in summaries):
         sys.exit(1)
+    if not allow_partial and any(s.status == "partial" for s in summaries):
+        sys.exit(EXIT_PARTIAL)
 
 
 def print_collected(summaries: list[RunSummary], fmt: str) -> None:
@@ -193,5 +205,6 @@ def demo(out: Path) -> None:
     gate = launch_gate(summary.results)
     click.echo(f"launch gate: {gate['status']}; " + ", ".join(f"{i['item']} {i['status']}" for i in gate["items"]))
     click.echo(f"report:      {summary.path / 'report.html'}")
-    click.echo(f"verify with: defensible verify {summary.path} --pubkey {public_key}")
-    click.echo(f"gate with:   defensible gate --store {out / 'evidence.duckdb'}")
+    program = invoked_as()
+    click.echo(f"verify with: {program} verify {summary.path} --pubkey {public_key}")
+    click.echo(f"gate with:   {program} gate --store {out / 'evidence.duckdb'}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -225,3 +226,13 @@ def kms_options(multiple: bool) -> Callable[[Callable], Callable]:
         )(fn)
 
     return decorate
+
+
+def invoked_as() -> str:
+    """How to run defensible again, as typed: ``defensible`` when that is on PATH and is this program, else the
+    path this program was run by (``.venv/bin/defensible`` when the venv is not activated)."""
+    program = Path(sys.argv[0])
+    if program.name != "defensible":
+        return "defensible"  # not the installed script (python -m, a test runner)
+    on_path = shutil.which("defensible")
+    return "defensible" if on_path and Path(on_path).resolve() == program.resolve() else str(program)

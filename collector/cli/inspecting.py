@@ -16,14 +16,17 @@ from collector.claims import (
     PackError,
     builtin_pack_dirs,
     load_pack,
+    prepare_pack,
 )
 from collector.cli.common import (
+    INSTANT,
     command,
     config_option,
     configured_store,
     err,
     fail,
     load_config,
+    load_packs,
     quiet_option,
     store_option,
 )
@@ -79,9 +82,25 @@ def status(fmt: str, quiet: bool, config_path: Path | None, store: Path) -> None
         'defensible query "SELECT source, status, count(*) AS runs FROM runs GROUP BY ALL"',
         "defensible query \"SELECT * FROM flows WHERE verdict = 'deny'\" --format csv > denied.csv",
         'defensible query "FROM k8s_current SELECT kind, count(*) GROUP BY kind" --format json',
+        'defensible query --pack k8s-networking "FROM regulated_namespaces SELECT cluster, namespace"',
     )
 )
 @click.argument("sql")
+@click.option(
+    "--pack",
+    "packs",
+    multiple=True,
+    help="Create this pack's views first, with its parameters, as `check` does (built-in name or directory; "
+    "repeatable), e.g. to find which rows a claim's gaps query returns.",
+)
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Parameter of a --pack (YAML value of the type the pack declares; repeatable).",
+)
+@click.option("--as-of", type=INSTANT, help="The instant the pack views judge (default: the latest collection run).")
 @click.option(
     "--format",
     "fmt",
@@ -93,13 +112,29 @@ def status(fmt: str, quiet: bool, config_path: Path | None, store: Path) -> None
 @quiet_option
 @config_option
 @store_option
-def query(sql: str, fmt: str, quiet: bool, config_path: Path | None, store: Path) -> None:
+def query(
+    sql: str,
+    packs: tuple[str, ...],
+    params: tuple[str, ...],
+    as_of: datetime | None,
+    fmt: str,
+    quiet: bool,
+    config_path: Path | None,
+    store: Path,
+) -> None:
     """Run SQL over the store, read-only: only SELECT-like statements and EXPLAIN run, and no file but the store
-    is read or written. A refused statement or a DuckDB error prints its message and exits 2."""
-    store = configured_store(store, load_config(config_path))
+    is read or written. With --pack, the pack's views (docs/packs.md) can be queried too. A refused statement or
+    a DuckDB error prints its message and exits 2."""
+    config = load_config(config_path)
+    store = configured_store(store, config)
+    judging = load_packs(packs, params, (), as_of, config=config) if packs else None
     out = sys.stdout
     try:
         with Store.open(store, locked=True) as st:
+            for pack in judging.packs if judging else []:
+                for error in prepare_pack(st, pack, judging.settings)[1].values():
+                    if not quiet:
+                        err.print(f"note: {error}", highlight=False, markup=False)
             result = execute(st.con, sql)
             if not result.columns:
                 return

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from bundles.archive import write_archive
-from bundles.build import MAX_ARTIFACT_BYTES, OMITTED, BundleError, BundleSummary, build_bundle
+from bundles.build import ENVELOPE, MAX_ARTIFACT_BYTES, OMITTED, STATEMENT, BundleError, BundleSummary, build_bundle
 from bundles.diff import BundlesRejected, DiffError, diff_bundles
 from bundles.signing import KeyFileError, KmsSigner, Signer, load_signer
 from bundles.verify import verify_bundle
@@ -37,6 +38,8 @@ from collector.cli.common import (
     store_option,
 )
 from collector.cli.group import example
+from collector.config import DEFAULT_REGULATED
+from collector.query_results import cell
 from collector.scope import Scope, ScopeError
 from collector.scorecard import scorecard_document
 from collector.store import Store, StoreError
@@ -65,10 +68,12 @@ def check(
     config_path: Path | None,
     store: Path,
 ) -> None:
-    """Evaluate claims; exit 1 if any claim is gap, stale, no-evidence or error."""
+    """Evaluate claims; exit 1 if any claim is gap, stale, no-evidence or error. --format json lists each claim's
+    gap rows (a waived row names its waiver)."""
     results = evaluate(packs, params, enable, as_of, waivers_path, config_path, store)
     if fmt == "json" or not quiet:
         print_verdicts(results, fmt)
+    warn_if_nothing_judged(results)
     if any(r.verdict in FAILING_VERDICTS for _, r in results):
         sys.exit(1)
 
@@ -148,6 +153,27 @@ def print_scorecard(doc: dict) -> None:
     )
 
 
+def waived_by(result: ClaimResult, row: int) -> dict[str, str]:
+    return {"waiver": result.waived[row].id} if row in result.waived else {}
+
+
+def warn_if_nothing_judged(results: list[tuple[str, ClaimResult]]) -> None:
+    """When no claim found evidence, say on stderr what to collect and what puts namespaces in scope."""
+    if not results or any(r.verdict != "no-evidence" for _, r in results):
+        return
+    err.print(
+        "[yellow]warning:[/] "
+        + escape(
+            "no claim found evidence: the store holds nothing they judge, or nothing in scope. Collect first (see "
+            "`defensible sources`; e.g. `defensible collect kubernetes --set paths=[manifests/]`, or `defensible "
+            f"demo`). Claims about regulated namespaces judge only namespaces labelled {DEFAULT_REGULATED} (by "
+            "default; set `regulated_namespaces:` in defensible.yaml or --param regulated_label=KEY=VALUE) or listed "
+            "in the regulated_namespace_names parameter."
+        ),
+        highlight=False,
+    )
+
+
 def print_verdicts(results: list[tuple[str, ClaimResult]], fmt: str = "table") -> None:
     if fmt == "json":
         doc = [
@@ -159,6 +185,10 @@ def print_verdicts(results: list[tuple[str, ClaimResult]], fmt: str = "table") -
                 "reason": r.reason,
                 "evidence_rows": len(r.evidence.rows),
                 "gap_rows": len(r.gaps.rows),
+                "gaps": [
+                    dict(zip(r.gaps.columns, map(cell, row), strict=True)) | waived_by(r, i)
+                    for i, row in enumerate(r.gaps.rows)
+                ],
             }
             for pack_id, r in results
         ]
@@ -279,6 +309,7 @@ def bundle(
         }
         click.echo(json.dumps(doc, indent=2))
     print_bundle_summary(summary, quiet=quiet or fmt == "json")
+    warn_if_nothing_judged(summary.results)
     if archive and not (quiet or fmt == "json"):
         err.print(f"archive written to {archive}", highlight=False)
 
@@ -288,7 +319,12 @@ def print_bundle_summary(summary: BundleSummary, quiet: bool = False) -> None:
     ``quiet``."""
     verdicts = ", ".join(f"{n} {v}" for v, n in summary.verdicts.items())
     if not quiet:
-        err.print(f"bundle written to {summary.path} ({summary.files} files; {verdicts})", highlight=False)
+        covered = summary.files - 2  # what `verify` counts: every file but the statement and its signature
+        err.print(
+            f"bundle written to {summary.path} ({summary.files} files: {covered} listed in the signed statement "
+            f"{STATEMENT}, the statement and its signature {ENVELOPE}; {verdicts})",
+            highlight=False,
+        )
         for key_id in summary.signed_by:
             err.print(f"signed with key {key_id}", highlight=False)
     if summary.missing_artifacts:
@@ -318,7 +354,10 @@ def verify(bundle_dir: Path, pubkey: Path) -> None:
     except KeyFileError as exc:
         fail(str(exc))
     if result.ok:
-        click.echo(f"OK: {bundle_dir}: signature by {result.key_id} valid, {result.files_checked} files verified")
+        click.echo(
+            f"OK: {bundle_dir}: signature by {result.key_id} valid, {result.files_checked} files verified "
+            f"(and the statement {STATEMENT} and its signature {ENVELOPE} that cover them)"
+        )
         return
     for problem in result.problems:
         click.echo(f"FAIL: {problem}", err=True)

@@ -14,6 +14,7 @@ naming its file, document and line.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -26,12 +27,13 @@ from typing import Any
 from collector.analysis.objects import ListError, typed_items
 from collector.plugins import CollectContext, SourceError
 from collector.redaction import redact_object
-from collector.safe_yaml import InputError, load_all
+from collector.safe_yaml import InputError, list_item_lines, load_all
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 KUSTOMIZATIONS = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 CHART_FILES = ("Chart.yaml", "Chart.lock", "requirements.yaml", "values.schema.json")
 RENDER_TIMEOUT_S = 300
+ITEM = re.compile(r"\(line \d+\) items\[(\d+)\]$")  # a top-level list item of a document
 
 # why a file or document was not read for objects; the first two make the run partial
 TEMPLATE = "Helm template(s) not rendered"
@@ -207,10 +209,12 @@ def read_text(
     reading.inputs.append({"path": name, "sha256": digest, **(listed or {})})
     collected = reading.collected
     names = {kind for _, kind in collected}  # an object of a collected kind's name must be well formed
+    item_lines = list_item_lines(text) if not name.endswith(".json") and any(map(is_list, docs)) else {}
     for index, line, doc in docs:
         if doc is None:  # an empty document
             continue
-        for where, obj in items(doc, f"{name}#{index} (line {line})"):
+        for at, obj in items(doc, f"{name}#{index} (line {line})"):
+            where = at_item_line(at, item_lines.get(index, []))
             if not is_object(obj):
                 reading.skip(NOT_AN_OBJECT, where)
             elif obj["kind"] not in names:
@@ -219,6 +223,17 @@ def read_text(
                 reading.objects.append((where, reading.clean(obj), digest))
             else:
                 reading.skip(OTHER_GROUP, f"{obj['kind']} ({obj['apiVersion']})")
+
+
+def is_list(document: tuple[int, int, Any]) -> bool:
+    doc = document[2]
+    return isinstance(doc, dict) and isinstance(doc.get("items"), list)
+
+
+def at_item_line(where: str, lines: list[int]) -> str:
+    """``where`` with the line of its list item, when it names one of a document's items (``… items[3]``)."""
+    item = ITEM.search(where)
+    return f"{where} (line {lines[int(item.group(1))]})" if item and int(item.group(1)) < len(lines) else where
 
 
 def items(doc: Any, where: str) -> Iterator[tuple[str, Any]]:
