@@ -122,8 +122,8 @@ def build_bundle(
         for name, query in inventories[pack.id].items():
             files[f"inventory/{pack.id}/{name}.json"] = to_json(query)
         files[f"reperform/{pack.id}.sql"] = reperform_script(store, pack, settings.parameters_for(pack), at)
-    files.update(export_parquet(store, settings.scope))
     with _staged(out) as staging:
+        tables = export_parquet(store, settings.scope, staging)
         artifacts, omitted = copy_artifacts(store, _cited_artifacts(results), staging, max_artifact_bytes)
         if omitted:
             files[OMITTED] = _dump(omitted)
@@ -146,7 +146,7 @@ def build_bundle(
         files["report.html"] = render_html(context).encode()
         if chromium:
             files["report.pdf"] = report_pdf(files["report.html"], chromium, at)
-        digests = {**artifacts, **{name: sha256_hex(content) for name, content in files.items()}}
+        digests = {**artifacts, **tables, **{name: sha256_hex(content) for name, content in files.items()}}
         # last: its back-matter carries the sha256 of every other file
         files[OSCAL] = oscal_assessment_results(claims_doc, rows, digests)
         digests[OSCAL] = sha256_hex(files[OSCAL])
@@ -165,7 +165,7 @@ def build_bundle(
         files[ENVELOPE] = _dump(envelope(statement, signers))
         _write_files(staging, files)
     missing = sum(o["size"] is None for o in omitted)
-    return BundleSummary(out, len(files) + len(artifacts), ordered, [s.key_id for s in signers], missing)
+    return BundleSummary(out, len(files) + len(tables) + len(artifacts), ordered, [s.key_id for s in signers], missing)
 
 
 def copy_artifacts(store: Store, cited: list[str], dest: Path, max_bytes: int) -> tuple[dict[str, str], list[dict]]:
