@@ -48,7 +48,8 @@ def export_parquet(store: Store, scope: Scope | None, root: Path) -> dict[str, s
         where, params = window_filter(scope) if has_ts and scope else ("", [])
         bundle_name = f"{DATA_DIR}/{name}.parquet"
         target = root / bundle_name
-        store.con.execute(f"COPY (SELECT * FROM \"{name}\" {where} ORDER BY ALL) TO '{target}' (FORMAT parquet)", params)
+        query = f'SELECT * FROM "{name}" {where} ORDER BY ALL'
+        store.con.execute(f"COPY ({query}) TO '{target}' (FORMAT parquet)", params)
         digests[bundle_name] = hash_regular(target)
     return digests
 

@@ -247,20 +247,33 @@ WHERE verdict = 'deny' AND log_format = 'hubble'
 -- Silences between consecutive flow records of a node (Hubble) or of a cluster's other flow logs (node
 -- NULL), and before the first and after the last record up to the window's bounds (the span of the records
 -- when a bound is open). Each cites the record that ends it, or, after the last record, that record.
+-- Set-based: records are grouped in buckets max_log_gap_minutes wide (whole microseconds, rounded down), so
+-- two records of one bucket are never a longer silence than allowed; only the silences between the last
+-- record of a bucket and the first of the next non-empty one are listed (shorter ones may be left out).
 CREATE VIEW logs_flow_silences AS
-WITH t AS (
-    SELECT cluster, logs_node(log_format, observer) AS node, ts, lag(ts) OVER w AS previous, lead(ts) OVER w AS next,
-           source, run_id, artifact_sha256, collected_at
+WITH b AS (
+    SELECT cluster, logs_node(log_format, observer) AS node,
+           epoch_us(ts) // greatest(1, CAST(floor(60e6 * CAST(getvariable('max_log_gap_minutes') AS DOUBLE)) AS BIGINT))
+             AS bucket,
+           min({'ts': ts, 'artifact_sha256': artifact_sha256, 'run_id': run_id, 'source': source,
+                'collected_at': collected_at}) AS first,
+           max({'ts': ts, 'artifact_sha256': artifact_sha256, 'run_id': run_id, 'source': source,
+                'collected_at': collected_at}) AS last
     FROM logs_flows
-    WINDOW w AS (PARTITION BY cluster, logs_node(log_format, observer) ORDER BY ts, artifact_sha256)
+    GROUP BY ALL
+), t AS (
+    SELECT *, lag(last.ts) OVER w AS previous, lead(first.ts) OVER w AS next
+    FROM b
+    WINDOW w AS (PARTITION BY cluster, node ORDER BY bucket)
 ), s AS (
-    SELECT cluster, node, previous AS silence_start, ts AS silence_end, source, run_id, artifact_sha256, collected_at
+    SELECT cluster, node, previous AS silence_start, first.ts AS silence_end, first.source, first.run_id,
+           first.artifact_sha256, first.collected_at
     FROM t WHERE previous IS NOT NULL
     UNION ALL
-    SELECT cluster, node, span.since, ts, source, run_id, artifact_sha256, collected_at
+    SELECT cluster, node, span.since, first.ts, first.source, first.run_id, first.artifact_sha256, first.collected_at
     FROM t, logs_span span WHERE previous IS NULL
     UNION ALL
-    SELECT cluster, node, ts, span.until, source, run_id, artifact_sha256, collected_at
+    SELECT cluster, node, last.ts, span.until, last.source, last.run_id, last.artifact_sha256, last.collected_at
     FROM t, logs_span span WHERE next IS NULL
 )
 SELECT *, round((epoch(silence_end) - epoch(silence_start)) / 60, 1) AS minutes FROM s;
