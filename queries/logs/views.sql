@@ -138,16 +138,23 @@ FROM logs_address_lists WHERE problem IS NOT NULL;
 -- (labels reserved:world*, cidr:*, fqdn:*; identity 2, 9 or 10), or, when the log gives neither labels
 -- nor identity, its IPv4 address is not in internal_cidrs (IPv6: not ULA, link-local or loopback).
 CREATE VIEW logs_regulated_egress AS
-WITH regulated AS (
+WITH pairs AS (  -- grouped on the columns read below first: each expression runs once per group, not per flow
+    SELECT f.cluster, f.src_namespace, f.src_pod, f.src_ip, f.dst_fqdn, f.dst_ip, f.dst_port, f.dst_namespace,
+           f.dst_labels, f.dst_identity, count(*) AS flows, min(f.ts) AS first_ts, max(f.ts) AS last_ts,
+           min({'ts': f.ts, 'artifact_sha256': f.artifact_sha256, 'run_id': f.run_id, 'source': f.source,
+                'collected_at': f.collected_at}) AS example
+    FROM logs_flows f
+    JOIN logs_regulated_namespaces n ON n.cluster = f.cluster AND n.namespace = f.src_namespace
+    WHERE f.verdict = 'allow' AND coalesce(f.direction, 'egress') = 'egress'
+    GROUP BY ALL
+), regulated AS (
     SELECT f.*,
            coalesce(regexp_replace(f.src_pod, '-[bcdfghjklmnpqrstvwxz2456789]{6,10}-[bcdfghjklmnpqrstvwxz2456789]{5}$'
                                               || '|-[bcdfghjklmnpqrstvwxz2456789]{5}$', ''), f.src_ip) AS workload,
            nullif(rtrim(lower(f.dst_fqdn), '.'), '') AS fqdn,
            CASE WHEN regexp_full_match(f.dst_ip, '[0-9]{1,3}(\.[0-9]{1,3}){3}') THEN logs_ipv4_int(f.dst_ip) END AS dst_int,
            coalesce(f.dst_labels, []) AS labels
-    FROM logs_flows f
-    JOIN logs_regulated_namespaces n ON n.cluster = f.cluster AND n.namespace = f.src_namespace
-    WHERE f.verdict = 'allow' AND coalesce(f.direction, 'egress') = 'egress'
+    FROM pairs f
 ), classified AS (
     SELECT *,
            CASE WHEN dst_namespace IS NOT NULL THEN false
@@ -162,9 +169,8 @@ WITH regulated AS (
     FROM regulated
 ), grouped AS (
     SELECT cluster, src_namespace AS namespace, workload, coalesce(fqdn, dst_ip) AS destination, fqdn, dst_ip,
-           dst_int, dst_port AS port, count(*) AS flows, min(ts) AS first_ts, max(ts) AS last_ts,
-           min({'ts': ts, 'artifact_sha256': artifact_sha256, 'run_id': run_id, 'source': source,
-                'collected_at': collected_at}) AS example
+           dst_int, dst_port AS port, CAST(sum(flows) AS BIGINT) AS flows, min(first_ts) AS first_ts,
+           max(last_ts) AS last_ts, min(example) AS example
     FROM classified
     WHERE external
     GROUP BY ALL
