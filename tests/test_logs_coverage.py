@@ -368,9 +368,7 @@ POLICY_GAPS = {
     "silence-just-over-limit": [
         ("node node-a", "no flow log record for 60.5 minutes, more than max_log_gap_minutes (60)")
     ],
-    "node-silent-at-end": [
-        ("node node-b", "no flow log record for 70.0 minutes, more than max_log_gap_minutes (60)")
-    ],
+    "node-silent-at-end": [("node node-b", "no flow log record for 70.0 minutes, more than max_log_gap_minutes (60)")],
     "vpc-flow-logs-silent": [
         (
             "flow logs of vpc-flow-logs-silent",
