@@ -104,26 +104,28 @@ def build_bundle(
     ordered = [(pack.id, r) for pack in packs for r in results[pack.id]]
     runs = [_jsonable_row(r) for r in store.runs()]
 
-    files: dict[str, bytes] = {}
+    files: dict[str, bytes] = {}  # the small files, written last
     claims_doc = _claims_document(packs, results, settings, at)
     claims_doc["inventories"] = {
         f"{pid}/{name}": f"inventory/{pid}/{name}.json" for pid, named in inventories.items() for name in named
     }
     claims_doc["scorecard"] = scorecard_document(ordered)
     claims_doc["waivers"] = _waivers_document(settings, ordered, at)
-    for pack in packs:
-        for name, content in pack.files.items():
-            files[f"packs/{pack.id}/{name}"] = content
-        for result in results[pack.id]:
-            base = evidence_dir(pack, result)
-            for kind, query in (("evidence", result.evidence), ("gaps", result.gaps)):
-                files[f"{base}/{kind}.csv"] = to_csv(query)
-                files[f"{base}/{kind}.json"] = to_json(query)
-        for name, query in inventories[pack.id].items():
-            files[f"inventory/{pack.id}/{name}.json"] = to_json(query)
-        files[f"reperform/{pack.id}.sql"] = reperform_script(store, pack, settings.parameters_for(pack), at)
-    files.update(export_parquet(store, settings.scope))
     with _staged(out) as staging:
+        written = export_parquet(store, settings.scope, staging)  # the large files, written as they are made
+        for pack in packs:
+            for name, content in pack.files.items():
+                files[f"packs/{pack.id}/{name}"] = content
+            for result in results[pack.id]:
+                base = evidence_dir(pack, result)
+                for kind, query in (("evidence", result.evidence), ("gaps", result.gaps)):
+                    written[f"{base}/{kind}.csv"] = _write_file(staging, f"{base}/{kind}.csv", to_csv(query))
+                    written[f"{base}/{kind}.json"] = _write_file(staging, f"{base}/{kind}.json", to_json(query))
+            for name, query in inventories[pack.id].items():
+                written[f"inventory/{pack.id}/{name}.json"] = _write_file(
+                    staging, f"inventory/{pack.id}/{name}.json", to_json(query)
+                )
+            files[f"reperform/{pack.id}.sql"] = reperform_script(store, pack, settings.parameters_for(pack), at)
         artifacts, omitted = copy_artifacts(store, _cited_artifacts(results), staging, max_artifact_bytes)
         if omitted:
             files[OMITTED] = _dump(omitted)
@@ -132,7 +134,7 @@ def build_bundle(
             files[WAIVERS] = waivers_file
         files["claims.json"] = _dump(claims_doc)
         files["runs.json"] = _dump(runs)
-        rows = evidence_rows(files, ordered)
+        rows = evidence_rows(staging, ordered)
         files["junit.xml"] = junit_xml(claims_doc, rows)
         files["sarif.json"] = sarif_log(claims_doc, rows, repository_roots(store))
         context = {
@@ -146,7 +148,7 @@ def build_bundle(
         files["report.html"] = render_html(context).encode()
         if chromium:
             files["report.pdf"] = report_pdf(files["report.html"], chromium, at)
-        digests = {**artifacts, **{name: sha256_hex(content) for name, content in files.items()}}
+        digests = {**artifacts, **written, **{name: sha256_hex(content) for name, content in files.items()}}
         # last: its back-matter carries the sha256 of every other file
         files[OSCAL] = oscal_assessment_results(claims_doc, rows, digests)
         digests[OSCAL] = sha256_hex(files[OSCAL])
@@ -165,7 +167,7 @@ def build_bundle(
         files[ENVELOPE] = _dump(envelope(statement, signers))
         _write_files(staging, files)
     missing = sum(o["size"] is None for o in omitted)
-    return BundleSummary(out, len(files) + len(artifacts), ordered, [s.key_id for s in signers], missing)
+    return BundleSummary(out, len(files) + len(written) + len(artifacts), ordered, [s.key_id for s in signers], missing)
 
 
 def copy_artifacts(store: Store, cited: list[str], dest: Path, max_bytes: int) -> tuple[dict[str, str], list[dict]]:
@@ -224,10 +226,14 @@ def artifact_origin(store: Store, digest: str) -> str | None:
     return row[0] if row else None
 
 
-def evidence_rows(files: dict[str, bytes], results: list[tuple[str, ClaimResult]]) -> dict[str, list[dict]]:
-    """The evidence files' rows by bundle path, for the machine formats; a waived gap row names its waiver."""
-    rows = {n: json.loads(content) for n, content in files.items() if n.startswith("evidence/") and n.endswith(".json")}
+def evidence_rows(root: Path, results: list[tuple[str, ClaimResult]]) -> dict[str, list[dict]]:
+    """The evidence files' rows (as written under ``root``) by bundle path, for the machine formats; a waived gap
+    row names its waiver."""
+    rows = {}
     for pack_id, r in results:
+        for kind in ("evidence", "gaps"):
+            name = f"evidence/{pack_id}/{r.claim.id}/{kind}.json"
+            rows[name] = json.loads((root / name).read_bytes())
         gaps = rows[f"evidence/{pack_id}/{r.claim.id}/gaps.json"]
         for index, waiver in r.waived.items():
             gaps[index] = {**gaps[index], "waiver": waiver.id}
@@ -395,3 +401,11 @@ def _write_files(root: Path, files: dict[str, bytes]) -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(content)
             written.advance()
+
+
+def _write_file(root: Path, name: str, content: bytes) -> str:
+    """Write ``content`` to ``root/name``; return its sha256."""
+    target = root / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(content)
+    return sha256_hex(content)

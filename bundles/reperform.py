@@ -14,11 +14,11 @@ evidence files (before the incident scope and waivers, which the report states).
 
 from __future__ import annotations
 
-import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bundles.files import hash_regular
 from collector.claims import Pack, create_views
 from collector.scope import Scope
 from collector.store import Store
@@ -41,19 +41,20 @@ def store_relations(store: Store) -> list[tuple[str, list[str], bool]]:
     return [(name, list(json_columns or []), bool(has_ts)) for name, json_columns, has_ts in rows]
 
 
-def export_parquet(store: Store, scope: Scope | None) -> dict[str, bytes]:
-    """Every relation as ``data/<name>.parquet``, rows in a total order (so the bytes are reproducible). In an
+def export_parquet(store: Store, scope: Scope | None, root: Path) -> dict[str, str]:
+    """Write every relation as ``root/data/<name>.parquet``, rows in a total order (so the bytes are reproducible;
+    DuckDB sorts and writes within its memory limit, spilling to disk), and return bundle name -> sha256. In an
     incident export, relations with a ``ts`` column keep only the rows of the scope's window."""
-    files = {}
-    with tempfile.TemporaryDirectory(prefix="defensible-parquet-") as tmp:
-        for name, _, has_ts in store_relations(store):
-            where, params = window_filter(scope) if has_ts and scope else ("", [])
-            target = Path(tmp) / f"{name}.parquet"
-            store.con.execute(
-                f"COPY (SELECT * FROM \"{name}\" {where} ORDER BY ALL) TO '{target}' (FORMAT parquet)", params
-            )
-            files[f"{DATA_DIR}/{name}.parquet"] = target.read_bytes()
-    return files
+    (root / DATA_DIR).mkdir(parents=True, exist_ok=True)
+    digests = {}
+    for name, _, has_ts in store_relations(store):
+        where, params = window_filter(scope) if has_ts and scope else ("", [])
+        bundle_name = f"{DATA_DIR}/{name}.parquet"
+        target = root / bundle_name
+        query = f'SELECT * FROM "{name}" {where} ORDER BY ALL'
+        store.con.execute(f"COPY ({query}) TO '{target}' (FORMAT parquet)", params)
+        digests[bundle_name] = hash_regular(target)
+    return digests
 
 
 def window_filter(scope: Scope) -> tuple[str, list[Any]]:

@@ -16,7 +16,9 @@ from bundles.build import build_bundle
 from bundles.signing import generate_keypair, load_signer
 from bundles.verify import verify_bundle
 from collector.claims import builtin_pack_dirs, load_pack
-from collector.store import Store
+from collector.runner import run_source
+from collector.store import MEMORY_LIMIT_ENV, Store
+from sources.logs.source import LogsSource
 
 
 @pytest.fixture
@@ -203,3 +205,22 @@ def test_html_report_highlights_gaps_and_links_evidence(demo_dir: Path) -> None:
     assert "Namespace/admin-console: regulated namespace has no default-deny ingress NetworkPolicy" in html
     assert 'href="evidence/k8s-networking/access-restricted/gaps.csv"' in html
     assert "<script" not in html and "http://" not in html and "https://" not in html.replace("https-", "")
+
+
+def bundle_files(root: Path) -> dict[Path, bytes]:
+    return {p.relative_to(root): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_collects_and_bundles_under_a_1gb_memory_limit(
+    demo_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DuckDB sorts and exports within the limit (spilling to disk): the bundle is byte-identical to the demo's."""
+    monkeypatch.setenv(MEMORY_LIMIT_ENV, "1GB")
+    with Store.open(tmp_path / "logs.duckdb") as store:
+        assert store.con.execute("SELECT current_setting('memory_limit')").fetchone() == ("953.6 MiB",)
+        logs = {"format": "hubble", "paths": [str(demo_dir / "environment" / "logs" / "hubble-flows.json")]}
+        result = run_source(store, LogsSource(), {"cluster": "casework-prod", "inputs": [logs]})
+        assert (result.status, result.counts["flows"]) == ("succeeded", 114)
+    key, store_file = str(demo_dir / "keys" / "signing.key"), str(demo_dir / "evidence.duckdb")
+    assert cli("bundle", "--out", str(tmp_path / "limited"), "--key", key, "--store", store_file).exit_code == 0
+    assert bundle_files(tmp_path / "limited") == bundle_files(demo_dir / "bundle")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -178,6 +178,31 @@ def vpc_rejects_only(c: Cluster) -> None:  # security-group / NACL rejects are n
     ]
 
 
+def silence_just_over_limit(c: Cluster) -> None:  # node-a: nothing from minute 40 to 100.5 (60.5 > 60)
+    c.flows = [f for f in c.flows if f["node_name"] != "node-a" or not 40 < minutes(f) <= 100]
+    c.flows.append(flow(100.5, "node-a"))
+
+
+def silence_exactly_limit(c: Cluster) -> None:  # node-a: nothing from minute 40 to 100: 60 minutes is allowed
+    c.flows = [f for f in c.flows if f["node_name"] != "node-a" or not 40 < minutes(f) < 100]
+
+
+def short_silence_across_the_hour(c: Cluster) -> None:  # node-b: nothing from minute 50 to 105 (55 minutes)
+    c.flows = [f for f in c.flows if f["node_name"] != "node-b" or not 50 < minutes(f) < 105]
+    c.flows.append(flow(105, "node-b"))
+
+
+def node_silent_at_end(c: Cluster) -> None:  # node-b: nothing after minute 50, the window runs to minute 120
+    c.flows = [f for f in c.flows if f["node_name"] != "node-b" or minutes(f) <= 50]
+
+
+def vpc_flow_logs_silent(c: Cluster) -> None:  # the cluster's VPC Flow Logs: nothing from minute 20 to 81
+    c.vpcflow = [
+        f"2 123456789010 eni-1 10.0.0.5 198.51.100.1 49152 443 6 10 840 {s} {s + 60} ACCEPT OK"
+        for s in (int(at(m).timestamp()) for m in (0, 10, 20, 81, 90, 100, 110, 120))
+    ]
+
+
 def unlogged_inventory_node(c: Cluster) -> None:  # a third Node that never reported a flow
     c.manifests += "---\napiVersion: v1\nkind: Node\nmetadata: {name: node-c}\n"
 
@@ -250,6 +275,11 @@ VARIANTS: dict[str, Callable[[Cluster], None]] = {
         node_silent_mid_window,
         non_policy_drops_only,
         vpc_rejects_only,
+        silence_just_over_limit,
+        silence_exactly_limit,
+        short_silence_across_the_hour,
+        node_silent_at_end,
+        vpc_flow_logs_silent,
         unlogged_inventory_node,
         nodes_not_listed_pod_on_silent_node,
         relay_names_and_numeric_reasons,
@@ -304,11 +334,16 @@ def evaluate(store: Store, **parameters: Any) -> dict[str, ClaimResult]:
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ClaimResult]:
+def variants_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     root = tmp_path_factory.mktemp("coverage")
     with Store.open(root / "evidence.duckdb") as store:
         collect(store, root, list(VARIANTS))
-        return evaluate(store)
+        yield store
+
+
+@pytest.fixture(scope="module")
+def results(variants_store: Store) -> dict[str, ClaimResult]:
+    return evaluate(variants_store)
 
 
 def gaps(result: ClaimResult, cluster: str) -> list[tuple[str, str]]:
@@ -329,6 +364,16 @@ POLICY_GAPS = {
     ],
     "node-silent-mid-window": [
         ("node node-b", "no flow log record for 70.0 minutes, more than max_log_gap_minutes (60)")
+    ],
+    "silence-just-over-limit": [
+        ("node node-a", "no flow log record for 60.5 minutes, more than max_log_gap_minutes (60)")
+    ],
+    "node-silent-at-end": [("node node-b", "no flow log record for 70.0 minutes, more than max_log_gap_minutes (60)")],
+    "vpc-flow-logs-silent": [
+        (
+            "flow logs of vpc-flow-logs-silent",
+            "no flow log record for 61.0 minutes, more than max_log_gap_minutes (60)",
+        )
     ],
     "only-l7-denies": [
         (
@@ -360,6 +405,38 @@ def test_policy_denies_visible_per_node_and_enforcement_drop(results: dict[str, 
     assert gap_clusters(result) == set(POLICY_GAPS)  # the baseline and the other claim's variants stay clean
     for cluster, expected in POLICY_GAPS.items():
         assert gaps(result, cluster) == expected, cluster
+
+
+# Every silence between consecutive records (ordered by time, then artifact), as the claim defines it.
+CONSECUTIVE_SILENCES = """
+WITH t AS (
+    SELECT cluster, logs_node(log_format, observer) AS node, ts, lag(ts) OVER w AS previous, lead(ts) OVER w AS next,
+           artifact_sha256
+    FROM logs_flows
+    WINDOW w AS (PARTITION BY cluster, logs_node(log_format, observer) ORDER BY ts, artifact_sha256)
+)
+SELECT cluster, node, previous, ts, artifact_sha256 FROM t WHERE previous IS NOT NULL
+UNION ALL SELECT cluster, node, span.since, ts, artifact_sha256 FROM t, logs_span span WHERE previous IS NULL
+UNION ALL SELECT cluster, node, ts, span.until, artifact_sha256 FROM t, logs_span span WHERE next IS NULL
+"""
+LONGER = "WHERE epoch({1}) - epoch({0}) > 60 * CAST(getvariable('max_log_gap_minutes') AS DOUBLE)"
+
+
+@pytest.mark.parametrize("limit", [0.5, 7.5, 9.99, 10, 10.01, 29.5, 55, 60, 60.5, 61, 70, 500])
+def test_bucketed_silences_are_the_consecutive_records_longer_silences(
+    variants_store: Store, results: dict[str, ClaimResult], limit: float
+) -> None:
+    """The set-based view lists exactly the silences longer than the limit that consecutive records leave, each
+    citing the same record, for limits on, off and across the baseline's 10-minute and the hour boundaries."""
+    con = variants_store.con  # the logs pack's views were created by the evaluation (``results``)
+    con.execute("SET VARIABLE max_log_gap_minutes = ?", [limit])
+    bucketed = con.execute(
+        "SELECT cluster, node, silence_start, silence_end, artifact_sha256 FROM logs_flow_silences "
+        + LONGER.format("silence_start", "silence_end")
+    ).fetchall()
+    expected = con.execute(f"SELECT * FROM ({CONSECUTIVE_SILENCES}) s(c, n, a, b, d) " + LONGER.format("a", "b"))
+    assert sorted(bucketed, key=str) == sorted(expected.fetchall(), key=str)
+    assert limit > 120 or bucketed  # the variants leave silences of every length up to the window
 
 
 TRACE_GAPS = {

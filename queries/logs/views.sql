@@ -138,16 +138,23 @@ FROM logs_address_lists WHERE problem IS NOT NULL;
 -- (labels reserved:world*, cidr:*, fqdn:*; identity 2, 9 or 10), or, when the log gives neither labels
 -- nor identity, its IPv4 address is not in internal_cidrs (IPv6: not ULA, link-local or loopback).
 CREATE VIEW logs_regulated_egress AS
-WITH regulated AS (
+WITH pairs AS (  -- grouped on the columns read below first: each expression runs once per group, not per flow
+    SELECT f.cluster, f.src_namespace, f.src_pod, f.src_ip, f.dst_fqdn, f.dst_ip, f.dst_port, f.dst_namespace,
+           f.dst_labels, f.dst_identity, count(*) AS flows, min(f.ts) AS first_ts, max(f.ts) AS last_ts,
+           min({'ts': f.ts, 'artifact_sha256': f.artifact_sha256, 'run_id': f.run_id, 'source': f.source,
+                'collected_at': f.collected_at}) AS example
+    FROM logs_flows f
+    JOIN logs_regulated_namespaces n ON n.cluster = f.cluster AND n.namespace = f.src_namespace
+    WHERE f.verdict = 'allow' AND coalesce(f.direction, 'egress') = 'egress'
+    GROUP BY ALL
+), regulated AS (
     SELECT f.*,
            coalesce(regexp_replace(f.src_pod, '-[bcdfghjklmnpqrstvwxz2456789]{6,10}-[bcdfghjklmnpqrstvwxz2456789]{5}$'
                                               || '|-[bcdfghjklmnpqrstvwxz2456789]{5}$', ''), f.src_ip) AS workload,
            nullif(rtrim(lower(f.dst_fqdn), '.'), '') AS fqdn,
            CASE WHEN regexp_full_match(f.dst_ip, '[0-9]{1,3}(\.[0-9]{1,3}){3}') THEN logs_ipv4_int(f.dst_ip) END AS dst_int,
            coalesce(f.dst_labels, []) AS labels
-    FROM logs_flows f
-    JOIN logs_regulated_namespaces n ON n.cluster = f.cluster AND n.namespace = f.src_namespace
-    WHERE f.verdict = 'allow' AND coalesce(f.direction, 'egress') = 'egress'
+    FROM pairs f
 ), classified AS (
     SELECT *,
            CASE WHEN dst_namespace IS NOT NULL THEN false
@@ -162,9 +169,8 @@ WITH regulated AS (
     FROM regulated
 ), grouped AS (
     SELECT cluster, src_namespace AS namespace, workload, coalesce(fqdn, dst_ip) AS destination, fqdn, dst_ip,
-           dst_int, dst_port AS port, count(*) AS flows, min(ts) AS first_ts, max(ts) AS last_ts,
-           min({'ts': ts, 'artifact_sha256': artifact_sha256, 'run_id': run_id, 'source': source,
-                'collected_at': collected_at}) AS example
+           dst_int, dst_port AS port, CAST(sum(flows) AS BIGINT) AS flows, min(first_ts) AS first_ts,
+           max(last_ts) AS last_ts, min(example) AS example
     FROM classified
     WHERE external
     GROUP BY ALL
@@ -247,20 +253,33 @@ WHERE verdict = 'deny' AND log_format = 'hubble'
 -- Silences between consecutive flow records of a node (Hubble) or of a cluster's other flow logs (node
 -- NULL), and before the first and after the last record up to the window's bounds (the span of the records
 -- when a bound is open). Each cites the record that ends it, or, after the last record, that record.
+-- Set-based: records are grouped in buckets max_log_gap_minutes wide (whole microseconds, rounded down), so
+-- two records of one bucket are never a longer silence than allowed; only the silences between the last
+-- record of a bucket and the first of the next non-empty one are listed (shorter ones may be left out).
 CREATE VIEW logs_flow_silences AS
-WITH t AS (
-    SELECT cluster, logs_node(log_format, observer) AS node, ts, lag(ts) OVER w AS previous, lead(ts) OVER w AS next,
-           source, run_id, artifact_sha256, collected_at
+WITH b AS (
+    SELECT cluster, logs_node(log_format, observer) AS node,
+           epoch_us(ts) // greatest(1, CAST(floor(60e6 * CAST(getvariable('max_log_gap_minutes') AS DOUBLE)) AS BIGINT))
+             AS bucket,
+           min({'ts': ts, 'artifact_sha256': artifact_sha256, 'run_id': run_id, 'source': source,
+                'collected_at': collected_at}) AS first,
+           max({'ts': ts, 'artifact_sha256': artifact_sha256, 'run_id': run_id, 'source': source,
+                'collected_at': collected_at}) AS last
     FROM logs_flows
-    WINDOW w AS (PARTITION BY cluster, logs_node(log_format, observer) ORDER BY ts, artifact_sha256)
+    GROUP BY ALL
+), t AS (
+    SELECT *, lag(last.ts) OVER w AS previous, lead(first.ts) OVER w AS next
+    FROM b
+    WINDOW w AS (PARTITION BY cluster, node ORDER BY bucket)
 ), s AS (
-    SELECT cluster, node, previous AS silence_start, ts AS silence_end, source, run_id, artifact_sha256, collected_at
+    SELECT cluster, node, previous AS silence_start, first.ts AS silence_end, first.source, first.run_id,
+           first.artifact_sha256, first.collected_at
     FROM t WHERE previous IS NOT NULL
     UNION ALL
-    SELECT cluster, node, span.since, ts, source, run_id, artifact_sha256, collected_at
+    SELECT cluster, node, span.since, first.ts, first.source, first.run_id, first.artifact_sha256, first.collected_at
     FROM t, logs_span span WHERE previous IS NULL
     UNION ALL
-    SELECT cluster, node, ts, span.until, source, run_id, artifact_sha256, collected_at
+    SELECT cluster, node, last.ts, span.until, last.source, last.run_id, last.artifact_sha256, last.collected_at
     FROM t, logs_span span WHERE next IS NULL
 )
 SELECT *, round((epoch(silence_end) - epoch(silence_start)) / 60, 1) AS minutes FROM s;
