@@ -1,0 +1,84 @@
+"""The logs claims on Apache Spark (local[2]) and on DuckDB over one corpus: the same verdicts and rows."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import write
+from test_pack_logs import NAMESPACES, T0, access, deny, flow
+
+from collector.claims import ClaimResult, Settings, evaluate_pack, load_pack, resolve_pack
+from collector.runner import run_source
+from collector.store import Store
+from sources.kubernetes.source import KubernetesSource
+from sources.logs.source import LogsSource
+
+PROVENANCE = {"run_id", "artifact_sha256", "collected_at"}  # name each store's own runs
+ALLOWLIST = ["api.payments.example.net", "10.20.0.0/16"]
+
+
+def corpus(tmp: Path) -> list[dict[str, Any]]:
+    """Hubble, Envoy and VPC flow logs holding a gap of every logs claim, and evidence of each."""
+    start = int(T0.timestamp())
+    hubble = [
+        deny(0), flow(1, "203.0.113.10", fqdn="api.payments.example.net."), flow(2, "10.20.0.15", 5432),
+        flow(3, "198.51.100.23", fqdn="paste.example.org"), deny(95), "not json",
+        {"lost_events": {"source": "HUBBLE_RING_BUFFER", "num_events_lost": "12"}, "time": "2026-01-05T11:40:00Z"},
+    ]  # fmt: skip
+    envoy = [access(30), access(31, request_id="-", route="-"), access(32, status=403, route="-",
+                                                                      details="rbac_access_denied_matched_policy[none]")]
+    vpc = [
+        "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action "
+        "log-status",
+        f"2 123456789010 eni-1 10.0.0.5 198.51.100.1 49152 443 6 10 840 {start} {start + 60} REJECT OK",
+        f"2 123456789010 eni-1 - - - - - - - {start + 600} {start + 660} - SKIPDATA",
+    ]
+    inputs = []
+    for fmt, lines in (("hubble", hubble), ("envoy", envoy), ("vpcflow", vpc)):
+        path = write(tmp / "logs" / f"prod-{fmt}.log", "".join((json.dumps(x) if isinstance(x, dict) else x) + "\n"
+                                                            for x in lines))
+        inputs.append({"format": fmt, "paths": [str(path)]})
+    return inputs
+
+
+def judged(store: Store, tmp: Path, engine: dict[str, Any]) -> dict[str, ClaimResult]:
+    manifests = write(tmp / "k8s.yaml", NAMESPACES)
+    assert run_source(store, KubernetesSource(), {"paths": [str(manifests)], "cluster": "prod"}).status == "succeeded"
+    config = {"inputs": corpus(tmp), "cluster": "prod", "engine": engine}
+    result = run_source(store, LogsSource(), config)
+    assert result.status in ("succeeded", "partial"), result.error
+    results = evaluate_pack(store, load_pack(resolve_pack("logs")), Settings({"egress_allowlist": ALLOWLIST}))
+    return {r.claim.id: r for r in results}
+
+
+def comparable(result: ClaimResult) -> tuple[str, list, list]:
+    def rows(q: Any) -> list:
+        keep = [i for i, c in enumerate(q.columns) if c not in PROVENANCE]
+        return sorted(((q.columns[i], row[i]) for i in keep) for row in q.rows)
+
+    return result.verdict, rows(result.gaps), rows(result.evidence)
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, ClaimResult], dict[str, ClaimResult]]:
+    pytest.importorskip("pyspark")
+    tmp = tmp_path_factory.mktemp("spark")
+    with Store.open(tmp / "duck.duckdb") as duck, Store.open(tmp / "spark.duckdb") as spark:
+        on_duckdb = judged(duck, tmp / "duck", {"name": "duckdb"})
+        engine = {"name": "spark", "master": "local[2]", "output": str(tmp / "lake"),
+                  "parameters": {"egress_allowlist": ALLOWLIST}}
+        on_spark = judged(spark, tmp / "duck", engine)
+        return on_duckdb, on_spark
+
+
+def test_every_logs_claim_has_the_same_verdict_and_rows_on_both_engines(both: Any) -> None:
+    on_duckdb, on_spark = both
+    assert sorted(on_spark) == sorted(on_duckdb)
+    assert {c: r.verdict for c, r in on_duckdb.items()} == {
+        "egress-controlled": "gap", "policy-denies-visible": "gap", "incidents-traceable": "gap"}
+    for claim in on_duckdb:
+        assert on_spark[claim].verdict != "error", on_spark[claim].reason
+        assert comparable(on_spark[claim]) == comparable(on_duckdb[claim]), claim
