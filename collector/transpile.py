@@ -10,6 +10,7 @@ What still does not transpile (SQLGlot's unsupported constructs, functions Spark
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -23,9 +24,9 @@ from collector.claims import Pack, PackError
 
 # Spark SQL functions SQLGlot may leave as plain calls; any other unknown call is reported.
 SPARK_FUNCTIONS = frozenset(
-    "array_join arrays_overlap collect_set concat filter from_json get_json_object listagg map_from_arrays "
-    "regexp_replace replace rlike size split split_part startswith string_agg timestamp_seconds transform try_cast "
-    "unix_micros".split()
+    "array_join arrays_overlap collect_set concat filter from_json get_json_object listagg map map_from_arrays "
+    "named_struct regexp_replace replace rlike size split split_part startswith string_agg timestamp_seconds "
+    "transform try_cast try_parse_json unix_micros".split()
 )
 VIEW_NAME = re.compile(r"CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP\w*\s+)?(?:VIEW|MACRO)\s+(\w+)", re.IGNORECASE)
 
@@ -151,7 +152,7 @@ def statement(
         return f"{file}:{line + line_of(text, construct)}"
 
     tree = tree.transform(lambda node: substitute(node, parameters, macros, where, found))
-    tree = tree.transform(rewrite)
+    tree = bottom_up(tree, rewrite)
     tree = move_json_each(tree)
     for call in tree.find_all(exp.Anonymous):
         if call.name.lower() not in SPARK_FUNCTIONS:
@@ -160,10 +161,23 @@ def statement(
         tree = tree.expression  # the view's query: the engine names the view
     try:
         sql = tree.sql(dialect="spark", unsupported_level=ErrorLevel.RAISE)
+        sqlglot.parse_one(sql, read="spark")  # what SQLGlot wrote Spark must read
     except SqlglotError as exc:
         found.append(f"{file}:{line}: {str(exc).strip().splitlines()[0]}")
         sql = ""
     return SparkStatement(file, line, name, sql)
+
+
+def bottom_up(tree: exp.Expression, fun: Callable[[exp.Expression], exp.Expression]) -> exp.Expression:
+    """``tree`` with ``fun`` applied to every node, children before their parent."""
+    for node in reversed(list(tree.walk())):
+        new = fun(node)
+        if new is not node:
+            if node is tree:
+                tree = new
+            else:
+                node.replace(new)
+    return tree
 
 
 def line_of(text: str, construct: str) -> int:
@@ -237,6 +251,31 @@ def rewrite(node: exp.Expression) -> exp.Expression:
         regex = spark_call("replace", star, exp.Literal.string("?"), exp.Literal.string("."))
         anchored = spark_call("concat", exp.Literal.string("^"), regex, exp.Literal.string("$"))
         return exp.RegexpLike(this=node.this, expression=anchored)
+    if isinstance(node, exp.FromJson) and isinstance(node.expression, exp.Literal):  # DuckDB's JSON structure
+        try:
+            ddl = spark_type(json.loads(node.expression.this))
+        except ValueError:
+            return node
+        return spark_call("from_json", node.this, exp.Literal.string(ddl))
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "json_valid":
+        return exp.Not(this=exp.Is(this=spark_call("try_parse_json", *node.expressions), expression=exp.null()))
+    if isinstance(node, exp.RegexpExtract) and isinstance(node.args.get("group"), exp.Array):
+        # DuckDB's regexp_extract(text, pattern, [names]): a struct of the named groups
+        fields = []
+        for i, name in enumerate(node.args["group"].expressions, start=1):
+            group = exp.RegexpExtract(this=node.this.copy(), expression=node.expression.copy(),
+                                      group=exp.Literal.number(i))
+            fields += [name.copy(), group]
+        return spark_call("named_struct", *fields)
+    if isinstance(node, exp.ToMap):  # MAP {k: v, …}, or MAP {…}[key] which SQLGlot reads as MAP ({…}[key])
+        inner = node.this
+        key = inner.expressions[0] if isinstance(inner, exp.Bracket) else None
+        struct = inner.this if isinstance(inner, exp.Bracket) else inner
+        if not isinstance(struct, exp.Struct) or not all(isinstance(e, exp.PropertyEQ) for e in struct.expressions):
+            return node
+        pairs = [part.copy() for e in struct.expressions for part in (e.this, e.expression)]
+        as_map = spark_call("map", *pairs)
+        return exp.Bracket(this=as_map, expressions=[key]) if key is not None else as_map
     if isinstance(node, exp.ArrayOverlaps):
         return spark_call("arrays_overlap", node.this, node.expression)
     if isinstance(node, exp.TimeToUnix):  # DuckDB's epoch keeps the fraction of a second
@@ -245,6 +284,20 @@ def rewrite(node: exp.Expression) -> exp.Expression:
         inner = node.this
         return exp.TryCast(this=inner.this, to=inner.args["to"]) if isinstance(inner, exp.Cast) else inner
     return node
+
+
+SPARK_TYPES = {"VARCHAR": "string", "JSON": "string", "INTEGER": "int", "BIGINT": "bigint", "BOOLEAN": "boolean",
+               "DOUBLE": "double", "TIMESTAMPTZ": "timestamp", "TIMESTAMP": "timestamp"}
+
+
+def spark_type(structure: Any) -> str:
+    """A DuckDB ``from_json`` structure (``{"a": "VARCHAR", "b": ["INTEGER"]}``) as a Spark DDL type; a JSON
+    field read as text keeps nested JSON as text on both."""
+    if isinstance(structure, dict):
+        return "struct<" + ",".join(f"`{k}`:{spark_type(v)}" for k, v in structure.items()) + ">"
+    if isinstance(structure, list):
+        return f"array<{spark_type(structure[0])}>"
+    return SPARK_TYPES[str(structure).upper()]
 
 
 def java_regex(pattern: exp.Expression) -> exp.Expression:

@@ -73,7 +73,9 @@ def spark_session(engine: Mapping[str, Any]) -> Any:
     for key, value in settings.items():
         builder = builder.config(key, value)
     try:
-        return builder.getOrCreate()
+        spark = builder.getOrCreate()
+        spark.sparkContext.setLogLevel("ERROR")
+        return spark
     except Exception as exc:
         raise SparkFailure(f"logs: Spark at {master} unreachable: {one_line(exc)}") from None
 
@@ -101,12 +103,16 @@ def collect_on_spark(ctx: CollectContext, window: Window) -> None:
         artifact = ctx.add_artifact(
             json.dumps(manifest, indent=1, sort_keys=True).encode(), "spark input manifest", "application/json"
         )
-        files = normalise(ctx, spark, cfg, engine, window, artifact, manifest)
+        for entry in manifest:  # each object's entry: the artifact its records cite, with the object's digest
+            entry["artifact"] = ctx.add_artifact(
+                json.dumps(entry, sort_keys=True).encode(), entry["path"], "application/json", entry["sha256"]
+            )
+        files = normalise(ctx, spark, cfg, engine, window, manifest)
         judge(ctx, spark, spark_pack, engine, parameters, artifact, files)
     except SourceError:
         raise
     except Exception as exc:
-        raise SparkFailure(f"logs: Spark failed: {one_line(exc)}") from None
+        raise SparkFailure(f"logs: Spark failed: {one_line(exc)}") from exc
 
 
 def input_manifest(spark: Any, cfg: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -137,7 +143,7 @@ def table_types(ctx: CollectContext, table: str) -> list[tuple[str, str]]:
 
 def normalise(
     ctx: CollectContext, spark: Any, cfg: Mapping[str, Any], engine: Mapping[str, Any], window: Window,
-    artifact: str, manifest: list[dict[str, Any]],
+    manifest: list[dict[str, Any]],
 ) -> list[dict[str, Any]]:
     """Parse every input object on Spark into its table's Parquet (this run's rows); return its ``log_artifacts``
     rows (also stored)."""
@@ -154,48 +160,48 @@ def normalise(
         lines = spark.read.text(entry["path"]).withColumnRenamed("value", "raw").where("raw <> ''")
         lines.createOrReplaceTempView("spark_lines")
         parsed = spark.sql(sql).drop("_status").withColumnRenamed("_final", "_status").cache()
-        counts = {row["_status"]: row["count"] for row in parsed.groupBy("_status").count().collect()}
         bounds = " AND ".join(
-            [f"ts >= TIMESTAMP '{window.since.isoformat()}'"] * bool(window.since)
-            + [f"ts < TIMESTAMP '{window.until.isoformat()}'"] * bool(window.until)
+            ([f"ts >= TIMESTAMP '{window.since.isoformat()}'"] if window.since else [])
+            + ([f"ts < TIMESTAMP '{window.until.isoformat()}'"] if window.until else [])
         ) or "true"
-        ok = parsed.where("_status = 'ok'")
-        kept = ok.where(bounds)
+        status = f"CASE WHEN _status = 'ok' AND NOT ({bounds}) THEN 'outside-window' ELSE _status END"
+        counts = {r["status"]: r["n"] for r in parsed.groupBy(F.expr(status).alias("status")).agg(
+            F.count("*").alias("n")).collect()}  # fmt: skip
         columns = table_types(ctx, fmt.table)
-        present = set(kept.columns)
         extra = {
             "cluster": F.coalesce(F.lit(spec.get("cluster")).cast("string"), F.col("cluster"), F.lit(cfg["cluster"])),
             "log_format": F.lit(fmt.name), "source": F.lit(ctx.source), "run_id": F.lit(ctx.run_id),
-            "artifact_sha256": F.lit(artifact), "collected_at": F.lit(ctx.collected_at),
+            "artifact_sha256": F.lit(entry["artifact"]), "collected_at": F.lit(ctx.collected_at),
         }  # fmt: skip
-        rows = kept.select(
+        rows = parsed.where(f"_status = 'ok' AND {bounds}").select(
             *[
-                (extra[n] if n in extra else F.col(n) if n in present else F.lit(None)).cast(t).alias(n)
+                (extra[n] if n in extra else F.col(n) if n in parsed.columns else F.lit(None)).cast(t).alias(n)
                 for n, t in columns
             ],
             F.to_date("ts").alias("date"),
         )
         rows.write.mode("append").partitionBy("date", "cluster").parquet(f"{engine['output']}/{fmt.table}")
-        records = counts.get("ok", 0) - (outside := ok.count() - kept.count() if bounds != "true" else 0)
+        parsed.unpersist()
         rejected = sum(c for s, c in counts.items() if s.startswith("reject:"))
         skipped = {s.removeprefix("skip:"): c for s, c in counts.items() if s.startswith("skip:")}
-        cluster = spec.get("cluster") or cluster_of(kept, cfg["cluster"])
         files.append({
-            "origin": origin, "origin_version": entry["mtime"], "log_format": fmt.name, "cluster": cluster,
+            "origin": origin, "origin_version": entry["mtime"], "log_format": fmt.name,
+            "cluster": spec.get("cluster") or cfg["cluster"],
             "compression": "none", "wrapper": wrapper, "options": json.dumps({"engine": "spark"}),
-            "window_since": window.since, "window_until": window.until, "records": records, "rejected": rejected,
-            "skipped": json.dumps(skipped), "outside_window": outside, "lines": sum(counts.values()),
-            "source": ctx.source, "run_id": ctx.run_id, "artifact_sha256": artifact, "collected_at": ctx.collected_at,
+            "window_since": window.since, "window_until": window.until, "records": counts.get("ok", 0),
+            "rejected": rejected, "skipped": json.dumps(skipped), "outside_window": counts.get("outside-window", 0),
+            "lines": sum(counts.values()),
+            "source": ctx.source, "run_id": ctx.run_id, "artifact_sha256": entry["artifact"],
+            "collected_at": ctx.collected_at,
         })  # fmt: skip
-        ctx.emit("log_artifacts", {k: v for k, v in files[-1].items() if k not in PROVENANCE}, artifact)
-        for status, count in sorted(counts.items()):
-            if status.startswith("reject:"):
-                reason = status.removeprefix("reject:")
+        ctx.emit("log_artifacts", {k: v for k, v in files[-1].items() if k not in PROVENANCE}, entry["artifact"])
+        for key, count in sorted(counts.items()):
+            if key.startswith("reject:"):
+                reason = key.removeprefix("reject:")
                 ctx.emit("ingest_rejects", {"origin": origin, "log_format": fmt.name, "reason": reason,
-                                            "count": count, "samples": []}, artifact)
+                                            "count": count, "samples": []}, entry["artifact"])
         if rejected:
-            ctx.partial(f"logs: {origin}: {rejected} malformed line(s) rejected")
-        parsed.unpersist()
+            ctx.partial(f"logs: {origin} ({fmt.name}): {rejected} line(s) rejected")
     return files
 
 
@@ -203,11 +209,6 @@ def sniff_path(path: str, max_line: int) -> tuple[str, str | None, bool]:
     from pathlib import Path
 
     return sniff(Path(path), max_line)
-
-
-def cluster_of(rows: Any, default: str) -> str:
-    found = rows.selectExpr("min(cluster) AS c").collect()[0]["c"]
-    return found or default
 
 
 def spark_select(fmt: Any, wrapper: str, first_line: str | None, spec: Mapping[str, Any], required: list[str]) -> str:
