@@ -256,7 +256,10 @@ def rewrite(node: exp.Expression) -> exp.Expression:
             ddl = spark_type(json.loads(node.expression.this))
         except ValueError:
             return node
-        return spark_call("from_json", node.this, exp.Literal.string(ddl))
+        # NULL for text that is no JSON, as DuckDB (Spark's from_json gives a struct of NULLs)
+        parsed = spark_call("from_json", node.this, exp.Literal.string(ddl))
+        valid = exp.Not(this=exp.Is(this=spark_call("try_parse_json", node.this.copy()), expression=exp.null()))
+        return exp.If(this=valid, true=parsed, false=exp.null())
     if isinstance(node, exp.Anonymous) and node.name.lower() == "json_valid":
         return exp.Not(this=exp.Is(this=spark_call("try_parse_json", *node.expressions), expression=exp.null()))
     if isinstance(node, exp.RegexpExtract) and isinstance(node.args.get("group"), exp.Array):

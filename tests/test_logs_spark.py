@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from helpers import write
-from test_pack_logs import NAMESPACES, T0, access, deny, flow
+from test_pack_logs import CONFIGMAP, NAMESPACES, T0, access, deny, flow
 
 from collector.claims import ClaimResult, Settings, evaluate_pack, load_pack, resolve_pack
 from collector.runner import run_source
@@ -17,7 +17,7 @@ from sources.kubernetes.source import KubernetesSource
 from sources.logs.source import LogsSource
 
 PROVENANCE = {"run_id", "artifact_sha256", "collected_at"}  # name each store's own runs
-ALLOWLIST = ["api.payments.example.net", "10.20.0.0/16"]
+ALLOWLIST = ["10.20.0.0/16"]  # the ConfigMap of CONFIGMAP allows *.payments.example.net
 
 
 def corpus(tmp: Path) -> list[dict[str, Any]]:
@@ -45,8 +45,9 @@ def corpus(tmp: Path) -> list[dict[str, Any]]:
 
 
 def judged(store: Store, tmp: Path, engine: dict[str, Any]) -> dict[str, ClaimResult]:
-    manifests = write(tmp / "k8s.yaml", NAMESPACES)
-    assert run_source(store, KubernetesSource(), {"paths": [str(manifests)], "cluster": "prod"}).status == "succeeded"
+    manifests = write(tmp / "k8s.yaml", NAMESPACES + CONFIGMAP)
+    config = {"paths": [str(manifests)], "cluster": "prod", "egress_allowlists": True}
+    assert run_source(store, KubernetesSource(), config).status == "succeeded"
     config = {"inputs": corpus(tmp), "cluster": "prod", "engine": engine}
     result = run_source(store, LogsSource(), config)
     assert result.status in ("succeeded", "partial"), result.error
@@ -57,7 +58,7 @@ def judged(store: Store, tmp: Path, engine: dict[str, Any]) -> dict[str, ClaimRe
 def comparable(result: ClaimResult) -> tuple[str, list, list]:
     def rows(q: Any) -> list:
         keep = [i for i, c in enumerate(q.columns) if c not in PROVENANCE]
-        return sorted(((q.columns[i], row[i]) for i in keep) for row in q.rows)
+        return sorted(tuple((q.columns[i], row[i]) for i in keep) for row in q.rows)
 
     return result.verdict, rows(result.gaps), rows(result.evidence)
 

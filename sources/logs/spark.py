@@ -74,7 +74,7 @@ def spark_session(engine: Mapping[str, Any]) -> Any:
         builder = builder.config(key, value)
     try:
         spark = builder.getOrCreate()
-        spark.sparkContext.setLogLevel("ERROR")
+        spark.sparkContext.setLogLevel("OFF")  # failures are reported, in one line
         return spark
     except Exception as exc:
         raise SparkFailure(f"logs: Spark at {master} unreachable: {one_line(exc)}") from None
@@ -189,7 +189,7 @@ def normalise(
             "cluster": spec.get("cluster") or cfg["cluster"],
             "compression": "none", "wrapper": wrapper, "options": json.dumps({"engine": "spark"}),
             "window_since": window.since, "window_until": window.until, "records": counts.get("ok", 0),
-            "rejected": rejected, "skipped": json.dumps(skipped), "outside_window": counts.get("outside-window", 0),
+            "rejected": rejected, "skipped": skipped, "outside_window": counts.get("outside-window", 0),
             "lines": sum(counts.values()),
             "source": ctx.source, "run_id": ctx.run_id, "artifact_sha256": entry["artifact"],
             "collected_at": ctx.collected_at,
@@ -241,9 +241,7 @@ def judge(
         df.where(f"run_id = '{ctx.run_id}'").select([n for n, _ in columns]).createOrReplaceTempView(table)
     spark.createDataFrame([Row(run_id=ctx.run_id, status="succeeded")]).createOrReplaceTempView("runs")
     columns = table_types(ctx, "log_artifacts")
-    artifacts = spark.createDataFrame(
-        [tuple(f.get(n) for n, _ in columns) for f in files], ", ".join(f"`{n}` {t}" for n, t in columns)
-    )
+    artifacts = frame(spark, [[f.get(n) for n, _ in columns] for f in files], columns)
     artifacts.createOrReplaceTempView("log_artifacts")
     artifacts.createOrReplaceTempView("log_artifacts_ingested")
     for table in INVENTORY_TABLES:
@@ -262,7 +260,7 @@ def judge(
             query = statement.name.rsplit(" ", 1)[1]
             digest = hashlib.sha256(statement.sql.encode()).hexdigest()
             row = {"pack": "logs", "claim": claim, "query": query, "engine": "spark", "engine_version": version,
-                   "application_id": app_id, "sql_sha256": digest, "parameters": json.dumps(parameters, default=str),
+                   "application_id": app_id, "sql_sha256": digest, "parameters": parameters,
                    "columns": None, "total": None, "kept": None, "error": None}  # fmt: skip
             try:
                 df = spark.sql(statement.sql)
@@ -273,12 +271,12 @@ def judge(
                 row["error"] = f"{statement.file}: query failed on Spark: {one_line(exc)}{views}"
                 ctx.emit("engine_results", row, artifact)
                 continue
-            row.update(columns=json.dumps([[f.name, f.dataType.simpleString()] for f in df.schema.fields]),
+            row.update(columns=[[f.name, f.dataType.simpleString()] for f in df.schema.fields],
                        total=total, kept=len(kept))
             ctx.emit("engine_results", row, artifact)
             for position, values in enumerate(kept):
                 ctx.emit("engine_rows", {"pack": "logs", "claim": claim, "query": query, "position": position,
-                                         "value": json.dumps(list(values), default=json_value)}, artifact)
+                                         "value": json.loads(json.dumps(list(values), default=json_value))}, artifact)
             if total > len(kept):
                 ctx.partial(f"logs: claim {claim} {query}: {total} rows on Spark, {len(kept)} kept (max_rows)")
     aggregates = spark.sql(
@@ -299,13 +297,17 @@ def json_value(value: Any) -> Any:
 
 
 def store_frame(ctx: CollectContext, spark: Any, sql: str, table: str) -> Any:
-    """A small table of the store (inventory, this run's files) as a Spark DataFrame of the same columns."""
+    """A small table of the store (the inventory) as a Spark DataFrame of the same columns."""
     cur = ctx.store.con.execute(sql)
-    names = [d[0] for d in cur.description]
+    names, rows = [d[0] for d in cur.description], cur.fetchall()
     types = dict(table_types(ctx, table))
-    schema = ", ".join(f"`{n}` {types.get(n, 'string')}" for n in names)
-    rows = [
-        tuple(json.dumps(v) if types.get(n) == "string" and isinstance(v, dict | list) else v for n, v in zip(names, r, strict=True))
-        for r in cur.fetchall()
+    return frame(spark, rows, [(n, types.get(n, "string")) for n in names])
+
+
+def frame(spark: Any, rows: list[Any], columns: list[tuple[str, str]]) -> Any:
+    """Rows as a Spark DataFrame of ``columns`` (name, Spark type); a JSON value of a text column as JSON text."""
+    data = [
+        tuple(json.dumps(v) if t == "string" and isinstance(v, dict | list) else v for v, (_, t) in zip(r, columns, strict=True))
+        for r in rows
     ]
-    return spark.createDataFrame(rows, schema)
+    return spark.createDataFrame(data, ", ".join(f"`{n}` {t}" for n, t in columns))
