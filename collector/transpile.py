@@ -18,6 +18,7 @@ from typing import Any
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.duckdb import DuckDB
 from sqlglot.errors import ErrorLevel, SqlglotError
 
 from collector.claims import Pack, PackError
@@ -29,6 +30,15 @@ SPARK_FUNCTIONS = frozenset(
     "transform try_cast try_parse_json unix_micros".split()
 )
 VIEW_NAME = re.compile(r"CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP\w*\s+)?(?:VIEW|MACRO)\s+(\w+)", re.IGNORECASE)
+
+
+class DuckDBKeys(DuckDB):
+    """DuckDB as it reads ``->>``: a text not starting with ``$`` is one key, dots and all."""
+
+    def to_json_path(self, path: exp.Expr | None) -> exp.Expr | None:
+        if isinstance(path, exp.Literal) and path.is_string and not path.this.startswith("$"):
+            return path
+        return super().to_json_path(path)
 
 
 @dataclass(frozen=True)
@@ -130,7 +140,7 @@ def strip_comments(text: str) -> str:
 
 def parse(text: str, where: str, found: list[str]) -> exp.Expression | None:
     try:
-        return sqlglot.parse_one(text, read="duckdb")
+        return sqlglot.parse_one(text, read=DuckDBKeys)
     except SqlglotError as exc:
         found.append(f"{where}: not parsed: {str(exc).splitlines()[0]}")
         return None
@@ -333,6 +343,9 @@ def json_path(path: exp.Expression) -> exp.Expression:
             elif isinstance(p, exp.JSONPathSubscript):
                 parts.append(f"[{p.this}]")
         return exp.Literal.string("".join(parts))
+    if isinstance(path, exp.Literal) and path.is_string:
+        text = path.this
+        return exp.Literal.string(re.sub(r'\."([^"]*)"', r"['\1']", text) if text.startswith("$") else f"$['{text}']")
     as_path = spark_call("regexp_replace", path, exp.Literal.string(r'\."([^"]*)"'), exp.Literal.string("['$1']"))
     as_key = spark_call("concat", exp.Literal.string("$['"), path, exp.Literal.string("']"))
     return exp.If(this=spark_call("startswith", path, exp.Literal.string("$")), true=as_path, false=as_key)

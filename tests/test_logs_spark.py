@@ -83,3 +83,33 @@ def test_every_logs_claim_has_the_same_verdict_and_rows_on_both_engines(both: An
     for claim in on_duckdb:
         assert on_spark[claim].verdict != "error", on_spark[claim].reason
         assert comparable(on_spark[claim]) == comparable(on_duckdb[claim]), claim
+
+
+def test_rows_come_back_as_a_run_with_provenance_and_a_manifest(both: Any) -> None:
+    _, on_spark = both
+    gaps = on_spark["egress-controlled"].gaps
+    row = dict(zip(gaps.columns, gaps.rows[0], strict=True))
+    assert row["destination"] == "paste.example.org" and row["location"].endswith("prod-hubble.log")
+    assert row["run_id"] and row["artifact_sha256"]
+
+
+def test_a_missing_path_fails_the_run_in_one_line_and_keeps_the_store(tmp_path: Path, store: Store) -> None:
+    pytest.importorskip("pyspark")
+    before = store.con.execute("SELECT count(*) FROM runs").fetchone() if store.has_table("runs") else None
+    config = {"inputs": [{"format": "vpcflow", "paths": [str(tmp_path / "absent")]}],
+              "engine": {"name": "spark", "master": "local[2]", "output": str(tmp_path / "lake")}}
+    result = run_source(store, LogsSource(), config)
+    assert result.status == "failed"
+    assert result.error.startswith("logs: Spark failed: ") and "\n" not in result.error and "absent" in result.error
+    assert before is None or store.con.execute("SELECT count(*) FROM runs").fetchone()[0] == before[0] + 1
+
+
+def test_without_pyspark_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from collector.plugins import SourceError
+    from sources.logs.spark import spark_session
+
+    monkeypatch.setitem(sys.modules, "pyspark.sql", None)
+    with pytest.raises(SourceError, match=r"pip install 'defensible\[spark\]'"):
+        spark_session({"name": "spark"})

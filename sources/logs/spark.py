@@ -264,8 +264,9 @@ def judge(
                    "columns": None, "total": None, "kept": None, "error": None}  # fmt: skip
             try:
                 df = spark.sql(statement.sql)
-                total = df.count()
-                kept = df.limit(max_rows).collect()
+                kept = df.limit(max_rows + 1).collect()
+                total = df.count() if len(kept) > max_rows else len(kept)  # counted only when capped
+                kept = kept[:max_rows]
             except Exception as exc:
                 views = "".join(f"; {e}" for name, e in failed.items() if name in statement.sql)
                 row["error"] = f"{statement.file}: query failed on Spark: {one_line(exc)}{views}"
