@@ -23,7 +23,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 EPOCH = 1_767_225_600  # 2026-01-01T00:00:00Z
-HEADER = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status"
+HEADER = (
+    "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status"
+)
 
 # Runs in a child process: prints {"seconds", "status", "error", "verdicts"} as JSON.
 RUN = """

@@ -667,25 +667,29 @@ def engine_results(
         " AND w.claim = e.claim AND w.query = e.query) FROM engine_results e WHERE run_id = ? AND pack = ?",
         [row[0], pack.id],
     ).fetchall()
+    judged_with = json.loads(json.dumps(parameters, default=str))  # as the engine run stored them
     out: dict[str, dict[str, QueryResult | str]] = {}
     for claim, query, engine, used, columns, error, values in results:
-        judged = json.loads(used)
-        if judged != json.loads(json.dumps(parameters, default=str)):
-            changed = sorted(k for k in parameters if judged.get(k) != json.loads(json.dumps(parameters[k], default=str)))
-            out.setdefault(claim, {})[query] = (
-                f"judged on {engine} with other parameters ({', '.join(changed)}): collect again to judge these"
-            )
+        used = json.loads(used)
+        if used != judged_with:
+            changed = ", ".join(sorted(k for k in judged_with if used.get(k) != judged_with[k]))
+            out.setdefault(claim, {})[query] = f"judged on {engine} with other parameters ({changed}): collect again"
         elif error:
             out.setdefault(claim, {})[query] = error
         else:
-            names, kinds = zip(*json.loads(columns), strict=True) if json.loads(columns) else ((), ())
-            rows = [
-                tuple(None if v is None else ENGINE_TYPES.get(k, lambda x: x)(v) for v, k in zip(json.loads(r), kinds, strict=True))
-                for r in values or []
-            ]
-            rows.sort(key=lambda r: tuple((v is None, v) for v in r))
-            out.setdefault(claim, {})[query] = QueryResult(list(names), rows)
+            out.setdefault(claim, {})[query] = engine_rows(json.loads(columns), values or [])
     return {claim: (q.get("gaps", "no gaps rows"), q.get("evidence", "no evidence rows")) for claim, q in out.items()}
+
+
+def engine_rows(columns: list[list[str]], values: list[str]) -> QueryResult:
+    """Rows an engine returned (each a JSON array) with their values typed as DuckDB gives them, ordered as
+    ``run_query`` orders rows."""
+    kinds = [ENGINE_TYPES.get(kind, lambda v: v) for _, kind in columns]
+    rows = [
+        tuple(None if v is None else cast(v) for v, cast in zip(json.loads(row), kinds, strict=True)) for row in values
+    ]
+    rows.sort(key=lambda row: tuple((v is None, v) for v in row))
+    return QueryResult([name for name, _ in columns], rows)
 
 
 def run_query(con: duckdb.DuckDBPyConnection, sql: str) -> QueryResult:

@@ -25,10 +25,12 @@ from collector.claims import Pack, PackError
 
 # Spark SQL functions SQLGlot may leave as plain calls; any other unknown call is reported.
 SPARK_FUNCTIONS = frozenset(
-    "array_join arrays_overlap collect_set concat filter from_json get_json_object listagg map map_from_arrays "
-    "named_struct regexp_replace replace rlike size split split_part startswith string_agg timestamp_seconds "
-    "transform try_cast try_parse_json unix_micros".split()
-)
+    {
+        "array_join", "arrays_overlap", "collect_set", "concat", "filter", "from_json", "get_json_object", "listagg",
+        "map", "map_from_arrays", "named_struct", "regexp_replace", "replace", "rlike", "size", "split", "split_part",
+        "startswith", "string_agg", "timestamp_seconds", "transform", "try_cast", "try_parse_json", "unix_micros",
+    }
+)  # fmt: skip
 VIEW_NAME = re.compile(r"CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP\w*\s+)?(?:VIEW|MACRO)\s+(\w+)", re.IGNORECASE)
 
 
@@ -87,8 +89,10 @@ def to_spark(pack: Pack, parameters: Mapping[str, Any]) -> SparkPack:
     claims = {}
     for claim in pack.claims:
         pair = []
-        for kind, file, sql in (("gaps", claim.gaps_file, claim.gaps_sql), ("evidence", claim.evidence_file,
-                                                                                claim.evidence_sql)):
+        for kind, file, sql in (
+            ("gaps", claim.gaps_file, claim.gaps_sql),
+            ("evidence", claim.evidence_file, claim.evidence_sql),
+        ):
             tree = parse(sql, file, found)
             if tree is not None:
                 pair.append(statement(file, 1, f"{claim.id} {kind}", sql, tree, parameters, macros, found))
@@ -247,16 +251,23 @@ def rewrite(node: exp.Expression) -> exp.Expression:
     if isinstance(node, REGEX_NODES):
         node.set("expression", java_regex(node.expression))
     if isinstance(node, exp.RegexpFullMatch):  # Java regex: anchor the whole pattern
-        pattern = exp.DPipe(this=exp.Literal.string("^(?:"), expression=exp.DPipe(
-            this=node.expression, expression=exp.Literal.string(")$")))
+        pattern = exp.DPipe(
+            this=exp.Literal.string("^(?:"),
+            expression=exp.DPipe(this=node.expression, expression=exp.Literal.string(")$")),
+        )
         return exp.RegexpLike(this=node.this, expression=pattern)
-    if isinstance(node, exp.Array) and len(node.expressions) == 1 and isinstance(node.expressions[0], exp.Comprehension):
+    if (
+        isinstance(node, exp.Array)
+        and len(node.expressions) == 1
+        and isinstance(node.expressions[0], exp.Comprehension)
+    ):
         return comprehension(node.expressions[0])
     if isinstance(node, exp.JSONExtractScalar):
         return spark_call("get_json_object", node.this, json_path(node.expression))
     if isinstance(node, exp.Glob):  # glob: * any run, ? one character, the rest literal
-        escaped = spark_call("regexp_replace", node.expression, exp.Literal.string(r"([\\.+(){}^$|\[\]])"),
-                             exp.Literal.string(r"\\$1"))
+        escaped = spark_call(
+            "regexp_replace", node.expression, exp.Literal.string(r"([\\.+(){}^$|\[\]])"), exp.Literal.string(r"\\$1")
+        )
         star = spark_call("replace", escaped, exp.Literal.string("*"), exp.Literal.string(".*"))
         regex = spark_call("replace", star, exp.Literal.string("?"), exp.Literal.string("."))
         anchored = spark_call("concat", exp.Literal.string("^"), regex, exp.Literal.string("$"))
@@ -276,8 +287,9 @@ def rewrite(node: exp.Expression) -> exp.Expression:
         # DuckDB's regexp_extract(text, pattern, [names]): a struct of the named groups
         fields = []
         for i, name in enumerate(node.args["group"].expressions, start=1):
-            group = exp.RegexpExtract(this=node.this.copy(), expression=node.expression.copy(),
-                                      group=exp.Literal.number(i))
+            group = exp.RegexpExtract(
+                this=node.this.copy(), expression=node.expression.copy(), group=exp.Literal.number(i)
+            )
             fields += [name.copy(), group]
         return spark_call("named_struct", *fields)
     if isinstance(node, exp.ToMap):  # MAP {k: v, …}, or MAP {…}[key] which SQLGlot reads as MAP ({…}[key])
@@ -299,8 +311,16 @@ def rewrite(node: exp.Expression) -> exp.Expression:
     return node
 
 
-SPARK_TYPES = {"VARCHAR": "string", "JSON": "string", "INTEGER": "int", "BIGINT": "bigint", "BOOLEAN": "boolean",
-               "DOUBLE": "double", "TIMESTAMPTZ": "timestamp", "TIMESTAMP": "timestamp"}
+SPARK_TYPES = {
+    "VARCHAR": "string",
+    "JSON": "string",
+    "INTEGER": "int",
+    "BIGINT": "bigint",
+    "BOOLEAN": "boolean",
+    "DOUBLE": "double",
+    "TIMESTAMPTZ": "timestamp",
+    "TIMESTAMP": "timestamp",
+}
 
 
 def spark_type(structure: Any) -> str:
@@ -316,8 +336,11 @@ def spark_type(structure: Any) -> str:
 def java_regex(pattern: exp.Expression) -> exp.Expression:
     """RE2's POSIX classes (``[[:space:]]``) in the pattern's literals as Java's (``[\\p{Space}]``)."""
     return pattern.transform(
-        lambda n: exp.Literal.string(POSIX_CLASS.sub(lambda m: r"\p{" + m.group(1).capitalize() + "}", n.this))
-        if isinstance(n, exp.Literal) and n.is_string else n
+        lambda n: (
+            exp.Literal.string(POSIX_CLASS.sub(lambda m: r"\p{" + m.group(1).capitalize() + "}", n.this))
+            if isinstance(n, exp.Literal) and n.is_string
+            else n
+        )
     )
 
 
@@ -363,8 +386,16 @@ def move_json_each(tree: exp.Expression) -> exp.Expression:
             if isinstance(call, exp.Anonymous) and call.name.lower() == "json_each":
                 doc = spark_call("from_json", call.expressions[0], exp.Literal.string("map<string,string>"))
                 alias = table.alias or "json_each"
-                moved.append(exp.Lateral(this=exp.Explode(this=doc), view=True, alias=exp.TableAlias(
-                    this=exp.to_identifier(alias), columns=[exp.to_identifier("key"), exp.to_identifier("value")])))
+                moved.append(
+                    exp.Lateral(
+                        this=exp.Explode(this=doc),
+                        view=True,
+                        alias=exp.TableAlias(
+                            this=exp.to_identifier(alias),
+                            columns=[exp.to_identifier("key"), exp.to_identifier("value")],
+                        ),
+                    )
+                )
                 joins.remove(join)
                 for ref in select.find_all(exp.Column):
                     if ref.table == alias and ref.name == "value":
@@ -382,5 +413,8 @@ def move_json_each(tree: exp.Expression) -> exp.Expression:
 
 def unnest_as_lateral(unnest: exp.Unnest) -> exp.Lateral:
     alias = unnest.args["alias"]
-    return exp.Lateral(this=exp.Explode(this=unnest.expressions[0]), view=True, alias=exp.TableAlias(
-        this=alias.this, columns=alias.columns))
+    return exp.Lateral(
+        this=exp.Explode(this=unnest.expressions[0]),
+        view=True,
+        alias=exp.TableAlias(this=alias.this, columns=alias.columns),
+    )

@@ -28,8 +28,11 @@ def corpus(tmp: Path) -> list[dict[str, Any]]:
         flow(3, "198.51.100.23", fqdn="paste.example.org"), deny(95), "not json",
         {"lost_events": {"source": "HUBBLE_RING_BUFFER", "num_events_lost": "12"}, "time": "2026-01-05T11:40:00Z"},
     ]  # fmt: skip
-    envoy = [access(30), access(31, request_id="-", route="-"), access(32, status=403, route="-",
-                                                                      details="rbac_access_denied_matched_policy[none]")]
+    envoy = [
+        access(30),
+        access(31, request_id="-", route="-"),
+        access(32, status=403, route="-", details="rbac_access_denied_matched_policy[none]"),
+    ]
     vpc = [
         "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action "
         "log-status",
@@ -38,8 +41,10 @@ def corpus(tmp: Path) -> list[dict[str, Any]]:
     ]
     inputs = []
     for fmt, lines in (("hubble", hubble), ("envoy", envoy), ("vpcflow", vpc)):
-        path = write(tmp / "logs" / f"prod-{fmt}.log", "".join((json.dumps(x) if isinstance(x, dict) else x) + "\n"
-                                                            for x in lines))
+        path = write(
+            tmp / "logs" / f"prod-{fmt}.log",
+            "".join((json.dumps(x) if isinstance(x, dict) else x) + "\n" for x in lines),
+        )
         inputs.append({"format": fmt, "paths": [str(path)]})
     return inputs
 
@@ -69,8 +74,12 @@ def both(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, ClaimResul
     tmp = tmp_path_factory.mktemp("spark")
     with Store.open(tmp / "duck.duckdb") as duck, Store.open(tmp / "spark.duckdb") as spark:
         on_duckdb = judged(duck, tmp / "duck", {"name": "duckdb"})
-        engine = {"name": "spark", "master": "local[2]", "output": str(tmp / "lake"),
-                  "parameters": {"egress_allowlist": ALLOWLIST}}
+        engine = {
+            "name": "spark",
+            "master": "local[2]",
+            "output": str(tmp / "lake"),
+            "parameters": {"egress_allowlist": ALLOWLIST},
+        }
         on_spark = judged(spark, tmp / "duck", engine)
         return on_duckdb, on_spark
 
@@ -79,7 +88,10 @@ def test_every_logs_claim_has_the_same_verdict_and_rows_on_both_engines(both: An
     on_duckdb, on_spark = both
     assert sorted(on_spark) == sorted(on_duckdb)
     assert {c: r.verdict for c, r in on_duckdb.items()} == {
-        "egress-controlled": "gap", "policy-denies-visible": "gap", "incidents-traceable": "gap"}
+        "egress-controlled": "gap",
+        "policy-denies-visible": "gap",
+        "incidents-traceable": "gap",
+    }
     for claim in on_duckdb:
         assert on_spark[claim].verdict != "error", on_spark[claim].reason
         assert comparable(on_spark[claim]) == comparable(on_duckdb[claim]), claim
@@ -96,8 +108,10 @@ def test_rows_come_back_as_a_run_with_provenance_and_a_manifest(both: Any) -> No
 def test_a_missing_path_fails_the_run_in_one_line_and_keeps_the_store(tmp_path: Path, store: Store) -> None:
     pytest.importorskip("pyspark")
     before = store.con.execute("SELECT count(*) FROM runs").fetchone() if store.has_table("runs") else None
-    config = {"inputs": [{"format": "vpcflow", "paths": [str(tmp_path / "absent")]}],
-              "engine": {"name": "spark", "master": "local[2]", "output": str(tmp_path / "lake")}}
+    config = {
+        "inputs": [{"format": "vpcflow", "paths": [str(tmp_path / "absent")]}],
+        "engine": {"name": "spark", "master": "local[2]", "output": str(tmp_path / "lake")},
+    }
     result = run_source(store, LogsSource(), config)
     assert result.status == "failed"
     assert result.error.startswith("logs: Spark failed: ") and "\n" not in result.error and "absent" in result.error

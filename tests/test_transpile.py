@@ -33,8 +33,10 @@ def tiny_pack(tmp_path: Path, views: str, gaps: str = "SELECT 1 AS x") -> Path:
 def test_every_sql_file_of_the_logs_pack_transpiles() -> None:
     pack = load_pack(resolve_pack("logs"))
     spark = to_spark(pack, pack.parameters)  # raises TranspileError listing what does not transpile
-    assert {s.file for s in spark.statements} == {"views.sql", *(f for c in pack.claims for f in (c.gaps_file,
-                                                                                               c.evidence_file))}
+    assert {s.file for s in spark.statements} == {
+        "views.sql",
+        *(f for c in pack.claims for f in (c.gaps_file, c.evidence_file)),
+    }
     text = " ".join(s.sql for s in spark.statements)
     assert "getvariable" not in text.lower() and "logs_ipv4_int" not in text.lower()  # literals, macro inlined
     assert "'defensible.io/regulated=true'" in text
@@ -46,7 +48,7 @@ def test_what_does_not_transpile_is_reported_with_file_and_line(tmp_path: Path) 
     found = problems(pack)
     assert "views.sql:4: function no_such_function() has no Spark equivalent" in found
     assert "one.gaps.sql:1: getvariable('nope') names no parameter of the pack" in found
-    with pytest.raises(TranspileError, match="views.sql:4"):
+    with pytest.raises(TranspileError, match=r"views\.sql:4"):
         to_spark(pack, pack.parameters)
 
 
@@ -55,8 +57,11 @@ def test_what_does_not_transpile_is_reported_with_file_and_line(tmp_path: Path) 
     [
         ("SELECT regexp_full_match(a, 'x+')", "SELECT a RLIKE '^(?:' || 'x+' || ')$'"),
         ("SELECT [l FOR l IN xs IF l LIKE 'a%']", "SELECT FILTER(xs, l -> l LIKE 'a%')"),
-        ("SELECT a GLOB b", r"SELECT a RLIKE CONCAT('^', REPLACE(REPLACE(REGEXP_REPLACE(b, '([\\\\.+(){}^$|\\[\\]])', "
-                            r"'\\\\$1'), '*', '.*'), '?', '.'), '$')"),
+        (
+            "SELECT a GLOB b",
+            r"SELECT a RLIKE CONCAT('^', REPLACE(REPLACE(REGEXP_REPLACE(b, '([\\\\.+(){}^$|\\[\\]])', "
+            r"'\\\\$1'), '*', '.*'), '?', '.'), '$')",
+        ),
         ("SELECT epoch(ts)", "SELECT UNIX_MICROS(ts) / 1e6"),
         (  # DuckDB: a text not starting with $ is one key
             "SELECT labels->>'k.io/x', d->>'$.\"a.b\".c'",

@@ -123,12 +123,22 @@ def input_manifest(spark: Any, cfg: Mapping[str, Any]) -> list[dict[str, Any]]:
             raise SourceError(
                 f"logs: input {number} ({spec['format']}): engine spark reads `paths` of {', '.join(SPARK_FORMATS)}"
             )
-        files = spark.read.format("binaryFile").load(spec["paths"]).selectExpr(
-            "path", "length", "modificationTime", "sha2(content, 256) AS sha256"
+        files = (
+            spark.read.format("binaryFile")
+            .load(spec["paths"])
+            .selectExpr("path", "length", "modificationTime", "sha2(content, 256) AS sha256")
         )
         for row in files.orderBy("path").collect():
-            out.append({"input": number, "format": spec["format"], "path": row.path, "size": row.length,
-                        "mtime": row.modificationTime.replace(tzinfo=UTC).isoformat(), "sha256": row.sha256})
+            out.append(
+                {
+                    "input": number,
+                    "format": spec["format"],
+                    "path": row.path,
+                    "size": row.length,
+                    "mtime": row.modificationTime.replace(tzinfo=UTC).isoformat(),
+                    "sha256": row.sha256,
+                }
+            )
     return out
 
 
@@ -142,7 +152,11 @@ def table_types(ctx: CollectContext, table: str) -> list[tuple[str, str]]:
 
 
 def normalise(
-    ctx: CollectContext, spark: Any, cfg: Mapping[str, Any], engine: Mapping[str, Any], window: Window,
+    ctx: CollectContext,
+    spark: Any,
+    cfg: Mapping[str, Any],
+    engine: Mapping[str, Any],
+    window: Window,
     manifest: list[dict[str, Any]],
 ) -> list[dict[str, Any]]:
     """Parse every input object on Spark into its table's Parquet (this run's rows); return its ``log_artifacts``
@@ -160,10 +174,13 @@ def normalise(
         lines = spark.read.text(entry["path"]).withColumnRenamed("value", "raw").where("raw <> ''")
         lines.createOrReplaceTempView("spark_lines")
         parsed = spark.sql(sql).drop("_status").withColumnRenamed("_final", "_status").cache()
-        bounds = " AND ".join(
-            ([f"ts >= TIMESTAMP '{window.since.isoformat()}'"] if window.since else [])
-            + ([f"ts < TIMESTAMP '{window.until.isoformat()}'"] if window.until else [])
-        ) or "true"
+        bounds = (
+            " AND ".join(
+                ([f"ts >= TIMESTAMP '{window.since.isoformat()}'"] if window.since else [])
+                + ([f"ts < TIMESTAMP '{window.until.isoformat()}'"] if window.until else [])
+            )
+            or "true"
+        )
         status = f"CASE WHEN _status = 'ok' AND NOT ({bounds}) THEN 'outside-window' ELSE _status END"
         counts = {r["status"]: r["n"] for r in parsed.groupBy(F.expr(status).alias("status")).agg(
             F.count("*").alias("n")).collect()}  # fmt: skip
@@ -198,8 +215,11 @@ def normalise(
         for key, count in sorted(counts.items()):
             if key.startswith("reject:"):
                 reason = key.removeprefix("reject:")
-                ctx.emit("ingest_rejects", {"origin": origin, "log_format": fmt.name, "reason": reason,
-                                            "count": count, "samples": []}, entry["artifact"])
+                ctx.emit(
+                    "ingest_rejects",
+                    {"origin": origin, "log_format": fmt.name, "reason": reason, "count": count, "samples": []},
+                    entry["artifact"],
+                )
         if rejected:
             ctx.partial(f"logs: {origin} ({fmt.name}): {rejected} line(s) rejected")
     return files
@@ -224,8 +244,13 @@ def spark_select(fmt: Any, wrapper: str, first_line: str | None, spec: Mapping[s
 
 
 def judge(
-    ctx: CollectContext, spark: Any, pack: SparkPack, engine: Mapping[str, Any], parameters: Mapping[str, Any],
-    artifact: str, files: list[dict[str, Any]],
+    ctx: CollectContext,
+    spark: Any,
+    pack: SparkPack,
+    engine: Mapping[str, Any],
+    parameters: Mapping[str, Any],
+    artifact: str,
+    files: list[dict[str, Any]],
 ) -> None:
     """Run the pack's views and claims on Spark over this run's records; store the rows that come back."""
     from pyspark.sql import Row
@@ -272,12 +297,22 @@ def judge(
                 row["error"] = f"{statement.file}: query failed on Spark: {one_line(exc)}{views}"
                 ctx.emit("engine_results", row, artifact)
                 continue
-            row.update(columns=[[f.name, f.dataType.simpleString()] for f in df.schema.fields],
-                       total=total, kept=len(kept))
+            row.update(
+                columns=[[f.name, f.dataType.simpleString()] for f in df.schema.fields], total=total, kept=len(kept)
+            )
             ctx.emit("engine_results", row, artifact)
             for position, values in enumerate(kept):
-                ctx.emit("engine_rows", {"pack": "logs", "claim": claim, "query": query, "position": position,
-                                         "value": json.loads(json.dumps(list(values), default=json_value))}, artifact)
+                ctx.emit(
+                    "engine_rows",
+                    {
+                        "pack": "logs",
+                        "claim": claim,
+                        "query": query,
+                        "position": position,
+                        "value": json.loads(json.dumps(list(values), default=json_value)),
+                    },
+                    artifact,
+                )
             if total > len(kept):
                 ctx.partial(f"logs: claim {claim} {query}: {total} rows on Spark, {len(kept)} kept (max_rows)")
     aggregates = spark.sql(
@@ -308,7 +343,10 @@ def store_frame(ctx: CollectContext, spark: Any, sql: str, table: str) -> Any:
 def frame(spark: Any, rows: list[Any], columns: list[tuple[str, str]]) -> Any:
     """Rows as a Spark DataFrame of ``columns`` (name, Spark type); a JSON value of a text column as JSON text."""
     data = [
-        tuple(json.dumps(v) if t == "string" and isinstance(v, dict | list) else v for v, (_, t) in zip(r, columns, strict=True))
+        tuple(
+            json.dumps(v) if t == "string" and isinstance(v, dict | list) else v
+            for v, (_, t) in zip(r, columns, strict=True)
+        )
         for r in rows
     ]
     return spark.createDataFrame(data, ", ".join(f"`{n}` {t}" for n, t in columns))
