@@ -79,6 +79,7 @@ def both(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, ClaimResul
             "master": "local[2]",
             "output": str(tmp / "lake"),
             "parameters": {"egress_allowlist": ALLOWLIST},
+            "conf": {"spark.sql.shuffle.partitions": "1"},  # tiny corpus
         }
         on_spark = judged(spark, tmp / "duck", engine)
         return on_duckdb, on_spark

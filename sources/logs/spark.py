@@ -16,13 +16,14 @@ import hashlib
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from collector.claims import load_pack, resolve_pack
 from collector.plugins import CollectContext, SourceError
 from collector.transpile import SparkPack, to_spark
 from sources.logs.formats import FORMATS
-from sources.logs.ingest import UNWRAP, Window, required_columns, sniff, status_sql
+from sources.logs.ingest import UNWRAP, Window, is_gzip, required_columns, sniff, status_sql, unwrap_first
 
 PROVENANCE = ("source", "run_id", "artifact_sha256", "collected_at")
 SPARK_FORMATS = ("vpcflow", "hubble", "envoy")
@@ -96,6 +97,11 @@ def collect_on_spark(ctx: CollectContext, window: Window) -> None:
         if name not in pack.parameters:
             raise SourceError(f"logs: engine parameters: the logs pack has no parameter {name}")
         pack.check_parameter(name, value)
+    for number, spec in enumerate(cfg["inputs"], start=1):
+        if spec["format"] not in SPARK_FORMATS or "paths" not in spec:
+            raise SourceError(
+                f"logs: input {number} ({spec['format']}): engine spark reads `paths` of {', '.join(SPARK_FORMATS)}"
+            )
     spark_pack = to_spark(pack, parameters)  # constructs that do not transpile fail here, before any Spark job
     spark = spark_session(engine)
     try:
@@ -119,10 +125,6 @@ def input_manifest(spark: Any, cfg: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every input object: input number, format, path, size, modification time and sha256 (read by Spark)."""
     out = []
     for number, spec in enumerate(cfg["inputs"], start=1):
-        if spec["format"] not in SPARK_FORMATS or "paths" not in spec:
-            raise SourceError(
-                f"logs: input {number} ({spec['format']}): engine spark reads `paths` of {', '.join(SPARK_FORMATS)}"
-            )
         files = (
             spark.read.format("binaryFile")
             .load(spec["paths"])
@@ -135,7 +137,7 @@ def input_manifest(spark: Any, cfg: Mapping[str, Any]) -> list[dict[str, Any]]:
                     "format": spec["format"],
                     "path": row.path,
                     "size": row.length,
-                    "mtime": row.modificationTime.replace(tzinfo=UTC).isoformat(),
+                    "mtime": row.modificationTime.astimezone(UTC).isoformat(),  # naive: local time
                     "sha256": row.sha256,
                 }
             )
@@ -167,9 +169,9 @@ def normalise(
     for entry in manifest:
         spec = cfg["inputs"][entry["input"] - 1]
         fmt = FORMATS[spec["format"]]
-        local = entry["path"].removeprefix("file:")
-        origin = local if entry["path"].startswith("file:") else entry["path"]
-        wrapper, first_line, _ = sniff_path(local, cfg["max_line_bytes"])
+        origin = entry["path"].removeprefix("file:") if entry["path"].startswith("file:") else entry["path"]
+        compression = "gzip" if origin.endswith(".gz") else "none"
+        wrapper, first_line = first_line_of(spark, entry["path"], cfg["max_line_bytes"])
         sql = spark_select(fmt, wrapper, first_line, spec, required_columns(ctx, fmt.table))
         lines = spark.read.text(entry["path"]).withColumnRenamed("value", "raw").where("raw <> ''")
         lines.createOrReplaceTempView("spark_lines")
@@ -204,7 +206,7 @@ def normalise(
         files.append({
             "origin": origin, "origin_version": entry["mtime"], "log_format": fmt.name,
             "cluster": spec.get("cluster") or cfg["cluster"],
-            "compression": "none", "wrapper": wrapper, "options": json.dumps({"engine": "spark"}),
+            "compression": compression, "wrapper": wrapper, "options": json.dumps({"engine": "spark"}),
             "window_since": window.since, "window_until": window.until, "records": counts.get("ok", 0),
             "rejected": rejected, "skipped": skipped, "outside_window": counts.get("outside-window", 0),
             "lines": sum(counts.values()),
@@ -225,10 +227,15 @@ def normalise(
     return files
 
 
-def sniff_path(path: str, max_line: int) -> tuple[str, str | None, bool]:
-    from pathlib import Path
-
-    return sniff(Path(path), max_line)
+def first_line_of(spark: Any, path: str, max_line: int) -> tuple[str, str | None]:
+    """The envelope of an input object's lines and its first non-blank line, unwrapped: read here when the object
+    is a local plain file, else by Spark (which inflates .gz files)."""
+    local = Path(path.removeprefix("file:"))
+    if path.startswith("file:") and not is_gzip(local):
+        wrapper, line, _ = sniff(local, max_line)
+        return wrapper, line
+    row = spark.read.text(path).where("trim(value) <> ''").first()
+    return unwrap_first(row.value.strip()) if row else ("plain", None)
 
 
 def spark_select(fmt: Any, wrapper: str, first_line: str | None, spec: Mapping[str, Any], required: list[str]) -> str:
@@ -325,8 +332,8 @@ def judge(
 
 
 def json_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    if isinstance(value, datetime):  # pyspark gives naive local times
+        return value.astimezone(UTC).isoformat()
     if hasattr(value, "asDict"):
         return value.asDict()
     return str(value)
