@@ -26,9 +26,17 @@ def corpus(tmp: Path) -> list[dict[str, Any]]:
     hubble = [
         deny(0), flow(1, "203.0.113.10", fqdn="api.payments.example.net."), flow(2, "10.20.0.15", 5432),
         flow(3, "198.51.100.23", fqdn="paste.example.org"), deny(95), "not json",
+        flow(4, "2001:db8::1", labels=None),  # IPv6 outside the cluster: a gap
+        flow(5, "fd00::1", labels=None),  # IPv6 ULA: inside
+        flow(6, "192.0.2.7", labels=(), identity=2),  # Cilium's world identity: a gap
+        flow(7, "100.64.1.1", labels=None),  # internal_cidrs: inside
+        flow(8, "10.8.4.21", 8080, labels=("k8s:app=db",), dst_namespace="data"),  # a pod: inside
+        flow(9, "198.51.100.5", src=("shop", "worker-x2x4z")),  # a bare pod name: its own workload
         {"lost_events": {"source": "HUBBLE_RING_BUFFER", "num_events_lost": "12"}, "time": "2026-01-05T11:40:00Z"},
     ]  # fmt: skip
     envoy = [
+        access(33, flags="NR", route="-", upstream_host="-", upstream_cluster="-"),  # unrouted: needs an id only
+        access(34, flags="DPE", route="-", upstream_host="-", upstream_cluster="-", request_id="-"),  # a gap
         access(30),
         access(31, request_id="-", route="-"),
         access(32, status=403, route="-", details="rbac_access_denied_matched_policy[none]"),
@@ -93,6 +101,10 @@ def test_every_logs_claim_has_the_same_verdict_and_rows_on_both_engines(both: An
         "policy-denies-visible": "gap",
         "incidents-traceable": "gap",
     }
+    egress = on_duckdb["egress-controlled"].gaps
+    destinations = {row[egress.columns.index("destination")] for row in egress.rows}
+    assert {"paste.example.org", "2001:db8::1", "192.0.2.7"} <= destinations
+    assert not destinations & {"fd00::1", "100.64.1.1", "10.8.4.21", "10.20.0.15", "api.payments.example.net"}
     for claim in on_duckdb:
         assert on_spark[claim].verdict != "error", on_spark[claim].reason
         assert comparable(on_spark[claim]) == comparable(on_duckdb[claim]), claim
