@@ -158,9 +158,9 @@ WITH pairs AS (  -- grouped on the columns read below first: each expression run
 ), classified AS (
     SELECT *,
            CASE WHEN dst_namespace IS NOT NULL THEN false
-                WHEN len([l FOR l IN labels IF l LIKE 'reserved:world%' OR l LIKE 'cidr:%' OR l LIKE 'fqdn:%']) > 0
+                WHEN array_length([l FOR l IN labels IF l LIKE 'reserved:world%' OR l LIKE 'cidr:%' OR l LIKE 'fqdn:%']) > 0
                   OR dst_identity IN ('2', '9', '10') THEN true
-                WHEN len(labels) > 0 OR dst_identity IS NOT NULL THEN false  -- host, remote-node, kube-apiserver…
+                WHEN array_length(labels) > 0 OR dst_identity IS NOT NULL THEN false  -- host, remote-node, kube-apiserver…
                 WHEN dst_int IS NOT NULL THEN NOT EXISTS (
                     SELECT 1 FROM logs_address_lists i
                     WHERE i.list = 'internal' AND i.kind = 'cidr' AND dst_int BETWEEN i.first_int AND i.last_int)
