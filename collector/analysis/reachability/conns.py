@@ -46,6 +46,23 @@ def ranges_intersection(a: Ranges, b: Ranges) -> Ranges:
     return tuple(out)
 
 
+def ranges_difference(a: Ranges, b: Ranges) -> Ranges:
+    out: list[tuple[int, int]] = []
+    j = 0
+    for lo, hi in a:
+        while j < len(b) and b[j][1] < lo:
+            j += 1
+        k = j
+        while k < len(b) and b[k][0] <= hi:
+            if b[k][0] > lo:
+                out.append((lo, b[k][0] - 1))
+            lo = max(lo, b[k][1] + 1)
+            k += 1
+        if lo <= hi:
+            out.append((lo, hi))
+    return tuple(out)
+
+
 def conn_of(protocol: str, lo: int = MIN_PORT, hi: int = MAX_PORT) -> Conn:
     """The connection set of ports ``lo``..``hi`` of one protocol."""
     ranges: list[Ranges] = [(), (), ()]
@@ -67,6 +84,10 @@ def union_all(conns: Iterable[Conn]) -> Conn:
 
 def intersection(a: Conn, b: Conn) -> Conn:
     return (ranges_intersection(a[0], b[0]), ranges_intersection(a[1], b[1]), ranges_intersection(a[2], b[2]))
+
+
+def difference(a: Conn, b: Conn) -> Conn:
+    return (ranges_difference(a[0], b[0]), ranges_difference(a[1], b[1]), ranges_difference(a[2], b[2]))
 
 
 def ranges_text(ranges: Ranges) -> str:
@@ -98,6 +119,7 @@ class ConnTable:
         self.ids: dict[Conn, int] = {EMPTY: EMPTY_ID, ALL: ALL_ID}
         self._union: dict[tuple[int, int], int] = {}
         self.inter: dict[tuple[int, int], int] = {}
+        self._difference: dict[tuple[int, int], int] = {}
 
     def id(self, conn: Conn) -> int:
         found = self.ids.get(conn)
@@ -111,6 +133,20 @@ class ConnTable:
         found = self._union.get(key)
         if found is None:
             found = self._union[key] = self.id(union(self.conns[a], self.conns[b]))
+        return found
+
+    def difference(self, a: int, b: int) -> int:
+        key = (a, b)
+        found = self._difference.get(key)
+        if found is None:
+            found = self._difference[key] = self.id(difference(self.conns[a], self.conns[b]))
+        return found
+
+    def intersection(self, a: int, b: int) -> int:
+        key = (a, b)
+        found = self.inter.get(key)
+        if found is None:
+            found = self.inter[key] = self.id(intersection(self.conns[a], self.conns[b]))
         return found
 
     def intersections(self, keys: Iterable[tuple[int, int]]) -> None:

@@ -6,14 +6,20 @@ so selecting, matching peers and grouping are a few big-integer operations. For 
 computes one row of allowed connection ids per direction (ingress from every source, egress to every
 destination), shared between classes selected by the same policies; a pair's connections are then the
 intersection of the source's egress entry and the destination's ingress entry (memoized on the ids).
+
+With admin policies applying, a row is computed by running the tiers (AdminNetworkPolicies by priority,
+NetworkPolicy, BaselineAdminNetworkPolicy) over a partition of the index space into pieces of equal state
+(allowed, undecided, passed connection ids): each rule splits the pieces it matches, equal states merge.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from itertools import compress
+from functools import partial
+from itertools import compress, groupby
 from operator import itemgetter
 
 from collector.analysis.reachability.addresses import Interval, elementary_intervals, interval_text, merge_runs
@@ -21,6 +27,8 @@ from collector.analysis.reachability.bits import indices, span
 from collector.analysis.reachability.conns import ALL_ID, EMPTY_ID, ConnTable
 from collector.analysis.reachability.model import (
     NAME_LABEL,
+    AdminPolicy,
+    AdminRule,
     Inventory,
     IPBlockPeer,
     NamedPort,
@@ -33,6 +41,10 @@ from collector.analysis.reachability.model import (
 )
 from collector.analysis.reachability.result import Reachability
 from collector.analysis.reachability.selectors import Selector
+from collector.analysis.reachability.unmodelled import unmodelled
+
+State = tuple[int, ...]  # connection ids: (allowed, undecided, passed[, group allow, pass, deny, remaining])
+Pieces = dict[State, int]  # state -> the indices (bitset) in that state
 
 
 @dataclass
@@ -51,6 +63,7 @@ class CompiledRule:
     ports: tuple[PortSpec, ...] | None
     named: bool
     conn_id: int  # when not named: the connections allowed to any peer
+    action: str = "Allow"  # admin policy rules: Allow | Deny | Pass
 
 
 @dataclass(frozen=True)
@@ -58,6 +71,14 @@ class CompiledPolicy:
     selected: int  # classes
     ingress: bool
     egress: bool
+    ingress_rules: tuple[CompiledRule, ...]
+    egress_rules: tuple[CompiledRule, ...]
+
+
+@dataclass(frozen=True)
+class CompiledAdmin:
+    selected: int  # classes
+    priority: int | None
     ingress_rules: tuple[CompiledRule, ...]
     egress_rules: tuple[CompiledRule, ...]
 
@@ -78,7 +99,7 @@ def equivalence_classes(workloads: list[Workload], table: ConnTable) -> tuple[li
     return classes, of
 
 
-def blocks(policies: list[Policy]) -> list[tuple[Interval, ...]]:
+def blocks(policies: list[Policy] | list[AdminPolicy]) -> list[tuple[Interval, ...]]:
     return [
         peer.intervals
         for policy in policies
@@ -160,7 +181,17 @@ class Space:
             for peer in rule.peers:
                 bits |= self.peer(peer)
         named = rule.has_named_ports
-        return CompiledRule(bits, rule.ports, named, EMPTY_ID if named else table.id(resolve_ports(rule.ports, ())))
+        action = rule.action if isinstance(rule, AdminRule) else "Allow"
+        conn_id = EMPTY_ID if named else table.id(resolve_ports(rule.ports, ()))
+        return CompiledRule(bits, rule.ports, named, conn_id, action)
+
+    def admin(self, policy: AdminPolicy, table: ConnTable, host_network: int) -> CompiledAdmin:
+        return CompiledAdmin(
+            self.peer(policy.subject) & ~host_network,
+            policy.priority,
+            tuple(self.rule(r, table) for r in policy.ingress_rules),
+            tuple(self.rule(r, table) for r in policy.egress_rules),
+        )
 
     def policy(self, policy: Policy, table: ConnTable) -> CompiledPolicy:
         selected = self.ns_bits.get(policy.namespace, 0) & self.pods(policy.selector)
@@ -191,47 +222,125 @@ class Rows:
             found = self._resolved[key] = self.table.id(resolve_ports(ports, named_ports))
         return found
 
-    def ingress(self, policies: list[CompiledPolicy], named_ports: tuple[NamedPort, ...]) -> list[int]:
-        """Allowed ingress from every source to a class selected by ``policies`` with these named ports."""
-        if not policies:
+    def applications(
+        self, rule: CompiledRule, ingress: bool, named_ports: tuple[NamedPort, ...]
+    ) -> list[tuple[int, int]]:
+        """(peers, connection id) of a rule, without empty connections; a named port resolves against the
+        destination: the class itself (``named_ports``) for ingress, each peer for egress."""
+        if not rule.named:
+            out = [(rule.bits, rule.conn_id)]
+        elif ingress:
+            out = [(rule.bits, self.resolved(rule.ports, named_ports))]
+        else:
+            out = [
+                (rule.bits & having, self.resolved(rule.ports, named))
+                for named, having in self.signatures.items()
+                if rule.bits & having
+            ]
+        return [(bits, conn) for bits, conn in out if conn != EMPTY_ID and bits]
+
+    def row(
+        self,
+        ingress: bool,
+        admin: list[CompiledAdmin],
+        policies: list[CompiledPolicy],
+        baseline: CompiledAdmin | None,
+        named_ports: tuple[NamedPort, ...] = (),
+    ) -> list[int]:
+        """The connections a class's ingress (egress) side allows with every peer, for the admin policies,
+        isolating NetworkPolicies and baseline that apply to it in that direction."""
+        if not admin and not policies and baseline is None:
             return self.all
-        named = any(rule.named for policy in policies for rule in policy.ingress_rules)
-        key = ("in", tuple(map(id, policies)), named_ports if named else None)
+        rules = [r for p in [*admin, *policies, *([baseline] if baseline else [])] for r in self.rules_of(p, ingress)]
+        named = ingress and any(r.named for r in rules)
+        key = (ingress, tuple(map(id, admin)), tuple(map(id, policies)), id(baseline), named_ports if named else None)
         row = self._rows.get(key)
         if row is None:
-            parts: dict[int, int] = defaultdict(int)
-            for policy in policies:
-                for rule in policy.ingress_rules:
-                    conn = self.resolved(rule.ports, named_ports) if rule.named else rule.conn_id
-                    if conn != EMPTY_ID:
-                        parts[conn] |= rule.bits
-            row = self._rows[key] = self.materialize(parts)
+            if admin or baseline is not None:
+                pieces = self.tiers(ingress, admin, policies, baseline, named_ports)
+            else:
+                pieces = self.disjoint(self.allowed_by(policies, ingress, named_ports))
+            row = self._rows[key] = self.write(pieces)
         return row
 
-    def egress(self, policies: list[CompiledPolicy]) -> list[int]:
-        """Allowed egress to every destination from a class selected by ``policies``."""
-        if not policies:
-            return self.all
-        key = ("out", tuple(map(id, policies)))
-        row = self._rows.get(key)
-        if row is None:
-            parts: dict[int, int] = defaultdict(int)
-            for policy in policies:
-                for rule in policy.egress_rules:
-                    if not rule.named:
-                        if rule.conn_id != EMPTY_ID:
-                            parts[rule.conn_id] |= rule.bits
-                        continue
-                    for named_ports, having in self.signatures.items():  # named ports resolve per destination
-                        bits = rule.bits & having
-                        conn = self.resolved(rule.ports, named_ports) if bits else EMPTY_ID
-                        if conn != EMPTY_ID:
-                            parts[conn] |= bits
-            row = self._rows[key] = self.materialize(parts)
-        return row
+    @staticmethod
+    def rules_of(policy: CompiledPolicy | CompiledAdmin, ingress: bool) -> tuple[CompiledRule, ...]:
+        return policy.ingress_rules if ingress else policy.egress_rules
 
-    def materialize(self, parts: dict[int, int]) -> list[int]:
-        """Disjoint pieces (the union of the connections of every part covering them), written into a row."""
+    def allowed_by(
+        self, policies: list[CompiledPolicy], ingress: bool, named_ports: tuple[NamedPort, ...]
+    ) -> dict[int, int]:
+        """The union of NetworkPolicy rules: connection id -> peers (overlapping)."""
+        parts: dict[int, int] = defaultdict(int)
+        for policy in policies:
+            for rule in self.rules_of(policy, ingress):
+                for bits, conn in self.applications(rule, ingress, named_ports):
+                    parts[conn] |= bits
+        return parts
+
+    def tiers(
+        self,
+        ingress: bool,
+        admin: list[CompiledAdmin],
+        policies: list[CompiledPolicy],
+        baseline: CompiledAdmin | None,
+        named_ports: tuple[NamedPort, ...],
+    ) -> list[tuple[int, int]]:
+        """Disjoint (peers, allowed connection id): AdminNetworkPolicies by priority (equal priorities joined, Allow
+        over Pass over Deny), then the NetworkPolicies if any, else the baseline; what none decides is allowed."""
+        t = self.table
+        pieces: Pieces = {(EMPTY_ID, ALL_ID, EMPTY_ID): span(0, self.size - 1)}
+        for _, group in groupby(admin, key=lambda p: p.priority):
+            pieces = remap(pieces, lambda s: (*s, EMPTY_ID, EMPTY_ID, EMPTY_ID, s[1]))
+            for policy in group:
+                pieces = remap(pieces, lambda s: (*s[:6], s[1]))  # each policy of the group starts afresh
+                for rule in self.rules_of(policy, ingress):
+                    slot = 3 + ACTIONS.index(rule.action)
+                    for bits, conn in self.applications(rule, ingress, named_ports):
+                        pieces = split(pieces, bits, partial(self.first_match, slot=slot, conn=conn))
+            pieces = remap(pieces, self.close_group)
+        pieces = remap(pieces, lambda s: (s[0], t.union(s[1], s[2])))  # passed: undecided by the admin tier
+        if policies:
+            out: dict[int, int] = defaultdict(int)
+            allowed = self.disjoint(self.allowed_by(policies, ingress, named_ports))
+            for (done, pending), bits in pieces.items():
+                for np_bits, conn in allowed:
+                    if both := bits & np_bits:
+                        out[t.union(done, t.intersection(pending, conn))] |= both
+                        bits ^= both
+                if bits:
+                    out[done] |= bits
+            return [(bits, conn) for conn, bits in out.items()]
+        for rule in self.rules_of(baseline, ingress) if baseline else ():
+            for bits, conn in self.applications(rule, ingress, named_ports):
+                pieces = split(pieces, bits, partial(self.baseline_match, action=rule.action, conn=conn))
+        return [(bits, t.union(*state)) for state, bits in pieces.items()]
+
+    def first_match(self, state: State, slot: int, conn: int) -> State:
+        """A rule of a group's policy matches: what its policy had not decided yet goes to the rule's action."""
+        matched = self.table.intersection(state[6], conn)
+        if matched == EMPTY_ID:
+            return state
+        out = list(state)
+        out[slot] = self.table.union(state[slot], matched)
+        out[6] = self.table.difference(state[6], matched)
+        return tuple(out)
+
+    def close_group(self, state: State) -> State:
+        allowed, pending, passed, allow, pass_, deny, _ = state
+        t = self.table
+        decided = t.union(allow, t.union(pass_, deny))
+        return t.union(allowed, allow), t.difference(pending, decided), t.union(passed, t.difference(pass_, allow))
+
+    def baseline_match(self, state: State, action: str, conn: int) -> State:
+        allowed, pending = state
+        matched = self.table.intersection(pending, conn)
+        if action == "Allow":
+            allowed = self.table.union(allowed, matched)
+        return allowed, self.table.difference(pending, matched)
+
+    def disjoint(self, parts: dict[int, int]) -> list[tuple[int, int]]:
+        """Disjoint pieces (peers, the union of the connections of every part covering them)."""
         pieces: list[tuple[int, int]] = []
         for conn, bits in parts.items():
             refined = []
@@ -247,21 +356,52 @@ class Rows:
             if bits:
                 refined.append((bits, conn))
             pieces = refined
+        return pieces
+
+    def write(self, pieces: list[tuple[int, int]]) -> list[int]:
         row = [EMPTY_ID] * self.size
         for bits, conn in pieces:
-            for i in indices(bits):
-                row[i] = conn
+            if conn != EMPTY_ID:
+                for i in indices(bits):
+                    row[i] = conn
         return row
+
+
+ACTIONS = ("Allow", "Pass", "Deny")  # the order of the group verdicts in a State
+
+
+def remap(pieces: Pieces, change: Callable[[State], State]) -> Pieces:
+    out: Pieces = defaultdict(int)
+    for state, bits in pieces.items():
+        out[change(state)] |= bits
+    return out
+
+
+def split(pieces: Pieces, bits: int, change: Callable[[State], State]) -> Pieces:
+    """``change`` applied to the part of each piece inside ``bits``."""
+    out: Pieces = defaultdict(int)
+    for state, piece in pieces.items():
+        both = piece & bits
+        if both:
+            out[change(state)] |= both
+            if both != piece:
+                out[state] |= piece ^ both
+        else:
+            out[state] |= piece
+    return out
 
 
 def analyze(inv: Inventory) -> Reachability:
     """Allowed connections between every ordered pair of workloads, and between workloads and external addresses."""
     table = ConnTable()
     classes, class_of = equivalence_classes(inv.workloads, table)
-    externals = elementary_intervals(blocks(inv.policies))
+    baselines = [inv.baseline] if inv.baseline else []
+    externals = elementary_intervals(blocks(inv.policies) + blocks(inv.admin + baselines))
     n_classes = len(classes)
     space = Space(classes, externals, inv.namespaces)
     compiled = [space.policy(p, table) for p in inv.policies]
+    host_network = sum(1 << k for k, klass in enumerate(classes) if klass.host_network)
+    admin = [space.admin(p, table, host_network) for p in inv.admin + baselines]
 
     selecting_in: list[list[CompiledPolicy]] = [[] for _ in classes]
     selecting_out: list[list[CompiledPolicy]] = [[] for _ in classes]
@@ -271,17 +411,32 @@ def analyze(inv: Inventory) -> Reachability:
                 selecting_in[k].append(policy)
             if policy.egress:
                 selecting_out[k].append(policy)
+    admin_in: list[list[CompiledAdmin]] = [[] for _ in classes]
+    admin_out: list[list[CompiledAdmin]] = [[] for _ in classes]
+    for policy in admin:  # in order of priority, the baseline last
+        for k in indices(policy.selected):
+            if policy.ingress_rules:
+                admin_in[k].append(policy)
+            if policy.egress_rules:
+                admin_out[k].append(policy)
+
+    def row(ingress: bool, k: int) -> list[int]:
+        applying = (admin_in if ingress else admin_out)[k]
+        baseline = applying[-1] if applying and applying[-1].priority is None else None
+        anps = applying[:-1] if baseline else applying
+        policies = (selecting_in if ingress else selecting_out)[k]
+        return rows.row(ingress, anps, policies, baseline, classes[k].named_ports if ingress else ())
 
     signatures: dict[tuple[NamedPort, ...], int] = defaultdict(int)
     signatures[()] = space.everything & ~space.classes_all
     for k, klass in enumerate(classes):
         signatures[klass.named_ports] |= 1 << k
     rows = Rows(table, space.size, signatures)
-    in_rows = [rows.ingress(selecting_in[k], klass.named_ports) for k, klass in enumerate(classes)]
+    in_rows = [row(True, k) for k in range(n_classes)]
     for k, klass in enumerate(classes):  # what reaches the class outside NetworkPolicy, from every source
         if klass.host_conn != EMPTY_ID and in_rows[k] is not rows.all:
             in_rows[k] = [table.union(conn, klass.host_conn) for conn in in_rows[k]]
-    out_rows = [rows.all if klass.host_network else rows.egress(selecting_out[k]) for k, klass in enumerate(classes)]
+    out_rows = [rows.all if klass.host_network else row(False, k) for k, klass in enumerate(classes)]
 
     by_source = list(zip(*in_rows, strict=True)) if classes else []  # by_source[i][d]: ingress of class d from i
     allowed: list[tuple[int, ...]] = []
@@ -295,7 +450,8 @@ def analyze(inv: Inventory) -> Reachability:
         allowed.append(tuple(map(table.inter.__getitem__, keys)))
 
     members = [klass.members for klass in classes]
-    return Reachability(triples(inv.workloads, class_of, members, allowed, out_rows, by_source, externals, table))
+    found = triples(inv.workloads, class_of, members, allowed, out_rows, by_source, externals, table)
+    return Reachability(found, unmodelled(inv))
 
 
 def triples(

@@ -1,16 +1,20 @@
 """The naive evaluator: every policy's rules evaluated directly for every pair (no precomputation).
 
-The reference the engine is checked against, and the baseline of benchmarks/reachability.py.
+The reference the engine is checked against, and the baseline of benchmarks/reachability.py. Each side of a
+connection (egress at the source, ingress at the destination) is decided in tiers: AdminNetworkPolicies by
+priority (the first matching rule: Allow, Deny or Pass), then NetworkPolicy if one isolates the pod, else the
+BaselineAdminNetworkPolicy (first matching rule: Allow or Deny), else allowed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from itertools import groupby
 
 from collector.analysis.reachability.addresses import Interval, elementary_intervals, interval_text, merge_runs
-from collector.analysis.reachability.conns import ALL, EMPTY, Conn, intersection, union
+from collector.analysis.reachability.conns import ALL, EMPTY, Conn, difference, intersection, union, union_all
 from collector.analysis.reachability.model import (
-    NAME_LABEL,
+    AdminRule,
     Inventory,
     IPBlockPeer,
     Policy,
@@ -19,22 +23,19 @@ from collector.analysis.reachability.model import (
     resolve_ports,
 )
 from collector.analysis.reachability.result import Reachability
+from collector.analysis.reachability.unmodelled import unmodelled
 
 Endpoint = Workload | Interval  # a workload, or an elementary interval of external addresses
+Matcher = Callable[[Inventory, Rule, Endpoint], bool]
+DEFAULT = ""  # the reason of what no policy decided: allowed
 
 
 def naive_analyze(inv: Inventory, workloads: Iterable[str] | None = None) -> Reachability:
     """Every pair; with ``workloads`` (ids), only pairs from those workloads and from external addresses to them."""
     chosen = set(workloads) if workloads is not None else None
-    externals = elementary_intervals(
-        [
-            p.intervals
-            for pol in inv.policies
-            for r in pol.ingress_rules + pol.egress_rules
-            for p in r.peers or ()
-            if isinstance(p, IPBlockPeer)
-        ]
-    )
+    policies = [*inv.policies, *inv.admin, *([inv.baseline] if inv.baseline else [])]
+    rules = [r for pol in policies for r in pol.ingress_rules + pol.egress_rules]
+    externals = elementary_intervals([p.intervals for r in rules for p in r.peers or () if isinstance(p, IPBlockPeer)])
     out: list[tuple[str, str, Conn]] = []
     for src in inv.workloads:
         if chosen is not None and src.id not in chosen:
@@ -48,35 +49,76 @@ def naive_analyze(inv: Inventory, workloads: Iterable[str] | None = None) -> Rea
         if chosen is None or dst.id in chosen:
             runs = merge_runs(externals, [ingress(inv, dst, x) for x in externals], EMPTY)
             out.extend((interval_text(iv), dst.id, conn) for iv, conn in runs)
-    return Reachability(out)
+    return Reachability(out, unmodelled(inv))
 
 
 def ingress(inv: Inventory, dst: Workload, src: Endpoint) -> Conn:
-    """What ``dst``'s ingress side allows from ``src``: its policies' rules, plus what reaches it outside
-    NetworkPolicy (everything under hostNetwork, its hostPorts)."""
-    selecting = [p for p in inv.policies if p.ingress and selects(p, dst)]
-    if not selecting:
-        return ALL
-    allowed = dst.host_conn
-    for policy in selecting:
-        for rule in policy.ingress_rules:
-            if peer_matches(inv, rule, src):
-                allowed = union(allowed, resolve_ports(rule.ports, dst.named_ports))
-    return allowed
+    """What ``dst``'s ingress side allows from ``src``: its policies' verdicts, plus what reaches it outside
+    the policies (everything under hostNetwork, its hostPorts)."""
+    return union(dst.host_conn, union_all(conn for _, conn in decide(inv, dst, src, "ingress")))
 
 
 def egress(inv: Inventory, src: Workload, dst: Endpoint) -> Conn:
     """What ``src``'s egress side allows to ``dst`` (named ports resolve against ``dst``; externals have none)."""
-    selecting = [p for p in inv.policies if p.egress and selects(p, src)]
-    if not selecting or src.host_network:
+    if src.host_network:
         return ALL
-    allowed = EMPTY
-    for policy in selecting:
-        for rule in policy.egress_rules:
-            if peer_matches(inv, rule, dst):
-                named_ports = dst.named_ports if isinstance(dst, Workload) else ()
-                allowed = union(allowed, resolve_ports(rule.ports, named_ports))
-    return allowed
+    return union_all(conn for _, conn in decide(inv, src, dst, "egress"))
+
+
+def decide(
+    inv: Inventory, pod: Workload, peer: Endpoint, direction: str, matches: Matcher | None = None
+) -> list[tuple[str, Conn]]:
+    """The connections ``pod``'s ``direction`` side allows with ``peer``, each with the policy that allows it
+    (``AdminNetworkPolicy name``, ``NetworkPolicy ns/name``, ``BaselineAdminNetworkPolicy default``) or
+    ``DEFAULT``. AdminNetworkPolicies of equal priority are evaluated independently and their verdicts joined,
+    Allow over Pass over Deny (the most permissive order)."""
+    matches = matches or peer_matches
+    named = pod.named_ports if direction == "ingress" else peer.named_ports if isinstance(peer, Workload) else ()
+    labels = inv.namespace_labels(pod.namespace)
+    out: list[tuple[str, Conn]] = []
+    pending, passed = ALL, EMPTY  # not decided by an AdminNetworkPolicy yet; passed on to NetworkPolicy
+    applying = [p for p in inv.admin if p.selects(pod, labels)]
+    for _, group in groupby(applying, key=lambda p: p.priority):
+        verdicts: dict[str, Conn] = {"Allow": EMPTY, "Pass": EMPTY, "Deny": EMPTY}
+        for policy in group:
+            remaining = pending
+            for rule in admin_rules(policy.ingress_rules, policy.egress_rules, direction):
+                if matches(inv, rule, peer):
+                    matched = intersection(remaining, resolve_ports(rule.ports, named))
+                    verdicts[rule.action] = union(verdicts[rule.action], matched)
+                    remaining = difference(remaining, matched)
+                    if rule.action == "Allow" and matched != EMPTY:
+                        out.append((policy.label, matched))
+        allow = verdicts["Allow"]
+        passed = union(passed, difference(verdicts["Pass"], allow))
+        pending = difference(pending, union_all(verdicts.values()))
+    pending = union(pending, passed)
+    isolating = [p for p in inv.policies if (p.ingress if direction == "ingress" else p.egress) and selects(p, pod)]
+    if isolating:
+        for policy in isolating:
+            for rule in policy.ingress_rules if direction == "ingress" else policy.egress_rules:
+                if matches(inv, rule, peer):
+                    matched = intersection(pending, resolve_ports(rule.ports, named))
+                    if matched != EMPTY:
+                        out.append((f"NetworkPolicy {policy.namespace}/{policy.name}", matched))
+        return out
+    baseline = inv.baseline
+    if baseline is not None and baseline.selects(pod, labels):
+        for rule in admin_rules(baseline.ingress_rules, baseline.egress_rules, direction):
+            if matches(inv, rule, peer):
+                matched = intersection(pending, resolve_ports(rule.ports, named))
+                if rule.action == "Allow" and matched != EMPTY:
+                    out.append((baseline.label, matched))
+                pending = difference(pending, matched)
+    if pending != EMPTY:
+        out.append((DEFAULT, pending))
+    return out
+
+
+def admin_rules(
+    ingress_rules: tuple[AdminRule, ...], egress_rules: tuple[AdminRule, ...], direction: str
+) -> tuple[AdminRule, ...]:
+    return ingress_rules if direction == "ingress" else egress_rules
 
 
 def selects(policy: Policy, workload: Workload) -> bool:
@@ -90,8 +132,6 @@ def peer_matches(inv: Inventory, rule: Rule, endpoint: Endpoint) -> bool:
         if isinstance(peer, IPBlockPeer):
             if not isinstance(endpoint, Workload) and peer.contains(endpoint):
                 return True
-        elif isinstance(endpoint, Workload):
-            labels = inv.namespaces.get(endpoint.namespace) or {NAME_LABEL: endpoint.namespace}
-            if peer.matches(endpoint, labels):
-                return True
+        elif isinstance(endpoint, Workload) and peer.matches(endpoint, inv.namespace_labels(endpoint.namespace)):
+            return True
     return False

@@ -3,17 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from collector.analysis.reachability.conns import EMPTY, Conn, conn_json, conn_text
 
 SEPARATOR, CONN_SEPARATOR = " => ", " : "
 
 
-class Reachability:
-    """Allowed connections, one ``(src, dst, conn)`` triple per ordered pair with at least one connection."""
+@dataclass(frozen=True, order=True)
+class Unmodelled:
+    """Connections of ``workload`` in ``direction`` (``egress`` from it, ``ingress`` into it) that a rule of
+    ``policy`` may decide in a way the engine does not model; ``scope`` is the peers concerned: ``nodes`` (node
+    addresses: external addresses, hostNetwork and hostPort workloads), ``workloads``, ``addresses`` (external)
+    or ``all``."""
 
-    def __init__(self, triples: Iterable[tuple[str, str, Conn]]) -> None:
+    workload: str
+    direction: str
+    scope: str
+    policy: str
+    why: str
+
+
+class Reachability:
+    """Allowed connections, one ``(src, dst, conn)`` triple per ordered pair with at least one connection, and
+    what the engine could not model (``unmodelled``)."""
+
+    def __init__(self, triples: Iterable[tuple[str, str, Conn]], unmodelled: Iterable[Unmodelled] = ()) -> None:
         self.triples = sorted((t for t in triples if t[2] != EMPTY), key=lambda t: (t[0], t[1]))
+        self.unmodelled = sorted(set(unmodelled))
         self._lines: list[str] | None = None
         self._texts: dict[Conn, str] = {}
 
