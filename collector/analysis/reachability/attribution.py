@@ -1,9 +1,9 @@
-"""Why a source may connect to a workload: the NetworkPolicies whose ingress rules admit it, or the reason the
-workload is not isolated (no policy selects it for ingress, hostNetwork, hostPorts).
+"""Why a source may connect to a workload: the AdminNetworkPolicies, NetworkPolicies and BaselineAdminNetworkPolicy
+whose ingress rules admit it, or the reason the workload is open (no policy decides, hostNetwork, hostPorts).
 
 Claims that find an unwanted connection must name the object that opens it; the engine answers *whether* a pair
-may connect, this module *which objects* make it so. It evaluates each policy rule directly (as the naive
-evaluator does), memoized per source and destination equivalence class.
+may connect, this module *which objects* make it so. It evaluates the tiers of each side directly (the naive
+evaluator's ``decide``), memoized per source and destination equivalence class.
 """
 
 from __future__ import annotations
@@ -11,18 +11,11 @@ from __future__ import annotations
 import ipaddress
 
 from collector.analysis.reachability.addresses import Interval
-from collector.analysis.reachability.conns import EMPTY, conn_text
-from collector.analysis.reachability.model import (
-    NAME_LABEL,
-    Inventory,
-    IPBlockPeer,
-    Policy,
-    Rule,
-    Workload,
-    resolve_ports,
-)
+from collector.analysis.reachability.conns import conn_text
+from collector.analysis.reachability.model import Inventory, IPBlockPeer, Rule, Workload
+from collector.analysis.reachability.naive import DEFAULT, decide
 
-NOT_ISOLATED = "no NetworkPolicy selects it for ingress"
+NOT_ISOLATED = "no NetworkPolicy selects it for ingress"  # nor does an admin policy decide
 HOST_NETWORK = "hostNetwork (NetworkPolicy does not isolate host-network pods)"
 
 
@@ -37,7 +30,7 @@ class Attribution:
         self.dst_keys = {
             w.id: (*self.src_keys[w.id], w.named_ports, w.host_network, w.host_ports) for w in inv.workloads
         }
-        self._selecting: dict[tuple, tuple[Policy, ...]] = {}
+        self._selecting: dict[tuple, tuple[int, ...]] = {}
         self._cache: dict[tuple, tuple[str, ...]] = {}
 
     def ingress(self, src: str, dst: str) -> tuple[str, ...]:
@@ -47,50 +40,55 @@ class Attribution:
         target = self.by_id[dst]
         selecting = self._selecting.get(dst_key)
         if selecting is None:
-            selecting = self._selecting[dst_key] = tuple(
-                p for p in self.inv.policies
-                if p.ingress and p.namespace == target.namespace and p.selector.matches(target.labels)
-            )  # fmt: skip
-        # what admits a source depends on the policies selecting the destination and its ports, not its labels
-        key = (self.src_keys.get(src, src), tuple(map(id, selecting)), dst_key[2:])
+            selecting = self._selecting[dst_key] = self.applying(target)
+        # what admits a source depends on the policies applying to the destination and its ports, not its labels
+        key = (self.src_keys.get(src, src), selecting, dst_key[2:])
         found = self._cache.get(key)
         if found is None:
             source = self.by_id.get(src)
             endpoint = source if source is not None else parse_interval(src)
-            found = self._cache[key] = self._reasons(endpoint, target, selecting)
+            found = self._cache[key] = self._reasons(endpoint, target)
         return found
 
-    def _reasons(
-        self, src: Workload | Interval | None, dst: Workload, selecting: tuple[Policy, ...]
-    ) -> tuple[str, ...]:
+    def applying(self, dst: Workload) -> tuple[int, ...]:
+        """The policies (ids) that apply to the ingress of ``dst``."""
+        labels = self.inv.namespace_labels(dst.namespace)
+        admin = [*self.inv.admin, *([self.inv.baseline] if self.inv.baseline else [])]
+        return tuple(
+            [id(p) for p in admin if p.selects(dst, labels)]
+            + [
+                id(p) for p in self.inv.policies
+                if p.ingress and p.namespace == dst.namespace and p.selector.matches(dst.labels)
+            ]
+        )  # fmt: skip
+
+    def _reasons(self, src: Workload | Interval | None, dst: Workload) -> tuple[str, ...]:
         reasons: list[str] = []
         if dst.host_network:
             reasons.append(HOST_NETWORK)
         elif dst.host_ports:
             reasons.append(f"hostPort {conn_text(dst.host_conn)} (forwarded from the node, outside NetworkPolicy)")
-        if not selecting:
-            return (*reasons, NOT_ISOLATED)
         if src is None:
             return tuple(reasons)
-        for policy in selecting:
-            if any(self._admits(rule, src, dst) for rule in policy.ingress_rules):
-                reasons.append(f"NetworkPolicy {policy.namespace}/{policy.name}")
+        for label, _ in decide(self.inv, dst, src, "ingress", matches):
+            reason = NOT_ISOLATED if label == DEFAULT else label
+            if reason not in reasons:
+                reasons.append(reason)
         return tuple(reasons)
 
-    def _admits(self, rule: Rule, src: Workload | Interval, dst: Workload) -> bool:
-        if resolve_ports(rule.ports, dst.named_ports) == EMPTY:
-            return False
-        if rule.peers is None:
+
+def matches(inv: Inventory, rule: Rule, src: Workload | Interval) -> bool:
+    """Whether a rule's peers take in ``src`` (an interval of the result may span the blocks of several rules:
+    one that shares an address with it admits part of it)."""
+    if rule.peers is None:
+        return True
+    for peer in rule.peers:
+        if isinstance(peer, IPBlockPeer):
+            if not isinstance(src, Workload) and overlaps(peer.intervals, src):
+                return True
+        elif isinstance(src, Workload) and peer.matches(src, inv.namespace_labels(src.namespace)):
             return True
-        for peer in rule.peers:
-            if isinstance(peer, IPBlockPeer):
-                if not isinstance(src, Workload) and overlaps(peer.intervals, src):
-                    return True
-            elif isinstance(src, Workload):
-                labels = self.inv.namespaces.get(src.namespace) or {NAME_LABEL: src.namespace}
-                if peer.matches(src, labels):
-                    return True
-        return False
+    return False
 
 
 def parse_interval(text: str) -> Interval | None:
