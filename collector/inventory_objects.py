@@ -15,7 +15,7 @@ from collector.store import Store
 # What the two analyses read; any other kind is left out of the rebuilt inventory.
 REACHABILITY_KINDS = (
     "Namespace", "Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job",
-    "CronJob", "NetworkPolicy",
+    "CronJob", "NetworkPolicy", "AdminNetworkPolicy", "BaselineAdminNetworkPolicy",
 )  # fmt: skip
 GATEWAY_KINDS = (
     "Namespace", "Gateway", "HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "UDPRoute", "ReferenceGrant", "Service",

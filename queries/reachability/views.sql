@@ -44,7 +44,9 @@ QUALIFY row_number() OVER (PARTITION BY i.cluster ORDER BY r.started_at DESC, i.
 CREATE VIEW reach_lines AS
 SELECT l.* FROM reachability l JOIN reach_analyses a USING (cluster, run_id) WHERE a.up_to_date;
 
--- Regulated namespaces whose cluster has no up-to-date analysis: the claims cannot be judged there.
+-- Regulated namespaces whose cluster has no up-to-date analysis, or whose admin network policies it may have missed
+-- (the kind was forbidden to list or never listed; a kind whose CRD is absent has no objects): the claims cannot be
+-- judged there.
 CREATE VIEW reach_unanalysed AS
 SELECT n.cluster, n.namespace, 'Namespace/' || n.namespace AS object,
        CASE WHEN a.run_id IS NULL THEN 'no reachability analysis of cluster ' || n.cluster
@@ -54,7 +56,19 @@ SELECT n.cluster, n.namespace, 'Namespace/' || n.namespace AS object,
        n.location, n.source, n.run_id, n.artifact_sha256, n.collected_at
 FROM reach_regulated_namespaces n
 LEFT JOIN reach_analyses a USING (cluster)
-WHERE a.run_id IS NULL OR NOT a.up_to_date;
+WHERE a.run_id IS NULL OR NOT a.up_to_date
+UNION ALL
+SELECT n.cluster, n.namespace, 'Namespace/' || n.namespace,
+       'the ' || k.kind || 's of cluster ' || n.cluster
+         || CASE WHEN i.kind IS NULL THEN ' were never listed' ELSE ' could not be listed (' || i.reason || ')' END
+         || ': the reachability analysis may miss policies that open connections; list them with `defensible collect '
+         || 'kubernetes` (the kind served and readable) and run `defensible collect analysis`',
+       n.location, n.source, n.run_id, n.artifact_sha256, n.collected_at
+FROM reach_regulated_namespaces n
+JOIN reach_analyses a ON a.cluster = n.cluster AND a.up_to_date
+CROSS JOIN (VALUES ('AdminNetworkPolicy'), ('BaselineAdminNetworkPolicy')) AS k(kind)
+LEFT JOIN k8s_inventory_current i ON i.cluster = n.cluster AND i.kind = k.kind
+WHERE i.kind IS NULL OR (i.status <> 'collected' AND i.reason IS DISTINCT FROM 'crd-absent');
 
 -- The workloads of regulated namespaces, each with its declared callers: the annotation
 -- defensible.io/allowed-callers of the workload's object (its top owner), or else of its Namespace.
@@ -62,6 +76,7 @@ WHERE a.run_id IS NULL OR NOT a.up_to_date;
 CREATE VIEW reach_regulated_workloads AS
 WITH annotated AS (
     SELECT w.cluster, w.namespace, w.name AS workload, w.kind, w.namespace || '/' || w.name || '[' || w.kind || ']' || coalesce('{' || w.label_group || '}', '') AS id,
+           w.host_network, w.host_ports,
            o.annotations->>'defensible.io/allowed-callers' AS on_workload,
            n.annotations->>'defensible.io/allowed-callers' AS on_namespace,
            o.location AS workload_location, n.location AS namespace_location,
@@ -71,7 +86,7 @@ WITH annotated AS (
     JOIN reach_regulated_namespaces n ON n.cluster = w.cluster AND n.namespace = w.namespace
     LEFT JOIN k8s_current o ON o.cluster = w.cluster AND o.kind = w.kind AND o.namespace = w.namespace AND o.name = w.name
 )
-SELECT cluster, namespace, workload, kind, id,
+SELECT cluster, namespace, workload, kind, id, host_network, host_ports,
        coalesce(on_workload, on_namespace) AS declared,
        CASE WHEN on_workload IS NOT NULL THEN kind || ' ' || namespace || '/' || workload
             WHEN on_namespace IS NOT NULL THEN 'Namespace ' || namespace END AS declared_in,
@@ -169,3 +184,39 @@ LEFT JOIN reach_ranges r
   ON r.purpose = 'egress' AND r.cluster = l.cluster
      AND reach_interval_first(l.dst) >= r.first_int AND reach_interval_last(l.dst) <= r.last_int
 WHERE l.dst_namespace IS NULL;
+
+-- Admin network policy rules the analysis does not model (peers selecting Nodes, networks that may hold pod
+-- addresses, domainNames; AdminNetworkPolicies of equal priority) that may decide connections of regulated workloads.
+-- concerns 'ingress': connections into the regulated workload dst, decided by its own ingress rules or by the egress
+-- rules of sources that may reach it (one row per policy and rule scope, src the source when there is one);
+-- 'egress': connections from the regulated workload src outside the cluster.
+CREATE VIEW reach_unmodelled AS
+WITH current AS (
+    SELECT u.* FROM reachability_unmodelled u JOIN reach_analyses a USING (cluster, run_id) WHERE a.up_to_date
+), into_regulated AS (
+    SELECT w.cluster, w.namespace, w.kind || '/' || w.workload AS object, w.id AS dst, w.declared_in, w.location,
+           u.direction, u.policy, u.why, count(*) AS sources, min(u.workload) AS first_source,
+           u.source, u.run_id, u.artifact_sha256, u.collected_at
+    FROM current u
+    JOIN reach_regulated_workloads w ON w.cluster = u.cluster
+    WHERE (u.direction = 'ingress' AND u.workload = w.id)
+       OR (u.direction = 'egress' AND u.workload <> w.id
+           AND (u.scope IN ('workloads', 'all') OR (u.scope = 'nodes' AND (w.host_network OR w.host_ports IS NOT NULL))))
+    GROUP BY ALL
+)
+SELECT 'ingress' AS concerns, cluster, namespace, object,
+       CASE WHEN direction = 'egress' AND sources = 1 THEN first_source END AS src, dst, declared_in,
+       CASE WHEN direction = 'ingress' THEN 'connections into ' || dst
+            WHEN sources = 1 THEN 'connections from ' || first_source || ' to ' || dst
+            ELSE 'connections from ' || sources || ' workloads (' || first_source || ', ...) to ' || dst END
+         || ' may be decided by ' || policy || ' in a way the analysis does not model: ' || why AS finding,
+       location, source, run_id, artifact_sha256, collected_at
+FROM into_regulated
+UNION ALL
+SELECT 'egress', w.cluster, w.namespace, w.kind || '/' || w.workload, w.id, NULL, w.declared_in,
+       'connections from ' || w.id || ' outside the cluster may be decided by ' || u.policy
+         || ' in a way the analysis does not model: ' || u.why,
+       w.location, u.source, u.run_id, u.artifact_sha256, u.collected_at
+FROM current u
+JOIN reach_regulated_workloads w ON w.cluster = u.cluster AND w.id = u.workload
+WHERE u.direction = 'egress' AND u.scope IN ('nodes', 'addresses', 'all');

@@ -1,4 +1,4 @@
-"""Analysis of the current Kubernetes inventory: NetworkPolicy reachability and Gateway API route attachment.
+"""Analysis of the current Kubernetes inventory: network policy reachability and Gateway API route attachment.
 
 For each cluster with a current inventory (``k8s_current``), the objects are rebuilt
 (``collector.inventory_objects``) and analysed by ``collector.analysis`` (reachability, gateway).
@@ -177,6 +177,19 @@ MIGRATIONS = (
     """,
     # issue 18: the pods of one workload whose selected labels differ are analysed per label group
     "ALTER TABLE analysis_workloads ADD COLUMN label_group VARCHAR;",
+    # issue 18: admin network policy rules the reachability engine does not model (Reachability.unmodelled)
+    f"""
+    CREATE TABLE reachability_unmodelled (
+        cluster VARCHAR NOT NULL,
+        workload VARCHAR NOT NULL,  -- ns/name[Kind]{{group}}: the workload whose side the rule may decide
+        namespace VARCHAR NOT NULL,
+        direction VARCHAR NOT NULL, -- egress (from the workload) | ingress (into it)
+        scope VARCHAR NOT NULL,     -- the peers concerned: nodes | workloads | addresses | all
+        policy VARCHAR NOT NULL,    -- AdminNetworkPolicy name, ... or BaselineAdminNetworkPolicy default
+        why VARCHAR NOT NULL,
+        {PROVENANCE_COLUMNS}
+    );
+    """,
 )
 
 
@@ -262,6 +275,10 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
         }
         ctx.emit("analysis_workloads", row, sha)
     lines = load_reachability(ctx, cluster, reach, sha, Attribution(inventory))
+    for u in reach.unmodelled:
+        ctx.emit(
+            "reachability_unmodelled", {"cluster": cluster, "namespace": endpoint(u.workload)[0], **asdict(u)}, sha
+        )
     public = {
         (o["metadata"]["namespace"], o["metadata"]["name"]): o["metadata"]["labels"].get(EXPOSURE_LABEL) != "internal"
         for o in objects
@@ -276,6 +293,8 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
         ctx.emit("mesh_client_tls", {"cluster": cluster, **asdict(c)}, sha)
     ctx.note(
         f"cluster {cluster}: {len(inventory.workloads)} workloads, {len(inventory.policies)} NetworkPolicies, "
+        f"{len(inventory.admin) + bool(inventory.baseline)} admin network policies "
+        f"({len(reach.unmodelled)} unmodelled rule scopes), "
         f"{lines} reachability lines, {len(gateways.attachments)} route attachments "
         f"(analysed in {analysed - started:.1f}s, rows staged in {time.monotonic() - analysed:.1f}s)"
     )

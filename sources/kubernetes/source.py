@@ -1,4 +1,4 @@
-"""Kubernetes inventory: Gateway API (with BackendTLSPolicy), NetworkPolicy, Istio policy and
+"""Kubernetes inventory: Gateway API (with BackendTLSPolicy), NetworkPolicy and admin network policies, Istio policy and
 DestinationRules, Services, Namespaces and workloads (Pods and their controllers, for reachability).
 
 Offline from manifest files or ``kubectl get -A -o json`` dumps (``paths``), live through the
@@ -27,6 +27,7 @@ from sources.kubernetes.manifests import PATHS_SCHEMA, STDIN_SCHEMA, api_group, 
 GATEWAY_API = "gateway.networking.k8s.io"
 ISTIO_SECURITY = "security.istio.io"
 ISTIO_NETWORKING = "networking.istio.io"
+ADMIN_POLICY = "policy.networking.k8s.io"
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,9 @@ KINDS: tuple[Kind, ...] = (
     Kind("UDPRoute", GATEWAY_API, ("v1alpha2",), "udproutes"),
     Kind("Gateway", ISTIO_NETWORKING, ("v1", "v1beta1", "v1alpha3"), "gateways", qualified=True),
     Kind("VirtualService", ISTIO_NETWORKING, ("v1", "v1beta1", "v1alpha3"), "virtualservices"),
+    # issue 18: the SIG Network admin policies, evaluated by the reachability engine
+    Kind("AdminNetworkPolicy", ADMIN_POLICY, ("v1alpha1",), "adminnetworkpolicies"),
+    Kind("BaselineAdminNetworkPolicy", ADMIN_POLICY, ("v1alpha1",), "baselineadminnetworkpolicies"),
 )
 KIND_NAMES = [k.key for k in KINDS]
 EGRESS_ALLOWLIST_LABEL = "defensible.io/egress-allowlist"
@@ -367,7 +371,9 @@ def object_row(cluster: str, obj: dict, location: str, key: str | None = None) -
     }
 
 
-CLUSTER_SCOPED = frozenset({"Namespace", "GatewayClass", "IngressClass"})
+CLUSTER_SCOPED = frozenset(
+    {"Namespace", "GatewayClass", "IngressClass", "AdminNetworkPolicy", "BaselineAdminNetworkPolicy"}
+)
 
 
 def inventory_row(
