@@ -15,7 +15,7 @@ from collector.claims import ClaimResult, Settings, evaluate_pack, load_pack, re
 from collector.runner import run_source
 from collector.store import Store
 from sources.analysis.source import AnalysisSource
-from sources.kubernetes.source import KubernetesSource
+from sources.kubernetes.source import KIND_NAMES, KubernetesSource
 
 # Regulated shop/api admits infra (its declared callers) on http and may reach only the database range 10.1.0.0/16.
 BASE = """
@@ -223,12 +223,84 @@ def test_isolated_regulated_workload_is_evidence(store: Store, tmp_path: Path) -
     assert details(result) == ["no workload or external address can connect to shop/api[Deployment]"]
 
 
+def admin(kind: str, name: str, spec: str) -> str:
+    return f"apiVersion: policy.networking.k8s.io/v1alpha1\nkind: {kind}\nmetadata: {{name: {name}}}\nspec: {spec}\n"
+
+
+OTHER = "{matchLabels: {kubernetes.io/metadata.name: other}}"
+API_SUBJECT = "subject: {pods: {namespaceSelector: {matchLabels: {defensible.io/regulated: 'true'}}, podSelector: {}}}"
+
+
+def test_an_admin_network_policy_allow_opens_a_regulated_workload(store: Store, tmp_path: Path) -> None:
+    deny_rest = admin(
+        "BaselineAdminNetworkPolicy",
+        "default",
+        f"{{{API_SUBJECT}, ingress: [{{action: Deny, from: [{{namespaces: {{}}}}]}}]}}",
+    )
+    collect(store, tmp_path, deny_rest)  # the NetworkPolicy isolates shop/api: the baseline changes nothing
+    assert judge(store, "reachability", "lateral-movement-restricted").verdict == "satisfied"
+    open_api = admin(
+        "AdminNetworkPolicy",
+        "open-api",
+        f"{{priority: 5, {API_SUBJECT}, ingress: [{{action: Allow, from: [{{namespaces: {OTHER}}}]}}]}}",
+    )
+    collect(store, tmp_path, deny_rest, open_api)
+    result = judge(store, "reachability", "lateral-movement-restricted")
+    assert rows(result.gaps, "src", "dst", "conn") == [
+        ("other/batch[Deployment]", "shop/api[Deployment]", "All Connections")
+    ]
+    admitted = store.con.execute(
+        "SELECT admitted_by FROM reachability WHERE src = 'other/batch[Deployment]' AND dst = 'shop/api[Deployment]'"
+    ).fetchall()
+    assert admitted == [("AdminNetworkPolicy open-api",)]
+
+
+def test_admin_rules_the_analysis_does_not_model_are_gaps(store: Store, tmp_path: Path) -> None:
+    pod_cidr = admin(
+        "AdminNetworkPolicy",
+        "pod-cidr",
+        f"{{priority: 3, subject: {{namespaces: {OTHER}}}, egress: [{{action: Allow, to: [{{networks: [10.0.0.0/8]}}]}}]}}",
+    )
+    nodes = admin(
+        "AdminNetworkPolicy",
+        "nodes",
+        f"{{priority: 4, {API_SUBJECT}, egress: [{{action: Deny, to: [{{nodes: {{}}}}]}}]}}",
+    )
+    collect(store, tmp_path, pod_cidr, nodes)
+    lateral = judge(store, "reachability", "lateral-movement-restricted")
+    assert rows(lateral.gaps, "src", "dst") == [("other/batch[Deployment]", "shop/api[Deployment]")]
+    [finding] = findings(lateral)
+    assert finding.startswith(
+        "connections from other/batch[Deployment] to shop/api[Deployment] may be decided by "
+        "AdminNetworkPolicy pod-cidr in a way the analysis does not model: egress rule 0 selects networks 10.0.0.0/8"
+    )
+    egress = judge(store, "reachability", "egress-restricted-by-policy", egress_allowlist=DB)
+    assert rows(egress.gaps, "object", "src") == [("Deployment/api", "shop/api[Deployment]")]
+    assert (
+        "AdminNetworkPolicy nodes in a way the analysis does not model: egress rule 0 selects Nodes"
+        in findings(egress)[0]
+    )
+
+
+def test_admin_policies_never_listed_are_gaps(store: Store, tmp_path: Path) -> None:
+    write(tmp_path / "base.yaml", BASE)
+    kinds = [k for k in KIND_NAMES if "AdminNetworkPolicy" not in k]
+    config = {"paths": [str(tmp_path)], "cluster": "test", "kinds": kinds}
+    assert run_source(store, KubernetesSource(), config).status == "succeeded"
+    assert run_source(store, AnalysisSource(), {}).status == "succeeded"
+    result = judge(store, "reachability", "lateral-movement-restricted")
+    assert result.verdict == "gap" and sorted(findings(result))[0].startswith(
+        "the AdminNetworkPolicy objects of cluster test were never listed: the reachability analysis may miss policies"
+    )
+
+
 def test_claims_need_an_analysis_of_the_current_inventory(store: Store, tmp_path: Path) -> None:
     collect(store, tmp_path, analyse=False)
     result = judge(store, "reachability", "lateral-movement-restricted")
     assert (result.verdict, result.reason) == (
         "no-evidence",
-        "required evidence not collected: table reachability, reachability_unmodelled, analysis_inputs, analysis_workloads absent",
+        "required evidence not collected: table reachability, reachability_unmodelled, analysis_inputs, "
+        "analysis_workloads absent",
     )
     collect(store, tmp_path)
     collect(store, tmp_path, base=BASE, cluster="test", analyse=False)  # listed again after the analysis

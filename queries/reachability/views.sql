@@ -59,7 +59,7 @@ LEFT JOIN reach_analyses a USING (cluster)
 WHERE a.run_id IS NULL OR NOT a.up_to_date
 UNION ALL
 SELECT n.cluster, n.namespace, 'Namespace/' || n.namespace,
-       'the ' || k.kind || 's of cluster ' || n.cluster
+       'the ' || k.kind || ' objects of cluster ' || n.cluster
          || CASE WHEN i.kind IS NULL THEN ' were never listed' ELSE ' could not be listed (' || i.reason || ')' END
          || ': the reachability analysis may miss policies that open connections; list them with `defensible collect '
          || 'kubernetes` (the kind served and readable) and run `defensible collect analysis`',
