@@ -259,8 +259,8 @@ def test_admin_rules_the_analysis_does_not_model_are_gaps(store: Store, tmp_path
     pod_cidr = admin(
         "AdminNetworkPolicy",
         "pod-cidr",
-        f"{{priority: 3, subject: {{namespaces: {OTHER}}}, egress: [{{action: Allow, to: [{{networks: [10.0.0.0/8]}}]}}]"
-        "}",
+        f"{{priority: 3, subject: {{namespaces: {OTHER}}},"
+        " egress: [{action: Allow, to: [{networks: [10.0.0.0/8]}]}]}",
     )
     nodes = admin(
         "AdminNetworkPolicy",
