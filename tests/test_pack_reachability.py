@@ -271,16 +271,18 @@ def test_admin_rules_the_analysis_does_not_model_are_gaps(store: Store, tmp_path
     lateral = judge(store, "reachability", "lateral-movement-restricted")
     assert rows(lateral.gaps, "src", "dst") == [("other/batch[Deployment]", "shop/api[Deployment]")]
     [finding] = findings(lateral)
-    assert finding.startswith(
-        "connections from other/batch[Deployment] to shop/api[Deployment] may be decided by "
-        "AdminNetworkPolicy pod-cidr in a way the analysis does not model: egress rule 0 selects networks 10.0.0.0/8"
+    assert finding == (
+        "other/batch[Deployment] may connect to shop/api[Deployment] through AdminNetworkPolicy pod-cidr "
+        "spec.egress[0].to[0].networks, which the analysis does not model: egress rule 0 selects networks 10.0.0.0/8: "
+        "pod addresses inside are not modelled"
     )
     egress = judge(store, "reachability", "egress-restricted-by-policy", egress_allowlist=DB)
     assert rows(egress.gaps, "object", "src") == [("Deployment/api", "shop/api[Deployment]")]
-    assert (
-        "AdminNetworkPolicy nodes in a way the analysis does not model: egress rule 0 selects Nodes"
-        in findings(egress)[0]
-    )
+    assert findings(egress) == [
+        "shop/api[Deployment] may connect outside the cluster through AdminNetworkPolicy nodes spec.egress[0].to[0]"
+        ".nodes, which the analysis does not model: egress rule 0 selects Nodes by label: node addresses are not "
+        "modelled"
+    ]
 
 
 def test_admin_policies_never_listed_are_gaps(store: Store, tmp_path: Path) -> None:

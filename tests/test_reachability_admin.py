@@ -60,7 +60,7 @@ def analyse(text: str) -> tuple[Inventory, Reachability]:
     result = analyze(inv)
     naive = naive_analyze(inv)
     assert result.lines() == naive.lines()  # every scenario also cross-checks the engine
-    assert result.unmodelled == naive.unmodelled
+    assert (result.uncertain, result.unmodelled()) == (naive.uncertain, naive.unmodelled())
     return inv, result
 
 
@@ -151,43 +151,57 @@ def test_port_ranges_and_protocols() -> None:
     assert into(PODS + deny)[TOOL] == "TCP 1-65535;UDP 1-999,2001-65535;SCTP 1-8,10-65535"
 
 
-def test_networks_decide_external_addresses_and_pods_inside_are_unmodelled() -> None:
-    spec = (
-        "{priority: 3, subject: {namespaces: {matchLabels: {tier: ops}}}, egress: ["
-        "{action: Deny, to: [{networks: [10.0.0.0/8, '2001:db8::/32']}]}]}"
-    )
+def test_networks_decide_external_addresses_and_pods_inside_are_uncertain_for_allow_and_pass() -> None:
+    rules = "[{action: Deny, to: [{networks: [10.0.0.0/8, '2001:db8::/32']}]}]"
+    spec = f"{{priority: 3, subject: {{namespaces: {{matchLabels: {{tier: ops}}}}}}, egress: {rules}}}"
     _, result = analyse(PODS + anp("no-internal", spec))
     egress = {line.split(" => ")[1].split(" : ")[0] for line in result.egress_from(TOOL)}
     assert "10.0.0.0-10.255.255.255" not in egress
     assert {"0.0.0.0-9.255.255.255", "11.0.0.0-255.255.255.255", DB, WEB} <= egress
-    [entry] = result.unmodelled
-    assert (entry.workload, entry.direction, entry.scope, entry.policy) == (
-        TOOL, "egress", "workloads", "AdminNetworkPolicy no-internal"
+    assert result.uncertain == [] and result.unmodelled() == []  # a Deny can only close what the lines show
+    _, result = analyse(PODS + anp("no-internal", spec.replace("Deny", "Allow")))
+    [entry] = result.uncertain
+    assert (entry.workload, entry.scope, entry.peer) == (
+        TOOL, "workloads", "AdminNetworkPolicy no-internal spec.egress[0].to[0].networks"
     )  # fmt: skip
-    assert "10.0.0.0/8" in entry.why
+    assert "10.0.0.0/8" in entry.why and result.unmodelled() == []
 
 
-def test_nodes_peers_and_equal_priorities_are_reported_unmodelled() -> None:
-    nodes = anp("nodes", f"{{priority: 4, {TO_DB}, egress: [{{action: Allow, to: [{{nodes: {{}}}}]}}]}}")
+def test_nodes_and_domain_names_are_not_evaluated() -> None:
+    rules = "[{action: Deny, to: [{nodes: {}}]}, {action: Pass, to: [{domainNames: [example.com]}]}]"
+    nodes = anp("out", f"{{priority: 4, {TO_DB}, egress: {rules}}}")
+    _, result = analyse(PODS + nodes)
+    assert result.unmodelled() == [
+        "AdminNetworkPolicy out spec.egress[0].to[0].nodes",
+        "AdminNetworkPolicy out spec.egress[1].to[0].domainNames",
+    ]
+    assert [(u.workload, u.scope, u.peer) for u in result.uncertain] == [
+        (DB, "addresses", "AdminNetworkPolicy out spec.egress[1].to[0].domainNames")
+    ]  # only the Pass may open connections the result does not show
+    assert out_of(PODS + nodes, DB)[TOOL] == "All Connections"  # they match nothing
+
+
+def test_equal_priorities_allow_what_any_order_allows() -> None:
     tie_a = anp("tie-a", f"{{priority: 7, {TO_DB}, ingress: [{{action: Deny, from: {FROM_OPS}}}]}}")
     tie_b = anp("tie-b", f"{{priority: 7, {TO_DB}, ingress: [{{action: Allow, from: {FROM_OPS}}}]}}")
+    tie_c = anp("tie-c", f"{{priority: 7, {TO_DB}, ingress: [{{action: Pass, from: {FROM_ALL}}}]}}")
     deny_all = netpol("deny", "{podSelector: {}, policyTypes: [Ingress]}")
-    _, result = analyse(PODS + nodes + tie_a + tie_b + deny_all)
-    assert {(u.workload, u.direction, u.scope, u.policy) for u in result.unmodelled} == {
-        (DB, "egress", "nodes", "AdminNetworkPolicy nodes"),
-        (DB, "ingress", "all", "AdminNetworkPolicy tie-a, AdminNetworkPolicy tie-b"),
-    }
-    assert result.ingress_to(DB) == [f"{TOOL} => {DB} : All Connections"]  # equal priority: the permissive order
+    assert into(PODS + tie_a + tie_b + deny_all) == {TOOL: "All Connections"}  # Allow over Deny
+    assert into(PODS + tie_a + tie_c) == {WEB: "All Connections", TOOL: "All Connections"} | {
+        v: "All Connections" for v in ("0.0.0.0-255.255.255.255", "::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")
+    }  # Pass over Deny: no NetworkPolicy, no baseline, allowed
+    assert TOOL not in into(PODS + tie_a + tie_c + deny_all)
 
 
-def test_host_network_pods_are_not_subjects() -> None:
+def test_host_network_pods_are_neither_subjects_nor_peers() -> None:
     host = PODS.replace("spec: {containers: [{name: c}]}\n", "spec: {hostNetwork: true, containers: [{name: c}]}\n", 1)
     deny = anp("deny", "{priority: 1, subject: {namespaces: {}}, ingress: [{action: Deny, from: [{namespaces: {}}]}]}")
     assert into(host + deny, WEB) == {
         DB: "All Connections", TOOL: "All Connections", "0.0.0.0-255.255.255.255": "All Connections",
         "::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff": "All Connections",
     }  # fmt: skip
-    assert TOOL not in into(host + deny, DB)
+    sources = into(host + deny, DB)
+    assert WEB in sources and TOOL not in sources  # web's traffic does not match the namespaces peer
 
 
 def test_attribution_names_the_admin_policies() -> None:

@@ -185,38 +185,34 @@ LEFT JOIN reach_ranges r
      AND reach_interval_first(l.dst) >= r.first_int AND reach_interval_last(l.dst) <= r.last_int
 WHERE l.dst_namespace IS NULL;
 
--- Admin network policy rules the analysis does not model (peers selecting Nodes, networks that may hold pod
--- addresses, domainNames; AdminNetworkPolicies of equal priority) that may decide connections of regulated workloads.
--- concerns 'ingress': connections into the regulated workload dst, decided by its own ingress rules or by the egress
--- rules of sources that may reach it (one row per policy and rule scope, src the source when there is one);
--- 'egress': connections from the regulated workload src outside the cluster.
+-- Connections of regulated workloads that an admin network policy Allow or Pass rule may open although the analysis
+-- does not show them (reachability_unmodelled: peers selecting Nodes, networks that may hold pod addresses,
+-- domainNames). concerns 'ingress': into the regulated workload dst, from the sources such a rule applies to (one row
+-- per rule peer; src the source when there is one); 'egress': from the regulated workload src outside the cluster.
 CREATE VIEW reach_unmodelled AS
 WITH current AS (
     SELECT u.* FROM reachability_unmodelled u JOIN reach_analyses a USING (cluster, run_id) WHERE a.up_to_date
 ), into_regulated AS (
     SELECT w.cluster, w.namespace, w.kind || '/' || w.workload AS object, w.id AS dst, w.declared_in, w.location,
-           u.direction, u.policy, u.why, count(*) AS sources, min(u.workload) AS first_source,
+           u.policy, u.peer, u.why, count(*) AS sources, min(u.workload) AS first_source,
            u.source, u.run_id, u.artifact_sha256, u.collected_at
     FROM current u
-    JOIN reach_regulated_workloads w ON w.cluster = u.cluster
-    WHERE (u.direction = 'ingress' AND u.workload = w.id)
-       OR (u.direction = 'egress' AND u.workload <> w.id
-           AND (u.scope IN ('workloads', 'all') OR (u.scope = 'nodes' AND (w.host_network OR w.host_ports IS NOT NULL))))
+    JOIN reach_regulated_workloads w ON w.cluster = u.cluster AND w.id <> u.workload
+    WHERE u.scope = 'workloads' OR (u.scope = 'nodes' AND (w.host_network OR w.host_ports IS NOT NULL))
     GROUP BY ALL
 )
-SELECT 'ingress' AS concerns, cluster, namespace, object,
-       CASE WHEN direction = 'egress' AND sources = 1 THEN first_source END AS src, dst, declared_in,
-       CASE WHEN direction = 'ingress' THEN 'connections into ' || dst
-            WHEN sources = 1 THEN 'connections from ' || first_source || ' to ' || dst
-            ELSE 'connections from ' || sources || ' workloads (' || first_source || ', ...) to ' || dst END
-         || ' may be decided by ' || policy || ' in a way the analysis does not model: ' || why AS finding,
+SELECT 'ingress' AS concerns, cluster, namespace, object, CASE WHEN sources = 1 THEN first_source END AS src, dst,
+       declared_in,
+       CASE WHEN sources = 1 THEN first_source ELSE sources || ' workloads (' || first_source || ', ...)' END
+         || ' may connect to ' || dst || ' through ' || peer || ', which the analysis does not model: ' || why
+         AS finding,
        location, source, run_id, artifact_sha256, collected_at
 FROM into_regulated
 UNION ALL
 SELECT 'egress', w.cluster, w.namespace, w.kind || '/' || w.workload, w.id, NULL, w.declared_in,
-       'connections from ' || w.id || ' outside the cluster may be decided by ' || u.policy
-         || ' in a way the analysis does not model: ' || u.why,
+       w.id || ' may connect outside the cluster through ' || u.peer || ', which the analysis does not model: '
+         || u.why,
        w.location, u.source, u.run_id, u.artifact_sha256, u.collected_at
 FROM current u
 JOIN reach_regulated_workloads w ON w.cluster = u.cluster AND w.id = u.workload
-WHERE u.direction = 'egress' AND u.scope IN ('nodes', 'addresses', 'all');
+WHERE u.scope IN ('nodes', 'addresses');

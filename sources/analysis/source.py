@@ -177,15 +177,16 @@ MIGRATIONS = (
     """,
     # issue 18: the pods of one workload whose selected labels differ are analysed per label group
     "ALTER TABLE analysis_workloads ADD COLUMN label_group VARCHAR;",
-    # issue 18: admin network policy rules the reachability engine does not model (Reachability.unmodelled)
+    # issue 18: connections from a workload that an admin network policy rule may open although the reachability
+    # lines do not show them (Reachability.uncertain: Allow and Pass rules to nodes, networks, domainNames)
     f"""
     CREATE TABLE reachability_unmodelled (
         cluster VARCHAR NOT NULL,
-        workload VARCHAR NOT NULL,  -- ns/name[Kind]{{group}}: the workload whose side the rule may decide
+        workload VARCHAR NOT NULL,  -- ns/name[Kind]{{group}}: the source whose egress the rule may open
         namespace VARCHAR NOT NULL,
-        direction VARCHAR NOT NULL, -- egress (from the workload) | ingress (into it)
-        scope VARCHAR NOT NULL,     -- the peers concerned: nodes | workloads | addresses | all
-        policy VARCHAR NOT NULL,    -- AdminNetworkPolicy name, ... or BaselineAdminNetworkPolicy default
+        scope VARCHAR NOT NULL,     -- destinations: nodes (and hostNetwork/hostPort workloads) | workloads | addresses
+        policy VARCHAR NOT NULL,    -- AdminNetworkPolicy name or BaselineAdminNetworkPolicy default
+        peer VARCHAR NOT NULL,      -- Kind name spec.egress[i].to[j].field
         why VARCHAR NOT NULL,
         {PROVENANCE_COLUMNS}
     );
@@ -275,7 +276,7 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
         }
         ctx.emit("analysis_workloads", row, sha)
     lines = load_reachability(ctx, cluster, reach, sha, Attribution(inventory))
-    for u in reach.unmodelled:
+    for u in reach.uncertain:
         ctx.emit(
             "reachability_unmodelled", {"cluster": cluster, "namespace": endpoint(u.workload)[0], **asdict(u)}, sha
         )
@@ -294,7 +295,7 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
     ctx.note(
         f"cluster {cluster}: {len(inventory.workloads)} workloads, {len(inventory.policies)} NetworkPolicies, "
         f"{len(inventory.admin) + bool(inventory.baseline)} admin network policies "
-        f"({len(reach.unmodelled)} unmodelled rule scopes), "
+        f"({len(reach.unmodelled())} peers not evaluated), "
         f"{lines} reachability lines, {len(gateways.attachments)} route attachments "
         f"(analysed in {analysed - started:.1f}s, rows staged in {time.monotonic() - analysed:.1f}s)"
     )

@@ -41,7 +41,7 @@ from collector.analysis.reachability.model import (
 )
 from collector.analysis.reachability.result import Reachability
 from collector.analysis.reachability.selectors import Selector
-from collector.analysis.reachability.unmodelled import unmodelled
+from collector.analysis.reachability.unmodelled import uncertain, unmodelled
 
 State = tuple[int, ...]  # connection ids: (allowed, undecided, passed[, group allow, pass, deny, remaining])
 Pieces = dict[State, int]  # state -> the indices (bitset) in that state
@@ -120,8 +120,11 @@ class Space:
         self.ns_bits: dict[str, int] = defaultdict(int)
         self.pairs: dict[tuple[str, str], int] = defaultdict(int)
         self.keys: dict[str, int] = defaultdict(int)
+        self.host_network = 0
         for k, klass in enumerate(classes):
             bit = 1 << k
+            if klass.host_network:
+                self.host_network |= bit
             self.ns_bits[klass.namespace] |= bit
             for label, value in klass.labels.items():
                 self.pairs[(label, value)] |= bit
@@ -172,6 +175,8 @@ class Space:
                 bits |= span(self.ext_offset[version] + first, self.ext_offset[version] + last)
             return bits
         scope = self.ns_bits.get(peer.namespace, 0) if peer.namespaces is None else self.in_namespaces(peer.namespaces)
+        if not peer.host_network:
+            scope &= ~self.host_network
         return scope if peer.pods is None else scope & self.pods(peer.pods)
 
     def rule(self, rule: Rule, table: ConnTable) -> CompiledRule:
@@ -185,9 +190,9 @@ class Space:
         conn_id = EMPTY_ID if named else table.id(resolve_ports(rule.ports, ()))
         return CompiledRule(bits, rule.ports, named, conn_id, action)
 
-    def admin(self, policy: AdminPolicy, table: ConnTable, host_network: int) -> CompiledAdmin:
+    def admin(self, policy: AdminPolicy, table: ConnTable) -> CompiledAdmin:
         return CompiledAdmin(
-            self.peer(policy.subject) & ~host_network,
+            self.peer(policy.subject),
             policy.priority,
             tuple(self.rule(r, table) for r in policy.ingress_rules),
             tuple(self.rule(r, table) for r in policy.egress_rules),
@@ -400,8 +405,7 @@ def analyze(inv: Inventory) -> Reachability:
     n_classes = len(classes)
     space = Space(classes, externals, inv.namespaces)
     compiled = [space.policy(p, table) for p in inv.policies]
-    host_network = sum(1 << k for k, klass in enumerate(classes) if klass.host_network)
-    admin = [space.admin(p, table, host_network) for p in inv.admin + baselines]
+    admin = [space.admin(p, table) for p in inv.admin + baselines]
 
     selecting_in: list[list[CompiledPolicy]] = [[] for _ in classes]
     selecting_out: list[list[CompiledPolicy]] = [[] for _ in classes]
@@ -451,7 +455,7 @@ def analyze(inv: Inventory) -> Reachability:
 
     members = [klass.members for klass in classes]
     found = triples(inv.workloads, class_of, members, allowed, out_rows, by_source, externals, table)
-    return Reachability(found, unmodelled(inv))
+    return Reachability(found, uncertain(inv), unmodelled(inv))
 
 
 def triples(

@@ -79,8 +79,11 @@ class SelectorPeer:
     namespace: str  # the policy's namespace (used when ``namespaces`` is None)
     pods: Selector | None
     namespaces: Selector | None
+    host_network: bool = True  # matches hostNetwork pods (admin policy peers and subjects do not)
 
     def matches(self, workload: Workload, namespace_labels: dict[str, str]) -> bool:
+        if workload.host_network and not self.host_network:
+            return False
         if self.namespaces is None:
             in_scope = workload.namespace == self.namespace
         else:
@@ -123,12 +126,18 @@ class Policy:
 
 @dataclass(frozen=True)
 class Unresolved:
-    """An egress peer whose addresses the inventory does not know (``nodes``: node addresses; ``networks``: the
-    CIDRs may hold pod addresses; ``domainNames``: resolved addresses); ``scope`` is what it may match:
-    ``nodes`` (node addresses, hence hostNetwork and hostPort workloads), ``workloads`` or ``addresses``."""
+    """What an egress peer may match that the inventory cannot tell: ``nodes`` (node addresses, hence also
+    hostNetwork and hostPort workloads) for a ``nodes`` peer, ``addresses`` for ``domainNames`` (neither is
+    evaluated: they match nothing in the result), ``workloads`` for ``networks`` (evaluated for external addresses;
+    pod addresses inside are unknown)."""
 
     scope: str
+    peer: str  # Kind name spec.egress[i].to[j].field
     why: str
+
+    @property
+    def evaluated(self) -> bool:
+        return self.scope == "workloads"
 
 
 @dataclass(frozen=True)
@@ -137,7 +146,7 @@ class AdminRule(Rule):
 
     action: str = "Allow"  # Allow | Deny | Pass
     name: str = ""
-    unresolved: tuple[Unresolved, ...] = ()  # peers matched as nothing, reported as not modelled
+    unresolved: tuple[Unresolved, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -157,7 +166,7 @@ class AdminPolicy:
 
     def selects(self, workload: Workload, namespace_labels: dict[str, str]) -> bool:
         """Whether the policy applies to the workload (hostNetwork pods are never subjects)."""
-        return not workload.host_network and self.subject.matches(workload, namespace_labels)
+        return self.subject.matches(workload, namespace_labels)
 
 
 def resolve_ports(ports: tuple[PortSpec, ...] | None, named_ports: tuple[NamedPort, ...]) -> Conn:
@@ -543,6 +552,7 @@ def namespaced_pods(raw: Any, where: str) -> SelectorPeer:
         "",
         Selector.parse(raw.get("podSelector"), f"{where}.podSelector"),
         Selector.parse(raw.get("namespaceSelector"), f"{where}.namespaceSelector"),
+        host_network=False,
     )
 
 
@@ -550,7 +560,7 @@ def parse_subject(raw: Any, where: str) -> SelectorPeer:
     field_name, value = one_of(raw, ("namespaces", "pods"), where)
     if field_name == "pods":
         return namespaced_pods(value, f"{where}.pods")
-    return SelectorPeer("", None, Selector.parse(value, f"{where}.namespaces"))
+    return SelectorPeer("", None, Selector.parse(value, f"{where}.namespaces"), host_network=False)
 
 
 def admin_rules(
@@ -573,7 +583,9 @@ def admin_rules(
         peers: list[Peer] = []
         unresolved: list[Unresolved] = []
         for j, raw_peer in enumerate(raw_peers):
-            for peer in admin_peer(raw_peer, section, label, f"{at}.{peers_field}[{j}]"):
+            for peer in admin_peer(
+                raw_peer, section, label, f"{at}.{peers_field}[{j}]", f"{where} spec.{section}[{i}].{peers_field}[{j}]"
+            ):
                 (unresolved if isinstance(peer, Unresolved) else peers).append(peer)
         ports = [admin_port(p, f"{at}.ports[{j}]") for j, p in enumerate(rule.get("ports") or [])]
         out.append(
@@ -584,7 +596,7 @@ def admin_rules(
     return tuple(out)
 
 
-def admin_peer(raw: Any, section: str, label: str, where: str) -> tuple[Peer | Unresolved, ...]:
+def admin_peer(raw: Any, section: str, label: str, where: str, path: str) -> tuple[Peer | Unresolved, ...]:
     """The peer; what it may match that the inventory cannot tell (node, pod and resolved addresses) as
     ``Unresolved``."""
     fields = ("namespaces", "pods")
@@ -592,22 +604,26 @@ def admin_peer(raw: Any, section: str, label: str, where: str) -> tuple[Peer | U
         fields += ("nodes", "networks", "domainNames")
     field_name, value = one_of(raw, fields, where)
     if field_name == "namespaces":
-        return (SelectorPeer("", None, Selector.parse(value, f"{where}.namespaces")),)
+        return (SelectorPeer("", None, Selector.parse(value, f"{where}.namespaces"), host_network=False),)
     if field_name == "pods":
         return (namespaced_pods(value, f"{where}.pods"),)
     if field_name == "nodes":
         Selector.parse(value, f"{where}.nodes")
-        return (Unresolved("nodes", f"{label} selects Nodes by label: node addresses are not modelled"),)
+        why = f"{label} selects Nodes by label: node addresses are not modelled"
+        return (Unresolved("nodes", f"{path}.nodes", why),)
     if not isinstance(value, list) or not value:
         raise ReachabilityError(f"{where}: {field_name} must be a non-empty list")
     if field_name == "domainNames":
         names = ", ".join(map(str, value))
-        return (Unresolved("addresses", f"{label} selects domainNames ({names}): their addresses are not modelled"),)
+        why = f"{label} selects domainNames ({names}): their addresses are not modelled"
+        return (Unresolved("addresses", f"{path}.domainNames", why),)
     # networks select external addresses exactly, and every pod whose (unknown) address is inside them
     cidrs = ", ".join(map(str, value))
     return (
         IPBlockPeer(tuple(iv for cidr in value for iv in ipblock_intervals(cidr, None, where))),
-        Unresolved("workloads", f"{label} selects networks {cidrs}: whether pod addresses are inside is not modelled"),
+        Unresolved(
+            "workloads", f"{path}.networks", f"{label} selects networks {cidrs}: pod addresses inside are not modelled"
+        ),
     )
 
 

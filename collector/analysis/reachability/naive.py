@@ -23,7 +23,7 @@ from collector.analysis.reachability.model import (
     resolve_ports,
 )
 from collector.analysis.reachability.result import Reachability
-from collector.analysis.reachability.unmodelled import unmodelled
+from collector.analysis.reachability.unmodelled import uncertain, unmodelled
 
 Endpoint = Workload | Interval  # a workload, or an elementary interval of external addresses
 Matcher = Callable[[Inventory, Rule, Endpoint], bool]
@@ -49,7 +49,7 @@ def naive_analyze(inv: Inventory, workloads: Iterable[str] | None = None) -> Rea
         if chosen is None or dst.id in chosen:
             runs = merge_runs(externals, [ingress(inv, dst, x) for x in externals], EMPTY)
             out.extend((interval_text(iv), dst.id, conn) for iv, conn in runs)
-    return Reachability(out, unmodelled(inv))
+    return Reachability(out, uncertain(inv), unmodelled(inv))
 
 
 def ingress(inv: Inventory, dst: Workload, src: Endpoint) -> Conn:

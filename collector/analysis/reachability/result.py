@@ -11,28 +11,40 @@ SEPARATOR, CONN_SEPARATOR = " => ", " : "
 
 
 @dataclass(frozen=True, order=True)
-class Unmodelled:
-    """Connections of ``workload`` in ``direction`` (``egress`` from it, ``ingress`` into it) that a rule of
-    ``policy`` may decide in a way the engine does not model; ``scope`` is the peers concerned: ``nodes`` (node
-    addresses: external addresses, hostNetwork and hostPort workloads), ``workloads``, ``addresses`` (external)
-    or ``all``."""
+class Uncertain:
+    """Connections from ``workload`` that an Allow or Pass rule of ``policy`` may open although the result does not
+    show them, because its peer's addresses are unknown; ``scope`` is the destinations concerned: ``nodes`` (node
+    addresses: external addresses, hostNetwork and hostPort workloads), ``workloads`` (pod addresses inside
+    ``networks``) or ``addresses`` (external: ``domainNames``)."""
 
     workload: str
-    direction: str
     scope: str
     policy: str
+    peer: str
     why: str
 
 
 class Reachability:
-    """Allowed connections, one ``(src, dst, conn)`` triple per ordered pair with at least one connection, and
-    what the engine could not model (``unmodelled``)."""
+    """Allowed connections, one ``(src, dst, conn)`` triple per ordered pair with at least one connection; the
+    admin policy peers not evaluated (``unmodelled()``) and where the result may understate connections
+    (``uncertain``)."""
 
-    def __init__(self, triples: Iterable[tuple[str, str, Conn]], unmodelled: Iterable[Unmodelled] = ()) -> None:
+    def __init__(
+        self,
+        triples: Iterable[tuple[str, str, Conn]],
+        uncertain: Iterable[Uncertain] = (),
+        unmodelled: Iterable[str] = (),
+    ) -> None:
         self.triples = sorted((t for t in triples if t[2] != EMPTY), key=lambda t: (t[0], t[1]))
-        self.unmodelled = sorted(set(unmodelled))
+        self.uncertain = sorted(set(uncertain))
+        self._unmodelled = sorted(set(unmodelled))
         self._lines: list[str] | None = None
         self._texts: dict[Conn, str] = {}
+
+    def unmodelled(self) -> list[str]:
+        """The admin policy peers the engine cannot evaluate (``AdminNetworkPolicy name spec.egress[0].to[1].nodes``):
+        they match nothing in the result."""
+        return list(self._unmodelled)
 
     def lines(self) -> list[str]:
         """``SRC => DST : CONN``, sorted."""
