@@ -265,7 +265,7 @@ def test_admin_rules_the_analysis_does_not_model_are_gaps(store: Store, tmp_path
     nodes = admin(
         "AdminNetworkPolicy",
         "nodes",
-        f"{{priority: 4, {API_SUBJECT}, egress: [{{action: Deny, to: [{{nodes: {{}}}}]}}]}}",
+        f"{{priority: 4, {API_SUBJECT}, egress: [{{action: Allow, to: [{{nodes: {{}}}}]}}]}}",
     )
     collect(store, tmp_path, pod_cidr, nodes)
     lateral = judge(store, "reachability", "lateral-movement-restricted")
