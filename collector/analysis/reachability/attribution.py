@@ -1,5 +1,6 @@
 """Why a source may connect to a workload: the AdminNetworkPolicies, NetworkPolicies and BaselineAdminNetworkPolicy
-whose ingress rules admit it, or the reason the workload is open (no policy decides, hostNetwork, hostPorts).
+whose ingress rules admit it, or the reason the workload is open (no policy decides, hostNetwork, hostPorts); and
+why a workload may connect to external addresses (the policies whose egress rules allow it, or none decides).
 
 Claims that find an unwanted connection must name the object that opens it; the engine answers *whether* a pair
 may connect, this module *which objects* make it so. It evaluates the tiers of each side directly (the naive
@@ -13,9 +14,10 @@ import ipaddress
 from collector.analysis.reachability.addresses import Interval
 from collector.analysis.reachability.conns import conn_text
 from collector.analysis.reachability.model import Inventory, IPBlockPeer, Rule, Workload
-from collector.analysis.reachability.naive import DEFAULT, decide
+from collector.analysis.reachability.naive import DEFAULT, Applying, applying, decide
 
 NOT_ISOLATED = "no NetworkPolicy selects it for ingress"  # nor does an admin policy decide
+NOT_ISOLATED_EGRESS = "no NetworkPolicy selects it for egress"
 HOST_NETWORK = "hostNetwork (NetworkPolicy does not isolate host-network pods)"
 
 
@@ -26,11 +28,9 @@ class Attribution:
     def __init__(self, inv: Inventory) -> None:
         self.inv = inv
         self.by_id = {w.id: w for w in inv.workloads}
-        self.src_keys = {w.id: (w.namespace, frozenset(w.labels.items())) for w in inv.workloads}
-        self.dst_keys = {
-            w.id: (*self.src_keys[w.id], w.named_ports, w.host_network, w.host_ports) for w in inv.workloads
-        }
-        self._selecting: dict[tuple, tuple[int, ...]] = {}
+        self.src_keys = {w.id: (w.namespace, frozenset(w.labels.items()), w.host_network) for w in inv.workloads}
+        self.dst_keys = {w.id: (*self.src_keys[w.id], w.named_ports, w.host_ports) for w in inv.workloads}
+        self._applying: dict[tuple, tuple[Applying, tuple[int, ...]]] = {}
         self._cache: dict[tuple, tuple[str, ...]] = {}
 
     def ingress(self, src: str, dst: str) -> tuple[str, ...]:
@@ -38,31 +38,43 @@ class Attribution:
         if dst_key is None:
             return ()
         target = self.by_id[dst]
-        selecting = self._selecting.get(dst_key)
-        if selecting is None:
-            selecting = self._selecting[dst_key] = self.applying(target)
+        policies, ids = self.applying(target, "ingress", dst_key)
         # what admits a source depends on the policies applying to the destination and its ports, not its labels
-        key = (self.src_keys.get(src, src), selecting, dst_key[2:])
+        key = (self.src_keys.get(src, src), ids, dst_key[2:])
         found = self._cache.get(key)
         if found is None:
             source = self.by_id.get(src)
             endpoint = source if source is not None else parse_interval(src)
-            found = self._cache[key] = self._reasons(endpoint, target)
+            found = self._cache[key] = self._reasons(endpoint, target, policies)
         return found
 
-    def applying(self, dst: Workload) -> tuple[int, ...]:
-        """The policies (ids) that apply to the ingress of ``dst``."""
-        labels = self.inv.namespace_labels(dst.namespace)
-        admin = [*self.inv.admin, *([self.inv.baseline] if self.inv.baseline else [])]
-        return tuple(
-            [id(p) for p in admin if p.selects(dst, labels)]
-            + [
-                id(p) for p in self.inv.policies
-                if p.ingress and p.namespace == dst.namespace and p.selector.matches(dst.labels)
-            ]
-        )  # fmt: skip
+    def egress(self, src: str, dst: str) -> tuple[str, ...]:
+        """The reasons the workload ``src`` may connect to the external addresses ``dst`` (``first-last``)."""
+        source, interval = self.by_id.get(src), parse_interval(dst)
+        if source is None or interval is None:
+            return ()
+        if source.host_network:
+            return (HOST_NETWORK,)
+        policies, ids = self.applying(source, "egress", self.src_keys[src])
+        key = ("egress", ids, interval)  # to external addresses, only the policies applying to the source count
+        found = self._cache.get(key)
+        if found is None:
+            reasons = decide(self.inv, source, interval, "egress", matches, policies)
+            found = self._cache[key] = tuple(
+                dict.fromkeys(NOT_ISOLATED_EGRESS if r == DEFAULT else r for r, _ in reasons)
+            )
+        return found
 
-    def _reasons(self, src: Workload | Interval | None, dst: Workload) -> tuple[str, ...]:
+    def applying(self, pod: Workload, direction: str, key: tuple) -> tuple[Applying, tuple[int, ...]]:
+        """The policies applying to the pod's side (memoized on ``key``, the pod's class) and their ids."""
+        found = self._applying.get((direction, key))
+        if found is None:
+            policies = applying(self.inv, pod, direction)
+            ids = tuple(map(id, (*policies.admin, *policies.isolating, policies.baseline)))
+            found = self._applying[(direction, key)] = (policies, ids)
+        return found
+
+    def _reasons(self, src: Workload | Interval | None, dst: Workload, policies: Applying) -> tuple[str, ...]:
         reasons: list[str] = []
         if dst.host_network:
             reasons.append(HOST_NETWORK)
@@ -70,7 +82,7 @@ class Attribution:
             reasons.append(f"hostPort {conn_text(dst.host_conn)} (forwarded from the node, outside NetworkPolicy)")
         if src is None:
             return tuple(reasons)
-        for label, _ in decide(self.inv, dst, src, "ingress", matches):
+        for label, _ in decide(self.inv, dst, src, "ingress", matches, policies):
             reason = NOT_ISOLATED if label == DEFAULT else label
             if reason not in reasons:
                 reasons.append(reason)

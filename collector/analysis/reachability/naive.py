@@ -9,11 +9,13 @@ BaselineAdminNetworkPolicy (first matching rule: Allow or Deny), else allowed.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from itertools import groupby
 
 from collector.analysis.reachability.addresses import Interval, elementary_intervals, interval_text, merge_runs
 from collector.analysis.reachability.conns import ALL, EMPTY, Conn, difference, intersection, union, union_all
 from collector.analysis.reachability.model import (
+    AdminPolicy,
     AdminRule,
     Inventory,
     IPBlockPeer,
@@ -65,20 +67,43 @@ def egress(inv: Inventory, src: Workload, dst: Endpoint) -> Conn:
     return union_all(conn for _, conn in decide(inv, src, dst, "egress"))
 
 
+@dataclass(frozen=True)
+class Applying:
+    """The policies that apply to one side of a pod, per tier."""
+
+    admin: tuple[AdminPolicy, ...]  # AdminNetworkPolicies, by priority
+    isolating: tuple[Policy, ...]  # NetworkPolicies isolating the pod in that direction
+    baseline: AdminPolicy | None
+
+
+def applying(inv: Inventory, pod: Workload, direction: str) -> Applying:
+    labels = inv.namespace_labels(pod.namespace)
+    baseline = inv.baseline if inv.baseline is not None and inv.baseline.selects(pod, labels) else None
+    return Applying(
+        tuple(p for p in inv.admin if p.selects(pod, labels)),
+        tuple(p for p in inv.policies if (p.ingress if direction == "ingress" else p.egress) and selects(p, pod)),
+        baseline,
+    )
+
+
 def decide(
-    inv: Inventory, pod: Workload, peer: Endpoint, direction: str, matches: Matcher | None = None
+    inv: Inventory,
+    pod: Workload,
+    peer: Endpoint,
+    direction: str,
+    matches: Matcher | None = None,
+    policies: Applying | None = None,
 ) -> list[tuple[str, Conn]]:
     """The connections ``pod``'s ``direction`` side allows with ``peer``, each with the policy that allows it
     (``AdminNetworkPolicy name``, ``NetworkPolicy ns/name``, ``BaselineAdminNetworkPolicy default``) or
     ``DEFAULT``. AdminNetworkPolicies of equal priority are evaluated independently and their verdicts joined,
-    Allow over Pass over Deny (the most permissive order)."""
+    Allow over Pass over Deny (the most permissive order). ``policies``: ``applying(inv, pod, direction)``."""
     matches = matches or peer_matches
+    policies = policies or applying(inv, pod, direction)
     named = pod.named_ports if direction == "ingress" else peer.named_ports if isinstance(peer, Workload) else ()
-    labels = inv.namespace_labels(pod.namespace)
     out: list[tuple[str, Conn]] = []
     pending, passed = ALL, EMPTY  # not decided by an AdminNetworkPolicy yet; passed on to NetworkPolicy
-    applying = [p for p in inv.admin if p.selects(pod, labels)]
-    for _, group in groupby(applying, key=lambda p: p.priority):
+    for _, group in groupby(policies.admin, key=lambda p: p.priority):
         verdicts: dict[str, Conn] = {"Allow": EMPTY, "Pass": EMPTY, "Deny": EMPTY}
         for policy in group:
             remaining = pending
@@ -93,17 +118,16 @@ def decide(
         passed = union(passed, difference(verdicts["Pass"], allow))
         pending = difference(pending, union_all(verdicts.values()))
     pending = union(pending, passed)
-    isolating = [p for p in inv.policies if (p.ingress if direction == "ingress" else p.egress) and selects(p, pod)]
-    if isolating:
-        for policy in isolating:
+    if policies.isolating:
+        for policy in policies.isolating:
             for rule in policy.ingress_rules if direction == "ingress" else policy.egress_rules:
                 if matches(inv, rule, peer):
                     matched = intersection(pending, resolve_ports(rule.ports, named))
                     if matched != EMPTY:
                         out.append((f"NetworkPolicy {policy.namespace}/{policy.name}", matched))
         return out
-    baseline = inv.baseline
-    if baseline is not None and baseline.selects(pod, labels):
+    baseline = policies.baseline
+    if baseline is not None:
         for rule in admin_rules(baseline.ingress_rules, baseline.egress_rules, direction):
             if matches(inv, rule, peer):
                 matched = intersection(pending, resolve_ports(rule.ports, named))
