@@ -133,7 +133,7 @@ def test_undeclared_caller_is_a_gap_naming_the_declaration(store: Store, tmp_pat
     ]
     assert findings(result) == [
         "other/batch[Deployment] can connect to shop/api[Deployment] (TCP 8080) but is not a declared caller: "
-        'defensible.io/allowed-callers of Deployment shop/api is "infra/*"'
+        'defensible.io/allowed-callers of Deployment shop/api is "infra/*"; opened by: NetworkPolicy shop/open'
     ]
     assert rows(result.evidence, "src") == [("infra/gw[Deployment]",)]
 
@@ -212,7 +212,7 @@ def test_missing_annotation_and_invalid_pattern(store: Store, tmp_path: Path) ->
     result = judge(store, "reachability", "lateral-movement-restricted")
     assert findings(result) == [
         f"{GW_TO_API} but is not a declared caller: no defensible.io/allowed-callers annotation on the workload or its "
-        "namespace"
+        "namespace; opened by: NetworkPolicy shop/api"
     ]
 
 
@@ -336,7 +336,8 @@ def test_egress_inside_the_allowlist_parameter(store: Store, tmp_path: Path) -> 
     ]  # fmt: skip
     result = judge(store, "reachability", "egress-restricted-by-policy")
     assert findings(result) == [
-        "shop/api[Deployment] can connect to 10.1.0.0-10.1.255.255 (TCP 5432), outside the egress allowlist"
+        "shop/api[Deployment] can connect to 10.1.0.0-10.1.255.255 (TCP 5432), outside the egress allowlist; opened "
+        "by: NetworkPolicy shop/api"
     ]
 
 
@@ -374,9 +375,11 @@ def test_unrestricted_egress_and_workloads_without_egress(store: Store, tmp_path
     )
     result = judge(store, "reachability", "egress-restricted-by-policy", egress_allowlist=DB)
     assert findings(result) == [
-        "shop/api[Deployment] can connect to 0.0.0.0-255.255.255.255 (All Connections), outside the egress allowlist",
+        "shop/api[Deployment] can connect to 0.0.0.0-255.255.255.255 (All Connections), outside the egress allowlist; "
+        "opened by: no NetworkPolicy selects it for egress",
         "shop/api[Deployment] can connect to ::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff (All Connections), outside the "
-        "egress allowlist (an IPv6 range: the allowlist holds IPv4 CIDRs only)",
+        "egress allowlist (an IPv6 range: the allowlist holds IPv4 CIDRs only); opened by: no NetworkPolicy selects it "
+        "for egress",
     ]
     assert details(result) == ["shop/quiet[Deployment] cannot connect to any address outside the cluster"]
     # non-regulated workloads (infra/gw, other/batch reach everything) are not judged

@@ -4,7 +4,7 @@
 SELECT cluster, src_namespace AS namespace, src_kind || '/' || src_workload AS object, src, external, conn,
        src || ' can connect to ' || external || ' (' || conn || '), outside the egress allowlist'
          || CASE WHEN contains(external, ':') THEN ' (an IPv6 range: the allowlist holds IPv4 CIDRs only)' ELSE '' END
-         AS finding,
+         || coalesce('; opened by: ' || admitted_by, '') AS finding,
        location, source, run_id, artifact_sha256, collected_at
 FROM reach_regulated_egress
 WHERE allowed_by IS NULL

@@ -6,7 +6,8 @@ SELECT cluster, dst_namespace AS namespace, dst_kind || '/' || dst_workload AS o
        src || ' can connect to ' || dst || ' (' || conn || ') but is not a declared caller: '
          || CASE WHEN declared_in IS NULL
                  THEN 'no defensible.io/allowed-callers annotation on the workload or its namespace'
-                 ELSE 'defensible.io/allowed-callers of ' || declared_in || ' is "' || declared || '"' END AS finding,
+                 ELSE 'defensible.io/allowed-callers of ' || declared_in || ' is "' || declared || '"' END
+         || coalesce('; opened by: ' || admitted_by, '') AS finding,
        location, source, run_id, artifact_sha256, collected_at
 FROM reach_regulated_ingress
 WHERE allowed_by IS NULL

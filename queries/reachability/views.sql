@@ -156,11 +156,11 @@ SELECT purpose, cluster, id, range_no, min(first_int) AS first_int, max(last_int
 FROM numbered
 GROUP BY purpose, cluster, id, range_no;
 
--- Every connection into a workload of a regulated namespace, with the declared patterns that cover its source
--- (allowed_by NULL: none): a workload pattern naming it, or CIDRs whose merged range holds its whole interval.
+-- Every connection into a workload of a regulated namespace, with what admits it (admitted_by) and the declared
+-- patterns that cover its source (allowed_by NULL: none): a workload pattern naming it, or CIDRs whose merged range holds its whole interval.
 CREATE VIEW reach_regulated_ingress AS
 SELECT l.cluster, l.src, l.dst, l.src_namespace, l.dst_namespace, l.dst_workload, l.dst_kind, l.external, l.conn,
-       w.declared, w.declared_in, w.location,
+       l.admitted_by, w.declared, w.declared_in, w.location,
        coalesce(
            (SELECT min(p.pattern) FROM reach_caller_patterns p
             WHERE p.cluster = l.cluster AND p.id = l.dst AND p.pattern_kind = 'workload'
@@ -173,10 +173,12 @@ SELECT l.cluster, l.src, l.dst, l.src_namespace, l.dst_namespace, l.dst_workload
 FROM reach_lines l
 JOIN reach_regulated_workloads w ON w.cluster = l.cluster AND w.id = l.dst;
 
--- Every connection from a workload of a regulated namespace to an external interval, with the allowlist entries
+-- Every connection from a workload of a regulated namespace to an external interval, with what lets it out
+-- (admitted_by) and the allowlist entries
 -- whose merged range holds the whole interval (allowed_by NULL: not inside the allowlist; IPv6 never is).
 CREATE VIEW reach_regulated_egress AS
-SELECT l.cluster, l.src, l.dst, l.src_namespace, l.src_workload, l.src_kind, l.external, l.conn, r.entries AS allowed_by,
+SELECT l.cluster, l.src, l.dst, l.src_namespace, l.src_workload, l.src_kind, l.external, l.conn, l.admitted_by,
+       r.entries AS allowed_by,
        w.location, l.source, l.run_id, l.artifact_sha256, l.collected_at
 FROM reach_lines l
 JOIN reach_regulated_workloads w ON w.cluster = l.cluster AND w.id = l.src
