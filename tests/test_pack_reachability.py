@@ -227,62 +227,169 @@ def admin(kind: str, name: str, spec: str) -> str:
     return f"apiVersion: policy.networking.k8s.io/v1alpha1\nkind: {kind}\nmetadata: {{name: {name}}}\nspec: {spec}\n"
 
 
-OTHER = "{matchLabels: {kubernetes.io/metadata.name: other}}"
-API_SUBJECT = "subject: {pods: {namespaceSelector: {matchLabels: {defensible.io/regulated: 'true'}}, podSelector: {}}}"
+def anp(
+    name: str, priority: int, rest: str, subject: str = "{namespaces: {matchLabels: {defensible.io/regulated: 'true'}}}"
+) -> str:
+    return admin("AdminNetworkPolicy", name, f"{{priority: {priority}, subject: {subject}, {rest}}}")
 
 
-def test_an_admin_network_policy_allow_opens_a_regulated_workload(store: Store, tmp_path: Path) -> None:
-    deny_rest = admin(
+# Admin policies of a compliant platform: a guardrail keeps `other` out of regulated namespaces and denies SMTP from
+# them; the baseline denies ingress between namespaces where no NetworkPolicy isolates a pod.
+GUARDRAILS = (
+    anp(
+        "guard",
+        10,
+        "ingress: [{action: Deny, from: [{namespaces: {matchLabels: {kubernetes.io/metadata.name: other}}}]}],"
+        " egress: [{action: Deny, to: [{networks: [0.0.0.0/0]}], ports: [{portNumber: {protocol: TCP, port: 25}}]}]",
+    ),
+    admin(
         "BaselineAdminNetworkPolicy",
         "default",
-        f"{{{API_SUBJECT}, ingress: [{{action: Deny, from: [{{namespaces: {{}}}}]}}]}}",
-    )
-    collect(store, tmp_path, deny_rest)  # the NetworkPolicy isolates shop/api: the baseline changes nothing
-    assert judge(store, "reachability", "lateral-movement-restricted").verdict == "satisfied"
-    open_api = admin(
-        "AdminNetworkPolicy",
-        "open-api",
-        f"{{priority: 5, {API_SUBJECT}, ingress: [{{action: Allow, from: [{{namespaces: {OTHER}}}]}}]}}",
-    )
-    collect(store, tmp_path, deny_rest, open_api)
-    result = judge(store, "reachability", "lateral-movement-restricted")
-    assert rows(result.gaps, "src", "dst", "conn") == [
-        ("other/batch[Deployment]", "shop/api[Deployment]", "All Connections")
-    ]
-    admitted = store.con.execute(
-        "SELECT admitted_by FROM reachability WHERE src = 'other/batch[Deployment]' AND dst = 'shop/api[Deployment]'"
-    ).fetchall()
-    assert admitted == [("AdminNetworkPolicy open-api",)]
+        "{subject: {namespaces: {}}, ingress: [{action: Deny, from: [{namespaces: {}}]}]}",
+    ),
+)
+API_PODS = "{pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: api}}}}"
+# Spec-first counter-examples (policy.networking.k8s.io/v1alpha1 API reference): each one change to the compliant
+# platform that must turn exactly its claim into a gap whose rows name the offender.
+LATERAL_CASES = {
+    # an Allow at a higher priority (lower number) than the guard's Deny wins, and skips the NetworkPolicy
+    "allow-before-guard": (
+        anp(
+            "open-other",
+            5,
+            "ingress: [{action: Allow, from: [{namespaces: {matchLabels: {kubernetes.io/metadata.name: other}}}]}]",
+        ),
+        (
+            "other/batch[Deployment]",
+            "shop/api[Deployment]",
+            "All Connections",
+            "opened by: AdminNetworkPolicy open-other",
+        ),
+    ),
+    # a pods subject and a pods peer; portRange
+    "pods-port-range": (
+        anp(
+            "batch-range",
+            3,
+            "ingress: [{action: Allow, from: [{pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: batch}}}}]"
+            ", ports: [{portRange: {protocol: TCP, start: 8000, end: 8100}}]}]",
+            API_PODS,
+        ),
+        (
+            "other/batch[Deployment]",
+            "shop/api[Deployment]",
+            "TCP 8000-8100",
+            "opened by: AdminNetworkPolicy batch-range",
+        ),
+    ),
+    # every namespace, one portNumber: the guard's Deny for `other` comes later
+    "ssh-from-everywhere": (
+        anp(
+            "ssh",
+            2,
+            "ingress: [{action: Allow, from: [{namespaces: {}}], ports: [{portNumber: {protocol: TCP, port: 22}}]}]",
+        ),
+        ("other/batch[Deployment]", "shop/api[Deployment]", "TCP 22", "opened by: AdminNetworkPolicy ssh"),
+    ),
+    # a namedPort resolves against the destination's container ports; NotIn matches every other namespace
+    "named-port-not-in": (
+        anp(
+            "http-not-infra",
+            1,
+            "ingress: [{action: Allow, from: [{namespaces: {matchExpressions: [{key: kubernetes.io/metadata.name,"
+            " operator: NotIn, values: [infra]}]}}], ports: [{namedPort: http}]}]",
+            API_PODS,
+        ),
+        ("other/batch[Deployment]", "shop/api[Deployment]", "TCP 8080", "opened by: AdminNetworkPolicy http-not-infra"),
+    ),
+    # equal priorities have no defined order: an Allow beside the guard's Deny may win
+    "same-priority-as-guard": (
+        anp(
+            "tie",
+            10,
+            "ingress: [{action: Allow, from: [{namespaces: {matchLabels: {kubernetes.io/metadata.name: other}}}]}]",
+        ),
+        ("other/batch[Deployment]", "shop/api[Deployment]", "All Connections", "opened by: AdminNetworkPolicy tie"),
+    ),
+    # networks are checked against pod traffic too; pod addresses are unknown
+    "networks-may-hold-pods": (
+        anp(
+            "pod-cidr",
+            4,
+            "egress: [{action: Allow, to: [{networks: [10.0.0.0/8]}]}]",
+            "{namespaces: {matchLabels: {kubernetes.io/metadata.name: other}}}",
+        ),
+        (
+            "other/batch[Deployment]",
+            "shop/api[Deployment]",
+            None,
+            "through AdminNetworkPolicy pod-cidr spec.egress[0].to[0].networks",
+        ),
+    ),
+}
+EGRESS_CASES = {
+    # an egress Allow skips the NetworkPolicy's egress isolation
+    "https-anywhere": (
+        anp(
+            "internet",
+            5,
+            "egress: [{action: Allow, to: [{networks: [0.0.0.0/0]}],"
+            " ports: [{portNumber: {protocol: TCP, port: 443}}]}]",
+        ),
+        ("shop/api[Deployment]", "0.0.0.0-10.0.255.255", "TCP 443", "opened by: AdminNetworkPolicy internet"),
+    ),
+    "dns-to-lan": (
+        anp(
+            "lan-dns",
+            6,
+            "egress: [{action: Allow, to: [{networks: [192.168.0.0/16]}],"
+            " ports: [{portNumber: {protocol: UDP, port: 53}}]}]",
+            API_PODS,
+        ),
+        ("shop/api[Deployment]", "192.168.0.0-192.168.255.255", "UDP 53", "opened by: AdminNetworkPolicy lan-dns"),
+    ),
+    "ipv6-same-priority-as-guard": (
+        anp("v6", 10, "egress: [{action: Allow, to: [{networks: ['::/0']}]}]"),
+        (
+            "shop/api[Deployment]",
+            "::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+            "All Connections",
+            "opened by: AdminNetworkPolicy v6",
+        ),
+    ),
+    # nodes and domainNames select addresses the inventory does not know
+    "nodes": (
+        anp("kubelet", 7, "egress: [{action: Allow, to: [{nodes: {}}]}]"),
+        ("shop/api[Deployment]", None, None, "through AdminNetworkPolicy kubelet spec.egress[0].to[0].nodes"),
+    ),
+    "domain-names": (
+        anp("saas", 8, "egress: [{action: Allow, to: [{domainNames: [api.example.com]}]}]"),
+        ("shop/api[Deployment]", None, None, "through AdminNetworkPolicy saas spec.egress[0].to[0].domainNames"),
+    ),
+}
 
 
-def test_admin_rules_the_analysis_does_not_model_are_gaps(store: Store, tmp_path: Path) -> None:
-    pod_cidr = admin(
-        "AdminNetworkPolicy",
-        "pod-cidr",
-        f"{{priority: 3, subject: {{namespaces: {OTHER}}},"
-        " egress: [{action: Allow, to: [{networks: [10.0.0.0/8]}]}]}",
-    )
-    nodes = admin(
-        "AdminNetworkPolicy",
-        "nodes",
-        f"{{priority: 4, {API_SUBJECT}, egress: [{{action: Allow, to: [{{nodes: {{}}}}]}}]}}",
-    )
-    collect(store, tmp_path, pod_cidr, nodes)
-    lateral = judge(store, "reachability", "lateral-movement-restricted")
-    assert rows(lateral.gaps, "src", "dst") == [("other/batch[Deployment]", "shop/api[Deployment]")]
-    [finding] = findings(lateral)
-    assert finding == (
-        "other/batch[Deployment] may connect to shop/api[Deployment] through AdminNetworkPolicy pod-cidr "
-        "spec.egress[0].to[0].networks, which the analysis does not model: egress rule 0 selects networks 10.0.0.0/8: "
-        "pod addresses inside are not modelled"
-    )
-    egress = judge(store, "reachability", "egress-restricted-by-policy", egress_allowlist=DB)
-    assert rows(egress.gaps, "object", "src") == [("Deployment/api", "shop/api[Deployment]")]
-    assert findings(egress) == [
-        "shop/api[Deployment] may connect outside the cluster through AdminNetworkPolicy nodes spec.egress[0].to[0]"
-        ".nodes, which the analysis does not model: egress rule 0 selects Nodes by label: node addresses are not "
-        "modelled"
-    ]
+def test_admin_network_policy_counter_examples(store: Store, tmp_path: Path) -> None:
+    """Every case in its own cluster of one store, analysed and judged once."""
+    cases = {"baseline": None, **{k: v for k, v in LATERAL_CASES.items()}, **EGRESS_CASES}
+    for cluster, case in cases.items():
+        collect(store, tmp_path, *GUARDRAILS, *([case[0]] if case else []), cluster=cluster, analyse=False)
+    assert run_source(store, AnalysisSource(), {}).status == "succeeded"
+    for claim, mine, columns in (
+        ("lateral-movement-restricted", LATERAL_CASES, ("src", "dst", "conn")),
+        ("egress-restricted-by-policy", EGRESS_CASES, ("src", "external", "conn")),
+    ):
+        result = judge(store, "reachability", claim, egress_allowlist=DB)
+        gaps: dict[str, list[tuple]] = {}
+        for row in rows(result.gaps, "cluster", *columns, "finding"):
+            gaps.setdefault(row[0], []).append(row[1:])
+        assert set(gaps) == set(mine), claim  # the baseline and the other claim's cases stay satisfied
+        for cluster, (_, (*expected, named)) in mine.items():
+            [row] = [g for g in gaps[cluster] if g[0] == expected[0] and (expected[1] is None or g[1] == expected[1])]
+            assert [e for e in expected if e is not None] == [
+                v for v, e in zip(row, expected, strict=False) if e is not None
+            ], cluster
+            assert named in row[-1], (cluster, row[-1])
 
 
 def test_admin_policies_never_listed_are_gaps(store: Store, tmp_path: Path) -> None:
