@@ -271,8 +271,8 @@ LATERAL_CASES = {
         anp(
             "batch-range",
             3,
-            "ingress: [{action: Allow, from: [{pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: batch}}}}]"
-            ", ports: [{portRange: {protocol: TCP, start: 8000, end: 8100}}]}]",
+            "ingress: [{action: Allow, ports: [{portRange: {protocol: TCP, start: 8000, end: 8100}}],"
+            " from: [{pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: batch}}}}]}]",
             API_PODS,
         ),
         (
