@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from collector.analysis.objects import ListError, typed_items
@@ -169,6 +170,7 @@ class AdminPolicy:
         return self.subject.matches(workload, namespace_labels)
 
 
+@lru_cache(maxsize=4096)
 def resolve_ports(ports: tuple[PortSpec, ...] | None, named_ports: tuple[NamedPort, ...]) -> Conn:
     """The connections a rule's ``ports`` allow to a destination with these named container ports."""
     if ports is None:
