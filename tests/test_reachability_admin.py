@@ -211,6 +211,21 @@ def test_attribution_names_the_admin_policies() -> None:
     attribution = Attribution(inv)
     assert attribution.ingress(TOOL, DB) == ("AdminNetworkPolicy ops-in",)
     assert attribution.ingress(WEB, DB) == ("BaselineAdminNetworkPolicy default",)
+    assert attribution.ingress("0.0.0.0-255.255.255.255", DB) == ("no NetworkPolicy selects it for ingress",)
+
+
+def test_attribution_names_what_lets_a_workload_out() -> None:
+    out = anp(
+        "out",
+        "{priority: 1, subject: {namespaces: {}}, egress: [{action: Allow, to: [{networks: [10.0.0.0/8]}],"
+        " ports: [{portNumber: {protocol: TCP, port: 443}}]}]}",
+    )
+    deny_egress = netpol("deny-out", "{podSelector: {}, policyTypes: [Egress]}")
+    inv, result = analyse(PODS + out + deny_egress)
+    assert result.egress_from(DB) == ["app/db[Pod] => 10.0.0.0-10.255.255.255 : TCP 443"]
+    attribution = Attribution(inv)
+    assert attribution.egress(DB, "10.0.0.0-10.255.255.255") == ("AdminNetworkPolicy out",)
+    assert attribution.egress(TOOL, "11.0.0.0-255.255.255.255") == ("no NetworkPolicy selects it for egress",)
 
 
 @pytest.mark.parametrize(
