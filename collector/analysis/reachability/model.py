@@ -146,7 +146,6 @@ class AdminRule(Rule):
     """A rule of an AdminNetworkPolicy or BaselineAdminNetworkPolicy: the first matching rule decides."""
 
     action: str = "Allow"  # Allow | Deny | Pass
-    name: str = ""
     unresolved: tuple[Unresolved, ...] = ()
 
 
@@ -585,20 +584,14 @@ def admin_rules(
         peers: list[Peer] = []
         unresolved: list[Unresolved] = []
         for j, raw_peer in enumerate(raw_peers):
-            for peer in admin_peer(
-                raw_peer, section, label, f"{at}.{peers_field}[{j}]", f"{where} spec.{section}[{i}].{peers_field}[{j}]"
-            ):
+            for peer in admin_peer(raw_peer, section, label, f"{at}.{peers_field}[{j}]"):
                 (unresolved if isinstance(peer, Unresolved) else peers).append(peer)
         ports = [admin_port(p, f"{at}.ports[{j}]") for j, p in enumerate(rule.get("ports") or [])]
-        out.append(
-            AdminRule(
-                tuple(peers), tuple(ports) or None, rule["action"], str(rule.get("name") or ""), tuple(unresolved)
-            )
-        )
+        out.append(AdminRule(tuple(peers), tuple(ports) or None, rule["action"], tuple(unresolved)))
     return tuple(out)
 
 
-def admin_peer(raw: Any, section: str, label: str, where: str, path: str) -> tuple[Peer | Unresolved, ...]:
+def admin_peer(raw: Any, section: str, label: str, where: str) -> tuple[Peer | Unresolved, ...]:
     """The peer; what it may match that the inventory cannot tell (node, pod and resolved addresses) as
     ``Unresolved``."""
     fields = ("namespaces", "pods")
@@ -612,19 +605,19 @@ def admin_peer(raw: Any, section: str, label: str, where: str, path: str) -> tup
     if field_name == "nodes":
         Selector.parse(value, f"{where}.nodes")
         why = f"{label} selects Nodes by label: node addresses are not modelled"
-        return (Unresolved("nodes", f"{path}.nodes", why),)
+        return (Unresolved("nodes", f"{where}.nodes", why),)
     if not isinstance(value, list) or not value:
         raise ReachabilityError(f"{where}: {field_name} must be a non-empty list")
     if field_name == "domainNames":
         names = ", ".join(map(str, value))
         why = f"{label} selects domainNames ({names}): their addresses are not modelled"
-        return (Unresolved("addresses", f"{path}.domainNames", why),)
+        return (Unresolved("addresses", f"{where}.domainNames", why),)
     # networks select external addresses exactly, and every pod whose (unknown) address is inside them
     cidrs = ", ".join(map(str, value))
     return (
         IPBlockPeer(tuple(iv for cidr in value for iv in ipblock_intervals(cidr, None, where))),
         Unresolved(
-            "workloads", f"{path}.networks", f"{label} selects networks {cidrs}: pod addresses inside are not modelled"
+            "workloads", f"{where}.networks", f"{label} selects networks {cidrs}: pod addresses inside are not modelled"
         ),
     )
 
