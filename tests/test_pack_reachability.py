@@ -311,19 +311,32 @@ LATERAL_CASES = {
         ),
         ("other/batch[Deployment]", "shop/api[Deployment]", "All Connections", "opened by: AdminNetworkPolicy tie"),
     ),
-    # networks are checked against pod traffic too; pod addresses are unknown
+    # rule order within one policy: the Allow on 9090 comes before the Deny of everything else
+    "rule-order": (
+        anp(
+            "metrics-first",
+            5,
+            "ingress: [{action: Allow, from: [{namespaces: {}}], ports: [{portNumber: {protocol: TCP, port: 9090}}]},"
+            " {action: Deny, from: [{namespaces: {}}]}]",
+        ),
+        ("other/batch[Deployment]", "shop/api[Deployment]", "TCP 9090", "opened by: AdminNetworkPolicy metrics-first"),
+    ),
+    # networks are checked against pod traffic too, and pod addresses are unknown: with `other` kept out of shop by
+    # its own egress rules (and shop's ingress open to it), an Allow to the pod network may let it in
     "networks-may-hold-pods": (
         anp(
-            "pod-cidr",
-            4,
-            "egress: [{action: Allow, to: [{networks: [10.0.0.0/8]}]}]",
+            "other-out",
+            1,
+            "egress: [{action: Allow, to: [{networks: [10.0.0.0/8]}]}, {action: Deny, to: [{namespaces: {}}]}]",
             "{namespaces: {matchLabels: {kubernetes.io/metadata.name: other}}}",
-        ),
+        )
+        + "---\n"
+        + anp("shop-in", 2, "ingress: [{action: Allow, from: [{namespaces: {}}]}]"),
         (
             "other/batch[Deployment]",
             "shop/api[Deployment]",
-            None,
-            "through AdminNetworkPolicy pod-cidr spec.egress[0].to[0].networks",
+            "All Connections",
+            "opened by: possibly AdminNetworkPolicy other-out (AdminNetworkPolicy other-out spec.egress[0].to[0]",
         ),
     ),
 }

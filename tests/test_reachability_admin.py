@@ -75,6 +75,7 @@ def out_of(text: str, src: str = TOOL) -> dict[str, str]:
     return {line.split(" => ")[1].split(" : ")[0]: line.rsplit(" : ", 1)[1] for line in result.egress_from(src)}
 
 
+V4_ALL, V6_ALL = "0.0.0.0-255.255.255.255", "::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
 TO_DB = "subject: {pods: {namespaceSelector: {}, podSelector: {matchLabels: {role: db}}}}"
 FROM_OPS = "[{namespaces: {matchLabels: {tier: ops}}}]"
 FROM_ALL = "[{namespaces: {}}]"
@@ -159,12 +160,18 @@ def test_networks_decide_external_addresses_and_pods_inside_are_uncertain_for_al
     assert "10.0.0.0-10.255.255.255" not in egress
     assert {"0.0.0.0-9.255.255.255", "11.0.0.0-255.255.255.255", DB, WEB} <= egress
     assert result.uncertain == [] and result.unmodelled() == []  # a Deny can only close what the lines show
-    _, result = analyse(PODS + anp("no-internal", spec.replace("Deny", "Allow")))
-    [entry] = result.uncertain
-    assert (entry.workload, entry.scope, entry.peer) == (
-        TOOL, "workloads", "AdminNetworkPolicy no-internal spec.egress[0].to[0].networks"
-    )  # fmt: skip
-    assert "10.0.0.0/8" in entry.why and result.unmodelled() == []
+    allow_then_deny = "[{action: Allow, to: [{networks: [10.0.0.0/8]}]}, {action: Deny, to: [{namespaces: {}}]}]"
+    spec = f"{{priority: 3, subject: {{namespaces: {{matchLabels: {{tier: ops}}}}}}, egress: {allow_then_deny}}}"
+    db_in = netpol("db-in", "{podSelector: {matchLabels: {role: db}}, ingress: [{ports: [{port: 5432}]}]}")
+    _, result = analyse(PODS + anp("pods", spec) + db_in)
+    assert set(out_of(PODS + anp("pods", spec) + db_in)) == {V4_ALL, V6_ALL}  # no workload in the lines
+    peer = "AdminNetworkPolicy pods spec.egress[0].to[0].networks"
+    # tool may reach the pods inside 10.0.0.0/8: what their ingress admits
+    assert [(u.src, u.dst, u.conn, u.scope, u.peer) for u in result.uncertain] == [
+        (TOOL, DB, "TCP 5432", "workloads", peer),
+        (TOOL, WEB, "All Connections", "workloads", peer),
+    ]
+    assert "10.0.0.0/8" in result.uncertain[0].why and result.unmodelled() == []
 
 
 def test_nodes_and_domain_names_are_not_evaluated() -> None:
@@ -175,10 +182,17 @@ def test_nodes_and_domain_names_are_not_evaluated() -> None:
         "AdminNetworkPolicy out spec.egress[0].to[0].nodes",
         "AdminNetworkPolicy out spec.egress[1].to[0].domainNames",
     ]
-    assert [(u.workload, u.scope, u.peer) for u in result.uncertain] == [
-        (DB, "addresses", "AdminNetworkPolicy out spec.egress[1].to[0].domainNames")
-    ]  # only the Pass may open connections the result does not show
+    assert [(u.src, u.dst, u.scope, u.peer) for u in result.uncertain] == [
+        (DB, "", "addresses", "AdminNetworkPolicy out spec.egress[1].to[0].domainNames")
+    ]  # only the Pass may open connections the result does not show: to addresses outside the cluster
     assert out_of(PODS + nodes, DB)[TOOL] == "All Connections"  # they match nothing
+    host = PODS.replace("spec: {containers: [{name: c}]}\n", "spec: {hostNetwork: true, containers: [{name: c}]}\n", 1)
+    kubelet = anp("kubelet", f"{{priority: 4, {TO_DB}, egress: [{{action: Allow, to: [{{nodes: {{}}}}]}}]}}")
+    db_out = netpol("db-out", "{podSelector: {matchLabels: {role: db}}, policyTypes: [Egress]}")
+    _, result = analyse(host + kubelet + db_out)
+    assert [(u.src, u.dst, u.conn, u.scope) for u in result.uncertain] == [
+        (DB, "", "", "nodes"), (DB, WEB, "All Connections", "nodes")
+    ]  # fmt: skip  # web runs on the node's network: a nodes peer may hold it
 
 
 def test_equal_priorities_allow_what_any_order_allows() -> None:

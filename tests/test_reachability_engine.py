@@ -701,14 +701,18 @@ def random_inventory(seed: int) -> list[dict]:
 
 
 def test_engine_agrees_with_the_naive_evaluator_on_random_inventories() -> None:
-    restricted, conns = 0, set()
+    restricted, uncertain, conns = 0, 0, set()
     for seed in range(600):
         inv = Inventory.from_objects(random_inventory(seed))
-        engine, naive = analyze(inv).lines(), naive_analyze(inv).lines()
+        engine_result, naive_result = analyze(inv), naive_analyze(inv)
+        engine, naive = engine_result.lines(), naive_result.lines()
         assert engine == naive, f"seed {seed}: {sorted(set(engine) ^ set(naive))}"
+        assert engine_result.uncertain == naive_result.uncertain, f"seed {seed}"
+        uncertain += bool(engine_result.uncertain)
         restricted += any("All Connections" not in line for line in engine)
         conns |= {line.rsplit(" : ", 1)[1] for line in engine}
     assert restricted > 100 and len(conns) > 50  # the inventories exercise restricted connections
+    assert uncertain > 20  # and admin rules whose peers' addresses are unknown
 
 
 def test_benchmark_runs_and_engine_agrees_with_naive() -> None:

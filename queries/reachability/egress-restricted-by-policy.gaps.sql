@@ -14,4 +14,3 @@ FROM reach_unanalysed
 UNION ALL
 SELECT cluster, namespace, object, src, NULL, NULL, finding, location, source, run_id, artifact_sha256, collected_at
 FROM reach_unmodelled
-WHERE concerns = 'egress'

@@ -1,6 +1,6 @@
 -- Connections into workloads of regulated namespaces from sources that are not declared callers, invalid
--- patterns in declarations, admin network policy rules the analysis does not model that may decide connections into
--- them, and regulated namespaces of clusters without an up-to-date analysis.
+-- patterns in declarations, and regulated namespaces of clusters without an up-to-date analysis. The connections
+-- include those an admin network policy rule may open that the analysis cannot show (reach_connections).
 SELECT cluster, dst_namespace AS namespace, dst_kind || '/' || dst_workload AS object, src, dst, src_namespace, conn,
        declared_in,
        src || ' can connect to ' || dst || ' (' || conn || ') but is not a declared caller: '
@@ -22,8 +22,3 @@ UNION ALL
 SELECT cluster, namespace, object, NULL, NULL, NULL, NULL, NULL, finding,
        location, source, run_id, artifact_sha256, collected_at
 FROM reach_unanalysed
-UNION ALL
-SELECT cluster, namespace, object, src, dst, NULL, NULL, declared_in, finding,
-       location, source, run_id, artifact_sha256, collected_at
-FROM reach_unmodelled
-WHERE concerns = 'ingress'

@@ -44,6 +44,22 @@ QUALIFY row_number() OVER (PARTITION BY i.cluster ORDER BY r.started_at DESC, i.
 CREATE VIEW reach_lines AS
 SELECT l.* FROM reachability l JOIN reach_analyses a USING (cluster, run_id) WHERE a.up_to_date;
 
+-- The lines, and the connections to workloads that an admin network policy Allow or Pass rule may open although the
+-- lines do not show them, its peer's addresses being unknown (networks may hold pod addresses, nodes the addresses of
+-- hostNetwork and hostPort workloads): what the destination's ingress admits beyond the lines. admitted_by says so.
+CREATE VIEW reach_connections AS
+SELECT cluster, src, dst, src_namespace, src_workload, dst_namespace, dst_workload, dst_kind, external, conn,
+       admitted_by, source, run_id, artifact_sha256, collected_at
+FROM reach_lines
+UNION ALL
+SELECT u.cluster, u.src, u.dst, u.src_namespace, regexp_extract(u.src, '^[^/]+/([^\[]+)\[', 1), u.dst_namespace,
+       regexp_extract(u.dst, '^[^/]+/([^\[]+)\[', 1), regexp_extract(u.dst, '\[([A-Za-z]+)\]', 1), NULL, u.conn,
+       'possibly ' || u.policy || ' (' || u.peer || ': ' || u.why || ')',
+       u.source, u.run_id, u.artifact_sha256, u.collected_at
+FROM reachability_unmodelled u
+JOIN reach_analyses a ON a.cluster = u.cluster AND a.run_id = u.run_id AND a.up_to_date
+WHERE u.dst IS NOT NULL;
+
 -- Regulated namespaces whose cluster has no up-to-date analysis, or whose admin network policies it may have missed
 -- (the kind was forbidden to list or never listed; a kind whose CRD is absent has no objects): the claims cannot be
 -- judged there.
@@ -170,7 +186,7 @@ SELECT l.cluster, l.src, l.dst, l.src_namespace, l.dst_namespace, l.dst_workload
               AND reach_interval_first(l.src) >= r.first_int AND reach_interval_last(l.src) <= r.last_int)
        ) AS allowed_by,
        l.source, l.run_id, l.artifact_sha256, l.collected_at
-FROM reach_lines l
+FROM reach_connections l
 JOIN reach_regulated_workloads w ON w.cluster = l.cluster AND w.id = l.dst;
 
 -- Every connection from a workload of a regulated namespace to an external interval, with what lets it out
@@ -187,34 +203,15 @@ LEFT JOIN reach_ranges r
      AND reach_interval_first(l.dst) >= r.first_int AND reach_interval_last(l.dst) <= r.last_int
 WHERE l.dst_namespace IS NULL;
 
--- Connections of regulated workloads that an admin network policy Allow or Pass rule may open although the analysis
--- does not show them (reachability_unmodelled: peers selecting Nodes, networks that may hold pod addresses,
--- domainNames). concerns 'ingress': into the regulated workload dst, from the sources such a rule applies to (one row
--- per rule peer; src the source when there is one); 'egress': from the regulated workload src outside the cluster.
+-- Connections from regulated workloads to addresses outside the cluster that an admin network policy Allow or Pass
+-- rule may open although the analysis does not show them: its peer selects Nodes or domainNames, whose addresses the
+-- inventory does not know (reachability_unmodelled rows without dst).
 CREATE VIEW reach_unmodelled AS
-WITH current AS (
-    SELECT u.* FROM reachability_unmodelled u JOIN reach_analyses a USING (cluster, run_id) WHERE a.up_to_date
-), into_regulated AS (
-    SELECT w.cluster, w.namespace, w.kind || '/' || w.workload AS object, w.id AS dst, w.declared_in, w.location,
-           u.policy, u.peer, u.why, count(*) AS sources, min(u.workload) AS first_source,
-           u.source, u.run_id, u.artifact_sha256, u.collected_at
-    FROM current u
-    JOIN reach_regulated_workloads w ON w.cluster = u.cluster AND w.id <> u.workload
-    WHERE u.scope = 'workloads' OR (u.scope = 'nodes' AND (w.host_network OR w.host_ports IS NOT NULL))
-    GROUP BY ALL
-)
-SELECT 'ingress' AS concerns, cluster, namespace, object, CASE WHEN sources = 1 THEN first_source END AS src, dst,
-       declared_in,
-       CASE WHEN sources = 1 THEN first_source ELSE sources || ' workloads (' || first_source || ', ...)' END
-         || ' may connect to ' || dst || ' through ' || peer || ', which the analysis does not model: ' || why
-         AS finding,
-       location, source, run_id, artifact_sha256, collected_at
-FROM into_regulated
-UNION ALL
-SELECT 'egress', w.cluster, w.namespace, w.kind || '/' || w.workload, w.id, NULL, w.declared_in,
+SELECT w.cluster, w.namespace, w.kind || '/' || w.workload AS object, w.id AS src,
        w.id || ' may connect outside the cluster through ' || u.peer || ', which the analysis does not model: '
-         || u.why,
+         || u.why AS finding,
        w.location, u.source, u.run_id, u.artifact_sha256, u.collected_at
-FROM current u
-JOIN reach_regulated_workloads w ON w.cluster = u.cluster AND w.id = u.workload
-WHERE u.scope IN ('nodes', 'addresses');
+FROM reachability_unmodelled u
+JOIN reach_analyses a ON a.cluster = u.cluster AND a.run_id = u.run_id AND a.up_to_date
+JOIN reach_regulated_workloads w ON w.cluster = u.cluster AND w.id = u.src
+WHERE u.dst IS NULL;

@@ -177,14 +177,17 @@ MIGRATIONS = (
     """,
     # issue 18: the pods of one workload whose selected labels differ are analysed per label group
     "ALTER TABLE analysis_workloads ADD COLUMN label_group VARCHAR;",
-    # issue 18: connections from a workload that an admin network policy rule may open although the reachability
-    # lines do not show them (Reachability.uncertain: Allow and Pass rules to nodes, networks, domainNames)
+    # issue 18: connections an admin network policy Allow or Pass rule may open although the reachability lines do
+    # not show them, its peer's addresses being unknown (Reachability.uncertain: nodes, networks, domainNames)
     f"""
     CREATE TABLE reachability_unmodelled (
         cluster VARCHAR NOT NULL,
-        workload VARCHAR NOT NULL,  -- ns/name[Kind]{{group}}: the source whose egress the rule may open
-        namespace VARCHAR NOT NULL,
-        scope VARCHAR NOT NULL,     -- destinations: nodes (and hostNetwork/hostPort workloads) | workloads | addresses
+        src VARCHAR NOT NULL,       -- ns/name[Kind]{{group}}: the workload the rule applies to
+        src_namespace VARCHAR NOT NULL,
+        dst VARCHAR,                -- a workload the peer may hold; NULL: addresses outside the cluster
+        dst_namespace VARCHAR,
+        conn VARCHAR,               -- what dst's ingress admits beyond the lines; NULL for addresses
+        scope VARCHAR NOT NULL,     -- nodes | workloads (networks may hold pod addresses) | addresses (domainNames)
         policy VARCHAR NOT NULL,    -- AdminNetworkPolicy name or BaselineAdminNetworkPolicy default
         peer VARCHAR NOT NULL,      -- Kind name spec.egress[i].to[j].field
         why VARCHAR NOT NULL,
@@ -276,10 +279,7 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
         }
         ctx.emit("analysis_workloads", row, sha)
     lines = load_reachability(ctx, cluster, reach, sha, Attribution(inventory))
-    for u in reach.uncertain:
-        ctx.emit(
-            "reachability_unmodelled", {"cluster": cluster, "namespace": endpoint(u.workload)[0], **asdict(u)}, sha
-        )
+    load_uncertain(ctx, cluster, reach, sha)
     public = {
         (o["metadata"]["namespace"], o["metadata"]["name"]): o["metadata"]["labels"].get(EXPOSURE_LABEL) != "internal"
         for o in objects
@@ -354,6 +354,28 @@ def load_reachability(
                 why = admitted_by(src, dst)
                 fh.write(f'{head}{src_fields}{dst_fields}"external":{external},{why}{text}{tail}')
         return ctx.load_ndjson("reachability", path)
+
+
+def load_uncertain(ctx: CollectContext, cluster: str, reach: Reachability, sha: str) -> int:
+    """Bulk-load ``reachability_unmodelled`` (one row per uncertain connection: there may be one per pair)."""
+    if not reach.uncertain:
+        return 0
+    provenance = {"source": ctx.source, "run_id": ctx.run_id, "artifact_sha256": sha, "collected_at": ctx.collected_at}
+    with tempfile.TemporaryDirectory(prefix="defensible-analysis-") as tmp:
+        path = Path(tmp) / "unmodelled.ndjson"
+        with open(path, "w", encoding="utf-8") as fh:
+            for u in reach.uncertain:
+                row = {
+                    **asdict(u),
+                    "cluster": cluster,
+                    "src_namespace": endpoint(u.src)[0],
+                    "dst": u.dst or None,
+                    "dst_namespace": endpoint(u.dst)[0],
+                    "conn": u.conn or None,
+                    **provenance,
+                }
+                fh.write(json.dumps(row, default=str, separators=(",", ":")) + "\n")
+        return ctx.load_ndjson("reachability_unmodelled", path)
 
 
 def emit_gateways(

@@ -24,7 +24,7 @@ from operator import itemgetter
 
 from collector.analysis.reachability.addresses import Interval, elementary_intervals, interval_text, merge_runs
 from collector.analysis.reachability.bits import indices, span
-from collector.analysis.reachability.conns import ALL_ID, EMPTY_ID, ConnTable
+from collector.analysis.reachability.conns import ALL_ID, EMPTY_ID, ConnTable, conn_text
 from collector.analysis.reachability.model import (
     NAME_LABEL,
     AdminPolicy,
@@ -39,9 +39,9 @@ from collector.analysis.reachability.model import (
     Workload,
     resolve_ports,
 )
-from collector.analysis.reachability.result import Reachability
+from collector.analysis.reachability.result import Reachability, Uncertain
 from collector.analysis.reachability.selectors import Selector
-from collector.analysis.reachability.unmodelled import uncertain, unmodelled
+from collector.analysis.reachability.unmodelled import may_hold, outside, risky_rules, uncertain, unmodelled
 
 State = tuple[int, ...]  # connection ids: (allowed, undecided, passed[, group allow, pass, deny, remaining])
 Pieces = dict[State, int]  # state -> the indices (bitset) in that state
@@ -455,7 +455,29 @@ def analyze(inv: Inventory) -> Reachability:
 
     members = [klass.members for klass in classes]
     found = triples(inv.workloads, class_of, members, allowed, out_rows, by_source, externals, table)
-    return Reachability(found, uncertain(inv), unmodelled(inv))
+    return Reachability(found, possible(inv, class_of, allowed, by_source, table), unmodelled(inv))
+
+
+def possible(
+    inv: Inventory,
+    class_of: list[int],
+    allowed: list[tuple[int, ...]],
+    by_source: list[tuple[int, ...]],
+    table: ConnTable,
+) -> list[Uncertain]:
+    """The uncertain connections: from each workload risky rules apply to, what each workload their peers may
+    hold admits (its ingress entry) beyond the lines (the pair's entry), and addresses outside the cluster."""
+    found: list[Uncertain] = []
+    for i, rules in risky_rules(inv):
+        src, k = inv.workloads[i], class_of[i]
+        found.extend(outside(src, rules))
+        extras = [table.difference(admitted, both) for admitted, both in zip(by_source[k], allowed[k], strict=True)]
+        for j, dst in enumerate(inv.workloads):
+            extra = extras[class_of[j]]
+            if j != i and extra != EMPTY_ID:
+                text = conn_text(table.conns[extra])
+                found.extend(uncertain(src.id, dst.id, p, u, text) for p, u in rules if may_hold(u, dst))
+    return found
 
 
 def triples(

@@ -13,7 +13,16 @@ from dataclasses import dataclass
 from itertools import groupby
 
 from collector.analysis.reachability.addresses import Interval, elementary_intervals, interval_text, merge_runs
-from collector.analysis.reachability.conns import ALL, EMPTY, Conn, difference, intersection, union, union_all
+from collector.analysis.reachability.conns import (
+    ALL,
+    EMPTY,
+    Conn,
+    conn_text,
+    difference,
+    intersection,
+    union,
+    union_all,
+)
 from collector.analysis.reachability.model import (
     AdminPolicy,
     AdminRule,
@@ -24,8 +33,8 @@ from collector.analysis.reachability.model import (
     Workload,
     resolve_ports,
 )
-from collector.analysis.reachability.result import Reachability
-from collector.analysis.reachability.unmodelled import uncertain, unmodelled
+from collector.analysis.reachability.result import Reachability, Uncertain
+from collector.analysis.reachability.unmodelled import may_hold, outside, risky_rules, uncertain, unmodelled
 
 Endpoint = Workload | Interval  # a workload, or an elementary interval of external addresses
 Matcher = Callable[[Inventory, Rule, Endpoint], bool]
@@ -51,7 +60,26 @@ def naive_analyze(inv: Inventory, workloads: Iterable[str] | None = None) -> Rea
         if chosen is None or dst.id in chosen:
             runs = merge_runs(externals, [ingress(inv, dst, x) for x in externals], EMPTY)
             out.extend((interval_text(iv), dst.id, conn) for iv, conn in runs)
-    return Reachability(out, uncertain(inv), unmodelled(inv))
+    return Reachability(out, possible(inv, chosen), unmodelled(inv))
+
+
+def possible(inv: Inventory, chosen: set[str] | None) -> list[Uncertain]:
+    """The uncertain connections from the workloads (``chosen``, or all) that risky rules apply to."""
+    found: list[Uncertain] = []
+    for i, rules in risky_rules(inv):
+        src = inv.workloads[i]
+        if chosen is not None and src.id not in chosen:
+            continue
+        found.extend(outside(src, rules))
+        for dst in inv.workloads:
+            if dst is not src:
+                admitted = ingress(inv, dst, src)
+                extra = difference(admitted, egress(inv, src, dst))
+                if extra != EMPTY:
+                    found.extend(
+                        uncertain(src.id, dst.id, p, u, conn_text(extra)) for p, u in rules if may_hold(u, dst)
+                    )
+    return found
 
 
 def ingress(inv: Inventory, dst: Workload, src: Endpoint) -> Conn:

@@ -12,12 +12,15 @@ SEPARATOR, CONN_SEPARATOR = " => ", " : "
 
 @dataclass(frozen=True, order=True)
 class Uncertain:
-    """Connections from ``workload`` that an Allow or Pass rule of ``policy`` may open although the result does not
-    show them, because its peer's addresses are unknown; ``scope`` is the destinations concerned: ``nodes`` (node
-    addresses: external addresses, hostNetwork and hostPort workloads), ``workloads`` (pod addresses inside
-    ``networks``) or ``addresses`` (external: ``domainNames``)."""
+    """A connection from ``src`` that an Allow or Pass rule of ``policy`` may open although the lines do not show
+    it, because its ``peer``'s addresses are unknown: to the workload ``dst`` on ``conn`` (what ``dst``'s ingress
+    side admits beyond the lines, canonical text), or, ``dst`` and ``conn`` empty, to addresses outside the cluster.
+    ``scope``: ``nodes`` (node addresses: hostNetwork and hostPort workloads, external addresses), ``workloads``
+    (pod addresses inside ``networks``) or ``addresses`` (``domainNames``)."""
 
-    workload: str
+    src: str
+    dst: str
+    conn: str
     scope: str
     policy: str
     peer: str

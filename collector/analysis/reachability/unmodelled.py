@@ -2,13 +2,17 @@
 evaluated: they match nothing), and networks, which may hold pod addresses (evaluated for external addresses only).
 
 A Deny rule with such a peer can only make the real connections fewer than the result's; an Allow or Pass rule may
-open connections the result does not show: those are ``uncertain`` for each workload the policy applies to.
+open connections the result does not show. ``risky_rules`` lists those per source workload; the evaluators turn
+them into ``Uncertain`` connections: to each workload the peer may hold, what that workload's ingress side admits
+beyond the result, and, for nodes and domainNames, to addresses outside the cluster.
 """
 
 from __future__ import annotations
 
-from collector.analysis.reachability.model import Inventory
+from collector.analysis.reachability.model import AdminPolicy, Inventory, Unresolved, Workload
 from collector.analysis.reachability.result import Uncertain
+
+Risky = tuple[AdminPolicy, Unresolved]
 
 
 def unmodelled(inv: Inventory) -> list[str]:
@@ -22,15 +26,33 @@ def unmodelled(inv: Inventory) -> list[str]:
     ]
 
 
-def uncertain(inv: Inventory) -> list[Uncertain]:
-    """Per workload, the Allow and Pass egress rules applying to it whose peers may match unknown addresses."""
+def risky_rules(inv: Inventory) -> list[tuple[int, list[Risky]]]:
+    """(workload index, its Allow and Pass egress rule peers whose addresses are unknown), for the workloads that
+    have some."""
     policies = [*inv.admin, *([inv.baseline] if inv.baseline else [])]
-    risky = [(p, [r for r in p.egress_rules if r.unresolved and r.action != "Deny"]) for p in policies]
-    risky = [(p, rules) for p, rules in risky if rules]
-    out: list[Uncertain] = []
-    for w in inv.workloads:
+    risky = [(p, [u for r in p.egress_rules if r.action != "Deny" for u in r.unresolved]) for p in policies]
+    risky = [(p, peers) for p, peers in risky if peers]
+    out: list[tuple[int, list[Risky]]] = []
+    for i, w in enumerate(inv.workloads):
         labels = inv.namespace_labels(w.namespace)
-        for policy, rules in risky:
-            if policy.selects(w, labels):
-                out.extend(Uncertain(w.id, u.scope, policy.label, u.peer, u.why) for r in rules for u in r.unresolved)
+        found = [(p, u) for p, peers in risky if p.selects(w, labels) for u in peers]
+        if found:
+            out.append((i, found))
     return out
+
+
+def may_hold(unresolved: Unresolved, dst: Workload) -> bool:
+    """Whether the peer's unknown addresses may be those of ``dst``: any pod's for networks, the node's (hence
+    hostNetwork and hostPort workloads) for nodes."""
+    if unresolved.scope == "workloads":
+        return True
+    return unresolved.scope == "nodes" and (dst.host_network or bool(dst.host_ports))
+
+
+def outside(src: Workload, risky: list[Risky]) -> list[Uncertain]:
+    """The uncertain connections to addresses outside the cluster (nodes, domainNames)."""
+    return [uncertain(src.id, "", p, u) for p, u in risky if u.scope in ("nodes", "addresses")]
+
+
+def uncertain(src: str, dst: str, policy: AdminPolicy, unresolved: Unresolved, conn: str = "") -> Uncertain:
+    return Uncertain(src, dst, conn, unresolved.scope, policy.label, unresolved.peer, unresolved.why)
