@@ -182,6 +182,12 @@ allow-monitoring:
 deny-dev-to-prod:
   subject: {namespaces: {matchLabels: {env: prod}}}
   ingress: [{action: Deny, from: [{namespaces: {matchLabels: {env: dev}}}]}]
+allow-cluster-dns:
+  subject: {namespaces: {}}
+  egress:
+  - action: Allow
+    to: [{networks: [10.96.0.10/32]}]
+    ports: [{portNumber: {protocol: UDP, port: 53}}, {portNumber: {protocol: TCP, port: 53}}]
 pass-ingress-controller:
   subject: {pods: {namespaceSelector: {}, podSelector: {matchLabels: {role: frontend}}}}
   ingress:

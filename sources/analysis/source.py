@@ -366,7 +366,7 @@ def load_uncertain(ctx: CollectContext, cluster: str, reach: Reachability, sha: 
         with open(path, "w", encoding="utf-8") as fh:
             for u in reach.uncertain:
                 row = {
-                    **asdict(u),
+                    **u._asdict(),
                     "cluster": cluster,
                     "src_namespace": endpoint(u.src)[0],
                     "dst": u.dst or None,

@@ -455,28 +455,40 @@ def analyze(inv: Inventory) -> Reachability:
 
     members = [klass.members for klass in classes]
     found = triples(inv.workloads, class_of, members, allowed, out_rows, by_source, externals, table)
-    return Reachability(found, possible(inv, class_of, allowed, by_source, table), unmodelled(inv))
+    return Reachability(found, possible(inv, class_of, members, out_rows, by_source, table), unmodelled(inv))
 
 
 def possible(
     inv: Inventory,
     class_of: list[int],
-    allowed: list[tuple[int, ...]],
+    members: list[list[int]],
+    out_rows: list[list[int]],
     by_source: list[tuple[int, ...]],
     table: ConnTable,
 ) -> list[Uncertain]:
     """The uncertain connections: from each workload risky rules apply to, what each workload their peers may
-    hold admits (its ingress entry) beyond the lines (the pair's entry), and addresses outside the cluster."""
+    hold admits (its ingress entry) beyond what the source's egress entry allows, and addresses outside the
+    cluster."""
     found: list[Uncertain] = []
+    ids = [w.id for w in inv.workloads]
+    texts: dict[int, str] = {}
+    extras: dict[int, list[int]] = {}  # per source class: per destination class, the connection id admitted beyond
+    differences: dict[tuple[int, int], int] = {}
     for i, rules in risky_rules(inv):
         src, k = inv.workloads[i], class_of[i]
         found.extend(outside(src, rules))
-        extras = [table.difference(admitted, both) for admitted, both in zip(by_source[k], allowed[k], strict=True)]
-        for j, dst in enumerate(inv.workloads):
-            extra = extras[class_of[j]]
-            if j != i and extra != EMPTY_ID:
-                text = conn_text(table.conns[extra])
-                found.extend(uncertain(src.id, dst.id, p, u, text) for p, u in rules if may_hold(u, dst))
+        extra = extras.get(k)
+        if extra is None:
+            keys = list(zip(by_source[k], out_rows[k][: len(members)], strict=True))
+            for admitted, out in set(keys).difference(differences):
+                differences[(admitted, out)] = table.difference(admitted, out)
+            extra = extras[k] = list(map(differences.__getitem__, keys))
+        for d in compress(range(len(members)), extra):  # EMPTY_ID is 0
+            text = texts.get(extra[d]) or texts.setdefault(extra[d], conn_text(table.conns[extra[d]]))
+            for j in members[d]:
+                if j != i:
+                    dst = inv.workloads[j]
+                    found.extend(uncertain(ids[i], ids[j], p, u, text) for p, u in rules if may_hold(u, dst))
     return found
 
 

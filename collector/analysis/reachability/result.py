@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from collector.analysis.reachability.conns import EMPTY, Conn, conn_json, conn_text
 
 SEPARATOR, CONN_SEPARATOR = " => ", " : "
 
 
-@dataclass(frozen=True, order=True)
-class Uncertain:
+class Uncertain(NamedTuple):
     """A connection from ``src`` that an Allow or Pass rule of ``policy`` may open although the lines do not show
     it, because its ``peer``'s addresses are unknown: to the workload ``dst`` on ``conn`` (what ``dst``'s ingress
     side admits beyond the lines, canonical text), or, ``dst`` and ``conn`` empty, to addresses outside the cluster.
