@@ -92,7 +92,6 @@ WHERE i.kind IS NULL OR (i.status <> 'collected' AND i.reason IS DISTINCT FROM '
 CREATE VIEW reach_regulated_workloads AS
 WITH annotated AS (
     SELECT w.cluster, w.namespace, w.name AS workload, w.kind, w.namespace || '/' || w.name || '[' || w.kind || ']' || coalesce('{' || w.label_group || '}', '') AS id,
-           w.host_network, w.host_ports,
            o.annotations->>'defensible.io/allowed-callers' AS on_workload,
            n.annotations->>'defensible.io/allowed-callers' AS on_namespace,
            o.location AS workload_location, n.location AS namespace_location,
@@ -102,7 +101,7 @@ WITH annotated AS (
     JOIN reach_regulated_namespaces n ON n.cluster = w.cluster AND n.namespace = w.namespace
     LEFT JOIN k8s_current o ON o.cluster = w.cluster AND o.kind = w.kind AND o.namespace = w.namespace AND o.name = w.name
 )
-SELECT cluster, namespace, workload, kind, id, host_network, host_ports,
+SELECT cluster, namespace, workload, kind, id,
        coalesce(on_workload, on_namespace) AS declared,
        CASE WHEN on_workload IS NOT NULL THEN kind || ' ' || namespace || '/' || workload
             WHEN on_namespace IS NOT NULL THEN 'Namespace ' || namespace END AS declared_in,
@@ -172,8 +171,9 @@ SELECT purpose, cluster, id, range_no, min(first_int) AS first_int, max(last_int
 FROM numbered
 GROUP BY purpose, cluster, id, range_no;
 
--- Every connection into a workload of a regulated namespace, with what admits it (admitted_by) and the declared
--- patterns that cover its source (allowed_by NULL: none): a workload pattern naming it, or CIDRs whose merged range holds its whole interval.
+-- Every connection into a workload of a regulated namespace (reach_connections), with what admits it (admitted_by)
+-- and the declared patterns that cover its source (allowed_by NULL: none): a workload pattern naming it, or CIDRs
+-- whose merged range holds its whole interval.
 CREATE VIEW reach_regulated_ingress AS
 SELECT l.cluster, l.src, l.dst, l.src_namespace, l.dst_namespace, l.dst_workload, l.dst_kind, l.external, l.conn,
        l.admitted_by, w.declared, w.declared_in, w.location,
@@ -190,8 +190,8 @@ FROM reach_connections l
 JOIN reach_regulated_workloads w ON w.cluster = l.cluster AND w.id = l.dst;
 
 -- Every connection from a workload of a regulated namespace to an external interval, with what lets it out
--- (admitted_by) and the allowlist entries
--- whose merged range holds the whole interval (allowed_by NULL: not inside the allowlist; IPv6 never is).
+-- (admitted_by) and the allowlist entries whose merged range holds the whole interval (allowed_by NULL: not inside
+-- the allowlist; IPv6 never is).
 CREATE VIEW reach_regulated_egress AS
 SELECT l.cluster, l.src, l.dst, l.src_namespace, l.src_workload, l.src_kind, l.external, l.conn, l.admitted_by,
        r.entries AS allowed_by,
