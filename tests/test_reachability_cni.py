@@ -10,6 +10,7 @@ from random import Random
 
 import pytest
 import yaml
+from test_reachability_engine import random_admin_policy
 
 from collector.analysis.reachability import Inventory, ReachabilityError, analyze
 from collector.analysis.reachability.calico_selectors import CalicoSelector
@@ -409,17 +410,24 @@ def random_inventory(seed: int) -> list[dict]:
         spec = {"podSelector": {"matchLabels": {"a": "1"}}, "ingress": [{"ports": [{"port": 80}]}]}
         meta = {"name": "knp", "namespace": "n1"}
         out.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": meta, "spec": spec})
+    if rng.random() < 0.4:  # admin policies: a connection must pass them and the CNI's policies
+        out.extend(random_admin_policy(rng, f"a{i}", False) for i in range(rng.randint(1, 2)))
+        if rng.random() < 0.5:
+            out.append(random_admin_policy(rng, "default", True))
     return out
 
 
 def test_engine_agrees_with_the_naive_evaluator_on_random_cni_inventories() -> None:
-    restricted = 0
+    restricted, admin = 0, 0
     for seed in range(300):
         inv = Inventory.from_objects(random_inventory(seed))
-        engine, naive = analyze(inv).lines(), naive_analyze(inv).lines()
+        engine_result, naive_result = analyze(inv), naive_analyze(inv)
+        engine, naive = engine_result.lines(), naive_result.lines()
         assert engine == naive, f"seed {seed}: {sorted(set(engine) ^ set(naive))}"
+        assert engine_result.unmodelled == naive_result.unmodelled, f"seed {seed}"
         restricted += any(ALL not in line for line in engine)
-    assert restricted > 100
+        admin += bool(inv.admin or inv.baseline)
+    assert restricted > 100 and admin > 80
 
 
 def test_unmodelled_parts_never_deny_and_reserved_labels_select_no_pod() -> None:

@@ -1,4 +1,5 @@
-"""NetworkPolicy reachability: which workloads and external addresses may connect, on which ports.
+"""Network policy reachability (NetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy): which workloads and
+external addresses may connect, on which ports.
 
     from collector.analysis.reachability import Inventory, analyze, diff_lines
 
