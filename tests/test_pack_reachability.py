@@ -335,11 +335,12 @@ LATERAL_CASES = {
         (
             "other/batch[Deployment]",
             "shop/api[Deployment]",
-            "All Connections",
-            "opened by: possibly AdminNetworkPolicy other-out (AdminNetworkPolicy other-out spec.egress[0].to[0]",
+            None,
+            "(AdminNetworkPolicy other-out: spec.egress[0].to[0].networks (workloads): ",
         ),
     ),
 }
+V4_ALL, V6_ALL = "0.0.0.0-255.255.255.255", "::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
 EGRESS_CASES = {
     # an egress Allow skips the NetworkPolicy's egress isolation
     "https-anywhere": (
@@ -373,11 +374,16 @@ EGRESS_CASES = {
     # nodes and domainNames select addresses the inventory does not know
     "nodes": (
         anp("kubelet", 7, "egress: [{action: Allow, to: [{nodes: {}}]}]"),
-        ("shop/api[Deployment]", None, None, "through AdminNetworkPolicy kubelet spec.egress[0].to[0].nodes"),
+        ("shop/api[Deployment]", V4_ALL, None, "(AdminNetworkPolicy kubelet: spec.egress[0].to[0].nodes (nodes): "),
     ),
     "domain-names": (
         anp("saas", 8, "egress: [{action: Allow, to: [{domainNames: [api.example.com]}]}]"),
-        ("shop/api[Deployment]", None, None, "through AdminNetworkPolicy saas spec.egress[0].to[0].domainNames"),
+        (
+            "shop/api[Deployment]",
+            V6_ALL,
+            None,
+            "(AdminNetworkPolicy saas: spec.egress[0].to[0].domainNames (addresses): ",
+        ),
     ),
 }
 
