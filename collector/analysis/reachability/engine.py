@@ -9,7 +9,9 @@ intersection of the source's egress entry and the destination's ingress entry (m
 
 With admin policies applying, a row is computed by running the tiers (AdminNetworkPolicies by priority,
 NetworkPolicy, BaselineAdminNetworkPolicy) over a partition of the index space into pieces of equal state
-(allowed, undecided, passed connection ids): each rule splits the pieces it matches, equal states merge.
+(allowed, undecided, passed connection ids): each rule splits the pieces it matches, equal states merge. Under
+Cilium or Calico policies a class's rows are its enforcers' plans (``ordered``, ``enforcement``), intersected with
+the tiers' row where an admin policy applies: a connection must pass both.
 """
 
 from __future__ import annotations
