@@ -44,8 +44,9 @@ QUALIFY row_number() OVER (PARTITION BY i.cluster ORDER BY r.started_at DESC, i.
 CREATE VIEW reach_lines AS
 SELECT l.* FROM reachability l JOIN reach_analyses a USING (cluster, run_id) WHERE a.up_to_date;
 
--- What the up-to-date analyses do not model (parts of Cilium and Calico policies: L7 rules, DNS names, ...), per
--- pair (src/dst NULL: every source/destination), with the policy's location where the inventory has it.
+-- What the up-to-date analyses do not model, per pair (src/dst NULL: every source/destination), with the policy's
+-- location where the inventory has it: parts of Cilium and Calico policies (L7 rules, DNS names, ...), and admin
+-- network policy Allow or Pass rules whose peers' addresses are unknown (nodes, domainNames, pods inside networks).
 CREATE VIEW reach_unmodelled AS
 SELECT u.cluster, u.src, u.dst, u.policy_kind, u.policy_namespace, u.policy_name, u.why,
        u.policy_kind || ' ' || coalesce(u.policy_namespace || '/', '') || u.policy_name AS policy,
@@ -77,8 +78,10 @@ SELECT NULL::VARCHAR AS cluster, NULL::VARCHAR AS namespace, NULL::VARCHAR AS ob
        NULL::TIMESTAMPTZ AS collected_at
 WHERE false;
 
--- Regulated namespaces whose cluster has no up-to-date analysis: the claims cannot be judged there; and the objects
--- the analysis left out.
+
+-- Regulated namespaces whose cluster has no up-to-date analysis, or whose admin network policies it may have missed
+-- (the kind was forbidden to list or never listed; a kind whose CRD is absent has no objects): the claims cannot be
+-- judged there; and the objects the analysis left out.
 CREATE VIEW reach_unanalysed AS
 SELECT n.cluster, n.namespace, 'Namespace/' || n.namespace AS object,
        CASE WHEN a.run_id IS NULL THEN 'no reachability analysis of cluster ' || n.cluster
@@ -91,7 +94,19 @@ LEFT JOIN reach_analyses a USING (cluster)
 WHERE a.run_id IS NULL OR NOT a.up_to_date
 UNION ALL
 SELECT cluster, namespace, object, finding, location, source, run_id, artifact_sha256, collected_at
-FROM reach_errors;
+FROM reach_errors
+UNION ALL
+SELECT n.cluster, n.namespace, 'Namespace/' || n.namespace,
+       'the ' || k.kind || ' objects of cluster ' || n.cluster
+         || CASE WHEN i.kind IS NULL THEN ' were never listed' ELSE ' could not be listed (' || i.reason || ')' END
+         || ': the reachability analysis may miss policies that open connections; list them with `defensible collect '
+         || 'kubernetes` (the kind served and readable) and run `defensible collect analysis`',
+       n.location, n.source, n.run_id, n.artifact_sha256, n.collected_at
+FROM reach_regulated_namespaces n
+JOIN reach_analyses a ON a.cluster = n.cluster AND a.up_to_date
+CROSS JOIN (VALUES ('AdminNetworkPolicy'), ('BaselineAdminNetworkPolicy')) AS k(kind)
+LEFT JOIN k8s_inventory_current i ON i.cluster = n.cluster AND i.kind = k.kind
+WHERE i.kind IS NULL OR (i.status <> 'collected' AND i.reason IS DISTINCT FROM 'crd-absent');
 
 -- The workloads of regulated namespaces, each with its declared callers: the annotation
 -- defensible.io/allowed-callers of the workload's object (its top owner), or else of its Namespace.
@@ -181,11 +196,12 @@ SELECT purpose, cluster, id, range_no, min(first_int) AS first_int, max(last_int
 FROM numbered
 GROUP BY purpose, cluster, id, range_no;
 
--- Every connection into a workload of a regulated namespace, with the declared patterns that cover its source
--- (allowed_by NULL: none): a workload pattern naming it, or CIDRs whose merged range holds its whole interval.
+-- Every connection into a workload of a regulated namespace, with what admits it (admitted_by)
+-- and the declared patterns that cover its source (allowed_by NULL: none): a workload pattern naming it, or CIDRs
+-- whose merged range holds its whole interval.
 CREATE VIEW reach_regulated_ingress AS
 SELECT l.cluster, l.src, l.dst, l.src_namespace, l.dst_namespace, l.dst_workload, l.dst_kind, l.external, l.conn,
-       w.declared, w.declared_in, w.location,
+       l.admitted_by, w.declared, w.declared_in, w.location,
        coalesce(
            (SELECT min(p.pattern) FROM reach_caller_patterns p
             WHERE p.cluster = l.cluster AND p.id = l.dst AND p.pattern_kind = 'workload'
@@ -198,10 +214,12 @@ SELECT l.cluster, l.src, l.dst, l.src_namespace, l.dst_namespace, l.dst_workload
 FROM reach_lines l
 JOIN reach_regulated_workloads w ON w.cluster = l.cluster AND w.id = l.dst;
 
--- Every connection from a workload of a regulated namespace to an external interval, with the allowlist entries
--- whose merged range holds the whole interval (allowed_by NULL: not inside the allowlist; IPv6 never is).
+-- Every connection from a workload of a regulated namespace to an external interval, with what lets it out
+-- (admitted_by) and the allowlist entries whose merged range holds the whole interval (allowed_by NULL: not inside
+-- the allowlist; IPv6 never is).
 CREATE VIEW reach_regulated_egress AS
-SELECT l.cluster, l.src, l.dst, l.src_namespace, l.src_workload, l.src_kind, l.external, l.conn, r.entries AS allowed_by,
+SELECT l.cluster, l.src, l.dst, l.src_namespace, l.src_workload, l.src_kind, l.external, l.conn, l.admitted_by,
+       r.entries AS allowed_by,
        w.location, l.source, l.run_id, l.artifact_sha256, l.collected_at
 FROM reach_lines l
 JOIN reach_regulated_workloads w ON w.cluster = l.cluster AND w.id = l.src

@@ -1,4 +1,4 @@
-"""Analysis of the current Kubernetes inventory: NetworkPolicy reachability and Gateway API route attachment.
+"""Analysis of the current Kubernetes inventory: network policy reachability and Gateway API route attachment.
 
 For each cluster with a current inventory (``k8s_current``), the objects are rebuilt
 (``collector.inventory_objects``) and analysed by ``collector.analysis`` (reachability, gateway).
@@ -393,9 +393,10 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
     policies = len(inventory.policies) if inventory else 0
     attachments = len(gateways.attachments) if gateways else 0
     ordered = len(inventory.ordered) if inventory else 0
+    admin = len(inventory.admin) + bool(inventory.baseline) if inventory else 0
     unmodelled = len(reach.unmodelled) if reach else 0
     ctx.note(
-        f"cluster {cluster}: {workloads} workloads, {policies} NetworkPolicies, "
+        f"cluster {cluster}: {workloads} workloads, {policies} NetworkPolicies, {admin} admin network policies, "
         f"{ordered} Cilium/Calico policies ({unmodelled} unmodelled parts), "
         f"{lines} reachability lines, {attachments} route attachments, {len(errors)} errors "
         f"(analysed in {analysed - started:.1f}s, rows staged in {time.monotonic() - analysed:.1f}s)"
@@ -459,7 +460,8 @@ def load_reachability(
 ) -> int:
     """Write the ``reachability`` rows as NDJSON and bulk-load them; return the count. Rows are assembled from
     JSON fragments cached per endpoint and connection set: hundreds of thousands of lines load in about a second.
-    With ``attribution``, a line into a workload says what admits it (``admitted_by``)."""
+    With ``attribution``, a line into a workload says what admits it (``admitted_by``), a line to external addresses
+    what lets the workload out."""
     provenance = {"source": ctx.source, "run_id": ctx.run_id, "artifact_sha256": sha, "collected_at": ctx.collected_at}
     tail = json.dumps(provenance, default=str, separators=(",", ":"))[1:] + "\n"
     head = '{"cluster":' + json.dumps(cluster) + ","
@@ -468,7 +470,12 @@ def load_reachability(
     admitted: dict[tuple[str, ...], str] = {}
 
     def admitted_by(src: str, dst: str) -> str:
-        reasons = attribution.ingress(src, dst) if attribution is not None else ()
+        if attribution is None:
+            reasons: tuple[str, ...] = ()
+        elif dst in attribution.by_id:
+            reasons = attribution.ingress(src, dst)
+        else:
+            reasons = attribution.egress(src, dst)
         text = admitted.get(reasons)
         if text is None:
             text = admitted[reasons] = '"admitted_by":' + json.dumps("; ".join(reasons) or None) + ","
@@ -492,7 +499,7 @@ def load_reachability(
                     text = conns[conn] = json.dumps(fields, separators=(",", ":"))[1:-1] + ","
                 (src_fields, src_external), (dst_fields, dst_external) = side("src", src), side("dst", dst)
                 external = json.dumps(src if src_external else dst if dst_external else None)
-                why = admitted_by(src, dst) if not dst_external else '"admitted_by":null,'
+                why = admitted_by(src, dst)
                 fh.write(f'{head}{src_fields}{dst_fields}"external":{external},{why}{text}{tail}')
         return ctx.load_ndjson("reachability", path)
 
