@@ -122,8 +122,9 @@ class CollectContext:
         return self._count(table, self.store.load_ndjson(table, ndjson))
 
     def set_duckdb(self, setting: str, value: str) -> None:
-        """``SET setting = value`` (an SQL literal) on the store's connection for this run; reset when the run
-        ends, after its transaction (a failed statement aborts the transaction, and a reset inside it would fail)."""
+        """``SET setting = value`` (an SQL literal) on the store's connection for this run; set back to what the
+        store was opened with (e.g. its configured memory limit), else reset, when the run ends, after its
+        transaction (a failed statement aborts the transaction, and a reset inside it would fail)."""
         self.store.con.execute(f"SET {setting} = {value}")
         self._settings.append(setting)
 
@@ -166,7 +167,10 @@ class CollectContext:
             self._staging.cleanup()
         with contextlib.suppress(duckdb.Error):  # only a connection DuckDB invalidated refuses, with no setting left
             for setting in self._settings:
-                self.store.con.execute(f"RESET {setting}")
+                if setting in self.store.settings:
+                    self.store.con.execute(f"SET {setting} = ?", [self.store.settings[setting]])
+                else:
+                    self.store.con.execute(f"RESET {setting}")
 
 
 @dataclass(frozen=True)

@@ -146,6 +146,7 @@ class Store:
         self.read_only = read_only
         self.artifacts_dir = path.with_name(path.name + ".artifacts")
         self.placed: set[Path] = set()  # artifact files this object created since the last run ended
+        self.settings: dict[str, str] = {}  # the DuckDB settings the store was opened with
 
     @classmethod
     def open(cls, path: Path, read_only: bool = False, locked: bool = False, memory: str | None = None) -> Store:
@@ -160,11 +161,14 @@ class Store:
             con = duckdb.connect(str(path), read_only=read_only, config=LOCKED_SETTINGS if locked else {})
         except duckdb.Error as exc:
             raise StoreError(f"cannot open evidence store {path}: {exc}") from exc
-        con.execute("SET TimeZone = 'UTC'")  # timestamps read back identically on every machine
-        con.execute(f"SET memory_limit = '{limit}'")
+        # UTC: timestamps read back identically on every machine
+        settings = {"TimeZone": "UTC", "memory_limit": limit}
+        for name, value in settings.items():
+            con.execute(f"SET {name} = ?", [value])
         if locked:
             con.execute("SET lock_configuration = true")
         store = cls(path, con, read_only)
+        store.settings = settings
         if not read_only:
             store.migrate("core", CORE_MIGRATIONS)
             store._fail_interrupted_runs()
