@@ -1,11 +1,13 @@
 """The reachability engine.
 
-Workloads with the same namespace, labels and named ports are one equivalence class. Sets of classes
+Workloads of one namespace that every pod selector applying there selects alike, with the same named ports and
+host access, are one equivalence class (labels no selector looks at do not split them). Sets of classes
 and of elementary external intervals are bitsets over one index space (classes first, then intervals),
 so selecting, matching peers and grouping are a few big-integer operations. For each class the engine
 computes one row of allowed connection ids per direction (ingress from every source, egress to every
 destination), shared between classes selected by the same policies; a pair's connections are then the
-intersection of the source's egress entry and the destination's ingress entry (memoized on the ids).
+intersection of the source's egress entry and the destination's ingress entry (memoized on the ids). The result
+is class-level (``Classes``); lines per pair of workloads are expanded from it on demand.
 """
 
 from __future__ import annotations
@@ -13,8 +15,6 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field
-from itertools import compress
-from operator import itemgetter
 
 from collector.analysis.reachability.addresses import Interval, elementary_intervals, interval_text, merge_runs
 from collector.analysis.reachability.bits import indices, span
@@ -28,10 +28,9 @@ from collector.analysis.reachability.model import (
     Policy,
     PortSpec,
     Rule,
-    Workload,
     resolve_ports,
 )
-from collector.analysis.reachability.result import Reachability
+from collector.analysis.reachability.result import Classes, Reachability
 from collector.analysis.reachability.selectors import Selector
 
 
@@ -62,17 +61,51 @@ class CompiledPolicy:
     egress_rules: tuple[CompiledRule, ...]
 
 
-def equivalence_classes(workloads: list[Workload], table: ConnTable) -> tuple[list[Klass], list[int]]:
-    """The classes and, per workload, its class index."""
+OTHER = "\0"  # a label value no selector in scope names (label values cannot hold it)
+
+
+def selectors_in_scope(inv: Inventory) -> dict[str, tuple[set[tuple[str, str]], set[str]]]:
+    """Per namespace, the (label, value) pairs and the label keys of the pod selectors that apply to its pods:
+    the podSelectors of its policies and the peer podSelectors whose namespace scope includes it."""
+    scoped: dict[str, tuple[set[tuple[str, str]], set[str]]] = defaultdict(lambda: (set(), set()))
+
+    def add(namespace: str, selector: Selector) -> None:
+        pairs, keys = scoped[namespace]
+        pairs.update(selector.labels)
+        pairs.update((e.key, v) for e in selector.expressions for v in e.values)
+        keys.update(selector.keys)
+
+    for policy in inv.policies:
+        add(policy.namespace, policy.selector)
+        for rule in policy.ingress_rules + policy.egress_rules:
+            for peer in rule.peers or ():
+                if isinstance(peer, IPBlockPeer) or peer.pods is None:
+                    continue
+                if peer.namespaces is None:
+                    add(peer.namespace, peer.pods)
+                    continue
+                for ns in inv.namespaces:
+                    if peer.namespaces.matches(inv.namespaces.get(ns) or {NAME_LABEL: ns}):
+                        add(ns, peer.pods)
+    return dict(scoped)
+
+
+def equivalence_classes(inv: Inventory, table: ConnTable) -> tuple[list[Klass], list[int]]:
+    """The classes and, per workload, its class index. Workloads of one namespace are equivalent when every pod
+    selector that applies there selects them alike: their labels are compared only on the keys those selectors
+    look at, and on the values they name (any other value is OTHER), with equal named ports and host access."""
+    scoped = selectors_in_scope(inv)
     by_key: dict[tuple, int] = {}
     classes: list[Klass] = []
     of: list[int] = []
-    for i, w in enumerate(workloads):
-        key = (w.namespace, frozenset(w.labels.items()), w.named_ports, w.host_network, w.host_ports)
+    for i, w in enumerate(inv.workloads):
+        pairs, keys = scoped.get(w.namespace, (set(), set()))
+        labels = {k: v if (k, v) in pairs else OTHER for k, v in w.labels.items() if k in keys}
+        key = (w.namespace, frozenset(labels.items()), w.named_ports, w.host_network, w.host_ports)
         k = by_key.get(key)
         if k is None:
             k = by_key[key] = len(classes)
-            classes.append(Klass(w.namespace, w.labels, w.named_ports, w.host_network, table.id(w.host_conn)))
+            classes.append(Klass(w.namespace, labels, w.named_ports, w.host_network, table.id(w.host_conn)))
         classes[k].members.append(i)
         of.append(k)
     return classes, of
@@ -257,7 +290,7 @@ class Rows:
 def analyze(inv: Inventory) -> Reachability:
     """Allowed connections between every ordered pair of workloads, and between workloads and external addresses."""
     table = ConnTable()
-    classes, class_of = equivalence_classes(inv.workloads, table)
+    classes, class_of = equivalence_classes(inv, table)
     externals = elementary_intervals(blocks(inv.policies))
     n_classes = len(classes)
     space = Space(classes, externals, inv.namespaces)
@@ -294,45 +327,26 @@ def analyze(inv: Inventory) -> Reachability:
         table.intersections(keys)
         allowed.append(tuple(map(table.inter.__getitem__, keys)))
 
-    members = [klass.members for klass in classes]
-    return Reachability(triples(inv.workloads, class_of, members, allowed, out_rows, by_source, externals, table))
-
-
-def triples(
-    workloads: list[Workload],
-    class_of: list[int],
-    members: list[list[int]],
-    allowed: list[tuple[int, ...]],
-    out_rows: list[list[int]],
-    by_source: list[tuple[int, ...]],
-    externals: list[Interval],
-    table: ConnTable,
-) -> list:
-    conns = table.conns
-    ids = [w.id for w in workloads]
-    n_classes = len(allowed)
-    out: list = []
-    if not workloads:
-        return out
-    pick = itemgetter(*class_of) if len(class_of) > 1 else (lambda row: (row[class_of[0]],))
-    everyone = range(len(workloads))
-    for i, src in enumerate(ids):
-        row = pick(allowed[class_of[i]])
-        out.extend((src, ids[j], conns[row[j]]) for j in compress(everyone, row) if j != i)
     texts: dict[Interval, str] = {}
 
-    def text(interval: Interval) -> str:
-        found = texts.get(interval)
-        if found is None:
-            found = texts[interval] = interval_text(interval)
-        return found
+    def runs(values: list[int]) -> list[tuple[str, int]]:
+        out = []
+        for interval, conn in merge_runs(externals, values, EMPTY_ID):
+            text = texts.get(interval)
+            if text is None:
+                text = texts[interval] = interval_text(interval)
+            out.append((text, conn))
+        return out
 
     ext_sources = by_source[n_classes:]
-    for k in range(n_classes):
-        egress_runs = [(text(iv), conns[c]) for iv, c in merge_runs(externals, out_rows[k][n_classes:], EMPTY_ID)]
-        ingress = [row[k] for row in ext_sources]
-        ingress_runs = [(text(iv), conns[c]) for iv, c in merge_runs(externals, ingress, EMPTY_ID)]
-        for i in members[k]:
-            out.extend((ids[i], dst, conn) for dst, conn in egress_runs)
-            out.extend((src, ids[i], conn) for src, conn in ingress_runs)
-    return out
+    return Reachability(
+        classes=Classes(
+            ids=[w.id for w in inv.workloads],
+            class_of=class_of,
+            members=[klass.members for klass in classes],
+            allowed=allowed,
+            egress=[runs(out_rows[k][n_classes:]) for k in range(n_classes)],
+            ingress=[runs([row[k] for row in ext_sources]) for k in range(n_classes)],
+            conns=table.conns,
+        )
+    )

@@ -1,26 +1,90 @@
-"""The analysis result: allowed connections per ordered pair, in canonical text and JSON."""
+"""The analysis result: allowed connections per ordered pair, in canonical text and JSON.
+
+The engine's result is class-level (:class:`Classes`): workloads that every policy selects alike share a class, and
+connections are held per pair of classes (and per external interval and class). Lines per pair of workloads are
+expanded from it only when asked for.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from functools import cached_property
 
-from collector.analysis.reachability.conns import EMPTY, Conn, conn_json, conn_text
+from collector.analysis.reachability.conns import EMPTY, EMPTY_ID, Conn, conn_json, conn_text
 
 SEPARATOR, CONN_SEPARATOR = " => ", " : "
+Triple = tuple[str, str, Conn]
+Accept = Callable[[str], bool]
+
+
+@dataclass
+class Classes:
+    """Connections between equivalence classes of workloads (ids into ``conns``; EMPTY_ID: none)."""
+
+    ids: list[str]  # the workloads
+    class_of: list[int]  # per workload, its class
+    members: list[list[int]]  # per class, its workloads
+    allowed: list[tuple[int, ...]]  # allowed[src class][dst class]
+    egress: list[list[tuple[str, int]]]  # per class, (external interval, conn) it may connect to
+    ingress: list[list[tuple[str, int]]]  # per class, (external interval, conn) that may connect to it
+    conns: list[Conn]
+
+    def rows(self) -> Iterator[tuple[int | None, int | None, str | None, int]]:
+        """(src class, dst class, external interval, conn id) of every class pair some pair of workloads shares
+        (a class with one member has no pair with itself); one side is None when the other is external."""
+        for k, row in enumerate(self.allowed):
+            for d, conn in enumerate(row):
+                if conn != EMPTY_ID and (d != k or len(self.members[k]) > 1):
+                    yield k, d, None, conn
+            for interval, conn in self.egress[k]:
+                yield k, None, interval, conn
+            for interval, conn in self.ingress[k]:
+                yield None, k, interval, conn
+
+    def triples(self, src: Accept | None = None, dst: Accept | None = None) -> Iterator[Triple]:
+        """The pairs of workloads (and of workloads and intervals), optionally only those whose source or
+        destination (an id or an interval) the predicates accept."""
+        ids, conns = self.ids, self.conns
+        srcs = [i for i, w in enumerate(ids) if src is None or src(w)]
+        dsts = [j for j, w in enumerate(ids) if dst is None or dst(w)]
+        by_class: dict[int, list[int]] = {}
+        for j in dsts:
+            by_class.setdefault(self.class_of[j], []).append(j)
+        for i in srcs:
+            row = self.allowed[self.class_of[i]]
+            for d, members in by_class.items():
+                if row[d] != EMPTY_ID:
+                    yield from ((ids[i], ids[j], conns[row[d]]) for j in members if j != i)
+            for interval, c in self.egress[self.class_of[i]]:
+                if dst is None or dst(interval):
+                    yield ids[i], interval, conns[c]
+        for j in dsts:
+            for interval, c in self.ingress[self.class_of[j]]:
+                if src is None or src(interval):
+                    yield interval, ids[j], conns[c]
 
 
 class Reachability:
-    """Allowed connections, one ``(src, dst, conn)`` triple per ordered pair with at least one connection."""
+    """Allowed connections, one ``(src, dst, conn)`` triple per ordered pair with at least one connection; from
+    explicit triples (the naive evaluator) or from a class-level result (the engine), expanded on demand."""
 
-    def __init__(self, triples: Iterable[tuple[str, str, Conn]]) -> None:
-        self.triples = sorted((t for t in triples if t[2] != EMPTY), key=lambda t: (t[0], t[1]))
-        self._lines: list[str] | None = None
+    def __init__(self, triples: Iterable[Triple] = (), classes: Classes | None = None) -> None:
+        self.classes = classes
+        self._given = None if classes is not None else triples
         self._texts: dict[Conn, str] = {}
+
+    @cached_property
+    def triples(self) -> list[Triple]:
+        found = self.classes.triples() if self.classes is not None else self._given or ()
+        return sorted((t for t in found if t[2] != EMPTY), key=lambda t: (t[0], t[1]))
+
+    @cached_property
+    def _lines(self) -> list[str]:
+        return self._format(self.triples)
 
     def lines(self) -> list[str]:
         """``SRC => DST : CONN``, sorted."""
-        if self._lines is None:
-            self._lines = self._format(self.triples)
         return list(self._lines)
 
     def to_json(self) -> list[dict]:
@@ -28,13 +92,18 @@ class Reachability:
 
     def ingress_to(self, workload: str) -> list[str]:
         """Lines whose destination is ``workload`` (``ns/name``, ``ns/name[Kind]`` or an address interval)."""
-        return self._format(t for t in self.triples if _names(t[1], workload))
+        return self._format(self._select(dst=lambda w: _names(w, workload)))
 
     def egress_from(self, workload: str) -> list[str]:
         """Lines whose source is ``workload`` (``ns/name``, ``ns/name[Kind]`` or an address interval)."""
-        return self._format(t for t in self.triples if _names(t[0], workload))
+        return self._format(self._select(src=lambda w: _names(w, workload)))
 
-    def _format(self, triples: Iterable[tuple[str, str, Conn]]) -> list[str]:
+    def _select(self, src: Accept | None = None, dst: Accept | None = None) -> list[Triple]:
+        if self.classes is not None and "triples" not in self.__dict__:
+            return [t for t in self.classes.triples(src, dst) if t[2] != EMPTY]
+        return [t for t in self.triples if (src is None or src(t[0])) and (dst is None or dst(t[1]))]
+
+    def _format(self, triples: Iterable[Triple]) -> list[str]:
         lines = []
         for src, dst, conn in triples:
             text = self._texts.get(conn)
