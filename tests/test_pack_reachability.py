@@ -228,7 +228,7 @@ def test_claims_need_an_analysis_of_the_current_inventory(store: Store, tmp_path
     result = judge(store, "reachability", "lateral-movement-restricted")
     assert (result.verdict, result.reason) == (
         "no-evidence",
-        "required evidence not collected: table reachability, analysis_inputs, analysis_workloads absent",
+        "required evidence not collected: table reach_class_conns, analysis_inputs, analysis_workloads absent",
     )
     collect(store, tmp_path)
     collect(store, tmp_path, base=BASE, cluster="test", analyse=False)  # listed again after the analysis

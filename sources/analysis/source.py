@@ -2,7 +2,7 @@
 
 For each cluster with a current inventory (``k8s_current``), the objects are rebuilt
 (``collector.inventory_objects``) and analysed by ``collector.analysis`` (reachability, gateway).
-Each cluster's result is kept as one JSON artifact (the kubernetes runs it read, the reachability lines, the
+Each cluster's result is kept as one JSON artifact (the kubernetes runs it read, the class-level reachability, the
 attachment report) that every row cites. ``analysis_inputs`` records which kubernetes listing of each analysed
 kind was read, so that claims use an analysis only while it describes the current inventory. See docs/analysis.md.
 """
@@ -10,7 +10,6 @@ kind was read, so that claims use an analysis only while it describes the curren
 from __future__ import annotations
 
 import json
-import re
 import tempfile
 import time
 from collections import Counter
@@ -20,9 +19,10 @@ from pathlib import Path
 from collector.analysis.gateway.attachment import analyze_gateways
 from collector.analysis.gateway.model import GatewayReport, RouteParentStatus
 from collector.analysis.mesh import analyze_client_tls, analyze_mesh
-from collector.analysis.reachability import Inventory, Reachability, ReachabilityError, analyze
+from collector.analysis.reachability import Inventory, ReachabilityError, analyze
 from collector.analysis.reachability.attribution import Attribution
-from collector.analysis.reachability.conns import Conn, conn_json, conn_text
+from collector.analysis.reachability.conns import conn_json, conn_text
+from collector.analysis.reachability.result import Classes
 from collector.inventory_objects import (
     GATEWAY_KINDS,
     MESH_KINDS,
@@ -35,7 +35,6 @@ from collector.plugins import CollectContext, SourceError
 from collector.store import PROVENANCE_COLUMNS
 
 EXPOSURE_LABEL = "defensible.io/exposure"  # a Gateway is public unless labelled internal (as the k8s-networking pack)
-WORKLOAD_ID = re.compile(r"^(?P<namespace>[^/]+)/(?P<name>[^\[]+)\[(?P<kind>[A-Za-z]+)\](\{[^}]*\})?$")
 
 MIGRATIONS = (
     f"""
@@ -177,6 +176,23 @@ MIGRATIONS = (
     """,
     # issue 18: the pods of one workload whose selected labels differ are analysed per label group
     "ALTER TABLE analysis_workloads ADD COLUMN label_group VARCHAR;",
+    # issue 19: reachability is stored per equivalence class (workloads every policy selects alike) and class
+    # membership; lines per pair of workloads are expanded by the queries. `reachability` (one row per pair) holds
+    # the analyses made before and is no longer written; an analysis without reach_classes is not read by claims.
+    f"""
+    ALTER TABLE analysis_workloads ADD COLUMN reach_class INTEGER;
+    ALTER TABLE analysis_inputs ADD COLUMN reach_classes INTEGER;
+    CREATE TABLE reach_class_conns (
+        cluster VARCHAR NOT NULL,
+        src_class INTEGER,          -- analysis_workloads.reach_class; NULL: the source is the external interval
+        dst_class INTEGER,          -- NULL: the destination is the external interval
+        external VARCHAR,           -- an external address interval first-last, when one side is external
+        conn VARCHAR NOT NULL,      -- canonical: All Connections, or TCP 80,443;UDP 53
+        conn_json JSON NOT NULL,    -- "all" or {{"TCP": "80,443", ...}}
+        admitted_by VARCHAR,        -- into a class: the objects that admit the connection
+        {PROVENANCE_COLUMNS}
+    );
+    """,
 )
 
 
@@ -233,11 +249,13 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
         ctx.partial(f"cluster {cluster}: not analysed: {exc}")
         return
     analysed = time.monotonic()
+    classes = reach.classes
+    assert classes is not None  # the engine's result is class-level
     counts = Counter(o["kind"] for o in objects)
     document = {
         "cluster": cluster,
         "inputs": {kind: {"run_id": run, "objects": counts[kind]} for kind, run in inputs.items()},
-        "reachability": reach.lines(),
+        "reachability": class_document(classes),
         "gateways": gateways.to_json(),
         "mesh": mesh.to_json(),
         "client_tls": [asdict(c) for c in client_tls],
@@ -246,10 +264,9 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
         json.dumps(document, indent=1, sort_keys=True).encode(), f"analysis of cluster {cluster}", "application/json"
     )
     for kind, run in inputs.items():
-        ctx.emit(
-            "analysis_inputs", {"cluster": cluster, "kind": kind, "input_run_id": run, "objects": counts[kind]}, sha
-        )
-    for w in inventory.workloads:
+        row = {"cluster": cluster, "kind": kind, "input_run_id": run, "objects": counts[kind]}
+        ctx.emit("analysis_inputs", {**row, "reach_classes": len(classes.members)}, sha)
+    for w, reach_class in zip(inventory.workloads, classes.class_of, strict=True):
         row = {
             "cluster": cluster,
             "namespace": w.namespace,
@@ -259,9 +276,10 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
             "host_network": w.host_network,
             "host_ports": conn_text(w.host_conn) if w.host_ports and not w.host_network else None,
             "label_group": w.group or None,
+            "reach_class": reach_class,
         }
         ctx.emit("analysis_workloads", row, sha)
-    lines = load_reachability(ctx, cluster, reach, sha, Attribution(inventory))
+    rows = load_classes(ctx, cluster, classes, sha, Attribution(inventory))
     public = {
         (o["metadata"]["namespace"], o["metadata"]["name"]): o["metadata"]["labels"].get(EXPOSURE_LABEL) != "internal"
         for o in objects
@@ -276,58 +294,54 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
         ctx.emit("mesh_client_tls", {"cluster": cluster, **asdict(c)}, sha)
     ctx.note(
         f"cluster {cluster}: {len(inventory.workloads)} workloads, {len(inventory.policies)} NetworkPolicies, "
-        f"{lines} reachability lines, {len(gateways.attachments)} route attachments "
+        f"{len(classes.members)} reachability classes, {rows} class connections, "
+        f"{len(gateways.attachments)} route attachments "
         f"(analysed in {analysed - started:.1f}s, rows staged in {time.monotonic() - analysed:.1f}s)"
     )
 
 
-def endpoint(text: str) -> tuple[str | None, str | None, str | None]:
-    """(namespace, name, kind) of a workload ``ns/name[Kind]``; all None for an external interval."""
-    match = WORKLOAD_ID.match(text)
-    return (match["namespace"], match["name"], match["kind"]) if match else (None, None, None)
+def class_document(classes: Classes) -> dict:
+    """The class-level result as the artifact keeps it: the members of each class, the connections between
+    classes, and those between classes and external intervals (``defensible reach`` expands the lines)."""
+    conns = [conn_text(c) for c in classes.conns]
+    return {
+        "classes": [[classes.ids[i] for i in members] for members in classes.members],
+        "connections": [
+            {"src": src, "dst": dst, "external": external, "conn": conns[conn]}
+            for src, dst, external, conn in classes.rows()
+        ],
+    }
 
 
-def load_reachability(
-    ctx: CollectContext, cluster: str, reach: Reachability, sha: str, attribution: Attribution | None = None
-) -> int:
-    """Write the ``reachability`` rows as NDJSON and bulk-load them; return the count. Rows are assembled from
-    JSON fragments cached per endpoint and connection set: hundreds of thousands of lines load in about a second.
-    With ``attribution``, a line into a workload says what admits it (``admitted_by``)."""
+def load_classes(ctx: CollectContext, cluster: str, classes: Classes, sha: str, attribution: Attribution) -> int:
+    """Write the ``reach_class_conns`` rows as NDJSON and bulk-load them; return the count. Rows are assembled from
+    JSON fragments cached per connection set and attribution. A connection into a class says what admits it
+    (``admitted_by``), judged on one member of each side: what admits a pair depends only on their classes."""
     provenance = {"source": ctx.source, "run_id": ctx.run_id, "artifact_sha256": sha, "collected_at": ctx.collected_at}
     tail = json.dumps(provenance, default=str, separators=(",", ":"))[1:] + "\n"
     head = '{"cluster":' + json.dumps(cluster) + ","
-    sides: dict[tuple[str, str], tuple[str, bool]] = {}  # (role, endpoint) -> (JSON fields, external)
-    conns: dict[Conn, str] = {}
+    conns = [
+        json.dumps({"conn": conn_text(c), "conn_json": conn_json(c)}, separators=(",", ":"))[1:-1] + ","
+        for c in classes.conns
+    ]
     admitted: dict[tuple[str, ...], str] = {}
+    first = [classes.ids[members[0]] for members in classes.members]
 
-    def admitted_by(src: str, dst: str) -> str:
-        reasons = attribution.ingress(src, dst) if attribution is not None else ()
+    def admitted_by(src: str, dst: int | None) -> str:
+        reasons = attribution.ingress(src, first[dst]) if dst is not None else ()
         text = admitted.get(reasons)
         if text is None:
             text = admitted[reasons] = '"admitted_by":' + json.dumps("; ".join(reasons) or None) + ","
         return text
 
-    def side(role: str, text: str) -> tuple[str, bool]:
-        cached = sides.get((role, text))
-        if cached is None:
-            namespace, name, kind = endpoint(text)
-            fields = {role: text, f"{role}_namespace": namespace, f"{role}_workload": name, f"{role}_kind": kind}
-            cached = sides[(role, text)] = (json.dumps(fields, separators=(",", ":"))[1:-1] + ",", namespace is None)
-        return cached
-
     with tempfile.TemporaryDirectory(prefix="defensible-analysis-") as tmp:
-        path = Path(tmp) / "reachability.ndjson"
+        path = Path(tmp) / "reach_class_conns.ndjson"
         with open(path, "w", encoding="utf-8") as fh:
-            for src, dst, conn in reach.triples:
-                text = conns.get(conn)
-                if text is None:
-                    fields = {"conn": conn_text(conn), "conn_json": conn_json(conn)}
-                    text = conns[conn] = json.dumps(fields, separators=(",", ":"))[1:-1] + ","
-                (src_fields, src_external), (dst_fields, dst_external) = side("src", src), side("dst", dst)
-                external = json.dumps(src if src_external else dst if dst_external else None)
-                why = admitted_by(src, dst) if not dst_external else '"admitted_by":null,'
-                fh.write(f'{head}{src_fields}{dst_fields}"external":{external},{why}{text}{tail}')
-        return ctx.load_ndjson("reachability", path)
+            for src, dst, external, conn in classes.rows():
+                why = admitted_by(first[src] if src is not None else external or "", dst)
+                sides = json.dumps({"src_class": src, "dst_class": dst, "external": external})[1:-1] + ","
+                fh.write(f"{head}{sides}{why}{conns[conn]}{tail}")
+        return ctx.load_ndjson("reach_class_conns", path)
 
 
 def emit_gateways(
