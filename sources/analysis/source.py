@@ -255,7 +255,7 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
     document = {
         "cluster": cluster,
         "inputs": {kind: {"run_id": run, "objects": counts[kind]} for kind, run in inputs.items()},
-        "reachability": class_document(classes),
+        "reachability": classes.to_json(),
         "gateways": gateways.to_json(),
         "mesh": mesh.to_json(),
         "client_tls": [asdict(c) for c in client_tls],
@@ -298,19 +298,6 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
         f"{len(gateways.attachments)} route attachments "
         f"(analysed in {analysed - started:.1f}s, rows staged in {time.monotonic() - analysed:.1f}s)"
     )
-
-
-def class_document(classes: Classes) -> dict:
-    """The class-level result as the artifact keeps it: the members of each class, the connections between
-    classes, and those between classes and external intervals (``defensible reach`` expands the lines)."""
-    conns = [conn_text(c) for c in classes.conns]
-    return {
-        "classes": [[classes.ids[i] for i in members] for members in classes.members],
-        "connections": [
-            {"src": src, "dst": dst, "external": external, "conn": conns[conn]}
-            for src, dst, external, conn in classes.rows()
-        ],
-    }
 
 
 def load_classes(ctx: CollectContext, cluster: str, classes: Classes, sha: str, attribution: Attribution) -> int:

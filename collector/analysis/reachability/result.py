@@ -64,6 +64,31 @@ class Classes:
                 if src is None or src(interval):
                     yield interval, ids[j], conns[c]
 
+    def to_json(self) -> dict:
+        """The class-level result as JSON: the members of each class, and the connections between classes and
+        between classes and external intervals (``src``/``dst``: a class index, or None for ``external``)."""
+        texts = [conn_text(c) for c in self.conns]
+        return {
+            "classes": [[self.ids[i] for i in members] for members in self.members],
+            "connections": [
+                {"src": src, "dst": dst, "external": external, "conn": texts[conn]}
+                for src, dst, external, conn in self.rows()
+            ],
+        }
+
+
+def expand_json(document: dict) -> list[str]:
+    """The lines ``SRC => DST : CONN`` (sorted) of a class-level result in JSON (``Classes.to_json``)."""
+    classes = document["classes"]
+    lines = [
+        f"{src}{SEPARATOR}{dst}{CONN_SEPARATOR}{c['conn']}"
+        for c in document["connections"]
+        for src in (classes[c["src"]] if c["src"] is not None else [c["external"]])
+        for dst in (classes[c["dst"]] if c["dst"] is not None else [c["external"]])
+        if src != dst
+    ]
+    return sorted(lines)
+
 
 class Reachability:
     """Allowed connections, one ``(src, dst, conn)`` triple per ordered pair with at least one connection; from
