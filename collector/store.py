@@ -70,6 +70,23 @@ class StoreError(Exception):
     """The store cannot be opened or used."""
 
 
+# DuckDB's memory limit for a store: the `memory_limit` of defensible.yaml or $DEFENSIBLE_MEMORY_LIMIT (e.g. 4GB,
+# 512MB), else half the machine's memory. Beyond it DuckDB spills to <store>.tmp instead of exhausting RAM.
+MEMORY_LIMIT_ENV = "DEFENSIBLE_MEMORY_LIMIT"
+MEMORY_LIMIT = re.compile(r"[0-9]+(\.[0-9]+)? ?(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)")
+
+
+def memory_limit(configured: str | None = None) -> str:
+    """The memory limit a store is opened with (see MEMORY_LIMIT_ENV); StoreError if it is not a size."""
+    limit = configured or os.environ.get(MEMORY_LIMIT_ENV)
+    if limit is None:
+        return f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') // 2 // 2**20}MiB"
+    if not MEMORY_LIMIT.fullmatch(limit.strip()):
+        where = "memory_limit" if configured else f"${MEMORY_LIMIT_ENV}"
+        raise StoreError(f"{where}: expected a size such as 4GB or 512MB, got {limit!r}")
+    return limit.strip()
+
+
 NO_SPACE = os.strerror(errno.ENOSPC)  # "No space left on device"
 
 
@@ -131,10 +148,12 @@ class Store:
         self.placed: set[Path] = set()  # artifact files this object created since the last run ended
 
     @classmethod
-    def open(cls, path: Path, read_only: bool = False, locked: bool = False) -> Store:
-        """Open (or create) the store; ``locked`` opens it read-only with :data:`LOCKED_SETTINGS`."""
+    def open(cls, path: Path, read_only: bool = False, locked: bool = False, memory: str | None = None) -> Store:
+        """Open (or create) the store; ``locked`` opens it read-only with :data:`LOCKED_SETTINGS`; ``memory``: the
+        configured memory limit (see :func:`memory_limit`)."""
         path = Path(path)
         read_only = read_only or locked
+        limit = memory_limit(memory)
         if read_only and not path.exists():
             raise StoreError(f"no evidence store at {path}: run `defensible collect` or `defensible demo` first")
         try:
@@ -142,6 +161,7 @@ class Store:
         except duckdb.Error as exc:
             raise StoreError(f"cannot open evidence store {path}: {exc}") from exc
         con.execute("SET TimeZone = 'UTC'")  # timestamps read back identically on every machine
+        con.execute(f"SET memory_limit = '{limit}'")
         if locked:
             con.execute("SET lock_configuration = true")
         store = cls(path, con, read_only)

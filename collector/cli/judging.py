@@ -69,7 +69,7 @@ def check(
     store = configured_store(store, config)
     judging = load_packs(packs, params, enable, as_of, waivers_path, config=config)
     try:
-        with Store.open(store, read_only=True) as st:
+        with Store.open(store, read_only=True, memory=config.memory_limit) as st:
             results = [(p.id, r) for p in judging.packs for r in evaluate_pack(st, p, judging.settings)]
     except StoreError as exc:
         fail(str(exc))
@@ -184,7 +184,7 @@ def bundle(
     try:
         signers: list[Signer] = [load_signer(k) for k in keys]
         signers += [KmsSigner(k, region=kms_region) for k in kms_keys]
-        with Store.open(store, read_only=True) as st:
+        with Store.open(store, read_only=True, memory=config.memory_limit) as st:
             summary = build_bundle(
                 st,
                 judging.packs,
