@@ -293,6 +293,11 @@ def test_reach_to_and_from_without_an_analysis_run(tmp_path: Path) -> None:
     ]
     result = cli("reach", "--from", "shop/web", "--to", "infra/proxy", "--store", store)
     assert result.exit_code == 0 and result.output == ""
+    # lines are capped and counted; --limit 0 shows all
+    result = cli("reach", "--from", "infra/proxy", "--limit", "1", "--store", store)
+    assert result.stdout == "infra/proxy[Pod] => 0.0.0.0-255.255.255.255 : All Connections\n"
+    assert result.stderr == "2 more lines of 3 not shown (--limit 0 shows all)\n"
+    assert len(cli("reach", "--from", "infra/proxy", "--limit", "0", "--store", store).stdout.splitlines()) == 3
 
 
 def test_reach_errors(tmp_path: Path) -> None:

@@ -15,7 +15,6 @@ from collector.analysis.reachability.conns import EMPTY, EMPTY_ID, Conn, conn_js
 
 SEPARATOR, CONN_SEPARATOR = " => ", " : "
 Triple = tuple[str, str, Conn]
-Accept = Callable[[str], bool]
 
 
 @dataclass
@@ -42,7 +41,9 @@ class Classes:
             for interval, conn in self.ingress[k]:
                 yield None, k, interval, conn
 
-    def triples(self, src: Accept | None = None, dst: Accept | None = None) -> Iterator[Triple]:
+    def triples(
+        self, src: Callable[[str], bool] | None = None, dst: Callable[[str], bool] | None = None
+    ) -> Iterator[Triple]:
         """The pairs of workloads (and of workloads and intervals), optionally only those whose source or
         destination (an id or an interval) the predicates accept."""
         ids, conns = self.ids, self.conns
@@ -106,29 +107,37 @@ class Reachability:
 
     @cached_property
     def _lines(self) -> list[str]:
-        return self._format(self.triples)
+        return self.format(self.triples)
 
     def lines(self) -> list[str]:
         """``SRC => DST : CONN``, sorted."""
         return list(self._lines)
 
-    def to_json(self) -> list[dict]:
-        return [{"src": src, "dst": dst, "conn": conn_json(conn)} for src, dst, conn in self.triples]
+    def to_json(self, triples: Iterable[Triple] | None = None) -> list[dict]:
+        """``{"src", "dst", "conn"}`` per triple (default: every one)."""
+        chosen = self.triples if triples is None else triples
+        return [{"src": src, "dst": dst, "conn": conn_json(conn)} for src, dst, conn in chosen]
 
     def ingress_to(self, workload: str) -> list[str]:
         """Lines whose destination is ``workload`` (``ns/name``, ``ns/name[Kind]`` or an address interval)."""
-        return self._format(self._select(dst=lambda w: _names(w, workload)))
+        return self.format(self.select(dst=workload))
 
     def egress_from(self, workload: str) -> list[str]:
         """Lines whose source is ``workload`` (``ns/name``, ``ns/name[Kind]`` or an address interval)."""
-        return self._format(self._select(src=lambda w: _names(w, workload)))
+        return self.format(self.select(src=workload))
 
-    def _select(self, src: Accept | None = None, dst: Accept | None = None) -> list[Triple]:
+    def select(self, src: str | None = None, dst: str | None = None) -> list[Triple]:
+        """The triples from ``src`` and to ``dst`` (each ``ns/name``, ``ns/name[Kind]`` or an address interval;
+        None: any), sorted; a class-level result expands only those."""
+        accept_src = None if src is None else (lambda e: _names(e, src))
+        accept_dst = None if dst is None else (lambda e: _names(e, dst))
         if self.classes is not None and "triples" not in self.__dict__:
-            return [t for t in self.classes.triples(src, dst) if t[2] != EMPTY]
-        return [t for t in self.triples if (src is None or src(t[0])) and (dst is None or dst(t[1]))]
+            found = [t for t in self.classes.triples(accept_src, accept_dst) if t[2] != EMPTY]
+            return sorted(found, key=lambda t: (t[0], t[1]))
+        return [t for t in self.triples if (src is None or _names(t[0], src)) and (dst is None or _names(t[1], dst))]
 
-    def _format(self, triples: Iterable[Triple]) -> list[str]:
+    def format(self, triples: Iterable[Triple]) -> list[str]:
+        """``SRC => DST : CONN`` per triple, sorted."""
         lines = []
         for src, dst, conn in triples:
             text = self._texts.get(conn)
