@@ -60,7 +60,7 @@ def test_read_only_open_of_missing_store_says_what_to_do(tmp_path: Path) -> None
         Store.open(tmp_path / "absent.duckdb", read_only=True)
 
 
-def test_memory_limit_is_configured_else_from_the_environment_else_half_the_memory(
+def test_memory_limit_from_the_environment_else_configured_else_half_the_memory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def limit(**kwargs: object) -> float:
@@ -72,9 +72,9 @@ def test_memory_limit_is_configured_else_from_the_environment_else_half_the_memo
     monkeypatch.delenv(MEMORY_LIMIT_ENV, raising=False)
     physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     assert abs(limit() - physical / 2) < physical / 50
-    monkeypatch.setenv(MEMORY_LIMIT_ENV, "300MiB")
-    assert limit() == 300 * 2**20 and limit(read_only=True) == 300 * 2**20 and limit(locked=True) == 300 * 2**20
-    assert limit(memory="1GiB") == 2**30  # the configuration's memory_limit wins
+    assert limit(memory="1GiB") == 2**30  # the configuration's memory_limit
+    monkeypatch.setenv(MEMORY_LIMIT_ENV, "300MiB")  # the environment wins, as $DEFENSIBLE_STORE does
+    assert limit() == limit(read_only=True) == limit(locked=True) == limit(memory="1GiB") == 300 * 2**20
     monkeypatch.setenv(MEMORY_LIMIT_ENV, "lots")
     with pytest.raises(
         StoreError, match=r"\$DEFENSIBLE_MEMORY_LIMIT: expected a size such as 4GB or 512MB, got 'lots'"
