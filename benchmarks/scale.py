@@ -101,8 +101,15 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, help="work in this directory and keep it (default: a temporary one)")
     args = parser.parse_args()
 
-    work = args.keep or Path(tempfile.mkdtemp(prefix="defensible-scale-"))
-    work.mkdir(parents=True, exist_ok=True)
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        return run(args, args.keep)
+    with tempfile.TemporaryDirectory(prefix="defensible-scale-") as tmp:
+        return run(args, Path(tmp))
+
+
+def run(args: argparse.Namespace, work: Path) -> int:
+    """Generate the cluster in ``work`` and run every step on a store there."""
     objects = cluster_objects(args.workloads, args.policies, args.seed)
     manifests = work / "manifests"
     manifests.mkdir(exist_ok=True)

@@ -36,3 +36,23 @@ def test_ingest_benchmark_runs_every_format() -> None:
     assert sorted(rows) == sorted(formats), done.stdout
     for fmt in formats:
         assert "2000 records" in rows[fmt] and "ratio" in rows[fmt] and "(succeeded)" in rows[fmt], rows[fmt]
+
+
+def test_scale_benchmark_runs_every_step() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "scale.py"), "--workloads", "60", "--policies", "20"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("cluster: ") and " 20 NetworkPolicy" in lines[0], lines[0]
+    steps = {line[:24].strip(): line for line in lines[2:-2]}
+    assert list(steps) == [
+        "collect kubernetes", "collect analysis", "write after analysis", "check reachability",
+        "check k8s-networking", "reach --to",
+    ], done.stdout  # fmt: skip
+    assert "< 30 s, < 1536 MB: met" in steps["collect analysis"], done.stdout
+    assert lines[-2].startswith("store: ") and lines[-1] == "every target met", done.stdout

@@ -37,8 +37,13 @@ class Attribution:
         self.dst_keys = {
             w.id: (*self.src_keys[w.id], w.named_ports, w.host_network, w.host_ports) for w in inv.workloads
         }
+        self.by_namespace: dict[str, list[Policy]] = {}
+        for p in inv.policies:
+            if p.ingress:
+                self.by_namespace.setdefault(p.namespace, []).append(p)
         self._selecting: dict[tuple, tuple[Policy, ...]] = {}
         self._cache: dict[tuple, tuple[str, ...]] = {}
+        self._ports: dict[tuple, bool] = {}  # (rule ports, named ports) -> whether they allow any connection
 
     def ingress(self, src: str, dst: str) -> tuple[str, ...]:
         dst_key = self.dst_keys.get(dst)
@@ -48,9 +53,8 @@ class Attribution:
         selecting = self._selecting.get(dst_key)
         if selecting is None:
             selecting = self._selecting[dst_key] = tuple(
-                p for p in self.inv.policies
-                if p.ingress and p.namespace == target.namespace and p.selector.matches(target.labels)
-            )  # fmt: skip
+                p for p in self.by_namespace.get(target.namespace, ()) if p.selector.matches(target.labels)
+            )
         # what admits a source depends on the policies selecting the destination and its ports, not its labels
         key = (self.src_keys.get(src, src), tuple(map(id, selecting)), dst_key[2:])
         found = self._cache.get(key)
@@ -78,7 +82,11 @@ class Attribution:
         return tuple(reasons)
 
     def _admits(self, rule: Rule, src: Workload | Interval, dst: Workload) -> bool:
-        if resolve_ports(rule.ports, dst.named_ports) == EMPTY:
+        key = (rule.ports, dst.named_ports)
+        ports = self._ports.get(key)
+        if ports is None:
+            ports = self._ports[key] = resolve_ports(rule.ports, dst.named_ports) != EMPTY
+        if not ports:
             return False
         if rule.peers is None:
             return True

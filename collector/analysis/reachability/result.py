@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import compress
 
 from collector.analysis.reachability.conns import EMPTY, EMPTY_ID, Conn, conn_json, conn_text
 
@@ -32,10 +33,11 @@ class Classes:
     def rows(self) -> Iterator[tuple[int | None, int | None, str | None, int]]:
         """(src class, dst class, external interval, conn id) of every class pair some pair of workloads shares
         (a class with one member has no pair with itself); one side is None when the other is external."""
+        everyone = range(len(self.allowed))
         for k, row in enumerate(self.allowed):
-            for d, conn in enumerate(row):
-                if conn != EMPTY_ID and (d != k or len(self.members[k]) > 1):
-                    yield k, d, None, conn
+            for d in compress(everyone, row):  # EMPTY_ID is 0: the classes it has a connection to
+                if d != k or len(self.members[k]) > 1:
+                    yield k, d, None, row[d]
             for interval, conn in self.egress[k]:
                 yield k, None, interval, conn
             for interval, conn in self.ingress[k]:
@@ -66,26 +68,24 @@ class Classes:
                     yield interval, ids[j], conns[c]
 
     def to_json(self) -> dict:
-        """The class-level result as JSON: the members of each class, and the connections between classes and
-        between classes and external intervals (``src``/``dst``: a class index, or None for ``external``)."""
-        texts = [conn_text(c) for c in self.conns]
+        """The class-level result as JSON: ``classes`` (the workload ids of each class), ``conns`` (connection
+        texts) and ``connections``, ``[src, dst, external, conn]`` each: ``src``/``dst`` a class index or None for
+        the interval ``external``, ``conn`` an index into ``conns``."""
         return {
             "classes": [[self.ids[i] for i in members] for members in self.members],
-            "connections": [
-                {"src": src, "dst": dst, "external": external, "conn": texts[conn]}
-                for src, dst, external, conn in self.rows()
-            ],
+            "conns": [conn_text(c) for c in self.conns],
+            "connections": [list(row) for row in self.rows()],
         }
 
 
 def expand_json(document: dict) -> list[str]:
     """The lines ``SRC => DST : CONN`` (sorted) of a class-level result in JSON (``Classes.to_json``)."""
-    classes = document["classes"]
+    classes, conns = document["classes"], document["conns"]
     lines = [
-        f"{src}{SEPARATOR}{dst}{CONN_SEPARATOR}{c['conn']}"
-        for c in document["connections"]
-        for src in (classes[c["src"]] if c["src"] is not None else [c["external"]])
-        for dst in (classes[c["dst"]] if c["dst"] is not None else [c["external"]])
+        f"{src}{SEPARATOR}{dst}{CONN_SEPARATOR}{conns[conn]}"
+        for src_class, dst_class, external, conn in document["connections"]
+        for src in (classes[src_class] if src_class is not None else [external])
+        for dst in (classes[dst_class] if dst_class is not None else [external])
         if src != dst
     ]
     return sorted(lines)
