@@ -260,8 +260,10 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
         "mesh": mesh.to_json(),
         "client_tls": [asdict(c) for c in client_tls],
     }
-    sha = ctx.add_artifact(  # compact: the class-level connections are the bulk of it
-        json.dumps(document, sort_keys=True, separators=(",", ":")).encode(),
+    content = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+    del document  # the class-level connections are the bulk of it: not held while the rows load
+    sha = ctx.add_artifact(
+        content,
         f"analysis of cluster {cluster}",
         "application/json",
     )
