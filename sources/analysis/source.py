@@ -252,6 +252,12 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
     classes = reach.classes
     assert classes is not None  # the engine's result is class-level
     counts = Counter(o["kind"] for o in objects)
+    public = {
+        (o["metadata"]["namespace"], o["metadata"]["name"]): o["metadata"]["labels"].get(EXPOSURE_LABEL) != "internal"
+        for o in objects
+        if o["kind"] == "Gateway"
+    }
+    del objects, mesh_objects  # not held while the rows are written
     document = {
         "cluster": cluster,
         "inputs": {kind: {"run_id": run, "objects": counts[kind]} for kind, run in inputs.items()},
@@ -284,11 +290,6 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
         }
         ctx.emit("analysis_workloads", row, sha)
     rows = load_classes(ctx, cluster, classes, sha, Attribution(inventory))
-    public = {
-        (o["metadata"]["namespace"], o["metadata"]["name"]): o["metadata"]["labels"].get(EXPOSURE_LABEL) != "internal"
-        for o in objects
-        if o["kind"] == "Gateway"
-    }
     emit_gateways(ctx, cluster, gateways, public, sha)
     for p in mesh.ports:
         ctx.emit("mesh_workload_ports", {"cluster": cluster, **asdict(p)}, sha)
