@@ -15,6 +15,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from collector.analysis.reachability.addresses import Interval, elementary_intervals, interval_text, merge_runs
 from collector.analysis.reachability.bits import indices, span
@@ -316,10 +317,9 @@ def analyze(inv: Inventory) -> Reachability:
             in_rows[k] = [table.union(conn, klass.host_conn) for conn in in_rows[k]]
     out_rows = [rows.all if klass.host_network else rows.egress(selecting_out[k]) for k, klass in enumerate(classes)]
 
-    by_source = list(zip(*in_rows, strict=True)) if classes else []  # by_source[i][d]: ingress of class d from i
     allowed: list[tuple[int, ...]] = []
-    for k in range(n_classes):
-        out, into = out_rows[k], by_source[k]
+    for k in range(n_classes):  # column by column: a transposed copy of in_rows would double the peak memory
+        out, into = out_rows[k], tuple(map(itemgetter(k), in_rows))  # into[d]: ingress of class d from class k
         if out is rows.all:
             allowed.append(into)
             continue
@@ -338,7 +338,6 @@ def analyze(inv: Inventory) -> Reachability:
             out.append((text, conn))
         return out
 
-    ext_sources = by_source[n_classes:]
     return Reachability(
         classes=Classes(
             ids=[w.id for w in inv.workloads],
@@ -346,7 +345,7 @@ def analyze(inv: Inventory) -> Reachability:
             members=[klass.members for klass in classes],
             allowed=allowed,
             egress=[runs(out_rows[k][n_classes:]) for k in range(n_classes)],
-            ingress=[runs([row[k] for row in ext_sources]) for k in range(n_classes)],
+            ingress=[runs(in_rows[k][n_classes:]) for k in range(n_classes)],
             conns=table.conns,
         )
     )
