@@ -517,9 +517,7 @@ def load_unmodelled(ctx: CollectContext, cluster: str, reach: Reachability, sha:
         return ctx.load_ndjson("reachability_unmodelled", path)
 
 
-def emit_gateways(
-    ctx: CollectContext, cluster: str, report: GatewayReport, sha: str
-) -> None:
+def emit_gateways(ctx: CollectContext, cluster: str, report: GatewayReport, sha: str) -> None:
     status: dict[tuple[str, str, str, int], RouteParentStatus] = {
         (s.route_kind, s.route_ns, s.route, s.parent_index): s for s in report.route_status
     }

@@ -575,6 +575,7 @@ def analyze(inv: Inventory) -> Reachability:
     admin_pairs = possible(inv, class_of, members, out_rows, in_rows, table)
     return Reachability(unmodelled=unmodelled(inv, result.triples(), admin_pairs), classes=result)
 
+
 def enforced_rows(
     inv: Inventory, space: Space, classes: list[Klass], compiled: list[CompiledPolicy], rows: Rows
 ) -> tuple[list[list[int]], list[list[int]]]:
@@ -662,4 +663,3 @@ def possible(
                     dst = inv.workloads[j]
                     found.extend(admin_pair(ids[i], ids[j], p, u, text) for p, u in rules if may_hold(u, dst))
     return found
-

@@ -44,9 +44,7 @@ def unmodelled(
     result (``triples``, read only when some part is unmodelled) connects on some of the part's connections, and
     the ``admin`` rules' pairs."""
     found: set[Unmodelled] = set(admin)
-    concerned = [
-        p for p in inv.ordered if p.unmodelled or any(r.unmodelled for r in p.ingress_rules + p.egress_rules)
-    ]
+    concerned = [p for p in inv.ordered if p.unmodelled or any(r.unmodelled for r in p.ingress_rules + p.egress_rules)]
     result = Result(triples if concerned else ())
     labels = {ns: inv.namespaces.get(ns) or {NAME_LABEL: ns} for ns in {w.namespace for w in inv.workloads}}
     for policy in concerned:
