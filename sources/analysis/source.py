@@ -360,7 +360,7 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
     document = {
         "cluster": cluster,
         "inputs": {kind: {"run_id": run, "objects": counts[kind]} for kind, run in inputs.items()},
-        "reachability": reach.classes.to_json() if reach and reach.classes else None,
+        "reachability": classes.to_json() if classes else None,
         "unmodelled": [asdict(u) for u in reach.unmodelled] if reach else None,
         "gateways": gateways.to_json() if gateways else None,
         "mesh": mesh.to_json() if mesh else None,
