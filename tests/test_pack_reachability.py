@@ -428,7 +428,7 @@ def test_claims_need_an_analysis_of_the_current_inventory(store: Store, tmp_path
     result = judge(store, "reachability", "lateral-movement-restricted")
     assert (result.verdict, result.reason) == (
         "no-evidence",
-        "required evidence not collected: table reachability, reachability_unmodelled, analysis_inputs, "
+        "required evidence not collected: table reach_class_conns, reachability_unmodelled, analysis_inputs, "
         "analysis_workloads absent",
     )
     collect(store, tmp_path)
@@ -450,6 +450,17 @@ def test_claims_need_an_analysis_of_the_current_inventory(store: Store, tmp_path
 
 
 # egress-restricted-by-policy ---------------------------------------------------------------------------------
+
+
+def test_an_analysis_stored_before_classes_is_not_read(store: Store, tmp_path: Path) -> None:
+    # an analysis whose reachability was stored per pair (before reach_class_conns) has no class rows: read as is,
+    # every regulated workload would look unreachable; the claims ask for the analysis to be run again instead
+    collect(store, tmp_path)
+    store.con.execute("UPDATE analysis_inputs SET reach_classes = NULL")
+    for pack, claim in (("reachability", "lateral-movement-restricted"), ("k8s-networking", "access-restricted")):
+        result = judge(store, pack, claim, egress_allowlist=DB)
+        assert result.verdict == "gap", (pack, claim)
+        assert any("collect analysis" in f for f in findings(result)), findings(result)
 
 
 def test_egress_inside_the_allowlist_parameter(store: Store, tmp_path: Path) -> None:

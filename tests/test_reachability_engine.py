@@ -3,6 +3,7 @@ with the naive evaluator on random inventories."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -27,6 +28,7 @@ from collector.analysis.reachability.conns import (
     union,
 )
 from collector.analysis.reachability.naive import naive_analyze
+from collector.analysis.reachability.result import expand_json
 from collector.analysis.reachability.selectors import Selector
 
 ROOT = Path(__file__).parents[1]
@@ -713,6 +715,26 @@ def test_engine_agrees_with_the_naive_evaluator_on_random_inventories() -> None:
         conns |= {line.rsplit(" : ", 1)[1] for line in engine}
     assert restricted > 100 and len(conns) > 50  # the inventories exercise restricted connections
     assert uncertain > 20  # and admin rules whose peers' addresses are unknown
+
+
+def test_class_level_result_expands_to_the_same_lines() -> None:
+    # what is stored (the class rows, the artifact's JSON) and what `reach` expands for one workload are the lines
+    merged = 0
+    for seed in range(0, 600, 5):
+        inv = Inventory.from_objects(random_inventory(seed))
+        result = analyze(inv)
+        lines = result.lines()
+        classes = result.classes
+        assert classes is not None
+        assert expand_json(json.loads(json.dumps(classes.to_json()))) == lines, f"seed {seed}"
+        merged += len(classes.members) < len(inv.workloads)
+        for w in inv.workloads[:3]:
+            fresh = analyze(inv)  # select() before lines(): expanded from the classes alone
+            assert fresh.format(fresh.select(dst=w.id)) == [
+                x for x in lines if x.split(" => ")[1].split(" : ")[0] == w.id
+            ]
+            assert fresh.format(fresh.select(src=w.id)) == [x for x in lines if x.split(" => ")[0] == w.id]
+    assert merged > 10  # workloads that no selector tells apart share a class
 
 
 def test_benchmark_runs_and_engine_agrees_with_naive() -> None:

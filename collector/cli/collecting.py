@@ -134,7 +134,7 @@ def collect(
                 configs[name] |= window
         if from_stdin and "stdin" not in get_source(names[0]).config_schema.get("properties", {}):
             fail(f"--stdin: source {names[0]} reads no standard input")
-        with Store.open(store) as st:
+        with Store.open(store, memory=config.memory_limit) as st:
             summaries = [run_summary(st, collect_one(st, name, configs[name], quiet)) for name in names]
     except (StoreError, SourceError) as exc:
         fail(str(exc))

@@ -1,11 +1,13 @@
 """The reachability engine.
 
-Workloads with the same namespace, labels and named ports are one equivalence class. Sets of classes
+Workloads of one namespace that every pod selector applying there selects alike, with the same named ports and
+host access, are one equivalence class (labels no selector looks at do not split them). Sets of classes
 and of elementary external intervals are bitsets over one index space (classes first, then intervals),
 so selecting, matching peers and grouping are a few big-integer operations. For each class the engine
 computes one row of allowed connection ids per direction (ingress from every source, egress to every
 destination), shared between classes selected by the same policies; a pair's connections are then the
-intersection of the source's egress entry and the destination's ingress entry (memoized on the ids).
+intersection of the source's egress entry and the destination's ingress entry (memoized on the ids). The result
+is class-level (``Classes``); lines per pair of workloads are expanded from it on demand.
 
 With admin policies applying, a row is computed by running the tiers (AdminNetworkPolicies by priority,
 NetworkPolicy, BaselineAdminNetworkPolicy) over a partition of the index space into pieces of equal state
@@ -40,11 +42,10 @@ from collector.analysis.reachability.model import (
     PortSpec,
     Rule,
     SelectorPeer,
-    Workload,
     resolve_ports,
 )
 from collector.analysis.reachability.ordered import plan
-from collector.analysis.reachability.result import Reachability
+from collector.analysis.reachability.result import Classes, Reachability
 from collector.analysis.reachability.selectors import Matcher, Selector
 from collector.analysis.reachability.unmodelled import (
     Unmodelled,
@@ -95,17 +96,84 @@ class CompiledAdmin:
     egress_rules: tuple[CompiledRule, ...]
 
 
-def equivalence_classes(workloads: list[Workload], table: ConnTable) -> tuple[list[Klass], list[int]]:
-    """The classes and, per workload, its class index."""
+OTHER = "\0"  # a label value no selector in scope names (label values cannot hold it)
+
+
+@dataclass
+class Scope:
+    """What the pod selectors applying to some pods look at: (label, value) pairs and label keys of Kubernetes
+    selectors, and the keys of other selectors (Calico expressions), whose values are compared as they are."""
+
+    pairs: set[tuple[str, str]] = field(default_factory=set)
+    keys: set[str] = field(default_factory=set)
+    exact: set[str] = field(default_factory=set)
+
+    def add(self, selector: Matcher) -> None:
+        if isinstance(selector, Selector):
+            self.pairs.update(selector.labels)
+            self.pairs.update((e.key, v) for e in selector.expressions for v in e.values)
+            self.keys.update(selector.keys)
+        else:
+            self.exact.update(selector.keys)
+
+    def labels(self, labels: dict[str, str]) -> dict[str, str]:
+        """``labels`` as these selectors see them: keys they ignore dropped, values they do not name OTHER."""
+        return {
+            k: v if k in self.exact or (k, v) in self.pairs else OTHER
+            for k, v in labels.items()
+            if k in self.keys or k in self.exact
+        }
+
+
+def selectors_in_scope(inv: Inventory) -> dict[str | None, Scope]:
+    """Per namespace, what the pod selectors that apply to its pods look at: the podSelectors of its
+    NetworkPolicies and the peer podSelectors whose namespace scope includes it, and in every namespace those of
+    admin policies (subjects, peers) and of Cilium and Calico policies (endpoints, peers, rule selectors), also
+    under None for the namespaces no NetworkPolicy concerns."""
+    everywhere = Scope()
+    for admin in inv.admin_policies():
+        cluster_peers = [admin.subject, *(p for r in admin.ingress_rules + admin.egress_rules for p in r.peers or ())]
+        for peer in cluster_peers:
+            if isinstance(peer, SelectorPeer) and peer.pods is not None:
+                everywhere.add(peer.pods)
+    for ordered in inv.ordered:
+        rules = ordered.ingress_rules + ordered.egress_rules
+        for peer in [ordered.selects, *(r.local for r in rules), *(p for r in rules for p in r.rule.peers or ())]:
+            if isinstance(peer, SelectorPeer) and peer.pods is not None:
+                everywhere.add(peer.pods)
+    scoped: dict[str, Scope] = defaultdict(
+        lambda: Scope(set(everywhere.pairs), set(everywhere.keys), set(everywhere.exact))
+    )
+    for policy in inv.policies:
+        scoped[policy.namespace].add(policy.selector)
+        for rule in policy.ingress_rules + policy.egress_rules:
+            for peer in rule.peers or ():
+                if not isinstance(peer, SelectorPeer) or peer.pods is None:
+                    continue
+                if peer.namespaces is None:
+                    scoped[peer.namespace].add(peer.pods)
+                    continue
+                for ns in inv.namespaces:
+                    if peer.namespaces.matches(inv.namespaces.get(ns) or {NAME_LABEL: ns}):
+                        scoped[ns].add(peer.pods)
+    return {None: everywhere, **scoped}
+
+
+def equivalence_classes(inv: Inventory, table: ConnTable) -> tuple[list[Klass], list[int]]:
+    """The classes and, per workload, its class index. Workloads of one namespace are equivalent when every pod
+    selector of every policy kind that applies there selects them alike (``Scope.labels``), with equal named
+    ports and host access."""
+    scoped = selectors_in_scope(inv)
     by_key: dict[tuple, int] = {}
     classes: list[Klass] = []
     of: list[int] = []
-    for i, w in enumerate(workloads):
-        key = (w.namespace, frozenset(w.labels.items()), w.named_ports, w.host_network, w.host_ports)
+    for i, w in enumerate(inv.workloads):
+        labels = (scoped.get(w.namespace) or scoped[None]).labels(w.labels)
+        key = (w.namespace, frozenset(labels.items()), w.named_ports, w.host_network, w.host_ports)
         k = by_key.get(key)
         if k is None:
             k = by_key[key] = len(classes)
-            classes.append(Klass(w.namespace, w.labels, w.named_ports, w.host_network, table.id(w.host_conn)))
+            classes.append(Klass(w.namespace, labels, w.named_ports, w.host_network, table.id(w.host_conn)))
         classes[k].members.append(i)
         of.append(k)
     return classes, of
@@ -421,7 +489,7 @@ def split(pieces: Pieces, bits: int, change: Callable[[State], State]) -> Pieces
 def analyze(inv: Inventory) -> Reachability:
     """Allowed connections between every ordered pair of workloads, and between workloads and external addresses."""
     table = ConnTable()
-    classes, class_of = equivalence_classes(inv.workloads, table)
+    classes, class_of = equivalence_classes(inv, table)
     externals = elementary_intervals(blocks(inv))
     n_classes = len(classes)
     space = Space(classes, externals, inv.namespaces)
@@ -473,10 +541,9 @@ def analyze(inv: Inventory) -> Reachability:
         if klass.host_network:
             out_rows[k] = rows.all
 
-    by_source = list(zip(*in_rows, strict=True)) if classes else []  # by_source[i][d]: ingress of class d from i
     allowed: list[tuple[int, ...]] = []
-    for k in range(n_classes):
-        out, into = out_rows[k], by_source[k]
+    for k in range(n_classes):  # column by column: a transposed copy of in_rows would double the peak memory
+        out, into = out_rows[k], tuple(map(itemgetter(k), in_rows))  # into[d]: ingress of class d from class k
         if out is rows.all:
             allowed.append(into)
             continue
@@ -484,9 +551,29 @@ def analyze(inv: Inventory) -> Reachability:
         table.intersections(keys)
         allowed.append(tuple(map(table.inter.__getitem__, keys)))
 
+    texts: dict[Interval, str] = {}
+
+    def runs(values: list[int]) -> list[tuple[str, int]]:
+        out = []
+        for interval, conn in merge_runs(externals, values, EMPTY_ID):
+            text = texts.get(interval)
+            if text is None:
+                text = texts[interval] = interval_text(interval)
+            out.append((text, conn))
+        return out
+
     members = [klass.members for klass in classes]
-    lines = triples(inv.workloads, class_of, members, allowed, out_rows, by_source, externals, table)
-    return Reachability(lines, unmodelled(inv, lines, possible(inv, class_of, members, out_rows, by_source, table)))
+    result = Classes(
+        ids=[w.id for w in inv.workloads],
+        class_of=class_of,
+        members=members,
+        allowed=allowed,
+        egress=[runs(out_rows[k][n_classes:]) for k in range(n_classes)],
+        ingress=[runs(in_rows[k][n_classes:]) for k in range(n_classes)],
+        conns=table.conns,
+    )
+    admin_pairs = possible(inv, class_of, members, out_rows, in_rows, table)
+    return Reachability(unmodelled=unmodelled(inv, result.triples(), admin_pairs), classes=result)
 
 
 def enforced_rows(
@@ -548,7 +635,7 @@ def possible(
     class_of: list[int],
     members: list[list[int]],
     out_rows: list[list[int]],
-    by_source: list[tuple[int, ...]],
+    in_rows: list[list[int]],
     table: ConnTable,
 ) -> list[Unmodelled]:
     """The uncertain connections: from each workload risky rules apply to, what each workload their peers may
@@ -564,7 +651,8 @@ def possible(
         found.extend(outside(src, rules))
         extra = extras.get(k)
         if extra is None:
-            keys = list(zip(by_source[k], out_rows[k][: len(members)], strict=True))
+            admitted_from_k = map(itemgetter(k), in_rows)  # per destination class, its ingress from class k
+            keys = list(zip(admitted_from_k, out_rows[k][: len(members)], strict=True))
             for admitted, out in set(keys).difference(differences):
                 differences[(admitted, out)] = table.difference(admitted, out)
             extra = extras[k] = list(map(differences.__getitem__, keys))
@@ -575,43 +663,3 @@ def possible(
                     dst = inv.workloads[j]
                     found.extend(admin_pair(ids[i], ids[j], p, u, text) for p, u in rules if may_hold(u, dst))
     return found
-
-
-def triples(
-    workloads: list[Workload],
-    class_of: list[int],
-    members: list[list[int]],
-    allowed: list[tuple[int, ...]],
-    out_rows: list[list[int]],
-    by_source: list[tuple[int, ...]],
-    externals: list[Interval],
-    table: ConnTable,
-) -> list:
-    conns = table.conns
-    ids = [w.id for w in workloads]
-    n_classes = len(allowed)
-    out: list = []
-    if not workloads:
-        return out
-    pick = itemgetter(*class_of) if len(class_of) > 1 else (lambda row: (row[class_of[0]],))
-    everyone = range(len(workloads))
-    for i, src in enumerate(ids):
-        row = pick(allowed[class_of[i]])
-        out.extend((src, ids[j], conns[row[j]]) for j in compress(everyone, row) if j != i)
-    texts: dict[Interval, str] = {}
-
-    def text(interval: Interval) -> str:
-        found = texts.get(interval)
-        if found is None:
-            found = texts[interval] = interval_text(interval)
-        return found
-
-    ext_sources = by_source[n_classes:]
-    for k in range(n_classes):
-        egress_runs = [(text(iv), conns[c]) for iv, c in merge_runs(externals, out_rows[k][n_classes:], EMPTY_ID)]
-        ingress = [row[k] for row in ext_sources]
-        ingress_runs = [(text(iv), conns[c]) for iv, c in merge_runs(externals, ingress, EMPTY_ID)]
-        for i in members[k]:
-            out.extend((ids[i], dst, conn) for dst, conn in egress_runs)
-            out.extend((src, ids[i], conn) for src, conn in ingress_runs)
-    return out

@@ -41,13 +41,13 @@ def unmodelled(
     inv: Inventory, triples: Iterable[tuple[str, str, Conn]], admin: Iterable[Unmodelled] = ()
 ) -> list[Unmodelled]:
     """Every unmodelled part of the inventory's Cilium and Calico policies, on the pairs it concerns that the
-    result (``triples``) connects on some of the part's connections, and the ``admin`` rules' pairs."""
-    result = Result(triples)
+    result (``triples``, read only when some part is unmodelled) connects on some of the part's connections, and
+    the ``admin`` rules' pairs."""
     found: set[Unmodelled] = set(admin)
+    concerned = [p for p in inv.ordered if p.unmodelled or any(r.unmodelled for r in p.ingress_rules + p.egress_rules)]
+    result = Result(triples if concerned else ())
     labels = {ns: inv.namespaces.get(ns) or {NAME_LABEL: ns} for ns in {w.namespace for w in inv.workloads}}
-    for policy in inv.ordered:
-        if not policy.unmodelled and not any(r.unmodelled for r in policy.ingress_rules + policy.egress_rules):
-            continue
+    for policy in concerned:
         if policy.selects is None:
             if policy.unmodelled:
                 found.add(Unmodelled(None, None, *object_of(policy), policy.unmodelled))
