@@ -3,7 +3,7 @@
 Every SQL file of a pack (views and claims) is parsed as DuckDB SQL; its parameters (``getvariable('name')``)
 become literals and its macros are inlined. DuckDB constructs SQLGlot leaves to Spark as they are, though Spark
 reads them otherwise or not at all, are rewritten here by their DuckDB meaning: ``regexp_full_match``, list
-comprehensions, ``json_each``, ``->>`` with a key or a path, ``GLOB``, ``&&`` on lists, ``epoch``, ``try``.
+comprehensions, ``json_each``, ``->>`` with a key or a path, ``GLOB``, ``&&`` on lists, ``epoch``, ``epoch_us``, ``epoch_ns``, ``try``.
 What still does not transpile (SQLGlot's unsupported constructs, functions Spark does not have) is reported by
 ``problems`` with its file and line, when the pack is loaded for Spark, never when it runs.
 """
@@ -75,8 +75,7 @@ def to_spark(pack: Pack, parameters: Mapping[str, Any]) -> SparkPack:
     found: list[str] = []
     macros: dict[str, tuple[list[str], exp.Expression]] = {}
     views = []
-    claim_files = {f for c in pack.claims for f in (c.gaps_file, c.evidence_file)}
-    views_file = next((f for f in pack.files if f.endswith(".sql") and f not in claim_files), "views")
+    views_file = pack.views_file or "views"
     for line, text in split_statements(pack.views_sql):
         name = (m.group(1) if (m := VIEW_NAME.search(text)) else "") or f"statement at line {line}"
         tree = parse(text, f"{views_file}:{line}", found)
@@ -281,6 +280,10 @@ def rewrite(node: exp.Expression) -> exp.Expression:
         parsed = spark_call("from_json", node.this, exp.Literal.string(ddl))
         valid = exp.Not(this=exp.Is(this=spark_call("try_parse_json", node.this.copy()), expression=exp.null()))
         return exp.If(this=valid, true=parsed, false=exp.null())
+    if isinstance(node, exp.Anonymous) and node.name.lower() in EPOCH_UNITS:  # a timestamp in whole units
+        micros = spark_call("unix_micros", *node.expressions)
+        scale = EPOCH_UNITS[node.name.lower()]
+        return exp.Mul(this=micros, expression=exp.Literal.number(scale)) if scale != 1 else micros
     if isinstance(node, exp.Anonymous) and node.name.lower() == "json_valid":
         return exp.Not(this=exp.Is(this=spark_call("try_parse_json", *node.expressions), expression=exp.null()))
     if isinstance(node, exp.RegexpExtract) and isinstance(node.args.get("group"), exp.Array):
@@ -311,6 +314,7 @@ def rewrite(node: exp.Expression) -> exp.Expression:
     return node
 
 
+EPOCH_UNITS = {"epoch_us": 1, "epoch_ns": 1000}  # DuckDB's epoch_us/epoch_ns as microseconds times this
 SPARK_TYPES = {
     "VARCHAR": "string",
     "JSON": "string",
