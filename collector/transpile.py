@@ -3,7 +3,8 @@
 Every SQL file of a pack (views and claims) is parsed as DuckDB SQL; its parameters (``getvariable('name')``)
 become literals and its macros are inlined. DuckDB constructs SQLGlot leaves to Spark as they are, though Spark
 reads them otherwise or not at all, are rewritten here by their DuckDB meaning: ``regexp_full_match``, list
-comprehensions, ``json_each``, ``->>`` with a key or a path, ``GLOB``, ``&&`` on lists, ``epoch``, ``epoch_us``, ``epoch_ns``, ``try``.
+comprehensions, ``json_each``, ``->>`` with a key or a path, ``GLOB``, ``&&`` on lists, ``epoch``, ``epoch_us``, ``epoch_ns``, ``json_object``,
+``string_agg(DISTINCT …)``, ``try``.
 What still does not transpile (SQLGlot's unsupported constructs, functions Spark does not have) is reported by
 ``problems`` with its file and line, when the pack is loaded for Spark, never when it runs.
 """
@@ -26,9 +27,10 @@ from collector.claims import Pack, PackError
 # Spark SQL functions SQLGlot may leave as plain calls; any other unknown call is reported.
 SPARK_FUNCTIONS = frozenset(
     {
-        "array_join", "arrays_overlap", "collect_set", "concat", "filter", "from_json", "get_json_object", "listagg",
+        "array_join", "array_sort", "arrays_overlap", "collect_set", "concat", "filter", "from_json", "get_json_object", "listagg",
         "map", "map_from_arrays", "named_struct", "regexp_replace", "replace", "rlike", "size", "split", "split_part",
-        "startswith", "string_agg", "timestamp_seconds", "transform", "try_cast", "try_parse_json", "unix_micros",
+        "startswith", "string_agg", "timestamp_seconds", "to_json", "transform", "try_cast", "try_parse_json",
+        "unix_micros",
     }
 )  # fmt: skip
 VIEW_NAME = re.compile(r"CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP\w*\s+)?(?:VIEW|MACRO)\s+(\w+)", re.IGNORECASE)
@@ -63,6 +65,16 @@ class SparkPack:
     @property
     def statements(self) -> list[SparkStatement]:
         return [*self.views, *(s for pair in self.claims.values() for s in pair)]
+
+    @property
+    def inputs(self) -> set[str]:
+        """The tables the pack's SQL reads: neither one of its views nor a query's common table expressions."""
+        names: set[str] = set()
+        for s in self.statements:
+            tree = sqlglot.parse_one(s.sql, read="spark")
+            ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
+            names |= {t.name.lower() for t in tree.find_all(exp.Table) if t.name} - ctes
+        return names - {v.name.lower() for v in self.views}
 
 
 class TranspileError(PackError):
@@ -127,10 +139,13 @@ def split_statements(sql: str) -> list[tuple[int, str]]:
     for raw in sql.splitlines(keepends=True):
         if not "".join(current).strip():
             start = line
-        current.append(raw)
-        if raw.split("--", 1)[0].rstrip().endswith(";"):
-            out.append((start, "".join(current).strip().rstrip(";")))
+        code, dashes, comment = raw.partition("--")
+        if code.rstrip().endswith(";"):  # the statement's end: its semicolon dropped, a comment after it kept
+            current.append(code.rstrip().rstrip(";") + (f" {dashes}{comment}" if dashes else "\n"))
+            out.append((start, "".join(current).strip()))
             current = []
+        else:
+            current.append(raw)
         line += 1
     if "".join(current).strip():
         out.append((start, "".join(current).strip().rstrip(";")))
@@ -261,7 +276,7 @@ def rewrite(node: exp.Expression) -> exp.Expression:
         and isinstance(node.expressions[0], exp.Comprehension)
     ):
         return comprehension(node.expressions[0])
-    if isinstance(node, exp.JSONExtractScalar):
+    if isinstance(node, exp.JSONExtract | exp.JSONExtractScalar):  # ->, ->>: an object's JSON text, a value's text
         return spark_call("get_json_object", node.this, json_path(node.expression))
     if isinstance(node, exp.Glob):  # glob: * any run, ? one character, the rest literal
         escaped = spark_call(
@@ -304,6 +319,16 @@ def rewrite(node: exp.Expression) -> exp.Expression:
         pairs = [part.copy() for e in struct.expressions for part in (e.this, e.expression)]
         as_map = spark_call("map", *pairs)
         return exp.Bracket(this=as_map, expressions=[key]) if key is not None else as_map
+    if isinstance(node, exp.JSONObject) and all(isinstance(e, exp.JSONKeyValue) for e in node.expressions):
+        # DuckDB's json_object(k, v, …): JSON text keeping NULL values, as Spark's to_json of a struct
+        fields = [part.copy() for e in node.expressions for part in (e.this, e.expression)]
+        keep_nulls = spark_call("map", exp.Literal.string("ignoreNullFields"), exp.Literal.string("false"))
+        return spark_call("to_json", spark_call("named_struct", *fields), keep_nulls)
+    if isinstance(node, exp.GroupConcat) and (distinct := distinct_in_order(node.this)) is not None:
+        # string_agg(DISTINCT x, sep [ORDER BY x]): the distinct values sorted, as Spark's collect_set (Spark's
+        # listagg(DISTINCT …) WITHIN GROUP fails beside another DISTINCT aggregate)
+        values = spark_call("array_sort", spark_call("collect_set", distinct))
+        return spark_call("array_join", values, node.args.get("separator") or exp.Literal.string(","))
     if isinstance(node, exp.ArrayOverlaps):
         return spark_call("arrays_overlap", node.this, node.expression)
     if isinstance(node, exp.TimeToUnix):  # DuckDB's epoch keeps the fraction of a second
@@ -335,6 +360,18 @@ def spark_type(structure: Any) -> str:
     if isinstance(structure, list):
         return f"array<{spark_type(structure[0])}>"
     return SPARK_TYPES[str(structure).upper()]
+
+
+def distinct_in_order(arg: exp.Expression) -> exp.Expression | None:
+    """``x`` of ``DISTINCT x`` or ``DISTINCT x ORDER BY x`` (ascending); None for anything else."""
+    order = arg if isinstance(arg, exp.Order) else None
+    distinct = order.this if order is not None else arg
+    if not isinstance(distinct, exp.Distinct) or len(distinct.expressions) != 1:
+        return None
+    value = distinct.expressions[0]
+    if order is not None and [(o.this, bool(o.args.get("desc"))) for o in order.expressions] != [(value, False)]:
+        return None
+    return value
 
 
 def java_regex(pattern: exp.Expression) -> exp.Expression:
