@@ -285,7 +285,6 @@ def judge(
             spark.sql(view.sql).createOrReplaceTempView(view.name)
         except Exception as exc:
             failed[view.name] = f"{view.file}:{view.line}: view {view.name} failed on Spark: {one_line(exc)}"
-            import sys; open("/tmp/sparkfix-viewfail.txt", "a").write(failed[view.name][:1500] + "\nSQL: " + view.sql[:4000] + "\n\n")
     version, app_id = spark.version, spark.sparkContext.applicationId
     max_rows = engine.get("max_rows", 10000)
     for claim, queries in pack.claims.items():
