@@ -3,10 +3,10 @@
 Every SQL file of a pack (views and claims) is parsed as DuckDB SQL; its parameters (``getvariable('name')``)
 become literals and its macros are inlined. DuckDB constructs SQLGlot leaves to Spark as they are, though Spark
 reads them otherwise or not at all, are rewritten here by their DuckDB meaning: ``regexp_full_match``, list
-comprehensions, ``json_each``, ``->>`` with a key or a path, ``GLOB``, ``&&`` on lists, ``epoch``, ``epoch_us``, ``epoch_ns``, ``json_object``,
-``string_agg(DISTINCT …)``, ``try``.
-What still does not transpile (SQLGlot's unsupported constructs, functions Spark does not have) is reported by
-``problems`` with its file and line, when the pack is loaded for Spark, never when it runs.
+comprehensions, ``json_each``, ``->`` and ``->>`` with a key or a path, ``GLOB``, ``&&`` on lists, ``epoch``,
+``epoch_us``, ``epoch_ns``, ``json_object``, ``string_agg(DISTINCT …)``, ``try``. What still does not transpile
+(SQLGlot's unsupported constructs, functions Spark does not have) is reported by ``problems`` with its file and
+line, when the pack is loaded for Spark, never when it runs.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from collector.claims import Pack, PackError
 # Spark SQL functions SQLGlot may leave as plain calls; any other unknown call is reported.
 SPARK_FUNCTIONS = frozenset(
     {
-        "array_join", "array_sort", "arrays_overlap", "collect_set", "concat", "filter", "from_json", "get_json_object", "listagg",
-        "map", "map_from_arrays", "named_struct", "regexp_replace", "replace", "rlike", "size", "split", "split_part",
-        "startswith", "string_agg", "timestamp_seconds", "to_json", "transform", "try_cast", "try_parse_json",
-        "unix_micros",
+        "array_join", "array_sort", "arrays_overlap", "collect_set", "concat", "filter", "from_json",
+        "get_json_object", "listagg", "map", "map_from_arrays", "named_struct", "regexp_replace", "replace", "rlike",
+        "size", "split", "split_part", "startswith", "string_agg", "timestamp_seconds", "to_json", "transform",
+        "try_cast", "try_parse_json", "unix_micros",
     }
 )  # fmt: skip
 VIEW_NAME = re.compile(r"CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP\w*\s+)?(?:VIEW|MACRO)\s+(\w+)", re.IGNORECASE)
