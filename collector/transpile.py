@@ -185,6 +185,11 @@ def statement(
     for call in tree.find_all(exp.Anonymous):
         if call.name.lower() not in SPARK_FUNCTIONS:
             found.append(f"{where(call.name)}: function {call.name}() has no Spark equivalent")
+    for star in tree.find_all(exp.Star):  # SQLGlot writes them for Spark, which does not read them
+        for modifier in ("ilike", "except_", "replace", "rename"):
+            if star.args.get(modifier):
+                word = {"except_": "EXCLUDE"}.get(modifier, modifier.upper())
+                found.append(f"{where(word)}: SELECT * {word} has no Spark equivalent: name the columns")
     if isinstance(tree, exp.Create):
         tree = tree.expression  # the view's query: the engine names the view
     try:

@@ -55,6 +55,8 @@ def test_what_does_not_transpile_is_reported_with_file_and_line(tmp_path: Path) 
     found = problems(pack)
     assert "views.sql:5: function no_such_function() has no Spark equivalent" in found
     assert "one.gaps.sql:1: getvariable('nope') names no parameter of the pack" in found
+    with pytest.raises(TranspileError, match=r"q:2: SELECT \* REPLACE has no Spark equivalent"):
+        transpile_query("SELECT 1 AS x,\n  * REPLACE (lower(a) AS a) FROM t", "q")
     with pytest.raises(TranspileError, match=r"views\.sql:5"):
         to_spark(pack, pack.parameters)
 
