@@ -265,6 +265,7 @@ class Pack:
     files: dict[str, bytes]  # every file of the pack by name, as read: shipped verbatim in bundles
     views_sql: str
     claims: tuple[Claim, ...]
+    views_file: str = ""  # the file views_sql was read from (for file:line in messages)
     parameters: dict[str, Any] = field(default_factory=dict)  # name -> default value
     parameter_types: dict[str, ParameterType] = field(default_factory=dict)  # name -> the values it takes
     freshness: dict[str, str] = field(default_factory=dict)  # source -> duration (30d, 12h, 90m)
@@ -439,6 +440,7 @@ def load_pack(directory: Path) -> Pack:
         files=dict(sorted(texts.items())),
         views_sql=views_sql,
         claims=tuple(claims),
+        views_file=doc.get("views", ""),
         parameters={name: p["default"] for name, p in declared.items()},
         parameter_types=types,
         freshness=dict(doc.get("freshness", {})),

@@ -3,9 +3,10 @@
 Every SQL file of a pack (views and claims) is parsed as DuckDB SQL; its parameters (``getvariable('name')``)
 become literals and its macros are inlined. DuckDB constructs SQLGlot leaves to Spark as they are, though Spark
 reads them otherwise or not at all, are rewritten here by their DuckDB meaning: ``regexp_full_match``, list
-comprehensions, ``json_each``, ``->>`` with a key or a path, ``GLOB``, ``&&`` on lists, ``epoch``, ``try``.
-What still does not transpile (SQLGlot's unsupported constructs, functions Spark does not have) is reported by
-``problems`` with its file and line, when the pack is loaded for Spark, never when it runs.
+comprehensions, ``json_each``, ``->`` and ``->>`` with a key or a path, ``GLOB``, ``&&`` on lists, ``epoch``,
+``epoch_us``, ``epoch_ns``, ``json_object``, ``string_agg(DISTINCT …)``, ``try``. What still does not transpile
+(SQLGlot's unsupported constructs, functions Spark does not have) is reported by ``problems`` with its file and
+line, when the pack is loaded for Spark, never when it runs.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from collector.claims import Pack, PackError
 # Spark SQL functions SQLGlot may leave as plain calls; any other unknown call is reported.
 SPARK_FUNCTIONS = frozenset(
     {
-        "array_join", "arrays_overlap", "collect_set", "concat", "filter", "from_json", "get_json_object", "listagg",
-        "map", "map_from_arrays", "named_struct", "regexp_replace", "replace", "rlike", "size", "split", "split_part",
-        "startswith", "string_agg", "timestamp_seconds", "transform", "try_cast", "try_parse_json", "unix_micros",
+        "array_join", "array_sort", "arrays_overlap", "collect_set", "concat", "filter", "from_json",
+        "get_json_object", "listagg", "map", "map_from_arrays", "named_struct", "regexp_replace", "replace", "rlike",
+        "size", "split", "split_part", "startswith", "string_agg", "timestamp_seconds", "to_json", "transform",
+        "try_cast", "try_parse_json", "unix_micros",
     }
 )  # fmt: skip
 VIEW_NAME = re.compile(r"CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP\w*\s+)?(?:VIEW|MACRO)\s+(\w+)", re.IGNORECASE)
@@ -64,6 +66,16 @@ class SparkPack:
     def statements(self) -> list[SparkStatement]:
         return [*self.views, *(s for pair in self.claims.values() for s in pair)]
 
+    @property
+    def inputs(self) -> set[str]:
+        """The tables the pack's SQL reads: neither one of its views nor a query's common table expressions."""
+        names: set[str] = set()
+        for s in self.statements:
+            tree = sqlglot.parse_one(s.sql, read="spark")
+            ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
+            names |= {t.name.lower() for t in tree.find_all(exp.Table) if t.name} - ctes
+        return names - {v.name.lower() for v in self.views}
+
 
 class TranspileError(PackError):
     """Some of a pack's SQL does not transpile to Spark; the message lists each construct's file and line."""
@@ -75,8 +87,7 @@ def to_spark(pack: Pack, parameters: Mapping[str, Any]) -> SparkPack:
     found: list[str] = []
     macros: dict[str, tuple[list[str], exp.Expression]] = {}
     views = []
-    claim_files = {f for c in pack.claims for f in (c.gaps_file, c.evidence_file)}
-    views_file = next((f for f in pack.files if f.endswith(".sql") and f not in claim_files), "views")
+    views_file = pack.views_file or "views"
     for line, text in split_statements(pack.views_sql):
         name = (m.group(1) if (m := VIEW_NAME.search(text)) else "") or f"statement at line {line}"
         tree = parse(text, f"{views_file}:{line}", found)
@@ -128,10 +139,13 @@ def split_statements(sql: str) -> list[tuple[int, str]]:
     for raw in sql.splitlines(keepends=True):
         if not "".join(current).strip():
             start = line
-        current.append(raw)
-        if raw.split("--", 1)[0].rstrip().endswith(";"):
-            out.append((start, "".join(current).strip().rstrip(";")))
+        code, dashes, comment = raw.partition("--")
+        if code.rstrip().endswith(";"):  # the statement's end: its semicolon dropped, a comment after it kept
+            current.append(code.rstrip().rstrip(";") + (f" {dashes}{comment}" if dashes else "\n"))
+            out.append((start, "".join(current).strip()))
             current = []
+        else:
+            current.append(raw)
         line += 1
     if "".join(current).strip():
         out.append((start, "".join(current).strip().rstrip(";")))
@@ -171,6 +185,11 @@ def statement(
     for call in tree.find_all(exp.Anonymous):
         if call.name.lower() not in SPARK_FUNCTIONS:
             found.append(f"{where(call.name)}: function {call.name}() has no Spark equivalent")
+    for star in tree.find_all(exp.Star):  # SQLGlot writes them for Spark, which does not read them
+        for modifier in ("ilike", "except_", "replace", "rename"):
+            if star.args.get(modifier):
+                word = {"except_": "EXCLUDE"}.get(modifier, modifier.upper())
+                found.append(f"{where(word)}: SELECT * {word} has no Spark equivalent: name the columns")
     if isinstance(tree, exp.Create):
         tree = tree.expression  # the view's query: the engine names the view
     try:
@@ -262,7 +281,7 @@ def rewrite(node: exp.Expression) -> exp.Expression:
         and isinstance(node.expressions[0], exp.Comprehension)
     ):
         return comprehension(node.expressions[0])
-    if isinstance(node, exp.JSONExtractScalar):
+    if isinstance(node, exp.JSONExtract | exp.JSONExtractScalar):  # ->, ->>: an object's JSON text, a value's text
         return spark_call("get_json_object", node.this, json_path(node.expression))
     if isinstance(node, exp.Glob):  # glob: * any run, ? one character, the rest literal
         escaped = spark_call(
@@ -281,6 +300,10 @@ def rewrite(node: exp.Expression) -> exp.Expression:
         parsed = spark_call("from_json", node.this, exp.Literal.string(ddl))
         valid = exp.Not(this=exp.Is(this=spark_call("try_parse_json", node.this.copy()), expression=exp.null()))
         return exp.If(this=valid, true=parsed, false=exp.null())
+    if isinstance(node, exp.Anonymous) and node.name.lower() in EPOCH_UNITS:  # a timestamp in whole units
+        micros = spark_call("unix_micros", *node.expressions)
+        scale = EPOCH_UNITS[node.name.lower()]
+        return exp.Mul(this=micros, expression=exp.Literal.number(scale)) if scale != 1 else micros
     if isinstance(node, exp.Anonymous) and node.name.lower() == "json_valid":
         return exp.Not(this=exp.Is(this=spark_call("try_parse_json", *node.expressions), expression=exp.null()))
     if isinstance(node, exp.RegexpExtract) and isinstance(node.args.get("group"), exp.Array):
@@ -301,6 +324,16 @@ def rewrite(node: exp.Expression) -> exp.Expression:
         pairs = [part.copy() for e in struct.expressions for part in (e.this, e.expression)]
         as_map = spark_call("map", *pairs)
         return exp.Bracket(this=as_map, expressions=[key]) if key is not None else as_map
+    if isinstance(node, exp.JSONObject) and all(isinstance(e, exp.JSONKeyValue) for e in node.expressions):
+        # DuckDB's json_object(k, v, …): JSON text keeping NULL values, as Spark's to_json of a struct
+        fields = [part.copy() for e in node.expressions for part in (e.this, e.expression)]
+        keep_nulls = spark_call("map", exp.Literal.string("ignoreNullFields"), exp.Literal.string("false"))
+        return spark_call("to_json", spark_call("named_struct", *fields), keep_nulls)
+    if isinstance(node, exp.GroupConcat) and (distinct := distinct_in_order(node.this)) is not None:
+        # string_agg(DISTINCT x, sep [ORDER BY x]): the distinct values sorted, as Spark's collect_set (Spark's
+        # listagg(DISTINCT …) WITHIN GROUP fails beside another DISTINCT aggregate)
+        values = spark_call("array_sort", spark_call("collect_set", distinct))
+        return spark_call("array_join", values, node.args.get("separator") or exp.Literal.string(","))
     if isinstance(node, exp.ArrayOverlaps):
         return spark_call("arrays_overlap", node.this, node.expression)
     if isinstance(node, exp.TimeToUnix):  # DuckDB's epoch keeps the fraction of a second
@@ -311,6 +344,7 @@ def rewrite(node: exp.Expression) -> exp.Expression:
     return node
 
 
+EPOCH_UNITS = {"epoch_us": 1, "epoch_ns": 1000}  # DuckDB's epoch_us/epoch_ns as microseconds times this
 SPARK_TYPES = {
     "VARCHAR": "string",
     "JSON": "string",
@@ -331,6 +365,18 @@ def spark_type(structure: Any) -> str:
     if isinstance(structure, list):
         return f"array<{spark_type(structure[0])}>"
     return SPARK_TYPES[str(structure).upper()]
+
+
+def distinct_in_order(arg: exp.Expression) -> exp.Expression | None:
+    """``x`` of ``DISTINCT x`` or ``DISTINCT x ORDER BY x`` (ascending); None for anything else."""
+    order = arg if isinstance(arg, exp.Order) else None
+    distinct = order.this if order is not None else arg
+    if not isinstance(distinct, exp.Distinct) or len(distinct.expressions) != 1:
+        return None
+    value = distinct.expressions[0]
+    if order is not None and [(o.this, bool(o.args.get("desc"))) for o in order.expressions] != [(value, False)]:
+        return None
+    return value
 
 
 def java_regex(pattern: exp.Expression) -> exp.Expression:

@@ -28,7 +28,6 @@ from sources.logs.ingest import UNWRAP, Window, is_gzip, required_columns, sniff
 PROVENANCE = ("source", "run_id", "artifact_sha256", "collected_at")
 SPARK_FORMATS = ("vpcflow", "hubble", "envoy")
 LOG_TABLES = ("flows", "http_access", "dns_queries", "audit_events")
-INVENTORY_TABLES = ("k8s_current", "k8s_inventory_current")
 DUCKDB_TYPES = {
     "VARCHAR": "string", "INTEGER": "int", "BIGINT": "bigint", "BOOLEAN": "boolean", "DOUBLE": "double",
     "TIMESTAMP WITH TIME ZONE": "timestamp", "TIMESTAMP": "timestamp", "JSON": "string", "VARCHAR[]": "array<string>",
@@ -260,8 +259,6 @@ def judge(
     files: list[dict[str, Any]],
 ) -> None:
     """Run the pack's views and claims on Spark over this run's records; store the rows that come back."""
-    from pyspark.sql import Row
-
     output = engine["output"]
     for table in LOG_TABLES:
         columns = table_types(ctx, table)
@@ -271,12 +268,15 @@ def judge(
         except Exception:  # no record of this table yet
             df = spark.createDataFrame([], schema)
         df.where(f"run_id = '{ctx.run_id}'").select([n for n, _ in columns]).createOrReplaceTempView(table)
-    spark.createDataFrame([Row(run_id=ctx.run_id, status="succeeded")]).createOrReplaceTempView("runs")
     columns = table_types(ctx, "log_artifacts")
     artifacts = frame(spark, [[f.get(n) for n, _ in columns] for f in files], columns)
     artifacts.createOrReplaceTempView("log_artifacts")
     artifacts.createOrReplaceTempView("log_artifacts_ingested")
-    for table in INVENTORY_TABLES:
+    # the store's runs, this one landed: the records above are this run's, the store's tables cite earlier ones
+    runs = "SELECT run_id, source, started_at, finished_at, CASE WHEN run_id = ? THEN 'succeeded' ELSE status END "
+    store_frame(ctx, spark, runs + "AS status FROM runs", "runs", [ctx.run_id]).createOrReplaceTempView("runs")
+    produced = {*LOG_TABLES, "log_artifacts", "log_artifacts_ingested", "runs"}
+    for table in sorted(pack.inputs - produced):  # what else the pack reads lives in the store: sent, small
         if ctx.store.has_table(table):
             store_frame(ctx, spark, f"SELECT * FROM {table}", table).createOrReplaceTempView(table)
     failed: dict[str, str] = {}
@@ -339,9 +339,9 @@ def json_value(value: Any) -> Any:
     return str(value)
 
 
-def store_frame(ctx: CollectContext, spark: Any, sql: str, table: str) -> Any:
-    """A small table of the store (the inventory) as a Spark DataFrame of the same columns."""
-    cur = ctx.store.con.execute(sql)
+def store_frame(ctx: CollectContext, spark: Any, sql: str, table: str, params: list[Any] | None = None) -> Any:
+    """A small table of the store (an inventory) as a Spark DataFrame of the same columns."""
+    cur = ctx.store.con.execute(sql, params or [])
     names, rows = [d[0] for d in cur.description], cur.fetchall()
     types = dict(table_types(ctx, table))
     return frame(spark, rows, [(n, types.get(n, "string")) for n in names])
