@@ -6,11 +6,14 @@ Jobs, bare Pods), and policies: default deny (ingress everywhere, egress in half
 allowance), ingress controller and monitoring allowances through namespace selectors, app-to-app allowances,
 cross-namespace allowances with matchExpressions, egress to ipBlocks with exceptions and port ranges.
 
+With ``--admin N``, N AdminNetworkPolicies (cluster guardrails and per-team rules: Allow, Deny and Pass, namespace
+and pod subjects, named ports, port ranges, networks) and the BaselineAdminNetworkPolicy come on top.
+
 The naive evaluator checks every policy for every pair; above ``--naive-full`` workloads it runs on a sample
 of source workloads and its time is extrapolated (said so in the output). The sample's lines must equal the
 engine's, or the benchmark fails.
 
-    python benchmarks/reachability.py [--workloads 2000 --policies 500 --seed 7]
+    python benchmarks/reachability.py [--workloads 2000 --policies 500 --admin 0 --seed 7]
 """
 
 from __future__ import annotations
@@ -168,7 +171,80 @@ def namespace_policies(rng: Random, ns: str, apps: list[tuple[str, str]], index:
     return out
 
 
-def synthetic_inventory(workloads: int, policies: int, seed: int) -> list[dict]:
+# The admin policies: guardrails first, then per-team rules ($-placeholders filled per policy).
+GUARDRAILS = """
+allow-monitoring:
+  subject: {namespaces: {}}
+  ingress:
+  - action: Allow
+    from: [{pods: {namespaceSelector: {matchLabels: {team: platform}}, podSelector: {matchLabels: {app: prometheus}}}}]
+    ports: [{namedPort: metrics}]
+deny-dev-to-prod:
+  subject: {namespaces: {matchLabels: {env: prod}}}
+  ingress: [{action: Deny, from: [{namespaces: {matchLabels: {env: dev}}}]}]
+allow-cluster-dns:
+  subject: {namespaces: {}}
+  egress:
+  - action: Allow
+    to: [{networks: [10.96.0.10/32]}]
+    ports: [{portNumber: {protocol: UDP, port: 53}}, {portNumber: {protocol: TCP, port: 53}}]
+pass-ingress-controller:
+  subject: {pods: {namespaceSelector: {}, podSelector: {matchLabels: {role: frontend}}}}
+  ingress:
+  - action: Pass
+    from: [{namespaces: {matchLabels: {kubernetes.io/metadata.name: ingress-nginx}}}]
+    ports: [{portNumber: {protocol: TCP, port: 8080}}]
+"""
+TEAM_ADMIN = """
+subject: {namespaces: {matchLabels: {team: $team}}}
+ingress:
+- action: Allow
+  from: [{pods: {namespaceSelector: {matchLabels: {team: $team}}, podSelector: {matchLabels: {role: backend}}}}]
+  ports: [{portRange: {protocol: TCP, start: 5432, end: 6379}}]
+egress:
+- action: Deny
+  to: [{networks: [169.254.169.254/32]}]
+- action: Pass
+  to: [{namespaces: {matchLabels: {env: $env}}}]
+  ports: [{namedPort: http}, {portNumber: {protocol: UDP, port: 53}}]
+"""
+BASELINE = """
+subject: {namespaces: {}}
+ingress:
+- action: Allow
+  from: [{namespaces: {matchLabels: {team: platform}}}]
+- action: Deny
+  from: [{namespaces: {}}]
+egress:
+- action: Allow
+  to: [{namespaces: {matchLabels: {kubernetes.io/metadata.name: kube-system}}}]
+  ports: [{portNumber: {protocol: UDP, port: 53}}]
+- action: Deny
+  to: [{networks: [10.0.0.0/8, 192.168.0.0/16]}]
+"""
+
+
+def admin_policies(count: int) -> list[dict]:
+    """``count`` AdminNetworkPolicies (every fourth shares its priority with the previous one) and the baseline."""
+    api = "policy.networking.k8s.io/v1alpha1"
+    specs = list(yaml.safe_load(GUARDRAILS).items())
+    for i in range(len(specs), count):
+        values = {"team": f"team-{i % 7}", "env": ENVS[i % len(ENVS)]}
+        specs.append((f"team-rules-{i}", yaml.safe_load(Template(TEAM_ADMIN).substitute(values))))
+    out = [
+        {
+            "apiVersion": api,
+            "kind": "AdminNetworkPolicy",
+            "metadata": meta(name),
+            "spec": {"priority": i - (i % 4 == 3), **spec},
+        }
+        for i, (name, spec) in enumerate(specs[:count])
+    ]
+    baseline = {"apiVersion": api, "kind": "BaselineAdminNetworkPolicy", "metadata": meta("default")}
+    return [*out, {**baseline, "spec": yaml.safe_load(BASELINE)}] if count else []
+
+
+def synthetic_inventory(workloads: int, policies: int, seed: int, admin: int = 0) -> list[dict]:
     """Kubernetes objects: ``workloads`` workloads and ``policies`` NetworkPolicies (deterministic for ``seed``)."""
     rng = Random(seed)
     n_teams = max(2, (workloads - 3) // 40)
@@ -200,19 +276,20 @@ def synthetic_inventory(workloads: int, policies: int, seed: int) -> list[dict]:
     while len(chosen) < policies and any(depth < len(c) for c in candidates):
         chosen.extend(c[depth] for c in candidates if depth < len(c))
         depth += 1
-    return objects + chosen[:policies]
+    return objects + chosen[:policies] + admin_policies(admin)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workloads", type=int, default=2000)
     parser.add_argument("--policies", type=int, default=500)
+    parser.add_argument("--admin", type=int, default=0, help="AdminNetworkPolicies (and the baseline) on top")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--naive-full", type=int, default=200, help="largest inventory the naive run covers fully")
     parser.add_argument("--naive-sample", type=int, default=8, help="source workloads of a sampled naive run")
     args = parser.parse_args()
 
-    objects = synthetic_inventory(args.workloads, args.policies, args.seed)
+    objects = synthetic_inventory(args.workloads, args.policies, args.seed, args.admin)
     started = time.perf_counter()
     inv = Inventory.from_objects(objects)
     parsed = time.perf_counter()
@@ -222,6 +299,7 @@ def main() -> int:
     n = len(inv.workloads)
     print(
         f"inventory: {len(objects)} objects, {n} workloads, {len(inv.policies)} policies, "
+        f"{len(inv.admin) + bool(inv.baseline)} admin policies, "
         f"{len(inv.namespaces)} namespaces (parsed in {parsed - started:.2f} s)"
     )
     print(f"engine: {engine:.2f} s, {len(lines)} lines")

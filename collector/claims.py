@@ -14,7 +14,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -265,6 +265,7 @@ class Pack:
     files: dict[str, bytes]  # every file of the pack by name, as read: shipped verbatim in bundles
     views_sql: str
     claims: tuple[Claim, ...]
+    views_file: str = ""  # the file views_sql was read from (for file:line in messages)
     parameters: dict[str, Any] = field(default_factory=dict)  # name -> default value
     parameter_types: dict[str, ParameterType] = field(default_factory=dict)  # name -> the values it takes
     freshness: dict[str, str] = field(default_factory=dict)  # source -> duration (30d, 12h, 90m)
@@ -439,6 +440,7 @@ def load_pack(directory: Path) -> Pack:
         files=dict(sorted(texts.items())),
         views_sql=views_sql,
         claims=tuple(claims),
+        views_file=doc.get("views", ""),
         parameters={name: p["default"] for name, p in declared.items()},
         parameter_types=types,
         freshness=dict(doc.get("freshness", {})),
@@ -464,6 +466,7 @@ def evaluate_pack(store: Store, pack: Pack, settings: Settings = DEFAULT_SETTING
     """Evaluate the enabled claims of ``pack`` with its parameters set as DuckDB variables
     (``getvariable('name')`` in SQL); never raises for a failing query (that is an ``error`` verdict)."""
     at, views_errors = prepare_pack(store, pack, settings)
+    remote = engine_results(store, pack, settings.parameters_for(pack))
     results = []
     for claim in pack.claims:
         if not settings.enabled(pack, claim):
@@ -473,11 +476,17 @@ def evaluate_pack(store: Store, pack: Pack, settings: Settings = DEFAULT_SETTING
             results.append(ClaimResult(claim, "no-evidence", missing))
             continue
         try:
-            gaps, evidence = run_query(store.con, claim.gaps_sql), run_query(store.con, claim.evidence_sql)
+            if remote is not None:
+                gaps, evidence = remote.get(claim.id) or (f"no result of claim {claim.id} from the engine", "")
+            else:
+                gaps, evidence = run_query(store.con, claim.gaps_sql), run_query(store.con, claim.evidence_sql)
         except duckdb.Error as exc:
             sql = claim.evidence_sql + claim.gaps_sql
             reason = f"query failed: {exc}" + "".join(f"; {e}" for view, e in views_errors.items() if view in sql)
             results.append(ClaimResult(claim, "error", reason))
+            continue
+        if isinstance(gaps, str) or isinstance(evidence, str):
+            results.append(ClaimResult(claim, "error", gaps if isinstance(gaps, str) else str(evidence)))
             continue
         if settings.scope:
             evidence, gaps = settings.scope.select(evidence), settings.scope.select(gaps)
@@ -631,6 +640,63 @@ def _missing_requirements(store: Store, claim: Claim) -> str | None:
     if lacking:
         return f"required evidence not collected: Kubernetes kind {', '.join(lacking)} not collectible or not listed"
     return None
+
+
+ENGINE_TYPES: dict[str, Any] = {
+    "timestamp": datetime.fromisoformat, "date": date.fromisoformat, "bigint": int, "int": int, "smallint": int,
+    "double": float, "float": float, "boolean": bool, "string": str,
+}  # fmt: skip
+
+
+def engine_results(
+    store: Store, pack: Pack, parameters: dict[str, Any]
+) -> dict[str, tuple[QueryResult | str, QueryResult | str]] | None:
+    """The claims of ``pack`` as judged on another engine (Spark) by the latest landed run of a source, when that
+    run is its source's latest landed one: claim -> (gaps, evidence), each rows or why there are none. None: the
+    pack is judged here."""
+    if not store.has_table("engine_results"):
+        return None
+    row = store.con.execute(
+        """
+        SELECT e.run_id FROM engine_results e JOIN runs r USING (run_id)
+        WHERE e.pack = ? AND r.status IN ('succeeded', 'partial')
+          AND r.started_at = (SELECT max(started_at) FROM runs l
+                              WHERE l.source = r.source AND l.status IN ('succeeded', 'partial'))
+        ORDER BY r.started_at DESC LIMIT 1
+        """,
+        [pack.id],
+    ).fetchone()
+    if not row:
+        return None
+    results = store.con.execute(
+        "SELECT claim, query, engine, parameters, columns, error, "
+        "(SELECT list(value ORDER BY position) FROM engine_rows w WHERE w.run_id = e.run_id AND w.pack = e.pack "
+        " AND w.claim = e.claim AND w.query = e.query) FROM engine_results e WHERE run_id = ? AND pack = ?",
+        [row[0], pack.id],
+    ).fetchall()
+    judged_with = json.loads(json.dumps(parameters, default=str))  # as the engine run stored them
+    out: dict[str, dict[str, QueryResult | str]] = {}
+    for claim, query, engine, used, columns, error, values in results:
+        used = json.loads(used)
+        if used != judged_with:
+            changed = ", ".join(sorted(k for k in judged_with if used.get(k) != judged_with[k]))
+            out.setdefault(claim, {})[query] = f"judged on {engine} with other parameters ({changed}): collect again"
+        elif error:
+            out.setdefault(claim, {})[query] = error
+        else:
+            out.setdefault(claim, {})[query] = engine_rows(json.loads(columns), values or [])
+    return {claim: (q.get("gaps", "no gaps rows"), q.get("evidence", "no evidence rows")) for claim, q in out.items()}
+
+
+def engine_rows(columns: list[list[str]], values: list[str]) -> QueryResult:
+    """Rows an engine returned (each a JSON array) with their values typed as DuckDB gives them, ordered as
+    ``run_query`` orders rows."""
+    kinds = [ENGINE_TYPES.get(kind, lambda v: v) for _, kind in columns]
+    rows = [
+        tuple(None if v is None else cast(v) for v, cast in zip(json.loads(row), kinds, strict=True)) for row in values
+    ]
+    rows.sort(key=lambda row: tuple((v is None, v) for v in row))
+    return QueryResult([name for name, _ in columns], rows)
 
 
 def run_query(con: duckdb.DuckDBPyConnection, sql: str) -> QueryResult:

@@ -35,6 +35,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "properties": {
         "store": {"type": "string", "minLength": 1},
+        "memory_limit": {"type": "string", "minLength": 1, "description": "DuckDB memory limit of the store (4GB)"},
         "sources": {"type": "object", "additionalProperties": {"type": ["object", "null"]}},
         "packs": STRINGS,
         "parameters": {"type": "object", "propertyNames": {"pattern": "^[a-z][a-z0-9_]*$"}},
@@ -83,6 +84,7 @@ class Config:
 
     path: Path | None = None
     store: Path | None = None
+    memory_limit: str | None = None  # DuckDB's, for the store (collector.store.memory_limit)
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)
     packs: tuple[str, ...] = ()
     parameters: dict[str, Any] = field(default_factory=dict)  # `parameters` and the shorthands, by parameter name
@@ -180,6 +182,7 @@ def build(located: Config, doc: dict[str, Any]) -> Config:
     return Config(
         path=located.path,
         store=Path(doc["store"]) if "store" in doc else None,
+        memory_limit=doc.get("memory_limit"),
         sources={name: cfg or {} for name, cfg in doc.get("sources", {}).items()},
         packs=tuple(doc.get("packs", ())),
         parameters=parameters,

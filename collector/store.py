@@ -70,19 +70,20 @@ class StoreError(Exception):
     """The store cannot be opened or used."""
 
 
-# DuckDB's memory limit for a store: the `memory_limit` of defensible.yaml or $DEFENSIBLE_MEMORY_LIMIT (e.g. 4GB,
-# 512MB), else half the machine's memory. Beyond it DuckDB spills to <store>.tmp instead of exhausting RAM.
+# DuckDB's memory limit for a store: $DEFENSIBLE_MEMORY_LIMIT, else the `memory_limit` of defensible.yaml (e.g.
+# 4GB, 512MB), else half the machine's memory. Beyond it DuckDB spills to <store>.tmp instead of exhausting RAM.
 MEMORY_LIMIT_ENV = "DEFENSIBLE_MEMORY_LIMIT"
 MEMORY_LIMIT = re.compile(r"[0-9]+(\.[0-9]+)? ?(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)")
 
 
 def memory_limit(configured: str | None = None) -> str:
     """The memory limit a store is opened with (see MEMORY_LIMIT_ENV); StoreError if it is not a size."""
-    limit = configured or os.environ.get(MEMORY_LIMIT_ENV)
+    from_env = os.environ.get(MEMORY_LIMIT_ENV)
+    limit = from_env or configured
     if limit is None:
         return f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') // 2 // 2**20}MiB"
     if not MEMORY_LIMIT.fullmatch(limit.strip()):
-        where = "memory_limit" if configured else f"${MEMORY_LIMIT_ENV}"
+        where = f"${MEMORY_LIMIT_ENV}" if from_env else "memory_limit"
         raise StoreError(f"{where}: expected a size such as 4GB or 512MB, got {limit!r}")
     return limit.strip()
 

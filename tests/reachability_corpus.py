@@ -116,6 +116,7 @@ def check_lines(lines: Any, where: str) -> None:
 
 _POLICY_KINDS = (
     r"CiliumNetworkPolicy|CiliumClusterwideNetworkPolicy|NetworkPolicy\.projectcalico\.org|GlobalNetworkPolicy"
+    r"|AdminNetworkPolicy|BaselineAdminNetworkPolicy"
 )
 _END = rf"{_WORKLOAD}|{_INTERVAL}|\*"
 UNMODELLED_RE = re.compile(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from helpers import cli, collect_manifests, table_rows, write
 
+from collector.analysis.reachability.result import expand_json
 from collector.inventory_objects import current_objects
 from collector.runner import RunResult, run_source
 from collector.store import Store
@@ -91,10 +92,7 @@ LINES = [
     "infra/proxy[Pod] => shop/web[Deployment] : TCP 8080",
     "shop/web[Deployment] => 10.0.0.0-10.255.255.255 : TCP 5432",
 ]
-REACH_COLUMNS = (
-    "src", "dst", "src_namespace", "src_workload", "src_kind", "dst_namespace", "dst_workload", "dst_kind", "external",
-    "conn", "conn_json",
-)  # fmt: skip
+CLASS_COLUMNS = ("src_class", "dst_class", "external", "conn", "conn_json", "admitted_by")
 
 
 def collect(store: Store, tmp_path: Path, text: str = MANIFESTS, cluster: str = "test") -> str:
@@ -112,44 +110,38 @@ def test_rows_artifact_and_provenance(store: Store, tmp_path: Path) -> None:
     k8s_run = collect(store, tmp_path)
     result = analyse(store)
     assert result.status == "succeeded", result.error
-    assert result.counts["reachability"] == 6 and result.counts["analysis_workloads"] == 2
-    rows = table_rows(store, table="reachability", columns=REACH_COLUMNS, order="src, dst")
-    assert [f"{r['src']} => {r['dst']} : {r['conn']}" for r in rows] == sorted(LINES, key=lambda s: s.split(" : ")[0])
-    assert rows[4] == {
-        "src": "infra/proxy[Pod]",
-        "dst": "shop/web[Deployment]",
-        "src_namespace": "infra",
-        "src_workload": "proxy",
-        "src_kind": "Pod",
-        "dst_namespace": "shop",
-        "dst_workload": "web",
-        "dst_kind": "Deployment",
+    assert result.counts["reach_class_conns"] == 6 and result.counts["analysis_workloads"] == 2
+    classes = dict(store.con.execute("SELECT namespace, reach_class FROM analysis_workloads").fetchall())
+    rows = table_rows(store, table="reach_class_conns", columns=CLASS_COLUMNS, order="src_class, dst_class, external")
+    web, proxy = classes["shop"], classes["infra"]
+    assert [r for r in rows if r["src_class"] == web] == [
+        {
+            "src_class": web,
+            "dst_class": None,
+            "external": "10.0.0.0-10.255.255.255",
+            "conn": "TCP 5432",
+            "conn_json": '{"TCP":"5432"}',
+            "admitted_by": "NetworkPolicy shop/web",  # what lets the class out
+        }
+    ]
+    [into_web] = [r for r in rows if r["dst_class"] == web]
+    assert into_web == {
+        "src_class": proxy,
+        "dst_class": web,
         "external": None,
         "conn": "TCP 8080",
         "conn_json": '{"TCP":"8080"}',
+        "admitted_by": "NetworkPolicy shop/web",
     }
-    assert rows[5] == {
-        "src": "shop/web[Deployment]",
-        "dst": "10.0.0.0-10.255.255.255",
-        "src_namespace": "shop",
-        "src_workload": "web",
-        "src_kind": "Deployment",
-        "dst_namespace": None,
-        "dst_workload": None,
-        "dst_kind": None,
-        "external": "10.0.0.0-10.255.255.255",
-        "conn": "TCP 5432",
-        "conn_json": '{"TCP":"5432"}',
-    }
-    assert rows[0]["external"] == "0.0.0.0-255.255.255.255" and rows[0]["conn_json"] == '"all"'
     # every row of every table cites this run and its one artifact, which holds the inputs and both results
-    tables = ("reachability", "analysis_inputs", "analysis_workloads", "gateway_attachments", "gateway_exposure")
+    tables = ("reach_class_conns", "analysis_inputs", "analysis_workloads", "gateway_attachments", "gateway_exposure")
     for table in (*tables, "gateway_listener_status"):
         provenance = store.con.execute(f"SELECT DISTINCT source, run_id, artifact_sha256 FROM {table}").fetchall()
         assert [(p[0], p[1]) for p in provenance] == [("analysis", result.run_id)], table
-    [sha] = {row[0] for row in store.con.execute("SELECT DISTINCT artifact_sha256 FROM reachability").fetchall()}
+    [sha] = {row[0] for row in store.con.execute("SELECT DISTINCT artifact_sha256 FROM reach_class_conns").fetchall()}
     document = json.loads(store.artifact_path(sha).read_bytes())
-    assert document["cluster"] == "test" and document["reachability"] == LINES
+    assert document["cluster"] == "test" and expand_json(document["reachability"]) == LINES
+    assert sorted(map(sorted, document["reachability"]["classes"])) == [["infra/proxy[Pod]"], ["shop/web[Deployment]"]]
     assert document["inputs"]["NetworkPolicy"] == {"run_id": k8s_run, "objects": 1}
     assert document["inputs"]["TCPRoute"] == {"run_id": k8s_run, "objects": 0}  # listed, none in the manifests
     assert document["inputs"]["Secret"] == {"run_id": None, "objects": 0}  # the kubernetes source does not list it
@@ -242,7 +234,7 @@ def test_clusters_config_and_errors(store: Store, tmp_path: Path) -> None:
     )
     result = analyse(store, clusters=["b"])
     assert result.status == "succeeded"
-    assert store.con.execute("SELECT DISTINCT cluster FROM reachability").fetchall() == [("b",)]
+    assert store.con.execute("SELECT DISTINCT cluster FROM reach_class_conns").fetchall() == [("b",)]
     assert analyse(store).counts["analysis_workloads"] == 4  # both clusters by default
 
 
@@ -271,8 +263,9 @@ def test_a_malformed_object_is_an_error_row_and_the_rest_is_analysed(store: Stor
         ("broken",), ("ok",)
     ]  # fmt: skip
     # the rest of each analysis: the other objects' reachability, the other Gateway and the well-formed listener
-    lines = store.con.execute("SELECT src || ' => ' || dst || ' : ' || conn FROM reachability WHERE cluster = 'broken'")
-    assert sorted(r[0] for r in lines.fetchall()) == LINES
+    shas = store.con.execute("SELECT DISTINCT artifact_sha256 FROM reach_class_conns WHERE cluster = 'broken'")
+    [(sha,)] = shas.fetchall()
+    assert expand_json(json.loads(store.artifact_path(sha).read_bytes())["reachability"]) == LINES
     listeners = store.con.execute(
         "SELECT gateway, listener FROM gateway_listener_status WHERE cluster = 'broken' ORDER BY 1, 2"
     ).fetchall()
@@ -324,6 +317,11 @@ def test_reach_to_and_from_without_an_analysis_run(tmp_path: Path) -> None:
     ]
     result = cli("reach", "--from", "shop/web", "--to", "infra/proxy", "--store", store)
     assert result.exit_code == 0 and result.output == ""
+    # lines are capped and counted; --limit 0 shows all
+    result = cli("reach", "--from", "infra/proxy", "--limit", "1", "--store", store)
+    assert result.stdout == "infra/proxy[Pod] => 0.0.0.0-255.255.255.255 : All Connections\n"
+    assert result.stderr == "2 more lines of 3 not shown (--limit 0 shows all)\n"
+    assert len(cli("reach", "--from", "infra/proxy", "--limit", "0", "--store", store).stdout.splitlines()) == 3
 
 
 def test_reach_reports_what_is_not_modelled(tmp_path: Path) -> None:

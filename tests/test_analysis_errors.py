@@ -82,7 +82,7 @@ def test_each_analysis_runs_without_the_malformed_object(store: Store) -> None:
         ("broken", "mesh", "Service", "shop", "odd"),
         ("broken", "reachability", "NetworkPolicy", "shop", "bad"),
     ]
-    for table in ("reachability", "gateway_attachments", "gateway_listener_status"):
+    for table in ("reach_class_conns", "gateway_attachments", "gateway_listener_status"):
         per_cluster = f"SELECT cluster, count(*) FROM {table} GROUP BY 1 ORDER BY 1"
         [broken, ok] = store.con.execute(per_cluster).fetchall()
         assert broken[1] == ok[1] > 0, table  # the rest of the inventory, analysed as in the healthy cluster

@@ -50,3 +50,23 @@ def test_gateway_attachment_benchmark_reports_the_ratio_to_parsing() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "300 routes, 100 listeners" in done.stdout and "ratio analysis/parse:" in done.stdout
+
+
+def test_scale_benchmark_runs_every_step() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "scale.py"), "--workloads", "60", "--policies", "20"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("cluster: ") and " 20 NetworkPolicy" in lines[0], lines[0]
+    steps = {line[:24].strip(): line for line in lines[2:-2]}
+    assert list(steps) == [
+        "collect kubernetes", "collect analysis", "write after analysis", "check reachability",
+        "check k8s-networking", "reach --to",
+    ], done.stdout  # fmt: skip
+    assert "< 30 s, < 1536 MB: met" in steps["collect analysis"], done.stdout
+    assert lines[-2].startswith("store: ") and lines[-1] == "every target met", done.stdout

@@ -147,8 +147,8 @@ def test_schema_errors_name_the_key_and_line(tmp_path: Path) -> None:
     )
     path = tmp_path / "defensible.yaml"
     assert message.splitlines() == [
-        f"{path}: line 2: colour: unknown key (known: store, sources, packs, parameters, enable, waivers, signing, "
-        "freshness, regulated_namespaces, egress_allowlist)",
+        f"{path}: line 2: colour: unknown key (known: store, memory_limit, sources, packs, parameters, enable, "
+        "waivers, signing, freshness, regulated_namespaces, egress_allowlist)",
         f"{path}: line 7: sources.logs.inputs[1].format: 'vpc' is not one of ['envoy', 'hubble', 'k8s-audit', "
         "'network-firewall', 'route53-resolver', 'squid', 'vpcflow']",
         f"{path}: line 10: sources.kubernetes.page_size: 'many' is not of type 'integer'",

@@ -15,7 +15,7 @@ from collector.claims import ClaimResult, Settings, evaluate_pack, load_pack, re
 from collector.runner import run_source
 from collector.store import Store
 from sources.analysis.source import AnalysisSource
-from sources.kubernetes.source import KubernetesSource
+from sources.kubernetes.source import KIND_NAMES, KubernetesSource
 
 # Regulated shop/api admits infra (its declared callers) on http and may reach only the database range 10.1.0.0/16.
 BASE = """
@@ -133,7 +133,7 @@ def test_undeclared_caller_is_a_gap_naming_the_declaration(store: Store, tmp_pat
     ]
     assert findings(result) == [
         "other/batch[Deployment] can connect to shop/api[Deployment] (TCP 8080) but is not a declared caller: "
-        'defensible.io/allowed-callers of Deployment shop/api is "infra/*"'
+        'defensible.io/allowed-callers of Deployment shop/api is "infra/*"; opened by: NetworkPolicy shop/open'
     ]
     assert rows(result.evidence, "src") == [("infra/gw[Deployment]",)]
 
@@ -212,7 +212,7 @@ def test_missing_annotation_and_invalid_pattern(store: Store, tmp_path: Path) ->
     result = judge(store, "reachability", "lateral-movement-restricted")
     assert findings(result) == [
         f"{GW_TO_API} but is not a declared caller: no defensible.io/allowed-callers annotation on the workload or its "
-        "namespace"
+        "namespace; opened by: NetworkPolicy shop/api"
     ]
 
 
@@ -223,12 +223,213 @@ def test_isolated_regulated_workload_is_evidence(store: Store, tmp_path: Path) -
     assert details(result) == ["no workload or external address can connect to shop/api[Deployment]"]
 
 
+def admin(kind: str, name: str, spec: str) -> str:
+    return f"apiVersion: policy.networking.k8s.io/v1alpha1\nkind: {kind}\nmetadata: {{name: {name}}}\nspec: {spec}\n"
+
+
+def anp(
+    name: str, priority: int, rest: str, subject: str = "{namespaces: {matchLabels: {defensible.io/regulated: 'true'}}}"
+) -> str:
+    return admin("AdminNetworkPolicy", name, f"{{priority: {priority}, subject: {subject}, {rest}}}")
+
+
+# Admin policies of a compliant platform: a guardrail keeps `other` out of regulated namespaces and denies SMTP from
+# them; the baseline denies ingress between namespaces where no NetworkPolicy isolates a pod.
+GUARDRAILS = (
+    anp(
+        "guard",
+        10,
+        "ingress: [{action: Deny, from: [{namespaces: {matchLabels: {kubernetes.io/metadata.name: other}}}]}],"
+        " egress: [{action: Deny, to: [{networks: [0.0.0.0/0]}], ports: [{portNumber: {protocol: TCP, port: 25}}]}]",
+    ),
+    admin(
+        "BaselineAdminNetworkPolicy",
+        "default",
+        "{subject: {namespaces: {}}, ingress: [{action: Deny, from: [{namespaces: {}}]}]}",
+    ),
+)
+API_PODS = "{pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: api}}}}"
+# Spec-first counter-examples (policy.networking.k8s.io/v1alpha1 API reference): each one change to the compliant
+# platform that must turn exactly its claim into a gap whose rows name the offender.
+LATERAL_CASES = {
+    # an Allow at a higher priority (lower number) than the guard's Deny wins, and skips the NetworkPolicy
+    "allow-before-guard": (
+        anp(
+            "open-other",
+            5,
+            "ingress: [{action: Allow, from: [{namespaces: {matchLabels: {kubernetes.io/metadata.name: other}}}]}]",
+        ),
+        (
+            "other/batch[Deployment]",
+            "shop/api[Deployment]",
+            "All Connections",
+            "opened by: AdminNetworkPolicy open-other",
+        ),
+    ),
+    # a pods subject and a pods peer; portRange
+    "pods-port-range": (
+        anp(
+            "batch-range",
+            3,
+            "ingress: [{action: Allow, ports: [{portRange: {protocol: TCP, start: 8000, end: 8100}}],"
+            " from: [{pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: batch}}}}]}]",
+            API_PODS,
+        ),
+        (
+            "other/batch[Deployment]",
+            "shop/api[Deployment]",
+            "TCP 8000-8100",
+            "opened by: AdminNetworkPolicy batch-range",
+        ),
+    ),
+    # every namespace, one portNumber: the guard's Deny for `other` comes later
+    "ssh-from-everywhere": (
+        anp(
+            "ssh",
+            2,
+            "ingress: [{action: Allow, from: [{namespaces: {}}], ports: [{portNumber: {protocol: TCP, port: 22}}]}]",
+        ),
+        ("other/batch[Deployment]", "shop/api[Deployment]", "TCP 22", "opened by: AdminNetworkPolicy ssh"),
+    ),
+    # a namedPort resolves against the destination's container ports; NotIn matches every other namespace
+    "named-port-not-in": (
+        anp(
+            "http-not-infra",
+            1,
+            "ingress: [{action: Allow, from: [{namespaces: {matchExpressions: [{key: kubernetes.io/metadata.name,"
+            " operator: NotIn, values: [infra]}]}}], ports: [{namedPort: http}]}]",
+            API_PODS,
+        ),
+        ("other/batch[Deployment]", "shop/api[Deployment]", "TCP 8080", "opened by: AdminNetworkPolicy http-not-infra"),
+    ),
+    # equal priorities have no defined order: an Allow beside the guard's Deny may win
+    "same-priority-as-guard": (
+        anp(
+            "tie",
+            10,
+            "ingress: [{action: Allow, from: [{namespaces: {matchLabels: {kubernetes.io/metadata.name: other}}}]}]",
+        ),
+        ("other/batch[Deployment]", "shop/api[Deployment]", "All Connections", "opened by: AdminNetworkPolicy tie"),
+    ),
+    # rule order within one policy: the Allow on 9090 comes before the Deny of everything else
+    "rule-order": (
+        anp(
+            "metrics-first",
+            5,
+            "ingress: [{action: Allow, from: [{namespaces: {}}], ports: [{portNumber: {protocol: TCP, port: 9090}}]},"
+            " {action: Deny, from: [{namespaces: {}}]}]",
+        ),
+        ("other/batch[Deployment]", "shop/api[Deployment]", "TCP 9090", "opened by: AdminNetworkPolicy metrics-first"),
+    ),
+    # networks are checked against pod traffic too, and pod addresses are unknown: with `other` kept out of shop by
+    # its own egress rules (and shop's ingress open to it), an Allow to the pod network may let it in
+    "networks-may-hold-pods": (
+        anp(
+            "other-out",
+            1,
+            "egress: [{action: Allow, to: [{networks: [10.0.0.0/8]}]}, {action: Deny, to: [{namespaces: {}}]}]",
+            "{namespaces: {matchLabels: {kubernetes.io/metadata.name: other}}}",
+        )
+        + "---\n"
+        + anp("shop-in", 2, "ingress: [{action: Allow, from: [{namespaces: {}}]}]"),
+        (
+            "other/batch[Deployment]",
+            "shop/api[Deployment]",
+            None,
+            "(AdminNetworkPolicy other-out: spec.egress[0].to[0].networks (workloads): ",
+        ),
+    ),
+}
+V4_ALL, V6_ALL = "0.0.0.0-255.255.255.255", "::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
+EGRESS_CASES = {
+    # an egress Allow skips the NetworkPolicy's egress isolation
+    "https-anywhere": (
+        anp(
+            "internet",
+            5,
+            "egress: [{action: Allow, to: [{networks: [0.0.0.0/0]}],"
+            " ports: [{portNumber: {protocol: TCP, port: 443}}]}]",
+        ),
+        ("shop/api[Deployment]", "0.0.0.0-10.0.255.255", "TCP 443", "opened by: AdminNetworkPolicy internet"),
+    ),
+    "dns-to-lan": (
+        anp(
+            "lan-dns",
+            6,
+            "egress: [{action: Allow, to: [{networks: [192.168.0.0/16]}],"
+            " ports: [{portNumber: {protocol: UDP, port: 53}}]}]",
+            API_PODS,
+        ),
+        ("shop/api[Deployment]", "192.168.0.0-192.168.255.255", "UDP 53", "opened by: AdminNetworkPolicy lan-dns"),
+    ),
+    "ipv6-same-priority-as-guard": (
+        anp("v6", 10, "egress: [{action: Allow, to: [{networks: ['::/0']}]}]"),
+        (
+            "shop/api[Deployment]",
+            "::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+            "All Connections",
+            "opened by: AdminNetworkPolicy v6",
+        ),
+    ),
+    # nodes and domainNames select addresses the inventory does not know
+    "nodes": (
+        anp("kubelet", 7, "egress: [{action: Allow, to: [{nodes: {}}]}]"),
+        ("shop/api[Deployment]", V4_ALL, None, "(AdminNetworkPolicy kubelet: spec.egress[0].to[0].nodes (nodes): "),
+    ),
+    "domain-names": (
+        anp("saas", 8, "egress: [{action: Allow, to: [{domainNames: [api.example.com]}]}]"),
+        (
+            "shop/api[Deployment]",
+            V6_ALL,
+            None,
+            "(AdminNetworkPolicy saas: spec.egress[0].to[0].domainNames (addresses): ",
+        ),
+    ),
+}
+
+
+def test_admin_network_policy_counter_examples(store: Store, tmp_path: Path) -> None:
+    """Every case in its own cluster of one store, analysed and judged once."""
+    cases = {"baseline": None, **{k: v for k, v in LATERAL_CASES.items()}, **EGRESS_CASES}
+    for cluster, case in cases.items():
+        collect(store, tmp_path, *GUARDRAILS, *([case[0]] if case else []), cluster=cluster, analyse=False)
+    assert run_source(store, AnalysisSource(), {}).status == "succeeded"
+    for claim, mine, columns in (
+        ("lateral-movement-restricted", LATERAL_CASES, ("src", "dst", "conn")),
+        ("egress-restricted-by-policy", EGRESS_CASES, ("src", "external", "conn")),
+    ):
+        result = judge(store, "reachability", claim, egress_allowlist=DB)
+        gaps: dict[str, list[tuple]] = {}
+        for row in rows(result.gaps, "cluster", *columns, "finding"):
+            gaps.setdefault(row[0], []).append(row[1:])
+        assert set(gaps) == set(mine), claim  # the baseline and the other claim's cases stay satisfied
+        for cluster, (_, (*expected, named)) in mine.items():
+            [row] = [g for g in gaps[cluster] if g[0] == expected[0] and (expected[1] is None or g[1] == expected[1])]
+            assert [e for e in expected if e is not None] == [
+                v for v, e in zip(row, expected, strict=False) if e is not None
+            ], cluster
+            assert named in row[-1], (cluster, row[-1])
+
+
+def test_admin_policies_never_listed_are_gaps(store: Store, tmp_path: Path) -> None:
+    write(tmp_path / "base.yaml", BASE)
+    kinds = [k for k in KIND_NAMES if "AdminNetworkPolicy" not in k]
+    config = {"paths": [str(tmp_path)], "cluster": "test", "kinds": kinds}
+    assert run_source(store, KubernetesSource(), config).status == "succeeded"
+    assert run_source(store, AnalysisSource(), {}).status == "succeeded"
+    result = judge(store, "reachability", "lateral-movement-restricted")
+    assert result.verdict == "gap" and sorted(findings(result))[0].startswith(
+        "the AdminNetworkPolicy objects of cluster test were never listed: the reachability analysis may miss policies"
+    )
+
+
 def test_claims_need_an_analysis_of_the_current_inventory(store: Store, tmp_path: Path) -> None:
     collect(store, tmp_path, analyse=False)
     result = judge(store, "reachability", "lateral-movement-restricted")
     assert (result.verdict, result.reason) == (
         "no-evidence",
-        "required evidence not collected: table reachability, analysis_inputs, analysis_workloads absent",
+        "required evidence not collected: table reach_class_conns, reachability_unmodelled, analysis_inputs, "
+        "analysis_workloads absent",
     )
     collect(store, tmp_path)
     collect(store, tmp_path, base=BASE, cluster="test", analyse=False)  # listed again after the analysis
@@ -251,6 +452,17 @@ def test_claims_need_an_analysis_of_the_current_inventory(store: Store, tmp_path
 # egress-restricted-by-policy ---------------------------------------------------------------------------------
 
 
+def test_an_analysis_stored_before_classes_is_not_read(store: Store, tmp_path: Path) -> None:
+    # an analysis whose reachability was stored per pair (before reach_class_conns) has no class rows: read as is,
+    # every regulated workload would look unreachable; the claims ask for the analysis to be run again instead
+    collect(store, tmp_path)
+    store.con.execute("UPDATE analysis_inputs SET reach_classes = NULL")
+    for pack, claim in (("reachability", "lateral-movement-restricted"), ("k8s-networking", "access-restricted")):
+        result = judge(store, pack, claim, egress_allowlist=DB)
+        assert result.verdict == "gap", (pack, claim)
+        assert any("collect analysis" in f for f in findings(result)), findings(result)
+
+
 def test_egress_inside_the_allowlist_parameter(store: Store, tmp_path: Path) -> None:
     collect(store, tmp_path)
     result = judge(store, "reachability", "egress-restricted-by-policy", egress_allowlist=DB)
@@ -261,7 +473,8 @@ def test_egress_inside_the_allowlist_parameter(store: Store, tmp_path: Path) -> 
     ]  # fmt: skip
     result = judge(store, "reachability", "egress-restricted-by-policy")
     assert findings(result) == [
-        "shop/api[Deployment] can connect to 10.1.0.0-10.1.255.255 (TCP 5432), outside the egress allowlist"
+        "shop/api[Deployment] can connect to 10.1.0.0-10.1.255.255 (TCP 5432), outside the egress allowlist; opened "
+        "by: NetworkPolicy shop/api"
     ]
 
 
@@ -328,9 +541,11 @@ def test_unrestricted_egress_and_workloads_without_egress(store: Store, tmp_path
     )
     result = judge(store, "reachability", "egress-restricted-by-policy", egress_allowlist=DB)
     assert findings(result) == [
-        "shop/api[Deployment] can connect to 0.0.0.0-255.255.255.255 (All Connections), outside the egress allowlist",
+        "shop/api[Deployment] can connect to 0.0.0.0-255.255.255.255 (All Connections), outside the egress allowlist; "
+        "opened by: no NetworkPolicy selects it for egress",
         "shop/api[Deployment] can connect to ::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff (All Connections), outside the "
-        "egress allowlist (an IPv6 range: the allowlist holds IPv4 CIDRs only)",
+        "egress allowlist (an IPv6 range: the allowlist holds IPv4 CIDRs only); opened by: no NetworkPolicy selects it "
+        "for egress",
     ]
     assert details(result) == ["shop/quiet[Deployment] cannot connect to any address outside the cluster"]
     # non-regulated workloads (infra/gw, other/batch reach everything) are not judged

@@ -10,6 +10,7 @@ from random import Random
 
 import pytest
 import yaml
+from test_reachability_engine import random_admin_policy
 
 from collector.analysis.reachability import Inventory, ReachabilityError, analyze
 from collector.analysis.reachability.calico_selectors import CalicoSelector
@@ -409,17 +410,24 @@ def random_inventory(seed: int) -> list[dict]:
         spec = {"podSelector": {"matchLabels": {"a": "1"}}, "ingress": [{"ports": [{"port": 80}]}]}
         meta = {"name": "knp", "namespace": "n1"}
         out.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": meta, "spec": spec})
+    if rng.random() < 0.4:  # admin policies: a connection must pass them and the CNI's policies
+        out.extend(random_admin_policy(rng, f"a{i}", False) for i in range(rng.randint(1, 2)))
+        if rng.random() < 0.5:
+            out.append(random_admin_policy(rng, "default", True))
     return out
 
 
 def test_engine_agrees_with_the_naive_evaluator_on_random_cni_inventories() -> None:
-    restricted = 0
+    restricted, admin = 0, 0
     for seed in range(300):
         inv = Inventory.from_objects(random_inventory(seed))
-        engine, naive = analyze(inv).lines(), naive_analyze(inv).lines()
+        engine_result, naive_result = analyze(inv), naive_analyze(inv)
+        engine, naive = engine_result.lines(), naive_result.lines()
         assert engine == naive, f"seed {seed}: {sorted(set(engine) ^ set(naive))}"
+        assert engine_result.unmodelled == naive_result.unmodelled, f"seed {seed}"
         restricted += any(ALL not in line for line in engine)
-    assert restricted > 100
+        admin += bool(inv.admin or inv.baseline)
+    assert restricted > 100 and admin > 80
 
 
 def test_unmodelled_parts_never_deny_and_reserved_labels_select_no_pod() -> None:
@@ -476,3 +484,135 @@ def test_calico_selectors_match_network_sets() -> None:
     )
     result = into(DB, sets, calico(deny, "scan", None))  # a GlobalNetworkPolicy's selectors match global sets
     assert "203.0.113.0-203.0.113.255" not in result and result["0.0.0.0-203.0.112.255"] == ALL
+
+
+# admin network policies beside Cilium and Calico ---------------------------------------------------------------
+
+
+def anp(name: str, priority: int | None, spec: str) -> str:
+    kind = "BaselineAdminNetworkPolicy" if priority is None else "AdminNetworkPolicy"
+    head = "" if priority is None else f"priority: {priority}\n"
+    body = textwrap.indent(head + textwrap.dedent(spec), "  ")
+    return f"apiVersion: policy.networking.k8s.io/v1alpha1\nkind: {kind}\nmetadata: {{name: {name}}}\nspec:\n{body}\n"
+
+
+TO_DB = "subject: {pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: db}}}}\n"
+WEB_TO_DB = DB_SELECTED + "ingress: [{fromEndpoints: [{matchLabels: {app: web}}]}]"
+
+
+def test_admin_deny_closes_what_a_cilium_policy_allows() -> None:
+    deny = anp("no-web", 1, TO_DB + "ingress: [{action: Deny, from: [{namespaces: {matchLabels: {team: a}}}]}]")
+    assert into(DB, cnp(WEB_TO_DB)) == {WEB: ALL}
+    assert into(DB, cnp(WEB_TO_DB), deny) == {}
+
+
+def test_admin_allow_does_not_open_what_the_cni_policy_drops() -> None:
+    allow_cli = anp("cli", 1, TO_DB + "ingress: [{action: Allow, from: [{namespaces: {matchLabels: {team: b}}}]}]")
+    assert into(DB, cnp(WEB_TO_DB), allow_cli) == {WEB: ALL}  # both must pass: Cilium admits web only
+    assert CLI in into(DB, allow_cli)  # without the Cilium policy the Allow opens it
+
+
+def test_admin_pass_leaves_the_cni_plan_and_banp_deny_applies_without_networkpolicy() -> None:
+    passed = anp("pass", 1, TO_DB + "ingress: [{action: Pass, from: [{namespaces: {}}]}]")
+    banp = anp("default", None, TO_DB + "ingress: [{action: Deny, from: [{namespaces: {matchLabels: {team: a}}}]}]")
+    assert into(DB, cnp(WEB_TO_DB), passed) == {WEB: ALL}
+    assert into(DB, cnp(WEB_TO_DB), passed, banp) == {}  # Pass reaches the BANP: no NetworkPolicy isolates db
+
+
+def test_admin_egress_deny_and_calico_allow_both_apply() -> None:
+    allow_all = calico("selector: app == 'web'\ntypes: [Egress]\negress: [{action: Allow}]")
+    deny_db = anp(
+        "web-out",
+        2,
+        "subject: {pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: web}}}}\n"
+        "egress: [{action: Deny, to: [{pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: db}}}}],"
+        " ports: [{portNumber: {protocol: TCP, port: 5432}}]}]",
+    )
+    assert out_of(WEB, allow_all)[DB] == ALL
+    assert out_of(WEB, allow_all, deny_db)[DB] == "TCP 1-5431,5433-65535;UDP 1-65535;SCTP 1-65535"
+
+
+def test_admin_allow_to_domain_names_is_unmodelled_beside_a_cilium_egress_policy() -> None:
+    web_out = "endpointSelector: {matchLabels: {app: web}}\negress: [{toEndpoints: [{matchLabels: {app: db}}]}]"
+    saas = anp(
+        "saas",
+        3,
+        "subject: {pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: web}}}}\n"
+        "egress: [{action: Allow, to: [{domainNames: [api.example.com]}]}]",
+    )
+    result = analysed(cnp(web_out), saas)
+    assert [(u.src, u.dst, u.policy_kind, u.policy_name) for u in result.unmodelled] == [
+        (WEB, V4_ALL, "AdminNetworkPolicy", "saas"),
+        (WEB, V6_ALL, "AdminNetworkPolicy", "saas"),
+    ]
+
+
+# Equivalence classes ----------------------------------------------------------------------------------------------
+
+TWINS = """
+apiVersion: v1
+kind: Pod
+metadata: {name: admin, namespace: shop, labels: {app: twin, role: admin-1}}
+spec: {containers: [{name: c}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: user, namespace: shop, labels: {app: twin, role: user-1}}
+spec: {containers: [{name: c}]}
+"""
+ADMIN, USER = "shop/admin[Pod]", "shop/user[Pod]"
+TWIN_SELECTED = "endpointSelector: {matchLabels: {app: twin}}\n"
+
+
+def twins(*docs: str) -> tuple[bool, dict[str, set[tuple[str, str]]]]:
+    """(whether the twins share a class, per twin its peers and connections in both directions, the other twin
+    left out), the engine checked against the naive evaluator."""
+    result = analysed(TWINS, *docs)
+    classes = result.classes
+    assert classes is not None
+    shared = classes.class_of[classes.ids.index(ADMIN)] == classes.class_of[classes.ids.index(USER)]
+    seen: dict[str, set[tuple[str, str]]] = {}
+    for me, twin in ((ADMIN, USER), (USER, ADMIN)):
+        ends = [(line.split(" : ")[0], line.rsplit(" : ", 1)[1]) for line in result.lines() if me in line]
+        seen[me] = {(ends_.replace(me, "me"), conn) for ends_, conn in ends if twin not in ends_}
+    return shared, seen
+
+
+def test_twins_share_a_class_while_no_selector_tells_them_apart() -> None:
+    assert twins()[0]
+    assert twins(cnp(TWIN_SELECTED + "ingress: [{fromEndpoints: [{matchLabels: {app: web}}]}]"))[0]
+    assert twins(calico("selector: app == 'twin'\ningress: [{action: Allow, source: {selector: app == 'web'}}]"))[0]
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        # Cilium endpointSelector and fromEndpoints / toEndpoints on the label only Cilium looks at
+        cnp("endpointSelector: {matchLabels: {role: admin-1}}\n"
+            "ingress: [{fromEndpoints: [{matchLabels: {app: web}}]}]"),
+        cnp(DB_SELECTED + "ingress: [{fromEndpoints: [{matchLabels: {role: admin-1}}]}]"),
+        cnp("endpointSelector: {matchExpressions: [{key: role, operator: In, values: [user-1]}]}\n"
+            "egress: [{toEndpoints: [{matchLabels: {app: db}}]}]"),
+        # AdminNetworkPolicy subject and peer pods
+        anp("s", 1, "subject: {pods: {namespaceSelector: {}, podSelector: {matchLabels: {role: admin-1}}}}\n"
+                    "ingress: [{action: Deny, from: [{namespaces: {}}]}]"),
+        anp("p", 1, TO_DB + "ingress: [{action: Deny, from: [{pods: {namespaceSelector: {}, "
+                            "podSelector: {matchExpressions: [{key: role, operator: NotIn, values: [admin-1]}]}}}]}]"),
+        anp("default", None, TO_DB + "ingress: [{action: Deny, from: [{pods: {namespaceSelector: {}, "
+                                     "podSelector: {matchLabels: {role: user-1}}}}]}]"),
+        # Calico selector expressions compare values exactly (starts with, contains), in any of their places
+        calico("selector: role starts with 'adm'\ningress: [{action: Allow, source: {selector: app == 'web'}}]"),
+        calico("selector: app == 'db'\n"
+               "ingress: [{action: Deny, source: {selector: role contains 'user'}}, {action: Allow}]"),
+        calico("selector: role ends with '1' && role != 'user-1'\ntypes: [Egress]\n"
+               "egress: [{action: Deny, destination: {selector: app == 'db'}}]"),
+        calico("selector: app == 'web'\ningress: [{action: Allow, source: {selector: \"role in {'admin-1'}\"}}]",
+               namespace=None),
+    ],
+)  # fmt: skip
+def test_every_policy_kind_splits_the_twins_it_tells_apart(policy: str) -> None:
+    # a one-policy variant of the baseline above: each treats the twins differently, so they are two classes and
+    # their lines differ (the engine still agrees with the naive evaluator)
+    shared, seen = twins(policy)
+    assert not shared
+    assert seen[ADMIN] != seen[USER]

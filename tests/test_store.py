@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from helpers import collect_manifests, write
 
 from collector.plugins import CollectContext, SourceError
 from collector.runner import run_source
-from collector.store import CORE_MIGRATIONS, Store, StoreError, hash_file, sha256_hex
+from collector.store import CORE_MIGRATIONS, MEMORY_LIMIT_ENV, Store, StoreError, hash_file, sha256_hex
 
 NAMESPACE = """
     apiVersion: v1
@@ -57,6 +58,28 @@ def test_migrations_are_versioned_and_idempotent(tmp_path: Path) -> None:
 def test_read_only_open_of_missing_store_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="defensible collect"):
         Store.open(tmp_path / "absent.duckdb", read_only=True)
+
+
+def test_memory_limit_from_the_environment_else_configured_else_half_the_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def limit(**kwargs: object) -> float:
+        with Store.open(tmp_path / "s.duckdb", **kwargs) as st:  # type: ignore[arg-type]
+            row = st.con.execute("SELECT current_setting('memory_limit')").fetchone()
+        value, unit = str(row[0] if row else "").split()
+        return float(value) * {"MiB": 2**20, "GiB": 2**30}[unit]
+
+    monkeypatch.delenv(MEMORY_LIMIT_ENV, raising=False)
+    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert abs(limit() - physical / 2) < physical / 50
+    assert limit(memory="1GiB") == 2**30  # the configuration's memory_limit
+    monkeypatch.setenv(MEMORY_LIMIT_ENV, "300MiB")  # the environment wins, as $DEFENSIBLE_STORE does
+    assert limit() == limit(read_only=True) == limit(locked=True) == limit(memory="1GiB") == 300 * 2**20
+    monkeypatch.setenv(MEMORY_LIMIT_ENV, "lots")
+    with pytest.raises(
+        StoreError, match=r"\$DEFENSIBLE_MEMORY_LIMIT: expected a size such as 4GB or 512MB, got 'lots'"
+    ):
+        Store.open(tmp_path / "s.duckdb")
 
 
 def test_successful_run_records_counts_provenance_and_artifacts(store: Store, tmp_path: Path) -> None:

@@ -54,10 +54,18 @@ def current_inventory(store: Path, cluster: str | None) -> tuple[str, list[dict]
 @click.option("--from", "from_", metavar="NS/WORKLOAD", help="What this workload can connect to.")
 @click.option("--cluster", help="Cluster of the store (default: the only one).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--limit", type=click.IntRange(min=0), default=10000, show_default=True,
+              help="Show at most this many lines (0: all); how many more there are goes to stderr.")  # fmt: skip
 @config_option
 @store_option
 def reach(
-    to: str | None, from_: str | None, cluster: str | None, fmt: str, config_path: Path | None, store: Path
+    to: str | None,
+    from_: str | None,
+    cluster: str | None,
+    fmt: str,
+    limit: int,
+    config_path: Path | None,
+    store: Path,
 ) -> None:
     """NetworkPolicy (and Cilium and Calico policy) reachability of a workload, computed from the store's current
     inventory: one canonical line `SRC => DST : CONN` per source (--to) or destination (--from) with an allowed
@@ -81,23 +89,20 @@ def reach(
                 f"{option}: no workload {name} in cluster {cluster} ({namespace}: {', '.join(there) or 'no workloads'})"
             )
 
-    def wanted(src: str | None, dst: str | None) -> bool:
-        """Whether a pair is asked for (an endpoint None, in what the analysis does not model: every one)."""
-        return all(
-            not name or ep is None or ep == name or ep.split("[", 1)[0] == name
-            for name, ep in ((to, dst), (from_, src))
-        )
-
+    triples = result.select(src=from_, dst=to)  # expanded from the class-level result for these workloads only
+    shown = triples[:limit] if limit else triples
     if fmt == "json":
-        click.echo(json.dumps([line for line in result.to_json() if wanted(line["src"], line["dst"])], indent=2))
-        return
-    lines = result.ingress_to(to) if to else result.egress_from(from_ or "")
-    for line in lines:
-        src, _, rest = line.partition(" => ")
-        if wanted(src, rest.partition(" : ")[0]):
-            click.echo(line)
+        click.echo(json.dumps(result.to_json(shown), indent=2))
+    for line in result.format(shown) if fmt == "text" else ():
+        click.echo(line)
+    if len(shown) < len(triples):
+        more = len(triples) - len(shown)
+        click.echo(f"{more} more lines of {len(triples)} not shown (--limit 0 shows all)", err=True)
     for u in result.unmodelled:  # parts of Cilium and Calico policies the lines do not decide
-        if wanted(u.src, u.dst):
+        if all(
+            not name or ep is None or ep == name or ep.split("[", 1)[0] == name
+            for name, ep in ((to, u.dst), (from_, u.src))
+        ):
             policy = f"{u.policy_kind} {u.policy_namespace + '/' if u.policy_namespace else ''}{u.policy_name}"
             click.echo(f"not modelled: {u.src or '*'} => {u.dst or '*'} ({policy}: {u.why})", err=True)
 

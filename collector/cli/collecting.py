@@ -134,7 +134,7 @@ def collect(
                 configs[name] |= window
         if from_stdin and "stdin" not in get_source(names[0]).config_schema.get("properties", {}):
             fail(f"--stdin: source {names[0]} reads no standard input")
-        with Store.open(store) as st:
+        with Store.open(store, memory=config.memory_limit) as st:
             summaries = [run_summary(st, collect_one(st, name, configs[name], quiet)) for name in names]
     except (StoreError, SourceError) as exc:
         fail(str(exc))
@@ -186,7 +186,14 @@ def collect_one(store: Store, name: str, config: dict, quiet: bool = False) -> R
     show_default=True,
     help="Directory for the demo environment, store, keys and bundle.",
 )
-def demo(out: Path) -> None:
+@click.option(
+    "--engine",
+    type=click.Choice(["duckdb", "spark"]),
+    default="duckdb",
+    show_default=True,
+    help="Where the logs are parsed and judged: spark runs a local Spark (needs the spark extra and Java).",
+)
+def demo(out: Path, engine: str) -> None:
     """Build the embedded demo environment, collect it, check it and write a signed bundle."""
     collected: list[RunSummary] = []
 
@@ -196,7 +203,7 @@ def demo(out: Path) -> None:
         return result
 
     try:
-        summary, public_key = run_demo(out, collect)
+        summary, public_key = run_demo(out, collect, engine)
     except (StoreError, SourceError) as exc:
         fail(str(exc))
     print_collected(collected, "table")

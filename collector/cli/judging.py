@@ -283,7 +283,7 @@ def bundle(
     try:
         signers: list[Signer] = [load_signer(k) for k in keys]
         signers += [KmsSigner(k, region=kms_region) for k in kms_keys]
-        with Store.open(store, read_only=True) as st:
+        with Store.open(store, read_only=True, memory=config.memory_limit) as st:
             summary = build_bundle(
                 st,
                 judging.packs,

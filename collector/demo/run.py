@@ -49,8 +49,11 @@ TLS_SECRETS = (
 CERT_MANAGED = "citizen-api-tls"  # renewed by cert-manager; the other two are rotated by hand
 
 
-def run_demo(out: Path, collect: Callable[[Store, str, dict], RunResult]) -> tuple[BundleSummary, Path]:
-    """Build the environment under ``out``, collect it and bundle it; return the summary and public key.
+def run_demo(
+    out: Path, collect: Callable[[Store, str, dict], RunResult], engine: str = "duckdb"
+) -> tuple[BundleSummary, Path]:
+    """Build the environment under ``out``, collect it and bundle it; return the summary and public key. With
+    ``engine="spark"`` the logs are parsed and judged on a local Spark (``local[2]``, Parquet under ``out/lake``).
 
     The manifests live in a GitOps repository (``environment/gitops``) whose pull requests are served by
     a recorded GitHub API on 127.0.0.1; the TLS Secrets come from the cluster (``environment/cluster``),
@@ -71,6 +74,10 @@ def run_demo(out: Path, collect: Callable[[Store, str, dict], RunResult]) -> tup
     key, pub = out / "keys" / "signing.key", out / "keys" / "signing.pub"
     generate_keypair(key, pub)
     packs = [load_pack(path) for path in builtin_pack_dirs().values()]
+    inputs = [{"format": f, "paths": [str(logs / glob)], **more} for f, glob, more in LOG_INPUTS]
+    logs_config: dict = {"cluster": CLUSTER, "inputs": inputs}
+    if engine == "spark":
+        logs_config["engine"] = {"name": "spark", "master": "local[2]", "output": str(out / "lake")}
     with Store.open(out / "evidence.duckdb") as store, RecordedAPI(prs.routes) as github:
         review = {"platform": "github", "project": PROJECT, "api_url": github.url, "token_env": "DEFENSIBLE_DEMO_TOKEN"}
         for source, config in (
@@ -88,13 +95,7 @@ def run_demo(out: Path, collect: Callable[[Store, str, dict], RunResult]) -> tup
                 },
             ),
             ("certificates", {"paths": [str(gitops / "k8s"), str(secrets.parent)], "cluster": CLUSTER}),
-            (
-                "logs",
-                {
-                    "cluster": CLUSTER,
-                    "inputs": [{"format": f, "paths": [str(logs / glob)], **more} for f, glob, more in LOG_INPUTS],
-                },
-            ),
+            ("logs", logs_config),
         ):
             result = collect(store, source, config)
             if result.status == "failed":

@@ -107,7 +107,8 @@ WHERE coalesce(p.value->>'group', 'gateway.networking.k8s.io') = 'gateway.networ
 -- be (the analysis tables do not exist until the source has run once).
 CREATE VIEW analysed_clusters AS
 SELECT cluster, run_id
-FROM (SELECT i.cluster, i.run_id, bool_and(i.input_run_id IS NOT DISTINCT FROM k.run_id) AS up_to_date
+FROM (SELECT i.cluster, i.run_id,
+             bool_and(i.input_run_id IS NOT DISTINCT FROM k.run_id AND i.reach_classes IS NOT NULL) AS up_to_date
       FROM analysis_inputs i
       JOIN runs r USING (run_id)
       LEFT JOIN k8s_inventory_current k ON k.cluster = i.cluster AND k.kind = i.kind AND k.status = 'collected'
@@ -521,7 +522,8 @@ SELECT w.cluster, w.namespace, w.name AS workload, w.kind, w.namespace || '/' ||
        CASE WHEN (o.annotations->>'defensible.io/allowed-callers') IS NOT NULL THEN w.kind || ' ' || w.namespace || '/' || w.name
             WHEN (ns.annotations->>'defensible.io/allowed-callers') IS NOT NULL THEN 'Namespace ' || w.namespace END
          AS declared_in,
-       coalesce(o.location, ns.location) AS location, w.source, w.run_id, w.artifact_sha256, w.collected_at
+       coalesce(o.location, ns.location) AS location, w.reach_class, w.source, w.run_id, w.artifact_sha256,
+       w.collected_at
 FROM analysis_workloads w
 JOIN analysed_clusters USING (cluster, run_id)
 JOIN regulated_namespaces n ON n.cluster = w.cluster AND n.namespace = w.namespace
@@ -530,8 +532,8 @@ LEFT JOIN k8s_current o ON o.cluster = w.cluster AND o.kind = w.kind AND o.names
 CREATE TEMP VIEW IF NOT EXISTS access_workloads AS
 SELECT NULL::VARCHAR AS cluster, NULL::VARCHAR AS namespace, NULL::VARCHAR AS workload, NULL::VARCHAR AS kind,
        NULL::VARCHAR AS id, NULL::BOOLEAN AS host_network, NULL::VARCHAR AS host_ports, NULL::VARCHAR AS declared,
-       NULL::VARCHAR AS declared_in, NULL::VARCHAR AS location, NULL::VARCHAR AS source, NULL::VARCHAR AS run_id,
-       NULL::VARCHAR AS artifact_sha256, NULL::TIMESTAMPTZ AS collected_at
+       NULL::VARCHAR AS declared_in, NULL::VARCHAR AS location, NULL::INTEGER AS reach_class, NULL::VARCHAR AS source,
+       NULL::VARCHAR AS run_id, NULL::VARCHAR AS artifact_sha256, NULL::TIMESTAMPTZ AS collected_at
 WHERE false;
 
 -- IPv4 text to integer, and the first and last address of a CIDR (a bare address is a /32) or of an interval
@@ -585,27 +587,37 @@ GROUP BY cluster, id, range_no;
 -- (allowed_by NULL: it is not): its source is a workload of a regulated namespace of the cluster, or one of the
 -- destination's declared callers. admitted_by: the objects that open it (the analysis's attribution).
 CREATE VIEW access_ingress AS
-SELECT l.cluster, l.src, l.dst, l.src_namespace, l.dst_namespace, w.workload AS dst_workload, w.kind AS dst_kind,
-       l.external, l.conn, l.admitted_by, w.declared, w.declared_in,
+WITH lines AS (  -- one line per source workload or external interval, expanded from the class-level connections
+    SELECT c.cluster, coalesce(s.namespace || '/' || s.name || '[' || s.kind || ']' || coalesce('{' || s.label_group || '}', ''),
+                               c.external) AS src,
+           s.namespace AS src_namespace, s.name AS src_workload, c.dst_class, c.external, c.conn, c.admitted_by,
+           c.source, c.run_id, c.artifact_sha256, c.collected_at
+    FROM reach_class_conns c
+    JOIN analysed_clusters USING (cluster, run_id)
+    LEFT JOIN analysis_workloads s ON s.cluster = c.cluster AND s.run_id = c.run_id AND s.reach_class = c.src_class
+    WHERE c.dst_class IN (SELECT reach_class FROM access_workloads a WHERE a.cluster = c.cluster AND a.run_id = c.run_id)
+)
+SELECT l.cluster, l.src, w.id AS dst, l.src_namespace, w.namespace AS dst_namespace, w.workload AS dst_workload,
+       w.kind AS dst_kind, l.external, l.conn, l.admitted_by, w.declared, w.declared_in,
        coalesce(
            CASE WHEN l.src_namespace IN (SELECT namespace FROM regulated_namespaces r WHERE r.cluster = l.cluster)
                 THEN 'a workload of the regulated namespace ' || l.src_namespace END,
            (SELECT 'declared caller "' || min(p.pattern) || '" in defensible.io/allowed-callers of ' || w.declared_in
             FROM access_caller_patterns p
-            WHERE p.cluster = l.cluster AND p.id = l.dst AND p.pattern_kind = 'workload'
+            WHERE p.cluster = l.cluster AND p.id = w.id AND p.pattern_kind = 'workload'
               AND p.pattern_namespace = l.src_namespace AND (p.pattern_name = '*' OR p.pattern_name = l.src_workload)
             HAVING count(*) > 0),
            (SELECT 'declared caller(s) ' || min(r.entries) || ' in defensible.io/allowed-callers of ' || w.declared_in
             FROM access_caller_ranges r
-            WHERE r.cluster = l.cluster AND r.id = l.dst AND NOT contains(l.src, ':')
+            WHERE r.cluster = l.cluster AND r.id = w.id AND NOT contains(l.src, ':')
               AND access_ipv4_int(split_part(l.src, '-', 1)) >= r.first_int
               AND access_ipv4_int(split_part(l.src, '-', 2)) <= r.last_int
             HAVING count(*) > 0)
        ) AS allowed_by,
        w.location, l.source, l.run_id, l.artifact_sha256, l.collected_at
-FROM reachability l
-JOIN analysed_clusters USING (cluster, run_id)
-JOIN access_workloads w ON w.cluster = l.cluster AND w.id = l.dst;
+FROM lines l
+JOIN access_workloads w ON w.cluster = l.cluster AND w.run_id = l.run_id AND w.reach_class = l.dst_class
+WHERE l.src IS DISTINCT FROM w.id;
 CREATE TEMP VIEW IF NOT EXISTS access_ingress AS
 SELECT NULL::VARCHAR AS cluster, NULL::VARCHAR AS src, NULL::VARCHAR AS dst, NULL::VARCHAR AS src_namespace,
        NULL::VARCHAR AS dst_namespace, NULL::VARCHAR AS dst_workload, NULL::VARCHAR AS dst_kind,

@@ -69,7 +69,9 @@ WITH entries AS (
     SELECT 'internal', NULL, e, 'parameter internal_cidrs', NULL, NULL, NULL, NULL, NULL, NULL, NULL
     FROM unnest(CAST(getvariable('internal_cidrs') AS VARCHAR[])) AS t(e)
 ), cleaned AS (
-    SELECT * REPLACE (rtrim(lower(trim(split_part(entry, '#', 1))), '.') AS entry) FROM entries  -- api.example.com.
+    SELECT list, cluster, rtrim(lower(trim(split_part(entry, '#', 1))), '.') AS entry,  -- api.example.com.
+           origin, namespace, name, location, source, run_id, artifact_sha256, collected_at
+    FROM entries
 ), parsed AS (
     SELECT *,
            regexp_full_match(entry, '((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}'
@@ -158,9 +160,9 @@ WITH pairs AS (  -- grouped on the columns read below first: each expression run
 ), classified AS (
     SELECT *,
            CASE WHEN dst_namespace IS NOT NULL THEN false
-                WHEN len([l FOR l IN labels IF l LIKE 'reserved:world%' OR l LIKE 'cidr:%' OR l LIKE 'fqdn:%']) > 0
+                WHEN array_length([l FOR l IN labels IF l LIKE 'reserved:world%' OR l LIKE 'cidr:%' OR l LIKE 'fqdn:%']) > 0
                   OR dst_identity IN ('2', '9', '10') THEN true
-                WHEN len(labels) > 0 OR dst_identity IS NOT NULL THEN false  -- host, remote-node, kube-apiserver…
+                WHEN array_length(labels) > 0 OR dst_identity IS NOT NULL THEN false  -- host, remote-node, kube-apiserver…
                 WHEN dst_int IS NOT NULL THEN NOT EXISTS (
                     SELECT 1 FROM logs_address_lists i
                     WHERE i.list = 'internal' AND i.kind = 'cidr' AND dst_int BETWEEN i.first_int AND i.last_int)
@@ -352,8 +354,8 @@ SELECT cluster, kind, gateway, gateway AS name FROM logs_gateways
 UNION
 SELECT s.cluster, s.kind, s.gateway, p.namespace || '/' || p.name
 FROM selectors s JOIN proxies p ON p.cluster = s.cluster AND (s.proxy_namespace IS NULL OR p.namespace = s.proxy_namespace)
-WHERE len(json_keys(s.selector)) > 0
-  AND len(list_filter(json_keys(s.selector), lambda k: (p.labels->>k) IS DISTINCT FROM (s.selector->>k))) = 0;
+WHERE array_length(json_keys(s.selector)) > 0
+  AND array_length(list_filter(json_keys(s.selector), lambda k: (p.labels->>k) IS DISTINCT FROM (s.selector->>k))) = 0;
 
 -- Each gateway named by Envoy access log records (the input's `gateway`, or the pod of a kubelet log path):
 -- by its own name, a proxy's, or a proxy's pod (the name without a ReplicaSet hash and random suffix, a

@@ -11,4 +11,5 @@ SELECT w.cluster, w.namespace, w.kind || '/' || w.workload, w.id, NULL, NULL, NU
        w.id || ' cannot connect to any address outside the cluster',
        w.location, w.source, w.run_id, w.artifact_sha256, w.collected_at
 FROM reach_regulated_workloads w
-WHERE NOT EXISTS (SELECT 1 FROM reach_lines l WHERE l.cluster = w.cluster AND l.src = w.id AND l.dst_namespace IS NULL)
+WHERE NOT EXISTS (SELECT 1 FROM reach_regulated_egress l WHERE l.cluster = w.cluster AND l.src = w.id)
+  AND NOT EXISTS (SELECT 1 FROM reach_unmodelled u WHERE u.cluster = w.cluster AND u.src = w.id)

@@ -1,10 +1,11 @@
 -- Connections from workloads of regulated namespaces to external addresses outside the egress allowlist, what the
 -- analysis does not model on pairs from them to outside the cluster (DNS names, L7 rules, ... of Cilium and Calico
--- policies), and regulated namespaces of clusters without an up-to-date analysis.
+-- policies; admin network policy Allow or Pass rules to nodes or domainNames), and regulated namespaces of clusters
+-- without an up-to-date analysis.
 SELECT cluster, src_namespace AS namespace, src_kind || '/' || src_workload AS object, src, external, conn,
        src || ' can connect to ' || external || ' (' || conn || '), outside the egress allowlist'
          || CASE WHEN contains(external, ':') THEN ' (an IPv6 range: the allowlist holds IPv4 CIDRs only)' ELSE '' END
-         AS finding,
+         || coalesce('; opened by: ' || admitted_by, '') AS finding,
        location, source, run_id, artifact_sha256, collected_at
 FROM reach_regulated_egress
 WHERE allowed_by IS NULL

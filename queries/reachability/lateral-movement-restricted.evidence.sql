@@ -12,4 +12,5 @@ SELECT w.cluster, w.namespace, w.kind || '/' || w.workload, NULL, w.id, NULL, NU
        'no workload or external address can connect to ' || w.id,
        w.location, w.source, w.run_id, w.artifact_sha256, w.collected_at
 FROM reach_regulated_workloads w
-WHERE NOT EXISTS (SELECT 1 FROM reach_lines l WHERE l.cluster = w.cluster AND l.dst = w.id)
+WHERE NOT EXISTS (SELECT 1 FROM reach_regulated_ingress l WHERE l.cluster = w.cluster AND l.dst = w.id)
+  AND NOT EXISTS (SELECT 1 FROM reach_unmodelled u WHERE u.cluster = w.cluster AND (u.dst = w.id OR u.dst IS NULL))

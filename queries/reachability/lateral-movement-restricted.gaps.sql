@@ -1,12 +1,14 @@
 -- Connections into workloads of regulated namespaces from sources that are not declared callers, what the analysis
--- does not model on pairs into them (L7 rules, DNS names, ... of Cilium and Calico policies), invalid patterns in
--- declarations, and regulated namespaces of clusters without an up-to-date analysis.
+-- does not model on pairs into them (L7 rules, DNS names, ... of Cilium and Calico policies; admin network policy
+-- Allow or Pass rules whose peers' addresses are unknown), invalid patterns in declarations, and regulated
+-- namespaces of clusters without an up-to-date analysis.
 SELECT cluster, dst_namespace AS namespace, dst_kind || '/' || dst_workload AS object, src, dst, src_namespace, conn,
        declared_in,
        src || ' can connect to ' || dst || ' (' || conn || ') but is not a declared caller: '
          || CASE WHEN declared_in IS NULL
                  THEN 'no defensible.io/allowed-callers annotation on the workload or its namespace'
-                 ELSE 'defensible.io/allowed-callers of ' || declared_in || ' is "' || declared || '"' END AS finding,
+                 ELSE 'defensible.io/allowed-callers of ' || declared_in || ' is "' || declared || '"' END
+         || coalesce('; opened by: ' || admitted_by, '') AS finding,
        location, source, run_id, artifact_sha256, collected_at
 FROM reach_regulated_ingress
 WHERE allowed_by IS NULL

@@ -30,10 +30,11 @@ WHERE kind = 'Namespace'
        OR list_contains(CAST(getvariable('regulated_namespace_names') AS VARCHAR[]), name));
 
 -- The latest landed analysis of each cluster; up_to_date: every listing it read (or found missing) is still the
--- current listing of that kind.
+-- current listing of that kind, and its reachability is stored per class (an analysis made before, without
+-- reach_classes, must be run again).
 CREATE VIEW reach_analyses AS
 SELECT i.cluster, i.run_id, r.started_at,
-       bool_and(i.input_run_id IS NOT DISTINCT FROM k.run_id) AS up_to_date
+       bool_and(i.input_run_id IS NOT DISTINCT FROM k.run_id AND i.reach_classes IS NOT NULL) AS up_to_date
 FROM analysis_inputs i
 JOIN runs r USING (run_id)
 LEFT JOIN k8s_inventory_current k ON k.cluster = i.cluster AND k.kind = i.kind AND k.status = 'collected'
@@ -41,11 +42,9 @@ WHERE r.status IN ('succeeded', 'partial')
 GROUP BY i.cluster, i.run_id, r.started_at
 QUALIFY row_number() OVER (PARTITION BY i.cluster ORDER BY r.started_at DESC, i.run_id DESC) = 1;
 
-CREATE VIEW reach_lines AS
-SELECT l.* FROM reachability l JOIN reach_analyses a USING (cluster, run_id) WHERE a.up_to_date;
-
--- What the up-to-date analyses do not model (parts of Cilium and Calico policies: L7 rules, DNS names, ...), per
--- pair (src/dst NULL: every source/destination), with the policy's location where the inventory has it.
+-- What the up-to-date analyses do not model, per pair (src/dst NULL: every source/destination), with the policy's
+-- location where the inventory has it: parts of Cilium and Calico policies (L7 rules, DNS names, ...), and admin
+-- network policy Allow or Pass rules whose peers' addresses are unknown (nodes, domainNames, pods inside networks).
 CREATE VIEW reach_unmodelled AS
 SELECT u.cluster, u.src, u.dst, u.policy_kind, u.policy_namespace, u.policy_name, u.why,
        u.policy_kind || ' ' || coalesce(u.policy_namespace || '/', '') || u.policy_name AS policy,
@@ -77,8 +76,10 @@ SELECT NULL::VARCHAR AS cluster, NULL::VARCHAR AS namespace, NULL::VARCHAR AS ob
        NULL::TIMESTAMPTZ AS collected_at
 WHERE false;
 
--- Regulated namespaces whose cluster has no up-to-date analysis: the claims cannot be judged there; and the objects
--- the analysis left out.
+
+-- Regulated namespaces whose cluster has no up-to-date analysis, or whose admin network policies it may have missed
+-- (the kind was forbidden to list or never listed; a kind whose CRD is absent has no objects): the claims cannot be
+-- judged there; and the objects the analysis left out.
 CREATE VIEW reach_unanalysed AS
 SELECT n.cluster, n.namespace, 'Namespace/' || n.namespace AS object,
        CASE WHEN a.run_id IS NULL THEN 'no reachability analysis of cluster ' || n.cluster
@@ -91,7 +92,19 @@ LEFT JOIN reach_analyses a USING (cluster)
 WHERE a.run_id IS NULL OR NOT a.up_to_date
 UNION ALL
 SELECT cluster, namespace, object, finding, location, source, run_id, artifact_sha256, collected_at
-FROM reach_errors;
+FROM reach_errors
+UNION ALL
+SELECT n.cluster, n.namespace, 'Namespace/' || n.namespace,
+       'the ' || k.kind || ' objects of cluster ' || n.cluster
+         || CASE WHEN i.kind IS NULL THEN ' were never listed' ELSE ' could not be listed (' || i.reason || ')' END
+         || ': the reachability analysis may miss policies that open connections; list them with `defensible collect '
+         || 'kubernetes` (the kind served and readable) and run `defensible collect analysis`',
+       n.location, n.source, n.run_id, n.artifact_sha256, n.collected_at
+FROM reach_regulated_namespaces n
+JOIN reach_analyses a ON a.cluster = n.cluster AND a.up_to_date
+CROSS JOIN (VALUES ('AdminNetworkPolicy'), ('BaselineAdminNetworkPolicy')) AS k(kind)
+LEFT JOIN k8s_inventory_current i ON i.cluster = n.cluster AND i.kind = k.kind
+WHERE i.kind IS NULL OR (i.status <> 'collected' AND i.reason IS DISTINCT FROM 'crd-absent');
 
 -- The workloads of regulated namespaces, each with its declared callers: the annotation
 -- defensible.io/allowed-callers of the workload's object (its top owner), or else of its Namespace.
@@ -99,6 +112,7 @@ FROM reach_errors;
 CREATE VIEW reach_regulated_workloads AS
 WITH annotated AS (
     SELECT w.cluster, w.namespace, w.name AS workload, w.kind, w.namespace || '/' || w.name || '[' || w.kind || ']' || coalesce('{' || w.label_group || '}', '') AS id,
+           w.reach_class,
            o.annotations->>'defensible.io/allowed-callers' AS on_workload,
            n.annotations->>'defensible.io/allowed-callers' AS on_namespace,
            o.location AS workload_location, n.location AS namespace_location,
@@ -108,7 +122,7 @@ WITH annotated AS (
     JOIN reach_regulated_namespaces n ON n.cluster = w.cluster AND n.namespace = w.namespace
     LEFT JOIN k8s_current o ON o.cluster = w.cluster AND o.kind = w.kind AND o.namespace = w.namespace AND o.name = w.name
 )
-SELECT cluster, namespace, workload, kind, id,
+SELECT cluster, namespace, workload, kind, id, reach_class,
        coalesce(on_workload, on_namespace) AS declared,
        CASE WHEN on_workload IS NOT NULL THEN kind || ' ' || namespace || '/' || workload
             WHEN on_namespace IS NOT NULL THEN 'Namespace ' || namespace END AS declared_in,
@@ -181,11 +195,30 @@ SELECT purpose, cluster, id, range_no, min(first_int) AS first_int, max(last_int
 FROM numbered
 GROUP BY purpose, cluster, id, range_no;
 
--- Every connection into a workload of a regulated namespace, with the declared patterns that cover its source
--- (allowed_by NULL: none): a workload pattern naming it, or CIDRs whose merged range holds its whole interval.
+-- The workloads of the current analyses, with their reachability class: the sources and destinations of lines.
+CREATE VIEW reach_members AS
+SELECT w.cluster, w.run_id, w.reach_class, w.namespace, w.name AS workload, w.kind,
+       w.namespace || '/' || w.name || '[' || w.kind || ']' || coalesce('{' || w.label_group || '}', '') AS id
+FROM analysis_workloads w
+JOIN reach_analyses a ON a.cluster = w.cluster AND a.run_id = w.run_id AND a.up_to_date;
+
+-- Every connection into a workload of a regulated namespace (one line per source workload or external interval,
+-- expanded from the analysis's class-level connections; a workload is no source of its own), with what admits it
+-- (admitted_by) and the declared patterns that cover its source (allowed_by NULL: none): a workload pattern naming
+-- it, or CIDRs whose merged range holds its whole interval.
 CREATE VIEW reach_regulated_ingress AS
+WITH lines AS (
+    SELECT c.cluster, coalesce(s.id, c.external) AS src, w.id AS dst, s.namespace AS src_namespace,
+           s.workload AS src_workload, w.namespace AS dst_namespace, w.workload AS dst_workload, w.kind AS dst_kind,
+           c.external, c.conn, c.admitted_by, w.declared, w.declared_in, w.location,
+           c.source, c.run_id, c.artifact_sha256, c.collected_at
+    FROM reach_regulated_workloads w
+    JOIN reach_class_conns c ON c.cluster = w.cluster AND c.run_id = w.run_id AND c.dst_class = w.reach_class
+    LEFT JOIN reach_members s ON s.cluster = c.cluster AND s.run_id = c.run_id AND s.reach_class = c.src_class
+    WHERE c.src_class IS NULL OR s.id <> w.id
+)
 SELECT l.cluster, l.src, l.dst, l.src_namespace, l.dst_namespace, l.dst_workload, l.dst_kind, l.external, l.conn,
-       w.declared, w.declared_in, w.location,
+       l.admitted_by, l.declared, l.declared_in, l.location,
        coalesce(
            (SELECT min(p.pattern) FROM reach_caller_patterns p
             WHERE p.cluster = l.cluster AND p.id = l.dst AND p.pattern_kind = 'workload'
@@ -195,20 +228,22 @@ SELECT l.cluster, l.src, l.dst, l.src_namespace, l.dst_namespace, l.dst_workload
               AND reach_interval_first(l.src) >= r.first_int AND reach_interval_last(l.src) <= r.last_int)
        ) AS allowed_by,
        l.source, l.run_id, l.artifact_sha256, l.collected_at
-FROM reach_lines l
-JOIN reach_regulated_workloads w ON w.cluster = l.cluster AND w.id = l.dst;
+FROM lines l;
 
--- Every connection from a workload of a regulated namespace to an external interval, with the allowlist entries
--- whose merged range holds the whole interval (allowed_by NULL: not inside the allowlist; IPv6 never is).
+-- Every connection from a workload of a regulated namespace to an external interval, with what lets it out
+-- (admitted_by) and the allowlist entries whose merged range holds the whole interval (allowed_by NULL: not inside
+-- the allowlist; IPv6 never is).
 CREATE VIEW reach_regulated_egress AS
-SELECT l.cluster, l.src, l.dst, l.src_namespace, l.src_workload, l.src_kind, l.external, l.conn, r.entries AS allowed_by,
-       w.location, l.source, l.run_id, l.artifact_sha256, l.collected_at
-FROM reach_lines l
-JOIN reach_regulated_workloads w ON w.cluster = l.cluster AND w.id = l.src
+SELECT c.cluster, w.id AS src, c.external AS dst, w.namespace AS src_namespace, w.workload AS src_workload,
+       w.kind AS src_kind, c.external, c.conn, c.admitted_by,
+       r.entries AS allowed_by,
+       w.location, c.source, c.run_id, c.artifact_sha256, c.collected_at
+FROM reach_regulated_workloads w
+JOIN reach_class_conns c
+  ON c.cluster = w.cluster AND c.run_id = w.run_id AND c.src_class = w.reach_class AND c.dst_class IS NULL
 LEFT JOIN reach_ranges r
-  ON r.purpose = 'egress' AND r.cluster = l.cluster
-     AND reach_interval_first(l.dst) >= r.first_int AND reach_interval_last(l.dst) <= r.last_int
-WHERE l.dst_namespace IS NULL;
+  ON r.purpose = 'egress' AND r.cluster = c.cluster
+     AND reach_interval_first(c.external) >= r.first_int AND reach_interval_last(c.external) <= r.last_int;
 
 -- dns-exceptions-modelled: each workload of a namespace where a NetworkPolicy isolates egress, and whether it
 -- reaches cluster DNS (the analysis source's dns_resolution, collector/analysis/reachability/dns.py), in clusters

@@ -1,8 +1,8 @@
-"""Analysis of the current Kubernetes inventory: NetworkPolicy reachability and Gateway API route attachment.
+"""Analysis of the current Kubernetes inventory: network policy reachability and Gateway API route attachment.
 
 For each cluster with a current inventory (``k8s_current``), the objects are rebuilt
 (``collector.inventory_objects``) and analysed by ``collector.analysis`` (reachability, gateway).
-Each cluster's result is kept as one JSON artifact (the kubernetes runs it read, the reachability lines, the
+Each cluster's result is kept as one JSON artifact (the kubernetes runs it read, the class-level reachability, the
 attachment report) that every row cites. ``analysis_inputs`` records which kubernetes listing of each analysed
 kind was read, so that claims use an analysis only while it describes the current inventory. See docs/analysis.md.
 """
@@ -25,8 +25,9 @@ from collector.analysis.gateway.model import GatewayReport, RouteParentStatus
 from collector.analysis.mesh import analyze_client_tls, analyze_mesh
 from collector.analysis.reachability import Inventory, Reachability, analyze
 from collector.analysis.reachability.attribution import Attribution
-from collector.analysis.reachability.conns import Conn, conn_json, conn_text
+from collector.analysis.reachability.conns import conn_json, conn_text
 from collector.analysis.reachability.dns import analyze_dns
+from collector.analysis.reachability.result import Classes
 from collector.inventory_objects import (
     BACKEND_TLS_KINDS,
     GATEWAY_KINDS,
@@ -44,7 +45,6 @@ NAMED_OBJECT = re.compile(r"^(?P<kind>[A-Z][A-Za-z]*) (?:(?P<namespace>[a-z0-9][
 MAX_LEFT_OUT = 20  # malformed objects one analysis may leave out before it gives up
 FAILURES = (ValueError, KeyError, TypeError, AttributeError)  # how an analysis fails on malformed input
 T = TypeVar("T")
-WORKLOAD_ID = re.compile(r"^(?P<namespace>[^/]+)/(?P<name>[^\[]+)\[(?P<kind>[A-Za-z]+)\](\{[^}]*\})?$")
 
 MIGRATIONS = (
     f"""
@@ -258,6 +258,23 @@ MIGRATIONS = (
         {PROVENANCE_COLUMNS}
     );
     """,
+    # issue 19: reachability is stored per equivalence class (workloads every policy selects alike) and class
+    # membership; lines per pair of workloads are expanded by the queries. `reachability` (one row per pair) holds
+    # the analyses made before and is no longer written; an analysis without reach_classes is not read by claims.
+    f"""
+    ALTER TABLE analysis_workloads ADD COLUMN reach_class INTEGER;
+    ALTER TABLE analysis_inputs ADD COLUMN reach_classes INTEGER;
+    CREATE TABLE reach_class_conns (
+        cluster VARCHAR NOT NULL,
+        src_class INTEGER,          -- analysis_workloads.reach_class; NULL: the source is the external interval
+        dst_class INTEGER,          -- NULL: the destination is the external interval
+        external VARCHAR,           -- an external address interval first-last, when one side is external
+        conn VARCHAR NOT NULL,      -- canonical: All Connections, or TCP 80,443;UDP 53
+        conn_json JSON NOT NULL,    -- "all" or {{"TCP": "80,443", ...}}
+        admitted_by VARCHAR,        -- into a class: the objects that admit the connection
+        {PROVENANCE_COLUMNS}
+    );
+    """,
 )
 
 
@@ -338,11 +355,12 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
     inventory, reach, dns = reachable or (None, None, [])
     mesh, client_tls = meshed or (None, [])
     analysed = time.monotonic()
+    classes = reach.classes if reach else None  # the engine's result is class-level
     counts = Counter(o["kind"] for o in objects)
     document = {
         "cluster": cluster,
         "inputs": {kind: {"run_id": run, "objects": counts[kind]} for kind, run in inputs.items()},
-        "reachability": reach.lines() if reach else None,
+        "reachability": classes.to_json() if classes else None,
         "unmodelled": [asdict(u) for u in reach.unmodelled] if reach else None,
         "gateways": gateways.to_json() if gateways else None,
         "mesh": mesh.to_json() if mesh else None,
@@ -351,18 +369,21 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
         "dns": [asdict(d) for d in dns],
         "errors": errors,
     }
+    content = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+    del document  # the class-level connections are the bulk of it: not held while the rows load
     sha = ctx.add_artifact(
-        json.dumps(document, indent=1, sort_keys=True).encode(), f"analysis of cluster {cluster}", "application/json"
+        content,
+        f"analysis of cluster {cluster}",
+        "application/json",
     )
     for kind, run in inputs.items():
-        ctx.emit(
-            "analysis_inputs", {"cluster": cluster, "kind": kind, "input_run_id": run, "objects": counts[kind]}, sha
-        )
+        row = {"cluster": cluster, "kind": kind, "input_run_id": run, "objects": counts[kind]}
+        ctx.emit("analysis_inputs", {**row, "reach_classes": len(classes.members) if classes else 0}, sha)
     for error in errors:
         ctx.emit("analysis_errors", {"cluster": cluster, **error}, sha)
-    lines = 0
-    if inventory is not None and reach is not None:
-        for w in inventory.workloads:
+    rows = 0
+    if inventory is not None and reach is not None and classes is not None:
+        for w, reach_class in zip(inventory.workloads, classes.class_of, strict=True):
             row = {
                 "cluster": cluster,
                 "namespace": w.namespace,
@@ -372,9 +393,10 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
                 "host_network": w.host_network,
                 "host_ports": conn_text(w.host_conn) if w.host_ports and not w.host_network else None,
                 "label_group": w.group or None,
+                "reach_class": reach_class,
             }
             ctx.emit("analysis_workloads", row, sha)
-        lines = load_reachability(ctx, cluster, reach, sha, Attribution(inventory))
+        rows = load_classes(ctx, cluster, classes, sha, Attribution(inventory))
         load_unmodelled(ctx, cluster, reach, sha)
     if gateways is not None:
         emit_gateways(ctx, cluster, gateways, sha)
@@ -393,11 +415,12 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
     policies = len(inventory.policies) if inventory else 0
     attachments = len(gateways.attachments) if gateways else 0
     ordered = len(inventory.ordered) if inventory else 0
+    admin = len(inventory.admin) + bool(inventory.baseline) if inventory else 0
     unmodelled = len(reach.unmodelled) if reach else 0
     ctx.note(
-        f"cluster {cluster}: {workloads} workloads, {policies} NetworkPolicies, "
-        f"{ordered} Cilium/Calico policies ({unmodelled} unmodelled parts), "
-        f"{lines} reachability lines, {attachments} route attachments, {len(errors)} errors "
+        f"cluster {cluster}: {workloads} workloads, {policies} NetworkPolicies, {admin} admin network policies, "
+        f"{ordered} Cilium/Calico policies ({unmodelled} unmodelled parts), {len(classes.members) if classes else 0} "
+        f"reachability classes, {rows} class connections, {attachments} route attachments, {len(errors)} errors "
         f"(analysed in {analysed - started:.1f}s, rows staged in {time.monotonic() - analysed:.1f}s)"
     )
 
@@ -448,53 +471,39 @@ def identity(obj: dict[str, Any]) -> tuple[str, str, str]:
     return str(obj.get("kind")), str(meta.get("namespace") or ""), str(meta.get("name"))
 
 
-def endpoint(text: str) -> tuple[str | None, str | None, str | None]:
-    """(namespace, name, kind) of a workload ``ns/name[Kind]``; all None for an external interval."""
-    match = WORKLOAD_ID.match(text)
-    return (match["namespace"], match["name"], match["kind"]) if match else (None, None, None)
-
-
-def load_reachability(
-    ctx: CollectContext, cluster: str, reach: Reachability, sha: str, attribution: Attribution | None = None
-) -> int:
-    """Write the ``reachability`` rows as NDJSON and bulk-load them; return the count. Rows are assembled from
-    JSON fragments cached per endpoint and connection set: hundreds of thousands of lines load in about a second.
-    With ``attribution``, a line into a workload says what admits it (``admitted_by``)."""
+def load_classes(ctx: CollectContext, cluster: str, classes: Classes, sha: str, attribution: Attribution) -> int:
+    """Write the ``reach_class_conns`` rows as NDJSON and bulk-load them; return the count. Rows are assembled from
+    JSON fragments cached per connection set and attribution. A connection into a class says what admits it
+    (``admitted_by``), judged on one member of each side: what admits a pair depends only on their classes; a
+    connection to external addresses says what lets the class out."""
     provenance = {"source": ctx.source, "run_id": ctx.run_id, "artifact_sha256": sha, "collected_at": ctx.collected_at}
     tail = json.dumps(provenance, default=str, separators=(",", ":"))[1:] + "\n"
     head = '{"cluster":' + json.dumps(cluster) + ","
-    sides: dict[tuple[str, str], tuple[str, bool]] = {}  # (role, endpoint) -> (JSON fields, external)
-    conns: dict[Conn, str] = {}
+    conns = [
+        json.dumps({"conn": conn_text(c), "conn_json": conn_json(c)}, separators=(",", ":"))[1:-1] + ","
+        for c in classes.conns
+    ]
     admitted: dict[tuple[str, ...], str] = {}
+    first = [classes.ids[members[0]] for members in classes.members]
 
-    def admitted_by(src: str, dst: str) -> str:
-        reasons = attribution.ingress(src, dst) if attribution is not None else ()
+    def admitted_by(src: int | None, dst: int | None, external: str | None) -> str:
+        if dst is not None:
+            reasons = attribution.ingress(first[src] if src is not None else external or "", first[dst])
+        else:
+            reasons = attribution.egress(first[src] if src is not None else "", external or "")
         text = admitted.get(reasons)
         if text is None:
             text = admitted[reasons] = '"admitted_by":' + json.dumps("; ".join(reasons) or None) + ","
         return text
 
-    def side(role: str, text: str) -> tuple[str, bool]:
-        cached = sides.get((role, text))
-        if cached is None:
-            namespace, name, kind = endpoint(text)
-            fields = {role: text, f"{role}_namespace": namespace, f"{role}_workload": name, f"{role}_kind": kind}
-            cached = sides[(role, text)] = (json.dumps(fields, separators=(",", ":"))[1:-1] + ",", namespace is None)
-        return cached
-
     with tempfile.TemporaryDirectory(prefix="defensible-analysis-") as tmp:
-        path = Path(tmp) / "reachability.ndjson"
+        path = Path(tmp) / "reach_class_conns.ndjson"
         with open(path, "w", encoding="utf-8") as fh:
-            for src, dst, conn in reach.triples:
-                text = conns.get(conn)
-                if text is None:
-                    fields = {"conn": conn_text(conn), "conn_json": conn_json(conn)}
-                    text = conns[conn] = json.dumps(fields, separators=(",", ":"))[1:-1] + ","
-                (src_fields, src_external), (dst_fields, dst_external) = side("src", src), side("dst", dst)
-                external = json.dumps(src if src_external else dst if dst_external else None)
-                why = admitted_by(src, dst) if not dst_external else '"admitted_by":null,'
-                fh.write(f'{head}{src_fields}{dst_fields}"external":{external},{why}{text}{tail}')
-        return ctx.load_ndjson("reachability", path)
+            for src, dst, external, conn in classes.rows():
+                why = admitted_by(src, dst, external)
+                sides = json.dumps({"src_class": src, "dst_class": dst, "external": external})[1:-1] + ","
+                fh.write(f"{head}{sides}{why}{conns[conn]}{tail}")
+        return ctx.load_ndjson("reach_class_conns", path)
 
 
 def load_unmodelled(ctx: CollectContext, cluster: str, reach: Reachability, sha: str) -> int:
@@ -508,9 +517,7 @@ def load_unmodelled(ctx: CollectContext, cluster: str, reach: Reachability, sha:
         return ctx.load_ndjson("reachability_unmodelled", path)
 
 
-def emit_gateways(
-    ctx: CollectContext, cluster: str, report: GatewayReport, sha: str
-) -> None:
+def emit_gateways(ctx: CollectContext, cluster: str, report: GatewayReport, sha: str) -> None:
     status: dict[tuple[str, str, str, int], RouteParentStatus] = {
         (s.route_kind, s.route_ns, s.route, s.parent_index): s for s in report.route_status
     }

@@ -1,5 +1,6 @@
-"""Kubernetes inventory: Gateway API (with BackendTLSPolicy), NetworkPolicy, Istio policy and
-DestinationRules, Services, Namespaces, Nodes and workloads (Pods and their controllers, for reachability).
+"""Kubernetes inventory: Gateway API (with BackendTLSPolicy), NetworkPolicy, admin network policies, Cilium and
+Calico policies, Istio policy and DestinationRules, Services, Namespaces, Nodes and workloads (Pods and their
+controllers, for reachability).
 
 Offline from manifest files or ``kubectl get -A -o json`` dumps (``paths``), live through the
 ``kubernetes`` client from kubeconfig contexts (``contexts``). A kind the API server does not serve (404)
@@ -34,6 +35,7 @@ ISTIO_NETWORKING = "networking.istio.io"
 CILIUM = "cilium.io"
 CALICO = "projectcalico.org"
 CALICO_CRD = "crd.projectcalico.org"
+ADMIN_POLICY = "policy.networking.k8s.io"
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,9 @@ KINDS: tuple[Kind, ...] = (
     Kind("UDPRoute", GATEWAY_API, ("v1alpha2",), "udproutes"),
     Kind("Gateway", ISTIO_NETWORKING, ("v1", "v1beta1", "v1alpha3"), "gateways", qualified=True),
     Kind("VirtualService", ISTIO_NETWORKING, ("v1", "v1beta1", "v1alpha3"), "virtualservices"),
+    # issue 18: the SIG Network admin policies, evaluated by the reachability engine
+    Kind("AdminNetworkPolicy", ADMIN_POLICY, ("v1alpha1",), "adminnetworkpolicies"),
+    Kind("BaselineAdminNetworkPolicy", ADMIN_POLICY, ("v1alpha1",), "baselineadminnetworkpolicies"),
     # issue 18: CNI policies of the reachability analysis (Calico's through its API server and as its operator
     # stores them; the namespaced Calico NetworkPolicy is qualified beside Kubernetes' own)
     Kind("CiliumNetworkPolicy", CILIUM, ("v2",), "ciliumnetworkpolicies"),
@@ -424,6 +429,8 @@ CLUSTER_SCOPED = frozenset(
         "Namespace",
         "GatewayClass",
         "IngressClass",
+        "AdminNetworkPolicy",
+        "BaselineAdminNetworkPolicy",
         "CiliumClusterwideNetworkPolicy",
         "GlobalNetworkPolicy",
         "Tier",

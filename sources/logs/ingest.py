@@ -352,24 +352,29 @@ def reader_sql(max_line: int, skip: int) -> str:
 def parsed_sql(
     fmt: LogFormat, reader: str, wrapper: str, first_line: str | None, spec: Mapping[str, Any], required: list[str]
 ) -> str:
-    """The format's SELECT over the file's non-empty lines: a line of blanks is skipped; a broken envelope or
-    a record without a value for a ``required`` column (``ts``, ``verdict``…) is a reject."""
-    names = {"ts": "timestamp"}
-    missing = "".join(f"WHEN {c} IS NULL THEN 'reject:no valid {names.get(c, c)}' " for c in required)
+    """The format's SELECT over the file's non-empty lines, with its final ``_status`` (``status_sql``)."""
     return f"""
     WITH lines AS NOT MATERIALIZED (
         SELECT raw, {UNWRAP[wrapper]} AS line FROM {reader.format(options="ignore_errors = true")} WHERE raw IS NOT NULL
     ), parsed AS NOT MATERIALIZED (
         {fmt.select(first_line, spec)}
     )
-    SELECT * REPLACE (CASE
+    SELECT * REPLACE ({status_sql(wrapper, required)} AS _status)
+    FROM parsed
+    """
+
+
+def status_sql(wrapper: str, required: list[str]) -> str:
+    """A parsed line's final status: a line of blanks is skipped; a broken envelope or a record without a value
+    for a ``required`` column (``ts``, ``verdict``…) is a reject."""
+    names = {"ts": "timestamp"}
+    missing = "".join(f"WHEN {c} IS NULL THEN 'reject:no valid {names.get(c, c)}' " for c in required)
+    return f"""CASE
         WHEN _status = 'ok' AND {" AND ".join(f"{c} IS NOT NULL" for c in required)} THEN 'ok'
         WHEN regexp_full_match(raw, '[[:space:]]*') THEN 'skip:blank'
         WHEN line IS NULL THEN 'reject:not a {wrapper} envelope'
         WHEN _status <> 'ok' THEN _status
-        {missing}END AS _status)
-    FROM parsed
-    """
+        {missing}END"""
 
 
 def insert_sql(fmt: LogFormat, parsed: str, earlier: int) -> str:

@@ -20,6 +20,7 @@ from sources.logs.formats import FORMATS
 from sources.logs.ingest import Window, already_read, ingest_file
 from sources.logs.retention import MIGRATION as RETENTION_MIGRATION
 from sources.logs.retention import collect_retention
+from sources.logs.spark import ENGINE_SCHEMA, collect_on_spark
 
 MIGRATIONS = (
     f"""
@@ -120,6 +121,30 @@ MIGRATIONS = (
         SELECT a.* FROM log_artifacts a JOIN runs r USING (run_id) WHERE r.status IN ('succeeded', 'partial');
     """,
     RETENTION_MIGRATION,
+    f"""
+    -- Runs on another engine (sources/logs/spark.py): each claim query as run there, and the rows it returned.
+    CREATE TABLE engine_results (
+        pack VARCHAR NOT NULL, claim VARCHAR NOT NULL, query VARCHAR NOT NULL,  -- gaps | evidence
+        engine VARCHAR NOT NULL, engine_version VARCHAR NOT NULL, application_id VARCHAR,
+        sql_sha256 VARCHAR NOT NULL,  -- digest of the transpiled SQL run
+        parameters JSON NOT NULL,     -- the pack parameters judged with
+        columns JSON,                 -- [[name, Spark type], ...]; NULL when the query failed
+        total BIGINT, kept BIGINT,    -- rows returned there, rows kept here (max_rows)
+        error VARCHAR,
+        {PROVENANCE_COLUMNS}
+    );
+    CREATE TABLE engine_rows (
+        pack VARCHAR NOT NULL, claim VARCHAR NOT NULL, query VARCHAR NOT NULL, position BIGINT NOT NULL,
+        value JSON NOT NULL,          -- the row's values, a JSON array in the order of engine_results.columns
+        {PROVENANCE_COLUMNS}
+    );
+    -- Records per cluster, format, day and verdict of the logs an engine read where they are.
+    CREATE TABLE log_aggregates (
+        cluster VARCHAR NOT NULL, log_format VARCHAR NOT NULL, date DATE, verdict VARCHAR,
+        records BIGINT NOT NULL, first_ts TIMESTAMPTZ, last_ts TIMESTAMPTZ,
+        {PROVENANCE_COLUMNS}
+    );
+    """,
 )
 
 INPUT_SCHEMA: dict[str, Any] = {
@@ -162,6 +187,7 @@ class LogsSource:
             "until": {"type": ["string", "null"], "default": None, "description": "keep records before (ISO 8601)"},
             "max_line_bytes": {"type": "integer", "minimum": 1024, "maximum": 16777216, "default": 1048576},
             "memory_limit": {"type": "string", "pattern": "^[0-9.]+ ?[KMGT]i?B$", "default": "512MB"},
+            "engine": ENGINE_SCHEMA,
         },
     }
     migrations = MIGRATIONS
@@ -171,6 +197,9 @@ class LogsSource:
         window = Window(parse_time(cfg["since"], "since"), parse_time(cfg["until"], "until"))
         if window.since and window.until and window.since >= window.until:
             raise SourceError(f"logs: since ({cfg['since']}) must be before until ({cfg['until']})")
+        if cfg.get("engine", {}).get("name") == "spark":
+            collect_on_spark(ctx, window)
+            return
         # rows need no order; DuckDB loads in parallel and spills to disk beyond the memory limit
         ctx.set_duckdb("preserve_insertion_order", "false")
         ctx.set_duckdb("memory_limit", f"'{cfg['memory_limit']}'")

@@ -317,9 +317,12 @@ def analyze_mesh(objects: list[dict], root_namespace: str = ROOT_NAMESPACE) -> M
     revisions = control_planes(found)
     ztunnel = any(w.kind == "DaemonSet" and w.labels.get("app") == "ztunnel" for w in found)
     report = MeshReport(revisions, ztunnel)
+    services_in: dict[str | None, list[dict]] = {}  # by namespace: a Service selects only its namespace's pods
+    for svc in services:
+        services_in.setdefault(meta(svc).get("namespace"), []).append(svc)
     for w in sorted(found, key=lambda w: (w.namespace, w.kind, w.name)):
         plane, revision, why = dataplane(w, namespaces.get(w.namespace, {}), revisions, ztunnel)
-        ports = sorted({p for _, p in w.ports} | service_target_ports(w, services))
+        ports = sorted({p for _, p in w.ports} | service_target_ports(w, services_in.get(w.namespace, [])))
         include = w.annotations.get(INCLUDE_INBOUND)
         exclude = port_list(w.annotations.get(EXCLUDE_INBOUND, "")) or set()
         for port in ports or [None]:
@@ -385,11 +388,15 @@ def analyze_mesh(objects: list[dict], root_namespace: str = ROOT_NAMESPACE) -> M
 
 def service_ports(found: list[Workload], services: list[dict], ports: list[WorkloadPort]) -> list[ServicePort]:
     inbound = {(p.namespace, p.kind, p.workload, p.port): p for p in ports if p.direction == "inbound"}
+    found_in: dict[str, list[Workload]] = {}
+    for w in found:
+        found_in.setdefault(w.namespace, []).append(w)
     out = []
     for s in services:
         spec, ns, name = s.get("spec") or {}, meta(s).get("namespace") or "default", meta(s)["name"]
         sel = strings(spec.get("selector"))
-        selected = [w for w in found if w.namespace == ns and sel and all(w.labels.get(k) == v for k, v in sel.items())]
+        candidates = found_in.get(ns, []) if sel else []
+        selected = [w for w in candidates if all(w.labels.get(k) == v for k, v in sel.items())]
         for p in spec.get("ports") or []:
             if not str(p.get("port", "")).isdigit():
                 continue

@@ -1,4 +1,5 @@
-"""NetworkPolicy reachability: which workloads and external addresses may connect, on which ports.
+"""Network policy reachability (NetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy, Cilium and Calico
+policies at L3/L4): which workloads and external addresses may connect, on which ports.
 
     from collector.analysis.reachability import Inventory, analyze, diff_lines
 

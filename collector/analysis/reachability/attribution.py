@@ -1,9 +1,11 @@
-"""Why a source may connect to a workload: the NetworkPolicies (and Cilium and Calico policies) whose ingress rules
-admit it, or the reason the workload is not isolated (no policy selects it for ingress, hostNetwork, hostPorts).
+"""Why a source may connect to a workload: the AdminNetworkPolicies, NetworkPolicies and BaselineAdminNetworkPolicy
+(and Cilium and Calico policies) whose ingress rules admit it, or the reason the workload is open (no policy
+decides, hostNetwork, hostPorts); and why a workload may connect to external addresses (the Kubernetes policies
+whose egress rules allow it, or none decides).
 
 Claims that find an unwanted connection must name the object that opens it; the engine answers *whether* a pair
-may connect, this module *which objects* make it so. It evaluates each policy rule directly (as the naive
-evaluator does), memoized per source and destination equivalence class.
+may connect, this module *which objects* make it so. It evaluates the tiers of each side directly (the naive
+evaluator's ``decide``), memoized per source and destination equivalence class.
 """
 
 from __future__ import annotations
@@ -13,17 +15,12 @@ import ipaddress
 from collector.analysis.reachability.addresses import Interval
 from collector.analysis.reachability.conns import EMPTY, conn_text
 from collector.analysis.reachability.inventory import Inventory
-from collector.analysis.reachability.model import (
-    NAME_LABEL,
-    IPBlockPeer,
-    Policy,
-    Rule,
-    Workload,
-    resolve_ports,
-)
+from collector.analysis.reachability.model import IPBlockPeer, Rule, Workload, resolve_ports
+from collector.analysis.reachability.naive import DEFAULT, Applying, applying, decide
 from collector.analysis.reachability.ordered import ALLOW, ActionRule, OrderedPolicy
 
-NOT_ISOLATED = "no NetworkPolicy selects it for ingress"
+NOT_ISOLATED = "no NetworkPolicy selects it for ingress"  # nor does an admin policy decide
+NOT_ISOLATED_EGRESS = "no NetworkPolicy selects it for egress"
 NOT_DENIED = "no rule denies it (a Cilium policy without default deny, or a Calico Pass out of the last tier)"
 HOST_NETWORK = "hostNetwork (NetworkPolicy does not isolate host-network pods)"
 
@@ -35,11 +32,10 @@ class Attribution:
     def __init__(self, inv: Inventory) -> None:
         self.inv = inv
         self.by_id = {w.id: w for w in inv.workloads}
-        self.src_keys = {w.id: (w.namespace, frozenset(w.labels.items())) for w in inv.workloads}
-        self.dst_keys = {
-            w.id: (*self.src_keys[w.id], w.named_ports, w.host_network, w.host_ports) for w in inv.workloads
-        }
-        self._selecting: dict[tuple, tuple[Policy | OrderedPolicy, ...]] = {}
+        self.src_keys = {w.id: (w.namespace, frozenset(w.labels.items()), w.host_network) for w in inv.workloads}
+        self.dst_keys = {w.id: (*self.src_keys[w.id], w.named_ports, w.host_ports) for w in inv.workloads}
+        self._applying: dict[tuple, tuple[Applying, tuple[int, ...]]] = {}
+        self._ordered: dict[tuple, tuple[OrderedPolicy, ...]] = {}
         self._cache: dict[tuple, tuple[str, ...]] = {}
 
     def ingress(self, src: str, dst: str) -> tuple[str, ...]:
@@ -47,68 +43,86 @@ class Attribution:
         if dst_key is None:
             return ()
         target = self.by_id[dst]
-        selecting = self._selecting.get(dst_key)
-        if selecting is None:
-            labels = self.inv.namespaces.get(target.namespace) or {NAME_LABEL: target.namespace}
-            selecting = self._selecting[dst_key] = (
-                *(p for p in self.inv.policies
-                  if p.ingress and p.namespace == target.namespace and p.selector.matches(target.labels)),
-                *(p for p in self.inv.ordered if p.applies(target, labels, True)),
-            )  # fmt: skip
-        # what admits a source depends on the policies selecting the destination and its ports, not its labels
-        key = (self.src_keys.get(src, src), tuple(map(id, selecting)), dst_key[2:])
+        policies, ids = self.applying(target, "ingress", dst_key)
+        ordered = self._ordered.get(dst_key)
+        if ordered is None:
+            labels = self.inv.namespace_labels(target.namespace)
+            ordered = self._ordered[dst_key] = tuple(p for p in self.inv.ordered if p.applies(target, labels, True))
+        # what admits a source depends on the policies applying to the destination and its ports, not its labels
+        key = (self.src_keys.get(src, src), ids, tuple(map(id, ordered)), dst_key[2:])
         found = self._cache.get(key)
         if found is None:
             source = self.by_id.get(src)
             endpoint = source if source is not None else parse_interval(src)
-            found = self._cache[key] = self._reasons(endpoint, target, selecting)
+            found = self._cache[key] = self._reasons(endpoint, target, policies, ordered)
+        return found
+
+    def egress(self, src: str, dst: str) -> tuple[str, ...]:
+        """The reasons the workload ``src`` may connect to the external addresses ``dst`` (``first-last``)."""
+        source, interval = self.by_id.get(src), parse_interval(dst)
+        if source is None or interval is None:
+            return ()
+        if source.host_network:
+            return (HOST_NETWORK,)
+        policies, ids = self.applying(source, "egress", self.src_keys[src])
+        key = ("egress", ids, interval)  # to external addresses, only the policies applying to the source count
+        found = self._cache.get(key)
+        if found is None:
+            reasons = decide(self.inv, source, interval, "egress", matches, policies)
+            found = self._cache[key] = tuple(
+                dict.fromkeys(NOT_ISOLATED_EGRESS if r == DEFAULT else r for r, _ in reasons)
+            )
+        return found
+
+    def applying(self, pod: Workload, direction: str, key: tuple) -> tuple[Applying, tuple[int, ...]]:
+        """The policies applying to the pod's side (memoized on ``key``, the pod's class) and their ids."""
+        found = self._applying.get((direction, key))
+        if found is None:
+            policies = applying(self.inv, pod, direction)
+            ids = tuple(map(id, (*policies.admin, *policies.isolating, policies.baseline)))
+            found = self._applying[(direction, key)] = (policies, ids)
         return found
 
     def _reasons(
-        self, src: Workload | Interval | None, dst: Workload, selecting: tuple[Policy | OrderedPolicy, ...]
+        self, src: Workload | Interval | None, dst: Workload, policies: Applying, ordered: tuple[OrderedPolicy, ...]
     ) -> tuple[str, ...]:
         reasons: list[str] = []
         if dst.host_network:
             reasons.append(HOST_NETWORK)
         elif dst.host_ports:
             reasons.append(f"hostPort {conn_text(dst.host_conn)} (forwarded from the node, outside NetworkPolicy)")
-        if not selecting:
-            return (*reasons, NOT_ISOLATED)
         if src is None:
             return tuple(reasons)
-        admitting = []
-        for policy in selecting:
-            if isinstance(policy, Policy):
-                if any(self._admits(rule, src, dst) for rule in policy.ingress_rules):
-                    admitting.append(f"NetworkPolicy {policy.namespace}/{policy.name}")
-            elif any(
-                r.action == ALLOW and self._local(r, dst) and self._admits(r.rule, src, dst)
-                for r in policy.ingress_rules
-            ):
-                admitting.append(policy.title)
-        if not admitting and any(isinstance(p, OrderedPolicy) for p in selecting):
+        for label, _ in decide(self.inv, dst, src, "ingress", matches, policies):
+            if label == DEFAULT and ordered:  # the Cilium or Calico policies decide
+                continue
+            reason = NOT_ISOLATED if label == DEFAULT else label
+            if reason not in reasons:
+                reasons.append(reason)
+        admitting = [p.title for p in ordered if any(self._allows(r, src, dst) for r in p.ingress_rules)]
+        if ordered and not admitting:
             admitting.append(NOT_DENIED)
         return (*reasons, *admitting)
 
-    def _local(self, rule: ActionRule, dst: Workload) -> bool:
-        """Whether a rule with local selectors applies to ``dst``."""
-        labels = self.inv.namespaces.get(dst.namespace) or {NAME_LABEL: dst.namespace}
-        return rule.local is None or rule.local.matches(dst, labels)
+    def _allows(self, rule: ActionRule, src: Workload | Interval, dst: Workload) -> bool:
+        """Whether a Cilium or Calico Allow rule (its local selectors applying to ``dst``) admits ``src``."""
+        local = rule.local is None or rule.local.matches(dst, self.inv.namespace_labels(dst.namespace))
+        ports = resolve_ports(rule.rule.ports, dst.named_ports)
+        return rule.action == ALLOW and local and ports != EMPTY and matches(self.inv, rule.rule, src)
 
-    def _admits(self, rule: Rule, src: Workload | Interval, dst: Workload) -> bool:
-        if resolve_ports(rule.ports, dst.named_ports) == EMPTY:
-            return False
-        if rule.peers is None:
+
+def matches(inv: Inventory, rule: Rule, src: Workload | Interval) -> bool:
+    """Whether a rule's peers take in ``src`` (an interval of the result may span the blocks of several rules:
+    one that shares an address with it admits part of it)."""
+    if rule.peers is None:
+        return True
+    for peer in rule.peers:
+        if isinstance(peer, IPBlockPeer):
+            if not isinstance(src, Workload) and overlaps(peer.intervals, src):
+                return True
+        elif isinstance(src, Workload) and peer.matches(src, inv.namespace_labels(src.namespace)):
             return True
-        for peer in rule.peers:
-            if isinstance(peer, IPBlockPeer):
-                if not isinstance(src, Workload) and overlaps(peer.intervals, src):
-                    return True
-            elif isinstance(src, Workload):
-                labels = self.inv.namespaces.get(src.namespace) or {NAME_LABEL: src.namespace}
-                if peer.matches(src, labels):
-                    return True
-        return False
+    return False
 
 
 def parse_interval(text: str) -> Interval | None:

@@ -54,10 +54,17 @@ def conn_of(protocol: str, lo: int = MIN_PORT, hi: int = MAX_PORT) -> Conn:
 
 
 def union(a: Conn, b: Conn) -> Conn:
+    if a == EMPTY or b == ALL:
+        return b
+    if b == EMPTY or a == ALL:
+        return a
     return (normalize(a[0] + b[0]), normalize(a[1] + b[1]), normalize(a[2] + b[2]))
 
 
 def union_all(conns: Iterable[Conn]) -> Conn:
+    conns = [c for c in conns if c != EMPTY]
+    if len(conns) < 2:
+        return conns[0] if conns else EMPTY
     parts: list[list[tuple[int, int]]] = [[], [], []]
     for conn in conns:
         for k in range(3):
@@ -66,6 +73,10 @@ def union_all(conns: Iterable[Conn]) -> Conn:
 
 
 def intersection(a: Conn, b: Conn) -> Conn:
+    if a == ALL or b == EMPTY:
+        return b
+    if b == ALL or a == EMPTY:
+        return a
     return (ranges_intersection(a[0], b[0]), ranges_intersection(a[1], b[1]), ranges_intersection(a[2], b[2]))
 
 
@@ -87,6 +98,10 @@ def ranges_difference(a: Ranges, b: Ranges) -> Ranges:
 
 def difference(a: Conn, b: Conn) -> Conn:
     """The connections of ``a`` not in ``b``."""
+    if a == EMPTY or b == EMPTY:
+        return a
+    if b == ALL:
+        return EMPTY
     return (ranges_difference(a[0], b[0]), ranges_difference(a[1], b[1]), ranges_difference(a[2], b[2]))
 
 

@@ -240,9 +240,7 @@ def reach_to(
 ) -> dict[tuple[str, str], Conn]:
     """The connections from each client to each server and to each address (keyed by its text)."""
     out: dict[tuple[str, str], Conn] = {}
-    for src, dst, conn in reach.triples:
-        if src not in clients:
-            continue
+    for src, dst, conn in reach.matching(src=clients.__contains__):
         if dst in servers:
             out[(src, dst)] = conn
         elif (interval := parse_interval(dst)) is not None:

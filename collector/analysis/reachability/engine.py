@@ -1,28 +1,40 @@
 """The reachability engine.
 
-Workloads with the same namespace, labels and named ports are one equivalence class. Sets of classes
+Workloads of one namespace that every pod selector applying there selects alike, with the same named ports and
+host access, are one equivalence class (labels no selector looks at do not split them). Sets of classes
 and of elementary external intervals are bitsets over one index space (classes first, then intervals),
 so selecting, matching peers and grouping are a few big-integer operations. For each class the engine
 computes one row of allowed connection ids per direction (ingress from every source, egress to every
 destination), shared between classes selected by the same policies; a pair's connections are then the
-intersection of the source's egress entry and the destination's ingress entry (memoized on the ids).
+intersection of the source's egress entry and the destination's ingress entry (memoized on the ids). The result
+is class-level (``Classes``); lines per pair of workloads are expanded from it on demand.
+
+With admin policies applying, a row is computed by running the tiers (AdminNetworkPolicies by priority,
+NetworkPolicy, BaselineAdminNetworkPolicy) over a partition of the index space into pieces of equal state
+(allowed, undecided, passed connection ids): each rule splits the pieces it matches, equal states merge. Under
+Cilium or Calico policies a class's rows are its enforcers' plans (``ordered``, ``enforcement``), intersected with
+the tiers' row where an admin policy applies: a connection must pass both.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from itertools import compress
+from functools import partial
+from itertools import compress, groupby
 from operator import itemgetter
 
 from collector.analysis.reachability.addresses import Interval, elementary_intervals, interval_text, merge_runs
 from collector.analysis.reachability.bits import indices, span
-from collector.analysis.reachability.conns import ALL_ID, EMPTY_ID, ConnTable
+from collector.analysis.reachability.conns import ALL_ID, EMPTY_ID, ConnTable, conn_text
 from collector.analysis.reachability.enforcement import evaluate
 from collector.analysis.reachability.inventory import Inventory, all_rules
 from collector.analysis.reachability.model import (
     NAME_LABEL,
+    AdminPolicy,
+    AdminRule,
     IPBlockPeer,
     NamedPort,
     Peer,
@@ -30,13 +42,22 @@ from collector.analysis.reachability.model import (
     PortSpec,
     Rule,
     SelectorPeer,
-    Workload,
     resolve_ports,
 )
 from collector.analysis.reachability.ordered import plan
-from collector.analysis.reachability.result import Reachability
+from collector.analysis.reachability.result import Classes, Reachability
 from collector.analysis.reachability.selectors import Matcher, Selector
-from collector.analysis.reachability.unmodelled import unmodelled
+from collector.analysis.reachability.unmodelled import (
+    Unmodelled,
+    admin_pair,
+    may_hold,
+    outside,
+    risky_rules,
+    unmodelled,
+)
+
+State = tuple[int, ...]  # connection ids: (allowed, undecided, passed[, group allow, pass, deny, remaining])
+Pieces = dict[State, int]  # state -> the indices (bitset) in that state
 
 
 @dataclass
@@ -55,6 +76,7 @@ class CompiledRule:
     ports: tuple[PortSpec, ...] | None
     named: bool
     conn_id: int  # when not named: the connections allowed to any peer
+    action: str = "Allow"  # admin policy rules: Allow | Deny | Pass
 
 
 @dataclass(frozen=True)
@@ -66,17 +88,92 @@ class CompiledPolicy:
     egress_rules: tuple[CompiledRule, ...]
 
 
-def equivalence_classes(workloads: list[Workload], table: ConnTable) -> tuple[list[Klass], list[int]]:
-    """The classes and, per workload, its class index."""
+@dataclass(frozen=True)
+class CompiledAdmin:
+    selected: int  # classes
+    priority: int | None
+    ingress_rules: tuple[CompiledRule, ...]
+    egress_rules: tuple[CompiledRule, ...]
+
+
+OTHER = "\0"  # a label value no selector in scope names (label values cannot hold it)
+
+
+@dataclass
+class Scope:
+    """What the pod selectors applying to some pods look at: (label, value) pairs and label keys of Kubernetes
+    selectors, and the keys of other selectors (Calico expressions), whose values are compared as they are."""
+
+    pairs: set[tuple[str, str]] = field(default_factory=set)
+    keys: set[str] = field(default_factory=set)
+    exact: set[str] = field(default_factory=set)
+
+    def add(self, selector: Matcher) -> None:
+        if isinstance(selector, Selector):
+            self.pairs.update(selector.labels)
+            self.pairs.update((e.key, v) for e in selector.expressions for v in e.values)
+            self.keys.update(selector.keys)
+        else:
+            self.exact.update(selector.keys)
+
+    def labels(self, labels: dict[str, str]) -> dict[str, str]:
+        """``labels`` as these selectors see them: keys they ignore dropped, values they do not name OTHER."""
+        return {
+            k: v if k in self.exact or (k, v) in self.pairs else OTHER
+            for k, v in labels.items()
+            if k in self.keys or k in self.exact
+        }
+
+
+def selectors_in_scope(inv: Inventory) -> dict[str | None, Scope]:
+    """Per namespace, what the pod selectors that apply to its pods look at: the podSelectors of its
+    NetworkPolicies and the peer podSelectors whose namespace scope includes it, and in every namespace those of
+    admin policies (subjects, peers) and of Cilium and Calico policies (endpoints, peers, rule selectors), also
+    under None for the namespaces no NetworkPolicy concerns."""
+    everywhere = Scope()
+    for admin in inv.admin_policies():
+        cluster_peers = [admin.subject, *(p for r in admin.ingress_rules + admin.egress_rules for p in r.peers or ())]
+        for peer in cluster_peers:
+            if isinstance(peer, SelectorPeer) and peer.pods is not None:
+                everywhere.add(peer.pods)
+    for ordered in inv.ordered:
+        rules = ordered.ingress_rules + ordered.egress_rules
+        for peer in [ordered.selects, *(r.local for r in rules), *(p for r in rules for p in r.rule.peers or ())]:
+            if isinstance(peer, SelectorPeer) and peer.pods is not None:
+                everywhere.add(peer.pods)
+    scoped: dict[str, Scope] = defaultdict(
+        lambda: Scope(set(everywhere.pairs), set(everywhere.keys), set(everywhere.exact))
+    )
+    for policy in inv.policies:
+        scoped[policy.namespace].add(policy.selector)
+        for rule in policy.ingress_rules + policy.egress_rules:
+            for peer in rule.peers or ():
+                if not isinstance(peer, SelectorPeer) or peer.pods is None:
+                    continue
+                if peer.namespaces is None:
+                    scoped[peer.namespace].add(peer.pods)
+                    continue
+                for ns in inv.namespaces:
+                    if peer.namespaces.matches(inv.namespaces.get(ns) or {NAME_LABEL: ns}):
+                        scoped[ns].add(peer.pods)
+    return {None: everywhere, **scoped}
+
+
+def equivalence_classes(inv: Inventory, table: ConnTable) -> tuple[list[Klass], list[int]]:
+    """The classes and, per workload, its class index. Workloads of one namespace are equivalent when every pod
+    selector of every policy kind that applies there selects them alike (``Scope.labels``), with equal named
+    ports and host access."""
+    scoped = selectors_in_scope(inv)
     by_key: dict[tuple, int] = {}
     classes: list[Klass] = []
     of: list[int] = []
-    for i, w in enumerate(workloads):
-        key = (w.namespace, frozenset(w.labels.items()), w.named_ports, w.host_network, w.host_ports)
+    for i, w in enumerate(inv.workloads):
+        labels = (scoped.get(w.namespace) or scoped[None]).labels(w.labels)
+        key = (w.namespace, frozenset(labels.items()), w.named_ports, w.host_network, w.host_ports)
         k = by_key.get(key)
         if k is None:
             k = by_key[key] = len(classes)
-            classes.append(Klass(w.namespace, w.labels, w.named_ports, w.host_network, table.id(w.host_conn)))
+            classes.append(Klass(w.namespace, labels, w.named_ports, w.host_network, table.id(w.host_conn)))
         classes[k].members.append(i)
         of.append(k)
     return classes, of
@@ -99,8 +196,11 @@ class Space:
         self.ns_bits: dict[str, int] = defaultdict(int)
         self.pairs: dict[tuple[str, str], int] = defaultdict(int)
         self.keys: dict[str, int] = defaultdict(int)
+        self.host_network = 0
         for k, klass in enumerate(classes):
             bit = 1 << k
+            if klass.host_network:
+                self.host_network |= bit
             self.ns_bits[klass.namespace] |= bit
             for label, value in klass.labels.items():
                 self.pairs[(label, value)] |= bit
@@ -154,6 +254,8 @@ class Space:
                 bits |= span(self.ext_offset[version] + first, self.ext_offset[version] + last)
             return bits
         scope = self.ns_bits.get(peer.namespace, 0) if peer.namespaces is None else self.in_namespaces(peer.namespaces)
+        if not peer.host_network:
+            scope &= ~self.host_network
         return scope if peer.pods is None else scope & self.pods(peer.pods)
 
     def rule(self, rule: Rule, table: ConnTable) -> CompiledRule:
@@ -163,7 +265,17 @@ class Space:
             for peer in rule.peers:
                 bits |= self.peer(peer)
         named = rule.has_named_ports
-        return CompiledRule(bits, rule.ports, named, EMPTY_ID if named else table.id(resolve_ports(rule.ports, ())))
+        action = rule.action if isinstance(rule, AdminRule) else "Allow"
+        conn_id = EMPTY_ID if named else table.id(resolve_ports(rule.ports, ()))
+        return CompiledRule(bits, rule.ports, named, conn_id, action)
+
+    def admin(self, policy: AdminPolicy, table: ConnTable) -> CompiledAdmin:
+        return CompiledAdmin(
+            self.peer(policy.subject),
+            policy.priority,
+            tuple(self.rule(r, table) for r in policy.ingress_rules),
+            tuple(self.rule(r, table) for r in policy.egress_rules),
+        )
 
     def policy(self, policy: Policy, table: ConnTable) -> CompiledPolicy:
         selected = self.ns_bits.get(policy.namespace, 0) & self.pods(policy.selector)
@@ -186,6 +298,17 @@ class Rows:
         self.all = [ALL_ID] * size
         self._rows: dict[tuple, list[int]] = {}
         self._resolved: dict[tuple, int] = {}
+        self._both: dict[tuple[int, ...], list[int]] = {}
+
+    def both(self, *rows: list[int]) -> list[int]:
+        """The rows intersected (a connection must pass each), memoized on the rows."""
+        key = tuple(map(id, rows))
+        found = self._both.get(key)
+        if found is None:
+            pairs = list(zip(*rows, strict=True))
+            self.table.intersections(pairs)
+            found = self._both[key] = list(map(self.table.inter.__getitem__, pairs))
+        return found
 
     def resolved(self, ports: tuple[PortSpec, ...] | None, named_ports: tuple[NamedPort, ...]) -> int:
         key = (ports, named_ports)
@@ -194,47 +317,125 @@ class Rows:
             found = self._resolved[key] = self.table.id(resolve_ports(ports, named_ports))
         return found
 
-    def ingress(self, policies: list[CompiledPolicy], named_ports: tuple[NamedPort, ...]) -> list[int]:
-        """Allowed ingress from every source to a class selected by ``policies`` with these named ports."""
-        if not policies:
+    def applications(
+        self, rule: CompiledRule, ingress: bool, named_ports: tuple[NamedPort, ...]
+    ) -> list[tuple[int, int]]:
+        """(peers, connection id) of a rule, without empty connections; a named port resolves against the
+        destination: the class itself (``named_ports``) for ingress, each peer for egress."""
+        if not rule.named:
+            out = [(rule.bits, rule.conn_id)]
+        elif ingress:
+            out = [(rule.bits, self.resolved(rule.ports, named_ports))]
+        else:
+            out = [
+                (rule.bits & having, self.resolved(rule.ports, named))
+                for named, having in self.signatures.items()
+                if rule.bits & having
+            ]
+        return [(bits, conn) for bits, conn in out if conn != EMPTY_ID and bits]
+
+    def row(
+        self,
+        ingress: bool,
+        admin: list[CompiledAdmin],
+        policies: list[CompiledPolicy],
+        baseline: CompiledAdmin | None,
+        named_ports: tuple[NamedPort, ...] = (),
+    ) -> list[int]:
+        """The connections a class's ingress (egress) side allows with every peer, for the admin policies,
+        isolating NetworkPolicies and baseline that apply to it in that direction."""
+        if not admin and not policies and baseline is None:
             return self.all
-        named = any(rule.named for policy in policies for rule in policy.ingress_rules)
-        key = ("in", tuple(map(id, policies)), named_ports if named else None)
+        rules = [r for p in [*admin, *policies, *([baseline] if baseline else [])] for r in self.rules_of(p, ingress)]
+        named = ingress and any(r.named for r in rules)
+        key = (ingress, tuple(map(id, admin)), tuple(map(id, policies)), id(baseline), named_ports if named else None)
         row = self._rows.get(key)
         if row is None:
-            parts: dict[int, int] = defaultdict(int)
-            for policy in policies:
-                for rule in policy.ingress_rules:
-                    conn = self.resolved(rule.ports, named_ports) if rule.named else rule.conn_id
-                    if conn != EMPTY_ID:
-                        parts[conn] |= rule.bits
-            row = self._rows[key] = self.materialize(parts)
+            if admin or baseline is not None:
+                pieces = self.tiers(ingress, admin, policies, baseline, named_ports)
+            else:
+                pieces = self.disjoint(self.allowed_by(policies, ingress, named_ports))
+            row = self._rows[key] = self.write(pieces)
         return row
 
-    def egress(self, policies: list[CompiledPolicy]) -> list[int]:
-        """Allowed egress to every destination from a class selected by ``policies``."""
-        if not policies:
-            return self.all
-        key = ("out", tuple(map(id, policies)))
-        row = self._rows.get(key)
-        if row is None:
-            parts: dict[int, int] = defaultdict(int)
-            for policy in policies:
-                for rule in policy.egress_rules:
-                    if not rule.named:
-                        if rule.conn_id != EMPTY_ID:
-                            parts[rule.conn_id] |= rule.bits
-                        continue
-                    for named_ports, having in self.signatures.items():  # named ports resolve per destination
-                        bits = rule.bits & having
-                        conn = self.resolved(rule.ports, named_ports) if bits else EMPTY_ID
-                        if conn != EMPTY_ID:
-                            parts[conn] |= bits
-            row = self._rows[key] = self.materialize(parts)
-        return row
+    @staticmethod
+    def rules_of(policy: CompiledPolicy | CompiledAdmin, ingress: bool) -> tuple[CompiledRule, ...]:
+        return policy.ingress_rules if ingress else policy.egress_rules
 
-    def materialize(self, parts: dict[int, int]) -> list[int]:
-        """Disjoint pieces (the union of the connections of every part covering them), written into a row."""
+    def allowed_by(
+        self, policies: list[CompiledPolicy], ingress: bool, named_ports: tuple[NamedPort, ...]
+    ) -> dict[int, int]:
+        """The union of NetworkPolicy rules: connection id -> peers (overlapping)."""
+        parts: dict[int, int] = defaultdict(int)
+        for policy in policies:
+            for rule in self.rules_of(policy, ingress):
+                for bits, conn in self.applications(rule, ingress, named_ports):
+                    parts[conn] |= bits
+        return parts
+
+    def tiers(
+        self,
+        ingress: bool,
+        admin: list[CompiledAdmin],
+        policies: list[CompiledPolicy],
+        baseline: CompiledAdmin | None,
+        named_ports: tuple[NamedPort, ...],
+    ) -> list[tuple[int, int]]:
+        """Disjoint (peers, allowed connection id): AdminNetworkPolicies by priority (equal priorities joined, Allow
+        over Pass over Deny), then the NetworkPolicies if any, else the baseline; what none decides is allowed."""
+        t = self.table
+        pieces: Pieces = {(EMPTY_ID, ALL_ID, EMPTY_ID): span(0, self.size - 1)}
+        for _, group in groupby(admin, key=lambda p: p.priority):
+            pieces = remap(pieces, lambda s: (*s, EMPTY_ID, EMPTY_ID, EMPTY_ID, s[1]))
+            for policy in group:
+                pieces = remap(pieces, lambda s: (*s[:6], s[1]))  # each policy of the group starts afresh
+                for rule in self.rules_of(policy, ingress):
+                    slot = 3 + ACTIONS.index(rule.action)
+                    for bits, conn in self.applications(rule, ingress, named_ports):
+                        pieces = split(pieces, bits, partial(self.first_match, slot=slot, conn=conn))
+            pieces = remap(pieces, self.close_group)
+        pieces = remap(pieces, lambda s: (s[0], t.union(s[1], s[2])))  # passed: undecided by the admin tier
+        if policies:
+            out: dict[int, int] = defaultdict(int)
+            allowed = self.disjoint(self.allowed_by(policies, ingress, named_ports))
+            for (done, pending), bits in pieces.items():
+                for np_bits, conn in allowed:
+                    if both := bits & np_bits:
+                        out[t.union(done, t.intersection(pending, conn))] |= both
+                        bits ^= both
+                if bits:
+                    out[done] |= bits
+            return [(bits, conn) for conn, bits in out.items()]
+        for rule in self.rules_of(baseline, ingress) if baseline else ():
+            for bits, conn in self.applications(rule, ingress, named_ports):
+                pieces = split(pieces, bits, partial(self.baseline_match, action=rule.action, conn=conn))
+        return [(bits, t.union(*state)) for state, bits in pieces.items()]
+
+    def first_match(self, state: State, slot: int, conn: int) -> State:
+        """A rule of a group's policy matches: what its policy had not decided yet goes to the rule's action."""
+        matched = self.table.intersection(state[6], conn)
+        if matched == EMPTY_ID:
+            return state
+        out = list(state)
+        out[slot] = self.table.union(state[slot], matched)
+        out[6] = self.table.difference(state[6], matched)
+        return tuple(out)
+
+    def close_group(self, state: State) -> State:
+        allowed, pending, passed, allow, pass_, deny, _ = state
+        t = self.table
+        decided = t.union(allow, t.union(pass_, deny))
+        return t.union(allowed, allow), t.difference(pending, decided), t.union(passed, t.difference(pass_, allow))
+
+    def baseline_match(self, state: State, action: str, conn: int) -> State:
+        allowed, pending = state
+        matched = self.table.intersection(pending, conn)
+        if action == "Allow":
+            allowed = self.table.union(allowed, matched)
+        return allowed, self.table.difference(pending, matched)
+
+    def disjoint(self, parts: dict[int, int]) -> list[tuple[int, int]]:
+        """Disjoint pieces (peers, the union of the connections of every part covering them)."""
         pieces: list[tuple[int, int]] = []
         for conn, bits in parts.items():
             refined = []
@@ -250,21 +451,50 @@ class Rows:
             if bits:
                 refined.append((bits, conn))
             pieces = refined
+        return pieces
+
+    def write(self, pieces: list[tuple[int, int]]) -> list[int]:
         row = [EMPTY_ID] * self.size
         for bits, conn in pieces:
-            for i in indices(bits):
-                row[i] = conn
+            if conn != EMPTY_ID:
+                for i in indices(bits):
+                    row[i] = conn
         return row
+
+
+ACTIONS = ("Allow", "Pass", "Deny")  # the order of the group verdicts in a State
+
+
+def remap(pieces: Pieces, change: Callable[[State], State]) -> Pieces:
+    out: Pieces = defaultdict(int)
+    for state, bits in pieces.items():
+        out[change(state)] |= bits
+    return out
+
+
+def split(pieces: Pieces, bits: int, change: Callable[[State], State]) -> Pieces:
+    """``change`` applied to the part of each piece inside ``bits``."""
+    out: Pieces = defaultdict(int)
+    for state, piece in pieces.items():
+        both = piece & bits
+        if both:
+            out[change(state)] |= both
+            if both != piece:
+                out[state] |= piece ^ both
+        else:
+            out[state] |= piece
+    return out
 
 
 def analyze(inv: Inventory) -> Reachability:
     """Allowed connections between every ordered pair of workloads, and between workloads and external addresses."""
     table = ConnTable()
-    classes, class_of = equivalence_classes(inv.workloads, table)
+    classes, class_of = equivalence_classes(inv, table)
     externals = elementary_intervals(blocks(inv))
     n_classes = len(classes)
     space = Space(classes, externals, inv.namespaces)
     compiled = [space.policy(p, table) for p in inv.policies]
+    admin = [space.admin(p, table) for p in inv.admin_policies()]
 
     selecting_in: list[list[CompiledPolicy]] = [[] for _ in classes]
     selecting_out: list[list[CompiledPolicy]] = [[] for _ in classes]
@@ -274,27 +504,46 @@ def analyze(inv: Inventory) -> Reachability:
                 selecting_in[k].append(policy)
             if policy.egress:
                 selecting_out[k].append(policy)
+    admin_in: list[list[CompiledAdmin]] = [[] for _ in classes]
+    admin_out: list[list[CompiledAdmin]] = [[] for _ in classes]
+    for policy in admin:  # in order of priority, the baseline last
+        for k in indices(policy.selected):
+            if policy.ingress_rules:
+                admin_in[k].append(policy)
+            if policy.egress_rules:
+                admin_out[k].append(policy)
+
+    def row(ingress: bool, k: int) -> list[int]:
+        applying = (admin_in if ingress else admin_out)[k]
+        baseline = applying[-1] if applying and applying[-1].priority is None else None
+        anps = applying[:-1] if baseline else applying
+        policies = (selecting_in if ingress else selecting_out)[k]
+        return rows.row(ingress, anps, policies, baseline, classes[k].named_ports if ingress else ())
 
     signatures: dict[tuple[NamedPort, ...], int] = defaultdict(int)
     signatures[()] = space.everything & ~space.classes_all
     for k, klass in enumerate(classes):
         signatures[klass.named_ports] |= 1 << k
     rows = Rows(table, space.size, signatures)
-    if inv.ordered:  # Cilium or Calico policies: ordered evaluation
+    if inv.ordered:  # Cilium or Calico policies: ordered evaluation; under admin policies too, pass both
         in_rows, out_rows = enforced_rows(inv, space, classes, compiled, rows)
+        for k in range(n_classes):
+            if admin_in[k]:
+                in_rows[k] = rows.both(in_rows[k], row(True, k))
+            if admin_out[k]:
+                out_rows[k] = rows.both(out_rows[k], row(False, k))
     else:
-        in_rows = [rows.ingress(selecting_in[k], klass.named_ports) for k, klass in enumerate(classes)]
-        out_rows = [rows.egress(selecting_out[k]) for k in range(n_classes)]
-    for k, klass in enumerate(classes):  # what reaches the class outside NetworkPolicy, from every source
+        in_rows = [row(True, k) for k in range(n_classes)]
+        out_rows = [row(False, k) for k in range(n_classes)]
+    for k, klass in enumerate(classes):  # what reaches the class outside the policies, from every source
         if klass.host_conn != EMPTY_ID and in_rows[k] is not rows.all:
             in_rows[k] = [table.union(conn, klass.host_conn) for conn in in_rows[k]]
         if klass.host_network:
             out_rows[k] = rows.all
 
-    by_source = list(zip(*in_rows, strict=True)) if classes else []  # by_source[i][d]: ingress of class d from i
     allowed: list[tuple[int, ...]] = []
-    for k in range(n_classes):
-        out, into = out_rows[k], by_source[k]
+    for k in range(n_classes):  # column by column: a transposed copy of in_rows would double the peak memory
+        out, into = out_rows[k], tuple(map(itemgetter(k), in_rows))  # into[d]: ingress of class d from class k
         if out is rows.all:
             allowed.append(into)
             continue
@@ -302,9 +551,29 @@ def analyze(inv: Inventory) -> Reachability:
         table.intersections(keys)
         allowed.append(tuple(map(table.inter.__getitem__, keys)))
 
+    texts: dict[Interval, str] = {}
+
+    def runs(values: list[int]) -> list[tuple[str, int]]:
+        out = []
+        for interval, conn in merge_runs(externals, values, EMPTY_ID):
+            text = texts.get(interval)
+            if text is None:
+                text = texts[interval] = interval_text(interval)
+            out.append((text, conn))
+        return out
+
     members = [klass.members for klass in classes]
-    lines = triples(inv.workloads, class_of, members, allowed, out_rows, by_source, externals, table)
-    return Reachability(lines, unmodelled(inv, lines))
+    result = Classes(
+        ids=[w.id for w in inv.workloads],
+        class_of=class_of,
+        members=members,
+        allowed=allowed,
+        egress=[runs(out_rows[k][n_classes:]) for k in range(n_classes)],
+        ingress=[runs(in_rows[k][n_classes:]) for k in range(n_classes)],
+        conns=table.conns,
+    )
+    admin_pairs = possible(inv, class_of, members, out_rows, in_rows, table)
+    return Reachability(unmodelled=unmodelled(inv, result.triples(), admin_pairs), classes=result)
 
 
 def enforced_rows(
@@ -317,7 +586,6 @@ def enforced_rows(
     selected = [space.peer(p.selects) if p.selects is not None else 0 for p in inv.ordered]
     compiled_rules: dict[int, CompiledRule] = {}
     memo: dict[tuple, list[int]] = {}  # a plan's row, per enforcer and what selects the class
-    both_memo: dict[tuple[int, ...], list[int]] = {}  # the rows of both enforcers intersected
     locals_: dict[int, int] = {}
 
     def local_bits(selects: SelectorPeer) -> int:
@@ -357,52 +625,41 @@ def enforced_rows(
             found_rows.append(found)
         if len(found_rows) == 1:
             return found_rows[0]
-        key = tuple(map(id, found_rows))  # both enforcers: a connection must pass both
-        both = both_memo.get(key)
-        if both is None:
-            pairs = list(zip(*found_rows, strict=True))
-            table.intersections(pairs)
-            both = both_memo[key] = list(map(table.inter.__getitem__, pairs))
-        return both
+        return rows.both(*found_rows)  # both enforcers: a connection must pass both
 
     return [row(k, True) for k in range(len(classes))], [row(k, False) for k in range(len(classes))]
 
 
-def triples(
-    workloads: list[Workload],
+def possible(
+    inv: Inventory,
     class_of: list[int],
     members: list[list[int]],
-    allowed: list[tuple[int, ...]],
     out_rows: list[list[int]],
-    by_source: list[tuple[int, ...]],
-    externals: list[Interval],
+    in_rows: list[list[int]],
     table: ConnTable,
-) -> list:
-    conns = table.conns
-    ids = [w.id for w in workloads]
-    n_classes = len(allowed)
-    out: list = []
-    if not workloads:
-        return out
-    pick = itemgetter(*class_of) if len(class_of) > 1 else (lambda row: (row[class_of[0]],))
-    everyone = range(len(workloads))
-    for i, src in enumerate(ids):
-        row = pick(allowed[class_of[i]])
-        out.extend((src, ids[j], conns[row[j]]) for j in compress(everyone, row) if j != i)
-    texts: dict[Interval, str] = {}
-
-    def text(interval: Interval) -> str:
-        found = texts.get(interval)
-        if found is None:
-            found = texts[interval] = interval_text(interval)
-        return found
-
-    ext_sources = by_source[n_classes:]
-    for k in range(n_classes):
-        egress_runs = [(text(iv), conns[c]) for iv, c in merge_runs(externals, out_rows[k][n_classes:], EMPTY_ID)]
-        ingress = [row[k] for row in ext_sources]
-        ingress_runs = [(text(iv), conns[c]) for iv, c in merge_runs(externals, ingress, EMPTY_ID)]
-        for i in members[k]:
-            out.extend((ids[i], dst, conn) for dst, conn in egress_runs)
-            out.extend((src, ids[i], conn) for src, conn in ingress_runs)
-    return out
+) -> list[Unmodelled]:
+    """The uncertain connections: from each workload risky rules apply to, what each workload their peers may
+    hold admits (its ingress entry) beyond what the source's egress entry allows, and addresses outside the
+    cluster."""
+    found: list[Unmodelled] = []
+    ids = [w.id for w in inv.workloads]
+    texts: dict[int, str] = {}
+    extras: dict[int, list[int]] = {}  # per source class: per destination class, the connection id admitted beyond
+    differences: dict[tuple[int, int], int] = {}
+    for i, rules in risky_rules(inv):
+        src, k = inv.workloads[i], class_of[i]
+        found.extend(outside(src, rules))
+        extra = extras.get(k)
+        if extra is None:
+            admitted_from_k = map(itemgetter(k), in_rows)  # per destination class, its ingress from class k
+            keys = list(zip(admitted_from_k, out_rows[k][: len(members)], strict=True))
+            for admitted, out in set(keys).difference(differences):
+                differences[(admitted, out)] = table.difference(admitted, out)
+            extra = extras[k] = list(map(differences.__getitem__, keys))
+        for d in compress(range(len(members)), extra):  # EMPTY_ID is 0
+            text = texts.get(extra[d]) or texts.setdefault(extra[d], conn_text(table.conns[extra[d]]))
+            for j in members[d]:
+                if j != i:
+                    dst = inv.workloads[j]
+                    found.extend(admin_pair(ids[i], ids[j], p, u, text) for p, u in rules if may_hold(u, dst))
+    return found

@@ -1,4 +1,5 @@
-"""The inventory the engine analyses: namespaces, workloads, NetworkPolicies, Cilium and Calico policies."""
+"""The inventory the engine analyses: namespaces, workloads, NetworkPolicies, admin network policies, Cilium and
+Calico policies."""
 
 from __future__ import annotations
 
@@ -8,10 +9,14 @@ from typing import Any
 
 from collector.analysis.reachability.cni import cni_kind, parse_cni
 from collector.analysis.reachability.model import (
+    ADMIN_ACTIONS,
+    ADMIN_GROUPS,
+    BASELINE_NAME,
     NAME_LABEL,
     NAMESPACE_GROUPS,
     POLICY_GROUPS,
     WORKLOAD_GROUPS,
+    AdminPolicy,
     Policy,
     Rule,
     SelectorPeer,
@@ -20,6 +25,7 @@ from collector.analysis.reachability.model import (
     flatten,
     namespace_of,
     object_name,
+    parse_admin_policy,
     parse_policy,
     selected_keys,
     served,
@@ -33,16 +39,26 @@ class Inventory:
     namespaces: dict[str, dict[str, str]]  # every namespace (declared or holding a workload) -> labels
     workloads: list[Workload]  # sorted by id
     policies: list[Policy]
+    admin: list[AdminPolicy] = field(default_factory=list)  # AdminNetworkPolicies by (priority, name)
+    baseline: AdminPolicy | None = None  # the BaselineAdminNetworkPolicy
     ordered: list[OrderedPolicy] = field(default_factory=list)  # Cilium and Calico policies
     tiers: dict[str, tuple[float, str]] = field(default_factory=dict)  # Calico tiers: (order, default action)
 
+    def namespace_labels(self, namespace: str) -> dict[str, str]:
+        return self.namespaces.get(namespace) or {NAME_LABEL: namespace}
+
+    def admin_policies(self) -> list[AdminPolicy]:
+        """The AdminNetworkPolicies by priority, then the BaselineAdminNetworkPolicy."""
+        return [*self.admin, *([self.baseline] if self.baseline else [])]
+
     @classmethod
     def from_objects(cls, objects: Iterable[Any]) -> Inventory:
-        """Namespaces, workloads, NetworkPolicies, Cilium and Calico policies of Kubernetes objects (``List``
-        kinds are flattened)."""
+        """Namespaces, workloads, NetworkPolicies, admin network policies, Cilium and Calico policies of Kubernetes
+        objects (``List`` kinds are flattened)."""
         namespaces: dict[str, dict[str, str]] = {}
         controllers: dict[tuple[str, str, str], dict] = {}
         policies: dict[tuple[str, str], Policy] = {}
+        admin: dict[tuple[str, str], AdminPolicy] = {}
         cni: list[tuple[int, dict, str]] = []
         for index, obj in enumerate(flatten(objects)):
             kind = obj.get("kind")
@@ -53,20 +69,26 @@ class Inventory:
             elif kind == "NetworkPolicy" and served(obj, POLICY_GROUPS):
                 policy = parse_policy(obj, index)
                 policies[(policy.namespace, policy.name)] = policy
+            elif kind in ADMIN_ACTIONS and served(obj, ADMIN_GROUPS):
+                admin_policy = parse_admin_policy(obj, index)
+                admin[(admin_policy.kind, admin_policy.name)] = admin_policy
             elif kind in WORKLOAD_GROUPS and served(obj, WORKLOAD_GROUPS[kind]):
                 controllers[(namespace_of(obj), kind, object_name(obj, index))] = obj
             elif (what := cni_kind(obj)) is not None:
                 cni.append((index, obj, what))
         ordered, tiers = parse_cni(cni, namespaces)
-        workloads = collapse(controllers, selected_keys(policies.values()) | ordered_keys(ordered))
+        anps = sorted((p for p in admin.values() if p.priority is not None), key=lambda p: (p.priority, p.name))
+        baseline = admin.get(("BaselineAdminNetworkPolicy", BASELINE_NAME))
+        keys = selected_keys(policies.values(), admin.values()) | ordered_keys(ordered)
+        workloads = collapse(controllers, keys)
         for w in workloads:
             namespaces.setdefault(w.namespace, {NAME_LABEL: w.namespace})
-        return cls(namespaces, workloads, list(policies.values()), ordered, tiers)
+        return cls(namespaces, workloads, list(policies.values()), anps, baseline, ordered, tiers)
 
 
 def all_rules(inv: Inventory) -> list[Rule]:
     """The rules of every policy of the inventory."""
-    rules = [r for p in inv.policies for r in p.ingress_rules + p.egress_rules]
+    rules = [r for p in [*inv.policies, *inv.admin_policies()] for r in p.ingress_rules + p.egress_rules]
     return rules + [r.rule for p in inv.ordered for r in p.ingress_rules + p.egress_rules]
 
 

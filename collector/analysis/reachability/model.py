@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from collector.analysis.objects import ListError, typed_items
@@ -28,6 +29,9 @@ WORKLOAD_GROUPS = {
 KIND_RANK = {kind: rank for rank, kind in enumerate(WORKLOAD_GROUPS)}
 NAMESPACE_GROUPS = ("",)
 POLICY_GROUPS = ("networking.k8s.io", "extensions")
+ADMIN_GROUPS = ("policy.networking.k8s.io",)  # AdminNetworkPolicy, BaselineAdminNetworkPolicy (SIG Network)
+ADMIN_ACTIONS = {"AdminNetworkPolicy": ("Allow", "Deny", "Pass"), "BaselineAdminNetworkPolicy": ("Allow", "Deny")}
+BASELINE_NAME = "default"  # the BaselineAdminNetworkPolicy is a singleton with this name
 NOT_OWNERS = frozenset({"Node"})  # static (mirror) pods stay pods
 
 NamedPort = tuple[str, int, str]  # (name, containerPort, protocol)
@@ -65,7 +69,7 @@ class Workload:
 
 @dataclass(frozen=True)
 class PortSpec:
-    protocol: str
+    protocol: str | None  # None: a named port of any protocol (an AdminNetworkPolicy namedPort)
     lo: int = MIN_PORT
     hi: int = MAX_PORT
     name: str | None = None  # a named port, resolved against the destination pod's container ports
@@ -76,8 +80,11 @@ class SelectorPeer:
     namespace: str  # the policy's namespace (used when ``namespaces`` is None)
     pods: Matcher | None
     namespaces: Matcher | None
+    host_network: bool = True  # matches hostNetwork pods (admin policy peers and subjects do not)
 
     def matches(self, workload: Workload, namespace_labels: dict[str, str]) -> bool:
+        if workload.host_network and not self.host_network:
+            return False
         if self.namespaces is None:
             in_scope = workload.namespace == self.namespace
         else:
@@ -118,6 +125,51 @@ class Policy:
     egress_rules: tuple[Rule, ...]
 
 
+@dataclass(frozen=True)
+class Unresolved:
+    """What an egress peer may match that the inventory cannot tell: ``nodes`` (node addresses, hence also
+    hostNetwork and hostPort workloads) for a ``nodes`` peer, ``addresses`` for ``domainNames`` (neither is
+    evaluated: they match nothing in the result), ``workloads`` for ``networks`` (evaluated for external addresses;
+    pod addresses inside are unknown)."""
+
+    scope: str
+    peer: str  # Kind name spec.egress[i].to[j].field
+    why: str
+
+    @property
+    def evaluated(self) -> bool:
+        return self.scope == "workloads"
+
+
+@dataclass(frozen=True)
+class AdminRule(Rule):
+    """A rule of an AdminNetworkPolicy or BaselineAdminNetworkPolicy: the first matching rule decides."""
+
+    action: str = "Allow"  # Allow | Deny | Pass
+    unresolved: tuple[Unresolved, ...] = ()
+
+
+@dataclass(frozen=True)
+class AdminPolicy:
+    """An AdminNetworkPolicy (``priority`` 0 is evaluated first) or the BaselineAdminNetworkPolicy (priority None)."""
+
+    kind: str
+    name: str
+    priority: int | None
+    subject: SelectorPeer  # namespaces (pods None) or pods in namespaces
+    ingress_rules: tuple[AdminRule, ...]
+    egress_rules: tuple[AdminRule, ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} {self.name}"
+
+    def selects(self, workload: Workload, namespace_labels: dict[str, str]) -> bool:
+        """Whether the policy applies to the workload (hostNetwork pods are never subjects)."""
+        return self.subject.matches(workload, namespace_labels)
+
+
+@lru_cache(maxsize=4096)
 def resolve_ports(ports: tuple[PortSpec, ...] | None, named_ports: tuple[NamedPort, ...]) -> Conn:
     """The connections a rule's ``ports`` allow to a destination with these named container ports."""
     if ports is None:
@@ -128,9 +180,9 @@ def resolve_ports(ports: tuple[PortSpec, ...] | None, named_ports: tuple[NamedPo
             conns.append(conn_of(p.protocol, p.lo, p.hi))
         else:
             conns.extend(
-                conn_of(p.protocol, num, num)
+                conn_of(proto, num, num)
                 for name, num, proto in named_ports
-                if name == p.name and proto == p.protocol
+                if name == p.name and p.protocol in (None, proto)
             )
     return union_all(conns) if conns else EMPTY
 
@@ -193,15 +245,20 @@ def controller_of(key: Key, obj: dict) -> Key | None:
     return None
 
 
-def selected_keys(policies: Iterable[Policy]) -> frozenset[str]:
-    """The pod label keys some policy selects on (its podSelector, its peers' podSelectors)."""
+def selected_keys(policies: Iterable[Policy], admin: Iterable[AdminPolicy] = ()) -> frozenset[str]:
+    """The pod label keys some policy selects on (its podSelector or subject, its peers' podSelectors)."""
     keys: set[str] = set()
+    rules: list[Rule] = []
     for policy in policies:
         keys |= policy.selector.keys
-        for rule in policy.ingress_rules + policy.egress_rules:
-            keys.update(
-                k for peer in rule.peers or () if isinstance(peer, SelectorPeer) and peer.pods for k in peer.pods.keys
-            )
+        rules.extend(policy.ingress_rules + policy.egress_rules)
+    for admin_policy in admin:
+        keys |= admin_policy.subject.pods.keys if admin_policy.subject.pods else frozenset()
+        rules.extend(admin_policy.ingress_rules + admin_policy.egress_rules)
+    for rule in rules:
+        keys.update(
+            k for peer in rule.peers or () if isinstance(peer, SelectorPeer) and peer.pods for k in peer.pods.keys
+        )
     return frozenset(keys)
 
 
@@ -410,3 +467,135 @@ def number(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str) or (isinstance(value, str) and not value.isdigit()):
         raise ReachabilityError(f"{where}: invalid port {value!r}")
     return int(value)
+
+
+# admin policies (policy.networking.k8s.io/v1alpha1) ------------------------------------------------------
+
+
+def parse_admin_policy(obj: dict, index: int) -> AdminPolicy:
+    kind, name = obj["kind"], object_name(obj, index)
+    where = f"{kind} {name}"
+    spec = obj.get("spec") or {}
+    if not isinstance(spec, dict):
+        raise ReachabilityError(f"{where}: spec must be a mapping")
+    priority = None
+    if kind == "AdminNetworkPolicy":
+        priority = spec.get("priority")
+        if isinstance(priority, bool) or not isinstance(priority, int) or priority < 0:
+            raise ReachabilityError(f"{where}: spec.priority must be a non-negative integer, got {priority!r}")
+    elif name != BASELINE_NAME:
+        raise ReachabilityError(f"{where}: a BaselineAdminNetworkPolicy must be named {BASELINE_NAME!r}")
+    return AdminPolicy(
+        kind,
+        name,
+        priority,
+        parse_subject(spec.get("subject"), f"{where} spec.subject"),
+        admin_rules(spec, "ingress", "from", ADMIN_ACTIONS[kind], where),
+        admin_rules(spec, "egress", "to", ADMIN_ACTIONS[kind], where),
+    )
+
+
+def one_of(raw: Any, fields: tuple[str, ...], where: str) -> tuple[str, Any]:
+    """The one field of ``fields`` set in the mapping ``raw`` (the API's "exactly one of")."""
+    if not isinstance(raw, dict):
+        raise ReachabilityError(f"{where}: must be a mapping")
+    found = [(f, raw[f]) for f in fields if raw.get(f) is not None]
+    if len(found) != 1:
+        raise ReachabilityError(f"{where}: exactly one of {', '.join(fields)} must be set, got {sorted(raw)}")
+    return found[0]
+
+
+def namespaced_pods(raw: Any, where: str) -> SelectorPeer:
+    if not isinstance(raw, dict):
+        raise ReachabilityError(f"{where}: must be a mapping")
+    return SelectorPeer(
+        "",
+        Selector.parse(raw.get("podSelector"), f"{where}.podSelector"),
+        Selector.parse(raw.get("namespaceSelector"), f"{where}.namespaceSelector"),
+        host_network=False,
+    )
+
+
+def parse_subject(raw: Any, where: str) -> SelectorPeer:
+    field_name, value = one_of(raw, ("namespaces", "pods"), where)
+    if field_name == "pods":
+        return namespaced_pods(value, f"{where}.pods")
+    return SelectorPeer("", None, Selector.parse(value, f"{where}.namespaces"), host_network=False)
+
+
+def admin_rules(
+    spec: dict, section: str, peers_field: str, actions: tuple[str, ...], where: str
+) -> tuple[AdminRule, ...]:
+    raw = spec.get(section) or []
+    if not isinstance(raw, list):
+        raise ReachabilityError(f"{where}: spec.{section} must be a list")
+    out = []
+    for i, rule in enumerate(raw):
+        at = f"{where} spec.{section}[{i}]"
+        if not isinstance(rule, dict):
+            raise ReachabilityError(f"{at}: a rule must be a mapping")
+        if rule.get("action") not in actions:
+            raise ReachabilityError(f"{at}: action must be one of {', '.join(actions)}, got {rule.get('action')!r}")
+        raw_peers = rule.get(peers_field)
+        if not isinstance(raw_peers, list) or not raw_peers:
+            raise ReachabilityError(f"{at}: {peers_field} must be a non-empty list of peers")
+        label = f"{section} rule {rule.get('name') or i}"
+        peers: list[Peer] = []
+        unresolved: list[Unresolved] = []
+        for j, raw_peer in enumerate(raw_peers):
+            for peer in admin_peer(raw_peer, section, label, f"{at}.{peers_field}[{j}]"):
+                (unresolved if isinstance(peer, Unresolved) else peers).append(peer)
+        ports = [admin_port(p, f"{at}.ports[{j}]") for j, p in enumerate(rule.get("ports") or [])]
+        out.append(AdminRule(tuple(peers), tuple(ports) or None, rule["action"], tuple(unresolved)))
+    return tuple(out)
+
+
+def admin_peer(raw: Any, section: str, label: str, where: str) -> tuple[Peer | Unresolved, ...]:
+    """The peer; what it may match that the inventory cannot tell (node, pod and resolved addresses) as
+    ``Unresolved``."""
+    fields = ("namespaces", "pods")
+    if section == "egress":
+        fields += ("nodes", "networks", "domainNames")
+    field_name, value = one_of(raw, fields, where)
+    if field_name == "namespaces":
+        return (SelectorPeer("", None, Selector.parse(value, f"{where}.namespaces"), host_network=False),)
+    if field_name == "pods":
+        return (namespaced_pods(value, f"{where}.pods"),)
+    if field_name == "nodes":
+        Selector.parse(value, f"{where}.nodes")
+        why = f"{label} selects Nodes by label: node addresses are not modelled"
+        return (Unresolved("nodes", f"{where}.nodes", why),)
+    if not isinstance(value, list) or not value:
+        raise ReachabilityError(f"{where}: {field_name} must be a non-empty list")
+    if field_name == "domainNames":
+        names = ", ".join(map(str, value))
+        why = f"{label} selects domainNames ({names}): their addresses are not modelled"
+        return (Unresolved("addresses", f"{where}.domainNames", why),)
+    # networks select external addresses exactly, and every pod whose (unknown) address is inside them
+    cidrs = ", ".join(map(str, value))
+    return (
+        IPBlockPeer(tuple(iv for cidr in value for iv in ipblock_intervals(cidr, None, where))),
+        Unresolved(
+            "workloads", f"{where}.networks", f"{label} selects networks {cidrs}: pod addresses inside are not modelled"
+        ),
+    )
+
+
+def admin_port(raw: Any, where: str) -> PortSpec:
+    field_name, value = one_of(raw, ("portNumber", "namedPort", "portRange"), where)
+    if field_name == "namedPort":
+        if not isinstance(value, str) or not value:
+            raise ReachabilityError(f"{where}: namedPort must be a port name")
+        return PortSpec(None, name=value)
+    if not isinstance(value, dict):
+        raise ReachabilityError(f"{where}: {field_name} must be a mapping")
+    protocol = value.get("protocol") or "TCP"
+    if protocol not in PROTOCOLS:
+        raise ReachabilityError(f"{where}: unsupported protocol {protocol!r} (supported: {', '.join(PROTOCOLS)})")
+    if field_name == "portNumber":
+        lo = hi = number(value.get("port"), f"{where}.portNumber")
+    else:
+        lo, hi = number(value.get("start"), f"{where}.portRange"), number(value.get("end"), f"{where}.portRange")
+    if not MIN_PORT <= lo <= hi <= MAX_PORT:
+        raise ReachabilityError(f"{where}: invalid port range {lo}-{hi}")
+    return PortSpec(protocol, lo, hi)

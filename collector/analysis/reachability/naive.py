@@ -1,17 +1,33 @@
 """The naive evaluator: every policy's rules evaluated directly for every pair (no precomputation).
 
-The reference the engine is checked against, and the baseline of benchmarks/reachability.py.
+The reference the engine is checked against, and the baseline of benchmarks/reachability.py. Each side of a
+connection (egress at the source, ingress at the destination) is decided in tiers: AdminNetworkPolicies by
+priority (the first matching rule: Allow, Deny or Pass), then NetworkPolicy if one isolates the pod, else the
+BaselineAdminNetworkPolicy (first matching rule: Allow or Deny), else allowed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from itertools import groupby
 
 from collector.analysis.reachability.addresses import Interval, elementary_intervals, interval_text, merge_runs
-from collector.analysis.reachability.conns import ALL, EMPTY, Conn, difference, intersection, union
+from collector.analysis.reachability.conns import (
+    ALL,
+    EMPTY,
+    Conn,
+    conn_text,
+    difference,
+    intersection,
+    union,
+    union_all,
+)
 from collector.analysis.reachability.inventory import Inventory, all_rules
 from collector.analysis.reachability.model import (
     NAME_LABEL,
+    AdminPolicy,
+    AdminRule,
     IPBlockPeer,
     NamedPort,
     Policy,
@@ -21,9 +37,18 @@ from collector.analysis.reachability.model import (
 )
 from collector.analysis.reachability.ordered import ALLOW, PASS, Tier, plan
 from collector.analysis.reachability.result import Reachability
-from collector.analysis.reachability.unmodelled import unmodelled
+from collector.analysis.reachability.unmodelled import (
+    Unmodelled,
+    admin_pair,
+    may_hold,
+    outside,
+    risky_rules,
+    unmodelled,
+)
 
 Endpoint = Workload | Interval  # a workload, or an elementary interval of external addresses
+Matcher = Callable[[Inventory, Rule, Endpoint], bool]
+DEFAULT = ""  # the reason of what no policy decided: allowed
 
 
 def naive_analyze(inv: Inventory, workloads: Iterable[str] | None = None) -> Reachability:
@@ -45,41 +70,134 @@ def naive_analyze(inv: Inventory, workloads: Iterable[str] | None = None) -> Rea
         if chosen is None or dst.id in chosen:
             runs = merge_runs(externals, [ingress(inv, dst, x) for x in externals], EMPTY)
             out.extend((interval_text(iv), dst.id, conn) for iv, conn in runs)
-    return Reachability(out, unmodelled(inv, out))
+    return Reachability(out, unmodelled(inv, out, possible(inv, chosen)))
+
+
+def possible(inv: Inventory, chosen: set[str] | None) -> list[Unmodelled]:
+    """The uncertain connections from the workloads (``chosen``, or all) that risky rules apply to."""
+    found: list[Unmodelled] = []
+    for i, rules in risky_rules(inv):
+        src = inv.workloads[i]
+        if chosen is not None and src.id not in chosen:
+            continue
+        found.extend(outside(src, rules))
+        for dst in inv.workloads:
+            if dst is not src:
+                admitted = ingress(inv, dst, src)
+                extra = difference(admitted, egress(inv, src, dst))
+                if extra != EMPTY:
+                    found.extend(
+                        admin_pair(src.id, dst.id, p, u, conn_text(extra)) for p, u in rules if may_hold(u, dst)
+                    )
+    return found
 
 
 def ingress(inv: Inventory, dst: Workload, src: Endpoint) -> Conn:
-    """What ``dst``'s ingress side allows from ``src``: its policies' rules, plus what reaches it outside
-    NetworkPolicy (everything under hostNetwork, its hostPorts)."""
-    if inv.ordered:
-        return union(enforced(inv, dst, src, True, dst.named_ports), dst.host_conn)
-    selecting = [p for p in inv.policies if p.ingress and selects(p, dst)]
-    if not selecting:
-        return ALL
-    allowed = dst.host_conn
-    for policy in selecting:
-        for rule in policy.ingress_rules:
-            if peer_matches(inv, rule, src):
-                allowed = union(allowed, resolve_ports(rule.ports, dst.named_ports))
-    return allowed
+    """What ``dst``'s ingress side allows from ``src``: its policies' verdicts, plus what reaches it outside
+    the policies (everything under hostNetwork, its hostPorts)."""
+    return union(dst.host_conn, kubernetes(inv, dst, src, "ingress", dst.named_ports))
 
 
 def egress(inv: Inventory, src: Workload, dst: Endpoint) -> Conn:
     """What ``src``'s egress side allows to ``dst`` (named ports resolve against ``dst``; externals have none)."""
     if src.host_network:
         return ALL
-    if inv.ordered:
-        return enforced(inv, src, dst, False, dst.named_ports if isinstance(dst, Workload) else ())
-    selecting = [p for p in inv.policies if p.egress and selects(p, src)]
-    if not selecting:
-        return ALL
-    allowed = EMPTY
-    for policy in selecting:
-        for rule in policy.egress_rules:
-            if peer_matches(inv, rule, dst):
-                named_ports = dst.named_ports if isinstance(dst, Workload) else ()
-                allowed = union(allowed, resolve_ports(rule.ports, named_ports))
-    return allowed
+    return kubernetes(inv, src, dst, "egress", dst.named_ports if isinstance(dst, Workload) else ())
+
+
+def kubernetes(inv: Inventory, pod: Workload, peer: Endpoint, direction: str, named: tuple[NamedPort, ...]) -> Conn:
+    """What ``pod``'s ``direction`` side allows with ``peer``: the Kubernetes tiers, or under Cilium or Calico
+    policies their enforcers' plans (and the Kubernetes tiers as well when an admin policy decides there)."""
+    policies = applying(inv, pod, direction)
+    tiers = union_all(conn for _, conn in decide(inv, pod, peer, direction, policies=policies))
+    if not inv.ordered:
+        return tiers
+    enforced_conn = enforced(inv, pod, peer, direction == "ingress", named)
+    return intersection(enforced_conn, tiers) if admin_decides(policies, direction) else enforced_conn
+
+
+def admin_decides(policies: Applying, direction: str) -> bool:
+    """Whether an admin policy with rules in ``direction`` applies."""
+    admin = [*policies.admin, *([policies.baseline] if policies.baseline else [])]
+    return any(admin_rules(p.ingress_rules, p.egress_rules, direction) for p in admin)
+
+
+@dataclass(frozen=True)
+class Applying:
+    """The policies that apply to one side of a pod, per tier."""
+
+    admin: tuple[AdminPolicy, ...]  # AdminNetworkPolicies, by priority
+    isolating: tuple[Policy, ...]  # NetworkPolicies isolating the pod in that direction
+    baseline: AdminPolicy | None
+
+
+def applying(inv: Inventory, pod: Workload, direction: str) -> Applying:
+    labels = inv.namespace_labels(pod.namespace)
+    baseline = inv.baseline if inv.baseline is not None and inv.baseline.selects(pod, labels) else None
+    return Applying(
+        tuple(p for p in inv.admin if p.selects(pod, labels)),
+        tuple(p for p in inv.policies if (p.ingress if direction == "ingress" else p.egress) and selects(p, pod)),
+        baseline,
+    )
+
+
+def decide(
+    inv: Inventory,
+    pod: Workload,
+    peer: Endpoint,
+    direction: str,
+    matches: Matcher | None = None,
+    policies: Applying | None = None,
+) -> list[tuple[str, Conn]]:
+    """The connections ``pod``'s ``direction`` side allows with ``peer``, each with the policy that allows it
+    (``AdminNetworkPolicy name``, ``NetworkPolicy ns/name``, ``BaselineAdminNetworkPolicy default``) or
+    ``DEFAULT``. AdminNetworkPolicies of equal priority are evaluated independently and their verdicts joined,
+    Allow over Pass over Deny (the most permissive order). ``policies``: ``applying(inv, pod, direction)``."""
+    matches = matches or peer_matches
+    policies = policies or applying(inv, pod, direction)
+    named = pod.named_ports if direction == "ingress" else peer.named_ports if isinstance(peer, Workload) else ()
+    out: list[tuple[str, Conn]] = []
+    pending, passed = ALL, EMPTY  # not decided by an AdminNetworkPolicy yet; passed on to NetworkPolicy
+    for _, group in groupby(policies.admin, key=lambda p: p.priority):
+        verdicts: dict[str, Conn] = {"Allow": EMPTY, "Pass": EMPTY, "Deny": EMPTY}
+        for policy in group:
+            remaining = pending
+            for rule in admin_rules(policy.ingress_rules, policy.egress_rules, direction):
+                if matches(inv, rule, peer):
+                    matched = intersection(remaining, resolve_ports(rule.ports, named))
+                    verdicts[rule.action] = union(verdicts[rule.action], matched)
+                    remaining = difference(remaining, matched)
+                    if rule.action == "Allow" and matched != EMPTY:
+                        out.append((policy.label, matched))
+        allow = verdicts["Allow"]
+        passed = union(passed, difference(verdicts["Pass"], allow))
+        pending = difference(pending, union_all(verdicts.values()))
+    pending = union(pending, passed)
+    if policies.isolating:
+        for policy in policies.isolating:
+            for rule in policy.ingress_rules if direction == "ingress" else policy.egress_rules:
+                if matches(inv, rule, peer):
+                    matched = intersection(pending, resolve_ports(rule.ports, named))
+                    if matched != EMPTY:
+                        out.append((f"NetworkPolicy {policy.namespace}/{policy.name}", matched))
+        return out
+    baseline = policies.baseline
+    if baseline is not None:
+        for rule in admin_rules(baseline.ingress_rules, baseline.egress_rules, direction):
+            if matches(inv, rule, peer):
+                matched = intersection(pending, resolve_ports(rule.ports, named))
+                if rule.action == "Allow" and matched != EMPTY:
+                    out.append((baseline.label, matched))
+                pending = difference(pending, matched)
+    if pending != EMPTY:
+        out.append((DEFAULT, pending))
+    return out
+
+
+def admin_rules(
+    ingress_rules: tuple[AdminRule, ...], egress_rules: tuple[AdminRule, ...], direction: str
+) -> tuple[AdminRule, ...]:
+    return ingress_rules if direction == "ingress" else egress_rules
 
 
 def enforced(
@@ -127,8 +245,6 @@ def peer_matches(inv: Inventory, rule: Rule, endpoint: Endpoint) -> bool:
         if isinstance(peer, IPBlockPeer):
             if not isinstance(endpoint, Workload) and peer.contains(endpoint):
                 return True
-        elif isinstance(endpoint, Workload):
-            labels = inv.namespaces.get(endpoint.namespace) or {NAME_LABEL: endpoint.namespace}
-            if peer.matches(endpoint, labels):
-                return True
+        elif isinstance(endpoint, Workload) and peer.matches(endpoint, inv.namespace_labels(endpoint.namespace)):
+            return True
     return False

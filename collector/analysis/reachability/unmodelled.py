@@ -1,7 +1,10 @@
 """What the analysis does not model, on the pairs it concerns: Cilium and Calico rules or policies with parts
-beyond L3/L4 (L7 rules, DNS names, service accounts, host policies, ...). Claims turn these into gaps: the
-connections of such a pair are neither proven allowed nor proven denied. A rule's pair whose result holds none of
-the rule's connections (denied at L3/L4 anyway) is decided, and not listed."""
+beyond L3/L4 (L7 rules, DNS names, service accounts, host policies, ...), and admin network policy Allow or Pass
+egress rules whose peers' addresses are unknown (``nodes``, ``domainNames``; ``networks`` may hold pod addresses).
+Claims turn these into gaps: the connections of such a pair are neither proven allowed nor proven denied. A rule's
+pair whose result holds none of the rule's connections (denied at L3/L4 anyway) is decided, and not listed; an
+admin rule's pair is listed when the destination's ingress side admits something the result does not show (a Deny
+rule with such a peer can only make the real connections fewer)."""
 
 from __future__ import annotations
 
@@ -12,7 +15,15 @@ from dataclasses import dataclass
 from collector.analysis.reachability.addresses import Interval, interval_text
 from collector.analysis.reachability.conns import EMPTY, Conn, intersection
 from collector.analysis.reachability.inventory import Inventory
-from collector.analysis.reachability.model import NAME_LABEL, IPBlockPeer, SelectorPeer, Workload, resolve_ports
+from collector.analysis.reachability.model import (
+    NAME_LABEL,
+    AdminPolicy,
+    IPBlockPeer,
+    SelectorPeer,
+    Unresolved,
+    Workload,
+    resolve_ports,
+)
 from collector.analysis.reachability.ordered import ActionRule, OrderedPolicy
 
 
@@ -20,21 +31,23 @@ from collector.analysis.reachability.ordered import ActionRule, OrderedPolicy
 class Unmodelled:
     src: str | None  # a workload id or an external interval first-last; None: every source
     dst: str | None  # None: every destination
-    policy_kind: str  # the policy object: CiliumNetworkPolicy, GlobalNetworkPolicy, ...
+    policy_kind: str  # the policy object: CiliumNetworkPolicy, GlobalNetworkPolicy, AdminNetworkPolicy, ...
     policy_namespace: str | None  # None: cluster-wide
     policy_name: str
     why: str
 
 
-def unmodelled(inv: Inventory, triples: Iterable[tuple[str, str, Conn]]) -> list[Unmodelled]:
+def unmodelled(
+    inv: Inventory, triples: Iterable[tuple[str, str, Conn]], admin: Iterable[Unmodelled] = ()
+) -> list[Unmodelled]:
     """Every unmodelled part of the inventory's Cilium and Calico policies, on the pairs it concerns that the
-    result (``triples``) connects on some of the part's connections."""
-    result = Result(triples)
-    found: set[Unmodelled] = set()
+    result (``triples``, read only when some part is unmodelled) connects on some of the part's connections, and
+    the ``admin`` rules' pairs."""
+    found: set[Unmodelled] = set(admin)
+    concerned = [p for p in inv.ordered if p.unmodelled or any(r.unmodelled for r in p.ingress_rules + p.egress_rules)]
+    result = Result(triples if concerned else ())
     labels = {ns: inv.namespaces.get(ns) or {NAME_LABEL: ns} for ns in {w.namespace for w in inv.workloads}}
-    for policy in inv.ordered:
-        if not policy.unmodelled and not any(r.unmodelled for r in policy.ingress_rules + policy.egress_rules):
-            continue
+    for policy in concerned:
         if policy.selects is None:
             if policy.unmodelled:
                 found.add(Unmodelled(None, None, *object_of(policy), policy.unmodelled))
@@ -114,3 +127,44 @@ def peers(
         elif isinstance(peer, SelectorPeer):
             out.extend((w.id, w) for w in inv.workloads if peer.matches(w, labels[w.namespace]))
     return out
+
+
+# admin network policy peers with unknown addresses ------------------------------------------------------------
+
+Risky = tuple[AdminPolicy, Unresolved]
+OUTSIDE = (interval_text((4, 0, 2**32 - 1)), interval_text((6, 0, 2**128 - 1)))  # every external address
+
+
+def risky_rules(inv: Inventory) -> list[tuple[int, list[Risky]]]:
+    """(workload index, its Allow and Pass egress rule peers whose addresses are unknown), for the workloads that
+    have some."""
+    risky = [(p, [u for r in p.egress_rules if r.action != "Deny" for u in r.unresolved]) for p in inv.admin_policies()]
+    risky = [(p, peers) for p, peers in risky if peers]
+    out: list[tuple[int, list[Risky]]] = []
+    for i, w in enumerate(inv.workloads):
+        labels = inv.namespace_labels(w.namespace)
+        found = [(p, u) for p, peers in risky if p.selects(w, labels) for u in peers]
+        if found:
+            out.append((i, found))
+    return out
+
+
+def may_hold(unresolved: Unresolved, dst: Workload) -> bool:
+    """Whether the peer's unknown addresses may be those of ``dst``: any pod's for networks, the node's (hence
+    hostNetwork and hostPort workloads) for nodes."""
+    if unresolved.scope == "workloads":
+        return True
+    return unresolved.scope == "nodes" and (dst.host_network or bool(dst.host_ports))
+
+
+def outside(src: Workload, risky: list[Risky]) -> list[Unmodelled]:
+    """The pairs to addresses outside the cluster (nodes, domainNames): every external address."""
+    return [admin_pair(src.id, dst, p, u) for p, u in risky if u.scope in ("nodes", "addresses") for dst in OUTSIDE]
+
+
+def admin_pair(src: str, dst: str, policy: AdminPolicy, unresolved: Unresolved, conn: str = "") -> Unmodelled:
+    """An admin rule's pair: ``conn`` is what ``dst``'s ingress side admits beyond the result."""
+    beyond = f"; may open {conn}" if conn else ""
+    where = unresolved.peer.removeprefix(f"{policy.label} ")
+    why = f"{where} ({unresolved.scope}): {unresolved.why}{beyond}"
+    return Unmodelled(src, dst, policy.kind, None, policy.name, why)

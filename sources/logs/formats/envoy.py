@@ -86,6 +86,15 @@ def gateway(spec: Mapping[str, Any]) -> str | None:
     return None
 
 
+# the columns a line yields (the inner select's, but termination_details, which only decides the verdict), named so
+# that the same SELECT runs on DuckDB and Spark (no `* EXCLUDE`)
+COLUMNS = (
+    "raw", "line", "_status", "ts", "cluster", "gateway", "route", "upstream_cluster", "upstream_host", "authority",
+    "method", "path", "protocol", "status", "response_flags", "response_details", "duration_ms", "bytes_received",
+    "bytes_sent", "src_ip", "src_principal", "dst_principal", "mtls", "trace_id", "request_id", "user_agent",
+)  # fmt: skip
+
+
 def is_json(first_line: str | None) -> bool:
     return bool(first_line) and first_line.lstrip().startswith("{")
 
@@ -112,7 +121,7 @@ def select(first_line: str | None, spec: Mapping[str, Any]) -> str:
     )
     deny_flags = ", ".join(f"'{f}'" for f in DENY_FLAGS)
     return f"""
-    SELECT * EXCLUDE (termination_details),
+    SELECT {", ".join(COLUMNS)},
            CASE WHEN (status = 403 AND starts_with(response_details, 'rbac_access_denied'))
                   OR starts_with(termination_details, 'rbac_access_denied')
                   OR list_has_any(string_split(response_flags, ','), [{deny_flags}])

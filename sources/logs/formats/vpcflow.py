@@ -58,7 +58,7 @@ def select(first_line: str | None, spec: Mapping[str, Any]) -> str:
     return f"""
     SELECT raw, line,
            CASE WHEN f[1] = '{order[0]}' THEN 'skip:header'
-                WHEN len(f) NOT IN ({", ".join(map(str, lengths))})
+                WHEN array_length(f) NOT IN ({", ".join(map(str, lengths))})
                     THEN 'reject:expected {" or ".join(map(str, lengths))} fields'
                 WHEN {f("log-status")} IN ('NODATA', 'SKIPDATA') THEN 'skip:' || {f("log-status")}
                 WHEN coalesce({f("action")}, '') NOT IN ('ACCEPT', 'REJECT')

@@ -1,0 +1,359 @@
+"""The logs source on Apache Spark: normalise on the cluster, judge the logs claims there, bring back evidence.
+
+The inputs' files are read by Spark as lines, parsed by the formats' own SQL and the pack's claims run, both
+transpiled from DuckDB SQL (``collector.transpile``), and the records are written as Parquet partitioned by date
+and cluster under the ``output`` the user names. Only these come back to the store, as rows of this run: one
+``log_artifacts`` row per input object (lines loaded, rejected and skipped by reason), the per-day aggregates of
+the records (``log_aggregates``), and each claim's gap and evidence rows (at most ``max_rows`` each, counted
+when capped) with the engine's version, the Spark application id and the digest of the SQL run
+(``engine_results``, ``engine_rows``). The manifest of every input object (path, size, modification time,
+sha256) is the run's artifact, cited by every row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from collector.claims import load_pack, resolve_pack
+from collector.plugins import CollectContext, SourceError
+from collector.transpile import SparkPack, to_spark
+from sources.logs.formats import FORMATS
+from sources.logs.ingest import UNWRAP, Window, is_gzip, required_columns, sniff, status_sql, unwrap_first
+
+PROVENANCE = ("source", "run_id", "artifact_sha256", "collected_at")
+SPARK_FORMATS = ("vpcflow", "hubble", "envoy")
+LOG_TABLES = ("flows", "http_access", "dns_queries", "audit_events")
+DUCKDB_TYPES = {
+    "VARCHAR": "string", "INTEGER": "int", "BIGINT": "bigint", "BOOLEAN": "boolean", "DOUBLE": "double",
+    "TIMESTAMP WITH TIME ZONE": "timestamp", "TIMESTAMP": "timestamp", "JSON": "string", "VARCHAR[]": "array<string>",
+    "DATE": "date", "UBIGINT": "decimal(20,0)", "HUGEINT": "decimal(38,0)",
+}  # fmt: skip
+ENGINE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name"],
+    "properties": {
+        "name": {"enum": ["duckdb", "spark"]},
+        "master": {"type": "string", "description": "Spark master URL (local[2], spark://…, k8s://…) or sc://…"},
+        "output": {"type": "string", "description": "where the normalised Parquet goes (a path, s3a://…)"},
+        "max_rows": {"type": "integer", "minimum": 1, "default": 10000, "description": "rows kept per query"},
+        "conf": {"type": "object", "additionalProperties": {"type": "string"}, "description": "Spark settings"},
+        "parameters": {"type": "object", "description": "logs pack parameters the claims are judged with"},
+    },
+}
+
+
+class SparkFailure(SourceError):
+    """Spark could not be reached or a stage failed; the message is the Spark error in one line."""
+
+
+def spark_session(engine: Mapping[str, Any]) -> Any:
+    """A Spark session for ``engine`` (its master URL or a Spark Connect ``sc://`` endpoint)."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise SourceError(
+            "logs: engine spark needs pyspark: install the spark extra (pip install 'defensible[spark]')"
+        ) from None
+    master = engine.get("master", "local[2]")
+    builder = SparkSession.builder.appName("defensible-logs")
+    builder = builder.remote(master) if master.startswith("sc://") else builder.master(master)
+    settings = {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.ansi.enabled": "false",  # DuckDB's TRY semantics: a failing cast gives NULL
+        "spark.ui.enabled": "false",
+        "spark.sql.shuffle.partitions": "4",
+        **engine.get("conf", {}),
+    }
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    try:
+        spark = builder.getOrCreate()
+        spark.sparkContext.setLogLevel("OFF")  # failures are reported, in one line
+        return spark
+    except Exception as exc:
+        raise SparkFailure(f"logs: Spark at {master} unreachable: {one_line(exc)}") from None
+
+
+def one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:300] + ("…" if len(text) > 300 else "")
+
+
+def collect_on_spark(ctx: CollectContext, window: Window) -> None:
+    """The logs source's run on Spark (see the module's docstring)."""
+    cfg, engine = ctx.config, ctx.config["engine"]
+    if "output" not in engine:
+        raise SourceError("logs: engine spark needs `output` (a path or s3a:// location for the Parquet)")
+    pack = load_pack(resolve_pack("logs"))
+    parameters = {**pack.parameters, **engine.get("parameters", {})}
+    for name, value in engine.get("parameters", {}).items():
+        if name not in pack.parameters:
+            raise SourceError(f"logs: engine parameters: the logs pack has no parameter {name}")
+        pack.check_parameter(name, value)
+    for number, spec in enumerate(cfg["inputs"], start=1):
+        if spec["format"] not in SPARK_FORMATS or "paths" not in spec:
+            raise SourceError(
+                f"logs: input {number} ({spec['format']}): engine spark reads `paths` of {', '.join(SPARK_FORMATS)}"
+            )
+    spark_pack = to_spark(pack, parameters)  # constructs that do not transpile fail here, before any Spark job
+    spark = spark_session(engine)
+    try:
+        manifest = input_manifest(spark, cfg)
+        artifact = ctx.add_artifact(
+            json.dumps(manifest, indent=1, sort_keys=True).encode(), "spark input manifest", "application/json"
+        )
+        for entry in manifest:  # each object's entry: the artifact its records cite, with the object's digest
+            entry["artifact"] = ctx.add_artifact(
+                json.dumps(entry, sort_keys=True).encode(), entry["path"], "application/json", entry["sha256"]
+            )
+        files = normalise(ctx, spark, cfg, engine, window, manifest)
+        judge(ctx, spark, spark_pack, engine, parameters, artifact, files)
+    except SourceError:
+        raise
+    except Exception as exc:
+        raise SparkFailure(f"logs: Spark failed: {one_line(exc)}") from exc
+
+
+def input_manifest(spark: Any, cfg: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every input object: input number, format, path, size, modification time and sha256 (read by Spark)."""
+    out = []
+    for number, spec in enumerate(cfg["inputs"], start=1):
+        files = (
+            spark.read.format("binaryFile")
+            .load(spec["paths"])
+            .selectExpr("path", "length", "modificationTime", "sha2(content, 256) AS sha256")
+        )
+        for row in files.orderBy("path").collect():
+            out.append(
+                {
+                    "input": number,
+                    "format": spec["format"],
+                    "path": row.path,
+                    "size": row.length,
+                    "mtime": row.modificationTime.astimezone(UTC).isoformat(),  # naive: local time
+                    "sha256": row.sha256,
+                }
+            )
+    return out
+
+
+def table_types(ctx: CollectContext, table: str) -> list[tuple[str, str]]:
+    rows = ctx.store.con.execute(
+        "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ? AND database_name <> 'temp' "
+        "ORDER BY column_index",
+        [table],
+    ).fetchall()
+    return [(name, DUCKDB_TYPES.get(kind, "string")) for name, kind in rows]
+
+
+def normalise(
+    ctx: CollectContext,
+    spark: Any,
+    cfg: Mapping[str, Any],
+    engine: Mapping[str, Any],
+    window: Window,
+    manifest: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Parse every input object on Spark into its table's Parquet (this run's rows); return its ``log_artifacts``
+    rows (also stored)."""
+    from pyspark.sql import functions as F
+
+    files = []
+    for entry in manifest:
+        spec = cfg["inputs"][entry["input"] - 1]
+        fmt = FORMATS[spec["format"]]
+        origin = entry["path"].removeprefix("file:") if entry["path"].startswith("file:") else entry["path"]
+        compression = "gzip" if origin.endswith(".gz") else "none"
+        wrapper, first_line = first_line_of(spark, entry["path"], cfg["max_line_bytes"])
+        sql = spark_select(fmt, wrapper, first_line, spec, required_columns(ctx, fmt.table))
+        lines = spark.read.text(entry["path"]).withColumnRenamed("value", "raw").where("raw <> ''")
+        lines.createOrReplaceTempView("spark_lines")
+        parsed = spark.sql(sql).drop("_status").withColumnRenamed("_final", "_status").cache()
+        bounds = (
+            " AND ".join(
+                ([f"ts >= TIMESTAMP '{window.since.isoformat()}'"] if window.since else [])
+                + ([f"ts < TIMESTAMP '{window.until.isoformat()}'"] if window.until else [])
+            )
+            or "true"
+        )
+        status = f"CASE WHEN _status = 'ok' AND NOT ({bounds}) THEN 'outside-window' ELSE _status END"
+        counts = {r["status"]: r["n"] for r in parsed.groupBy(F.expr(status).alias("status")).agg(
+            F.count("*").alias("n")).collect()}  # fmt: skip
+        columns = table_types(ctx, fmt.table)
+        extra = {
+            "cluster": F.coalesce(F.lit(spec.get("cluster")).cast("string"), F.col("cluster"), F.lit(cfg["cluster"])),
+            "log_format": F.lit(fmt.name), "source": F.lit(ctx.source), "run_id": F.lit(ctx.run_id),
+            "artifact_sha256": F.lit(entry["artifact"]), "collected_at": F.lit(ctx.collected_at),
+        }  # fmt: skip
+        rows = parsed.where(f"_status = 'ok' AND {bounds}").select(
+            *[
+                (extra[n] if n in extra else F.col(n) if n in parsed.columns else F.lit(None)).cast(t).alias(n)
+                for n, t in columns
+            ],
+            F.to_date("ts").alias("date"),
+        )
+        rows.write.mode("append").partitionBy("date", "cluster").parquet(f"{engine['output']}/{fmt.table}")
+        parsed.unpersist()
+        rejected = sum(c for s, c in counts.items() if s.startswith("reject:"))
+        skipped = {s.removeprefix("skip:"): c for s, c in counts.items() if s.startswith("skip:")}
+        files.append({
+            "origin": origin, "origin_version": entry["mtime"], "log_format": fmt.name,
+            "cluster": spec.get("cluster") or cfg["cluster"],
+            "compression": compression, "wrapper": wrapper, "options": json.dumps({"engine": "spark"}),
+            "window_since": window.since, "window_until": window.until, "records": counts.get("ok", 0),
+            "rejected": rejected, "skipped": skipped, "outside_window": counts.get("outside-window", 0),
+            "lines": sum(counts.values()),
+            "source": ctx.source, "run_id": ctx.run_id, "artifact_sha256": entry["artifact"],
+            "collected_at": ctx.collected_at,
+        })  # fmt: skip
+        ctx.emit("log_artifacts", {k: v for k, v in files[-1].items() if k not in PROVENANCE}, entry["artifact"])
+        for key, count in sorted(counts.items()):
+            if key.startswith("reject:"):
+                reason = key.removeprefix("reject:")
+                ctx.emit(
+                    "ingest_rejects",
+                    {"origin": origin, "log_format": fmt.name, "reason": reason, "count": count, "samples": []},
+                    entry["artifact"],
+                )
+        if rejected:
+            ctx.partial(f"logs: {origin} ({fmt.name}): {rejected} line(s) rejected")
+    return files
+
+
+def first_line_of(spark: Any, path: str, max_line: int) -> tuple[str, str | None]:
+    """The envelope of an input object's lines and its first non-blank line, unwrapped: read here when the object
+    is a local plain file, else by Spark (which inflates .gz files)."""
+    local = Path(path.removeprefix("file:"))
+    if path.startswith("file:") and not is_gzip(local):
+        wrapper, line, _ = sniff(local, max_line)
+        return wrapper, line
+    row = spark.read.text(path).where("trim(value) <> ''").first()
+    return unwrap_first(row.value.strip()) if row else ("plain", None)
+
+
+def spark_select(fmt: Any, wrapper: str, first_line: str | None, spec: Mapping[str, Any], required: list[str]) -> str:
+    """The format's DuckDB SELECT over ``spark_lines(raw)`` with its final status, in Spark SQL."""
+    from collector.transpile import transpile_query
+
+    duckdb_sql = f"""
+    WITH lines AS (SELECT raw, {UNWRAP[wrapper]} AS line FROM spark_lines),
+    parsed AS ({fmt.select(first_line, spec)})
+    SELECT *, {status_sql(wrapper, required)} AS _final FROM parsed
+    """
+    return transpile_query(duckdb_sql, f"format {fmt.name}")
+
+
+def judge(
+    ctx: CollectContext,
+    spark: Any,
+    pack: SparkPack,
+    engine: Mapping[str, Any],
+    parameters: Mapping[str, Any],
+    artifact: str,
+    files: list[dict[str, Any]],
+) -> None:
+    """Run the pack's views and claims on Spark over this run's records; store the rows that come back."""
+    output = engine["output"]
+    for table in LOG_TABLES:
+        columns = table_types(ctx, table)
+        schema = ", ".join(f"`{n}` {t}" for n, t in columns)
+        try:
+            df = spark.read.schema(f"{schema}, date date").parquet(f"{output}/{table}")
+        except Exception:  # no record of this table yet
+            df = spark.createDataFrame([], schema)
+        df.where(f"run_id = '{ctx.run_id}'").select([n for n, _ in columns]).createOrReplaceTempView(table)
+    columns = table_types(ctx, "log_artifacts")
+    artifacts = frame(spark, [[f.get(n) for n, _ in columns] for f in files], columns)
+    artifacts.createOrReplaceTempView("log_artifacts")
+    artifacts.createOrReplaceTempView("log_artifacts_ingested")
+    # the store's runs, this one landed: the records above are this run's, the store's tables cite earlier ones
+    runs = "SELECT run_id, source, started_at, finished_at, CASE WHEN run_id = ? THEN 'succeeded' ELSE status END "
+    store_frame(ctx, spark, runs + "AS status FROM runs", "runs", [ctx.run_id]).createOrReplaceTempView("runs")
+    produced = {*LOG_TABLES, "log_artifacts", "log_artifacts_ingested", "runs"}
+    for table in sorted(pack.inputs - produced):  # what else the pack reads lives in the store: sent, small
+        if ctx.store.has_table(table):
+            store_frame(ctx, spark, f"SELECT * FROM {table}", table).createOrReplaceTempView(table)
+    failed: dict[str, str] = {}
+    for view in pack.views:
+        try:
+            spark.sql(view.sql).createOrReplaceTempView(view.name)
+        except Exception as exc:
+            failed[view.name] = f"{view.file}:{view.line}: view {view.name} failed on Spark: {one_line(exc)}"
+    version, app_id = spark.version, spark.sparkContext.applicationId
+    max_rows = engine.get("max_rows", 10000)
+    for claim, queries in pack.claims.items():
+        for statement in queries:
+            query = statement.name.rsplit(" ", 1)[1]
+            digest = hashlib.sha256(statement.sql.encode()).hexdigest()
+            row = {"pack": "logs", "claim": claim, "query": query, "engine": "spark", "engine_version": version,
+                   "application_id": app_id, "sql_sha256": digest, "parameters": parameters,
+                   "columns": None, "total": None, "kept": None, "error": None}  # fmt: skip
+            try:
+                df = spark.sql(statement.sql)
+                kept = df.limit(max_rows + 1).collect()
+                total = df.count() if len(kept) > max_rows else len(kept)  # counted only when capped
+                kept = kept[:max_rows]
+            except Exception as exc:
+                views = "".join(f"; {e}" for name, e in failed.items() if name in statement.sql)
+                row["error"] = f"{statement.file}: query failed on Spark: {one_line(exc)}{views}"
+                ctx.emit("engine_results", row, artifact)
+                continue
+            row.update(
+                columns=[[f.name, f.dataType.simpleString()] for f in df.schema.fields], total=total, kept=len(kept)
+            )
+            ctx.emit("engine_results", row, artifact)
+            for position, values in enumerate(kept):
+                ctx.emit(
+                    "engine_rows",
+                    {
+                        "pack": "logs",
+                        "claim": claim,
+                        "query": query,
+                        "position": position,
+                        "value": json.loads(json.dumps(list(values), default=json_value)),
+                    },
+                    artifact,
+                )
+            if total > len(kept):
+                ctx.partial(f"logs: claim {claim} {query}: {total} rows on Spark, {len(kept)} kept (max_rows)")
+    aggregates = spark.sql(
+        "SELECT cluster, log_format, to_date(ts) AS date, verdict, count(*) AS records, min(ts) AS first_ts, "
+        "max(ts) AS last_ts FROM flows GROUP BY ALL UNION ALL SELECT cluster, log_format, to_date(ts), verdict, "
+        "count(*), min(ts), max(ts) FROM http_access GROUP BY ALL"
+    ).collect()
+    for agg in aggregates:
+        ctx.emit("log_aggregates", agg.asDict(), artifact)
+
+
+def json_value(value: Any) -> Any:
+    if isinstance(value, datetime):  # pyspark gives naive local times
+        return value.astimezone(UTC).isoformat()
+    if hasattr(value, "asDict"):
+        return value.asDict()
+    return str(value)
+
+
+def store_frame(ctx: CollectContext, spark: Any, sql: str, table: str, params: list[Any] | None = None) -> Any:
+    """A small table of the store (an inventory) as a Spark DataFrame of the same columns."""
+    cur = ctx.store.con.execute(sql, params or [])
+    names, rows = [d[0] for d in cur.description], cur.fetchall()
+    types = dict(table_types(ctx, table))
+    return frame(spark, rows, [(n, types.get(n, "string")) for n in names])
+
+
+def frame(spark: Any, rows: list[Any], columns: list[tuple[str, str]]) -> Any:
+    """Rows as a Spark DataFrame of ``columns`` (name, Spark type); a JSON value of a text column as JSON text."""
+    data = [
+        tuple(
+            json.dumps(v) if t == "string" and isinstance(v, dict | list) else v
+            for v, (_, t) in zip(r, columns, strict=True)
+        )
+        for r in rows
+    ]
+    return spark.createDataFrame(data, ", ".join(f"`{n}` {t}" for n, t in columns))
