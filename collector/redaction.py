@@ -13,10 +13,11 @@ Redacted wherever it appears in a decoded YAML/JSON document:
   ``key=value`` / ``key: value`` credential assignments; base64 whose decoded text holds any of these; a string
   that is itself a YAML/JSON document holding secrets (a last-applied-configuration, a kubeconfig in a ConfigMap)
   becomes the compact JSON of its redacted documents.
-- Containers keep only their name, image and ports (what reachability needs) and, of their arguments, the ingress
-  controller options that say which Ingresses a controller serves and through which Service (``KEPT_ARGUMENT``:
-  ``--controller-class=k8s.io/ingress-nginx``, ``--publish-service=ns/name``…): environment values, commands and
-  other arguments often carry passwords and tokens.
+- Containers keep only their name, image, ports (what reachability needs) and resources and, of their arguments and
+  command, the ingress controller options that say which Ingresses a controller serves and through which Service,
+  the cluster's address ranges and the AWS VPC CNI network policy switch (``KEPT_ARGUMENT``:
+  ``--controller-class=k8s.io/ingress-nginx``, ``--publish-service=ns/name``, ``--service-cluster-ip-range=…``…):
+  environment values, other command words and arguments often carry passwords and tokens.
 
 ``redact`` also says whether anything was redacted (or a Secret met): raw bytes that decode to such a document are
 never kept as written (``CollectContext.add_document_artifact``).
@@ -38,11 +39,15 @@ REDACTED_KEY = "[redacted private key]"
 REDACTED_TOKEN = "[redacted token]"
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
-CONTAINER_FIELDS = ("name", "image", "ports")
-# container arguments kept: an ingress controller's class and published Service, a plain name as value
+CONTAINER_FIELDS = ("name", "image", "ports", "resources")
+# container arguments (and command words) kept: an ingress controller's class and published Service, a plain name
+# as value; the cluster's address ranges (kube-apiserver, kube-controller-manager) and the AWS VPC CNI node agent's
+# network policy switch
 KEPT_ARGUMENT = re.compile(
     r"--(controller-class|ingress-class|ingress\.class|ingress-class-name|publish-service|watch-ingress-without-class"
     r"|providers\.kubernetesingress\.ingressclass)=[A-Za-z0-9][-A-Za-z0-9._/]{0,252}"
+    r"|--(service-cluster-ip-range|cluster-cidr)=[0-9A-Fa-f.:/,]{1,200}"
+    r"|--enable-network-policy=(true|false)"
 )
 SECRET_FIELDS = ("apiVersion", "kind", "type", "immutable")  # kept; metadata is redacted, data keeps key names only
 SECRET_TYPE = re.compile(r"opaque|([\w.-]+\.)?kubernetes\.io/[\w.-]+", re.IGNORECASE)
@@ -202,11 +207,12 @@ class _Redactor:
         if any(k not in CONTAINER_FIELDS for k in container):
             self.found = True
         kept = {self.key(k): self.value(v) for k, v in container.items() if k in CONTAINER_FIELDS}
-        args = container.get("args")
-        args = args if isinstance(args, list) else []
-        options = [a for a in args if isinstance(a, str) and KEPT_ARGUMENT.fullmatch(a)]
-        if options:
-            kept["args"] = options
+        for field in ("command", "args"):
+            words = container.get(field)
+            words = words if isinstance(words, list) else []
+            options = [a for a in words if isinstance(a, str) and KEPT_ARGUMENT.fullmatch(a)]
+            if options:
+                kept[field] = options
         return kept
 
     def string(self, text: str) -> str:

@@ -13,7 +13,7 @@ with which the logs pack judges wildcard allowlist entries, offline.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import metadata
 from importlib.resources import files
 from typing import Any
@@ -36,6 +36,28 @@ CILIUM = "cilium.io"
 CALICO = "projectcalico.org"
 CALICO_CRD = "crd.projectcalico.org"
 ADMIN_POLICY = "policy.networking.k8s.io"
+MCS = "multicluster.x-k8s.io"
+# ConfigMaps the platform pack reads, by namespace and name, and the only data keys kept of each
+PLATFORM_CONFIGMAPS = (
+    (
+        "kube-system",
+        "cilium-config",
+        (
+            "enable-policy",
+            "kube-proxy-replacement",
+            "ipam",
+            "cluster-pool-ipv4-cidr",
+            "cluster-pool-ipv6-cidr",
+            "cluster-name",
+            "cluster-id",
+        ),
+    ),
+    ("kube-system", "kube-proxy", ("config.conf",)),
+    ("kube-system", "dns-autoscaler", ("linear", "ladder")),
+    ("kube-system", "kube-dns-autoscaler", ("linear", "ladder")),
+    ("istio-system", "istio-ca-root-cert", ("root-cert.pem",)),
+    ("istio-system", "istio", ("mesh",)),
+)
 
 
 @dataclass(frozen=True)
@@ -47,13 +69,17 @@ class Kind:
     labels: tuple[tuple[str, str], ...] = ()  # only objects carrying these labels are collected (label selector)
     field_selector: str = ""  # listed with this field selector only (e.g. type=kubernetes.io/tls)
     qualified: bool = False  # stored as Kind.group (as kubectl names it): another collected group has this kind
+    # only these objects are collected, listed one by one (namespace, name, the data keys kept); stored under alias
+    named: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+    alias: str = ""
 
     @property
     def key(self) -> str:
         """The name the store keys this kind by (``k8s_objects.kind``, ``k8s_inventory.kind``, the ``kinds``
         setting, a claim's ``requires``): the kind, qualified by its API group when another group collected here
-        has a kind of the same name (Istio's ``Gateway.networking.istio.io`` beside the Gateway API ``Gateway``)."""
-        return f"{self.kind}.{self.group}" if self.qualified else self.kind
+        has a kind of the same name (Istio's ``Gateway.networking.istio.io`` beside the Gateway API ``Gateway``),
+        or its alias when only named objects of it are collected (``PlatformConfigMap``)."""
+        return self.alias or (f"{self.kind}.{self.group}" if self.qualified else self.kind)
 
     @property
     def label_selector(self) -> str:
@@ -65,12 +91,31 @@ class Kind:
         return f"{server}{self.list_path(version)}" + (f"?{query}" if query else "")
 
     def selects(self, obj: dict) -> bool:
-        labels = (obj.get("metadata") or {}).get("labels") or {}
-        return all(labels.get(key) == value for key, value in self.labels)
+        meta = obj.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        named = not self.named or any(
+            (meta.get("namespace"), meta.get("name")) == (ns, name) for ns, name, _ in self.named
+        )
+        return named and all(labels.get(key) == value for key, value in self.labels)
+
+    def kept(self, obj: dict) -> dict:
+        """``obj`` with only the data keys collected of it (named objects), the rest dropped."""
+        meta = obj.get("metadata") or {}
+        for ns, name, keys in self.named:
+            if (meta.get("namespace"), meta.get("name")) == (ns, name):
+                return {**obj, "data": {k: v for k, v in (obj.get("data") or {}).items() if k in keys}}
+        return obj
 
     def list_path(self, version: str) -> str:
         prefix = f"/apis/{self.group}/{version}" if self.group else f"/api/{version}"
         return f"{prefix}/{self.plural}"
+
+    def listings(self) -> list[Kind]:
+        """One list call per named object (its namespace's list, by field selector), else this kind itself."""
+        return [
+            replace(self, plural=f"namespaces/{ns}/{self.plural}", field_selector=f"metadata.name={name}")
+            for ns, name, _ in self.named
+        ] or [self]
 
 
 KINDS: tuple[Kind, ...] = (
@@ -120,6 +165,15 @@ KINDS: tuple[Kind, ...] = (
     Kind("Tier", CALICO_CRD, ("v1",), "tiers", qualified=True),
     Kind("NetworkSet", CALICO_CRD, ("v1",), "networksets", qualified=True),
     Kind("GlobalNetworkSet", CALICO_CRD, ("v1",), "globalnetworksets", qualified=True),
+    # issue 22 (i22-platform): cluster networking, service discovery, multi-cluster services and the mesh trust root
+    Kind("ServiceCIDR", "networking.k8s.io", ("v1", "v1beta1"), "servicecidrs"),
+    Kind("HorizontalPodAutoscaler", "autoscaling", ("v2",), "horizontalpodautoscalers"),
+    Kind("ServiceEntry", ISTIO_NETWORKING, ("v1", "v1beta1", "v1alpha3"), "serviceentries"),
+    Kind("IPPool", CALICO, ("v3",), "ippools"),
+    Kind("IPPool", CALICO_CRD, ("v1",), "ippools", qualified=True),
+    Kind("ServiceExport", MCS, ("v1alpha1",), "serviceexports"),
+    Kind("ServiceImport", MCS, ("v1alpha1",), "serviceimports"),
+    Kind("ConfigMap", "", ("v1",), "configmaps", named=PLATFORM_CONFIGMAPS, alias="PlatformConfigMap"),
 )
 KIND_NAMES = [k.key for k in KINDS]
 EGRESS_ALLOWLIST_LABEL = "defensible.io/egress-allowlist"
@@ -248,14 +302,16 @@ def collect_manifests(
     """Objects are matched by API group and kind (sources.kubernetes.manifests): a kind of a group that is not
     collected (an Istio Gateway when only the Gateway API one is, a Knative Service, ...) is skipped and counted,
     never misfiled."""
-    wanted = {(k.group, k.kind): k for k in kinds}
+    wanted: dict[tuple[str, str], list[Kind]] = {}
+    for k in kinds:
+        wanted.setdefault((k.group, k.kind), []).append(k)
     reading = read_inputs(ctx, paths, stdin, set(wanted))
     counts = dict.fromkeys(sorted(k.key for k in kinds), 0)
     for location, obj, sha in reading.objects:
-        kind = wanted[(api_group(obj["apiVersion"]), obj["kind"])]
-        if kind.selects(obj):
-            counts[kind.key] += 1
-            ctx.emit("k8s_objects", object_row(cluster, obj, location, kind.key), sha)
+        for kind in wanted[(api_group(obj["apiVersion"]), obj["kind"])]:
+            if kind.selects(obj):
+                counts[kind.key] += 1
+                ctx.emit("k8s_objects", object_row(cluster, kind.kept(obj), location, kind.key), sha)
     listing_sha = ctx.add_artifact(
         listing(cluster, reading, report_skips(ctx, reading)), "manifest listing", "application/json"
     )
@@ -320,20 +376,34 @@ def list_kind(api: ApiClient, source: str, cluster: str, server: str, kind: Kind
 
 
 def collect_kind(ctx: CollectContext, api: ApiClient, cluster: str, server: str, kind: Kind, size: int) -> None:
-    """List ``kind`` at its first served version; record a refusal (404 everywhere, 403) as evidence."""
-    listing = list_kind(api, "kubernetes", cluster, server, kind, size)
+    """List ``kind`` at its first served version (each named object on its own); record a refusal (404 everywhere,
+    403) as evidence."""
+    listings = []
+    for part in kind.listings():
+        listing = list_kind(api, "kubernetes", cluster, server, part, size)
+        if listing.refusal is not None:
+            break
+        listings.append(listing)
     url, exc = listing.url, listing.refusal
     if exc is None:
         sha = ""
         count = 0
-        for page_no, (body, page) in enumerate(listing.pages, start=1):
-            # the list path names the group: a listed item is of this kind whatever it says
-            items = [{**i, "apiVersion": listing.api_version, "kind": kind.kind} for i in page.get("items") or []]
-            sha = ctx.add_document_artifact(body, {**page, "items": items}, f"{url} page {page_no}", "application/json")
-            for item in items:
-                ctx.emit("k8s_objects", object_row(cluster, redact_object(item), url, kind.key), sha)
-                count += 1
-        ctx.emit("k8s_inventory", inventory_row(cluster, kind.key, listing.api_version, "collected", count, url), sha)
+        for listing in listings:
+            for page_no, (body, page) in enumerate(listing.pages, start=1):
+                # the list path names the group: a listed item is of this kind whatever it says
+                items = [
+                    kind.kept({**i, "apiVersion": listing.api_version, "kind": kind.kind})
+                    for i in page.get("items") or []
+                ]
+                doc = {**page, "items": items}
+                sha = ctx.add_document_artifact(
+                    body, doc, f"{listing.url} page {page_no}", "application/json", complete=not kind.named
+                )
+                for item in items:
+                    ctx.emit("k8s_objects", object_row(cluster, redact_object(item), listing.url, kind.key), sha)
+                    count += 1
+        where = " ".join(listing.url for listing in listings)
+        ctx.emit("k8s_inventory", inventory_row(cluster, kind.key, listing.api_version, "collected", count, where), sha)
         return
     body = exc.body if isinstance(exc.body, bytes) else str(exc.body or "").encode()
     row = inventory_row(
