@@ -5,6 +5,7 @@ The corpus is tests/data/platform/ (baseline/<cluster>.yaml, cases.yaml: see the
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,13 @@ import pytest
 import yaml
 from certs import issue
 from helpers import collect_manifests
+from kube_api import FakeKubeAPI
 
 from collector.claims import ClaimResult, Settings, evaluate_pack, load_pack, resolve_pack
+from collector.redaction import redact_object
+from collector.runner import run_source
 from collector.store import Store
+from sources.kubernetes.source import KubernetesSource
 
 DATA = Path(__file__).parent / "data" / "platform"
 CLUSTERS = ("prod-a", "prod-b")
@@ -107,3 +112,113 @@ def test_counter_example_is_a_gap(store: Store, tmp_path: Path, case: dict[str, 
     assert result.verdict == case.get("expect", "gap"), (result.reason, findings(result))
     if "finding" in case:
         assert any(case["finding"] in f for f in findings(result)), findings(result)
+
+
+# collection of what the pack reads -------------------------------------------------------------------------------
+
+
+def test_default_parameters_approve_no_gateway_class(store: Store, tmp_path: Path) -> None:
+    for cluster, docs in baseline().items():
+        path = tmp_path / cluster / "objects.yaml"
+        path.parent.mkdir(parents=True)
+        path.write_text(yaml.safe_dump_all(with_roots(docs)))
+        collect_manifests(store, path.parent, cluster=cluster)
+    (result,) = [r for r in evaluate_pack(store, load_pack(resolve_pack("platform"))) if r.claim.id.startswith("gate")]
+    assert result.verdict == "gap"
+    assert sorted(findings(result)) == 2 * [
+        "GatewayClass internal is not in approved_gateway_classes; its controller example.com/gateway-controller is "
+        "not in approved_gateway_controllers"
+    ]
+
+
+def test_offline_keeps_only_the_named_configmaps_and_their_read_keys(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text(
+        yaml.safe_dump_all(
+            [
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {"name": "cilium-config", "namespace": "kube-system"},
+                    "data": {"enable-policy": "always", "debug": "true", "bpf-lb-sock": "x"},
+                },
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {"name": "cilium-config", "namespace": "other"},
+                    "data": {"enable-policy": "never"},
+                },
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {"name": "app", "namespace": "kube-system"},
+                    "data": {"password": "hunter2"},
+                },
+            ]
+        )
+    )
+    assert collect_manifests(store, path).status == "succeeded"
+    rows = store.con.execute(
+        "SELECT kind, namespace, name, data FROM k8s_current WHERE kind LIKE '%ConfigMap'"
+    ).fetchall()
+    assert rows == [("PlatformConfigMap", "kube-system", "cilium-config", '{"enable-policy":"always"}')]
+
+
+def test_live_lists_each_named_configmap_by_field_selector(store: Store, tmp_path: Path) -> None:
+    kube_system = "/api/v1/namespaces/kube-system/configmaps"
+    cilium = {"metadata": {"name": "cilium-config", "namespace": "kube-system"},
+              "data": {"enable-policy": "never", "cluster-name": "a", "debug-verbose": "flow"}}  # fmt: skip
+    with FakeKubeAPI({kube_system: [cilium], "/api/v1/namespaces/istio-system/configmaps": []}) as api:
+        config = {
+            "contexts": ["ctx"],
+            "kubeconfig": str(api.kubeconfig(tmp_path / "kc")),
+            "kinds": ["PlatformConfigMap"],
+        }
+        result = run_source(store, KubernetesSource(), config)
+    assert result.status == "succeeded", result.error
+    selectors = sorted((r.path, r.query.get("fieldSelector")) for r in api.requests)
+    assert selectors == sorted(
+        (f"/api/v1/namespaces/{ns}/configmaps", f"metadata.name={name}")
+        for ns, name in [
+            ("kube-system", "cilium-config"),
+            ("kube-system", "kube-proxy"),
+            ("kube-system", "dns-autoscaler"),
+            ("kube-system", "kube-dns-autoscaler"),
+            ("istio-system", "istio-ca-root-cert"),
+            ("istio-system", "istio"),
+        ]
+    )
+    # the fake server ignores field selectors: each kube-system listing returns cilium-config, kept once per name
+    rows = store.con.execute("SELECT name, data FROM k8s_current WHERE name = 'cilium-config'").fetchall()
+    assert rows and all(json.loads(data) == {"enable-policy": "never", "cluster-name": "a"} for _, data in rows)
+    shas = store.con.execute("SELECT sha256 FROM artifacts").fetchall()
+    artifacts = [store.artifact_path(sha).read_bytes() for (sha,) in shas]
+    assert not any(b"debug-verbose" in body for body in artifacts)  # dropped keys are not kept raw either
+
+
+def test_live_forbidden_named_configmaps_are_not_collectible(store: Store, tmp_path: Path) -> None:
+    kube_system = {"/api/v1/namespaces/kube-system/configmaps": []}
+    with FakeKubeAPI(kube_system, forbidden={"/api/v1/namespaces/istio-system/configmaps"}) as api:
+        config = {
+            "contexts": ["ctx"],
+            "kubeconfig": str(api.kubeconfig(tmp_path / "kc")),
+            "kinds": ["PlatformConfigMap"],
+        }
+        assert run_source(store, KubernetesSource(), config).status == "succeeded"
+    assert store.con.execute("SELECT kind, status, reason FROM k8s_inventory").fetchall() == [
+        ("PlatformConfigMap", "not-collectible", "forbidden")
+    ]
+
+
+def test_redaction_keeps_range_flags_and_policy_switch_only() -> None:
+    pod = {"kind": "Pod", "spec": {"containers": [{
+        "name": "kube-apiserver", "image": "k", "resources": {"requests": {"cpu": "250m"}},
+        "command": ["kube-apiserver", "--service-cluster-ip-range=10.96.0.0/12,fd00::/108",
+                    "--token-auth-file=/etc/t.csv", "--oidc-client-secret=s3cr3t"],
+        "args": ["--enable-network-policy=true", "--cluster-cidr=10.0.0.0/8;rm", "--password=x"],
+        "env": [{"name": "ENABLE_NETWORK_POLICY", "value": "true"}],
+    }]}}  # fmt: skip
+    assert redact_object(pod)["spec"]["containers"] == [
+        {"name": "kube-apiserver", "image": "k", "resources": {"requests": {"cpu": "250m"}},
+         "command": ["--service-cluster-ip-range=10.96.0.0/12,fd00::/108"], "args": ["--enable-network-policy=true"]}
+    ]  # fmt: skip
