@@ -20,6 +20,7 @@ from collector.claims import ClaimResult, Settings, evaluate_pack, load_pack, re
 from collector.redaction import redact_object
 from collector.runner import run_source
 from collector.store import Store
+from sources.analysis.source import AnalysisSource
 from sources.kubernetes.source import KubernetesSource
 
 DATA = Path(__file__).parent / "data" / "platform"
@@ -222,3 +223,43 @@ def test_redaction_keeps_range_flags_and_policy_switch_only() -> None:
         {"name": "kube-apiserver", "image": "k", "resources": {"requests": {"cpu": "250m"}},
          "command": ["--service-cluster-ip-range=10.96.0.0/12,fd00::/108"], "args": ["--enable-network-policy=true"]}
     ]  # fmt: skip
+
+
+CONFLICTED_GATEWAY = """
+apiVersion: v1
+kind: Namespace
+metadata: {name: infra}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: edge, namespace: infra}
+spec:
+  gatewayClassName: internal
+  listeners: [{name: http, port: 80, protocol: HTTP, hostname: a.example.com}]
+status:
+  listeners:
+    - name: http
+      attachedRoutes: 0
+      conditions:
+        - {type: Accepted, status: "True", reason: Accepted}
+        - {type: Conflicted, status: "%s", reason: HostnameConflict, message: shares port 80 with a ListenerSet}
+"""
+
+
+@pytest.mark.parametrize(("status", "verdict"), [("True", "gap"), ("False", "satisfied")])
+def test_listener_reported_conflicted_is_a_route_conflict(
+    store: Store, tmp_path: Path, status: str, verdict: str
+) -> None:
+    """Gateway API ListenerConditionType Conflicted, set by the controller (here from a ListenerSet the inventory
+    does not hold): route-conflicts-absent (k8s-networking) reports it whatever the attachment analysis found."""
+    (tmp_path / "gw.yaml").write_text(CONFLICTED_GATEWAY % status)
+    assert collect_manifests(store, tmp_path / "gw.yaml").status == "succeeded"
+    assert run_source(store, AnalysisSource(), {}).status == "succeeded"
+    pack = load_pack(resolve_pack("k8s-networking"))
+    pack = replace(pack, claims=tuple(c for c in pack.claims if c.id == "route-conflicts-absent"))
+    (result,) = evaluate_pack(store, pack)
+    assert (result.verdict, findings(result)) == (
+        verdict,
+        ["listener http of Gateway infra/edge is reported Conflicted by its controller (HostnameConflict: shares "
+         "port 80 with a ListenerSet)"] if status == "True" else [],
+    )  # fmt: skip

@@ -26,3 +26,15 @@ UNION ALL
 SELECT cluster, namespace, object, NULL, NULL, NULL, NULL, finding, location, source, run_id, artifact_sha256, collected_at
 FROM analysis_errors_current
 WHERE analysis = 'gateway'
+UNION ALL
+-- Listeners the Gateway's own controller reports Conflicted (status.listeners[].conditions, Conflicted=True), whatever
+-- the analysis found: the controller knows of conflicts the inventory may not show (ListenerSets, merged Gateways).
+SELECT g.cluster, g.namespace, 'Gateway/' || g.name, l->>'name', NULL, NULL, coalesce(c->>'reason', 'Conflicted'),
+       'listener ' || (l->>'name') || ' of Gateway ' || g.namespace || '/' || g.name
+         || ' is reported Conflicted by its controller (' || coalesce(c->>'reason', 'no reason')
+         || coalesce(': ' || (c->>'message'), '') || ')',
+       g.location, g.source, g.run_id, g.artifact_sha256, g.collected_at
+FROM (SELECT *, unnest(from_json(coalesce(status->'listeners', '[]'), '["JSON"]')) AS l
+      FROM k8s_current WHERE kind = 'Gateway') g,
+     LATERAL (SELECT unnest(from_json(coalesce(g.l->'conditions', '[]'), '["JSON"]')) AS c)
+WHERE (c->>'type') = 'Conflicted' AND (c->>'status') = 'True'
