@@ -32,6 +32,7 @@ CLAIMS = (
     "cluster-dns-resilient",
     "mesh-trust-roots-consistent",
     "gateway-classes-approved",
+    "gateway-capacity-bounded",
 )
 APPROVED = {
     "approved_gateway_classes": ["internal"],
@@ -124,7 +125,9 @@ def test_default_parameters_approve_no_gateway_class(store: Store, tmp_path: Pat
         path.parent.mkdir(parents=True)
         path.write_text(yaml.safe_dump_all(with_roots(docs)))
         collect_manifests(store, path.parent, cluster=cluster)
-    (result,) = [r for r in evaluate_pack(store, load_pack(resolve_pack("platform"))) if r.claim.id.startswith("gate")]
+    (result,) = [
+        r for r in evaluate_pack(store, load_pack(resolve_pack("platform"))) if r.claim.id == "gateway-classes-approved"
+    ]
     assert result.verdict == "gap"
     assert sorted(findings(result)) == 2 * [
         "GatewayClass internal is not in approved_gateway_classes; its controller example.com/gateway-controller is "

@@ -310,3 +310,54 @@ SELECT DISTINCT cluster FROM k8s_current WHERE kind = 'DaemonSet' AND name = 'no
 -- Whether more than one cluster runs Istio (the trust roots are compared only then).
 CREATE VIEW platform_multi_mesh AS
 SELECT count(*) > 1 AS multi FROM platform_istio_clusters;
+
+-- The workloads serving each Gateway API Gateway, as the in-cluster implementations label them: Istio and others
+-- (gateway.networking.k8s.io/gateway-name, istio.io/gateway-name: the Gateway's namespace), Envoy Gateway
+-- (gateway.envoyproxy.io/owning-gateway-name and -namespace, in its own namespace).
+CREATE VIEW platform_gateway_workloads AS
+SELECT g.cluster, g.namespace AS gateway_namespace, g.name AS gateway, w.kind, w.namespace, w.name, w.spec,
+       w.location, w.source, w.run_id, w.artifact_sha256, w.collected_at
+FROM k8s_current g
+JOIN k8s_current w
+  ON w.cluster = g.cluster AND w.kind IN ('Deployment', 'StatefulSet', 'DaemonSet')
+ AND ((w.namespace = g.namespace
+       AND g.name IN (w.spec->'template'->'metadata'->'labels'->>'gateway.networking.k8s.io/gateway-name',
+                      w.spec->'template'->'metadata'->'labels'->>'istio.io/gateway-name'))
+      OR ((w.spec->'template'->'metadata'->'labels'->>'gateway.envoyproxy.io/owning-gateway-name') = g.name
+          AND (w.spec->'template'->'metadata'->'labels'->>'gateway.envoyproxy.io/owning-gateway-namespace')
+              = g.namespace))
+WHERE g.kind = 'Gateway';
+
+-- What leaves a Gateway's capacity unbounded or unknown: no workload found for it, a container of its workload
+-- without CPU or memory requests or a memory limit.
+CREATE VIEW platform_gateway_capacity_gaps AS
+SELECT g.cluster, g.namespace, 'Gateway/' || g.name AS object,
+       'no in-cluster workload found serving Gateway ' || g.namespace || '/' || g.name
+         || ' (class ' || coalesce(g.spec->>'gatewayClassName', '?') || '): its capacity is not evidenced' AS finding,
+       g.location, g.source, g.run_id, g.artifact_sha256, g.collected_at
+FROM k8s_current g
+WHERE g.kind = 'Gateway'
+  AND NOT EXISTS (SELECT 1 FROM platform_gateway_workloads w
+                  WHERE w.cluster = g.cluster AND w.gateway_namespace = g.namespace AND w.gateway = g.name)
+UNION ALL
+SELECT w.cluster, w.namespace, w.kind || '/' || w.name,
+       w.kind || ' ' || w.name || ' serving Gateway ' || w.gateway_namespace || '/' || w.gateway
+         || ': no HorizontalPodAutoscaler bounds its replicas (minReplicas, maxReplicas)',
+       w.location, w.source, w.run_id, w.artifact_sha256, w.collected_at
+FROM platform_gateway_workloads w
+WHERE w.kind <> 'DaemonSet'
+  AND NOT EXISTS (SELECT 1 FROM k8s_current h
+                  WHERE h.cluster = w.cluster AND h.kind = 'HorizontalPodAutoscaler' AND h.namespace = w.namespace
+                    AND (h.spec->'scaleTargetRef'->>'kind') = w.kind AND (h.spec->'scaleTargetRef'->>'name') = w.name)
+UNION ALL
+SELECT w.cluster, w.namespace, w.kind || '/' || w.name,
+       'container ' || (c->>'name') || ' of the workload serving Gateway ' || w.gateway_namespace || '/' || w.gateway
+         || ' has no ' || concat_ws(', ',
+             CASE WHEN (c->'resources'->'requests'->>'cpu') IS NULL THEN 'CPU request' END,
+             CASE WHEN (c->'resources'->'requests'->>'memory') IS NULL THEN 'memory request' END,
+             CASE WHEN (c->'resources'->'limits'->>'memory') IS NULL THEN 'memory limit' END),
+       w.location, w.source, w.run_id, w.artifact_sha256, w.collected_at
+FROM (SELECT *, unnest(from_json(coalesce(spec->'template'->'spec'->'containers', '[]'), '["JSON"]')) AS c
+      FROM platform_gateway_workloads) w
+WHERE (c->'resources'->'requests'->>'cpu') IS NULL OR (c->'resources'->'requests'->>'memory') IS NULL
+   OR (c->'resources'->'limits'->>'memory') IS NULL;
