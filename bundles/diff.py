@@ -29,6 +29,9 @@ INVENTORY_TITLES = {
     "k8s-networking/public-routes": "Public routes",
     "k8s-networking/regulated-scope": "Regulated scope",
     "logs/log-retention": "Log retention",
+    "platform/cluster-network": "Cluster network",
+    "platform/external-dns-dependencies": "External DNS dependencies",
+    "platform/multicluster-services": "Multi-cluster Services",
 }
 OBJECT_COLUMNS = ("object", "commit")  # how a gap row is named in Markdown, first present wins
 FINDING_COLUMNS = ("finding", "reason")

@@ -60,6 +60,13 @@ def test_demo_bundle_verifies_and_has_expected_layout(demo_dir: Path) -> None:
         "reachability/lateral-movement-restricted": "gap",
         "reachability/egress-restricted-by-policy": "gap",
         "reachability/dns-exceptions-modelled": "gap",  # the demo inventory has no cluster DNS Service
+        "platform/cidrs-recorded-disjoint": "satisfied",
+        "platform/clusters-cidrs-disjoint": "no-evidence",  # one cluster
+        "platform/cni-enforces-policy": "satisfied",
+        "platform/cluster-dns-resilient": "satisfied",
+        "platform/mesh-trust-roots-consistent": "no-evidence",  # one cluster
+        "platform/gateway-classes-approved": "gap",  # the demo approves no GatewayClass (the default)
+        "platform/gateway-capacity-bounded": "gap",  # its Gateways' workloads are not in the inventory
     }
     for c in (c for p in claims["packs"] for c in p["claims"]):
         for rel in [*c["files"].values(), *c["queries"].values()]:

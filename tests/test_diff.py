@@ -179,6 +179,9 @@ def test_fixed_gap_and_expired_waiver_are_exactly_what_the_diff_reports(pair: Pa
         "k8s-networking/public-routes": {"title": "Public routes", "added": [], "removed": []},
         "k8s-networking/regulated-scope": {"title": "Regulated scope", "added": [], "removed": []},
         "logs/log-retention": {"title": "Log retention", "added": [], "removed": []},
+        "platform/cluster-network": {"title": "Cluster network", "added": [], "removed": []},
+        "platform/external-dns-dependencies": {"title": "External DNS dependencies", "added": [], "removed": []},
+        "platform/multicluster-services": {"title": "Multi-cluster Services", "added": [], "removed": []},
     }
     [waiver] = doc["waivers_expired"]
     reopened = waiver.pop("reopened")
@@ -238,6 +241,7 @@ def test_markdown_of_the_same_diff(pair: Pair) -> None:
         "regulated namespace has no default-deny ingress NetworkPolicy |"
     ]
     assert md["Public routes"] == md["Regulated scope"] == md["Log retention"] == ["No changes."]
+    assert md["Cluster network"] == md["External DNS dependencies"] == md["Multi-cluster Services"] == ["No changes."]
     expires = (pair.old_as_of + timedelta(minutes=30)).isoformat()
     assert md["Waivers expired"][2:] == [
         f"| W-paste | logs/egress-controlled | dpo@casework.example.gov | SEC-377 | {expires} | applied "
@@ -251,6 +255,9 @@ def test_markdown_of_the_same_diff(pair: Pair) -> None:
         "Public routes",
         "Regulated scope",
         "Log retention",
+        "Cluster network",
+        "External DNS dependencies",
+        "Multi-cluster Services",
         "Waivers expired",
     ]
 

@@ -1,6 +1,6 @@
 """The platform pack (issue 22): a compliant two-cluster baseline on which every claim is satisfied, and spec-first
 counter-examples, each one change to the baseline that must turn its claim into a gap naming the offending object.
-The corpus is tests/data/platform/ (baseline/<cluster>.yaml, cases.yaml: see the README there)."""
+The corpus is tests/data/platform/ (baseline/<cluster>.yaml, and cases.yaml whose header gives its format)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 -- With Istio in more than one cluster: a cluster whose root is not collected or unreadable, and each pair of
 -- clusters that share no root certificate or differ in trust domain.
 WITH roots AS (
-    SELECT cluster, list(DISTINCT fingerprint) FILTER (WHERE fingerprint IS NOT NULL) AS fingerprints,
+    SELECT cluster, list_sort(list(DISTINCT fingerprint) FILTER (WHERE fingerprint IS NOT NULL)) AS fingerprints,
            min(trust_domain) AS trust_domain, min(location) AS location, min(source) AS source, min(run_id) AS run_id,
            min(artifact_sha256) AS artifact_sha256, min(collected_at) AS collected_at
     FROM platform_trust_roots

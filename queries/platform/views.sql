@@ -114,15 +114,20 @@ JOIN k8s_current m
      AND m.name IN ('kube-proxy', 'cilium-config')
 GROUP BY c.cluster;
 
--- Where a cluster's pod addresses come from: Cilium's IPAM (cluster-pool: the pool in cilium-config; kubernetes:
--- the Nodes' podCIDRs; any other mode: undetermined), the AWS VPC CNI without Cilium (VPC subnets: undetermined),
--- Calico IPAM (its enabled IPPools, when any is collected), Weave Net (its own range: undetermined), else the
--- Nodes' podCIDRs with the --cluster-cidr flags and kube-proxy's clusterCIDR.
+-- Where a cluster's pod addresses come from, which must be recorded for its pod ranges to count as determined:
+-- Cilium's IPAM (cluster-pool: the pool in cilium-config; kubernetes: the Nodes' podCIDRs; chained on another CNI
+-- or any other mode: undetermined), the AWS VPC CNI without Cilium (VPC subnets: undetermined), Calico IPAM (its
+-- enabled IPPools, when any is collected), Weave Net (its own range: undetermined), else the Nodes' podCIDRs with
+-- the --cluster-cidr flags and kube-proxy's clusterCIDR.
 CREATE VIEW platform_pod_authority AS
 SELECT c.cluster,
-       CASE WHEN cil.cluster IS NOT NULL AND coalesce(cil.ipam, 'unset') = 'cluster-pool' THEN 'cilium-pool'
+       CASE WHEN cil.cluster IS NOT NULL AND coalesce(cil.chaining, 'none') <> 'none'
+                THEN 'undetermined: Cilium is chained on ' || cil.chaining || ', whose IPAM is not in the inventory'
+            WHEN cil.cluster IS NOT NULL AND NOT cil.configured
+                THEN 'undetermined: Cilium runs without a collected cilium-config'
+            WHEN cil.cluster IS NOT NULL AND coalesce(cil.ipam, 'cluster-pool') = 'cluster-pool' THEN 'cilium-pool'
             WHEN cil.cluster IS NOT NULL AND cil.ipam = 'kubernetes' THEN 'nodes'
-            WHEN cil.cluster IS NOT NULL THEN 'undetermined: Cilium IPAM mode ' || coalesce(cil.ipam, 'unknown (no cilium-config)')
+            WHEN cil.cluster IS NOT NULL THEN 'undetermined: Cilium IPAM mode ' || cil.ipam
             WHEN EXISTS (SELECT 1 FROM platform_cni n WHERE n.cluster = c.cluster AND n.cni = 'AWS VPC CNI')
                 THEN 'undetermined: the AWS VPC CNI gives pods VPC subnet addresses (not in the inventory)'
             WHEN EXISTS (SELECT 1 FROM platform_cni n WHERE n.cluster = c.cluster AND n.name = 'calico-node')
@@ -132,7 +137,8 @@ SELECT c.cluster,
                 THEN 'undetermined: Weave Net allocates pod addresses from its own range (not in the inventory)'
             ELSE 'nodes' END AS authority
 FROM platform_clusters c
-LEFT JOIN (SELECT DISTINCT n.cluster, m.data->>'ipam' AS ipam
+LEFT JOIN (SELECT DISTINCT n.cluster, m.name IS NOT NULL AS configured, m.data->>'ipam' AS ipam,
+                           m.data->>'cni-chaining-mode' AS chaining
            FROM platform_cni n
            LEFT JOIN k8s_current m
              ON m.cluster = n.cluster AND m.kind = 'PlatformConfigMap' AND m.namespace = 'kube-system'
@@ -187,16 +193,17 @@ SELECT cluster, role, namespace, object, origin, trim(cidr) AS cidr,
 FROM raw
 WHERE nullif(trim(cidr), '') IS NOT NULL;
 
--- The ranges that count: service ranges, and pod ranges from the cluster's pod address authority.
+-- The ranges compared: every range recorded (a source the CNI does not use only adds ranges, never hides an
+-- overlap), with whether it comes from the cluster's pod address authority.
 CREATE VIEW platform_ranges AS
-SELECT r.*
+SELECT r.*,
+       r.role = 'service'
+       OR (a.authority = 'nodes' AND (r.origin IN ('Node spec.podCIDRs', 'kube-proxy config.conf clusterCIDR')
+                                      OR starts_with(r.origin, '--cluster-cidr')))
+       OR (a.authority = 'cilium-pool' AND starts_with(r.origin, 'cilium-config'))
+       OR (a.authority = 'calico-ippools' AND r.origin LIKE 'IPPool% spec.cidr') AS authoritative
 FROM platform_ranges_recorded r
-JOIN platform_pod_authority a USING (cluster)
-WHERE r.role = 'service'
-   OR (a.authority = 'nodes' AND r.origin IN ('Node spec.podCIDRs', 'kube-proxy config.conf clusterCIDR')
-       OR a.authority = 'nodes' AND starts_with(r.origin, '--cluster-cidr')
-       OR a.authority = 'cilium-pool' AND starts_with(r.origin, 'cilium-config')
-       OR a.authority = 'calico-ippools' AND r.origin LIKE 'IPPool% spec.cidr');
+JOIN platform_pod_authority a USING (cluster);
 
 -- Pairs of overlapping ranges: of two clusters (any roles), or a pod and a service range of one cluster.
 CREATE VIEW platform_overlaps AS
@@ -219,7 +226,8 @@ SELECT c.cluster, NULL AS namespace, 'cluster ' || c.cluster AS object,
                          || ' collected' END AS finding,
        c.location, c.source, c.run_id, c.artifact_sha256, c.collected_at
 FROM platform_clusters c JOIN platform_pod_authority a USING (cluster)
-WHERE NOT EXISTS (SELECT 1 FROM platform_ranges r WHERE r.cluster = c.cluster AND r.role = 'pod')
+WHERE starts_with(a.authority, 'undetermined: ')
+   OR NOT EXISTS (SELECT 1 FROM platform_ranges r WHERE r.cluster = c.cluster AND r.role = 'pod' AND r.authoritative)
 UNION ALL
 SELECT c.cluster, NULL, 'cluster ' || c.cluster,
        'service address ranges not determined: no ServiceCIDR object (networking.k8s.io) nor kube-apiserver '

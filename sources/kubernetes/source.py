@@ -50,6 +50,7 @@ PLATFORM_CONFIGMAPS = (
             "cluster-pool-ipv6-cidr",
             "cluster-name",
             "cluster-id",
+            "cni-chaining-mode",
         ),
     ),
     ("kube-system", "kube-proxy", ("config.conf",)),
