@@ -21,6 +21,7 @@ from collector.query_results import QueryResult
 from collector.scorecard import GATE_ITEMS
 
 INCIDENT = ("--since", "2026-03-02T09:00:00Z", "--until", "2026-03-02T10:00:00Z")
+PACKS_BUT_PLATFORM = ("certificates", "git-changes", "k8s-networking", "logs", "reachability")
 
 
 def claims_of(bundle: Path) -> list[tuple[dict, dict]]:
@@ -159,12 +160,17 @@ def test_scorecard_and_launch_gate_of_the_demo(demo_dir: Path) -> None:
     # observability: incidents-traceable is a gap (the internal gateway wrote no access log), and no retention
     # evidence for the local log files
     assert areas["observability"]["score"] == 2 and areas["egress"]["score"] == 1
-    assert (areas["migration"]["score"], areas["migration"]["rating"]) == (0, "not assessed")
-    # a Gateway exposure claim is no CIDR, IPAM or CNI evidence: connectivity is not assessed, not scored from it
-    assert (areas["connectivity"]["score"], areas["connectivity"]["assessed"]) == (0, False)
+    # migration: the rollback test is its evidence, and the demo has no report
+    assert (areas["migration"]["score"], areas["migration"]["rating"]) == (0, "absent or unknown")
+    # connectivity is scored from CIDR and CNI evidence (platform pack), never from Gateway exposure claims
+    assert areas["connectivity"]["claims"] == [
+        "platform/cidrs-recorded-disjoint: satisfied",
+        "platform/cni-enforces-policy: satisfied",
+    ]
     assert areas["gateway-routing"]["claims"] == [
         "k8s-networking/public-exposure-controlled: gap",
         "k8s-networking/route-conflicts-absent: satisfied",
+        "platform/gateway-classes-approved: gap",
     ]
     assert (areas["resilience"]["score"], areas["resilience"]["rating"]) == (0, "absent or unknown")  # no report
     total = doc["scorecard"]["total"]
@@ -188,10 +194,9 @@ def test_scorecard_and_launch_gate_of_the_demo(demo_dir: Path) -> None:
     assert "failover-game-day no-evidence" in printed
     report = (demo_dir / "bundle" / "report.md").read_text()
     assert f"Total: **{total['score']}/42 ({total['percent']}%): not ready**" in report
-    assert "| migration | 0 | *not assessed* |" in report
+    assert "| migration | 0 | absent or unknown | git-changes/emergency-rollback-tested: no-evidence |" in report
     html = (demo_dir / "bundle" / "report.html").read_text()
     assert f"{total['score']}/42 ({total['percent']}%): not ready</strong>" in html
-    assert '<span class="muted">not assessed</span>' in html
 
 
 def test_the_gate_command_fails_on_gaps_and_a_year_later(demo_dir: Path) -> None:
@@ -208,7 +213,9 @@ def test_the_gate_command_fails_on_gaps_and_a_year_later(demo_dir: Path) -> None
     assert "stale" in {i["why"].rsplit(": ", 1)[1] for i in gate["items"]}
     table = cli("gate", "--store", store)
     assert table.exit_code == 1 and "Launch gate: FAILED; blocked by: public-routes-reviewed" in table.output
-    assert "Total: " in table.output and "not assessed" in table.output
+    assert "Total: " in table.output and "not assessed" not in table.output  # every area has a claim
+    without_platform = cli("gate", "--store", store, *(f"--pack={p}" for p in PACKS_BUT_PLATFORM))
+    assert "not assessed" in without_platform.output  # connectivity, multi-cluster, cost-capacity
 
 
 def test_the_gate_command_passes_with_waivers_listed(
