@@ -16,6 +16,7 @@ from certs import issue
 from helpers import collect_manifests
 from kube_api import FakeKubeAPI
 
+from bundles.build import pack_inventories
 from collector.claims import ClaimResult, Settings, evaluate_pack, load_pack, resolve_pack
 from collector.redaction import redact_object
 from collector.runner import run_source
@@ -266,3 +267,47 @@ def test_listener_reported_conflicted_is_a_route_conflict(
         ["listener http of Gateway infra/edge is reported Conflicted by its controller (HostnameConflict: shares "
          "port 80 with a ListenerSet)"] if status == "True" else [],
     )  # fmt: skip
+
+
+EXTERNAL = [
+    {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "payments", "namespace": "shop"},
+     "spec": {"type": "ExternalName", "externalName": "api.payments.example.net"}},
+    {"apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry",
+     "metadata": {"name": "ledger", "namespace": "shop"},
+     "spec": {"hosts": ["ledger.example.org", "ledger-dr.example.org"], "location": "MESH_EXTERNAL",
+              "resolution": "DNS"}},
+    {"apiVersion": "multicluster.x-k8s.io/v1alpha1", "kind": "ServiceExport",
+     "metadata": {"name": "shop", "namespace": "shop"},
+     "status": {"conditions": [{"type": "Valid", "status": "True"}, {"type": "Conflict", "status": "False"}]}},
+]  # fmt: skip
+
+
+def test_inventories_record_the_network_dns_dependencies_and_exports(store: Store, tmp_path: Path) -> None:
+    clusters = baseline()
+    clusters["prod-a"] += EXTERNAL
+    results = evaluate(store, tmp_path, clusters)
+    assert results["cidrs-recorded-disjoint"].verdict == "satisfied"
+    pack = load_pack(resolve_pack("platform"))
+    inventories = {
+        name: [dict(zip(q.columns, row, strict=True)) for q in [query] for row in q.rows]
+        for name, query in pack_inventories(store, pack, Settings()).items()
+    }
+    assert inventories["cluster-network"] == [
+        {"cluster": "prod-a", "pod_ranges": None, "node_pod_cidrs": 4,
+         "service_ranges": "10.96.0.0/16, fd00:a:ffff::/112",
+         "cni": "Cilium (kube-system/cilium, enforces NetworkPolicy: true)",
+         "proxy_mode": "Cilium kube-proxy-replacement true", "dns": "coredns 2 replicas", "nodelocal_dns": True},
+        {"cluster": "prod-b", "pod_ranges": "10.250.0.0/16", "node_pod_cidrs": 1, "service_ranges": "10.100.0.0/16",
+         "cni": "Calico (calico-system/calico-node, enforces NetworkPolicy: true)",
+         "proxy_mode": "kube-proxy mode ipvs", "dns": "coredns 3 replicas", "nodelocal_dns": False},
+    ]  # fmt: skip
+    assert inventories["external-dns-dependencies"] == [
+        {"cluster": "prod-a", "namespace": "shop", "object": "Service/payments", "hosts": "api.payments.example.net",
+         "location": "ExternalName", "resolution": None},
+        {"cluster": "prod-a", "namespace": "shop", "object": "ServiceEntry/ledger",
+         "hosts": "ledger.example.org, ledger-dr.example.org", "location": "MESH_EXTERNAL", "resolution": "DNS"},
+    ]  # fmt: skip
+    assert inventories["multicluster-services"] == [
+        {"cluster": "prod-a", "namespace": "shop", "object": "ServiceExport/shop", "type": None,
+         "conditions": "Conflict=False, Valid=True"}
+    ]  # fmt: skip
