@@ -42,6 +42,7 @@ from collector.claims import (
     evaluation_time,
     run_query,
 )
+from collector.framework import answer_questions
 from collector.query_results import QueryResult, cell, csv_cell
 from collector.scorecard import scorecard_document
 from collector.store import Store, sha256_hex
@@ -135,6 +136,8 @@ def build_bundle(
         files["claims.json"] = _dump(claims_doc)
         files["runs.json"] = _dump(runs)
         rows = evidence_rows(staging, ordered)
+        answers = answer_questions(ordered, rows)
+        files["answers.json"] = _dump(answers)
         files["junit.xml"] = junit_xml(claims_doc, rows)
         files["sarif.json"] = sarif_log(claims_doc, rows, repository_roots(store))
         context = {
@@ -142,6 +145,7 @@ def build_bundle(
             "results": results,
             "inventories": inventories,
             "runs": runs,
+            "answers": answers,
             "signers": [s.key_id for s in signers],
         }
         files["report.md"] = render_markdown(context).encode()

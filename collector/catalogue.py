@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 from collector.claims import Pack, builtin_pack_dirs, load_pack
+from collector.framework import framework
 
 HEADER = """# Claims catalogue
 
@@ -18,6 +19,7 @@ current. Each claim's verdict rules are in [packs.md](packs.md); each pack's own
 
 def render_catalogue(packs: list[Pack]) -> str:
     parts = [HEADER]
+    covering = framework_items_by_claim()
     for pack in packs:
         parts.append(f"\n## {pack.title} (`{pack.id}` v{pack.version})\n\n{pack.description}\n")
         if pack.parameters:
@@ -40,6 +42,8 @@ def render_catalogue(packs: list[Pack]) -> str:
                 parts.append(f"- Frameworks: {controls}\n")
             if claim.areas:
                 parts.append(f"- Scorecard areas: {', '.join(claim.areas)}\n")
+            if items := covering.get(f"{pack.id}/{claim.id}"):
+                parts.append(f"- Framework items ([coverage](coverage.md)): {'; '.join(items)}\n")
             needs = [f"table `{t}`" for t in claim.tables] + [f"kind `{k}`" for k in claim.k8s_kinds]
             if needs:
                 parts.append(f"- Requires: {', '.join(needs)}\n")
@@ -50,6 +54,17 @@ def render_catalogue(packs: list[Pack]) -> str:
                 + "\n"
             )
     return "".join(parts)
+
+
+def framework_items_by_claim() -> dict[str, list[str]]:
+    """The framework's questions and items each claim evidences, by ``pack/claim``."""
+    questions, items = framework()
+    found: dict[str, list[str]] = {}
+    for ref, text in [(ref, q.question) for q in questions for ref in q.claims] + [
+        (ref, i.text) for i in items for ref in i.claims
+    ]:
+        found.setdefault(ref, []).append(text)
+    return found
 
 
 def builtin_catalogue() -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from collector.catalogue import builtin_catalogue
+from collector.framework import builtin_coverage
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 RUNNABLE = re.compile(r"<!-- test: run -->\n```sh\n(.*?)```", re.DOTALL)
@@ -35,3 +36,7 @@ def test_getting_started_is_runnable() -> None:
 
 def test_claims_catalogue_is_current() -> None:
     assert (DOCS / "claims.md").read_text() == builtin_catalogue(), "regenerate: python -m collector.catalogue"
+
+
+def test_coverage_is_current() -> None:
+    assert (DOCS / "coverage.md").read_text() == builtin_coverage(), "regenerate: python -m collector.framework"
