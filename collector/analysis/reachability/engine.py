@@ -50,6 +50,8 @@ from collector.analysis.reachability.selectors import Matcher, Selector
 from collector.analysis.reachability.unmodelled import (
     Unmodelled,
     admin_pair,
+    composed_pair,
+    composed_why,
     may_hold,
     outside,
     risky_rules,
@@ -299,6 +301,7 @@ class Rows:
         self._rows: dict[tuple, list[int]] = {}
         self._resolved: dict[tuple, int] = {}
         self._both: dict[tuple[int, ...], list[int]] = {}
+        self._composed: dict[tuple, tuple[list[int], list[int]]] = {}
 
     def both(self, *rows: list[int]) -> list[int]:
         """The rows intersected (a connection must pass each), memoized on the rows."""
@@ -384,17 +387,7 @@ class Rows:
         """Disjoint (peers, allowed connection id): AdminNetworkPolicies by priority (equal priorities joined, Allow
         over Pass over Deny), then the NetworkPolicies if any, else the baseline; what none decides is allowed."""
         t = self.table
-        pieces: Pieces = {(EMPTY_ID, ALL_ID, EMPTY_ID): span(0, self.size - 1)}
-        for _, group in groupby(admin, key=lambda p: p.priority):
-            pieces = remap(pieces, lambda s: (*s, EMPTY_ID, EMPTY_ID, EMPTY_ID, s[1]))
-            for policy in group:
-                pieces = remap(pieces, lambda s: (*s[:6], s[1]))  # each policy of the group starts afresh
-                for rule in self.rules_of(policy, ingress):
-                    slot = 3 + ACTIONS.index(rule.action)
-                    for bits, conn in self.applications(rule, ingress, named_ports):
-                        pieces = split(pieces, bits, partial(self.first_match, slot=slot, conn=conn))
-            pieces = remap(pieces, self.close_group)
-        pieces = remap(pieces, lambda s: (s[0], t.union(s[1], s[2])))  # passed: undecided by the admin tier
+        pieces = self.decided(ingress, admin, policies, baseline, named_ports)
         if policies:
             out: dict[int, int] = defaultdict(int)
             allowed = self.disjoint(self.allowed_by(policies, ingress, named_ports))
@@ -406,10 +399,64 @@ class Rows:
                 if bits:
                     out[done] |= bits
             return [(bits, conn) for conn, bits in out.items()]
-        for rule in self.rules_of(baseline, ingress) if baseline else ():
+        return [(bits, t.union(*state)) for state, bits in pieces.items()]
+
+    def decided(
+        self,
+        ingress: bool,
+        admin: list[CompiledAdmin],
+        policies: list[CompiledPolicy],
+        baseline: CompiledAdmin | None,
+        named_ports: tuple[NamedPort, ...],
+    ) -> Pieces:
+        """Pieces of (allowed by an admin policy, undecided by them) connection ids: the AdminNetworkPolicies, then
+        the baseline unless NetworkPolicies isolate (they decide the undecided connections then)."""
+        t = self.table
+        pieces: Pieces = {(EMPTY_ID, ALL_ID, EMPTY_ID): span(0, self.size - 1)}
+        for _, group in groupby(admin, key=lambda p: p.priority):
+            pieces = remap(pieces, lambda s: (*s, EMPTY_ID, EMPTY_ID, EMPTY_ID, s[1]))
+            for policy in group:
+                pieces = remap(pieces, lambda s: (*s[:6], s[1]))  # each policy of the group starts afresh
+                for rule in self.rules_of(policy, ingress):
+                    slot = 3 + ACTIONS.index(rule.action)
+                    for bits, conn in self.applications(rule, ingress, named_ports):
+                        pieces = split(pieces, bits, partial(self.first_match, slot=slot, conn=conn))
+            pieces = remap(pieces, self.close_group)
+        pieces = remap(pieces, lambda s: (s[0], t.union(s[1], s[2])))  # passed: undecided by the admin tier
+        for rule in self.rules_of(baseline, ingress) if baseline and not policies else ():
             for bits, conn in self.applications(rule, ingress, named_ports):
                 pieces = split(pieces, bits, partial(self.baseline_match, action=rule.action, conn=conn))
-        return [(bits, t.union(*state)) for state, bits in pieces.items()]
+        return pieces
+
+    def composed(
+        self,
+        ingress: bool,
+        admin: list[CompiledAdmin],
+        policies: list[CompiledPolicy],
+        baseline: CompiledAdmin | None,
+        named_ports: tuple[NamedPort, ...],
+        cni: list[int],
+    ) -> tuple[list[int], list[int]]:
+        """A side where admin policies and a Cilium or Calico plan (its row ``cni``) both apply: the row of what
+        the plan allows and no admin policy denies, and the row of what the order between them, not modelled,
+        decides (allowed by an admin policy but dropped by the plan, or the reverse)."""
+        key = (ingress, tuple(map(id, admin)), tuple(map(id, policies)), id(baseline), named_ports, id(cni))
+        found = self._composed.get(key)
+        if found is None:
+            t = self.table
+            line, open_ = [EMPTY_ID] * self.size, [EMPTY_ID] * self.size
+            verdicts: dict[tuple[int, int, int], tuple[int, int]] = {}
+            for (allowed, undecided), bits in self.decided(ingress, admin, policies, baseline, named_ports).items():
+                passing = t.union(allowed, undecided)  # not denied by an admin policy
+                for i in indices(bits):
+                    conn = cni[i]
+                    verdict = verdicts.get((allowed, passing, conn))
+                    if verdict is None:
+                        unsure = t.union(t.difference(allowed, conn), t.difference(conn, passing))
+                        verdict = verdicts[(allowed, passing, conn)] = (t.intersection(conn, passing), unsure)
+                    line[i], open_[i] = verdict
+            found = self._composed[key] = (line, open_)
+        return found
 
     def first_match(self, state: State, slot: int, conn: int) -> State:
         """A rule of a group's policy matches: what its policy had not decided yet goes to the rule's action."""
@@ -524,14 +571,31 @@ def analyze(inv: Inventory) -> Reachability:
     signatures[()] = space.everything & ~space.classes_all
     for k, klass in enumerate(classes):
         signatures[klass.named_ports] |= 1 << k
+
+    def composed(ingress: bool, k: int, cni: list[int]) -> tuple[list[int], list[int]]:
+        applying = (admin_in if ingress else admin_out)[k]
+        baseline = applying[-1] if applying[-1].priority is None else None
+        anps = applying[:-1] if baseline else applying
+        policies = (selecting_in if ingress else selecting_out)[k]
+        return rows.composed(ingress, anps, policies, baseline, classes[k].named_ports if ingress else (), cni)
+
     rows = Rows(table, space.size, signatures)
-    if inv.ordered:  # Cilium or Calico policies: ordered evaluation; under admin policies too, pass both
-        in_rows, out_rows = enforced_rows(inv, space, classes, compiled, rows)
+    unsure_in: list[list[int] | None] = [None] * n_classes  # sides where admin and CNI policies meet
+    unsure_out: list[list[int] | None] = [None] * n_classes
+    if inv.ordered:  # Cilium or Calico policies: ordered evaluation; beside admin policies, composed
+        (in_rows, cni_in), (out_rows, cni_out) = enforced_rows(inv, space, classes, compiled, rows)
         for k in range(n_classes):
-            if admin_in[k]:
-                in_rows[k] = rows.both(in_rows[k], row(True, k))
-            if admin_out[k]:
-                out_rows[k] = rows.both(out_rows[k], row(False, k))
+            for ingress, admin_k, rows_k, cni_k, unsure in (
+                (True, admin_in, in_rows, cni_in, unsure_in),
+                (False, admin_out, out_rows, cni_out, unsure_out),
+            ):
+                if not admin_k[k]:
+                    continue
+                if not cni_k[k]:  # no Cilium or Calico policy applies to that side: the Kubernetes tiers decide
+                    rows_k[k] = row(ingress, k)
+                    continue
+                rows_k[k], open_ = composed(ingress, k, rows_k[k])
+                unsure[k] = open_ if any(open_) else None
     else:
         in_rows = [row(True, k) for k in range(n_classes)]
         out_rows = [row(False, k) for k in range(n_classes)]
@@ -539,7 +603,7 @@ def analyze(inv: Inventory) -> Reachability:
         if klass.host_conn != EMPTY_ID and in_rows[k] is not rows.all:
             in_rows[k] = [table.union(conn, klass.host_conn) for conn in in_rows[k]]
         if klass.host_network:
-            out_rows[k] = rows.all
+            out_rows[k], unsure_out[k] = rows.all, None
 
     allowed: list[tuple[int, ...]] = []
     for k in range(n_classes):  # column by column: a transposed copy of in_rows would double the peak memory
@@ -573,14 +637,17 @@ def analyze(inv: Inventory) -> Reachability:
         conns=table.conns,
     )
     admin_pairs = possible(inv, class_of, members, out_rows, in_rows, table)
+    if any(unsure_in) or any(unsure_out):
+        admin_pairs += composition(inv, members, (in_rows, unsure_in), (out_rows, unsure_out), table, externals)
     return Reachability(unmodelled=unmodelled(inv, result.triples(), admin_pairs), classes=result)
 
 
 def enforced_rows(
     inv: Inventory, space: Space, classes: list[Klass], compiled: list[CompiledPolicy], rows: Rows
-) -> tuple[list[list[int]], list[list[int]]]:
+) -> tuple[tuple[list[list[int]], list[bool]], tuple[list[list[int]], list[bool]]]:
     """Under Cilium or Calico policies: per class, the ingress and the egress row of its enforcers' plans
-    (``ordered``); when both are present (Cilium chained on Calico), a connection must pass both."""
+    (``ordered``), and whether a Cilium or Calico policy applies to that side; when both enforcers are present
+    (Cilium chained on Calico), a connection must pass both."""
     table = rows.table
     enforcers = sorted({p.enforcer for p in inv.ordered})
     selected = [space.peer(p.selects) if p.selects is not None else 0 for p in inv.ordered]
@@ -606,15 +673,17 @@ def enforced_rows(
             return [(c.bits, rows.resolved(c.ports, named_ports))]
         return [(c.bits & s, rows.resolved(c.ports, ports)) for ports, s in rows.signatures.items() if c.bits & s]
 
-    def row(k: int, ingress: bool) -> list[int]:
+    def row(k: int, ingress: bool) -> tuple[list[int], bool]:
         bit = 1 << k
         knps = [p for p, c in zip(inv.policies, compiled, strict=True) if c.selected & bit]
         knps = [p for p in knps if (p.ingress if ingress else p.egress)]
         named = classes[k].named_ports if ingress else None
         found_rows: list[list[int]] = []
+        applies = False
         for enforcer in enforcers:
             mine = [p for p, s in zip(inv.ordered, selected, strict=True) if s & bit and p.enforcer == enforcer]
             mine = [p for p in mine if (p.ingress if ingress else p.egress)]
+            applies = applies or bool(mine)
             local = [r.local for p in mine for r in p.rules(ingress) if r.local is not None]
             local_ok = frozenset(id(sel) for sel in local if local_bits(sel) & bit)
             key = (enforcer, ingress, tuple(map(id, knps)), tuple(map(id, mine)), named, local_ok)
@@ -624,10 +693,11 @@ def enforced_rows(
                 found = memo[key] = evaluate(tiers, lambda r: parts(r, named), table, space.everything, space.size)
             found_rows.append(found)
         if len(found_rows) == 1:
-            return found_rows[0]
-        return rows.both(*found_rows)  # both enforcers: a connection must pass both
+            return found_rows[0], applies
+        return rows.both(*found_rows), applies  # both enforcers: a connection must pass both
 
-    return [row(k, True) for k in range(len(classes))], [row(k, False) for k in range(len(classes))]
+    ins, outs = ([row(k, ingress) for k in range(len(classes))] for ingress in (True, False))
+    return ([r for r, _ in ins], [a for _, a in ins]), ([r for r, _ in outs], [a for _, a in outs])
 
 
 def possible(
@@ -662,4 +732,55 @@ def possible(
                 if j != i:
                     dst = inv.workloads[j]
                     found.extend(admin_pair(ids[i], ids[j], p, u, text) for p, u in rules if may_hold(u, dst))
+    return found
+
+
+Side = tuple[list[list[int]], list[list[int] | None]]  # per class: its rows, and its rows of what is not modelled
+
+
+def composition(
+    inv: Inventory, members: list[list[int]], ingress: Side, egress: Side, table: ConnTable, externals: list[Interval]
+) -> list[Unmodelled]:
+    """The pairs whose connections the order between admin policies and a Cilium or Calico plan decides: what one
+    side may allow beyond the line, where the other side allows it or may."""
+    (in_rows, unsure_in), (out_rows, unsure_out) = ingress, egress
+    t, n = table, len(members)
+    found: list[Unmodelled] = []
+    ids = [w.id for w in inv.workloads]
+    whys: dict[tuple[int, bool], list[tuple[AdminPolicy, str]]] = {}
+
+    def report(src: str, dst: str, k: int, inward: bool, conn: int) -> None:
+        why = whys.get((k, inward))
+        if why is None:
+            why = whys[(k, inward)] = composed_why(inv, inv.workloads[members[k][0]], inward)
+        found.extend(composed_pair(src, dst, why, conn_text(t.conns[conn])))
+
+    def beyond(unsure: list[int] | None, i: int, line: int, other: int) -> int:
+        """What a side may allow to peer ``i`` beyond its ``line``, where the other side allows ``other``."""
+        return EMPTY_ID if unsure is None else t.intersection(t.difference(unsure[i], line), other)
+
+    for s in range(n):
+        for d in range(n):
+            if unsure_out[s] is None and unsure_in[d] is None:
+                continue
+            lo, li = out_rows[s][d], in_rows[d][s]
+            uo = unsure_out[s][d] if unsure_out[s] is not None else EMPTY_ID
+            ui = unsure_in[d][s] if unsure_in[d] is not None else EMPTY_ID
+            x_out = beyond(unsure_out[s], d, lo, t.union(li, ui))
+            x_in = beyond(unsure_in[d], s, li, t.union(lo, uo))
+            for src, dst in ((ids[i], ids[j]) for i in members[s] for j in members[d] if i != j):
+                if x_out != EMPTY_ID:
+                    report(src, dst, s, False, x_out)
+                if x_in != EMPTY_ID:
+                    report(src, dst, d, True, x_in)
+    for k in range(n):
+        for rows_k, unsure, inward in ((in_rows, unsure_in, True), (out_rows, unsure_out, False)):
+            if unsure[k] is None:
+                continue
+            values = [t.difference(u, r) for u, r in zip(unsure[k][n:], rows_k[k][n:], strict=True)]
+            for interval, conn in merge_runs(externals, values, EMPTY_ID):
+                text = interval_text(interval)
+                for i in members[k]:
+                    src, dst = (text, ids[i]) if inward else (ids[i], text)
+                    report(src, dst, k, inward, conn)
     return found
