@@ -44,7 +44,7 @@ from collector.analysis.reachability.model import (
     SelectorPeer,
     resolve_ports,
 )
-from collector.analysis.reachability.ordered import plan
+from collector.analysis.reachability.ordered import ADMIN_UNAWARE, plan
 from collector.analysis.reachability.result import Classes, Reachability
 from collector.analysis.reachability.selectors import Matcher, Selector
 from collector.analysis.reachability.unmodelled import (
@@ -591,7 +591,7 @@ def analyze(inv: Inventory) -> Reachability:
             ):
                 if not admin_k[k]:
                     continue
-                if not cni_k[k]:  # no Cilium or Calico policy applies to that side: the Kubernetes tiers decide
+                if not cni_k[k]:  # no plan decides that side: the Kubernetes tiers do
                     rows_k[k] = row(ingress, k)
                     continue
                 rows_k[k], open_ = composed(ingress, k, rows_k[k])
@@ -646,8 +646,9 @@ def enforced_rows(
     inv: Inventory, space: Space, classes: list[Klass], compiled: list[CompiledPolicy], rows: Rows
 ) -> tuple[tuple[list[list[int]], list[bool]], tuple[list[list[int]], list[bool]]]:
     """Under Cilium or Calico policies: per class, the ingress and the egress row of its enforcers' plans
-    (``ordered``), and whether a Cilium or Calico policy applies to that side; when both enforcers are present
-    (Cilium chained on Calico), a connection must pass both."""
+    (``ordered``), and whether a plan decides that side (a Cilium or Calico policy or a NetworkPolicy applies to
+    it, or Cilium, which does not implement admin policies, enforces); when both enforcers are present (Cilium
+    chained on Calico), a connection must pass both."""
     table = rows.table
     enforcers = sorted({p.enforcer for p in inv.ordered})
     selected = [space.peer(p.selects) if p.selects is not None else 0 for p in inv.ordered]
@@ -679,7 +680,7 @@ def enforced_rows(
         knps = [p for p in knps if (p.ingress if ingress else p.egress)]
         named = classes[k].named_ports if ingress else None
         found_rows: list[list[int]] = []
-        applies = False
+        applies = bool(knps) or not ADMIN_UNAWARE.isdisjoint(enforcers)  # a plan decides this side
         for enforcer in enforcers:
             mine = [p for p, s in zip(inv.ordered, selected, strict=True) if s & bit and p.enforcer == enforcer]
             mine = [p for p in mine if (p.ingress if ingress else p.egress)]

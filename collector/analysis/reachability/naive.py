@@ -35,7 +35,7 @@ from collector.analysis.reachability.model import (
     Workload,
     resolve_ports,
 )
-from collector.analysis.reachability.ordered import ALLOW, PASS, Tier, plan
+from collector.analysis.reachability.ordered import ADMIN_UNAWARE, ALLOW, PASS, Tier, plan
 from collector.analysis.reachability.result import Reachability
 from collector.analysis.reachability.unmodelled import (
     Unmodelled,
@@ -145,15 +145,22 @@ def egress_side(inv: Inventory, src: Workload, dst: Endpoint) -> tuple[Conn, Con
 def kubernetes(
     inv: Inventory, pod: Workload, peer: Endpoint, direction: str, named: tuple[NamedPort, ...]
 ) -> tuple[Conn, Conn]:
-    """What ``pod``'s ``direction`` side allows with ``peer``, and what it may allow beyond that. The Kubernetes
-    tiers decide, unless Cilium or Calico policies apply there: then their enforcers' plans do; where admin policies
-    apply as well, what a plan allows and no admin policy denies is allowed, and what the admin policies allow and
-    the plan drops, or the reverse, is unsure (the order between them is not modelled)."""
+    """What ``pod``'s ``direction`` side allows with ``peer``, and what it may allow beyond that. Without Cilium or
+    Calico policies the Kubernetes tiers decide; with them, the enforcers' plans do. Where admin policies apply
+    as well and a plan decides (a Cilium or Calico policy or a NetworkPolicy applies, or Cilium, which does not
+    implement admin policies, enforces), what the plans allow and no admin policy denies is allowed, and what the
+    admin policies allow and the plans drop, or the reverse, is unsure (the order between them is not modelled);
+    where no plan decides, the Kubernetes tiers do."""
     policies = applying(inv, pod, direction)
     ingress = direction == "ingress"
     admin = admin_decides(policies, direction)
     labels = inv.namespace_labels(pod.namespace)
-    if not inv.ordered or (admin and not any(p.applies(pod, labels, ingress) for p in inv.ordered)):
+    planned = (  # a plan decides: a Cilium or Calico policy or a NetworkPolicy applies, or Cilium enforces
+        policies.isolating
+        or any(p.enforcer in ADMIN_UNAWARE for p in inv.ordered)
+        or any(p.applies(pod, labels, ingress) for p in inv.ordered)
+    )
+    if not inv.ordered or (admin and not planned):
         return union_all(conn for _, conn in decide(inv, pod, peer, direction, policies=policies)), EMPTY
     enforced_conn = enforced(inv, pod, peer, ingress, named)
     if not admin:
