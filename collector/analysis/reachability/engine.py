@@ -12,8 +12,9 @@ is class-level (``Classes``); lines per pair of workloads are expanded from it o
 With admin policies applying, a row is computed by running the tiers (AdminNetworkPolicies by priority,
 NetworkPolicy, BaselineAdminNetworkPolicy) over a partition of the index space into pieces of equal state
 (allowed, undecided, passed connection ids): each rule splits the pieces it matches, equal states merge. Under
-Cilium or Calico policies a class's rows are its enforcers' plans (``ordered``, ``enforcement``), intersected with
-the tiers' row where an admin policy applies: a connection must pass both.
+Cilium or Calico policies a class's rows are its enforcers' plans (``ordered``, ``enforcement``); where an admin
+policy applies as well, what the plan allows and no admin policy denies, and what their order (not modelled)
+decides is reported (``composition``).
 """
 
 from __future__ import annotations
