@@ -19,9 +19,10 @@ decides is reported (``composition``).
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, MutableSequence
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import compress, groupby
@@ -59,6 +60,7 @@ from collector.analysis.reachability.unmodelled import (
     unmodelled,
 )
 
+Row = MutableSequence[int]  # per member of the index space, a connection id (an array("I") where columnar)
 State = tuple[int, ...]  # connection ids: (allowed, undecided, passed[, group allow, pass, deny, remaining])
 Pieces = dict[State, int]  # state -> the indices (bitset) in that state
 
@@ -298,20 +300,20 @@ class Rows:
         self.table = table
         self.size = size
         self.signatures = signatures  # named ports -> the classes (and, for (), the external intervals) having them
-        self.all = [ALL_ID] * size
-        self._rows: dict[tuple, list[int]] = {}
+        self.all = array("I", [ALL_ID]) * size
+        self._rows: dict[tuple, Row] = {}
         self._resolved: dict[tuple, int] = {}
-        self._both: dict[tuple[int, ...], list[int]] = {}
-        self._composed: dict[tuple, tuple[list[int], list[int]]] = {}
+        self._both: dict[tuple[int, ...], Row] = {}
+        self._composed: dict[tuple, tuple[Row, Row]] = {}
 
-    def both(self, *rows: list[int]) -> list[int]:
+    def both(self, *rows: Row) -> Row:
         """The rows intersected (a connection must pass each), memoized on the rows."""
         key = tuple(map(id, rows))
         found = self._both.get(key)
         if found is None:
             pairs = list(zip(*rows, strict=True))
             self.table.intersections(pairs)
-            found = self._both[key] = list(map(self.table.inter.__getitem__, pairs))
+            found = self._both[key] = array("I", map(self.table.inter.__getitem__, pairs))
         return found
 
     def resolved(self, ports: tuple[PortSpec, ...] | None, named_ports: tuple[NamedPort, ...]) -> int:
@@ -345,7 +347,7 @@ class Rows:
         policies: list[CompiledPolicy],
         baseline: CompiledAdmin | None,
         named_ports: tuple[NamedPort, ...] = (),
-    ) -> list[int]:
+    ) -> Row:
         """The connections a class's ingress (egress) side allows with every peer, for the admin policies,
         isolating NetworkPolicies and baseline that apply to it in that direction."""
         if not admin and not policies and baseline is None:
@@ -436,8 +438,8 @@ class Rows:
         policies: list[CompiledPolicy],
         baseline: CompiledAdmin | None,
         named_ports: tuple[NamedPort, ...],
-        cni: list[int],
-    ) -> tuple[list[int], list[int]]:
+        cni: Row,
+    ) -> tuple[Row, Row]:
         """A side where admin policies and a Cilium or Calico plan (its row ``cni``) both apply: the row of what
         the plan allows and no admin policy denies, and the row of what the order between them, not modelled,
         decides (allowed by an admin policy but dropped by the plan, or the reverse)."""
@@ -445,7 +447,7 @@ class Rows:
         found = self._composed.get(key)
         if found is None:
             t = self.table
-            line, open_ = [EMPTY_ID] * self.size, [EMPTY_ID] * self.size
+            line, open_ = array("I", [EMPTY_ID]) * self.size, array("I", [EMPTY_ID]) * self.size
             verdicts: dict[tuple[int, int, int], tuple[int, int]] = {}
             for (allowed, undecided), bits in self.decided(ingress, admin, policies, baseline, named_ports).items():
                 passing = t.union(allowed, undecided)  # not denied by an admin policy
@@ -501,8 +503,8 @@ class Rows:
             pieces = refined
         return pieces
 
-    def write(self, pieces: list[tuple[int, int]]) -> list[int]:
-        row = [EMPTY_ID] * self.size
+    def write(self, pieces: list[tuple[int, int]]) -> Row:
+        row = array("I", [EMPTY_ID]) * self.size  # columnar: 4 bytes per entry
         for bits, conn in pieces:
             if conn != EMPTY_ID:
                 for i in indices(bits):
@@ -561,7 +563,7 @@ def analyze(inv: Inventory) -> Reachability:
             if policy.egress_rules:
                 admin_out[k].append(policy)
 
-    def row(ingress: bool, k: int) -> list[int]:
+    def row(ingress: bool, k: int) -> Row:
         applying = (admin_in if ingress else admin_out)[k]
         baseline = applying[-1] if applying and applying[-1].priority is None else None
         anps = applying[:-1] if baseline else applying
@@ -573,7 +575,7 @@ def analyze(inv: Inventory) -> Reachability:
     for k, klass in enumerate(classes):
         signatures[klass.named_ports] |= 1 << k
 
-    def composed(ingress: bool, k: int, cni: list[int]) -> tuple[list[int], list[int]]:
+    def composed(ingress: bool, k: int, cni: Row) -> tuple[Row, Row]:
         applying = (admin_in if ingress else admin_out)[k]
         baseline = applying[-1] if applying[-1].priority is None else None
         anps = applying[:-1] if baseline else applying
@@ -581,8 +583,8 @@ def analyze(inv: Inventory) -> Reachability:
         return rows.composed(ingress, anps, policies, baseline, classes[k].named_ports if ingress else (), cni)
 
     rows = Rows(table, space.size, signatures)
-    unsure_in: list[list[int] | None] = [None] * n_classes  # sides where admin and CNI policies meet
-    unsure_out: list[list[int] | None] = [None] * n_classes
+    unsure_in: list[Row | None] = [None] * n_classes  # sides where admin and CNI policies meet
+    unsure_out: list[Row | None] = [None] * n_classes
     if inv.ordered:  # Cilium or Calico policies: ordered evaluation; beside admin policies, composed
         (in_rows, cni_in), (out_rows, cni_out) = enforced_rows(inv, space, classes, compiled, rows)
         for k in range(n_classes):
@@ -606,15 +608,15 @@ def analyze(inv: Inventory) -> Reachability:
         if klass.host_network:
             out_rows[k], unsure_out[k] = rows.all, None
 
-    allowed: list[tuple[int, ...]] = []
+    allowed: list[array[int]] = []  # columnar: 4 bytes per pair of classes, not an object reference
     for k in range(n_classes):  # column by column: a transposed copy of in_rows would double the peak memory
-        out, into = out_rows[k], tuple(map(itemgetter(k), in_rows))  # into[d]: ingress of class d from class k
+        out, into = out_rows[k], array("I", map(itemgetter(k), in_rows))  # into[d]: ingress of class d from class k
         if out is rows.all:
             allowed.append(into)
             continue
         keys = list(zip(out[:n_classes], into, strict=True))
         table.intersections(keys)
-        allowed.append(tuple(map(table.inter.__getitem__, keys)))
+        allowed.append(array("I", map(table.inter.__getitem__, keys)))
 
     texts: dict[Interval, str] = {}
 
@@ -645,7 +647,7 @@ def analyze(inv: Inventory) -> Reachability:
 
 def enforced_rows(
     inv: Inventory, space: Space, classes: list[Klass], compiled: list[CompiledPolicy], rows: Rows
-) -> tuple[tuple[list[list[int]], list[bool]], tuple[list[list[int]], list[bool]]]:
+) -> tuple[tuple[list[Row], list[bool]], tuple[list[Row], list[bool]]]:
     """Under Cilium or Calico policies: per class, the ingress and the egress row of its enforcers' plans
     (``ordered``), and whether a plan decides that side (a Cilium or Calico policy or a NetworkPolicy applies to
     it, or Cilium, which does not implement admin policies, enforces); when both enforcers are present (Cilium
@@ -654,7 +656,7 @@ def enforced_rows(
     enforcers = sorted({p.enforcer for p in inv.ordered})
     selected = [space.peer(p.selects) if p.selects is not None else 0 for p in inv.ordered]
     compiled_rules: dict[int, CompiledRule] = {}
-    memo: dict[tuple, list[int]] = {}  # a plan's row, per enforcer and what selects the class
+    memo: dict[tuple, Row] = {}  # a plan's row, per enforcer and what selects the class
     locals_: dict[int, int] = {}
 
     def local_bits(selects: SelectorPeer) -> int:
@@ -675,12 +677,12 @@ def enforced_rows(
             return [(c.bits, rows.resolved(c.ports, named_ports))]
         return [(c.bits & s, rows.resolved(c.ports, ports)) for ports, s in rows.signatures.items() if c.bits & s]
 
-    def row(k: int, ingress: bool) -> tuple[list[int], bool]:
+    def row(k: int, ingress: bool) -> tuple[Row, bool]:
         bit = 1 << k
         knps = [p for p, c in zip(inv.policies, compiled, strict=True) if c.selected & bit]
         knps = [p for p in knps if (p.ingress if ingress else p.egress)]
         named = classes[k].named_ports if ingress else None
-        found_rows: list[list[int]] = []
+        found_rows: list[Row] = []
         applies = bool(knps) or not ADMIN_UNAWARE.isdisjoint(enforcers)  # a plan decides this side
         for enforcer in enforcers:
             mine = [p for p, s in zip(inv.ordered, selected, strict=True) if s & bit and p.enforcer == enforcer]
@@ -706,8 +708,8 @@ def possible(
     inv: Inventory,
     class_of: list[int],
     members: list[list[int]],
-    out_rows: list[list[int]],
-    in_rows: list[list[int]],
+    out_rows: list[Row],
+    in_rows: list[Row],
     table: ConnTable,
 ) -> list[Unmodelled]:
     """The uncertain connections: from each workload risky rules apply to, what each workload their peers may
@@ -737,7 +739,7 @@ def possible(
     return found
 
 
-Side = tuple[list[list[int]], list[list[int] | None]]  # per class: its rows, and its rows of what is not modelled
+Side = tuple[list[Row], list[Row | None]]  # per class: its rows, and its rows of what is not modelled
 
 
 def composition(
@@ -757,7 +759,7 @@ def composition(
             why = whys[(k, inward)] = composed_why(inv, inv.workloads[members[k][0]], inward)
         found.extend(composed_pair(src, dst, why, conn_text(t.conns[conn])))
 
-    def beyond(unsure: list[int] | None, i: int, line: int, other: int) -> int:
+    def beyond(unsure: Row | None, i: int, line: int, other: int) -> int:
         """What a side may allow to peer ``i`` beyond its ``line``, where the other side allows ``other``."""
         return EMPTY_ID if unsure is None else t.intersection(t.difference(unsure[i], line), other)
 

@@ -192,7 +192,11 @@ def applying(inv: Inventory, pod: Workload, direction: str) -> Applying:
     baseline = inv.baseline if inv.baseline is not None and inv.baseline.selects(pod, labels) else None
     return Applying(
         tuple(p for p in inv.admin if p.selects(pod, labels)),
-        tuple(p for p in inv.policies if (p.ingress if direction == "ingress" else p.egress) and selects(p, pod)),
+        tuple(
+            p
+            for p in inv.policies_in(pod.namespace)
+            if (p.ingress if direction == "ingress" else p.egress) and selects(p, pod)
+        ),
         baseline,
     )
 
@@ -272,7 +276,9 @@ def enforced(
     """What each enforcer's plan for ``workload`` allows with ``peer`` (``named_ports``: the destination's); a
     connection must pass every enforcer present."""
     labels = inv.namespaces.get(workload.namespace) or {NAME_LABEL: workload.namespace}
-    knps = [p for p in inv.policies if (p.ingress if ingress else p.egress) and selects(p, workload)]
+    knps = [
+        p for p in inv.policies_in(workload.namespace) if (p.ingress if ingress else p.egress) and selects(p, workload)
+    ]
     allowed = ALL
     for enforcer in sorted({p.enforcer for p in inv.ordered}):
         mine = [p for p in inv.ordered if p.enforcer == enforcer and p.applies(workload, labels, ingress)]

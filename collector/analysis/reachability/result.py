@@ -29,7 +29,7 @@ class Classes:
     ids: list[str]  # the workloads
     class_of: list[int]  # per workload, its class
     members: list[list[int]]  # per class, its workloads
-    allowed: list[tuple[int, ...]]  # allowed[src class][dst class]
+    allowed: Sequence[Sequence[int]]  # allowed[src class][dst class] (arrays of connection ids)
     egress: list[list[tuple[str, int]]]  # per class, (external interval, conn) it may connect to
     ingress: list[list[tuple[str, int]]]  # per class, (external interval, conn) that may connect to it
     conns: list[Conn]
