@@ -366,7 +366,7 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
         "mesh": mesh.to_json() if mesh else None,
         "client_tls": [asdict(c) for c in client_tls],
         "backend_tls": [asdict(p) for p in tls_ports],
-        "dns": [asdict(d) for d in dns],
+        "dns": [vars(d) for d in dns],  # flat records: vars is asdict without its deep copy
         "errors": errors,
     }
     content = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
@@ -402,15 +402,15 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
         emit_gateways(ctx, cluster, gateways, sha)
     if mesh is not None:
         for p in mesh.ports:
-            ctx.emit("mesh_workload_ports", {"cluster": cluster, **asdict(p)}, sha)
+            ctx.emit("mesh_workload_ports", {"cluster": cluster, **vars(p)}, sha)
         for sp in mesh.services:
-            ctx.emit("mesh_service_ports", {"cluster": cluster, **asdict(sp)}, sha)
+            ctx.emit("mesh_service_ports", {"cluster": cluster, **vars(sp)}, sha)
     for c in client_tls:
         ctx.emit("mesh_client_tls", {"cluster": cluster, **asdict(c)}, sha)
     for p in tls_ports:
         ctx.emit("gateway_backend_tls", {"cluster": cluster, **asdict(p)}, sha)
     for d in dns:
-        ctx.emit("dns_resolution", {"cluster": cluster, **asdict(d)}, sha)
+        ctx.emit("dns_resolution", {"cluster": cluster, **vars(d)}, sha)
     workloads = len(inventory.workloads) if inventory else 0
     policies = len(inventory.policies) if inventory else 0
     attachments = len(gateways.attachments) if gateways else 0
