@@ -493,7 +493,9 @@ def load_classes(ctx: CollectContext, cluster: str, classes: Classes, sha: str, 
     first = [classes.ids[members[0]] for members in classes.members]
 
     def admitted_by(src: int | None, dst: int | None, external: str | None) -> str:
-        if dst is not None:
+        if classes.admitting is not None:  # read off the engine's rules
+            reasons = classes.admitting.reasons(src, dst, external)
+        elif dst is not None:
             reasons = attribution.ingress(first[src] if src is not None else external or "", first[dst])
         else:
             reasons = attribution.egress(first[src] if src is not None else "", external or "")

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from collector.analysis.reachability.attribution import parse_interval
+from collector.analysis.reachability.admitting import parse_interval
 from collector.analysis.reachability.conns import PROTOCOLS, Conn
 from collector.analysis.reachability.errors import ReachabilityError
 from collector.analysis.reachability.inventory import Inventory

@@ -29,6 +29,7 @@ from itertools import compress, groupby
 from operator import itemgetter
 
 from collector.analysis.reachability.addresses import Interval, elementary_intervals, interval_text, merge_runs
+from collector.analysis.reachability.admitting import Admits, Admitting, host_reasons
 from collector.analysis.reachability.bits import indices, span
 from collector.analysis.reachability.conns import ALL_ID, EMPTY_ID, ConnTable, conn_text
 from collector.analysis.reachability.enforcement import evaluate
@@ -638,11 +639,37 @@ def analyze(inv: Inventory) -> Reachability:
         egress=[runs(out_rows[k][n_classes:]) for k in range(n_classes)],
         ingress=[runs(in_rows[k][n_classes:]) for k in range(n_classes)],
         conns=table.conns,
+        admitting=None if inv.admin_policies() or inv.ordered else admitting(inv, classes, compiled, rows, externals),
     )
     admin_pairs = possible(inv, class_of, members, out_rows, in_rows, table)
     if any(unsure_in) or any(unsure_out):
         admin_pairs += composition(inv, members, (in_rows, unsure_in), (out_rows, unsure_out), table, externals)
     return Reachability(unmodelled=unmodelled(inv, result.triples(), admin_pairs), classes=result)
+
+
+def admitting(
+    inv: Inventory, classes: list[Klass], compiled: list[CompiledPolicy], rows: Rows, externals: list[Interval]
+) -> Admitting:
+    """What admits each class's connections (``attribution.Admitting``), from the compiled NetworkPolicies: a rule
+    counts for a class when it allows some port there (named ports resolved against the class for ingress; to
+    external addresses, which have none, for egress)."""
+    ingress: list[Admits] = [None] * len(classes)
+    egress: list[Admits] = [None] * len(classes)
+    for policy, c in zip(inv.policies, compiled, strict=True):
+        label = f"NetworkPolicy {policy.namespace}/{policy.name}"
+        for k in indices(c.selected):
+            for applies, rules, sides, named in (
+                (c.ingress, c.ingress_rules, ingress, classes[k].named_ports),
+                (c.egress, c.egress_rules, egress, ()),
+            ):
+                if applies:
+                    bits = 0
+                    for r in rules:
+                        if (rows.resolved(r.ports, named) if r.named else r.conn_id) != EMPTY_ID:
+                            bits |= r.bits
+                    sides[k] = [*(sides[k] or []), (label, bits)]
+    host = [host_reasons(k.host_network, rows.table.conns[k.host_conn]) for k in classes]
+    return Admitting(ingress, egress, host, [k.host_network for k in classes], externals, len(classes))
 
 
 def enforced_rows(

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from collector.analysis.reachability.conns import EMPTY, EMPTY_ID, Conn, conn_json, conn_text
 
 if TYPE_CHECKING:
+    from collector.analysis.reachability.admitting import Admitting
     from collector.analysis.reachability.unmodelled import Unmodelled
 
 SEPARATOR, CONN_SEPARATOR = " => ", " : "
@@ -33,6 +34,7 @@ class Classes:
     egress: list[list[tuple[str, int]]]  # per class, (external interval, conn) it may connect to
     ingress: list[list[tuple[str, int]]]  # per class, (external interval, conn) that may connect to it
     conns: list[Conn]
+    admitting: Admitting | None = None  # what admits the connections, when the engine reads it off its rules
 
     def rows(self) -> Iterator[tuple[int | None, int | None, str | None, int]]:
         """(src class, dst class, external interval, conn id) of every class pair some pair of workloads shares
