@@ -727,6 +727,7 @@ def test_class_level_result_expands_to_the_same_lines() -> None:
         classes = result.classes
         assert classes is not None
         assert expand_json(json.loads(json.dumps(classes.to_json()))) == lines, f"seed {seed}"
+        assert classes.json_text() == json.dumps(classes.to_json(), sort_keys=True, separators=(",", ":"))
         merged += len(classes.members) < len(inv.workloads)
         for w in inv.workloads[:3]:
             fresh = analyze(inv)  # select() before lines(): expanded from the classes alone

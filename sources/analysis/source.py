@@ -360,7 +360,7 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
     document = {
         "cluster": cluster,
         "inputs": {kind: {"run_id": run, "objects": counts[kind]} for kind, run in inputs.items()},
-        "reachability": classes.to_json() if classes else None,
+        "reachability": None,  # written below, row by row
         "unmodelled": [asdict(u) for u in reach.unmodelled] if reach else None,
         "gateways": gateways.to_json() if gateways else None,
         "mesh": mesh.to_json() if mesh else None,
@@ -369,8 +369,11 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
         "dns": [vars(d) for d in dns],  # flat records: vars is asdict without its deep copy
         "errors": errors,
     }
-    content = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
-    del document  # the class-level connections are the bulk of it: not held while the rows load
+    parts = {key: json.dumps(value, sort_keys=True, separators=(",", ":")) for key, value in document.items()}
+    if classes:  # the class-level connections are the bulk of it: written as text, never as lists
+        parts["reachability"] = classes.json_text()
+    content = ("{" + ",".join(f"{json.dumps(key)}:{parts[key]}" for key in sorted(parts)) + "}").encode()
+    del document, parts
     sha = ctx.add_artifact(
         content,
         f"analysis of cluster {cluster}",

@@ -7,9 +7,10 @@ expanded from it only when asked for.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from itertools import compress
 from typing import TYPE_CHECKING
 
@@ -82,6 +83,19 @@ class Classes:
             "conns": [conn_text(c) for c in self.conns],
             "connections": [list(row) for row in self.rows()],
         }
+
+    def json_text(self) -> str:
+        """``to_json()`` as canonical JSON text (sorted keys, no spaces), written row by row: the connections are
+        not built as one list each first."""
+        dumps = partial(json.dumps, separators=(",", ":"))
+
+        def value(v: int | str | None) -> str:
+            return "null" if v is None else str(v) if isinstance(v, int) else dumps(v)
+
+        connections = ",".join(f"[{value(s)},{value(d)},{value(e)},{c}]" for s, d, e, c in self.rows())
+        classes = dumps([[self.ids[i] for i in members] for members in self.members])
+        conns = dumps([conn_text(c) for c in self.conns])
+        return f'{{"classes":{classes},"connections":[{connections}],"conns":{conns}}}'
 
 
 def expand_json(document: dict) -> list[str]:
