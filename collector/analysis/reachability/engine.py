@@ -786,24 +786,22 @@ def composition(
             why = whys[(k, inward)] = composed_why(inv, inv.workloads[members[k][0]], inward)
         found.extend(composed_pair(src, dst, why, conn_text(t.conns[conn])))
 
-    def beyond(unsure: Row | None, i: int, line: int, other: int) -> int:
-        """What a side may allow to peer ``i`` beyond its ``line``, where the other side allows ``other``."""
-        return EMPTY_ID if unsure is None else t.intersection(t.difference(unsure[i], line), other)
+    def unsure_at(rows: list[Row | None], k: int, peer: int) -> int:
+        row = rows[k]
+        return EMPTY_ID if row is None else row[peer]
 
-    for s in range(n):
-        for d in range(n):
-            if unsure_out[s] is None and unsure_in[d] is None:
-                continue
-            lo, li = out_rows[s][d], in_rows[d][s]
-            uo = unsure_out[s][d] if unsure_out[s] is not None else EMPTY_ID
-            ui = unsure_in[d][s] if unsure_in[d] is not None else EMPTY_ID
-            x_out = beyond(unsure_out[s], d, lo, t.union(li, ui))
-            x_in = beyond(unsure_in[d], s, li, t.union(lo, uo))
-            for src, dst in ((ids[i], ids[j]) for i in members[s] for j in members[d] if i != j):
-                if x_out != EMPTY_ID:
-                    report(src, dst, s, False, x_out)
-                if x_in != EMPTY_ID:
-                    report(src, dst, d, True, x_in)
+    for s in range(n):  # only the entries where a side is unsure: where admin and CNI policies disagree
+        for d in compress(range(n), unsure_out[s] or ()):
+            li = t.union(in_rows[d][s], unsure_at(unsure_in, d, s))  # what the destination allows or may
+            if (x_out := t.intersection(t.difference(unsure_out[s][d], out_rows[s][d]), li)) != EMPTY_ID:
+                for i, j in ((i, j) for i in members[s] for j in members[d] if i != j):
+                    report(ids[i], ids[j], s, False, x_out)
+    for d in range(n):
+        for s in compress(range(n), unsure_in[d] or ()):
+            lo = t.union(out_rows[s][d], unsure_at(unsure_out, s, d))  # what the source allows or may
+            if (x_in := t.intersection(t.difference(unsure_in[d][s], in_rows[d][s]), lo)) != EMPTY_ID:
+                for i, j in ((i, j) for i in members[s] for j in members[d] if i != j):
+                    report(ids[i], ids[j], d, True, x_in)
     for k in range(n):
         for rows_k, unsure, inward in ((in_rows, unsure_in, True), (out_rows, unsure_out, False)):
             if unsure[k] is None:
