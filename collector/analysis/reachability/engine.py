@@ -641,7 +641,11 @@ def analyze(inv: Inventory) -> Reachability:
         conns=table.conns,
         admitting=None if inv.admin_policies() or inv.ordered else admitting(inv, classes, compiled, rows, externals),
     )
-    admin_pairs = possible(inv, class_of, members, out_rows, in_rows, table)
+    may_in = [  # what a class's ingress allows or, where admin and CNI policies meet, may allow
+        row if unsure is None else array("I", map(table.union, row, unsure))
+        for row, unsure in zip(in_rows, unsure_in, strict=True)
+    ]
+    admin_pairs = possible(inv, class_of, members, out_rows, may_in, table)
     if any(unsure_in) or any(unsure_out):
         admin_pairs += composition(inv, members, (in_rows, unsure_in), (out_rows, unsure_out), table, externals)
     return Reachability(unmodelled=unmodelled(inv, result.triples(), admin_pairs), classes=result)
@@ -740,8 +744,8 @@ def possible(
     table: ConnTable,
 ) -> list[Unmodelled]:
     """The uncertain connections: from each workload risky rules apply to, what each workload their peers may
-    hold admits (its ingress entry) beyond what the source's egress entry allows, and addresses outside the
-    cluster."""
+    hold admits (``in_rows``: its ingress entry, or what it may admit where admin and CNI policies meet) beyond
+    what the source's egress entry allows, and addresses outside the cluster."""
     found: list[Unmodelled] = []
     ids = [w.id for w in inv.workloads]
     texts: dict[int, str] = {}

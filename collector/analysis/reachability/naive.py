@@ -108,7 +108,7 @@ def possible(inv: Inventory, chosen: set[str] | None) -> list[Unmodelled]:
         found.extend(outside(src, rules))
         for dst in inv.workloads:
             if dst is not src:
-                admitted = ingress(inv, dst, src)
+                admitted = union(*ingress_side(inv, dst, src))  # allowed, or may be where admin and CNI meet
                 extra = difference(admitted, egress(inv, src, dst))
                 if extra != EMPTY:
                     found.extend(
