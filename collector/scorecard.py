@@ -62,7 +62,7 @@ GATE_ITEMS = (
         "Route and backend telemetry present",
         ("logs/incidents-traceable", "logs/logs-retained"),
     ),
-        GateItem("failover-game-day", "Failover game day completed", ("git-changes/failover-game-day-completed",)),
+    GateItem("failover-game-day", "Failover game day completed", ("git-changes/failover-game-day-completed",)),
     GateItem("emergency-rollback-tested", "Emergency rollback tested", ("git-changes/emergency-rollback-tested",)),
     GateItem(
         "adr-approved",

@@ -22,6 +22,15 @@ def calico(name: str, spec: str, kind: str = "NetworkPolicy") -> str:
     return f"apiVersion: projectcalico.org/v3\nkind: {kind}\nmetadata: {meta}\nspec: {spec}\n"
 
 
+def anp(name: str, action: str) -> str:
+    """An AdminNetworkPolicy on the regulated namespaces with one ingress rule for the `other` namespace."""
+    return (
+        f"apiVersion: policy.networking.k8s.io/v1alpha1\nkind: AdminNetworkPolicy\nmetadata: {{name: {name}}}\n"
+        "spec: {priority: 10, subject: {namespaces: {matchLabels: {defensible.io/regulated: 'true'}}}, ingress: "
+        f"[{{action: {action}, from: [{{namespaces: {{matchLabels: {{kubernetes.io/metadata.name: other}}}}}}]}}]}}\n"
+    )
+
+
 API_SELECTED = "endpointSelector: {matchLabels: {app: api}}"
 FROM_INFRA = "fromEndpoints: [{matchLabels: {k8s:io.kubernetes.pod.namespace: infra}}]"
 HTTP = "toPorts: [{ports: [{port: '8080', protocol: TCP}]}]"
@@ -33,6 +42,12 @@ SCENARIOS = {
     "calico-pass": [calico("no-other", "{order: 10, ingress: [{action: Deny, source: {namespaceSelector: "
                                        "projectcalico.org/name == 'other'}}, {action: Pass}]}")],
     "cnp-cluster": [cilium("api", f"{{{API_SELECTED}, ingress: [{{fromEntities: [cluster]}}]}}")],
+    # admin policies beside Cilium, which does not implement them: the order between them is not modelled
+    "anp-agrees": [cilium("api", f"{{{API_SELECTED}, ingress: [{{{FROM_INFRA}, {HTTP}}}]}}"), anp("guard", "Deny")],
+    "anp-deny-cnp-allow": [cilium("api", f"{{{API_SELECTED}, ingress: [{{fromEntities: [cluster]}}]}}"),
+                           anp("guard", "Deny")],
+    "anp-allow-cnp-deny": [cilium("api", f"{{{API_SELECTED}, ingress: [{{{FROM_INFRA}, {HTTP}}}]}}"),
+                           anp("open", "Allow")],
     "ccnp-world": [cilium("world", "{endpointSelector: {}, ingress: [{fromEntities: [world], " + HTTP + "}]}",
                           "CiliumClusterwideNetworkPolicy")],
     "cnp-l7": [cilium("api-l7", f"{{{API_SELECTED}, ingress: [{{{FROM_INFRA}, toPorts: [{{ports: [{{port: '8080', "
@@ -83,7 +98,7 @@ def gaps(result: ClaimResult, cluster: str, *columns: str) -> list[tuple]:
     return [row[1:] for row in rows(result.gaps, "cluster", *columns) if row[0] == cluster]
 
 
-@pytest.mark.parametrize("cluster", ["baseline", "baseline-calico"])
+@pytest.mark.parametrize("cluster", ["baseline", "baseline-calico", "anp-agrees"])
 def test_compliant_baselines_have_no_gap(lateral: ClaimResult, egress: ClaimResult, cluster: str) -> None:
     assert gaps(lateral, cluster, "finding") == [] and gaps(egress, cluster, "finding") == []
     assert ("infra/gw[Deployment]", API) in [r[1:] for r in rows(lateral.evidence, "cluster", "src", "dst")]
@@ -149,3 +164,15 @@ def test_access_restricted_reports_unmodelled_pairs_too(store: Store) -> None:
         f"infra/gw[Deployment] => {API}: not modelled by the reachability analysis"
     ]
     assert not [f for (f,) in gaps(result, "baseline", "finding") if "not modelled" in f]
+
+
+@pytest.mark.parametrize(("cluster", "policy"), [("anp-deny-cnp-allow", "guard"), ("anp-allow-cnp-deny", "open")])
+def test_admin_policy_against_cilium_on_a_regulated_workload_is_a_gap(
+    lateral: ClaimResult, cluster: str, policy: str
+) -> None:
+    [(obj, src, finding)] = gaps(lateral, cluster, "object", "src", "finding")
+    assert (obj, src) == (f"AdminNetworkPolicy/{policy}", "other/batch[Deployment]")
+    assert "order between admin policies and Cilium not modelled" in finding
+    assert "CiliumNetworkPolicy shop/api" in finding and "NetworkPolicy shop/api" in finding
+    lines = [r[1:] for r in rows(lateral.evidence, "cluster", "src") if r[0] == cluster]
+    assert ("other/batch[Deployment]",) not in lines  # the lines alone would look compliant

@@ -1,6 +1,7 @@
 -- Connections into workloads of regulated namespaces from sources that are not declared callers, what the analysis
 -- does not model on pairs into them (L7 rules, DNS names, ... of Cilium and Calico policies; admin network policy
--- Allow or Pass rules whose peers' addresses are unknown), invalid patterns in declarations, and regulated
+-- Allow or Pass rules whose peers' addresses are unknown; admin network policies whose verdict a Cilium or Calico
+-- plan contradicts, their order being unknown), invalid patterns in declarations, and regulated
 -- namespaces of clusters without an up-to-date analysis.
 SELECT cluster, dst_namespace AS namespace, dst_kind || '/' || dst_workload AS object, src, dst, src_namespace, conn,
        declared_in,

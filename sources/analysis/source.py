@@ -360,17 +360,20 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
     document = {
         "cluster": cluster,
         "inputs": {kind: {"run_id": run, "objects": counts[kind]} for kind, run in inputs.items()},
-        "reachability": classes.to_json() if classes else None,
+        "reachability": None,  # written below, row by row
         "unmodelled": [asdict(u) for u in reach.unmodelled] if reach else None,
         "gateways": gateways.to_json() if gateways else None,
         "mesh": mesh.to_json() if mesh else None,
         "client_tls": [asdict(c) for c in client_tls],
         "backend_tls": [asdict(p) for p in tls_ports],
-        "dns": [asdict(d) for d in dns],
+        "dns": [vars(d) for d in dns],  # flat records: vars is asdict without its deep copy
         "errors": errors,
     }
-    content = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
-    del document  # the class-level connections are the bulk of it: not held while the rows load
+    parts = {key: json.dumps(value, sort_keys=True, separators=(",", ":")) for key, value in document.items()}
+    if classes:  # the class-level connections are the bulk of it: written as text, never as lists
+        parts["reachability"] = classes.json_text()
+    content = ("{" + ",".join(f"{json.dumps(key)}:{parts[key]}" for key in sorted(parts)) + "}").encode()
+    del document, parts
     sha = ctx.add_artifact(
         content,
         f"analysis of cluster {cluster}",
@@ -402,15 +405,15 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
         emit_gateways(ctx, cluster, gateways, sha)
     if mesh is not None:
         for p in mesh.ports:
-            ctx.emit("mesh_workload_ports", {"cluster": cluster, **asdict(p)}, sha)
+            ctx.emit("mesh_workload_ports", {"cluster": cluster, **vars(p)}, sha)
         for sp in mesh.services:
-            ctx.emit("mesh_service_ports", {"cluster": cluster, **asdict(sp)}, sha)
+            ctx.emit("mesh_service_ports", {"cluster": cluster, **vars(sp)}, sha)
     for c in client_tls:
         ctx.emit("mesh_client_tls", {"cluster": cluster, **asdict(c)}, sha)
     for p in tls_ports:
         ctx.emit("gateway_backend_tls", {"cluster": cluster, **asdict(p)}, sha)
     for d in dns:
-        ctx.emit("dns_resolution", {"cluster": cluster, **asdict(d)}, sha)
+        ctx.emit("dns_resolution", {"cluster": cluster, **vars(d)}, sha)
     workloads = len(inventory.workloads) if inventory else 0
     policies = len(inventory.policies) if inventory else 0
     attachments = len(gateways.attachments) if gateways else 0
@@ -471,39 +474,57 @@ def identity(obj: dict[str, Any]) -> tuple[str, str, str]:
     return str(obj.get("kind")), str(meta.get("namespace") or ""), str(meta.get("name"))
 
 
+INSERT_CLASS_CONNS = """
+INSERT INTO reach_class_conns BY NAME
+SELECT *, $cluster AS cluster, $source AS source, $run_id AS run_id, $artifact AS artifact_sha256,
+       $collected_at AS collected_at
+FROM read_csv($rows, header = false, auto_detect = false, allow_quoted_nulls = false, quote = '"', escape = '"',
+              columns = {'src_class': 'INTEGER', 'dst_class': 'INTEGER', 'external': 'VARCHAR',
+                         'admitted_by': 'VARCHAR', 'conn': 'VARCHAR', 'conn_json': 'JSON'})
+"""
+
+
 def load_classes(ctx: CollectContext, cluster: str, classes: Classes, sha: str, attribution: Attribution) -> int:
-    """Write the ``reach_class_conns`` rows as NDJSON and bulk-load them; return the count. Rows are assembled from
-    JSON fragments cached per connection set and attribution. A connection into a class says what admits it
-    (``admitted_by``), judged on one member of each side: what admits a pair depends only on their classes; a
-    connection to external addresses says what lets the class out."""
-    provenance = {"source": ctx.source, "run_id": ctx.run_id, "artifact_sha256": sha, "collected_at": ctx.collected_at}
-    tail = json.dumps(provenance, default=str, separators=(",", ":"))[1:] + "\n"
-    head = '{"cluster":' + json.dumps(cluster) + ","
+    """Write the ``reach_class_conns`` rows as CSV and bulk-load them with DuckDB's reader; return the count. Rows
+    are assembled from CSV fields quoted once per connection set and attribution. A connection into a class says
+    what admits it (``admitted_by``), judged on one member of each side: what admits a pair depends only on their
+    classes; a connection to external addresses says what lets the class out."""
     conns = [
-        json.dumps({"conn": conn_text(c), "conn_json": conn_json(c)}, separators=(",", ":"))[1:-1] + ","
-        for c in classes.conns
+        f"{quoted(conn_text(c))},{quoted(json.dumps(conn_json(c), separators=(',', ':')))}\n" for c in classes.conns
     ]
     admitted: dict[tuple[str, ...], str] = {}
     first = [classes.ids[members[0]] for members in classes.members]
 
     def admitted_by(src: int | None, dst: int | None, external: str | None) -> str:
-        if dst is not None:
+        if classes.admitting is not None:  # read off the engine's rules
+            reasons = classes.admitting.reasons(src, dst, external)
+        elif dst is not None:
             reasons = attribution.ingress(first[src] if src is not None else external or "", first[dst])
         else:
             reasons = attribution.egress(first[src] if src is not None else "", external or "")
         text = admitted.get(reasons)
         if text is None:
-            text = admitted[reasons] = '"admitted_by":' + json.dumps("; ".join(reasons) or None) + ","
+            joined = "; ".join(reasons)
+            text = admitted[reasons] = quoted(joined) if joined else ""  # an empty field: NULL
         return text
 
     with tempfile.TemporaryDirectory(prefix="defensible-analysis-") as tmp:
-        path = Path(tmp) / "reach_class_conns.ndjson"
+        path = Path(tmp) / "reach_class_conns.csv"
         with open(path, "w", encoding="utf-8") as fh:
-            for src, dst, external, conn in classes.rows():
+            for src, dst, external, conn in classes.rows():  # an empty field is NULL; an interval needs no quotes
                 why = admitted_by(src, dst, external)
-                sides = json.dumps({"src_class": src, "dst_class": dst, "external": external})[1:-1] + ","
-                fh.write(f"{head}{sides}{why}{conns[conn]}{tail}")
-        return ctx.load_ndjson("reach_class_conns", path)
+                fh.write(
+                    f"{'' if src is None else src},{'' if dst is None else dst},{external or ''},{why},{conns[conn]}"
+                )
+        params = {"rows": str(path), "cluster": cluster, "source": ctx.source, "run_id": ctx.run_id}
+        return ctx.insert(
+            "reach_class_conns", INSERT_CLASS_CONNS, {**params, "artifact": sha, "collected_at": ctx.collected_at}
+        )
+
+
+def quoted(text: str) -> str:
+    """A CSV field (RFC 4180): in double quotes, a double quote doubled."""
+    return '"' + text.replace('"', '""') + '"'
 
 
 def load_unmodelled(ctx: CollectContext, cluster: str, reach: Reachability, sha: str) -> int:

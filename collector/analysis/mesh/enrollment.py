@@ -36,7 +36,7 @@ A port is encrypted when the workload is enrolled, the port is captured and the 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 ROOT_NAMESPACE = "istio-system"
@@ -113,8 +113,8 @@ class MeshReport:
         return {
             "revisions": list(self.revisions),
             "ztunnel": self.ztunnel,
-            "ports": [asdict(p) for p in self.ports],
-            "services": [asdict(s) for s in self.services],
+            "ports": [vars(p) for p in self.ports],  # flat records: vars is asdict without its deep copy
+            "services": [vars(s) for s in self.services],
         }
 
 

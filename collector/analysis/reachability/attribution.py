@@ -10,19 +10,22 @@ evaluator's ``decide``), memoized per source and destination equivalence class.
 
 from __future__ import annotations
 
-import ipaddress
-
 from collector.analysis.reachability.addresses import Interval
-from collector.analysis.reachability.conns import EMPTY, conn_text
+from collector.analysis.reachability.admitting import (
+    HOST_NETWORK,
+    NOT_ISOLATED,
+    NOT_ISOLATED_EGRESS,
+    host_reasons,
+    overlaps,
+    parse_interval,
+)
+from collector.analysis.reachability.conns import EMPTY
 from collector.analysis.reachability.inventory import Inventory
 from collector.analysis.reachability.model import IPBlockPeer, Rule, Workload, resolve_ports
 from collector.analysis.reachability.naive import DEFAULT, Applying, applying, decide
 from collector.analysis.reachability.ordered import ALLOW, ActionRule, OrderedPolicy
 
-NOT_ISOLATED = "no NetworkPolicy selects it for ingress"  # nor does an admin policy decide
-NOT_ISOLATED_EGRESS = "no NetworkPolicy selects it for egress"
 NOT_DENIED = "no rule denies it (a Cilium policy without default deny, or a Calico Pass out of the last tier)"
-HOST_NETWORK = "hostNetwork (NetworkPolicy does not isolate host-network pods)"
 
 
 class Attribution:
@@ -86,11 +89,7 @@ class Attribution:
     def _reasons(
         self, src: Workload | Interval | None, dst: Workload, policies: Applying, ordered: tuple[OrderedPolicy, ...]
     ) -> tuple[str, ...]:
-        reasons: list[str] = []
-        if dst.host_network:
-            reasons.append(HOST_NETWORK)
-        elif dst.host_ports:
-            reasons.append(f"hostPort {conn_text(dst.host_conn)} (forwarded from the node, outside NetworkPolicy)")
+        reasons = list(host_reasons(dst.host_network, dst.host_conn))
         if src is None:
             return tuple(reasons)
         for label, _ in decide(self.inv, dst, src, "ingress", matches, policies):
@@ -123,22 +122,3 @@ def matches(inv: Inventory, rule: Rule, src: Workload | Interval) -> bool:
         elif isinstance(src, Workload) and peer.matches(src, inv.namespace_labels(src.namespace)):
             return True
     return False
-
-
-def parse_interval(text: str) -> Interval | None:
-    """The interval of ``first-last`` (as the result writes external addresses); None if it is not one."""
-    first, sep, last = text.partition("-")
-    if not sep:
-        return None
-    try:
-        lo, hi = ipaddress.ip_address(first), ipaddress.ip_address(last)
-    except ValueError:
-        return None
-    return (lo.version, int(lo), int(hi))
-
-
-def overlaps(intervals: tuple[Interval, ...], interval: Interval) -> bool:
-    """Whether any of ``intervals`` shares an address with ``interval`` (a merged run of the result may span the
-    blocks of several policies, each admitting part of it)."""
-    version, lo, hi = interval
-    return any(v == version and a <= hi and lo <= b for v, a, b in intervals)

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from collector.analysis.reachability.attribution import parse_interval
+from collector.analysis.reachability.admitting import parse_interval
 from collector.analysis.reachability.conns import PROTOCOLS, Conn
 from collector.analysis.reachability.errors import ReachabilityError
 from collector.analysis.reachability.inventory import Inventory
@@ -238,16 +238,24 @@ def verdict(w: Workload, resolves: bool, via: str | None, blocked: str | None) -
 def reach_to(
     reach: Reachability, clients: set[str], servers: set[str], addresses: list[Address]
 ) -> dict[tuple[str, str], Conn]:
-    """The connections from each client to each server and to each address (keyed by its text)."""
+    """The connections from each client to each server and to each address (keyed by its text). Only those pairs
+    are expanded (a workload id has a ``[``, an external interval none); each interval is parsed once."""
     out: dict[tuple[str, str], Conn] = {}
-    for src, dst, conn in reach.matching(src=clients.__contains__):
+    found: dict[str, list[str]] = {}  # interval -> the addresses in it
+    for src, dst, conn in reach.matching(src=clients.__contains__, dst=lambda e: e in servers or "[" not in e):
         if dst in servers:
             out[(src, dst)] = conn
-        elif (interval := parse_interval(dst)) is not None:
-            version, lo, hi = interval
-            for address in addresses:
-                if version == address.version and lo <= int(address) <= hi:
-                    out[(src, str(address))] = conn
+            continue
+        inside = found.get(dst)
+        if inside is None:
+            interval = parse_interval(dst)
+            inside = found[dst] = [
+                str(a)
+                for a in addresses
+                if interval and a.version == interval[0] and interval[1] <= int(a) <= interval[2]
+            ]
+        for address in inside:
+            out[(src, address)] = conn
     return out
 
 

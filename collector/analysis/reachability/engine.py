@@ -12,21 +12,24 @@ is class-level (``Classes``); lines per pair of workloads are expanded from it o
 With admin policies applying, a row is computed by running the tiers (AdminNetworkPolicies by priority,
 NetworkPolicy, BaselineAdminNetworkPolicy) over a partition of the index space into pieces of equal state
 (allowed, undecided, passed connection ids): each rule splits the pieces it matches, equal states merge. Under
-Cilium or Calico policies a class's rows are its enforcers' plans (``ordered``, ``enforcement``), intersected with
-the tiers' row where an admin policy applies: a connection must pass both.
+Cilium or Calico policies a class's rows are its enforcers' plans (``ordered``, ``enforcement``); where an admin
+policy applies as well, what the plan allows and no admin policy denies, and what their order (not modelled)
+decides is reported (``composition``).
 """
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, MutableSequence
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import compress, groupby
 from operator import itemgetter
 
 from collector.analysis.reachability.addresses import Interval, elementary_intervals, interval_text, merge_runs
+from collector.analysis.reachability.admitting import Admits, Admitting, host_reasons
 from collector.analysis.reachability.bits import indices, span
 from collector.analysis.reachability.conns import ALL_ID, EMPTY_ID, ConnTable, conn_text
 from collector.analysis.reachability.enforcement import evaluate
@@ -44,18 +47,21 @@ from collector.analysis.reachability.model import (
     SelectorPeer,
     resolve_ports,
 )
-from collector.analysis.reachability.ordered import plan
+from collector.analysis.reachability.ordered import ADMIN_UNAWARE, plan
 from collector.analysis.reachability.result import Classes, Reachability
 from collector.analysis.reachability.selectors import Matcher, Selector
 from collector.analysis.reachability.unmodelled import (
     Unmodelled,
     admin_pair,
+    composed_pair,
+    composed_why,
     may_hold,
     outside,
     risky_rules,
     unmodelled,
 )
 
+Row = MutableSequence[int]  # per member of the index space, a connection id (an array("I") where columnar)
 State = tuple[int, ...]  # connection ids: (allowed, undecided, passed[, group allow, pass, deny, remaining])
 Pieces = dict[State, int]  # state -> the indices (bitset) in that state
 
@@ -295,19 +301,20 @@ class Rows:
         self.table = table
         self.size = size
         self.signatures = signatures  # named ports -> the classes (and, for (), the external intervals) having them
-        self.all = [ALL_ID] * size
-        self._rows: dict[tuple, list[int]] = {}
+        self.all = array("I", [ALL_ID]) * size
+        self._rows: dict[tuple, Row] = {}
         self._resolved: dict[tuple, int] = {}
-        self._both: dict[tuple[int, ...], list[int]] = {}
+        self._both: dict[tuple[int, ...], Row] = {}
+        self._composed: dict[tuple, tuple[Row, Row]] = {}
 
-    def both(self, *rows: list[int]) -> list[int]:
+    def both(self, *rows: Row) -> Row:
         """The rows intersected (a connection must pass each), memoized on the rows."""
         key = tuple(map(id, rows))
         found = self._both.get(key)
         if found is None:
             pairs = list(zip(*rows, strict=True))
             self.table.intersections(pairs)
-            found = self._both[key] = list(map(self.table.inter.__getitem__, pairs))
+            found = self._both[key] = array("I", map(self.table.inter.__getitem__, pairs))
         return found
 
     def resolved(self, ports: tuple[PortSpec, ...] | None, named_ports: tuple[NamedPort, ...]) -> int:
@@ -341,7 +348,7 @@ class Rows:
         policies: list[CompiledPolicy],
         baseline: CompiledAdmin | None,
         named_ports: tuple[NamedPort, ...] = (),
-    ) -> list[int]:
+    ) -> Row:
         """The connections a class's ingress (egress) side allows with every peer, for the admin policies,
         isolating NetworkPolicies and baseline that apply to it in that direction."""
         if not admin and not policies and baseline is None:
@@ -384,17 +391,7 @@ class Rows:
         """Disjoint (peers, allowed connection id): AdminNetworkPolicies by priority (equal priorities joined, Allow
         over Pass over Deny), then the NetworkPolicies if any, else the baseline; what none decides is allowed."""
         t = self.table
-        pieces: Pieces = {(EMPTY_ID, ALL_ID, EMPTY_ID): span(0, self.size - 1)}
-        for _, group in groupby(admin, key=lambda p: p.priority):
-            pieces = remap(pieces, lambda s: (*s, EMPTY_ID, EMPTY_ID, EMPTY_ID, s[1]))
-            for policy in group:
-                pieces = remap(pieces, lambda s: (*s[:6], s[1]))  # each policy of the group starts afresh
-                for rule in self.rules_of(policy, ingress):
-                    slot = 3 + ACTIONS.index(rule.action)
-                    for bits, conn in self.applications(rule, ingress, named_ports):
-                        pieces = split(pieces, bits, partial(self.first_match, slot=slot, conn=conn))
-            pieces = remap(pieces, self.close_group)
-        pieces = remap(pieces, lambda s: (s[0], t.union(s[1], s[2])))  # passed: undecided by the admin tier
+        pieces = self.decided(ingress, admin, policies, baseline, named_ports)
         if policies:
             out: dict[int, int] = defaultdict(int)
             allowed = self.disjoint(self.allowed_by(policies, ingress, named_ports))
@@ -406,10 +403,64 @@ class Rows:
                 if bits:
                     out[done] |= bits
             return [(bits, conn) for conn, bits in out.items()]
-        for rule in self.rules_of(baseline, ingress) if baseline else ():
+        return [(bits, t.union(*state)) for state, bits in pieces.items()]
+
+    def decided(
+        self,
+        ingress: bool,
+        admin: list[CompiledAdmin],
+        policies: list[CompiledPolicy],
+        baseline: CompiledAdmin | None,
+        named_ports: tuple[NamedPort, ...],
+    ) -> Pieces:
+        """Pieces of (allowed by an admin policy, undecided by them) connection ids: the AdminNetworkPolicies, then
+        the baseline unless NetworkPolicies isolate (they decide the undecided connections then)."""
+        t = self.table
+        pieces: Pieces = {(EMPTY_ID, ALL_ID, EMPTY_ID): span(0, self.size - 1)}
+        for _, group in groupby(admin, key=lambda p: p.priority):
+            pieces = remap(pieces, lambda s: (*s, EMPTY_ID, EMPTY_ID, EMPTY_ID, s[1]))
+            for policy in group:
+                pieces = remap(pieces, lambda s: (*s[:6], s[1]))  # each policy of the group starts afresh
+                for rule in self.rules_of(policy, ingress):
+                    slot = 3 + ACTIONS.index(rule.action)
+                    for bits, conn in self.applications(rule, ingress, named_ports):
+                        pieces = split(pieces, bits, partial(self.first_match, slot=slot, conn=conn))
+            pieces = remap(pieces, self.close_group)
+        pieces = remap(pieces, lambda s: (s[0], t.union(s[1], s[2])))  # passed: undecided by the admin tier
+        for rule in self.rules_of(baseline, ingress) if baseline and not policies else ():
             for bits, conn in self.applications(rule, ingress, named_ports):
                 pieces = split(pieces, bits, partial(self.baseline_match, action=rule.action, conn=conn))
-        return [(bits, t.union(*state)) for state, bits in pieces.items()]
+        return pieces
+
+    def composed(
+        self,
+        ingress: bool,
+        admin: list[CompiledAdmin],
+        policies: list[CompiledPolicy],
+        baseline: CompiledAdmin | None,
+        named_ports: tuple[NamedPort, ...],
+        cni: Row,
+    ) -> tuple[Row, Row]:
+        """A side where admin policies and a Cilium or Calico plan (its row ``cni``) both apply: the row of what
+        the plan allows and no admin policy denies, and the row of what the order between them, not modelled,
+        decides (allowed by an admin policy but dropped by the plan, or the reverse)."""
+        key = (ingress, tuple(map(id, admin)), tuple(map(id, policies)), id(baseline), named_ports, id(cni))
+        found = self._composed.get(key)
+        if found is None:
+            t = self.table
+            line, open_ = array("I", [EMPTY_ID]) * self.size, array("I", [EMPTY_ID]) * self.size
+            verdicts: dict[tuple[int, int, int], tuple[int, int]] = {}
+            for (allowed, undecided), bits in self.decided(ingress, admin, policies, baseline, named_ports).items():
+                passing = t.union(allowed, undecided)  # not denied by an admin policy
+                for i in indices(bits):
+                    conn = cni[i]
+                    verdict = verdicts.get((allowed, passing, conn))
+                    if verdict is None:
+                        unsure = t.union(t.difference(allowed, conn), t.difference(conn, passing))
+                        verdict = verdicts[(allowed, passing, conn)] = (t.intersection(conn, passing), unsure)
+                    line[i], open_[i] = verdict
+            found = self._composed[key] = (line, open_)
+        return found
 
     def first_match(self, state: State, slot: int, conn: int) -> State:
         """A rule of a group's policy matches: what its policy had not decided yet goes to the rule's action."""
@@ -453,8 +504,8 @@ class Rows:
             pieces = refined
         return pieces
 
-    def write(self, pieces: list[tuple[int, int]]) -> list[int]:
-        row = [EMPTY_ID] * self.size
+    def write(self, pieces: list[tuple[int, int]]) -> Row:
+        row = array("I", [EMPTY_ID]) * self.size  # columnar: 4 bytes per entry
         for bits, conn in pieces:
             if conn != EMPTY_ID:
                 for i in indices(bits):
@@ -513,7 +564,7 @@ def analyze(inv: Inventory) -> Reachability:
             if policy.egress_rules:
                 admin_out[k].append(policy)
 
-    def row(ingress: bool, k: int) -> list[int]:
+    def row(ingress: bool, k: int) -> Row:
         applying = (admin_in if ingress else admin_out)[k]
         baseline = applying[-1] if applying and applying[-1].priority is None else None
         anps = applying[:-1] if baseline else applying
@@ -524,14 +575,31 @@ def analyze(inv: Inventory) -> Reachability:
     signatures[()] = space.everything & ~space.classes_all
     for k, klass in enumerate(classes):
         signatures[klass.named_ports] |= 1 << k
+
+    def composed(ingress: bool, k: int, cni: Row) -> tuple[Row, Row]:
+        applying = (admin_in if ingress else admin_out)[k]
+        baseline = applying[-1] if applying[-1].priority is None else None
+        anps = applying[:-1] if baseline else applying
+        policies = (selecting_in if ingress else selecting_out)[k]
+        return rows.composed(ingress, anps, policies, baseline, classes[k].named_ports if ingress else (), cni)
+
     rows = Rows(table, space.size, signatures)
-    if inv.ordered:  # Cilium or Calico policies: ordered evaluation; under admin policies too, pass both
-        in_rows, out_rows = enforced_rows(inv, space, classes, compiled, rows)
+    unsure_in: list[Row | None] = [None] * n_classes  # sides where admin and CNI policies meet
+    unsure_out: list[Row | None] = [None] * n_classes
+    if inv.ordered:  # Cilium or Calico policies: ordered evaluation; beside admin policies, composed
+        (in_rows, cni_in), (out_rows, cni_out) = enforced_rows(inv, space, classes, compiled, rows)
         for k in range(n_classes):
-            if admin_in[k]:
-                in_rows[k] = rows.both(in_rows[k], row(True, k))
-            if admin_out[k]:
-                out_rows[k] = rows.both(out_rows[k], row(False, k))
+            for ingress, admin_k, rows_k, cni_k, unsure in (
+                (True, admin_in, in_rows, cni_in, unsure_in),
+                (False, admin_out, out_rows, cni_out, unsure_out),
+            ):
+                if not admin_k[k]:
+                    continue
+                if not cni_k[k]:  # no plan decides that side: the Kubernetes tiers do
+                    rows_k[k] = row(ingress, k)
+                    continue
+                rows_k[k], open_ = composed(ingress, k, rows_k[k])
+                unsure[k] = open_ if any(open_) else None
     else:
         in_rows = [row(True, k) for k in range(n_classes)]
         out_rows = [row(False, k) for k in range(n_classes)]
@@ -539,17 +607,17 @@ def analyze(inv: Inventory) -> Reachability:
         if klass.host_conn != EMPTY_ID and in_rows[k] is not rows.all:
             in_rows[k] = [table.union(conn, klass.host_conn) for conn in in_rows[k]]
         if klass.host_network:
-            out_rows[k] = rows.all
+            out_rows[k], unsure_out[k] = rows.all, None
 
-    allowed: list[tuple[int, ...]] = []
+    allowed: list[array[int]] = []  # columnar: 4 bytes per pair of classes, not an object reference
     for k in range(n_classes):  # column by column: a transposed copy of in_rows would double the peak memory
-        out, into = out_rows[k], tuple(map(itemgetter(k), in_rows))  # into[d]: ingress of class d from class k
+        out, into = out_rows[k], array("I", map(itemgetter(k), in_rows))  # into[d]: ingress of class d from class k
         if out is rows.all:
             allowed.append(into)
             continue
         keys = list(zip(out[:n_classes], into, strict=True))
         table.intersections(keys)
-        allowed.append(tuple(map(table.inter.__getitem__, keys)))
+        allowed.append(array("I", map(table.inter.__getitem__, keys)))
 
     texts: dict[Interval, str] = {}
 
@@ -571,21 +639,55 @@ def analyze(inv: Inventory) -> Reachability:
         egress=[runs(out_rows[k][n_classes:]) for k in range(n_classes)],
         ingress=[runs(in_rows[k][n_classes:]) for k in range(n_classes)],
         conns=table.conns,
+        admitting=None if inv.admin_policies() or inv.ordered else admitting(inv, classes, compiled, rows, externals),
     )
-    admin_pairs = possible(inv, class_of, members, out_rows, in_rows, table)
+    may_in = [  # what a class's ingress allows or, where admin and CNI policies meet, may allow
+        row if unsure is None else array("I", map(table.union, row, unsure))
+        for row, unsure in zip(in_rows, unsure_in, strict=True)
+    ]
+    admin_pairs = possible(inv, class_of, members, out_rows, may_in, table)
+    if any(unsure_in) or any(unsure_out):
+        admin_pairs += composition(inv, members, (in_rows, unsure_in), (out_rows, unsure_out), table, externals)
     return Reachability(unmodelled=unmodelled(inv, result.triples(), admin_pairs), classes=result)
+
+
+def admitting(
+    inv: Inventory, classes: list[Klass], compiled: list[CompiledPolicy], rows: Rows, externals: list[Interval]
+) -> Admitting:
+    """What admits each class's connections (``attribution.Admitting``), from the compiled NetworkPolicies: a rule
+    counts for a class when it allows some port there (named ports resolved against the class for ingress; to
+    external addresses, which have none, for egress)."""
+    ingress: list[Admits] = [None] * len(classes)
+    egress: list[Admits] = [None] * len(classes)
+    for policy, c in zip(inv.policies, compiled, strict=True):
+        label = f"NetworkPolicy {policy.namespace}/{policy.name}"
+        for k in indices(c.selected):
+            for applies, rules, sides, named in (
+                (c.ingress, c.ingress_rules, ingress, classes[k].named_ports),
+                (c.egress, c.egress_rules, egress, ()),
+            ):
+                if applies:
+                    bits = 0
+                    for r in rules:
+                        if (rows.resolved(r.ports, named) if r.named else r.conn_id) != EMPTY_ID:
+                            bits |= r.bits
+                    sides[k] = [*(sides[k] or []), (label, bits)]
+    host = [host_reasons(k.host_network, rows.table.conns[k.host_conn]) for k in classes]
+    return Admitting(ingress, egress, host, [k.host_network for k in classes], externals, len(classes))
 
 
 def enforced_rows(
     inv: Inventory, space: Space, classes: list[Klass], compiled: list[CompiledPolicy], rows: Rows
-) -> tuple[list[list[int]], list[list[int]]]:
+) -> tuple[tuple[list[Row], list[bool]], tuple[list[Row], list[bool]]]:
     """Under Cilium or Calico policies: per class, the ingress and the egress row of its enforcers' plans
-    (``ordered``); when both are present (Cilium chained on Calico), a connection must pass both."""
+    (``ordered``), and whether a plan decides that side (a Cilium or Calico policy or a NetworkPolicy applies to
+    it, or Cilium, which does not implement admin policies, enforces); when both enforcers are present (Cilium
+    chained on Calico), a connection must pass both."""
     table = rows.table
     enforcers = sorted({p.enforcer for p in inv.ordered})
     selected = [space.peer(p.selects) if p.selects is not None else 0 for p in inv.ordered]
     compiled_rules: dict[int, CompiledRule] = {}
-    memo: dict[tuple, list[int]] = {}  # a plan's row, per enforcer and what selects the class
+    memo: dict[tuple, Row] = {}  # a plan's row, per enforcer and what selects the class
     locals_: dict[int, int] = {}
 
     def local_bits(selects: SelectorPeer) -> int:
@@ -606,15 +708,17 @@ def enforced_rows(
             return [(c.bits, rows.resolved(c.ports, named_ports))]
         return [(c.bits & s, rows.resolved(c.ports, ports)) for ports, s in rows.signatures.items() if c.bits & s]
 
-    def row(k: int, ingress: bool) -> list[int]:
+    def row(k: int, ingress: bool) -> tuple[Row, bool]:
         bit = 1 << k
         knps = [p for p, c in zip(inv.policies, compiled, strict=True) if c.selected & bit]
         knps = [p for p in knps if (p.ingress if ingress else p.egress)]
         named = classes[k].named_ports if ingress else None
-        found_rows: list[list[int]] = []
+        found_rows: list[Row] = []
+        applies = bool(knps) or not ADMIN_UNAWARE.isdisjoint(enforcers)  # a plan decides this side
         for enforcer in enforcers:
             mine = [p for p, s in zip(inv.ordered, selected, strict=True) if s & bit and p.enforcer == enforcer]
             mine = [p for p in mine if (p.ingress if ingress else p.egress)]
+            applies = applies or bool(mine)
             local = [r.local for p in mine for r in p.rules(ingress) if r.local is not None]
             local_ok = frozenset(id(sel) for sel in local if local_bits(sel) & bit)
             key = (enforcer, ingress, tuple(map(id, knps)), tuple(map(id, mine)), named, local_ok)
@@ -624,23 +728,24 @@ def enforced_rows(
                 found = memo[key] = evaluate(tiers, lambda r: parts(r, named), table, space.everything, space.size)
             found_rows.append(found)
         if len(found_rows) == 1:
-            return found_rows[0]
-        return rows.both(*found_rows)  # both enforcers: a connection must pass both
+            return found_rows[0], applies
+        return rows.both(*found_rows), applies  # both enforcers: a connection must pass both
 
-    return [row(k, True) for k in range(len(classes))], [row(k, False) for k in range(len(classes))]
+    ins, outs = ([row(k, ingress) for k in range(len(classes))] for ingress in (True, False))
+    return ([r for r, _ in ins], [a for _, a in ins]), ([r for r, _ in outs], [a for _, a in outs])
 
 
 def possible(
     inv: Inventory,
     class_of: list[int],
     members: list[list[int]],
-    out_rows: list[list[int]],
-    in_rows: list[list[int]],
+    out_rows: list[Row],
+    in_rows: list[Row],
     table: ConnTable,
 ) -> list[Unmodelled]:
     """The uncertain connections: from each workload risky rules apply to, what each workload their peers may
-    hold admits (its ingress entry) beyond what the source's egress entry allows, and addresses outside the
-    cluster."""
+    hold admits (``in_rows``: its ingress entry, or what it may admit where admin and CNI policies meet) beyond
+    what the source's egress entry allows, and addresses outside the cluster."""
     found: list[Unmodelled] = []
     ids = [w.id for w in inv.workloads]
     texts: dict[int, str] = {}
@@ -662,4 +767,53 @@ def possible(
                 if j != i:
                     dst = inv.workloads[j]
                     found.extend(admin_pair(ids[i], ids[j], p, u, text) for p, u in rules if may_hold(u, dst))
+    return found
+
+
+Side = tuple[list[Row], list[Row | None]]  # per class: its rows, and its rows of what is not modelled
+
+
+def composition(
+    inv: Inventory, members: list[list[int]], ingress: Side, egress: Side, table: ConnTable, externals: list[Interval]
+) -> list[Unmodelled]:
+    """The pairs whose connections the order between admin policies and a Cilium or Calico plan decides: what one
+    side may allow beyond the line, where the other side allows it or may."""
+    (in_rows, unsure_in), (out_rows, unsure_out) = ingress, egress
+    t, n = table, len(members)
+    found: list[Unmodelled] = []
+    ids = [w.id for w in inv.workloads]
+    whys: dict[tuple[int, bool], list[tuple[AdminPolicy, str]]] = {}
+
+    def report(src: str, dst: str, k: int, inward: bool, conn: int) -> None:
+        why = whys.get((k, inward))
+        if why is None:
+            why = whys[(k, inward)] = composed_why(inv, inv.workloads[members[k][0]], inward)
+        found.extend(composed_pair(src, dst, why, conn_text(t.conns[conn])))
+
+    def unsure_at(rows: list[Row | None], k: int, peer: int) -> int:
+        row = rows[k]
+        return EMPTY_ID if row is None else row[peer]
+
+    for s in range(n):  # only the entries where a side is unsure: where admin and CNI policies disagree
+        for d in compress(range(n), unsure_out[s] or ()):
+            li = t.union(in_rows[d][s], unsure_at(unsure_in, d, s))  # what the destination allows or may
+            if (x_out := t.intersection(t.difference(unsure_out[s][d], out_rows[s][d]), li)) != EMPTY_ID:
+                for i, j in ((i, j) for i in members[s] for j in members[d] if i != j):
+                    report(ids[i], ids[j], s, False, x_out)
+    for d in range(n):
+        for s in compress(range(n), unsure_in[d] or ()):
+            lo = t.union(out_rows[s][d], unsure_at(unsure_out, s, d))  # what the source allows or may
+            if (x_in := t.intersection(t.difference(unsure_in[d][s], in_rows[d][s]), lo)) != EMPTY_ID:
+                for i, j in ((i, j) for i in members[s] for j in members[d] if i != j):
+                    report(ids[i], ids[j], d, True, x_in)
+    for k in range(n):
+        for rows_k, unsure, inward in ((in_rows, unsure_in, True), (out_rows, unsure_out, False)):
+            if unsure[k] is None:
+                continue
+            values = [t.difference(u, r) for u, r in zip(unsure[k][n:], rows_k[k][n:], strict=True)]
+            for interval, conn in merge_runs(externals, values, EMPTY_ID):
+                text = interval_text(interval)
+                for i in members[k]:
+                    src, dst = (text, ids[i]) if inward else (ids[i], text)
+                    report(src, dst, k, inward, conn)
     return found

@@ -43,6 +43,15 @@ class Inventory:
     baseline: AdminPolicy | None = None  # the BaselineAdminNetworkPolicy
     ordered: list[OrderedPolicy] = field(default_factory=list)  # Cilium and Calico policies
     tiers: dict[str, tuple[float, str]] = field(default_factory=dict)  # Calico tiers: (order, default action)
+    _by_namespace: dict[str, list[Policy]] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def policies_in(self, namespace: str) -> list[Policy]:
+        """The NetworkPolicies of ``namespace``, in order (the only ones that may select its pods)."""
+        if self._by_namespace is None:
+            self._by_namespace = {}
+            for p in self.policies:
+                self._by_namespace.setdefault(p.namespace, []).append(p)
+        return self._by_namespace.get(namespace, [])
 
     def namespace_labels(self, namespace: str) -> dict[str, str]:
         return self.namespaces.get(namespace) or {NAME_LABEL: namespace}

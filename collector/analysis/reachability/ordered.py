@@ -30,6 +30,7 @@ CILIUM, CALICO = "cilium", "calico"
 DEFAULT_TIER = "default"
 DEFAULT_TIER_ORDER = 1_000_000.0  # Calico's default tier
 KNP_ORDER = 1000.0  # Kubernetes NetworkPolicies in Calico's default tier
+ADMIN_UNAWARE = frozenset({CILIUM})  # enforcers that do not implement AdminNetworkPolicy: they decide every endpoint
 
 
 @dataclass(frozen=True)

@@ -7,15 +7,17 @@ expanded from it only when asked for.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from itertools import compress
 from typing import TYPE_CHECKING
 
 from collector.analysis.reachability.conns import EMPTY, EMPTY_ID, Conn, conn_json, conn_text
 
 if TYPE_CHECKING:
+    from collector.analysis.reachability.admitting import Admitting
     from collector.analysis.reachability.unmodelled import Unmodelled
 
 SEPARATOR, CONN_SEPARATOR = " => ", " : "
@@ -29,10 +31,11 @@ class Classes:
     ids: list[str]  # the workloads
     class_of: list[int]  # per workload, its class
     members: list[list[int]]  # per class, its workloads
-    allowed: list[tuple[int, ...]]  # allowed[src class][dst class]
+    allowed: Sequence[Sequence[int]]  # allowed[src class][dst class] (arrays of connection ids)
     egress: list[list[tuple[str, int]]]  # per class, (external interval, conn) it may connect to
     ingress: list[list[tuple[str, int]]]  # per class, (external interval, conn) that may connect to it
     conns: list[Conn]
+    admitting: Admitting | None = None  # what admits the connections, when the engine reads it off its rules
 
     def rows(self) -> Iterator[tuple[int | None, int | None, str | None, int]]:
         """(src class, dst class, external interval, conn id) of every class pair some pair of workloads shares
@@ -80,6 +83,19 @@ class Classes:
             "conns": [conn_text(c) for c in self.conns],
             "connections": [list(row) for row in self.rows()],
         }
+
+    def json_text(self) -> str:
+        """``to_json()`` as canonical JSON text (sorted keys, no spaces), written row by row: the connections are
+        not built as one list each first."""
+        dumps = partial(json.dumps, separators=(",", ":"))
+
+        def value(v: int | str | None) -> str:
+            return "null" if v is None else str(v) if isinstance(v, int) else dumps(v)
+
+        connections = ",".join(f"[{value(s)},{value(d)},{value(e)},{c}]" for s, d, e, c in self.rows())
+        classes = dumps([[self.ids[i] for i in members] for members in self.members])
+        conns = dumps([conn_text(c) for c in self.conns])
+        return f'{{"classes":{classes},"connections":[{connections}],"conns":{conns}}}'
 
 
 def expand_json(document: dict) -> list[str]:

@@ -168,3 +168,37 @@ def admin_pair(src: str, dst: str, policy: AdminPolicy, unresolved: Unresolved, 
     where = unresolved.peer.removeprefix(f"{policy.label} ")
     why = f"{where} ({unresolved.scope}): {unresolved.why}{beyond}"
     return Unmodelled(src, dst, policy.kind, None, policy.name, why)
+
+
+# admin network policies beside Cilium or Calico policies --------------------------------------------------------
+
+ENFORCERS = {"cilium": "Cilium", "calico": "Calico"}
+
+
+def composed_why(inv: Inventory, target: Workload, ingress: bool) -> list[tuple[AdminPolicy, str]]:
+    """The admin policies with rules in that direction applying to ``target``, each with the text naming it and the
+    Cilium, Calico and Kubernetes NetworkPolicies applying there: whether the CNI enforces admin policies, and in
+    which order against its own tiers, is not modelled."""
+    labels = inv.namespace_labels(target.namespace)
+    cni = sorted(p.title for p in inv.ordered if p.applies(target, labels, ingress))
+    cni += sorted(
+        f"NetworkPolicy {p.namespace}/{p.name}"
+        for p in inv.policies
+        if (p.ingress if ingress else p.egress)
+        and p.namespace == target.namespace
+        and p.selector.matches(target.labels)
+    )
+    enforcers = " and ".join(ENFORCERS[e] for e in sorted({p.enforcer for p in inv.ordered}))
+    what = ", ".join(cni) or f"no {enforcers} policy"
+    side = "ingress" if ingress else "egress"
+    admin = [p for p in inv.admin_policies() if (p.ingress_rules if ingress else p.egress_rules)]
+    return [
+        (p, f"{p.label} vs {what} ({side}): order between admin policies and {enforcers} not modelled")
+        for p in admin
+        if p.selects(target, labels)
+    ]
+
+
+def composed_pair(src: str, dst: str, why: list[tuple[AdminPolicy, str]], conn: str) -> list[Unmodelled]:
+    """A pair whose ``conn`` the order between admin and CNI policies (``composed_why``) may open."""
+    return [Unmodelled(src, dst, p.kind, None, p.name, f"{text}; may open {conn}") for p, text in why]
