@@ -120,6 +120,14 @@ KINDS: tuple[Kind, ...] = (
     Kind("Tier", CALICO_CRD, ("v1",), "tiers", qualified=True),
     Kind("NetworkSet", CALICO_CRD, ("v1",), "networksets", qualified=True),
     Kind("GlobalNetworkSet", CALICO_CRD, ("v1",), "globalnetworksets", qualified=True),
+    # issue 22 (i22-resilience): disruption budgets, autoscaling floors and progressive delivery (Argo Rollouts,
+    # Flagger) for the resilience pack
+    Kind("PodDisruptionBudget", "policy", ("v1",), "poddisruptionbudgets"),
+    Kind("HorizontalPodAutoscaler", "autoscaling", ("v2", "v1"), "horizontalpodautoscalers"),
+    Kind("Rollout", "argoproj.io", ("v1alpha1",), "rollouts"),
+    Kind("AnalysisTemplate", "argoproj.io", ("v1alpha1",), "analysistemplates"),
+    Kind("ClusterAnalysisTemplate", "argoproj.io", ("v1alpha1",), "clusteranalysistemplates"),
+    Kind("Canary", "flagger.app", ("v1beta1",), "canaries"),
 )
 KIND_NAMES = [k.key for k in KINDS]
 EGRESS_ALLOWLIST_LABEL = "defensible.io/egress-allowlist"
