@@ -336,37 +336,46 @@ LEFT JOIN (SELECT b.* FROM best b
      AND b.port IS NOT DISTINCT FROM v.port AND b.client = c.client;
 
 -- The circuit-breaking settings each applicable rule gives a Service port, for the destination and for each of its
--- subsets: a portLevelSettings entry for the port replaces the policy (nothing of the destination-level policy is
--- inherited there); a subset's policy overrides the destination's part by part (outlierDetection, connectionPool),
--- its own portLevelSettings replacing it on the port.
+-- subsets, as istiod merges them (MergeTrafficPolicy): a portLevelSettings entry for the port replaces the policy
+-- (nothing of it inherited); a subset's outlierDetection or connectionPool replaces the destination's (resolved at
+-- the port), and the subset's own portLevelSettings entry for the port replaces both.
 CREATE VIEW res_circuit_policies AS
-WITH levels AS (
-    SELECT c.*, 'destination' AS level, c.spec->'trafficPolicy' AS policy
-    FROM res_dr_candidates c WHERE c.rule IS NOT NULL
-    UNION ALL
-    SELECT c.*, 'subset ' || (s.value->>'name'),
-           json_merge_patch(coalesce(c.spec->'trafficPolicy', '{}'),
-                            json_object('portLevelSettings', s.value->'trafficPolicy'->'portLevelSettings',
-                                        'outlierDetection', coalesce(s.value->'trafficPolicy'->'outlierDetection',
-                                                                     c.spec->'trafficPolicy'->'outlierDetection'),
-                                        'connectionPool', coalesce(s.value->'trafficPolicy'->'connectionPool',
-                                                                   c.spec->'trafficPolicy'->'connectionPool')))
-    FROM res_dr_candidates c, json_each(coalesce(c.spec->'subsets', '[]')) s
-    WHERE c.rule IS NOT NULL AND (s.value->'trafficPolicy') IS NOT NULL
+WITH destination AS (
+    SELECT c.*, 'destination' AS level,
+           (SELECT min(p.value) FROM json_each(coalesce(c.spec->'trafficPolicy'->'portLevelSettings', '[]')) p
+            WHERE TRY_CAST(p.value->'port'->>'number' AS INTEGER) = c.port) AS port_policy
+    FROM res_dr_candidates c
+    WHERE c.rule IS NOT NULL
 ),
-ported AS (
-    SELECT l.*,
-           (SELECT min(p.value) FROM json_each(coalesce(l.policy->'portLevelSettings', '[]')) p
-            WHERE TRY_CAST(p.value->'port'->>'number' AS INTEGER) = l.port) AS port_policy
-    FROM levels l
+resolved AS (
+    SELECT d.*,
+           CASE WHEN port_policy IS NOT NULL THEN 'portLevelSettings port ' || port ELSE 'trafficPolicy' END AS decided_by,
+           CASE WHEN port_policy IS NOT NULL THEN port_policy->'outlierDetection'
+                ELSE spec->'trafficPolicy'->'outlierDetection' END AS outlier,
+           CASE WHEN port_policy IS NOT NULL THEN port_policy->'connectionPool'
+                ELSE spec->'trafficPolicy'->'connectionPool' END AS pool
+    FROM destination d
+),
+subsets AS (
+    SELECT r.*, s.value->>'name' AS subset, s.value->'trafficPolicy' AS policy,
+           (SELECT min(p.value) FROM json_each(coalesce(s.value->'trafficPolicy'->'portLevelSettings', '[]')) p
+            WHERE TRY_CAST(p.value->'port'->>'number' AS INTEGER) = r.port) AS subset_port_policy
+    FROM resolved r, json_each(coalesce(r.spec->'subsets', '[]')) s
+    WHERE (s.value->'trafficPolicy') IS NOT NULL
 )
-SELECT cluster, namespace, service, port, client, rule_namespace, rule, level,
-       CASE WHEN port_policy IS NOT NULL THEN 'portLevelSettings port ' || port ELSE 'trafficPolicy' END AS decided_by,
-       CASE WHEN port_policy IS NOT NULL THEN port_policy->'outlierDetection' ELSE policy->'outlierDetection' END
-         AS outlier,
-       CASE WHEN port_policy IS NOT NULL THEN port_policy->'connectionPool' ELSE policy->'connectionPool' END AS pool,
+SELECT cluster, namespace, service, port, client, rule_namespace, rule, level, decided_by, outlier, pool,
        location, source, run_id, artifact_sha256, collected_at
-FROM ported;
+FROM resolved
+UNION ALL
+SELECT cluster, namespace, service, port, client, rule_namespace, rule, 'subset ' || subset,
+       CASE WHEN subset_port_policy IS NOT NULL THEN 'subset portLevelSettings port ' || port
+            ELSE 'subset trafficPolicy over ' || decided_by END,
+       CASE WHEN subset_port_policy IS NOT NULL THEN subset_port_policy->'outlierDetection'
+            ELSE coalesce(policy->'outlierDetection', outlier) END,
+       CASE WHEN subset_port_policy IS NOT NULL THEN subset_port_policy->'connectionPool'
+            ELSE coalesce(policy->'connectionPool', pool) END,
+       location, source, run_id, artifact_sha256, collected_at
+FROM subsets;
 
 -- Whether outlier detection ejects anything (Istio defaults: consecutive5xxErrors 5, maxEjectionPercent 10; 0
 -- errors of every kind disables it, maxEjectionPercent 0 ejects nothing), and the finite connection-pool limits

@@ -1,0 +1,145 @@
+"""The resilience pack: a compliant baseline (tests/data/resilience/baseline.yaml) on which every claim is satisfied,
+and spec-first counter-examples (cases.yaml there), each one change that must turn its claim into a gap whose
+rows name the change, leaving the other claims satisfied; plus the pack's parameters and provenance."""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from helpers import collect_manifests
+
+from collector.claims import ClaimResult, Settings, evaluate_pack, load_pack, resolve_pack
+from collector.store import Store
+
+DATA = Path(__file__).parent / "data" / "resilience"
+CLAIMS = ("timeout-ladder", "retry-budgets", "circuit-breaking", "disruption-budgets", "rollout-abort")
+CASE_KEYS = {"id", "claim", "expect", "source", "finding", "also", "set", "add", "remove"}
+PROVENANCE = ("source", "run_id", "artifact_sha256", "collected_at", "location")
+
+
+def baseline() -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all((DATA / "baseline.yaml").read_text()) if doc]
+
+
+def cases() -> list[dict[str, Any]]:
+    return yaml.safe_load((DATA / "cases.yaml").read_text())
+
+
+def find(docs: list[dict[str, Any]], target: str) -> int:
+    """The index of the document ``target`` ("Kind namespace/name") names."""
+    kind, name = target.split(" ")
+    namespace, _, name = name.rpartition("/")
+    found = [
+        i
+        for i, d in enumerate(docs)
+        if d["kind"] == kind and d["metadata"]["name"] == name and d["metadata"].get("namespace", "") == namespace
+    ]
+    assert len(found) == 1, f"{target}: {len(found)} baseline documents"
+    return found[0]
+
+
+def set_path(doc: dict[str, Any], path: str, value: Any) -> None:
+    """Set (or with None remove) the value at a dotted path; list items by index, a literal dot as ``\\.``."""
+    *parents, last = [p.replace("\\.", ".") for p in re.split(r"(?<!\\)\.", path)]
+    node: Any = doc
+    for part in parents:
+        node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
+    if isinstance(node, list):
+        node[int(last)] = value
+    elif value is None:
+        node.pop(last, None)
+    else:
+        node[last] = value
+
+
+def apply(case: dict[str, Any]) -> list[dict[str, Any]]:
+    docs = copy.deepcopy(baseline())
+    if "set" in case:
+        change = case["set"]
+        set_path(docs[find(docs, change["target"])], change["path"], change["value"])
+    for target in case.get("remove", []):
+        del docs[find(docs, target)]
+    return docs + case.get("add", [])
+
+
+def evaluate(
+    store: Store, tmp_path: Path, docs: list[dict[str, Any]], **parameters: Any
+) -> dict[str, ClaimResult]:
+    """Collect the documents as manifests and judge every claim of the pack (rollout-abort enabled)."""
+    manifests = tmp_path / "env.yaml"
+    manifests.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+    assert collect_manifests(store, manifests).status == "succeeded"
+    settings = Settings(parameters=parameters, enable=frozenset({"resilience/rollout-abort"}))
+    return {r.claim.id: r for r in evaluate_pack(store, load_pack(resolve_pack("resilience")), settings)}
+
+
+def records(result: ClaimResult, query: str = "gaps") -> list[dict[str, Any]]:
+    rows = getattr(result, query)
+    return [dict(zip(rows.columns, row, strict=True)) for row in rows.rows]
+
+
+def test_baseline_satisfies_every_claim(store: Store, tmp_path: Path) -> None:
+    results = evaluate(store, tmp_path, baseline())
+    assert {c: r.verdict for c, r in results.items()} == dict.fromkeys(CLAIMS, "satisfied"), {
+        c: r.reason for c, r in results.items()
+    }
+    for claim in CLAIMS:
+        for row in records(results[claim], "evidence"):
+            assert all(row[column] for column in PROVENANCE), (claim, row)
+
+
+def test_every_claim_has_five_counter_examples() -> None:
+    for case in cases():
+        assert set(case) <= CASE_KEYS and case["claim"] in CLAIMS, case
+    for claim in CLAIMS:
+        gaps = [c for c in cases() if c["claim"] == claim and c.get("expect", "gap") == "gap"]
+        assert len(gaps) >= 5, claim
+
+
+@pytest.mark.parametrize("case", cases(), ids=lambda c: c["id"])
+def test_case(store: Store, tmp_path: Path, case: dict[str, Any]) -> None:
+    results = evaluate(store, tmp_path, apply(case))
+    claim, expect = case["claim"], case.get("expect", "gap")
+    assert results[claim].verdict == expect, (results[claim].reason, records(results[claim]))
+    if expect == "gap":
+        findings = [row["finding"] for row in records(results[claim])]
+        assert any(case["finding"] in f for f in findings), findings
+        for row in records(results[claim]):
+            assert all(row[column] for column in PROVENANCE), row
+    others = {c: r.verdict for c, r in results.items() if c != claim and c not in case.get("also", [])}
+    assert others == dict.fromkeys(others, "satisfied"), {c: results[c].reason for c in others}
+
+
+def test_max_retry_attempts_parameter(store: Store, tmp_path: Path) -> None:
+    result = evaluate(store, tmp_path, baseline(), max_retry_attempts=1)["retry-budgets"]
+    assert result.verdict == "gap"
+    assert sorted(r["rule"] for r in records(result)) == [
+        "HTTPRoute payments/api rule 0",
+        "VirtualService payments/api http[0]",
+    ]
+
+
+@pytest.mark.parametrize("accept", [False, True])
+def test_progress_deadline_counts_only_when_accepted(store: Store, tmp_path: Path, accept: bool) -> None:
+    docs = apply({"remove": ["Canary payments/api"]})
+    result = evaluate(store, tmp_path, docs, accept_progress_deadline=accept)["rollout-abort"]
+    assert result.verdict == ("satisfied" if accept else "gap")
+    if accept:
+        assert "progressDeadlineSeconds 300" in {r["delivered_by"] for r in records(result, "evidence")}
+
+
+def test_rollout_abort_is_disabled_by_default() -> None:
+    [claim] = [c for c in load_pack(resolve_pack("resilience")).claims if c.id == "rollout-abort"]
+    assert not claim.enabled
+
+
+def test_no_route_to_a_regulated_backend_is_no_evidence(store: Store, tmp_path: Path) -> None:
+    docs = [d for d in baseline() if d["kind"] not in ("HTTPRoute", "VirtualService")]
+    results = evaluate(store, tmp_path, docs)
+    assert results["timeout-ladder"].verdict == "no-evidence"
+    assert results["retry-budgets"].verdict == "no-evidence"
