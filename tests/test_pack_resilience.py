@@ -67,9 +67,7 @@ def apply(case: dict[str, Any]) -> list[dict[str, Any]]:
     return docs + case.get("add", [])
 
 
-def evaluate(
-    store: Store, tmp_path: Path, docs: list[dict[str, Any]], **parameters: Any
-) -> dict[str, ClaimResult]:
+def evaluate(store: Store, tmp_path: Path, docs: list[dict[str, Any]], **parameters: Any) -> dict[str, ClaimResult]:
     """Collect the documents as manifests and judge every claim of the pack (rollout-abort enabled)."""
     manifests = tmp_path / "env.yaml"
     manifests.write_text(yaml.safe_dump_all(docs, sort_keys=False))
