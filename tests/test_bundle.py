@@ -60,6 +60,10 @@ def test_demo_bundle_verifies_and_has_expected_layout(demo_dir: Path) -> None:
         "reachability/lateral-movement-restricted": "gap",
         "reachability/egress-restricted-by-policy": "gap",
         "reachability/dns-exceptions-modelled": "gap",  # the demo inventory has no cluster DNS Service
+        "resilience/timeout-ladder": "gap",  # the admin console's route and the enforcement GRPCRoute have none
+        "resilience/retry-budgets": "satisfied",  # only the citizen API's GETs are retried
+        "resilience/circuit-breaking": "gap",  # only the citizen API has outlier detection and connection limits
+        "resilience/disruption-budgets": "gap",  # legacy-sso: one replica, no budget
     }
     for c in (c for p in claims["packs"] for c in p["claims"]):
         for rel in [*c["files"].values(), *c["queries"].values()]:
@@ -198,7 +202,7 @@ def test_demo_certificates_valid_names_the_expiring_secret_and_its_listener(demo
 
 def test_html_report_highlights_gaps_and_links_evidence(demo_dir: Path) -> None:
     html = (demo_dir / "bundle" / "report.html").read_text()
-    assert html.count('class="claim c-gap"') == 13 and html.count('class="claim c-satisfied"') == 5
+    assert html.count('class="claim c-gap"') == 16 and html.count('class="claim c-satisfied"') == 6
     assert 'class="gap-row"' in html and ".v-gap { background: #c62828" in html
     # at a glance, each gap claim says what is wrong: its first gap row
     assert "Secret gateway-infra/staff-wildcard-tls: certificate expires in 1" in html

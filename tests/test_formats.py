@@ -340,6 +340,14 @@ def test_sarif_of_demo_bundle_is_valid_and_points_at_gitops_lines(demo: Bundle, 
         ("reachability/dns-exceptions-modelled", "k8s/30-enforcement.yaml"),
         ("reachability/dns-exceptions-modelled", "k8s/50-case-workers.yaml"),
         ("logs/incidents-traceable", "k8s/10-gateways.yaml"),  # the internal gateway wrote no access log
+        # routes without a request timeout: the admin console's HTTPRoute, the enforcement GRPCRoute
+        ("resilience/timeout-ladder", "k8s/30-enforcement.yaml"),
+        ("resilience/timeout-ladder", "k8s/40-admin-console.yaml"),
+        # regulated Services without outlier detection and connection limits
+        ("resilience/circuit-breaking", "k8s/30-enforcement.yaml"),
+        ("resilience/circuit-breaking", "k8s/40-admin-console.yaml"),
+        ("resilience/circuit-breaking", "k8s/50-case-workers.yaml"),
+        ("resilience/disruption-budgets", "k8s/40-admin-console.yaml"),  # legacy-sso: one replica, no budget
     }
     assert "uri" not in run["originalUriBaseIds"]["platform-gitops"]  # the checkout's root: no collecting machine path
     assert run["tool"]["driver"]["informationUri"].startswith("https://")
