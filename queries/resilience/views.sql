@@ -255,21 +255,19 @@ SELECT i.cluster, 'VirtualService', i.namespace, i.route, i.rule_index,
 FROM istio i
 JOIN istio_backends b USING (cluster, namespace, route, rule_index);
 
--- The timeout of the mesh routes to each Service (VirtualService http routes not bound to a Gateway, or bound to
--- "mesh" too, whose hosts include the Service): the longest declared one, and NULL when one of them has none.
+-- The mesh routes to each Service: the http routes of VirtualServices not bound to a Gateway, or bound to "mesh"
+-- too, whose hosts include the Service, with their timeout (NULL: none declared).
 CREATE VIEW res_mesh_timeouts AS
-SELECT v.cluster, split_part(res_fqdn(h.host, v.namespace), '.', 2) || '/'
+SELECT DISTINCT v.cluster, split_part(res_fqdn(h.host, v.namespace), '.', 2) || '/'
          || split_part(res_fqdn(h.host, v.namespace), '.', 1) AS service,
-       max(res_duration_ms(r.value->>'timeout')) AS timeout_ms,
-       bool_and(res_duration_ms(r.value->>'timeout') > 0) AS every_route_timed,
-       string_agg(DISTINCT 'VirtualService ' || v.namespace || '/' || v.name || ' http[' || r.key || '] timeout '
-                           || coalesce(r.value->>'timeout', 'unset'), ', ') AS routes
+       v.namespace, v.name AS virtual_service, res_duration_ms(r.value->>'timeout') AS timeout_ms,
+       'VirtualService ' || v.namespace || '/' || v.name || ' http[' || r.key || '] timeout '
+         || coalesce(r.value->>'timeout', 'unset') AS route
 FROM k8s_current v, unnest(CAST(coalesce(v.spec->'hosts', '[]') AS VARCHAR[])) h(host),
      json_each(coalesce(v.spec->'http', '[]')) r
 WHERE v.kind = 'VirtualService'
   AND ((v.spec->'gateways') IS NULL OR list_contains(CAST(v.spec->'gateways' AS VARCHAR[]), 'mesh'))
-  AND regexp_full_match(res_fqdn(h.host, v.namespace), '[^.]+\.[^.]+\.svc\.cluster\.local')
-GROUP BY ALL;
+  AND regexp_full_match(res_fqdn(h.host, v.namespace), '[^.]+\.[^.]+\.svc\.cluster\.local');
 
 -- Circuit breaking ----------------------------------------------------------------------------------------------
 -- Every port of every Service of a regulated namespace, for every namespace its clients may run in (a namespace
@@ -504,12 +502,14 @@ LEFT JOIN res_analysis_templates m
 -- timeout-ladder: each route rule to a regulated backend, and why its timeouts do not nest (NULL: they do). The
 -- mesh routes compared are those of the backend whose timeout is the longest.
 CREATE VIEW res_timeout_ladder AS
-WITH mesh AS (
-    SELECT r.cluster, r.rule_ref, max(m.timeout_ms) AS timeout_ms, arg_max(m.routes, m.timeout_ms) AS routes,
-           arg_max(m.service, m.timeout_ms) AS service
+WITH mesh AS (  -- the longest timeout of the mesh routes to the rule's backends (a VirtualService bound to both a
+                -- Gateway and the mesh is not compared with itself)
+    SELECT r.cluster, r.rule_ref, max(m.timeout_ms) AS timeout_ms,
+           arg_max(m.route, m.timeout_ms) AS routes, arg_max(m.service, m.timeout_ms) AS service
     FROM res_route_rules r, unnest(r.services) s(service)
     JOIN res_mesh_timeouts m ON m.cluster = r.cluster AND m.service = s.service
     WHERE m.timeout_ms IS NOT NULL
+      AND NOT (r.route_kind = 'VirtualService' AND m.namespace = r.namespace AND m.virtual_service = r.route)
     GROUP BY ALL
 )
 SELECT r.*,
