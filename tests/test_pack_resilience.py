@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import collect_manifests
 
 from collector.claims import ClaimResult, Settings, evaluate_pack, load_pack, resolve_pack
+from collector.runner import run_source
 from collector.store import Store
+from sources.kubernetes.source import KIND_NAMES, KubernetesSource
 
 DATA = Path(__file__).parent / "data" / "resilience"
 CLAIMS = ("timeout-ladder", "retry-budgets", "circuit-breaking", "disruption-budgets", "rollout-abort")
@@ -67,11 +68,15 @@ def apply(case: dict[str, Any]) -> list[dict[str, Any]]:
     return docs + case.get("add", [])
 
 
-def evaluate(store: Store, tmp_path: Path, docs: list[dict[str, Any]], **parameters: Any) -> dict[str, ClaimResult]:
-    """Collect the documents as manifests and judge every claim of the pack (rollout-abort enabled)."""
+def evaluate(
+    store: Store, tmp_path: Path, docs: list[dict[str, Any]], kinds: list[str] = KIND_NAMES, **parameters: Any
+) -> dict[str, ClaimResult]:
+    """Collect the documents as manifests (only ``kinds``) and judge every claim of the pack (rollout-abort
+    enabled)."""
     manifests = tmp_path / "env.yaml"
     manifests.write_text(yaml.safe_dump_all(docs, sort_keys=False))
-    assert collect_manifests(store, manifests).status == "succeeded"
+    config = {"paths": [str(manifests)], "cluster": "test", "kinds": kinds}
+    assert run_source(store, KubernetesSource(), config).status == "succeeded"
     settings = Settings(parameters=parameters, enable=frozenset({"resilience/rollout-abort"}))
     return {r.claim.id: r for r in evaluate_pack(store, load_pack(resolve_pack("resilience")), settings)}
 
@@ -141,3 +146,22 @@ def test_no_route_to_a_regulated_backend_is_no_evidence(store: Store, tmp_path: 
     results = evaluate(store, tmp_path, docs)
     assert results["timeout-ladder"].verdict == "no-evidence"
     assert results["retry-budgets"].verdict == "no-evidence"
+
+
+def test_kinds_not_listed_are_gaps_of_the_claims_that_read_them(store: Store, tmp_path: Path) -> None:
+    kinds = [k for k in KIND_NAMES if k not in ("VirtualService", "Canary")]
+    results = evaluate(store, tmp_path, baseline(), kinds=kinds)
+    unlisted = {
+        claim: sorted(r["object"] for r in records(result) if r["object"].startswith("Kind/"))
+        for claim, result in results.items()
+    }
+    assert unlisted == {
+        "timeout-ladder": ["Kind/VirtualService"],
+        "retry-budgets": ["Kind/VirtualService"],
+        "circuit-breaking": [],
+        "disruption-budgets": ["Kind/Canary"],
+        "rollout-abort": ["Kind/Canary"],
+    }
+    [row] = [r for r in records(results["timeout-ladder"]) if r["object"] == "Kind/VirtualService"]
+    assert row["finding"] == "Kind VirtualService of cluster test was not listed: what it holds is not judged"
+    assert all(row[column] for column in PROVENANCE)

@@ -6,3 +6,8 @@ SELECT cluster, namespace, 'Service/' || service AS object, port, clients,
        location, source, run_id, artifact_sha256, collected_at
 FROM res_circuit_breaking
 WHERE finding IS NOT NULL
+UNION ALL
+-- kinds the claim reads that could not be listed (view res_unlisted)
+SELECT cluster, NULL, 'Kind/' || kind, NULL, NULL, finding, location, source, run_id, artifact_sha256, collected_at
+FROM res_unlisted
+WHERE list_contains(claims, 'circuit-breaking')

@@ -11,3 +11,8 @@ SELECT cluster, namespace, 'PodDisruptionBudget/' || budget, NULL,
          || CASE WHEN selector IS NULL THEN ' (no selector: policy/v1 selects nothing)' ELSE '' END,
        location, source, run_id, artifact_sha256, collected_at
 FROM res_idle_budgets
+UNION ALL
+-- kinds the claim reads that could not be listed (view res_unlisted)
+SELECT cluster, NULL, 'Kind/' || kind, NULL, finding, location, source, run_id, artifact_sha256, collected_at
+FROM res_unlisted
+WHERE list_contains(claims, 'disruption-budgets')

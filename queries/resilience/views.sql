@@ -62,6 +62,48 @@ CREATE OR REPLACE TEMP MACRO res_exported(export_to, ns, client) AS
     OR list_contains(CAST(export_to AS VARCHAR[]), client)
     OR (list_contains(CAST(export_to AS VARCHAR[]), '.') AND ns = client);
 
+-- The kinds a claim reads beyond its `requires` that a cluster's current inventory does not show: refused (403) or
+-- never listed. A kind whose CRD is absent (404) holds nothing; one that could not be listed may hold what the claim
+-- is about, so each is a gap of the claims that read it.
+CREATE VIEW res_unlisted AS
+WITH reads(kind, claims) AS (VALUES
+    ('VirtualService', ['timeout-ladder', 'retry-budgets']),
+    ('GRPCRoute', ['timeout-ladder', 'retry-budgets']),
+    ('Gateway', ['circuit-breaking', 'disruption-budgets']),
+    ('Gateway.networking.istio.io', ['circuit-breaking', 'disruption-budgets']),
+    ('IngressClass', ['disruption-budgets']),
+    ('Pod', ['circuit-breaking', 'disruption-budgets']),
+    ('ReplicaSet', ['circuit-breaking', 'disruption-budgets']),
+    ('DaemonSet', ['circuit-breaking', 'disruption-budgets', 'rollout-abort']),
+    ('StatefulSet', ['circuit-breaking', 'rollout-abort']),
+    ('Deployment', ['circuit-breaking']),
+    ('Node', ['disruption-budgets']),
+    ('Rollout', ['circuit-breaking', 'disruption-budgets', 'rollout-abort']),
+    ('Canary', ['disruption-budgets', 'rollout-abort']),
+    ('AnalysisTemplate', ['rollout-abort']),
+    ('ClusterAnalysisTemplate', ['rollout-abort'])
+),
+clusters AS (
+    SELECT cluster, min(location) AS location, min(source) AS source, min(run_id) AS run_id,
+           min(artifact_sha256) AS artifact_sha256, min(collected_at) AS collected_at
+    FROM k8s_inventory_current
+    WHERE status = 'collected'
+    GROUP BY cluster
+)
+SELECT c.cluster, r.kind, r.claims,
+       'Kind ' || r.kind || ' of cluster ' || c.cluster || ' '
+         || CASE WHEN i.kind IS NULL THEN 'was not listed'
+                 ELSE 'could not be listed (' || coalesce(i.reason, i.status) || coalesce(', HTTP ' || i.http_status, '')
+                      || ')' END
+         || ': what it holds is not judged' AS finding,
+       coalesce(i.location, c.location) AS location, coalesce(i.source, c.source) AS source,
+       coalesce(i.run_id, c.run_id) AS run_id, coalesce(i.artifact_sha256, c.artifact_sha256) AS artifact_sha256,
+       coalesce(i.collected_at, c.collected_at) AS collected_at
+FROM clusters c
+CROSS JOIN reads r
+LEFT JOIN k8s_inventory_current i ON i.cluster = c.cluster AND i.kind = r.kind
+WHERE i.kind IS NULL OR (i.status <> 'collected' AND coalesce(i.reason, '') <> 'crd-absent');
+
 -- Workloads ------------------------------------------------------------------------------------------------------
 -- The top workloads of the inventory (no owner in the inventory; a Flagger Canary owning its primary Deployment
 -- does not count as a workload, so the primary is one), with their pod labels, declared replicas (default 1; an
