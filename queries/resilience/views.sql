@@ -326,8 +326,8 @@ WITH services AS (
            s.collected_at
     FROM k8s_current s
     JOIN res_regulated_namespaces USING (cluster, namespace)
-    CROSS JOIN json_each(coalesce(s.spec->'ports', '[]')) p
-    WHERE s.kind = 'Service'
+    CROSS JOIN json_each(CASE WHEN json_array_length(s.spec->'ports') > 0 THEN s.spec->'ports' ELSE '[{}]' END) p
+    WHERE s.kind = 'Service'  -- a Service without ports (ExternalName) is judged once, port NULL
 ),
 clients AS (
     SELECT DISTINCT cluster, namespace AS client FROM res_workloads
@@ -442,8 +442,9 @@ FROM res_circuit_policies p;
 
 -- Disruption budgets --------------------------------------------------------------------------------------------
 -- The workloads that must survive a voluntary disruption: the gateway workloads and those of regulated namespaces
--- that keep pods running (not Jobs or CronJobs), less the Deployments a Flagger Canary targets while its
--- <name>-primary Deployment exists (Flagger scales the target to zero and serves from the primary). `floor`: the
+-- that keep pods running (not Jobs or CronJobs), less the Deployments an Argo Rollout takes over (workloadRef) and
+-- those a Flagger Canary targets while its <name>-primary Deployment exists (Flagger scales the target to zero and
+-- serves from the primary). `floor`: the
 -- fewest pods it runs (the autoscaler's minReplicas, else its replicas; a DaemonSet: one per Node collected).
 CREATE VIEW res_budget_workloads AS
 WITH scoped AS (
@@ -464,7 +465,11 @@ SELECT w.*, s.role,
             ELSE coalesce(w.autoscaler_min, w.replicas) END AS floor
 FROM res_workloads w
 JOIN scoped s USING (cluster, namespace, kind, name)
-WHERE NOT (w.kind = 'Deployment'
+WHERE NOT (w.kind = 'Deployment'  -- taken over by an Argo Rollout (workloadRef): the Rollout is judged
+           AND EXISTS (SELECT 1 FROM k8s_current r
+                       WHERE r.cluster = w.cluster AND r.namespace = w.namespace AND r.kind = 'Rollout'
+                         AND (r.spec->'workloadRef'->>'name') = w.name))
+  AND NOT (w.kind = 'Deployment'
            AND EXISTS (SELECT 1 FROM k8s_current c
                        WHERE c.cluster = w.cluster AND c.namespace = w.namespace AND c.kind = 'Canary'
                          AND coalesce(c.spec->'targetRef'->>'kind', 'Deployment') = 'Deployment'
