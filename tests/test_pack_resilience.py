@@ -165,3 +165,50 @@ def test_kinds_not_listed_are_gaps_of_the_claims_that_read_them(store: Store, tm
     [row] = [r for r in records(results["timeout-ladder"]) if r["object"] == "Kind/VirtualService"]
     assert row["finding"] == "Kind VirtualService of cluster test was not listed: what it holds is not judged"
     assert all(row[column] for column in PROVENANCE)
+
+
+def test_analysis_template_credentials_are_redacted_and_the_claim_still_judged(store: Store, tmp_path: Path) -> None:
+    token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbmFseXNpcyJ9.c2lnbmF0dXJlc2lnbmF0dXJl"
+    docs = apply({})
+    template = docs[find(docs, "AnalysisTemplate payments/success-rate")]
+    template["spec"]["metrics"].append(
+        {
+            "name": "smoke",
+            "failureCondition": "result.status != 'ok'",
+            "provider": {
+                "web": {
+                    "url": "https://smoke.example/check",
+                    "headers": [{"key": "Authorization", "value": f"Bearer {token}"}],
+                }
+            },
+        }
+    )
+    template["spec"]["metrics"].append(
+        {
+            "name": "e2e",
+            "provider": {
+                "job": {
+                    "spec": {
+                        "template": {
+                            "spec": {
+                                "containers": [
+                                    {
+                                        "name": "e2e",
+                                        "image": "e2e:1",
+                                        "command": ["run", f"--token={token}"],
+                                        "env": [{"name": "API_TOKEN", "value": token}],
+                                    }
+                                ]
+                            }
+                        }
+                    }
+                }
+            },
+        }
+    )
+    assert evaluate(store, tmp_path, docs)["rollout-abort"].verdict == "satisfied"
+    [(spec,)] = store.con.execute(
+        "SELECT CAST(spec AS VARCHAR) FROM k8s_objects WHERE kind = 'AnalysisTemplate'"
+    ).fetchall()
+    assert token not in spec and '"job"' in spec and "successCondition" in spec
+    assert not [p for p in store.artifacts_dir.rglob("*") if p.is_file() and token.encode() in p.read_bytes()]
