@@ -60,8 +60,8 @@ def set_path(doc: dict[str, Any], path: str, value: Any) -> None:
 
 def apply(case: dict[str, Any]) -> list[dict[str, Any]]:
     docs = copy.deepcopy(baseline())
-    if "set" in case:
-        change = case["set"]
+    changes = case.get("set", [])
+    for change in changes if isinstance(changes, list) else [changes]:
         set_path(docs[find(docs, change["target"])], change["path"], change["value"])
     for target in case.get("remove", []):
         del docs[find(docs, target)]

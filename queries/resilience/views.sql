@@ -210,7 +210,8 @@ WHERE list_contains(settings, '--watch-ingress-without-class=true');
 -- One row per route rule that sends traffic to a Service of a regulated namespace: Gateway API HTTPRoute and
 -- GRPCRoute rules (backendRefs, default kind Service and the route's namespace), and Istio VirtualService http
 -- routes (route and mirror destinations, short hosts resolved in the VirtualService's namespace), whatever they
--- are bound to. `request_ms`: the rule's request timeout (HTTPRoute timeouts.request, VirtualService timeout;
+-- are bound to. `gateway_route`: an HTTPRoute with a Gateway parent, or a VirtualService bound to a Gateway other
+-- than "mesh" (a GAMMA HTTPRoute, whose parent is a Service, is a mesh route). `request_ms`: the rule's request timeout (HTTPRoute timeouts.request, VirtualService timeout;
 -- 0: disabled, NULL: unset or not a duration); `per_try_ms`: the timeout of each try (HTTPRoute
 -- timeouts.backendRequest, retries.perTryTimeout); `retries`: the retries declared (NULL: none declared; Istio's
 -- default policy applies to a VirtualService route without `retries`: 2 attempts, no per-try timeout, retryOn
@@ -258,7 +259,10 @@ SELECT g.cluster, g.route_kind, g.namespace, g.route, g.rule_index,
        g.route_kind || ' ' || g.namespace || '/' || g.route || ' rule ' || g.rule_index
          || coalesce(' (' || (g.rule->>'name') || ')', '') AS rule_ref,
        b.services,
-       g.route_kind = 'HTTPRoute' AS gateway_route,
+       g.route_kind = 'HTTPRoute'
+         AND coalesce(list_bool_or(list_transform(CAST(coalesce(g.spec->'parentRefs', '[]') AS JSON[]),
+                                                  lambda p: coalesce(p->>'kind', 'Gateway') = 'Gateway')), false)
+         AS gateway_route,
        g.rule->'timeouts'->>'request' AS request, res_duration_ms(g.rule->'timeouts'->>'request') AS request_ms,
        g.rule->'timeouts'->>'backendRequest' AS per_try,
        res_duration_ms(g.rule->'timeouts'->>'backendRequest') AS per_try_ms,
