@@ -99,6 +99,9 @@ def test_baseline_satisfies_every_claim(store: Store, tmp_path: Path) -> None:
 def test_every_claim_has_five_counter_examples() -> None:
     for case in cases():
         assert set(case) <= CASE_KEYS and case["claim"] in CLAIMS, case
+        if case.get("expect", "gap") == "gap":  # one change: one path set, one document added or removed
+            changes = [case.get("set")] * ("set" in case) + case.get("add", []) + case.get("remove", [])
+            assert len(changes) == 1 and not isinstance(case.get("set"), list), case["id"]
     for claim in CLAIMS:
         gaps = [c for c in cases() if c["claim"] == claim and c.get("expect", "gap") == "gap"]
         assert len(gaps) >= 5, claim
