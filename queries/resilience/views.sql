@@ -207,20 +207,42 @@ FROM args
 WHERE list_contains(settings, '--watch-ingress-without-class=true');
 
 -- Routes to regulated backends -----------------------------------------------------------------------------------
+-- The Gateway API Gateways that Istio implements: their GatewayClass's controllerName is Istio's (istio.io/...),
+-- or, the GatewayClass not being in the inventory, their class is one Istio installs (istio, istio-waypoint,
+-- istio-remote, istio-east-west).
+CREATE VIEW res_istio_gateways AS
+SELECT g.cluster, g.namespace, g.name
+FROM k8s_current g
+LEFT JOIN k8s_current c ON c.cluster = g.cluster AND c.kind = 'GatewayClass' AND c.name = (g.spec->>'gatewayClassName')
+WHERE g.kind = 'Gateway'
+  AND (starts_with(c.spec->>'controllerName', 'istio.io/')
+       OR (c.name IS NULL AND (g.spec->>'gatewayClassName') IN ('istio', 'istio-waypoint', 'istio-remote',
+                                                                 'istio-east-west')));
+
 -- One row per route rule that sends traffic to a Service of a regulated namespace: Gateway API HTTPRoute and
 -- GRPCRoute rules (backendRefs, default kind Service and the route's namespace), and Istio VirtualService http
 -- routes (route and mirror destinations, short hosts resolved in the VirtualService's namespace), whatever they
 -- are bound to. `gateway_route`: an HTTPRoute with a Gateway parent, or a VirtualService bound to a Gateway other
--- than "mesh" (a GAMMA HTTPRoute, whose parent is a Service, is a mesh route). `request_ms`: the rule's request timeout (HTTPRoute timeouts.request, VirtualService timeout;
--- 0: disabled, NULL: unset or not a duration); `per_try_ms`: the timeout of each try (HTTPRoute
--- timeouts.backendRequest, retries.perTryTimeout); `retries`: the retries declared (NULL: none declared; Istio's
--- default policy applies to a VirtualService route without `retries`: 2 attempts, no per-try timeout, retryOn
--- connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes with 503); `any_method`: whether
+-- than "mesh" (a GAMMA HTTPRoute, whose parent is a Service, is a mesh route). `request_ms`: the rule's request
+-- timeout (HTTPRoute timeouts.request, VirtualService timeout; 0: disabled, NULL: unset or not a duration);
+-- `backend_request_ms`: HTTPRoute timeouts.backendRequest; `per_try_ms`: the timeout of each try of a declared
+-- retry (retries.perTryTimeout; HTTPRoute timeouts.backendRequest, GEP-1731). `attempts`, `retry_on`: the retries
+-- declared, else Istio's default policy where Istio serves the rule (a VirtualService http route without
+-- `retries`; an HTTPRoute or GRPCRoute rule without `retry` attached to a Gateway Istio implements: Istio converts
+-- it to a VirtualService route without retries): 2 attempts, no per-try timeout, retryOn
+-- connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes (503); else none (NULL). Istio adds
+-- connect-failure,refused-stream,unavailable,cancelled to the codes of an HTTPRoute retry. `any_method`: whether
 -- the rule may carry a method other than GET, HEAD, OPTIONS or TRACE (a match without a method matches every one).
 CREATE VIEW res_route_rules AS
 WITH gateway_api AS (
     SELECT r.cluster, r.kind AS route_kind, r.namespace, r.name AS route, rule.key AS rule_index,
-           rule.value AS rule, r.spec, r.location, r.source, r.run_id, r.artifact_sha256, r.collected_at
+           rule.value AS rule, r.spec,
+           EXISTS (SELECT 1 FROM res_istio_gateways i, json_each(coalesce(r.spec->'parentRefs', '[]')) p
+                   WHERE i.cluster = r.cluster AND i.name = (p.value->>'name')
+                     AND i.namespace = coalesce(p.value->>'namespace', r.namespace)
+                     AND coalesce(p.value->>'group', 'gateway.networking.k8s.io') = 'gateway.networking.k8s.io'
+                     AND coalesce(p.value->>'kind', 'Gateway') = 'Gateway') AS istio_served,
+           r.location, r.source, r.run_id, r.artifact_sha256, r.collected_at
     FROM k8s_current r, json_each(coalesce(r.spec->'rules', '[]')) rule
     WHERE r.kind IN ('HTTPRoute', 'GRPCRoute')
 ),
@@ -264,13 +286,23 @@ SELECT g.cluster, g.route_kind, g.namespace, g.route, g.rule_index,
                                                   lambda p: coalesce(p->>'kind', 'Gateway') = 'Gateway')), false)
          AS gateway_route,
        g.rule->'timeouts'->>'request' AS request, res_duration_ms(g.rule->'timeouts'->>'request') AS request_ms,
-       g.rule->'timeouts'->>'backendRequest' AS per_try,
-       res_duration_ms(g.rule->'timeouts'->>'backendRequest') AS per_try_ms,
+       g.rule->'timeouts'->>'backendRequest' AS backend_request,
+       res_duration_ms(g.rule->'timeouts'->>'backendRequest') AS backend_request_ms,
+       CASE WHEN (g.rule->'retry') IS NOT NULL THEN g.rule->'timeouts'->>'backendRequest' END AS per_try,
+       CASE WHEN (g.rule->'retry') IS NOT NULL THEN res_duration_ms(g.rule->'timeouts'->>'backendRequest') END
+         AS per_try_ms,
        (g.rule->'retry') IS NOT NULL AS retries_declared,
-       TRY_CAST(g.rule->'retry'->>'attempts' AS BIGINT) AS attempts,
-       CASE WHEN coalesce(json_array_length(g.rule->'retry'->'codes'), 0) > 0
-            THEN list_transform(CAST(g.rule->'retry'->'codes' AS VARCHAR[]), lambda c: 'status ' || c)
-            WHEN (g.rule->'retry') IS NOT NULL THEN ['the implementation''s conditions (no codes)'] END AS retry_on,
+       CASE WHEN (g.rule->'retry') IS NOT NULL THEN TRY_CAST(g.rule->'retry'->>'attempts' AS BIGINT)
+            WHEN g.istio_served THEN 2 END AS attempts,
+       CASE WHEN (g.rule->'retry') IS NULL AND g.istio_served
+            THEN ['connect-failure', 'refused-stream', 'unavailable', 'cancelled', 'retriable-status-codes']
+            WHEN (g.rule->'retry') IS NOT NULL
+            THEN CASE WHEN g.istio_served THEN ['connect-failure', 'refused-stream', 'unavailable', 'cancelled']
+                      ELSE [] END
+                 || CASE WHEN coalesce(json_array_length(g.rule->'retry'->'codes'), 0) > 0
+                         THEN list_transform(CAST(g.rule->'retry'->'codes' AS VARCHAR[]), lambda c: 'status ' || c)
+                         WHEN NOT g.istio_served THEN ['the implementation''s conditions (no codes)']
+                         ELSE [] END END AS retry_on,
        g.route_kind = 'GRPCRoute'
          OR coalesce(json_array_length(g.rule->'matches'), 0) = 0
          OR list_bool_or(list_transform(CAST(g.rule->'matches' AS JSON[]),
@@ -286,7 +318,7 @@ SELECT i.cluster, 'VirtualService', i.namespace, i.route, i.rule_index,
        b.services,
        (i.spec->'gateways') IS NOT NULL
          AND list_bool_or(list_transform(CAST(i.spec->'gateways' AS VARCHAR[]), lambda x: x <> 'mesh')),
-       i.rule->>'timeout', res_duration_ms(i.rule->>'timeout'),
+       i.rule->>'timeout', res_duration_ms(i.rule->>'timeout'), NULL, NULL,
        i.rule->'retries'->>'perTryTimeout', res_duration_ms(i.rule->'retries'->>'perTryTimeout'),
        (i.rule->'retries') IS NOT NULL,
        CASE WHEN (i.rule->'retries') IS NULL THEN 2 ELSE coalesce(TRY_CAST(i.rule->'retries'->>'attempts' AS BIGINT), 0) END,
@@ -572,17 +604,16 @@ SELECT r.*,
                  || coalesce(' ' || r.request || ' is not a duration', ' unset') || ')'
             WHEN r.request_ms = 0
             THEN 'request timeout ' || r.request || ' disables the timeout'
-            WHEN r.route_kind = 'HTTPRoute' AND r.per_try_ms >= r.request_ms
-            THEN 'timeouts.backendRequest ' || r.per_try || ' is not shorter than timeouts.request ' || r.request
+            WHEN r.backend_request_ms >= r.request_ms
+            THEN 'timeouts.backendRequest ' || r.backend_request || ' is not shorter than timeouts.request ' || r.request
             WHEN r.attempts > 0 AND r.per_try_ms > 0 AND (r.attempts + 1) * r.per_try_ms > r.request_ms
             THEN (r.attempts + 1) || ' tries (' || r.attempts || ' retries) of ' || r.per_try
                  || ' each do not fit in the request timeout ' || r.request
             WHEN r.gateway_route AND m.timeout_ms >= r.request_ms
             THEN 'the Gateway''s route gives up (' || r.request || ') before the mesh route to ' || m.service
                  || ' does (' || m.routes || ')' END AS finding,
-       'request timeout ' || r.request
-         || coalesce(CASE WHEN r.route_kind = 'HTTPRoute' THEN ', backendRequest ' ELSE ', perTryTimeout ' END
-                     || r.per_try, '')
+       'request timeout ' || r.request || coalesce(', backendRequest ' || r.backend_request, '')
+         || coalesce(', perTryTimeout ' || CASE WHEN r.route_kind = 'VirtualService' THEN r.per_try END, '')
          || CASE WHEN r.attempts > 0 THEN ', ' || r.attempts || ' retries' ELSE '' END
          || coalesce('; longest mesh route to ' || m.service || ': ' || m.routes, '') AS detail
 FROM res_route_rules r
@@ -601,8 +632,9 @@ SELECT r.*,
             WHEN r.attempts > 0 AND coalesce(r.per_try_ms, 0) = 0
             THEN r.attempts || ' retries' || CASE WHEN r.retries_declared THEN '' ELSE ' (Istio''s default policy)' END
                  || ' without a per-try timeout ('
-                 || CASE r.route_kind WHEN 'VirtualService' THEN 'retries.perTryTimeout' ELSE 'timeouts.backendRequest'
-                    END || ' unset)'
+                 || CASE WHEN NOT r.retries_declared THEN 'Istio applies its default to a rule that declares no retries'
+                         WHEN r.route_kind = 'VirtualService' THEN 'retries.perTryTimeout unset'
+                         ELSE 'timeouts.backendRequest unset' END || ')'
             WHEN r.any_method AND r.attempts > 0 AND len(unsafe_on) > 0
             THEN 'retries ' || CASE WHEN r.retries_declared THEN '' ELSE '(Istio''s default policy) ' END || 'on '
                  || array_to_string(unsafe_on, ', ') || ', which may repeat a request the backend processed, on a '
