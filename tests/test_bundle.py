@@ -61,9 +61,10 @@ def test_demo_bundle_verifies_and_has_expected_layout(demo_dir: Path) -> None:
         "reachability/egress-restricted-by-policy": "gap",
         "reachability/dns-exceptions-modelled": "gap",  # the demo inventory has no cluster DNS Service
         "resilience/timeout-ladder": "gap",  # the admin console's route and the enforcement GRPCRoute have none
-        "resilience/retry-budgets": "satisfied",  # only the citizen API's GETs are retried
+        # Istio retries the admin console's route and the enforcement GRPCRoute by default, with no per-try timeout
+        "resilience/retry-budgets": "gap",
         "resilience/circuit-breaking": "gap",  # only the citizen API has outlier detection and connection limits
-        "resilience/disruption-budgets": "gap",  # legacy-sso: one replica, no budget
+        "resilience/disruption-budgets": "satisfied",
     }
     for c in (c for p in claims["packs"] for c in p["claims"]):
         for rel in [*c["files"].values(), *c["queries"].values()]:

@@ -347,7 +347,9 @@ def test_sarif_of_demo_bundle_is_valid_and_points_at_gitops_lines(demo: Bundle, 
         ("resilience/circuit-breaking", "k8s/30-enforcement.yaml"),
         ("resilience/circuit-breaking", "k8s/40-admin-console.yaml"),
         ("resilience/circuit-breaking", "k8s/50-case-workers.yaml"),
-        ("resilience/disruption-budgets", "k8s/40-admin-console.yaml"),  # legacy-sso: one replica, no budget
+        # routes Istio retries by default, without a per-try timeout
+        ("resilience/retry-budgets", "k8s/30-enforcement.yaml"),
+        ("resilience/retry-budgets", "k8s/40-admin-console.yaml"),
     }
     assert "uri" not in run["originalUriBaseIds"]["platform-gitops"]  # the checkout's root: no collecting machine path
     assert run["tool"]["driver"]["informationUri"].startswith("https://")
