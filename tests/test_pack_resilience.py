@@ -215,3 +215,17 @@ def test_analysis_template_credentials_are_redacted_and_the_claim_still_judged(s
     ).fetchall()
     assert token not in spec and '"job"' in spec and "successCondition" in spec
     assert not [p for p in store.artifacts_dir.rglob("*") if p.is_file() and token.encode() in p.read_bytes()]
+
+
+def test_istio_makes_backend_request_the_route_timeout_of_a_rule_without_retry(store: Store, tmp_path: Path) -> None:
+    """Istio converts an HTTPRoute rule without retry into a route whose timeout is timeouts.backendRequest: that
+    is the Gateway's timeout the mesh route's 4s must stay under."""
+    docs = apply({})
+    route = docs[find(docs, "HTTPRoute payments/api")]
+    del route["spec"]["rules"][1]["retry"]
+    route["spec"]["rules"][1]["timeouts"]["backendRequest"] = "4s"
+    [row] = records(evaluate(store, tmp_path, docs)["timeout-ladder"])
+    assert row["rule"] == "HTTPRoute payments/api rule 1"
+    assert (
+        "gives up (4s: Istio makes timeouts.backendRequest the route timeout of a rule without retry)" in row["finding"]
+    )

@@ -225,6 +225,8 @@ WHERE g.kind = 'Gateway'
 -- are bound to. `gateway_route`: an HTTPRoute with a Gateway parent, or a VirtualService bound to a Gateway other
 -- than "mesh" (a GAMMA HTTPRoute, whose parent is a Service, is a mesh route). `request_ms`: the rule's request
 -- timeout (HTTPRoute timeouts.request, VirtualService timeout; 0: disabled, NULL: unset or not a duration);
+-- `effective_ms`: the timeout the proxy applies to the route (Istio makes an HTTPRoute's backendRequest the route
+-- timeout of a rule without retry);
 -- `backend_request_ms`: HTTPRoute timeouts.backendRequest; `per_try_ms`: the timeout of each try of a declared
 -- retry (retries.perTryTimeout; HTTPRoute timeouts.backendRequest, GEP-1731). `attempts`, `retry_on`: the retries
 -- declared, else Istio's default policy where Istio serves the rule (a VirtualService http route without
@@ -286,6 +288,11 @@ SELECT g.cluster, g.route_kind, g.namespace, g.route, g.rule_index,
                                                   lambda p: coalesce(p->>'kind', 'Gateway') = 'Gateway')), false)
          AS gateway_route,
        g.rule->'timeouts'->>'request' AS request, res_duration_ms(g.rule->'timeouts'->>'request') AS request_ms,
+       CASE WHEN g.istio_served AND (g.rule->'retry') IS NULL AND res_duration_ms(g.rule->'timeouts'->>'backendRequest') > 0
+            THEN g.rule->'timeouts'->>'backendRequest' ELSE g.rule->'timeouts'->>'request' END AS effective,
+       CASE WHEN g.istio_served AND (g.rule->'retry') IS NULL AND res_duration_ms(g.rule->'timeouts'->>'backendRequest') > 0
+            THEN res_duration_ms(g.rule->'timeouts'->>'backendRequest')
+            ELSE res_duration_ms(g.rule->'timeouts'->>'request') END AS effective_ms,
        g.rule->'timeouts'->>'backendRequest' AS backend_request,
        res_duration_ms(g.rule->'timeouts'->>'backendRequest') AS backend_request_ms,
        CASE WHEN (g.rule->'retry') IS NOT NULL THEN g.rule->'timeouts'->>'backendRequest' END AS per_try,
@@ -318,7 +325,8 @@ SELECT i.cluster, 'VirtualService', i.namespace, i.route, i.rule_index,
        b.services,
        (i.spec->'gateways') IS NOT NULL
          AND list_bool_or(list_transform(CAST(i.spec->'gateways' AS VARCHAR[]), lambda x: x <> 'mesh')),
-       i.rule->>'timeout', res_duration_ms(i.rule->>'timeout'), NULL, NULL,
+       i.rule->>'timeout', res_duration_ms(i.rule->>'timeout'), i.rule->>'timeout', res_duration_ms(i.rule->>'timeout'),
+       NULL, NULL,
        i.rule->'retries'->>'perTryTimeout', res_duration_ms(i.rule->'retries'->>'perTryTimeout'),
        (i.rule->'retries') IS NOT NULL,
        CASE WHEN (i.rule->'retries') IS NULL THEN 2 ELSE coalesce(TRY_CAST(i.rule->'retries'->>'attempts' AS BIGINT), 0) END,
@@ -609,9 +617,11 @@ SELECT r.*,
             WHEN r.attempts > 0 AND r.per_try_ms > 0 AND (r.attempts + 1) * r.per_try_ms > r.request_ms
             THEN (r.attempts + 1) || ' tries (' || r.attempts || ' retries) of ' || r.per_try
                  || ' each do not fit in the request timeout ' || r.request
-            WHEN r.gateway_route AND m.timeout_ms >= r.request_ms
-            THEN 'the Gateway''s route gives up (' || r.request || ') before the mesh route to ' || m.service
-                 || ' does (' || m.routes || ')' END AS finding,
+            WHEN r.gateway_route AND m.timeout_ms >= r.effective_ms
+            THEN 'the Gateway''s route gives up (' || r.effective
+                 || CASE WHEN r.effective <> r.request THEN ': Istio makes timeouts.backendRequest the route timeout '
+                                                            || 'of a rule without retry' ELSE '' END
+                 || ') before the mesh route to ' || m.service || ' does (' || m.routes || ')' END AS finding,
        'request timeout ' || r.request || coalesce(', backendRequest ' || r.backend_request, '')
          || coalesce(', perTryTimeout ' || CASE WHEN r.route_kind = 'VirtualService' THEN r.per_try END, '')
          || CASE WHEN r.attempts > 0 THEN ', ' || r.attempts || ' retries' ELSE '' END
