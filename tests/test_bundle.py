@@ -67,6 +67,11 @@ def test_demo_bundle_verifies_and_has_expected_layout(demo_dir: Path) -> None:
         "platform/mesh-trust-roots-consistent": "no-evidence",  # one cluster
         "platform/gateway-classes-approved": "gap",  # the demo approves no GatewayClass (the default)
         "platform/gateway-capacity-bounded": "gap",  # its Gateways' workloads are not in the inventory
+        "resilience/timeout-ladder": "gap",  # the admin console's route and the enforcement GRPCRoute have none
+        # Istio retries the admin console's route and the enforcement GRPCRoute by default, with no per-try timeout
+        "resilience/retry-budgets": "gap",
+        "resilience/circuit-breaking": "gap",  # only the citizen API has outlier detection and connection limits
+        "resilience/disruption-budgets": "satisfied",
     }
     for c in (c for p in claims["packs"] for c in p["claims"]):
         for rel in [*c["files"].values(), *c["queries"].values()]:
@@ -205,7 +210,7 @@ def test_demo_certificates_valid_names_the_expiring_secret_and_its_listener(demo
 
 def test_html_report_highlights_gaps_and_links_evidence(demo_dir: Path) -> None:
     html = (demo_dir / "bundle" / "report.html").read_text()
-    assert html.count('class="claim c-gap"') == 15 and html.count('class="claim c-satisfied"') == 8
+    assert html.count('class="claim c-gap"') == 18 and html.count('class="claim c-satisfied"') == 9
     assert 'class="gap-row"' in html and ".v-gap { background: #c62828" in html
     # at a glance, each gap claim says what is wrong: its first gap row
     assert "Secret gateway-infra/staff-wildcard-tls: certificate expires in 1" in html

@@ -91,7 +91,8 @@ def test_template_blocks_uncommented_load_with_the_defaults(tmp_path: Path) -> N
     assert config.sources["logs"]["inputs"] == [{"format": "envoy", "paths": []}]
     packs = [load_pack(d) for d in builtin_pack_dirs().values()]
     assert config.parameters == {name: value for pack in packs for name, value in pack.parameters.items()}
-    assert config.packs == tuple(builtin_pack_dirs()) and config.enable == ("git-changes/signed-commits",)
+    assert config.packs == tuple(builtin_pack_dirs())
+    assert config.enable == ("git-changes/signed-commits", "resilience/rollout-abort")  # the claims off by default
     assert config.signing.keys == (Path("defensible-signing.key"),) and config.signing.kms_region == "eu-west-1"
     assert config.freshness == {"analysis": "7d", "certificates": "1d", "git": "30d", "kubernetes": "7d", "logs": "2d"}
 

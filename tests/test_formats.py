@@ -124,7 +124,7 @@ def test_oscal_of_demo_bundle_validates_with_trestle_and_maps_each_claim(
     model = trestle_validated(doc, tmp_path)
     claims = all_claims(demo.claims)
     [result] = model.results
-    assert len(result.findings) == len(result.observations) == len(claims) == 29
+    assert len(result.findings) == len(result.observations) == len(claims) == 33
     assert model.metadata.last_modified == result.start == datetime.fromisoformat(demo.claims["as_of"])
     findings = oscal_findings(doc)
     assert set(findings) == set(claims)
@@ -246,8 +246,8 @@ def test_junit_of_demo_bundle_counts_the_verdicts(demo: Bundle) -> None:
     failing = sum(c["verdict"] in ("gap", "no-evidence", "stale") for c in claims.values())
     as_of = datetime.fromisoformat(demo.claims["as_of"])
     assert root.tag == "testsuites"
-    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("29", str(failing), "0")
-    assert failing == 21  # 15 gaps; out-of-band-changes, logs-retained, the game day, rollback test and the two
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("33", str(failing), "0")
+    assert failing == 24  # 18 gaps; out-of-band-changes, logs-retained, the game day, rollback test and the two
     # multi-cluster claims (one cluster) lack evidence
     suites = root.findall("testsuite")
     assert [s.get("name") for s in suites] == [p["id"] for p in demo.claims["packs"]]
@@ -344,6 +344,16 @@ def test_sarif_of_demo_bundle_is_valid_and_points_at_gitops_lines(demo: Bundle, 
         # the demo approves no GatewayClass, and its Gateways' workloads are not in the inventory (platform pack)
         ("platform/gateway-classes-approved", "k8s/10-gateways.yaml"),
         ("platform/gateway-capacity-bounded", "k8s/10-gateways.yaml"),
+        # routes without a request timeout: the admin console's HTTPRoute, the enforcement GRPCRoute
+        ("resilience/timeout-ladder", "k8s/30-enforcement.yaml"),
+        ("resilience/timeout-ladder", "k8s/40-admin-console.yaml"),
+        # regulated Services without outlier detection and connection limits
+        ("resilience/circuit-breaking", "k8s/30-enforcement.yaml"),
+        ("resilience/circuit-breaking", "k8s/40-admin-console.yaml"),
+        ("resilience/circuit-breaking", "k8s/50-case-workers.yaml"),
+        # routes Istio retries by default, without a per-try timeout
+        ("resilience/retry-budgets", "k8s/30-enforcement.yaml"),
+        ("resilience/retry-budgets", "k8s/40-admin-console.yaml"),
     }
     assert "uri" not in run["originalUriBaseIds"]["platform-gitops"]  # the checkout's root: no collecting machine path
     assert run["tool"]["driver"]["informationUri"].startswith("https://")

@@ -29,6 +29,7 @@ BOOTSTRAP = (
     "50-case-workers.yaml",
     "60-istio-policies.json",
     "70-egress-allowlist.yaml",
+    "80-resilience.yaml",
 )
 EGRESS_ALLOWLIST = """\
 apiVersion: v1

@@ -168,13 +168,20 @@ KINDS: tuple[Kind, ...] = (
     Kind("GlobalNetworkSet", CALICO_CRD, ("v1",), "globalnetworksets", qualified=True),
     # issue 22 (i22-platform): cluster networking, service discovery, multi-cluster services and the mesh trust root
     Kind("ServiceCIDR", "networking.k8s.io", ("v1", "v1beta1"), "servicecidrs"),
-    Kind("HorizontalPodAutoscaler", "autoscaling", ("v2",), "horizontalpodautoscalers"),
+    Kind("HorizontalPodAutoscaler", "autoscaling", ("v2", "v1"), "horizontalpodautoscalers"),
     Kind("ServiceEntry", ISTIO_NETWORKING, ("v1", "v1beta1", "v1alpha3"), "serviceentries"),
     Kind("IPPool", CALICO, ("v3",), "ippools"),
     Kind("IPPool", CALICO_CRD, ("v1",), "ippools", qualified=True),
     Kind("ServiceExport", MCS, ("v1alpha1",), "serviceexports"),
     Kind("ServiceImport", MCS, ("v1alpha1",), "serviceimports"),
     Kind("ConfigMap", "", ("v1",), "configmaps", named=PLATFORM_CONFIGMAPS, alias="PlatformConfigMap"),
+    # issue 22 (i22-resilience): disruption budgets and progressive delivery (Argo Rollouts, Flagger); the
+    # HorizontalPodAutoscaler above gives the autoscaling floors
+    Kind("PodDisruptionBudget", "policy", ("v1",), "poddisruptionbudgets"),
+    Kind("Rollout", "argoproj.io", ("v1alpha1",), "rollouts"),
+    Kind("AnalysisTemplate", "argoproj.io", ("v1alpha1",), "analysistemplates"),
+    Kind("ClusterAnalysisTemplate", "argoproj.io", ("v1alpha1",), "clusteranalysistemplates"),
+    Kind("Canary", "flagger.app", ("v1beta1",), "canaries"),
 )
 KIND_NAMES = [k.key for k in KINDS]
 EGRESS_ALLOWLIST_LABEL = "defensible.io/egress-allowlist"

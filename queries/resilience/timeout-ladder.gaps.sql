@@ -1,0 +1,11 @@
+-- Route rules to regulated backends whose timeouts do not nest (view res_timeout_ladder).
+SELECT cluster, namespace, route_kind || '/' || route AS object, rule_ref AS rule,
+       array_to_string(services, ', ') AS backends, rule_ref || ': ' || finding AS finding,
+       location, source, run_id, artifact_sha256, collected_at
+FROM res_timeout_ladder
+WHERE finding IS NOT NULL
+UNION ALL
+-- kinds the claim reads that could not be listed (view res_unlisted)
+SELECT cluster, NULL, 'Kind/' || kind, NULL, NULL, finding, location, source, run_id, artifact_sha256, collected_at
+FROM res_unlisted
+WHERE list_contains(claims, 'timeout-ladder')
