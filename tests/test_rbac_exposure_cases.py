@@ -3,6 +3,7 @@ exposure resource, where, and through which binding, role and rule, as ``collect
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -96,3 +97,22 @@ def test_case(rbac: Any, path: Path) -> None:
         assert {k[1:]: v for k, v in aggregate(held).items()} == {
             k[1:]: v for k, v in expected([{**e, "subject": subject} for e in entries]).items()
         }
+
+
+@pytest.mark.parametrize(
+    ("obj", "message"),
+    [
+        ({"kind": "Role", "metadata": {"name": "r", "namespace": "a"}, "rules": [{"verbs": "create"}]},
+         "Role a/r: rules[0]: verbs must be a list of strings"),
+        ({"kind": "ClusterRole", "metadata": {"name": "c"}, "aggregationRule": {"clusterRoleSelectors": [
+            {"matchExpressions": [{"key": "k", "operator": "Gt"}]}]}}, "ClusterRole c: aggregationRule"),
+        ({"kind": "RoleBinding", "metadata": {"name": "b", "namespace": "a"}, "roleRef": "admin"},
+         "RoleBinding a/b: roleRef must name a role"),
+        ({"kind": "ClusterRoleBinding", "metadata": {"name": "b"}, "roleRef": {"kind": "ClusterRole", "name": "x"},
+          "subjects": [{"kind": "User"}]}, "ClusterRoleBinding b: subjects"),
+    ],
+)  # fmt: skip
+def test_malformed_object_is_named(rbac: Any, obj: dict[str, Any], message: str) -> None:
+    objects = [obj, {"kind": "ClusterRole", "metadata": {"name": "x"}}]
+    with pytest.raises(ValueError, match="^" + re.escape(message)):
+        rbac.analyze_rbac(objects)

@@ -1,0 +1,373 @@
+"""Kubernetes RBAC: who can create or change a public entry point, in which namespace, and through which binding,
+role and rule.
+
+``analyze_rbac(objects)`` reads Roles, ClusterRoles, RoleBindings and ClusterRoleBindings as ``kubectl get -o json``
+gives them and returns every right to create, update or patch an exposure resource (``EXPOSURE``), with the RBAC
+authorizer's semantics (https://kubernetes.io/docs/reference/access-authn-authz/rbac/):
+
+- a RoleBinding grants its Role (of its own namespace) or ClusterRole in its namespace; a ClusterRoleBinding grants a
+  ClusterRole in every namespace (``"*"``); a binding whose role is missing or cannot be bound grants nothing and is
+  reported (``RbacReport.unresolved``);
+- ``*`` matches every verb, API group and resource; a subresource (``gateways/status``) is not its resource;
+  ``resourceNames`` limit a right to the named objects (reported with it; a create right so limited is reported as
+  a create right, the conservative reading);
+- an aggregated ClusterRole holds its own rules (written by the controller, possibly stale) and the rules of every
+  ClusterRole its ``clusterRoleSelectors`` match, transitively;
+- a ServiceAccount subject without a namespace is of the RoleBinding's namespace (of a ClusterRoleBinding: no one);
+  a User ``system:serviceaccount:<ns>:<name>`` is that ServiceAccount;
+- ``Group:system:masters`` is a superuser: it can change every exposure resource everywhere.
+
+Privilege escalation gives indirect rights (``Right.indirect``), each counted on its own because a user's groups are
+unknown and another binding may supply the rest: ``rbac-write`` (create, update or patch Roles, ClusterRoles or
+their bindings) and ``escalate`` or ``bind`` on roles, every exposure right in the grant's namespace;
+``impersonate`` users or groups (cluster-wide): every right; ``impersonate`` ServiceAccounts, or ``serviceaccount``
+(create or change workloads, exec into pods, read Secrets, create tokens in a namespace): the rights of the
+namespace's ServiceAccounts and of their groups, transitively.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import astuple, dataclass, field, replace
+from typing import Any
+
+from collector.analysis.reachability.selectors import Selector
+
+RBAC_GROUP = "rbac.authorization.k8s.io"
+GATEWAY_API = "gateway.networking.k8s.io"
+ISTIO = "networking.istio.io"
+# (API group, resource) of every object that makes or changes an entry point; Services: RBAC cannot restrict type
+EXPOSURE: tuple[tuple[str, str], ...] = (
+    *((GATEWAY_API, r) for r in ("gateways", "httproutes", "grpcroutes", "tlsroutes", "tcproutes", "udproutes")),
+    (GATEWAY_API, "referencegrants"),
+    ("networking.k8s.io", "ingresses"),
+    ("extensions", "ingresses"),  # served before Kubernetes 1.22
+    ("", "services"),
+    (ISTIO, "gateways"),
+    (ISTIO, "virtualservices"),
+)
+WRITE = ("create", "patch", "update")
+SUPERUSER = "system:masters"
+SA_USER = "system:serviceaccount:"
+RBAC_WRITE = ((RBAC_GROUP, r, WRITE) for r in ("roles", "clusterroles", "rolebindings", "clusterrolebindings"))
+# (reason, group, resource, verbs): rights that lead to exposure rights without holding one
+ESCALATION: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+    *(("rbac-write", g, r, v) for g, r, v in RBAC_WRITE),
+    ("escalate", RBAC_GROUP, "roles", ("escalate",)),
+    ("escalate", RBAC_GROUP, "clusterroles", ("escalate",)),
+    ("bind", RBAC_GROUP, "roles", ("bind",)),
+    ("bind", RBAC_GROUP, "clusterroles", ("bind",)),
+)
+IMPERSONATE_IDENTITY = (("", "users"), ("", "groups"))  # cluster-scoped: only a ClusterRoleBinding grants them
+# (reason, group, resource, verbs): rights to act as the ServiceAccounts of the namespace they apply in
+ACT_AS_SERVICE_ACCOUNTS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+    ("impersonate", "", "serviceaccounts", ("impersonate",)),
+    ("serviceaccount", "", "serviceaccounts/token", ("create",)),
+    ("serviceaccount", "", "secrets", ("get", "list", "watch")),
+    ("serviceaccount", "", "pods", ("create",)),
+    ("serviceaccount", "", "pods/exec", ("create", "get")),
+    ("serviceaccount", "", "pods/attach", ("create", "get")),
+    ("serviceaccount", "", "replicationcontrollers", WRITE),
+    *(("serviceaccount", "apps", r, WRITE) for r in ("deployments", "replicasets", "statefulsets", "daemonsets")),
+    *(("serviceaccount", "batch", r, WRITE) for r in ("jobs", "cronjobs")),
+)
+
+
+class RbacError(ValueError):
+    """A malformed RBAC object: the message starts with ``Kind namespace/name``."""
+
+
+@dataclass(frozen=True)
+class Right:
+    """A subject's right to create, update or patch one exposure resource, and its path."""
+
+    subject_kind: str  # User, Group, ServiceAccount
+    subject_name: str
+    subject_namespace: str | None  # of a ServiceAccount
+    api_group: str
+    resource: str
+    namespace: str  # where the right applies; "*": every namespace
+    verbs: tuple[str, ...]  # among create, patch, update
+    resource_names: tuple[str, ...]  # the rule's resourceNames (empty: every object)
+    binding: str | None  # RoleBinding ns/name, ClusterRoleBinding name; None: superuser group
+    role: str | None  # the role bound: Role ns/name, ClusterRole name
+    rule_role: str | None  # the role whose rule it is (another ClusterRole when aggregated)
+    rule: int | None  # index in rule_role's rules
+    indirect: str | None = None  # None: direct; rbac-write, escalate, bind, impersonate, serviceaccount
+    via: str | None = None  # an indirect right taken from a ServiceAccount or group: that subject
+
+    @property
+    def subject(self) -> str:
+        return subject_id(self.subject_kind, self.subject_name, self.subject_namespace)
+
+    @property
+    def resource_id(self) -> str:
+        return f"{self.resource}.{self.api_group}" if self.api_group else self.resource
+
+    def sort_key(self) -> tuple[tuple[bool, Any], ...]:
+        return tuple((v is not None, v) for v in astuple(self))
+
+
+@dataclass(frozen=True, order=True)
+class Unresolved:
+    """A binding that grants nothing: its role is missing, or of a kind it cannot bind."""
+
+    binding: str
+    role_ref: str
+    reason: str
+
+
+@dataclass
+class RbacReport:
+    rights: list[Right] = field(default_factory=list)
+    unresolved: list[Unresolved] = field(default_factory=list)
+
+    def unresolved_bindings(self) -> list[str]:
+        return [u.binding for u in self.unresolved]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rights": [{**r.__dict__, "subject": r.subject} for r in self.rights],
+            "unresolved": [u.__dict__ for u in self.unresolved],
+        }
+
+
+def subject_id(kind: str, name: str, namespace: str | None) -> str:
+    """``User:alice``, ``Group:dev``, ``ServiceAccount:ns/name``."""
+    return f"{kind}:{namespace}/{name}" if kind == "ServiceAccount" else f"{kind}:{name}"
+
+
+def rights_of(report: RbacReport, subject: str) -> list[Right]:
+    """The rights a subject holds itself and through the groups it is known to be in: a ServiceAccount is in
+    ``system:serviceaccounts``, ``system:serviceaccounts:<ns>`` and ``system:authenticated``, a User in
+    ``system:authenticated`` (its other groups come from the authenticator and are unknown here)."""
+    kind, _, name = subject.partition(":")
+    held = {subject}
+    if kind == "ServiceAccount":
+        namespace = name.split("/", 1)[0]
+        held |= {"Group:system:serviceaccounts", f"Group:system:serviceaccounts:{namespace}"}
+    if kind in ("ServiceAccount", "User"):
+        held.add("Group:system:authenticated")
+    return [r for r in report.rights if r.subject in held]
+
+
+# the analysis -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rule:
+    role: str  # Role ns/name, ClusterRole name
+    index: int
+    api_groups: tuple[str, ...]
+    resources: tuple[str, ...]
+    verbs: tuple[str, ...]
+    names: tuple[str, ...]
+
+    def allows(self, group: str, resource: str, verbs: Iterable[str]) -> tuple[str, ...]:
+        """The ``verbs`` this rule allows on ``resource`` (``name/subresource``) of ``group``."""
+        if not ("*" in self.api_groups or group in self.api_groups):
+            return ()
+        if not any(resource_matches(r, resource) for r in self.resources):
+            return ()
+        return tuple(v for v in verbs if "*" in self.verbs or v in self.verbs)
+
+
+def resource_matches(rule_resource: str, requested: str) -> bool:
+    """The authorizer's ResourceMatches: ``*``, the exact ``resource[/subresource]``, or ``*/subresource``."""
+    if rule_resource in ("*", requested):
+        return True
+    _, slash, sub = requested.partition("/")
+    return bool(slash) and rule_resource == f"*/{sub}"
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A rule granted to a subject through a binding, in a namespace (``*``: everywhere)."""
+
+    subject: tuple[str, str, str | None]
+    namespace: str
+    binding: str
+    role: str
+    rule: Rule
+
+    def right(self, group: str, resource: str, verbs: tuple[str, ...], indirect: str | None = None) -> Right:
+        kind, name, ns = self.subject
+        return Right(kind, name, ns, group, resource, self.namespace, verbs, self.rule.names, self.binding,
+                     self.role, self.rule.role, self.rule.index, indirect)  # fmt: skip
+
+
+def analyze_rbac(objects: Iterable[dict[str, Any]]) -> RbacReport:
+    """Every right to create, update or patch an exposure resource the RBAC objects give, with its path."""
+    roles: dict[str, dict[str, Any]] = {}  # "Role ns/name" or "ClusterRole name" -> object
+    bindings: list[dict[str, Any]] = []
+    for obj in objects:
+        kind = obj.get("kind")
+        if kind in ("Role", "ClusterRole"):
+            roles[object_id(obj)] = obj
+        elif kind in ("RoleBinding", "ClusterRoleBinding"):
+            bindings.append(obj)
+    rules = {key: tuple(effective_rules(key, roles)) for key in roles}
+    report = RbacReport()
+    grants: list[Grant] = []
+    for binding in sorted(bindings, key=object_id):
+        role, why = bound_role(binding, roles)
+        if role is None:
+            ref = binding.get("roleRef") or {}
+            report.unresolved.append(Unresolved(object_id(binding), f"{ref.get('kind')} {ref.get('name')}", why))
+            continue
+        namespace = (binding.get("metadata") or {}).get("namespace") if binding["kind"] == "RoleBinding" else None
+        for subject in subjects(binding, namespace):
+            grants += [Grant(subject, namespace or "*", object_id(binding), role, r) for r in rules[role]]
+    rights = {superuser(group, resource) for group, resource in EXPOSURE}
+    for grant in grants:
+        rights.update(direct_rights(grant))
+        rights.update(escalation_rights(grant))
+    rights.update(acting_rights(grants, rights))
+    report.rights = sorted(rights, key=Right.sort_key)
+    return report
+
+
+def object_id(obj: dict[str, Any]) -> str:
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
+        raise RbacError(f"{obj.get('kind')} ?: no metadata.name")
+    namespaced = obj["kind"] in ("Role", "RoleBinding")
+    if namespaced and not isinstance(meta.get("namespace"), str):
+        raise RbacError(f"{obj['kind']} {meta['name']}: no metadata.namespace")
+    return f"{obj['kind']} {meta['namespace']}/{meta['name']}" if namespaced else f"{obj['kind']} {meta['name']}"
+
+
+def strings(value: Any, where: str, what: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise RbacError(f"{where}: {what} must be a list of strings, got {value!r}")
+    return tuple(value)
+
+
+def own_rules(key: str, role: dict[str, Any]) -> Iterator[Rule]:
+    raw = role.get("rules") or []
+    if not isinstance(raw, list):
+        raise RbacError(f"{key}: rules must be a list")
+    for i, rule in enumerate(raw):
+        if not isinstance(rule, dict):
+            raise RbacError(f"{key}: rules[{i}] is not a mapping")
+        where = f"{key}: rules[{i}]"
+        yield Rule(key, i, strings(rule.get("apiGroups"), where, "apiGroups"),
+                   strings(rule.get("resources"), where, "resources"), strings(rule.get("verbs"), where, "verbs"),
+                   strings(rule.get("resourceNames"), where, "resourceNames"))  # fmt: skip
+
+
+def effective_rules(key: str, roles: dict[str, dict[str, Any]], seen: frozenset[str] = frozenset()) -> Iterator[Rule]:
+    """A role's own rules and, for an aggregated ClusterRole, those of every ClusterRole it aggregates."""
+    role = roles[key]
+    yield from own_rules(key, role)
+    aggregation = role.get("aggregationRule") if role["kind"] == "ClusterRole" else None
+    if not aggregation:
+        return
+    if not isinstance(aggregation, dict) or not isinstance(aggregation.get("clusterRoleSelectors") or [], list):
+        raise RbacError(f"{key}: aggregationRule.clusterRoleSelectors must be a list")
+    selectors = [
+        Selector.parse(s, f"{key}: aggregationRule.clusterRoleSelectors[{i}]")
+        for i, s in enumerate(aggregation.get("clusterRoleSelectors") or [])
+        if s is not None  # a null selector selects nothing
+    ]
+    seen = seen | {key}
+    for other, obj in sorted(roles.items()):
+        labels = (obj.get("metadata") or {}).get("labels") or {}
+        if obj["kind"] == "ClusterRole" and other not in seen and any(s.matches(labels) for s in selectors):
+            yield from effective_rules(other, roles, seen)
+
+
+def bound_role(binding: dict[str, Any], roles: dict[str, dict[str, Any]]) -> tuple[str | None, str]:
+    """The role a binding grants, or None and why it grants nothing."""
+    ref = binding.get("roleRef")
+    if not isinstance(ref, dict) or not isinstance(ref.get("name"), str):
+        raise RbacError(f"{object_id(binding)}: roleRef must name a role")
+    if ref.get("apiGroup", RBAC_GROUP) != RBAC_GROUP:
+        return None, f"roleRef apiGroup {ref.get('apiGroup')!r} is not {RBAC_GROUP}"
+    if ref.get("kind") == "ClusterRole":
+        key = f"ClusterRole {ref['name']}"
+    elif ref.get("kind") == "Role" and binding["kind"] == "RoleBinding":
+        key = f"Role {binding['metadata']['namespace']}/{ref['name']}"
+    else:
+        return None, f"a {binding['kind']} cannot bind a {ref.get('kind')}"
+    return (key, "") if key in roles else (None, f"{key} does not exist")
+
+
+def subjects(binding: dict[str, Any], namespace: str | None) -> Iterator[tuple[str, str, str | None]]:
+    """(kind, name, ServiceAccount namespace) of each subject that can match a request."""
+    raw = binding.get("subjects") or []
+    if not isinstance(raw, list) or not all(isinstance(s, dict) and isinstance(s.get("name"), str) for s in raw):
+        raise RbacError(f"{object_id(binding)}: subjects must be a list of mappings with a name")
+    for s in raw:
+        kind, name = s.get("kind"), s["name"]
+        if kind == "User" and name.startswith(SA_USER) and name.count(":") == 3:
+            sa_namespace, _, sa_name = name[len(SA_USER) :].partition(":")
+            yield "ServiceAccount", sa_name, sa_namespace
+        elif kind in ("User", "Group"):
+            yield kind, name, None
+        elif kind == "ServiceAccount" and (s.get("namespace") or namespace):
+            yield kind, name, s.get("namespace") or namespace
+
+
+def superuser(group: str, resource: str) -> Right:
+    return Right("Group", SUPERUSER, None, group, resource, "*", WRITE, (), None, None, None, None)
+
+
+def direct_rights(grant: Grant) -> Iterator[Right]:
+    for group, resource in EXPOSURE:
+        if verbs := grant.rule.allows(group, resource, WRITE):
+            yield grant.right(group, resource, verbs)
+
+
+def escalation_rights(grant: Grant) -> Iterator[Right]:
+    """Every exposure right, in the grant's namespace, for rights that let a subject grant itself any right."""
+    reasons = {reason for reason, g, r, verbs in ESCALATION if grant.rule.allows(g, r, verbs)}
+    if grant.namespace == "*" and any(grant.rule.allows(g, r, ("impersonate",)) for g, r in IMPERSONATE_IDENTITY):
+        reasons.add("impersonate")  # as any user or group, system:masters among them
+    for reason in sorted(reasons):
+        for group, resource in EXPOSURE:
+            yield grant.right(group, resource, WRITE, reason)
+
+
+def holder_namespace(right: Right) -> str | None:
+    """The namespace whose ServiceAccounts hold ``right`` (``*``: every ServiceAccount): it is a ServiceAccount's, or
+    a group's every ServiceAccount of a namespace is in; None: no ServiceAccount's."""
+    if right.subject_kind == "ServiceAccount":
+        return right.subject_namespace
+    if right.subject_kind == "Group" and right.subject_name == "system:serviceaccounts":
+        return "*"
+    if right.subject_kind == "Group" and right.subject_name.startswith("system:serviceaccounts:"):
+        return right.subject_name.removeprefix("system:serviceaccounts:")
+    return None
+
+
+def acting_rights(grants: list[Grant], rights: set[Right]) -> set[Right]:
+    """The rights subjects take by acting as ServiceAccounts (impersonation, workloads, tokens), to a fixpoint; each
+    round derives only from the rights the previous one found."""
+    acting: dict[str, list[tuple[Grant, str]]] = {}  # namespace ("*": any) -> grants to act as its ServiceAccounts
+    for grant in grants:
+        for reason in sorted({r for r, g, res, verbs in ACT_AS_SERVICE_ACCOUNTS if grant.rule.allows(g, res, verbs)}):
+            acting.setdefault(grant.namespace, []).append((grant, reason))
+    found: set[Right] = set()
+    fresh = rights
+    while fresh:
+        new: set[Right] = set()
+        for held in fresh:
+            namespace = holder_namespace(held)
+            if namespace is None:
+                continue
+            actors = acting.get("*", []) + (
+                [a for ns, grants_ in acting.items() if ns != "*" for a in grants_]
+                if namespace == "*"
+                else acting.get(namespace, [])
+            )
+            for grant, reason in actors:
+                if subject_id(*grant.subject) != held.subject:
+                    right = grant.right(held.api_group, held.resource, held.verbs, reason)
+                    new.add(replace(right, namespace=held.namespace, resource_names=held.resource_names,
+                                    via=held.subject))  # fmt: skip
+        fresh = new - rights - found
+        found |= fresh
+    return found
