@@ -28,7 +28,7 @@ namespace's ServiceAccounts and of their groups, transitively.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import astuple, dataclass, field, replace
+from dataclasses import asdict, astuple, dataclass, field, replace
 from typing import Any
 
 from collector.analysis.reachability.selectors import Selector
@@ -127,8 +127,8 @@ class RbacReport:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "rights": [{**r.__dict__, "subject": r.subject} for r in self.rights],
-            "unresolved": [u.__dict__ for u in self.unresolved],
+            "rights": [{**asdict(r), "subject": r.subject} for r in self.rights],
+            "unresolved": [asdict(u) for u in self.unresolved],
         }
 
 
