@@ -1239,3 +1239,65 @@ SELECT *,
                  || ' (controller ' || controller || ' of IngressClass ' || class || ')' END
          || '; a DestinationRule applied by a sidecar of the controller is not judged' AS why_not
 FROM judged;
+
+-- Who can change an entry point (exposure-rights-restricted) -----------------------------------------------
+-- The RBAC exposure rights of analysed clusters (rbac_exposure_rights, collector/analysis/rbac.py), one row per
+-- subject and path (binding, role, rule, escalation), its exposure resources listed; `platform`: the subject is one
+-- of exposure_identities. The binding is the object each row names (its file and line); the superuser group has none.
+CREATE VIEW exposure_rights AS
+SELECT r.cluster, r.subject, r.namespace AS scope, r.verbs, r.binding, r.role, r.rule_role, r.rule_index, r.indirect,
+       r.via, r.resource_names,
+       list_contains(CAST(getvariable('exposure_identities') AS VARCHAR[]), r.subject) AS platform,
+       string_agg(r.resource || CASE WHEN r.api_group = '' THEN '' ELSE '.' || r.api_group END, ', '
+                  ORDER BY r.resource, r.api_group) AS resources,
+       split_part(r.binding, ' ', 1) AS binding_kind,
+       CASE WHEN contains(split_part(r.binding, ' ', 2), '/') THEN split_part(split_part(r.binding, ' ', 2), '/', 1)
+            END AS binding_namespace,
+       CASE WHEN contains(split_part(r.binding, ' ', 2), '/') THEN split_part(split_part(r.binding, ' ', 2), '/', 2)
+            ELSE split_part(r.binding, ' ', 2) END AS binding_name,
+       r.source, r.run_id, r.artifact_sha256, r.collected_at
+FROM rbac_exposure_rights r
+JOIN analysed_clusters USING (cluster, run_id)
+GROUP BY ALL;
+
+CREATE VIEW exposure_right_findings AS
+SELECT e.cluster, e.binding_namespace AS namespace,
+       coalesce(e.binding_kind || '/' || e.binding_name, replace(e.subject, ':', '/')) AS object, e.subject,
+       e.scope, e.resources, e.indirect, e.platform,
+       e.subject || ' can ' || array_to_string(e.verbs, ', ') || ' ' || e.resources
+         || CASE WHEN len(e.resource_names) > 0 THEN ' named ' || array_to_string(e.resource_names, ', ') ELSE '' END
+         || CASE WHEN e.scope = '*' THEN ' in every namespace' ELSE ' in namespace ' || e.scope END
+         || CASE WHEN e.binding IS NULL THEN ' (superuser group: RBAC is not consulted)'
+                 ELSE ' via ' || e.binding || ' -> ' || e.role
+                      || CASE WHEN e.rule_role <> e.role THEN ' (aggregating ' || e.rule_role || ')' ELSE '' END
+                      || ' rule ' || e.rule_index END
+         || CASE e.indirect WHEN 'rbac-write' THEN ' (indirect: write access to RBAC objects)'
+                 WHEN 'escalate' THEN ' (indirect: escalate on roles)'
+                 WHEN 'bind' THEN ' (indirect: bind on roles)'
+                 WHEN 'impersonate' THEN ' (indirect: impersonation' || coalesce(' of ' || e.via, '') || ')'
+                 WHEN 'serviceaccount' THEN ' (indirect: acts as ' || e.via || ')'
+                 ELSE '' END AS finding,
+       b.location, e.source, e.run_id, e.artifact_sha256, e.collected_at
+FROM exposure_rights e
+LEFT JOIN k8s_current b
+  ON b.cluster = e.cluster AND b.kind = e.binding_kind AND b.namespace IS NOT DISTINCT FROM e.binding_namespace
+     AND b.name = e.binding_name;
+
+-- Clusters whose exposure rights are not judged: RBAC not (fully) listed, or no RBAC analysis of the current
+-- inventory (never run, older than the listing, or made before RBAC was analysed).
+CREATE VIEW exposure_rights_unjudged AS
+WITH clusters AS (SELECT DISTINCT cluster FROM k8s_inventory_current WHERE status = 'collected'),
+     rbac_kinds AS (SELECT unnest(['Role', 'ClusterRole', 'RoleBinding', 'ClusterRoleBinding']) AS kind)
+SELECT c.cluster, 'RBAC kind ' || string_agg(k.kind, ', ' ORDER BY k.kind) || ' not listed in cluster ' || c.cluster
+         || ': who can change its entry points is not judged' AS finding,
+       'k8s_inventory' AS object
+FROM clusters c CROSS JOIN rbac_kinds k
+WHERE NOT EXISTS (SELECT 1 FROM k8s_inventory_current i
+                  WHERE i.cluster = c.cluster AND i.kind = k.kind AND i.status = 'collected')
+GROUP BY c.cluster
+UNION ALL
+SELECT c.cluster, 'cluster ' || c.cluster || ' has no RBAC analysis of its current inventory: run `defensible collect '
+         || 'analysis`', 'analysis/rbac'
+FROM clusters c
+WHERE NOT EXISTS (SELECT 1 FROM rbac_exposure_rights r JOIN analysed_clusters a USING (cluster, run_id)
+                  WHERE r.cluster = c.cluster);
