@@ -25,6 +25,7 @@ DATA = Path(__file__).parent / "data" / "exposure-rights"
 BASELINE = [d for d in yaml.safe_load_all((DATA / "baseline.yaml").read_text()) if d]
 CASES = {p.stem: yaml.safe_load(p.read_text()) for p in sorted(DATA.glob("*.yaml")) if p.stem != "baseline"}
 RBAC_KINDS = ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")
+WITHOUT_RBAC = [d for d in BASELINE if d["kind"] not in RBAC_KINDS]  # listed, but no RBAC object in the files
 PLATFORM = {
     "Group:system:masters", "ServiceAccount:flux-system/kustomize-controller",
     "ServiceAccount:flux-system/helm-controller", "ServiceAccount:argocd/argocd-application-controller",
@@ -54,6 +55,7 @@ def judged(tmp_path_factory: pytest.TempPathFactory) -> Any:
         for case, spec in CASES.items():
             collect(store, folder, case, objects(spec["overlay"]))
         collect(store, folder, "no-rbac", BASELINE, kinds=[k for k in KIND_NAMES if k not in RBAC_KINDS])
+        collect(store, folder, "rbac-not-in-manifests", WITHOUT_RBAC)
         assert run_source(store, AnalysisSource(), {}).status == "succeeded"
         collect(store, folder, "unanalysed", BASELINE)  # after the analysis
         yield judge(store, "k8s-networking", CLAIM)
@@ -104,7 +106,9 @@ def test_gap_rows_name_rights_path_and_file(judged: Any) -> None:
 
 
 def test_unjudged_clusters_are_gaps(judged: Any) -> None:
-    for cluster, words in (("no-rbac", "RBAC kind ClusterRole, ClusterRoleBinding, Role, RoleBinding not listed"),
+    not_in = "is not in its inventory"
+    for cluster, words in (("no-rbac", f"the RBAC of cluster no-rbac {not_in}"),
+                           ("rbac-not-in-manifests", f"the RBAC of cluster rbac-not-in-manifests {not_in}"),
                            ("unanalysed", "has no RBAC analysis of its current inventory")):  # fmt: skip
         assert judged.clusters[cluster][0] == "gap"
         findings = [f for c, f in rows(judged.gaps, "cluster", "finding") if c == cluster]
@@ -126,3 +130,8 @@ def test_no_rbac_collected_is_no_evidence(tmp_path: Path) -> None:
         assert run_source(store, AnalysisSource(), {}).status == "succeeded"
         result = judge(store, "k8s-networking", CLAIM)
         assert result.verdict == "no-evidence" and "Kubernetes kind Role" in result.reason, result.reason
+        # listed from manifests that hold no RBAC: the superuser group alone is no evidence
+        collect(store, tmp_path, "prod", WITHOUT_RBAC)
+        assert run_source(store, AnalysisSource(), {}).status == "succeeded"
+        result = judge(store, "k8s-networking", CLAIM)
+        assert (result.verdict, len(result.gaps.rows)) == ("no-evidence", 0), result.reason

@@ -1241,6 +1241,14 @@ SELECT *,
 FROM judged;
 
 -- Who can change an entry point (exposure-rights-restricted) -----------------------------------------------
+-- Clusters whose RBAC is in the inventory: Roles, ClusterRoles and their bindings listed, with ClusterRoles and
+-- ClusterRoleBindings (every cluster has the bootstrap ones: none is manifests collected without their RBAC).
+CREATE VIEW rbac_clusters AS
+SELECT cluster FROM k8s_inventory_current
+WHERE status = 'collected' AND kind IN ('Role', 'ClusterRole', 'RoleBinding', 'ClusterRoleBinding')
+GROUP BY cluster
+HAVING count(*) = 4 AND min(object_count) FILTER (WHERE kind IN ('ClusterRole', 'ClusterRoleBinding')) > 0;
+
 -- The RBAC exposure rights of analysed clusters (rbac_exposure_rights, collector/analysis/rbac.py), one row per
 -- subject and path (binding, role, rule, escalation), its exposure resources listed; `platform`: the subject is one
 -- of exposure_identities. The binding is the object each row names (its file and line); the superuser group has none.
@@ -1258,6 +1266,7 @@ SELECT r.cluster, r.subject, r.namespace AS scope, r.verbs, r.binding, r.role, r
        r.source, r.run_id, r.artifact_sha256, r.collected_at
 FROM rbac_exposure_rights r
 JOIN analysed_clusters USING (cluster, run_id)
+WHERE r.cluster IN (SELECT cluster FROM rbac_clusters)
 GROUP BY ALL;
 
 CREATE VIEW exposure_right_findings AS
@@ -1283,21 +1292,21 @@ LEFT JOIN k8s_current b
   ON b.cluster = e.cluster AND b.kind = e.binding_kind AND b.namespace IS NOT DISTINCT FROM e.binding_namespace
      AND b.name = e.binding_name;
 
--- Clusters whose exposure rights are not judged: RBAC not (fully) listed, or no RBAC analysis of the current
--- inventory (never run, older than the listing, or made before RBAC was analysed).
+-- Clusters whose exposure rights are not judged: no RBAC analysis of the current inventory (never run, older than
+-- the listing, or made before RBAC was analysed); and, when some cluster's RBAC is in the inventory, every cluster
+-- whose RBAC is not (as no cluster's is, the claim has no evidence).
 CREATE VIEW exposure_rights_unjudged AS
-WITH clusters AS (SELECT DISTINCT cluster FROM k8s_inventory_current WHERE status = 'collected'),
-     rbac_kinds AS (SELECT unnest(['Role', 'ClusterRole', 'RoleBinding', 'ClusterRoleBinding']) AS kind)
-SELECT c.cluster, 'RBAC kind ' || string_agg(k.kind, ', ' ORDER BY k.kind) || ' not listed in cluster ' || c.cluster
-         || ': who can change its entry points is not judged' AS finding,
-       'k8s_inventory' AS object
-FROM clusters c CROSS JOIN rbac_kinds k
-WHERE NOT EXISTS (SELECT 1 FROM k8s_inventory_current i
-                  WHERE i.cluster = c.cluster AND i.kind = k.kind AND i.status = 'collected')
-GROUP BY c.cluster
-UNION ALL
-SELECT c.cluster, 'cluster ' || c.cluster || ' has no RBAC analysis of its current inventory: run `defensible collect '
-         || 'analysis`', 'analysis/rbac'
-FROM clusters c
+WITH clusters AS (SELECT DISTINCT cluster FROM k8s_inventory_current WHERE status = 'collected')
+SELECT c.cluster, 'analysis/rbac' AS object,
+       'cluster ' || c.cluster || ' has no RBAC analysis of its current inventory: run `defensible collect analysis`'
+         AS finding
+FROM rbac_clusters c
 WHERE NOT EXISTS (SELECT 1 FROM rbac_exposure_rights r JOIN analysed_clusters a USING (cluster, run_id)
-                  WHERE r.cluster = c.cluster);
+                  WHERE r.cluster = c.cluster)
+UNION ALL
+SELECT c.cluster, 'k8s_inventory',
+       'the RBAC of cluster ' || c.cluster || ' is not in its inventory (Roles, ClusterRoles and their bindings not '
+         || 'listed, or no ClusterRole or ClusterRoleBinding): who can change its entry points is not judged'
+FROM clusters c
+WHERE c.cluster NOT IN (SELECT cluster FROM rbac_clusters)
+  AND EXISTS (SELECT 1 FROM rbac_clusters);
