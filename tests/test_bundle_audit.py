@@ -165,6 +165,7 @@ def test_scorecard_and_launch_gate_of_the_demo(demo_dir: Path) -> None:
     assert areas["gateway-routing"]["claims"] == [
         "k8s-networking/public-exposure-controlled: gap",
         "k8s-networking/route-conflicts-absent: satisfied",
+        "k8s-networking/exposure-rights-restricted: no-evidence",  # the demo's manifests hold no RBAC
     ]
     assert (areas["resilience"]["score"], areas["resilience"]["rating"]) == (0, "absent or unknown")  # no report
     total = doc["scorecard"]["total"]

@@ -1252,6 +1252,7 @@ HAVING count(*) = 4 AND min(object_count) FILTER (WHERE kind IN ('ClusterRole', 
 -- The RBAC exposure rights of analysed clusters (rbac_exposure_rights, collector/analysis/rbac.py), one row per
 -- subject and path (binding, role, rule, escalation), its exposure resources listed; `platform`: the subject is one
 -- of exposure_identities. The binding is the object each row names (its file and line); the superuser group has none.
+-- Followed by an empty stand-in, created only when the analysis table does not exist.
 CREATE VIEW exposure_rights AS
 SELECT r.cluster, r.subject, r.namespace AS scope, r.verbs, r.binding, r.role, r.rule_role, r.rule_index, r.indirect,
        r.via, r.resource_names,
@@ -1268,6 +1269,14 @@ FROM rbac_exposure_rights r
 JOIN analysed_clusters USING (cluster, run_id)
 WHERE r.cluster IN (SELECT cluster FROM rbac_clusters)
 GROUP BY ALL;
+CREATE TEMP VIEW IF NOT EXISTS exposure_rights AS
+SELECT NULL::VARCHAR AS cluster, NULL::VARCHAR AS subject, NULL::VARCHAR AS scope, NULL::VARCHAR[] AS verbs,
+       NULL::VARCHAR AS binding, NULL::VARCHAR AS role, NULL::VARCHAR AS rule_role, NULL::INTEGER AS rule_index,
+       NULL::VARCHAR AS indirect, NULL::VARCHAR AS via, NULL::VARCHAR[] AS resource_names, NULL::BOOLEAN AS platform,
+       NULL::VARCHAR AS resources, NULL::VARCHAR AS binding_kind, NULL::VARCHAR AS binding_namespace,
+       NULL::VARCHAR AS binding_name, NULL::VARCHAR AS source, NULL::VARCHAR AS run_id,
+       NULL::VARCHAR AS artifact_sha256, NULL::TIMESTAMPTZ AS collected_at
+WHERE false;
 
 CREATE VIEW exposure_right_findings AS
 SELECT e.cluster, e.binding_namespace AS namespace,
@@ -1301,8 +1310,7 @@ SELECT c.cluster, 'analysis/rbac' AS object,
        'cluster ' || c.cluster || ' has no RBAC analysis of its current inventory: run `defensible collect analysis`'
          AS finding
 FROM rbac_clusters c
-WHERE NOT EXISTS (SELECT 1 FROM rbac_exposure_rights r JOIN analysed_clusters a USING (cluster, run_id)
-                  WHERE r.cluster = c.cluster)
+WHERE NOT EXISTS (SELECT 1 FROM exposure_rights r WHERE r.cluster = c.cluster)
 UNION ALL
 SELECT c.cluster, 'k8s_inventory',
        'the RBAC of cluster ' || c.cluster || ' is not in its inventory (Roles, ClusterRoles and their bindings not '
