@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
-from helpers import collect_manifests, table_rows, write
+from helpers import cli, collect_manifests, table_rows, write
 from kube_api import FakeKubeAPI
 
 from collector.analysis.rbac import EXPOSURE
@@ -129,3 +130,35 @@ def test_live_rbac_listing(store: Store, tmp_path: Path) -> None:
         {"subject": "ServiceAccount:ci/deployer", "resource": "services", "namespace": "*",
          "verbs": ["create", "patch", "update"]}
     ]  # fmt: skip
+
+
+def test_who_can_expose_command(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "e.duckdb") as store:
+        collect_manifests(store, write(tmp_path / "rbac.yaml", MANIFESTS))
+    store_arg = ("--store", str(tmp_path / "e.duckdb"))
+    result = cli("who-can-expose", "--namespace", "shop", *store_arg)
+    assert result.exit_code == 0, result.output
+    via = "via RoleBinding shop/shop-editors -> ClusterRole edit (rule 0 of ClusterRole route-editor)"
+    lines = result.stdout.splitlines()
+    assert [line for line in lines if not line.startswith("Group:system:masters ")] == [
+        f"Group:shop-devs can create, update httproutes.gateway.networking.k8s.io in shop {via}",
+        f"ServiceAccount:shop/ci can create, update httproutes.gateway.networking.k8s.io in shop {via}",
+    ]
+    [masters] = [line for line in lines if line.startswith("Group:system:masters ")]
+    assert masters.startswith("Group:system:masters can create, patch, update services, ")
+    assert masters.endswith(" in every namespace (superuser group)")
+    assert result.stderr == "grants nothing: ClusterRoleBinding dangling (ClusterRole gone does not exist)\n"
+    assert cli("who-can-expose", "--namespace", "other", *store_arg).stdout.count("\n") == 1  # the superuser group
+    doc = json.loads(cli("who-can-expose", "--format", "json", *store_arg).stdout)
+    assert {r["subject"] for r in doc["rights"]} == {
+        "Group:system:masters",
+        "Group:shop-devs",
+        "ServiceAccount:shop/ci",
+    }
+    with Store.open(tmp_path / "n.duckdb") as store:
+        collect_manifests(store, write(tmp_path / "ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n"))
+        run_source(
+            store, KubernetesSource(), {"paths": [str(tmp_path / "ns.yaml")], "cluster": "x", "kinds": ["Namespace"]}
+        )
+    result = cli("who-can-expose", "--cluster", "x", "--store", str(tmp_path / "n.duckdb"))
+    assert result.exit_code == 2 and "Role, ClusterRole, RoleBinding, ClusterRoleBinding not listed" in result.output

@@ -343,19 +343,32 @@ def holder_namespace(right: Right) -> str | None:
     return None
 
 
+def covers(held: Right, right: Right) -> bool:
+    """Whether ``held`` gives at least ``right`` (same resource, as wide a namespace, verbs and names)."""
+    return (
+        held.namespace in ("*", right.namespace)
+        and set(right.verbs) <= set(held.verbs)
+        and (not held.resource_names or set(right.resource_names) <= set(held.resource_names))
+    )
+
+
 def acting_rights(grants: list[Grant], rights: set[Right]) -> set[Right]:
     """The rights subjects take by acting as ServiceAccounts (impersonation, workloads, tokens), to a fixpoint; each
-    round derives only from the rights the previous one found."""
+    round derives only from the rights the previous one found, and not what the subject already holds otherwise
+    (a cluster-admin acting as another cluster-admin gains nothing to report)."""
     acting: dict[str, list[tuple[Grant, str]]] = {}  # namespace ("*": any) -> grants to act as its ServiceAccounts
     for grant in grants:
         for reason in sorted({r for r, g, res, verbs in ACT_AS_SERVICE_ACCOUNTS if grant.rule.allows(g, res, verbs)}):
             acting.setdefault(grant.namespace, []).append((grant, reason))
+    held: dict[tuple[str, str, str], list[Right]] = {}  # (subject, group, resource) -> its rights
+    for right in rights:
+        held.setdefault((right.subject, right.api_group, right.resource), []).append(right)
     found: set[Right] = set()
     fresh = rights
     while fresh:
         new: set[Right] = set()
-        for held in fresh:
-            namespace = holder_namespace(held)
+        for right in fresh:
+            namespace = holder_namespace(right)
             if namespace is None:
                 continue
             actors = acting.get("*", []) + (
@@ -364,10 +377,19 @@ def acting_rights(grants: list[Grant], rights: set[Right]) -> set[Right]:
                 else acting.get(namespace, [])
             )
             for grant, reason in actors:
-                if subject_id(*grant.subject) != held.subject:
-                    right = grant.right(held.api_group, held.resource, held.verbs, reason)
-                    new.add(replace(right, namespace=held.namespace, resource_names=held.resource_names,
-                                    via=held.subject))  # fmt: skip
-        fresh = new - rights - found
-        found |= fresh
+                actor = subject_id(*grant.subject)
+                if actor == right.subject:
+                    continue
+                derived = replace(
+                    grant.right(right.api_group, right.resource, right.verbs, reason),
+                    namespace=right.namespace,
+                    resource_names=right.resource_names,
+                    via=right.subject,
+                )
+                mine = held.setdefault((actor, right.api_group, right.resource), [])
+                if not any(covers(h, derived) for h in mine):
+                    mine.append(derived)
+                    new.add(derived)
+        fresh = new
+        found |= new
     return found
