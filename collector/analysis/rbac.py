@@ -28,7 +28,7 @@ namespace's ServiceAccounts and of their groups, transitively.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, astuple, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from collector.analysis.reachability.selectors import Selector
@@ -104,8 +104,11 @@ class Right:
     def resource_id(self) -> str:
         return f"{self.resource}.{self.api_group}" if self.api_group else self.resource
 
-    def sort_key(self) -> tuple[tuple[bool, Any], ...]:
-        return tuple((v is not None, v) for v in astuple(self))
+    def sort_key(self) -> tuple[Any, ...]:
+        path = (self.binding or "", self.role or "", self.rule_role or "", -1 if self.rule is None else self.rule)
+        subject = (self.subject_kind, self.subject_name, self.subject_namespace or "")
+        right = (self.api_group, self.resource, self.namespace, self.verbs, self.resource_names)
+        return (*subject, *right, *path, self.indirect or "", self.via or "")
 
 
 @dataclass(frozen=True, order=True)
@@ -343,12 +346,12 @@ def holder_namespace(right: Right) -> str | None:
     return None
 
 
-def covers(held: Right, right: Right) -> bool:
-    """Whether ``held`` gives at least ``right`` (same resource, as wide a namespace, verbs and names)."""
+def covers(held: Right, namespace: str, verbs: tuple[str, ...], names: tuple[str, ...]) -> bool:
+    """Whether ``held`` gives at least the right to ``verbs`` on ``names`` (empty: all) of its resource there."""
     return (
-        held.namespace in ("*", right.namespace)
-        and set(right.verbs) <= set(held.verbs)
-        and (not held.resource_names or set(right.resource_names) <= set(held.resource_names))
+        held.namespace in ("*", namespace)
+        and set(verbs) <= set(held.verbs)
+        and (not held.resource_names or (bool(names) and set(names) <= set(held.resource_names)))
     )
 
 
@@ -356,29 +359,38 @@ def acting_rights(grants: list[Grant], rights: set[Right]) -> set[Right]:
     """The rights subjects take by acting as ServiceAccounts (impersonation, workloads, tokens), to a fixpoint; each
     round derives only from the rights the previous one found, and not what the subject already holds otherwise
     (a cluster-admin acting as another cluster-admin gains nothing to report)."""
-    acting: dict[str, list[tuple[Grant, str]]] = {}  # namespace ("*": any) -> grants to act as its ServiceAccounts
+    # namespace ("*": any) -> the first grant (the path reported) of each subject and reason acting as its accounts
+    first: dict[tuple[str, tuple[str, str, str | None], str], Grant] = {}
     for grant in grants:
         for reason in sorted({r for r, g, res, verbs in ACT_AS_SERVICE_ACCOUNTS if grant.rule.allows(g, res, verbs)}):
-            acting.setdefault(grant.namespace, []).append((grant, reason))
+            first.setdefault((grant.namespace, grant.subject, reason), grant)
+    acting: dict[str, list[tuple[str, Grant, str]]] = {}
+    for (namespace, subject, reason), grant in first.items():
+        acting.setdefault(namespace, []).append((subject_id(*subject), grant, reason))
     held: dict[tuple[str, str, str], list[Right]] = {}  # (subject, group, resource) -> its rights
     for right in rights:
         held.setdefault((right.subject, right.api_group, right.resource), []).append(right)
     found: set[Right] = set()
+    seen: set[tuple[Any, ...]] = set()  # rights already derived from: another path to one gives nothing new
     fresh = rights
     while fresh:
         new: set[Right] = set()
         for right in fresh:
             namespace = holder_namespace(right)
-            if namespace is None:
+            what = (right.subject, right.api_group, right.resource, right.namespace, right.verbs, right.resource_names)
+            if namespace is None or what in seen:
                 continue
+            seen.add(what)
             actors = acting.get("*", []) + (
-                [a for ns, grants_ in acting.items() if ns != "*" for a in grants_]
+                [a for ns, actors_ in acting.items() if ns != "*" for a in actors_]
                 if namespace == "*"
                 else acting.get(namespace, [])
             )
-            for grant, reason in actors:
-                actor = subject_id(*grant.subject)
-                if actor == right.subject:
+            for actor, grant, reason in actors:
+                mine = held.setdefault((actor, right.api_group, right.resource), [])
+                if actor == right.subject or any(
+                    covers(h, right.namespace, right.verbs, right.resource_names) for h in mine
+                ):
                     continue
                 derived = replace(
                     grant.right(right.api_group, right.resource, right.verbs, reason),
@@ -386,10 +398,8 @@ def acting_rights(grants: list[Grant], rights: set[Right]) -> set[Right]:
                     resource_names=right.resource_names,
                     via=right.subject,
                 )
-                mine = held.setdefault((actor, right.api_group, right.resource), [])
-                if not any(covers(h, derived) for h in mine):
-                    mine.append(derived)
-                    new.add(derived)
+                mine.append(derived)
+                new.add(derived)
         fresh = new
         found |= new
     return found
