@@ -632,25 +632,16 @@ def emit_gateways(ctx: CollectContext, cluster: str, report: GatewayReport, sha:
 
 
 def emit_rbac(ctx: CollectContext, cluster: str, report: RbacReport, sha: str) -> None:
-    for r in report.rights:
-        row = {
-            "cluster": cluster,
-            "subject": r.subject,
-            "subject_kind": r.subject_kind,
-            "subject_name": r.subject_name,
-            "subject_namespace": r.subject_namespace,
-            "api_group": r.api_group,
-            "resource": r.resource,
-            "namespace": r.namespace,
-            "verbs": list(r.verbs),
-            "resource_names": list(r.resource_names),
-            "binding": r.binding,
-            "role": r.role,
-            "rule_role": r.rule_role,
-            "rule_index": r.rule,
-            "indirect": r.indirect,
-            "via": r.via,
-        }
-        ctx.emit("rbac_exposure_rights", row, sha)
+    """Write the ``rbac_exposure_rights`` rows as NDJSON and bulk-load them (a large cluster has 100,000s);
+    emit the unresolved bindings."""
+    provenance = {"source": ctx.source, "run_id": ctx.run_id, "artifact_sha256": sha, "collected_at": ctx.collected_at}
+    with tempfile.TemporaryDirectory(prefix="defensible-analysis-") as tmp:
+        path = Path(tmp) / "rbac_exposure_rights.ndjson"
+        with open(path, "w", encoding="utf-8") as fh:
+            for r in report.rights:
+                row = {"cluster": cluster, "subject": r.subject, **asdict(r), **provenance}
+                row["rule_index"] = row.pop("rule")
+                fh.write(json.dumps(row, default=str) + "\n")
+        ctx.load_ndjson("rbac_exposure_rights", path)
     for u in report.unresolved:
         ctx.emit("rbac_unresolved_bindings", {"cluster": cluster, **asdict(u)}, sha)
