@@ -116,3 +116,32 @@ def test_malformed_object_is_named(rbac: Any, obj: dict[str, Any], message: str)
     objects = [obj, {"kind": "ClusterRole", "metadata": {"name": "x"}}]
     with pytest.raises(ValueError, match="^" + re.escape(message)):
         rbac.analyze_rbac(objects)
+
+
+def test_a_redacted_label_value_may_be_aggregated(rbac: Any) -> None:
+    """The collector redacts the value of a label whose key looks like a credential's (``x/secret``): whatever the
+    value was, a selector on that key may have matched it, so the role is aggregated."""
+    aggregate = {
+        "kind": "ClusterRole",
+        "metadata": {"name": "agg"},
+        "aggregationRule": {
+            "clusterRoleSelectors": [
+                {"matchExpressions": [{"key": "example.com/secret", "operator": "In", "values": ["gw"]}]}
+            ]
+        },
+    }
+    source = {
+        "kind": "ClusterRole",
+        "metadata": {"name": "src", "labels": {"example.com/secret": "[redacted]"}},
+        "rules": [{"apiGroups": [""], "resources": ["services"], "verbs": ["create"]}],
+    }
+    binding = {
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": "b"},
+        "roleRef": {"kind": "ClusterRole", "name": "agg"},
+        "subjects": [{"kind": "User", "name": "u"}],
+    }
+    rights = rbac.analyze_rbac([aggregate, source, binding]).rights
+    assert [(r.subject, r.resource, r.rule_role) for r in rights if r.subject == "User:u"] == [
+        ("User:u", "services", "ClusterRole src")
+    ]

@@ -12,7 +12,7 @@ authorizer's semantics (https://kubernetes.io/docs/reference/access-authn-authz/
   ``resourceNames`` limit a right to the named objects (reported with it; a create right so limited is reported as
   a create right, the conservative reading);
 - an aggregated ClusterRole holds its own rules (written by the controller, possibly stale) and the rules of every
-  ClusterRole its ``clusterRoleSelectors`` match, transitively;
+  ClusterRole its ``clusterRoleSelectors`` match, transitively (a label whose value was redacted matches);
 - a ServiceAccount subject without a namespace is of the RoleBinding's namespace (of a ClusterRoleBinding: no one);
   a User ``system:serviceaccount:<ns>:<name>`` is that ServiceAccount;
 - ``Group:system:masters`` is a superuser: it can change every exposure resource everywhere.
@@ -48,6 +48,7 @@ EXPOSURE: tuple[tuple[str, str], ...] = (
 )
 WRITE = ("create", "patch", "update")
 SUPERUSER = "system:masters"
+REDACTED = "[redacted]"  # a label value the collector redacted (collector.redaction): unknown, so it may match
 SA_USER = "system:serviceaccount:"
 RBAC_WRITE = ((RBAC_GROUP, r, WRITE) for r in ("roles", "clusterroles", "rolebindings", "clusterrolebindings"))
 # (reason, group, resource, verbs): rights that lead to exposure rights without holding one
@@ -278,7 +279,12 @@ def effective_rules(key: str, roles: dict[str, dict[str, Any]], seen: frozenset[
     seen = seen | {key}
     for other, obj in sorted(roles.items()):
         labels = (obj.get("metadata") or {}).get("labels") or {}
-        if obj["kind"] == "ClusterRole" and other not in seen and any(s.matches(labels) for s in selectors):
+        unknown = {k for k, v in labels.items() if v == REDACTED}
+        if (
+            obj["kind"] == "ClusterRole"
+            and other not in seen
+            and any(s.matches(labels) or unknown & s.keys for s in selectors)
+        ):
             yield from effective_rules(other, roles, seen)
 
 
