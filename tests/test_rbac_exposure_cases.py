@@ -15,7 +15,7 @@ CASES = Path(__file__).parent / "data" / "rbac-exposure"
 CASE_FILES = sorted(CASES.glob("*.yaml"))
 CASE_KEYS = {"description", "reference", "objects", "expect", "unresolved", "holders"}
 ENTRY_KEYS = {"subject", "resources", "namespace", "verbs", "indirect", "names", "path"}
-INDIRECT = {"rbac-write", "escalate", "bind", "impersonate", "serviceaccount"}
+INDIRECT = {"rbac-write", "escalate", "bind", "impersonate", "serviceaccount", "webhook", "certificate"}
 GATEWAY_API = [
     f"{r}.gateway.networking.k8s.io"
     for r in ("gateways", "httproutes", "grpcroutes", "tlsroutes", "tcproutes", "udproutes", "referencegrants")

@@ -19,10 +19,12 @@ authorizer's semantics (https://kubernetes.io/docs/reference/access-authn-authz/
 
 Privilege escalation gives indirect rights (``Right.indirect``), each counted on its own because a user's groups are
 unknown and another binding may supply the rest: ``rbac-write`` (create, update or patch Roles, ClusterRoles or
-their bindings) and ``escalate`` or ``bind`` on roles, every exposure right in the grant's namespace;
-``impersonate`` users or groups (cluster-wide): every right; ``impersonate`` ServiceAccounts, or ``serviceaccount``
-(create or change workloads, exec into pods, read Secrets, create tokens in a namespace): the rights of the
-namespace's ServiceAccounts and of their groups, transitively.
+their bindings) and ``escalate`` or ``bind`` on roles, every exposure right in the grant's namespace; cluster-wide,
+``impersonate`` users or groups, ``webhook`` (write mutating admission webhooks or policies) and ``certificate``
+(approve client certificates for the kube-apiserver-client signer): every right; ``impersonate`` ServiceAccounts,
+or ``serviceaccount`` (create or change workloads, exec or attach into pods or add ephemeral containers, read
+Secrets, create tokens in a namespace; node proxies, cluster-wide): the rights of the namespace's ServiceAccounts
+and of their groups, transitively.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from collector.analysis.reachability.selectors import Selector
 RBAC_GROUP = "rbac.authorization.k8s.io"
 GATEWAY_API = "gateway.networking.k8s.io"
 ISTIO = "networking.istio.io"
+ADMISSION = "admissionregistration.k8s.io"
 # (API group, resource) of every object that makes or changes an entry point; Services: RBAC cannot restrict type
 EXPOSURE: tuple[tuple[str, str], ...] = (
     *((GATEWAY_API, r) for r in ("gateways", "httproutes", "grpcroutes", "tlsroutes", "tcproutes", "udproutes")),
@@ -59,7 +62,17 @@ ESCALATION: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("bind", RBAC_GROUP, "roles", ("bind",)),
     ("bind", RBAC_GROUP, "clusterroles", ("bind",)),
 )
-IMPERSONATE_IDENTITY = (("", "users"), ("", "groups"))  # cluster-scoped: only a ClusterRoleBinding grants them
+# cluster-scoped rights, granted only by a ClusterRoleBinding, that give every right: (reason, group, resource, verbs)
+CLUSTER_ESCALATION: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+    ("impersonate", "", "users", ("impersonate",)),  # as any user or group, system:masters among them
+    ("impersonate", "", "groups", ("impersonate",)),
+    # a mutating admission webhook or policy rewrites any object admitted (a Service into a LoadBalancer)
+    *(
+        ("webhook", ADMISSION, r, WRITE)
+        for r in ("mutatingwebhookconfigurations", "mutatingadmissionpolicies", "mutatingadmissionpolicybindings")
+    ),
+)
+CLIENT_SIGNERS = ("kubernetes.io/kube-apiserver-client", "kubernetes.io/*")  # may sign a system:masters client cert
 # (reason, group, resource, verbs): rights to act as the ServiceAccounts of the namespace they apply in
 ACT_AS_SERVICE_ACCOUNTS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("impersonate", "", "serviceaccounts", ("impersonate",)),
@@ -68,6 +81,8 @@ ACT_AS_SERVICE_ACCOUNTS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("serviceaccount", "", "pods", ("create",)),
     ("serviceaccount", "", "pods/exec", ("create", "get")),
     ("serviceaccount", "", "pods/attach", ("create", "get")),
+    ("serviceaccount", "", "pods/ephemeralcontainers", ("update", "patch")),
+    ("serviceaccount", "", "nodes/proxy", ("create", "get")),  # the kubelet API: exec into any pod of the node
     ("serviceaccount", "", "replicationcontrollers", WRITE),
     *(("serviceaccount", "apps", r, WRITE) for r in ("deployments", "replicasets", "statefulsets", "daemonsets")),
     *(("serviceaccount", "batch", r, WRITE) for r in ("jobs", "cronjobs")),
@@ -333,8 +348,11 @@ def direct_rights(grant: Grant) -> Iterator[Right]:
 def escalation_rights(grant: Grant) -> Iterator[Right]:
     """Every exposure right, in the grant's namespace, for rights that let a subject grant itself any right."""
     reasons = {reason for reason, g, r, verbs in ESCALATION if grant.rule.allows(g, r, verbs)}
-    if grant.namespace == "*" and any(grant.rule.allows(g, r, ("impersonate",)) for g, r in IMPERSONATE_IDENTITY):
-        reasons.add("impersonate")  # as any user or group, system:masters among them
+    if grant.namespace == "*":
+        reasons |= {reason for reason, g, r, verbs in CLUSTER_ESCALATION if grant.rule.allows(g, r, verbs)}
+        signers = grant.rule.allows("certificates.k8s.io", "signers", ("approve",))
+        if signers and (not grant.rule.names or set(grant.rule.names) & set(CLIENT_SIGNERS)):
+            reasons.add("certificate")  # approve a client certificate for any user and group
     for reason in sorted(reasons):
         for group, resource in EXPOSURE:
             yield grant.right(group, resource, WRITE, reason)
@@ -368,8 +386,10 @@ def acting_rights(grants: list[Grant], rights: set[Right]) -> set[Right]:
     # namespace ("*": any) -> the first grant (the path reported) of each subject and reason acting as its accounts
     first: dict[tuple[str, tuple[str, str, str | None], str], Grant] = {}
     for grant in grants:
-        for reason in sorted({r for r, g, res, verbs in ACT_AS_SERVICE_ACCOUNTS if grant.rule.allows(g, res, verbs)}):
-            first.setdefault((grant.namespace, grant.subject, reason), grant)
+        for reason, g, res, verbs in ACT_AS_SERVICE_ACCOUNTS:
+            cluster_scoped = res == "nodes/proxy"  # a RoleBinding cannot grant it
+            if grant.rule.allows(g, res, verbs) and (grant.namespace == "*" or not cluster_scoped):
+                first.setdefault((grant.namespace, grant.subject, reason), grant)
     acting: dict[str, list[tuple[str, Grant, str]]] = {}
     for (namespace, subject, reason), grant in first.items():
         acting.setdefault(namespace, []).append((subject_id(*subject), grant, reason))

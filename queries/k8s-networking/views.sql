@@ -1294,6 +1294,8 @@ SELECT e.cluster, e.binding_namespace AS namespace,
                  WHEN 'bind' THEN ' (indirect: bind on roles)'
                  WHEN 'impersonate' THEN ' (indirect: impersonation' || coalesce(' of ' || e.via, '') || ')'
                  WHEN 'serviceaccount' THEN ' (indirect: acts as ' || e.via || ')'
+                 WHEN 'webhook' THEN ' (indirect: writes mutating admission webhooks or policies)'
+                 WHEN 'certificate' THEN ' (indirect: approves client certificates for any user and group)'
                  ELSE '' END AS finding,
        b.location, e.source, e.run_id, e.artifact_sha256, e.collected_at
 FROM exposure_rights e
