@@ -135,3 +135,19 @@ def test_no_rbac_collected_is_no_evidence(tmp_path: Path) -> None:
         assert run_source(store, AnalysisSource(), {}).status == "succeeded"
         result = judge(store, "k8s-networking", CLAIM)
         assert (result.verdict, len(result.gaps.rows)) == ("no-evidence", 0), result.reason
+
+
+def test_a_malformed_rbac_object_is_a_gap(tmp_path: Path) -> None:
+    broken = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": "odd", "namespace": "shop"},
+        "rules": [{"apiGroups": [""], "resources": "services", "verbs": ["create"]}],
+    }
+    with Store.open(tmp_path / "store.duckdb") as store:
+        collect(store, tmp_path, "prod", [*BASELINE, broken])
+        assert run_source(store, AnalysisSource(), {}).status == "partial"
+        result = judge(store, "k8s-networking", CLAIM)
+    assert result.verdict == "gap"
+    [(obj, finding)] = rows(result.gaps, "object", "finding")
+    assert obj == "Role/odd" and finding.startswith("left out of the rbac analysis of cluster prod as malformed")
