@@ -158,10 +158,10 @@ def test_fixed_gap_and_expired_waiver_are_exactly_what_the_diff_reports(pair: Pa
         "scope": None,
         "signed_by": [signer],
         "verified_with": signer,
-        "verdicts": {"satisfied": 5, "waived": 1, "gap": 12, "no-evidence": 4},
+        "verdicts": {"satisfied": 5, "waived": 1, "gap": 12, "no-evidence": 5},  # + exposure-rights-restricted
     }
     assert doc["new"]["as_of"] == (pair.old_as_of + timedelta(hours=1)).isoformat()
-    assert doc["new"]["verdicts"] == {"satisfied": 5, "gap": 13, "no-evidence": 4}
+    assert doc["new"]["verdicts"] == {"satisfied": 5, "gap": 13, "no-evidence": 5}
     assert doc["warnings"] == []
     assert doc["verdict_changes"] == [
         {"claim": "git-changes/live-matches-git", "title": "Live objects match Git", "old": "satisfied", "new": "gap"},
@@ -218,7 +218,7 @@ def test_markdown_of_the_same_diff(pair: Pair) -> None:
     md = sections(result.stdout)
     assert md[""][0] == "# Defensibility diff"
     assert f"| as of | {pair.old_as_of.isoformat()} | {(pair.old_as_of + timedelta(hours=1)).isoformat()} |" in md[""]
-    assert "| verdicts | 5 satisfied, 1 waived, 12 gap, 4 no-evidence | 5 satisfied, 13 gap, 4 no-evidence |" in md[""]
+    assert "| verdicts | 5 satisfied, 1 waived, 12 gap, 5 no-evidence | 5 satisfied, 13 gap, 5 no-evidence |" in md[""]
     assert md[""][-3:] == [
         "- git-changes/live-matches-git: satisfied → gap",
         "- logs/egress-controlled: waived → gap",
