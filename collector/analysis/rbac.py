@@ -18,13 +18,14 @@ authorizer's semantics (https://kubernetes.io/docs/reference/access-authn-authz/
 - ``Group:system:masters`` is a superuser: it can change every exposure resource everywhere.
 
 Privilege escalation gives indirect rights (``Right.indirect``), each counted on its own because a user's groups are
-unknown and another binding may supply the rest: ``rbac-write`` (create, update or patch Roles, ClusterRoles or
-their bindings) and ``escalate`` or ``bind`` on roles, every exposure right in the grant's namespace; cluster-wide,
-``impersonate`` users or groups, ``webhook`` (write mutating admission webhooks or policies) and ``certificate``
-(approve client certificates for the kube-apiserver-client signer): every right; ``impersonate`` ServiceAccounts,
-or ``serviceaccount`` (create or change workloads, exec or attach into pods or add ephemeral containers, read
-Secrets, create tokens in a namespace; node proxies, cluster-wide): the rights of the namespace's ServiceAccounts
-and of their groups, transitively.
+unknown and another binding may supply the rest. Every exposure right in the grant's namespace: ``rbac-write``
+(create, update or patch Roles or RoleBindings), ``escalate`` on roles, ``bind`` on roles or clusterroles. Through a
+ClusterRoleBinding only, every right everywhere: ``rbac-write`` on ClusterRoles or their bindings, ``escalate`` on
+clusterroles, ``impersonate`` users or groups, ``webhook`` (write mutating admission webhooks or policies),
+``certificate`` (approve client certificates for the kube-apiserver-client signer). The rights of a namespace's
+ServiceAccounts and of their groups, transitively: ``impersonate`` ServiceAccounts, or ``serviceaccount`` (create or
+change workloads, exec or attach into pods or add ephemeral containers, read Secrets, create tokens in the
+namespace; node proxies, cluster-wide).
 """
 
 from __future__ import annotations
@@ -53,17 +54,20 @@ WRITE = ("create", "patch", "update")
 SUPERUSER = "system:masters"
 REDACTED = "[redacted]"  # a label value the collector redacted (collector.redaction): unknown, so it may match
 SA_USER = "system:serviceaccount:"
-RBAC_WRITE = ((RBAC_GROUP, r, WRITE) for r in ("roles", "clusterroles", "rolebindings", "clusterrolebindings"))
-# (reason, group, resource, verbs): rights that lead to exposure rights without holding one
+# (reason, group, resource, verbs): rights that lead to exposure rights without holding one, in the namespace a
+# RoleBinding grants them in (bind is checked in the namespace of the binding being made, even for a ClusterRole)
 ESCALATION: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
-    *(("rbac-write", g, r, v) for g, r, v in RBAC_WRITE),
+    ("rbac-write", RBAC_GROUP, "roles", WRITE),
+    ("rbac-write", RBAC_GROUP, "rolebindings", WRITE),
     ("escalate", RBAC_GROUP, "roles", ("escalate",)),
-    ("escalate", RBAC_GROUP, "clusterroles", ("escalate",)),
     ("bind", RBAC_GROUP, "roles", ("bind",)),
     ("bind", RBAC_GROUP, "clusterroles", ("bind",)),
 )
-# cluster-scoped rights, granted only by a ClusterRoleBinding, that give every right: (reason, group, resource, verbs)
+# cluster-scoped rights, granted only by a ClusterRoleBinding: every right everywhere (reason, group, resource, verbs)
 CLUSTER_ESCALATION: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+    ("rbac-write", RBAC_GROUP, "clusterroles", WRITE),
+    ("rbac-write", RBAC_GROUP, "clusterrolebindings", WRITE),
+    ("escalate", RBAC_GROUP, "clusterroles", ("escalate",)),
     ("impersonate", "", "users", ("impersonate",)),  # as any user or group, system:masters among them
     ("impersonate", "", "groups", ("impersonate",)),
     # a mutating admission webhook or policy rewrites any object admitted (a Service into a LoadBalancer)
@@ -109,7 +113,9 @@ class Right:
     role: str | None  # the role bound: Role ns/name, ClusterRole name
     rule_role: str | None  # the role whose rule it is (another ClusterRole when aggregated)
     rule: int | None  # index in rule_role's rules
-    indirect: str | None = None  # None: direct; rbac-write, escalate, bind, impersonate, serviceaccount
+    indirect: str | None = (
+        None  # None: direct; rbac-write, escalate, bind, impersonate, webhook, certificate, serviceaccount
+    )
     via: str | None = None  # an indirect right taken from a ServiceAccount or group: that subject
 
     @property
