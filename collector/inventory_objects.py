@@ -2,7 +2,8 @@
 
 The analyses in ``collector.analysis`` (reachability, gateway) read objects as ``kubectl get -o json`` gives
 them; the store keeps them as rows. ``current_objects`` turns the rows of a cluster back into objects with
-``apiVersion``, ``kind``, ``metadata`` (name, namespace, labels, annotations, ownerReferences) and ``spec``.
+``apiVersion``, ``kind``, ``metadata`` (name, namespace, labels, annotations, ownerReferences) and ``spec`` (RBAC
+objects: their ``rules``, ``aggregationRule``, ``roleRef`` and ``subjects``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ GATEWAY_KINDS = (
 BACKEND_TLS_KINDS = ("Service", "BackendTLSPolicy")
 # Istio mesh enrollment and DestinationRule lookup (collector.analysis.mesh; issue 16 traffic-encrypted).
 MESH_KINDS = (*REACHABILITY_KINDS, "Service", "Gateway", "PeerAuthentication", "DestinationRule")
-ANALYSED_KINDS = tuple(dict.fromkeys(REACHABILITY_KINDS + GATEWAY_KINDS + MESH_KINDS + BACKEND_TLS_KINDS))
+# Who can change an entry point (collector.analysis.rbac; issue 22 exposure-rights-restricted).
+RBAC_KINDS = ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")
+ANALYSED_KINDS = tuple(dict.fromkeys(REACHABILITY_KINDS + GATEWAY_KINDS + MESH_KINDS + BACKEND_TLS_KINDS + RBAC_KINDS))
 
 
 class InventoryError(Exception):
@@ -107,4 +110,7 @@ def to_object(
         metadata["ownerReferences"] = owners
     if created_at:
         metadata["creationTimestamp"] = created_at
-    return {"apiVersion": api_version, "kind": kind, "metadata": metadata, "spec": json.loads(spec) if spec else {}}
+    content = json.loads(spec) if spec else {}
+    if api_version.startswith("rbac.authorization.k8s.io/"):
+        return {"apiVersion": api_version, "kind": kind, "metadata": metadata, **content}
+    return {"apiVersion": api_version, "kind": kind, "metadata": metadata, "spec": content}

@@ -53,6 +53,7 @@ def test_demo_bundle_verifies_and_has_expected_layout(demo_dir: Path) -> None:
         "k8s-networking/traffic-encrypted": "gap",
         "k8s-networking/backend-reencryption": "gap",
         "k8s-networking/route-conflicts-absent": "satisfied",
+        "k8s-networking/exposure-rights-restricted": "no-evidence",  # the demo's manifests hold no RBAC
         "logs/egress-controlled": "gap",
         "logs/policy-denies-visible": "satisfied",
         "logs/incidents-traceable": "gap",  # the internal gateway wrote no access log

@@ -124,7 +124,7 @@ def test_oscal_of_demo_bundle_validates_with_trestle_and_maps_each_claim(
     model = trestle_validated(doc, tmp_path)
     claims = all_claims(demo.claims)
     [result] = model.results
-    assert len(result.findings) == len(result.observations) == len(claims) == 33
+    assert len(result.findings) == len(result.observations) == len(claims) == 34
     assert model.metadata.last_modified == result.start == datetime.fromisoformat(demo.claims["as_of"])
     findings = oscal_findings(doc)
     assert set(findings) == set(claims)
@@ -246,8 +246,8 @@ def test_junit_of_demo_bundle_counts_the_verdicts(demo: Bundle) -> None:
     failing = sum(c["verdict"] in ("gap", "no-evidence", "stale") for c in claims.values())
     as_of = datetime.fromisoformat(demo.claims["as_of"])
     assert root.tag == "testsuites"
-    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("33", str(failing), "0")
-    assert failing == 24  # 18 gaps; out-of-band-changes, logs-retained, the game day, rollback test and the two
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("34", str(failing), "0")
+    assert failing == 25  # 18 gaps; exposure-rights-restricted (no RBAC), out-of-band-changes, logs-retained, the game day, rollback test and the two
     # multi-cluster claims (one cluster) lack evidence
     suites = root.findall("testsuite")
     assert [s.get("name") for s in suites] == [p["id"] for p in demo.claims["packs"]]

@@ -351,10 +351,15 @@ def test_baseline_satisfies_every_claim(baseline: Baseline, config_file: Path) -
     packs = [arg for p in PACKS for arg in ("--pack", p)]
     result = cli("check", *packs, "--format", "json", "--as-of", AS_OF.isoformat(), "--store", str(baseline.store),
                  "--config", str(config_file))  # fmt: skip
-    assert result.exit_code == 0, result.output
     verdicts = {c["claim"]: c["verdict"] for c in json.loads(result.output)}
-    # route-conflicts-absent (k8s-networking) is judged by tests/test_route_conflicts.py, not by this corpus
-    assert verdicts == {**dict.fromkeys(CLAIMS, "satisfied"), "route-conflicts-absent": "satisfied"}
+    # route-conflicts-absent (k8s-networking) is judged by tests/test_route_conflicts.py, not by this corpus;
+    # exposure-rights-restricted by tests/test_exposure_rights_claim.py (no RBAC here: no evidence, exit code 1)
+    assert verdicts == {
+        **dict.fromkeys(CLAIMS, "satisfied"),
+        "route-conflicts-absent": "satisfied",
+        "exposure-rights-restricted": "no-evidence",
+    }
+    assert result.exit_code == 1, result.output
     # and the reachability pack's claims too: its declared callers are those its policies admit
     result = cli("check", "--pack", "reachability", "--format", "json", "--as-of", AS_OF.isoformat(),
                  "--store", str(baseline.store), "--config", str(config_file))  # fmt: skip

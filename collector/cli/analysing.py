@@ -1,8 +1,9 @@
-"""Commands that analyse the current inventory: `reach`, `routes`."""
+"""Commands that analyse the current inventory: `reach`, `routes`, `who-can-expose`."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import click
 
 from collector.analysis.gateway.attachment import analyze_gateways
 from collector.analysis.gateway.model import Attachment
+from collector.analysis.rbac import Right, analyze_rbac
 from collector.analysis.reachability import Inventory, ReachabilityError, analyze
 from collector.cli.common import (
     command,
@@ -20,7 +22,7 @@ from collector.cli.common import (
     store_option,
 )
 from collector.cli.group import example
-from collector.inventory_objects import InventoryError, current_objects, listing_runs, pick_cluster
+from collector.inventory_objects import RBAC_KINDS, InventoryError, current_objects, listing_runs, pick_cluster
 from collector.store import Store, StoreError
 
 
@@ -191,3 +193,58 @@ def route_line(route: dict[str, Any]) -> str:
     if route["accepted"]:
         return f"accepted {route['route']} for {', '.join(route['hostnames']) or 'any host'}"
     return f"rejected {route['route']}: {route['reason']}"
+
+
+@command(
+    epilog=example(
+        "defensible who-can-expose",
+        "defensible who-can-expose --namespace shop --cluster prod --format json",
+    )
+)
+@click.option("--namespace", help="Only the rights that apply in this namespace (those in every namespace too).")
+@click.option("--cluster", help="Cluster of the store (default: the only one).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@config_option
+@store_option
+def who_can_expose(namespace: str | None, cluster: str | None, fmt: str, config_path: Path | None, store: Path) -> None:
+    """Who can create or change an entry point (Gateway API Gateways, routes and ReferenceGrants, Ingresses,
+    Services, Istio Gateways and VirtualServices), from the RBAC of the store's current inventory: each subject, what
+    it can do where, and the binding, role and rule it comes from, or the privilege escalation. Bindings that grant
+    nothing go to stderr. See docs/analysis.md."""
+    cluster, objects, listed = current_inventory(configured_store(store, load_config(config_path)), cluster)
+    if missing := [k for k in RBAC_KINDS if k not in listed]:
+        fail(f"cluster {cluster}: {', '.join(missing)} not listed: collect kubernetes with its RBAC kinds first")
+    try:
+        report = analyze_rbac([o for o in objects if o["kind"] in RBAC_KINDS])
+    except ValueError as exc:
+        fail(f"cluster {cluster}: {exc}")
+    rights = [r for r in report.rights if namespace is None or r.namespace in ("*", namespace)]
+    if fmt == "json":
+        doc = [{"subject": r.subject, "resource": r.resource_id, **asdict(r)} for r in rights]
+        click.echo(json.dumps({"cluster": cluster, "rights": doc}, indent=2))
+    else:
+        paths: dict[tuple[Any, ...], list[str]] = {}
+        for r in rights:
+            paths.setdefault(right_path(r), []).append(r.resource_id)
+        for path, resources in paths.items():
+            click.echo(right_line(path, resources))
+    for u in report.unresolved:
+        click.echo(f"grants nothing: {u.binding} ({u.reason})", err=True)
+
+
+def right_path(r: Right) -> tuple[Any, ...]:
+    return (r.subject, r.verbs, r.namespace, r.resource_names, r.binding, r.role, r.rule_role, r.rule, r.indirect,
+            r.via)  # fmt: skip
+
+
+def right_line(path: tuple[Any, ...], resources: list[str]) -> str:
+    """``Group:dev can create, update httproutes.gateway.networking.k8s.io in shop via RoleBinding shop/dev ->
+    ClusterRole edit (rule 0 of ClusterRole gateway-api-edit)``, as the claim's findings read."""
+    subject, verbs, namespace, names, binding, role, rule_role, rule, indirect, via = path
+    where = "every namespace" if namespace == "*" else namespace
+    named = f" named {', '.join(names)}" if names else ""
+    line = f"{subject} can {', '.join(verbs)} {', '.join(resources)}{named} in {where}"
+    if binding is None:
+        return f"{line} (superuser group)"
+    line += f" via {binding} -> {role} (rule {rule} of {rule_role})"
+    return f"{line} [indirect: {indirect}{f' as {via}' if via else ''}]" if indirect else line

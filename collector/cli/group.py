@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "kms-pubkey": ("setup", "Write an AWS KMS signing key's public key (PEM) for verifiers."),
     "reach": ("analysing", "NetworkPolicy reachability of a workload, from the store's current inventory."),
     "routes": ("analysing", "A Gateway's listeners and the routes attached or rejected, as a controller sees them."),
+    "who-can-expose": ("analysing", "Who can create or change an entry point (RBAC), from the current inventory."),
     "status": ("inspecting", "Show what the store holds, what it covers, and how fresh it is."),
     "query": ("inspecting", "Run read-only SQL over the store."),
     "shell": ("inspecting", "An interactive read-only SQL prompt over the store."),

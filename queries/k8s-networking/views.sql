@@ -1239,3 +1239,84 @@ SELECT *,
                  || ' (controller ' || controller || ' of IngressClass ' || class || ')' END
          || '; a DestinationRule applied by a sidecar of the controller is not judged' AS why_not
 FROM judged;
+
+-- Who can change an entry point (exposure-rights-restricted) -----------------------------------------------
+-- Clusters whose RBAC is in the inventory: Roles, ClusterRoles and their bindings listed, with ClusterRoles and
+-- ClusterRoleBindings (every cluster has the bootstrap ones: none is manifests collected without their RBAC).
+CREATE VIEW rbac_clusters AS
+SELECT cluster FROM k8s_inventory_current
+WHERE status = 'collected' AND kind IN ('Role', 'ClusterRole', 'RoleBinding', 'ClusterRoleBinding')
+GROUP BY cluster
+HAVING count(*) = 4 AND min(object_count) FILTER (WHERE kind IN ('ClusterRole', 'ClusterRoleBinding')) > 0;
+
+-- The RBAC exposure rights of analysed clusters (rbac_exposure_rights, collector/analysis/rbac.py), one row per
+-- subject and path (binding, role, rule, escalation), its exposure resources listed; `platform`: the subject is one
+-- of exposure_identities. The binding is the object each row names (its file and line); the superuser group has none.
+-- Followed by an empty stand-in, created only when the analysis table does not exist.
+CREATE VIEW exposure_rights AS
+SELECT r.cluster, r.subject, r.namespace AS scope, r.verbs, r.binding, r.role, r.rule_role, r.rule_index, r.indirect,
+       r.via, r.resource_names,
+       list_contains(CAST(getvariable('exposure_identities') AS VARCHAR[]), r.subject) AS platform,
+       string_agg(r.resource || CASE WHEN r.api_group = '' THEN '' ELSE '.' || r.api_group END, ', '
+                  ORDER BY r.resource, r.api_group) AS resources,
+       split_part(r.binding, ' ', 1) AS binding_kind,
+       CASE WHEN contains(split_part(r.binding, ' ', 2), '/') THEN split_part(split_part(r.binding, ' ', 2), '/', 1)
+            END AS binding_namespace,
+       CASE WHEN contains(split_part(r.binding, ' ', 2), '/') THEN split_part(split_part(r.binding, ' ', 2), '/', 2)
+            ELSE split_part(r.binding, ' ', 2) END AS binding_name,
+       r.source, r.run_id, r.artifact_sha256, r.collected_at
+FROM rbac_exposure_rights r
+JOIN analysed_clusters USING (cluster, run_id)
+WHERE r.cluster IN (SELECT cluster FROM rbac_clusters)
+GROUP BY ALL;
+CREATE TEMP VIEW IF NOT EXISTS exposure_rights AS
+SELECT NULL::VARCHAR AS cluster, NULL::VARCHAR AS subject, NULL::VARCHAR AS scope, NULL::VARCHAR[] AS verbs,
+       NULL::VARCHAR AS binding, NULL::VARCHAR AS role, NULL::VARCHAR AS rule_role, NULL::INTEGER AS rule_index,
+       NULL::VARCHAR AS indirect, NULL::VARCHAR AS via, NULL::VARCHAR[] AS resource_names, NULL::BOOLEAN AS platform,
+       NULL::VARCHAR AS resources, NULL::VARCHAR AS binding_kind, NULL::VARCHAR AS binding_namespace,
+       NULL::VARCHAR AS binding_name, NULL::VARCHAR AS source, NULL::VARCHAR AS run_id,
+       NULL::VARCHAR AS artifact_sha256, NULL::TIMESTAMPTZ AS collected_at
+WHERE false;
+
+CREATE VIEW exposure_right_findings AS
+SELECT e.cluster, e.binding_namespace AS namespace,
+       coalesce(e.binding_kind || '/' || e.binding_name, replace(e.subject, ':', '/')) AS object, e.subject,
+       e.scope, e.resources, e.indirect, e.platform,
+       e.subject || ' can ' || array_to_string(e.verbs, ', ') || ' ' || e.resources
+         || CASE WHEN len(e.resource_names) > 0 THEN ' named ' || array_to_string(e.resource_names, ', ') ELSE '' END
+         || CASE WHEN e.scope = '*' THEN ' in every namespace' ELSE ' in namespace ' || e.scope END
+         || CASE WHEN e.binding IS NULL THEN ' (superuser group: RBAC is not consulted)'
+                 ELSE ' via ' || e.binding || ' -> ' || e.role
+                      || CASE WHEN e.rule_role <> e.role THEN ' (aggregating ' || e.rule_role || ')' ELSE '' END
+                      || ' rule ' || e.rule_index END
+         || CASE e.indirect WHEN 'rbac-write' THEN ' (indirect: write access to RBAC objects)'
+                 WHEN 'escalate' THEN ' (indirect: escalate on roles)'
+                 WHEN 'bind' THEN ' (indirect: bind on roles)'
+                 WHEN 'impersonate' THEN ' (indirect: impersonation' || coalesce(' of ' || e.via, '') || ')'
+                 WHEN 'serviceaccount' THEN ' (indirect: acts as ' || e.via || ')'
+                 WHEN 'webhook' THEN ' (indirect: writes mutating admission webhooks or policies)'
+                 WHEN 'certificate' THEN ' (indirect: approves client certificates for any user and group)'
+                 ELSE '' END AS finding,
+       b.location, e.source, e.run_id, e.artifact_sha256, e.collected_at
+FROM exposure_rights e
+LEFT JOIN k8s_current b
+  ON b.cluster = e.cluster AND b.kind = e.binding_kind AND b.namespace IS NOT DISTINCT FROM e.binding_namespace
+     AND b.name = e.binding_name;
+
+-- Clusters whose exposure rights are not judged: no RBAC analysis of the current inventory (never run, older than
+-- the listing, or made before RBAC was analysed); and, when some cluster's RBAC is in the inventory, every cluster
+-- whose RBAC is not (as no cluster's is, the claim has no evidence).
+CREATE VIEW exposure_rights_unjudged AS
+WITH clusters AS (SELECT DISTINCT cluster FROM k8s_inventory_current WHERE status = 'collected')
+SELECT c.cluster, 'analysis/rbac' AS object,
+       'cluster ' || c.cluster || ' has no RBAC analysis of its current inventory: run `defensible collect analysis`'
+         AS finding
+FROM rbac_clusters c
+WHERE NOT EXISTS (SELECT 1 FROM exposure_rights r WHERE r.cluster = c.cluster)
+UNION ALL
+SELECT c.cluster, 'k8s_inventory',
+       'the RBAC of cluster ' || c.cluster || ' is not in its inventory (Roles, ClusterRoles and their bindings not '
+         || 'listed, or no ClusterRole or ClusterRoleBinding): who can change its entry points is not judged'
+FROM clusters c
+WHERE c.cluster NOT IN (SELECT cluster FROM rbac_clusters)
+  AND EXISTS (SELECT 1 FROM rbac_clusters);

@@ -1,10 +1,11 @@
-"""Analysis of the current Kubernetes inventory: network policy reachability and Gateway API route attachment.
+"""Analysis of the current Kubernetes inventory: network policy reachability, Gateway API route attachment, RBAC.
 
 For each cluster with a current inventory (``k8s_current``), the objects are rebuilt
-(``collector.inventory_objects``) and analysed by ``collector.analysis`` (reachability, gateway).
+(``collector.inventory_objects``) and analysed by ``collector.analysis`` (reachability, gateway, mesh, rbac).
 Each cluster's result is kept as one JSON artifact (the kubernetes runs it read, the class-level reachability, the
-attachment report) that every row cites. ``analysis_inputs`` records which kubernetes listing of each analysed
-kind was read, so that claims use an analysis only while it describes the current inventory. See docs/analysis.md.
+attachment report, the RBAC exposure rights) that every row cites. ``analysis_inputs`` records which kubernetes
+listing of each analysed kind was read, so that claims use an analysis only while it describes the current
+inventory. See docs/analysis.md.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collector.analysis.gateway.attachment import analyze_gateways
 from collector.analysis.gateway.backend_tls import analyze_backend_tls
 from collector.analysis.gateway.model import GatewayReport, RouteParentStatus
 from collector.analysis.mesh import analyze_client_tls, analyze_mesh
+from collector.analysis.rbac import RbacReport, analyze_rbac
 from collector.analysis.reachability import Inventory, Reachability, analyze
 from collector.analysis.reachability.attribution import Attribution
 from collector.analysis.reachability.conns import conn_json, conn_text
@@ -32,6 +34,7 @@ from collector.inventory_objects import (
     BACKEND_TLS_KINDS,
     GATEWAY_KINDS,
     MESH_KINDS,
+    RBAC_KINDS,
     REACHABILITY_KINDS,
     current_objects,
     inventory_clusters,
@@ -275,6 +278,35 @@ MIGRATIONS = (
         {PROVENANCE_COLUMNS}
     );
     """,
+    # issue 22: who can create or change an exposure resource (collector.analysis.rbac), and bindings granting nothing
+    f"""
+    CREATE TABLE rbac_exposure_rights (
+        cluster VARCHAR NOT NULL,
+        subject VARCHAR NOT NULL,   -- User:name, Group:name, ServiceAccount:ns/name
+        subject_kind VARCHAR NOT NULL,
+        subject_name VARCHAR NOT NULL,
+        subject_namespace VARCHAR,  -- of a ServiceAccount
+        api_group VARCHAR NOT NULL, -- '' for the core group (services)
+        resource VARCHAR NOT NULL,  -- plural: gateways, httproutes, ingresses, services, ...
+        namespace VARCHAR NOT NULL, -- where the right applies; '*': every namespace
+        verbs VARCHAR[] NOT NULL,   -- among create, patch, update
+        resource_names VARCHAR[] NOT NULL,  -- the rule's resourceNames; empty: every object
+        binding VARCHAR,            -- RoleBinding ns/name or ClusterRoleBinding name; NULL: superuser group
+        role VARCHAR,               -- the role bound
+        rule_role VARCHAR,          -- the role whose rule grants (an aggregated ClusterRole's source)
+        rule_index INTEGER,         -- index in rule_role's rules
+        indirect VARCHAR,           -- NULL: direct; rbac-write, escalate, bind, impersonate, serviceaccount
+        via VARCHAR,                -- an indirect right taken from a ServiceAccount or group: that subject
+        {PROVENANCE_COLUMNS}
+    );
+    CREATE TABLE rbac_unresolved_bindings (
+        cluster VARCHAR NOT NULL,
+        binding VARCHAR NOT NULL,
+        role_ref VARCHAR NOT NULL,
+        reason VARCHAR NOT NULL,
+        {PROVENANCE_COLUMNS}
+    );
+    """,
 )
 
 
@@ -350,6 +382,7 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
         [o for o in objects if o["kind"] in MESH_KINDS],
         lambda usable: (analyze_mesh(usable), analyze_client_tls(usable)),
     )
+    rbac = isolated(errors, "rbac", [o for o in objects if o["kind"] in RBAC_KINDS], analyze_rbac)
     if errors:
         ctx.partial(f"cluster {cluster}: {len(errors)} object(s) left out of the analysis (analysis_errors)")
     inventory, reach, dns = reachable or (None, None, [])
@@ -367,6 +400,7 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
         "client_tls": [asdict(c) for c in client_tls],
         "backend_tls": [asdict(p) for p in tls_ports],
         "dns": [vars(d) for d in dns],  # flat records: vars is asdict without its deep copy
+        "rbac": rbac.to_json() if rbac else None,
         "errors": errors,
     }
     parts = {key: json.dumps(value, sort_keys=True, separators=(",", ":")) for key, value in document.items()}
@@ -414,6 +448,8 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
         ctx.emit("gateway_backend_tls", {"cluster": cluster, **asdict(p)}, sha)
     for d in dns:
         ctx.emit("dns_resolution", {"cluster": cluster, **vars(d)}, sha)
+    if rbac is not None:
+        emit_rbac(ctx, cluster, rbac, sha)
     workloads = len(inventory.workloads) if inventory else 0
     policies = len(inventory.policies) if inventory else 0
     attachments = len(gateways.attachments) if gateways else 0
@@ -423,7 +459,8 @@ def analyse_cluster(ctx: CollectContext, cluster: str) -> None:
     ctx.note(
         f"cluster {cluster}: {workloads} workloads, {policies} NetworkPolicies, {admin} admin network policies, "
         f"{ordered} Cilium/Calico policies ({unmodelled} unmodelled parts), {len(classes.members) if classes else 0} "
-        f"reachability classes, {rows} class connections, {attachments} route attachments, {len(errors)} errors "
+        f"reachability classes, {rows} class connections, {attachments} route attachments, "
+        f"{len(rbac.rights) if rbac else 0} exposure rights, {len(errors)} errors "
         f"(analysed in {analysed - started:.1f}s, rows staged in {time.monotonic() - analysed:.1f}s)"
     )
 
@@ -613,3 +650,19 @@ def emit_gateways(ctx: CollectContext, cluster: str, report: GatewayReport, sha:
                 "listener_accepted": e.listener_accepted,
             }
             ctx.emit("gateway_exposure", row, sha)
+
+
+def emit_rbac(ctx: CollectContext, cluster: str, report: RbacReport, sha: str) -> None:
+    """Write the ``rbac_exposure_rights`` rows as NDJSON and bulk-load them (a large cluster has 100,000s);
+    emit the unresolved bindings."""
+    provenance = {"source": ctx.source, "run_id": ctx.run_id, "artifact_sha256": sha, "collected_at": ctx.collected_at}
+    with tempfile.TemporaryDirectory(prefix="defensible-analysis-") as tmp:
+        path = Path(tmp) / "rbac_exposure_rights.ndjson"
+        with open(path, "w", encoding="utf-8") as fh:
+            for r in report.rights:
+                row = {"cluster": cluster, "subject": r.subject, **asdict(r), **provenance}
+                row["rule_index"] = row.pop("rule")
+                fh.write(json.dumps(row, default=str) + "\n")
+        ctx.load_ndjson("rbac_exposure_rights", path)
+    for u in report.unresolved:
+        ctx.emit("rbac_unresolved_bindings", {"cluster": cluster, **asdict(u)}, sha)

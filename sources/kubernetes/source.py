@@ -1,6 +1,6 @@
 """Kubernetes inventory: Gateway API (with BackendTLSPolicy), NetworkPolicy, admin network policies, Cilium and
-Calico policies, Istio policy and DestinationRules, Services, Namespaces, Nodes and workloads (Pods and their
-controllers, for reachability).
+Calico policies, Istio policy and DestinationRules, Services, Namespaces, Nodes, workloads (Pods and their
+controllers, for reachability) and RBAC (Roles, ClusterRoles and their bindings: who can change an entry point).
 
 Offline from manifest files or ``kubectl get -A -o json`` dumps (``paths``), live through the
 ``kubernetes`` client from kubeconfig contexts (``contexts``). A kind the API server does not serve (404)
@@ -59,6 +59,8 @@ PLATFORM_CONFIGMAPS = (
     ("istio-system", "istio-ca-root-cert", ("root-cert.pem",)),
     ("istio-system", "istio", ("mesh",)),
 )
+RBAC = "rbac.authorization.k8s.io"
+RBAC_FIELDS = ("rules", "aggregationRule", "roleRef", "subjects")  # an RBAC object's content: it has no spec
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,11 @@ KINDS: tuple[Kind, ...] = (
     Kind("AnalysisTemplate", "argoproj.io", ("v1alpha1",), "analysistemplates"),
     Kind("ClusterAnalysisTemplate", "argoproj.io", ("v1alpha1",), "clusteranalysistemplates"),
     Kind("Canary", "flagger.app", ("v1beta1",), "canaries"),
+    # issue 22 (i22-rbac): who can expose a public endpoint (collector/analysis/rbac.py)
+    Kind("Role", RBAC, ("v1",), "roles"),
+    Kind("ClusterRole", RBAC, ("v1",), "clusterroles"),
+    Kind("RoleBinding", RBAC, ("v1",), "rolebindings"),
+    Kind("ClusterRoleBinding", RBAC, ("v1",), "clusterrolebindings"),
 )
 KIND_NAMES = [k.key for k in KINDS]
 EGRESS_ALLOWLIST_LABEL = "defensible.io/egress-allowlist"
@@ -497,7 +504,10 @@ def object_row(cluster: str, obj: dict, location: str, key: str | None = None) -
 
 
 def spec_of(obj: dict) -> dict:
-    """The object's spec; a Cilium policy's ``specs`` (rules beside its ``spec``) are kept in it as ``specs``."""
+    """The object's spec; a Cilium policy's ``specs`` (rules beside its ``spec``) are kept in it as ``specs``; an
+    RBAC object's ``rules``, ``aggregationRule``, ``roleRef`` and ``subjects`` are its spec."""
+    if api_group(obj["apiVersion"]) == RBAC:
+        return {key: obj[key] for key in RBAC_FIELDS if key in obj}
     spec = obj.get("spec") or {}
     return {**spec, "specs": obj["specs"]} if obj.get("specs") and isinstance(spec, dict) else spec
 
@@ -513,6 +523,8 @@ CLUSTER_SCOPED = frozenset(
         "GlobalNetworkPolicy",
         "Tier",
         "GlobalNetworkSet",
+        "ClusterRole",
+        "ClusterRoleBinding",
     }
 )
 
