@@ -51,7 +51,8 @@ def framework() -> tuple[tuple[Question, ...], tuple[Item, ...]]:
 
 def answer_questions(results: list[tuple[str, ClaimResult]], rows: dict[str, list[dict]]) -> list[dict[str, Any]]:
     """Each audit question with the claims behind its answer (verdict, reason, rows and their files) and a status:
-    ``answered`` (every judged claim holds), ``answered-with-gaps``, or ``no-evidence`` with what would provide it.
+    ``answered`` (every claim holds), ``answered-with-gaps`` (one is a gap or stale), ``partly-answered`` (those
+    judged hold, others lack evidence) or ``no-evidence``; the last two say what would provide the answer.
     ``rows`` are the bundle's evidence files' rows by path; a claim not evaluated (its pack not selected, or off)
     is listed as such."""
     by_id = {f"{pack_id}/{r.claim.id}": (pack_id, r) for pack_id, r in results}
@@ -61,12 +62,14 @@ def answer_questions(results: list[tuple[str, ClaimResult]], rows: dict[str, lis
         judged = [c for c in claims if c["verdict"] in JUDGED]
         if not judged:
             status = "no-evidence"
-        elif all(c["verdict"] in HOLDS for c in judged):
-            status = "answered"
-        else:
+        elif any(c["verdict"] not in HOLDS for c in judged):
             status = "answered-with-gaps"
+        elif len(judged) < len(claims):
+            status = "partly-answered"
+        else:
+            status = "answered"
         answer = {"id": q.id, "question": q.question, "status": status, "claims": claims}
-        if status == "no-evidence":
+        if status in ("no-evidence", "partly-answered"):
             answer["provide"] = q.provide
         answers.append(answer)
     return answers

@@ -53,7 +53,7 @@ def test_demo_bundle_verifies_and_has_expected_layout(demo_dir: Path) -> None:
         "k8s-networking/traffic-encrypted": "gap",
         "k8s-networking/backend-reencryption": "gap",
         "k8s-networking/route-conflicts-absent": "satisfied",
-        "k8s-networking/exposure-rights-restricted": "no-evidence",  # the demo's manifests hold no RBAC
+        "k8s-networking/exposure-rights-restricted": "gap",  # the case-processing developers may edit their routes
         "logs/egress-controlled": "gap",
         "logs/policy-denies-visible": "satisfied",
         "logs/incidents-traceable": "gap",  # the internal gateway wrote no access log
@@ -211,7 +211,7 @@ def test_demo_certificates_valid_names_the_expiring_secret_and_its_listener(demo
 
 def test_html_report_highlights_gaps_and_links_evidence(demo_dir: Path) -> None:
     html = (demo_dir / "bundle" / "report.html").read_text()
-    assert html.count('class="claim c-gap"') == 18 and html.count('class="claim c-satisfied"') == 9
+    assert html.count('class="claim c-gap"') == 19 and html.count('class="claim c-satisfied"') == 9
     assert 'class="gap-row"' in html and ".v-gap { background: #c62828" in html
     # at a glance, each gap claim says what is wrong: its first gap row
     assert "Secret gateway-infra/staff-wildcard-tls: certificate expires in 1" in html

@@ -170,11 +170,11 @@ def test_scorecard_and_launch_gate_of_the_demo(demo_dir: Path) -> None:
     assert areas["gateway-routing"]["claims"] == [
         "k8s-networking/public-exposure-controlled: gap",
         "k8s-networking/route-conflicts-absent: satisfied",
+        "k8s-networking/exposure-rights-restricted: gap",  # the case-processing developers may edit their routes
         "platform/gateway-classes-approved: gap",
         "resilience/timeout-ladder: gap",
         "resilience/retry-budgets: gap",
         "resilience/disruption-budgets: satisfied",
-        "k8s-networking/exposure-rights-restricted: no-evidence",  # the demo's manifests hold no RBAC
     ]
     # resilience: disruption budgets hold; routes without timeouts or with Istio's default retries, backends without
     # circuit breaking; no game-day or rollback report

@@ -162,7 +162,7 @@ def test_status_of_the_demo_store(demo_dir: Path) -> None:
         "to": last.isoformat(),
     }
     objects = next(t for t in doc["kubernetes"]["tables"] if t["table"] == "k8s_objects")
-    assert objects["time_column"] == "collected_at" and objects["rows"] == 65
+    assert objects["time_column"] == "collected_at" and objects["rows"] == 70
 
     table = run("status", "--store", store, columns=160)
     assert table.exit_code == 0, table.output

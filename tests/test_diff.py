@@ -158,10 +158,10 @@ def test_fixed_gap_and_expired_waiver_are_exactly_what_the_diff_reports(pair: Pa
         "scope": None,
         "signed_by": [signer],
         "verified_with": signer,
-        "verdicts": {"satisfied": 9, "waived": 1, "gap": 17, "no-evidence": 7},
+        "verdicts": {"satisfied": 9, "waived": 1, "gap": 18, "no-evidence": 6},
     }
     assert doc["new"]["as_of"] == (pair.old_as_of + timedelta(hours=1)).isoformat()
-    assert doc["new"]["verdicts"] == {"satisfied": 9, "gap": 18, "no-evidence": 7}
+    assert doc["new"]["verdicts"] == {"satisfied": 9, "gap": 19, "no-evidence": 6}
     assert doc["warnings"] == []
     assert doc["verdict_changes"] == [
         {"claim": "git-changes/live-matches-git", "title": "Live objects match Git", "old": "satisfied", "new": "gap"},
@@ -221,7 +221,7 @@ def test_markdown_of_the_same_diff(pair: Pair) -> None:
     md = sections(result.stdout)
     assert md[""][0] == "# Defensibility diff"
     assert f"| as of | {pair.old_as_of.isoformat()} | {(pair.old_as_of + timedelta(hours=1)).isoformat()} |" in md[""]
-    assert "| verdicts | 9 satisfied, 1 waived, 17 gap, 7 no-evidence | 9 satisfied, 18 gap, 7 no-evidence |" in md[""]
+    assert "| verdicts | 9 satisfied, 1 waived, 18 gap, 6 no-evidence | 9 satisfied, 19 gap, 6 no-evidence |" in md[""]
     assert md[""][-3:] == [
         "- git-changes/live-matches-git: satisfied → gap",
         "- logs/egress-controlled: waived → gap",

@@ -247,7 +247,7 @@ def test_junit_of_demo_bundle_counts_the_verdicts(demo: Bundle) -> None:
     as_of = datetime.fromisoformat(demo.claims["as_of"])
     assert root.tag == "testsuites"
     assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("34", str(failing), "0")
-    assert failing == 25  # 18 gaps; exposure-rights-restricted (no RBAC), out-of-band-changes, logs-retained, the game day, rollback test and the two
+    assert failing == 25  # 19 gaps; out-of-band-changes, logs-retained, the game day, rollback test and the two
     # multi-cluster claims (one cluster) lack evidence
     suites = root.findall("testsuite")
     assert [s.get("name") for s in suites] == [p["id"] for p in demo.claims["packs"]]
@@ -375,9 +375,9 @@ def test_sarif_of_demo_bundle_is_valid_and_points_at_gitops_lines(demo: Bundle, 
     )
     document = (gitops / "k8s/00-namespaces.yaml").read_text().splitlines()[25:30]
     assert document[:2] == ["apiVersion: v1", "kind: Namespace"] and "  name: admin-console" in document
-    # the expiring certificate and the two hand-rotated ones (cluster manifests, not the GitOps repository) and
-    # the egress gap (logs)
-    assert run["properties"]["unlocatedGapRows"] == 4
+    # the expiring certificate and the two hand-rotated ones and the route editors' RoleBinding (cluster manifests,
+    # not the GitOps repository) and the egress gap (logs)
+    assert run["properties"]["unlocatedGapRows"] == 5
 
 
 def test_sarif_marks_waived_gaps_as_suppressed_notes() -> None:

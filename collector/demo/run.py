@@ -69,7 +69,8 @@ def run_demo(
     issued_at = datetime.now(UTC)  # one instant: cert-manager's status matches the certificate in its Secret
     secrets.write_text(tls_secrets_manifest(issued_at))
     (secrets.parent / "75-cert-manager.yaml").write_text(cert_manager_manifest(issued_at))
-    shutil.copy(Path(str(files("collector.demo") / "env" / "cluster" / "80-platform.yaml")), secrets.parent)
+    for name in ("80-platform.yaml", "85-rbac.yaml"):
+        shutil.copy(Path(str(files("collector.demo") / "env" / "cluster" / name)), secrets.parent)
     logs = environment / "logs"
     shutil.copytree(Path(str(files("collector.demo") / "env" / "logs")), logs)
     key, pub = out / "keys" / "signing.key", out / "keys" / "signing.pub"
