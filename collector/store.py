@@ -14,7 +14,8 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -86,6 +87,18 @@ def memory_limit(configured: str | None = None) -> str:
         where = f"${MEMORY_LIMIT_ENV}" if from_env else "memory_limit"
         raise StoreError(f"{where}: expected a size such as 4GB or 512MB, got {limit!r}")
     return limit.strip()
+
+
+SIZE_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30,
+              "TiB": 2**40}  # fmt: skip  # as DuckDB reads them
+
+
+def size_bytes(limit: str) -> int:
+    """The bytes of a memory limit as :func:`memory_limit` returns it (``4GB``, ``512 MiB``)."""
+    match = MEMORY_LIMIT.fullmatch(limit.strip())
+    if not match:
+        raise StoreError(f"expected a size such as 4GB or 512MB, got {limit!r}")
+    return int(float(limit.strip()[: match.start(2)]) * SIZE_UNITS[match.group(2)])
 
 
 NO_SPACE = os.strerror(errno.ENOSPC)  # "No space left on device"
@@ -183,6 +196,19 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @contextmanager
+    def memory_capped(self, cap: str) -> Iterator[None]:
+        """Within the block DuckDB's memory limit is ``cap`` when that is below the store's; set back after."""
+        limit = self.settings["memory_limit"]
+        if size_bytes(cap) >= size_bytes(limit):
+            yield
+            return
+        self.con.execute("SET memory_limit = ?", [cap])
+        try:
+            yield
+        finally:
+            self.con.execute("SET memory_limit = ?", [limit])
 
     # schema ---------------------------------------------------------------------------------------------
 
