@@ -160,7 +160,7 @@ class Store:
         self.read_only = read_only
         self.artifacts_dir = path.with_name(path.name + ".artifacts")
         self.placed: set[Path] = set()  # artifact files this object created since the last run ended
-        self.settings: dict[str, str] = {}  # the DuckDB settings the store was opened with
+        self.settings: dict[str, str | bool] = {}  # the DuckDB settings the store was opened with
 
     @classmethod
     def open(cls, path: Path, read_only: bool = False, locked: bool = False, memory: str | None = None) -> Store:
@@ -175,8 +175,9 @@ class Store:
             con = duckdb.connect(str(path), read_only=read_only, config=LOCKED_SETTINGS if locked else {})
         except duckdb.Error as exc:
             raise StoreError(f"cannot open evidence store {path}: {exc}") from exc
-        # UTC: timestamps read back identically on every machine
-        settings = {"TimeZone": "UTC", "memory_limit": limit}
+        # UTC: timestamps read back identically on every machine; no DuckDB progress bar: it prints to stdout (into
+        # `check --format json`) once a query runs 2 s, and the commands show their own progress on stderr
+        settings = {"TimeZone": "UTC", "memory_limit": limit, "enable_progress_bar": False}
         for name, value in settings.items():
             con.execute(f"SET {name} = ?", [value])
         if locked:
@@ -200,7 +201,7 @@ class Store:
     @contextmanager
     def memory_capped(self, cap: str) -> Iterator[None]:
         """Within the block DuckDB's memory limit is ``cap`` when that is below the store's; set back after."""
-        limit = self.settings["memory_limit"]
+        limit = str(self.settings["memory_limit"])
         if size_bytes(cap) >= size_bytes(limit):
             yield
             return

@@ -84,3 +84,11 @@ def test_size_bytes() -> None:
     assert size_bytes("1GB") == 10**9 and size_bytes("512 MiB") == 512 * 2**20 and size_bytes("1.5GiB") == 3 * 2**29
     with pytest.raises(StoreError, match="expected a size"):
         size_bytes("lots")
+
+
+def test_no_duckdb_progress_bar_on_stdout(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """DuckDB's progress bar would print into `check --format json` once a query runs 2 s on a large store."""
+    with Store.open(tmp_path / "s.duckdb") as st:
+        assert st.con.execute("SELECT current_setting('enable_progress_bar')").fetchone() == (False,)
+        st.con.execute("SELECT sum(i % 7) FROM range(20000000) t(i)").fetchall()
+    assert capfd.readouterr().out == ""
