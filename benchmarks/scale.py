@@ -4,17 +4,20 @@ The cluster (deterministic for a seed) is benchmarks/reachability.py's synthetic
 apps of a few roles with named ports, default-deny, ingress-controller, monitoring, app-to-app, cross-namespace
 and ipBlock egress NetworkPolicies) with, as a live cluster has them, a ReplicaSet and a Pod for every Deployment
 and a Service per workload; every tenth team namespace is regulated. Defaults: 16,666 workloads and 5,000
-NetworkPolicies, about 55,000 objects (issue 19).
+NetworkPolicies, about 55,000 objects (issue 19). Then ``--flows`` VPC Flow Logs records of that cluster
+(benchmarks/ingest.py's generator; default 10,000,000, 0 for none) are collected, every pack is checked and the
+store is bundled twice: the two bundles must be byte-identical.
 
 Each step runs `defensible` in a child process; its wall time and peak RSS (``os.wait4``) are printed against the
 targets of docs/performance.md. The store's DuckDB memory limit is $DEFENSIBLE_MEMORY_LIMIT (unset: half the RAM).
 
-    python benchmarks/scale.py [--workloads 16666 --policies 5000 --seed 7 --keep DIR]
+    python benchmarks/scale.py [--workloads 16666 --policies 5000 --flows 10000000 --seed 7 --keep DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import filecmp
 import os
 import subprocess
 import sys
@@ -25,6 +28,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
+from ingest import vpcflow, write
 from reachability import meta, synthetic_inventory
 
 ROOT = Path(__file__).parents[1]
@@ -37,6 +41,10 @@ TARGETS: dict[str, tuple[float, float] | None] = {
     "check reachability": None,
     "check k8s-networking": None,
     "reach --to": None,
+    "collect logs": None,
+    "check (all packs)": (8, 1536),
+    "bundle": (25, 1536),
+    "bundle again": (25, 1536),
 }
 
 
@@ -97,6 +105,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workloads", type=int, default=16666)
     parser.add_argument("--policies", type=int, default=5000)
+    parser.add_argument("--flows", type=int, default=10_000_000, help="VPC flow records to collect (0: none)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", type=Path, help="work in this directory and keep it (default: a temporary one)")
     args = parser.parse_args()
@@ -137,6 +146,17 @@ def run(args: argparse.Namespace, work: Path) -> int:
         "check k8s-networking": ["check", "--pack", "k8s-networking", "--format", "json"],
         "reach --to": ["reach", "--to", target, "--cluster", CLUSTER],
     }
+    if args.flows:
+        flows = work / "flows.log"
+        write(flows, vpcflow(args.flows))
+        inputs = f"inputs=[{{format: vpcflow, paths: [{flows}]}}]"
+        steps |= {
+            "collect logs": ["collect", "logs", "--set", inputs, "--set", f"cluster={CLUSTER}"],
+            "check (all packs)": ["check", "--format", "json"],
+            "bundle": ["bundle", "--out", str(work / "bundle-1"), "--force"],
+            "bundle again": ["bundle", "--out", str(work / "bundle-2"), "--force"],
+        }
+    print(f"load average before: {os.getloadavg()[0]:.1f}")
     print(f"{'step':24} {'seconds':>8} {'CPU s':>8} {'peak MB':>8}   target (on wall time)")
     failed = []
     for name, cli_args in steps.items():
@@ -150,12 +170,25 @@ def run(args: argparse.Namespace, work: Path) -> int:
         if goal is not None and verdict.endswith("NOT met"):
             failed.append(name)
         detail = f" ({len(out.splitlines())} lines)" if name == "reach --to" else ""
+        if name == "bundle again":
+            if not same_files(work / "bundle-1", work / "bundle-2"):
+                sys.exit("the two bundles of the same store differ")
+            detail = " (byte-identical to the first)"
         print(f"{name:24} {seconds:8.1f} {cpu:8.1f} {rss:8.0f}   {verdict}{detail}", flush=True)
     size = sum(p.stat().st_size for p in work.glob("evidence.duckdb*") if p.is_file())
     artifacts = sum(p.stat().st_size for p in (work / "evidence.duckdb.artifacts").rglob("*") if p.is_file())
-    print(f"store: {size / 2**20:.0f} MB, artifacts: {artifacts / 2**20:.0f} MB")
+    print(f"store: {size / 2**20:.0f} MB, artifacts: {artifacts / 2**20:.0f} MB, load average after: "
+          f"{os.getloadavg()[0]:.1f}")  # fmt: skip
     print(f"targets not met: {', '.join(failed)}" if failed else "every target met")
     return 0
+
+
+def same_files(one: Path, two: Path) -> bool:
+    """Whether the two directories hold the same files with the same bytes."""
+    names = sorted(p.relative_to(one) for p in one.rglob("*") if p.is_file())
+    if names != sorted(p.relative_to(two) for p in two.rglob("*") if p.is_file()):
+        return False
+    return all(filecmp.cmp(one / name, two / name, shallow=False) for name in names)
 
 
 if __name__ == "__main__":

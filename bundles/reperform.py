@@ -25,35 +25,46 @@ from collector.store import Store
 
 DATA_DIR = "data"
 REQUIRED_DUCKDB = 2  # major version: the store's engine (pyproject pins duckdb>=2.0)
+# DuckDB's memory limit while it writes the Parquet files, when the store's is higher: more lets its writer queue
+# more row groups (the peak grows with the limit), not write faster (docs/performance.md).
+EXPORT_MEMORY = "1GB"
 
 
-def store_relations(store: Store) -> list[tuple[str, list[str], bool]]:
-    """(name, JSON columns, has a ts column) of every table and view of the store's main schema."""
+def store_relations(store: Store) -> list[tuple[str, list[str], bool, bool]]:
+    """(name, JSON columns, has a ts column, is a view) of every table and view of the store's main schema."""
     rows = store.con.execute(
         """
-        SELECT table_name, list(column_name ORDER BY column_index) FILTER (WHERE data_type = 'JSON'),
-               bool_or(column_name = 'ts')
-        FROM duckdb_columns()
-        WHERE database_name = current_database() AND schema_name = 'main' AND NOT internal
-        GROUP BY table_name ORDER BY table_name
+        SELECT c.table_name, list(c.column_name ORDER BY c.column_index) FILTER (WHERE c.data_type = 'JSON'),
+               bool_or(c.column_name = 'ts'), v.view_name IS NOT NULL
+        FROM duckdb_columns() c
+        LEFT JOIN duckdb_views() v
+               ON v.database_name = c.database_name AND v.schema_name = c.schema_name AND v.view_name = c.table_name
+        WHERE c.database_name = current_database() AND c.schema_name = 'main' AND NOT c.internal
+        GROUP BY ALL ORDER BY c.table_name
         """
     ).fetchall()
-    return [(name, list(json_columns or []), bool(has_ts)) for name, json_columns, has_ts in rows]
+    return [(name, list(json_columns or []), bool(has_ts), view) for name, json_columns, has_ts, view in rows]
 
 
 def export_parquet(store: Store, scope: Scope | None, root: Path) -> dict[str, str]:
-    """Write every relation as ``root/data/<name>.parquet``, rows in a total order (so the bytes are reproducible;
-    DuckDB sorts and writes within its memory limit, spilling to disk), and return bundle name -> sha256. In an
-    incident export, relations with a ``ts`` column keep only the rows of the scope's window."""
+    """Write every relation as ``root/data/<name>.parquet`` and return bundle name -> sha256. In an incident
+    export, relations with a ``ts`` column keep only the rows of the scope's window.
+
+    The bytes depend only on the store: a table's rows are written in the store's order (DuckDB preserves it
+    through the scan, the filter and its Parquet writer, whatever the number of threads), without sorting; a
+    view, whose order DuckDB does not fix, is sorted on all its columns (views are inventory-sized). DuckDB
+    writes within its memory limit (at most EXPORT_MEMORY), spilling to disk."""
     (root / DATA_DIR).mkdir(parents=True, exist_ok=True)
+    store.con.execute("SET preserve_insertion_order = true")  # DuckDB's default, which the bytes depend on
     digests = {}
-    for name, _, has_ts in store_relations(store):
-        where, params = window_filter(scope) if has_ts and scope else ("", [])
-        bundle_name = f"{DATA_DIR}/{name}.parquet"
-        target = root / bundle_name
-        query = f'SELECT * FROM "{name}" {where} ORDER BY ALL'
-        store.con.execute(f"COPY ({query}) TO '{target}' (FORMAT parquet)", params)
-        digests[bundle_name] = hash_regular(target)
+    with store.memory_capped(EXPORT_MEMORY):
+        for name, _, has_ts, view in store_relations(store):
+            where, params = window_filter(scope) if has_ts and scope else ("", [])
+            bundle_name = f"{DATA_DIR}/{name}.parquet"
+            target = root / bundle_name
+            query = f'SELECT * FROM "{name}" {where}' + (" ORDER BY ALL" if view else "")
+            store.con.execute(f"COPY ({query}) TO '{target}' (FORMAT parquet)", params)
+            digests[bundle_name] = hash_regular(target)
     return digests
 
 
@@ -76,7 +87,7 @@ def reperform_script(store: Store, pack: Pack, parameters: dict[str, Any], as_of
         version_check(REQUIRED_DUCKDB),
         "-- The store's relations, read from the Parquet files of this bundle:",
     ]
-    for name, json_columns, _ in store_relations(store):
+    for name, json_columns, _, _ in store_relations(store):
         replace = ", ".join(f'CAST("{c}" AS JSON) AS "{c}"' for c in json_columns)
         star = f"* REPLACE ({replace})" if replace else "*"
         source = f"read_parquet('{DATA_DIR}/{name}.parquet')"

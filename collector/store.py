@@ -14,7 +14,8 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -88,6 +89,18 @@ def memory_limit(configured: str | None = None) -> str:
     return limit.strip()
 
 
+SIZE_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30,
+              "TiB": 2**40}  # fmt: skip  # as DuckDB reads them
+
+
+def size_bytes(limit: str) -> int:
+    """The bytes of a memory limit as :func:`memory_limit` returns it (``4GB``, ``512 MiB``)."""
+    match = MEMORY_LIMIT.fullmatch(limit.strip())
+    if not match:
+        raise StoreError(f"expected a size such as 4GB or 512MB, got {limit!r}")
+    return int(float(limit.strip()[: match.start(2)]) * SIZE_UNITS[match.group(2)])
+
+
 NO_SPACE = os.strerror(errno.ENOSPC)  # "No space left on device"
 
 
@@ -147,7 +160,7 @@ class Store:
         self.read_only = read_only
         self.artifacts_dir = path.with_name(path.name + ".artifacts")
         self.placed: set[Path] = set()  # artifact files this object created since the last run ended
-        self.settings: dict[str, str] = {}  # the DuckDB settings the store was opened with
+        self.settings: dict[str, str | bool] = {}  # the DuckDB settings the store was opened with
 
     @classmethod
     def open(cls, path: Path, read_only: bool = False, locked: bool = False, memory: str | None = None) -> Store:
@@ -162,8 +175,9 @@ class Store:
             con = duckdb.connect(str(path), read_only=read_only, config=LOCKED_SETTINGS if locked else {})
         except duckdb.Error as exc:
             raise StoreError(f"cannot open evidence store {path}: {exc}") from exc
-        # UTC: timestamps read back identically on every machine
-        settings = {"TimeZone": "UTC", "memory_limit": limit}
+        # UTC: timestamps read back identically on every machine; no DuckDB progress bar: it prints to stdout (into
+        # `check --format json`) once a query runs 2 s, and the commands show their own progress on stderr
+        settings = {"TimeZone": "UTC", "memory_limit": limit, "enable_progress_bar": False}
         for name, value in settings.items():
             con.execute(f"SET {name} = ?", [value])
         if locked:
@@ -183,6 +197,19 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @contextmanager
+    def memory_capped(self, cap: str) -> Iterator[None]:
+        """Within the block DuckDB's memory limit is ``cap`` when that is below the store's; set back after."""
+        limit = str(self.settings["memory_limit"])
+        if size_bytes(cap) >= size_bytes(limit):
+            yield
+            return
+        self.con.execute("SET memory_limit = ?", [cap])
+        try:
+            yield
+        finally:
+            self.con.execute("SET memory_limit = ?", [limit])
 
     # schema ---------------------------------------------------------------------------------------------
 

@@ -124,7 +124,7 @@ def evaluate(
     config = load_config(config_path)
     judging = load_packs(packs, params, enable, as_of, waivers_path, config=config)
     try:
-        with Store.open(configured_store(store, config), read_only=True) as st:
+        with Store.open(configured_store(store, config), read_only=True, memory=config.memory_limit) as st:
             return [(p.id, r) for p in judging.packs for r in evaluate_pack(st, p, judging.settings)]
     except StoreError as exc:
         fail(str(exc))

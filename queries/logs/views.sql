@@ -258,16 +258,23 @@ WHERE verdict = 'deny' AND log_format = 'hubble'
 -- Set-based: records are grouped in buckets max_log_gap_minutes wide (whole microseconds, rounded down), so
 -- two records of one bucket are never a longer silence than allowed; only the silences between the last
 -- record of a bucket and the first of the next non-empty one are listed (shorter ones may be left out).
+-- The first and last record of a bucket are found per bucket and provenance (few: one per log file) first, so
+-- the comparisons of records (ts, then provenance) run over those groups, not over every flow.
 CREATE VIEW logs_flow_silences AS
-WITH b AS (
+WITH p AS (
     SELECT cluster, logs_node(log_format, observer) AS node,
            epoch_us(ts) // greatest(1, CAST(floor(60e6 * CAST(getvariable('max_log_gap_minutes') AS DOUBLE)) AS BIGINT))
              AS bucket,
-           min({'ts': ts, 'artifact_sha256': artifact_sha256, 'run_id': run_id, 'source': source,
-                'collected_at': collected_at}) AS first,
-           max({'ts': ts, 'artifact_sha256': artifact_sha256, 'run_id': run_id, 'source': source,
-                'collected_at': collected_at}) AS last
+           artifact_sha256, run_id, source, collected_at, min(ts) AS first_ts, max(ts) AS last_ts
     FROM logs_flows
+    GROUP BY ALL
+), b AS (
+    SELECT cluster, node, bucket,
+           min({'ts': first_ts, 'artifact_sha256': artifact_sha256, 'run_id': run_id, 'source': source,
+                'collected_at': collected_at}) AS first,
+           max({'ts': last_ts, 'artifact_sha256': artifact_sha256, 'run_id': run_id, 'source': source,
+                'collected_at': collected_at}) AS last
+    FROM p
     GROUP BY ALL
 ), t AS (
     SELECT *, lag(last.ts) OVER w AS previous, lead(first.ts) OVER w AS next
