@@ -158,8 +158,8 @@ def column(result: Any, name: str) -> set[Any]:
 def both(tmp_path_factory: pytest.TempPathFactory, local_spark: Any) -> tuple[dict, dict]:
     tmp = tmp_path_factory.mktemp("spark")
     with Store.open(tmp / "duck.duckdb") as duck, Store.open(tmp / "spark.duckdb") as spark:
-        on_duckdb = judged(duck, tmp / "duck", {"name": "duckdb"})
-        on_spark = judged(spark, tmp / "duck", spark_engine("local[2]", tmp / "lake"))
+        on_duckdb = judged(duck, tmp / "corpus", {"name": "duckdb"})
+        on_spark = judged(spark, tmp / "corpus", spark_engine("local[2]", tmp / "lake"))
         return on_duckdb, on_spark
 
 
@@ -190,7 +190,7 @@ def test_logs_retained_judges_the_stores_retention_reading_on_spark(both: Any) -
         "logs deleted after 7 day(s) (retentionInDays), under min_retention_days 365"
     )
     [(directory, finding)] = findings.items()  # the files Spark read: their directory has no retention evidence
-    assert directory.endswith("/duck/logs/") and finding.startswith("retention not evidenced: 3 log file(s)")
+    assert directory.endswith("/logs/") and finding.startswith("retention not evidenced: 3 log file(s)")
 
 
 def rows_of(result: Any, *names: str) -> list[tuple]:
@@ -245,13 +245,13 @@ def listening(port: int) -> bool:
         return False
 
 
-def test_spark_connect_gives_the_same_verdicts_and_rows(both: Any, connect_url: str, tmp_path: Path) -> None:
-    on_duckdb, _ = both
-    on_connect, recorded = judged_in_a_process(connect_url, tmp_path)
+def test_spark_connect_gives_the_same_verdicts_and_rows(connect_url: str, tmp_path: Path) -> None:
+    on_duckdb, on_connect, recorded = judged_in_a_process(connect_url, tmp_path)
     assert [engine for engine, _ in recorded] == ["spark"] and recorded[0][1]  # the server's application
+    assert on_duckdb["egress-controlled"][0] == on_duckdb["logs-retained"][0] == "gap"
     assert sorted(on_connect) == sorted(on_duckdb)
     for claim in on_duckdb:
-        assert on_connect[claim] == comparable(on_duckdb[claim]), claim
+        assert on_connect[claim] == on_duckdb[claim], claim
 
 
 # pyspark allows no local session in a process that opened a Spark Connect one: the run has its own process
@@ -261,15 +261,18 @@ from pathlib import Path
 from collector.store import Store
 from test_logs_spark import comparable, judged, spark_engine
 url, tmp = sys.argv[1], Path(sys.argv[2])
-with Store.open(tmp / "connect.duckdb") as store:
-    results = judged(store, tmp, spark_engine(url, tmp / "lake"))
-    recorded = store.con.execute("SELECT DISTINCT engine, application_id FROM engine_results").fetchall()
-(tmp / "results.pickle").write_bytes(pickle.dumps(({c: comparable(r) for c, r in results.items()}, recorded)))
+with Store.open(tmp / "duck.duckdb") as duck, Store.open(tmp / "connect.duckdb") as connect:
+    on_duckdb = judged(duck, tmp / "corpus", {"name": "duckdb"})
+    on_connect = judged(connect, tmp / "corpus", spark_engine(url, tmp / "lake"))
+    recorded = connect.con.execute("SELECT DISTINCT engine, application_id FROM engine_results").fetchall()
+comparables = [{c: comparable(r) for c, r in results.items()} for results in (on_duckdb, on_connect)]
+(tmp / "results.pickle").write_bytes(pickle.dumps((*comparables, recorded)))
 """
 
 
-def judged_in_a_process(url: str, tmp: Path) -> tuple[dict[str, tuple], list[tuple]]:
-    """``judged`` on the Spark Connect endpoint ``url``, in a new Python process: (comparable results, engines)."""
+def judged_in_a_process(url: str, tmp: Path) -> tuple[dict[str, tuple], dict[str, tuple], list[tuple]]:
+    """``judged`` on DuckDB and on the Spark Connect endpoint ``url`` in a new Python process: their comparable
+    results, and the engines the Spark Connect run recorded."""
     tests = Path(__file__).parent
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tests.parent), str(tests)])}
     done = subprocess.run([sys.executable, "-c", CONNECT_RUN, url, str(tmp)], env=env, capture_output=True, text=True)
