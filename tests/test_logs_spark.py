@@ -310,6 +310,8 @@ def test_a_spark_master_is_reachable_through_any_of_its_standby_masters() -> Non
         check_reachable(f"sc://127.0.0.1:{port}/;use_ssl=false")
     with pytest.raises(OSError, match="Connection refused"):
         check_reachable(f"spark://127.0.0.1:{closed_port()}")
+    with pytest.raises(OSError, match=r"127\.0\.0\.1:x: not host:port"):
+        check_reachable("sc://127.0.0.1:x")
 
 
 def test_a_missing_path_fails_the_run_in_one_line_and_keeps_the_store(

@@ -78,6 +78,9 @@ def spark_session(engine: Mapping[str, Any]) -> Any:
     }
     try:
         check_reachable(master)
+    except OSError as exc:
+        raise SparkFailure(f"logs: Spark at {master} unreachable: {exc}") from None
+    try:
         if master.startswith("sc://"):
             return connect_session(SparkSession, master, settings)
         builder = SparkSession.builder.appName("defensible-logs").master(master)
@@ -87,7 +90,7 @@ def spark_session(engine: Mapping[str, Any]) -> Any:
         spark.sparkContext.setLogLevel("OFF")  # failures are reported, in one line
         return spark
     except Exception as exc:
-        raise SparkFailure(f"logs: Spark at {master} unreachable: {one_line(exc)}") from None
+        raise SparkFailure(f"logs: Spark at {master} gave no session: {one_line(exc)}") from None
 
 
 def connect_session(session_class: Any, url: str, settings: Mapping[str, str]) -> Any:
@@ -111,7 +114,10 @@ def check_reachable(master: str) -> None:
     refusals = []
     for endpoint in rest.split("/")[0].split(","):
         address = urlsplit(f"//{endpoint}")
-        host, port = address.hostname or "localhost", address.port or DEFAULT_PORTS[scheme]
+        try:
+            host, port = address.hostname or "localhost", address.port or DEFAULT_PORTS[scheme]
+        except ValueError:  # a port that is not a number
+            raise OSError(f"{endpoint}: not host:port") from None
         try:
             socket.create_connection((host, port), timeout=CONNECT_TIMEOUT).close()
             return
