@@ -154,17 +154,14 @@ def column(result: Any, name: str) -> set[Any]:
     return {row[result.columns.index(name)] for row in result.rows}
 
 
-@pytest.fixture(scope="module")
-def both(tmp_path_factory: pytest.TempPathFactory, local_spark: Any) -> tuple[dict, dict]:
+def test_every_logs_claim_has_the_same_verdict_and_rows_on_both_engines(
+    local_spark: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """One test for the corpus' local Spark run (the costly part of the module: pytest-xdist runs it once)."""
     tmp = tmp_path_factory.mktemp("spark")
     with Store.open(tmp / "duck.duckdb") as duck, Store.open(tmp / "spark.duckdb") as spark:
         on_duckdb = judged(duck, tmp / "corpus", {"name": "duckdb"})
         on_spark = judged(spark, tmp / "corpus", spark_engine("local[2]", tmp / "lake"))
-        return on_duckdb, on_spark
-
-
-def test_every_logs_claim_has_the_same_verdict_and_rows_on_both_engines(both: Any) -> None:
-    on_duckdb, on_spark = both
     assert sorted(on_spark) == sorted(on_duckdb)
     assert {c: r.verdict for c, r in on_duckdb.items()} == {
         "egress-controlled": "gap",
@@ -179,31 +176,29 @@ def test_every_logs_claim_has_the_same_verdict_and_rows_on_both_engines(both: An
     for claim in on_duckdb:
         assert on_spark[claim].verdict != "error", on_spark[claim].reason
         assert comparable(on_spark[claim]) == comparable(on_duckdb[claim]), claim
+    assert_logs_retained_judges_the_stores_retention_reading(on_spark["logs-retained"])
+    assert_rows_cite_the_run_and_the_file(on_spark["egress-controlled"])
 
 
-def test_logs_retained_judges_the_stores_retention_reading_on_spark(both: Any) -> None:
-    _, on_spark = both
-    retained = on_spark["logs-retained"]
+def assert_logs_retained_judges_the_stores_retention_reading(retained: ClaimResult) -> None:
     assert column(retained.evidence, "object") == {"s3://flow-logs/AWSLogs/"}  # 400 days >= 365
     findings = {row[0]: row[-1] for row in rows_of(retained.gaps, "object", "finding")}
     assert findings.pop("cloudwatch:///flows/prod") == (
         "logs deleted after 7 day(s) (retentionInDays), under min_retention_days 365"
     )
     [(directory, finding)] = findings.items()  # the files Spark read: their directory has no retention evidence
-    assert directory.endswith("/logs/") and finding.startswith("retention not evidenced: 3 log file(s)")
+    assert directory.endswith("/corpus/logs/") and finding.startswith("retention not evidenced: 3 log file(s)")
+
+
+def assert_rows_cite_the_run_and_the_file(egress: ClaimResult) -> None:
+    rows = [dict(zip(egress.gaps.columns, row, strict=True)) for row in egress.gaps.rows]
+    row = next(r for r in rows if r["destination"] == "paste.example.org")
+    assert row["location"].endswith("/corpus/logs/prod-hubble.log")
+    assert row["run_id"] and row["artifact_sha256"]
 
 
 def rows_of(result: Any, *names: str) -> list[tuple]:
     return [tuple(row[result.columns.index(n)] for n in names) for row in result.rows]
-
-
-def test_rows_come_back_as_a_run_with_provenance_and_a_manifest(both: Any) -> None:
-    _, on_spark = both
-    gaps = on_spark["egress-controlled"].gaps
-    rows = [dict(zip(gaps.columns, row, strict=True)) for row in gaps.rows]
-    row = next(r for r in rows if r["destination"] == "paste.example.org")
-    assert row["location"].endswith("prod-hubble.log")
-    assert row["run_id"] and row["artifact_sha256"]
 
 
 @pytest.fixture(scope="module")

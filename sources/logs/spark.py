@@ -12,6 +12,7 @@ sha256) is the run's artifact, cited by every row.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import socket
@@ -169,8 +170,9 @@ def collect_on_spark(ctx: CollectContext, window: Window) -> None:
     except Exception as exc:
         raise SparkFailure(f"logs: Spark failed: {one_line(exc)}") from exc
     finally:
-        if str(engine.get("master", "")).startswith("sc://"):
-            spark.stop()  # the Spark Connect session this run opened (a local driver stays for the next run)
+        if str(engine.get("master", "")).startswith("sc://"):  # the Spark Connect session this run opened
+            with contextlib.suppress(Exception):  # a server gone already: the run's own error says why
+                spark.stop()
 
 
 def input_manifest(spark: Any, cfg: Mapping[str, Any]) -> list[dict[str, Any]]:
