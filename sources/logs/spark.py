@@ -12,12 +12,15 @@ sha256) is the run's artifact, cited by every row.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import socket
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from collector.claims import load_pack, resolve_pack
 from collector.plugins import CollectContext, SourceError
@@ -48,12 +51,19 @@ ENGINE_SCHEMA: dict[str, Any] = {
 }
 
 
+JVM_SETTINGS = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false"}  # a driver started here
+DEFAULT_PORTS = {"spark": 7077, "sc": 15002}
+CONNECT_TIMEOUT = 10  # seconds for a TCP connection to a spark:// master or an sc:// endpoint
+CONNECT_RETRIES = {"max_retries": 4, "initial_backoff": 500, "max_backoff": 4000}  # about 10 s in all
+
+
 class SparkFailure(SourceError):
     """Spark could not be reached or a stage failed; the message is the Spark error in one line."""
 
 
 def spark_session(engine: Mapping[str, Any]) -> Any:
-    """A Spark session for ``engine`` (its master URL or a Spark Connect ``sc://`` endpoint)."""
+    """A Spark session for ``engine``: its master URL, or a new session on the Spark Connect endpoint ``sc://…``.
+    An endpoint that does not accept a TCP connection within ``CONNECT_TIMEOUT`` seconds fails at once."""
     try:
         from pyspark.sql import SparkSession
     except ImportError:
@@ -61,27 +71,68 @@ def spark_session(engine: Mapping[str, Any]) -> Any:
             "logs: engine spark needs pyspark: install the spark extra (pip install 'defensible[spark]')"
         ) from None
     master = engine.get("master", "local[2]")
-    builder = SparkSession.builder.appName("defensible-logs")
-    builder = builder.remote(master) if master.startswith("sc://") else builder.master(master)
     settings = {
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.ansi.enabled": "false",  # DuckDB's TRY semantics: a failing cast gives NULL
-        "spark.ui.enabled": "false",
         "spark.sql.shuffle.partitions": "4",
         **engine.get("conf", {}),
     }
-    for key, value in settings.items():
-        builder = builder.config(key, value)
     try:
+        check_reachable(master)
+    except OSError as exc:
+        raise SparkFailure(f"logs: Spark at {master} unreachable: {exc}") from None
+    try:
+        if master.startswith("sc://"):
+            return connect_session(SparkSession, master, settings)
+        builder = SparkSession.builder.appName("defensible-logs").master(master)
+        for key, value in {**JVM_SETTINGS, **settings}.items():
+            builder = builder.config(key, value)
         spark = builder.getOrCreate()
         spark.sparkContext.setLogLevel("OFF")  # failures are reported, in one line
         return spark
     except Exception as exc:
-        raise SparkFailure(f"logs: Spark at {master} unreachable: {one_line(exc)}") from None
+        raise SparkFailure(f"logs: Spark at {master} gave no session: {one_line(exc)}") from None
+
+
+def connect_session(session_class: Any, url: str, settings: Mapping[str, str]) -> Any:
+    """A new Spark Connect session on ``url`` retrying briefly (pyspark's default retries for ten minutes), with
+    ``settings`` set in it (a static setting the server does not take is an error)."""
+    from pyspark.sql.connect.client.retries import DefaultPolicy
+
+    spark = session_class.builder.remote(url).create()
+    spark.client.set_retry_policies([DefaultPolicy(**CONNECT_RETRIES)])
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    return spark
+
+
+def check_reachable(master: str) -> None:
+    """Raise ``OSError`` when no endpoint of a ``spark://`` master (any of its standby masters) or of an ``sc://``
+    Spark Connect URL accepts a TCP connection: Spark's standalone client would retry for a minute."""
+    scheme, _, rest = master.partition("://")
+    if scheme not in DEFAULT_PORTS:
+        return
+    refusals = []
+    for endpoint in rest.split("/")[0].split(","):
+        address = urlsplit(f"//{endpoint}")
+        try:
+            host, port = address.hostname or "localhost", address.port or DEFAULT_PORTS[scheme]
+        except ValueError:  # a port that is not a number
+            raise OSError(f"{endpoint}: not host:port") from None
+        try:
+            socket.create_connection((host, port), timeout=CONNECT_TIMEOUT).close()
+            return
+        except OSError as exc:
+            refusals.append(f"{host}:{port}: {exc.strerror or exc}")
+    raise OSError("; ".join(refusals))
 
 
 def one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
+    """The error's message in one line of at most 300 characters, without the JVM stack trace it may carry."""
+    text = str(exc)
+    for trace in ("JVM stacktrace:", "\n\tat "):
+        text = text.split(trace, 1)[0]
+    text = " ".join(text.split())
     return text[:300] + ("…" if len(text) > 300 else "")
 
 
@@ -118,6 +169,10 @@ def collect_on_spark(ctx: CollectContext, window: Window) -> None:
         raise
     except Exception as exc:
         raise SparkFailure(f"logs: Spark failed: {one_line(exc)}") from exc
+    finally:
+        if str(engine.get("master", "")).startswith("sc://"):  # the Spark Connect session this run opened
+            with contextlib.suppress(Exception):  # a server gone already: the run's own error says why
+                spark.stop()
 
 
 def input_manifest(spark: Any, cfg: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -259,13 +314,13 @@ def judge(
     files: list[dict[str, Any]],
 ) -> None:
     """Run the pack's views and claims on Spark over this run's records; store the rows that come back."""
-    output = engine["output"]
+    output, written = engine["output"], {FORMATS[f["log_format"]].table for f in files}
     for table in LOG_TABLES:
         columns = table_types(ctx, table)
         schema = ", ".join(f"`{n}` {t}" for n, t in columns)
-        try:
+        if table in written:
             df = spark.read.schema(f"{schema}, date date").parquet(f"{output}/{table}")
-        except Exception:  # no record of this table yet
+        else:  # no input of this run is of this table
             df = spark.createDataFrame([], schema)
         df.where(f"run_id = '{ctx.run_id}'").select([n for n, _ in columns]).createOrReplaceTempView(table)
     columns = table_types(ctx, "log_artifacts")
@@ -285,7 +340,7 @@ def judge(
             spark.sql(view.sql).createOrReplaceTempView(view.name)
         except Exception as exc:
             failed[view.name] = f"{view.file}:{view.line}: view {view.name} failed on Spark: {one_line(exc)}"
-    version, app_id = spark.version, spark.sparkContext.applicationId
+    version, app_id = spark.version, spark.conf.get("spark.app.id")  # also on Spark Connect
     max_rows = engine.get("max_rows", 10000)
     for claim, queries in pack.claims.items():
         for statement in queries:
