@@ -113,7 +113,7 @@ def read_inputs(
         if isinstance(entry, dict):
             render(ctx, Path(entry["path"]), entry["render"], reading, roots)
         else:
-            files.extend(manifest_files(Path(entry), roots))
+            files.extend(manifest_files(Path(entry)))
     kustomize_files = kustomize_roles(files)
     with ctx.progress("manifest files", total=len(files), unit="files") as progress:
         for path in files:
@@ -128,12 +128,12 @@ def read_inputs(
     return reading
 
 
-def manifest_files(path: Path, roots: Roots) -> list[Path]:
+def manifest_files(path: Path) -> list[Path]:
     if path.is_dir():
         return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in MANIFEST_SUFFIXES)
     if path.is_file():
         return [path]
-    raise SourceError(f"kubernetes: manifest path {roots.label(path)} does not exist")
+    raise SourceError(f"kubernetes: manifest path {path} does not exist")
 
 
 @cache
@@ -182,19 +182,19 @@ def patch_paths(kustomization: Obj) -> Iterator[str]:
 def render(ctx: CollectContext, path: Path, command: str, reading: Reading, roots: Roots) -> None:
     """Run the render command configured for ``path`` (``{path}`` is replaced by it; no shell) and read its output.
     The command is recorded with the path named by its root."""
-    label = roots.label(path)
     if not path.exists():
-        raise SourceError(f"kubernetes: render path {label} does not exist")
+        raise SourceError(f"kubernetes: render path {path} does not exist")
     argv = [token.replace("{path}", str(path)) for token in shlex.split(command)]
+    label = roots.label(path)
     shown = [token.replace("{path}", label) for token in shlex.split(command)]
     try:
         done = subprocess.run(argv, capture_output=True, timeout=RENDER_TIMEOUT_S, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise SourceError(f"kubernetes: render of {label} ({shlex.join(shown)}) failed: {exc}") from None
+        raise SourceError(f"kubernetes: render of {path} ({shlex.join(argv)}) failed: {exc}") from None
     if done.returncode != 0:
         tail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-3:]
         raise SourceError(
-            f"kubernetes: render of {label} ({shlex.join(shown)}) exited with {done.returncode}: {' / '.join(tail)}"
+            f"kubernetes: render of {path} ({shlex.join(argv)}) exited with {done.returncode}: {' / '.join(tail)}"
         )
     read_text(ctx, done.stdout, f"{label} rendered by `{shlex.join(shown)}`", reading, {"render": shown})
 

@@ -85,9 +85,7 @@ def local_files(patterns: list[str], number: int) -> Iterator[Fetched]:
         else:
             matches = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
             if not matches:
-                raise SourceError(
-                    f"logs: input {number}: {roots.label(pattern)}: no such file, directory or matching files"
-                )
+                raise SourceError(f"logs: input {number}: {pattern}: no such file, directory or matching files")
         for match in matches:
             yield Fetched(match, roots.label(match))
 
