@@ -27,7 +27,7 @@ from typing import Any
 from collector.analysis.objects import ListError, typed_items
 from collector.plugins import CollectContext, SourceError
 from collector.redaction import redact_object
-from collector.roots import Roots
+from collector.roots import Roots, portable_text
 from collector.safe_yaml import InputError, list_item_lines, load_all
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -186,7 +186,7 @@ def render(ctx: CollectContext, path: Path, command: str, reading: Reading, root
         raise SourceError(f"kubernetes: render path {path} does not exist")
     argv = [token.replace("{path}", str(path)) for token in shlex.split(command)]
     label = roots.label(path)
-    shown = [token.replace("{path}", label) for token in shlex.split(command)]
+    shown = [portable_text(token.replace("{path}", label)) or "" for token in shlex.split(command)]
     try:
         done = subprocess.run(argv, capture_output=True, timeout=RENDER_TIMEOUT_S, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
