@@ -76,7 +76,9 @@ def test_a_run_records_no_path_of_this_machine(store: Store, tmp_path: Path) -> 
     manifests.mkdir()
     (manifests / "ns.yaml").write_text(NAMESPACE + "---\nkind: Service\napiVersion: v1\nmetadata: {}\n")
     result = run_source(store, KubernetesSource(), {"paths": [str(manifests)], "kinds": ["Namespace", "Service"]})
-    assert result.status == "failed" and "manifests:ns.yaml#2 (line 5)" in (result.error or "")
+    assert result.status == "failed" and f"{manifests / 'ns.yaml'}#2 (line 5)" in (result.error or "")  # as given
+    [recorded] = store.con.execute("SELECT error FROM runs WHERE run_id = ?", [result.run_id]).fetchone()
+    assert "manifests:ns.yaml#2 (line 5)" in recorded and str(tmp_path) not in recorded  # by its root
     assert run_source(store, KubernetesSource(), {"paths": [str(manifests / "ns.yaml")], "kinds": ["Namespace"]})
     every_text = store.con.execute(
         "SELECT string_agg(CAST(r AS VARCHAR), '') FROM (SELECT * FROM runs) r"

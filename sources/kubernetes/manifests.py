@@ -121,7 +121,7 @@ def read_inputs(
             if role:
                 reading.skip(role, roots.label(path))
             else:
-                read_text(ctx, path.read_bytes(), roots.label(path), reading)
+                read_file(ctx, path, roots.label(path), reading)
             progress.advance()
     if stdin:
         read_text(ctx, sys.stdin.buffer.read(), "<stdin>", reading)
@@ -197,6 +197,15 @@ def render(ctx: CollectContext, path: Path, command: str, reading: Reading, root
             f"kubernetes: render of {path} ({shlex.join(argv)}) exited with {done.returncode}: {' / '.join(tail)}"
         )
     read_text(ctx, done.stdout, f"{label} rendered by `{shlex.join(shown)}`", reading, {"render": shown})
+
+
+def read_file(ctx: CollectContext, path: Path, label: str, reading: Reading) -> None:
+    """Read a manifest file recorded as ``label``; an error names the file as given (the store keeps it named by its
+    root: the runner records messages so)."""
+    try:
+        read_text(ctx, path.read_bytes(), label, reading)
+    except SourceError as exc:
+        raise SourceError(str(exc).replace(label, str(path))) from None
 
 
 def read_text(
