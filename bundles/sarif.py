@@ -1,10 +1,10 @@
 """SARIF 2.1.0 log of a bundle's gaps that point into a GitOps repository, for code-scanning views.
 
-One rule per claim; one result per gap row whose ``location`` names a file under a repository's named root (``gitops:``,
-see collector.roots), with the file relative to that root (``uriBaseId`` = repository name, its root left to the
-consumer: the checkout) and
-``startLine`` from the last ``(line N)`` (a ``List`` item's own line). Each result has a ``partialFingerprints``
-entry from its rule, object, cluster and file (not the line), so code-scanning views match it across bundles.
+One rule per claim; one result per gap row whose ``location`` names a file under a repository's named root
+(``gitops:``, see collector.roots), with the file relative to that root (``uriBaseId`` = repository name, its root
+left to the consumer: the checkout) and ``startLine`` from the last ``(line N)`` (a ``List`` item's own line). Each
+result has a ``partialFingerprints`` entry from its rule, object, cluster and file (not the line), so code-scanning
+views match it across bundles.
 Gap rows that point nowhere in a repository are counted in ``run.properties``, not reported.
 """
 

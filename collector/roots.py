@@ -67,7 +67,8 @@ class Roots:
     def label(self, path: str | Path) -> str:
         """``ROOT:relative/path`` of a file, directory or glob under one of the roots (else under its own root)."""
         static, pattern = split_glob(path)
-        for root in (*self.roots, root_of(path)):
+        for configured in [*self.roots, None]:
+            root = configured or root_of(path)  # computed only for a path under no configured root
             if static == root.directory or root.directory in static.parents:
                 relative = PurePosixPath(*static.relative_to(root.directory).parts, *pattern.parts)
                 return f"{root.name}:{'' if str(relative) == '.' else relative}"

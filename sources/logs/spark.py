@@ -143,7 +143,7 @@ def input_manifest(spark: Any, cfg: Mapping[str, Any]) -> list[dict[str, Any]]:
                     "input": number,
                     "format": spec["format"],
                     "path": row.path,
-                    "origin": origin(row.path, roots),
+                    "origin": origin_of(row.path, roots),
                     "size": row.length,
                     "mtime": row.modificationTime.astimezone(UTC).isoformat(),  # naive: local time
                     "sha256": row.sha256,
@@ -157,7 +157,7 @@ def recorded(entry: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in entry.items() if k != "path"}
 
 
-def origin(path: str, roots: Roots) -> str:
+def origin_of(path: str, roots: Roots) -> str:
     """Where an input object came from: a remote URI as Spark names it, a local file by its root."""
     local = path.removeprefix("file:")
     return roots.label(local) if local.startswith("/") else path
