@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from bundles.build import repository_roots
+from collector.demo.git_history import GitHistory
 from collector.plugins import SourceError
 from collector.roots import Roots, portable_config, portable_text, root_of
 from collector.runner import run_source
 from collector.store import Store
+from sources.git.source import GitSource
 from sources.kubernetes.source import KubernetesSource
 
 NAMESPACE = "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n"
@@ -85,6 +89,21 @@ def test_a_run_records_no_path_of_this_machine(store: Store, tmp_path: Path) -> 
     ).fetchone()[0]
     every_text += "".join(str(row) for row in store.con.execute("SELECT * FROM artifacts").fetchall())
     assert "manifests:ns.yaml" in every_text and str(tmp_path) not in every_text
+
+
+def test_a_repository_is_recorded_as_its_named_root(store: Store, tmp_path: Path) -> None:
+    history = GitHistory(tmp_path / "gitops", datetime(2026, 1, 5, tzinfo=UTC))
+    history.commit({"k8s/ns.yaml": NAMESPACE}, "add shop", ("Ann", "ann@example.org"))
+    config = {"repositories": [{"path": str(history.path), "name": "platform-gitops"}]}
+    assert run_source(store, GitSource(), config).status == "succeeded"
+    assert repository_roots(store) == {"platform-gitops": "gitops:"}  # SARIF's base: the checkout, named
+    store.con.execute("UPDATE git_repositories SET path = '/srv/gitops'")  # as a store before named roots held it
+    assert repository_roots(store) == {}  # its rows are not located, the bundle still builds
+    twin = GitHistory(tmp_path / "other" / "gitops", datetime(2026, 1, 5, tzinfo=UTC))
+    twin.commit({"a.yaml": NAMESPACE}, "add", ("Ann", "ann@example.org"))
+    both = {"repositories": [{"path": str(history.path)}, {"path": str(twin.path), "name": "other"}]}
+    result = run_source(store, GitSource(), both)
+    assert result.status == "failed" and "git: two input roots are named 'gitops'" in (result.error or "")
 
 
 def bundle_texts(bundle: Path) -> dict[str, str]:
