@@ -245,10 +245,11 @@ def evidence_rows(root: Path, results: list[tuple[str, ClaimResult]]) -> dict[st
 
 
 def repository_roots(store: Store) -> dict[str, str]:
-    """GitOps repositories the store knows (name -> working tree), for SARIF locations."""
+    """GitOps repositories the store knows (name -> its working tree's named root, ``gitops:``), for SARIF."""
     if not store.has_table("git_repositories_current"):
         return {}
-    return dict(store.con.execute("SELECT DISTINCT repo, path FROM git_repositories_current ORDER BY 1").fetchall())
+    named = "SELECT DISTINCT repo, path FROM git_repositories_current WHERE ends_with(path, ':') ORDER BY 1"
+    return dict(store.con.execute(named).fetchall())  # a store collected before issue 21: absolute, not located
 
 
 def report_pdf(html: bytes, chromium: str, at: datetime) -> bytes:

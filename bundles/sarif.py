@@ -1,9 +1,10 @@
 """SARIF 2.1.0 log of a bundle's gaps that point into a GitOps repository, for code-scanning views.
 
-One rule per claim; one result per gap row whose ``location`` names a file under a repository root, with the
-file relative to that root (``uriBaseId`` = repository name, its root left to the consumer: the checkout) and
-``startLine`` from the last ``(line N)`` (a ``List`` item's own line). Each result has a ``partialFingerprints``
-entry from its rule, object, cluster and file (not the line), so code-scanning views match it across bundles.
+One rule per claim; one result per gap row whose ``location`` names a file under a repository's named root
+(``gitops:``, see collector.roots), with the file relative to that root (``uriBaseId`` = repository name, its root
+left to the consumer: the checkout) and ``startLine`` from the last ``(line N)`` (a ``List`` item's own line). Each
+result has a ``partialFingerprints`` entry from its rule, object, cluster and file (not the line), so code-scanning
+views match it across bundles.
 Gap rows that point nowhere in a repository are counted in ``run.properties``, not reported.
 """
 
@@ -25,7 +26,7 @@ PATH_END = re.compile(r"[#()\s]")  # a location's path ends at its document inde
 
 def sarif_log(claims: dict, rows: dict[str, list[dict]], repo_roots: dict[str, str]) -> bytes:
     """The SARIF log of ``claims`` (parsed claims.json) and their gap rows (``rows``: bundle path → parsed rows),
-    locating rows in the repositories of ``repo_roots`` (name → absolute path of its working tree)."""
+    locating rows in the repositories of ``repo_roots`` (name → its working tree's named root, ``gitops:``)."""
     roots = sorted(((name, _root(name, path)) for name, path in repo_roots.items()), key=lambda r: -len(r[1]))
     rules, results, unlocated = [], [], {}
     for index, (pack, claim) in enumerate(iter_claims(claims)):
@@ -33,7 +34,7 @@ def sarif_log(claims: dict, rows: dict[str, list[dict]], repo_roots: dict[str, s
         rules.append(_rule(rule_id, claim))
         for row in rows.get(claim.get("files", {}).get("gaps_json", ""), []):
             if where := locate(row.get("location"), roots):
-                row = {**row, "location": row["location"].replace(dict(roots)[where[0]] + "/", "")}
+                row = {**row, "location": row["location"].replace(dict(roots)[where[0]], "")}
                 results.append(_result(rule_id, index, claim, row, *where))
             else:
                 unlocated[rule_id] = unlocated.get(rule_id, 0) + 1
@@ -64,11 +65,10 @@ def sarif_log(claims: dict, rows: dict[str, list[dict]], repo_roots: dict[str, s
 
 def locate(location: object, roots: list[tuple[str, str]]) -> tuple[str, str, int | None] | None:
     """(repository, path relative to its root, line or None) of a row location under one of ``roots``
-    ((name, root) pairs, longest root first), e.g. ``/repo/k8s/00-namespaces.yaml#5 (line 26)``."""
+    ((name, named root) pairs), e.g. ``gitops:k8s/00-namespaces.yaml#5 (line 26)``."""
     if not isinstance(location, str):
         return None
-    for name, root in roots:
-        prefix = root + "/"
+    for name, prefix in roots:
         start = location.find(prefix)
         while start != -1:
             if start == 0 or location[start - 1] in " (":
@@ -125,8 +125,7 @@ def _result(rule_id: str, index: int, claim: dict, row: dict, repo: str, path: s
     return result
 
 
-def _root(name: str, path: str) -> str:
-    root = path.rstrip("/")
-    if not root.startswith("/"):
-        raise ValueError(f"repository {name}: root {path!r} is not an absolute path")
+def _root(name: str, root: str) -> str:
+    if not root.endswith(":") or "/" in root:
+        raise ValueError(f"repository {name}: {root!r} is not a named root (NAME:)")
     return root

@@ -13,6 +13,7 @@ import duckdb
 from opentelemetry.trace import Status, StatusCode
 
 from collector.plugins import CollectContext, Source, SourceError, validate_config
+from collector.roots import portable_config, portable_text
 from collector.store import Store, StoreError, no_space, utcnow
 from collector.telemetry import tracer
 
@@ -42,7 +43,7 @@ def run_source(store: Store, source: Source, config: Mapping[str, Any]) -> RunRe
     with tracer.start_as_current_span(f"source {source.name}") as span:
         span.set_attribute("defensible.source", source.name)
         span.set_attribute("defensible.run_id", run_id)
-        store.begin_run(run_id, source.name, dict(config), started)
+        store.begin_run(run_id, source.name, portable_config(config), started)  # no path of this machine
         ctx = CollectContext(store, source.name, run_id, config, started)
         store.con.begin()
         step = "collecting"
@@ -51,13 +52,14 @@ def run_source(store: Store, source: Source, config: Mapping[str, Any]) -> RunRe
             step = "loading the staged rows"
             counts = ctx.load_staged()
             status = "partial" if ctx.partial_reasons else "succeeded"
-            store.finish_run(run_id, status, "; ".join(ctx.partial_reasons) or None, counts)  # lands with the rows
+            reasons = portable_text("; ".join(ctx.partial_reasons) or None)  # the store keeps no path of this machine
+            store.finish_run(run_id, status, reasons, counts)  # lands with the rows
             step = "committing the run"
             store.con.commit()
         except BaseException as exc:
             error = failure(source.name, step, exc)
             store.end_run(committed=False)  # first: the space its copies took may be what recording needs
-            record_failure(store, run_id, error)
+            record_failure(store, run_id, portable_text(error) or error)
             span.set_status(Status(StatusCode.ERROR, error))
             span.set_attribute("defensible.status", "failed")
             if not isinstance(exc, Exception):

@@ -66,3 +66,8 @@ def table_rows(
     """``columns`` of ``table``'s rows matching ``where`` as dicts keyed by column name (SQL quotes dropped)."""
     cur = store.con.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE {where} ORDER BY {order}")
     return [dict(zip([c.strip('"') for c in columns], row, strict=True)) for row in cur.fetchall()]
+
+
+def named(path: Path) -> str:
+    """How the store names a file outside any Git working tree: its directory's name and its own (``logs:a.log``)."""
+    return f"{path.parent.name}:{path.name}"

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from helpers import write
+from helpers import named, write
 from kube_api import FakeKubeAPI
 
 from collector.runner import run_source
@@ -74,7 +74,7 @@ def test_offline_collects_only_labelled_configmaps_with_their_data(store: Store,
             "platform",
             "egress-allowlist",
             {"hosts": "api.payments.example.net\n*.login.example.gov\n", "cidrs": "10.0.0.0/8"},
-            f"{path}#1 (line 1)",
+            f"{named(path)}#1 (line 1)",
         )
     ]
     assert query(store, "SELECT status, object_count FROM k8s_inventory WHERE kind = 'ConfigMap'") == [("collected", 1)]

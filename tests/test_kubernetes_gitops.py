@@ -167,12 +167,12 @@ def test_a_gitops_repository_is_read_as_it_is_laid_out(store: Store, repo: Path)
     notes = "\n".join(result.notes)
     assert "skipped 4 Helm chart file(s) (Chart.yaml, values): " in notes
     assert "skipped 2 kustomize patch file(s), not applied: " in notes  # expose.yaml is no second Service
-    assert f"skipped 1 document(s) that are no Kubernetes object: {repo / '.fluxschema.yml'}#1 (line 1)" in notes
+    assert f"skipped 1 document(s) that are no Kubernetes object: {repo.name}:.fluxschema.yml#1 (line 1)" in notes
     assert "skipped 2 object(s) of kinds not collected: GitRepository, Kustomization" in notes
     skipped = listing(store, result)["skipped"]
     assert skipped["Helm template(s) not rendered"] == {
-        str(repo / "charts/api/templates/networkpolicy.yaml"): 1,
-        str(repo / "charts/api/templates/service.yaml"): 1,
+        f"{repo.name}:charts/api/templates/networkpolicy.yaml": 1,
+        f"{repo.name}:charts/api/templates/service.yaml": 1,
     }
     assert skipped["object(s) of kinds not collected"] == {"GitRepository": 1, "Kustomization": 1}
 
@@ -210,11 +210,14 @@ def test_a_configured_render_command_is_run_and_kept_as_provenance(store: Store,
     (location, sha) = store.con.execute(
         "SELECT location, artifact_sha256 FROM k8s_objects WHERE kind = 'NetworkPolicy'"
     ).fetchone()
-    argv = shlex.split(command.replace("{path}", shlex.quote(chart)))
-    assert location == f"{chart} rendered by `{shlex.join(argv)}`#1 (line 3)"
+    # recorded without this machine's paths: the chart by its root, the renderer and its script by theirs
+    renderer, *argv = shlex.split(location.removeprefix("api: rendered by `").removesuffix("`#1 (line 3)"))
+    assert argv == [f"{tmp_path.name}:render.py", "api:"] and "python" in renderer
+    assert str(tmp_path) not in location and not renderer.startswith("/")
+    argv = [renderer, *argv]
     assert store.artifact_path(sha).read_text() == RENDERED  # the output itself, by its digest
     rendered = [i for i in listing(store, result)["inputs"] if "render" in i]
-    assert rendered == [{"path": f"{chart} rendered by `{shlex.join(argv)}`", "render": argv, "sha256": sha}]
+    assert rendered == [{"path": f"api: rendered by `{shlex.join(argv)}`", "render": argv, "sha256": sha}]
 
 
 def test_a_failing_render_fails_the_run_and_keeps_earlier_evidence(store: Store, repo: Path, tmp_path: Path) -> None:

@@ -75,13 +75,13 @@ def test_multi_document_yaml_and_list_dump(store: Store, tmp_path: Path) -> None
     result = collect_manifests(store, manifests, cluster="prod")
     assert result.status == "succeeded", result.error
     assert objects(store) == [
-        ("prod", "Gateway", "infra", "edge", f"{manifests / 'gw.yaml'}#1 (line 2)"),
-        ("prod", "HTTPRoute", "shop", "shop", f"{manifests / 'gw.yaml'}#3 (line 10)"),
-        ("prod", "Namespace", None, "shop", f"{manifests / 'sub' / 'dump.json'}#1 (line 1) items[0]"),
-        ("prod", "Namespace", None, "web", f"{manifests / 'web.yaml'}#1 (line 1)"),
-        ("prod", "Service", "shop", "shop", f"{manifests / 'sub' / 'dump.json'}#1 (line 1) items[1]"),
+        ("prod", "Gateway", "infra", "edge", "manifests:gw.yaml#1 (line 2)"),
+        ("prod", "HTTPRoute", "shop", "shop", "manifests:gw.yaml#3 (line 10)"),
+        ("prod", "Namespace", None, "shop", "manifests:sub/dump.json#1 (line 1) items[0]"),
+        ("prod", "Namespace", None, "web", "manifests:web.yaml#1 (line 1)"),
+        ("prod", "Service", "shop", "shop", "manifests:sub/dump.json#1 (line 1) items[1]"),
         # a YAML List's item: its own line too, where code-scanning views point (issue 21)
-        ("prod", "Service", "web", "web", f"{manifests / 'web.yaml'}#2 (line 5) items[1] (line 11)"),
+        ("prod", "Service", "web", "web", "manifests:web.yaml#2 (line 5) items[1] (line 11)"),
     ]
     labels = store.con.execute("SELECT labels->>'app' FROM k8s_objects WHERE kind = 'HTTPRoute'").fetchone()
     assert labels == ("shop",)
@@ -204,7 +204,7 @@ def test_secret_payloads_and_private_keys_are_redacted_from_artifacts(store: Sto
     )
     assert collect_manifests(store, path).status == "succeeded"
     sha, origin_sha = store.con.execute(
-        "SELECT sha256, origin_sha256 FROM artifacts WHERE origin = ?", [str(path)]
+        "SELECT sha256, origin_sha256 FROM artifacts WHERE origin = ?", [f"{tmp_path.name}:secret.yaml"]
     ).fetchone()
     stored = store.artifact_path(sha).read_text()
     assert origin_sha is not None and origin_sha != sha

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import collect_logs
+from helpers import collect_logs, named
 from test_logs_engine import lines, ports, rec
 
 from collector.store import Store, StoreError
@@ -74,7 +74,8 @@ def test_a_33_mib_line_among_normal_lines_is_a_reject_with_its_line_number(
     assert accounting(store, result.run_id) == {"lines": 12, "records": 10, "rejected": 2, "skipped": {}}
     sample = store.con.execute("SELECT samples[1].text FROM ingest_rejects").fetchone()
     assert sample == ("2 " + "x" * 298,)
-    assert result.partial_reasons == [f"logs: {path} (vpcflow): 2 line(s) rejected: 2 line longer than max_line_bytes"]
+    rejected = "2 line(s) rejected: 2 line longer than max_line_bytes"
+    assert result.partial_reasons == [f"logs: {named(path)} (vpcflow): {rejected}"]
 
 
 def test_lines_at_the_limit_are_read_and_one_byte_more_is_rejected(store: Store, tmp_path: Path) -> None:
@@ -158,7 +159,7 @@ def test_empty_and_blank_files(store: Store, tmp_path: Path) -> None:
     result = run(store, empty, blank)
     assert result.status == "succeeded", result
     found = store.con.execute("SELECT origin, lines, skipped FROM log_artifacts ORDER BY origin").fetchall()
-    assert found == [(str(blank), 3, '{"blank":3}'), (str(empty), 0, "{}")]
+    assert found == [(named(blank), 3, '{"blank":3}'), (named(empty), 0, "{}")]
 
 
 # failed runs leave no copy ---------------------------------------------------------------------------------
@@ -211,7 +212,7 @@ def test_a_copy_cut_short_by_an_error_leaves_no_file(
     result = run(store, path)
     assert result.status == "failed"
     assert result.error.startswith(
-        f"logs: {path} (vpcflow): No space left on device (writing {store.artifacts_dir}/.tmp-"
+        f"logs: {named(path)} (vpcflow): No space left on device (writing {store.artifacts_dir}/.tmp-"
     )
     assert artifact_files(store) == []
 
@@ -256,7 +257,7 @@ def test_a_full_disk_fails_the_run_with_a_clear_message_and_keeps_earlier_runs(
             error = result.error
         except StoreError as exc:  # DuckDB invalidated the store: the run is recorded failed when next opened
             error = str(exc)
-        assert error.startswith("logs: " + hit.format(disk=small_disk, log=big)), error
+        assert error.startswith("logs: " + hit.format(disk=small_disk, log=named(big))), error
     with Store.open(small_disk / "e.duckdb") as store:
         assert [r["status"] for r in store.runs()] == ["succeeded", "failed"]
         assert ports(store) == list(range(10))

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import collect_logs
+from helpers import collect_logs, named
 
 from collector.runner import RunResult
 from collector.store import Store
@@ -101,7 +101,7 @@ def test_truncated_gzip_keeps_the_complete_lines_before_the_cut(store: Store, tm
         "window": (None, None),
     }
     assert result.partial_reasons == [
-        f"logs: {path} (vpcflow): 1 line(s) rejected: 1 truncated gzip stream (file ends mid-stream)"
+        f"logs: {named(path)} (vpcflow): 1 line(s) rejected: 1 truncated gzip stream (file ends mid-stream)"
     ]
 
 
@@ -244,12 +244,12 @@ def test_same_bytes_are_not_ingested_twice(store: Store, tmp_path: Path) -> None
     again = run(store, path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     assert again.status == "succeeded"
-    assert again.notes == [f"{path}: already ingested (sha256 {digest[:12]}…), skipped"]
+    assert again.notes == [f"{named(path)}: already ingested (sha256 {digest[:12]}…), skipped"]
     assert again.counts.get("flows", 0) == 0
     renamed = tmp_path / "copy-of-flows.log"
     shutil.copy(path, renamed)
     copy = run(store, renamed)
-    assert copy.notes == [f"{renamed}: already ingested (sha256 {digest[:12]}…), skipped"]
+    assert copy.notes == [f"{named(renamed)}: already ingested (sha256 {digest[:12]}…), skipped"]
     assert len(ports(store)) == 4
 
 
@@ -307,7 +307,7 @@ def test_cri_and_docker_envelopes(store: Store, tmp_path: Path) -> None:
     assert result.status == "succeeded", result
     assert ports(store) == [0, 1, 2, 3]
     wrappers = store.con.execute("SELECT origin, wrapper, records FROM log_artifacts ORDER BY origin").fetchall()
-    assert wrappers == [(str(cri), "cri", 2), (str(docker), "docker", 2)]
+    assert wrappers == [(named(cri), "cri", 2), (named(docker), "docker", 2)]
 
 
 def test_broken_envelope_lines_are_rejected(store: Store, tmp_path: Path) -> None:
@@ -320,8 +320,8 @@ def test_broken_envelope_lines_are_rejected(store: Store, tmp_path: Path) -> Non
     assert ports(store) == [0, 2, 3]
     found = store.con.execute("SELECT origin, reason, count, samples FROM ingest_rejects ORDER BY origin").fetchall()
     assert found == [
-        (str(cri), "not a cri envelope", 1, [{"line": None, "text": rec(1)}]),
-        (str(docker), "not a docker envelope", 1, [{"line": None, "text": rec(4)}]),
+        (named(cri), "not a cri envelope", 1, [{"line": None, "text": rec(1)}]),
+        (named(docker), "not a docker envelope", 1, [{"line": None, "text": rec(4)}]),
     ]
 
 
@@ -366,13 +366,13 @@ def test_every_row_cites_its_run_and_the_file_it_came_from(store: Store, tmp_pat
         "SELECT sha256, origin, media_type, size FROM artifacts WHERE run_id = ? ORDER BY origin", [result.run_id]
     ).fetchall()
     assert listed == [
-        (digests[plain], str(plain), "text/plain", plain.stat().st_size),
-        (digests[packed], str(packed), "application/gzip", packed.stat().st_size),
+        (digests[plain], named(plain), "text/plain", plain.stat().st_size),
+        (digests[packed], named(packed), "application/gzip", packed.stat().st_size),
     ]
     by_origin = store.con.execute(
         "SELECT origin, artifact_sha256, run_id FROM log_artifacts ORDER BY origin"
     ).fetchall()
-    assert by_origin == [(str(p), digests[p], result.run_id) for p in (plain, packed)]
+    assert by_origin == [(named(p), digests[p], result.run_id) for p in (plain, packed)]
 
 
 # values a table requires, blanks, records-free files, settings ---------------------------------------------
@@ -396,7 +396,7 @@ def test_a_file_whose_lines_are_all_skipped_makes_the_run_partial(store: Store, 
     path.write_text(f"{lost}\n{lost}\n")
     result = collect_logs(store, path, log_format="hubble")
     assert result.status == "partial"
-    assert result.partial_reasons == [f"logs: {path} (hubble): no records, every line skipped (2 lost_events)"]
+    assert result.partial_reasons == [f"logs: {named(path)} (hubble): no records, every line skipped (2 lost_events)"]
 
 
 def test_the_source_level_cluster_is_part_of_how_a_file_is_read(store: Store, tmp_path: Path) -> None:

@@ -152,7 +152,7 @@ def make(name: str, variant: Variant, s3: Any, logs: Any, root: Path) -> tuple[s
         local = root / name
         local.mkdir()
         (local / "flows.log").write_text(f"{HEADER}\n{record}\n")
-        return f"{local}/", {"format": "vpcflow", "paths": [str(local)]}
+        return f"{local.name}:", {"format": "vpcflow", "paths": [str(local)]}  # the directory, by its root
     if variant.kind == "cloudwatch":
         group = f"/flows/{name}"
         logs.create_log_group(logGroupName=group)

@@ -279,7 +279,7 @@ def test_http_listener_with_a_forwarding_route_is_a_gap_row_with_provenance(stor
         "object": "Gateway/plain listener http",
         "hop": "client->gateway",
         "finding": "HTTP listener accepts unencrypted traffic (routes: HTTPRoute shop/web)",
-        "location": f"{tmp_path / 'env' / 'extra0.yaml'}#1 (line 1)",
+        "location": "env:extra0.yaml#1 (line 1)",  # the file named by its root (issue 21)
         "source": "kubernetes",
         "run_id": run_id,
     }
@@ -438,7 +438,7 @@ def test_backend_covered_by_backend_tls_policy_or_destination_rule(store: Store,
     ]
     assert all(covered[r["namespace"]] in r["detail"] for r in records(reenc.evidence))
     [d5] = records(reenc.evidence, namespace="d5")  # cites the route; the detail names the covering object
-    assert d5["location"] == f"{tmp_path / 'env' / f'extra{2 * len(cases)}.yaml'}#1 (line 1)"
+    assert d5["location"] == f"env:extra{2 * len(cases)}.yaml#1 (line 1)"
     assert [r["namespace"] for r in records(reenc.gaps)] == [*uncovered, "shop"]
 
 

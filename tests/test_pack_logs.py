@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import write
+from helpers import named, write
 
 from collector.claims import ClaimResult, Settings, evaluate_pack, load_pack, resolve_pack
 from collector.query_results import QueryResult
@@ -173,8 +173,8 @@ def test_egress_satisfied_when_every_external_destination_is_allowlisted(env: En
         ),
     ]
     assert table(egress.evidence, "first_ts", "last_ts", "location") == [
-        (at(0) + timedelta(microseconds=123456), at(1) + timedelta(microseconds=123456), str(path)),
-        (at(2) + timedelta(microseconds=123456), at(2) + timedelta(microseconds=123456), str(path)),
+        (at(0) + timedelta(microseconds=123456), at(1) + timedelta(microseconds=123456), named(path)),
+        (at(2) + timedelta(microseconds=123456), at(2) + timedelta(microseconds=123456), named(path)),
     ]
 
 
@@ -209,7 +209,7 @@ def test_egress_gap_rows_are_aggregated_per_workload_destination_and_port(env: E
         "allowed egress from regulated namespace shop to paste.example.org port 80 outside the cluster, "
         "not on the egress allowlist"
     )
-    assert gap["location"] == str(path) and gap["source"] == "logs" and len(gap["artifact_sha256"]) == 64
+    assert gap["location"] == named(path) and gap["source"] == "logs" and len(gap["artifact_sha256"]) == 64
     assert egress.evidence.rows == []
 
 
@@ -364,7 +364,7 @@ def test_denies_visible_when_every_cluster_logs_denies_without_silence(env: Env)
         ("prod", "node node-1", 2, at(0) + ms, at(60) + ms, "2 NetworkPolicy drop(s) (POLICY_DENIED)"),
         ("prod", "node node-1", 3, at(0) + ms, at(60) + ms, "3 flow record(s)"),
     ]  # the access log's RBAC 403 is no NetworkPolicy drop
-    assert str(path) in {row[0] for row in table(result.evidence, "location")}
+    assert named(path) in {row[0] for row in table(result.evidence, "location")}
 
 
 def test_denies_gaps_missing_cluster_silence_and_lost_records(env: Env) -> None:
@@ -386,14 +386,15 @@ def test_denies_gaps_missing_cluster_silence_and_lost_records(env: Env) -> None:
     assert result.verdict == "gap"
     ms = timedelta(microseconds=123456)
     assert table(result.gaps, "cluster", "object", "gap_start", "gap_end", "finding") == [
-        ("prod", f"log file {path}", at(0) + ms, at(100) + ms, "1 lost_events record(s): the hubble log lost records"),
+        ("prod", f"log file {named(path)}", at(0) + ms, at(100) + ms,
+         "1 lost_events record(s): the hubble log lost records"),
         ("prod", "node node-1", at(10) + ms, at(95) + ms,
          "no flow log record for 85.0 minutes, more than max_log_gap_minutes (60)"),
         ("staging", "cluster staging", None, None,
          "no NetworkPolicy enforcement drop (Hubble DROPPED, POLICY_DENIED) in the window"),
     ]  # fmt: skip
     assert table(result.evidence, "object", "detail") == [
-        (f"log file {path}", "note: 1 malformed line(s) rejected; 4 record(s) loaded"),
+        (f"log file {named(path)}", "note: 1 malformed line(s) rejected; 4 record(s) loaded"),
         ("node node-1", "3 NetworkPolicy drop(s) (POLICY_DENIED)"),
         ("node node-1", "4 flow record(s)"),
     ]
@@ -439,7 +440,7 @@ def test_vpc_skipdata_and_window_edges_are_gaps(env: Env) -> None:
             at(200),
             "no flow log record for 180.0 minutes, more than max_log_gap_minutes (60)",
         ),
-        (f"log file {path}", at(0), at(20), "1 SKIPDATA record(s): the vpcflow log lost records"),
+        (f"log file {named(path)}", at(0), at(20), "1 SKIPDATA record(s): the vpcflow log lost records"),
     ]
 
 
@@ -469,8 +470,8 @@ def test_traceable_when_requests_carry_route_backend_and_id(env: Env) -> None:
     result = env.evaluate()["incidents-traceable"]
     assert result.verdict == "satisfied", result.reason
     assert table(result.evidence, "cluster", "authority", "requests", "first_ts", "last_ts", "location") == [
-        ("prod", "admin.example.com", 1, at(3), at(3), str(path)),
-        ("prod", "shop.example.com", 3, at(0), at(2), str(path)),
+        ("prod", "admin.example.com", 1, at(3), at(3), named(path)),
+        ("prod", "shop.example.com", 3, at(0), at(2), named(path)),
     ]
 
 
@@ -493,7 +494,7 @@ def test_untraceable_requests_are_counted_per_authority(env: Env) -> None:
     columns = ("cluster", "log_format", "object", "authority", "requests", "missing_route", "missing_backend")
     unnamed = "access log of (proxy not named)"
     assert table(result.gaps, *columns, "missing_id", "finding", "location") == [
-        ("prod", "envoy", unnamed, None, 1, 1, 0, 0, "1 without route of 1 request(s)", str(path)),
+        ("prod", "envoy", unnamed, None, 1, 1, 0, 0, "1 without route of 1 request(s)", named(path)),
         (
             "prod",
             "envoy",
@@ -504,7 +505,7 @@ def test_untraceable_requests_are_counted_per_authority(env: Env) -> None:
             0,
             1,
             "1 without trace or request id of 1 request(s)",
-            str(path),
+            named(path),
         ),
         (
             "prod",
@@ -516,7 +517,7 @@ def test_untraceable_requests_are_counted_per_authority(env: Env) -> None:
             1,
             2,
             "1 without backend, 2 without trace or request id of 5 request(s)",
-            str(path),
+            named(path),
         ),
     ]  # fmt: skip  (no route name but the authority and path it was matched on: traceable)
     assert table(result.evidence, "authority", "requests") == [("shop.example.com", 2)]
@@ -554,7 +555,7 @@ def test_demo_shows_one_egress_gap_visible_denies_and_an_unlogged_gateway(demo_d
         443,
         3,
     )
-    assert gap["location"] == str(demo_dir / "environment" / "logs" / "hubble-flows.json")
+    assert gap["location"] == "logs:hubble-flows.json"
     allowed = json.loads((evidence / "egress-controlled" / "evidence.json").read_text())
     assert sorted((r["destination"], r["allowed_by"].split(" (")[0]) for r in allowed) == [
         ("10.20.0.15", "10.20.0.0/16"),

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from certs import Issued, issue
+from helpers import named
 from kube_api import FakeKubeAPI
 
 from bundles.build import build_bundle
@@ -307,7 +308,7 @@ def test_files_with_nothing_to_redact_are_kept_as_written(store: Store, tmp_path
     plain.write_text(textwrap.dedent(PLAIN).lstrip())
     assert run_source(store, KubernetesSource(), {"paths": [str(plain)]}).status == "succeeded"
     [(sha, original)] = store.con.execute(
-        "SELECT sha256, origin_sha256 FROM artifacts WHERE origin = ?", [str(plain)]
+        "SELECT sha256, origin_sha256 FROM artifacts WHERE origin = ?", [named(plain)]
     ).fetchall()
     assert store.artifact_path(sha).read_bytes() == plain.read_bytes() and original is None
 

@@ -12,7 +12,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from helpers import collect_manifests, write
+from helpers import collect_manifests, named, write
 
 from collector.plugins import CollectContext, SourceError
 from collector.runner import run_source
@@ -95,7 +95,7 @@ def test_successful_run_records_counts_provenance_and_artifacts(store: Store, tm
     assert row is not None and row[0] == "kubernetes" and row[1] == result.run_id and row[3] is not None
     assert store.artifact_path(row[2]).read_bytes() == manifest.read_bytes()
     origin = store.con.execute("SELECT origin FROM artifacts WHERE sha256 = ?", [row[2]]).fetchone()
-    assert origin == (str(manifest),)
+    assert origin == (named(manifest),)
 
 
 def test_failed_run_keeps_earlier_data_and_is_recorded(store: Store, tmp_path: Path) -> None:

@@ -17,7 +17,9 @@ SELECT g.repo, left(g.sha, 12) AS commit, g.committed_at, g.changed, g.change_ty
                         THEN '; stale approval by ' || array_to_string(r.stale_approvals, ', ')
                              || ', merged head ' || left(g.merged_head, 12) ELSE '' END
        END AS reason,
-       (SELECT max(path) FROM git_repositories_current gr WHERE gr.repo = g.repo) || '/' || g.first_path AS location,
+       -- the repository's named root (``gitops:``); a store collected before issue 21 holds its absolute path
+       (SELECT max(CASE WHEN ends_with(path, ':') THEN path ELSE path || '/' END) FROM git_repositories_current gr
+        WHERE gr.repo = g.repo) || g.first_path AS location,
        g.source, g.run_id, g.artifact_sha256, g.collected_at
 FROM git_governed_changes g
 JOIN git_change_reviews r USING (repo, sha)

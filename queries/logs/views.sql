@@ -428,10 +428,10 @@ WHERE r.status IN ('succeeded', 'partial')
 QUALIFY row_number() OVER (PARTITION BY t.destination ORDER BY r.started_at DESC, t.run_id DESC) = 1;
 
 -- The log files the claims read (logs_files), per destination whose origin_prefix begins their origin; files no
--- destination covers (local files, inputs read before retention was collected) are grouped by directory, with
--- `destination` NULL.
+-- destination covers (local files, inputs read before retention was collected) are grouped by directory (a local
+-- file's origin is ROOT:path, its directory ROOT:dir/), with `destination` NULL.
 CREATE VIEW logs_retention_files AS
-SELECT t.destination, CASE WHEN t.destination IS NULL THEN regexp_replace(f.origin, '[^/]*$', '') END AS directory,
+SELECT t.destination, CASE WHEN t.destination IS NULL THEN regexp_replace(f.origin, '[^/:]*$', '') END AS directory,
        count(DISTINCT f.origin) AS files, string_agg(DISTINCT f.log_format, ', ' ORDER BY f.log_format) AS log_formats,
        min({'origin': f.origin, 'source': f.source, 'run_id': f.run_id, 'artifact_sha256': f.artifact_sha256,
             'collected_at': f.collected_at}) AS example

@@ -131,8 +131,7 @@ def collect_manifests(ctx: CollectContext) -> None:
     for location, obj, sha in reading.objects:
         found.add(obj, location, sha)
     report_skips(ctx, reading)
-    where = [p if isinstance(p, str) else p["path"] for p in cfg["paths"]] + (["<stdin>"] if cfg["stdin"] else [])
-    emit_found(ctx, found, ", ".join(where))
+    emit_found(ctx, found, reading.where)
 
 
 def collect_live(ctx: CollectContext, context: str) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 from cryptography import x509
 
 from collector.plugins import CollectContext, SourceError
+from collector.roots import Roots
 from sources.certificates.x509 import describe, fingerprint, to_pem
 
 PORT = r"(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"  # 1-65535
@@ -222,7 +223,7 @@ def endpoint_row(ctx: CollectContext, endpoint: Endpoint, probe: Probe) -> dict[
         "leaf_sha256": fingerprint(probe.chain[0]) if probe.chain else None,
         "verified": probe.verified,
         "verify_error": probe.verify_error,
-        "ca_bundle": ctx.config["ca_bundle"] or "system",
+        "ca_bundle": Roots(ctx.source, []).label(ctx.config["ca_bundle"]) if ctx.config["ca_bundle"] else "system",
         "observed_at": ctx.collected_at,
     }
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from collector.plugins import CollectContext, SourceError
 from collector.redaction import LAST_APPLIED, redact_object
+from collector.roots import Roots
 from collector.store import PROVENANCE_COLUMNS
 from sources.git.attestations import DEFAULT_GLOBS, attestation_row, listed_blobs
 from sources.git.code_review import fetch_reviews
@@ -334,10 +335,11 @@ class GitSource:
 
     def collect(self, ctx: CollectContext) -> None:
         repositories = ctx.config["repositories"]
+        roots = Roots(ctx.source, [r["path"] for r in repositories])  # working trees named apart, or refused
         with ctx.progress("repositories", total=len(repositories), unit="repositories") as progress:
             for repo_config in repositories:
                 progress.update(detail=repo_config.get("name") or repo_config["path"])
-                collect_repository(ctx, repo_config)
+                collect_repository(ctx, repo_config, roots)
                 progress.advance()
 
 
@@ -370,7 +372,7 @@ class Git:
         return done.stdout
 
 
-def collect_repository(ctx: CollectContext, cfg: dict[str, Any]) -> None:
+def collect_repository(ctx: CollectContext, cfg: dict[str, Any], roots: Roots) -> None:
     path = Path(cfg["path"])
     if not (path / ".git").exists() and not (path / "HEAD").is_file():
         raise SourceError(f"git: {path} is not a git repository")
@@ -421,7 +423,7 @@ def collect_repository(ctx: CollectContext, cfg: dict[str, Any]) -> None:
         "git_repositories",
         {
             "repo": repo,
-            "path": str(path.resolve()),
+            "path": roots.label(path),  # the working tree as a named root (``gitops:``), not this machine's path
             "branch": branch,
             "head_sha": head,
             "since": cfg.get("since"),

@@ -27,6 +27,7 @@ from typing import Any
 from collector.analysis.objects import ListError, typed_items
 from collector.plugins import CollectContext, SourceError
 from collector.redaction import redact_object
+from collector.roots import Roots, portable_text
 from collector.safe_yaml import InputError, list_item_lines, load_all
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -61,6 +62,7 @@ class Reading:
     objects: list[tuple[str, Obj, str]] = field(default_factory=list)
     inputs: list[dict[str, Any]] = field(default_factory=list)  # the manifest listing: path/render, digest
     skipped: dict[str, list[str]] = field(default_factory=dict)  # reason -> where
+    where: str = ""  # the inputs, named by their roots (``gitops:k8s, cluster:, <stdin>``)
 
     def skip(self, reason: str, where: str) -> None:
         self.skipped.setdefault(reason, []).append(where)
@@ -100,12 +102,16 @@ def read_inputs(
     clean: Callable[[Obj], Obj] = redact_object,
 ) -> Reading:
     """Every object of a collected (group, kind) in ``paths`` and standard input, passed through ``clean`` (a copy
-    without secret material) as soon as it is decoded, with what was skipped."""
-    reading = Reading(collected, clean)
+    without secret material) as soon as it is decoded, with what was skipped. Files are named by their root
+    (``gitops:k8s/00-namespaces.yaml``, :mod:`collector.roots`), never by this machine's path."""
+    configured = [entry["path"] if isinstance(entry, dict) else entry for entry in paths]
+    roots = Roots(ctx.source, configured)
+    named = [*map(roots.label, configured), *(["<stdin>"] if stdin else [])]
+    reading = Reading(collected, clean, where=", ".join(named))
     files: list[Path] = []
     for entry in paths:
         if isinstance(entry, dict):
-            render(ctx, Path(entry["path"]), entry["render"], reading)
+            render(ctx, Path(entry["path"]), entry["render"], reading, roots)
         else:
             files.extend(manifest_files(Path(entry)))
     kustomize_files = kustomize_roles(files)
@@ -113,9 +119,9 @@ def read_inputs(
         for path in files:
             role = kustomize_files.get(path) or chart_role(path)
             if role:
-                reading.skip(role, str(path))
+                reading.skip(role, roots.label(path))
             else:
-                read_text(ctx, path.read_bytes(), str(path), reading)
+                read_file(ctx, path, roots.label(path), reading)
             progress.advance()
     if stdin:
         read_text(ctx, sys.stdin.buffer.read(), "<stdin>", reading)
@@ -173,11 +179,14 @@ def patch_paths(kustomization: Obj) -> Iterator[str]:
                 yield item["path"]
 
 
-def render(ctx: CollectContext, path: Path, command: str, reading: Reading) -> None:
-    """Run the render command configured for ``path`` (``{path}`` is replaced by it; no shell) and read its output."""
+def render(ctx: CollectContext, path: Path, command: str, reading: Reading, roots: Roots) -> None:
+    """Run the render command configured for ``path`` (``{path}`` is replaced by it; no shell) and read its output.
+    The command is recorded with the path named by its root."""
     if not path.exists():
         raise SourceError(f"kubernetes: render path {path} does not exist")
     argv = [token.replace("{path}", str(path)) for token in shlex.split(command)]
+    label = roots.label(path)
+    shown = [portable_text(token.replace("{path}", label)) or "" for token in shlex.split(command)]
     try:
         done = subprocess.run(argv, capture_output=True, timeout=RENDER_TIMEOUT_S, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -187,8 +196,16 @@ def render(ctx: CollectContext, path: Path, command: str, reading: Reading) -> N
         raise SourceError(
             f"kubernetes: render of {path} ({shlex.join(argv)}) exited with {done.returncode}: {' / '.join(tail)}"
         )
-    name = f"{path} rendered by `{shlex.join(argv)}`"
-    read_text(ctx, done.stdout, name, reading, {"render": argv})
+    read_text(ctx, done.stdout, f"{label} rendered by `{shlex.join(shown)}`", reading, {"render": shown})
+
+
+def read_file(ctx: CollectContext, path: Path, label: str, reading: Reading) -> None:
+    """Read a manifest file recorded as ``label``; an error names the file as given (the store keeps it named by its
+    root: the runner records messages so)."""
+    try:
+        read_text(ctx, path.read_bytes(), label, reading)
+    except SourceError as exc:
+        raise SourceError(str(exc).replace(label, str(path))) from None
 
 
 def read_text(

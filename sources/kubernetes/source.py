@@ -330,11 +330,10 @@ def collect_manifests(
     listing_sha = ctx.add_artifact(
         listing(cluster, reading, report_skips(ctx, reading)), "manifest listing", "application/json"
     )
-    where = ", ".join([p if isinstance(p, str) else p["path"] for p in paths] + (["<stdin>"] if stdin else []))
     for kind in kinds:
         ctx.emit(
             "k8s_inventory",
-            inventory_row(cluster, kind.key, None, "collected", counts[kind.key], where),
+            inventory_row(cluster, kind.key, None, "collected", counts[kind.key], reading.where),
             listing_sha,
         )
 

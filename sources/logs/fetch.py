@@ -19,6 +19,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from collector.plugins import SourceError
+from collector.roots import Roots
 from sources.logs.ingest import Fetched, Window
 
 AWS_PROPERTIES: dict[str, Any] = {
@@ -73,6 +74,8 @@ def fetch_input(
 
 
 def local_files(patterns: list[str], number: int) -> Iterator[Fetched]:
+    """The files of ``patterns``, each with its origin named by its root (``logs:hubble-flows.json``)."""
+    roots = Roots("logs", patterns)
     for pattern in patterns:
         path = Path(pattern)
         if path.is_dir():
@@ -84,7 +87,7 @@ def local_files(patterns: list[str], number: int) -> Iterator[Fetched]:
             if not matches:
                 raise SourceError(f"logs: input {number}: {pattern}: no such file, directory or matching files")
         for match in matches:
-            yield Fetched(match, str(match))
+            yield Fetched(match, roots.label(match))
 
 
 def aws_client(service: str, cfg: Mapping[str, Any]) -> Any:

@@ -179,7 +179,8 @@ def ingest(
             path, damage = gunzip(path, Path(tmp) / "inflated")
         elif carriage_return.found:
             path = with_lf_line_ends(path, Path(tmp) / "text")
-        loaded = load(ctx, fmt, path, digest, {**spec, "origin": fetched.origin}, window, earlier)
+        found = {"origin": fetched.origin, "file": str(fetched.path)}  # file: this machine's path, never recorded
+        loaded = load(ctx, fmt, path, digest, {**spec, **found}, window, earlier)
     rejects = damage + loaded.rejects  # damage: one line each, the line cut or the member dropped
     rejected = sum(r.count for r in rejects)
     ctx.emit(

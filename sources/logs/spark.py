@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from collector.claims import load_pack, resolve_pack
 from collector.plugins import CollectContext, SourceError
+from collector.roots import Roots
 from collector.transpile import SparkPack, to_spark
 from sources.logs.formats import FORMATS
 from sources.logs.ingest import UNWRAP, Window, is_gzip, required_columns, sniff, status_sql, unwrap_first
@@ -157,11 +158,16 @@ def collect_on_spark(ctx: CollectContext, window: Window) -> None:
     try:
         manifest = input_manifest(spark, cfg)
         artifact = ctx.add_artifact(
-            json.dumps(manifest, indent=1, sort_keys=True).encode(), "spark input manifest", "application/json"
+            json.dumps(list(map(recorded, manifest)), indent=1, sort_keys=True).encode(),
+            "spark input manifest",
+            "application/json",
         )
         for entry in manifest:  # each object's entry: the artifact its records cite, with the object's digest
             entry["artifact"] = ctx.add_artifact(
-                json.dumps(entry, sort_keys=True).encode(), entry["path"], "application/json", entry["sha256"]
+                json.dumps(recorded(entry), sort_keys=True).encode(),
+                entry["origin"],
+                "application/json",
+                entry["sha256"],
             )
         files = normalise(ctx, spark, cfg, engine, window, manifest)
         judge(ctx, spark, spark_pack, engine, parameters, artifact, files)
@@ -176,9 +182,11 @@ def collect_on_spark(ctx: CollectContext, window: Window) -> None:
 
 
 def input_manifest(spark: Any, cfg: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Every input object: input number, format, path, size, modification time and sha256 (read by Spark)."""
+    """Every input object: input number, format, path (Spark's, to read it), origin (a local file named by its root:
+    ``logs:hubble-flows.json``), size, modification time and sha256 (read by Spark)."""
     out = []
     for number, spec in enumerate(cfg["inputs"], start=1):
+        roots = Roots("logs", spec["paths"])
         files = (
             spark.read.format("binaryFile")
             .load(spec["paths"])
@@ -190,12 +198,24 @@ def input_manifest(spark: Any, cfg: Mapping[str, Any]) -> list[dict[str, Any]]:
                     "input": number,
                     "format": spec["format"],
                     "path": row.path,
+                    "origin": origin_of(row.path, roots),
                     "size": row.length,
                     "mtime": row.modificationTime.astimezone(UTC).isoformat(),  # naive: local time
                     "sha256": row.sha256,
                 }
             )
     return out
+
+
+def recorded(entry: dict[str, Any]) -> dict[str, Any]:
+    """A manifest entry as artifacts keep it: without Spark's path of the file (this machine's)."""
+    return {k: v for k, v in entry.items() if k != "path"}
+
+
+def origin_of(path: str, roots: Roots) -> str:
+    """Where an input object came from: a remote URI as Spark names it, a local file by its root."""
+    local = path.removeprefix("file:")
+    return roots.label(local) if local.startswith("/") else path
 
 
 def table_types(ctx: CollectContext, table: str) -> list[tuple[str, str]]:
@@ -223,7 +243,7 @@ def normalise(
     for entry in manifest:
         spec = cfg["inputs"][entry["input"] - 1]
         fmt = FORMATS[spec["format"]]
-        origin = entry["path"].removeprefix("file:") if entry["path"].startswith("file:") else entry["path"]
+        origin = entry["origin"]
         compression = "gzip" if origin.endswith(".gz") else "none"
         wrapper, first_line = first_line_of(spark, entry["path"], cfg["max_line_bytes"])
         sql = spark_select(fmt, wrapper, first_line, spec, required_columns(ctx, fmt.table))

@@ -77,12 +77,14 @@ POD_LOG_PATHS = (  # kubelet's file names: (namespace, pod) or (pod, namespace)
 
 
 def gateway(spec: Mapping[str, Any]) -> str | None:
-    """The gateway of an input's file: its ``gateway`` setting, else the pod of a kubelet pod-log path."""
+    """The gateway of an input's file: its ``gateway`` setting, else the pod of a kubelet pod-log path (its origin,
+    or the file read: a local file's origin is named by its root, which may start below ``pods/``)."""
     if spec.get("gateway"):
         return spec["gateway"]
-    for pattern in POD_LOG_PATHS:
-        if found := pattern.search(spec.get("origin", "")):
-            return f"{found['namespace']}/{found['pod']}"
+    for name in (spec.get("origin", ""), spec.get("file", "")):
+        for pattern in POD_LOG_PATHS:
+            if found := pattern.search(name):
+                return f"{found['namespace']}/{found['pod']}"
     return None
 
 
