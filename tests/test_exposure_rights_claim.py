@@ -88,7 +88,7 @@ def test_each_counter_example_is_a_gap_naming_subject_and_binding(judged: Any, c
 
 def test_gap_rows_name_rights_path_and_file(judged: Any) -> None:
     found = {
-        (f, loc.rsplit("/", 1)[-1].split(" (line ")[0])
+        (f, loc.split(":", 1)[-1].split(" (line ")[0])  # ROOT:file#document (line n)
         for c, f, loc in rows(judged.gaps, "cluster", "finding", "location")
         if c == "developers-edit-in-namespace"
     }
