@@ -32,7 +32,7 @@ from typing import Any, BinaryIO
 import duckdb
 
 from collector.plugins import CollectContext, SourceError
-from collector.store import CHUNK, hash_file, no_space
+from collector.store import CHUNK, FileDigest, no_space
 
 SAMPLES = 3
 SAMPLE_CHARS = 300
@@ -73,12 +73,22 @@ class Reject:
 
 
 @dataclass(frozen=True)
+class Kept:
+    """A log file kept in the artifact store, and whether it holds a CR (noticed as it was hashed)."""
+
+    digest: FileDigest
+    carriage_return: bool
+
+
+@dataclass(frozen=True)
 class Fetched:
-    """A local file holding one log artifact, where it came from and the origin's version (S3 ETag)."""
+    """A file holding one log artifact, where it came from and the origin's version (S3 ETag); ``kept`` when it is
+    already in the artifact store (a download, hashed as it was written there)."""
 
     path: Path
     origin: str
     version: str | None = None
+    kept: Kept | None = None
 
 
 @dataclass(frozen=True)
@@ -154,30 +164,22 @@ def ingest(
     this_run: set[tuple[str, str, str]],
 ) -> int:
     options = read_options(ctx, spec)
-    carriage_return = CarriageReturn()
-    hashed = hash_file(fetched.path, carriage_return)
-    earlier = not_loaded_yet(ctx, fetched.origin, hashed.sha256, fmt.name, options, window, this_run)
+    kept = fetched.kept or keep_file(ctx, fetched.path)
+    digest = kept.digest.sha256
+    earlier = not_loaded_yet(ctx, fetched.origin, digest, fmt.name, options, window, this_run)
     if earlier is None:
         return 0
-    kept = ctx.store.put_artifact_file(fetched.path, hashed)
-    if kept.sha256 != hashed.sha256:  # the file changed while it was read: the bytes kept are another file
-        earlier = not_loaded_yet(ctx, fetched.origin, kept.sha256, fmt.name, options, window, this_run)
-        if earlier is None:
-            return 0
-        carriage_return = CarriageReturn()
-        hash_file(ctx.store.artifact_path(kept.sha256), carriage_return)
-    digest = kept.sha256
     this_run.add((digest, fmt.name, options))
     path = ctx.store.artifact_path(digest)
     compression = "gzip" if is_gzip(path) else "none"
     ctx.record_artifact(
-        digest, fetched.origin, "application/gzip" if compression == "gzip" else "text/plain", kept.size
+        digest, fetched.origin, "application/gzip" if compression == "gzip" else "text/plain", kept.digest.size
     )
     with tempfile.TemporaryDirectory(prefix="defensible-log-") as tmp:
         damage: list[Reject] = []
         if compression == "gzip":
             path, damage = gunzip(path, Path(tmp) / "inflated")
-        elif carriage_return.found:
+        elif kept.carriage_return:
             path = with_lf_line_ends(path, Path(tmp) / "text")
         loaded = load(ctx, fmt, path, digest, {**spec, "origin": fetched.origin}, window, earlier)
     rejects = damage + loaded.rejects  # damage: one line each, the line cut or the member dropped
@@ -211,6 +213,12 @@ def ingest(
     elif not loaded.records and not loaded.outside_window and (not_records := not_records_skipped(loaded.skipped)):
         ctx.partial(f"logs: {fetched.origin} ({fmt.name}): no records, every line skipped ({not_records})")
     return loaded.records
+
+
+def keep_file(ctx: CollectContext, path: Path) -> Kept:
+    """Copy the local file ``path`` into the artifact store, hashing it and looking for a CR in the same read."""
+    carriage_return = CarriageReturn()
+    return Kept(ctx.store.put_artifact_file(path, carriage_return), carriage_return.found)
 
 
 def load(
