@@ -372,6 +372,16 @@ def parsed_sql(
     """
 
 
+def whitespace_fields_sql(pattern: str) -> str:
+    """The whitespace-separated fields of ``line`` when it matches ``pattern`` (anchored, fields of non-blanks), else
+    NULL. RE2 only decides the match, which is fast; capturing groups (``regexp_extract``) would cost several times
+    the read. RE2's whitespace is space, tab, form feed, CR and LF; a line holds no LF and, as read, no CR."""
+    return f"""CASE WHEN NOT regexp_matches(line, '{pattern}') THEN NULL
+        WHEN contains(line, chr(9)) OR contains(line, chr(12))
+            THEN list_filter(regexp_split_to_array(line, '\\s+'), lambda x: x <> '')
+        ELSE list_filter(string_split(line, ' '), lambda x: x <> '') END"""
+
+
 def status_sql(wrapper: str, required: list[str]) -> str:
     """A parsed line's final status: a line of blanks is skipped; a broken envelope or a record without a value
     for a ``required`` column (``ts``, ``verdict``…) is a reject."""
