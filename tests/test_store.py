@@ -183,5 +183,3 @@ def test_an_artifact_copy_cut_by_an_error_leaves_no_file(store: Store) -> None:
         copy.write(b"half a fi")
         raise OSError(28, "No space left on device")
     assert not [p for p in store.artifacts_dir.rglob("*") if p.is_file()]
-
-

@@ -102,7 +102,8 @@ class LogFormat:
     or ``reject:<why>`` for malformed ones. ``dedupe`` names columns identifying a record: rows whose key is
     already in the table, or earlier in the same file, are dropped. ``header(first_line)`` says whether the
     file starts with a header line the reader should skip (a header repeated further on is the format's to skip).
-    A format whose lines may hold several records (``one_row_per_line=False``) is always counted line by line."""
+    A format whose lines may hold several records (batches) names ``batch_marker``, a text every such line holds:
+    a file with a line holding it is always counted line by line."""
 
     name: str
     table: str
@@ -110,7 +111,7 @@ class LogFormat:
     select: Callable[[str | None, Mapping[str, Any]], str]
     dedupe: tuple[str, ...] = ()
     header: Callable[[str | None], bool] = lambda first_line: False  # is the first line a header to skip?
-    one_row_per_line: bool = True  # False: a line may hold several records (batches)
+    batch_marker: str | None = None  # a line may hold several records only if it holds this text
 
 
 @dataclass
@@ -128,12 +129,14 @@ class Loaded:
 
 @dataclass(frozen=True)
 class ReaderCount:
-    """The lines of a file: how many there are, how many the reader returned (blank ones as NULL), the rejects."""
+    """The lines of a file: how many there are, how many the reader returned (blank ones as NULL), the rejects, and
+    how many may hold a batch of records."""
 
     lines: int
     rows: int
     blank: int
     rejects: list[Reject]
+    batches: int
 
 
 def ingest_file(
@@ -251,9 +254,9 @@ def load(
             "default_cluster": ctx.config["cluster"],
         },
     )
-    read = count_lines(ctx, path, max_line)
+    read = count_lines(ctx, path, max_line, fmt.batch_marker)
     loaded = Loaded(wrapper, read.lines, records, read.rejects, {}, 0)
-    if read.rows - read.blank - header != records or not fmt.one_row_per_line:  # why were some not loaded?
+    if read.rows - read.blank - header != records or read.batches:  # why were some not loaded?
         loaded.skipped, loaded.outside_window, parse_rejects = count_statuses(ctx, sql, params, len(earlier), records)
         loaded.rejects += parse_rejects
     for reason, n in (("header", header), ("blank", read.blank)):
@@ -413,8 +416,9 @@ def insert_sql(fmt: LogFormat, parsed: str, earlier: int) -> str:
     """
 
 
-def count_lines(ctx: CollectContext, path: Path, max_line: int) -> ReaderCount:
-    """Cheap pass: the lines DuckDB reads (with the bytes they hold) and the lines it rejects, by reason. When
+def count_lines(ctx: CollectContext, path: Path, max_line: int, batch_marker: str | None) -> ReaderCount:
+    """Cheap pass: the lines DuckDB reads (with the bytes they hold, and those holding ``batch_marker``, which may
+    hold a batch of records) and the lines it rejects, by reason. When
     those do not make up the whole file, its lines are counted in Python: those the reader neither returned nor
     rejected are rejects too, and line numbers come from that count (DuckDB's own are off after a line it
     dropped; the byte offsets it gives are not)."""
@@ -423,9 +427,11 @@ def count_lines(ctx: CollectContext, path: Path, max_line: int) -> ReaderCount:
     options = f"store_rejects = true, rejects_table = '{REJECTS_TABLE}', rejects_scan = '{REJECTS_TABLE}_scans'"
     reader = reader_sql(max_line, 0).format(options=options)
     row = con.execute(
-        f"SELECT count(*), count(raw), coalesce(sum(strlen(raw)), 0) FROM {reader}", {"path": str(path)}
+        f"SELECT count(*), count(raw), coalesce(sum(strlen(raw)), 0), count(*) FILTER (contains(raw, $marker)) "
+        f"FROM {reader}",
+        {"path": str(path), "marker": batch_marker},
     ).fetchone()
-    rows, nonblank, text_bytes = row if row else (0, 0, 0)
+    rows, nonblank, text_bytes, batches = row if row else (0, 0, 0, 0)
     found = con.execute(
         f"""
         SELECT error_type, count(*),
@@ -436,7 +442,7 @@ def count_lines(ctx: CollectContext, path: Path, max_line: int) -> ReaderCount:
     ).fetchall()
     read = rows + sum(count for _, count, _ in found)
     if not found and text_bytes + rows - ends_without_lf(path) == path.stat().st_size:
-        return ReaderCount(read, rows, rows - nonblank, [])  # every byte is in a line read: none is missing
+        return ReaderCount(read, rows, rows - nonblank, [], batches)  # every byte is in a line read: none is missing
     counted = count_file_lines(path, max_line, [s["at"] for _, _, samples in found for s in samples])
     rejects = [
         Reject(
@@ -448,7 +454,7 @@ def count_lines(ctx: CollectContext, path: Path, max_line: int) -> ReaderCount:
     ]
     if counted.lines > read:
         rejects = with_unread(con, path, rejects, counted, counted.lines - read)
-    return ReaderCount(counted.lines, rows, rows - nonblank, rejects)
+    return ReaderCount(counted.lines, rows, rows - nonblank, rejects, batches)
 
 
 def ends_without_lf(path: Path) -> bool:
