@@ -167,11 +167,12 @@ def select(first_line: str | None, spec: Mapping[str, Any]) -> str:
 
 # A text line split at its quotes (q) and, when it matches QUOTE_FREE, the parts holding several fields split at
 # spaces: the code, flags and (Istio 1.8) details or bytes and durations between the second and third quotes (t3),
-# the bytes and durations (head), and Istio's fields after the last quoted one (tail).
+# the part holding the bytes and durations (head: t3 without Istio 1.8's fields, from its third field), and
+# Istio's fields after the last quoted one (tail). Written for Spark too (no slices, no negative lengths).
 TEXT_PARTS = f"""(
-    SELECT *, CASE WHEN istio18 THEN string_split(trim(q[5]), ' ') ELSE t3[3:] END AS head,
+    SELECT *, CASE WHEN istio18 THEN string_split(trim(q[5]), ' ') ELSE t3 END AS head,
               string_split(rtrim(q[CASE WHEN istio18 THEN 15 ELSE 13 END], ' ' || chr(9) || chr(12)), ' ') AS tail
-    FROM (SELECT *, len(t3) = 4 AS istio18
+    FROM (SELECT *, array_length(t3) = 4 AS istio18
           FROM (SELECT *, CASE WHEN quote_free THEN string_split(trim(q[3]), ' ') END AS t3
                 FROM (SELECT raw, line, regexp_matches(line, '{QUOTE_FREE}') AS quote_free,
                              string_split(line, '"') AS q FROM lines)))
@@ -188,9 +189,11 @@ def text_fields() -> str:
     def after(i: int) -> str:
         return f"q[CASE WHEN istio18 THEN {i} ELSE {i - 2} END]"
 
-    start = "CASE WHEN starts_with(q[1], 'ACCESS ') THEN substr(q[1], 9) ELSE substr(q[1], 2) END"  # "[time] "
+    def timing(i: int) -> str:
+        return f"head[CASE WHEN istio18 THEN {i} ELSE {i + 2} END]"
+
     values = {
-        "start_time": f"left({start}, -2)",
+        "start_time": "substr(q[1], strpos(q[1], '[') + 1, length(q[1]) - strpos(q[1], '[') - 2)",  # [time] + space
         "method": "split_part(q[2], ' ', 1)",
         "path": "split_part(q[2], ' ', 2)",
         "protocol": "split_part(q[2], ' ', 3)",
@@ -199,10 +202,10 @@ def text_fields() -> str:
         "response_code_details": "CASE WHEN istio18 THEN t3[3] ELSE '' END",
         "connection_termination_details": "CASE WHEN istio18 THEN t3[4] ELSE '' END",
         "upstream_transport_failure_reason": "CASE WHEN istio18 THEN q[4] ELSE '' END",
-        "bytes_received": "head[1]",
-        "bytes_sent": "head[2]",
-        "duration": "head[3]",
-        "upstream_service_time": "head[4]",
+        "bytes_received": timing(1),
+        "bytes_sent": timing(2),
+        "duration": timing(3),
+        "upstream_service_time": timing(4),
         "x_forwarded_for": after(6),
         "user_agent": after(8),
         "request_id": after(10),
