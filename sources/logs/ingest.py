@@ -254,6 +254,8 @@ def load(
             "default_cluster": ctx.config["cluster"],
         },
     )
+    if fmt.dedupe:  # rows whose key is earlier in the file (those already in the table were not inserted)
+        records -= ctx.delete(fmt.table, duplicates_sql(fmt), {"artifact": digest, "run_id": ctx.run_id})
     read = count_lines(ctx, path, max_line, fmt.batch_marker)
     loaded = Loaded(wrapper, read.lines, records, read.rejects, {}, 0)
     if read.rows - read.blank - header != records or read.batches:  # why were some not loaded?
@@ -399,13 +401,8 @@ def status_sql(wrapper: str, required: list[str]) -> str:
 
 
 def insert_sql(fmt: LogFormat, parsed: str, earlier: int) -> str:
-    dedupe = ""
-    if fmt.dedupe:
-        keys = ", ".join(fmt.dedupe)
-        dedupe = (
-            f" AND ({keys}) NOT IN (SELECT ({keys}) FROM {fmt.table})"
-            f" QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY ts) = 1"
-        )
+    keys = ", ".join(fmt.dedupe)
+    dedupe = f" AND ({keys}) NOT IN (SELECT ({keys}) FROM {fmt.table})" if fmt.dedupe else ""
     return f"""
     INSERT INTO {fmt.table} BY NAME
     SELECT * EXCLUDE (_status, raw, line, cluster),
@@ -413,6 +410,18 @@ def insert_sql(fmt: LogFormat, parsed: str, earlier: int) -> str:
            $source AS source, $run_id AS run_id, $artifact AS artifact_sha256, $collected_at AS collected_at
     FROM ({parsed})
     WHERE _status = 'ok' AND {window_sql("")} AND {not_earlier_sql(earlier)}{dedupe}
+    """
+
+
+def duplicates_sql(fmt: LogFormat) -> str:
+    """Delete the rows of this load (``$artifact``, ``$run_id``) whose key an earlier row of the file has: found
+    once loaded, by key, time and row id only (deduplicating while inserting carries every column)."""
+    keys = ", ".join(fmt.dedupe)
+    return f"""
+    DELETE FROM {fmt.table} WHERE rowid IN (
+        SELECT rowid FROM {fmt.table} WHERE artifact_sha256 = $artifact AND run_id = $run_id
+        QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY ts) > 1
+    )
     """
 
 
