@@ -201,3 +201,14 @@ def test_a_file_without_batches_is_parsed_once(store: Store, tmp_path: Path, mon
     mention = json.loads(NP_RECEIVED) | {"auditID": "other", "userAgent": "EventList-reader"}
     result = ingest(store, write_lines(tmp_path / "audit.log", json.dumps(mention)))
     assert (result.status, result.counts["audit_events"]) == ("succeeded", 1)
+
+
+def test_a_repeated_event_keeps_its_earliest_record_and_is_counted(store: Store, tmp_path: Path) -> None:
+    late = json.loads(SECRET_FORBIDDEN) | {"stageTimestamp": "2031-01-01T00:00:00Z", "verb": "late"}
+    path = write_lines(tmp_path / "audit.log", json.dumps(late), SECRET_FORBIDDEN, NP_RECEIVED)
+    result = ingest(store, path)
+    assert (result.status, result.counts["audit_events"]) == ("succeeded", 2)
+    verbs = store.con.execute("SELECT verb FROM audit_events WHERE audit_id = ?", [SECRET_ID]).fetchall()
+    assert verbs == [(json.loads(SECRET_FORBIDDEN)["verb"],)]
+    row = store.con.execute("SELECT lines, records, skipped FROM log_artifacts").fetchone()
+    assert row is not None and (row[0], row[1], json.loads(row[2])) == (3, 2, {"duplicate": 1})
