@@ -112,6 +112,14 @@ class CollectContext:
         row = self.store.con.execute(sql, dict(params)).fetchone()
         return self._count(table, int(row[0]) if row else 0)
 
+    def delete(self, table: str, sql: str, params: Mapping[str, Any]) -> int:
+        """Run a set-based ``DELETE FROM table …`` of rows this run inserted (e.g. duplicates, found once loaded)
+        inside the run's transaction. Returns rows deleted."""
+        row = self.store.con.execute(sql, dict(params)).fetchone()
+        deleted = int(row[0]) if row else 0
+        self._count(table, -deleted)
+        return deleted
+
     def _count(self, table: str, rows: int) -> int:
         self.inserted[table] = self.inserted.get(table, 0) + rows
         return rows

@@ -12,13 +12,13 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import duckdb
 
@@ -129,26 +129,67 @@ def sha256_hex(data: bytes) -> str:
 
 @dataclass(frozen=True)
 class FileDigest:
-    """A file's sha256 with the size and modification time it had when hashed."""
+    """The sha256 and size of an artifact's bytes."""
 
     sha256: str
     size: int
-    mtime_ns: int
 
 
-CHUNK = 1 << 20  # bytes read at a time when hashing
+CHUNK = 1 << 20  # bytes read at a time when copying
 
 
-def hash_file(path: Path, see: Callable[[bytes], object] = lambda chunk: None) -> FileDigest:
-    """The sha256 of ``path``, with its size and modification time before the read. ``see`` is given each chunk
-    read, for a caller to learn more of the file in the same pass."""
-    before = os.stat(path)
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-            see(chunk)
-    return FileDigest(digest.hexdigest(), before.st_size, before.st_mtime_ns)
+class ArtifactCopy:
+    """A file written into the artifact directory under a temporary name and hashed in the same pass, as it is
+    written (``see`` is given each chunk too, for a caller to learn more of the file in that pass). ``keep``
+    renames it to its content address; the store's ``artifact_copy`` discards it on error. Writes may be paused
+    (the file closed, e.g. between pages of a download) and resumed."""
+
+    def __init__(self, directory: Path, see: Callable[[bytes], object]):
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+        self.tmp = Path(tmp)
+        self._fh: BinaryIO | None = os.fdopen(fd, "wb")
+        self._digest = hashlib.sha256()
+        self._see = see
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        with self._naming_file():
+            if self._fh is None:
+                self._fh = open(self.tmp, "ab")  # noqa: SIM115 - closed by pause, digest or discard
+            self._fh.write(data)
+        self._digest.update(data)
+        self._see(data)
+        self.size += len(data)
+        return len(data)
+
+    def seekable(self) -> bool:
+        return False  # written in order (boto3 then writes a download's parts in order)
+
+    def pause(self) -> None:
+        if self._fh is not None:
+            fh, self._fh = self._fh, None
+            with self._naming_file():
+                fh.close()
+
+    @contextmanager
+    def _naming_file(self) -> Iterator[None]:
+        """An OSError of a write (a full disk) names the file it hit."""
+        try:
+            yield
+        except OSError as exc:
+            if exc.filename:
+                raise
+            raise OSError(exc.errno, exc.strerror, str(self.tmp)) from exc
+
+    def digest(self) -> FileDigest:
+        """Close the file; the digest of the bytes written."""
+        self.pause()
+        return FileDigest(self._digest.hexdigest(), self.size)
+
+    def discard(self) -> None:
+        self.pause()
+        self.tmp.unlink(missing_ok=True)
 
 
 class Store:
@@ -330,28 +371,35 @@ class Store:
                 raise
         return digest
 
-    def put_artifact_file(self, source: Path, hashed: FileDigest) -> FileDigest:
-        """Keep the file ``source``, hashed as ``hashed``, in the artifact directory (copied by the kernel, unless
-        the store holds those bytes already); return what is kept. A source that changed since it was hashed
-        (a log being written) is kept as copied, hashed again."""
-        if self.artifact_path(hashed.sha256).is_file():
-            return hashed
-        self.artifacts_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.artifacts_dir, prefix=".tmp-")
-        os.close(fd)
+    @contextmanager
+    def artifact_copy(self, see: Callable[[bytes], object] = lambda chunk: None) -> Iterator[ArtifactCopy]:
+        """A new :class:`ArtifactCopy`, discarded if the block raises (a full disk, Ctrl-C) or does not keep it."""
+        copy = ArtifactCopy(self.artifacts_dir, see)
         try:
-            shutil.copyfile(source, tmp)
-            now, copied = os.stat(source), os.stat(tmp)
-            kept = hashed
-            if (now.st_size, now.st_mtime_ns) != (hashed.size, hashed.mtime_ns) or copied.st_size != hashed.size:
-                kept = hash_file(Path(tmp))
-            target = self.artifact_path(kept.sha256)
+            yield copy
+        finally:
+            copy.discard()
+
+    def keep(self, copy: ArtifactCopy) -> FileDigest:
+        """Rename the complete ``copy`` to its content address (dropped when the store holds those bytes already);
+        return its digest."""
+        kept = copy.digest()
+        target = self.artifact_path(kept.sha256)
+        if target.is_file():
+            copy.discard()
+        else:
             target.parent.mkdir(parents=True, exist_ok=True)
-            self._place(Path(tmp), target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+            self._place(copy.tmp, target)
         return kept
+
+    def put_artifact_file(self, source: Path, see: Callable[[bytes], object] = lambda chunk: None) -> FileDigest:
+        """Keep a copy of the file ``source`` in the artifact directory, hashed as it is copied: one read (``see``
+        is given each chunk). The copy is the bytes hashed, also of a file that grows meanwhile (a log being
+        written)."""
+        with self.artifact_copy(see) as copy, open(source, "rb") as fh:
+            while chunk := fh.read(CHUNK):
+                copy.write(chunk)
+            return self.keep(copy)
 
     def _place(self, tmp: Path, target: Path) -> None:
         """Rename the complete copy ``tmp`` to ``target``, noting it as placed by this run if it is new."""

@@ -17,7 +17,7 @@ import pytest
 from helpers import collect_logs, named
 from test_logs_engine import lines, ports, rec
 
-from collector.store import Store, StoreError
+from collector.store import ArtifactCopy, Store, StoreError
 from sources.logs import ingest as log_ingest
 
 MIB = 1 << 20
@@ -201,12 +201,13 @@ def test_an_interrupted_run_removes_its_copies_and_is_failed(
 def test_a_copy_cut_short_by_an_error_leaves_no_file(
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def half_copy(src: Path, dst: str) -> None:
-        with open(dst, "wb") as fh:
-            fh.write(Path(src).read_bytes()[:100])
-        raise OSError(28, "No space left on device", str(src), None, dst)
+    real_write = ArtifactCopy.write
 
-    monkeypatch.setattr("collector.store.shutil.copyfile", half_copy)
+    def half_copy(copy: ArtifactCopy, data: bytes) -> int:
+        real_write(copy, data[:100])
+        raise OSError(28, "No space left on device", str(copy.tmp))
+
+    monkeypatch.setattr(ArtifactCopy, "write", half_copy)
     path = tmp_path / "flows.log"
     path.write_bytes(lines(20))
     result = run(store, path)

@@ -108,6 +108,36 @@ def test_s3_prefix(aws: None, store: Store) -> None:
     assert versions == sorted([(etag["a_fl_1.log"],), (etag["b_fl_2.log.gz"],), (hashlib.md5(changed).hexdigest(),)])
 
 
+def test_downloads_are_hashed_as_written_into_the_store_and_never_copied_again(
+    aws: None, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_second_copy(*args: object) -> None:
+        raise AssertionError("a download was copied again")
+
+    monkeypatch.setattr(Store, "put_artifact_file", no_second_copy)
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    crlf = f"{HEADER}\r\n{rec(0)}\r\n{rec(1, action='REJECT')}\r\n".encode()  # CR noticed while downloading
+    s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}crlf.log", Body=crlf)
+    logs = boto3.client("logs", region_name=REGION)
+    logs.create_log_group(logGroupName="/vpc/flow-logs")
+    put_events(logs, "/vpc/flow-logs", "eni-0abc-all", [((T0 + 180) * 1000, rec(2))])
+    assert run(store, {"s3": {"bucket": BUCKET, "prefix": PREFIX, "region": REGION}}).status == "succeeded"
+    assert run(store, {"cloudwatch": {"log_group": "/vpc/flow-logs", "region": REGION}}).status == "succeeded"
+    assert rows_by_origin(store) == {
+        f"s3://{BUCKET}/{PREFIX}crlf.log": [(0, "allow"), (1, "deny")],
+        "cloudwatch:///vpc/flow-logs/eni-0abc-all": [(2, "allow")],
+    }
+    sql = "SELECT sha256 FROM artifacts WHERE origin NOT LIKE '%(retention)'"
+    digests = [d for (d,) in store.con.execute(sql).fetchall()]
+    assert hashlib.sha256(crlf).hexdigest() in digests
+    kept = sorted(p for p in store.artifacts_dir.rglob("*") if p.is_file())  # no temporary file left
+    everything = store.con.execute("SELECT DISTINCT sha256 FROM artifacts").fetchall()
+    assert kept == sorted(store.artifact_path(d) for (d,) in everything)
+    for digest in digests:
+        assert hashlib.sha256(store.artifact_path(digest).read_bytes()).hexdigest() == digest
+
+
 def test_s3_missing_bucket_fails(aws: None, store: Store) -> None:
     result = run(store, {"s3": {"bucket": "no-such-bucket", "prefix": "x/", "region": REGION}})
     assert result.status == "failed"

@@ -8,9 +8,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import duckdb
 from helpers import collect_logs, table_rows, write_lines
 
 from collector.store import Store
+from sources.logs.formats import envoy
 
 DATA = Path(__file__).parent / "data" / "logs" / "envoy"
 COLUMNS = (
@@ -253,3 +255,32 @@ def test_malformed_line_is_rejected_and_the_rest_loaded(store: Store, tmp_path: 
     ((reason, count, samples),) = store.con.execute("SELECT reason, count, samples FROM ingest_rejects").fetchall()
     assert (reason, count) == ("not an Envoy access log line", 1)
     assert samples == [{"line": None, "text": bad}]
+
+
+def test_text_fields_are_read_as_the_full_regular_expression_reads_them() -> None:
+    """Splitting a line at its quotes gives, field for field, what TEXT's groups capture, for every shape of line
+    (Istio 1.8 fields or not, Istio's fields or not, custom fields, ACCESS prefix, trailing blanks); lines where a
+    quote sits in an unquoted field take the full expression."""
+    istio = '[2022-06-22T10:27:00.362Z] "GET /s/418 HTTP/1.1" 418 - via_upstream - "-" 0 135 25 25 "-" "curl/8" "id-1"'
+    lines = [
+        istio + ' "httpbin:8000" "172.17.0.7:80" outbound|8000||h 172.17.0.6:57130 10.9.3.1:80 172.17.0.6:50 - default',
+        istio + ' "a:1" "-" c l d r sni route custom "quoted custom" \t',
+        istio + ' "a:1" "-"  \t',
+        'ACCESS [2024-03-05T10:00:00Z] "POST /x HTTP/2" 200 - 10 20 30 7 "10.0.0.1, 10.0.0.2" "ua [x]" "r" "a" "u"',
+        '[2024-03-05T10:00:00Z] "GET /x HTTP/2" 200 - 10 20 30 - "-" "u a" "r" "a" "u" c l d r sni route',
+        '[2024-03-05T10:00:00Z] "GET /a"b HTTP/2" 200 - 10 20 30 - "-" "ua" "r" "a" "u" c l d r sni route',  # quote
+        '[2024-03-05 "10:00:00Z"] "GET / HTTP/2" 200 - 10 20 30 - "-" "ua" "r" "a" "u"',  # quotes in the time
+        '[2024-03-05T10:00:00Z] "GET / HTTP/2" 200 - 10 20 30 - "-" "ua" "r" "a"',  # a field short: no match
+    ]
+    con = duckdb.connect()
+    names = ", ".join(f"'{n}'" for n in envoy.TEXT_FIELDS)
+    read = f"""
+        WITH lines AS (SELECT $line AS raw, raw AS line)
+        SELECT CASE WHEN quote_free THEN {envoy.text_fields()} END,
+               CASE WHEN regexp_matches(line, '{envoy.TEXT}') THEN regexp_extract(line, '{envoy.TEXT}', [{names}]) END
+        FROM {envoy.TEXT_PARTS}
+        """
+    fast, full = zip(*(con.execute(read, {"line": line}).fetchone() for line in lines), strict=True)
+    assert [f is None for f in fast] == [False] * 5 + [True] * 3
+    assert [g is None for g in full] == [False] * 7 + [True]
+    assert [f or g for f, g in zip(fast, full, strict=True)] == list(full)

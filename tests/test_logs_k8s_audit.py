@@ -7,9 +7,11 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
+import pytest
 from helpers import collect_logs, table_rows, write_lines
 
 from collector.store import Store
+from sources.logs import ingest as log_ingest
 
 DATA = Path(__file__).parent / "data" / "logs" / "k8s-audit"
 LINES = (DATA / "audit.log").read_text().splitlines()
@@ -185,3 +187,28 @@ def test_a_bad_line_beside_a_batch_is_counted(store: Store, tmp_path: Path) -> N
     result = ingest(store, path)
     assert (result.status, result.counts["audit_events"]) == ("partial", 2)
     assert store.con.execute("SELECT records, rejected FROM log_artifacts").fetchall() == [(2, 1)]
+
+
+def test_a_file_without_batches_is_parsed_once(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def second_parse(*args: object) -> None:
+        raise AssertionError("the lines were parsed again to be counted")
+
+    monkeypatch.setattr(log_ingest, "count_statuses", second_parse)
+    result = ingest(store, DATA / "audit.log")  # one Event a line, each loaded: the line count accounts for them
+    assert (result.status, result.counts["audit_events"]) == ("succeeded", 4)
+    assert store.con.execute("SELECT lines, records, rejected FROM log_artifacts").fetchall() == [(4, 4, 0)]
+    monkeypatch.undo()  # a line naming EventList may hold a batch: counted by status
+    mention = json.loads(NP_RECEIVED) | {"auditID": "other", "userAgent": "EventList-reader"}
+    result = ingest(store, write_lines(tmp_path / "audit.log", json.dumps(mention)))
+    assert (result.status, result.counts["audit_events"]) == ("succeeded", 1)
+
+
+def test_a_repeated_event_keeps_its_earliest_record_and_is_counted(store: Store, tmp_path: Path) -> None:
+    late = json.loads(SECRET_FORBIDDEN) | {"stageTimestamp": "2031-01-01T00:00:00Z", "verb": "late"}
+    path = write_lines(tmp_path / "audit.log", json.dumps(late), SECRET_FORBIDDEN, NP_RECEIVED)
+    result = ingest(store, path)
+    assert (result.status, result.counts["audit_events"]) == ("succeeded", 2)
+    verbs = store.con.execute("SELECT verb FROM audit_events WHERE audit_id = ?", [SECRET_ID]).fetchall()
+    assert verbs == [(json.loads(SECRET_FORBIDDEN)["verb"],)]
+    row = store.con.execute("SELECT lines, records, skipped FROM log_artifacts").fetchone()
+    assert row is not None and (row[0], row[1], json.loads(row[2])) == (3, 2, {"duplicate": 1})

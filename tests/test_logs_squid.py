@@ -102,3 +102,22 @@ def test_aborted_transaction_and_malformed_line(store: Store, tmp_path: Path) ->
     assert (second["authority"], second["path"], second["duration_ms"]) == ("blocked.example", "/x?y=1", 12)
     rejects = store.con.execute("SELECT reason, count, samples FROM ingest_rejects").fetchall()
     assert rejects == [("not a Squid access log line", 1, [{"line": None, "text": "not a squid line"}])]
+
+
+def test_fields_are_split_on_any_whitespace_run_and_a_near_miss_is_rejected(store: Store, tmp_path: Path) -> None:
+    tabs = "\t1700000002.0\t7 192.0.2.12  TCP_MISS/200\t10 GET http://a.example/p?q  bob DIRECT/192.0.2.99/x text/html "
+    query_first = "1700000002.5 8 192.0.2.12 TCP_MISS/200 10 GET HTTPS://e.example:8443?x/y#z - HIER_NONE/- -"
+    near_misses = (
+        "1700000003.0 7 192.0.2.13 TCP_MISS/200 10 GET http://b.example/ bob DIRECT/192.0.2.1",  # no type field
+        "1700000004.0 7 192.0.2.14 TCP_MISS/200 10 GET http://c.example/ bob DIRECT/192.0.2.1 - extra",
+        "1700000005.0 7 192.0.2.15 TCP_MISS/2x0 10 GET http://d.example/ bob DIRECT/192.0.2.1 -",
+    )
+    result = ingest(store, write_lines(tmp_path / "access.log", tabs, query_first, *near_misses))
+    assert result.status == "partial"
+    row, other = rows(store)
+    assert (other["authority"], other["path"], other["src_principal"]) == ("e.example:8443", "?x/y#z", None)
+    assert (row["duration_ms"], row["src_ip"], row["status"], row["bytes_sent"]) == (7, "192.0.2.12", 200, 10)
+    assert (row["authority"], row["path"], row["src_principal"]) == ("a.example", "/p?q", "bob")
+    assert (row["upstream_host"], row["response_flags"]) == ("192.0.2.99/x", "TCP_MISS")
+    rejects = store.con.execute("SELECT reason, count FROM ingest_rejects").fetchall()
+    assert rejects == [("not a Squid access log line", 3)]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -16,7 +15,7 @@ from helpers import collect_manifests, named, write
 
 from collector.plugins import CollectContext, SourceError
 from collector.runner import run_source
-from collector.store import CORE_MIGRATIONS, MEMORY_LIMIT_ENV, Store, StoreError, hash_file, sha256_hex
+from collector.store import CORE_MIGRATIONS, MEMORY_LIMIT_ENV, FileDigest, Store, StoreError, sha256_hex
 
 NAMESPACE = """
     apiVersion: v1
@@ -151,23 +150,36 @@ def test_killed_run_leaves_earlier_data_and_is_marked_failed(tmp_path: Path) -> 
     assert sorted(p for p in artifacts.rglob("*") if p.is_file()) == kept
 
 
-def test_a_file_artifact_is_hashed_as_copied_even_if_the_source_grows(
-    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_file_artifact_is_hashed_in_the_read_that_copies_it_even_if_the_source_grows(
+    store: Store, tmp_path: Path
 ) -> None:
     source = tmp_path / "app.log"
     source.write_bytes(b"line 1\n")
-    real_copy = shutil.copyfile
+    chunks = []
 
-    def copy_then_append(src: Path, dst: str) -> None:
-        real_copy(src, dst)
-        with open(src, "ab") as fh:  # a writer appends while the collector copies
-            fh.write(b"line 2\n")
+    def writer_appends(chunk: bytes) -> None:  # a writer appends while the collector copies
+        chunks.append(chunk)
+        if len(chunks) == 1:
+            with open(source, "ab") as fh:
+                fh.write(b"line 2\n")
 
-    monkeypatch.setattr("collector.store.shutil.copyfile", copy_then_append)
-    kept = store.put_artifact_file(source, hash_file(source))
-    assert store.artifact_path(kept.sha256).read_bytes() == b"line 1\n"
-    assert (kept.sha256, kept.size) == (hashlib.sha256(b"line 1\n").hexdigest(), 7)
-    monkeypatch.undo()
-    grown = hash_file(source)
-    assert store.put_artifact_file(source, grown) == grown
-    assert (grown.sha256, grown.size) == (hashlib.sha256(b"line 1\nline 2\n").hexdigest(), 14)
+    kept = store.put_artifact_file(source, writer_appends)
+    copied = store.artifact_path(kept.sha256).read_bytes()
+    assert copied == b"".join(chunks) == b"line 1\nline 2\n"  # read once: the chunks seen are the copy
+    assert kept == FileDigest(hashlib.sha256(copied).hexdigest(), 14)
+    assert sorted(p.name for p in store.artifacts_dir.rglob("*") if p.is_file()) == [kept.sha256]
+
+
+def test_a_copy_of_bytes_the_store_holds_is_dropped(store: Store, tmp_path: Path) -> None:
+    (tmp_path / "a.log").write_bytes(b"same\n")
+    (tmp_path / "b.log").write_bytes(b"same\n")
+    first = store.put_artifact_file(tmp_path / "a.log")
+    assert store.put_artifact_file(tmp_path / "b.log") == first
+    assert [p.name for p in store.artifacts_dir.rglob("*") if p.is_file()] == [first.sha256]
+
+
+def test_an_artifact_copy_cut_by_an_error_leaves_no_file(store: Store) -> None:
+    with pytest.raises(OSError, match="No space"), store.artifact_copy() as copy:
+        copy.write(b"half a fi")
+        raise OSError(28, "No space left on device")
+    assert not [p for p in store.artifacts_dir.rglob("*") if p.is_file()]

@@ -1,16 +1,17 @@
 """Where log files come from: local paths, S3 objects, CloudWatch Logs groups (boto3).
 
-Each input yields local files one at a time; downloads live in a temporary directory only while they are
-ingested. CloudWatch Logs events are written as JSON lines (``{"timestamp", "message", ...}``) exactly as
-the API returns them, one file per log stream, and their ``message`` is unwrapped when parsed.
+Each input yields local files one at a time. A download is written straight into the artifact store, hashed as
+it is written, and renamed to its content address once complete: it is never copied again. CloudWatch Logs
+events are written as JSON lines (``{"timestamp", "message", ...}``) exactly as the API returns them, one file
+per log stream, and their ``message`` is unwrapped when parsed.
 """
 
 from __future__ import annotations
 
 import glob
 import json
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from collector.plugins import SourceError
 from collector.roots import Roots
-from sources.logs.ingest import Fetched, Window
+from collector.store import ArtifactCopy, Store
+from sources.logs.ingest import CarriageReturn, Fetched, Kept, Window
 
 AWS_PROPERTIES: dict[str, Any] = {
     "region": {"type": "string"},
@@ -61,16 +63,21 @@ class AwsClients:
 
 
 def fetch_input(
-    spec: Mapping[str, Any], window: Window, number: int, unchanged: Callable[[str, str], bool], clients: AwsClients
+    spec: Mapping[str, Any],
+    window: Window,
+    number: int,
+    unchanged: Callable[[str, str], bool],
+    clients: AwsClients,
+    store: Store,
 ) -> Iterator[Fetched]:
-    """The files of one configured input, in a stable order. Remote objects for which ``unchanged(origin,
-    version)`` holds are not downloaded."""
+    """The files of one configured input, in a stable order; downloads are kept in ``store``'s artifacts. Remote
+    objects for which ``unchanged(origin, version)`` holds are not downloaded."""
     if "paths" in spec:
         yield from local_files(spec["paths"], number)
     elif "s3" in spec:
-        yield from s3_objects(spec["s3"], number, unchanged, clients)
+        yield from s3_objects(spec["s3"], number, unchanged, clients, store)
     else:
-        yield from cloudwatch_streams(spec["cloudwatch"], window, number, clients)
+        yield from cloudwatch_streams(spec["cloudwatch"], window, number, clients, store)
 
 
 def local_files(patterns: list[str], number: int) -> Iterator[Fetched]:
@@ -96,7 +103,7 @@ def aws_client(service: str, cfg: Mapping[str, Any]) -> Any:
 
 
 def s3_objects(
-    cfg: Mapping[str, Any], number: int, unchanged: Callable[[str, str], bool], clients: AwsClients
+    cfg: Mapping[str, Any], number: int, unchanged: Callable[[str, str], bool], clients: AwsClients, store: Store
 ) -> Iterator[Fetched]:
     bucket, prefix = cfg["bucket"], cfg.get("prefix", "")
     where = f"s3://{bucket}/{prefix}"
@@ -108,21 +115,22 @@ def s3_objects(
             for obj in page.get("Contents", [])
             if not obj["Key"].endswith("/")
         }
-        with tempfile.TemporaryDirectory(prefix="defensible-s3-") as tmp:
-            for key, etag in sorted(etags.items()):
-                origin = f"s3://{bucket}/{key}"
-                if unchanged(origin, etag):
-                    continue
-                local = Path(tmp) / "object"
-                with open(local, "wb") as fh:
-                    s3.download_fileobj(bucket, key, fh)
-                yield Fetched(local, origin, etag)
-                local.unlink()
+        for key, etag in sorted(etags.items()):
+            origin = f"s3://{bucket}/{key}"
+            if unchanged(origin, etag):
+                continue
+            carriage_return = CarriageReturn()
+            with store.artifact_copy(carriage_return) as copy:
+                s3.download_fileobj(bucket, key, copy)
+                kept = Kept(store.keep(copy), carriage_return.found)
+            yield Fetched(store.artifact_path(kept.digest.sha256), origin, etag, kept)
     except (ClientError, BotoCoreError) as exc:
         raise SourceError(f"logs: input {number}: {where}: {exc}") from None
 
 
-def cloudwatch_streams(cfg: Mapping[str, Any], window: Window, number: int, clients: AwsClients) -> Iterator[Fetched]:
+def cloudwatch_streams(
+    cfg: Mapping[str, Any], window: Window, number: int, clients: AwsClients, store: Store
+) -> Iterator[Fetched]:
     group = cfg["log_group"]
     query: dict[str, Any] = {"logGroupName": group}
     if "log_stream_prefix" in cfg:
@@ -135,17 +143,21 @@ def cloudwatch_streams(cfg: Mapping[str, Any], window: Window, number: int, clie
         query["endTime"] = int(window.until.timestamp() * 1000) - 1
     try:
         logs = clients.get("logs", cfg)
-        with tempfile.TemporaryDirectory(prefix="defensible-cloudwatch-") as tmp:
-            files: dict[str, Path] = {}  # stream -> its file; appended page by page, so no file stays open
+        with ExitStack() as copies:  # each stream's copy is discarded unless kept
+            files: dict[str, tuple[ArtifactCopy, CarriageReturn]] = {}  # stream -> its copy, paused between pages
             for page in logs.get_paginator("filter_log_events").paginate(**query):
                 by_stream: dict[str, list[str]] = {}
                 for event in page.get("events", []):
                     by_stream.setdefault(event.get("logStreamName", ""), []).append(json.dumps(event, sort_keys=True))
                 for stream, lines in by_stream.items():
-                    path = files.setdefault(stream, Path(tmp) / f"stream-{len(files)}.jsonl")
-                    with open(path, "a", encoding="utf-8") as fh:
-                        fh.write("\n".join(lines) + "\n")
-            for stream, path in sorted(files.items()):
-                yield Fetched(path, f"cloudwatch://{group}/{stream}")
+                    if stream not in files:
+                        carriage_return = CarriageReturn()
+                        files[stream] = (copies.enter_context(store.artifact_copy(carriage_return)), carriage_return)
+                    copy = files[stream][0]
+                    copy.write(("\n".join(lines) + "\n").encode())
+                    copy.pause()  # no file stays open: a group may have many streams
+            kept = {stream: Kept(store.keep(copy), cr.found) for stream, (copy, cr) in files.items()}
+        for stream, k in sorted(kept.items()):
+            yield Fetched(store.artifact_path(k.digest.sha256), f"cloudwatch://{group}/{stream}", kept=k)
     except (ClientError, BotoCoreError) as exc:
         raise SourceError(f"logs: input {number}: cloudwatch log group {group}: {exc}") from None

@@ -32,7 +32,7 @@ from typing import Any, BinaryIO
 import duckdb
 
 from collector.plugins import CollectContext, SourceError
-from collector.store import CHUNK, hash_file, no_space
+from collector.store import CHUNK, FileDigest, no_space
 
 SAMPLES = 3
 SAMPLE_CHARS = 300
@@ -73,12 +73,22 @@ class Reject:
 
 
 @dataclass(frozen=True)
+class Kept:
+    """A log file kept in the artifact store, and whether it holds a CR (noticed as it was hashed)."""
+
+    digest: FileDigest
+    carriage_return: bool
+
+
+@dataclass(frozen=True)
 class Fetched:
-    """A local file holding one log artifact, where it came from and the origin's version (S3 ETag)."""
+    """A file holding one log artifact, where it came from and the origin's version (S3 ETag); ``kept`` when it is
+    already in the artifact store (a download, hashed as it was written there)."""
 
     path: Path
     origin: str
     version: str | None = None
+    kept: Kept | None = None
 
 
 @dataclass(frozen=True)
@@ -92,7 +102,8 @@ class LogFormat:
     or ``reject:<why>`` for malformed ones. ``dedupe`` names columns identifying a record: rows whose key is
     already in the table, or earlier in the same file, are dropped. ``header(first_line)`` says whether the
     file starts with a header line the reader should skip (a header repeated further on is the format's to skip).
-    A format whose lines may hold several records (``one_row_per_line=False``) is always counted line by line."""
+    A format whose lines may hold several records (batches) names ``batch_marker``, a text every such line holds:
+    a file with a line holding it is always counted line by line."""
 
     name: str
     table: str
@@ -100,7 +111,7 @@ class LogFormat:
     select: Callable[[str | None, Mapping[str, Any]], str]
     dedupe: tuple[str, ...] = ()
     header: Callable[[str | None], bool] = lambda first_line: False  # is the first line a header to skip?
-    one_row_per_line: bool = True  # False: a line may hold several records (batches)
+    batch_marker: str | None = None  # a line may hold several records only if it holds this text
 
 
 @dataclass
@@ -118,12 +129,14 @@ class Loaded:
 
 @dataclass(frozen=True)
 class ReaderCount:
-    """The lines of a file: how many there are, how many the reader returned (blank ones as NULL), the rejects."""
+    """The lines of a file: how many there are, how many the reader returned (blank ones as NULL), the rejects, and
+    how many may hold a batch of records."""
 
     lines: int
     rows: int
     blank: int
     rejects: list[Reject]
+    batches: int
 
 
 def ingest_file(
@@ -154,30 +167,22 @@ def ingest(
     this_run: set[tuple[str, str, str]],
 ) -> int:
     options = read_options(ctx, spec)
-    carriage_return = CarriageReturn()
-    hashed = hash_file(fetched.path, carriage_return)
-    earlier = not_loaded_yet(ctx, fetched.origin, hashed.sha256, fmt.name, options, window, this_run)
+    kept = fetched.kept or keep_file(ctx, fetched.path)
+    digest = kept.digest.sha256
+    earlier = not_loaded_yet(ctx, fetched.origin, digest, fmt.name, options, window, this_run)
     if earlier is None:
         return 0
-    kept = ctx.store.put_artifact_file(fetched.path, hashed)
-    if kept.sha256 != hashed.sha256:  # the file changed while it was read: the bytes kept are another file
-        earlier = not_loaded_yet(ctx, fetched.origin, kept.sha256, fmt.name, options, window, this_run)
-        if earlier is None:
-            return 0
-        carriage_return = CarriageReturn()
-        hash_file(ctx.store.artifact_path(kept.sha256), carriage_return)
-    digest = kept.sha256
     this_run.add((digest, fmt.name, options))
     path = ctx.store.artifact_path(digest)
     compression = "gzip" if is_gzip(path) else "none"
     ctx.record_artifact(
-        digest, fetched.origin, "application/gzip" if compression == "gzip" else "text/plain", kept.size
+        digest, fetched.origin, "application/gzip" if compression == "gzip" else "text/plain", kept.digest.size
     )
     with tempfile.TemporaryDirectory(prefix="defensible-log-") as tmp:
         damage: list[Reject] = []
         if compression == "gzip":
             path, damage = gunzip(path, Path(tmp) / "inflated")
-        elif carriage_return.found:
+        elif kept.carriage_return:
             path = with_lf_line_ends(path, Path(tmp) / "text")
         found = {"origin": fetched.origin, "file": str(fetched.path)}  # file: this machine's path, never recorded
         loaded = load(ctx, fmt, path, digest, {**spec, **found}, window, earlier)
@@ -214,6 +219,12 @@ def ingest(
     return loaded.records
 
 
+def keep_file(ctx: CollectContext, path: Path) -> Kept:
+    """Copy the local file ``path`` into the artifact store, hashing it and looking for a CR in the same read."""
+    carriage_return = CarriageReturn()
+    return Kept(ctx.store.put_artifact_file(path, carriage_return), carriage_return.found)
+
+
 def load(
     ctx: CollectContext,
     fmt: LogFormat,
@@ -244,9 +255,11 @@ def load(
             "default_cluster": ctx.config["cluster"],
         },
     )
-    read = count_lines(ctx, path, max_line)
+    if fmt.dedupe:  # rows whose key is earlier in the file (those already in the table were not inserted)
+        records -= ctx.delete(fmt.table, duplicates_sql(fmt), {"artifact": digest, "run_id": ctx.run_id})
+    read = count_lines(ctx, path, max_line, fmt.batch_marker)
     loaded = Loaded(wrapper, read.lines, records, read.rejects, {}, 0)
-    if read.rows - read.blank - header != records or not fmt.one_row_per_line:  # why were some not loaded?
+    if read.rows - read.blank - header != records or read.batches:  # why were some not loaded?
         loaded.skipped, loaded.outside_window, parse_rejects = count_statuses(ctx, sql, params, len(earlier), records)
         loaded.rejects += parse_rejects
     for reason, n in (("header", header), ("blank", read.blank)):
@@ -365,6 +378,16 @@ def parsed_sql(
     """
 
 
+def whitespace_fields_sql(pattern: str) -> str:
+    """The whitespace-separated fields of ``line`` when it matches ``pattern`` (anchored, fields of non-blanks), else
+    NULL. RE2 only decides the match, which is fast; capturing groups (``regexp_extract``) would cost several times
+    the read. RE2's whitespace is space, tab, form feed, CR and LF; a line holds no LF and, as read, no CR."""
+    return f"""CASE WHEN NOT regexp_matches(line, '{pattern}') THEN NULL
+        WHEN contains(line, chr(9)) OR contains(line, chr(12))
+            THEN list_filter(regexp_split_to_array(line, '\\s+'), lambda x: x <> '')
+        ELSE list_filter(string_split(line, ' '), lambda x: x <> '') END"""
+
+
 def status_sql(wrapper: str, required: list[str]) -> str:
     """A parsed line's final status: a line of blanks is skipped; a broken envelope or a record without a value
     for a ``required`` column (``ts``, ``verdict``…) is a reject."""
@@ -379,13 +402,8 @@ def status_sql(wrapper: str, required: list[str]) -> str:
 
 
 def insert_sql(fmt: LogFormat, parsed: str, earlier: int) -> str:
-    dedupe = ""
-    if fmt.dedupe:
-        keys = ", ".join(fmt.dedupe)
-        dedupe = (
-            f" AND ({keys}) NOT IN (SELECT ({keys}) FROM {fmt.table})"
-            f" QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY ts) = 1"
-        )
+    keys = ", ".join(fmt.dedupe)
+    dedupe = f" AND ({keys}) NOT IN (SELECT ({keys}) FROM {fmt.table})" if fmt.dedupe else ""
     return f"""
     INSERT INTO {fmt.table} BY NAME
     SELECT * EXCLUDE (_status, raw, line, cluster),
@@ -396,8 +414,21 @@ def insert_sql(fmt: LogFormat, parsed: str, earlier: int) -> str:
     """
 
 
-def count_lines(ctx: CollectContext, path: Path, max_line: int) -> ReaderCount:
-    """Cheap pass: the lines DuckDB reads (with the bytes they hold) and the lines it rejects, by reason. When
+def duplicates_sql(fmt: LogFormat) -> str:
+    """Delete the rows of this load (``$artifact``, ``$run_id``) whose key an earlier row of the file has: found
+    once loaded, by key, time and row id only (deduplicating while inserting carries every column)."""
+    keys = ", ".join(fmt.dedupe)
+    return f"""
+    DELETE FROM {fmt.table} WHERE rowid IN (
+        SELECT rowid FROM {fmt.table} WHERE artifact_sha256 = $artifact AND run_id = $run_id
+        QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY ts) > 1
+    )
+    """
+
+
+def count_lines(ctx: CollectContext, path: Path, max_line: int, batch_marker: str | None) -> ReaderCount:
+    """Cheap pass: the lines DuckDB reads (with the bytes they hold, and those holding ``batch_marker``, which may
+    hold a batch of records) and the lines it rejects, by reason. When
     those do not make up the whole file, its lines are counted in Python: those the reader neither returned nor
     rejected are rejects too, and line numbers come from that count (DuckDB's own are off after a line it
     dropped; the byte offsets it gives are not)."""
@@ -406,9 +437,11 @@ def count_lines(ctx: CollectContext, path: Path, max_line: int) -> ReaderCount:
     options = f"store_rejects = true, rejects_table = '{REJECTS_TABLE}', rejects_scan = '{REJECTS_TABLE}_scans'"
     reader = reader_sql(max_line, 0).format(options=options)
     row = con.execute(
-        f"SELECT count(*), count(raw), coalesce(sum(strlen(raw)), 0) FROM {reader}", {"path": str(path)}
+        f"SELECT count(*), count(raw), coalesce(sum(strlen(raw)), 0), count(*) FILTER (contains(raw, $marker)) "
+        f"FROM {reader}",
+        {"path": str(path), "marker": batch_marker},
     ).fetchone()
-    rows, nonblank, text_bytes = row if row else (0, 0, 0)
+    rows, nonblank, text_bytes, batches = row if row else (0, 0, 0, 0)
     found = con.execute(
         f"""
         SELECT error_type, count(*),
@@ -419,7 +452,7 @@ def count_lines(ctx: CollectContext, path: Path, max_line: int) -> ReaderCount:
     ).fetchall()
     read = rows + sum(count for _, count, _ in found)
     if not found and text_bytes + rows - ends_without_lf(path) == path.stat().st_size:
-        return ReaderCount(read, rows, rows - nonblank, [])  # every byte is in a line read: none is missing
+        return ReaderCount(read, rows, rows - nonblank, [], batches)  # every byte is in a line read: none is missing
     counted = count_file_lines(path, max_line, [s["at"] for _, _, samples in found for s in samples])
     rejects = [
         Reject(
@@ -431,7 +464,7 @@ def count_lines(ctx: CollectContext, path: Path, max_line: int) -> ReaderCount:
     ]
     if counted.lines > read:
         rejects = with_unread(con, path, rejects, counted, counted.lines - read)
-    return ReaderCount(counted.lines, rows, rows - nonblank, rejects)
+    return ReaderCount(counted.lines, rows, rows - nonblank, rejects, batches)
 
 
 def ends_without_lf(path: Path) -> bool:

@@ -56,6 +56,8 @@ TEXT = (
     r' (\d+|-) (\d+|-) (\d+|-) (\S+) "([^"]*)" "([^"]*)" "([^"]*)" "([^"]*)" "([^"]*)"'
     r"(?: (\S+) (\S+) (\S+) (\S+) (\S+) (\S+)(?: .*)?)?\s*$"  # Istio; custom fields may follow
 )
+# TEXT where no unquoted field holds a quote: the line's quotes then delimit its fields exactly (``text_fields``).
+QUOTE_FREE = TEXT.replace(r"\S", r'[^\s"]').replace(r"[^\]]", r'[^\]"]')
 # Keys read from JSON lines beyond TEXT_FIELDS.
 JSON_EXTRA = (
     "traceparent",
@@ -109,7 +111,7 @@ def select(first_line: str | None, spec: Mapping[str, Any]) -> str:
     else:
         fields = TEXT_FIELDS
         names = ", ".join(f"'{n}'" for n in TEXT_FIELDS)
-        entry = f"regexp_extract(line, '{TEXT}', [{names}])"
+        entry = f"CASE WHEN quote_free THEN {text_fields()} ELSE regexp_extract(line, '{TEXT}', [{names}]) END"
         status = f"CASE WHEN coalesce(e.start_time, '') = '' THEN '{REJECT}' ELSE 'ok' END"
 
     def v(name: str) -> str:
@@ -160,9 +162,60 @@ def select(first_line: str | None, spec: Mapping[str, Any]) -> str:
                ) AS trace_id,
                {v("request_id")} AS request_id,
                {v("user_agent")} AS user_agent
-        FROM (SELECT raw, line, {entry} AS e FROM lines)
+        FROM (SELECT raw, line, {entry} AS e FROM {"lines" if is_json(first_line) else TEXT_PARTS})
     )
     """
+
+
+# A text line split at its quotes (q) and, when it matches QUOTE_FREE, the parts holding several fields split at
+# spaces: the code, flags and (Istio 1.8) details or bytes and durations between the second and third quotes (t3),
+# the part holding the bytes and durations (head: t3 without Istio 1.8's fields, from its third field), and
+# Istio's fields after the last quoted one (tail). Written for Spark too (no slices, no negative lengths).
+TEXT_PARTS = f"""(
+    SELECT *, CASE WHEN istio18 THEN string_split(trim(q[5]), ' ') ELSE t3 END AS head,
+              string_split(rtrim(q[CASE WHEN istio18 THEN 15 ELSE 13 END], ' ' || chr(9) || chr(12)), ' ') AS tail
+    FROM (SELECT *, array_length(t3) = 4 AS istio18
+          FROM (SELECT *, CASE WHEN quote_free THEN string_split(trim(q[3]), ' ') END AS t3
+                FROM (SELECT raw, line, regexp_matches(line, '{QUOTE_FREE}') AS quote_free,
+                             string_split(line, '"') AS q FROM lines)))
+)"""
+
+
+def text_fields() -> str:
+    """The fields of a text line matching QUOTE_FREE (from TEXT_PARTS), as the struct ``regexp_extract`` gives for
+    TEXT (absent fields ''), without capturing groups: RE2 capturing 24 groups costs many times the read. Between
+    the second and third quotes are 4 fields (code, flags and Istio 1.8's details) or 6 (code, flags, bytes and
+    durations: the Istio 1.8 fields and their quoted transport failure reason are absent, so every later quoted
+    field is 2 parts earlier); Istio's six fields, then custom ones, follow the last quoted field."""
+
+    def after(i: int) -> str:
+        return f"q[CASE WHEN istio18 THEN {i} ELSE {i - 2} END]"
+
+    def timing(i: int) -> str:
+        return f"head[CASE WHEN istio18 THEN {i} ELSE {i + 2} END]"
+
+    values = {
+        "start_time": "substr(q[1], strpos(q[1], '[') + 1, length(q[1]) - strpos(q[1], '[') - 2)",  # [time] + space
+        "method": "split_part(q[2], ' ', 1)",
+        "path": "split_part(q[2], ' ', 2)",
+        "protocol": "split_part(q[2], ' ', 3)",
+        "response_code": "t3[1]",
+        "response_flags": "t3[2]",
+        "response_code_details": "CASE WHEN istio18 THEN t3[3] ELSE '' END",
+        "connection_termination_details": "CASE WHEN istio18 THEN t3[4] ELSE '' END",
+        "upstream_transport_failure_reason": "CASE WHEN istio18 THEN q[4] ELSE '' END",
+        "bytes_received": timing(1),
+        "bytes_sent": timing(2),
+        "duration": timing(3),
+        "upstream_service_time": timing(4),
+        "x_forwarded_for": after(6),
+        "user_agent": after(8),
+        "request_id": after(10),
+        "authority": after(12),
+        "upstream_host": after(14),
+        **{name: f"coalesce(tail[{i}], '')" for i, name in enumerate(TEXT_FIELDS[18:], start=2)},
+    }
+    return "{" + ", ".join(f"'{name}': {values[name]}" for name in TEXT_FIELDS) + "}"
 
 
 def sql_string(value: str | None) -> str:

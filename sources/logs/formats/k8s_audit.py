@@ -53,12 +53,13 @@ REASON = "authorization.k8s.io/reason"
 def select(first_line: str | None, spec: Mapping[str, Any]) -> str:
     return f"""
     SELECT raw, line,
-           CASE WHEN NOT coalesce(json_valid(ev), false) THEN 'reject:invalid JSON'
+           CASE WHEN e.kind = 'Event' AND nullif(e.auditID, '') IS NOT NULL AND nullif(e.stage, '') IS NOT NULL
+                    THEN 'ok'  -- first: a valid event is read once (an object, as from_json read it)
+                WHEN NOT coalesce(json_valid(ev), false) THEN 'reject:invalid JSON'
                 WHEN try(json_type(ev)) <> 'OBJECT' THEN 'reject:not a JSON object'
                 WHEN e.kind = 'EventList' THEN 'skip:empty EventList'
                 WHEN e.kind <> 'Event' THEN 'skip:not an audit event'
-                WHEN nullif(e.auditID, '') IS NULL OR nullif(e.stage, '') IS NULL THEN 'reject:no auditID or stage'
-                ELSE 'ok' END AS _status,
+                ELSE 'reject:no auditID or stage' END AS _status,
            coalesce(TRY_CAST(e.stageTimestamp AS TIMESTAMPTZ),
                     TRY_CAST(e.requestReceivedTimestamp AS TIMESTAMPTZ)) AS ts,
            NULL::VARCHAR AS cluster,
@@ -84,7 +85,7 @@ def select(first_line: str | None, spec: Mapping[str, Any]) -> str:
     FROM (SELECT raw, line, ev, try(from_json(ev, '{SCHEMA}')) AS e
           FROM (SELECT raw, line, unnest(CASE WHEN len(items) > 0 THEN items ELSE [line] END) AS ev
                 FROM (SELECT raw, line,
-                             CASE WHEN try(line->>'$.kind') = 'EventList'
+                             CASE WHEN contains(line, 'EventList') AND try(line->>'$.kind') = 'EventList'
                                   THEN try(CAST(json_extract(line, '$.items[*]') AS VARCHAR[])) END AS items
                       FROM lines)))
     """
@@ -96,5 +97,5 @@ FORMAT = LogFormat(
     description="Kubernetes API server audit events (audit.k8s.io/v1 Event or EventList, JSON lines)",
     select=select,
     dedupe=("audit_id", "stage"),
-    one_row_per_line=False,  # an EventList line holds a batch
+    batch_marker="EventList",  # an EventList line holds a batch
 )

@@ -59,7 +59,9 @@ def select(first_line: str | None, spec: Mapping[str, Any]) -> str:
     protocols = ", ".join(f"'{n}': '{p}'" for n, p in PROTOCOLS.items())
     return f"""
     SELECT raw, line,
-           CASE WHEN NOT coalesce(json_valid(line), false) THEN 'reject:invalid JSON'
+           CASE WHEN e IS NOT NULL AND (e.event_type = 'netflow' OR e.event_type = 'alert' AND alert_action IN ({deny},
+                                        {allow})) THEN 'ok'  -- first: an alert or flow is read as JSON once
+                WHEN NOT coalesce(json_valid(line), false) THEN 'reject:invalid JSON'
                 WHEN try(json_type(line)) <> 'OBJECT' THEN 'reject:not a JSON object'
                 WHEN try(json_type(line, '$.event')) IS DISTINCT FROM 'OBJECT' THEN 'reject:no event'
                 WHEN e.event_type = 'alert' AND alert_action IN ({deny}, {allow}) THEN 'ok'

@@ -38,10 +38,10 @@ SCHEMA = json.dumps(
 def select(first_line: str | None, spec: Mapping[str, Any]) -> str:
     return f"""
     SELECT raw, line,
-           CASE WHEN NOT coalesce(json_valid(line), false) THEN 'reject:invalid JSON'
+           CASE WHEN nullif(j.query_name, '') IS NOT NULL THEN 'ok'  -- first: a record is read as JSON once
+                WHEN NOT coalesce(json_valid(line), false) THEN 'reject:invalid JSON'
                 WHEN try(json_type(line)) <> 'OBJECT' THEN 'reject:not a JSON object'
-                WHEN nullif(j.query_name, '') IS NULL THEN 'reject:no query_name'
-                ELSE 'ok' END AS _status,
+                ELSE 'reject:no query_name' END AS _status,
            TRY_CAST(j.query_timestamp AS TIMESTAMPTZ) AS ts,
            NULL::VARCHAR AS cluster,
            j.vpc_id,
