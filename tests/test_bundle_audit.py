@@ -66,6 +66,14 @@ def test_incident_export_keeps_only_the_window_and_namespace(demo_dir: Path, tmp
                 assert "admin-console" in namespaces, (claim["id"], row)
                 rows += 1
     assert rows > 0
+    answered = 0  # the audit questions are answered for the scope too, from the same rows
+    for answer in json.loads((out / "answers.json").read_text()):
+        for claim in answer["claims"]:
+            for row in claim["evidence"]["rows"] + claim["gaps"]["rows"]:
+                namespaces = {row.get(c) for c in ("namespace", "src_namespace", "dst_namespace", "from_namespace")}
+                assert "admin-console" in namespaces, (answer["id"], row)
+                answered += 1
+    assert answered > 0
     verdicts = {c["id"]: c["verdict"] for _, c in claims_of(out)}
     assert verdicts["egress-controlled"] == "gap"  # the paste-site upload happened in the window
     assert verdicts["changes-reviewed"] == "no-evidence"  # git rows name no namespace: not in scope
