@@ -72,8 +72,11 @@ class StoreError(Exception):
 
 
 # DuckDB's memory limit for a store: $DEFENSIBLE_MEMORY_LIMIT, else the `memory_limit` of defensible.yaml (e.g.
-# 4GB, 512MB), else half the machine's memory. Beyond it DuckDB spills to <store>.tmp instead of exhausting RAM.
+# 4GB, 512MB), else 1 GiB (half the machine's memory if that is less): a laptop's share, within which the scale
+# benchmark's 10M-flow check and bundle run no slower than with more (docs/performance.md). Beyond it DuckDB
+# spills to <store>.tmp instead of exhausting RAM.
 MEMORY_LIMIT_ENV = "DEFENSIBLE_MEMORY_LIMIT"
+DEFAULT_MEMORY_LIMIT = 2**30
 MEMORY_LIMIT = re.compile(r"[0-9]+(\.[0-9]+)? ?(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)")
 
 
@@ -82,7 +85,8 @@ def memory_limit(configured: str | None = None) -> str:
     from_env = os.environ.get(MEMORY_LIMIT_ENV)
     limit = from_env or configured
     if limit is None:
-        return f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') // 2 // 2**20}MiB"
+        half = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+        return f"{min(DEFAULT_MEMORY_LIMIT, half) // 2**20}MiB"
     if not MEMORY_LIMIT.fullmatch(limit.strip()):
         where = f"${MEMORY_LIMIT_ENV}" if from_env else "memory_limit"
         raise StoreError(f"{where}: expected a size such as 4GB or 512MB, got {limit!r}")

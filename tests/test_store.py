@@ -15,7 +15,15 @@ from helpers import collect_manifests, named, write
 
 from collector.plugins import CollectContext, SourceError
 from collector.runner import run_source
-from collector.store import CORE_MIGRATIONS, MEMORY_LIMIT_ENV, FileDigest, Store, StoreError, sha256_hex
+from collector.store import (
+    CORE_MIGRATIONS,
+    DEFAULT_MEMORY_LIMIT,
+    MEMORY_LIMIT_ENV,
+    FileDigest,
+    Store,
+    StoreError,
+    sha256_hex,
+)
 
 NAMESPACE = """
     apiVersion: v1
@@ -59,7 +67,7 @@ def test_read_only_open_of_missing_store_says_what_to_do(tmp_path: Path) -> None
         Store.open(tmp_path / "absent.duckdb", read_only=True)
 
 
-def test_memory_limit_from_the_environment_else_configured_else_half_the_memory(
+def test_memory_limit_from_the_environment_else_configured_else_a_gib_at_most_half_the_memory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def limit(**kwargs: object) -> float:
@@ -70,7 +78,8 @@ def test_memory_limit_from_the_environment_else_configured_else_half_the_memory(
 
     monkeypatch.delenv(MEMORY_LIMIT_ENV, raising=False)
     physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    assert abs(limit() - physical / 2) < physical / 50
+    assert abs(limit() - min(DEFAULT_MEMORY_LIMIT, physical / 2)) < 2**20
+    assert DEFAULT_MEMORY_LIMIT == 2**30
     assert limit(memory="1GiB") == 2**30  # the configuration's memory_limit
     monkeypatch.setenv(MEMORY_LIMIT_ENV, "300MiB")  # the environment wins, as $DEFENSIBLE_STORE does
     assert limit() == limit(read_only=True) == limit(locked=True) == limit(memory="1GiB") == 300 * 2**20
