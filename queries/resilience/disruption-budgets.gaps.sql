@@ -12,6 +12,12 @@ SELECT cluster, namespace, 'PodDisruptionBudget/' || budget, NULL,
        location, source, run_id, artifact_sha256, collected_at
 FROM res_idle_budgets
 UNION ALL
+SELECT cluster, namespace, kind || '/' || name, NULL,
+       kind || ' ' || namespace || '/' || name || coalesce(' (class ' || class || ')', '')
+         || ': no workload of the inventory is found serving it; its pods'' disruption budget is not evidenced',
+       location, source, run_id, artifact_sha256, collected_at
+FROM res_unserved_gateways
+UNION ALL
 -- kinds the claim reads that could not be listed (view res_unlisted)
 SELECT cluster, NULL, 'Kind/' || kind, NULL, finding, location, source, run_id, artifact_sha256, collected_at
 FROM res_unlisted
