@@ -41,6 +41,9 @@ _XREF_ENTRY = re.compile(rb"(?m)^(\d{10})( \d{5} n)")
 _STARTXREF = re.compile(rb"startxref\s+(\d+)")
 # Skia writes both dates in the PDF's Info dictionary as D:YYYYMMDDHHmmSS followed by the UTC offset.
 _PDF_DATE = re.compile(rb"/(CreationDate|ModDate) \(D:\d{14}[+-]\d{2}'\d{2}'\)")
+# Chromium names the tagged PDF's structure elements after DOM node ids (``(node00000031)``, in /ID entries and
+# the /IDTree), which shift when the renderer numbers a node more or fewer before printing.
+_STRUCTURE_ID = re.compile(rb"\(node(\d{8})\)")
 
 
 class BrowserError(Exception):
@@ -60,10 +63,11 @@ def find_chromium() -> str | None:
 
 def print_pdf(html: Path, pdf: Path, chromium: str, created: datetime | None = None, timeout: float = TIMEOUT) -> None:
     """Print `html` to `pdf` (no header or footer), its links to files beside it kept relative (see
-    relative_links). With `created`, the PDF's dates are set to it (see normalise_pdf_dates), so the same page
-    printed by the same Chromium from any folder gives the same bytes."""
+    relative_links) and its structure elements numbered from 1 (see normalise_structure_ids). With `created`, the
+    PDF's dates are set to it (see normalise_pdf_dates), so the same page printed by the same Chromium from any
+    folder gives the same bytes."""
     _render(html, pdf, chromium, ["--no-pdf-header-footer", f"--print-to-pdf={pdf}"], timeout)
-    data = relative_links(pdf.read_bytes(), html.resolve().parent.as_uri() + "/")
+    data = normalise_structure_ids(relative_links(pdf.read_bytes(), html.resolve().parent.as_uri() + "/"))
     pdf.write_bytes(normalise_pdf_dates(data, created) if created is not None else data)
 
 
@@ -97,6 +101,14 @@ def relative_links(data: bytes, base: str) -> bytes:
     entries = _XREF_ENTRY.sub(entry, out[table:trailer])
     tail = _STARTXREF.sub(lambda m: b"startxref\n%d" % moved(int(m.group(1))), out[trailer:])
     return out[:table] + entries + tail
+
+
+def normalise_structure_ids(data: bytes) -> bytes:
+    """Renumber the tagged PDF's structure element ids 1, 2, … in the order of Chromium's numbers. The order,
+    and so the sorted /IDTree, is kept, and every id keeps its length, so the cross-reference offsets stay valid."""
+    numbers = sorted({int(m.group(1)) for m in _STRUCTURE_ID.finditer(data)})
+    rank = {number: index for index, number in enumerate(numbers, start=1)}
+    return _STRUCTURE_ID.sub(lambda m: b"(node%08d)" % rank[int(m.group(1))], data)
 
 
 def normalise_pdf_dates(data: bytes, created: datetime) -> bytes:

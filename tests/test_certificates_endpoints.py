@@ -221,7 +221,7 @@ def test_a_failed_probe_is_a_row_and_makes_the_run_partial(store, bundle, kind, 
         elapsed = time.monotonic() - started
     assert_failed_probe(store, result, f"127.0.0.1:{port}", kind, error)
     if kind == "timeout":
-        assert 0.45 < elapsed < 1.5
+        assert 0.45 < elapsed < 5  # the server never answers: only the timeout ends the probe
 
 
 def test_a_name_that_does_not_resolve_is_a_dns_error(store):

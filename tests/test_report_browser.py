@@ -17,7 +17,15 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bundles.browser import ENV_VAR, BrowserError, find_chromium, normalise_pdf_dates, print_pdf, screenshot
+from bundles.browser import (
+    ENV_VAR,
+    BrowserError,
+    find_chromium,
+    normalise_pdf_dates,
+    normalise_structure_ids,
+    print_pdf,
+    screenshot,
+)
 
 # Colours of the report's CSS (bundles/templates/report.html.j2).
 GAP_RED = (0xC6, 0x28, 0x28)  # .v-gap badge, gap section border
@@ -121,6 +129,22 @@ def test_normalise_pdf_dates_keeps_length_and_other_bytes():
     assert out == data.replace(b"20261124221134-05", b"20260102030405+00").replace(
         b"20261124221135-05", b"20260102030405+00"
     )
+
+
+def test_structure_ids_are_numbered_from_one_in_chromiums_order():
+    """Seen in CI under load: one print numbered every structure element a few higher than another."""
+
+    def tagged(first: int, second: int, third: int) -> bytes:
+        return (
+            b"5 0 obj\n<</Type /StructElem\n/ID (node%08d)>>\nendobj\n6 0 obj\n<</Type /StructElem\n/ID (node%08d)>>\n"
+            b"7 0 obj\n<</ID (node%08d)>>\n8 0 obj\n<</Limits [(node%08d) (node%08d)]\n/Names [(node%08d) 5 0 R "
+            b"(node%08d) 6 0 R (node%08d) 7 0 R]>>" % (first, second, third, first, third, first, second, third)
+        )
+
+    out = normalise_structure_ids(tagged(31, 32, 4209))
+    assert out == tagged(1, 2, 3)  # same length, the /IDTree still sorted
+    assert normalise_structure_ids(tagged(35, 36, 4213)) == out
+    assert normalise_structure_ids(b"%PDF-1.4 no tags") == b"%PDF-1.4 no tags"
 
 
 def test_find_chromium_prefers_the_environment_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
