@@ -14,6 +14,7 @@ evidence files (before the incident scope and waivers, which the report states).
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,10 @@ EXPORT_MEMORY = "1GB"
 
 
 def store_relations(store: Store) -> list[tuple[str, list[str], bool, bool]]:
-    """(name, JSON columns, has a ts column, is a view) of every table and view of the store's main schema."""
+    """(name, JSON columns, has a ts column, is a view) of every table and view of the store's main schema, but
+    the views whose rows are stored in other tables (``Store.view_storage``): those tables are exported and the
+    view is re-created from its definition (``stored_views``)."""
+    stored = list(store.view_storage())
     rows = store.con.execute(
         """
         SELECT c.table_name, list(c.column_name ORDER BY c.column_index) FILTER (WHERE c.data_type = 'JSON'),
@@ -40,8 +44,10 @@ def store_relations(store: Store) -> list[tuple[str, list[str], bool, bool]]:
         LEFT JOIN duckdb_views() v
                ON v.database_name = c.database_name AND v.schema_name = c.schema_name AND v.view_name = c.table_name
         WHERE c.database_name = current_database() AND c.schema_name = 'main' AND NOT c.internal
+          AND NOT list_contains($stored, c.table_name)
         GROUP BY ALL ORDER BY c.table_name
-        """
+        """,
+        {"stored": stored},
     ).fetchall()
     return [(name, list(json_columns or []), bool(has_ts), view) for name, json_columns, has_ts, view in rows]
 
@@ -92,6 +98,9 @@ def reperform_script(store: Store, pack: Pack, parameters: dict[str, Any], as_of
         star = f"* REPLACE ({replace})" if replace else "*"
         source = f"read_parquet('{DATA_DIR}/{name}.parquet')"
         lines.append(f'CREATE OR REPLACE VIEW "{name}" AS SELECT {star} FROM {source};')
+    if stored := stored_views(store):
+        lines.append("-- The views whose rows the files above store, as the store defines them:")
+        lines += stored
     lines.append("-- The instant judged and the pack's parameters:")
     lines.append(f"SET VARIABLE as_of = {sql_literal(as_of)};")
     lines += [f"SET VARIABLE {name} = {sql_literal(value)};" for name, value in parameters.items()]
@@ -99,6 +108,16 @@ def reperform_script(store: Store, pack: Pack, parameters: dict[str, Any], as_of
         lines.append(f"-- The pack's views (packs/{pack.id}/views.sql), created as the engine creates them:")
         lines += pack_views(store, pack)
     return ("\n".join(lines) + "\n").encode()
+
+
+def stored_views(store: Store) -> list[str]:
+    """The definitions of the views whose rows are stored in other tables (see ``store_relations``)."""
+    rows = store.con.execute(
+        "SELECT sql FROM duckdb_views() WHERE database_name = current_database() AND schema_name = 'main' "
+        "AND list_contains($stored, view_name) ORDER BY view_name",
+        {"stored": list(store.view_storage())},
+    ).fetchall()
+    return [re.sub(r"^CREATE VIEW ", "CREATE OR REPLACE VIEW ", sql) for (sql,) in rows]
 
 
 def version_check(major: int) -> str:

@@ -170,11 +170,15 @@ def freshness_limits(packs: Iterable[Pack]) -> dict[str, str]:
 
 
 def evidence_tables(store: Store) -> list[str]:
-    """Base tables carrying the provenance columns (views and bookkeeping tables excluded)."""
+    """Base tables carrying the provenance columns, with the views whose rows other tables store in place of
+    those tables (other views and bookkeeping tables excluded)."""
+    storage = store.view_storage()
     rows = store.con.execute(
-        "SELECT c.table_name FROM duckdb_columns() c JOIN duckdb_tables() t USING (database_name, schema_name, "
-        "table_name) WHERE NOT t.temporary AND c.column_name IN ('source', 'run_id', 'collected_at') "
-        "GROUP BY ALL HAVING count(*) = 3 ORDER BY 1"
+        "SELECT c.table_name FROM duckdb_columns() c LEFT JOIN duckdb_tables() t USING (database_name, schema_name, "
+        "table_name) WHERE c.database_name = current_database() AND c.column_name IN ('source', 'run_id', "
+        "'collected_at') AND (list_contains($views, c.table_name) OR t.table_name IS NOT NULL AND NOT t.temporary "
+        "AND NOT list_contains($tables, c.table_name)) GROUP BY ALL HAVING count(*) = 3 ORDER BY 1",
+        {"views": list(storage), "tables": [t for tables in storage.values() for t in tables]},
     ).fetchall()
     return [name for (name,) in rows]
 

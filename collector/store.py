@@ -53,6 +53,14 @@ CORE_MIGRATIONS: Sequence[str] = (
         collected_at TIMESTAMPTZ NOT NULL
     );
     """,
+    """
+    -- Views whose rows are stored in other tables (a source's per-format storage): the bundle exports the tables
+    -- and re-creates the view from its definition; `status` reports the view.
+    CREATE TABLE view_storage (
+        view_name VARCHAR NOT NULL,
+        table_name VARCHAR NOT NULL
+    );
+    """,
 )
 
 
@@ -291,6 +299,15 @@ class Store:
             [name],
         ).fetchone()
         return bool(row and row[0])
+
+    def view_storage(self) -> dict[str, list[str]]:
+        """Views whose rows are stored in other tables: view -> its storage tables (see ``view_storage``)."""
+        if not self.has_table("view_storage"):  # a store of before, opened read-only
+            return {}
+        rows = self.con.execute(
+            "SELECT view_name, list(table_name ORDER BY table_name) FROM view_storage GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
+        return dict(rows)
 
     def table_columns(self, table: str) -> dict[str, str]:
         rows = self.con.execute(

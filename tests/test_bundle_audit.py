@@ -77,8 +77,12 @@ def test_incident_export_keeps_only_the_window_and_namespace(demo_dir: Path, tmp
     verdicts = {c["id"]: c["verdict"] for _, c in claims_of(out)}
     assert verdicts["egress-controlled"] == "gap"  # the paste-site upload happened in the window
     assert verdicts["changes-reviewed"] == "no-evidence"  # git rows name no namespace: not in scope
-    flows = duckdb.connect().execute(f"SELECT min(ts), max(ts), count(*) FROM '{out}/data/flows.parquet'").fetchone()
-    assert flows[2] > 0
+    assert not (out / "data" / "flows.parquet").exists()  # the view is re-created over its storage tables' files
+    con = duckdb.connect()
+    con.execute(f"SET file_search_path = '{out}'")
+    con.execute((out / "reperform" / "logs.sql").read_text())
+    flows = con.execute("SELECT min(ts), max(ts), count(*), count(DISTINCT run_id) FROM flows").fetchone()
+    assert flows[2] > 0 and flows[3] == 1  # provenance comes back from the loads
     assert flows[0] >= datetime(2026, 3, 2, 9, tzinfo=UTC) and flows[1] < datetime(2026, 3, 2, 10, tzinfo=UTC)
 
 

@@ -238,7 +238,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 @pytest.mark.parametrize(
     ("records", "hit"),
     [
-        (30_000, "committing the run: No space left on device (writing {disk}/e.duckdb.wal)"),
+        (60_000, "committing the run: No space left on device (writing {disk}/e.duckdb.wal)"),
         (100_000, "{log} (vpcflow): No space left on device (writing {disk}/e.duckdb.artifacts/.tmp-"),
     ],
     ids=["store", "artifact"],
@@ -248,7 +248,7 @@ def test_a_full_disk_fails_the_run_with_a_clear_message_and_keeps_earlier_runs(
 ) -> None:
     first, big = tmp_path / "first.log", tmp_path / "big.log"
     first.write_bytes(lines(10))
-    big.write_bytes(lines(records, first=100))  # 2.8 MB: its copy fits, not its rows; 9.4 MB: no copy fits
+    big.write_bytes(lines(records, first=100))  # 5.7 MB: its copy fits, not its rows; 9.4 MB: no copy fits
     with Store.open(small_disk / "e.duckdb") as store:
         assert run(store, first).status == "succeeded"
         before = artifact_files(store)

@@ -113,6 +113,11 @@ class LogFormat:
     header: Callable[[str | None], bool] = lambda first_line: False  # is the first line a header to skip?
     batch_marker: str | None = None  # a line may hold several records only if it holds this text
 
+    @property
+    def storage(self) -> str:
+        """The table holding this format's rows (with their load's id), which the view ``table`` reads."""
+        return f"{self.table}_{self.name.replace('-', '_')}"
+
 
 @dataclass
 class Loaded:
@@ -173,6 +178,7 @@ def ingest(
     if earlier is None:
         return 0
     this_run.add((digest, fmt.name, options))
+    load_id = loads_before(ctx) + len(this_run)
     path = ctx.store.artifact_path(digest)
     compression = "gzip" if is_gzip(path) else "none"
     ctx.record_artifact(
@@ -185,7 +191,7 @@ def ingest(
         elif kept.carriage_return:
             path = with_lf_line_ends(path, Path(tmp) / "text")
         found = {"origin": fetched.origin, "file": str(fetched.path)}  # file: this machine's path, never recorded
-        loaded = load(ctx, fmt, path, digest, {**spec, **found}, window, earlier)
+        loaded = load(ctx, fmt, path, load_id, {**spec, **found}, window, earlier)
     rejects = damage + loaded.rejects  # damage: one line each, the line cut or the member dropped
     rejected = sum(r.count for r in rejects)
     ctx.emit(
@@ -205,6 +211,7 @@ def ingest(
             "rejected": rejected,
             "skipped": loaded.skipped,
             "outside_window": loaded.outside_window,
+            "load_id": load_id,
         },
         digest,
     )
@@ -225,38 +232,41 @@ def keep_file(ctx: CollectContext, path: Path) -> Kept:
     return Kept(ctx.store.put_artifact_file(path, carriage_return), carriage_return.found)
 
 
+def loads_before(ctx: CollectContext) -> int:
+    """The loads of earlier runs, numbered 1 to this (a run's loads land with their rows or not at all)."""
+    row = ctx.store.con.execute("SELECT count(load_id), coalesce(max(load_id), 0) FROM log_artifacts").fetchone()
+    count, last = row if row else (0, 0)
+    if count != last:
+        raise SourceError(f"logs: the store's loads are numbered up to {last} but {count} are recorded: store damaged")
+    return int(last)
+
+
 def load(
     ctx: CollectContext,
     fmt: LogFormat,
     path: Path,
-    digest: str,
+    load_id: int,
     spec: Mapping[str, Any],
     window: Window,
     earlier: list[Window],
 ) -> Loaded:
-    """Insert the records of the plain-text file ``path`` (artifact ``digest``, LF line ends) in the window and
+    """Insert the records of the plain-text file ``path`` (LF line ends) as load ``load_id``, in the window and
     outside the ``earlier`` windows; count the lines, and when they are not all loaded, why."""
     max_line = ctx.config["max_line_bytes"]
     wrapper, first_line, on_line_one = sniff(path, max_line)
     header = 1 if on_line_one and fmt.header(first_line) else 0  # the reader skips it
-    sql = parsed_sql(fmt, reader_sql(max_line, header), wrapper, first_line, spec, required_columns(ctx, fmt.table))
+    sql = parsed_sql(fmt, reader_sql(max_line, header), wrapper, first_line, spec, required_columns(ctx, fmt.storage))
     params = {"path": str(path), "since": window.since, "until": window.until}
     for i, w in enumerate(earlier):
         params |= {f"earlier_{i}_since": w.since, f"earlier_{i}_until": w.until}
-    provenance = {"source": ctx.source, "run_id": ctx.run_id, "artifact": digest, "collected_at": ctx.collected_at}
+    record_cluster = "cluster" in ctx.store.table_columns(fmt.storage)
     records = ctx.insert(
         fmt.table,
-        insert_sql(fmt, sql, len(earlier)),
-        {
-            **params,
-            **provenance,
-            "format": fmt.name,
-            "cluster": spec.get("cluster"),
-            "default_cluster": ctx.config["cluster"],
-        },
+        insert_sql(fmt, sql, len(earlier), record_cluster),
+        {**params, "load_id": load_id, **({"cluster": spec.get("cluster")} if record_cluster else {})},
     )
     if fmt.dedupe:  # rows whose key is earlier in the file (those already in the table were not inserted)
-        records -= ctx.delete(fmt.table, duplicates_sql(fmt), {"artifact": digest, "run_id": ctx.run_id})
+        records -= ctx.delete(fmt.table, duplicates_sql(fmt), {"load_id": load_id})
     read = count_lines(ctx, path, max_line, fmt.batch_marker)
     loaded = Loaded(wrapper, read.lines, records, read.rejects, {}, 0)
     if read.rows - read.blank - header != records or read.batches:  # why were some not loaded?
@@ -275,14 +285,13 @@ def not_records_skipped(skipped: dict[str, int]) -> str:
 
 
 def required_columns(ctx: CollectContext, table: str) -> list[str]:
-    """The NOT NULL columns of ``table`` a format fills (the engine fills cluster, format and provenance)."""
+    """The NOT NULL columns of the storage ``table`` a format fills (not the load's id)."""
     rows = ctx.store.con.execute(
         "SELECT column_name FROM duckdb_columns() WHERE table_name = ? AND NOT is_nullable AND database_name <> 'temp' "
         "ORDER BY column_index",
         [table],
     ).fetchall()
-    engine = {"cluster", "log_format", "source", "run_id", "artifact_sha256", "collected_at"}
-    return [name for (name,) in rows if name not in engine]
+    return [name for (name,) in rows if name != "load_id"]
 
 
 def read_options(ctx: CollectContext, spec: Mapping[str, Any]) -> str:
@@ -401,26 +410,28 @@ def status_sql(wrapper: str, required: list[str]) -> str:
         {missing}END"""
 
 
-def insert_sql(fmt: LogFormat, parsed: str, earlier: int) -> str:
+def insert_sql(fmt: LogFormat, parsed: str, earlier: int, record_cluster: bool) -> str:
+    """Insert the records of ``parsed`` into the format's storage table with the load's id (``$load_id``); a format
+    whose records may name their cluster keeps it only when the input names none (``$cluster``): the view takes the
+    load's cluster otherwise."""
     keys = ", ".join(fmt.dedupe)
     dedupe = f" AND ({keys}) NOT IN (SELECT ({keys}) FROM {fmt.table})" if fmt.dedupe else ""
+    cluster = ", CASE WHEN CAST($cluster AS VARCHAR) IS NULL THEN cluster END AS cluster" if record_cluster else ""
     return f"""
-    INSERT INTO {fmt.table} BY NAME
-    SELECT * EXCLUDE (_status, raw, line, cluster),
-           coalesce(CAST($cluster AS VARCHAR), cluster, $default_cluster) AS cluster, $format AS log_format,
-           $source AS source, $run_id AS run_id, $artifact AS artifact_sha256, $collected_at AS collected_at
+    INSERT INTO {fmt.storage} BY NAME
+    SELECT * EXCLUDE (_status, raw, line, cluster){cluster}, CAST($load_id AS INTEGER) AS load_id
     FROM ({parsed})
     WHERE _status = 'ok' AND {window_sql("")} AND {not_earlier_sql(earlier)}{dedupe}
     """
 
 
 def duplicates_sql(fmt: LogFormat) -> str:
-    """Delete the rows of this load (``$artifact``, ``$run_id``) whose key an earlier row of the file has: found
-    once loaded, by key, time and row id only (deduplicating while inserting carries every column)."""
+    """Delete the rows of this load (``$load_id``) whose key an earlier row of the file has: found once loaded, by
+    key, time and row id only (deduplicating while inserting carries every column)."""
     keys = ", ".join(fmt.dedupe)
     return f"""
-    DELETE FROM {fmt.table} WHERE rowid IN (
-        SELECT rowid FROM {fmt.table} WHERE artifact_sha256 = $artifact AND run_id = $run_id
+    DELETE FROM {fmt.storage} WHERE rowid IN (
+        SELECT rowid FROM {fmt.storage} WHERE load_id = $load_id
         QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY ts) > 1
     )
     """

@@ -22,6 +22,118 @@ from sources.logs.retention import MIGRATION as RETENTION_MIGRATION
 from sources.logs.retention import collect_retention
 from sources.logs.spark import ENGINE_SCHEMA, collect_on_spark
 
+# Per-format storage (issue 19): each format's rows in its own table with only the columns it fills and the
+# load's id (log_artifacts.load_id, dense from 1) instead of the provenance repeated on every row; the tables
+# of before keep their rows (<view>_v1) and the views under the old names union them all, taking each row's
+# provenance from its load by position in one list read once per query (a join would not keep store order).
+LOAD = (
+    "(SELECT list({'cluster': cluster, 'source': source, 'run_id': run_id, 'artifact_sha256': artifact_sha256, "
+    "'collected_at': collected_at} ORDER BY load_id) FROM log_artifacts WHERE load_id IS NOT NULL)[load_id]"
+)
+PER_FORMAT_STORAGE = f"""
+    ALTER TABLE flows RENAME TO flows_v1;
+    ALTER TABLE http_access RENAME TO http_access_v1;
+    ALTER TABLE dns_queries RENAME TO dns_queries_v1;
+    ALTER TABLE audit_events RENAME TO audit_events_v1;
+    ALTER TABLE log_artifacts ADD COLUMN load_id INTEGER;  -- the load's rows in the per-format tables
+    CREATE OR REPLACE VIEW log_artifacts_ingested AS
+        SELECT a.* FROM log_artifacts a JOIN runs r USING (run_id) WHERE r.status IN ('succeeded', 'partial');
+    CREATE TABLE flows_hubble (
+        load_id INTEGER NOT NULL, ts TIMESTAMPTZ NOT NULL,
+        cluster VARCHAR,              -- the record's cluster when the input names none, else the load's
+        observer VARCHAR, src_ip VARCHAR, src_port INTEGER, dst_ip VARCHAR, dst_port INTEGER, protocol VARCHAR,
+        src_namespace VARCHAR, src_pod VARCHAR, src_identity VARCHAR, src_labels VARCHAR[],
+        dst_namespace VARCHAR, dst_pod VARCHAR, dst_identity VARCHAR, dst_labels VARCHAR[],
+        dst_fqdn VARCHAR, direction VARCHAR, verdict VARCHAR NOT NULL, reason VARCHAR, policy VARCHAR
+    );
+    CREATE TABLE flows_vpcflow (
+        load_id INTEGER NOT NULL, ts TIMESTAMPTZ NOT NULL,
+        observer VARCHAR, src_ip VARCHAR, src_port INTEGER, dst_ip VARCHAR, dst_port INTEGER, protocol VARCHAR,
+        verdict VARCHAR NOT NULL, direction VARCHAR, reason VARCHAR, bytes BIGINT, packets BIGINT
+    );
+    CREATE TABLE flows_network_firewall (
+        load_id INTEGER NOT NULL, ts TIMESTAMPTZ NOT NULL,
+        observer VARCHAR, src_ip VARCHAR, src_port INTEGER, dst_ip VARCHAR, dst_port INTEGER, protocol VARCHAR,
+        dst_fqdn VARCHAR, verdict VARCHAR NOT NULL, reason VARCHAR, policy VARCHAR, bytes BIGINT, packets BIGINT
+    );
+    CREATE TABLE http_access_envoy (
+        load_id INTEGER NOT NULL, ts TIMESTAMPTZ NOT NULL,
+        gateway VARCHAR, route VARCHAR, upstream_cluster VARCHAR, upstream_host VARCHAR,
+        authority VARCHAR, method VARCHAR, path VARCHAR, protocol VARCHAR, status INTEGER,
+        response_flags VARCHAR, response_details VARCHAR,
+        duration_ms BIGINT, bytes_received BIGINT, bytes_sent BIGINT,
+        src_ip VARCHAR, src_principal VARCHAR, dst_principal VARCHAR, mtls BOOLEAN,
+        trace_id VARCHAR, request_id VARCHAR, user_agent VARCHAR, verdict VARCHAR NOT NULL
+    );
+    CREATE TABLE http_access_squid (
+        load_id INTEGER NOT NULL, ts TIMESTAMPTZ NOT NULL,
+        authority VARCHAR, method VARCHAR, path VARCHAR, status INTEGER, response_flags VARCHAR,
+        duration_ms BIGINT, bytes_sent BIGINT, src_ip VARCHAR, src_principal VARCHAR, upstream_host VARCHAR,
+        verdict VARCHAR NOT NULL
+    );
+    CREATE TABLE dns_queries_route53_resolver (
+        load_id INTEGER NOT NULL, ts TIMESTAMPTZ NOT NULL,
+        vpc_id VARCHAR, src_ip VARCHAR, src_port INTEGER, src_id VARCHAR,
+        qname VARCHAR NOT NULL, qtype VARCHAR, rcode VARCHAR, answers VARCHAR[], transport VARCHAR,
+        firewall_action VARCHAR, firewall_rule VARCHAR
+    );
+    CREATE TABLE audit_events_k8s_audit (
+        load_id INTEGER NOT NULL, ts TIMESTAMPTZ NOT NULL,
+        audit_id VARCHAR NOT NULL, stage VARCHAR NOT NULL, level VARCHAR,
+        "user" VARCHAR, groups VARCHAR[], impersonated_user VARCHAR, source_ips VARCHAR[], user_agent VARCHAR,
+        verb VARCHAR, api_group VARCHAR, api_version VARCHAR, resource VARCHAR, subresource VARCHAR,
+        namespace VARCHAR, name VARCHAR, request_uri VARCHAR, decision VARCHAR, reason VARCHAR, code INTEGER
+    );
+    CREATE VIEW flows AS
+        SELECT * FROM flows_v1
+        UNION ALL BY NAME
+        SELECT * EXCLUDE (load_id, p, cluster), 'hubble' AS log_format, coalesce(cluster, p.cluster) AS cluster,
+               p.source, p.run_id, p.artifact_sha256, p.collected_at
+        FROM (SELECT *, {LOAD} AS p FROM flows_hubble)
+        UNION ALL BY NAME
+        SELECT * EXCLUDE (load_id, p), 'vpcflow' AS log_format, p.cluster AS cluster,
+               p.source, p.run_id, p.artifact_sha256, p.collected_at
+        FROM (SELECT *, {LOAD} AS p FROM flows_vpcflow)
+        UNION ALL BY NAME
+        SELECT * EXCLUDE (load_id, p), 'network-firewall' AS log_format, p.cluster AS cluster,
+               p.source, p.run_id, p.artifact_sha256, p.collected_at
+        FROM (SELECT *, {LOAD} AS p FROM flows_network_firewall);
+    CREATE VIEW http_access AS
+        SELECT * FROM http_access_v1
+        UNION ALL BY NAME
+        SELECT * EXCLUDE (load_id, p), 'envoy' AS log_format, p.cluster AS cluster,
+               p.source, p.run_id, p.artifact_sha256, p.collected_at
+        FROM (SELECT *, {LOAD} AS p FROM http_access_envoy)
+        UNION ALL BY NAME
+        SELECT * EXCLUDE (load_id, p), 'squid' AS log_format, p.cluster AS cluster,
+               p.source, p.run_id, p.artifact_sha256, p.collected_at
+        FROM (SELECT *, {LOAD} AS p FROM http_access_squid);
+    CREATE VIEW dns_queries AS
+        SELECT * FROM dns_queries_v1
+        UNION ALL BY NAME
+        SELECT * EXCLUDE (load_id, p), 'route53-resolver' AS log_format, p.cluster AS cluster,
+               p.source, p.run_id, p.artifact_sha256, p.collected_at
+        FROM (SELECT *, {LOAD} AS p FROM dns_queries_route53_resolver);
+    CREATE VIEW audit_events AS
+        SELECT * FROM audit_events_v1
+        UNION ALL BY NAME
+        SELECT * EXCLUDE (load_id, p), 'k8s-audit' AS log_format, p.cluster AS cluster,
+               p.source, p.run_id, p.artifact_sha256, p.collected_at
+        FROM (SELECT *, {LOAD} AS p FROM audit_events_k8s_audit);
+    INSERT INTO view_storage VALUES
+        ('flows', 'flows_v1'),
+        ('flows', 'flows_hubble'),
+        ('flows', 'flows_vpcflow'),
+        ('flows', 'flows_network_firewall'),
+        ('http_access', 'http_access_v1'),
+        ('http_access', 'http_access_envoy'),
+        ('http_access', 'http_access_squid'),
+        ('dns_queries', 'dns_queries_v1'),
+        ('dns_queries', 'dns_queries_route53_resolver'),
+        ('audit_events', 'audit_events_v1'),
+        ('audit_events', 'audit_events_k8s_audit');
+"""
+
 MIGRATIONS = (
     f"""
     CREATE TABLE flows (
@@ -145,6 +257,7 @@ MIGRATIONS = (
         {PROVENANCE_COLUMNS}
     );
     """,
+    PER_FORMAT_STORAGE,
 )
 
 INPUT_SCHEMA: dict[str, Any] = {
