@@ -255,7 +255,9 @@ def load(
     max_line = ctx.config["max_line_bytes"]
     wrapper, first_line, on_line_one = sniff(path, max_line)
     header = 1 if on_line_one and fmt.header(first_line) else 0  # the reader skips it
-    sql = parsed_sql(fmt, reader_sql(max_line, header), wrapper, first_line, spec, required_columns(ctx, fmt.storage))
+    sql = parsed_sql(
+        fmt, reader_sql(max_line, header), wrapper, first_line, spec, required_columns(ctx.store.con, fmt.storage)
+    )
     params = {"path": str(path), "since": window.since, "until": window.until}
     for i, w in enumerate(earlier):
         params |= {f"earlier_{i}_since": w.since, f"earlier_{i}_until": w.until}
@@ -284,9 +286,9 @@ def not_records_skipped(skipped: dict[str, int]) -> str:
     return ", ".join(f"{n} {reason}" for reason, n in skipped.items() if reason not in loaded_elsewhere)
 
 
-def required_columns(ctx: CollectContext, table: str) -> list[str]:
+def required_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     """The NOT NULL columns of the storage ``table`` a format fills (not the load's id)."""
-    rows = ctx.store.con.execute(
+    rows = con.execute(
         "SELECT column_name FROM duckdb_columns() WHERE table_name = ? AND NOT is_nullable AND database_name <> 'temp' "
         "ORDER BY column_index",
         [table],

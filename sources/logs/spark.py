@@ -246,7 +246,7 @@ def normalise(
         origin = entry["origin"]
         compression = "gzip" if origin.endswith(".gz") else "none"
         wrapper, first_line = first_line_of(spark, entry["path"], cfg["max_line_bytes"])
-        sql = spark_select(fmt, wrapper, first_line, spec, required_columns(ctx, fmt.storage))
+        sql = spark_select(fmt, wrapper, first_line, spec, required_columns(ctx.store.con, fmt.storage))
         lines = spark.read.text(entry["path"]).withColumnRenamed("value", "raw").where("raw <> ''")
         lines.createOrReplaceTempView("spark_lines")
         parsed = spark.sql(sql).drop("_status").withColumnRenamed("_final", "_status").cache()
