@@ -1,5 +1,8 @@
 """Load one log file into its table with DuckDB: read lines natively, unwrap shippers' envelopes, parse in SQL.
 
+The records go to the format's own table (``LogFormat.storage``: ``flows_vpcflow``…) with the number of the load
+(``log_artifacts.load_id``), not the provenance: the views under the old names (``flows``…) add it per load.
+
 A file is read as lines by ``read_csv`` (one VARCHAR column), so a malformed line never stops the read:
 lines DuckDB cannot read (binary data, invalid UTF-8, longer than ``max_line_bytes``) are rejected by the
 reader with their line number; lines the format's SQL cannot parse get a ``reject:<why>`` status. A second,
