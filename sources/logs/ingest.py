@@ -2,16 +2,18 @@
 
 A file is read as lines by ``read_csv`` (one VARCHAR column), so a malformed line never stops the read:
 lines DuckDB cannot read (binary data, invalid UTF-8, longer than ``max_line_bytes``) are rejected by the
-reader with their line number; lines the format's SQL cannot parse get a ``reject:<why>`` status. A second,
-cheap pass counts the lines DuckDB read and the bytes they hold; only when that differs from the rows loaded
-does a full pass count statuses and sample rejects. Rejects land in ``ingest_rejects`` and make the run partial.
+reader with their line number; lines the format's SQL cannot parse get a ``reject:<why>`` status. Rejects land
+in ``ingest_rejects`` and make the run partial.
 
-Every line is accounted for: ``lines = records + outside_window + skipped + rejected``. DuckDB's reader can
-lose a line without a word (one longer than its 32 MB buffer vanishes), so what it read is checked against
-the file: when the lines and bytes read do not make up the file's size, or the reader rejected lines, the
-file's lines are counted in Python and those the reader did not return are rejects too ("line longer than
+Every line is accounted for: ``lines = records + outside_window + skipped + rejected``. The lines are counted in
+Python as the file's text is written (``TextLines``: as it is copied and hashed, rewritten with LF line ends or
+inflated), at no extra read. When the records loaded make up every line (and no line holds the format's batch
+marker), DuckDB reads the file once, for the INSERT. Otherwise one counting pass parses it again, the reader
+storing its rejects, and counts the lines by status. DuckDB's reader can lose a line without a word (one
+longer than its 32 MB buffer vanishes), so what it returned and rejected is checked against the count: the
+lines it did not return, or rejected, are found by reading the file in Python ("line longer than
 max_line_bytes" with their line numbers when that is why, else "line not read by DuckDB's CSV reader").
-DuckDB sees LF as the only line end: a file holding CR (CRLF or lone CR line ends, noticed while it is
+DuckDB sees LF as the only line end: a file holding a CR (CRLF or lone CR line ends, noticed while it is
 hashed) is read from a copy rewritten with LF, and gzip is inflated, rewritten the same way, into a temporary
 file first: a truncated or corrupt stream keeps every complete line before the damage.
 """
@@ -260,9 +262,9 @@ def load(
         ctx, counting, params, len(earlier), records
     )
     if text.marked:  # a line may hold several records: the lines read are counted apart
-        rows = ctx.store.con.execute(
+        (rows,) = ctx.store.con.execute(
             f"SELECT count(*) FROM {reader.format(options='ignore_errors = true')}", {"path": params["path"]}
-        ).fetchone()[0]
+        ).fetchall()[0]
     loaded.rejects = reader_rejects(ctx.store.con, path, max_line, text.lines - header - rows) + parse_rejects
     if header:  # the reader skipped it; the format may skip more (a header repeated further on)
         loaded.skipped["header"] = loaded.skipped.get("header", 0) + header
@@ -440,11 +442,11 @@ def duplicates_sql(fmt: LogFormat) -> str:
     """
 
 
-def reader_rejects(con: duckdb.DuckDBPyConnection, path: Path, max_line: int, unread: int) -> list[Reject]:
+def reader_rejects(con: duckdb.DuckDBPyConnection, path: Path, max_line: int, not_returned: int) -> list[Reject]:
     """The lines of ``path`` the counting pass's reader rejected (``REJECTS_TABLE``), by reason, and those it
-    neither returned nor rejected: ``unread`` are the lines it did not return. Only then is the file read in
-    Python, to number the rejected lines (DuckDB's own numbers are off after a line it dropped; the byte offsets it
-    gives are not) and to find the lines it dropped."""
+    neither returned nor rejected, of the ``not_returned`` lines it did not return. Only when there are any is the
+    file read in Python, to number the rejected lines (DuckDB's own numbers are off after a line it dropped; the
+    byte offsets it gives are not) and to find the lines it dropped."""
     found = con.execute(
         f"""
         SELECT error_type, count(*),
@@ -453,7 +455,7 @@ def reader_rejects(con: duckdb.DuckDBPyConnection, path: Path, max_line: int, un
         FROM {REJECTS_TABLE} GROUP BY ALL ORDER BY ALL
         """
     ).fetchall()
-    unread -= sum(count for _, count, _ in found)
+    unread = not_returned - sum(count for _, count, _ in found)
     if not found and unread <= 0:
         return []
     counted = count_file_lines(path, max_line, [s["at"] for _, _, samples in found for s in samples])
