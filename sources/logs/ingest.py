@@ -574,6 +574,7 @@ class TextLines:
 
     def __init__(self, marker: str | None = None) -> None:
         self.marker = marker.encode() if marker else b""
+        self._marker_bytes = [bytes([b]) for b in set(self.marker)]  # a chunk lacking one cannot hold the marker
         self.lf = 0
         self.size = 0
         self.ends_with_lf = False
@@ -594,7 +595,9 @@ class TextLines:
         self.carriage_return = self.carriage_return or b"\r" in chunk
         if self.marker and not self.marked:
             keep = len(self.marker) - 1
-            self.marked = self.marker in chunk or self.marker in self._tail + chunk[:keep]
+            self.marked = self.marker in self._tail + chunk[:keep] or (
+                all(b in chunk for b in self._marker_bytes) and self.marker in chunk  # memchr first: faster
+            )
             self._tail = (self._tail + chunk[-keep:])[-keep:] if keep else b""
 
     def cut(self, size: int) -> None:
