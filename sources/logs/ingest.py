@@ -234,9 +234,7 @@ def load(
     max_line = ctx.config["max_line_bytes"]
     wrapper, first_line, on_line_one = sniff(path, max_line)
     header = 1 if on_line_one and fmt.header(first_line) else 0  # the reader skips it
-    reader = reader_sql(max_line, header)
-    required = required_columns(ctx, fmt.table)
-    sql = parsed_sql(fmt, reader, wrapper, first_line, spec, required)
+    sql = parsed_sql(fmt, reader_sql(max_line, header), wrapper, first_line, spec, required_columns(ctx, fmt.table))
     params = {"path": str(path), "since": window.since, "until": window.until}
     for i, w in enumerate(earlier):
         params |= {f"earlier_{i}_since": w.since, f"earlier_{i}_until": w.until}
@@ -257,7 +255,8 @@ def load(
     loaded = Loaded(wrapper, text.lines, records, [], {"header": header} if header else {}, 0)
     if records + header == text.lines and not text.marked:
         return loaded  # every line a record (a line holds one, unless it holds the batch marker)
-    counting = parsed_sql(fmt, reader, wrapper, first_line, spec, required, counting=True)
+    reader = reader_sql(max_line, header)
+    counting = parsed_sql(fmt, reader, wrapper, first_line, spec, required_columns(ctx, fmt.table), counting=True)
     loaded.skipped, loaded.outside_window, parse_rejects, rows = count_statuses(
         ctx, counting, params, len(earlier), records
     )
