@@ -263,3 +263,103 @@ def test_a_full_disk_fails_the_run_with_a_clear_message_and_keeps_earlier_runs(
         assert [r["status"] for r in store.runs()] == ["succeeded", "failed"]
         assert ports(store) == list(range(10))
         assert artifact_files(store) == before
+
+
+# the lines counted as the file is kept: one DuckDB read when every line is a record ------------------------
+
+
+@pytest.fixture
+def reads(store: Store, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many lines DuckDB's reader gives the queries of a run, whatever the pass: a file of n lines read once
+    gives at most n (the reader wrapped in a function noting each line; a query may filter empty lines first)."""
+    counted = [0]
+
+    def seen(raw: str | None) -> bool:
+        counted[0] += 1
+        return True
+
+    store.con.create_function("reader_saw", seen, ["VARCHAR"], "BOOLEAN", null_handling="special", side_effects=True)
+    real = log_ingest.reader_sql
+    monkeypatch.setattr(
+        log_ingest, "reader_sql", lambda max_line, skip: f"(SELECT * FROM {real(max_line, skip)} WHERE reader_saw(raw))"
+    )
+    return counted
+
+
+def test_a_file_whose_every_line_is_a_record_is_read_by_duckdb_once(
+    store: Store, tmp_path: Path, reads: list[int]
+) -> None:
+    path = tmp_path / "flows.log"
+    path.write_bytes(lines(5))
+    result = run(store, path)
+    assert accounting(store, result.run_id) == {"lines": 5, "records": 5, "rejected": 0, "skipped": {}}
+    assert reads == [5]  # the INSERT's read only: no second pass to count the lines
+
+
+def test_a_blank_line_is_counted_by_one_more_pass(store: Store, tmp_path: Path, reads: list[int]) -> None:
+    path = tmp_path / "flows.log"
+    path.write_bytes(lines(2) + b"\n" + lines(2, first=2))
+    result = run(store, path)
+    assert result.status == "succeeded", result
+    assert accounting(store, result.run_id) == {"lines": 5, "records": 4, "rejected": 0, "skipped": {"blank": 1}}
+    assert reads == [4 + 5]  # the INSERT's read (of the lines not empty), then the counting pass
+
+
+def test_a_last_line_without_lf_counts(store: Store, tmp_path: Path, reads: list[int]) -> None:
+    path = tmp_path / "flows.log"
+    path.write_bytes(lines(2) + rec(2).encode())
+    result = run(store, path)
+    assert ports(store) == [0, 1, 2]
+    assert accounting(store, result.run_id) == {"lines": 3, "records": 3, "rejected": 0, "skipped": {}}
+    assert reads == [3]
+
+
+def test_a_nodata_line_is_counted_as_skipped(store: Store, tmp_path: Path, reads: list[int]) -> None:
+    nodata = "2 123456789010 eni-0abc - - - - - - - 1767225600 1767225659 - NODATA"
+    path = tmp_path / "flows.log"
+    path.write_bytes(lines(2) + nodata.encode() + b"\n" + lines(1, first=2))
+    result = run(store, path)
+    assert ports(store) == [0, 1, 2]
+    assert accounting(store, result.run_id) == {"lines": 4, "records": 3, "rejected": 0, "skipped": {"NODATA": 1}}
+    assert reads == [4 + 4]
+
+
+@pytest.mark.parametrize("packed", [False, True], ids=["plain", "gzip"])
+def test_the_lines_counted_are_those_duckdb_reads(store: Store, tmp_path: Path, reads: list[int], packed: bool) -> None:
+    """CRLF and lone CR line ends are read as LF, gzip inflated: the count is of that text, not of the bytes kept."""
+    body = f"{rec(0)}\r\n{rec(1)}\r{rec(2)}\r\n{rec(3)}".encode()  # 3 LFs, 4 lines, read once
+    path = tmp_path / ("flows.log.gz" if packed else "flows.log")
+    path.write_bytes(gzip.compress(body, mtime=0) if packed else body)
+    result = run(store, path)
+    assert ports(store) == [0, 1, 2, 3]
+    assert accounting(store, result.run_id) == {"lines": 4, "records": 4, "rejected": 0, "skipped": {}}
+    assert reads == [4]
+
+
+def test_a_truncated_gzip_stream_counts_the_lines_kept(store: Store, tmp_path: Path, reads: list[int]) -> None:
+    path = tmp_path / "flows.log.gz"
+    path.write_bytes(gzip.compress(lines(50), mtime=0)[:-30])  # cut inside the last member, mid-line
+    result = run(store, path)
+    kept = len(ports(store))
+    assert 0 < kept < 50
+    assert accounting(store, result.run_id) == {"lines": kept + 1, "records": kept, "rejected": 1, "skipped": {}}
+    assert reads == [kept]  # the damage is counted as it is inflated: no second pass
+
+
+@pytest.mark.parametrize("split", range(1, len("EventList")))
+def test_a_batch_marker_split_between_two_chunks_is_seen(split: int) -> None:
+    text = log_ingest.TextLines("EventList")
+    line = b'{"kind":"EventList","items":[]}'
+    at = line.index(b"EventList") + split
+    text(line[:at])
+    text(line[at:])
+    assert (text.marked, text.lines, text.carriage_return) == (True, 1, False)
+    clean = log_ingest.TextLines("EventList")
+    for part in (b'{"kind":"Event"}\nEvent', b"List", b"x\n"):
+        clean(part[: len(part) // 2])
+        clean(part[len(part) // 2 :])
+    assert clean.marked and clean.lines == 2
+    unmarked = log_ingest.TextLines("EventList")
+    for part in (b'{"kind":"Event"}\n', b"Even", b"tLis", b"\n"):
+        unmarked(part)
+    assert (unmarked.marked, unmarked.lines) == (False, 2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -212,3 +213,18 @@ def test_cloudwatch_missing_group_fails(aws: None, store: Store) -> None:
     assert result.error is not None
     assert result.error.startswith("logs: input 1: cloudwatch log group nope: ")
     assert "ResourceNotFoundException" in result.error
+
+
+def test_an_s3_object_is_counted_as_it_is_downloaded_with_its_batch_lines(aws: None, store: Store) -> None:
+    """A download is counted as it is written: lines, and lines holding a batch (k8s-audit ``EventList``), whose
+    events make the records outnumber the lines, so a bad line beside them is still found."""
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    event = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "stage": "ResponseComplete", "verb": "get"}
+    items = [{**event, "auditID": f"id-{i}", "stageTimestamp": iso(i)} for i in range(2)]
+    body = json.dumps({"kind": "EventList", "items": items}) + "\n{not json\n"  # 2 lines, 2 records
+    s3.put_object(Bucket=BUCKET, Key="audit/a.log", Body=body.encode())
+    result = collect_logs(store, log_format="k8s-audit", s3={"bucket": BUCKET, "prefix": "audit/"})
+    assert (result.status, result.counts["audit_events"]) == ("partial", 2)
+    row = store.con.execute("SELECT lines, records, rejected FROM log_artifacts").fetchall()
+    assert row == [(2, 2, 1)]

@@ -22,7 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from collector.plugins import SourceError
 from collector.roots import Roots
 from collector.store import ArtifactCopy, Store
-from sources.logs.ingest import CarriageReturn, Fetched, Kept, Window
+from sources.logs.ingest import Fetched, Kept, TextLines, Window
 
 AWS_PROPERTIES: dict[str, Any] = {
     "region": {"type": "string"},
@@ -69,15 +69,17 @@ def fetch_input(
     unchanged: Callable[[str, str], bool],
     clients: AwsClients,
     store: Store,
+    marker: str | None,
 ) -> Iterator[Fetched]:
-    """The files of one configured input, in a stable order; downloads are kept in ``store``'s artifacts. Remote
-    objects for which ``unchanged(origin, version)`` holds are not downloaded."""
+    """The files of one configured input, in a stable order; downloads are kept in ``store``'s artifacts, their
+    lines counted as they are written (those holding the format's batch ``marker`` noted). Remote objects for
+    which ``unchanged(origin, version)`` holds are not downloaded."""
     if "paths" in spec:
         yield from local_files(spec["paths"], number)
     elif "s3" in spec:
-        yield from s3_objects(spec["s3"], number, unchanged, clients, store)
+        yield from s3_objects(spec["s3"], number, unchanged, clients, store, marker)
     else:
-        yield from cloudwatch_streams(spec["cloudwatch"], window, number, clients, store)
+        yield from cloudwatch_streams(spec["cloudwatch"], window, number, clients, store, marker)
 
 
 def local_files(patterns: list[str], number: int) -> Iterator[Fetched]:
@@ -103,7 +105,12 @@ def aws_client(service: str, cfg: Mapping[str, Any]) -> Any:
 
 
 def s3_objects(
-    cfg: Mapping[str, Any], number: int, unchanged: Callable[[str, str], bool], clients: AwsClients, store: Store
+    cfg: Mapping[str, Any],
+    number: int,
+    unchanged: Callable[[str, str], bool],
+    clients: AwsClients,
+    store: Store,
+    marker: str | None,
 ) -> Iterator[Fetched]:
     bucket, prefix = cfg["bucket"], cfg.get("prefix", "")
     where = f"s3://{bucket}/{prefix}"
@@ -119,17 +126,17 @@ def s3_objects(
             origin = f"s3://{bucket}/{key}"
             if unchanged(origin, etag):
                 continue
-            carriage_return = CarriageReturn()
-            with store.artifact_copy(carriage_return) as copy:
+            text = TextLines(marker)
+            with store.artifact_copy(text) as copy:
                 s3.download_fileobj(bucket, key, copy)
-                kept = Kept(store.keep(copy), carriage_return.found)
+                kept = Kept(store.keep(copy), text)
             yield Fetched(store.artifact_path(kept.digest.sha256), origin, etag, kept)
     except (ClientError, BotoCoreError) as exc:
         raise SourceError(f"logs: input {number}: {where}: {exc}") from None
 
 
 def cloudwatch_streams(
-    cfg: Mapping[str, Any], window: Window, number: int, clients: AwsClients, store: Store
+    cfg: Mapping[str, Any], window: Window, number: int, clients: AwsClients, store: Store, marker: str | None
 ) -> Iterator[Fetched]:
     group = cfg["log_group"]
     query: dict[str, Any] = {"logGroupName": group}
@@ -144,19 +151,19 @@ def cloudwatch_streams(
     try:
         logs = clients.get("logs", cfg)
         with ExitStack() as copies:  # each stream's copy is discarded unless kept
-            files: dict[str, tuple[ArtifactCopy, CarriageReturn]] = {}  # stream -> its copy, paused between pages
+            files: dict[str, tuple[ArtifactCopy, TextLines]] = {}  # stream -> its copy, paused between pages
             for page in logs.get_paginator("filter_log_events").paginate(**query):
                 by_stream: dict[str, list[str]] = {}
                 for event in page.get("events", []):
                     by_stream.setdefault(event.get("logStreamName", ""), []).append(json.dumps(event, sort_keys=True))
                 for stream, lines in by_stream.items():
                     if stream not in files:
-                        carriage_return = CarriageReturn()
-                        files[stream] = (copies.enter_context(store.artifact_copy(carriage_return)), carriage_return)
+                        text = TextLines(marker)
+                        files[stream] = (copies.enter_context(store.artifact_copy(text)), text)
                     copy = files[stream][0]
                     copy.write(("\n".join(lines) + "\n").encode())
                     copy.pause()  # no file stays open: a group may have many streams
-            kept = {stream: Kept(store.keep(copy), cr.found) for stream, (copy, cr) in files.items()}
+            kept = {stream: Kept(store.keep(copy), text) for stream, (copy, text) in files.items()}
         for stream, k in sorted(kept.items()):
             yield Fetched(store.artifact_path(k.digest.sha256), f"cloudwatch://{group}/{stream}", kept=k)
     except (ClientError, BotoCoreError) as exc:

@@ -5,24 +5,26 @@ The records go to the format's own table (``LogFormat.storage``: ``flows_vpcflow
 
 A file is read as lines by ``read_csv`` (one VARCHAR column), so a malformed line never stops the read:
 lines DuckDB cannot read (binary data, invalid UTF-8, longer than ``max_line_bytes``) are rejected by the
-reader with their line number; lines the format's SQL cannot parse get a ``reject:<why>`` status. A second,
-cheap pass counts the lines DuckDB read and the bytes they hold; only when that differs from the rows loaded
-does a full pass count statuses and sample rejects. Rejects land in ``ingest_rejects`` and make the run partial.
+reader with their line number; lines the format's SQL cannot parse get a ``reject:<why>`` status. Rejects land
+in ``ingest_rejects`` and make the run partial.
 
-Every line is accounted for: ``lines = records + outside_window + skipped + rejected``. DuckDB's reader can
-lose a line without a word (one longer than its 32 MB buffer vanishes), so what it read is checked against
-the file: when the lines and bytes read do not make up the file's size, or the reader rejected lines, the
-file's lines are counted in Python and those the reader did not return are rejects too ("line longer than
+Every line is accounted for: ``lines = records + outside_window + skipped + rejected``. The lines are counted in
+Python as the file's text is written (``TextLines``: as it is copied and hashed, rewritten with LF line ends or
+inflated), at no extra read. When the records loaded make up every line (and no line holds the format's batch
+marker), DuckDB reads the file once, for the INSERT. Otherwise one counting pass parses it again, the reader
+storing its rejects, and counts the lines by status. DuckDB's reader can lose a line without a word (one
+longer than its 32 MB buffer vanishes), so what it returned and rejected is checked against the count: the
+lines it did not return, or rejected, are found by reading the file in Python ("line longer than
 max_line_bytes" with their line numbers when that is why, else "line not read by DuckDB's CSV reader").
-DuckDB sees LF as the only line end: a file holding CR (CRLF or lone CR line ends, noticed while it is
+DuckDB sees LF as the only line end: a file holding a CR (CRLF or lone CR line ends, noticed while it is
 hashed) is read from a copy rewritten with LF, and gzip is inflated, rewritten the same way, into a temporary
 file first: a truncated or corrupt stream keeps every complete line before the damage.
 """
 
 from __future__ import annotations
 
+import copy
 import json
-import os
 import re
 import tempfile
 import zlib
@@ -77,10 +79,10 @@ class Reject:
 
 @dataclass(frozen=True)
 class Kept:
-    """A log file kept in the artifact store, and whether it holds a CR (noticed as it was hashed)."""
+    """A log file kept in the artifact store, and its lines as counted while it was hashed."""
 
     digest: FileDigest
-    carriage_return: bool
+    text: TextLines
 
 
 @dataclass(frozen=True)
@@ -135,18 +137,6 @@ class Loaded:
     outside_window: int
 
 
-@dataclass(frozen=True)
-class ReaderCount:
-    """The lines of a file: how many there are, how many the reader returned (blank ones as NULL), the rejects, and
-    how many may hold a batch of records."""
-
-    lines: int
-    rows: int
-    blank: int
-    rejects: list[Reject]
-    batches: int
-
-
 def ingest_file(
     ctx: CollectContext,
     fmt: LogFormat,
@@ -175,7 +165,7 @@ def ingest(
     this_run: set[tuple[str, str, str]],
 ) -> int:
     options = read_options(ctx, spec)
-    kept = fetched.kept or keep_file(ctx, fetched.path)
+    kept = fetched.kept or keep_file(ctx, fetched.path, fmt.batch_marker)
     digest = kept.digest.sha256
     earlier = not_loaded_yet(ctx, fetched.origin, digest, fmt.name, options, window, this_run)
     if earlier is None:
@@ -189,12 +179,15 @@ def ingest(
     )
     with tempfile.TemporaryDirectory(prefix="defensible-log-") as tmp:
         damage: list[Reject] = []
+        text = kept.text  # the lines of the text DuckDB reads, counted as it is written
         if compression == "gzip":
-            path, damage = gunzip(path, Path(tmp) / "inflated")
-        elif kept.carriage_return:
-            path = with_lf_line_ends(path, Path(tmp) / "text")
+            text, damage = gunzip(path, Path(tmp) / "text", fmt.batch_marker)
+            path = Path(tmp) / "text"
+        elif text.carriage_return:
+            text = with_lf_line_ends(path, Path(tmp) / "text", fmt.batch_marker)
+            path = Path(tmp) / "text"
         found = {"origin": fetched.origin, "file": str(fetched.path)}  # file: this machine's path, never recorded
-        loaded = load(ctx, fmt, path, load_id, {**spec, **found}, window, earlier)
+        loaded = load(ctx, fmt, path, load_id, text, {**spec, **found}, window, earlier)
     rejects = damage + loaded.rejects  # damage: one line each, the line cut or the member dropped
     rejected = sum(r.count for r in rejects)
     ctx.emit(
@@ -229,10 +222,11 @@ def ingest(
     return loaded.records
 
 
-def keep_file(ctx: CollectContext, path: Path) -> Kept:
-    """Copy the local file ``path`` into the artifact store, hashing it and looking for a CR in the same read."""
-    carriage_return = CarriageReturn()
-    return Kept(ctx.store.put_artifact_file(path, carriage_return), carriage_return.found)
+def keep_file(ctx: CollectContext, path: Path, marker: str | None) -> Kept:
+    """Copy the local file ``path`` into the artifact store, hashing it and counting its lines (those holding
+    ``marker`` noted) in the same read."""
+    text = TextLines(marker)
+    return Kept(ctx.store.put_artifact_file(path, text), text)
 
 
 def loads_before(ctx: CollectContext) -> int:
@@ -249,18 +243,18 @@ def load(
     fmt: LogFormat,
     path: Path,
     load_id: int,
+    text: TextLines,
     spec: Mapping[str, Any],
     window: Window,
     earlier: list[Window],
 ) -> Loaded:
-    """Insert the records of the plain-text file ``path`` (LF line ends) as load ``load_id``, in the window and
-    outside the ``earlier`` windows; count the lines, and when they are not all loaded, why."""
+    """Insert the records of the plain-text file ``path`` (LF line ends, its lines counted in ``text``) as load
+    ``load_id``, in the window and outside the ``earlier`` windows; when they are not all loaded, count why."""
     max_line = ctx.config["max_line_bytes"]
     wrapper, first_line, on_line_one = sniff(path, max_line)
     header = 1 if on_line_one and fmt.header(first_line) else 0  # the reader skips it
-    sql = parsed_sql(
-        fmt, reader_sql(max_line, header), wrapper, first_line, spec, required_columns(ctx.store.con, fmt.storage)
-    )
+    required = required_columns(ctx.store.con, fmt.storage)
+    sql = parsed_sql(fmt, reader_sql(max_line, header), wrapper, first_line, spec, required)
     params = {"path": str(path), "since": window.since, "until": window.until}
     for i, w in enumerate(earlier):
         params |= {f"earlier_{i}_since": w.since, f"earlier_{i}_until": w.until}
@@ -272,14 +266,21 @@ def load(
     )
     if fmt.dedupe:  # rows whose key is earlier in the file (those already in the table were not inserted)
         records -= ctx.delete(fmt.table, duplicates_sql(fmt), {"load_id": load_id})
-    read = count_lines(ctx, path, max_line, fmt.batch_marker)
-    loaded = Loaded(wrapper, read.lines, records, read.rejects, {}, 0)
-    if read.rows - read.blank - header != records or read.batches:  # why were some not loaded?
-        loaded.skipped, loaded.outside_window, parse_rejects = count_statuses(ctx, sql, params, len(earlier), records)
-        loaded.rejects += parse_rejects
-    for reason, n in (("header", header), ("blank", read.blank)):
-        if n:
-            loaded.skipped[reason] = loaded.skipped.get(reason, 0) + n
+    loaded = Loaded(wrapper, text.lines, records, [], {"header": header} if header else {}, 0)
+    if records + header == text.lines and not text.marked:
+        return loaded  # every line a record (a line holds one, unless it holds the batch marker)
+    reader = reader_sql(max_line, header)
+    counting = parsed_sql(fmt, reader, wrapper, first_line, spec, required, counting=True)
+    loaded.skipped, loaded.outside_window, parse_rejects, rows = count_statuses(
+        ctx, counting, params, len(earlier), records
+    )
+    if text.marked:  # a line may hold several records: the lines read are counted apart
+        (rows,) = ctx.store.con.execute(
+            f"SELECT count(*) FROM {reader.format(options='ignore_errors = true')}", {"path": params["path"]}
+        ).fetchall()[0]
+    loaded.rejects = reader_rejects(ctx.store.con, path, max_line, text.lines - header - rows) + parse_rejects
+    if header:  # the reader skipped it; the format may skip more (a header repeated further on)
+        loaded.skipped["header"] = loaded.skipped.get("header", 0) + header
     return loaded
 
 
@@ -378,12 +379,25 @@ def reader_sql(max_line: int, skip: int) -> str:
 
 
 def parsed_sql(
-    fmt: LogFormat, reader: str, wrapper: str, first_line: str | None, spec: Mapping[str, Any], required: list[str]
+    fmt: LogFormat,
+    reader: str,
+    wrapper: str,
+    first_line: str | None,
+    spec: Mapping[str, Any],
+    required: list[str],
+    counting: bool = False,
 ) -> str:
-    """The format's SELECT over the file's non-empty lines, with its final ``_status`` (``status_sql``)."""
+    """The format's SELECT over the file's non-empty lines, with its final ``_status`` (``status_sql``). When
+    ``counting``, over every line the reader returns (an empty one as '', a ``skip:blank``), the lines it rejects
+    stored in ``REJECTS_TABLE``."""
+    if counting:
+        options = f"store_rejects = true, rejects_table = '{REJECTS_TABLE}', rejects_scan = '{REJECTS_TABLE}_scans'"
+        read = f"(SELECT coalesce(raw, '') AS raw FROM {reader.format(options=options)})"
+    else:
+        read = f"{reader.format(options='ignore_errors = true')} WHERE raw IS NOT NULL"
     return f"""
     WITH lines AS NOT MATERIALIZED (
-        SELECT raw, {UNWRAP[wrapper]} AS line FROM {reader.format(options="ignore_errors = true")} WHERE raw IS NOT NULL
+        SELECT raw, {UNWRAP[wrapper]} AS line FROM {read}
     ), parsed AS NOT MATERIALIZED (
         {fmt.select(first_line, spec)}
     )
@@ -442,22 +456,11 @@ def duplicates_sql(fmt: LogFormat) -> str:
     """
 
 
-def count_lines(ctx: CollectContext, path: Path, max_line: int, batch_marker: str | None) -> ReaderCount:
-    """Cheap pass: the lines DuckDB reads (with the bytes they hold, and those holding ``batch_marker``, which may
-    hold a batch of records) and the lines it rejects, by reason. When
-    those do not make up the whole file, its lines are counted in Python: those the reader neither returned nor
-    rejected are rejects too, and line numbers come from that count (DuckDB's own are off after a line it
-    dropped; the byte offsets it gives are not)."""
-    con = ctx.store.con
-    con.execute(f"DROP TABLE IF EXISTS {REJECTS_TABLE}; DROP TABLE IF EXISTS {REJECTS_TABLE}_scans").fetchall()
-    options = f"store_rejects = true, rejects_table = '{REJECTS_TABLE}', rejects_scan = '{REJECTS_TABLE}_scans'"
-    reader = reader_sql(max_line, 0).format(options=options)
-    row = con.execute(
-        f"SELECT count(*), count(raw), coalesce(sum(strlen(raw)), 0), count(*) FILTER (contains(raw, $marker)) "
-        f"FROM {reader}",
-        {"path": str(path), "marker": batch_marker},
-    ).fetchone()
-    rows, nonblank, text_bytes, batches = row if row else (0, 0, 0, 0)
+def reader_rejects(con: duckdb.DuckDBPyConnection, path: Path, max_line: int, not_returned: int) -> list[Reject]:
+    """The lines of ``path`` the counting pass's reader rejected (``REJECTS_TABLE``), by reason, and those it
+    neither returned nor rejected, of the ``not_returned`` lines it did not return. Only when there are any is the
+    file read in Python, to number the rejected lines (DuckDB's own numbers are off after a line it dropped; the
+    byte offsets it gives are not) and to find the lines it dropped."""
     found = con.execute(
         f"""
         SELECT error_type, count(*),
@@ -466,9 +469,9 @@ def count_lines(ctx: CollectContext, path: Path, max_line: int, batch_marker: st
         FROM {REJECTS_TABLE} GROUP BY ALL ORDER BY ALL
         """
     ).fetchall()
-    read = rows + sum(count for _, count, _ in found)
-    if not found and text_bytes + rows - ends_without_lf(path) == path.stat().st_size:
-        return ReaderCount(read, rows, rows - nonblank, [], batches)  # every byte is in a line read: none is missing
+    unread = not_returned - sum(count for _, count, _ in found)
+    if not found and unread <= 0:
+        return []
     counted = count_file_lines(path, max_line, [s["at"] for _, _, samples in found for s in samples])
     rejects = [
         Reject(
@@ -478,18 +481,7 @@ def count_lines(ctx: CollectContext, path: Path, max_line: int, batch_marker: st
         )
         for error_type, count, samples in found
     ]
-    if counted.lines > read:
-        rejects = with_unread(con, path, rejects, counted, counted.lines - read)
-    return ReaderCount(counted.lines, rows, rows - nonblank, rejects, batches)
-
-
-def ends_without_lf(path: Path) -> bool:
-    """Whether ``path`` ends with a line that has no LF (which the reader returns all the same)."""
-    with open(path, "rb") as fh:
-        if fh.seek(0, os.SEEK_END) == 0:
-            return False
-        fh.seek(-1, os.SEEK_END)
-        return fh.read(1) != b"\n"
+    return with_unread(con, path, rejects, counted, unread) if unread > 0 else rejects
 
 
 @dataclass(frozen=True)
@@ -557,17 +549,20 @@ def text_at(path: Path, offset: int) -> str:
 
 
 def count_statuses(
-    ctx: CollectContext, parsed: str, params: Mapping[str, Any], earlier: int, records: int
-) -> tuple[dict[str, int], int, list[Reject]]:
-    """Full pass, run when some lines were not loaded: lines skipped by reason (with duplicates dropped),
-    records outside the window, and rejects by reason with samples."""
-    rows = ctx.store.con.execute(
+    ctx: CollectContext, counting: str, params: Mapping[str, Any], earlier: int, records: int
+) -> tuple[dict[str, int], int, list[Reject], int]:
+    """The full pass, run when some lines were not loaded (``counting``: ``parsed_sql`` counting): lines skipped by
+    reason (with duplicates dropped), records outside the window, rejects by reason with samples, and the rows the
+    reader returned (its lines, unless a line holds a batch). The reader's rejects are left in ``REJECTS_TABLE``."""
+    con = ctx.store.con
+    con.execute(f"DROP TABLE IF EXISTS {REJECTS_TABLE}; DROP TABLE IF EXISTS {REJECTS_TABLE}_scans").fetchall()
+    rows = con.execute(
         f"""
         SELECT CASE WHEN _status <> 'ok' THEN _status
                     WHEN NOT {window_sql("")} THEN 'outside-window'
                     WHEN NOT ({not_earlier_sql(earlier)}) THEN 'skip:loaded by an earlier run' ELSE 'ok' END,
                count(*), min_by(left(raw, {SAMPLE_CHARS}), hash(raw), {SAMPLES}) FILTER (WHERE _status LIKE 'reject:%')
-        FROM ({parsed})
+        FROM ({counting})
         GROUP BY ALL ORDER BY ALL
         """,
         dict(params),
@@ -584,16 +579,45 @@ def count_statuses(
             skipped[status.removeprefix("skip:")] = count
         elif status.startswith("reject:"):
             rejects.append(Reject(status.removeprefix("reject:"), count, [{"line": None, "text": t} for t in samples]))
-    return skipped, outside_window, rejects
+    return skipped, outside_window, rejects, sum(count for _, count, _ in rows)
 
 
-class CarriageReturn:
-    """Given the chunks of a file as it is hashed, notes whether it holds a CR."""
+class TextLines:
+    """Given the chunks of a text in order (as it is hashed, or rewritten), counts its lines (LF-ended; a last line
+    without LF counts), and notes whether it holds a CR and whether ``marker`` occurs (also across two chunks)."""
 
-    found = False
+    def __init__(self, marker: str | None = None) -> None:
+        self.marker = marker.encode() if marker else b""
+        self._marker_bytes = [bytes([b]) for b in set(self.marker)]  # a chunk lacking one cannot hold the marker
+        self.lf = 0
+        self.size = 0
+        self.ends_with_lf = False
+        self.carriage_return = False
+        self.marked = False
+        self._tail = b""  # the last len(marker) - 1 bytes seen: a marker may start there
+
+    @property
+    def lines(self) -> int:
+        return self.lf + (self.size > 0 and not self.ends_with_lf)
 
     def __call__(self, chunk: bytes) -> None:
-        self.found = self.found or b"\r" in chunk
+        if not chunk:
+            return
+        self.lf += chunk.count(b"\n")
+        self.size += len(chunk)
+        self.ends_with_lf = chunk.endswith(b"\n")
+        self.carriage_return = self.carriage_return or b"\r" in chunk
+        if self.marker and not self.marked:
+            keep = len(self.marker) - 1
+            self.marked = self.marker in self._tail + chunk[:keep] or (
+                all(b in chunk for b in self._marker_bytes) and self.marker in chunk  # memchr first: faster
+            )
+            self._tail = (self._tail + chunk[-keep:])[-keep:] if keep else b""
+
+    def cut(self, size: int) -> None:
+        """Forget the text's last ``size`` bytes (holding no LF), dropped from it."""
+        self.size -= size
+        self.ends_with_lf = self.size > 0
 
 
 class LfLineEnds:
@@ -611,13 +635,16 @@ class LfLineEnds:
         return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n") if b"\r" in data else data
 
 
-def with_lf_line_ends(src: Path, dst: Path) -> Path:
-    """Copy ``src`` to ``dst`` with LF as its only line end; return ``dst``."""
+def with_lf_line_ends(src: Path, dst: Path, marker: str | None) -> TextLines:
+    """Copy ``src`` to ``dst`` with LF as its only line end; count its lines (those holding ``marker`` noted)."""
     rewrite = LfLineEnds()
+    text = TextLines(marker)
     with open(src, "rb") as fin, open(dst, "wb") as fout:
         while chunk := fin.read(CHUNK):
-            fout.write(rewrite(chunk))
-    return dst
+            data = rewrite(chunk)
+            fout.write(data)
+            text(data)
+    return text
 
 
 def is_gzip(path: Path) -> bool:
@@ -625,43 +652,52 @@ def is_gzip(path: Path) -> bool:
         return fh.read(2) == b"\x1f\x8b"
 
 
-def gunzip(src: Path, dst: Path) -> tuple[Path, list[Reject]]:
-    """Inflate (multi-member) gzip ``src`` into ``dst``, with LF as its only line end; 64 KiB are inflated at a
-    time (at most 64 MiB of text: deflate expands 1032 times at most). A truncated stream keeps every complete
-    line before the cut. A corrupt stream keeps the members before the damaged one: the damaged member's
-    output may already hold garbage (deflate can decode damaged data until the member's CRC fails), so it is
-    dropped. The damage is returned as a reject sampling the line it cut."""
+def gunzip(src: Path, dst: Path, marker: str | None) -> tuple[TextLines, list[Reject]]:
+    """Inflate (multi-member) gzip ``src`` into ``dst``, with LF as its only line end, and count its lines (those
+    holding ``marker`` noted); 64 KiB are inflated at a time (at most 64 MiB of text: deflate expands 1032 times
+    at most). A truncated stream keeps every complete line before the cut. A corrupt stream keeps the members
+    before the damaged one: the damaged member's output may already hold garbage (deflate can decode damaged data
+    until the member's CRC fails), so it and its count are dropped. The damage is returned as a reject sampling
+    the line it cut."""
     inflater = zlib.decompressobj(wbits=31)
     rewrite = LfLineEnds()
     fed = 0  # compressed bytes given to the current member
     member_start = 0  # where the current member's output begins in dst
+    text = TextLines(marker)
+    before_member = copy.copy(text)  # the count at member_start
     problem = None
     with open(src, "rb") as fin, open(dst, "wb") as fout:
         while problem is None and (chunk := fin.read(1 << 16)):
             while chunk:
                 try:
-                    fout.write(rewrite(inflater.decompress(chunk)))
+                    data = rewrite(inflater.decompress(chunk))
                 except zlib.error as exc:
                     problem = f"corrupt gzip stream ({exc})"
                     fout.seek(member_start)
                     fout.truncate()
+                    text = before_member
                     break
+                fout.write(data)
+                text(data)
                 fed += len(chunk)
                 if not inflater.eof:
                     break
                 chunk = inflater.unused_data.lstrip(b"\0")
                 inflater, fed, member_start = zlib.decompressobj(wbits=31), 0, fout.tell()
+                before_member = copy.copy(text)
         if problem is None and fed:
             problem = "truncated gzip stream (file ends mid-stream)"
         end = fout.tell()
     if problem is None:
-        return dst, []
-    cut = cut_incomplete_line(dst, end)
-    return dst, [Reject(problem, 1, [{"line": None, "text": cut[:SAMPLE_CHARS]}])]
+        return text, []
+    cut, removed = cut_incomplete_line(dst, end)
+    text.cut(removed)
+    return text, [Reject(problem, 1, [{"line": None, "text": cut[:SAMPLE_CHARS]}])]
 
 
-def cut_incomplete_line(path: Path, end: int) -> str:
-    """Drop the bytes after the last newline of ``path`` (``end`` bytes long); return them as text."""
+def cut_incomplete_line(path: Path, end: int) -> tuple[str, int]:
+    """Drop the bytes after the last newline of ``path`` (``end`` bytes long); return them as text, and how many
+    bytes were dropped."""
     with open(path, "r+b") as fh:
         start = max(0, end - (1 << 20))
         fh.seek(start)
@@ -669,7 +705,7 @@ def cut_incomplete_line(path: Path, end: int) -> str:
         newline = tail.rfind(b"\n")
         keep = start + newline + 1 if newline >= 0 else (0 if start == 0 else end)
         fh.truncate(keep)
-        return tail[newline + 1 :].decode("utf-8", "replace")
+        return tail[newline + 1 :].decode("utf-8", "replace"), end - keep
 
 
 def sniff(path: Path, max_line: int) -> tuple[str, str | None, bool]:

@@ -345,7 +345,8 @@ def collect_input(
         return known
 
     with ctx.progress(f"input {number} ({fmt.name})", unit="records") as progress:
-        for files, fetched in enumerate(fetch_input(spec, window, number, unchanged, clients, ctx.store), start=1):
+        fetched_files = fetch_input(spec, window, number, unchanged, clients, ctx.store, fmt.batch_marker)
+        for files, fetched in enumerate(fetched_files, start=1):
             found += 1
             progress.advance(ingest_file(ctx, fmt, fetched, spec, window, this_run))
             progress.update(detail=f"{files} file(s)")
