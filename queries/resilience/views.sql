@@ -111,17 +111,22 @@ WHERE i.kind IS NULL OR (i.status <> 'collected' AND coalesce(i.reason, '') <> '
 -- the smallest minReplicas (default 1) of the HorizontalPodAutoscalers that target them (scaleTargetRef kind, name
 -- and API group), else the declared replicas.
 CREATE VIEW res_workloads AS
-WITH top AS (
+-- owned: the objects an ownerReference of which names an object of their namespace in the inventory (by equality)
+WITH owned AS (
+    SELECT DISTINCT w.cluster, w.namespace, w.kind, w.name
+    FROM (SELECT cluster, namespace, kind, name, unnest(CAST(owner_references AS JSON[])) AS ref
+          FROM k8s_current WHERE owner_references IS NOT NULL) w
+    JOIN k8s_current o
+      ON o.cluster = w.cluster AND o.namespace = w.namespace AND o.kind = w.ref->>'kind' AND o.name = w.ref->>'name'
+    WHERE o.kind NOT IN ('Namespace', 'Canary')
+),
+top AS (
     SELECT w.*
     FROM k8s_current w
     WHERE w.kind IN ('Pod', 'Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'ReplicationController', 'Job',
                      'CronJob', 'Rollout')
-      AND NOT EXISTS (SELECT 1 FROM k8s_current o
-                      WHERE o.cluster = w.cluster AND o.namespace = w.namespace
-                        AND o.kind NOT IN ('Namespace', 'Canary')
-                        AND list_contains(list_transform(CAST(coalesce(w.owner_references, '[]') AS JSON[]),
-                                                         lambda r: (r->>'kind') || '/' || (r->>'name')),
-                                          o.kind || '/' || o.name))
+      AND NOT EXISTS (SELECT 1 FROM owned o
+                      WHERE o.cluster = w.cluster AND o.namespace = w.namespace AND o.kind = w.kind AND o.name = w.name)
 ),
 autoscalers AS (
     SELECT cluster, namespace, spec->'scaleTargetRef'->>'kind' AS kind, spec->'scaleTargetRef'->>'name' AS name,
