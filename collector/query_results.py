@@ -30,6 +30,13 @@ def cell(value: Any) -> Any:
     return value
 
 
+def json_default(value: Any) -> str:
+    """What a JSON encoder given query values writes for the ones JSON has no type for (Decimal, bytes), as ``cell``."""
+    if isinstance(value, Decimal | bytes):
+        return cell(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def csv_cell(value: Any) -> str:
     """A query value as a CSV cell: text and timestamps as they are, NULL empty, numbers, lists and objects as
     JSON."""

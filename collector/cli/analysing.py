@@ -18,6 +18,7 @@ from collector.cli.common import (
     config_option,
     configured_store,
     fail,
+    json_text,
     load_config,
     store_option,
 )
@@ -94,7 +95,7 @@ def reach(
     triples = result.select(src=from_, dst=to)  # expanded from the class-level result for these workloads only
     shown = triples[:limit] if limit else triples
     if fmt == "json":
-        click.echo(json.dumps(result.to_json(shown), indent=2))
+        click.echo(json_text(result.to_json(shown)))
     for line in result.format(shown) if fmt == "text" else ():
         click.echo(line)
     if len(shown) < len(triples):
@@ -156,7 +157,7 @@ def routes(gateway: str, cluster: str | None, fmt: str, config_path: Path | None
         ],
         "unmatched": [route_json(a) for a in attached if a.listener is None],
     }
-    click.echo(json.dumps(doc, indent=2) if fmt == "json" else routes_text(doc), nl=fmt == "json")
+    click.echo(json_text(doc) if fmt == "json" else routes_text(doc), nl=fmt == "json")
 
 
 def route_json(a: Attachment) -> dict[str, Any]:
@@ -221,7 +222,7 @@ def who_can_expose(namespace: str | None, cluster: str | None, fmt: str, config_
     rights = [r for r in report.rights if namespace is None or r.namespace in ("*", namespace)]
     if fmt == "json":
         doc = [{"subject": r.subject, "resource": r.resource_id, **asdict(r)} for r in rights]
-        click.echo(json.dumps({"cluster": cluster, "rights": doc}, indent=2))
+        click.echo(json_text({"cluster": cluster, "rights": doc}))
     else:
         paths: dict[tuple[Any, ...], list[str]] = {}
         for r in rights:

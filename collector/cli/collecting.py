@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from collector.cli.common import (
     err,
     fail,
     invoked_as,
+    json_text,
     load_config,
     parse_assignments,
     quiet_option,
@@ -148,7 +148,7 @@ def collect(
 def print_collected(summaries: list[RunSummary], fmt: str) -> None:
     """The collection summary on stdout: a table, JSON, or nothing (quiet)."""
     if fmt == "json":
-        click.echo(json.dumps([s.to_json() for s in summaries], indent=2))
+        click.echo(json_text([s.to_json() for s in summaries]))
     elif fmt == "table":
         Console().print(summary_table(summaries))
 

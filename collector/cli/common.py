@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import orjson
 from rich.console import Console
 from rich.markup import escape
 
@@ -25,6 +26,7 @@ from collector.claims import (
 from collector.config import Config, ConfigError
 from collector.config import load_config as read_config
 from collector.progress import Reporter, reporting
+from collector.query_results import json_default
 from collector.safe_yaml import InputError, TextTimesLoader, load
 from collector.scope import Scope
 from collector.store import DEFAULT_STORE
@@ -155,6 +157,13 @@ class Judging:
     packs: list[Pack]
     settings: Settings
     waivers_file: bytes | None
+
+
+def json_text(doc: Any) -> str:
+    """``doc`` as JSON indented by two spaces, by orjson: the standard library indents with its pure-Python encoder,
+    seconds for the gap rows of a large store. Query values may be given as DuckDB returns them: times as ISO 8601,
+    as ``cell`` writes them, the rest by ``json_default``."""
+    return orjson.dumps(doc, default=json_default, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
 
 
 def fail(message: str, code: int = 2) -> None:

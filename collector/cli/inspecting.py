@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +24,7 @@ from collector.cli.common import (
     configured_store,
     err,
     fail,
+    json_text,
     load_config,
     load_packs,
     quiet_option,
@@ -70,7 +70,7 @@ def status(fmt: str, quiet: bool, config_path: Path | None, store: Path) -> None
     now = datetime.now(UTC)
     if fmt == "json":
         doc = {"store": str(store), "as_of": now.isoformat(), "sources": [s.to_json(now) for s in statuses]}
-        click.echo(json.dumps(doc, indent=2))
+        click.echo(json_text(doc))
     elif statuses:
         Console().print(*status_tables(statuses, now, store))
     elif not quiet:

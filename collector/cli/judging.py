@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +29,7 @@ from collector.cli.common import (
     configured_store,
     err,
     fail,
+    json_text,
     kms_options,
     load_config,
     load_packs,
@@ -39,7 +39,6 @@ from collector.cli.common import (
 )
 from collector.cli.group import example
 from collector.config import DEFAULT_REGULATED
-from collector.query_results import cell
 from collector.scope import Scope, ScopeError
 from collector.scorecard import scorecard_document
 from collector.store import Store, StoreError
@@ -104,7 +103,7 @@ def gate(
     See docs/scorecard.md."""
     doc = scorecard_document(evaluate(packs, params, enable, as_of, waivers_path, config_path, store))
     if fmt == "json":
-        click.echo(json.dumps(doc, indent=2))
+        click.echo(json_text(doc))
     else:
         print_scorecard(doc)
     if not doc["launch_gate"]["passed"]:
@@ -186,13 +185,13 @@ def print_verdicts(results: list[tuple[str, ClaimResult]], fmt: str = "table") -
                 "evidence_rows": len(r.evidence.rows),
                 "gap_rows": len(r.gaps.rows),
                 "gaps": [
-                    dict(zip(r.gaps.columns, map(cell, row), strict=True)) | waived_by(r, i)
+                    dict(zip(r.gaps.columns, row, strict=True)) | waived_by(r, i)
                     for i, row in enumerate(r.gaps.rows)
                 ],
             }
             for pack_id, r in results
         ]
-        click.echo(json.dumps(doc, indent=2))
+        click.echo(json_text(doc))
         return
     table = Table("pack", "claim", "verdict", "reason")
     for pack_id, r in results:
@@ -307,7 +306,7 @@ def bundle(
             "signed_by": summary.signed_by,
             "archive": str(archive) if archive else None,
         }
-        click.echo(json.dumps(doc, indent=2))
+        click.echo(json_text(doc))
     print_bundle_summary(summary, quiet=quiet or fmt == "json")
     warn_if_nothing_judged(summary.results)
     if archive and not (quiet or fmt == "json"):
