@@ -59,6 +59,10 @@ def ports(*objects: dict, app: str = "api") -> dict[int | None, tuple[str, bool,
         ({"istio-injection": "enabled"}, {}, "sidecar"),
         ({"istio-injection": "disabled"}, {"sidecar.istio.io/inject": "true"}, "none"),  # either disabled: none
         ({"istio-injection": "enabled"}, {"sidecar.istio.io/inject": "false"}, "none"),
+        ({"istio-injection": "enabled"}, {"sidecar.istio.io/inject": "False"}, "none"),  # read case-insensitively
+        ({"istio-injection": "enabled"}, {"sidecar.istio.io/inject": "no"}, "none"),  # only y/yes/true/on inject
+        ({"istio-injection": "enabled"}, {"sidecar.istio.io/inject": "Yes"}, "sidecar"),
+        ({}, {"sidecar.istio.io/inject": "True"}, "none"),  # the object webhook selects exactly "true"
         ({}, {"sidecar.istio.io/inject": "true"}, "sidecar"),  # default revision
         ({}, {}, "none"),  # enableNamespacesByDefault is off by default
         ({"istio.io/rev": "default"}, {}, "sidecar"),
@@ -102,6 +106,29 @@ def test_inbound_capture(annotations: dict, encrypted: dict) -> None:
     got = ports(ns("shop", **{"istio-injection": "enabled"}), deploy("shop", "api", annotations=annotations,
                                                                      ports=(8080, 9090)))  # fmt: skip
     assert {port: enc for port, (_, enc, _) in got.items()} == encrypted
+
+
+def test_annotation_alone_does_not_enroll_and_overrides_nothing_the_label_sets() -> None:
+    annotated = deploy("shop", "api", annotations={"sidecar.istio.io/inject": "true"})
+    [(plane, _, why)] = ports(ns("shop"), annotated).values()
+    assert plane == "none" and "does not inject alone" in why
+    both = deploy("shop", "api", {"sidecar.istio.io/inject": "true"}, {"sidecar.istio.io/inject": "false"})
+    assert [p for p, _, _ in ports(ns("shop", **{"istio-injection": "enabled"}), both).values()] == ["sidecar"]
+
+
+@pytest.mark.parametrize(
+    "annotations",
+    [{"sidecar.istio.io/interceptionMode": "NONE"}, {"proxy.istio.io/config": "interceptionMode: NONE\n"}],
+)
+def test_interception_mode_none_captures_nothing(annotations: dict) -> None:
+    objects = [ns("shop", **{"istio-injection": "enabled"}), deploy("shop", "api", annotations=annotations)]
+    report = analyze_mesh([*MESH, *objects])
+    [inbound] = [p for p in report.ports if p.workload == "api" and p.direction == "inbound"]
+    [outbound] = [p for p in report.ports if p.workload == "api" and p.direction == "outbound"]
+    assert (inbound.dataplane, inbound.captured, inbound.encrypted) == ("sidecar", False, False)
+    assert "interceptionMode" in inbound.decided_by and "interceptionMode" in outbound.decided_by
+    tproxy = deploy("shop", "api", annotations={"sidecar.istio.io/interceptionMode": "TPROXY"})
+    assert [e for _, e, _ in ports(objects[0], tproxy).values()] == [True]
 
 
 def test_outbound_bypass_is_reported() -> None:

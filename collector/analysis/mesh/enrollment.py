@@ -5,11 +5,14 @@ The rules, from the Istio documentation (1.26):
 Sidecar injection ("Controlling the injection policy", setup/additional-setup/sidecar-injection):
 - a hostNetwork pod is never injected;
 - the namespace label ``istio-injection`` and the pod's ``sidecar.istio.io/inject`` (label, or the older
-  annotation): if either is disabled (``disabled`` / ``"false"``) the pod gets no sidecar; ``istio-injection=enabled``
-  injects with the default revision and takes precedence over ``istio.io/rev``;
+  annotation; the label wins): if either is disabled the pod gets no sidecar. The injector (injectRequired) reads
+  the pod value case-insensitively and injects only for ``y``, ``yes``, ``true`` or ``on``: any other non-empty
+  value (``false``, ``False``, ``no``, ``off``...) disables injection. ``istio-injection=enabled`` injects with the
+  default revision and takes precedence over ``istio.io/rev``;
 - otherwise a revision label ``istio.io/rev`` (on the pod, else on the namespace) injects with that revision, and a
-  pod ``sidecar.istio.io/inject="true"`` alone injects with the default revision; with none of these the pod gets no
-  sidecar (``enableNamespacesByDefault`` is off by default);
+  pod label ``sidecar.istio.io/inject="true"`` alone (the object webhook's selector: exactly ``true``, a label, not
+  the annotation) injects with the default revision; with none of these the pod gets no sidecar
+  (``enableNamespacesByDefault`` is off by default);
 - a revision injects only if a control plane of that revision runs (an istiod workload whose ``istio.io/rev``
   label names it; an istiod without the label is revision ``default``); otherwise no injector matches.
 
@@ -18,7 +21,10 @@ pod is labelled ``istio.io/dataplane-mode=ambient`` and the pod is not labelled 
 (which opts it out); ztunnel (a DaemonSet labelled ``app=ztunnel``) must run. The annotation
 ``ambient.istio.io/bypass-inbound-capture="true"`` leaves inbound traffic uncaptured.
 
-Traffic capture of a sidecar (reference/config/annotations): inbound ports are redirected to the sidecar per
+Traffic capture of a sidecar (reference/config/annotations): with the interception mode ``NONE``
+(``sidecar.istio.io/interceptionMode``, else ``interceptionMode`` in the ``proxy.istio.io/config`` annotation) the
+injection template sets up no redirection at all: nothing is captured. Otherwise inbound ports are redirected to the
+sidecar per
 ``traffic.sidecar.istio.io/includeInboundPorts`` (default ``*``: every port; an empty value: none) less
 ``traffic.sidecar.istio.io/excludeInboundPorts``. An uncaptured port is reached directly: mTLS is neither
 terminated nor required there. Outbound traffic escapes the sidecar per ``excludeOutboundPorts``,
@@ -39,11 +45,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
+
 ROOT_NAMESPACE = "istio-system"
 WORKLOAD_KINDS = ("Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job",
                   "CronJob")  # fmt: skip
 INJECTION_LABEL = "istio-injection"
 INJECT = "sidecar.istio.io/inject"
+INJECT_YES = frozenset({"y", "yes", "true", "on"})  # injectRequired: any other non-empty value disables injection
+INTERCEPTION = "sidecar.istio.io/interceptionMode"
+PROXY_CONFIG = "proxy.istio.io/config"
 REVISION = "istio.io/rev"
 DATAPLANE = "istio.io/dataplane-mode"
 BYPASS_INBOUND = "ambient.istio.io/bypass-inbound-capture"
@@ -217,22 +228,23 @@ def dataplane(
         why = f"{w.ref} uses hostNetwork: never injected"
     elif ns_inject == "disabled":
         why = f"{ns_ref} label {INJECTION_LABEL}=disabled"
-    elif inject == "false":
-        why = inject_src
+    elif inject and inject.lower() not in INJECT_YES:
+        why = f"{inject_src} (the injector injects only for {', '.join(sorted(INJECT_YES))})"
     elif ns_inject == "enabled":
         revision, why = "default", f"{ns_ref} label {INJECTION_LABEL}=enabled"
     elif w.labels.get(REVISION) or ns_labels.get(REVISION):
         on_pod = bool(w.labels.get(REVISION))
         revision = w.labels.get(REVISION) or ns_labels[REVISION]
         why = f"{w.ref if on_pod else ns_ref} label {REVISION}={revision}"
-    elif inject == "true":
+    elif w.labels.get(INJECT) == "true":
         revision, why = "default", inject_src
     if revision is not None:
         if revision in revisions:
             return "sidecar", revision, why
         why = f"{why}: no control plane of revision {revision} (istiod revisions: {', '.join(revisions) or 'none'})"
-    else:
-        why = why or f"{ns_ref} has no injection label ({INJECTION_LABEL} or {REVISION}) and {w.ref} no {INJECT}"
+    elif not why:
+        pod = f"{w.ref} no {INJECT}" if inject is None else f"{inject_src} does not inject alone (only the label does)"
+        why = f"{ns_ref} has no injection label ({INJECTION_LABEL} or {REVISION}) and {pod}"
     pod_mode, ns_mode = w.labels.get(DATAPLANE), ns_labels.get(DATAPLANE)
     if pod_mode == "none":
         return "none", None, f"{w.ref} label {DATAPLANE}=none (opted out of ambient); {why}"
@@ -242,6 +254,18 @@ def dataplane(
             return "ambient", None, src
         return "none", None, f"{src}, but no ztunnel DaemonSet runs; {why}"
     return "none", None, f"no sidecar: {why}"
+
+
+def interception_mode(w: Workload) -> tuple[str | None, str]:
+    """The sidecar's inbound interception mode the pod asks for (None: the mesh default) and where it is set."""
+    if INTERCEPTION in w.annotations:
+        return w.annotations[INTERCEPTION].strip(), f"{w.ref} annotation {INTERCEPTION}={w.annotations[INTERCEPTION]}"
+    try:
+        config = yaml.safe_load(w.annotations.get(PROXY_CONFIG) or "")
+    except yaml.YAMLError:
+        return None, ""
+    mode = config.get("interceptionMode") if isinstance(config, dict) else None
+    return (str(mode), f"{w.ref} annotation {PROXY_CONFIG} interceptionMode: {mode}") if mode else (None, "")
 
 
 def effective_mode(w: Workload, port: int | None, policies: list[dict], root: str) -> tuple[str, str | None, str]:
@@ -325,9 +349,12 @@ def analyze_mesh(objects: list[dict], root_namespace: str = ROOT_NAMESPACE) -> M
         ports = sorted({p for _, p in w.ports} | service_target_ports(w, services_in.get(w.namespace, [])))
         include = w.annotations.get(INCLUDE_INBOUND)
         exclude = port_list(w.annotations.get(EXCLUDE_INBOUND, "")) or set()
+        interception, interception_src = interception_mode(w) if plane == "sidecar" else (None, "")
         for port in ports or [None]:
             captured, capture_why = plane != "none", ""
-            if plane == "sidecar":
+            if interception == "NONE":
+                captured, capture_why = False, f"{interception_src}: no traffic is redirected to the sidecar"
+            elif plane == "sidecar":
                 included = port_list(include) if include is not None else None
                 if included is not None and (port is None or port not in included):
                     captured, capture_why = False, f'{w.ref} annotation {INCLUDE_INBOUND}="{include}"'
@@ -375,6 +402,8 @@ def analyze_mesh(objects: list[dict], root_namespace: str = ROOT_NAMESPACE) -> M
             inc = w.annotations.get(INCLUDE_OUTBOUND_RANGES)
             if inc is not None and inc.strip() != "*":
                 escapes.append(f'{INCLUDE_OUTBOUND_RANGES}="{inc}"')
+            if interception == "NONE":
+                escapes.append(f"{interception_src.removeprefix(w.ref + ' annotation ')} (no redirection)")
             if escapes:
                 decided = f"{w.ref} annotation {'; '.join(escapes)}: that outbound traffic bypasses the sidecar"
                 report.ports.append(
