@@ -12,6 +12,7 @@ from kube_api import FakeKubeAPI
 
 from collector.runner import RunResult, run_source
 from collector.store import Store
+from sources.certificates.cluster import issuer_reference
 from sources.certificates.source import CertificatesSource
 from sources.certificates.x509 import fingerprint
 
@@ -153,6 +154,17 @@ def test_cert_manager_status_is_recorded(store: Store, tmp_path: Path) -> None:
         "dns_names": ["shop.example"], "issuer_ref": "ClusterIssuer/ca", "ready": "False", "ready_reason": "Failed",
         "ready_message": "ACME order failed", "revision": 4, "renewal": "2026-10-31", "failed": "2026-11-20 08",
     }  # fmt: skip
+
+
+def test_issuer_reference_defaults_and_external_groups() -> None:
+    """cert-manager's defaults: kind Issuer, group cert-manager.io; another group is an external issuer."""
+    assert issuer_reference({"name": "ca"}) == "Issuer/ca"
+    assert issuer_reference({"name": "ca", "kind": "", "group": ""}) == "Issuer/ca"
+    assert issuer_reference({"name": "ca", "kind": "ClusterIssuer", "group": "cert-manager.io"}) == "ClusterIssuer/ca"
+    assert issuer_reference({"name": "ca", "kind": "ClusterIssuer", "group": "cert-manager.k8s.io"}) == (
+        "ClusterIssuer.cert-manager.k8s.io/ca"
+    )
+    assert issuer_reference({"kind": "Issuer"}) is None
 
 
 def test_expired_and_self_signed_leaves_fail_their_chain_check(store: Store, tmp_path: Path) -> None:

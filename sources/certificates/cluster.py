@@ -366,6 +366,15 @@ def read_secret_value(ctx: CollectContext, secret: dict, key: str, label: str) -
     return bundle.certificates
 
 
+def issuer_reference(issuer: dict) -> str | None:
+    """A Certificate's issuerRef as ``Kind/name`` (kind default Issuer), or ``Kind.group/name`` for a group other
+    than cert-manager.io (the default): an external issuer, which cert-manager's own Issuers never serve."""
+    if not issuer.get("name"):
+        return None
+    kind, group = issuer.get("kind") or "Issuer", issuer.get("group") or CERT_MANAGER
+    return f"{kind}/{issuer['name']}" if group == CERT_MANAGER else f"{kind}.{group}/{issuer['name']}"
+
+
 def cert_manager_row(cluster: str, certificate: dict, location: str) -> dict[str, Any]:
     spec, status = certificate.get("spec") or {}, certificate.get("status") or {}
     conditions = status.get("conditions") or []
@@ -377,7 +386,7 @@ def cert_manager_row(cluster: str, certificate: dict, location: str) -> dict[str
         "name": meta(certificate)["name"],
         "secret_name": spec.get("secretName"),
         "dns_names": spec.get("dnsNames") or [],
-        "issuer_ref": f"{issuer.get('kind', 'Issuer')}/{issuer['name']}" if issuer.get("name") else None,
+        "issuer_ref": issuer_reference(issuer),
         "ready": ready.get("status"),
         "ready_reason": ready.get("reason"),
         "ready_message": ready.get("message"),
