@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from collector.analysis.mesh import analyze_mesh, resolve_client_tls
+from collector.analysis.mesh import analyze_client_tls, analyze_mesh, resolve_client_tls
 
 
 def ns(name: str, **labels: str) -> dict[str, Any]:
@@ -224,3 +224,26 @@ def lookup(*rules: dict, port: int = 8080) -> tuple[bool, str | None, str]:
 def test_destination_rule_lookup(rules: list[dict], originates: bool, applied: str | None) -> None:
     got, names, finding = lookup(*rules)
     assert (got, names) == (originates, applied), finding
+
+
+@pytest.mark.parametrize(
+    ("classes", "class_name", "applies"),
+    [
+        ({"istio": "istio.io/gateway-controller"}, "istio", True),
+        ({"remote": "istio.io/unmanaged-gateway"}, "remote", True),
+        ({"eg": "gateway.envoyproxy.io/gatewayclass-controller"}, "eg", False),  # not Istio's proxy
+        ({}, "istio", True),  # the class istiod creates itself
+        ({}, "eg", False),  # an unknown class: nothing shows an Istio proxy
+    ],
+)
+def test_destination_rules_apply_only_to_istio_gateways(classes: dict, class_name: str, applies: bool) -> None:
+    objects = [
+        *({"kind": "GatewayClass", "metadata": {"name": n}, "spec": {"controllerName": c}} for n, c in classes.items()),
+        {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+         "metadata": {"name": "edge", "namespace": "infra"}, "spec": {"gatewayClassName": class_name}},
+        {"kind": "Service", "metadata": {"name": "api", "namespace": "pay"}, "spec": {"ports": [{"port": 8080}]}},
+        dr("pay", "a", "api"),
+    ]  # fmt: skip
+    [client] = analyze_client_tls(objects)
+    assert client.originates_tls is applies, client.finding
+    assert applies or f"GatewayClass {class_name}" in client.finding

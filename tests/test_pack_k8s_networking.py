@@ -34,6 +34,7 @@ apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: {name: edge, namespace: infra}
 spec:
+  gatewayClassName: istio  # istiod's own class: its proxy applies DestinationRules
   listeners:
     - name: https
       port: 443
@@ -523,7 +524,7 @@ def test_backend_encrypted_by_strict_mesh_mtls_alone(store: Store, tmp_path: Pat
         "backend Service shop/shop port 80 (backendRef of HTTPRoute shop/shop through Gateway infra/edge) is not "
         "re-encrypted: no DestinationRule applies to shop.shop.svc.cluster.local:80 for the infra/edge proxy"
     )
-    assert gap["location"].endswith("base.yaml#4 (line 20)")  # the route that declares the backendRef
+    assert gap["location"].endswith("base.yaml#4 (line 21)")  # the route that declares the backendRef
     assert gap["source"] == "kubernetes" and len(gap["artifact_sha256"]) == 64
 
 

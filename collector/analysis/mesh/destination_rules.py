@@ -20,6 +20,11 @@ originated only if every applicable rule originates it.
 On a port, a ``portLevelSettings`` entry for the port replaces the rule's traffic policy: its ``tls`` (unset there:
 not inherited) decides. Subset policies take effect only for routes that name the subset, which Gateway API routes
 cannot: they are ignored. TLS is originated for mode ISTIO_MUTUAL, SIMPLE or MUTUAL.
+
+DestinationRules configure Istio's proxies only: a Gateway API Gateway whose GatewayClass has another controller
+(Envoy Gateway, a cloud load balancer...) applies none (``istio.io/gateway-controller`` and
+``istio.io/unmanaged-gateway`` are Istio's; a class not in the inventory counts only under istiod's own name
+``istio``).
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ from typing import Any
 from collector.analysis.mesh.enrollment import ROOT_NAMESPACE, matches, meta, strings
 
 TLS_MODES = frozenset({"ISTIO_MUTUAL", "SIMPLE", "MUTUAL"})
+GATEWAY_API = "gateway.networking.k8s.io/"
+# GatewayClass controllers whose Gateways run Istio proxies: istiod-deployed and manually deployed (istio-remote)
+ISTIO_CONTROLLERS = frozenset({"istio.io/gateway-controller", "istio.io/unmanaged-gateway"})
 CLUSTER_DOMAIN = "cluster.local"
 
 
@@ -171,21 +179,40 @@ def resolve_client_tls(
     return ClientTls(client_ns, client, service_ns, service, port, port_name, originates, weakest, names, text)
 
 
-def gateway_clients(objects: list[dict]) -> list[tuple[str, str, dict[str, str]]]:
-    """(namespace, Gateway name, labels of its proxy pods) of every Gateway; Istio's generated Deployment labels
-    its pods ``gateway.networking.k8s.io/gateway-name=<name>``, which is assumed when no such Deployment is listed."""
+def istio_class(gateway: dict, controllers: dict[str, str]) -> str | None:
+    """Why a Gateway API Gateway's proxy is not Istio's (None: it is), from its GatewayClass's controllerName.
+    DestinationRules configure Istio's proxies only. A class missing from the inventory counts as Istio's only by
+    the name of the class istiod creates itself (``istio``)."""
+    if not str(gateway.get("apiVersion") or "").startswith(GATEWAY_API):
+        return None  # Istio's own Gateway (networking.istio.io) runs on an Istio proxy
+    name = str((gateway.get("spec") or {}).get("gatewayClassName") or "")
+    controller = controllers.get(name)
+    if controller in ISTIO_CONTROLLERS or (controller is None and name == "istio"):
+        return None
+    what = f"controller {controller}" if controller else "not in the inventory"
+    return f"GatewayClass {name or '(none)'} ({what}) is not Istio's: its proxy applies no DestinationRule"
+
+
+def gateway_clients(objects: list[dict]) -> list[tuple[str, str, dict[str, str], str | None]]:
+    """(namespace, Gateway name, labels of its proxy pods, why its proxy is not Istio's) of every Gateway; Istio's
+    generated Deployment labels its pods ``gateway.networking.k8s.io/gateway-name=<name>``, which is assumed when
+    no such Deployment is listed."""
     labels: dict[tuple[str, str], dict[str, str]] = {}
+    controllers: dict[str, str] = {}
     for o in objects:
         if o["kind"] in ("Deployment", "DaemonSet", "StatefulSet"):
             tlabels = strings((((o.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels"))
             name = tlabels.get("gateway.networking.k8s.io/gateway-name")
             if name:
                 labels[(meta(o).get("namespace"), name)] = tlabels
+        elif o["kind"] == "GatewayClass":
+            controllers[meta(o)["name"]] = str((o.get("spec") or {}).get("controllerName") or "")
     out = []
     for o in objects:
         if o["kind"] == "Gateway":
             key = (meta(o).get("namespace") or "default", meta(o)["name"])
-            out.append((*key, labels.get(key, {"gateway.networking.k8s.io/gateway-name": key[1]})))
+            proxy = labels.get(key, {"gateway.networking.k8s.io/gateway-name": key[1]})
+            out.append((*key, proxy, istio_class(o, controllers)))
     return out
 
 
@@ -200,7 +227,10 @@ def analyze_client_tls(objects: list[dict], root: str = ROOT_NAMESPACE) -> list[
         for p in ((s.get("spec") or {}).get("ports") or [])
         if str(p.get("port", "")).isdigit()
     ]
-    for client_ns, client, labels in gateway_clients(objects):
+    for client_ns, client, labels, not_istio in gateway_clients(objects):
         for ns, name, port, port_name in services:
-            out.append(resolve_client_tls(client_ns, client, labels, ns, name, port, port_name, rules, root))
+            if not_istio:
+                out.append(ClientTls(client_ns, client, ns, name, port, port_name, False, None, None, not_istio))
+            else:
+                out.append(resolve_client_tls(client_ns, client, labels, ns, name, port, port_name, rules, root))
     return out
