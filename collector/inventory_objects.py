@@ -30,7 +30,7 @@ GATEWAY_KINDS = (
 # CA ConfigMaps are not inventoried (the certificates source reads them): their existence is not judged here.
 BACKEND_TLS_KINDS = ("Service", "BackendTLSPolicy")
 # Istio mesh enrollment and DestinationRule lookup (collector.analysis.mesh; issue 16 traffic-encrypted).
-MESH_KINDS = (*REACHABILITY_KINDS, "Service", "Gateway", "PeerAuthentication", "DestinationRule")
+MESH_KINDS = (*REACHABILITY_KINDS, "Service", "Gateway", "GatewayClass", "PeerAuthentication", "DestinationRule")
 # Who can change an entry point (collector.analysis.rbac; issue 22 exposure-rights-restricted).
 RBAC_KINDS = ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")
 ANALYSED_KINDS = tuple(dict.fromkeys(REACHABILITY_KINDS + GATEWAY_KINDS + MESH_KINDS + BACKEND_TLS_KINDS + RBAC_KINDS))

@@ -501,6 +501,24 @@ def test_backend_tls_policy_must_apply_and_be_accepted_to_cover(store: Store, tm
     assert "did not find ConfigMap v6/ca" in gaps["v6"]
 
 
+@pytest.mark.parametrize("refused", [False, True])
+def test_backend_tls_policy_its_controller_refuses_does_not_count(store: Store, tmp_path: Path, refused: bool) -> None:
+    policy = backend_tls_policy("shop", "targetRefs: [{group: '', kind: Service, name: shop}]")
+    if refused:  # the spec is the same; the controller's status says it is not accepted
+        policy += (
+            "status: {ancestors: [{ancestorRef: {name: edge, namespace: infra}, controllerName: example.com/gw, "
+            "conditions: [{type: Accepted, status: 'False', reason: NoValidCACertificate, message: bad CA}]}]}\n"
+        )
+    results = evaluate(store, tmp_path, policy, base=base_without(DESTINATION_RULE), claims=HOP_CLAIMS)
+    reenc = results["backend-reencryption"]
+    assert reenc.verdict == ("gap" if refused else "satisfied")
+    if refused:
+        [gap] = records(reenc.gaps)
+        said = "example.com/gw reports Accepted False (NoValidCACertificate) for Gateway infra/edge: bad CA"
+        assert gap["object"] == "Service/shop", gap
+        assert f"BackendTLSPolicy shop/btp applies but is not accepted (NoValidCACertificate: {said})" in gap["finding"]
+
+
 def test_backend_encrypted_by_strict_mesh_mtls_alone(store: Store, tmp_path: Path) -> None:
     results = evaluate(store, tmp_path, base=base_without(DESTINATION_RULE), claims=HOP_CLAIMS)
     assert hop_details(results["traffic-encrypted"], "gateway->backend") == [

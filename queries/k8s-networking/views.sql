@@ -298,14 +298,34 @@ FROM k8s_current p, json_each(coalesce(p.spec->'targetRefs', json_array(p.spec->
 WHERE p.kind = 'BackendTLSPolicy'
   AND coalesce(t.value->>'group', '') = '' AND (t.value->>'kind') = 'Service';
 
+-- BackendTLSPolicies that a controller reports not accepted (status.ancestors[].conditions Accepted False), for
+-- some ancestor: the controller's own word overrides what the spec suggests.
+CREATE VIEW backend_tls_refused AS
+SELECT p.cluster, p.namespace, p.name AS policy, min(coalesce(c.value->>'reason', 'NotAccepted')) AS reason,
+       string_agg(coalesce(a.value->>'controllerName', 'the controller') || ' reports Accepted False ('
+                  || coalesce(c.value->>'reason', 'NotAccepted') || ') for '
+                  || coalesce(a.value->'ancestorRef'->>'kind', 'Gateway') || ' '
+                  || coalesce(a.value->'ancestorRef'->>'namespace', p.namespace) || '/'
+                  || coalesce(a.value->'ancestorRef'->>'name', '?') || coalesce(': ' || (c.value->>'message'), ''),
+                  '; ') AS message
+FROM k8s_current p, json_each(coalesce(p.status->'ancestors', '[]')) a,
+     json_each(coalesce(a.value->'conditions', '[]')) c
+WHERE p.kind = 'BackendTLSPolicy' AND (c.value->>'type') = 'Accepted' AND (c.value->>'status') = 'False'
+GROUP BY p.cluster, p.namespace, p.name;
+
 -- The BackendTLSPolicy that applies to each Service port of analysed clusters (collector/analysis/gateway/
 -- backend_tls.py: a policy naming the port before one for the whole Service, the oldest on one target, its CA
--- references resolved); `encrypts`: it is accepted, so the gateway originates validated TLS. Port NULL: the Service,
--- or the port a sectionName names, is not in the inventory.
+-- references resolved); `encrypts`: it is accepted (and no controller reports otherwise), so the gateway originates
+-- validated TLS. Port NULL: the Service, or the port a sectionName names, is not in the inventory.
 CREATE VIEW backend_tls_analysed AS
-SELECT t.cluster, t.namespace, t.service, t.port, t.policy, t.section, t.accepted_reason, t.message, t.encrypts
+SELECT t.cluster, t.namespace, t.service, t.port, t.policy, t.section,
+       CASE WHEN r.policy IS NOT NULL AND t.accepted_reason = 'Accepted' THEN r.reason ELSE t.accepted_reason END
+         AS accepted_reason,
+       CASE WHEN r.policy IS NOT NULL AND t.accepted_reason = 'Accepted' THEN r.message ELSE t.message END AS message,
+       t.encrypts AND r.policy IS NULL AS encrypts
 FROM gateway_backend_tls t
 JOIN analysed_clusters USING (cluster, run_id)
+LEFT JOIN backend_tls_refused r USING (cluster, namespace, policy)
 WHERE t.accepted_reason <> 'Conflicted';
 CREATE TEMP VIEW IF NOT EXISTS backend_tls_analysed AS
 SELECT NULL::VARCHAR AS cluster, NULL::VARCHAR AS namespace, NULL::VARCHAR AS service, NULL::INTEGER AS port,
@@ -353,7 +373,9 @@ SELECT b.*,
                AND n.service = t.service AND n.port = b.port
           WHERE t.cluster = b.cluster AND t.namespace = b.namespace AND t.service = b.service
             AND (t.section IS NULL OR t.section = n.port_name)
-            AND t.cluster NOT IN (SELECT cluster FROM analysed_clusters)),
+            AND t.cluster NOT IN (SELECT cluster FROM analysed_clusters)
+            AND NOT EXISTS (SELECT 1 FROM backend_tls_refused r
+                            WHERE r.cluster = t.cluster AND r.namespace = t.namespace AND r.policy = t.policy)),
          CASE WHEN b.passthrough THEN 'TLS passthrough (the gateway does not terminate TLS)' END,
          CASE WHEN g.originates_tls THEN 'DestinationRule ' || g.destination_rules || ' applied by the '
               || b.gateway_namespace || '/' || b.gateway || ' proxy (tls.mode ' || g.tls_mode || ')' END
