@@ -32,7 +32,10 @@ class Issued:
 
 
 def new_key(kind: str = "ec") -> PrivateKey:
-    return rsa.generate_private_key(65537, 2048) if kind == "rsa" else ec.generate_private_key(ec.SECP256R1())
+    """``ec`` (P-256), ``rsa`` (2048 bits) or ``rsa-<bits>``."""
+    if kind.startswith("rsa"):
+        return rsa.generate_private_key(65537, int(kind.partition("-")[2] or 2048))
+    return ec.generate_private_key(ec.SECP256R1())
 
 
 def issue(

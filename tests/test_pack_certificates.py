@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from certs import issue
-from test_certificates_secrets import cert_manager_certificate, collect, gateway, tls_secret, write_manifests
+from test_certificates_secrets import cert_manager_certificate, chain, collect, gateway, tls_secret, write_manifests
 from tls_server import closed_port, tls_server
 
 from collector.claims import ClaimResult, Settings, evaluate_pack, load_pack, resolve_pack
@@ -75,6 +75,34 @@ def test_all_listener_certificates_valid_is_satisfied(store: Store, tmp_path: Pa
     assert result.verdict == "satisfied"
     (detail,) = table(result.evidence, "detail")
     assert detail[0].startswith(f"valid until {good.cert.not_valid_after_utc:%Y-%m-%d} (8")  # 89 or 90 days
+
+
+def test_weak_keys_and_signatures_and_unlinked_chains_are_gaps(store: Store, tmp_path: Path) -> None:
+    root, intermediate, leaf = chain()
+    other = issue("Other Intermediate", issuer=root, ca=True)
+    weak, sha1 = issue("weak.example", key="rsa-1024"), issue("sha1.example", issuer=intermediate, key="rsa")
+    edge = gateway()
+    edge["spec"]["listeners"] = [listener(n, f"{n}-tls") for n in ("good", "weak", "unlinked", "sha1")]
+    secrets = {"good": leaf.pem + intermediate.pem, "weak": weak.pem, "unlinked": leaf.pem + other.pem,
+               "sha1": sha1.pem + intermediate.pem}  # fmt: skip
+    manifest = [tls_secret("infra", f"{n}-tls", pem, b"") for n, pem in secrets.items()]
+    collect(store, write_manifests(tmp_path / "env.yaml", *manifest, edge))
+    # cryptography no longer signs with SHA-1: the collected row says what such a certificate would show
+    store.con.execute(
+        "UPDATE certificates SET signature_algorithm = 'sha1WithRSAEncryption' "
+        "WHERE secret_name = 'sha1-tls' AND chain_position = 0"
+    )
+    result = evaluate(store)["certificates-valid"]
+    assert result.verdict == "gap"
+    assert table(result.gaps, "object", "finding") == [
+        ("Secret infra/sha1-tls", "certificate has a weak signature (sha1WithRSAEncryption): clients refuse it"),
+        ("Secret infra/unlinked-tls", "certificate is followed by Other Intermediate, which did not issue it (its "
+         "issuer is CN=Test Intermediate): the chain does not link"),
+        ("Secret infra/weak-tls", "certificate has a weak key (RSA 1024 bits; at least RSA 2048 or EC 256 bits): "
+         "clients refuse it"),
+    ]  # fmt: skip
+    assert ("Secret infra/good-tls",) in table(result.evidence, "object")
+    assert ("Secret infra/weak-tls",) not in table(result.evidence, "object")
 
 
 def test_no_certificate_in_use_is_no_evidence(store: Store, tmp_path: Path) -> None:

@@ -207,8 +207,9 @@ class Forge:
                 sans = tuple(cert.get("sans", [cert["subject"]]))
                 span = (days_from_as_of(cert["not_before"]), days_from_as_of(cert["not_after"]))
                 made[cert["subject"]] = issue(
-                    cert["subject"], issuer=parent, ca=bool(cert.get("ca")), sans=sans, days=span, at=AS_OF
-                )
+                    cert["subject"], issuer=parent, ca=bool(cert.get("ca")), sans=sans, days=span,
+                    key=cert.get("key", "ec"), at=AS_OF,
+                )  # fmt: skip
             return made[cert["subject"]]
 
         data = dict(obj.get("data") or {})

@@ -9,5 +9,5 @@ SELECT cluster, object, used_by,
        arg_min(artifact_sha256, chain_position) AS artifact_sha256, max(collected_at) AS collected_at
 FROM certificates_in_use
 GROUP BY cluster, object, used_by
-HAVING NOT bool_or(expiring OR not_yet_valid)
+HAVING NOT bool_or(expiring OR not_yet_valid OR weak_key OR weak_signature)
    AND (any_value(found_in) <> 'endpoint' OR bool_or(is_leaf AND chain_valid))

@@ -8,6 +8,27 @@ SELECT cluster, object, used_by,
 FROM certificates_in_use
 WHERE expiring OR not_yet_valid
 UNION ALL
+-- a certificate with a key or signature that clients refuse
+SELECT cluster, object, used_by,
+       which || ' has a weak ' || concat_ws(' and ',
+         CASE WHEN weak_key THEN 'key (' || key_type || coalesce(' ' || key_size || ' bits', '')
+                                  || '; at least RSA 2048 or EC 256 bits)' END,
+         CASE WHEN weak_signature THEN 'signature (' || signature_algorithm || ')' END) || ': clients refuse it',
+       common_name, sha256_fingerprint, location, source, run_id, artifact_sha256, collected_at
+FROM certificates_in_use
+WHERE weak_key OR weak_signature
+UNION ALL
+-- a served or client chain must link: each certificate issued by the one that follows it (RFC 8446 4.4.2)
+SELECT c.cluster, c.object, c.used_by,
+       c.which || ' is followed by ' || coalesce(n.common_name, n.subject) || ', which did not issue it (its issuer is '
+         || c.issuer || '): the chain does not link',
+       c.common_name, c.sha256_fingerprint, c.location, c.source, c.run_id, c.artifact_sha256, c.collected_at
+FROM certificates_in_use c
+JOIN certificates_in_use n
+  ON n.run_id = c.run_id AND n.object = c.object AND n.used_by IS NOT DISTINCT FROM c.used_by
+ AND n.secret_key IS NOT DISTINCT FROM c.secret_key AND n.chain_position = c.chain_position + 1
+WHERE c.role IN ('serving', 'client') AND c.issuer IS DISTINCT FROM n.subject
+UNION ALL
 -- each host name a consumer serves must be named by one of its certificates (RFC 9525; a listener may hold several,
 -- chosen by SNI); `*` and no hostname accept any name and are not checked
 SELECT u.cluster, string_agg(DISTINCT u.object, ', ' ORDER BY u.object) AS object, u.used_by,

@@ -30,6 +30,7 @@ WITH cluster_uses AS (
            c.secret_key, c.chain_position,
            (c.secret_key IN ('tls.crt', 'cert', 'ca-cert.pem') AND c.chain_position = 0) AS is_leaf,
            c.subject, c.common_name, c.sans, c.not_before, c.not_after, c.is_ca, c.managed_by,
+           c.issuer, c.key_type, c.key_size, c.signature_algorithm, c.self_signed,
            c.chain_valid, c.chain_error, c.sha256_fingerprint,
            c.location, c.source, c.run_id, c.artifact_sha256, c.collected_at
     FROM tls_consumers_current u
@@ -49,6 +50,7 @@ outside_uses AS (
            u.used_by, 'serving' AS role, CAST([] AS VARCHAR[]) AS hostnames,
            c.secret_key, c.chain_position, c.chain_position = 0 AS is_leaf,
            c.subject, c.common_name, c.sans, c.not_before, c.not_after, c.is_ca, c.managed_by,
+           c.issuer, c.key_type, c.key_size, c.signature_algorithm, c.self_signed,
            l.chain_valid, l.chain_error, c.sha256_fingerprint,
            c.location, c.source, c.run_id, c.artifact_sha256, c.collected_at
     FROM outside_leaves l,
@@ -63,7 +65,14 @@ SELECT t.*,
        CAST(floor((epoch(t.not_after) - epoch(a.at)) / 86400) AS INTEGER) AS days_left,  -- whole days
        t.not_after <= a.at AS expired,
        t.not_after <= a.at + to_days(a.warning_days) AS expiring,
-       t.not_before > a.at AS not_yet_valid
+       t.not_before > a.at AS not_yet_valid,
+       -- a key or signature that clients and CAs refuse (CA/Browser Forum BR 6.1.5, NIST SP 800-131A): DSA, RSA under
+       -- 2048 bits, EC under 256 bits; an MD2, MD5 or SHA-1 signature (a self-signed certificate's own signature is
+       -- not relied on)
+       coalesce(t.key_type = 'DSA' OR (t.key_type = 'RSA' AND t.key_size < 2048)
+                OR (starts_with(t.key_type, 'EC') AND t.key_size < 256), false) AS weak_key,
+       coalesce(NOT coalesce(t.self_signed, false)
+                AND regexp_matches(lower(t.signature_algorithm), 'md2|md5|sha1'), false) AS weak_signature
 FROM (SELECT * FROM cluster_uses UNION ALL BY NAME SELECT * FROM outside_uses) t, cert_as_of a;
 
 -- Every consumer of a cluster object, with whether the object holds a certificate in the keys the consumer uses.
