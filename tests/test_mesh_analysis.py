@@ -131,6 +131,31 @@ def test_interception_mode_none_captures_nothing(annotations: dict) -> None:
     assert [e for _, e, _ in ports(objects[0], tproxy).values()] == [True]
 
 
+def pod(name: str, owner: str, containers: tuple[str, ...] = ("c",), init: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {"kind": "Pod", "metadata": {"name": name, "namespace": "shop", "labels": {"app": "api"},
+                                        "ownerReferences": [{"kind": "Deployment", "name": owner}]},
+            "spec": {"containers": [{"name": c, "ports": [{"containerPort": 8080}]} for c in containers],
+                     "initContainers": [{"name": c} for c in init]}}  # fmt: skip
+
+
+def test_running_pod_without_istio_proxy_is_judged_without_sidecar() -> None:
+    service = {"kind": "Service", "metadata": {"name": "api", "namespace": "shop"},
+               "spec": {"selector": {"app": "api"}, "ports": [{"port": 80, "targetPort": 8080}]}}  # fmt: skip
+    objects = [ns("shop", **{"istio-injection": "enabled"}), deploy("shop", "api"), service,
+               pod("api-1", "api", ("c", "istio-proxy")), pod("api-2", "api", init=("istio-proxy",)),  # injected
+               pod("api-3", "api")]  # fmt: skip
+    report = analyze_mesh([*MESH, *objects])
+    rows = {(p.kind, p.workload): (p.dataplane, p.encrypted) for p in report.ports if p.namespace == "shop"}
+    assert rows == {("Deployment", "api"): ("sidecar", True), ("Pod", "api-3"): ("none", False)}
+    [api3] = [p for p in report.ports if p.workload == "api-3"]
+    assert "Pod shop/api-3 runs no istio-proxy container" in api3.decided_by
+    [svc] = report.services
+    assert not svc.encrypted and "Pod shop/api-3" in svc.decided_by  # the Service also sends to that Pod
+    # a Pod that would get no sidecar anyway adds nothing: its controller stands for it
+    plain = analyze_mesh([*MESH, ns("shop"), deploy("shop", "api"), pod("api-3", "api")])
+    assert [(p.kind, p.workload) for p in plain.ports if p.namespace == "shop"] == [("Deployment", "api")]
+
+
 def test_outbound_bypass_is_reported() -> None:
     objects = [
         ns("shop", **{"istio-injection": "enabled"}),

@@ -38,6 +38,11 @@ overrides the mode of a workload port. Several policies at one level: Istio keep
 cannot order, so the weakest is taken.
 
 A port is encrypted when the workload is enrolled, the port is captured and the effective mode is STRICT.
+
+Injection happens when a pod is created: a running Pod that a controller created (it has ownerReferences) shows
+the result. One that the rules above would give a sidecar but that runs no ``istio-proxy`` container (a container
+or, for native sidecars, an init container) was started before injection applied, or injection failed: it is
+judged on its own, without a sidecar.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ WORKLOAD_KINDS = ("Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet",
                   "CronJob")  # fmt: skip
 INJECTION_LABEL = "istio-injection"
 INJECT = "sidecar.istio.io/inject"
+PROXY = "istio-proxy"  # the injected sidecar container
 INJECT_YES = frozenset({"y", "yes", "true", "on"})  # injectRequired: any other non-empty value disables injection
 INTERCEPTION = "sidecar.istio.io/interceptionMode"
 PROXY_CONFIG = "proxy.istio.io/config"
@@ -75,6 +81,7 @@ class Workload:
     annotations: dict[str, str]
     host_network: bool
     ports: tuple[tuple[str | None, int], ...]  # (name, containerPort)
+    proxy: bool | None = None  # a Pod a controller created: whether it runs istio-proxy; None: not such a Pod
 
     @property
     def ref(self) -> str:
@@ -146,41 +153,50 @@ def pod_template(obj: dict) -> dict | None:
     return spec.get("template")
 
 
-def workloads(objects: list[dict]) -> list[Workload]:
-    """Top-level workloads: a controller or Pod whose owner is not itself in the inventory."""
+def workloads(objects: list[dict]) -> tuple[list[Workload], list[Workload]]:
+    """Top-level workloads (a controller or Pod whose owner is not itself in the inventory), and the Pods of
+    controllers in the inventory that run no istio-proxy container."""
     present = {
         (o["kind"], meta(o).get("namespace"), meta(o).get("name")) for o in objects if o["kind"] in WORKLOAD_KINDS
     }
-    out = []
+    out, owned = [], []
     for o in objects:
         if o["kind"] not in WORKLOAD_KINDS:
             continue
         m = meta(o)
         owners = m.get("ownerReferences") or []
+        spec = o.get("spec") or {}
+        containers = [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]
+        proxy = any(c.get("name") == PROXY for c in containers) if o["kind"] == "Pod" and owners else None
         if any((r.get("kind"), m.get("namespace"), r.get("name")) in present for r in owners):
+            if proxy is False:
+                owned.append(workload(o, proxy))
             continue
-        template = pod_template(o) or {}
-        tmeta, tspec = template.get("metadata") or {}, template.get("spec") or {}
-        ports = tuple(
-            (p.get("name"), int(p["containerPort"]))
-            for c in (tspec.get("containers") or [])
-            for p in (c.get("ports") or [])
-            if isinstance(p, dict)
-            and str(p.get("containerPort", "")).isdigit()
-            and (p.get("protocol") or "TCP") != "UDP"
-        )
-        out.append(
-            Workload(
-                o["kind"],
-                m.get("namespace") or "default",
-                m["name"],
-                strings(tmeta.get("labels")),
-                strings(tmeta.get("annotations")),
-                bool(tspec.get("hostNetwork")),
-                ports,
-            )
-        )
-    return out
+        out.append(workload(o, proxy))
+    return out, owned
+
+
+def workload(o: dict, proxy: bool | None) -> Workload:
+    """The workload of a controller or Pod, from its pod template."""
+    m = meta(o)
+    template = pod_template(o) or {}
+    tmeta, tspec = template.get("metadata") or {}, template.get("spec") or {}
+    ports = tuple(
+        (p.get("name"), int(p["containerPort"]))
+        for c in (tspec.get("containers") or [])
+        for p in (c.get("ports") or [])
+        if isinstance(p, dict) and str(p.get("containerPort", "")).isdigit() and (p.get("protocol") or "TCP") != "UDP"
+    )
+    return Workload(
+        o["kind"],
+        m.get("namespace") or "default",
+        m["name"],
+        strings(tmeta.get("labels")),
+        strings(tmeta.get("annotations")),
+        bool(tspec.get("hostNetwork")),
+        ports,
+        proxy,
+    )
 
 
 def control_planes(found: list[Workload]) -> tuple[str, ...]:
@@ -334,7 +350,7 @@ def service_target_ports(w: Workload, services: list[dict]) -> set[int]:
 
 def analyze_mesh(objects: list[dict], root_namespace: str = ROOT_NAMESPACE) -> MeshReport:
     """Enrollment and effective mTLS of every workload port (inbound) and the workload's outbound capture."""
-    found = workloads(objects)
+    found, owned = workloads(objects)
     namespaces = {meta(o)["name"]: strings(meta(o).get("labels")) for o in objects if o["kind"] == "Namespace"}
     policies = [o for o in objects if o["kind"] == "PeerAuthentication"]
     services = [o for o in objects if o["kind"] == "Service"]
@@ -344,8 +360,17 @@ def analyze_mesh(objects: list[dict], root_namespace: str = ROOT_NAMESPACE) -> M
     services_in: dict[str | None, list[dict]] = {}  # by namespace: a Service selects only its namespace's pods
     for svc in services:
         services_in.setdefault(meta(svc).get("namespace"), []).append(svc)
-    for w in sorted(found, key=lambda w: (w.namespace, w.kind, w.name)):
+    judged = []  # the workloads judged: the top-level ones and the controllers' Pods injection missed
+    candidates = [(w, False) for w in found] + [(w, True) for w in owned]
+    for w, is_owned in sorted(candidates, key=lambda c: (c[0].namespace, c[0].kind, c[0].name)):
         plane, revision, why = dataplane(w, namespaces.get(w.namespace, {}), revisions, ztunnel)
+        if plane == "sidecar" and w.proxy is False:
+            plane, revision = "none", None
+            why = (f"no sidecar: {w.ref} runs no {PROXY} container although {why} injects: it was started before "
+                   "injection applied, or injection failed")  # fmt: skip
+        elif is_owned:
+            continue  # its controller stands for it
+        judged.append(w)
         ports = sorted({p for _, p in w.ports} | service_target_ports(w, services_in.get(w.namespace, [])))
         include = w.annotations.get(INCLUDE_INBOUND)
         exclude = port_list(w.annotations.get(EXCLUDE_INBOUND, "")) or set()
@@ -411,7 +436,7 @@ def analyze_mesh(objects: list[dict], root_namespace: str = ROOT_NAMESPACE) -> M
                         w.namespace, w.kind, w.name, "outbound", None, plane, revision, False, "", False, decided
                     )
                 )
-    report.services = service_ports(found, services, report.ports)
+    report.services = service_ports(judged, services, report.ports)
     return report
 
 
