@@ -901,6 +901,35 @@ def test_ingress_backends_judged_by_their_controllers_upstream_tls(store: Store,
     assert "IngressClass none is not in the inventory" in gaps["i6"]
 
 
+def test_ingress_tls_hosts_also_served_over_plaintext_http(store: Store, tmp_path: Path) -> None:
+    tls = "tls: [{hosts: [site.example], secretName: site-tls}]"
+    cases = {  # namespace -> IngressClass, Ingress annotations; the namespaces named in `plain` serve HTTP too
+        "n0": ("nginx", ""),  # ingress-nginx redirects a TLS host by default
+        "n1": ("nginx", "nginx.ingress.kubernetes.io/ssl-redirect: 'false'"),
+        "n2": ("nginx", "{'nginx.ingress.kubernetes.io/ssl-redirect': 'false', "
+                        "'nginx.ingress.kubernetes.io/force-ssl-redirect': 'true'}"),
+        "a0": ("alb", """alb.ingress.kubernetes.io/listen-ports: '[{"HTTPS": 443}]'"""),
+        "a1": ("alb", """alb.ingress.kubernetes.io/listen-ports: '[{"HTTP": 80}, {"HTTPS": 443}]'"""),
+        "a2": ("alb", """{alb.ingress.kubernetes.io/listen-ports: '[{"HTTP": 80}, {"HTTPS": 443}]',
+                          alb.ingress.kubernetes.io/ssl-redirect: '443'}"""),
+        "g0": ("gce", ""),  # GKE serves HTTP unless told not to
+        "g1": ("gce", "kubernetes.io/ingress.allow-http: 'false'"),
+    }  # fmt: skip
+    plain = {"n1": "ssl-redirect=false", "a1": "listen-ports opens an HTTP listener", "g0": "ingress.allow-http"}
+    extra = [ingress_class("nginx", "k8s.io/ingress-nginx"), ingress_class("alb", "ingress.k8s.aws/alb")]
+    for ns, (cls, on_ingress) in cases.items():
+        meta = f"annotations: {on_ingress if on_ingress.startswith('{') else '{' + on_ingress + '}'}"
+        extra.append(ingress(ns, "site", meta, spec=f"ingressClassName: {cls}, {tls}"))
+    result = evaluate_claim(store, tmp_path, "traffic-encrypted", *extra)
+    gaps = {ns: finding for ns, obj, finding in hop_findings(result, "client->ingress") if obj == "Ingress/site"}
+    assert sorted(gaps) == sorted(plain)
+    for ns, why in plain.items():
+        assert gaps[ns].startswith(f"Ingress {ns}/site serves host site.example over plaintext HTTP: "), gaps[ns]
+        assert why in gaps[ns], gaps[ns]
+    served = {ns for ns, obj, _ in hop_details(result, "client->ingress") if obj == "Ingress/site"}
+    assert served == set(cases) - set(plain)
+
+
 def virtual_service(namespace: str, name: str, hosts: str, extra: str = "gateways: [istio-system/edge]") -> str:
     route = "http: [{route: [{destination: {host: shop.shop.svc.cluster.local}}]}]"
     return (

@@ -7,11 +7,12 @@ SELECT cluster, namespace, 'Gateway/' || gateway || ' listener ' || listener AS 
 FROM hop_client_gateway
 WHERE encrypted
 UNION ALL
-SELECT cluster, namespace, 'Ingress/' || ingress, 'client->ingress',
-       'host ' || host || ' served with TLS (spec.tls secret ' || tls_secret || ')',
-       location, source, run_id, artifact_sha256, collected_at
-FROM hop_ingress_hosts
-WHERE tls_secret IS NOT NULL
+SELECT h.cluster, h.namespace, 'Ingress/' || h.ingress, 'client->ingress',
+       'host ' || h.host || ' served with TLS (spec.tls secret ' || h.tls_secret || ')',
+       h.location, h.source, h.run_id, h.artifact_sha256, h.collected_at
+FROM hop_ingress_hosts h
+LEFT JOIN ingress_plaintext_http p USING (cluster, namespace, ingress)
+WHERE h.tls_secret IS NOT NULL AND p.plaintext IS NULL
 UNION ALL
 SELECT b.cluster, b.namespace, 'Service/' || b.service, 'gateway->backend',
        'port ' || b.port || ' (' || b.via || ' of ' || b.route_ref || ' through Gateway ' || b.gateway_namespace || '/'

@@ -8,12 +8,13 @@ SELECT cluster, namespace, 'Gateway/' || gateway || ' listener ' || listener AS 
 FROM hop_client_gateway
 WHERE NOT encrypted
 UNION ALL
-SELECT cluster, namespace, 'Ingress/' || ingress, 'client->ingress',
-       'Ingress ' || namespace || '/' || ingress || ' serves host ' || host
-         || ' over plaintext HTTP: no spec.tls entry covers it',
-       location, source, run_id, artifact_sha256, collected_at
-FROM hop_ingress_hosts
-WHERE tls_secret IS NULL
+SELECT h.cluster, h.namespace, 'Ingress/' || h.ingress, 'client->ingress',
+       'Ingress ' || h.namespace || '/' || h.ingress || ' serves host ' || h.host || ' over plaintext HTTP: '
+         || CASE WHEN h.tls_secret IS NULL THEN 'no spec.tls entry covers it' ELSE p.plaintext END,
+       h.location, h.source, h.run_id, h.artifact_sha256, h.collected_at
+FROM hop_ingress_hosts h
+LEFT JOIN ingress_plaintext_http p USING (cluster, namespace, ingress)
+WHERE h.tls_secret IS NULL OR p.plaintext IS NOT NULL
 UNION ALL
 SELECT b.cluster, b.namespace, coalesce('Service/' || b.service, b.backend), 'gateway->backend',
        CASE WHEN b.service IS NULL THEN 'backend ' || b.backend || ' (' || b.via || ' of ' || b.route_ref

@@ -827,6 +827,36 @@ JOIN k8s_current c
 WHERE i.kind = 'Ingress'
   AND coalesce(i.spec->>'ingressClassName', i.annotations->>'kubernetes.io/ingress.class') IS NULL;
 
+-- Ingresses whose controller also serves their TLS hosts over plaintext HTTP, by its documented default or as the
+-- Ingress asks (`plaintext`: why): ingress-nginx redirects HTTP to HTTPS for TLS hosts unless the Ingress sets
+-- nginx.ingress.kubernetes.io/ssl-redirect "false" (and not force-ssl-redirect "true"); the AWS Load Balancer
+-- Controller serves an HTTP listener of alb.ingress.kubernetes.io/listen-ports unless alb.ingress.kubernetes.io/
+-- ssl-redirect redirects it; the GKE Ingress controller (class gce, gce-internal) serves HTTP unless
+-- kubernetes.io/ingress.allow-http is "false". Other controllers' defaults are not modelled.
+CREATE VIEW ingress_plaintext_http AS
+SELECT i.cluster, i.namespace, i.name AS ingress,
+       string_agg(DISTINCT CASE
+         WHEN c.spec->>'controller' = 'k8s.io/ingress-nginx'
+              AND lower(i.annotations->>'nginx.ingress.kubernetes.io/ssl-redirect') = 'false'
+              AND coalesce(lower(i.annotations->>'nginx.ingress.kubernetes.io/force-ssl-redirect'), '') <> 'true'
+           THEN 'annotation nginx.ingress.kubernetes.io/ssl-redirect=false: ingress-nginx (IngressClass ' || k.class
+                || ') serves it on HTTP too, without redirecting to HTTPS'
+         WHEN c.spec->>'controller' = 'ingress.k8s.aws/alb'
+              AND contains(coalesce(i.annotations->>'alb.ingress.kubernetes.io/listen-ports', ''), '"HTTP"')
+              AND (i.annotations->>'alb.ingress.kubernetes.io/ssl-redirect') IS NULL
+           THEN 'annotation alb.ingress.kubernetes.io/listen-ports opens an HTTP listener and no '
+                || 'alb.ingress.kubernetes.io/ssl-redirect redirects it (IngressClass ' || k.class || ')'
+         WHEN (c.spec->>'controller' = 'k8s.io/ingress-gce' OR k.class IN ('gce', 'gce-internal'))
+              AND coalesce(lower(i.annotations->>'kubernetes.io/ingress.allow-http'), 'true') <> 'false'
+           THEN 'the GKE Ingress controller (class ' || k.class || ') serves HTTP too unless annotation '
+                || 'kubernetes.io/ingress.allow-http is "false"'
+       END, '; ') AS plaintext
+FROM k8s_current i
+JOIN ingress_classes k ON k.cluster = i.cluster AND k.namespace = i.namespace AND k.ingress = i.name
+LEFT JOIN k8s_current c ON c.cluster = i.cluster AND c.kind = 'IngressClass' AND c.name = k.class
+WHERE i.kind = 'Ingress'
+GROUP BY i.cluster, i.namespace, i.name;
+
 -- The pod templates that serve each Ingress, as ingress controllers are configured: for each class of the Ingress, a
 -- template with a container argument whose value is the class's spec.controller (ingress-nginx
 -- --controller-class=k8s.io/ingress-nginx) or an ingress-class option naming the class (--ingress-class=nginx,
