@@ -42,19 +42,26 @@ LEFT JOIN k8s_current r
 WHERE a.accepted AND p.public AND a.resolved_refs_reason = 'RefNotPermitted'
 UNION ALL
 -- A route accepted on a public Gateway whose backend (backendRef or RequestMirror) is a Service of another,
--- regulated namespace without the public_access_label: the backend is published, whichever namespace the route is in.
+-- regulated namespace without the public_access_label, directly or through ExternalName aliases (service_targets):
+-- the backend is published, whichever namespace the route is in.
 SELECT b.cluster, split_part(split_part(b.route_ref, ' ', 2), '/', 1),
        split_part(b.route_ref, ' ', 1) || '/' || split_part(split_part(b.route_ref, ' ', 2), '/', 2),
        'attached to public Gateway ' || b.gateway_namespace || '/' || b.gateway || ', sends traffic (' || b.via
-         || ') to Service ' || b.namespace || '/' || b.service || ' of regulated namespace ' || b.namespace
+         || ') to Service ' || t.target_namespace || '/' || t.target_service
+         || coalesce(' (through ' || t.via || ')', '') || ' of regulated namespace ' || t.target_namespace
          || ', which is not labelled ' || getvariable('public_access_label'),
        b.location, b.source, b.run_id, b.artifact_sha256, b.collected_at
 FROM hop_backends b
 JOIN gateway_public p USING (cluster, gateway_namespace, gateway)
-JOIN regulated_namespaces n ON n.cluster = b.cluster AND n.namespace = b.namespace
-LEFT JOIN public_access_namespaces o ON o.cluster = b.cluster AND o.namespace = b.namespace
-WHERE p.public AND b.service IS NOT NULL AND o.namespace IS NULL
-  AND b.namespace <> split_part(split_part(b.route_ref, ' ', 2), '/', 1)  -- a route of its own: the rule above
+JOIN (SELECT h.cluster, h.namespace, h.service, coalesce(a.target_namespace, h.namespace) AS target_namespace,
+             coalesce(a.target_service, h.service) AS target_service, a.via
+      FROM (SELECT DISTINCT cluster, namespace, service FROM hop_backends WHERE service IS NOT NULL) h
+      LEFT JOIN service_targets a USING (cluster, namespace, service)) t
+  ON t.cluster = b.cluster AND t.namespace = b.namespace AND t.service = b.service
+JOIN regulated_namespaces n ON n.cluster = b.cluster AND n.namespace = t.target_namespace
+LEFT JOIN public_access_namespaces o ON o.cluster = b.cluster AND o.namespace = t.target_namespace
+WHERE p.public AND o.namespace IS NULL
+  AND t.target_namespace <> split_part(split_part(b.route_ref, ' ', 2), '/', 1)  -- a route of its own: the rule above
   AND EXISTS (SELECT 1 FROM analysed_attachments a
               WHERE a.cluster = b.cluster AND a.accepted AND a.gateway_namespace = b.gateway_namespace
                 AND a.gateway = b.gateway AND a.route_kind || ' ' || a.route_namespace || '/' || a.route = b.route_ref)
@@ -172,17 +179,22 @@ WHERE p.public AND o.namespace IS NULL
 UNION ALL
 SELECT d.cluster, d.namespace, 'VirtualService/' || d.virtual_service,
        'bound to public Istio Gateway ' || d.gateway_namespace || '/' || d.gateway || ' (server ' || d.server
-         || '), routes to Service ' || d.service_namespace || '/' || d.service || ' (host ' || d.destination
-         || ') of regulated namespace ' || d.service_namespace || ', which is not labelled '
-         || getvariable('public_access_label'),
+         || '), routes to Service ' || t.target_namespace || '/' || t.target_service || ' (host ' || d.destination
+         || coalesce(' through ' || t.via, '') || ') of regulated namespace ' || t.target_namespace
+         || ', which is not labelled ' || getvariable('public_access_label'),
        d.location, d.source, d.run_id, d.artifact_sha256, d.collected_at
 FROM istio_gateway_destinations d
 JOIN entry_points p
   ON p.cluster = d.cluster AND p.kind = 'Gateway.networking.istio.io' AND p.namespace = d.gateway_namespace
      AND p.name = d.gateway
-JOIN regulated_namespaces n ON n.cluster = d.cluster AND n.namespace = d.service_namespace
-LEFT JOIN public_access_namespaces o ON o.cluster = d.cluster AND o.namespace = d.service_namespace
-WHERE p.public AND o.namespace IS NULL AND d.service_namespace <> d.namespace  -- its own namespace: the rule above
+JOIN (SELECT h.cluster, h.namespace, h.service, coalesce(a.target_namespace, h.namespace) AS target_namespace,
+             coalesce(a.target_service, h.service) AS target_service, a.via
+      FROM (SELECT DISTINCT cluster, service_namespace AS namespace, service FROM istio_gateway_destinations) h
+      LEFT JOIN service_targets a USING (cluster, namespace, service)) t
+  ON t.cluster = d.cluster AND t.namespace = d.service_namespace AND t.service = d.service
+JOIN regulated_namespaces n ON n.cluster = d.cluster AND n.namespace = t.target_namespace
+LEFT JOIN public_access_namespaces o ON o.cluster = d.cluster AND o.namespace = t.target_namespace
+WHERE p.public AND o.namespace IS NULL AND t.target_namespace <> d.namespace  -- its own namespace: the rule above
 UNION ALL
 -- ... and workloads that publish ports on their nodes' addresses: hostPort anywhere (as a node port), the host
 -- network in a regulated namespace.
