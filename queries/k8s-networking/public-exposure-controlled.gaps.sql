@@ -66,6 +66,22 @@ WHERE p.public AND o.namespace IS NULL
               WHERE a.cluster = b.cluster AND a.accepted AND a.gateway_namespace = b.gateway_namespace
                 AND a.gateway = b.gateway AND a.route_kind || ' ' || a.route_namespace || '/' || a.route = b.route_ref)
 UNION ALL
+-- ... or a Service without a selector (service_blind): its endpoints are managed by hand and may be any pod, of any
+-- namespace; the inventory does not show which.
+SELECT b.cluster, split_part(split_part(b.route_ref, ' ', 2), '/', 1),
+       split_part(b.route_ref, ' ', 1) || '/' || split_part(split_part(b.route_ref, ' ', 2), '/', 2),
+       'attached to public Gateway ' || b.gateway_namespace || '/' || b.gateway || ', sends traffic (' || b.via
+         || ') to Service ' || u.namespace || '/' || u.service || coalesce(' (through ' || u.via || ')', '')
+         || ', which ' || u.why || ': whether it publishes a regulated workload is not judged',
+       b.location, b.source, b.run_id, b.artifact_sha256, b.collected_at
+FROM hop_backends b
+JOIN gateway_public p USING (cluster, gateway_namespace, gateway)
+JOIN service_blind u ON u.cluster = b.cluster AND u.backend_namespace = b.namespace AND u.backend = b.service
+WHERE p.public
+  AND EXISTS (SELECT 1 FROM analysed_attachments a
+              WHERE a.cluster = b.cluster AND a.accepted AND a.gateway_namespace = b.gateway_namespace
+                AND a.gateway = b.gateway AND a.route_kind || ' ' || a.route_namespace || '/' || a.route = b.route_ref)
+UNION ALL
 SELECT e.cluster, e.gateway_namespace, 'Gateway/' || e.gateway || ' listener ' || e.listener,
        'public listener has a certificateRef not permitted by any ReferenceGrant (RefNotPermitted): '
          || e.resolved_refs_message,
@@ -195,6 +211,19 @@ JOIN (SELECT h.cluster, h.namespace, h.service, coalesce(a.target_namespace, h.n
 JOIN regulated_namespaces n ON n.cluster = d.cluster AND n.namespace = t.target_namespace
 LEFT JOIN public_access_namespaces o ON o.cluster = d.cluster AND o.namespace = t.target_namespace
 WHERE p.public AND o.namespace IS NULL AND t.target_namespace <> d.namespace  -- its own namespace: the rule above
+UNION ALL
+SELECT d.cluster, d.namespace, 'VirtualService/' || d.virtual_service,
+       'bound to public Istio Gateway ' || d.gateway_namespace || '/' || d.gateway || ' (server ' || d.server
+         || '), routes to Service ' || u.namespace || '/' || u.service || ' (host ' || d.destination
+         || coalesce(' through ' || u.via, '') || '), which ' || u.why
+         || ': whether it publishes a regulated workload is not judged',
+       d.location, d.source, d.run_id, d.artifact_sha256, d.collected_at
+FROM istio_gateway_destinations d
+JOIN entry_points p
+  ON p.cluster = d.cluster AND p.kind = 'Gateway.networking.istio.io' AND p.namespace = d.gateway_namespace
+     AND p.name = d.gateway
+JOIN service_blind u ON u.cluster = d.cluster AND u.backend_namespace = d.service_namespace AND u.backend = d.service
+WHERE p.public
 UNION ALL
 -- ... and workloads that publish ports on their nodes' addresses: hostPort anywhere (as a node port), the host
 -- network in a regulated namespace.

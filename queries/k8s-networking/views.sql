@@ -715,9 +715,11 @@ FROM (SELECT cluster, namespace, kind, name, unnest(CAST(owner_references AS JSO
       FROM k8s_current WHERE owner_references IS NOT NULL) w
 JOIN k8s_current o
   ON o.cluster = w.cluster AND o.namespace = w.namespace AND o.kind = w.ref->>'kind' AND o.name = w.ref->>'name'
-WHERE o.kind IN ('Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'ReplicationController', 'Job', 'CronJob');
+WHERE o.kind IN ('Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'ReplicationController', 'Job', 'CronJob',
+                 'Rollout');
 
--- The pod templates of the inventory's top workloads (Pods without an owner in the inventory, controllers).
+-- The pod templates of the inventory's top workloads (Pods without an owner in the inventory, controllers, Argo
+-- Rollouts: spec.template as a Deployment's).
 CREATE VIEW pod_templates AS
 SELECT w.cluster, w.namespace, w.kind, w.name,
        CASE w.kind WHEN 'Pod' THEN w.labels
@@ -729,7 +731,7 @@ SELECT w.cluster, w.namespace, w.kind, w.name,
        w.location, w.source, w.run_id, w.artifact_sha256, w.collected_at
 FROM k8s_current w
 WHERE w.kind IN ('Pod', 'Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'ReplicationController', 'Job',
-                 'CronJob')
+                 'CronJob', 'Rollout')
   AND NOT EXISTS (SELECT 1 FROM k8s_owned o  -- an owner of the same namespace is in the inventory
                   WHERE o.cluster = w.cluster AND o.namespace = w.namespace AND o.kind = w.kind AND o.name = w.name);
 
@@ -1197,6 +1199,18 @@ targets AS (
     WHERE a.target.service <> '' AND t.depth < 8
 )
 SELECT DISTINCT cluster, namespace, name AS service, target_namespace, target AS target_service, via FROM targets;
+
+-- Services whose destination the inventory does not show, per Service that names them (itself or an ExternalName
+-- alias, service_targets): a Service without a selector, other than an ExternalName one, whose endpoints are
+-- managed by hand (EndpointSlices, not inventoried, may list any address).
+CREATE VIEW service_blind AS
+SELECT t.cluster, t.namespace AS backend_namespace, t.service AS backend, s.namespace, s.name AS service, t.via,
+       'has no selector (its endpoints are managed by hand and not in the inventory)' AS why
+FROM service_targets t
+JOIN k8s_current s
+  ON s.cluster = t.cluster AND s.kind = 'Service' AND s.namespace = t.target_namespace AND s.name = t.target_service
+WHERE coalesce(s.spec->>'type', 'ClusterIP') <> 'ExternalName'
+  AND coalesce(len(json_keys(s.spec->'selector')), 0) = 0;
 
 -- Whether a namespace carries the public_access_label.
 CREATE VIEW public_access_namespaces AS
