@@ -41,23 +41,25 @@ LEFT JOIN k8s_current r
   ON r.cluster = a.cluster AND r.kind = a.route_kind AND r.namespace = a.route_namespace AND r.name = a.route
 WHERE a.accepted AND p.public AND a.resolved_refs_reason = 'RefNotPermitted'
 UNION ALL
--- A route accepted on a public Gateway whose backend (backendRef or RequestMirror) is a Service of another,
--- regulated namespace without the public_access_label, directly or through ExternalName aliases (service_targets):
--- the backend is published, whichever namespace the route is in.
+-- A route accepted on a public Gateway whose backend (backendRef or RequestMirror) is in another, regulated namespace
+-- without the public_access_label: a Service there, directly or through ExternalName aliases (service_targets), or
+-- a backend of another kind there (a ServiceImport stands for the Service of its name and namespace in every
+-- cluster of the clusterset). The backend is published, whichever namespace the route is in.
 SELECT b.cluster, split_part(split_part(b.route_ref, ' ', 2), '/', 1),
        split_part(b.route_ref, ' ', 1) || '/' || split_part(split_part(b.route_ref, ' ', 2), '/', 2),
        'attached to public Gateway ' || b.gateway_namespace || '/' || b.gateway || ', sends traffic (' || b.via
-         || ') to Service ' || t.target_namespace || '/' || t.target_service
-         || coalesce(' (through ' || t.via || ')', '') || ' of regulated namespace ' || t.target_namespace
-         || ', which is not labelled ' || getvariable('public_access_label'),
+         || ') to ' || t.target || coalesce(' (through ' || t.via || ')', '') || ' of regulated namespace '
+         || t.target_namespace || ', which is not labelled ' || getvariable('public_access_label'),
        b.location, b.source, b.run_id, b.artifact_sha256, b.collected_at
 FROM hop_backends b
 JOIN gateway_public p USING (cluster, gateway_namespace, gateway)
-JOIN (SELECT h.cluster, h.namespace, h.service, coalesce(a.target_namespace, h.namespace) AS target_namespace,
-             coalesce(a.target_service, h.service) AS target_service, a.via
-      FROM (SELECT DISTINCT cluster, namespace, service FROM hop_backends WHERE service IS NOT NULL) h
+JOIN (SELECT h.cluster, h.backend, coalesce(a.target_namespace, h.namespace) AS target_namespace,
+             CASE WHEN h.service IS NULL THEN h.backend
+                  ELSE 'Service ' || coalesce(a.target_namespace, h.namespace) || '/'
+                       || coalesce(a.target_service, h.service) END AS target, a.via
+      FROM (SELECT DISTINCT cluster, namespace, service, backend FROM hop_backends) h
       LEFT JOIN service_targets a USING (cluster, namespace, service)) t
-  ON t.cluster = b.cluster AND t.namespace = b.namespace AND t.service = b.service
+  ON t.cluster = b.cluster AND t.backend = b.backend
 JOIN regulated_namespaces n ON n.cluster = b.cluster AND n.namespace = t.target_namespace
 LEFT JOIN public_access_namespaces o ON o.cluster = b.cluster AND o.namespace = t.target_namespace
 WHERE p.public AND o.namespace IS NULL
@@ -116,7 +118,19 @@ SELECT cluster, from_namespace, from_kind || '/' || from_name,
 FROM cross_namespace_refs_granted
 WHERE granted_by IS NULL AND cluster NOT IN (SELECT cluster FROM analysed_clusters)
 UNION ALL
--- Every cluster: evidence that contradicts itself (labelled or annotated internal, yet a public address, an
+-- Every cluster: a public Gateway that admits ListenerSets (spec.allowedListeners other than from: None, the
+-- default): their listeners and the routes attached to them are neither inventoried nor analysed ...
+SELECT g.cluster, g.namespace, 'Gateway/' || g.name,
+       'public Gateway admits ListenerSets from ' || (g.spec->'allowedListeners'->'namespaces'->>'from')
+         || ' namespaces (spec.allowedListeners): the listeners they add, and the routes attached to them, are not '
+         || 'judged',
+       g.location, g.source, g.run_id, g.artifact_sha256, g.collected_at
+FROM k8s_current g
+JOIN gateway_public p ON p.cluster = g.cluster AND p.gateway_namespace = g.namespace AND p.gateway = g.name
+WHERE g.kind = 'Gateway' AND p.public
+  AND coalesce(g.spec->'allowedListeners'->'namespaces'->>'from', 'None') <> 'None'
+UNION ALL
+-- ... evidence that contradicts itself (labelled or annotated internal, yet a public address, an
 -- internet-facing Service, node ports) ...
 SELECT cluster, namespace, replace(kind, '.networking.istio.io', ' (networking.istio.io)') || '/' || name,
        entry || ' entry point is public: ' || public_by || '; which contradicts: ' || internal_by,

@@ -984,6 +984,21 @@ own AS (
     FROM ingress_controllers t
     JOIN host_entries h
       ON h.cluster = t.cluster AND h.namespace = t.controller_namespace AND h.kind = t.kind AND h.name = t.name
+    UNION ALL
+    -- so does a Gateway whose proxies do: the pod templates labelled with its name in its namespace (Gateway API), or
+    -- those its selector selects in any namespace (Istio Gateway)
+    SELECT g.cluster, g.kind, g.namespace, g.name, CASE g.kind WHEN 'Gateway' THEN 'Gateway' ELSE 'Istio Gateway' END,
+           'public',
+           h.kind || ' ' || h.namespace || '/' || h.name || ', its proxies, '
+             || CASE WHEN h.host_port THEN 'publishes hostPort(s) ' || h.ports ELSE 'runs in the host network' END
+             || ' on its nodes (no evidence that the nodes are unreachable from outside)'
+    FROM k8s_current g
+    JOIN pod_templates t ON t.cluster = g.cluster
+    JOIN host_entries h ON h.cluster = t.cluster AND h.namespace = t.namespace AND h.kind = t.kind AND h.name = t.name
+    WHERE (g.kind = 'Gateway.networking.istio.io' AND selects_some(g.spec->'selector', t.pod_labels))
+       OR (g.kind = 'Gateway' AND t.namespace = g.namespace
+           AND coalesce(t.pod_labels->>'gateway.networking.k8s.io/gateway-name',
+                        t.pod_labels->>'istio.io/gateway-name') = g.name)
 )
 SELECT * FROM own
 UNION ALL
