@@ -16,7 +16,7 @@ from collector.store import Store
 # What the two analyses read; any other kind is left out of the rebuilt inventory.
 REACHABILITY_KINDS = (
     "Namespace", "Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job",
-    "CronJob", "NetworkPolicy", "AdminNetworkPolicy", "BaselineAdminNetworkPolicy", "CiliumNetworkPolicy",
+    "CronJob", "Rollout", "NetworkPolicy", "AdminNetworkPolicy", "BaselineAdminNetworkPolicy", "CiliumNetworkPolicy",
     "CiliumClusterwideNetworkPolicy",
     "NetworkPolicy.projectcalico.org", "GlobalNetworkPolicy", "Tier", "NetworkSet", "GlobalNetworkSet",
     "NetworkPolicy.crd.projectcalico.org", "GlobalNetworkPolicy.crd.projectcalico.org", "Tier.crd.projectcalico.org",

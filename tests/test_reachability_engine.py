@@ -259,6 +259,46 @@ def test_pods_collapse_to_their_top_owner() -> None:
     assert inv.namespaces["shop"] == {"kubernetes.io/metadata.name": "shop"}  # implicit, no Namespace object
 
 
+ROLLOUTS = """
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: notifier, namespace: pay}
+spec:
+  template:
+    metadata: {labels: {app: notifier}}
+    spec: {hostNetwork: true, containers: [{name: n, ports: [{name: http, containerPort: 8085}]}]}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: api, namespace: pay}
+spec: {workloadRef: {apiVersion: apps/v1, kind: Deployment, name: api}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api, namespace: pay}
+spec: {replicas: 0, template: {metadata: {labels: {app: api}}}}
+---
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata:
+  name: api-6f
+  namespace: pay
+  ownerReferences: [{apiVersion: argoproj.io/v1alpha1, kind: Rollout, name: api, controller: true}]
+spec: {template: {metadata: {labels: {app: api, rollouts-pod-template-hash: 6f}}}}
+"""
+
+
+def test_an_argo_rollout_is_a_workload_controller() -> None:
+    """A Rollout's own pod template describes its pods; one with a workloadRef has none, so its ReplicaSets (and
+    the Deployment it names) do."""
+    got = {w.id: (w.labels, w.host_network) for w in Inventory.from_objects(objects(ROLLOUTS)).workloads}
+    assert got == {
+        "pay/notifier[Rollout]": ({"app": "notifier"}, True),
+        "pay/api[Rollout]": ({"app": "api", "rollouts-pod-template-hash": "6f"}, False),
+        "pay/api[Deployment]": ({"app": "api"}, False),
+    }
+
+
 def test_list_dumps_are_flattened_and_bad_objects_named() -> None:
     dump = {"kind": "List", "items": [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a"}}]}
     assert [w.id for w in Inventory.from_objects([dump, None]).workloads] == ["default/a[Pod]"]

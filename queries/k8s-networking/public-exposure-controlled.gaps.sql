@@ -41,20 +41,45 @@ LEFT JOIN k8s_current r
   ON r.cluster = a.cluster AND r.kind = a.route_kind AND r.namespace = a.route_namespace AND r.name = a.route
 WHERE a.accepted AND p.public AND a.resolved_refs_reason = 'RefNotPermitted'
 UNION ALL
--- A route accepted on a public Gateway whose backend (backendRef or RequestMirror) is a Service of another,
--- regulated namespace without the public_access_label: the backend is published, whichever namespace the route is in.
+-- A route accepted on a public Gateway whose backend (backendRef or RequestMirror) is in another, regulated namespace
+-- without the public_access_label: a Service there, directly or through ExternalName aliases (service_targets), or
+-- a backend of another kind there (a ServiceImport stands for the Service of its name and namespace in every
+-- cluster of the clusterset). The backend is published, whichever namespace the route is in.
 SELECT b.cluster, split_part(split_part(b.route_ref, ' ', 2), '/', 1),
        split_part(b.route_ref, ' ', 1) || '/' || split_part(split_part(b.route_ref, ' ', 2), '/', 2),
        'attached to public Gateway ' || b.gateway_namespace || '/' || b.gateway || ', sends traffic (' || b.via
-         || ') to Service ' || b.namespace || '/' || b.service || ' of regulated namespace ' || b.namespace
-         || ', which is not labelled ' || getvariable('public_access_label'),
+         || ') to ' || t.target || coalesce(' (through ' || t.via || ')', '') || ' of regulated namespace '
+         || t.target_namespace || ', which is not labelled ' || getvariable('public_access_label'),
        b.location, b.source, b.run_id, b.artifact_sha256, b.collected_at
 FROM hop_backends b
 JOIN gateway_public p USING (cluster, gateway_namespace, gateway)
-JOIN regulated_namespaces n ON n.cluster = b.cluster AND n.namespace = b.namespace
-LEFT JOIN public_access_namespaces o ON o.cluster = b.cluster AND o.namespace = b.namespace
-WHERE p.public AND b.service IS NOT NULL AND o.namespace IS NULL
-  AND b.namespace <> split_part(split_part(b.route_ref, ' ', 2), '/', 1)  -- a route of its own: the rule above
+JOIN (SELECT h.cluster, h.backend, coalesce(a.target_namespace, h.namespace) AS target_namespace,
+             CASE WHEN h.service IS NULL THEN h.backend
+                  ELSE 'Service ' || coalesce(a.target_namespace, h.namespace) || '/'
+                       || coalesce(a.target_service, h.service) END AS target, a.via
+      FROM (SELECT DISTINCT cluster, namespace, service, backend FROM hop_backends) h
+      LEFT JOIN service_targets a USING (cluster, namespace, service)) t
+  ON t.cluster = b.cluster AND t.backend = b.backend
+JOIN regulated_namespaces n ON n.cluster = b.cluster AND n.namespace = t.target_namespace
+LEFT JOIN public_access_namespaces o ON o.cluster = b.cluster AND o.namespace = t.target_namespace
+WHERE p.public AND o.namespace IS NULL
+  AND t.target_namespace <> split_part(split_part(b.route_ref, ' ', 2), '/', 1)  -- a route of its own: the rule above
+  AND EXISTS (SELECT 1 FROM analysed_attachments a
+              WHERE a.cluster = b.cluster AND a.accepted AND a.gateway_namespace = b.gateway_namespace
+                AND a.gateway = b.gateway AND a.route_kind || ' ' || a.route_namespace || '/' || a.route = b.route_ref)
+UNION ALL
+-- ... or a Service without a selector (service_blind): its endpoints are managed by hand and may be any pod, of any
+-- namespace; the inventory does not show which.
+SELECT b.cluster, split_part(split_part(b.route_ref, ' ', 2), '/', 1),
+       split_part(b.route_ref, ' ', 1) || '/' || split_part(split_part(b.route_ref, ' ', 2), '/', 2),
+       'attached to public Gateway ' || b.gateway_namespace || '/' || b.gateway || ', sends traffic (' || b.via
+         || ') to Service ' || u.namespace || '/' || u.service || coalesce(' (through ' || u.via || ')', '')
+         || ', which ' || u.why || ': whether it publishes a regulated workload is not judged',
+       b.location, b.source, b.run_id, b.artifact_sha256, b.collected_at
+FROM hop_backends b
+JOIN gateway_public p USING (cluster, gateway_namespace, gateway)
+JOIN service_blind u ON u.cluster = b.cluster AND u.backend_namespace = b.namespace AND u.backend = b.service
+WHERE p.public
   AND EXISTS (SELECT 1 FROM analysed_attachments a
               WHERE a.cluster = b.cluster AND a.accepted AND a.gateway_namespace = b.gateway_namespace
                 AND a.gateway = b.gateway AND a.route_kind || ' ' || a.route_namespace || '/' || a.route = b.route_ref)
@@ -93,7 +118,19 @@ SELECT cluster, from_namespace, from_kind || '/' || from_name,
 FROM cross_namespace_refs_granted
 WHERE granted_by IS NULL AND cluster NOT IN (SELECT cluster FROM analysed_clusters)
 UNION ALL
--- Every cluster: evidence that contradicts itself (labelled or annotated internal, yet a public address, an
+-- Every cluster: a public Gateway that admits ListenerSets (spec.allowedListeners other than from: None, the
+-- default): their listeners and the routes attached to them are neither inventoried nor analysed ...
+SELECT g.cluster, g.namespace, 'Gateway/' || g.name,
+       'public Gateway admits ListenerSets from ' || (g.spec->'allowedListeners'->'namespaces'->>'from')
+         || ' namespaces (spec.allowedListeners): the listeners they add, and the routes attached to them, are not '
+         || 'judged',
+       g.location, g.source, g.run_id, g.artifact_sha256, g.collected_at
+FROM k8s_current g
+JOIN gateway_public p ON p.cluster = g.cluster AND p.gateway_namespace = g.namespace AND p.gateway = g.name
+WHERE g.kind = 'Gateway' AND p.public
+  AND coalesce(g.spec->'allowedListeners'->'namespaces'->>'from', 'None') <> 'None'
+UNION ALL
+-- ... evidence that contradicts itself (labelled or annotated internal, yet a public address, an
 -- internet-facing Service, node ports) ...
 SELECT cluster, namespace, replace(kind, '.networking.istio.io', ' (networking.istio.io)') || '/' || name,
        entry || ' entry point is public: ' || public_by || '; which contradicts: ' || internal_by,
@@ -172,17 +209,35 @@ WHERE p.public AND o.namespace IS NULL
 UNION ALL
 SELECT d.cluster, d.namespace, 'VirtualService/' || d.virtual_service,
        'bound to public Istio Gateway ' || d.gateway_namespace || '/' || d.gateway || ' (server ' || d.server
-         || '), routes to Service ' || d.service_namespace || '/' || d.service || ' (host ' || d.destination
-         || ') of regulated namespace ' || d.service_namespace || ', which is not labelled '
-         || getvariable('public_access_label'),
+         || '), routes to Service ' || t.target_namespace || '/' || t.target_service || ' (host ' || d.destination
+         || coalesce(' through ' || t.via, '') || ') of regulated namespace ' || t.target_namespace
+         || ', which is not labelled ' || getvariable('public_access_label'),
        d.location, d.source, d.run_id, d.artifact_sha256, d.collected_at
 FROM istio_gateway_destinations d
 JOIN entry_points p
   ON p.cluster = d.cluster AND p.kind = 'Gateway.networking.istio.io' AND p.namespace = d.gateway_namespace
      AND p.name = d.gateway
-JOIN regulated_namespaces n ON n.cluster = d.cluster AND n.namespace = d.service_namespace
-LEFT JOIN public_access_namespaces o ON o.cluster = d.cluster AND o.namespace = d.service_namespace
-WHERE p.public AND o.namespace IS NULL AND d.service_namespace <> d.namespace  -- its own namespace: the rule above
+JOIN (SELECT h.cluster, h.namespace, h.service, coalesce(a.target_namespace, h.namespace) AS target_namespace,
+             coalesce(a.target_service, h.service) AS target_service, a.via
+      FROM (SELECT DISTINCT cluster, service_namespace AS namespace, service FROM istio_gateway_destinations) h
+      LEFT JOIN service_targets a USING (cluster, namespace, service)) t
+  ON t.cluster = d.cluster AND t.namespace = d.service_namespace AND t.service = d.service
+JOIN regulated_namespaces n ON n.cluster = d.cluster AND n.namespace = t.target_namespace
+LEFT JOIN public_access_namespaces o ON o.cluster = d.cluster AND o.namespace = t.target_namespace
+WHERE p.public AND o.namespace IS NULL AND t.target_namespace <> d.namespace  -- its own namespace: the rule above
+UNION ALL
+SELECT d.cluster, d.namespace, 'VirtualService/' || d.virtual_service,
+       'bound to public Istio Gateway ' || d.gateway_namespace || '/' || d.gateway || ' (server ' || d.server
+         || '), routes to Service ' || u.namespace || '/' || u.service || ' (host ' || d.destination
+         || coalesce(' through ' || u.via, '') || '), which ' || u.why
+         || ': whether it publishes a regulated workload is not judged',
+       d.location, d.source, d.run_id, d.artifact_sha256, d.collected_at
+FROM istio_gateway_destinations d
+JOIN entry_points p
+  ON p.cluster = d.cluster AND p.kind = 'Gateway.networking.istio.io' AND p.namespace = d.gateway_namespace
+     AND p.name = d.gateway
+JOIN service_blind u ON u.cluster = d.cluster AND u.backend_namespace = d.service_namespace AND u.backend = d.service
+WHERE p.public
 UNION ALL
 -- ... and workloads that publish ports on their nodes' addresses: hostPort anywhere (as a node port), the host
 -- network in a regulated namespace.

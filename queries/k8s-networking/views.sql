@@ -727,17 +727,21 @@ CREATE OR REPLACE TEMP MACRO lb_scheme(ann) AS
 CREATE OR REPLACE TEMP MACRO selects_some(match_labels, labels) AS
     coalesce(len(json_keys(match_labels)), 0) > 0 AND coalesce(k8s_selects(match_labels, labels), false);
 
--- The objects of the inventory one of whose ownerReferences names an object of their namespace in the inventory
--- (Namespaces aside), found by equality: a join, not a scan of the namespace per object.
+-- The objects of the inventory one of whose ownerReferences names a workload controller of their namespace in the
+-- inventory, found by equality: a join, not a scan of the namespace per object. An owner of another kind (a Gateway
+-- that owns the Deployment generated for it, an operator's custom resource) has no pod template: what it owns is
+-- the top workload.
 CREATE VIEW k8s_owned AS
 SELECT DISTINCT w.cluster, w.namespace, w.kind, w.name
 FROM (SELECT cluster, namespace, kind, name, unnest(CAST(owner_references AS JSON[])) AS ref
       FROM k8s_current WHERE owner_references IS NOT NULL) w
 JOIN k8s_current o
   ON o.cluster = w.cluster AND o.namespace = w.namespace AND o.kind = w.ref->>'kind' AND o.name = w.ref->>'name'
-WHERE o.kind <> 'Namespace';
+WHERE o.kind IN ('Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'ReplicationController', 'Job', 'CronJob',
+                 'Rollout');
 
--- The pod templates of the inventory's top workloads (Pods without an owner in the inventory, controllers).
+-- The pod templates of the inventory's top workloads (Pods without an owner in the inventory, controllers, Argo
+-- Rollouts: spec.template as a Deployment's).
 CREATE VIEW pod_templates AS
 SELECT w.cluster, w.namespace, w.kind, w.name,
        CASE w.kind WHEN 'Pod' THEN w.labels
@@ -749,7 +753,7 @@ SELECT w.cluster, w.namespace, w.kind, w.name,
        w.location, w.source, w.run_id, w.artifact_sha256, w.collected_at
 FROM k8s_current w
 WHERE w.kind IN ('Pod', 'Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'ReplicationController', 'Job',
-                 'CronJob')
+                 'CronJob', 'Rollout')
   AND NOT EXISTS (SELECT 1 FROM k8s_owned o  -- an owner of the same namespace is in the inventory
                   WHERE o.cluster = w.cluster AND o.namespace = w.namespace AND o.kind = w.kind AND o.name = w.name);
 
@@ -771,8 +775,9 @@ WHERE s.kind = 'Service'
        OR (e.entry = 'externalIPs' AND coalesce(json_array_length(s.spec->'externalIPs'), 0) > 0));
 
 -- The Gateways a Service is the entry point of: a Gateway API Gateway of its namespace that owns it or that it is
--- labelled for (gateway.networking.k8s.io/gateway-name, istio.io/gateway-name), or an Istio Gateway whose selector
--- selects a pod template the Service selects.
+-- labelled for (gateway.networking.k8s.io/gateway-name, istio.io/gateway-name), unless it selects a pod template
+-- that is not that Gateway's (not labelled with its name): then its traffic goes elsewhere, whatever its labels
+-- say; or an Istio Gateway whose selector selects a pod template the Service selects.
 CREATE VIEW service_fronts AS
 SELECT s.cluster, s.namespace, s.name AS service, 'Gateway' AS front_kind, g.namespace AS front_namespace,
        g.name AS front_name
@@ -784,6 +789,11 @@ WHERE s.kind = 'Service'
                                        lambda r: split_part(r->>'apiVersion', '/', 1) || ' ' || (r->>'kind') || ' '
                                                  || (r->>'name')),
                         'gateway.networking.k8s.io Gateway ' || g.name))
+  AND NOT EXISTS (SELECT 1 FROM pod_templates t
+                  WHERE t.cluster = s.cluster AND t.namespace = s.namespace
+                    AND selects_some(s.spec->'selector', t.pod_labels)
+                    AND coalesce(t.pod_labels->>'gateway.networking.k8s.io/gateway-name',
+                                 t.pod_labels->>'istio.io/gateway-name', '') <> g.name)
 UNION
 SELECT s.cluster, s.namespace, s.name, 'Gateway.networking.istio.io', g.namespace, g.name
 FROM k8s_current s
@@ -1026,18 +1036,43 @@ own AS (
     FROM ingress_controllers t
     JOIN host_entries h
       ON h.cluster = t.cluster AND h.namespace = t.controller_namespace AND h.kind = t.kind AND h.name = t.name
+    UNION ALL
+    -- so does a Gateway whose proxies do: the pod templates labelled with its name in its namespace (Gateway API), or
+    -- those its selector selects in any namespace (Istio Gateway)
+    SELECT g.cluster, g.kind, g.namespace, g.name, CASE g.kind WHEN 'Gateway' THEN 'Gateway' ELSE 'Istio Gateway' END,
+           'public',
+           h.kind || ' ' || h.namespace || '/' || h.name || ', its proxies, '
+             || CASE WHEN h.host_port THEN 'publishes hostPort(s) ' || h.ports ELSE 'runs in the host network' END
+             || ' on its nodes (no evidence that the nodes are unreachable from outside)'
+    FROM k8s_current g
+    JOIN pod_templates t ON t.cluster = g.cluster
+    JOIN host_entries h ON h.cluster = t.cluster AND h.namespace = t.namespace AND h.kind = t.kind AND h.name = t.name
+    WHERE (g.kind = 'Gateway.networking.istio.io' AND selects_some(g.spec->'selector', t.pod_labels))
+       OR (g.kind = 'Gateway' AND t.namespace = g.namespace
+           AND coalesce(t.pod_labels->>'gateway.networking.k8s.io/gateway-name',
+                        t.pod_labels->>'istio.io/gateway-name') = g.name)
 )
 SELECT * FROM own
 UNION ALL
--- A Gateway is as public as the Services that are its entry points, an Ingress as its controller's Services.
+-- A Gateway is as public as the Services that are its entry points, an Ingress as its controller's Services: their
+-- evidence, and for a load balancer that no evidence decides, the default scheme (internet-facing).
 SELECT f.cluster, f.front_kind, f.front_namespace, f.front_name,
-       CASE f.front_kind WHEN 'Gateway' THEN 'Gateway' WHEN 'Ingress' THEN 'Ingress' ELSE 'Istio Gateway' END, o.says,
-       'Service ' || f.namespace || '/' || f.service || ' (' || o.entry || coalesce('; ' || f.link, '') || '): '
-         || o.why
+       CASE f.front_kind WHEN 'Gateway' THEN 'Gateway' WHEN 'Ingress' THEN 'Ingress' ELSE 'Istio Gateway' END,
+       coalesce(o.says, 'public'),
+       'Service ' || f.namespace || '/' || f.service || ' (' || e.entry || coalesce('; ' || f.link, '') || '): '
+         || coalesce(o.why, 'no evidence of an internal load balancer (the default scheme is internet-facing)')
 FROM (SELECT cluster, namespace, service, front_kind, front_namespace, front_name, NULL AS link FROM service_fronts
       UNION ALL
       SELECT cluster, namespace, service, 'Ingress', ingress_namespace, ingress, link FROM ingress_services) f
-JOIN own o ON o.cluster = f.cluster AND o.kind = 'Service' AND o.namespace = f.namespace AND o.name = f.service;
+JOIN service_entries e ON e.cluster = f.cluster AND e.namespace = f.namespace AND e.name = f.service
+LEFT JOIN own o
+  ON o.cluster = f.cluster AND o.kind = 'Service' AND o.namespace = f.namespace AND o.name = f.service
+     AND o.entry = e.entry
+WHERE o.says IS NOT NULL
+   OR (e.entry = 'LoadBalancer'
+       AND NOT EXISTS (SELECT 1 FROM own x
+                       WHERE x.cluster = e.cluster AND x.kind = 'Service' AND x.namespace = e.namespace
+                         AND x.name = e.name AND x.entry = 'LoadBalancer'));
 
 -- Every entry point with its decision: public (some evidence says so, or none says internal), contradicted (evidence
 -- both ways), what says public and internal, and, for a Service, the Gateways it is the entry point of and the
@@ -1207,6 +1242,42 @@ SELECT DISTINCT cluster, namespace, virtual_service, gateway_namespace, gateway,
        location, source, run_id, artifact_sha256, collected_at
 FROM hosts
 WHERE regexp_full_match(istio_fqdn(destination, namespace), '[^.]+\.[^.]+(\.svc(\.cluster\.local)?)?');
+
+-- The Services each Service sends traffic to: itself, and for an ExternalName Service whose externalName is a
+-- Service's cluster DNS name ("svc.ns", "svc.ns.svc", "svc.ns.svc.cluster.local", any case, a trailing dot), the
+-- Service it is an alias of, followed through chains of aliases (CVE-2021-25740: an alias in one namespace reaches
+-- a Service of another without its consent). `via`: the aliases followed, NULL for the Service itself.
+CREATE VIEW service_targets AS
+WITH RECURSIVE aliases AS (
+    SELECT cluster, namespace, name,
+           regexp_extract(rtrim(lower(spec->>'externalName'), '.'),
+                          '^([^.]+)\.([^.]+)(\.svc(\.cluster\.local)?)?$', ['service', 'namespace']) AS target
+    FROM k8s_current
+    WHERE kind = 'Service' AND (spec->>'type') = 'ExternalName'
+),
+targets AS (
+    SELECT cluster, namespace, name, namespace AS target_namespace, name AS target, NULL::VARCHAR AS via, 0 AS depth
+    FROM k8s_current WHERE kind = 'Service'
+    UNION ALL
+    SELECT t.cluster, t.namespace, t.name, a.target.namespace, a.target.service,
+           coalesce(t.via || ' -> ', '') || 'ExternalName Service ' || a.namespace || '/' || a.name, t.depth + 1
+    FROM targets t
+    JOIN aliases a ON a.cluster = t.cluster AND a.namespace = t.target_namespace AND a.name = t.target
+    WHERE a.target.service <> '' AND t.depth < 8
+)
+SELECT DISTINCT cluster, namespace, name AS service, target_namespace, target AS target_service, via FROM targets;
+
+-- Services whose destination the inventory does not show, per Service that names them (itself or an ExternalName
+-- alias, service_targets): a Service without a selector, other than an ExternalName one, whose endpoints are
+-- managed by hand (EndpointSlices, not inventoried, may list any address).
+CREATE VIEW service_blind AS
+SELECT t.cluster, t.namespace AS backend_namespace, t.service AS backend, s.namespace, s.name AS service, t.via,
+       'has no selector (its endpoints are managed by hand and not in the inventory)' AS why
+FROM service_targets t
+JOIN k8s_current s
+  ON s.cluster = t.cluster AND s.kind = 'Service' AND s.namespace = t.target_namespace AND s.name = t.target_service
+WHERE coalesce(s.spec->>'type', 'ClusterIP') <> 'ExternalName'
+  AND coalesce(len(json_keys(s.spec->'selector')), 0) = 0;
 
 -- Whether a namespace carries the public_access_label.
 CREATE VIEW public_access_namespaces AS

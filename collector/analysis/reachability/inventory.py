@@ -81,7 +81,7 @@ class Inventory:
             elif kind in ADMIN_ACTIONS and served(obj, ADMIN_GROUPS):
                 admin_policy = parse_admin_policy(obj, index)
                 admin[(admin_policy.kind, admin_policy.name)] = admin_policy
-            elif kind in WORKLOAD_GROUPS and served(obj, WORKLOAD_GROUPS[kind]):
+            elif kind in WORKLOAD_GROUPS and served(obj, WORKLOAD_GROUPS[kind]) and not template_elsewhere(obj):
                 controllers[(namespace_of(obj), kind, object_name(obj, index))] = obj
             elif (what := cni_kind(obj)) is not None:
                 cni.append((index, obj, what))
@@ -93,6 +93,13 @@ class Inventory:
         for w in workloads:
             namespaces.setdefault(w.namespace, {NAME_LABEL: w.namespace})
         return cls(namespaces, workloads, list(policies.values()), anps, baseline, ordered, tiers)
+
+
+def template_elsewhere(obj: dict) -> bool:
+    """An Argo Rollout whose pods come from the Deployment its ``workloadRef`` names, not from a template of its own
+    (that Deployment and the Rollout's ReplicaSets describe them)."""
+    spec = obj.get("spec")
+    return obj.get("kind") == "Rollout" and isinstance(spec, dict) and "template" not in spec and "workloadRef" in spec
 
 
 def all_rules(inv: Inventory) -> list[Rule]:

@@ -15,9 +15,11 @@ from collector.analysis.reachability.selectors import Matcher, Selector
 
 NAME_LABEL = "kubernetes.io/metadata.name"
 # Workload kinds and the API groups they are served from ("" is the core group); in preference order for
-# picking the object whose pod template describes a workload whose top owner is not in the inventory.
+# picking the object whose pod template describes a workload whose top owner is not in the inventory. An Argo
+# Rollout has its pod template where a Deployment has it (one with a workloadRef instead has none: left out).
 WORKLOAD_GROUPS = {
     "Deployment": ("apps", "extensions"),
+    "Rollout": ("argoproj.io",),
     "StatefulSet": ("apps",),
     "DaemonSet": ("apps", "extensions"),
     "CronJob": ("batch",),
