@@ -40,6 +40,34 @@ FROM k8s_current
 WHERE kind = 'Namespace'
   AND (labels->>split_part(getvariable('regulated_label'), '=', 1)) = split_part(getvariable('regulated_label'), '=', 2);
 
+-- Every Namespace of the inventory and whether it is regulated: a namespace the inventory does not hold (deleted
+-- before the collection, or of a cluster whose Namespaces were not collected) may have been, so it is judged too.
+CREATE VIEW logs_namespaces AS
+SELECT k.cluster, k.name AS namespace, r.namespace IS NOT NULL AS regulated
+FROM k8s_current k LEFT JOIN logs_regulated_namespaces r ON r.cluster = k.cluster AND r.namespace = k.name
+WHERE k.kind = 'Namespace';
+
+-- The addresses of the Pods of regulated namespaces (status.podIP and status.podIPs), to attribute the requests of
+-- an egress proxy's log (Squid's client address) to them.
+CREATE VIEW logs_regulated_pod_addresses AS
+SELECT p.cluster, p.namespace, p.name, p.status->>'podIP' AS address
+FROM k8s_current p JOIN logs_regulated_namespaces n ON n.cluster = p.cluster AND n.namespace = p.namespace
+WHERE p.kind = 'Pod' AND coalesce(p.status->>'podIP', '') <> ''
+UNION
+SELECT p.cluster, p.namespace, p.name, a.value->>'ip'
+FROM k8s_current p JOIN logs_regulated_namespaces n ON n.cluster = p.cluster AND n.namespace = p.namespace,
+     json_each(p.status->'podIPs') a
+WHERE p.kind = 'Pod' AND coalesce(a.value->>'ip', '') <> '';
+
+-- Pods and workloads (pod templates) of regulated namespaces on the node's network (spec.hostNetwork): their
+-- connections leave with the node's address and identity (Cilium's reserved:host), never with their namespace.
+CREATE VIEW logs_regulated_host_network AS
+SELECT c.*
+FROM k8s_current c JOIN logs_regulated_namespaces n ON n.cluster = c.cluster AND n.namespace = c.namespace
+WHERE c.kind IN ('Pod', 'Deployment', 'DaemonSet', 'StatefulSet', 'ReplicaSet', 'Job', 'CronJob')
+  AND coalesce(c.spec->>'hostNetwork', c.spec->'template'->'spec'->>'hostNetwork',
+               c.spec->'jobTemplate'->'spec'->'template'->'spec'->>'hostNetwork') = 'true';
+
 -- ConfigMaps labelled defensible.io/egress-allowlist=true; only those in an egress_allowlist_owners namespace
 -- are trusted (a team cannot allowlist its own egress).
 CREATE VIEW logs_allowlist_configmaps AS
@@ -134,34 +162,62 @@ SELECT cluster, namespace, coalesce('ConfigMap/' || name, 'parameter egress_allo
        location, source, run_id, artifact_sha256, collected_at
 FROM logs_address_lists WHERE problem IS NOT NULL;
 
--- Allowed egress from regulated namespaces to destinations outside the cluster, aggregated per source
--- workload, destination address or name and port, with the allowlist entry that admits it (NULL: none).
--- Outside the cluster: the flow names no destination namespace and its destination is Cilium's world
--- (labels reserved:world*, cidr:*, fqdn:*; identity 2, 9 or 10), or, when the log gives neither labels
--- nor identity, its IPv4 address is not in internal_cidrs (IPv6: not ULA, link-local or loopback).
+-- Allowed egress from regulated namespaces (and namespaces the inventory does not hold: `unlisted`) to
+-- destinations outside the cluster, aggregated per source workload, destination address or name and port, with
+-- the allowlist entry that admits it (NULL: none); a flow whose address maps to several names (Hubble's
+-- destination_names) counts for each name. Outside the cluster: the flow names no destination namespace
+-- and its destination is Cilium's world (labels reserved:world*, cidr:*, fqdn:*; identity 2, 9 or 10, or a
+-- CIDR identity, 16777217-33554431), or, when the log gives neither labels nor identity, its IPv4 address is
+-- not in internal_cidrs (IPv6: not ULA, link-local or loopback).
 CREATE VIEW logs_regulated_egress AS
 WITH pairs AS (  -- grouped on the columns read below first: each expression runs once per group, not per flow
     SELECT f.cluster, f.src_namespace, f.src_pod, f.src_ip, f.dst_fqdn, f.dst_ip, f.dst_port, f.dst_namespace,
            f.dst_labels, f.dst_identity, count(*) AS flows, min(f.ts) AS first_ts, max(f.ts) AS last_ts,
            min({'ts': f.ts, 'artifact_sha256': f.artifact_sha256, 'run_id': f.run_id, 'source': f.source,
-                'collected_at': f.collected_at}) AS example
+                'collected_at': f.collected_at}) AS example, n.namespace IS NULL AS unlisted
     FROM logs_flows f
-    JOIN logs_regulated_namespaces n ON n.cluster = f.cluster AND n.namespace = f.src_namespace
-    WHERE f.verdict = 'allow' AND coalesce(f.direction, 'egress') = 'egress'
+    LEFT JOIN logs_namespaces n ON n.cluster = f.cluster AND n.namespace = f.src_namespace
+    WHERE f.verdict = 'allow' AND coalesce(f.direction, 'egress') = 'egress' AND f.src_namespace <> ''
+      AND coalesce(n.regulated, true)
     GROUP BY ALL
-), regulated AS (
+), proxied AS (  -- requests an egress proxy (Squid) let through for a regulated Pod, told by the client address
+    SELECT a.cluster, a.namespace AS src_namespace, a.name AS src_pod, h.src_ip,
+           CASE WHEN NOT regexp_full_match(h.host, '[0-9.]+|[0-9a-f:.]*:[0-9a-f:.]*') THEN h.host END AS dst_fqdn,
+           CASE WHEN regexp_full_match(h.host, '[0-9.]+|[0-9a-f:.]*:[0-9a-f:.]*') THEN h.host
+                ELSE nullif(h.upstream_host, '-') END AS dst_ip,
+           h.port AS dst_port, count(*) AS flows, min(h.ts) AS first_ts, max(h.ts) AS last_ts,
+           min({'ts': h.ts, 'artifact_sha256': h.artifact_sha256, 'run_id': h.run_id, 'source': h.source,
+                'collected_at': h.collected_at}) AS example
+    FROM (SELECT *, lower(CASE WHEN starts_with(authority, '[') THEN regexp_extract(authority, '^\[([^\]]*)\]', 1)
+                               ELSE regexp_replace(authority, ':[0-9]*$', '') END) AS host,
+                 TRY_CAST(nullif(regexp_extract(authority, ':([0-9]+)$', 1), '') AS INTEGER) AS port
+          FROM logs_http WHERE log_format = 'squid' AND verdict = 'allow' AND coalesce(authority, '') <> '') h
+    JOIN logs_regulated_pod_addresses a ON a.cluster = h.cluster AND a.address = h.src_ip
+    GROUP BY ALL
+), judged AS (
+    SELECT *, false AS via_proxy FROM pairs
+    UNION ALL
+    SELECT cluster, src_namespace, src_pod, src_ip, dst_fqdn, dst_ip, dst_port, NULL, NULL, NULL, flows, first_ts,
+           last_ts, example, false, true
+    FROM proxied
+), regulated AS (  -- one row per name of the destination (Hubble: every name its address maps to)
     SELECT f.*,
            coalesce(regexp_replace(f.src_pod, '-[bcdfghjklmnpqrstvwxz2456789]{6,10}-[bcdfghjklmnpqrstvwxz2456789]{5}$'
                                               || '|-[bcdfghjklmnpqrstvwxz2456789]{5}$', ''), f.src_ip) AS workload,
-           nullif(rtrim(lower(f.dst_fqdn), '.'), '') AS fqdn,
+           nullif(rtrim(lower(trim(t.name)), '.'), '') AS fqdn,
            CASE WHEN regexp_full_match(f.dst_ip, '[0-9]{1,3}(\.[0-9]{1,3}){3}') THEN logs_ipv4_int(f.dst_ip) END AS dst_int,
            coalesce(f.dst_labels, []) AS labels
-    FROM pairs f
+    FROM judged f, unnest(string_split(coalesce(f.dst_fqdn, ''), ',')) AS t(name)
 ), classified AS (
     SELECT *,
-           CASE WHEN dst_namespace IS NOT NULL THEN false
+           CASE WHEN via_proxy  -- a cluster-local name (one label, or a Service's *.svc.*) or an internal address
+                THEN NOT coalesce(regexp_matches(fqdn, '^[^.]*$|\.svc(\.|$)'), false)
+                     AND NOT EXISTS (SELECT 1 FROM logs_address_lists i
+                                     WHERE i.list = 'internal' AND i.kind = 'cidr' AND dst_int BETWEEN i.first_int AND i.last_int)
+                WHEN dst_namespace IS NOT NULL THEN false
                 WHEN array_length([l FOR l IN labels IF l LIKE 'reserved:world%' OR l LIKE 'cidr:%' OR l LIKE 'fqdn:%']) > 0
-                  OR dst_identity IN ('2', '9', '10') THEN true
+                  OR dst_identity IN ('2', '9', '10')
+                  OR TRY_CAST(dst_identity AS BIGINT) BETWEEN 16777217 AND 33554431 THEN true  -- CIDR identities
                 WHEN array_length(labels) > 0 OR dst_identity IS NOT NULL THEN false  -- host, remote-node, kube-apiserver…
                 WHEN dst_int IS NOT NULL THEN NOT EXISTS (
                     SELECT 1 FROM logs_address_lists i
@@ -170,7 +226,7 @@ WITH pairs AS (  -- grouped on the columns read below first: each expression run
                 ELSE false END AS external
     FROM regulated
 ), grouped AS (
-    SELECT cluster, src_namespace AS namespace, workload, coalesce(fqdn, dst_ip) AS destination, fqdn, dst_ip,
+    SELECT cluster, src_namespace AS namespace, unlisted, workload, coalesce(fqdn, dst_ip) AS destination, fqdn, dst_ip,
            dst_int, dst_port AS port, CAST(sum(flows) AS BIGINT) AS flows, min(first_ts) AS first_ts,
            max(last_ts) AS last_ts, min(example) AS example
     FROM classified
@@ -187,12 +243,12 @@ FROM grouped g;
 
 -- One row per source workload, destination and port, allowed or not, citing the earliest flow.
 CREATE VIEW logs_regulated_egress_summary AS
-SELECT e.cluster, e.namespace, e.workload, e.destination, e.port, e.allowed,
+SELECT e.cluster, e.namespace, e.unlisted, e.workload, e.destination, e.port, e.allowed,
        string_agg(DISTINCT e.dst_ip, ', ' ORDER BY e.dst_ip) AS addresses,
        sum(e.flows) AS flows, min(e.first_ts) AS first_ts, max(e.last_ts) AS last_ts,
        min(e.allowed_by) AS allowed_by, min(e.example) AS example
 FROM (SELECT *, allowed_by IS NOT NULL AS allowed FROM logs_regulated_egress) e
-GROUP BY e.cluster, e.namespace, e.workload, e.destination, e.port, e.allowed;
+GROUP BY e.cluster, e.namespace, e.unlisted, e.workload, e.destination, e.port, e.allowed;
 
 -- policy-denies-visible --------------------------------------------------------------------------------
 
