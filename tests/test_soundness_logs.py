@@ -1,10 +1,11 @@
-"""Soundness counter-examples for the logs pack's claims, spec-first.
+"""Soundness counter-examples for the logs pack's claims and the reachability pack's egress and DNS claims.
 
 A compliant baseline — a regulated namespace whose only external egress is to its allowlisted payments provider,
 Hubble flows every ten minutes with NetworkPolicy drops, traceable Istio access log lines — on which
 egress-controlled, policy-denies-visible and incidents-traceable are satisfied; then one-change overlays, each
 derived from the upstream documentation named in its ``source``, that must turn exactly their claim into a gap
-whose rows name the offending object, the other claims keeping their baseline verdicts.
+whose rows name the offending object, the other claims keeping their baseline verdicts. The reachability cases
+change the compliant baselines of test_pack_reachability (egress) and test_dns_exceptions (DNS).
 """
 
 from __future__ import annotations
@@ -17,11 +18,16 @@ from typing import Any
 
 import pytest
 from helpers import write
+from test_dns_exceptions import TCP, UDP, egress_to
+from test_dns_exceptions import manifests as dns_manifests
 from test_pack_logs import API_POD, NAMESPACES, access, at, flow
+from test_pack_reachability import BASE as REACHABILITY_BASE
+from test_pack_reachability import DB, judge
 
 from collector.claims import ClaimResult, Settings, evaluate_pack, load_pack, resolve_pack
 from collector.runner import run_source
 from collector.store import Store
+from sources.analysis.source import AnalysisSource
 from sources.kubernetes.source import KubernetesSource
 from sources.logs.source import LogsSource
 
@@ -332,3 +338,74 @@ def test_each_change_is_a_gap_of_its_claim_naming_the_offender(store: Store, tmp
     if result.verdict != "gap" or not any(case.names in text for text in texts):
         raise ClaimMissed(f"{case.claim}: {result.verdict}, gaps {texts}")
     assert verdicts(results) == BASELINE_VERDICTS | {case.claim: "gap"}
+
+
+# reachability: egress-restricted-by-policy and dns-exceptions-modelled --------------------------------------------
+
+EGRESS_RULE = "  egress: [{to: [{ipBlock: {cidr: 10.1.0.0/16}}], ports: [{port: 5432}]}]"
+ANP_DENY_DNS = """
+apiVersion: policy.networking.k8s.io/v1alpha1
+kind: AdminNetworkPolicy
+metadata: {name: no-dns-egress}
+spec:
+  priority: 10
+  subject: {namespaces: {matchLabels: {kubernetes.io/metadata.name: shop}}}
+  egress:
+  - action: Deny
+    to: [{namespaces: {matchLabels: {kubernetes.io/metadata.name: kube-system}}}]
+    ports: [{portNumber: {protocol: UDP, port: 53}}, {portNumber: {protocol: TCP, port: 53}}]
+"""
+
+
+@dataclass(frozen=True)
+class PolicyCase:
+    """One change to a reachability baseline (shop/api may reach 10.1.0.0/16 on 5432; shop resolves names through
+    CoreDNS), the claim it must turn into a gap and a name some gap row must carry."""
+
+    claim: str
+    names: str
+    manifests: str
+    source: str
+
+
+POLICY_CASES: dict[str, PolicyCase] = {
+    "ipblock-host-bits": PolicyCase(
+        "egress-restricted-by-policy",
+        "10.0.0.0-10.255.255.255",
+        REACHABILITY_BASE.replace(EGRESS_RULE, EGRESS_RULE.replace("10.1.0.0/16", "10.1.0.5/8")),
+        "https://github.com/kubernetes/enhancements/issues/4858 (KEP-4858 IP/CIDR validation: non-canonical "
+        "CIDRs such as 10.1.0.5/8 were accepted, net.ParseCIDR ignoring the host bits)",
+    ),
+    "ipv4-mapped-ipblock": PolicyCase(
+        "egress-restricted-by-policy",
+        "::ffff:0:0-::ffff:ffff:ffff",
+        REACHABILITY_BASE.replace(EGRESS_RULE, EGRESS_RULE[:-1] + ", {to: [{ipBlock: {cidr: '::ffff:0.0.0.0/96'}}]}]"),
+        "https://kubernetes.io/docs/reference/kubernetes-api/policy-resources/network-policy-v1/ (ipBlock.cidr: "
+        "any IPv4 or IPv6 CIDR); RFC 4291 2.5.5.2 (IPv4-mapped IPv6 addresses)",
+    ),
+    "dns-peer-pod-selector-only": PolicyCase(
+        "dns-exceptions-modelled",
+        "shop/api",
+        dns_manifests(egress_to(UDP, TCP, peer="{podSelector: {matchLabels: {k8s-app: kube-dns}}}"), []),
+        "https://kubernetes.io/docs/concepts/services-networking/network-policies/ (a podSelector peer without a "
+        "namespaceSelector selects pods in the policy's own namespace)",
+    ),
+    "dns-admin-deny": PolicyCase(
+        "dns-exceptions-modelled",
+        "shop/web",
+        dns_manifests(ANP_DENY_DNS, []),
+        "https://network-policy-api.sigs.k8s.io/reference/spec/ (AdminNetworkPolicy Deny rules are evaluated "
+        "before, and override, NetworkPolicy)",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", POLICY_CASES)
+def test_each_policy_change_is_a_gap_of_its_claim_naming_the_offender(store: Store, tmp_path: Path, name: str) -> None:
+    case = POLICY_CASES[name]
+    path = write(tmp_path / "objects.yaml", case.manifests)
+    assert run_source(store, KubernetesSource(), {"paths": [str(path)], "cluster": "prod"}).status == "succeeded"
+    assert run_source(store, AnalysisSource(), {}).status == "succeeded"
+    result = judge(store, "reachability", case.claim, egress_allowlist=DB)
+    texts = [" ".join(str(v) for v in row) for row in result.gaps.rows]
+    assert result.verdict == "gap" and any(case.names in text for text in texts), texts
