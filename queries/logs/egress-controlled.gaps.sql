@@ -1,10 +1,14 @@
 -- One row per regulated source workload, destination and port whose allowed egress matched no allowlist entry
--- (a namespace the inventory does not hold may be regulated: its egress counts too), one per untrusted
+-- (a namespace the inventory does not hold, and an egress proxy's client no Pod holds, may be regulated: their
+-- egress counts too), one per untrusted
 -- allowlist ConfigMap or unusable allowlist entry (logs_allowlist_problems), and one per host-network Pod or
 -- workload of a regulated namespace, whose egress no flow log attributes to it.
 SELECT e.cluster, e.namespace, e.workload AS object, e.destination, e.port, e.addresses, e.flows,
        e.first_ts, e.last_ts,
-       'allowed egress from ' || CASE WHEN e.unlisted THEN 'namespace ' || e.namespace
+       'allowed egress from ' || CASE WHEN e.namespace IS NULL
+                                       THEN 'client ' || e.workload || ' of an egress proxy (no Pod of the Kubernetes '
+                                            || 'inventory holds this address: it may have been a regulated one)'
+                                     WHEN e.unlisted THEN 'namespace ' || e.namespace
                                           || ' (not in the Kubernetes inventory: it may be regulated)'
                                      ELSE 'regulated namespace ' || e.namespace END
          || ' to ' || e.destination || coalesce(' port ' || e.port, '')
