@@ -5,6 +5,14 @@ CREATE OR REPLACE TEMP MACRO logs_ipv4_int(address) AS
     TRY_CAST(split_part(address, '.', 1) AS BIGINT) * 16777216 + TRY_CAST(split_part(address, '.', 2) AS BIGINT) * 65536
     + TRY_CAST(split_part(address, '.', 3) AS BIGINT) * 256 + TRY_CAST(split_part(address, '.', 4) AS BIGINT);
 
+-- The host and the port of an authority (host, host:port, [IPv6], [IPv6]:port), the host lower-cased.
+CREATE OR REPLACE TEMP MACRO logs_host(authority) AS
+    lower(CASE WHEN starts_with(authority, '[') THEN regexp_extract(authority, '^\[([^\]]*)\]', 1)
+               WHEN regexp_full_match(authority, '[^:]*:[0-9]*') THEN split_part(authority, ':', 1)
+               ELSE authority END);
+CREATE OR REPLACE TEMP MACRO logs_port(authority) AS
+    TRY_CAST(nullif(regexp_extract(authority, '^(\[[^\]]*\]|[^:]*):([0-9]+)$', 2), '') AS INTEGER);
+
 -- The window the claims judge: each bound is a parameter, NULL = open.
 CREATE VIEW logs_window AS
 SELECT CAST(getvariable('window_since') AS TIMESTAMPTZ) AS since,
@@ -32,6 +40,73 @@ FROM logs_window w;
 CREATE VIEW logs_origins AS
 SELECT run_id, artifact_sha256, min(origin) AS origin FROM log_artifacts GROUP BY ALL;
 
+-- gateways (incidents-traceable; egress-controlled reads egress gateways' access logs) ------------------
+
+-- The gateways that must write access logs, per cluster: every Gateway API Gateway, every Istio Gateway but
+-- egress gateways (selector istio=egressgateway, Istio's egress gateway), every IngressClass and every class
+-- an Ingress names (spec.ingressClassName or the kubernetes.io/ingress.class annotation) that is not listed.
+-- `gateway` is how access logs name it (namespace/name; an IngressClass by its name); `selector` the labels of
+-- its proxies and `proxy_namespace` where they run (NULL: any namespace).
+CREATE VIEW logs_gateways AS
+WITH ingress_classes AS (
+    SELECT *, coalesce(spec->>'ingressClassName', annotations->>'kubernetes.io/ingress.class') AS class
+    FROM k8s_current WHERE kind = 'Ingress'
+)
+SELECT cluster, kind, namespace || '/' || name AS gateway, json_object('gateway.networking.k8s.io/gateway-name', name)
+         AS selector, namespace AS proxy_namespace, false AS egress,
+       location, source, run_id, artifact_sha256, collected_at
+FROM k8s_current WHERE kind = 'Gateway'
+UNION ALL
+SELECT cluster, kind, namespace || '/' || name, spec->'selector', NULL, (spec->'selector'->>'istio') = 'egressgateway',
+       location, source, run_id, artifact_sha256, collected_at
+FROM k8s_current WHERE kind = 'Gateway.networking.istio.io'
+UNION ALL
+SELECT cluster, kind, name, NULL, NULL, false, location, source, run_id, artifact_sha256, collected_at
+FROM k8s_current WHERE kind = 'IngressClass'
+UNION ALL
+SELECT cluster, 'IngressClass', class, NULL, NULL, false, location, source, run_id, artifact_sha256, collected_at
+FROM ingress_classes i
+WHERE class IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM k8s_current c WHERE c.kind = 'IngressClass' AND c.cluster = i.cluster AND c.name = i.class)
+QUALIFY row_number() OVER (PARTITION BY cluster, class ORDER BY namespace, name) = 1;  -- cites its first Ingress
+
+-- The names under which access logs may name each gateway: the gateway itself, and the Pods and workloads
+-- (Deployment, DaemonSet, StatefulSet pod templates) carrying its selector: Gateway API proxies are labelled
+-- gateway.networking.k8s.io/gateway-name in the Gateway's namespace (Istio and most implementations) or
+-- gateway.envoyproxy.io/owning-gateway-name and -namespace (Envoy Gateway); Istio Gateways select by spec.selector.
+CREATE VIEW logs_gateway_names AS
+WITH proxies AS (
+    SELECT cluster, namespace, name, labels FROM k8s_current WHERE kind = 'Pod'
+    UNION ALL
+    SELECT cluster, namespace, name, spec->'template'->'metadata'->'labels' FROM k8s_current
+    WHERE kind IN ('Deployment', 'DaemonSet', 'StatefulSet')
+), selectors AS (
+    SELECT cluster, kind, gateway, selector, proxy_namespace FROM logs_gateways WHERE selector IS NOT NULL
+    UNION ALL
+    SELECT cluster, kind, gateway, json_object('gateway.envoyproxy.io/owning-gateway-name', split_part(gateway, '/', 2),
+                                         'gateway.envoyproxy.io/owning-gateway-namespace', split_part(gateway, '/', 1)),
+           NULL
+    FROM logs_gateways WHERE kind = 'Gateway'
+)
+SELECT cluster, kind, gateway, gateway AS name FROM logs_gateways
+UNION
+SELECT s.cluster, s.kind, s.gateway, p.namespace || '/' || p.name
+FROM selectors s JOIN proxies p ON p.cluster = s.cluster AND (s.proxy_namespace IS NULL OR p.namespace = s.proxy_namespace)
+WHERE array_length(json_keys(s.selector)) > 0
+  AND array_length(list_filter(json_keys(s.selector), lambda k: (p.labels->>k) IS DISTINCT FROM (s.selector->>k))) = 0;
+
+-- Each gateway named by Envoy access log records (the input's `gateway`, or the pod of a kubelet log path):
+-- by its own name, a proxy's, or a proxy's pod (the name without a ReplicaSet hash and random suffix, a
+-- DaemonSet's random suffix or a StatefulSet's ordinal).
+CREATE VIEW logs_http_gateways AS
+SELECT DISTINCT v.cluster, v.value, g.gateway, g.kind, g.egress
+FROM (SELECT DISTINCT cluster, gateway AS value FROM logs_http WHERE log_format = 'envoy' AND gateway IS NOT NULL) v
+JOIN logs_gateway_names n
+  ON n.cluster = v.cluster
+ AND n.name IN (v.value, regexp_replace(v.value, '-[bcdfghjklmnpqrstvwxz2456789]{6,10}-[bcdfghjklmnpqrstvwxz2456789]{5}$'
+                                                 || '|-[bcdfghjklmnpqrstvwxz2456789]{5}$|-[0-9]+$', ''))
+JOIN logs_gateways g ON g.cluster = n.cluster AND g.kind = n.kind AND g.gateway = n.gateway;
+
 -- egress-controlled ------------------------------------------------------------------------------------
 
 CREATE VIEW logs_regulated_namespaces AS
@@ -39,6 +114,36 @@ SELECT cluster, name AS namespace
 FROM k8s_current
 WHERE kind = 'Namespace'
   AND (labels->>split_part(getvariable('regulated_label'), '=', 1)) = split_part(getvariable('regulated_label'), '=', 2);
+
+-- Every Namespace of the inventory and whether it is regulated: a namespace the inventory does not hold (deleted
+-- before the collection, or of a cluster whose Namespaces were not collected) may have been, so it is judged too.
+CREATE VIEW logs_namespaces AS
+SELECT k.cluster, k.name AS namespace, r.namespace IS NOT NULL AS regulated
+FROM k8s_current k LEFT JOIN logs_regulated_namespaces r ON r.cluster = k.cluster AND r.namespace = k.name
+WHERE k.kind = 'Namespace';
+
+-- The addresses of the Pods of the inventory (status.podIP and status.podIPs), to attribute the requests of an
+-- egress proxy's log (its client address) to them; `regulated` as their namespace's (unknown: true, `unlisted`).
+CREATE VIEW logs_pod_addresses AS
+WITH addresses AS (
+    SELECT cluster, namespace, name, status->>'podIP' AS address FROM k8s_current WHERE kind = 'Pod'
+    UNION
+    SELECT p.cluster, p.namespace, p.name, a.value->>'ip'
+    FROM k8s_current p, json_each(p.status->'podIPs') a
+    WHERE p.kind = 'Pod'
+)
+SELECT a.*, coalesce(n.regulated, true) AS regulated, n.namespace IS NULL AS unlisted
+FROM addresses a LEFT JOIN logs_namespaces n ON n.cluster = a.cluster AND n.namespace = a.namespace
+WHERE coalesce(a.address, '') <> '';
+
+-- Pods and workloads (pod templates) of regulated namespaces on the node's network (spec.hostNetwork): their
+-- connections leave with the node's address and identity (Cilium's reserved:host), never with their namespace.
+CREATE VIEW logs_regulated_host_network AS
+SELECT c.*
+FROM k8s_current c JOIN logs_regulated_namespaces n ON n.cluster = c.cluster AND n.namespace = c.namespace
+WHERE c.kind IN ('Pod', 'Deployment', 'DaemonSet', 'StatefulSet', 'ReplicaSet', 'Job', 'CronJob')
+  AND coalesce(c.spec->>'hostNetwork', c.spec->'template'->'spec'->>'hostNetwork',
+               c.spec->'jobTemplate'->'spec'->'template'->'spec'->>'hostNetwork') = 'true';
 
 -- ConfigMaps labelled defensible.io/egress-allowlist=true; only those in an egress_allowlist_owners namespace
 -- are trusted (a team cannot allowlist its own egress).
@@ -134,34 +239,74 @@ SELECT cluster, namespace, coalesce('ConfigMap/' || name, 'parameter egress_allo
        location, source, run_id, artifact_sha256, collected_at
 FROM logs_address_lists WHERE problem IS NOT NULL;
 
--- Allowed egress from regulated namespaces to destinations outside the cluster, aggregated per source
--- workload, destination address or name and port, with the allowlist entry that admits it (NULL: none).
--- Outside the cluster: the flow names no destination namespace and its destination is Cilium's world
--- (labels reserved:world*, cidr:*, fqdn:*; identity 2, 9 or 10), or, when the log gives neither labels
--- nor identity, its IPv4 address is not in internal_cidrs (IPv6: not ULA, link-local or loopback).
+-- Allowed egress from regulated namespaces (and namespaces the inventory does not hold: `unlisted`) to
+-- destinations outside the cluster, aggregated per source workload, destination address or name and port, with
+-- the allowlist entry that admits it (NULL: none); a flow whose address maps to several names (Hubble's
+-- destination_names) counts for each name. Outside the cluster: the flow names no destination namespace
+-- and its destination is Cilium's world (labels reserved:world*, cidr:*, fqdn:*; identity 2, 9 or 10, or a
+-- CIDR identity, 16777217-33554431), or, when the log gives neither labels nor identity, its IPv4 address is
+-- not in internal_cidrs (IPv6: not ULA, link-local or loopback).
 CREATE VIEW logs_regulated_egress AS
 WITH pairs AS (  -- grouped on the columns read below first: each expression runs once per group, not per flow
     SELECT f.cluster, f.src_namespace, f.src_pod, f.src_ip, f.dst_fqdn, f.dst_ip, f.dst_port, f.dst_namespace,
            f.dst_labels, f.dst_identity, count(*) AS flows, min(f.ts) AS first_ts, max(f.ts) AS last_ts,
            min({'ts': f.ts, 'artifact_sha256': f.artifact_sha256, 'run_id': f.run_id, 'source': f.source,
-                'collected_at': f.collected_at}) AS example
+                'collected_at': f.collected_at}) AS example, n.namespace IS NULL AS unlisted
     FROM logs_flows f
-    JOIN logs_regulated_namespaces n ON n.cluster = f.cluster AND n.namespace = f.src_namespace
-    WHERE f.verdict = 'allow' AND coalesce(f.direction, 'egress') = 'egress'
+    LEFT JOIN logs_namespaces n ON n.cluster = f.cluster AND n.namespace = f.src_namespace
+    WHERE f.verdict = 'allow' AND coalesce(f.direction, 'egress') = 'egress' AND f.src_namespace <> ''
+      AND coalesce(n.regulated, true)
     GROUP BY ALL
-), regulated AS (
+), proxied AS (
+    -- requests an egress proxy let through for a regulated Pod (told by the client address) or for a client no
+    -- Pod of the inventory holds (a pod gone since may have been a regulated one)
+    SELECT h.cluster, a.namespace AS src_namespace, a.name AS src_pod, h.src_ip,
+           CASE WHEN NOT regexp_full_match(h.host, '[0-9.]+|[0-9a-f:.]*:[0-9a-f:.]*') THEN h.host END AS dst_fqdn,
+           CASE WHEN regexp_full_match(h.host, '[0-9.]+|[0-9a-f:.]*:[0-9a-f:.]*') THEN h.host
+                ELSE logs_host(nullif(h.upstream_host, '-')) END AS dst_ip,
+           h.port AS dst_port, count(*) AS flows, min(h.ts) AS first_ts, max(h.ts) AS last_ts,
+           min({'ts': h.ts, 'artifact_sha256': h.artifact_sha256, 'run_id': h.run_id, 'source': h.source,
+                'collected_at': h.collected_at}) AS example, coalesce(a.unlisted, true) AS unlisted
+    FROM (SELECT *, logs_host(target) AS host, logs_port(target) AS port
+          FROM (SELECT ts, cluster, src_ip, upstream_host, verdict, source, run_id, artifact_sha256, collected_at,
+                       authority AS target
+                FROM logs_http WHERE log_format = 'squid'
+                UNION ALL  -- an egress gateway's: the authority, else its upstream cluster's host and port
+                SELECT ts, cluster, src_ip, upstream_host, verdict, source, run_id, artifact_sha256, collected_at,
+                       coalesce(nullif(h.authority, '-'), nullif(split_part(h.upstream_cluster, '|', 4), '')
+                                                            || ':' || split_part(h.upstream_cluster, '|', 2))
+                FROM logs_http h
+                WHERE h.log_format = 'envoy'
+                  AND EXISTS (SELECT 1 FROM logs_http_gateways g
+                              WHERE g.egress AND g.cluster = h.cluster AND g.value = h.gateway))
+          WHERE verdict = 'allow' AND coalesce(target, '') NOT IN ('', '-')) h
+    LEFT JOIN logs_pod_addresses a ON a.cluster = h.cluster AND a.address = h.src_ip
+    WHERE coalesce(a.regulated, true)
+    GROUP BY ALL
+), judged AS (
+    SELECT *, false AS via_proxy FROM pairs
+    UNION ALL
+    SELECT cluster, src_namespace, src_pod, src_ip, dst_fqdn, dst_ip, dst_port, NULL, NULL, NULL, flows, first_ts,
+           last_ts, example, unlisted, true
+    FROM proxied
+), regulated AS (  -- one row per name of the destination (Hubble: every name its address maps to)
     SELECT f.*,
            coalesce(regexp_replace(f.src_pod, '-[bcdfghjklmnpqrstvwxz2456789]{6,10}-[bcdfghjklmnpqrstvwxz2456789]{5}$'
                                               || '|-[bcdfghjklmnpqrstvwxz2456789]{5}$', ''), f.src_ip) AS workload,
-           nullif(rtrim(lower(f.dst_fqdn), '.'), '') AS fqdn,
+           nullif(rtrim(lower(trim(t.name)), '.'), '') AS fqdn,
            CASE WHEN regexp_full_match(f.dst_ip, '[0-9]{1,3}(\.[0-9]{1,3}){3}') THEN logs_ipv4_int(f.dst_ip) END AS dst_int,
            coalesce(f.dst_labels, []) AS labels
-    FROM pairs f
+    FROM judged f, unnest(string_split(coalesce(f.dst_fqdn, ''), ',')) AS t(name)
 ), classified AS (
     SELECT *,
-           CASE WHEN dst_namespace IS NOT NULL THEN false
+           CASE WHEN via_proxy  -- a cluster-local name (one label, or a Service's *.svc.*) or an internal address
+                THEN NOT coalesce(regexp_matches(fqdn, '^[^.]*$|\.svc(\.|$)'), false)
+                     AND NOT EXISTS (SELECT 1 FROM logs_address_lists i
+                                     WHERE i.list = 'internal' AND i.kind = 'cidr' AND dst_int BETWEEN i.first_int AND i.last_int)
+                WHEN dst_namespace IS NOT NULL THEN false
                 WHEN array_length([l FOR l IN labels IF l LIKE 'reserved:world%' OR l LIKE 'cidr:%' OR l LIKE 'fqdn:%']) > 0
-                  OR dst_identity IN ('2', '9', '10') THEN true
+                  OR dst_identity IN ('2', '9', '10')
+                  OR TRY_CAST(dst_identity AS BIGINT) BETWEEN 16777217 AND 33554431 THEN true  -- CIDR identities
                 WHEN array_length(labels) > 0 OR dst_identity IS NOT NULL THEN false  -- host, remote-node, kube-apiserver…
                 WHEN dst_int IS NOT NULL THEN NOT EXISTS (
                     SELECT 1 FROM logs_address_lists i
@@ -170,7 +315,7 @@ WITH pairs AS (  -- grouped on the columns read below first: each expression run
                 ELSE false END AS external
     FROM regulated
 ), grouped AS (
-    SELECT cluster, src_namespace AS namespace, workload, coalesce(fqdn, dst_ip) AS destination, fqdn, dst_ip,
+    SELECT cluster, src_namespace AS namespace, unlisted, workload, coalesce(fqdn, dst_ip) AS destination, fqdn, dst_ip,
            dst_int, dst_port AS port, CAST(sum(flows) AS BIGINT) AS flows, min(first_ts) AS first_ts,
            max(last_ts) AS last_ts, min(example) AS example
     FROM classified
@@ -187,12 +332,12 @@ FROM grouped g;
 
 -- One row per source workload, destination and port, allowed or not, citing the earliest flow.
 CREATE VIEW logs_regulated_egress_summary AS
-SELECT e.cluster, e.namespace, e.workload, e.destination, e.port, e.allowed,
+SELECT e.cluster, e.namespace, e.unlisted, e.workload, e.destination, e.port, e.allowed,
        string_agg(DISTINCT e.dst_ip, ', ' ORDER BY e.dst_ip) AS addresses,
        sum(e.flows) AS flows, min(e.first_ts) AS first_ts, max(e.last_ts) AS last_ts,
        min(e.allowed_by) AS allowed_by, min(e.example) AS example
 FROM (SELECT *, allowed_by IS NOT NULL AS allowed FROM logs_regulated_egress) e
-GROUP BY e.cluster, e.namespace, e.workload, e.destination, e.port, e.allowed;
+GROUP BY e.cluster, e.namespace, e.unlisted, e.workload, e.destination, e.port, e.allowed;
 
 -- policy-denies-visible --------------------------------------------------------------------------------
 
@@ -310,71 +455,6 @@ WHERE (w.since IS NULL OR s.last_ts IS NULL OR s.last_ts >= w.since)
   AND (w.until IS NULL OR s.first_ts IS NULL OR s.first_ts < w.until);
 
 -- incidents-traceable ----------------------------------------------------------------------------------
-
--- The gateways that must write access logs, per cluster: every Gateway API Gateway, every Istio Gateway but
--- egress gateways (selector istio=egressgateway, Istio's egress gateway), every IngressClass and every class
--- an Ingress names (spec.ingressClassName or the kubernetes.io/ingress.class annotation) that is not listed.
--- `gateway` is how access logs name it (namespace/name; an IngressClass by its name); `selector` the labels of
--- its proxies and `proxy_namespace` where they run (NULL: any namespace).
-CREATE VIEW logs_gateways AS
-WITH ingress_classes AS (
-    SELECT *, coalesce(spec->>'ingressClassName', annotations->>'kubernetes.io/ingress.class') AS class
-    FROM k8s_current WHERE kind = 'Ingress'
-)
-SELECT cluster, kind, namespace || '/' || name AS gateway, json_object('gateway.networking.k8s.io/gateway-name', name)
-         AS selector, namespace AS proxy_namespace, false AS egress,
-       location, source, run_id, artifact_sha256, collected_at
-FROM k8s_current WHERE kind = 'Gateway'
-UNION ALL
-SELECT cluster, kind, namespace || '/' || name, spec->'selector', NULL, (spec->'selector'->>'istio') = 'egressgateway',
-       location, source, run_id, artifact_sha256, collected_at
-FROM k8s_current WHERE kind = 'Gateway.networking.istio.io'
-UNION ALL
-SELECT cluster, kind, name, NULL, NULL, false, location, source, run_id, artifact_sha256, collected_at
-FROM k8s_current WHERE kind = 'IngressClass'
-UNION ALL
-SELECT cluster, 'IngressClass', class, NULL, NULL, false, location, source, run_id, artifact_sha256, collected_at
-FROM ingress_classes i
-WHERE class IS NOT NULL
-  AND NOT EXISTS (SELECT 1 FROM k8s_current c WHERE c.kind = 'IngressClass' AND c.cluster = i.cluster AND c.name = i.class)
-QUALIFY row_number() OVER (PARTITION BY cluster, class ORDER BY namespace, name) = 1;  -- cites its first Ingress
-
--- The names under which access logs may name each gateway: the gateway itself, and the Pods and workloads
--- (Deployment, DaemonSet, StatefulSet pod templates) carrying its selector: Gateway API proxies are labelled
--- gateway.networking.k8s.io/gateway-name in the Gateway's namespace (Istio and most implementations) or
--- gateway.envoyproxy.io/owning-gateway-name and -namespace (Envoy Gateway); Istio Gateways select by spec.selector.
-CREATE VIEW logs_gateway_names AS
-WITH proxies AS (
-    SELECT cluster, namespace, name, labels FROM k8s_current WHERE kind = 'Pod'
-    UNION ALL
-    SELECT cluster, namespace, name, spec->'template'->'metadata'->'labels' FROM k8s_current
-    WHERE kind IN ('Deployment', 'DaemonSet', 'StatefulSet')
-), selectors AS (
-    SELECT cluster, kind, gateway, selector, proxy_namespace FROM logs_gateways WHERE selector IS NOT NULL
-    UNION ALL
-    SELECT cluster, kind, gateway, json_object('gateway.envoyproxy.io/owning-gateway-name', split_part(gateway, '/', 2),
-                                         'gateway.envoyproxy.io/owning-gateway-namespace', split_part(gateway, '/', 1)),
-           NULL
-    FROM logs_gateways WHERE kind = 'Gateway'
-)
-SELECT cluster, kind, gateway, gateway AS name FROM logs_gateways
-UNION
-SELECT s.cluster, s.kind, s.gateway, p.namespace || '/' || p.name
-FROM selectors s JOIN proxies p ON p.cluster = s.cluster AND (s.proxy_namespace IS NULL OR p.namespace = s.proxy_namespace)
-WHERE array_length(json_keys(s.selector)) > 0
-  AND array_length(list_filter(json_keys(s.selector), lambda k: (p.labels->>k) IS DISTINCT FROM (s.selector->>k))) = 0;
-
--- Each gateway named by Envoy access log records (the input's `gateway`, or the pod of a kubelet log path):
--- by its own name, a proxy's, or a proxy's pod (the name without a ReplicaSet hash and random suffix, a
--- DaemonSet's random suffix or a StatefulSet's ordinal).
-CREATE VIEW logs_http_gateways AS
-SELECT DISTINCT v.cluster, v.value, g.gateway, g.kind, g.egress
-FROM (SELECT DISTINCT cluster, gateway AS value FROM logs_http WHERE log_format = 'envoy' AND gateway IS NOT NULL) v
-JOIN logs_gateway_names n
-  ON n.cluster = v.cluster
- AND n.name IN (v.value, regexp_replace(v.value, '-[bcdfghjklmnpqrstvwxz2456789]{6,10}-[bcdfghjklmnpqrstvwxz2456789]{5}$'
-                                                 || '|-[bcdfghjklmnpqrstvwxz2456789]{5}$|-[0-9]+$', ''))
-JOIN logs_gateways g ON g.cluster = n.cluster AND g.kind = n.kind AND g.gateway = n.gateway;
 
 -- Each Envoy access log record but an egress gateway's (Squid's and egress gateways' lines are egress
 -- evidence only) and the fields it lacks. The route is its name, else the authority and path it was matched

@@ -5,8 +5,10 @@ flow, which is read too); ``lost_events`` and ``node_status`` lines (and other n
 as skipped. Times are RFC 3339 with
 nanoseconds (kept to the microsecond). DROPPED (and ERROR) flows are denies with ``drop_reason_desc`` (else the
 numeric ``drop_reason``) as the reason; the policy named by ``*_denied_by``/``*_allowed_by`` is recorded when
-Hubble gives it. The cluster is the ``io.cilium.k8s.policy.cluster`` label of the local endpoint (the
-destination of ingress flows and of egress replies, else the source) unless the input names one.
+Hubble gives it. ``dst_fqdn`` holds every name of ``destination_names`` (the names the destination address maps
+to in the source's DNS cache), comma-separated. The cluster is the ``io.cilium.k8s.policy.cluster`` label of
+the local endpoint (the destination of ingress flows and of egress replies, else the source) unless the input
+names one.
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ def select(first_line: str | None, spec: Mapping[str, Any]) -> str:
            fl.source.identity AS src_identity, fl.source.labels AS src_labels,
            fl.destination.namespace AS dst_namespace, fl.destination.pod_name AS dst_pod,
            fl.destination.identity AS dst_identity, fl.destination.labels AS dst_labels,
-           fl.destination_names[1] AS dst_fqdn,
+           nullif(array_to_string(fl.destination_names, ','), '') AS dst_fqdn,  -- every name, comma-separated
            lower(nullif(fl.traffic_direction, 'TRAFFIC_DIRECTION_UNKNOWN')) AS direction,
            CASE WHEN fl.verdict IN ({denied}) THEN 'deny' ELSE 'allow' END AS verdict,
            CASE WHEN fl.verdict IN ({denied})
