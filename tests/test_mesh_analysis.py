@@ -272,3 +272,12 @@ def test_destination_rules_apply_only_to_istio_gateways(classes: dict, class_nam
     [client] = analyze_client_tls(objects)
     assert client.originates_tls is applies, client.finding
     assert applies or f"GatewayClass {class_name}" in client.finding
+
+
+def test_an_argo_rollout_is_a_workload_and_one_with_a_workload_ref_is_its_deployment() -> None:
+    rollout = deploy("shop", "api", {"sidecar.istio.io/inject": "false"}, kind="Rollout")
+    by_ref = {"kind": "Rollout", "metadata": {"name": "web", "namespace": "shop"},
+              "spec": {"workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}}}  # fmt: skip
+    report = analyze_mesh([*MESH, ns("shop", **{"istio-injection": "enabled"}), rollout, by_ref, deploy("shop", "web")])
+    assert {(p.kind, p.workload, p.dataplane, p.encrypted) for p in report.ports if p.namespace == "shop"} == {
+        ("Rollout", "api", "none", False), ("Deployment", "web", "sidecar", True)}  # fmt: skip

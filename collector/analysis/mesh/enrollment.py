@@ -1,5 +1,8 @@
 """Mesh enrollment and effective mTLS, per workload (pod template) and port.
 
+Workloads are Pods and the controllers of pod templates, Argo Rollouts among them (a Rollout's ``spec.template`` is
+a Deployment's; one with a ``workloadRef`` instead is described by the Deployment it names).
+
 The rules, from the Istio documentation (1.26):
 
 Sidecar injection ("Controlling the injection policy", setup/additional-setup/sidecar-injection):
@@ -54,7 +57,7 @@ import yaml
 
 ROOT_NAMESPACE = "istio-system"
 WORKLOAD_KINDS = ("Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job",
-                  "CronJob")  # fmt: skip
+                  "CronJob", "Rollout")  # fmt: skip
 INJECTION_LABEL = "istio-injection"
 INJECT = "sidecar.istio.io/inject"
 PROXY = "istio-proxy"  # the injected sidecar container
@@ -161,8 +164,8 @@ def workloads(objects: list[dict]) -> tuple[list[Workload], list[Workload]]:
     }
     out, owned = [], []
     for o in objects:
-        if o["kind"] not in WORKLOAD_KINDS:
-            continue
+        if o["kind"] not in WORKLOAD_KINDS or (o["kind"] == "Rollout" and pod_template(o) is None):
+            continue  # a Rollout with a workloadRef instead of a template: the Deployment it names stands for it
         m = meta(o)
         owners = m.get("ownerReferences") or []
         spec = o.get("spec") or {}
