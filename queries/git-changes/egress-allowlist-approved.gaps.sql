@@ -18,10 +18,14 @@ SELECT cluster, namespace, 'ConfigMap/' || name AS object, repo, left(sha, 12) A
            WHEN fetch_status IS DISTINCT FROM 'fetched'
                THEN 'reviews of #' || pr_number || ' (its last change) not collected'
                     || coalesce(': ' || fetch_error, '')
+           WHEN pr_problem IS NOT NULL
+               THEN 'its last change ' || left(sha, 12) || ' names ' || pr_problem
            ELSE 'its last change ' || left(sha, 12) || ' (#' || pr_number || ') has ' || approvals || ' of '
                 || getvariable('min_approvals') || ' required independent approval(s)'
                 || CASE WHEN len(self_approvers) > 0
                         THEN '; self-approved by ' || array_to_string(self_approvers, ', ') ELSE '' END
+                || CASE WHEN len(bot_approvers) > 0
+                        THEN '; approved by automation ' || array_to_string(bot_approvers, ', ') ELSE '' END
                 || CASE WHEN len(stale_approvals) > 0
                         THEN '; stale approval by ' || array_to_string(stale_approvals, ', ')
                              || ', merged head ' || left(merged_head, 12) ELSE '' END

@@ -3,9 +3,10 @@
 A Helm chart (the directory of a ``Chart.yaml``, and its ``file://`` dependencies) and a kustomization (the
 directory of a ``kustomization.yaml``, and every file or directory it references: resources, components,
 patches, generators, Helm charts…) are deployed, as are the paths that Flux Kustomizations and HelmReleases and
-Argo CD Applications and ApplicationSets name. Paths are relative to the repository root; ``""`` is the whole
-repository. A path holding a glob or template (``apps/*``, ``clusters/{{name}}``) stands for the directory
-before it, and a reference outside the repository (a URL, ``..`` above the root) is not a path of it.
+Argo CD Applications and ApplicationSets name (sources, Helm value files and file parameters, Jsonnet libraries).
+Paths are relative to the repository root; ``""`` is the whole repository. A path holding a glob or template
+(``apps/*``, ``clusters/{{name}}``) stands for the directory before it, and a reference outside the repository (a
+URL, ``..`` above the root) is not a path of it.
 """
 
 from __future__ import annotations
@@ -114,11 +115,16 @@ def controller_paths(doc: dict) -> Iterator[Declared]:
             if path is not None:
                 yield from resolved("", path, who)
             helm = source.get("helm") if isinstance(source.get("helm"), dict) else {}
-            for values in strings(helm.get("valueFiles")):
+            file_parameters = [ref for p in dicts(helm.get("fileParameters")) for ref in strings(p.get("path"))]
+            for values in [*strings(helm.get("valueFiles")), *file_parameters]:
                 if values.startswith("$") and "/" in values:  # `$ref/…`: the root of another source
                     yield from resolved("", values.split("/", 1)[1], who)
                 elif path is not None:  # relative to the source's path (not to a chart of a Helm repository)
                     yield from resolved(path, values, who)
+            directory = source.get("directory") if isinstance(source.get("directory"), dict) else {}
+            jsonnet = directory.get("jsonnet") if isinstance(directory.get("jsonnet"), dict) else {}
+            for lib in strings(jsonnet.get("libs")):  # Jsonnet library directories, from the repository root
+                yield from resolved("", lib, who)
         for ref in git_generator_paths(spec.get("generators")):
             yield from resolved("", ref, who)
 

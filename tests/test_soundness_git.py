@@ -1,0 +1,303 @@
+"""Soundness counter-examples for the git-changes claims, written from the platforms' documentation.
+
+A compliant GitOps history (reviewed pull requests, an emergency change reverted in time, Argo CD Applications
+rendering Jsonnet and a Helm chart) on which changes-reviewed and emergency-changes-accounted are satisfied; then
+one change per case, each of which must turn its claim into a gap whose rows name the offending commit. The
+out-of-band cases do the same on an audit log.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from git_scenario import ALICE, BOB, DAVE, LOGINS
+from helpers import collect_manifests, write_lines
+from test_git_governed_paths import PROJECT, TOKEN, History, doc, evaluate
+from test_git_objects import EMERGENCY_AT, audit_event, only
+
+from collector.claims import ClaimResult, evaluate_pack
+from collector.demo.git_history import GitHistory
+from collector.demo.gitops import github_pull
+from collector.demo.recorded_api import RecordedAPI
+from collector.runner import run_source
+from collector.store import Store
+from sources.git.source import GitSource
+from sources.logs.source import LogsSource
+
+POLICY = doc("""
+    apiVersion: networking.k8s.io/v1
+    kind: NetworkPolicy
+    metadata: {name: default-deny, namespace: payments}
+    spec: {podSelector: {}, policyTypes: [Ingress, Egress]}
+    """)
+OPENED = POLICY.replace("[Ingress, Egress]", "[Ingress]")
+APPS = doc("""
+    apiVersion: argoproj.io/v1alpha1
+    kind: Application
+    metadata: {name: edge, namespace: argocd}
+    spec:
+      source:
+        repoURL: https://git.example/platform.git
+        path: apps/edge
+        directory:
+          jsonnet:
+            libs: [vendor/netlib]
+    ---
+    apiVersion: argoproj.io/v1alpha1
+    kind: Application
+    metadata: {name: web, namespace: argocd}
+    spec:
+      source:
+        repoURL: https://git.example/platform.git
+        path: charts/web
+        helm:
+          fileParameters: [{name: allowedCidrs, path: ../../config/web/cidrs.txt}]
+    """)
+BASELINE: dict[str, str | None] = {
+    "policies/default-deny.yaml": POLICY,
+    "clusters/prod/apps.yaml": APPS,
+    "apps/edge/main.jsonnet": "local net = import 'net.libsonnet';\n[net.defaultDeny('edge')]\n",
+    "vendor/netlib/net.libsonnet": "{ defaultDeny(ns):: { kind: 'NetworkPolicy', metadata: { namespace: ns } } }\n",
+    "charts/web/Chart.yaml": "apiVersion: v2\nname: web\nversion: 1.0.0\n",
+    "charts/web/templates/netpol.yaml": "kind: NetworkPolicy\nspec: {{ .Values.allowedCidrs | quote }}\n",
+    "config/web/cidrs.txt": "10.0.0.0/8\n",
+}
+
+
+def reviewed_by(history: History, number: int, files: dict[str, str | None], branch: str, reviewer: str) -> str:
+    """A pull request approved on its head by ``reviewer`` and merged by the platform."""
+    repo = history.repo
+    repo.switch(branch, create=True)
+    head = repo.commit(files, f"Change {branch}", ALICE)
+    repo.switch("main")
+    history.prs.review(number, reviewer, "APPROVED", head, repo.clock + timedelta(minutes=30))
+    repo.tick()
+    merge = repo.merge(branch, f"Merge pull request #{number} from casework/{branch}", ALICE)
+    history.prs.merged(number, LOGINS[ALICE], branch, head, merge)
+    return merge
+
+
+def baseline(root: Path) -> History:
+    """The compliant history: a reviewed layout, and a break-glass push reverted an hour later."""
+    history = History(root)
+    c = history.commits
+    c["init"] = history.repo.commit({"README.md": "# platform\n"}, "Initial commit", ALICE)
+    c["layout"] = history.reviewed(1, BASELINE, "feature/layout")
+    c["glass"] = history.repo.commit({"policies/default-deny.yaml": OPENED}, "Open ingress\n\nBreak-glass: INC-1", DAVE)
+    c["glass-revert"] = history.repo.revert(c["glass"], DAVE)
+    return history
+
+
+# Each case: one change on the baseline; it names the commits the claim's gap rows must name (by key).
+Overlay = Callable[[History], None]
+
+
+def squash_number_reuse(h: History) -> None:
+    """GitHub names a squash merge "<title> (#N)" and records it as the pull request's merge_commit_sha
+    (https://docs.github.com/en/rest/pulls/pulls#get-a-pull-request): a direct push whose subject reuses the
+    number of an earlier, reviewed pull request did not go through it."""
+    h.commits["bad"] = h.repo.commit({"policies/default-deny.yaml": OPENED}, "Tighten default deny (#1)", DAVE)
+
+
+def unmerged_pull_request(h: History) -> None:
+    """A pull request approved, then closed without merging (merged: false, merged_at: null); its branch, with one
+    more commit, merged locally under the platform's merge message and pushed."""
+    repo = h.repo
+    repo.switch("feature/open", create=True)
+    head = repo.commit({"policies/default-deny.yaml": POLICY.replace("default-deny", "allow-dns")}, "DNS", ALICE)
+    h.prs.review(2, LOGINS[BOB], "APPROVED", head, repo.clock + timedelta(minutes=5))
+    closed = github_pull(PROJECT, 2, LOGINS[ALICE], "feature/open", head, "2" * 40, "", [])
+    h.prs.routes[f"/repos/{PROJECT}/pulls/2"] = [{**closed, "merged": False, "merged_at": None}]
+    repo.commit({"policies/default-deny.yaml": OPENED}, "and open ingress", ALICE)
+    repo.switch("main")
+    h.commits["bad"] = repo.merge("feature/open", "Merge pull request #2 from casework/feature/open", ALICE)
+
+
+def bot_approval(h: History) -> None:
+    """GitHub Actions may approve pull requests when the repository allows it ("Allow GitHub Actions to create and
+    approve pull requests", https://docs.github.com/en/repositories/managing-your-repositorys-settings-and-features/
+    enabling-features-for-your-repository/managing-github-actions-settings-for-a-repository): an approval by
+    github-actions[bot] is automation, not an independent reviewer."""
+    h.commits["bad"] = reviewed_by(h, 2, {"policies/default-deny.yaml": OPENED}, "feature/bot", "github-actions[bot]")
+
+
+def jsonnet_library(h: History) -> None:
+    """Argo CD's `directory.jsonnet.libs` adds library search directories relative to the repository root
+    (https://argo-cd.readthedocs.io/en/stable/user-guide/jsonnet/): a library there shapes the rendered objects."""
+    h.commits["bad"] = h.repo.commit({"vendor/netlib/net.libsonnet": "{ defaultDeny(ns):: {} }\n"}, "lib", DAVE)
+
+
+def helm_file_parameter(h: History) -> None:
+    """Argo CD `helm.fileParameters` sets a chart value from a file's content (helm --set-file), a path relative to
+    the chart (https://argo-cd.readthedocs.io/en/stable/user-guide/helm/#helm-parameters)."""
+    h.commits["bad"] = h.repo.commit({"config/web/cidrs.txt": "0.0.0.0/0\n"}, "widen", DAVE)
+
+
+def false_revert(h: History) -> None:
+    """`git revert` writes "This reverts commit <sha>." (https://git-scm.com/docs/git-revert), but the message
+    proves nothing: a direct push saying so of a break-glass change, while opening something else, reverted
+    nothing and was reviewed by no one."""
+    h.commits["glass2"] = h.repo.commit({"policies/default-deny.yaml": OPENED}, "Open\n\nBreak-glass: INC-2", DAVE)
+    message = f'Revert "Open"\n\nThis reverts commit {h.commits["glass2"]}.'
+    h.commits["bad"] = h.repo.commit({"policies/egress.yaml": POLICY.replace("default-deny", "open")}, message, DAVE)
+
+
+def revert_undone_before_merge(h: History) -> None:
+    """A revert of a break-glass change on a pull request branch, itself reverted on that branch before the merge:
+    the protected branch never lost the emergency change (GitHub's "Revert" button opens such a branch,
+    https://docs.github.com/en/pull-requests/collaborating-with-pull-requests/incorporating-changes-from-a-pull-request/reverting-a-pull-request)."""
+    repo = h.repo
+    h.commits["glass2"] = repo.commit({"policies/default-deny.yaml": OPENED}, "Open\n\nBreak-glass: INC-2", DAVE)
+    repo.switch("revert-glass", create=True)
+    undo = repo.revert(h.commits["glass2"], DAVE)
+    head = repo.revert(undo, DAVE)
+    repo.switch("main")
+    h.prs.review(2, LOGINS[BOB], "APPROVED", head, repo.clock + timedelta(minutes=5))
+    repo.tick()
+    merge = repo.merge("revert-glass", "Merge pull request #2 from casework/revert-glass", DAVE)
+    h.prs.merged(2, LOGINS[DAVE], "revert-glass", head, merge)
+
+
+def bot_retro_approval(h: History) -> None:
+    """An emergency pull request "approved after the fact" only by github-actions[bot] (see bot_approval)."""
+    repo = h.repo
+    repo.switch("hotfix/open", create=True)
+    head = repo.commit({"policies/default-deny.yaml": OPENED}, "Open ingress", DAVE)
+    repo.switch("main")
+    h.commits["glass2"] = repo.merge("hotfix/open", "Merge pull request #2 from casework/hotfix/open", DAVE)
+    h.prs.merged(2, LOGINS[DAVE], "hotfix/open", head, h.commits["glass2"], labels=("emergency",))
+    h.prs.review(2, "github-actions[bot]", "APPROVED", head, repo.clock + timedelta(hours=2))
+
+
+def symlinked_values(h: History) -> None:
+    """Helm loads a chart's files through symbolic links (https://helm.sh/docs/topics/charts/, "symlinks"); a
+    chart's values.yaml linked to a file elsewhere in the repository is changed through that file."""
+    link = h.repo.path / "charts/web/values.yaml"
+    (h.repo.path / "config/web/values.yaml").write_text("allowedCidrs: 10.0.0.0/8\n")
+    os.symlink("../../config/web/values.yaml", link)
+    h.repo.git("add", "charts/web/values.yaml", "config/web/values.yaml")
+    h.repo.git("commit", "-q", "-m", "Link values", person=ALICE)  # reviewed or not, the link is governed
+    h.commits["bad"] = h.repo.commit({"config/web/values.yaml": "allowedCidrs: 0.0.0.0/0\n"}, "widen", DAVE)
+
+
+NOT_ACCOUNTED = "not reverted or retro-approved"
+CASES: dict[str, tuple[str, Overlay, str, str]] = {  # case: (claim, overlay, commit its gap names, what it says)
+    "squash-number-reuse": ("changes-reviewed", squash_number_reuse, "bad", "#1 was merged on github as "),
+    "unmerged-pull-request": ("changes-reviewed", unmerged_pull_request, "bad", "#2 was not merged on github"),
+    "bot-approval": ("changes-reviewed", bot_approval, "bad", "approved by automation github-actions[bot]"),
+    "jsonnet-library": ("changes-reviewed", jsonnet_library, "bad", "vendor/netlib/net.libsonnet (Argo CD"),
+    "helm-file-parameter": ("changes-reviewed", helm_file_parameter, "bad", "config/web/cidrs.txt (Argo CD"),
+    "false-revert": ("emergency-changes-accounted", false_revert, "glass2", NOT_ACCOUNTED),
+    "false-revert-unreviewed": ("changes-reviewed", false_revert, "bad", "direct push to main"),
+    "revert-undone-before-merge": ("emergency-changes-accounted", revert_undone_before_merge, "glass2", NOT_ACCOUNTED),
+    "bot-retro-approval": ("emergency-changes-accounted", bot_retro_approval, "glass2", NOT_ACCOUNTED),
+    "symlinked-values": ("changes-reviewed", symlinked_values, "bad", "config/web/values.yaml"),
+}
+KNOWN_UNSOUND = {
+    "symlinked-values": "symbolic links are not followed: a deployed path does not make its link target deployed",
+}
+
+
+def collect(history: History, store_path: Path) -> dict[str, ClaimResult]:
+    config = {"repositories": [{"path": str(history.repo.path), "review": {"platform": "github", "project": PROJECT}}]}
+    with pytest.MonkeyPatch.context() as mp, RecordedAPI(copy.deepcopy(history.prs.routes), token=TOKEN) as api:
+        mp.setenv("GITHUB_TOKEN", TOKEN)
+        config["repositories"][0]["review"]["api_url"] = api.url
+        with Store.open(store_path) as store:
+            run_source(store, GitSource(), config)
+            return evaluate(store)
+
+
+def gap_rows(result: ClaimResult) -> dict[str, str]:
+    """commit (12 hex) -> its gap row's reason and what it changed, as one text."""
+    cols = result.gaps.columns
+    return {
+        r[cols.index("commit")]: f"{r[cols.index('reason')]} {r[cols.index('changed')] if 'changed' in cols else ''}"
+        for r in result.gaps.rows
+    }
+
+
+def test_baseline_history_is_satisfied(tmp_path: Path) -> None:
+    results = collect(baseline(tmp_path / "repo"), tmp_path / "store.duckdb")
+    for claim in ("changes-reviewed", "emergency-changes-accounted"):
+        assert results[claim].verdict == "satisfied", (claim, results[claim].gaps.rows)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=KNOWN_UNSOUND[c])) if c in KNOWN_UNSOUND else c
+        for c in CASES
+    ],
+)
+def test_each_counter_example_is_a_gap_naming_its_commit(tmp_path: Path, case: str) -> None:
+    claim, overlay, key, says = CASES[case]
+    history = baseline(tmp_path / "repo")
+    overlay(history)
+    result = collect(history, tmp_path / "store.duckdb")[claim]
+    assert result.verdict == "gap", case
+    assert says in gap_rows(result).get(history.commits[key][:12], ""), result.gaps.rows
+
+
+# out-of-band-changes ------------------------------------------------------------------------------------------
+
+ISTIO_GATEWAY = doc("""
+    apiVersion: networking.istio.io/v1
+    kind: Gateway
+    metadata:
+      name: edge
+      namespace: shop
+      annotations: {defensible.io/break-glass: INC-9}
+    spec: {selector: {istio: ingressgateway}, servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]}
+    """)
+K8S_GATEWAY = doc("""
+    apiVersion: gateway.networking.k8s.io/v1
+    kind: Gateway
+    metadata: {name: edge, namespace: shop}
+    spec: {gatewayClassName: istio, listeners: [{name: http, port: 80, protocol: HTTP}]}
+    """)
+ISTIO, GW = "networking.istio.io", "gateway.networking.k8s.io"
+OOB_BASELINE = [audit_event(1, "patch", "gateways", "shop", "edge", "alice", group=ISTIO)]  # under its ticket
+OUT_OF_BAND = {
+    # Istio's Gateway and the Gateway API's share the resource name `gateways` (another API group,
+    # https://gateway-api.sigs.k8s.io/api-types/gateway/): the ticket on Istio's edge accounts for nothing on the
+    # Gateway API's edge
+    "other-api-group": audit_event(2, "patch", "gateways", "shop", "edge", "bob", group=GW),
+}
+
+
+@pytest.fixture(scope="module")
+def oob(tmp_path_factory: pytest.TempPathFactory) -> ClaimResult:
+    """One cluster per case (`base`: the baseline): a live Istio Gateway under a break-glass ticket and a Gateway API
+    Gateway of the same name without one."""
+    root = tmp_path_factory.mktemp("oob")
+    repo = GitHistory(root / "repo", EMERGENCY_AT - timedelta(hours=3))
+    repo.commit({"README.md": "x\n"}, "init", ALICE)
+    store = Store.open(root / "store.duckdb")
+    assert run_source(store, GitSource(), {"repositories": [{"path": str(repo.path)}]}).status == "succeeded"
+    inputs = []
+    for cluster, extra in {"base": [], **{case: [line] for case, line in OUT_OF_BAND.items()}}.items():
+        (root / f"{cluster}.yaml").write_text(ISTIO_GATEWAY + "---\n" + K8S_GATEWAY)
+        assert collect_manifests(store, root / f"{cluster}.yaml", cluster=cluster).status == "succeeded"
+        path = write_lines(root / f"{cluster}.log", *OOB_BASELINE, *extra)
+        inputs.append({"format": "k8s-audit", "paths": [str(path)], "cluster": cluster})
+    assert run_source(store, LogsSource(), {"inputs": inputs}).status == "succeeded"
+    (result,) = evaluate_pack(store, only("git-changes", "out-of-band-changes"))
+    return result
+
+
+def test_oob_baseline_is_satisfied(oob: ClaimResult) -> None:
+    assert oob.clusters["base"][0] == "satisfied", oob.gaps.rows
+
+
+@pytest.mark.parametrize("case", sorted(OUT_OF_BAND))
+def test_each_out_of_band_counter_example_is_a_gap(oob: ClaimResult, case: str) -> None:
+    cols = oob.gaps.columns
+    rows = [dict(zip(cols, r, strict=True)) for r in oob.gaps.rows if r[cols.index("cluster")] == case]
+    assert [(r["name"], r["user"]) for r in rows] == [("edge", "bob")]
+    assert oob.clusters[case][0] == "gap"
