@@ -262,26 +262,33 @@ K8S_GATEWAY = doc("""
     spec: {gatewayClassName: istio, listeners: [{name: http, port: 80, protocol: HTTP}]}
     """)
 ISTIO, GW = "networking.istio.io", "gateway.networking.k8s.io"
-OOB_BASELINE = [audit_event(1, "patch", "gateways", "shop", "edge", "alice", group=ISTIO)]  # under its ticket
+OOB_BASELINE = [
+    audit_event(1, "patch", "gateways", "shop", "edge", "alice", group=ISTIO),  # under its ticket
+    audit_event(3, "patch", "gateways", "shop", "mesh", "alice", group=ISTIO),  # the emergency commit's
+]
 OUT_OF_BAND = {
     # Istio's Gateway and the Gateway API's share the resource name `gateways` (another API group,
     # https://gateway-api.sigs.k8s.io/api-types/gateway/): the ticket on Istio's edge accounts for nothing on the
     # Gateway API's edge
-    "other-api-group": audit_event(2, "patch", "gateways", "shop", "edge", "bob", group=GW),
+    "other-api-group": (audit_event(2, "patch", "gateways", "shop", "edge", "bob", group=GW), "edge"),
+    # likewise an emergency commit to Istio's Gateway `mesh` accounts for nothing on the Gateway API's `mesh`
+    "emergency-other-api-group": (audit_event(4, "patch", "gateways", "shop", "mesh", "bob", group=GW), "mesh"),
 }
 
 
 @pytest.fixture(scope="module")
 def oob(tmp_path_factory: pytest.TempPathFactory) -> ClaimResult:
     """One cluster per case (`base`: the baseline): a live Istio Gateway under a break-glass ticket and a Gateway API
-    Gateway of the same name without one."""
+    Gateway of the same name without one; in Git, an emergency commit to another Istio Gateway an hour before the
+    audit log's changes."""
     root = tmp_path_factory.mktemp("oob")
-    repo = GitHistory(root / "repo", EMERGENCY_AT - timedelta(hours=3))
-    repo.commit({"README.md": "x\n"}, "init", ALICE)
+    repo = GitHistory(root / "repo", EMERGENCY_AT - timedelta(hours=2))
+    mesh = ISTIO_GATEWAY.replace("name: edge", "name: mesh").replace("{defensible.io/break-glass: INC-9}", "{}")
+    repo.commit({"istio/mesh-gateway.yaml": mesh}, "Open the mesh gateway\n\nBreak-glass: INC-3", ALICE)
     store = Store.open(root / "store.duckdb")
     assert run_source(store, GitSource(), {"repositories": [{"path": str(repo.path)}]}).status == "succeeded"
     inputs = []
-    for cluster, extra in {"base": [], **{case: [line] for case, line in OUT_OF_BAND.items()}}.items():
+    for cluster, extra in {"base": [], **{case: [line] for case, (line, _) in OUT_OF_BAND.items()}}.items():
         (root / f"{cluster}.yaml").write_text(ISTIO_GATEWAY + "---\n" + K8S_GATEWAY)
         assert collect_manifests(store, root / f"{cluster}.yaml", cluster=cluster).status == "succeeded"
         path = write_lines(root / f"{cluster}.log", *OOB_BASELINE, *extra)
@@ -299,5 +306,5 @@ def test_oob_baseline_is_satisfied(oob: ClaimResult) -> None:
 def test_each_out_of_band_counter_example_is_a_gap(oob: ClaimResult, case: str) -> None:
     cols = oob.gaps.columns
     rows = [dict(zip(cols, r, strict=True)) for r in oob.gaps.rows if r[cols.index("cluster")] == case]
-    assert [(r["name"], r["user"]) for r in rows] == [("edge", "bob")]
+    assert [(r["kind"], r["name"], r["user"]) for r in rows] == [("Gateway", OUT_OF_BAND[case][1], "bob")]
     assert oob.clusters[case][0] == "gap"
