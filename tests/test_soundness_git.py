@@ -58,6 +58,21 @@ APPS = doc("""
         helm:
           fileParameters: [{name: allowedCidrs, path: ../../config/web/cidrs.txt}]
     """)
+RELEASE = doc("""
+    apiVersion: source.toolkit.fluxcd.io/v1
+    kind: HelmChart
+    metadata: {name: web, namespace: flux-system}
+    spec:
+      chart: ./charts/web
+      sourceRef: {kind: GitRepository, name: platform}
+      valuesFiles: [./charts/web/values.yaml, ./config/web/prod-values.yaml]
+    ---
+    apiVersion: helm.toolkit.fluxcd.io/v2
+    kind: HelmRelease
+    metadata: {name: web, namespace: flux-system}
+    spec:
+      chartRef: {kind: HelmChart, name: web}
+    """)
 BASELINE: dict[str, str | None] = {
     "policies/default-deny.yaml": POLICY,
     "clusters/prod/apps.yaml": APPS,
@@ -66,6 +81,8 @@ BASELINE: dict[str, str | None] = {
     "charts/web/Chart.yaml": "apiVersion: v2\nname: web\nversion: 1.0.0\n",
     "charts/web/templates/netpol.yaml": "kind: NetworkPolicy\nspec: {{ .Values.allowedCidrs | quote }}\n",
     "config/web/cidrs.txt": "10.0.0.0/8\n",
+    "clusters/prod/web-release.yaml": RELEASE,
+    "config/web/prod-values.yaml": "allowedCidrs: 10.0.0.0/8\n",
 }
 
 
@@ -138,6 +155,13 @@ def helm_file_parameter(h: History) -> None:
     h.commits["bad"] = h.repo.commit({"config/web/cidrs.txt": "0.0.0.0/0\n"}, "widen", DAVE)
 
 
+def flux_helm_chart_values(h: History) -> None:
+    """A Flux HelmRelease may take its chart from a HelmChart (`spec.chartRef`), whose `valuesFiles` are paths in its
+    Git source (https://fluxcd.io/flux/components/helm/helmreleases/#helmchart-reference-example,
+    https://fluxcd.io/flux/components/source/helmcharts/#values-files)."""
+    h.commits["bad"] = h.repo.commit({"config/web/prod-values.yaml": "allowedCidrs: 0.0.0.0/0\n"}, "widen", DAVE)
+
+
 def false_revert(h: History) -> None:
     """`git revert` writes "This reverts commit <sha>." (https://git-scm.com/docs/git-revert), but the message
     proves nothing: a direct push saying so of a break-glass change, while opening something else, reverted
@@ -192,6 +216,7 @@ CASES: dict[str, tuple[str, Overlay, str, str]] = {  # case: (claim, overlay, co
     "bot-approval": ("changes-reviewed", bot_approval, "bad", "approved by automation github-actions[bot]"),
     "jsonnet-library": ("changes-reviewed", jsonnet_library, "bad", "vendor/netlib/net.libsonnet (Argo CD"),
     "helm-file-parameter": ("changes-reviewed", helm_file_parameter, "bad", "config/web/cidrs.txt (Argo CD"),
+    "flux-helm-chart-values": ("changes-reviewed", flux_helm_chart_values, "bad", "config/web/prod-values.yaml (Flux"),
     "false-revert": ("emergency-changes-accounted", false_revert, "glass2", NOT_ACCOUNTED),
     "false-revert-unreviewed": ("changes-reviewed", false_revert, "bad", "direct push to main"),
     "revert-undone-before-merge": ("emergency-changes-accounted", revert_undone_before_merge, "glass2", NOT_ACCOUNTED),
