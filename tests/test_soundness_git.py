@@ -199,14 +199,24 @@ def bot_retro_approval(h: History) -> None:
 
 
 def symlinked_values(h: History) -> None:
-    """Helm loads a chart's files through symbolic links (https://helm.sh/docs/topics/charts/, "symlinks"); a
-    chart's values.yaml linked to a file elsewhere in the repository is changed through that file."""
-    link = h.repo.path / "charts/web/values.yaml"
-    (h.repo.path / "config/web/values.yaml").write_text("allowedCidrs: 10.0.0.0/8\n")
-    os.symlink("../../config/web/values.yaml", link)
-    h.repo.git("add", "charts/web/values.yaml", "config/web/values.yaml")
-    h.repo.git("commit", "-q", "-m", "Link values", person=ALICE)  # reviewed or not, the link is governed
-    h.commits["bad"] = h.repo.commit({"config/web/values.yaml": "allowedCidrs: 0.0.0.0/0\n"}, "widen", DAVE)
+    """Helm reads a chart's files through symbolic links (it warns, and follows them), and Argo CD accepts links that
+    stay inside the repository (https://argo-cd.readthedocs.io/en/stable/operator-manual/upgrading/2.3-2.4/,
+    "out-of-bounds symlinks"): a chart's values.yaml, linked in a reviewed pull request to a file elsewhere, is
+    changed through that file."""
+    repo = h.repo
+    repo.switch("feature/link", create=True)
+    (repo.path / "config/web/values.yaml").write_text("allowedCidrs: 10.0.0.0/8\n")
+    os.symlink("../../config/web/values.yaml", repo.path / "charts/web/values.yaml")
+    repo.tick()
+    repo.git("add", "charts/web/values.yaml", "config/web/values.yaml")
+    repo.git("commit", "-q", "-m", "Link values", person=ALICE)
+    head = repo.head()
+    repo.switch("main")
+    h.prs.review(2, LOGINS[BOB], "APPROVED", head, repo.clock + timedelta(minutes=5))
+    repo.tick()
+    merge = repo.merge("feature/link", "Merge pull request #2 from casework/feature/link", ALICE)
+    h.prs.merged(2, LOGINS[ALICE], "feature/link", head, merge)
+    h.commits["bad"] = repo.commit({"config/web/values.yaml": "allowedCidrs: 0.0.0.0/0\n"}, "widen", DAVE)
 
 
 NOT_ACCOUNTED = "not reverted or retro-approved"
@@ -221,10 +231,12 @@ CASES: dict[str, tuple[str, Overlay, str, str]] = {  # case: (claim, overlay, co
     "false-revert-unreviewed": ("changes-reviewed", false_revert, "bad", "direct push to main"),
     "revert-undone-before-merge": ("emergency-changes-accounted", revert_undone_before_merge, "glass2", NOT_ACCOUNTED),
     "bot-retro-approval": ("emergency-changes-accounted", bot_retro_approval, "glass2", NOT_ACCOUNTED),
-    "symlinked-values": ("changes-reviewed", symlinked_values, "bad", "config/web/values.yaml"),
-}
-KNOWN_UNSOUND = {
-    "symlinked-values": "symbolic links are not followed: a deployed path does not make its link target deployed",
+    "symlinked-values": (
+        "changes-reviewed",
+        symlinked_values,
+        "bad",
+        "config/web/values.yaml (target of symbolic link charts/web/values",
+    ),
 }
 
 
@@ -253,13 +265,7 @@ def test_baseline_history_is_satisfied(tmp_path: Path) -> None:
         assert results[claim].verdict == "satisfied", (claim, results[claim].gaps.rows)
 
 
-@pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=KNOWN_UNSOUND[c])) if c in KNOWN_UNSOUND else c
-        for c in CASES
-    ],
-)
+@pytest.mark.parametrize("case", list(CASES))
 def test_each_counter_example_is_a_gap_naming_its_commit(tmp_path: Path, case: str) -> None:
     claim, overlay, key, says = CASES[case]
     history = baseline(tmp_path / "repo")
