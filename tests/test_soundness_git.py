@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 from git_scenario import ALICE, BOB, DAVE, LOGINS
-from helpers import collect_manifests, write_lines
+from helpers import collect_manifests, write, write_lines
+from test_egress_allowlist import git_allowlist
 from test_git_governed_paths import PROJECT, TOKEN, History, doc, evaluate
 from test_git_objects import EMERGENCY_AT, audit_event, only
 
@@ -27,6 +28,7 @@ from collector.demo.recorded_api import RecordedAPI
 from collector.runner import run_source
 from collector.store import Store
 from sources.git.source import GitSource
+from sources.kubernetes.source import KubernetesSource
 from sources.logs.source import LogsSource
 
 POLICY = doc("""
@@ -339,3 +341,50 @@ def test_each_out_of_band_counter_example_is_a_gap(oob: ClaimResult, case: str) 
     rows = [dict(zip(cols, r, strict=True)) for r in oob.gaps.rows if r[cols.index("cluster")] == case]
     assert [(r["kind"], r["name"], r["user"]) for r in rows] == [("Gateway", OUT_OF_BAND[case][1], "bob")]
     assert oob.clusters[case][0] == "gap"
+
+
+# egress-allowlist-approved ------------------------------------------------------------------------------------
+
+ALLOWLISTS = {
+    # a ConfigMap's binaryData keys are files of its volume like its data keys
+    # (https://kubernetes.io/docs/concepts/configuration/configmap/): an entry added there by hand is an entry the
+    # reviewed change never held, and its content cannot be compared with git (it is never collected)
+    "binary-data": git_allowlist("partner") + "binaryData:\n  extra-hosts: KiAqCg==\n",
+}
+
+
+@pytest.fixture(scope="module")
+def egress(tmp_path_factory: pytest.TempPathFactory) -> ClaimResult:
+    """One cluster per case (`base`: the allowlist as its reviewed pull request merged it)."""
+    root = tmp_path_factory.mktemp("egress")
+    history = History(root / "repo")
+    history.repo.commit({"README.md": "# platform\n"}, "Initial commit", ALICE)
+    history.reviewed(1, {"egress/partner.yaml": git_allowlist("partner")}, "feature/partner")
+    with Store.open(root / "store.duckdb") as store:
+        for cluster, live in {"base": git_allowlist("partner"), **ALLOWLISTS}.items():
+            config = {
+                "paths": [str(write(root / f"{cluster}.yaml", live))],
+                "cluster": cluster,
+                "egress_allowlists": True,
+            }
+            assert run_source(store, KubernetesSource(), config).status == "succeeded"
+        with pytest.MonkeyPatch.context() as mp, RecordedAPI(history.prs.routes, token=TOKEN) as api:
+            mp.setenv("GITHUB_TOKEN", TOKEN)
+            review = {"platform": "github", "project": PROJECT, "api_url": api.url}
+            assert run_source(
+                store, GitSource(), {"repositories": [{"path": str(history.repo.path), "review": review}]}
+            )
+        (result,) = evaluate_pack(store, only("git-changes", "egress-allowlist-approved"))
+        return result
+
+
+def test_egress_baseline_is_satisfied(egress: ClaimResult) -> None:
+    assert egress.clusters["base"][0] == "satisfied", egress.gaps.rows
+
+
+@pytest.mark.parametrize("case", sorted(ALLOWLISTS))
+def test_each_egress_counter_example_is_a_gap(egress: ClaimResult, case: str) -> None:
+    cols = egress.gaps.columns
+    rows = [dict(zip(cols, r, strict=True)) for r in egress.gaps.rows if r[cols.index("cluster")] == case]
+    assert [r["object"] for r in rows] == ["ConfigMap/partner"]
+    assert "binaryData" in rows[0]["reason"], rows[0]["reason"]

@@ -6,6 +6,9 @@ SELECT cluster, namespace, 'ConfigMap/' || name AS object, repo, left(sha, 12) A
        'egress allowlist ConfigMap ' || namespace || '/' || name || ': ' || CASE
            WHEN sha IS NULL THEN 'no change in the collected git history defines it (no reviewed origin)'
            WHEN NOT defines THEN 'its last change in git (' || left(sha, 12) || ') removed it, yet it is live'
+           WHEN len(binary_keys) > 0
+               THEN 'it holds binaryData (' || array_to_string(binary_keys, ', ')
+                    || '), whose content is not collected and cannot be compared with git'
            WHEN NOT same_data
                THEN 'its data differs from what its last change in git (' || left(sha, 12) || ') committed'
                     || ' (changed outside git, or not labelled there)'
@@ -32,4 +35,4 @@ SELECT cluster, namespace, 'ConfigMap/' || name AS object, repo, left(sha, 12) A
        END AS reason,
        location, source, run_id, artifact_sha256, collected_at
 FROM git_egress_allowlists
-WHERE sha IS NULL OR NOT defines OR NOT same_data OR (approvals < getvariable('min_approvals') AND emergency IS DISTINCT FROM 'retro-approved')
+WHERE sha IS NULL OR NOT defines OR NOT same_data OR len(binary_keys) > 0 OR (approvals < getvariable('min_approvals') AND emergency IS DISTINCT FROM 'retro-approved')

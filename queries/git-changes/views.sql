@@ -367,7 +367,8 @@ CREATE OR REPLACE TEMP MACRO git_sorted_members(j) AS (SELECT list([key, value::
 -- egress-allowlist-approved: each egress allowlist ConfigMap of the Kubernetes inventory (labelled
 -- defensible.io/egress-allowlist=true) and the last change in git whose files define it before or after
 -- (`defines` = some file of that change still defines it after the change), with that change's review and
--- whether the inventory's data is the data that change committed (`same_data`).
+-- whether the inventory's data is the data that change committed (`same_data`), and the keys of its binaryData
+-- (collected redacted, so never comparable with git: `binary_keys`).
 -- A manifest without a namespace matches the ConfigMap in any namespace (kustomize or Argo CD set it).
 CREATE VIEW git_egress_allowlists AS
 WITH allowlists AS (
@@ -390,6 +391,7 @@ WITH allowlists AS (
 )
 SELECT a.cluster, a.namespace, a.name, l.repo, l.sha, l.committed_at, l.defines, l.path,
        git_sorted_members(a.data) IS NOT DISTINCT FROM git_sorted_members(l.git_data) AS same_data,
+       coalesce(json_keys(a.spec->'binaryData'), []) AS binary_keys,
        ch.change_type, ch.pr_number, ch.fetch_status, ch.fetch_error, ch.pr_problem, ch.platform, ch.protected_branch,
        ch.merged_head, coalesce(ch.pr_author, ch.author_email) AS author,
        r.approvers, r.approvals, r.self_approvers, r.bot_approvers, r.stale_approvals, e.accounted AS emergency,
