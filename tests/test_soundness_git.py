@@ -15,13 +15,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from git_scenario import ALICE, BOB, DAVE, LOGINS
+from git_scenario import ALICE, BOB, DAVE, LOGINS, START, ssh_signing_key
 from helpers import collect_manifests, write, write_lines
 from test_egress_allowlist import git_allowlist
 from test_git_governed_paths import PROJECT, TOKEN, History, doc, evaluate
 from test_git_objects import EMERGENCY_AT, audit_event, only
 
-from collector.claims import ClaimResult, evaluate_pack
+from collector.claims import ClaimResult, Settings, evaluate_pack
 from collector.demo.git_history import GitHistory
 from collector.demo.gitops import github_pull
 from collector.demo.recorded_api import RecordedAPI
@@ -388,3 +388,41 @@ def test_each_egress_counter_example_is_a_gap(egress: ClaimResult, case: str) ->
     rows = [dict(zip(cols, r, strict=True)) for r in egress.gaps.rows if r[cols.index("cluster")] == case]
     assert [r["object"] for r in rows] == ["ConfigMap/partner"]
     assert "binaryData" in rows[0]["reason"], rows[0]["reason"]
+
+
+# signed-commits -------------------------------------------------------------------------------------------------
+
+
+def signed_history(root: Path, unsigned_on_branch: bool) -> tuple[GitHistory, Path, str]:
+    """Every commit signed with an allowed SSH key (merges too), but, if ``unsigned_on_branch``, one commit of the
+    merged branch; returns the repository, the allowed-signers file and the branch's commit."""
+    key, signers = ssh_signing_key(root, ALICE[1])
+    repo = GitHistory(root / "repo", START)
+    for name, value in (("gpg.format", "ssh"), ("user.signingkey", str(key)), ("commit.gpgsign", "true")):
+        repo.git("config", name, value)
+    repo.commit({"policies/default-deny.yaml": POLICY}, "Default deny", ALICE)
+    repo.switch("feature/open", create=True)
+    repo.tick()
+    unsigned = ["-c", "commit.gpgsign=false"] if unsigned_on_branch else []
+    repo.git("-c", "core.hooksPath=/dev/null", *unsigned, "commit", "-q", "--allow-empty", "-m", "Open", person=ALICE)
+    branch_commit = repo.head()
+    repo.switch("main")
+    repo.merge("feature/open", "Merge pull request #1 from casework/feature/open", ALICE)
+    return repo, signers, branch_commit
+
+
+@pytest.mark.parametrize("unsigned_on_branch", [False, True])
+def test_a_commit_merged_in_unsigned_is_a_gap(tmp_path: Path, unsigned_on_branch: bool) -> None:
+    """GitHub's "Require signed commits" rule holds for every commit pushed to the branch, those a merge brings in
+    too (https://docs.github.com/en/repositories/configuring-branches-and-merges-in-your-repository/managing-rulesets/
+    available-rules-for-rulesets#require-signed-commits): a signed merge does not sign the commits it merges."""
+    repo, signers, branch_commit = signed_history(tmp_path, unsigned_on_branch)
+    with Store.open(tmp_path / "store.duckdb") as store:
+        config = {"repositories": [{"path": str(repo.path), "allowed_signers": str(signers)}]}
+        assert run_source(store, GitSource(), config).status == "succeeded"
+        enabled = Settings({}, frozenset({"git-changes/signed-commits"}))
+        (result,) = evaluate_pack(store, only("git-changes", "signed-commits"), enabled)
+    assert result.verdict == ("gap" if unsigned_on_branch else "satisfied"), result.gaps.rows
+    assert [row[result.gaps.columns.index("commit")] for row in result.gaps.rows] == (
+        [branch_commit[:12]] if unsigned_on_branch else []
+    )
