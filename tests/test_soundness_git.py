@@ -200,6 +200,22 @@ def bot_retro_approval(h: History) -> None:
     h.prs.review(2, "github-actions[bot]", "APPROVED", head, repo.clock + timedelta(hours=2))
 
 
+def reviewer_pushed_the_head(h: History) -> None:
+    """GitHub's "Require approval of the most recent reviewable push" exists because whoever pushed a commit may
+    not approve it (https://docs.github.com/en/repositories/configuring-branches-and-merges-in-your-repository/
+    managing-protected-branches/about-protected-branches#require-pull-request-reviews-before-merging): Bob pushes
+    the head of Alice's pull request and approves it himself."""
+    repo = h.repo
+    repo.switch("feature/bob", create=True)
+    repo.commit({"policies/default-deny.yaml": POLICY.replace("[Ingress, Egress]", "[Egress]")}, "Tidy", ALICE)
+    head = repo.commit({"policies/default-deny.yaml": OPENED}, "Open ingress", BOB)
+    repo.switch("main")
+    h.prs.review(2, LOGINS[BOB], "APPROVED", head, repo.clock + timedelta(minutes=5))
+    repo.tick()
+    h.commits["bad"] = repo.merge("feature/bob", "Merge pull request #2 from casework/feature/bob", ALICE)
+    h.prs.merged(2, LOGINS[ALICE], "feature/bob", head, h.commits["bad"])
+
+
 def symlinked_values(h: History) -> None:
     """Helm reads a chart's files through symbolic links (it warns, and follows them), and Argo CD accepts links that
     stay inside the repository (https://argo-cd.readthedocs.io/en/stable/operator-manual/upgrading/2.3-2.4/,
@@ -233,6 +249,7 @@ CASES: dict[str, tuple[str, Overlay, str, str]] = {  # case: (claim, overlay, co
     "false-revert-unreviewed": ("changes-reviewed", false_revert, "bad", "direct push to main"),
     "revert-undone-before-merge": ("emergency-changes-accounted", revert_undone_before_merge, "glass2", NOT_ACCOUNTED),
     "bot-retro-approval": ("emergency-changes-accounted", bot_retro_approval, "glass2", NOT_ACCOUNTED),
+    "reviewer-pushed-the-head": ("changes-reviewed", reviewer_pushed_the_head, "bad", "0 of 1 required"),
     "symlinked-values": (
         "changes-reviewed",
         symlinked_values,
@@ -267,7 +284,19 @@ def test_baseline_history_is_satisfied(tmp_path: Path) -> None:
         assert results[claim].verdict == "satisfied", (claim, results[claim].gaps.rows)
 
 
-@pytest.mark.parametrize("case", list(CASES))
+KNOWN_UNSOUND = {  # case: why the claim still misses it (a strict xfail)
+    "reviewer-pushed-the-head": "reviewers are compared with the pull request's author only; who wrote or pushed "
+    "its commits is not collected (GitHub's pull request commits API would name their logins)",
+}
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=KNOWN_UNSOUND[c])) if c in KNOWN_UNSOUND else c
+        for c in CASES
+    ],
+)
 def test_each_counter_example_is_a_gap_naming_its_commit(tmp_path: Path, case: str) -> None:
     claim, overlay, key, says = CASES[case]
     history = baseline(tmp_path / "repo")
