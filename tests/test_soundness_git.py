@@ -217,6 +217,15 @@ def reviewer_pushed_the_head(h: History) -> None:
     h.prs.merged(2, LOGINS[ALICE], "feature/bob", head, h.commits["bad"])
 
 
+def retro_approval_withdrawn(h: History) -> None:
+    """A reviewer's later review supersedes his earlier one (GitHub lists every review; the latest state of each
+    reviewer stands, https://docs.github.com/en/rest/pulls/reviews): an emergency pull request approved after the
+    merge, then sent back with changes requested, is not approved."""
+    bot_retro_approval(h)
+    h.prs.review(2, LOGINS[BOB], "APPROVED", h.commits["glass2"], h.repo.clock + timedelta(hours=3))
+    h.prs.review(2, LOGINS[BOB], "CHANGES_REQUESTED", h.commits["glass2"], h.repo.clock + timedelta(hours=4))
+
+
 def symlinked_values(h: History) -> None:
     """Helm reads a chart's files through symbolic links (it warns, and follows them), and Argo CD accepts links that
     stay inside the repository (https://argo-cd.readthedocs.io/en/stable/operator-manual/upgrading/2.3-2.4/,
@@ -251,6 +260,7 @@ CASES: dict[str, tuple[str, Overlay, str, str]] = {  # case: (claim, overlay, co
     "revert-undone-before-merge": ("emergency-changes-accounted", revert_undone_before_merge, "glass2", NOT_ACCOUNTED),
     "bot-retro-approval": ("emergency-changes-accounted", bot_retro_approval, "glass2", NOT_ACCOUNTED),
     "reviewer-pushed-the-head": ("changes-reviewed", reviewer_pushed_the_head, "bad", "0 of 1 required"),
+    "retro-approval-withdrawn": ("emergency-changes-accounted", retro_approval_withdrawn, "glass2", NOT_ACCOUNTED),
     "symlinked-values": (
         "changes-reviewed",
         symlinked_values,

@@ -135,8 +135,8 @@ GROUP BY ch.repo, ch.sha;
 
 -- Emergency (break-glass) changes, found by trailer, label or branch name, and how each was accounted for:
 -- reverted (a later change on the branch sets exactly the files it touched back to their versions before it,
--- whatever its message says), or approved after the merge by someone other than its author (not a bot), within
--- the window.
+-- whatever its message says), or approved after the merge by someone other than its author (not a bot) whose
+-- latest review still approves, within the window.
 CREATE VIEW git_emergency_changes AS
 WITH marked AS (
     SELECT ch.*,
@@ -161,12 +161,15 @@ WITH marked AS (
     JOIN git_changes r ON r.repo = u.repo AND r.sha = u.sha AND r.sha <> m.sha AND r.committed_at >= m.committed_at
     WHERE len(m.markers) > 0
     GROUP BY m.repo, m.sha
-), retro AS (
-    SELECT m.repo, m.sha, arg_min(r.reviewer, r.submitted_at) AS retro_approved_by,
-           min(r.submitted_at) AS retro_approved_at
+), standing AS (  -- each reviewer's latest approving, rejecting or dismissed review after the merge
+    SELECT m.repo, m.sha, r.reviewer, r.state, r.submitted_at
     FROM marked m JOIN git_reviews_current r ON r.repo = m.repo AND r.number = m.pr_number
-    WHERE r.state = 'APPROVED' AND r.reviewer IS DISTINCT FROM m.pr_author AND NOT bot_reviewer(r.reviewer)
-      AND m.pr_problem IS NULL AND r.submitted_at > m.merged_at
+    WHERE r.state IN ('APPROVED', 'CHANGES_REQUESTED', 'DISMISSED') AND r.reviewer IS DISTINCT FROM m.pr_author
+      AND NOT bot_reviewer(r.reviewer) AND m.pr_problem IS NULL AND r.submitted_at > m.merged_at
+    QUALIFY row_number() OVER (PARTITION BY m.repo, m.sha, r.reviewer ORDER BY r.submitted_at DESC) = 1
+), retro AS (
+    SELECT repo, sha, arg_min(reviewer, submitted_at) AS retro_approved_by, min(submitted_at) AS retro_approved_at
+    FROM standing WHERE state = 'APPROVED'
     GROUP BY ALL
 )
 SELECT m.* EXCLUDE (markers, window_ends), m.markers, m.window_ends,
