@@ -35,4 +35,5 @@ SELECT cluster, namespace, 'ConfigMap/' || name AS object, repo, left(sha, 12) A
        END AS reason,
        location, source, run_id, artifact_sha256, collected_at
 FROM git_egress_allowlists
-WHERE sha IS NULL OR NOT defines OR NOT same_data OR len(binary_keys) > 0 OR (approvals < getvariable('min_approvals') AND emergency IS DISTINCT FROM 'retro-approved')
+WHERE sha IS NULL OR NOT defines OR NOT same_data OR len(binary_keys) > 0
+   OR (approvals < getvariable('min_approvals') AND emergency IS DISTINCT FROM 'retro-approved')
