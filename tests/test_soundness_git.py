@@ -12,7 +12,7 @@ import copy
 import json
 import os
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -497,3 +497,16 @@ def test_a_commit_merged_in_unsigned_is_a_gap(tmp_path: Path, unsigned_on_branch
     assert [row[result.gaps.columns.index("commit")] for row in result.gaps.rows] == (
         [branch_commit[:12]] if unsigned_on_branch else []
     )
+
+
+def test_a_link_from_before_the_window_still_governs_its_target(tmp_path: Path) -> None:
+    history = baseline(tmp_path / "repo")
+    symlinked_values(history)
+    pushed = datetime.fromisoformat(history.repo.git("show", "-s", "--format=%cI", history.commits["bad"]))
+    config = {"path": str(history.repo.path), "since": (pushed - timedelta(minutes=30)).isoformat()}
+    with Store.open(tmp_path / "store.duckdb") as store:
+        run_source(store, GitSource(), {"repositories": [config]})  # partial: the chart's template is no YAML
+        found = gap_rows(evaluate(store)["changes-reviewed"])
+    bad = history.commits["bad"][:12]
+    assert list(found) == [bad]
+    assert "config/web/values.yaml (target of symbolic link charts/web/values.yaml)" in found[bad]
