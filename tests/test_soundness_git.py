@@ -133,6 +133,7 @@ def unmerged_pull_request(h: History) -> None:
     h.prs.review(2, LOGINS[BOB], "APPROVED", head, repo.clock + timedelta(minutes=5))
     closed = github_pull(PROJECT, 2, LOGINS[ALICE], "feature/open", head, "2" * 40, "", [])
     h.prs.routes[f"/repos/{PROJECT}/pulls/2"] = [{**closed, "merged": False, "merged_at": None}]
+    h.prs.routes[f"/repos/{PROJECT}/pulls/2/commits"] = [[{"sha": head, "author": {"login": "alice"}}]]
     repo.commit({"policies/default-deny.yaml": OPENED}, "and open ingress", ALICE)
     repo.switch("main")
     h.commits["bad"] = repo.merge("feature/open", "Merge pull request #2 from casework/feature/open", ALICE)
@@ -259,7 +260,7 @@ CASES: dict[str, tuple[str, Overlay, str, str]] = {  # case: (claim, overlay, co
     "false-revert-unreviewed": ("changes-reviewed", false_revert, "bad", "direct push to main"),
     "revert-undone-before-merge": ("emergency-changes-accounted", revert_undone_before_merge, "glass2", NOT_ACCOUNTED),
     "bot-retro-approval": ("emergency-changes-accounted", bot_retro_approval, "glass2", NOT_ACCOUNTED),
-    "reviewer-pushed-the-head": ("changes-reviewed", reviewer_pushed_the_head, "bad", "0 of 1 required"),
+    "reviewer-pushed-the-head": ("changes-reviewed", reviewer_pushed_the_head, "bad", "self-approved by bob"),
     "retro-approval-withdrawn": ("emergency-changes-accounted", retro_approval_withdrawn, "glass2", NOT_ACCOUNTED),
     "symlinked-values": (
         "changes-reviewed",
@@ -303,10 +304,7 @@ def judged(cases: dict, known_unsound: dict[str, str]) -> list:
     ]
 
 
-KNOWN_UNSOUND = {  # case: why the claim still misses it (a strict xfail)
-    "reviewer-pushed-the-head": "reviewers are compared with the pull request's author only; who wrote or pushed "
-    "its commits is not collected (GitHub's pull request commits API would name their logins)",
-}
+KNOWN_UNSOUND: dict[str, str] = {}  # case: why the claim still misses it (a strict xfail)
 
 
 @pytest.mark.parametrize("case", judged(CASES, KNOWN_UNSOUND))

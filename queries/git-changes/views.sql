@@ -97,15 +97,26 @@ SELECT ch.*, governed.changed, governed.first_path FROM git_changes ch JOIN gove
 -- Whether a reviewer login is an automation account (bot_reviewer_pattern), not an independent reviewer.
 CREATE OR REPLACE TEMP MACRO bot_reviewer(login) AS regexp_matches(login, getvariable('bot_reviewer_pattern'));
 
+-- The authors of each pull request: who opened it, and who wrote or pushed its commits (GitHub logins).
+CREATE VIEW git_pull_request_authors AS
+SELECT pr.repo, pr.number,
+       list_distinct(list_concat([pr.author], coalesce(any_value(c.logins), []))) AS logins
+FROM git_pull_requests_current pr
+LEFT JOIN (SELECT repo, number, list(DISTINCT login) FILTER (WHERE login IS NOT NULL) AS logins
+           FROM git_pull_request_commits_current, unnest([author_login, committer_login]) AS t(login)
+           GROUP BY repo, number) c USING (repo, number)
+GROUP BY pr.repo, pr.number, pr.author;
+
 -- Each reviewer's standing review of a change at merge time (latest approving, rejecting or dismissed
 -- review submitted before the merge) of a request merged as that change, and approvals given in commit
--- trailers, if those are trusted.
+-- trailers, if those are trusted. A review by an author of the request (see above) is a self-approval.
 CREATE VIEW git_change_approvals AS
 SELECT ch.repo, ch.sha, r.reviewer, r.state, r.submitted_at, r.commit_id, 'review' AS via,
-       r.reviewer = ch.pr_author AS self_approval, bot_reviewer(r.reviewer) AS bot,
-       coalesce(r.commit_id <> ch.merged_head, false) AS stale
+       r.reviewer = ch.pr_author OR list_contains(coalesce(au.logins, []), r.reviewer) AS self_approval,
+       bot_reviewer(r.reviewer) AS bot, coalesce(r.commit_id <> ch.merged_head, false) AS stale
 FROM git_changes ch
 JOIN git_reviews_current r ON r.repo = ch.repo AND r.number = ch.pr_number
+LEFT JOIN git_pull_request_authors au ON au.repo = ch.repo AND au.number = ch.pr_number
 WHERE r.state IN ('APPROVED', 'CHANGES_REQUESTED', 'DISMISSED') AND ch.pr_problem IS NULL
   AND (ch.merged_at IS NULL OR r.submitted_at IS NULL OR r.submitted_at <= ch.merged_at)
 QUALIFY row_number() OVER (PARTITION BY ch.repo, ch.sha, r.reviewer ORDER BY r.submitted_at DESC NULLS LAST) = 1
@@ -164,7 +175,9 @@ WITH marked AS (
 ), standing AS (  -- each reviewer's latest approving, rejecting or dismissed review after the merge
     SELECT m.repo, m.sha, r.reviewer, r.state, r.submitted_at
     FROM marked m JOIN git_reviews_current r ON r.repo = m.repo AND r.number = m.pr_number
+    LEFT JOIN git_pull_request_authors au ON au.repo = m.repo AND au.number = m.pr_number
     WHERE r.state IN ('APPROVED', 'CHANGES_REQUESTED', 'DISMISSED') AND r.reviewer IS DISTINCT FROM m.pr_author
+      AND NOT list_contains(coalesce(au.logins, []), r.reviewer)
       AND NOT bot_reviewer(r.reviewer) AND m.pr_problem IS NULL AND r.submitted_at > m.merged_at
     QUALIFY row_number() OVER (PARTITION BY m.repo, m.sha, r.reviewer ORDER BY r.submitted_at DESC) = 1
 ), retro AS (

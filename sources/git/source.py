@@ -193,6 +193,20 @@ MIGRATIONS = (
     """
     ALTER TABLE git_commit_files ADD COLUMN new_mode VARCHAR;  -- git mode after the change (120000: a symlink)
     """,
+    # who wrote and pushed the commits of each pull request (GitHub), so that they cannot approve it
+    f"""
+    CREATE TABLE git_pull_request_commits (
+        repo VARCHAR NOT NULL,
+        platform VARCHAR NOT NULL,
+        number INTEGER NOT NULL,
+        sha VARCHAR NOT NULL,
+        author_login VARCHAR,     -- NULL when the platform links the commit's email to no account
+        committer_login VARCHAR,
+        {PROVENANCE_COLUMNS}
+    );
+    CREATE VIEW git_pull_request_commits_current AS
+        SELECT t.* FROM git_pull_request_commits t JOIN git_repositories_current USING (run_id, repo);
+    """,
 )
 
 INSERT_COMMITS = """
