@@ -304,10 +304,7 @@ def judged(cases: dict, known_unsound: dict[str, str]) -> list:
     ]
 
 
-KNOWN_UNSOUND: dict[str, str] = {}  # case: why the claim still misses it (a strict xfail)
-
-
-@pytest.mark.parametrize("case", judged(CASES, KNOWN_UNSOUND))
+@pytest.mark.parametrize("case", list(CASES))
 def test_each_counter_example_is_a_gap_naming_its_commit(tmp_path: Path, case: str) -> None:
     claim, overlay, key, says = CASES[case]
     history = baseline(tmp_path / "repo")
