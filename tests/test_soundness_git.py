@@ -3,7 +3,8 @@
 A compliant GitOps history (reviewed pull requests, an emergency change reverted in time, Argo CD Applications
 rendering Jsonnet and a Helm chart) on which changes-reviewed and emergency-changes-accounted are satisfied; then
 one change per case, each of which must turn its claim into a gap whose rows name the offending commit. The
-out-of-band cases do the same on an audit log.
+out-of-band, egress-allowlist and signed-commits cases do the same on an audit log, a live allowlist and a signed
+history. A case the claim still misses is a strict xfail naming why.
 """
 
 from __future__ import annotations
