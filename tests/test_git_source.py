@@ -153,6 +153,11 @@ def test_reviews_fetched_with_pagination(store: Store, scenario: Scenario, api: 
     assert any("page=2" in target for target, _ in api.requests)
     assert all(headers["authorization"] == f"Bearer {TOKEN}" for _, headers in api.requests)
     assert rows(store, "SELECT labels FROM git_pull_requests WHERE number = 4") == [(["emergency"],)]
+    # who wrote and pushed each pull request's commits: an author cannot approve them
+    assert rows(store, "SELECT sha, author_login, committer_login FROM git_pull_request_commits WHERE number = 3") == [
+        (scenario.commits["pr3-first"], "alice", "alice"),
+        (scenario.commits["pr3-head"], "alice", "alice"),
+    ]
 
 
 def test_changes_reviewed_verdicts(store: Store, scenario: Scenario, api: RecordedAPI) -> None:

@@ -118,6 +118,20 @@ class PullRequests:
         pull = github_pull(self.project, number, author, branch, head, merge, merged_at, list(labels))
         self.routes[f"/repos/{self.project}/pulls/{number}"] = [pull]
         self.routes.setdefault(f"/repos/{self.project}/pulls/{number}/reviews", [[]])
+        self.routes[f"/repos/{self.project}/pulls/{number}/commits"] = [self.commits(merge, head)]
+
+    def commits(self, merge: str, head: str) -> list[dict[str, Any]]:
+        """The pull request's commits (on ``head``, not on the merge's first parent) as
+        ``GET /repos/{owner}/{repo}/pulls/{number}/commits`` lists them; a person's login is the local part of
+        their email (as the demo and the tests name people). None for a head that is not in the repository."""
+        try:
+            listed = self.repo.git("log", "--reverse", "--format=%H %ae %ce", f"{merge}^1..{head}")
+        except RuntimeError:
+            return []
+        return [
+            {"sha": sha, "author": {"login": author.split("@")[0]}, "committer": {"login": committer.split("@")[0]}}
+            for sha, author, committer in (line.split() for line in listed.splitlines())
+        ]
 
     def review(self, number: int, reviewer: str, state: str, commit: str, at: datetime) -> None:
         pages = self.routes.setdefault(f"/repos/{self.project}/pulls/{number}/reviews", [[]])

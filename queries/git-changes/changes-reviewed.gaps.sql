@@ -10,9 +10,12 @@ SELECT g.repo, left(g.sha, 12) AS commit, g.committed_at, g.changed, g.change_ty
                THEN '#' || g.pr_number || ' not found on ' || g.platform
            WHEN g.fetch_status = 'error'
                THEN 'reviews of #' || g.pr_number || ' not collected: ' || g.fetch_error
+           WHEN g.pr_problem IS NOT NULL THEN g.pr_problem || ': its reviews do not count for this change'
            ELSE r.approvals || ' of ' || getvariable('min_approvals') || ' required independent approval(s)'
                 || CASE WHEN len(r.self_approvers) > 0
                         THEN '; self-approved by ' || array_to_string(r.self_approvers, ', ') ELSE '' END
+                || CASE WHEN len(r.bot_approvers) > 0
+                        THEN '; approved by automation ' || array_to_string(r.bot_approvers, ', ') ELSE '' END
                 || CASE WHEN len(r.stale_approvals) > 0
                         THEN '; stale approval by ' || array_to_string(r.stale_approvals, ', ')
                              || ', merged head ' || left(g.merged_head, 12) ELSE '' END

@@ -6,4 +6,5 @@ SELECT cluster, namespace, 'ConfigMap/' || name AS object, repo, left(sha, 12) A
        END AS status,
        location, source, run_id, artifact_sha256, collected_at
 FROM git_egress_allowlists
-WHERE defines AND same_data AND (approvals >= getvariable('min_approvals') OR emergency = 'retro-approved')
+WHERE defines AND same_data AND len(binary_keys) = 0
+  AND (approvals >= getvariable('min_approvals') OR emergency = 'retro-approved')

@@ -1,20 +1,34 @@
 -- Derived approval evidence over the git source's tables (latest run per repository).
 -- Parameters are DuckDB variables set from pack.yaml (getvariable('name')).
 
--- Changes that landed on the protected branch: one per first-parent commit, with its pull request.
+-- Changes that landed on the protected branch: one per first-parent commit, with the pull request its message
+-- names. A message proves nothing: the request counts (its reviews, labels and branch) only if its platform
+-- merged it as this very commit (merge_commit_sha: the merge, squash or last rebased commit); else `pr_problem`.
 CREATE VIEW git_changes AS
+WITH changes AS (
+    SELECT c.*, pr.platform, pr.fetch_status, pr.fetch_error, pr.author AS pr_author, pr.labels, pr.merged_at,
+           pr.head_ref, pr.head_sha,
+           CASE WHEN pr.fetch_status <> 'fetched' THEN NULL
+                WHEN pr.merged_at IS NULL THEN '#' || c.pr_number || ' was not merged on ' || pr.platform
+                WHEN pr.merge_commit_sha IS DISTINCT FROM c.sha
+                    THEN '#' || c.pr_number || ' was merged on ' || pr.platform || ' as '
+                         || coalesce(left(pr.merge_commit_sha, 12), 'an unrecorded commit') || ', not as this commit'
+           END AS pr_problem
+    FROM git_commits_current c
+    LEFT JOIN git_pull_requests_current pr ON pr.repo = c.repo AND pr.number = c.pr_number
+    WHERE c.first_parent
+)
 SELECT c.repo, c.sha, c.committed_at, c.author_name, c.author_email, c.subject, c.trailers,
        c.signature_status, c.signature_key, c.signer, c.pr_number,
-       pr.platform, pr.fetch_status, pr.fetch_error, pr.author AS pr_author, pr.labels, pr.merged_at,
-       coalesce(pr.head_ref, c.pr_branch) AS branch,
-       coalesce(pr.head_sha, CASE WHEN len(c.parents) > 1 THEN c.parents[2] END) AS merged_head,
+       c.platform, c.fetch_status, c.fetch_error, c.pr_author, c.pr_problem,
+       CASE WHEN c.pr_problem IS NULL THEN c.labels END AS labels, c.merged_at,
+       CASE WHEN c.pr_problem IS NULL THEN coalesce(c.head_ref, c.pr_branch) END AS branch,
+       coalesce(c.head_sha, CASE WHEN len(c.parents) > 1 THEN c.parents[2] END) AS merged_head,
        CASE WHEN c.pr_number IS NULL THEN 'direct push' ELSE 'pull request' END AS change_type,
        g.branch AS protected_branch, g.review_platform, g.collected_at AS as_of,
        c.source, c.run_id, c.artifact_sha256, c.collected_at
-FROM git_commits_current c
-JOIN git_repositories_current g USING (run_id, repo)
-LEFT JOIN git_pull_requests_current pr ON pr.repo = c.repo AND pr.number = c.pr_number
-WHERE c.first_parent;
+FROM changes c
+JOIN git_repositories_current g USING (run_id, repo);
 
 -- Files each change touched (merges: against the first parent) and the Kubernetes objects in them,
 -- before or after the change.
@@ -80,39 +94,60 @@ WITH objects AS (
 )
 SELECT ch.*, governed.changed, governed.first_path FROM git_changes ch JOIN governed USING (repo, sha);
 
+-- Whether a reviewer login is an automation account (bot_reviewer_pattern), not an independent reviewer.
+CREATE OR REPLACE TEMP MACRO bot_reviewer(login) AS regexp_matches(login, getvariable('bot_reviewer_pattern'));
+
+-- The authors of each pull request: who opened it, and who wrote or pushed its commits (GitHub logins).
+CREATE VIEW git_pull_request_authors AS
+SELECT pr.repo, pr.number,
+       list_distinct(list_concat([pr.author], coalesce(any_value(c.logins), []))) AS logins
+FROM git_pull_requests_current pr
+LEFT JOIN (SELECT repo, number, list(DISTINCT login) FILTER (WHERE login IS NOT NULL) AS logins
+           FROM git_pull_request_commits_current, unnest([author_login, committer_login]) AS t(login)
+           GROUP BY repo, number) c USING (repo, number)
+GROUP BY pr.repo, pr.number, pr.author;
+
 -- Each reviewer's standing review of a change at merge time (latest approving, rejecting or dismissed
--- review submitted before the merge) and approvals given in commit trailers, if those are trusted.
+-- review submitted before the merge) of a request merged as that change, and approvals given in commit
+-- trailers, if those are trusted. A review by an author of the request (see above) is a self-approval.
 CREATE VIEW git_change_approvals AS
 SELECT ch.repo, ch.sha, r.reviewer, r.state, r.submitted_at, r.commit_id, 'review' AS via,
-       r.reviewer = ch.pr_author AS self_approval,
-       coalesce(r.commit_id <> ch.merged_head, false) AS stale
+       r.reviewer = ch.pr_author OR list_contains(coalesce(au.logins, []), r.reviewer) AS self_approval,
+       bot_reviewer(r.reviewer) AS bot, coalesce(r.commit_id <> ch.merged_head, false) AS stale
 FROM git_changes ch
 JOIN git_reviews_current r ON r.repo = ch.repo AND r.number = ch.pr_number
-WHERE r.state IN ('APPROVED', 'CHANGES_REQUESTED', 'DISMISSED')
+LEFT JOIN git_pull_request_authors au ON au.repo = ch.repo AND au.number = ch.pr_number
+WHERE r.state IN ('APPROVED', 'CHANGES_REQUESTED', 'DISMISSED') AND ch.pr_problem IS NULL
   AND (ch.merged_at IS NULL OR r.submitted_at IS NULL OR r.submitted_at <= ch.merged_at)
 QUALIFY row_number() OVER (PARTITION BY ch.repo, ch.sha, r.reviewer ORDER BY r.submitted_at DESC NULLS LAST) = 1
 UNION ALL
 SELECT ch.repo, ch.sha, t.value, 'APPROVED', ch.committed_at, NULL, 'trailer ' || t.key,
-       t.value ILIKE '%<' || ch.author_email || '>%', false
+       t.value ILIKE '%<' || ch.author_email || '>%', false, false
 FROM git_changes ch, unnest(ch.trailers) AS u(t)
 WHERE getvariable('trust_trailer_approvals') AND lower(t.key) IN ('reviewed-by', 'approved-by');
 
 CREATE VIEW git_change_reviews AS
 SELECT ch.repo, ch.sha,
        coalesce(list(DISTINCT a.reviewer ORDER BY a.reviewer)
-                FILTER (WHERE a.state = 'APPROVED' AND NOT a.self_approval AND NOT a.stale), []) AS approvers,
-       count(DISTINCT a.reviewer) FILTER (WHERE a.state = 'APPROVED' AND NOT a.self_approval AND NOT a.stale)
-           AS approvals,
+                FILTER (WHERE a.state = 'APPROVED' AND NOT a.self_approval AND NOT a.bot AND NOT a.stale), [])
+           AS approvers,
+       count(DISTINCT a.reviewer)
+           FILTER (WHERE a.state = 'APPROVED' AND NOT a.self_approval AND NOT a.bot AND NOT a.stale) AS approvals,
        coalesce(list(DISTINCT a.reviewer ORDER BY a.reviewer)
                 FILTER (WHERE a.state = 'APPROVED' AND a.self_approval), []) AS self_approvers,
+       coalesce(list(DISTINCT a.reviewer ORDER BY a.reviewer)
+                FILTER (WHERE a.state = 'APPROVED' AND a.bot AND NOT a.self_approval), []) AS bot_approvers,
        coalesce(list(DISTINCT a.reviewer || ' (on ' || left(a.commit_id, 12) || ')'
                      ORDER BY a.reviewer || ' (on ' || left(a.commit_id, 12) || ')')
-                FILTER (WHERE a.state = 'APPROVED' AND a.stale AND NOT a.self_approval), []) AS stale_approvals
+                FILTER (WHERE a.state = 'APPROVED' AND a.stale AND NOT a.self_approval AND NOT a.bot), [])
+           AS stale_approvals
 FROM git_changes ch LEFT JOIN git_change_approvals a USING (repo, sha)
 GROUP BY ch.repo, ch.sha;
 
 -- Emergency (break-glass) changes, found by trailer, label or branch name, and how each was accounted for:
--- reverted, or approved after the merge by someone other than its author, within the window.
+-- reverted (a later change on the branch sets exactly the files it touched back to their versions before it,
+-- whatever its message says), or approved after the merge by someone other than its author (not a bot) whose
+-- latest review still approves, within the window.
 CREATE VIEW git_emergency_changes AS
 WITH marked AS (
     SELECT ch.*,
@@ -125,14 +160,29 @@ WITH marked AS (
                     THEN ['branch ' || ch.branch] ELSE [] END) AS markers,
            ch.committed_at + to_hours(getvariable('emergency_window_hours')) AS window_ends
     FROM git_changes ch
+), files AS (
+    SELECT repo, sha, list(path || ' ' || old_blob ORDER BY path) AS before,
+           list(path || ' ' || new_blob ORDER BY path) AS after
+    FROM git_commit_files_current GROUP BY repo, sha
 ), reverts AS (
-    SELECT repo, reverts AS sha, arg_min(sha, committed_at) AS reverted_by, min(committed_at) AS reverted_at
-    FROM git_commits_current WHERE reverts IS NOT NULL GROUP BY ALL
-), retro AS (
-    SELECT m.repo, m.sha, arg_min(r.reviewer, r.submitted_at) AS retro_approved_by,
-           min(r.submitted_at) AS retro_approved_at
+    SELECT m.repo, m.sha, arg_min(r.sha, r.committed_at) AS reverted_by, min(r.committed_at) AS reverted_at
+    FROM marked m
+    JOIN files e ON e.repo = m.repo AND e.sha = m.sha
+    JOIN files u ON u.repo = m.repo AND u.after = e.before
+    JOIN git_changes r ON r.repo = u.repo AND r.sha = u.sha AND r.sha <> m.sha AND r.committed_at >= m.committed_at
+    WHERE len(m.markers) > 0
+    GROUP BY m.repo, m.sha
+), standing AS (  -- each reviewer's latest approving, rejecting or dismissed review after the merge
+    SELECT m.repo, m.sha, r.reviewer, r.state, r.submitted_at
     FROM marked m JOIN git_reviews_current r ON r.repo = m.repo AND r.number = m.pr_number
-    WHERE r.state = 'APPROVED' AND r.reviewer IS DISTINCT FROM m.pr_author AND r.submitted_at > m.merged_at
+    LEFT JOIN git_pull_request_authors au ON au.repo = m.repo AND au.number = m.pr_number
+    WHERE r.state IN ('APPROVED', 'CHANGES_REQUESTED', 'DISMISSED') AND r.reviewer IS DISTINCT FROM m.pr_author
+      AND NOT list_contains(coalesce(au.logins, []), r.reviewer)
+      AND NOT bot_reviewer(r.reviewer) AND m.pr_problem IS NULL AND r.submitted_at > m.merged_at
+    QUALIFY row_number() OVER (PARTITION BY m.repo, m.sha, r.reviewer ORDER BY r.submitted_at DESC) = 1
+), retro AS (
+    SELECT repo, sha, arg_min(reviewer, submitted_at) AS retro_approved_by, min(submitted_at) AS retro_approved_at
+    FROM standing WHERE state = 'APPROVED'
     GROUP BY ALL
 )
 SELECT m.* EXCLUDE (markers, window_ends), m.markers, m.window_ends,
@@ -292,19 +342,19 @@ QUALIFY row_number() OVER (PARTITION BY e.cluster, e.audit_id
 -- Live objects that carry the break-glass annotation (its value: the emergency ticket). Without a kubernetes
 -- collection the first statement stands: the second reads k8s_current and fails alone.
 CREATE VIEW live_break_glass AS
-SELECT NULL::VARCHAR AS cluster, NULL::VARCHAR AS kind, NULL::VARCHAR AS namespace, NULL::VARCHAR AS name,
-       NULL::VARCHAR AS ticket
+SELECT NULL::VARCHAR AS cluster, NULL::VARCHAR AS api_group, NULL::VARCHAR AS kind, NULL::VARCHAR AS namespace,
+       NULL::VARCHAR AS name, NULL::VARCHAR AS ticket
 WHERE false;
 
 CREATE VIEW live_break_glass AS
-SELECT cluster, split_part(kind, '.', 1) AS kind, namespace, name,
+SELECT cluster, api_group(api_version) AS api_group, split_part(kind, '.', 1) AS kind, namespace, name,
        annotations->>getvariable('break_glass_annotation') AS ticket
 FROM k8s_current
 WHERE nullif(trim(annotations->>getvariable('break_glass_annotation')), '') IS NOT NULL;
 
 -- Changes by identities other than the GitOps controllers, and what accounts for each: an emergency change in Git
--- that touched the object within emergency_window_hours of the request (before or after it), or the break-glass
--- annotation on the live object.
+-- that touched the object (same API group, kind, namespace and name) within emergency_window_hours of the request
+-- (before or after it), or the break-glass annotation on the live object.
 CREATE VIEW audit_out_of_band_changes AS
 WITH emergency AS (
     SELECT a.cluster, a.audit_id,
@@ -312,7 +362,8 @@ WITH emergency AS (
                    abs(epoch(e.committed_at) - epoch(a.ts))) AS emergency_change
     FROM audit_governed_changes a
     JOIN git_change_objects o
-      ON o.kind = a.kind AND o.name = a.name AND (o.namespace IS NULL OR o.namespace = a.namespace)
+      ON o.kind = a.kind AND api_group(o.api_version) = coalesce(a.api_group, '') AND o.name = a.name
+     AND (o.namespace IS NULL OR o.namespace = a.namespace)
     JOIN git_emergency_changes e ON e.repo = o.repo AND e.sha = o.sha
     WHERE NOT a.by_gitops
       AND abs(epoch(e.committed_at) - epoch(a.ts)) <= getvariable('emergency_window_hours') * 3600
@@ -322,7 +373,7 @@ SELECT a.*, em.emergency_change, bg.ticket AS break_glass_ticket
 FROM audit_governed_changes a
 LEFT JOIN emergency em USING (cluster, audit_id)
 LEFT JOIN live_break_glass bg
-       ON bg.cluster = a.cluster AND bg.kind = a.kind AND bg.name = a.name
+       ON bg.cluster = a.cluster AND bg.api_group = coalesce(a.api_group, '') AND bg.kind = a.kind AND bg.name = a.name
       AND bg.namespace IS NOT DISTINCT FROM a.namespace
 WHERE NOT a.by_gitops;
 
@@ -332,7 +383,8 @@ CREATE OR REPLACE TEMP MACRO git_sorted_members(j) AS (SELECT list([key, value::
 -- egress-allowlist-approved: each egress allowlist ConfigMap of the Kubernetes inventory (labelled
 -- defensible.io/egress-allowlist=true) and the last change in git whose files define it before or after
 -- (`defines` = some file of that change still defines it after the change), with that change's review and
--- whether the inventory's data is the data that change committed (`same_data`).
+-- whether the inventory's data is the data that change committed (`same_data`), and the keys of its binaryData
+-- (collected redacted, so never comparable with git: `binary_keys`).
 -- A manifest without a namespace matches the ConfigMap in any namespace (kustomize or Argo CD set it).
 CREATE VIEW git_egress_allowlists AS
 WITH allowlists AS (
@@ -355,9 +407,10 @@ WITH allowlists AS (
 )
 SELECT a.cluster, a.namespace, a.name, l.repo, l.sha, l.committed_at, l.defines, l.path,
        git_sorted_members(a.data) IS NOT DISTINCT FROM git_sorted_members(l.git_data) AS same_data,
-       ch.change_type, ch.pr_number, ch.fetch_status, ch.fetch_error, ch.platform, ch.protected_branch,
+       coalesce(json_keys(a.spec->'binaryData'), []) AS binary_keys,
+       ch.change_type, ch.pr_number, ch.fetch_status, ch.fetch_error, ch.pr_problem, ch.platform, ch.protected_branch,
        ch.merged_head, coalesce(ch.pr_author, ch.author_email) AS author,
-       r.approvers, r.approvals, r.self_approvers, r.stale_approvals, e.accounted AS emergency,
+       r.approvers, r.approvals, r.self_approvers, r.bot_approvers, r.stale_approvals, e.accounted AS emergency,
        a.location, a.source, a.run_id, a.artifact_sha256, a.collected_at
 FROM allowlists a
 LEFT JOIN last l USING (cluster, namespace, name)
@@ -379,6 +432,7 @@ SELECT a.repo, a.path, a.type, a.id, a.title, a.status, a.date, a.approvers, a.c
                 THEN 'reviews of #' || ch.pr_number || ' not collected (no review API configured for ' || a.repo || ')'
             WHEN ch.fetch_status = 'not-found' THEN '#' || ch.pr_number || ' not found on ' || ch.platform
             WHEN ch.fetch_status = 'error' THEN 'reviews of #' || ch.pr_number || ' not collected: ' || ch.fetch_error
+            WHEN ch.pr_problem IS NOT NULL THEN ch.pr_problem
        END AS review_problem,
        (SELECT max(path) FROM git_repositories_current g WHERE g.repo = a.repo) || '/' || a.path
            || CASE WHEN a.error_line IS NOT NULL THEN ' (line ' || a.error_line || ')' ELSE '' END AS location,

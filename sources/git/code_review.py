@@ -1,4 +1,4 @@
-"""Pull-request reviews (GitHub) and merge-request approvals (GitLab) for the changes a git run found.
+"""Pull-request reviews and commits (GitHub) and merge-request approvals (GitLab) for the changes a git run found.
 
 Every API response is kept as a raw artifact; rows cite the page they came from. A missing pull request
 is recorded as ``not-found``. Bad credentials, rate limiting or an unreachable API stop the fetch: the
@@ -161,6 +161,12 @@ def fetch_github(ctx: CollectContext, client: Client, repo: str, project: str, n
                 commit_id=review.get("commit_id"),
                 submitted_at=review.get("submitted_at"),
             )
+    for commits, digest in client.get(f"/repos/{project}/pulls/{number}/commits", {"per_page": 100}):
+        for commit in commits:
+            row = {"repo": repo, "platform": "github", "number": number, "sha": commit["sha"],
+                   "author_login": (commit.get("author") or {}).get("login"),
+                   "committer_login": (commit.get("committer") or {}).get("login")}  # fmt: skip
+            ctx.emit("git_pull_request_commits", row, digest)
 
 
 def fetch_gitlab(ctx: CollectContext, client: Client, repo: str, project: str, number: int) -> None:

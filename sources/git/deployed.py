@@ -2,10 +2,11 @@
 
 A Helm chart (the directory of a ``Chart.yaml``, and its ``file://`` dependencies) and a kustomization (the
 directory of a ``kustomization.yaml``, and every file or directory it references: resources, components,
-patches, generators, Helm charts…) are deployed, as are the paths that Flux Kustomizations and HelmReleases and
-Argo CD Applications and ApplicationSets name. Paths are relative to the repository root; ``""`` is the whole
-repository. A path holding a glob or template (``apps/*``, ``clusters/{{name}}``) stands for the directory
-before it, and a reference outside the repository (a URL, ``..`` above the root) is not a path of it.
+patches, generators, Helm charts…) are deployed, as are the paths that Flux Kustomizations, HelmReleases and
+HelmCharts and Argo CD Applications and ApplicationSets name (sources, Helm value files and file parameters,
+Jsonnet libraries). Paths are relative to the repository root; ``""`` is the whole repository. A path holding a
+glob or template (``apps/*``, ``clusters/{{name}}``) stands for the directory before it, and a reference outside
+the repository (a URL, ``..`` above the root) is not a path of it.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from typing import Any
 
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 DECLARER_PATHS = r"(^|/)(Chart\.yaml|kustomization\.ya?ml|Kustomization)$"
-DECLARER_API_GROUPS = r"^(kustomize\.toolkit\.fluxcd\.io|helm\.toolkit\.fluxcd\.io|argoproj\.io)/"
-DECLARER_KINDS = ("Kustomization", "HelmRelease", "Application", "ApplicationSet")
+DECLARER_API_GROUPS = r"^((kustomize|helm|source)\.toolkit\.fluxcd\.io|argoproj\.io)/"
+DECLARER_KINDS = ("Kustomization", "HelmRelease", "HelmChart", "Application", "ApplicationSet")
 KUSTOMIZE_LISTS = ("resources", "bases", "components", "crds", "configurations", "transformers", "generators",
                    "validators", "patchesStrategicMerge")  # fmt: skip
 KUSTOMIZE_PATH_ENTRIES = ("patches", "patchesJson6902", "replacements")
@@ -100,11 +101,11 @@ def controller_paths(doc: dict) -> Iterator[Declared]:
     spec = doc.get("spec") if isinstance(doc.get("spec"), dict) else {}
     if kind == "Kustomization":  # no spec.path: the root of the source
         yield from resolved("", spec.get("path") if isinstance(spec.get("path"), str) else "", who)
-    elif kind == "HelmRelease":
+    elif kind == "HelmRelease":  # its chart template is a HelmChart spec
         chart = (spec.get("chart") or {}).get("spec") if isinstance(spec.get("chart"), dict) else None
-        if isinstance(chart, dict) and (chart.get("sourceRef") or {}).get("kind") in ("GitRepository", "Bucket"):
-            for ref in [*strings(chart.get("chart")), *strings(chart.get("valuesFiles"))]:
-                yield from resolved("", ref, who)
+        yield from flux_chart_paths(chart, who)
+    elif kind == "HelmChart":  # a source a HelmRelease names in spec.chartRef
+        yield from flux_chart_paths(spec, who)
     elif kind in ("Application", "ApplicationSet"):
         template = spec.get("template") if kind == "ApplicationSet" and isinstance(spec.get("template"), dict) else {}
         app_spec = template.get("spec") if isinstance(template.get("spec"), dict) else spec
@@ -114,12 +115,29 @@ def controller_paths(doc: dict) -> Iterator[Declared]:
             if path is not None:
                 yield from resolved("", path, who)
             helm = source.get("helm") if isinstance(source.get("helm"), dict) else {}
-            for values in strings(helm.get("valueFiles")):
+            file_parameters = [ref for p in dicts(helm.get("fileParameters")) for ref in strings(p.get("path"))]
+            for values in [*strings(helm.get("valueFiles")), *file_parameters]:
                 if values.startswith("$") and "/" in values:  # `$ref/…`: the root of another source
                     yield from resolved("", values.split("/", 1)[1], who)
                 elif path is not None:  # relative to the source's path (not to a chart of a Helm repository)
                     yield from resolved(path, values, who)
+            directory = source.get("directory") if isinstance(source.get("directory"), dict) else {}
+            jsonnet = directory.get("jsonnet") if isinstance(directory.get("jsonnet"), dict) else {}
+            for lib in strings(jsonnet.get("libs")):  # Jsonnet library directories, from the repository root
+                yield from resolved("", lib, who)
         for ref in git_generator_paths(spec.get("generators")):
+            yield from resolved("", ref, who)
+
+
+def flux_chart_paths(chart: Any, who: str) -> Iterator[Declared]:
+    """The chart path and values files (``valuesFiles``, and v1beta1's ``valuesFile``) of a Flux HelmChart spec whose
+    source is a Git repository or bucket, relative to the source's root."""
+    if isinstance(chart, dict) and (chart.get("sourceRef") or {}).get("kind") in ("GitRepository", "Bucket"):
+        for ref in [
+            *strings(chart.get("chart")),
+            *strings(chart.get("valuesFiles")),
+            *strings(chart.get("valuesFile")),
+        ]:
             yield from resolved("", ref, who)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import posixpath
 import re
 import subprocess
 from collections.abc import Iterator
@@ -26,7 +27,14 @@ from collector.roots import Roots
 from collector.store import PROVENANCE_COLUMNS
 from sources.git.attestations import DEFAULT_GLOBS, attestation_row, listed_blobs
 from sources.git.code_review import fetch_reviews
-from sources.git.deployed import DECLARER_API_GROUPS, DECLARER_KINDS, DECLARER_PATHS, deployed_paths, is_controller
+from sources.git.deployed import (
+    DECLARER_API_GROUPS,
+    DECLARER_KINDS,
+    DECLARER_PATHS,
+    deployed_paths,
+    is_controller,
+    resolved,
+)
 from sources.kubernetes.manifests import MANIFEST_SUFFIXES, expand_lists, read_documents
 
 RS, US, GS, FS = "\x1e", "\x1f", "\x1d", "\x1c"  # record, unit, trailer and key/value separators
@@ -181,6 +189,24 @@ MIGRATIONS = (
     CREATE VIEW git_attestations_current AS
         SELECT t.* FROM git_attestations t JOIN git_repositories_current USING (run_id, repo);
     """,
+    # the mode of each file version, so that symbolic links (120000) are known
+    """
+    ALTER TABLE git_commit_files ADD COLUMN new_mode VARCHAR;  -- git mode after the change (120000: a symlink)
+    """,
+    # who wrote and pushed the commits of each pull request (GitHub), so that they cannot approve it
+    f"""
+    CREATE TABLE git_pull_request_commits (
+        repo VARCHAR NOT NULL,
+        platform VARCHAR NOT NULL,
+        number INTEGER NOT NULL,
+        sha VARCHAR NOT NULL,
+        author_login VARCHAR,     -- NULL when the platform links the commit's email to no account
+        committer_login VARCHAR,
+        {PROVENANCE_COLUMNS}
+    );
+    CREATE VIEW git_pull_request_commits_current AS
+        SELECT t.* FROM git_pull_request_commits t JOIN git_repositories_current USING (run_id, repo);
+    """,
 )
 
 INSERT_COMMITS = """
@@ -226,11 +252,11 @@ WITH recs AS (
 ), lines AS (
     SELECT lines[1] AS sha, unnest(lines[2:]) AS line FROM recs
 ), entries AS (
-    SELECT sha, regexp_extract(line, '^:[0-7]+ [0-7]+ ([0-9a-f]+) ([0-9a-f]+) ([A-Z])[0-9]*\t(.*)$',
-                               ['old_blob', 'new_blob', 'change_type', 'path']) AS e
+    SELECT sha, regexp_extract(line, '^:[0-7]+ ([0-7]+) ([0-9a-f]+) ([0-9a-f]+) ([A-Z])[0-9]*\t(.*)$',
+                               ['new_mode', 'old_blob', 'new_blob', 'change_type', 'path']) AS e
     FROM lines WHERE line LIKE ':%'
 )
-SELECT $repo AS repo, sha, e.path, e.change_type, e.old_blob, e.new_blob,
+SELECT $repo AS repo, sha, e.path, e.change_type, e.old_blob, e.new_blob, e.new_mode,
        $source AS source, $run_id AS run_id, $artifact AS artifact_sha256, $collected_at AS collected_at
 FROM entries WHERE e.path <> ''
 """
@@ -287,6 +313,15 @@ WHERE f.run_id = $run_id AND f.repo = $repo AND b.blob <> $null_blob
                      WHERE repo = $repo AND regexp_matches(api_version, $api_groups) AND list_contains($kinds, kind)))
 GROUP BY ALL ORDER BY ALL
 """
+
+# Symbolic links of this run's history (git mode 120000), each version, first seen.
+SYMLINKS = """
+SELECT f.path, f.new_blob, arg_min(f.path || '@' || left(f.sha, 12), c.committed_at) AS declared_in
+FROM git_commit_files f JOIN git_commits c USING (run_id, repo, sha)
+WHERE f.run_id = $run_id AND f.repo = $repo AND f.new_mode = $mode
+GROUP BY ALL ORDER BY ALL
+"""
+SYMLINK_MODE = "120000"
 
 REPOSITORY_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -483,43 +518,64 @@ def collect_manifest_objects(ctx: CollectContext, git: Git, repo: str, head: str
     return controllers
 
 
-def window_start_declarers(git: Git, head: str, since: str) -> list[tuple[str, str, str]]:
-    """(path, blob, path@commit) of the charts and kustomizations in the tree at the start of the window: they
-    deploy the paths changed in it even when they are not changed themselves."""
+def window_start_declarers(git: Git, head: str, since: str) -> list[tuple[str, str, str, str]]:
+    """(mode, path, blob, path@commit) of the charts, kustomizations and symbolic links in the tree at the start of
+    the window: they deploy the paths changed in it even when they are not changed themselves."""
     base = git.run("rev-list", "-1", "--first-parent", f"--before={since}", head, "--").decode().strip()
     if not base:
         return []
     tree = git.run("ls-tree", "-r", "-z", "--full-tree", base).decode("utf-8", "replace")
     entries = [entry.split("\t", 1) for entry in tree.split("\0") if "\t" in entry]
     return [
-        (path, meta.split()[2], f"{path}@{base[:12]}")
-        for meta, path in entries
-        if meta.split()[1] == "blob" and re.search(DECLARER_PATHS, path)
+        (mode, path, blob, f"{path}@{base[:12]}")
+        for (mode, kind, blob), path in ((meta.split(), path) for meta, path in entries)
+        if kind == "blob" and (mode == SYMLINK_MODE or re.search(DECLARER_PATHS, path))
     ]
 
 
 def collect_deployed_paths(
-    ctx: CollectContext, git: Git, repo: str, parsed_controllers: list[str], at_start: list[tuple[str, str, str]]
+    ctx: CollectContext, git: Git, repo: str, parsed_controllers: list[str], at_start: list[tuple[str, str, str, str]]
 ) -> None:
     """Record the paths that the charts, kustomizations and Flux/Argo CD objects of this history (and the charts
-    and kustomizations at the start of its window, ``at_start``) deploy."""
+    and kustomizations at the start of its window, ``at_start``) deploy, then the targets of the symbolic links
+    inside those paths (Helm, kustomize and Argo CD read a file through a link to it)."""
+    query = {"run_id": ctx.run_id, "repo": repo}
     changed = ctx.store.con.execute(
         DECLARERS,
-        {"run_id": ctx.run_id, "repo": repo, "null_blob": NULL_BLOB, "declarer_paths": DECLARER_PATHS,
-         "api_groups": DECLARER_API_GROUPS, "kinds": list(DECLARER_KINDS), "parsed": parsed_controllers},
+        {**query, "null_blob": NULL_BLOB, "declarer_paths": DECLARER_PATHS, "api_groups": DECLARER_API_GROUPS,
+         "kinds": list(DECLARER_KINDS), "parsed": parsed_controllers},
     ).fetchall()  # fmt: skip
-    declarers = at_start + changed
-    if not declarers:
-        return
-    blobs = dict(sorted({blob: declared_in for _, blob, declared_in in declarers}.items()))
-    parsed, artifact = read_blobs(ctx, git, blobs, f"git:{repo} files declaring deployed paths (git cat-file --batch)")
+    declarers = [entry[1:] for entry in at_start if entry[0] != SYMLINK_MODE] + changed
+    links = [entry[1:] for entry in at_start if entry[0] == SYMLINK_MODE]
+    links += ctx.store.con.execute(SYMLINKS, {**query, "mode": SYMLINK_MODE}).fetchall()
     seen: set[tuple[str, str]] = set()  # an unparseable declarer still deploys its own directory
-    for path, blob, declared_in in declarers:
-        for declared in deployed_paths(path, [d for *_, d in parsed[blob][0]]):
-            if declared not in seen:
-                seen.add(declared)
-                row = {"repo": repo, "path": declared[0], "reason": declared[1], "declared_in": declared_in}
-                ctx.emit("git_deployed_paths", row, artifact)
+    if declarers:
+        blobs = dict(sorted({blob: declared_in for _, blob, declared_in in declarers}.items()))
+        origin = f"git:{repo} files declaring deployed paths (git cat-file --batch)"
+        parsed, artifact = read_blobs(ctx, git, blobs, origin)
+        for path, blob, declared_in in declarers:
+            for declared in deployed_paths(path, [d for *_, d in parsed[blob][0]]):
+                if declared not in seen:
+                    seen.add(declared)
+                    emit_deployed(ctx, repo, declared, declared_in, artifact)
+    if links:
+        batch = git.run("cat-file", "--batch", stdin="".join(f"{blob}\n" for _, blob, _ in links).encode())
+        targets = {blob: content.decode("utf-8", "replace") for blob, content in read_batch(batch)}
+        artifact = ctx.add_artifact(batch, f"git:{repo} symbolic links (git cat-file --batch)", "text/plain")
+        deployed = {path for path, _ in seen}
+        for link, blob, declared_in in links:
+            target = targets[blob]
+            if not target.startswith("/") and any(p == "" or link == p or link.startswith(p + "/") for p in deployed):
+                for declared in resolved(posixpath.dirname(link), target, f"target of symbolic link {link}"):
+                    if declared not in seen:
+                        seen.add(declared)
+                        emit_deployed(ctx, repo, declared, declared_in, artifact)
+
+
+def emit_deployed(ctx: CollectContext, repo: str, declared: tuple[str, str], declared_in: str, artifact: str) -> None:
+    """One ``git_deployed_paths`` row: ``declared`` (path, why), declared in ``declared_in``, citing ``artifact``."""
+    row = {"repo": repo, "path": declared[0], "reason": declared[1], "declared_in": declared_in}
+    ctx.emit("git_deployed_paths", row, artifact)
 
 
 def read_blobs(

@@ -504,9 +504,12 @@ def object_row(cluster: str, obj: dict, location: str, key: str | None = None) -
 
 def spec_of(obj: dict) -> dict:
     """The object's spec; a Cilium policy's ``specs`` (rules beside its ``spec``) are kept in it as ``specs``; an
-    RBAC object's ``rules``, ``aggregationRule``, ``roleRef`` and ``subjects`` are its spec."""
+    RBAC object's ``rules``, ``aggregationRule``, ``roleRef`` and ``subjects`` are its spec; a ConfigMap's
+    ``binaryData`` (values redacted: its keys are files of its volume like those of ``data``) is its spec."""
     if api_group(obj["apiVersion"]) == RBAC:
         return {key: obj[key] for key in RBAC_FIELDS if key in obj}
+    if obj.get("kind") == "ConfigMap" and api_group(obj["apiVersion"]) == "":
+        return {"binaryData": obj["binaryData"]} if isinstance(obj.get("binaryData"), dict) else {}
     spec = obj.get("spec") or {}
     return {**spec, "specs": obj["specs"]} if obj.get("specs") and isinstance(spec, dict) else spec
 
