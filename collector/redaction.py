@@ -16,7 +16,8 @@ Redacted wherever it appears in a decoded YAML/JSON document:
 - Containers keep only their name, image, ports (what reachability needs) and resources and, of their arguments and
   command, the ingress controller options that say which Ingresses a controller serves and through which Service,
   the cluster's address ranges and the AWS VPC CNI network policy switch (``KEPT_ARGUMENT``:
-  ``--controller-class=k8s.io/ingress-nginx``, ``--publish-service=ns/name``, ``--service-cluster-ip-range=…``…):
+  ``--controller-class=k8s.io/ingress-nginx``, ``--publish-service=ns/name``, ``--service-cluster-ip-range=…``…;
+  a range option given as two words keeps its value word):
   environment values, other command words and arguments often carry passwords and tokens.
 
 ``redact`` also says whether anything was redacted (or a Secret met): raw bytes that decode to such a document are
@@ -42,13 +43,17 @@ CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
 CONTAINER_FIELDS = ("name", "image", "ports", "resources")
 # container arguments (and command words) kept: an ingress controller's class and published Service, a plain name
 # as value; the cluster's address ranges (kube-apiserver, kube-controller-manager) and the AWS VPC CNI node agent's
-# network policy switch
+# network policy switch (any spelling of a Go boolean, or bare)
 KEPT_ARGUMENT = re.compile(
     r"--(controller-class|ingress-class|ingress\.class|ingress-class-name|publish-service|watch-ingress-without-class"
     r"|providers\.kubernetesingress\.ingressclass)=[A-Za-z0-9][-A-Za-z0-9._/]{0,252}"
     r"|--(service-cluster-ip-range|cluster-cidr)=[0-9A-Fa-f.:/,]{1,200}"
-    r"|--enable-network-policy=(true|false)"
+    r"|--enable-network-policy(=([01tfTF]|true|false|True|False|TRUE|FALSE))?"
 )
+# address range options whose value is not kept (a variable, two words as pflag's ``--flag value``) keep their name,
+# and the value word of a two-word one when it is a range: the pack reads an option without a value as no CIDR
+RANGE_OPTION = re.compile(r"--(service-cluster-ip-range|cluster-cidr)")
+RANGE_VALUE = re.compile(r"[0-9A-Fa-f.:/,]{1,200}")
 SECRET_FIELDS = ("apiVersion", "kind", "type", "immutable")  # kept; metadata is redacted, data keeps key names only
 SECRET_TYPE = re.compile(r"opaque|([\w.-]+\.)?kubernetes\.io/[\w.-]+", re.IGNORECASE)
 
@@ -77,6 +82,23 @@ DOCUMENT_START = re.compile(r"^\s*[\[{]|:\s")  # a string that may be a YAML/JSO
 MAX_NESTING = 4  # documents in strings in documents…: deeper ones are redacted unread
 CACHED_LENGTH = 200  # top-level strings up to this long are redacted once per process
 MAX_NODES = 100_000  # values walked in one embedded document; a larger (or alias-expanded) one is redacted unread
+
+
+def _kept_word(words: list[Any], i: int, word: Any) -> str | None:
+    """A container's argument or command word as kept (``KEPT_ARGUMENT``), or None. A range option whose value is not
+    kept (``--cluster-cidr=$(RANGE)``) keeps its name alone; the value word of a two-word range option is kept when it
+    is a range's characters."""
+    if not isinstance(word, str):
+        return None
+    if KEPT_ARGUMENT.fullmatch(word):
+        return word
+    option = RANGE_OPTION.match(word)
+    if option and (option.end() == len(word) or word[option.end()] == "="):
+        return option.group()
+    previous = words[i - 1] if i > 0 else None
+    if isinstance(previous, str) and RANGE_OPTION.fullmatch(previous) and RANGE_VALUE.fullmatch(word):
+        return word
+    return None
 
 
 class _Unvetted(Exception):
@@ -210,7 +232,7 @@ class _Redactor:
         for field in ("command", "args"):
             words = container.get(field)
             words = words if isinstance(words, list) else []
-            options = [a for a in words if isinstance(a, str) and KEPT_ARGUMENT.fullmatch(a)]
+            options = [kept_word for i, a in enumerate(words) if (kept_word := _kept_word(words, i, a))]
             if options:
                 kept[field] = options
         return kept

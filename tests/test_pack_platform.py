@@ -189,6 +189,7 @@ def test_live_lists_each_named_configmap_by_field_selector(store: Store, tmp_pat
             ("kube-system", "kube-proxy"),
             ("kube-system", "dns-autoscaler"),
             ("kube-system", "kube-dns-autoscaler"),
+            ("kube-system", "coredns-autoscaler"),
             ("istio-system", "istio-ca-root-cert"),
             ("istio-system", "istio"),
         ]
@@ -225,7 +226,23 @@ def test_redaction_keeps_range_flags_and_policy_switch_only() -> None:
     }]}}  # fmt: skip
     assert redact_object(pod)["spec"]["containers"] == [
         {"name": "kube-apiserver", "image": "k", "resources": {"requests": {"cpu": "250m"}},
-         "command": ["--service-cluster-ip-range=10.96.0.0/12,fd00::/108"], "args": ["--enable-network-policy=true"]}
+         "command": ["--service-cluster-ip-range=10.96.0.0/12,fd00::/108"],
+         "args": ["--enable-network-policy=true", "--cluster-cidr"]}
+    ]  # fmt: skip
+
+
+def test_redaction_keeps_two_word_range_flags_and_go_boolean_switches() -> None:
+    """pflag's ``--flag value`` keeps its value word (only a range's characters), a range option whose value is not
+    kept its name alone; a Go boolean in any spelling."""
+    container = {"name": "c", "image": "i",
+                 "command": ["--cluster-cidr", "10.0.0.0/8,fd00::/48", "--service-cluster-ip-range", "$(RANGE)",
+                             "--oidc-client-secret", "s3cr3t", "--cluster-cidr=$(POD_RANGE)", "--cluster-cidrs=x"],
+                 "args": ["--enable-network-policy", "--enable-network-policy=T",
+                          "--enable-network-policy=yes"]}  # fmt: skip
+    assert redact_object({"kind": "Pod", "spec": {"containers": [container]}})["spec"]["containers"] == [
+        {"name": "c", "image": "i",
+         "command": ["--cluster-cidr", "10.0.0.0/8,fd00::/48", "--service-cluster-ip-range", "--cluster-cidr"],
+         "args": ["--enable-network-policy", "--enable-network-policy=T"]}
     ]  # fmt: skip
 
 

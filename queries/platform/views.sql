@@ -46,9 +46,11 @@ FROM (SELECT *, unnest(from_json(coalesce(CASE WHEN kind = 'Pod' THEN spec->'con
       WHERE kind IN ('Pod', 'DaemonSet', 'Deployment'));
 
 -- The CNI DaemonSets, by the names their upstream manifests and charts give them, with whether each enforces
--- NetworkPolicy: yes, no, or NULL (undetermined). Cilium enforces unless cilium-config says enable-policy: never
--- (undetermined without a collected cilium-config); Calico (calico-node, canal) and Antrea always; the AWS VPC CNI
--- only with its node agent's --enable-network-policy=true; Weave Net with its weave-npc container; flannel never.
+-- NetworkPolicy: yes, no, or NULL (undetermined). Cilium enforces unless the cilium-config of its own namespace says
+-- enable-policy never, in any case (undetermined without that ConfigMap collected); Calico (calico-node, canal) and
+-- Antrea always; the AWS VPC CNI only when the last --enable-network-policy of a container of its node agent is true
+-- (Go flags: the last one given wins; a bare flag, 1, t, T, true, True, TRUE); Weave Net with its weave-npc
+-- container; flannel never.
 CREATE VIEW platform_cni AS
 WITH ds AS (
     SELECT d.*,
@@ -60,7 +62,12 @@ WITH ds AS (
                 WHEN d.name = 'antrea-agent' THEN 'Antrea' END AS cni,
            EXISTS (SELECT 1 FROM platform_containers c
                    WHERE c.cluster = d.cluster AND c.kind = 'DaemonSet' AND c.namespace = d.namespace
-                     AND c.name = d.name AND list_contains(c.words, '--enable-network-policy=true')) AS policy_agent,
+                     AND c.name = d.name
+                     AND list_last(list_filter(c.words, lambda w: w = '--enable-network-policy'
+                                                                  OR starts_with(w, '--enable-network-policy=')))
+                         IN ('--enable-network-policy', '--enable-network-policy=1', '--enable-network-policy=t',
+                             '--enable-network-policy=T', '--enable-network-policy=true',
+                             '--enable-network-policy=True', '--enable-network-policy=TRUE')) AS policy_agent,
            EXISTS (SELECT 1 FROM platform_containers c
                    WHERE c.cluster = d.cluster AND c.kind = 'DaemonSet' AND c.namespace = d.namespace
                      AND c.name = d.name AND c.container = 'weave-npc') AS weave_npc
@@ -70,13 +77,14 @@ WITH ds AS (
 SELECT ds.cluster, ds.namespace, ds.name, ds.cni,
        CASE ds.cni
            WHEN 'Cilium' THEN CASE WHEN cfg.name IS NOT NULL
-                                   THEN coalesce(cfg.data->>'enable-policy', 'default') <> 'never' END
+                                   THEN lower(trim(coalesce(cfg.data->>'enable-policy', 'default'))) <> 'never' END
            WHEN 'AWS VPC CNI' THEN ds.policy_agent
            WHEN 'Weave Net' THEN ds.weave_npc
            WHEN 'flannel' THEN false
            ELSE true END AS enforces,
        CASE ds.cni
-           WHEN 'Cilium' THEN CASE WHEN cfg.name IS NULL THEN 'no cilium-config ConfigMap in kube-system collected'
+           WHEN 'Cilium' THEN CASE WHEN cfg.name IS NULL
+                                   THEN 'no cilium-config ConfigMap in ' || ds.namespace || ' collected'
                                    ELSE 'cilium-config enable-policy: '
                                         || coalesce(cfg.data->>'enable-policy', 'default (unset)') END
            WHEN 'AWS VPC CNI' THEN 'node agent --enable-network-policy=true '
@@ -91,7 +99,7 @@ SELECT ds.cluster, ds.namespace, ds.name, ds.cni,
        ds.location, ds.source, ds.run_id, ds.artifact_sha256, ds.collected_at
 FROM ds
 LEFT JOIN k8s_current cfg
-  ON cfg.cluster = ds.cluster AND cfg.kind = 'PlatformConfigMap' AND cfg.namespace = 'kube-system'
+  ON cfg.cluster = ds.cluster AND cfg.kind = 'PlatformConfigMap' AND cfg.namespace = ds.namespace
      AND cfg.name = 'cilium-config'
 WHERE ds.cni IS NOT NULL;
 
@@ -148,10 +156,14 @@ LEFT JOIN (SELECT DISTINCT n.cluster, m.name IS NOT NULL AS configured, m.data->
 -- Every address range recorded per cluster: role pod or service, the CIDR as written, its family and bits (NULL:
 -- not a CIDR), and the object and field it comes from.
 CREATE VIEW platform_ranges_recorded AS
-WITH flags AS (
+WITH flags AS (  -- an option given as two words (--cluster-cidr 10.0.0.0/8) read as --cluster-cidr=10.0.0.0/8
     SELECT cluster, namespace, 'Pod/' || name AS object, container,
-           unnest(list_filter(words, lambda w: starts_with(w, '--service-cluster-ip-range=')
-                                               OR starts_with(w, '--cluster-cidr='))) AS word,
+           unnest(list_filter(list_transform(range(1, len(words) + 1), lambda i: CASE
+                      WHEN words[i] IN ('--service-cluster-ip-range', '--cluster-cidr')
+                      THEN words[i] || '=' || CASE WHEN i < len(words) AND NOT starts_with(words[i + 1], '--')
+                                                   THEN words[i + 1] ELSE '(no value kept)' END
+                      ELSE words[i] END),
+                  lambda w: starts_with(w, '--service-cluster-ip-range=') OR starts_with(w, '--cluster-cidr='))) AS word,
            location, source, run_id, artifact_sha256, collected_at
     FROM platform_containers
     WHERE kind = 'Pod' AND namespace = 'kube-system'
@@ -280,8 +292,9 @@ WHERE (kind = 'Deployment' AND (name = 'istiod' OR starts_with(name, 'istiod-'))
    OR (kind = 'PlatformConfigMap' AND name = 'istio-ca-root-cert');
 
 -- What may scale the cluster DNS below two replicas: a HorizontalPodAutoscaler targeting it (minReplicas, default
--- 1), or the cluster-proportional-autoscaler (kube-system Deployment dns-autoscaler or kube-dns-autoscaler, whose
--- ConfigMap of the same name holds its linear or ladder parameters). ok: its floor is two replicas.
+-- 1), or the cluster-proportional-autoscaler (kube-system Deployment dns-autoscaler, kube-dns-autoscaler or AKS's
+-- coredns-autoscaler, whose ConfigMap of the same name holds its linear or ladder parameters). ok: its floor is two
+-- replicas.
 CREATE VIEW platform_dns_scaling AS
 SELECT d.cluster, d.namespace, d.name AS dns, 'HorizontalPodAutoscaler/' || h.name AS scaler,
        coalesce(TRY_CAST(h.spec->>'minReplicas' AS INTEGER), 1) >= 2 AS ok,
@@ -307,7 +320,7 @@ SELECT d.cluster, d.namespace, d.name, 'Deployment/' || a.name,
 FROM platform_dns d
 JOIN k8s_current a
   ON a.cluster = d.cluster AND a.kind = 'Deployment' AND a.namespace = 'kube-system'
-     AND a.name IN ('dns-autoscaler', 'kube-dns-autoscaler')
+     AND a.name IN ('dns-autoscaler', 'kube-dns-autoscaler', 'coredns-autoscaler')
 LEFT JOIN k8s_current m
   ON m.cluster = a.cluster AND m.kind = 'PlatformConfigMap' AND m.namespace = 'kube-system' AND m.name = a.name;
 
@@ -336,8 +349,9 @@ JOIN k8s_current w
               = g.namespace))
 WHERE g.kind = 'Gateway';
 
--- What leaves a Gateway's capacity unbounded or unknown: no workload found for it, a container of its workload
--- without CPU or memory requests or a memory limit.
+-- What leaves a Gateway's capacity unbounded or unknown: no workload found for it, a container of its workload (init
+-- containers included: a native sidecar runs beside the others) without CPU or memory requests or a memory limit. A
+-- missing request takes the container's limit (the API server's defaulting).
 CREATE VIEW platform_gateway_capacity_gaps AS
 SELECT g.cluster, g.namespace, 'Gateway/' || g.name AS object,
        'no in-cluster workload found serving Gateway ' || g.namespace || '/' || g.name
@@ -361,11 +375,15 @@ UNION ALL
 SELECT w.cluster, w.namespace, w.kind || '/' || w.name,
        'container ' || (c->>'name') || ' of the workload serving Gateway ' || w.gateway_namespace || '/' || w.gateway
          || ' has no ' || concat_ws(', ',
-             CASE WHEN (c->'resources'->'requests'->>'cpu') IS NULL THEN 'CPU request' END,
-             CASE WHEN (c->'resources'->'requests'->>'memory') IS NULL THEN 'memory request' END,
-             CASE WHEN (c->'resources'->'limits'->>'memory') IS NULL THEN 'memory limit' END),
+             CASE WHEN cpu_request IS NULL THEN 'CPU request' END,
+             CASE WHEN memory_request IS NULL THEN 'memory request' END,
+             CASE WHEN memory_limit IS NULL THEN 'memory limit' END),
        w.location, w.source, w.run_id, w.artifact_sha256, w.collected_at
-FROM (SELECT *, unnest(from_json(coalesce(spec->'template'->'spec'->'containers', '[]'), '["JSON"]')) AS c
-      FROM platform_gateway_workloads) w
-WHERE (c->'resources'->'requests'->>'cpu') IS NULL OR (c->'resources'->'requests'->>'memory') IS NULL
-   OR (c->'resources'->'limits'->>'memory') IS NULL;
+FROM (SELECT *, coalesce(c->'resources'->'requests'->>'cpu', c->'resources'->'limits'->>'cpu') AS cpu_request,
+             coalesce(c->'resources'->'requests'->>'memory', c->'resources'->'limits'->>'memory') AS memory_request,
+             c->'resources'->'limits'->>'memory' AS memory_limit
+      FROM (SELECT *, unnest(list_concat(
+                          from_json(coalesce(spec->'template'->'spec'->'initContainers', '[]'), '["JSON"]'),
+                          from_json(coalesce(spec->'template'->'spec'->'containers', '[]'), '["JSON"]'))) AS c
+            FROM platform_gateway_workloads)) w
+WHERE cpu_request IS NULL OR memory_request IS NULL OR memory_limit IS NULL;

@@ -56,6 +56,7 @@ PLATFORM_CONFIGMAPS = (
     ("kube-system", "kube-proxy", ("config.conf",)),
     ("kube-system", "dns-autoscaler", ("linear", "ladder")),
     ("kube-system", "kube-dns-autoscaler", ("linear", "ladder")),
+    ("kube-system", "coredns-autoscaler", ("linear", "ladder")),  # AKS
     ("istio-system", "istio-ca-root-cert", ("root-cert.pem",)),
     ("istio-system", "istio", ("mesh",)),
 )
