@@ -71,6 +71,8 @@ BASE = "\n---\n".join(
     ]
 )  # fmt: skip
 
+CANARY_TWICE = "{name: x-canary, value: 'true'}, {name: X-Canary, value: 'false'}"  # equivalent header names
+
 # case: (objects added or replaced (matched on kind, namespace, name), the gap rows' (first, second) objects)
 CASES: dict[str, tuple[str, set[tuple[str, str]]]] = {
     "baseline": ("", set()),
@@ -103,6 +105,11 @@ CASES: dict[str, tuple[str, set[tuple[str, str]]]] = {
     "httproute-header-case": (
         http("canary-2", "shop.example.com", "[{path: {value: /api}, headers: [{name: X-Canary, value: 'true'}]}]"),
         {("HTTPRoute shop/canary", "HTTPRoute shop/canary-2")},
+    ),
+    # of header matches with equivalent names only the first counts: X-Canary false is ignored, the match is canary's
+    "httproute-duplicate-header-name": (
+        http("canary-3", "shop.example.com", f"[{{path: {{value: /api}}, headers: [{CANARY_TWICE}]}}]"),
+        {("HTTPRoute shop/canary", "HTTPRoute shop/canary-3")},
     ),
     # a GRPCRoute on the hostname an HTTPRoute serves on the same listener
     "grpcroute-on-http-hostname": (

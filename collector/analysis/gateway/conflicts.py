@@ -38,8 +38,8 @@ def listener_conflicts(gateway: Gateway) -> Iterator[Conflict]:
 
 
 def http_match_keys(route: Route) -> set[MatchKey]:
-    """Every match of every rule, normalized (defaults applied, header names lower-cased, a PathPrefix without its
-    trailing slash)."""
+    """Every match of every rule, normalized (defaults applied, header names lower-cased and the first of equivalent
+    ones kept, a PathPrefix without its trailing slash)."""
     keys: set[MatchKey] = set()
     for rule in route.spec.get("rules") or [{}]:
         for match in (rule or {}).get("matches") or [{}]:
@@ -62,7 +62,13 @@ def grpc_match_keys(route: Route) -> set[MatchKey]:
 
 
 def headers(raw: Any) -> frozenset[tuple[str, str, str]]:
-    return frozenset((h.get("type") or "Exact", str(h.get("name")).lower(), str(h.get("value"))) for h in raw or [])
+    """Header matches by lower-cased name; of entries with equivalent names only the first counts (the spec's
+    HTTPHeaderMatch and GRPCHeaderMatch: later ones MUST be ignored)."""
+    first: dict[str, tuple[str, str, str]] = {}
+    for h in raw or []:
+        name = str(h.get("name")).lower()
+        first.setdefault(name, (h.get("type") or "Exact", name, str(h.get("value"))))
+    return frozenset(first.values())
 
 
 def params(match: dict[str, Any]) -> frozenset[tuple[str, str, str]]:
