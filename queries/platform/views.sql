@@ -47,7 +47,8 @@ FROM (SELECT *, unnest(from_json(coalesce(CASE WHEN kind = 'Pod' THEN spec->'con
 
 -- The CNI DaemonSets, by the names their upstream manifests and charts give them, with whether each enforces
 -- NetworkPolicy: yes, no, or NULL (undetermined). Cilium enforces unless the cilium-config of its own namespace says
--- enable-policy never, in any case (undetermined without that ConfigMap collected); Calico (calico-node, canal) and
+-- enable-policy never, in any case, or policy-audit-mode true (it then only logs what policy would drop;
+-- undetermined without that ConfigMap collected); Calico (calico-node, canal) and
 -- Antrea always; the AWS VPC CNI only when the last --enable-network-policy of a container of its node agent is true
 -- (Go flags: the last one given wins; a bare flag, 1, t, T, true, True, TRUE); Weave Net with its weave-npc
 -- container; flannel never.
@@ -77,7 +78,9 @@ WITH ds AS (
 SELECT ds.cluster, ds.namespace, ds.name, ds.cni,
        CASE ds.cni
            WHEN 'Cilium' THEN CASE WHEN cfg.name IS NOT NULL
-                                   THEN lower(trim(coalesce(cfg.data->>'enable-policy', 'default'))) <> 'never' END
+                                   THEN lower(trim(coalesce(cfg.data->>'enable-policy', 'default'))) <> 'never'
+                                        AND lower(trim(coalesce(cfg.data->>'policy-audit-mode', 'false')))
+                                            NOT IN ('true', '1', 't') END
            WHEN 'AWS VPC CNI' THEN ds.policy_agent
            WHEN 'Weave Net' THEN ds.weave_npc
            WHEN 'flannel' THEN false
@@ -86,7 +89,9 @@ SELECT ds.cluster, ds.namespace, ds.name, ds.cni,
            WHEN 'Cilium' THEN CASE WHEN cfg.name IS NULL
                                    THEN 'no cilium-config ConfigMap in ' || ds.namespace || ' collected'
                                    ELSE 'cilium-config enable-policy: '
-                                        || coalesce(cfg.data->>'enable-policy', 'default (unset)') END
+                                        || coalesce(cfg.data->>'enable-policy', 'default (unset)')
+                                        || coalesce(', policy-audit-mode: ' || (cfg.data->>'policy-audit-mode'), '')
+                                        END
            WHEN 'AWS VPC CNI' THEN 'node agent --enable-network-policy=true '
                                    || CASE WHEN ds.policy_agent THEN 'set' ELSE 'not set' END
            WHEN 'Weave Net' THEN CASE WHEN ds.weave_npc THEN 'weave-npc container present'
@@ -123,7 +128,7 @@ JOIN k8s_current m
 GROUP BY c.cluster;
 
 -- Where a cluster's pod addresses come from, which must be recorded for its pod ranges to count as determined:
--- Cilium's IPAM (cluster-pool: the pool in cilium-config; kubernetes: the Nodes' podCIDRs; chained on another CNI
+-- Cilium's IPAM (read from the cilium-config of its namespace; cluster-pool: the pool in cilium-config; kubernetes: the Nodes' podCIDRs; chained on another CNI
 -- or any other mode: undetermined), the AWS VPC CNI without Cilium (VPC subnets: undetermined), Calico IPAM (its
 -- enabled IPPools, when any is collected), Weave Net (its own range: undetermined), else the Nodes' podCIDRs with
 -- the --cluster-cidr flags and kube-proxy's clusterCIDR.
@@ -149,7 +154,7 @@ LEFT JOIN (SELECT DISTINCT n.cluster, m.name IS NOT NULL AS configured, m.data->
                            m.data->>'cni-chaining-mode' AS chaining
            FROM platform_cni n
            LEFT JOIN k8s_current m
-             ON m.cluster = n.cluster AND m.kind = 'PlatformConfigMap' AND m.namespace = 'kube-system'
+             ON m.cluster = n.cluster AND m.kind = 'PlatformConfigMap' AND m.namespace = n.namespace
                 AND m.name = 'cilium-config'
            WHERE n.cni = 'Cilium') cil ON cil.cluster = c.cluster;
 
@@ -174,9 +179,10 @@ raw AS (
            location, source, run_id, artifact_sha256, collected_at
     FROM k8s_current WHERE kind = 'Node'
     UNION ALL
-    SELECT cluster, 'pod', NULL, kind || '/' || name, kind || ' spec.cidr', spec->>'cidr',
+    SELECT cluster, 'pod', NULL, kind || '/' || name,
+           kind || ' spec.cidr' || CASE WHEN (spec->>'disabled') = 'true' THEN ' (disabled)' ELSE '' END, spec->>'cidr',
            location, source, run_id, artifact_sha256, collected_at
-    FROM k8s_current WHERE kind LIKE 'IPPool%' AND coalesce(spec->>'disabled', 'false') <> 'true'
+    FROM k8s_current WHERE kind LIKE 'IPPool%'
     UNION ALL
     SELECT cluster, 'service', NULL, 'ServiceCIDR/' || name, 'ServiceCIDR spec.cidrs',
            unnest(from_json(spec->'cidrs', '["VARCHAR"]')), location, source, run_id, artifact_sha256, collected_at

@@ -44,6 +44,7 @@ PLATFORM_CONFIGMAPS = (
         "cilium-config",
         (
             "enable-policy",
+            "policy-audit-mode",
             "kube-proxy-replacement",
             "ipam",
             "cluster-pool-ipv4-cidr",
