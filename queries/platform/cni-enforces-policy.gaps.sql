@@ -12,7 +12,8 @@ SELECT n.cluster, n.namespace, 'DaemonSet/' || n.name,
                              WHEN NOT n.enforces THEN 'does not enforce NetworkPolicy'
                              ELSE 'enforces NetworkPolicy but is not ready on every Node' END
          || ' (' || n.basis || '; ready ' || coalesce(n.ready::VARCHAR, '?') || ' of '
-         || coalesce(n.desired::VARCHAR, '?') || ' scheduled, ' || n.nodes || ' Node(s))'
+         || coalesce(n.desired::VARCHAR, '?') || ' scheduled, ' || coalesce(n.updated || ' updated, ', '')
+         || n.nodes || ' Node(s))'
          || ' and no other CNI of the cluster enforces it',
        n.location, n.source, n.run_id, n.artifact_sha256, n.collected_at
 FROM platform_cni_running n

@@ -100,6 +100,7 @@ SELECT ds.cluster, ds.namespace, ds.name, ds.cni,
            ELSE ds.cni || ' implements NetworkPolicy' END AS basis,
        TRY_CAST(ds.status->>'desiredNumberScheduled' AS INTEGER) AS desired,
        TRY_CAST(ds.status->>'numberReady' AS INTEGER) AS ready,
+       TRY_CAST(ds.status->>'updatedNumberScheduled' AS INTEGER) AS updated,
        (SELECT count(*) FROM k8s_current n WHERE n.cluster = ds.cluster AND n.kind = 'Node') AS nodes,
        ds.location, ds.source, ds.run_id, ds.artifact_sha256, ds.collected_at
 FROM ds
@@ -108,9 +109,13 @@ LEFT JOIN k8s_current cfg
      AND cfg.name = 'cilium-config'
 WHERE ds.cni IS NOT NULL;
 
--- Whether a CNI DaemonSet runs ready on every Node (desired = ready >= the Nodes listed).
+-- Whether a CNI DaemonSet runs ready on every Node (desired = ready >= the Nodes listed), its Pods on the current
+-- template (status.updatedNumberScheduled, when recorded, reaching desired: a rollout not done still runs the old
+-- spec, whose enforcement the collected spec does not tell).
 CREATE VIEW platform_cni_running AS
-SELECT *, coalesce(desired > 0 AND ready >= desired AND desired >= nodes, false) AS running FROM platform_cni;
+SELECT *, coalesce(desired > 0 AND ready >= desired AND desired >= nodes AND coalesce(updated, desired) >= desired,
+                   false) AS running
+FROM platform_cni;
 
 -- kube-proxy's mode (kube-proxy ConfigMap config.conf; empty: the platform default, iptables on Linux) and
 -- Cilium's kube-proxy replacement, per cluster.
