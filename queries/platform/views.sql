@@ -24,6 +24,10 @@ CREATE OR REPLACE TEMP MACRO platform_cidr_bits(cidr) AS CASE
    AND split_part(cidr, '/', 2)::INTEGER <= length(platform_address_bits(split_part(cidr, '/', 1)))
   THEN left(platform_address_bits(split_part(cidr, '/', 1)), split_part(cidr, '/', 2)::INTEGER) END;
 
+-- A resource quantity that is set and not zero ("0", "0m", "0.0Gi" and "" request nothing), else NULL.
+CREATE OR REPLACE TEMP MACRO platform_nonzero_quantity(q) AS CASE
+  WHEN NOT regexp_full_match(trim(q), '\+?0*\.?0*([eE][+-]?[0-9]+)?[A-Za-z]*') THEN q END;
+
 -- The clusters judged: every cluster whose Nodes were listed.
 CREATE VIEW platform_clusters AS
 SELECT cluster, location, source, run_id, artifact_sha256, collected_at
@@ -362,7 +366,7 @@ WHERE g.kind = 'Gateway';
 
 -- What leaves a Gateway's capacity unbounded or unknown: no workload found for it, a container of its workload (init
 -- containers included: a native sidecar runs beside the others) without CPU or memory requests or a memory limit. A
--- missing request takes the container's limit (the API server's defaulting).
+-- missing request takes the container's limit (the API server's defaulting); a zero quantity is none.
 CREATE VIEW platform_gateway_capacity_gaps AS
 SELECT g.cluster, g.namespace, 'Gateway/' || g.name AS object,
        'no in-cluster workload found serving Gateway ' || g.namespace || '/' || g.name
@@ -390,9 +394,12 @@ SELECT w.cluster, w.namespace, w.kind || '/' || w.name,
              CASE WHEN memory_request IS NULL THEN 'memory request' END,
              CASE WHEN memory_limit IS NULL THEN 'memory limit' END),
        w.location, w.source, w.run_id, w.artifact_sha256, w.collected_at
-FROM (SELECT *, coalesce(c->'resources'->'requests'->>'cpu', c->'resources'->'limits'->>'cpu') AS cpu_request,
-             coalesce(c->'resources'->'requests'->>'memory', c->'resources'->'limits'->>'memory') AS memory_request,
-             c->'resources'->'limits'->>'memory' AS memory_limit
+FROM (SELECT *,
+             platform_nonzero_quantity(coalesce(c->'resources'->'requests'->>'cpu', c->'resources'->'limits'->>'cpu'))
+               AS cpu_request,
+             platform_nonzero_quantity(coalesce(c->'resources'->'requests'->>'memory',
+                                                c->'resources'->'limits'->>'memory')) AS memory_request,
+             platform_nonzero_quantity(c->'resources'->'limits'->>'memory') AS memory_limit
       FROM (SELECT *, unnest(list_concat(
                           from_json(coalesce(spec->'template'->'spec'->'initContainers', '[]'), '["JSON"]'),
                           from_json(coalesce(spec->'template'->'spec'->'containers', '[]'), '["JSON"]'))) AS c
