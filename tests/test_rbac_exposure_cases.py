@@ -22,7 +22,8 @@ GATEWAY_API = [
     for r in ("gateways", "httproutes", "grpcroutes", "tlsroutes", "tcproutes", "udproutes", "referencegrants")
 ]
 ALL = [*GATEWAY_API, "ingresses.networking.k8s.io", "ingresses.extensions", "services",
-       "gateways.networking.istio.io", "virtualservices.networking.istio.io", "envoyfilters.networking.istio.io"]  # fmt: skip
+       "gateways.networking.istio.io", "virtualservices.networking.istio.io",
+       "envoyfilters.networking.istio.io"]  # fmt: skip
 WRITE = ("create", "patch", "update")
 
 Key = tuple[str, str, str, str | None]  # subject, resource, namespace, indirect reason
