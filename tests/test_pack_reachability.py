@@ -191,7 +191,7 @@ def test_external_callers_are_declared_by_a_cidr_holding_the_whole_range(
 ) -> None:
     external = "spec: {podSelector: {}, ingress: [{from: [{ipBlock: {cidr: 192.168.0.0/16}}], ports: [{port: 8080}]}]}"
     base = BASE.replace('allowed-callers: "infra/*"', f'allowed-callers: "{callers}"')
-    collect(store, tmp_path, doc("NetworkPolicy", "lb", "shop", external), base=base)
+    collect(store, tmp_path, doc("NetworkPolicy", "lb", "shop", external), NODE, base=base)  # pods: 10.244.1.0/24
     result = judge(store, "reachability", "lateral-movement-restricted")
     assert result.verdict == verdict
     if verdict == "gap":  # the declared CIDRs together must hold the whole range
@@ -199,6 +199,41 @@ def test_external_callers_are_declared_by_a_cidr_holding_the_whole_range(
     else:
         [detail] = [d for (src, d) in rows(result.evidence, "src", "detail") if src == "192.168.0.0-192.168.255.255"]
         assert f'declared by "{callers.removeprefix("infra/*, ")}"' in detail
+
+
+NODE = """apiVersion: v1
+kind: Node
+metadata: {name: n1}
+spec: {podCIDR: 10.244.1.0/24, podCIDRs: [10.244.1.0/24]}
+status: {addresses: [{type: InternalIP, address: 192.168.3.4}, {type: Hostname, address: n1}]}
+"""
+HOST_AGENT = """apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent, namespace: other}
+spec: {template: {metadata: {labels: {app: agent}}, spec: {hostNetwork: true}}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("cidr", "extra", "range_"),
+    [("10.0.0.0/8", [NODE], "10.244.1.0/24 (pod range of Node n1)"),
+     ("192.168.0.0/16", [NODE, HOST_AGENT], "192.168.3.4 (address of Node n1, where host-network pods run)"),
+     ("192.168.0.0/16", [], "192.168.0.0/16 (private range: no Node pod range or address recorded)")],
+)  # fmt: skip
+def test_declared_ranges_holding_the_clusters_own_addresses_are_gaps(
+    store: Store, tmp_path: Path, cidr: str, extra: list[str], range_: str
+) -> None:
+    """An ipBlock may match the cluster's own pods (the network plugin decides; a host-network pod's address is its
+    node's): a declared range that may hold them admits undeclared workloads."""
+    rule = f"{{from: [{{ipBlock: {{cidr: {cidr}}}}}], ports: [{{port: 8080}}]}}"
+    external = f"spec: {{podSelector: {{}}, ingress: [{rule}]}}"
+    base = BASE.replace('allowed-callers: "infra/*"', f'allowed-callers: "infra/*, {cidr}"')
+    collect(store, tmp_path, doc("NetworkPolicy", "lb", "shop", external), *extra, base=base)
+    result = judge(store, "reachability", "lateral-movement-restricted")
+    assert result.verdict == "gap"
+    [finding] = findings(result)
+    assert f'declared by "{cidr}", but the range holds {range_}' in finding
+    assert "opened by: NetworkPolicy shop/lb" in finding
 
 
 def test_missing_annotation_and_invalid_pattern(store: Store, tmp_path: Path) -> None:

@@ -195,6 +195,42 @@ SELECT purpose, cluster, id, range_no, min(first_int) AS first_int, max(last_int
 FROM numbered
 GROUP BY purpose, cluster, id, range_no;
 
+-- IPv4 ranges of each analysed cluster that may hold the source address of one of its own workloads, which a
+-- NetworkPolicy ipBlock may then match (the Kubernetes docs leave matching cluster-internal traffic to the network
+-- plugin; the analysis matches ipBlocks with external addresses only): the Nodes' spec.podCIDRs (spec.podCIDR) and,
+-- when a host-network workload runs (its address is its node's), the Nodes' status addresses; a cluster with none
+-- of them recorded (Nodes not listed, pod addresses the CNI assigns itself) counts the private ranges (RFC 1918,
+-- RFC 6598) instead.
+CREATE VIEW reach_cluster_ranges AS
+WITH clusters AS (
+    SELECT a.cluster, bool_or(coalesce(w.host_network, false)) AS host_network
+    FROM reach_analyses a
+    LEFT JOIN analysis_workloads w ON w.cluster = a.cluster AND w.run_id = a.run_id
+    WHERE a.up_to_date
+    GROUP BY a.cluster
+), pods AS (
+    SELECT c.cluster, unnest(coalesce(from_json(n.spec->'podCIDRs', '["VARCHAR"]'), [n.spec->>'podCIDR'])) AS cidr,
+           'pod range of Node ' || n.name AS origin
+    FROM clusters c JOIN k8s_current n ON n.cluster = c.cluster AND n.kind = 'Node'
+), nodes AS (
+    SELECT c.cluster, a->>'address' AS cidr, 'address of Node ' || n.name || ', where host-network pods run' AS origin
+    FROM clusters c
+    JOIN k8s_current n ON n.cluster = c.cluster AND n.kind = 'Node' AND c.host_network,
+         unnest(coalesce(from_json(n.status->'addresses', '["JSON"]'), [])) AS t(a)
+), recorded AS (
+    SELECT * FROM pods WHERE reach_is_cidr(cidr)
+    UNION ALL
+    SELECT * FROM nodes WHERE reach_is_cidr(cidr)
+), ranges AS (
+    SELECT * FROM recorded
+    UNION ALL
+    SELECT c.cluster, p.cidr, 'private range: no Node pod range or address recorded'
+    FROM clusters c, (VALUES ('10.0.0.0/8'), ('100.64.0.0/10'), ('172.16.0.0/12'), ('192.168.0.0/16')) AS p(cidr)
+    WHERE c.cluster NOT IN (SELECT cluster FROM recorded)
+)
+SELECT DISTINCT cluster, cidr, origin, reach_cidr_first(cidr) AS first_int, reach_cidr_last(cidr) AS last_int
+FROM ranges;
+
 -- The workloads of the current analyses, with their reachability class: the sources and destinations of lines.
 CREATE VIEW reach_members AS
 SELECT w.cluster, w.run_id, w.reach_class, w.namespace, w.name AS workload, w.kind,
