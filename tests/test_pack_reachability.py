@@ -740,3 +740,73 @@ spec: {{containers: [{{name: api, ports: [{{name: http, containerPort: 8080}}]}}
         ("infra/gw[Deployment]", "shop/api[Deployment]{app=api-canary}"),
         ("infra/gw[Deployment]", "shop/api[Deployment]{app=api}"),
     ]
+
+
+# one-change counter-examples on BASE (each from the NetworkPolicy reference) ----------------------------------------
+
+NP_REFERENCE = "https://kubernetes.io/docs/concepts/services-networking/network-policies/"
+API_POLICY = "  podSelector: {matchLabels: {app: api}}\n  policyTypes: [Ingress, Egress]\n"
+API_CONTAINER = "spec: {containers: [{name: api, ports: [{name: http, containerPort: 8080}]}]}"
+
+
+def policy(name: str, spec: str) -> str:
+    return doc("NetworkPolicy", name, "shop", f"spec: {{podSelector: {{matchLabels: {{app: api}}}}, {spec}}}")
+
+
+@pytest.mark.parametrize(
+    ("claim", "extra", "replaced", "named"),
+    [
+        # an empty ingress rule matches every source on every port (#behavior-of-to-and-from-selectors)
+        ("lateral-movement-restricted", policy("open", "ingress: [{}]"), None, "NetworkPolicy shop/open"),
+        # two peers, not one: namespaceSelector {} alone selects every pod of every namespace (OR, not AND)
+        ("lateral-movement-restricted",
+         policy("gw-only", "ingress: [{from: [{namespaceSelector: {}}, {podSelector: {matchLabels: {app: gw}}}]}]"),
+         None, "NetworkPolicy shop/gw-only"),
+        # NotIn over the namespace name label matches every other namespace (#default-policies: labels)
+        ("lateral-movement-restricted",
+         policy("not-shop", "ingress: [{from: [{namespaceSelector: {matchExpressions: [{key: "
+                "kubernetes.io/metadata.name, operator: NotIn, values: [shop]}]}}], ports: [{port: 8080}]}]"),
+         None, "NetworkPolicy shop/not-shop"),
+        # policyTypes [Egress] leaves ingress unisolated: the ingress rules are ignored (#networkpolicy-resource)
+        ("lateral-movement-restricted", None, (API_POLICY, API_POLICY.replace("Ingress, Egress", "Egress")),
+         "no NetworkPolicy selects it for ingress"),
+        # a hostPort is reachable on the node's address whatever the policies (#what-you-can-t-do-with-network-policies)
+        ("lateral-movement-restricted", None,
+         (API_CONTAINER, API_CONTAINER.replace("containerPort: 8080}", "containerPort: 8080, hostPort: 8080}")),
+         "hostPort"),
+        # an egress rule without `to` allows its ports to every destination (#behavior-of-to-and-from-selectors)
+        ("egress-restricted-by-policy", policy("https-out", "policyTypes: [Egress], egress: [{ports: [{port: 443}]}]"),
+         None, "NetworkPolicy shop/https-out"),
+        # ipBlock except narrows one block only: 0.0.0.0/0 except the private ranges is the internet
+        ("egress-restricted-by-policy",
+         policy("internet", "policyTypes: [Egress], egress: [{to: [{ipBlock: {cidr: 0.0.0.0/0, except: "
+                "[10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16]}}]}]"), None, "NetworkPolicy shop/internet"),
+        # an IPv6 ipBlock: the egress allowlist holds IPv4 CIDRs only
+        ("egress-restricted-by-policy",
+         policy("v6", "policyTypes: [Egress], egress: [{to: [{ipBlock: {cidr: '::/0'}}]}]"), None,
+         "NetworkPolicy shop/v6"),
+        # host-network pods are outside NetworkPolicy: api's egress policy no longer applies
+        ("egress-restricted-by-policy", None,
+         (API_CONTAINER, API_CONTAINER.replace("spec: {", "spec: {hostNetwork: true, ")), "hostNetwork"),
+    ],
+    ids=["empty-ingress-rule", "peers-or-not-and", "namespace-notin", "egress-only-policytypes", "hostport",
+         "egress-rule-without-to", "ipblock-except-private", "ipv6-ipblock", "hostnetwork-egress"],
+)  # fmt: skip
+def test_one_change_counter_examples(
+    store: Store, tmp_path: Path, claim: str, extra: str | None, replaced: tuple[str, str] | None, named: str
+) -> None:
+    """Each change makes the compliant BASE a gap of ``claim`` whose findings name what opens the connection."""
+    assert judge_base(store, tmp_path / "base", claim) == "satisfied"
+    base = BASE.replace(*replaced) if replaced else BASE
+    assert base != BASE or extra
+    collect(store, tmp_path, *([extra] if extra else []), base=base, cluster="changed")
+    result = judge(store, "reachability", claim, egress_allowlist=DB)
+    gaps = [f for c, f in rows(result.gaps, "cluster", "finding") if c == "changed"]
+    assert result.verdict == "gap" and gaps, (NP_REFERENCE, findings(result))
+    assert any(named in f for f in gaps), gaps
+
+
+def judge_base(store: Store, folder: Path, claim: str) -> str:
+    """The verdict of ``claim`` on BASE alone, as cluster ``base``."""
+    collect(store, folder, base=BASE, cluster="base")
+    return judge(store, "reachability", claim, egress_allowlist=DB).verdict
