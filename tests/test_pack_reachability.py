@@ -810,3 +810,24 @@ def judge_base(store: Store, folder: Path, claim: str) -> str:
     """The verdict of ``claim`` on BASE alone, as cluster ``base``."""
     collect(store, folder, base=BASE, cluster="base")
     return judge(store, "reachability", claim, egress_allowlist=DB).verdict
+
+
+@pytest.mark.parametrize("claim", ["lateral-movement-restricted", "egress-restricted-by-policy"])
+def test_cluster_network_policies_are_not_analysed(store: Store, tmp_path: Path, claim: str) -> None:
+    """A ClusterNetworkPolicy (policy.networking.k8s.io v1alpha2, the admin policies' successor) Admin-tier Accept
+    decides before the NetworkPolicies; the analysis does not read it, so each regulated namespace is a gap."""
+    accept = """apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: open-shop}
+spec:
+  tier: Admin
+  priority: 10
+  subject: {namespaces: {matchLabels: {kubernetes.io/metadata.name: shop}}}
+  ingress: [{action: Accept, from: [{namespaces: {}}]}]
+  egress: [{action: Accept, to: [{networks: [0.0.0.0/0]}]}]
+"""
+    collect(store, tmp_path, accept)
+    result = judge(store, "reachability", claim, egress_allowlist=DB)
+    assert result.verdict == "gap"
+    assert rows(result.gaps, "namespace", "object") == [("shop", "ClusterNetworkPolicy/open-shop")]
+    assert "is not analysed" in findings(result)[0]

@@ -79,7 +79,8 @@ WHERE false;
 
 -- Regulated namespaces whose cluster has no up-to-date analysis, or whose admin network policies it may have missed
 -- (the kind was forbidden to list or never listed; a kind whose CRD is absent has no objects): the claims cannot be
--- judged there; and the objects the analysis left out.
+-- judged there; each ClusterNetworkPolicy (the admin policies' successor, not analysed) beside each regulated
+-- namespace of its cluster; and the objects the analysis left out.
 CREATE VIEW reach_unanalysed AS
 SELECT n.cluster, n.namespace, 'Namespace/' || n.namespace AS object,
        CASE WHEN a.run_id IS NULL THEN 'no reachability analysis of cluster ' || n.cluster
@@ -102,9 +103,18 @@ SELECT n.cluster, n.namespace, 'Namespace/' || n.namespace,
        n.location, n.source, n.run_id, n.artifact_sha256, n.collected_at
 FROM reach_regulated_namespaces n
 JOIN reach_analyses a ON a.cluster = n.cluster AND a.up_to_date
-CROSS JOIN (VALUES ('AdminNetworkPolicy'), ('BaselineAdminNetworkPolicy')) AS k(kind)
+CROSS JOIN (VALUES ('AdminNetworkPolicy'), ('BaselineAdminNetworkPolicy'), ('ClusterNetworkPolicy')) AS k(kind)
 LEFT JOIN k8s_inventory_current i ON i.cluster = n.cluster AND i.kind = k.kind
-WHERE i.kind IS NULL OR (i.status <> 'collected' AND i.reason IS DISTINCT FROM 'crd-absent');
+WHERE i.kind IS NULL OR (i.status <> 'collected' AND i.reason IS DISTINCT FROM 'crd-absent')
+UNION ALL
+SELECT n.cluster, n.namespace, 'ClusterNetworkPolicy/' || p.name,
+       'ClusterNetworkPolicy ' || p.name || ' (tier ' || coalesce(p.spec->>'tier', '?') || ') is not analysed: its '
+         || 'Accept, Deny and Pass rules decide before (Admin tier) or after (Baseline tier) the NetworkPolicies, so '
+         || 'the connections into and out of namespace ' || n.namespace || ' are neither proven allowed nor denied',
+       p.location, p.source, p.run_id, p.artifact_sha256, p.collected_at
+FROM reach_regulated_namespaces n
+JOIN reach_analyses a ON a.cluster = n.cluster AND a.up_to_date
+JOIN k8s_current p ON p.cluster = n.cluster AND p.kind = 'ClusterNetworkPolicy';
 
 -- The workloads of regulated namespaces, each with its declared callers: the annotation
 -- defensible.io/allowed-callers of the workload's object (its top owner), or else of its Namespace.
