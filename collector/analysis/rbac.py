@@ -46,6 +46,8 @@ ADMISSION = "admissionregistration.k8s.io"
 EXPOSURE: tuple[tuple[str, str], ...] = (
     *((GATEWAY_API, r) for r in ("gateways", "httproutes", "grpcroutes", "tlsroutes", "tcproutes", "udproutes")),
     (GATEWAY_API, "referencegrants"),
+    (GATEWAY_API, "listenersets"),  # adds listeners to a Gateway that allows them (standard since v1.5)
+    ("gateway.networking.x-k8s.io", "xlistenersets"),  # its experimental predecessor
     ("networking.k8s.io", "ingresses"),
     ("extensions", "ingresses"),  # served before Kubernetes 1.22
     ("", "services"),
