@@ -213,12 +213,29 @@ metadata: {name: agent, namespace: other}
 spec: {template: {metadata: {labels: {app: agent}}, spec: {hostNetwork: true}}}
 """
 
+CALICO_POOL = """apiVersion: crd.projectcalico.org/v1
+kind: IPPool
+metadata: {name: default-ipv4-ippool}
+spec: {cidr: 192.168.0.0/16, ipipMode: Always, natOutgoing: true}
+"""
+AWS_NODE = """apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: aws-node, namespace: kube-system}
+spec: {template: {metadata: {labels: {k8s-app: aws-node}}, spec: {hostNetwork: true}}}
+"""
+
 
 @pytest.mark.parametrize(
     ("cidr", "extra", "range_"),
     [("10.0.0.0/8", [NODE], "10.244.1.0/24 (pod range of Node n1)"),
      ("192.168.0.0/16", [NODE, HOST_AGENT], "192.168.3.4 (address of Node n1, where host-network pods run)"),
-     ("192.168.0.0/16", [], "192.168.0.0/16 (private range: no Node pod range or address recorded)")],
+     ("192.168.0.0/16", [], "192.168.0.0/16 (private range: no pod range recorded)"),
+     ("192.168.0.0/16", [NODE, CALICO_POOL], "192.168.0.0/16 (pod range of IPPool default-ipv4-ippool)"),
+     ("10.0.0.0/8", [NODE.replace("{type: InternalIP, address: 192.168.3.4}, ", ""), HOST_AGENT],
+      "10.0.0.0/8 (private range: host-network pods run and no Node address is recorded), "
+      "10.244.1.0/24 (pod range of Node n1)"),
+     ("192.168.0.0/16", [NODE, AWS_NODE], "192.168.0.0/16 (private range: aws-node gives pods addresses not in the "
+                                          "inventory)")],
 )  # fmt: skip
 def test_declared_ranges_holding_the_clusters_own_addresses_are_gaps(
     store: Store, tmp_path: Path, cidr: str, extra: list[str], range_: str

@@ -207,13 +207,16 @@ GROUP BY purpose, cluster, id, range_no;
 
 -- IPv4 ranges of each analysed cluster that may hold the source address of one of its own workloads, which a
 -- NetworkPolicy ipBlock may then match (the Kubernetes docs leave matching cluster-internal traffic to the network
--- plugin; the analysis matches ipBlocks with external addresses only): the Nodes' spec.podCIDRs (spec.podCIDR) and,
--- when a host-network workload runs (its address is its node's), the Nodes' status addresses; a cluster with none
--- of them recorded (Nodes not listed, pod addresses the CNI assigns itself) counts the private ranges (RFC 1918,
--- RFC 6598) instead.
+-- plugin; the analysis matches ipBlocks with external addresses only). Pod addresses: every pod range recorded (the
+-- Nodes' spec.podCIDRs or spec.podCIDR, enabled Calico IPPools, Cilium's cluster-pool-ipv4-cidr); where none is, or
+-- a CNI gives pods addresses from ranges not in the inventory (the AWS VPC CNI's aws-node, Weave Net), the private
+-- ranges (RFC 1918, RFC 6598). When a host-network workload runs (its address is its node's): the Nodes' status
+-- addresses, or the private ranges when none is recorded.
 CREATE VIEW reach_cluster_ranges AS
 WITH clusters AS (
-    SELECT a.cluster, bool_or(coalesce(w.host_network, false)) AS host_network
+    SELECT a.cluster, bool_or(coalesce(w.host_network, false)) AS host_network,
+           (SELECT string_agg(DISTINCT d.name, ', ') FROM k8s_current d
+            WHERE d.cluster = a.cluster AND d.kind = 'DaemonSet' AND d.name IN ('aws-node', 'weave-net')) AS own_ipam
     FROM reach_analyses a
     LEFT JOIN analysis_workloads w ON w.cluster = a.cluster AND w.run_id = a.run_id
     WHERE a.up_to_date
@@ -222,21 +225,38 @@ WITH clusters AS (
     SELECT c.cluster, unnest(coalesce(from_json(n.spec->'podCIDRs', '["VARCHAR"]'), [n.spec->>'podCIDR'])) AS cidr,
            'pod range of Node ' || n.name AS origin
     FROM clusters c JOIN k8s_current n ON n.cluster = c.cluster AND n.kind = 'Node'
+    UNION ALL
+    SELECT c.cluster, p.spec->>'cidr', 'pod range of IPPool ' || p.name
+    FROM clusters c
+    JOIN k8s_current p ON p.cluster = c.cluster AND p.kind LIKE 'IPPool%'
+                          AND coalesce(p.spec->>'disabled', 'false') <> 'true'
+    UNION ALL
+    SELECT c.cluster, unnest(regexp_split_to_array(trim(m.data->>'cluster-pool-ipv4-cidr'), '[\s,]+')),
+           'pod range of cilium-config cluster-pool-ipv4-cidr'
+    FROM clusters c
+    JOIN k8s_current m ON m.cluster = c.cluster AND m.kind IN ('PlatformConfigMap', 'ConfigMap')
+                          AND m.namespace = 'kube-system' AND m.name = 'cilium-config'
 ), nodes AS (
     SELECT c.cluster, a->>'address' AS cidr, 'address of Node ' || n.name || ', where host-network pods run' AS origin
     FROM clusters c
     JOIN k8s_current n ON n.cluster = c.cluster AND n.kind = 'Node' AND c.host_network,
          unnest(coalesce(from_json(n.status->'addresses', '["JSON"]'), [])) AS t(a)
-), recorded AS (
+), private AS (
+    SELECT * FROM (VALUES ('10.0.0.0/8'), ('100.64.0.0/10'), ('172.16.0.0/12'), ('192.168.0.0/16')) AS p(cidr)
+), ranges AS (
     SELECT * FROM pods WHERE reach_is_cidr(cidr)
     UNION ALL
     SELECT * FROM nodes WHERE reach_is_cidr(cidr)
-), ranges AS (
-    SELECT * FROM recorded
     UNION ALL
-    SELECT c.cluster, p.cidr, 'private range: no Node pod range or address recorded'
-    FROM clusters c, (VALUES ('10.0.0.0/8'), ('100.64.0.0/10'), ('172.16.0.0/12'), ('192.168.0.0/16')) AS p(cidr)
-    WHERE c.cluster NOT IN (SELECT cluster FROM recorded)
+    SELECT c.cluster, p.cidr,
+           'private range: ' || coalesce(c.own_ipam || ' gives pods addresses not in the inventory',
+                                         'no pod range recorded')
+    FROM clusters c, private p
+    WHERE c.own_ipam IS NOT NULL OR c.cluster NOT IN (SELECT cluster FROM pods WHERE reach_is_cidr(cidr))
+    UNION ALL
+    SELECT c.cluster, p.cidr, 'private range: host-network pods run and no Node address is recorded'
+    FROM clusters c, private p
+    WHERE c.host_network AND c.cluster NOT IN (SELECT cluster FROM nodes WHERE reach_is_cidr(cidr))
 )
 SELECT DISTINCT cluster, cidr, origin, reach_cidr_first(cidr) AS first_int, reach_cidr_last(cidr) AS last_int
 FROM ranges;
