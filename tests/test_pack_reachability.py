@@ -798,6 +798,14 @@ def policy(name: str, spec: str) -> str:
         ("egress-restricted-by-policy",
          policy("internet", "policyTypes: [Egress], egress: [{to: [{ipBlock: {cidr: 0.0.0.0/0, except: "
                 "[10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16]}}]}]"), None, "NetworkPolicy shop/internet"),
+        # `to: []` is an empty list, not a peer list that selects nothing: every destination on the rule's ports
+        ("egress-restricted-by-policy",
+         policy("to-none", "policyTypes: [Egress], egress: [{to: [], ports: [{port: 443}]}]"), None,
+         "NetworkPolicy shop/to-none"),
+        # namespaceSelector {} and podSelector {} in one peer: every pod of every namespace
+        ("lateral-movement-restricted",
+         policy("everyone", "ingress: [{from: [{namespaceSelector: {}, podSelector: {}}], ports: [{port: http}]}]"),
+         None, "NetworkPolicy shop/everyone"),
         # an IPv6 ipBlock: the egress allowlist holds IPv4 CIDRs only
         ("egress-restricted-by-policy",
          policy("v6", "policyTypes: [Egress], egress: [{to: [{ipBlock: {cidr: '::/0'}}]}]"), None,
@@ -807,7 +815,8 @@ def policy(name: str, spec: str) -> str:
          (API_CONTAINER, API_CONTAINER.replace("spec: {", "spec: {hostNetwork: true, ")), "hostNetwork"),
     ],
     ids=["empty-ingress-rule", "peers-or-not-and", "namespace-notin", "egress-only-policytypes", "hostport",
-         "egress-rule-without-to", "ipblock-except-private", "ipv6-ipblock", "hostnetwork-egress"],
+         "egress-rule-without-to", "ipblock-except-private", "egress-to-empty-list", "every-pod-named-port",
+         "ipv6-ipblock", "hostnetwork-egress"],
 )  # fmt: skip
 def test_one_change_counter_examples(
     store: Store, tmp_path: Path, claim: str, extra: str | None, replaced: tuple[str, str] | None, named: str
