@@ -67,8 +67,8 @@ def test_the_compliant_baseline_is_satisfied_by_the_platform_identities(judged: 
     assert subjects == PLATFORM
     details = [d for c, d in rows(judged.evidence, "cluster", "detail") if c == "baseline"]
     assert (
-        "ServiceAccount:flux-system/kustomize-controller can create, patch, update gateways.gateway.networking.k8s.io"
-        in "\n".join(details)
+        "ServiceAccount:flux-system/kustomize-controller can create, patch, update envoyfilters.networking.istio.io, "
+        "gateways.gateway.networking.k8s.io" in "\n".join(details)
     )
     assert any("via ClusterRoleBinding cluster-reconciler-flux-system -> ClusterRole cluster-admin rule 0" in d
                for d in details)  # fmt: skip

@@ -191,7 +191,7 @@ def test_external_callers_are_declared_by_a_cidr_holding_the_whole_range(
 ) -> None:
     external = "spec: {podSelector: {}, ingress: [{from: [{ipBlock: {cidr: 192.168.0.0/16}}], ports: [{port: 8080}]}]}"
     base = BASE.replace('allowed-callers: "infra/*"', f'allowed-callers: "{callers}"')
-    collect(store, tmp_path, doc("NetworkPolicy", "lb", "shop", external), base=base)
+    collect(store, tmp_path, doc("NetworkPolicy", "lb", "shop", external), NODE, base=base)  # pods: 10.244.1.0/24
     result = judge(store, "reachability", "lateral-movement-restricted")
     assert result.verdict == verdict
     if verdict == "gap":  # the declared CIDRs together must hold the whole range
@@ -199,6 +199,58 @@ def test_external_callers_are_declared_by_a_cidr_holding_the_whole_range(
     else:
         [detail] = [d for (src, d) in rows(result.evidence, "src", "detail") if src == "192.168.0.0-192.168.255.255"]
         assert f'declared by "{callers.removeprefix("infra/*, ")}"' in detail
+
+
+NODE = """apiVersion: v1
+kind: Node
+metadata: {name: n1}
+spec: {podCIDR: 10.244.1.0/24, podCIDRs: [10.244.1.0/24]}
+status: {addresses: [{type: InternalIP, address: 192.168.3.4}, {type: Hostname, address: n1}]}
+"""
+HOST_AGENT = """apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent, namespace: other}
+spec: {template: {metadata: {labels: {app: agent}}, spec: {hostNetwork: true}}}
+"""
+
+CALICO_POOL = """apiVersion: crd.projectcalico.org/v1
+kind: IPPool
+metadata: {name: default-ipv4-ippool}
+spec: {cidr: 192.168.0.0/16, ipipMode: Always, natOutgoing: true}
+"""
+AWS_NODE = """apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: aws-node, namespace: kube-system}
+spec: {template: {metadata: {labels: {k8s-app: aws-node}}, spec: {hostNetwork: true}}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("cidr", "extra", "range_"),
+    [("10.0.0.0/8", [NODE], "10.244.1.0/24 (pod range of Node n1)"),
+     ("192.168.0.0/16", [NODE, HOST_AGENT], "192.168.3.4 (address of Node n1, where host-network pods run)"),
+     ("192.168.0.0/16", [], "192.168.0.0/16 (private range: no pod range recorded)"),
+     ("192.168.0.0/16", [NODE, CALICO_POOL], "192.168.0.0/16 (pod range of IPPool default-ipv4-ippool)"),
+     ("10.0.0.0/8", [NODE.replace("{type: InternalIP, address: 192.168.3.4}, ", ""), HOST_AGENT],
+      "10.0.0.0/8 (private range: host-network pods run and no Node address is recorded), "
+      "10.244.1.0/24 (pod range of Node n1)"),
+     ("192.168.0.0/16", [NODE, AWS_NODE], "192.168.0.0/16 (private range: aws-node gives pods addresses not in the "
+                                          "inventory)")],
+)  # fmt: skip
+def test_declared_ranges_holding_the_clusters_own_addresses_are_gaps(
+    store: Store, tmp_path: Path, cidr: str, extra: list[str], range_: str
+) -> None:
+    """An ipBlock may match the cluster's own pods (the network plugin decides; a host-network pod's address is its
+    node's): a declared range that may hold them admits undeclared workloads."""
+    rule = f"{{from: [{{ipBlock: {{cidr: {cidr}}}}}], ports: [{{port: 8080}}]}}"
+    external = f"spec: {{podSelector: {{}}, ingress: [{rule}]}}"
+    base = BASE.replace('allowed-callers: "infra/*"', f'allowed-callers: "infra/*, {cidr}"')
+    collect(store, tmp_path, doc("NetworkPolicy", "lb", "shop", external), *extra, base=base)
+    result = judge(store, "reachability", "lateral-movement-restricted")
+    assert result.verdict == "gap"
+    [finding] = findings(result)
+    assert f'declared by "{cidr}", but the range holds {range_}' in finding
+    assert "opened by: NetworkPolicy shop/lb" in finding
 
 
 def test_missing_annotation_and_invalid_pattern(store: Store, tmp_path: Path) -> None:
@@ -705,3 +757,103 @@ spec: {{containers: [{{name: api, ports: [{{name: http, containerPort: 8080}}]}}
         ("infra/gw[Deployment]", "shop/api[Deployment]{app=api-canary}"),
         ("infra/gw[Deployment]", "shop/api[Deployment]{app=api}"),
     ]
+
+
+# one-change counter-examples on BASE (each from the NetworkPolicy reference) ----------------------------------------
+
+NP_REFERENCE = "https://kubernetes.io/docs/concepts/services-networking/network-policies/"
+API_POLICY = "  podSelector: {matchLabels: {app: api}}\n  policyTypes: [Ingress, Egress]\n"
+API_CONTAINER = "spec: {containers: [{name: api, ports: [{name: http, containerPort: 8080}]}]}"
+
+
+def policy(name: str, spec: str) -> str:
+    return doc("NetworkPolicy", name, "shop", f"spec: {{podSelector: {{matchLabels: {{app: api}}}}, {spec}}}")
+
+
+@pytest.mark.parametrize(
+    ("claim", "extra", "replaced", "named"),
+    [
+        # an empty ingress rule matches every source on every port (#behavior-of-to-and-from-selectors)
+        ("lateral-movement-restricted", policy("open", "ingress: [{}]"), None, "NetworkPolicy shop/open"),
+        # two peers, not one: namespaceSelector {} alone selects every pod of every namespace (OR, not AND)
+        ("lateral-movement-restricted",
+         policy("gw-only", "ingress: [{from: [{namespaceSelector: {}}, {podSelector: {matchLabels: {app: gw}}}]}]"),
+         None, "NetworkPolicy shop/gw-only"),
+        # NotIn over the namespace name label matches every other namespace (#default-policies: labels)
+        ("lateral-movement-restricted",
+         policy("not-shop", "ingress: [{from: [{namespaceSelector: {matchExpressions: [{key: "
+                "kubernetes.io/metadata.name, operator: NotIn, values: [shop]}]}}], ports: [{port: 8080}]}]"),
+         None, "NetworkPolicy shop/not-shop"),
+        # policyTypes [Egress] leaves ingress unisolated: the ingress rules are ignored (#networkpolicy-resource)
+        ("lateral-movement-restricted", None, (API_POLICY, API_POLICY.replace("Ingress, Egress", "Egress")),
+         "no NetworkPolicy selects it for ingress"),
+        # a hostPort is reachable on the node's address whatever the policies (#what-you-can-t-do-with-network-policies)
+        ("lateral-movement-restricted", None,
+         (API_CONTAINER, API_CONTAINER.replace("containerPort: 8080}", "containerPort: 8080, hostPort: 8080}")),
+         "hostPort"),
+        # an egress rule without `to` allows its ports to every destination (#behavior-of-to-and-from-selectors)
+        ("egress-restricted-by-policy", policy("https-out", "policyTypes: [Egress], egress: [{ports: [{port: 443}]}]"),
+         None, "NetworkPolicy shop/https-out"),
+        # ipBlock except narrows one block only: 0.0.0.0/0 except the private ranges is the internet
+        ("egress-restricted-by-policy",
+         policy("internet", "policyTypes: [Egress], egress: [{to: [{ipBlock: {cidr: 0.0.0.0/0, except: "
+                "[10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16]}}]}]"), None, "NetworkPolicy shop/internet"),
+        # `to: []` is an empty list, not a peer list that selects nothing: every destination on the rule's ports
+        ("egress-restricted-by-policy",
+         policy("to-none", "policyTypes: [Egress], egress: [{to: [], ports: [{port: 443}]}]"), None,
+         "NetworkPolicy shop/to-none"),
+        # namespaceSelector {} and podSelector {} in one peer: every pod of every namespace
+        ("lateral-movement-restricted",
+         policy("everyone", "ingress: [{from: [{namespaceSelector: {}, podSelector: {}}], ports: [{port: http}]}]"),
+         None, "NetworkPolicy shop/everyone"),
+        # an IPv6 ipBlock: the egress allowlist holds IPv4 CIDRs only
+        ("egress-restricted-by-policy",
+         policy("v6", "policyTypes: [Egress], egress: [{to: [{ipBlock: {cidr: '::/0'}}]}]"), None,
+         "NetworkPolicy shop/v6"),
+        # host-network pods are outside NetworkPolicy: api's egress policy no longer applies
+        ("egress-restricted-by-policy", None,
+         (API_CONTAINER, API_CONTAINER.replace("spec: {", "spec: {hostNetwork: true, ")), "hostNetwork"),
+    ],
+    ids=["empty-ingress-rule", "peers-or-not-and", "namespace-notin", "egress-only-policytypes", "hostport",
+         "egress-rule-without-to", "ipblock-except-private", "egress-to-empty-list", "every-pod-named-port",
+         "ipv6-ipblock", "hostnetwork-egress"],
+)  # fmt: skip
+def test_one_change_counter_examples(
+    store: Store, tmp_path: Path, claim: str, extra: str | None, replaced: tuple[str, str] | None, named: str
+) -> None:
+    """Each change makes the compliant BASE a gap of ``claim`` whose findings name what opens the connection."""
+    assert judge_base(store, tmp_path / "base", claim) == "satisfied"
+    base = BASE.replace(*replaced) if replaced else BASE
+    assert base != BASE or extra
+    collect(store, tmp_path, *([extra] if extra else []), base=base, cluster="changed")
+    result = judge(store, "reachability", claim, egress_allowlist=DB)
+    gaps = [f for c, f in rows(result.gaps, "cluster", "finding") if c == "changed"]
+    assert result.verdict == "gap" and gaps, (NP_REFERENCE, findings(result))
+    assert any(named in f for f in gaps), gaps
+
+
+def judge_base(store: Store, folder: Path, claim: str) -> str:
+    """The verdict of ``claim`` on BASE alone, as cluster ``base``."""
+    collect(store, folder, base=BASE, cluster="base")
+    return judge(store, "reachability", claim, egress_allowlist=DB).verdict
+
+
+@pytest.mark.parametrize("claim", ["lateral-movement-restricted", "egress-restricted-by-policy"])
+def test_cluster_network_policies_are_not_analysed(store: Store, tmp_path: Path, claim: str) -> None:
+    """A ClusterNetworkPolicy (policy.networking.k8s.io v1alpha2, the admin policies' successor) Admin-tier Accept
+    decides before the NetworkPolicies; the analysis does not read it, so each regulated namespace is a gap."""
+    accept = """apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: open-shop}
+spec:
+  tier: Admin
+  priority: 10
+  subject: {namespaces: {matchLabels: {kubernetes.io/metadata.name: shop}}}
+  ingress: [{action: Accept, from: [{namespaces: {}}]}]
+  egress: [{action: Accept, to: [{networks: [0.0.0.0/0]}]}]
+"""
+    collect(store, tmp_path, accept)
+    result = judge(store, "reachability", claim, egress_allowlist=DB)
+    assert result.verdict == "gap"
+    assert rows(result.gaps, "namespace", "object") == [("shop", "ClusterNetworkPolicy/open-shop")]
+    assert "is not analysed" in findings(result)[0]

@@ -16,13 +16,12 @@ CASES = Path(__file__).parent / "data" / "rbac-exposure"
 CASE_FILES = sorted(CASES.glob("*.yaml"))
 CASE_KEYS = {"description", "reference", "objects", "expect", "unresolved", "holders"}
 ENTRY_KEYS = {"subject", "resources", "namespace", "verbs", "indirect", "names", "path"}
-INDIRECT = {"rbac-write", "escalate", "bind", "impersonate", "serviceaccount", "webhook", "certificate"}
-GATEWAY_API = [
-    f"{r}.gateway.networking.k8s.io"
-    for r in ("gateways", "httproutes", "grpcroutes", "tlsroutes", "tcproutes", "udproutes", "referencegrants")
-]
-ALL = [*GATEWAY_API, "ingresses.networking.k8s.io", "ingresses.extensions", "services",
-       "gateways.networking.istio.io", "virtualservices.networking.istio.io"]  # fmt: skip
+INDIRECT = {"rbac-write", "escalate", "bind", "impersonate", "serviceaccount", "webhook", "certificate", "gitops"}
+ROUTES = ("httproutes", "grpcroutes", "tlsroutes", "tcproutes", "udproutes")
+GATEWAY_API = [f"{r}.gateway.networking.k8s.io" for r in ("gateways", *ROUTES, "referencegrants", "listenersets")]
+ALL = [*GATEWAY_API, "xlistenersets.gateway.networking.x-k8s.io", "ingresses.networking.k8s.io",
+       "ingresses.extensions", "services", "gateways.networking.istio.io", "virtualservices.networking.istio.io",
+       "envoyfilters.networking.istio.io"]  # fmt: skip
 WRITE = ("create", "patch", "update")
 
 Key = tuple[str, str, str, str | None]  # subject, resource, namespace, indirect reason

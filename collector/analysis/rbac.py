@@ -18,14 +18,16 @@ authorizer's semantics (https://kubernetes.io/docs/reference/access-authn-authz/
 - ``Group:system:masters`` is a superuser: it can change every exposure resource everywhere.
 
 Privilege escalation gives indirect rights (``Right.indirect``), each counted on its own because a user's groups are
-unknown and another binding may supply the rest. Every exposure right in the grant's namespace: ``rbac-write``
-(create, update or patch Roles or RoleBindings), ``escalate`` on roles, ``bind`` on roles or clusterroles. Through a
+unknown and another binding may supply the rest. Every exposure right in the grant's namespace: ``rbac-write`` (create,
+update or patch Roles or RoleBindings), ``escalate`` on roles, ``bind`` on roles or clusterroles. Through a
 ClusterRoleBinding only, every right everywhere: ``rbac-write`` on ClusterRoles or their bindings, ``escalate`` on
 clusterroles, ``impersonate`` users or groups, ``webhook`` (write mutating admission webhooks or policies),
-``certificate`` (approve client certificates for the kube-apiserver-client signer). The rights of a namespace's
+``certificate`` (approve client certificates for the kube-apiserver-client signer). ``gitops``: write a Flux
+Kustomization, HelmRelease or source, or an Argo CD Application or ApplicationSet, in any namespace, and have the
+controller apply manifests as its ServiceAccount (every ServiceAccount of its name). The rights of a namespace's
 ServiceAccounts and of their groups, transitively: ``impersonate`` ServiceAccounts, or ``serviceaccount`` (create or
-change workloads, exec or attach into pods or add ephemeral containers, read Secrets, create tokens in the
-namespace; node proxies, cluster-wide).
+change workloads or pods (a pod's container images may be updated), exec or attach into pods or add ephemeral
+containers, read Secrets, create tokens in the namespace; node proxies, cluster-wide).
 """
 
 from __future__ import annotations
@@ -44,11 +46,14 @@ ADMISSION = "admissionregistration.k8s.io"
 EXPOSURE: tuple[tuple[str, str], ...] = (
     *((GATEWAY_API, r) for r in ("gateways", "httproutes", "grpcroutes", "tlsroutes", "tcproutes", "udproutes")),
     (GATEWAY_API, "referencegrants"),
+    (GATEWAY_API, "listenersets"),  # adds listeners to a Gateway that allows them (standard since v1.5)
+    ("gateway.networking.x-k8s.io", "xlistenersets"),  # its experimental predecessor
     ("networking.k8s.io", "ingresses"),
     ("extensions", "ingresses"),  # served before Kubernetes 1.22
     ("", "services"),
     (ISTIO, "gateways"),
     (ISTIO, "virtualservices"),
+    (ISTIO, "envoyfilters"),  # patches any proxy's configuration: a listener or route on an ingress gateway
 )
 WRITE = ("create", "patch", "update")
 SUPERUSER = "system:masters"
@@ -82,7 +87,7 @@ ACT_AS_SERVICE_ACCOUNTS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("impersonate", "", "serviceaccounts", ("impersonate",)),
     ("serviceaccount", "", "serviceaccounts/token", ("create",)),
     ("serviceaccount", "", "secrets", ("get", "list", "watch")),
-    ("serviceaccount", "", "pods", ("create",)),
+    ("serviceaccount", "", "pods", WRITE),  # an update may change a running container's image
     ("serviceaccount", "", "pods/exec", ("create", "get")),
     ("serviceaccount", "", "pods/attach", ("create", "get")),
     ("serviceaccount", "", "pods/ephemeralcontainers", ("update", "patch")),
@@ -90,6 +95,17 @@ ACT_AS_SERVICE_ACCOUNTS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("serviceaccount", "", "replicationcontrollers", WRITE),
     *(("serviceaccount", "apps", r, WRITE) for r in ("deployments", "replicasets", "statefulsets", "daemonsets")),
     *(("serviceaccount", "batch", r, WRITE) for r in ("jobs", "cronjobs")),
+)
+FLUX_SOURCES = ("gitrepositories", "ocirepositories", "buckets", "helmrepositories", "helmcharts")
+# (group, resource, ServiceAccount name): objects, in any namespace, whose manifests a GitOps controller applies as
+# its own ServiceAccount (a source object: what they apply); a right to write one acts as every ServiceAccount of
+# that name (the controller's, wherever it is installed)
+GITOPS: tuple[tuple[str, str, str], ...] = (
+    ("kustomize.toolkit.fluxcd.io", "kustomizations", "kustomize-controller"),
+    ("helm.toolkit.fluxcd.io", "helmreleases", "helm-controller"),
+    *(("source.toolkit.fluxcd.io", r, sa) for r in FLUX_SOURCES for sa in ("kustomize-controller", "helm-controller")),
+    ("argoproj.io", "applications", "argocd-application-controller"),
+    ("argoproj.io", "applicationsets", "argocd-application-controller"),
 )
 
 
@@ -114,7 +130,7 @@ class Right:
     rule_role: str | None  # the role whose rule it is (another ClusterRole when aggregated)
     rule: int | None  # index in rule_role's rules
     indirect: str | None = (
-        None  # None: direct; rbac-write, escalate, bind, impersonate, webhook, certificate, serviceaccount
+        None  # None: direct; rbac-write, escalate, bind, impersonate, webhook, certificate, serviceaccount, gitops
     )
     via: str | None = None  # an indirect right taken from a ServiceAccount or group: that subject
 
@@ -399,6 +415,12 @@ def acting_rights(grants: list[Grant], rights: set[Right]) -> set[Right]:
     acting: dict[str, list[tuple[str, Grant, str]]] = {}
     for (namespace, subject, reason), grant in first.items():
         acting.setdefault(namespace, []).append((subject_id(*subject), grant, reason))
+    # ServiceAccount name -> the first grant of each subject that has a GitOps controller of that name apply for it
+    delegating: dict[str, dict[tuple[str, str, str | None], Grant]] = {}
+    for grant in grants:
+        for g, res, account in GITOPS:
+            if grant.rule.allows(g, res, WRITE):
+                delegating.setdefault(account, {}).setdefault(grant.subject, grant)
     held: dict[tuple[str, str, str], list[Right]] = {}  # (subject, group, resource) -> its rights
     for right in rights:
         held.setdefault((right.subject, right.api_group, right.resource), []).append(right)
@@ -418,6 +440,8 @@ def acting_rights(grants: list[Grant], rights: set[Right]) -> set[Right]:
                 if namespace == "*"
                 else acting.get(namespace, [])
             )
+            if right.subject_kind == "ServiceAccount":
+                actors += [(subject_id(*sub), g, "gitops") for sub, g in delegating.get(right.subject_name, {}).items()]
             for actor, grant, reason in actors:
                 mine = held.setdefault((actor, right.api_group, right.resource), [])
                 if actor == right.subject or any(

@@ -1424,6 +1424,7 @@ SELECT e.cluster, e.binding_namespace AS namespace,
                  WHEN 'bind' THEN ' (indirect: bind on roles)'
                  WHEN 'impersonate' THEN ' (indirect: impersonation' || coalesce(' of ' || e.via, '') || ')'
                  WHEN 'serviceaccount' THEN ' (indirect: acts as ' || e.via || ')'
+                 WHEN 'gitops' THEN ' (indirect: has GitOps controller ' || e.via || ' apply manifests)'
                  WHEN 'webhook' THEN ' (indirect: writes mutating admission webhooks or policies)'
                  WHEN 'certificate' THEN ' (indirect: approves client certificates for any user and group)'
                  ELSE '' END AS finding,

@@ -1,7 +1,8 @@
 -- Connections into workloads of regulated namespaces from sources that are not declared callers, what the analysis
 -- does not model on pairs into them (L7 rules, DNS names, ... of Cilium and Calico policies; admin network policy
 -- Allow or Pass rules whose peers' addresses are unknown; admin network policies whose verdict a Cilium or Calico
--- plan contradicts, their order being unknown), invalid patterns in declarations, and regulated
+-- plan contradicts, their order being unknown), connections from declared external ranges that overlap the
+-- cluster's own addresses (reach_cluster_ranges), invalid patterns in declarations, and regulated
 -- namespaces of clusters without an up-to-date analysis.
 SELECT cluster, dst_namespace AS namespace, dst_kind || '/' || dst_workload AS object, src, dst, src_namespace, conn,
        declared_in,
@@ -13,6 +14,22 @@ SELECT cluster, dst_namespace AS namespace, dst_kind || '/' || dst_workload AS o
        location, source, run_id, artifact_sha256, collected_at
 FROM reach_regulated_ingress
 WHERE allowed_by IS NULL
+UNION ALL
+SELECT cluster, dst_namespace, dst_kind || '/' || dst_workload, src, dst, NULL, conn, declared_in,
+       src || ' can connect to ' || dst || ' (' || conn || '), declared by "' || allowed_by || '", but the range holds '
+         || held || ': whether an ipBlock matches the cluster''s own pods is up to the network plugin, so undeclared '
+         || 'workloads may connect through it' || coalesce('; opened by: ' || admitted_by, ''),
+       location, source, run_id, artifact_sha256, collected_at
+FROM (
+    SELECT i.*,
+           (SELECT string_agg(r.cidr || ' (' || r.origin || ')', ', ' ORDER BY r.cidr, r.origin)
+            FROM reach_cluster_ranges r
+            WHERE r.cluster = i.cluster AND reach_interval_first(i.external) <= r.last_int
+              AND reach_interval_last(i.external) >= r.first_int) AS held
+    FROM reach_regulated_ingress i
+    WHERE i.external IS NOT NULL AND i.allowed_by IS NOT NULL
+)
+WHERE held IS NOT NULL
 UNION ALL
 SELECT w.cluster, w.namespace, u.policy_kind || '/' || u.policy_name, u.src, w.id, NULL, NULL, w.declared_in,
        coalesce(u.src, 'every source') || ' => ' || w.id || ': not modelled by the reachability analysis ('

@@ -79,7 +79,8 @@ WHERE false;
 
 -- Regulated namespaces whose cluster has no up-to-date analysis, or whose admin network policies it may have missed
 -- (the kind was forbidden to list or never listed; a kind whose CRD is absent has no objects): the claims cannot be
--- judged there; and the objects the analysis left out.
+-- judged there; each ClusterNetworkPolicy (the admin policies' successor, not analysed) beside each regulated
+-- namespace of its cluster; and the objects the analysis left out.
 CREATE VIEW reach_unanalysed AS
 SELECT n.cluster, n.namespace, 'Namespace/' || n.namespace AS object,
        CASE WHEN a.run_id IS NULL THEN 'no reachability analysis of cluster ' || n.cluster
@@ -102,9 +103,18 @@ SELECT n.cluster, n.namespace, 'Namespace/' || n.namespace,
        n.location, n.source, n.run_id, n.artifact_sha256, n.collected_at
 FROM reach_regulated_namespaces n
 JOIN reach_analyses a ON a.cluster = n.cluster AND a.up_to_date
-CROSS JOIN (VALUES ('AdminNetworkPolicy'), ('BaselineAdminNetworkPolicy')) AS k(kind)
+CROSS JOIN (VALUES ('AdminNetworkPolicy'), ('BaselineAdminNetworkPolicy'), ('ClusterNetworkPolicy')) AS k(kind)
 LEFT JOIN k8s_inventory_current i ON i.cluster = n.cluster AND i.kind = k.kind
-WHERE i.kind IS NULL OR (i.status <> 'collected' AND i.reason IS DISTINCT FROM 'crd-absent');
+WHERE i.kind IS NULL OR (i.status <> 'collected' AND i.reason IS DISTINCT FROM 'crd-absent')
+UNION ALL
+SELECT n.cluster, n.namespace, 'ClusterNetworkPolicy/' || p.name,
+       'ClusterNetworkPolicy ' || p.name || ' (tier ' || coalesce(p.spec->>'tier', '?') || ') is not analysed: its '
+         || 'Accept, Deny and Pass rules decide before (Admin tier) or after (Baseline tier) the NetworkPolicies, so '
+         || 'the connections into and out of namespace ' || n.namespace || ' are neither proven allowed nor denied',
+       p.location, p.source, p.run_id, p.artifact_sha256, p.collected_at
+FROM reach_regulated_namespaces n
+JOIN reach_analyses a ON a.cluster = n.cluster AND a.up_to_date
+JOIN k8s_current p ON p.cluster = n.cluster AND p.kind = 'ClusterNetworkPolicy';
 
 -- The workloads of regulated namespaces, each with its declared callers: the annotation
 -- defensible.io/allowed-callers of the workload's object (its top owner), or else of its Namespace.
@@ -194,6 +204,62 @@ SELECT purpose, cluster, id, range_no, min(first_int) AS first_int, max(last_int
        string_agg(DISTINCT entry, ', ' ORDER BY entry) AS entries
 FROM numbered
 GROUP BY purpose, cluster, id, range_no;
+
+-- IPv4 ranges of each analysed cluster that may hold the source address of one of its own workloads, which a
+-- NetworkPolicy ipBlock may then match (the Kubernetes docs leave matching cluster-internal traffic to the network
+-- plugin; the analysis matches ipBlocks with external addresses only). Pod addresses: every pod range recorded (the
+-- Nodes' spec.podCIDRs or spec.podCIDR, enabled Calico IPPools, Cilium's cluster-pool-ipv4-cidr); where none is, or
+-- a CNI gives pods addresses from ranges not in the inventory (the AWS VPC CNI's aws-node, Weave Net), the private
+-- ranges (RFC 1918, RFC 6598). When a host-network workload runs (its address is its node's): the Nodes' status
+-- addresses, or the private ranges when none is recorded.
+CREATE VIEW reach_cluster_ranges AS
+WITH clusters AS (
+    SELECT a.cluster, bool_or(coalesce(w.host_network, false)) AS host_network,
+           (SELECT string_agg(DISTINCT d.name, ', ') FROM k8s_current d
+            WHERE d.cluster = a.cluster AND d.kind = 'DaemonSet' AND d.name IN ('aws-node', 'weave-net')) AS own_ipam
+    FROM reach_analyses a
+    LEFT JOIN analysis_workloads w ON w.cluster = a.cluster AND w.run_id = a.run_id
+    WHERE a.up_to_date
+    GROUP BY a.cluster
+), pods AS (
+    SELECT c.cluster, unnest(coalesce(from_json(n.spec->'podCIDRs', '["VARCHAR"]'), [n.spec->>'podCIDR'])) AS cidr,
+           'pod range of Node ' || n.name AS origin
+    FROM clusters c JOIN k8s_current n ON n.cluster = c.cluster AND n.kind = 'Node'
+    UNION ALL
+    SELECT c.cluster, p.spec->>'cidr', 'pod range of IPPool ' || p.name
+    FROM clusters c
+    JOIN k8s_current p ON p.cluster = c.cluster AND p.kind LIKE 'IPPool%'
+                          AND coalesce(p.spec->>'disabled', 'false') <> 'true'
+    UNION ALL
+    SELECT c.cluster, unnest(regexp_split_to_array(trim(m.data->>'cluster-pool-ipv4-cidr'), '[\s,]+')),
+           'pod range of cilium-config cluster-pool-ipv4-cidr'
+    FROM clusters c
+    JOIN k8s_current m ON m.cluster = c.cluster AND m.kind IN ('PlatformConfigMap', 'ConfigMap')
+                          AND m.namespace = 'kube-system' AND m.name = 'cilium-config'
+), nodes AS (
+    SELECT c.cluster, a->>'address' AS cidr, 'address of Node ' || n.name || ', where host-network pods run' AS origin
+    FROM clusters c
+    JOIN k8s_current n ON n.cluster = c.cluster AND n.kind = 'Node' AND c.host_network,
+         unnest(coalesce(from_json(n.status->'addresses', '["JSON"]'), [])) AS t(a)
+), private AS (
+    SELECT * FROM (VALUES ('10.0.0.0/8'), ('100.64.0.0/10'), ('172.16.0.0/12'), ('192.168.0.0/16')) AS p(cidr)
+), ranges AS (
+    SELECT * FROM pods WHERE reach_is_cidr(cidr)
+    UNION ALL
+    SELECT * FROM nodes WHERE reach_is_cidr(cidr)
+    UNION ALL
+    SELECT c.cluster, p.cidr,
+           'private range: ' || coalesce(c.own_ipam || ' gives pods addresses not in the inventory',
+                                         'no pod range recorded')
+    FROM clusters c, private p
+    WHERE c.own_ipam IS NOT NULL OR c.cluster NOT IN (SELECT cluster FROM pods WHERE reach_is_cidr(cidr))
+    UNION ALL
+    SELECT c.cluster, p.cidr, 'private range: host-network pods run and no Node address is recorded'
+    FROM clusters c, private p
+    WHERE c.host_network AND c.cluster NOT IN (SELECT cluster FROM nodes WHERE reach_is_cidr(cidr))
+)
+SELECT DISTINCT cluster, cidr, origin, reach_cidr_first(cidr) AS first_int, reach_cidr_last(cidr) AS last_int
+FROM ranges;
 
 -- The workloads of the current analyses, with their reachability class: the sources and destinations of lines.
 CREATE VIEW reach_members AS

@@ -156,6 +156,8 @@ KINDS: tuple[Kind, ...] = (
     # issue 18: the SIG Network admin policies, evaluated by the reachability engine
     Kind("AdminNetworkPolicy", ADMIN_POLICY, ("v1alpha1",), "adminnetworkpolicies"),
     Kind("BaselineAdminNetworkPolicy", ADMIN_POLICY, ("v1alpha1",), "baselineadminnetworkpolicies"),
+    # their successor (Admin and Baseline tiers in one kind): listed so that the claims can tell it is not analysed
+    Kind("ClusterNetworkPolicy", ADMIN_POLICY, ("v1alpha2",), "clusternetworkpolicies"),
     # issue 18: CNI policies of the reachability analysis (Calico's through its API server and as its operator
     # stores them; the namespaced Calico NetworkPolicy is qualified beside Kubernetes' own)
     Kind("CiliumNetworkPolicy", CILIUM, ("v2",), "ciliumnetworkpolicies"),
@@ -523,6 +525,7 @@ CLUSTER_SCOPED = frozenset(
         "IngressClass",
         "AdminNetworkPolicy",
         "BaselineAdminNetworkPolicy",
+        "ClusterNetworkPolicy",
         "CiliumClusterwideNetworkPolicy",
         "GlobalNetworkPolicy",
         "Tier",
