@@ -38,6 +38,11 @@ CREATE OR REPLACE TEMP MACRO res_duration_ms(d) AS
                        * CASE regexp_extract(t, '[a-zµ]+$') WHEN 'h' THEN 3600000 WHEN 'm' THEN 60000
                               WHEN 's' THEN 1000 WHEN 'ms' THEN 1 WHEN 'ns' THEN 0.000001 ELSE 0.001 END)) END;
 
+-- A Gateway API Duration in milliseconds (GEP-2257: ^([0-9]{1,5}(h|m|s|ms)){1,4}$, which the API server enforces:
+-- no fractions, no other units). NULL: absent or not such a duration.
+CREATE OR REPLACE TEMP MACRO res_gateway_duration_ms(d) AS
+    CASE WHEN regexp_full_match(d, '([0-9]{1,5}(h|m|s|ms)){1,4}') THEN res_duration_ms(d) END;
+
 -- An Istio host as istiod resolves it in a namespace: a short name is a Service of that namespace, "svc.ns" and
 -- "svc.ns.svc" name Service svc of namespace ns (cluster domain cluster.local); other names stay as written.
 CREATE OR REPLACE TEMP MACRO res_fqdn(host, namespace) AS
@@ -259,11 +264,15 @@ WITH gateway_api AS (
     FROM k8s_current r, json_each(coalesce(r.spec->'rules', '[]')) rule
     WHERE r.kind IN ('HTTPRoute', 'GRPCRoute')
 ),
-gateway_api_backends AS (
+gateway_api_backends AS (  -- backendRefs, and the backends their RequestMirror filters (the rule's or a
+                           -- backendRef's) copy every request to
     SELECT g.cluster, g.route_kind, g.namespace, g.route, g.rule_index,
            list(DISTINCT coalesce(b.value->>'namespace', g.namespace) || '/' || (b.value->>'name')
                 ORDER BY coalesce(b.value->>'namespace', g.namespace) || '/' || (b.value->>'name')) AS services
-    FROM gateway_api g, json_each(coalesce(g.rule->'backendRefs', '[]')) b
+    FROM gateway_api g,
+         unnest(CAST(coalesce(g.rule->'backendRefs', '[]') AS JSON[])
+                || json_extract(g.rule, '$.filters[*].requestMirror.backendRef')
+                || json_extract(g.rule, '$.backendRefs[*].filters[*].requestMirror.backendRef')) b(value)
     JOIN res_regulated_namespaces n
       ON n.cluster = g.cluster AND n.namespace = coalesce(b.value->>'namespace', g.namespace)
     WHERE coalesce(b.value->>'group', '') = '' AND coalesce(b.value->>'kind', 'Service') = 'Service'
@@ -298,16 +307,16 @@ SELECT g.cluster, g.route_kind, g.namespace, g.route, g.rule_index,
          AND coalesce(list_bool_or(list_transform(CAST(coalesce(g.spec->'parentRefs', '[]') AS JSON[]),
                                                   lambda p: coalesce(p->>'kind', 'Gateway') = 'Gateway')), false)
          AS gateway_route,
-       g.rule->'timeouts'->>'request' AS request, res_duration_ms(g.rule->'timeouts'->>'request') AS request_ms,
-       CASE WHEN g.istio_served AND (g.rule->'retry') IS NULL AND res_duration_ms(g.rule->'timeouts'->>'backendRequest') > 0
+       g.rule->'timeouts'->>'request' AS request, res_gateway_duration_ms(g.rule->'timeouts'->>'request') AS request_ms,
+       CASE WHEN g.istio_served AND (g.rule->'retry') IS NULL AND res_gateway_duration_ms(g.rule->'timeouts'->>'backendRequest') > 0
             THEN g.rule->'timeouts'->>'backendRequest' ELSE g.rule->'timeouts'->>'request' END AS effective,
-       CASE WHEN g.istio_served AND (g.rule->'retry') IS NULL AND res_duration_ms(g.rule->'timeouts'->>'backendRequest') > 0
-            THEN res_duration_ms(g.rule->'timeouts'->>'backendRequest')
-            ELSE res_duration_ms(g.rule->'timeouts'->>'request') END AS effective_ms,
+       CASE WHEN g.istio_served AND (g.rule->'retry') IS NULL AND res_gateway_duration_ms(g.rule->'timeouts'->>'backendRequest') > 0
+            THEN res_gateway_duration_ms(g.rule->'timeouts'->>'backendRequest')
+            ELSE res_gateway_duration_ms(g.rule->'timeouts'->>'request') END AS effective_ms,
        g.rule->'timeouts'->>'backendRequest' AS backend_request,
-       res_duration_ms(g.rule->'timeouts'->>'backendRequest') AS backend_request_ms,
+       res_gateway_duration_ms(g.rule->'timeouts'->>'backendRequest') AS backend_request_ms,
        CASE WHEN (g.rule->'retry') IS NOT NULL THEN g.rule->'timeouts'->>'backendRequest' END AS per_try,
-       CASE WHEN (g.rule->'retry') IS NOT NULL THEN res_duration_ms(g.rule->'timeouts'->>'backendRequest') END
+       CASE WHEN (g.rule->'retry') IS NOT NULL THEN res_gateway_duration_ms(g.rule->'timeouts'->>'backendRequest') END
          AS per_try_ms,
        (g.rule->'retry') IS NOT NULL AS retries_declared,
        CASE WHEN (g.rule->'retry') IS NOT NULL THEN TRY_CAST(g.rule->'retry'->>'attempts' AS BIGINT)
@@ -352,12 +361,22 @@ SELECT i.cluster, 'VirtualService', i.namespace, i.route, i.rule_index,
 FROM istio i
 JOIN istio_backends b USING (cluster, namespace, route, rule_index);
 
--- The mesh routes to each Service: the http routes of VirtualServices not bound to a Gateway, or bound to "mesh"
--- too, whose hosts include the Service, with their timeout (NULL: none declared).
+-- The mesh routes to each Service, with their timeout (NULL: none declared): the http routes of VirtualServices not
+-- bound to a Gateway, or bound to "mesh" too, whose hosts include the Service, and the rules of GAMMA HTTPRoutes
+-- (GEP-1426: a parentRef of group "" and kind Service routes the mesh traffic addressed to that Service; their
+-- timeouts.request).
 CREATE VIEW res_mesh_timeouts AS
+SELECT DISTINCT r.cluster, coalesce(p.value->>'namespace', r.namespace) || '/' || (p.value->>'name') AS service,
+       r.namespace, 'HTTPRoute' AS route_kind, r.name AS route_name,
+       res_gateway_duration_ms(x.value->'timeouts'->>'request') AS timeout_ms,
+       'HTTPRoute ' || r.namespace || '/' || r.name || ' rule ' || x.key || ' timeouts.request '
+         || coalesce(x.value->'timeouts'->>'request', 'unset') AS route
+FROM k8s_current r, json_each(coalesce(r.spec->'parentRefs', '[]')) p, json_each(coalesce(r.spec->'rules', '[]')) x
+WHERE r.kind = 'HTTPRoute' AND coalesce(p.value->>'group', '') IN ('', 'core') AND (p.value->>'kind') = 'Service'
+UNION
 SELECT DISTINCT v.cluster, split_part(res_fqdn(h.host, v.namespace), '.', 2) || '/'
          || split_part(res_fqdn(h.host, v.namespace), '.', 1) AS service,
-       v.namespace, v.name AS virtual_service, res_duration_ms(r.value->>'timeout') AS timeout_ms,
+       v.namespace, 'VirtualService', v.name, res_duration_ms(r.value->>'timeout') AS timeout_ms,
        'VirtualService ' || v.namespace || '/' || v.name || ' http[' || r.key || '] timeout '
          || coalesce(r.value->>'timeout', 'unset') AS route
 FROM k8s_current v, unnest(CAST(coalesce(v.spec->'hosts', '[]') AS VARCHAR[])) h(host),
@@ -473,18 +492,27 @@ SELECT cluster, namespace, service, port, client, rule_namespace, rule, 'subset 
 FROM subsets;
 
 -- Whether outlier detection ejects anything (Istio defaults: consecutive5xxErrors 5, maxEjectionPercent 10; 0
--- errors of every kind disables it, maxEjectionPercent 0 ejects nothing), and the finite connection-pool limits
--- (Istio's defaults, 0 or unset, are 2^32-1: unlimited).
+-- errors of every kind disables it, consecutiveLocalOriginFailures counting only with splitExternalLocalOriginErrors
+-- true (default 5 then); maxEjectionPercent 0 ejects nothing; minHealthPercent 100 turns it off, every host load
+-- balanced again, as soon as one is ejected), and the finite connection-pool limits (Istio's defaults, 0 or unset,
+-- are 2^32-1: unlimited).
 CREATE VIEW res_circuit_judged AS
 SELECT p.*,
        CASE WHEN outlier IS NULL THEN 'no outlierDetection'
             WHEN coalesce(TRY_CAST(outlier->>'consecutive5xxErrors' AS BIGINT), 5) = 0
                  AND coalesce(TRY_CAST(outlier->>'consecutiveGatewayErrors' AS BIGINT), 0) = 0
                  AND coalesce(TRY_CAST(outlier->>'consecutiveErrors' AS BIGINT), 0) = 0
-                 AND coalesce(TRY_CAST(outlier->>'consecutiveLocalOriginFailures' AS BIGINT), 0) = 0
-            THEN 'outlierDetection ejects on no error (consecutive5xxErrors and consecutiveGatewayErrors 0)'
+                 AND (NOT coalesce(TRY_CAST(outlier->>'splitExternalLocalOriginErrors' AS BOOLEAN), false)
+                      OR coalesce(TRY_CAST(outlier->>'consecutiveLocalOriginFailures' AS BIGINT), 5) = 0)
+            THEN 'outlierDetection ejects on no error (consecutive5xxErrors and consecutiveGatewayErrors 0'
+                 || CASE WHEN (outlier->>'consecutiveLocalOriginFailures') IS NOT NULL
+                         THEN '; consecutiveLocalOriginFailures counts only with splitExternalLocalOriginErrors true'
+                         ELSE '' END || ')'
             WHEN TRY_CAST(outlier->>'maxEjectionPercent' AS BIGINT) = 0
-            THEN 'outlierDetection maxEjectionPercent 0 ejects no host' END AS outlier_missing,
+            THEN 'outlierDetection maxEjectionPercent 0 ejects no host'
+            WHEN TRY_CAST(outlier->>'minHealthPercent' AS BIGINT) >= 100
+            THEN 'outlierDetection minHealthPercent ' || (outlier->>'minHealthPercent')
+                 || ' turns ejection off as soon as one host is ejected' END AS outlier_missing,
        array_to_string(list_filter(
            [CASE WHEN TRY_CAST(pool->'tcp'->>'maxConnections' AS BIGINT) BETWEEN 1 AND 4294967294
                  THEN 'tcp.maxConnections ' || (pool->'tcp'->>'maxConnections') END,
@@ -554,17 +582,27 @@ CREATE OR REPLACE TEMP MACRO res_budget_pods(v, n) AS
          WHEN regexp_full_match(v, '[0-9]+%') THEN CAST(ceil(CAST(rtrim(v, '%') AS DOUBLE) * n / 100) AS BIGINT) END;
 
 -- Rollout abort --------------------------------------------------------------------------------------------------
--- Argo Rollouts analysis templates and whether each can fail: a metric not listed in the template's dryRun with a
--- failureCondition or successCondition (without either a measurement is always Successful) or a job provider (the
--- Job failing fails it).
+-- Whether an Argo Rollouts dryRun list (JSON, NULL: none) names a metric: each metricName is a regular expression
+-- found anywhere in the name (GetDryRunMetrics: regexp.MatchString); "*", not a valid one, counts as every metric.
+CREATE OR REPLACE TEMP MACRO res_dry_run(dry_run, metric) AS
+    coalesce(list_bool_or(list_transform(CAST(coalesce(dry_run, '[]') AS JSON[]),
+        lambda d: (d->>'metricName') = '*' OR coalesce(TRY(regexp_matches(metric, d->>'metricName')), false))), false);
+
+-- Argo Rollouts analysis templates and the metrics of each that can fail (`failable`, names): not in the template's
+-- dryRun, with a failureCondition or successCondition (without either a measurement is always Successful) or a job
+-- provider (the Job failing fails it), and able to take more failed measurements than its failureLimit (default 0):
+-- a metric whose count (1 when neither count nor interval is set) is at most its failureLimit never fails.
 CREATE VIEW res_analysis_templates AS
 SELECT t.cluster, t.namespace, t.kind, t.name,
-       list_bool_or(list_transform(CAST(coalesce(t.spec->'metrics', '[]') AS JSON[]),
+       list_transform(list_filter(CAST(coalesce(t.spec->'metrics', '[]') AS JSON[]),
            lambda m: ((m->>'failureCondition') IS NOT NULL OR (m->>'successCondition') IS NOT NULL
                       OR (m->'provider'->'job') IS NOT NULL)
-                     AND NOT coalesce(list_bool_or(list_transform(CAST(coalesce(t.spec->'dryRun', '[]') AS JSON[]),
-                                 lambda d: regexp_full_match(m->>'name', replace(d->>'metricName', '*', '.*')))), false)))
-         AS can_fail
+                     AND NOT res_dry_run(t.spec->'dryRun', m->>'name')
+                     AND NOT coalesce(
+                         coalesce(nullif(TRY_CAST(m->>'count' AS BIGINT), 0),
+                                  CASE WHEN (m->>'interval') IS NULL AND coalesce(m->>'count', '0') = '0' THEN 1 END)
+                         <= coalesce(TRY_CAST(m->>'failureLimit' AS BIGINT), 0), false)),
+           lambda m: m->>'name') AS failable
 FROM k8s_current t
 WHERE t.kind IN ('AnalysisTemplate', 'ClusterAnalysisTemplate');
 
@@ -588,12 +626,13 @@ WITH analyses AS (
 SELECT a.cluster, a.namespace, a.name, a.step, t.value->>'templateName' AS template,
        CASE WHEN (t.value->>'clusterScope') = 'true' THEN 'ClusterAnalysisTemplate' ELSE 'AnalysisTemplate' END
          AS template_kind,
-       coalesce(m.can_fail, false)
-         AND NOT coalesce(list_bool_or(list_transform(CAST(coalesce(a.analysis->'dryRun', '[]') AS JSON[]),
-                                                      lambda d: (d->>'metricName') = '*')), false) AS can_abort,
+       coalesce(len(list_filter(m.failable, lambda x: NOT res_dry_run(a.analysis->'dryRun', x))) > 0, false)
+         AS can_abort,
        CASE WHEN m.name IS NULL THEN 'template not found'
-            WHEN NOT m.can_fail THEN 'no metric can fail (no failureCondition, successCondition or job, or dryRun)'
-            ELSE 'the Rollout''s dryRun covers every metric' END AS why_not
+            WHEN len(m.failable) = 0
+            THEN 'no metric can fail (no failureCondition, successCondition or job, dryRun, or count within '
+                 || 'failureLimit)'
+            ELSE 'the Rollout''s dryRun covers every metric that can fail' END AS why_not
 FROM analyses a, json_each(coalesce(a.analysis->'templates', '[]')) t
 LEFT JOIN res_analysis_templates m
   ON m.cluster = a.cluster AND m.name = (t.value->>'templateName')
@@ -611,7 +650,7 @@ WITH mesh AS (  -- the longest timeout of the mesh routes to the rule's backends
     FROM res_route_rules r, unnest(r.services) s(service)
     JOIN res_mesh_timeouts m ON m.cluster = r.cluster AND m.service = s.service
     WHERE m.timeout_ms IS NOT NULL
-      AND NOT (r.route_kind = 'VirtualService' AND m.namespace = r.namespace AND m.virtual_service = r.route)
+      AND NOT (m.route_kind = r.route_kind AND m.namespace = r.namespace AND m.route_name = r.route)
     GROUP BY ALL
 )
 SELECT r.*,
