@@ -244,7 +244,8 @@ WHERE g.kind = 'Gateway'
 -- `effective_ms`: the timeout the proxy applies to the route (Istio makes an HTTPRoute's backendRequest the route
 -- timeout of a rule without retry);
 -- `backend_request_ms`: HTTPRoute timeouts.backendRequest; `per_try_ms`: the timeout of each try of a declared
--- retry (retries.perTryTimeout; HTTPRoute timeouts.backendRequest, GEP-1731). `attempts`, `retry_on`: the retries
+-- retry (retries.perTryTimeout; HTTPRoute timeouts.backendRequest, GEP-1731); `backoff_ms`: the least wait between
+-- tries (HTTPRoute retry.backoff, GEP-1731). `attempts`, `retry_on`: the retries
 -- declared, else Istio's default policy where Istio serves the rule (a VirtualService http route without
 -- `retries`; an HTTPRoute or GRPCRoute rule without `retry` attached to a Gateway Istio implements: Istio converts
 -- it to a VirtualService route without retries): 2 attempts, no per-try timeout, retryOn
@@ -318,6 +319,7 @@ SELECT g.cluster, g.route_kind, g.namespace, g.route, g.rule_index,
        CASE WHEN (g.rule->'retry') IS NOT NULL THEN g.rule->'timeouts'->>'backendRequest' END AS per_try,
        CASE WHEN (g.rule->'retry') IS NOT NULL THEN res_gateway_duration_ms(g.rule->'timeouts'->>'backendRequest') END
          AS per_try_ms,
+       g.rule->'retry'->>'backoff' AS backoff, res_gateway_duration_ms(g.rule->'retry'->>'backoff') AS backoff_ms,
        (g.rule->'retry') IS NOT NULL AS retries_declared,
        CASE WHEN (g.rule->'retry') IS NOT NULL THEN TRY_CAST(g.rule->'retry'->>'attempts' AS BIGINT)
             WHEN g.istio_served THEN 2 END AS attempts,
@@ -347,7 +349,7 @@ SELECT i.cluster, 'VirtualService', i.namespace, i.route, i.rule_index,
          AND list_bool_or(list_transform(CAST(i.spec->'gateways' AS VARCHAR[]), lambda x: x <> 'mesh')),
        i.rule->>'timeout', res_duration_ms(i.rule->>'timeout'), i.rule->>'timeout', res_duration_ms(i.rule->>'timeout'),
        NULL, NULL,
-       i.rule->'retries'->>'perTryTimeout', res_duration_ms(i.rule->'retries'->>'perTryTimeout'),
+       i.rule->'retries'->>'perTryTimeout', res_duration_ms(i.rule->'retries'->>'perTryTimeout'), NULL, NULL,
        (i.rule->'retries') IS NOT NULL,
        CASE WHEN (i.rule->'retries') IS NULL THEN 2 ELSE coalesce(TRY_CAST(i.rule->'retries'->>'attempts' AS BIGINT), 0) END,
        CASE WHEN trim(coalesce(i.rule->'retries'->>'retryOn', '')) = ''
@@ -664,9 +666,11 @@ SELECT r.*,
             THEN 'request timeout ' || r.request || ' disables the timeout'
             WHEN r.backend_request_ms >= r.request_ms
             THEN 'timeouts.backendRequest ' || r.backend_request || ' is not shorter than timeouts.request ' || r.request
-            WHEN r.attempts > 0 AND r.per_try_ms > 0 AND (r.attempts + 1) * r.per_try_ms > r.request_ms
+            WHEN r.attempts > 0 AND r.per_try_ms > 0
+                 AND (r.attempts + 1) * r.per_try_ms + r.attempts * coalesce(r.backoff_ms, 0) > r.request_ms
             THEN (r.attempts + 1) || ' tries (' || r.attempts || ' retries) of ' || r.per_try
                  || ' each do not fit in the request timeout ' || r.request
+                 || coalesce(' (with retry.backoff ' || r.backoff || ' between tries)', '')
             WHEN r.gateway_route AND m.timeout_ms >= r.effective_ms
             THEN 'the Gateway''s route gives up (' || r.effective
                  || CASE WHEN r.effective <> r.request THEN ': Istio makes timeouts.backendRequest the route timeout '
