@@ -591,13 +591,17 @@ CREATE OR REPLACE TEMP MACRO res_dry_run(dry_run, metric) AS
         lambda d: (d->>'metricName') = '*' OR coalesce(TRY(regexp_matches(metric, d->>'metricName')), false))), false);
 
 -- Argo Rollouts analysis templates and the metrics of each that can fail (`failable`, names): not in the template's
--- dryRun, with a failureCondition or successCondition (without either a measurement is always Successful) or a job
--- provider (the Job failing fails it), and able to take more failed measurements than its failureLimit (default 0):
--- a metric whose count (1 when neither count nor interval is set) is at most its failureLimit never fails.
+-- dryRun, with a failureCondition that is not the constant false, or else a successCondition that is not the constant
+-- true (EvaluateResult: a measurement fails when its failureCondition holds, or without one when its
+-- successCondition does not; with neither it is always Successful), or a job provider (the Job failing fails it),
+-- and able to take more failed measurements than its failureLimit (default 0): a metric whose count (1 when neither
+-- count nor interval is set) is at most its failureLimit never fails.
 CREATE VIEW res_analysis_templates AS
 SELECT t.cluster, t.namespace, t.kind, t.name,
        list_transform(list_filter(CAST(coalesce(t.spec->'metrics', '[]') AS JSON[]),
-           lambda m: ((m->>'failureCondition') IS NOT NULL OR (m->>'successCondition') IS NOT NULL
+           lambda m: (lower(trim(coalesce(m->>'failureCondition', ''))) NOT IN ('', 'false')
+                      OR ((m->>'failureCondition') IS NULL
+                          AND lower(trim(coalesce(m->>'successCondition', ''))) NOT IN ('', 'true'))
                       OR (m->'provider'->'job') IS NOT NULL)
                      AND NOT res_dry_run(t.spec->'dryRun', m->>'name')
                      AND NOT coalesce(
@@ -632,8 +636,8 @@ SELECT a.cluster, a.namespace, a.name, a.step, t.value->>'templateName' AS templ
          AS can_abort,
        CASE WHEN m.name IS NULL THEN 'template not found'
             WHEN len(m.failable) = 0
-            THEN 'no metric can fail (no failureCondition, successCondition or job, dryRun, or count within '
-                 || 'failureLimit)'
+            THEN 'no metric can fail (no failureCondition, successCondition or job, a constant condition, dryRun, '
+                 || 'or count within failureLimit)'
             ELSE 'the Rollout''s dryRun covers every metric that can fail' END AS why_not
 FROM analyses a, json_each(coalesce(a.analysis->'templates', '[]')) t
 LEFT JOIN res_analysis_templates m
