@@ -74,6 +74,7 @@ CREATE VIEW res_unlisted AS
 WITH reads(kind, claims) AS (VALUES
     ('VirtualService', ['timeout-ladder', 'retry-budgets']),
     ('GRPCRoute', ['timeout-ladder', 'retry-budgets']),
+    ('BackendTrafficPolicy', ['timeout-ladder', 'retry-budgets']),
     ('Gateway', ['circuit-breaking', 'disruption-budgets']),
     ('Gateway.networking.istio.io', ['circuit-breaking', 'disruption-budgets']),
     ('IngressClass', ['disruption-budgets']),
@@ -235,6 +236,17 @@ WHERE g.kind = 'Gateway'
        OR (c.name IS NULL AND (g.spec->>'gatewayClassName') IN ('istio', 'istio-waypoint', 'istio-remote',
                                                                  'istio-east-west')));
 
+-- Envoy Gateway BackendTrafficPolicies (gateway.envoyproxy.io) that set a retry, with each Gateway or route they
+-- target (targetRef, targetRefs: of their namespace, group gateway.networking.k8s.io).
+CREATE VIEW res_eg_retry_policies AS
+SELECT p.cluster, p.namespace, p.name, t.value->>'kind' AS target_kind, t.value->>'name' AS target,
+       p.spec->'retry' AS retry
+FROM k8s_current p,
+     unnest(CAST(coalesce(p.spec->'targetRefs', '[]') AS JSON[])
+            || CASE WHEN (p.spec->'targetRef') IS NULL THEN [] ELSE [p.spec->'targetRef'] END) t(value)
+WHERE p.kind = 'BackendTrafficPolicy' AND (p.spec->'retry') IS NOT NULL
+  AND coalesce(t.value->>'group', 'gateway.networking.k8s.io') = 'gateway.networking.k8s.io';
+
 -- One row per route rule that sends traffic to a Service of a regulated namespace: Gateway API HTTPRoute and
 -- GRPCRoute rules (backendRefs, default kind Service and the route's namespace), and Istio VirtualService http
 -- routes (route and mirror destinations, short hosts resolved in the VirtualService's namespace), whatever they
@@ -250,7 +262,12 @@ WHERE g.kind = 'Gateway'
 -- `retries`; an HTTPRoute or GRPCRoute rule without `retry` attached to a Gateway Istio implements: Istio converts
 -- it to a VirtualService route without retries): 2 attempts, no per-try timeout, retryOn
 -- connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes (503); else none (NULL). Istio adds
--- connect-failure,refused-stream,unavailable,cancelled to the codes of an HTTPRoute retry. `any_method`: whether
+-- connect-failure,refused-stream,unavailable,cancelled to the codes of an HTTPRoute retry. A rule without `retry`
+-- of a route Istio does not serve takes the retry of an Envoy Gateway BackendTrafficPolicy targeting the route, else
+-- one of a parent Gateway (the first by namespace and name at each level; the rule's own `retry` takes precedence):
+-- numRetries (default 2), perRetry.timeout, retryOn triggers and httpStatusCodes (unset: Envoy Gateway's
+-- conditions, judged unsafe). `retry_origin`: where retries not declared on the rule come from (Istio's default
+-- policy, the BackendTrafficPolicy). `any_method`: whether
 -- the rule may carry a method other than GET, HEAD, OPTIONS or TRACE (a match without a method matches every one).
 CREATE VIEW res_route_rules AS
 WITH gateway_api AS (
@@ -278,6 +295,20 @@ gateway_api_backends AS (  -- backendRefs, and the backends their RequestMirror 
       ON n.cluster = g.cluster AND n.namespace = coalesce(b.value->>'namespace', g.namespace)
     WHERE coalesce(b.value->>'group', '') = '' AND coalesce(b.value->>'kind', 'Service') = 'Service'
     GROUP BY ALL
+),
+eg AS (
+    SELECT g.cluster, g.route_kind, g.namespace, g.route,
+           'BackendTrafficPolicy ' || e.namespace || '/' || e.name AS eg_policy, e.retry AS eg_retry
+    FROM (SELECT DISTINCT cluster, route_kind, namespace, route, spec FROM gateway_api WHERE NOT istio_served) g
+    JOIN res_eg_retry_policies e
+      ON e.cluster = g.cluster
+         AND ((e.target_kind = g.route_kind AND e.target = g.route AND e.namespace = g.namespace)
+              OR (e.target_kind = 'Gateway'
+                  AND EXISTS (SELECT 1 FROM json_each(coalesce(g.spec->'parentRefs', '[]')) p
+                              WHERE coalesce(p.value->>'kind', 'Gateway') = 'Gateway' AND (p.value->>'name') = e.target
+                                AND coalesce(p.value->>'namespace', g.namespace) = e.namespace)))
+    QUALIFY row_number() OVER (PARTITION BY g.cluster, g.route_kind, g.namespace, g.route
+                               ORDER BY e.target_kind = 'Gateway', e.namespace, e.name) = 1
 ),
 istio AS (
     SELECT v.cluster, v.namespace, v.name AS route, h.key AS rule_index, h.value AS rule, v.spec,
@@ -316,14 +347,24 @@ SELECT g.cluster, g.route_kind, g.namespace, g.route, g.rule_index,
             ELSE res_gateway_duration_ms(g.rule->'timeouts'->>'request') END AS effective_ms,
        g.rule->'timeouts'->>'backendRequest' AS backend_request,
        res_gateway_duration_ms(g.rule->'timeouts'->>'backendRequest') AS backend_request_ms,
-       CASE WHEN (g.rule->'retry') IS NOT NULL THEN g.rule->'timeouts'->>'backendRequest' END AS per_try,
-       CASE WHEN (g.rule->'retry') IS NOT NULL THEN res_gateway_duration_ms(g.rule->'timeouts'->>'backendRequest') END
-         AS per_try_ms,
+       CASE WHEN (g.rule->'retry') IS NOT NULL THEN g.rule->'timeouts'->>'backendRequest'
+            ELSE e.eg_retry->'perRetry'->>'timeout' END AS per_try,
+       CASE WHEN (g.rule->'retry') IS NOT NULL THEN res_gateway_duration_ms(g.rule->'timeouts'->>'backendRequest')
+            ELSE res_gateway_duration_ms(e.eg_retry->'perRetry'->>'timeout') END AS per_try_ms,
        g.rule->'retry'->>'backoff' AS backoff, res_gateway_duration_ms(g.rule->'retry'->>'backoff') AS backoff_ms,
-       (g.rule->'retry') IS NOT NULL AS retries_declared,
+       (g.rule->'retry') IS NOT NULL OR e.eg_retry IS NOT NULL AS retries_declared,
+       CASE WHEN (g.rule->'retry') IS NULL THEN coalesce(e.eg_policy, CASE WHEN g.istio_served THEN 'Istio''s default policy' END)
+            END AS retry_origin,
        CASE WHEN (g.rule->'retry') IS NOT NULL THEN TRY_CAST(g.rule->'retry'->>'attempts' AS BIGINT)
+            WHEN e.eg_retry IS NOT NULL THEN coalesce(TRY_CAST(e.eg_retry->>'numRetries' AS BIGINT), 2)
             WHEN g.istio_served THEN 2 END AS attempts,
-       CASE WHEN (g.rule->'retry') IS NULL AND g.istio_served
+       CASE WHEN (g.rule->'retry') IS NULL AND e.eg_retry IS NOT NULL
+            THEN CASE WHEN (e.eg_retry->'retryOn') IS NULL THEN ['Envoy Gateway''s conditions (retryOn unset)']
+                      ELSE list_transform(coalesce(CAST(e.eg_retry->'retryOn'->'triggers' AS VARCHAR[]), []),
+                                          lambda x: lower(trim(x)))
+                           || list_transform(coalesce(CAST(e.eg_retry->'retryOn'->'httpStatusCodes' AS VARCHAR[]), []),
+                                             lambda c: 'status ' || c) END
+            WHEN (g.rule->'retry') IS NULL AND g.istio_served
             THEN ['connect-failure', 'refused-stream', 'unavailable', 'cancelled', 'retriable-status-codes']
             WHEN (g.rule->'retry') IS NOT NULL
             THEN CASE WHEN g.istio_served THEN ['connect-failure', 'refused-stream', 'unavailable', 'cancelled']
@@ -340,6 +381,7 @@ SELECT g.cluster, g.route_kind, g.namespace, g.route, g.rule_index,
        g.location, g.source, g.run_id, g.artifact_sha256, g.collected_at
 FROM gateway_api g
 JOIN gateway_api_backends b USING (cluster, route_kind, namespace, route, rule_index)
+LEFT JOIN eg e USING (cluster, route_kind, namespace, route)
 UNION ALL
 SELECT i.cluster, 'VirtualService', i.namespace, i.route, i.rule_index,
        'VirtualService ' || i.namespace || '/' || i.route || ' http[' || i.rule_index || ']'
@@ -351,6 +393,7 @@ SELECT i.cluster, 'VirtualService', i.namespace, i.route, i.rule_index,
        NULL, NULL,
        i.rule->'retries'->>'perTryTimeout', res_duration_ms(i.rule->'retries'->>'perTryTimeout'), NULL, NULL,
        (i.rule->'retries') IS NOT NULL,
+       CASE WHEN (i.rule->'retries') IS NULL THEN 'Istio''s default policy' END,
        CASE WHEN (i.rule->'retries') IS NULL THEN 2 ELSE coalesce(TRY_CAST(i.rule->'retries'->>'attempts' AS BIGINT), 0) END,
        CASE WHEN trim(coalesce(i.rule->'retries'->>'retryOn', '')) = ''
             THEN ['connect-failure', 'refused-stream', 'unavailable', 'cancelled', 'retriable-status-codes']
@@ -695,21 +738,22 @@ SELECT r.*,
        CASE WHEN r.retries_declared AND r.attempts IS NULL
             THEN 'retry without attempts: the implementation decides how many'
             WHEN r.attempts > getvariable('max_retry_attempts')
-            THEN r.attempts || ' retries' || CASE WHEN r.retries_declared THEN '' ELSE ' (Istio''s default policy)' END
+            THEN r.attempts || ' retries' || coalesce(' (' || r.retry_origin || ')', '')
                  || ', more than max_retry_attempts ' || getvariable('max_retry_attempts')
             WHEN r.attempts > 0 AND coalesce(r.per_try_ms, 0) = 0
-            THEN r.attempts || ' retries' || CASE WHEN r.retries_declared THEN '' ELSE ' (Istio''s default policy)' END
+            THEN r.attempts || ' retries' || coalesce(' (' || r.retry_origin || ')', '')
                  || ' without a per-try timeout ('
                  || CASE WHEN NOT r.retries_declared THEN 'Istio applies its default to a rule that declares no retries'
                          WHEN r.route_kind = 'VirtualService' THEN 'retries.perTryTimeout unset'
+                         WHEN r.retry_origin IS NOT NULL THEN 'retry.perRetry.timeout unset'
                          ELSE 'timeouts.backendRequest unset' END || ')'
             WHEN r.any_method AND r.attempts > 0 AND len(unsafe_on) > 0
-            THEN 'retries ' || CASE WHEN r.retries_declared THEN '' ELSE '(Istio''s default policy) ' END || 'on '
+            THEN 'retries ' || coalesce('(' || r.retry_origin || ') ', '') || 'on '
                  || array_to_string(unsafe_on, ', ') || ', which may repeat a request the backend processed, on a '
                  || CASE WHEN r.route_kind = 'GRPCRoute' THEN 'gRPC route (every call is a POST)'
                          ELSE 'rule that matches methods other than GET, HEAD, OPTIONS and TRACE' END END AS finding,
        CASE WHEN coalesce(r.attempts, 0) = 0 THEN 'no retries'
-            ELSE r.attempts || ' retries' || CASE WHEN r.retries_declared THEN '' ELSE ' (Istio''s default policy)' END
+            ELSE r.attempts || ' retries' || coalesce(' (' || r.retry_origin || ')', '')
                  || ', per try ' || coalesce(r.per_try, '?') || ', on ' || array_to_string(r.retry_on, ', ')
                  || CASE WHEN r.any_method THEN '' ELSE ' (safe methods only)' END END AS detail
 FROM res_route_rules r;
