@@ -573,7 +573,8 @@ FROM res_circuit_policies p;
 -- that keep pods running (not Jobs or CronJobs), less the Deployments an Argo Rollout takes over (workloadRef) and
 -- those a Flagger Canary targets while its <name>-primary Deployment exists (Flagger scales the target to zero and
 -- serves from the primary). `floor`: the
--- fewest pods it runs (the autoscaler's minReplicas, else its replicas; a DaemonSet: one per Node collected).
+-- fewest pods it runs (the autoscaler's minReplicas, else its replicas; replicas 0 deactivates the autoscaler, which
+-- then leaves the workload at 0; a DaemonSet: one per Node collected).
 CREATE VIEW res_budget_workloads AS
 WITH scoped AS (
     SELECT w.cluster, w.namespace, w.kind, w.name, string_agg(g.role, ', ' ORDER BY g.role) AS role
@@ -590,6 +591,7 @@ WITH scoped AS (
 )
 SELECT w.*, s.role,
        CASE WHEN w.kind = 'DaemonSet' THEN (SELECT count(*) FROM k8s_current n WHERE n.cluster = w.cluster AND n.kind = 'Node')
+            WHEN w.replicas = 0 THEN 0
             ELSE coalesce(w.autoscaler_min, w.replicas) END AS floor
 FROM res_workloads w
 JOIN scoped s USING (cluster, namespace, kind, name)
@@ -812,6 +814,8 @@ SELECT w.cluster, w.namespace, w.kind, w.name, w.role, w.floor, m.budgets, m.bud
            CASE WHEN w.floor IS NULL OR w.floor < 2 THEN
                 'runs ' || coalesce(w.floor, 0) || ' pod(s) at least ('
                 || CASE WHEN w.kind = 'DaemonSet' THEN 'one per Node collected'
+                        WHEN w.replicas = 0 AND w.autoscalers IS NOT NULL
+                        THEN 'replicas 0, which deactivates HorizontalPodAutoscaler ' || w.autoscalers
                         WHEN w.autoscalers IS NOT NULL THEN 'minReplicas of HorizontalPodAutoscaler ' || w.autoscalers
                         WHEN w.kind = 'Pod' THEN 'a bare Pod' ELSE 'replicas' END || '), fewer than 2' END,
            CASE WHEN w.kind = 'DaemonSet' THEN NULL
