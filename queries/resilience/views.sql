@@ -540,9 +540,20 @@ FROM subsets;
 -- errors of every kind disables it, consecutiveLocalOriginFailures counting only with splitExternalLocalOriginErrors
 -- true (default 5 then); maxEjectionPercent 0 ejects nothing; minHealthPercent 100 turns it off, every host load
 -- balanced again, as soon as one is ejected), and the finite connection-pool limits (Istio's defaults, 0 or unset,
--- are 2^32-1: unlimited).
+-- are 2^32-1: unlimited). On an HTTP/2 port (Istio's protocol selection: appProtocol grpc, grpc-web, http2 or
+-- kubernetes.io/h2c, else a port name <protocol>[-<suffix>] of grpc, grpc-web or http2) only http.http2MaxRequests
+-- bounds the requests: Envoy multiplexes them over one connection per host, so tcp.maxConnections and
+-- http.http1MaxPendingRequests (hit only while no connection is established) limit nothing there.
 CREATE VIEW res_circuit_judged AS
-SELECT p.*,
+WITH http2_ports AS (
+    SELECT s.cluster, s.namespace, s.name AS service, TRY_CAST(p.value->>'port' AS INTEGER) AS port
+    FROM k8s_current s, json_each(coalesce(s.spec->'ports', '[]')) p
+    WHERE s.kind = 'Service'
+      AND (lower(p.value->>'appProtocol') IN ('grpc', 'grpc-web', 'http2', 'kubernetes.io/h2c')
+           OR ((p.value->>'appProtocol') IS NULL
+               AND split_part(lower(coalesce(p.value->>'name', '')), '-', 1) IN ('grpc', 'grpc-web', 'http2')))
+)
+SELECT p.*, h.port IS NOT NULL AS http2,
        CASE WHEN outlier IS NULL THEN 'no outlierDetection'
             WHEN coalesce(TRY_CAST(outlier->>'consecutive5xxErrors' AS BIGINT), 5) = 0
                  AND coalesce(TRY_CAST(outlier->>'consecutiveGatewayErrors' AS BIGINT), 0) = 0
@@ -559,14 +570,17 @@ SELECT p.*,
             THEN 'outlierDetection minHealthPercent ' || (outlier->>'minHealthPercent')
                  || ' turns ejection off as soon as one host is ejected' END AS outlier_missing,
        array_to_string(list_filter(
-           [CASE WHEN TRY_CAST(pool->'tcp'->>'maxConnections' AS BIGINT) BETWEEN 1 AND 4294967294
+           [CASE WHEN TRY_CAST(pool->'tcp'->>'maxConnections' AS BIGINT) BETWEEN 1 AND 4294967294 AND h.port IS NULL
                  THEN 'tcp.maxConnections ' || (pool->'tcp'->>'maxConnections') END,
             CASE WHEN TRY_CAST(pool->'http'->>'http1MaxPendingRequests' AS BIGINT) BETWEEN 1 AND 4294967294
+                      AND h.port IS NULL
                  THEN 'http.http1MaxPendingRequests ' || (pool->'http'->>'http1MaxPendingRequests') END,
             CASE WHEN TRY_CAST(pool->'http'->>'http2MaxRequests' AS BIGINT) BETWEEN 1 AND 4294967294
                  THEN 'http.http2MaxRequests ' || (pool->'http'->>'http2MaxRequests') END],
            lambda x: x IS NOT NULL), ', ') AS pool_limits
-FROM res_circuit_policies p;
+FROM res_circuit_policies p
+LEFT JOIN (SELECT DISTINCT * FROM http2_ports) h
+  ON h.cluster = p.cluster AND h.namespace = p.namespace AND h.service = p.service AND h.port = p.port;
 
 -- Disruption budgets --------------------------------------------------------------------------------------------
 -- The workloads that must survive a voluntary disruption: the gateway workloads and those of regulated namespaces
@@ -775,7 +789,10 @@ SELECT j.cluster, j.namespace, j.service, j.port, j.rule_namespace || '/' || j.r
        string_agg(DISTINCT j.client, ', ' ORDER BY j.client),
        CASE WHEN j.outlier_missing IS NOT NULL OR j.pool_limits = '' THEN
             'DestinationRule ' || j.rule_namespace || '/' || j.rule || ' (' || j.level || ', ' || j.decided_by || '): '
-            || array_to_string(list_filter([j.outlier_missing, CASE WHEN j.pool_limits = '' THEN
+            || array_to_string(list_filter([j.outlier_missing, CASE WHEN j.pool_limits = '' AND j.http2 THEN
+                   'no connectionPool limit for an HTTP/2 port (http.http2MaxRequests; tcp.maxConnections and '
+                   || 'http.http1MaxPendingRequests do not bound multiplexed requests)'
+                   WHEN j.pool_limits = '' THEN
                    'no connectionPool limit (tcp.maxConnections, http.http1MaxPendingRequests, http.http2MaxRequests)'
                    END], lambda x: x IS NOT NULL), '; ') END,
        'DestinationRule ' || j.rule_namespace || '/' || j.rule || ' (' || j.level || ', ' || j.decided_by
