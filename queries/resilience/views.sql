@@ -339,10 +339,13 @@ SELECT g.cluster, g.route_kind, g.namespace, g.route, g.rule_index,
          AND coalesce(list_bool_or(list_transform(CAST(coalesce(g.spec->'parentRefs', '[]') AS JSON[]),
                                                   lambda p: coalesce(p->>'kind', 'Gateway') = 'Gateway')), false)
          AS gateway_route,
-       g.rule->'timeouts'->>'request' AS request, res_gateway_duration_ms(g.rule->'timeouts'->>'request') AS request_ms,
-       CASE WHEN g.istio_served AND (g.rule->'retry') IS NULL AND res_gateway_duration_ms(g.rule->'timeouts'->>'backendRequest') > 0
+       g.rule->'timeouts'->>'request' AS request,
+       res_gateway_duration_ms(g.rule->'timeouts'->>'request') AS request_ms,
+       CASE WHEN g.istio_served AND (g.rule->'retry') IS NULL
+                 AND res_gateway_duration_ms(g.rule->'timeouts'->>'backendRequest') > 0
             THEN g.rule->'timeouts'->>'backendRequest' ELSE g.rule->'timeouts'->>'request' END AS effective,
-       CASE WHEN g.istio_served AND (g.rule->'retry') IS NULL AND res_gateway_duration_ms(g.rule->'timeouts'->>'backendRequest') > 0
+       CASE WHEN g.istio_served AND (g.rule->'retry') IS NULL
+                 AND res_gateway_duration_ms(g.rule->'timeouts'->>'backendRequest') > 0
             THEN res_gateway_duration_ms(g.rule->'timeouts'->>'backendRequest')
             ELSE res_gateway_duration_ms(g.rule->'timeouts'->>'request') END AS effective_ms,
        g.rule->'timeouts'->>'backendRequest' AS backend_request,
@@ -353,8 +356,8 @@ SELECT g.cluster, g.route_kind, g.namespace, g.route, g.rule_index,
             ELSE res_gateway_duration_ms(e.eg_retry->'perRetry'->>'timeout') END AS per_try_ms,
        g.rule->'retry'->>'backoff' AS backoff, res_gateway_duration_ms(g.rule->'retry'->>'backoff') AS backoff_ms,
        (g.rule->'retry') IS NOT NULL OR e.eg_retry IS NOT NULL AS retries_declared,
-       CASE WHEN (g.rule->'retry') IS NULL THEN coalesce(e.eg_policy, CASE WHEN g.istio_served THEN 'Istio''s default policy' END)
-            END AS retry_origin,
+       CASE WHEN (g.rule->'retry') IS NULL
+            THEN coalesce(e.eg_policy, CASE WHEN g.istio_served THEN 'Istio''s default policy' END) END AS retry_origin,
        CASE WHEN (g.rule->'retry') IS NOT NULL THEN TRY_CAST(g.rule->'retry'->>'attempts' AS BIGINT)
             WHEN e.eg_retry IS NOT NULL THEN coalesce(TRY_CAST(e.eg_retry->>'numRetries' AS BIGINT), 2)
             WHEN g.istio_served THEN 2 END AS attempts,
@@ -362,8 +365,9 @@ SELECT g.cluster, g.route_kind, g.namespace, g.route, g.rule_index,
             THEN CASE WHEN (e.eg_retry->'retryOn') IS NULL THEN ['Envoy Gateway''s conditions (retryOn unset)']
                       ELSE list_transform(coalesce(CAST(e.eg_retry->'retryOn'->'triggers' AS VARCHAR[]), []),
                                           lambda x: lower(trim(x)))
-                           || list_transform(coalesce(CAST(e.eg_retry->'retryOn'->'httpStatusCodes' AS VARCHAR[]), []),
-                                             lambda c: 'status ' || c) END
+                           || list_transform(
+                                  coalesce(CAST(e.eg_retry->'retryOn'->'httpStatusCodes' AS VARCHAR[]), []),
+                                  lambda c: 'status ' || c) END
             WHEN (g.rule->'retry') IS NULL AND g.istio_served
             THEN ['connect-failure', 'refused-stream', 'unavailable', 'cancelled', 'retriable-status-codes']
             WHEN (g.rule->'retry') IS NOT NULL
