@@ -545,7 +545,8 @@ FROM subsets;
 -- true (default 5 then); maxEjectionPercent 0 ejects nothing; minHealthPercent 100 turns it off, every host load
 -- balanced again, as soon as one is ejected), and the finite connection-pool limits (Istio's defaults, 0 or unset,
 -- are 2^32-1: unlimited). On an HTTP/2 port (Istio's protocol selection: appProtocol grpc, grpc-web, http2 or
--- kubernetes.io/h2c, else a port name <protocol>[-<suffix>] of grpc, grpc-web or http2) only http.http2MaxRequests
+-- kubernetes.io/h2c, else a port name <protocol>[-<suffix>] of grpc, grpc-web or http2), and under a connectionPool
+-- with http.h2UpgradePolicy UPGRADE (HTTP/1.1 connections upgraded to HTTP/2), only http.http2MaxRequests
 -- bounds the requests: Envoy multiplexes them over one connection per host, so tcp.maxConnections and
 -- http.http1MaxPendingRequests (hit only while no connection is established) limit nothing there.
 CREATE VIEW res_circuit_judged AS
@@ -557,7 +558,7 @@ WITH http2_ports AS (
            OR ((p.value->>'appProtocol') IS NULL
                AND split_part(lower(coalesce(p.value->>'name', '')), '-', 1) IN ('grpc', 'grpc-web', 'http2')))
 )
-SELECT p.*, h.port IS NOT NULL AS http2,
+SELECT p.*, h.port IS NOT NULL OR (p.pool->'http'->>'h2UpgradePolicy') = 'UPGRADE' AS http2,
        CASE WHEN outlier IS NULL THEN 'no outlierDetection'
             WHEN coalesce(TRY_CAST(outlier->>'consecutive5xxErrors' AS BIGINT), 5) = 0
                  AND coalesce(TRY_CAST(outlier->>'consecutiveGatewayErrors' AS BIGINT), 0) = 0
@@ -574,10 +575,11 @@ SELECT p.*, h.port IS NOT NULL AS http2,
             THEN 'outlierDetection minHealthPercent ' || (outlier->>'minHealthPercent')
                  || ' turns ejection off as soon as one host is ejected' END AS outlier_missing,
        array_to_string(list_filter(
-           [CASE WHEN TRY_CAST(pool->'tcp'->>'maxConnections' AS BIGINT) BETWEEN 1 AND 4294967294 AND h.port IS NULL
+           [CASE WHEN TRY_CAST(pool->'tcp'->>'maxConnections' AS BIGINT) BETWEEN 1 AND 4294967294
+                      AND h.port IS NULL AND (pool->'http'->>'h2UpgradePolicy') IS DISTINCT FROM 'UPGRADE'
                  THEN 'tcp.maxConnections ' || (pool->'tcp'->>'maxConnections') END,
             CASE WHEN TRY_CAST(pool->'http'->>'http1MaxPendingRequests' AS BIGINT) BETWEEN 1 AND 4294967294
-                      AND h.port IS NULL
+                      AND h.port IS NULL AND (pool->'http'->>'h2UpgradePolicy') IS DISTINCT FROM 'UPGRADE'
                  THEN 'http.http1MaxPendingRequests ' || (pool->'http'->>'http1MaxPendingRequests') END,
             CASE WHEN TRY_CAST(pool->'http'->>'http2MaxRequests' AS BIGINT) BETWEEN 1 AND 4294967294
                  THEN 'http.http2MaxRequests ' || (pool->'http'->>'http2MaxRequests') END],
@@ -794,8 +796,9 @@ SELECT j.cluster, j.namespace, j.service, j.port, j.rule_namespace || '/' || j.r
        CASE WHEN j.outlier_missing IS NOT NULL OR j.pool_limits = '' THEN
             'DestinationRule ' || j.rule_namespace || '/' || j.rule || ' (' || j.level || ', ' || j.decided_by || '): '
             || array_to_string(list_filter([j.outlier_missing, CASE WHEN j.pool_limits = '' AND j.http2 THEN
-                   'no connectionPool limit for an HTTP/2 port (http.http2MaxRequests; tcp.maxConnections and '
-                   || 'http.http1MaxPendingRequests do not bound multiplexed requests)'
+                   'no connectionPool limit for HTTP/2 (an HTTP/2 port or h2UpgradePolicy UPGRADE: '
+                   || 'http.http2MaxRequests; tcp.maxConnections and http.http1MaxPendingRequests do not bound '
+                   || 'multiplexed requests)'
                    WHEN j.pool_limits = '' THEN
                    'no connectionPool limit (tcp.maxConnections, http.http1MaxPendingRequests, http.http2MaxRequests)'
                    END], lambda x: x IS NOT NULL), '; ') END,
