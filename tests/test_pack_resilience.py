@@ -229,3 +229,43 @@ def test_istio_makes_backend_request_the_route_timeout_of_a_rule_without_retry(s
     assert (
         "gives up (4s: Istio makes timeouts.backendRequest the route timeout of a rule without retry)" in row["finding"]
     )
+
+
+@pytest.mark.parametrize("target", [None, "Gateway", "HTTPRoute"])
+def test_envoy_gateway_backend_traffic_policy_retries_are_judged(
+    store: Store, tmp_path: Path, target: str | None
+) -> None:
+    """Envoy Gateway serves the Gateway: a rule without ``retry`` retries only as a BackendTrafficPolicy targeting
+    its route, else its Gateway, says (https://gateway.envoyproxy.io/docs/tasks/traffic/retry/: numRetries default
+    2); 5xx and reset may repeat a processed write on a rule matching every method."""
+    docs = apply({})
+    docs.append(
+        {
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "GatewayClass",
+            "metadata": {"name": "eg"},
+            "spec": {"controllerName": "gateway.envoyproxy.io/gatewayclass-controller"},
+        }
+    )
+    docs[find(docs, "Gateway edge/public")]["spec"]["gatewayClassName"] = "eg"
+    del docs[find(docs, "HTTPRoute payments/api")]["spec"]["rules"][1]["retry"]
+    if target:
+        namespace, name = ("edge", "public") if target == "Gateway" else ("payments", "api")
+        docs.append(
+            {
+                "apiVersion": "gateway.envoyproxy.io/v1alpha1",
+                "kind": "BackendTrafficPolicy",
+                "metadata": {"name": "retries", "namespace": namespace},
+                "spec": {
+                    "targetRefs": [{"group": "gateway.networking.k8s.io", "kind": target, "name": name}],
+                    "retry": {"retryOn": {"triggers": ["5xx", "reset"]}, "perRetry": {"timeout": "2s"}},
+                },
+            }
+        )
+    result = evaluate(store, tmp_path, docs)["retry-budgets"]
+    if not target:
+        assert result.verdict == "satisfied", records(result)
+        return
+    [row] = records(result)
+    assert row["object"] == "HTTPRoute/api" and row["rule"] == "HTTPRoute payments/api rule 1"
+    assert f"retries (BackendTrafficPolicy {namespace}/retries) on 5xx, reset, which may repeat" in row["finding"]

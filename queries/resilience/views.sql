@@ -38,6 +38,11 @@ CREATE OR REPLACE TEMP MACRO res_duration_ms(d) AS
                        * CASE regexp_extract(t, '[a-zµ]+$') WHEN 'h' THEN 3600000 WHEN 'm' THEN 60000
                               WHEN 's' THEN 1000 WHEN 'ms' THEN 1 WHEN 'ns' THEN 0.000001 ELSE 0.001 END)) END;
 
+-- A Gateway API Duration in milliseconds (GEP-2257: ^([0-9]{1,5}(h|m|s|ms)){1,4}$, which the API server enforces:
+-- no fractions, no other units). NULL: absent or not such a duration.
+CREATE OR REPLACE TEMP MACRO res_gateway_duration_ms(d) AS
+    CASE WHEN regexp_full_match(d, '([0-9]{1,5}(h|m|s|ms)){1,4}') THEN res_duration_ms(d) END;
+
 -- An Istio host as istiod resolves it in a namespace: a short name is a Service of that namespace, "svc.ns" and
 -- "svc.ns.svc" name Service svc of namespace ns (cluster domain cluster.local); other names stay as written.
 CREATE OR REPLACE TEMP MACRO res_fqdn(host, namespace) AS
@@ -69,6 +74,7 @@ CREATE VIEW res_unlisted AS
 WITH reads(kind, claims) AS (VALUES
     ('VirtualService', ['timeout-ladder', 'retry-budgets']),
     ('GRPCRoute', ['timeout-ladder', 'retry-budgets']),
+    ('BackendTrafficPolicy', ['timeout-ladder', 'retry-budgets']),
     ('Gateway', ['circuit-breaking', 'disruption-budgets']),
     ('Gateway.networking.istio.io', ['circuit-breaking', 'disruption-budgets']),
     ('IngressClass', ['disruption-budgets']),
@@ -230,6 +236,17 @@ WHERE g.kind = 'Gateway'
        OR (c.name IS NULL AND (g.spec->>'gatewayClassName') IN ('istio', 'istio-waypoint', 'istio-remote',
                                                                  'istio-east-west')));
 
+-- Envoy Gateway BackendTrafficPolicies (gateway.envoyproxy.io) that set a retry, with each Gateway or route they
+-- target (targetRef, targetRefs: of their namespace, group gateway.networking.k8s.io).
+CREATE VIEW res_eg_retry_policies AS
+SELECT p.cluster, p.namespace, p.name, t.value->>'kind' AS target_kind, t.value->>'name' AS target,
+       p.spec->'retry' AS retry
+FROM k8s_current p,
+     unnest(CAST(coalesce(p.spec->'targetRefs', '[]') AS JSON[])
+            || CASE WHEN (p.spec->'targetRef') IS NULL THEN [] ELSE [p.spec->'targetRef'] END) t(value)
+WHERE p.kind = 'BackendTrafficPolicy' AND (p.spec->'retry') IS NOT NULL
+  AND coalesce(t.value->>'group', 'gateway.networking.k8s.io') = 'gateway.networking.k8s.io';
+
 -- One row per route rule that sends traffic to a Service of a regulated namespace: Gateway API HTTPRoute and
 -- GRPCRoute rules (backendRefs, default kind Service and the route's namespace), and Istio VirtualService http
 -- routes (route and mirror destinations, short hosts resolved in the VirtualService's namespace), whatever they
@@ -239,12 +256,18 @@ WHERE g.kind = 'Gateway'
 -- `effective_ms`: the timeout the proxy applies to the route (Istio makes an HTTPRoute's backendRequest the route
 -- timeout of a rule without retry);
 -- `backend_request_ms`: HTTPRoute timeouts.backendRequest; `per_try_ms`: the timeout of each try of a declared
--- retry (retries.perTryTimeout; HTTPRoute timeouts.backendRequest, GEP-1731). `attempts`, `retry_on`: the retries
+-- retry (retries.perTryTimeout; HTTPRoute timeouts.backendRequest, GEP-1731); `backoff_ms`: the least wait between
+-- tries (HTTPRoute retry.backoff, GEP-1731). `attempts`, `retry_on`: the retries
 -- declared, else Istio's default policy where Istio serves the rule (a VirtualService http route without
 -- `retries`; an HTTPRoute or GRPCRoute rule without `retry` attached to a Gateway Istio implements: Istio converts
 -- it to a VirtualService route without retries): 2 attempts, no per-try timeout, retryOn
 -- connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes (503); else none (NULL). Istio adds
--- connect-failure,refused-stream,unavailable,cancelled to the codes of an HTTPRoute retry. `any_method`: whether
+-- connect-failure,refused-stream,unavailable,cancelled to the codes of an HTTPRoute retry. A rule without `retry`
+-- of a route Istio does not serve takes the retry of an Envoy Gateway BackendTrafficPolicy targeting the route, else
+-- one of a parent Gateway (the first by namespace and name at each level; the rule's own `retry` takes precedence):
+-- numRetries (default 2), perRetry.timeout, retryOn triggers and httpStatusCodes (unset: Envoy Gateway's
+-- conditions, judged unsafe). `retry_origin`: where retries not declared on the rule come from (Istio's default
+-- policy, the BackendTrafficPolicy). `any_method`: whether
 -- the rule may carry a method other than GET, HEAD, OPTIONS or TRACE (a match without a method matches every one).
 CREATE VIEW res_route_rules AS
 WITH gateway_api AS (
@@ -259,15 +282,33 @@ WITH gateway_api AS (
     FROM k8s_current r, json_each(coalesce(r.spec->'rules', '[]')) rule
     WHERE r.kind IN ('HTTPRoute', 'GRPCRoute')
 ),
-gateway_api_backends AS (
+gateway_api_backends AS (  -- backendRefs, and the backends their RequestMirror filters (the rule's or a
+                           -- backendRef's) copy every request to
     SELECT g.cluster, g.route_kind, g.namespace, g.route, g.rule_index,
            list(DISTINCT coalesce(b.value->>'namespace', g.namespace) || '/' || (b.value->>'name')
                 ORDER BY coalesce(b.value->>'namespace', g.namespace) || '/' || (b.value->>'name')) AS services
-    FROM gateway_api g, json_each(coalesce(g.rule->'backendRefs', '[]')) b
+    FROM gateway_api g,
+         unnest(CAST(coalesce(g.rule->'backendRefs', '[]') AS JSON[])
+                || json_extract(g.rule, '$.filters[*].requestMirror.backendRef')
+                || json_extract(g.rule, '$.backendRefs[*].filters[*].requestMirror.backendRef')) b(value)
     JOIN res_regulated_namespaces n
       ON n.cluster = g.cluster AND n.namespace = coalesce(b.value->>'namespace', g.namespace)
     WHERE coalesce(b.value->>'group', '') = '' AND coalesce(b.value->>'kind', 'Service') = 'Service'
     GROUP BY ALL
+),
+eg AS (
+    SELECT g.cluster, g.route_kind, g.namespace, g.route,
+           'BackendTrafficPolicy ' || e.namespace || '/' || e.name AS eg_policy, e.retry AS eg_retry
+    FROM (SELECT DISTINCT cluster, route_kind, namespace, route, spec FROM gateway_api WHERE NOT istio_served) g
+    JOIN res_eg_retry_policies e
+      ON e.cluster = g.cluster
+         AND ((e.target_kind = g.route_kind AND e.target = g.route AND e.namespace = g.namespace)
+              OR (e.target_kind = 'Gateway'
+                  AND EXISTS (SELECT 1 FROM json_each(coalesce(g.spec->'parentRefs', '[]')) p
+                              WHERE coalesce(p.value->>'kind', 'Gateway') = 'Gateway' AND (p.value->>'name') = e.target
+                                AND coalesce(p.value->>'namespace', g.namespace) = e.namespace)))
+    QUALIFY row_number() OVER (PARTITION BY g.cluster, g.route_kind, g.namespace, g.route
+                               ORDER BY e.target_kind = 'Gateway', e.namespace, e.name) = 1
 ),
 istio AS (
     SELECT v.cluster, v.namespace, v.name AS route, h.key AS rule_index, h.value AS rule, v.spec,
@@ -298,21 +339,36 @@ SELECT g.cluster, g.route_kind, g.namespace, g.route, g.rule_index,
          AND coalesce(list_bool_or(list_transform(CAST(coalesce(g.spec->'parentRefs', '[]') AS JSON[]),
                                                   lambda p: coalesce(p->>'kind', 'Gateway') = 'Gateway')), false)
          AS gateway_route,
-       g.rule->'timeouts'->>'request' AS request, res_duration_ms(g.rule->'timeouts'->>'request') AS request_ms,
-       CASE WHEN g.istio_served AND (g.rule->'retry') IS NULL AND res_duration_ms(g.rule->'timeouts'->>'backendRequest') > 0
+       g.rule->'timeouts'->>'request' AS request,
+       res_gateway_duration_ms(g.rule->'timeouts'->>'request') AS request_ms,
+       CASE WHEN g.istio_served AND (g.rule->'retry') IS NULL
+                 AND res_gateway_duration_ms(g.rule->'timeouts'->>'backendRequest') > 0
             THEN g.rule->'timeouts'->>'backendRequest' ELSE g.rule->'timeouts'->>'request' END AS effective,
-       CASE WHEN g.istio_served AND (g.rule->'retry') IS NULL AND res_duration_ms(g.rule->'timeouts'->>'backendRequest') > 0
-            THEN res_duration_ms(g.rule->'timeouts'->>'backendRequest')
-            ELSE res_duration_ms(g.rule->'timeouts'->>'request') END AS effective_ms,
+       CASE WHEN g.istio_served AND (g.rule->'retry') IS NULL
+                 AND res_gateway_duration_ms(g.rule->'timeouts'->>'backendRequest') > 0
+            THEN res_gateway_duration_ms(g.rule->'timeouts'->>'backendRequest')
+            ELSE res_gateway_duration_ms(g.rule->'timeouts'->>'request') END AS effective_ms,
        g.rule->'timeouts'->>'backendRequest' AS backend_request,
-       res_duration_ms(g.rule->'timeouts'->>'backendRequest') AS backend_request_ms,
-       CASE WHEN (g.rule->'retry') IS NOT NULL THEN g.rule->'timeouts'->>'backendRequest' END AS per_try,
-       CASE WHEN (g.rule->'retry') IS NOT NULL THEN res_duration_ms(g.rule->'timeouts'->>'backendRequest') END
-         AS per_try_ms,
-       (g.rule->'retry') IS NOT NULL AS retries_declared,
+       res_gateway_duration_ms(g.rule->'timeouts'->>'backendRequest') AS backend_request_ms,
+       CASE WHEN (g.rule->'retry') IS NOT NULL THEN g.rule->'timeouts'->>'backendRequest'
+            ELSE e.eg_retry->'perRetry'->>'timeout' END AS per_try,
+       CASE WHEN (g.rule->'retry') IS NOT NULL THEN res_gateway_duration_ms(g.rule->'timeouts'->>'backendRequest')
+            ELSE res_gateway_duration_ms(e.eg_retry->'perRetry'->>'timeout') END AS per_try_ms,
+       g.rule->'retry'->>'backoff' AS backoff, res_gateway_duration_ms(g.rule->'retry'->>'backoff') AS backoff_ms,
+       (g.rule->'retry') IS NOT NULL OR e.eg_retry IS NOT NULL AS retries_declared,
+       CASE WHEN (g.rule->'retry') IS NULL
+            THEN coalesce(e.eg_policy, CASE WHEN g.istio_served THEN 'Istio''s default policy' END) END AS retry_origin,
        CASE WHEN (g.rule->'retry') IS NOT NULL THEN TRY_CAST(g.rule->'retry'->>'attempts' AS BIGINT)
+            WHEN e.eg_retry IS NOT NULL THEN coalesce(TRY_CAST(e.eg_retry->>'numRetries' AS BIGINT), 2)
             WHEN g.istio_served THEN 2 END AS attempts,
-       CASE WHEN (g.rule->'retry') IS NULL AND g.istio_served
+       CASE WHEN (g.rule->'retry') IS NULL AND e.eg_retry IS NOT NULL
+            THEN CASE WHEN (e.eg_retry->'retryOn') IS NULL THEN ['Envoy Gateway''s conditions (retryOn unset)']
+                      ELSE list_transform(coalesce(CAST(e.eg_retry->'retryOn'->'triggers' AS VARCHAR[]), []),
+                                          lambda x: lower(trim(x)))
+                           || list_transform(
+                                  coalesce(CAST(e.eg_retry->'retryOn'->'httpStatusCodes' AS VARCHAR[]), []),
+                                  lambda c: 'status ' || c) END
+            WHEN (g.rule->'retry') IS NULL AND g.istio_served
             THEN ['connect-failure', 'refused-stream', 'unavailable', 'cancelled', 'retriable-status-codes']
             WHEN (g.rule->'retry') IS NOT NULL
             THEN CASE WHEN g.istio_served THEN ['connect-failure', 'refused-stream', 'unavailable', 'cancelled']
@@ -329,6 +385,7 @@ SELECT g.cluster, g.route_kind, g.namespace, g.route, g.rule_index,
        g.location, g.source, g.run_id, g.artifact_sha256, g.collected_at
 FROM gateway_api g
 JOIN gateway_api_backends b USING (cluster, route_kind, namespace, route, rule_index)
+LEFT JOIN eg e USING (cluster, route_kind, namespace, route)
 UNION ALL
 SELECT i.cluster, 'VirtualService', i.namespace, i.route, i.rule_index,
        'VirtualService ' || i.namespace || '/' || i.route || ' http[' || i.rule_index || ']'
@@ -338,8 +395,9 @@ SELECT i.cluster, 'VirtualService', i.namespace, i.route, i.rule_index,
          AND list_bool_or(list_transform(CAST(i.spec->'gateways' AS VARCHAR[]), lambda x: x <> 'mesh')),
        i.rule->>'timeout', res_duration_ms(i.rule->>'timeout'), i.rule->>'timeout', res_duration_ms(i.rule->>'timeout'),
        NULL, NULL,
-       i.rule->'retries'->>'perTryTimeout', res_duration_ms(i.rule->'retries'->>'perTryTimeout'),
+       i.rule->'retries'->>'perTryTimeout', res_duration_ms(i.rule->'retries'->>'perTryTimeout'), NULL, NULL,
        (i.rule->'retries') IS NOT NULL,
+       CASE WHEN (i.rule->'retries') IS NULL THEN 'Istio''s default policy' END,
        CASE WHEN (i.rule->'retries') IS NULL THEN 2 ELSE coalesce(TRY_CAST(i.rule->'retries'->>'attempts' AS BIGINT), 0) END,
        CASE WHEN trim(coalesce(i.rule->'retries'->>'retryOn', '')) = ''
             THEN ['connect-failure', 'refused-stream', 'unavailable', 'cancelled', 'retriable-status-codes']
@@ -352,12 +410,22 @@ SELECT i.cluster, 'VirtualService', i.namespace, i.route, i.rule_index,
 FROM istio i
 JOIN istio_backends b USING (cluster, namespace, route, rule_index);
 
--- The mesh routes to each Service: the http routes of VirtualServices not bound to a Gateway, or bound to "mesh"
--- too, whose hosts include the Service, with their timeout (NULL: none declared).
+-- The mesh routes to each Service, with their timeout (NULL: none declared): the http routes of VirtualServices not
+-- bound to a Gateway, or bound to "mesh" too, whose hosts include the Service, and the rules of GAMMA HTTPRoutes
+-- (GEP-1426: a parentRef of group "" and kind Service routes the mesh traffic addressed to that Service; their
+-- timeouts.request).
 CREATE VIEW res_mesh_timeouts AS
+SELECT DISTINCT r.cluster, coalesce(p.value->>'namespace', r.namespace) || '/' || (p.value->>'name') AS service,
+       r.namespace, 'HTTPRoute' AS route_kind, r.name AS route_name,
+       res_gateway_duration_ms(x.value->'timeouts'->>'request') AS timeout_ms,
+       'HTTPRoute ' || r.namespace || '/' || r.name || ' rule ' || x.key || ' timeouts.request '
+         || coalesce(x.value->'timeouts'->>'request', 'unset') AS route
+FROM k8s_current r, json_each(coalesce(r.spec->'parentRefs', '[]')) p, json_each(coalesce(r.spec->'rules', '[]')) x
+WHERE r.kind = 'HTTPRoute' AND coalesce(p.value->>'group', '') IN ('', 'core') AND (p.value->>'kind') = 'Service'
+UNION
 SELECT DISTINCT v.cluster, split_part(res_fqdn(h.host, v.namespace), '.', 2) || '/'
          || split_part(res_fqdn(h.host, v.namespace), '.', 1) AS service,
-       v.namespace, v.name AS virtual_service, res_duration_ms(r.value->>'timeout') AS timeout_ms,
+       v.namespace, 'VirtualService', v.name, res_duration_ms(r.value->>'timeout') AS timeout_ms,
        'VirtualService ' || v.namespace || '/' || v.name || ' http[' || r.key || '] timeout '
          || coalesce(r.value->>'timeout', 'unset') AS route
 FROM k8s_current v, unnest(CAST(coalesce(v.spec->'hosts', '[]') AS VARCHAR[])) h(host),
@@ -473,34 +541,60 @@ SELECT cluster, namespace, service, port, client, rule_namespace, rule, 'subset 
 FROM subsets;
 
 -- Whether outlier detection ejects anything (Istio defaults: consecutive5xxErrors 5, maxEjectionPercent 10; 0
--- errors of every kind disables it, maxEjectionPercent 0 ejects nothing), and the finite connection-pool limits
--- (Istio's defaults, 0 or unset, are 2^32-1: unlimited).
+-- errors of every kind disables it, consecutiveLocalOriginFailures counting only with splitExternalLocalOriginErrors
+-- true (default 5 then); maxEjectionPercent 0 ejects nothing; minHealthPercent 100 turns it off, every host load
+-- balanced again, as soon as one is ejected), and the finite connection-pool limits (Istio's defaults, 0 or unset,
+-- are 2^32-1: unlimited). On an HTTP/2 port (Istio's protocol selection: appProtocol grpc, grpc-web, http2 or
+-- kubernetes.io/h2c, else a port name <protocol>[-<suffix>] of grpc, grpc-web or http2), and under a connectionPool
+-- with http.h2UpgradePolicy UPGRADE (HTTP/1.1 connections upgraded to HTTP/2), only http.http2MaxRequests
+-- bounds the requests: Envoy multiplexes them over one connection per host, so tcp.maxConnections and
+-- http.http1MaxPendingRequests (hit only while no connection is established) limit nothing there.
 CREATE VIEW res_circuit_judged AS
-SELECT p.*,
+WITH http2_ports AS (
+    SELECT s.cluster, s.namespace, s.name AS service, TRY_CAST(p.value->>'port' AS INTEGER) AS port
+    FROM k8s_current s, json_each(coalesce(s.spec->'ports', '[]')) p
+    WHERE s.kind = 'Service'
+      AND (lower(p.value->>'appProtocol') IN ('grpc', 'grpc-web', 'http2', 'kubernetes.io/h2c')
+           OR ((p.value->>'appProtocol') IS NULL
+               AND split_part(lower(coalesce(p.value->>'name', '')), '-', 1) IN ('grpc', 'grpc-web', 'http2')))
+)
+SELECT p.*, h.port IS NOT NULL OR (p.pool->'http'->>'h2UpgradePolicy') = 'UPGRADE' AS http2,
        CASE WHEN outlier IS NULL THEN 'no outlierDetection'
             WHEN coalesce(TRY_CAST(outlier->>'consecutive5xxErrors' AS BIGINT), 5) = 0
                  AND coalesce(TRY_CAST(outlier->>'consecutiveGatewayErrors' AS BIGINT), 0) = 0
                  AND coalesce(TRY_CAST(outlier->>'consecutiveErrors' AS BIGINT), 0) = 0
-                 AND coalesce(TRY_CAST(outlier->>'consecutiveLocalOriginFailures' AS BIGINT), 0) = 0
-            THEN 'outlierDetection ejects on no error (consecutive5xxErrors and consecutiveGatewayErrors 0)'
+                 AND (NOT coalesce(TRY_CAST(outlier->>'splitExternalLocalOriginErrors' AS BOOLEAN), false)
+                      OR coalesce(TRY_CAST(outlier->>'consecutiveLocalOriginFailures' AS BIGINT), 5) = 0)
+            THEN 'outlierDetection ejects on no error (consecutive5xxErrors and consecutiveGatewayErrors 0'
+                 || CASE WHEN (outlier->>'consecutiveLocalOriginFailures') IS NOT NULL
+                         THEN '; consecutiveLocalOriginFailures counts only with splitExternalLocalOriginErrors true'
+                         ELSE '' END || ')'
             WHEN TRY_CAST(outlier->>'maxEjectionPercent' AS BIGINT) = 0
-            THEN 'outlierDetection maxEjectionPercent 0 ejects no host' END AS outlier_missing,
+            THEN 'outlierDetection maxEjectionPercent 0 ejects no host'
+            WHEN TRY_CAST(outlier->>'minHealthPercent' AS BIGINT) >= 100
+            THEN 'outlierDetection minHealthPercent ' || (outlier->>'minHealthPercent')
+                 || ' turns ejection off as soon as one host is ejected' END AS outlier_missing,
        array_to_string(list_filter(
            [CASE WHEN TRY_CAST(pool->'tcp'->>'maxConnections' AS BIGINT) BETWEEN 1 AND 4294967294
+                      AND h.port IS NULL AND (pool->'http'->>'h2UpgradePolicy') IS DISTINCT FROM 'UPGRADE'
                  THEN 'tcp.maxConnections ' || (pool->'tcp'->>'maxConnections') END,
             CASE WHEN TRY_CAST(pool->'http'->>'http1MaxPendingRequests' AS BIGINT) BETWEEN 1 AND 4294967294
+                      AND h.port IS NULL AND (pool->'http'->>'h2UpgradePolicy') IS DISTINCT FROM 'UPGRADE'
                  THEN 'http.http1MaxPendingRequests ' || (pool->'http'->>'http1MaxPendingRequests') END,
             CASE WHEN TRY_CAST(pool->'http'->>'http2MaxRequests' AS BIGINT) BETWEEN 1 AND 4294967294
                  THEN 'http.http2MaxRequests ' || (pool->'http'->>'http2MaxRequests') END],
            lambda x: x IS NOT NULL), ', ') AS pool_limits
-FROM res_circuit_policies p;
+FROM res_circuit_policies p
+LEFT JOIN (SELECT DISTINCT * FROM http2_ports) h
+  ON h.cluster = p.cluster AND h.namespace = p.namespace AND h.service = p.service AND h.port = p.port;
 
 -- Disruption budgets --------------------------------------------------------------------------------------------
 -- The workloads that must survive a voluntary disruption: the gateway workloads and those of regulated namespaces
 -- that keep pods running (not Jobs or CronJobs), less the Deployments an Argo Rollout takes over (workloadRef) and
 -- those a Flagger Canary targets while its <name>-primary Deployment exists (Flagger scales the target to zero and
 -- serves from the primary). `floor`: the
--- fewest pods it runs (the autoscaler's minReplicas, else its replicas; a DaemonSet: one per Node collected).
+-- fewest pods it runs (the autoscaler's minReplicas, else its replicas; replicas 0 deactivates the autoscaler, which
+-- then leaves the workload at 0; a DaemonSet: one per Node collected).
 CREATE VIEW res_budget_workloads AS
 WITH scoped AS (
     SELECT w.cluster, w.namespace, w.kind, w.name, string_agg(g.role, ', ' ORDER BY g.role) AS role
@@ -517,6 +611,7 @@ WITH scoped AS (
 )
 SELECT w.*, s.role,
        CASE WHEN w.kind = 'DaemonSet' THEN (SELECT count(*) FROM k8s_current n WHERE n.cluster = w.cluster AND n.kind = 'Node')
+            WHEN w.replicas = 0 THEN 0
             ELSE coalesce(w.autoscaler_min, w.replicas) END AS floor
 FROM res_workloads w
 JOIN scoped s USING (cluster, namespace, kind, name)
@@ -554,17 +649,31 @@ CREATE OR REPLACE TEMP MACRO res_budget_pods(v, n) AS
          WHEN regexp_full_match(v, '[0-9]+%') THEN CAST(ceil(CAST(rtrim(v, '%') AS DOUBLE) * n / 100) AS BIGINT) END;
 
 -- Rollout abort --------------------------------------------------------------------------------------------------
--- Argo Rollouts analysis templates and whether each can fail: a metric not listed in the template's dryRun with a
--- failureCondition or successCondition (without either a measurement is always Successful) or a job provider (the
--- Job failing fails it).
+-- Whether an Argo Rollouts dryRun list (JSON, NULL: none) names a metric: each metricName is a regular expression
+-- found anywhere in the name (GetDryRunMetrics: regexp.MatchString); "*", not a valid one, counts as every metric.
+CREATE OR REPLACE TEMP MACRO res_dry_run(dry_run, metric) AS
+    coalesce(list_bool_or(list_transform(CAST(coalesce(dry_run, '[]') AS JSON[]),
+        lambda d: (d->>'metricName') = '*' OR coalesce(TRY(regexp_matches(metric, d->>'metricName')), false))), false);
+
+-- Argo Rollouts analysis templates and the metrics of each that can fail (`failable`, names): not in the template's
+-- dryRun, with a failureCondition that is not the constant false, or else a successCondition that is not the constant
+-- true (EvaluateResult: a measurement fails when its failureCondition holds, or without one when its
+-- successCondition does not; with neither it is always Successful), or a job provider (the Job failing fails it),
+-- and able to take more failed measurements than its failureLimit (default 0): a metric whose count (1 when neither
+-- count nor interval is set) is at most its failureLimit never fails.
 CREATE VIEW res_analysis_templates AS
 SELECT t.cluster, t.namespace, t.kind, t.name,
-       list_bool_or(list_transform(CAST(coalesce(t.spec->'metrics', '[]') AS JSON[]),
-           lambda m: ((m->>'failureCondition') IS NOT NULL OR (m->>'successCondition') IS NOT NULL
+       list_transform(list_filter(CAST(coalesce(t.spec->'metrics', '[]') AS JSON[]),
+           lambda m: (lower(trim(coalesce(m->>'failureCondition', ''))) NOT IN ('', 'false')
+                      OR ((m->>'failureCondition') IS NULL
+                          AND lower(trim(coalesce(m->>'successCondition', ''))) NOT IN ('', 'true'))
                       OR (m->'provider'->'job') IS NOT NULL)
-                     AND NOT coalesce(list_bool_or(list_transform(CAST(coalesce(t.spec->'dryRun', '[]') AS JSON[]),
-                                 lambda d: regexp_full_match(m->>'name', replace(d->>'metricName', '*', '.*')))), false)))
-         AS can_fail
+                     AND NOT res_dry_run(t.spec->'dryRun', m->>'name')
+                     AND NOT coalesce(
+                         coalesce(nullif(TRY_CAST(m->>'count' AS BIGINT), 0),
+                                  CASE WHEN (m->>'interval') IS NULL AND coalesce(m->>'count', '0') = '0' THEN 1 END)
+                         <= coalesce(TRY_CAST(m->>'failureLimit' AS BIGINT), 0), false)),
+           lambda m: m->>'name') AS failable
 FROM k8s_current t
 WHERE t.kind IN ('AnalysisTemplate', 'ClusterAnalysisTemplate');
 
@@ -588,12 +697,13 @@ WITH analyses AS (
 SELECT a.cluster, a.namespace, a.name, a.step, t.value->>'templateName' AS template,
        CASE WHEN (t.value->>'clusterScope') = 'true' THEN 'ClusterAnalysisTemplate' ELSE 'AnalysisTemplate' END
          AS template_kind,
-       coalesce(m.can_fail, false)
-         AND NOT coalesce(list_bool_or(list_transform(CAST(coalesce(a.analysis->'dryRun', '[]') AS JSON[]),
-                                                      lambda d: (d->>'metricName') = '*')), false) AS can_abort,
+       coalesce(len(list_filter(m.failable, lambda x: NOT res_dry_run(a.analysis->'dryRun', x))) > 0, false)
+         AS can_abort,
        CASE WHEN m.name IS NULL THEN 'template not found'
-            WHEN NOT m.can_fail THEN 'no metric can fail (no failureCondition, successCondition or job, or dryRun)'
-            ELSE 'the Rollout''s dryRun covers every metric' END AS why_not
+            WHEN len(m.failable) = 0
+            THEN 'no metric can fail (no failureCondition, successCondition or job, a constant condition, dryRun, '
+                 || 'or count within failureLimit)'
+            ELSE 'the Rollout''s dryRun covers every metric that can fail' END AS why_not
 FROM analyses a, json_each(coalesce(a.analysis->'templates', '[]')) t
 LEFT JOIN res_analysis_templates m
   ON m.cluster = a.cluster AND m.name = (t.value->>'templateName')
@@ -611,7 +721,7 @@ WITH mesh AS (  -- the longest timeout of the mesh routes to the rule's backends
     FROM res_route_rules r, unnest(r.services) s(service)
     JOIN res_mesh_timeouts m ON m.cluster = r.cluster AND m.service = s.service
     WHERE m.timeout_ms IS NOT NULL
-      AND NOT (r.route_kind = 'VirtualService' AND m.namespace = r.namespace AND m.virtual_service = r.route)
+      AND NOT (m.route_kind = r.route_kind AND m.namespace = r.namespace AND m.route_name = r.route)
     GROUP BY ALL
 )
 SELECT r.*,
@@ -625,9 +735,11 @@ SELECT r.*,
             THEN 'request timeout ' || r.request || ' disables the timeout'
             WHEN r.backend_request_ms >= r.request_ms
             THEN 'timeouts.backendRequest ' || r.backend_request || ' is not shorter than timeouts.request ' || r.request
-            WHEN r.attempts > 0 AND r.per_try_ms > 0 AND (r.attempts + 1) * r.per_try_ms > r.request_ms
+            WHEN r.attempts > 0 AND r.per_try_ms > 0
+                 AND (r.attempts + 1) * r.per_try_ms + r.attempts * coalesce(r.backoff_ms, 0) > r.request_ms
             THEN (r.attempts + 1) || ' tries (' || r.attempts || ' retries) of ' || r.per_try
                  || ' each do not fit in the request timeout ' || r.request
+                 || coalesce(' (with retry.backoff ' || r.backoff || ' between tries)', '')
             WHEN r.gateway_route AND m.timeout_ms >= r.effective_ms
             THEN 'the Gateway''s route gives up (' || r.effective
                  || CASE WHEN r.effective <> r.request THEN ': Istio makes timeouts.backendRequest the route timeout '
@@ -648,21 +760,22 @@ SELECT r.*,
        CASE WHEN r.retries_declared AND r.attempts IS NULL
             THEN 'retry without attempts: the implementation decides how many'
             WHEN r.attempts > getvariable('max_retry_attempts')
-            THEN r.attempts || ' retries' || CASE WHEN r.retries_declared THEN '' ELSE ' (Istio''s default policy)' END
+            THEN r.attempts || ' retries' || coalesce(' (' || r.retry_origin || ')', '')
                  || ', more than max_retry_attempts ' || getvariable('max_retry_attempts')
             WHEN r.attempts > 0 AND coalesce(r.per_try_ms, 0) = 0
-            THEN r.attempts || ' retries' || CASE WHEN r.retries_declared THEN '' ELSE ' (Istio''s default policy)' END
+            THEN r.attempts || ' retries' || coalesce(' (' || r.retry_origin || ')', '')
                  || ' without a per-try timeout ('
                  || CASE WHEN NOT r.retries_declared THEN 'Istio applies its default to a rule that declares no retries'
                          WHEN r.route_kind = 'VirtualService' THEN 'retries.perTryTimeout unset'
+                         WHEN r.retry_origin IS NOT NULL THEN 'retry.perRetry.timeout unset'
                          ELSE 'timeouts.backendRequest unset' END || ')'
             WHEN r.any_method AND r.attempts > 0 AND len(unsafe_on) > 0
-            THEN 'retries ' || CASE WHEN r.retries_declared THEN '' ELSE '(Istio''s default policy) ' END || 'on '
+            THEN 'retries ' || coalesce('(' || r.retry_origin || ') ', '') || 'on '
                  || array_to_string(unsafe_on, ', ') || ', which may repeat a request the backend processed, on a '
                  || CASE WHEN r.route_kind = 'GRPCRoute' THEN 'gRPC route (every call is a POST)'
                          ELSE 'rule that matches methods other than GET, HEAD, OPTIONS and TRACE' END END AS finding,
        CASE WHEN coalesce(r.attempts, 0) = 0 THEN 'no retries'
-            ELSE r.attempts || ' retries' || CASE WHEN r.retries_declared THEN '' ELSE ' (Istio''s default policy)' END
+            ELSE r.attempts || ' retries' || coalesce(' (' || r.retry_origin || ')', '')
                  || ', per try ' || coalesce(r.per_try, '?') || ', on ' || array_to_string(r.retry_on, ', ')
                  || CASE WHEN r.any_method THEN '' ELSE ' (safe methods only)' END END AS detail
 FROM res_route_rules r;
@@ -682,7 +795,11 @@ SELECT j.cluster, j.namespace, j.service, j.port, j.rule_namespace || '/' || j.r
        string_agg(DISTINCT j.client, ', ' ORDER BY j.client),
        CASE WHEN j.outlier_missing IS NOT NULL OR j.pool_limits = '' THEN
             'DestinationRule ' || j.rule_namespace || '/' || j.rule || ' (' || j.level || ', ' || j.decided_by || '): '
-            || array_to_string(list_filter([j.outlier_missing, CASE WHEN j.pool_limits = '' THEN
+            || array_to_string(list_filter([j.outlier_missing, CASE WHEN j.pool_limits = '' AND j.http2 THEN
+                   'no connectionPool limit for HTTP/2 (an HTTP/2 port or h2UpgradePolicy UPGRADE: '
+                   || 'http.http2MaxRequests; tcp.maxConnections and http.http1MaxPendingRequests do not bound '
+                   || 'multiplexed requests)'
+                   WHEN j.pool_limits = '' THEN
                    'no connectionPool limit (tcp.maxConnections, http.http1MaxPendingRequests, http.http2MaxRequests)'
                    END], lambda x: x IS NOT NULL), '; ') END,
        'DestinationRule ' || j.rule_namespace || '/' || j.rule || ' (' || j.level || ', ' || j.decided_by
@@ -721,6 +838,8 @@ SELECT w.cluster, w.namespace, w.kind, w.name, w.role, w.floor, m.budgets, m.bud
            CASE WHEN w.floor IS NULL OR w.floor < 2 THEN
                 'runs ' || coalesce(w.floor, 0) || ' pod(s) at least ('
                 || CASE WHEN w.kind = 'DaemonSet' THEN 'one per Node collected'
+                        WHEN w.replicas = 0 AND w.autoscalers IS NOT NULL
+                        THEN 'replicas 0, which deactivates HorizontalPodAutoscaler ' || w.autoscalers
                         WHEN w.autoscalers IS NOT NULL THEN 'minReplicas of HorizontalPodAutoscaler ' || w.autoscalers
                         WHEN w.kind = 'Pod' THEN 'a bare Pod' ELSE 'replicas' END || '), fewer than 2' END,
            CASE WHEN w.kind = 'DaemonSet' THEN NULL

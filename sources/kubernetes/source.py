@@ -188,6 +188,8 @@ KINDS: tuple[Kind, ...] = (
     Kind("AnalysisTemplate", "argoproj.io", ("v1alpha1",), "analysistemplates"),
     Kind("ClusterAnalysisTemplate", "argoproj.io", ("v1alpha1",), "clusteranalysistemplates"),
     Kind("Canary", "flagger.app", ("v1beta1",), "canaries"),
+    # the retries Envoy Gateway attaches to its Gateways and routes (retry-budgets, timeout-ladder)
+    Kind("BackendTrafficPolicy", "gateway.envoyproxy.io", ("v1alpha1",), "backendtrafficpolicies"),
     # issue 22 (i22-rbac): who can expose a public endpoint (collector/analysis/rbac.py)
     Kind("Role", RBAC, ("v1",), "roles"),
     Kind("ClusterRole", RBAC, ("v1",), "clusterroles"),
