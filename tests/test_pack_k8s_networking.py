@@ -236,6 +236,18 @@ def test_default_deny_detection(store: Store, tmp_path: Path, policy: str, verdi
         assert "regulated namespace has no default-deny ingress NetworkPolicy" in findings(result)
 
 
+def test_access_restricted_needs_every_admin_policy_kind_listed(store: Store, tmp_path: Path) -> None:
+    write(tmp_path / "env" / "base.yaml", BASE)
+    kinds = [k for k in KIND_NAMES if k != "BaselineAdminNetworkPolicy"]
+    config = {"paths": [str(tmp_path / "env")], "cluster": "test", "kinds": kinds}
+    assert run_source(store, KubernetesSource(), config).status == "succeeded"
+    assert run_source(store, AnalysisSource(), {}).status == "succeeded"
+    pack = load_pack(resolve_pack("k8s-networking"))
+    [result] = evaluate_pack(store, replace(pack, claims=tuple(c for c in pack.claims if c.id == "access-restricted")))
+    never_listed = "the BaselineAdminNetworkPolicy objects of cluster test were never listed"
+    assert result.verdict == "gap" and any(f.startswith(never_listed) for f in findings(result))
+
+
 def test_access_restricted_without_regulated_namespaces_has_no_evidence(store: Store, tmp_path: Path) -> None:
     base = BASE.replace('labels: {defensible.io/regulated: "true"}', "labels: {}")
     assert evaluate_claim(store, tmp_path, "access-restricted", base=base).verdict == "no-evidence"

@@ -664,8 +664,11 @@ SELECT NULL::VARCHAR AS cluster, NULL::VARCHAR AS namespace, NULL::VARCHAR AS ki
        NULL::VARCHAR AS run_id, NULL::VARCHAR AS artifact_sha256, NULL::TIMESTAMPTZ AS collected_at
 WHERE false;
 
--- Regulated namespaces whose cluster has no reachability analysis of its current inventory, and the objects that
--- analysis left out.
+-- Regulated namespaces whose cluster has no reachability analysis of its current inventory; those of an analysed
+-- cluster whose admin policy kinds were not all listed (forbidden or never listed; a kind whose CRD is absent has no
+-- objects), since such a policy may open connections before any NetworkPolicy applies; each ClusterNetworkPolicy
+-- (the admin policies' successor, which the analysis does not evaluate) beside each regulated namespace of its
+-- cluster; and the objects the analysis left out.
 CREATE VIEW access_unanalysed AS
 SELECT n.cluster, n.namespace, 'Namespace/' || n.namespace AS object,
        'no reachability analysis of the current Kubernetes inventory of cluster ' || n.cluster
@@ -673,6 +676,27 @@ SELECT n.cluster, n.namespace, 'Namespace/' || n.namespace AS object,
        n.location, n.source, n.run_id, n.artifact_sha256, n.collected_at
 FROM regulated_namespaces n
 WHERE n.cluster NOT IN (SELECT cluster FROM analysed_clusters)
+UNION ALL
+SELECT n.cluster, n.namespace, 'Namespace/' || n.namespace,
+       'the ' || k.kind || ' objects of cluster ' || n.cluster
+         || CASE WHEN i.kind IS NULL THEN ' were never listed' ELSE ' could not be listed (' || i.reason || ')' END
+         || ': the reachability analysis may miss policies that open connections; list them with `defensible collect '
+         || 'kubernetes` (the kind served and readable) and run `defensible collect analysis`',
+       n.location, n.source, n.run_id, n.artifact_sha256, n.collected_at
+FROM regulated_namespaces n
+JOIN analysed_clusters USING (cluster)
+CROSS JOIN (VALUES ('AdminNetworkPolicy'), ('BaselineAdminNetworkPolicy'), ('ClusterNetworkPolicy')) AS k(kind)
+LEFT JOIN k8s_inventory_current i ON i.cluster = n.cluster AND i.kind = k.kind
+WHERE i.kind IS NULL OR (i.status <> 'collected' AND i.reason IS DISTINCT FROM 'crd-absent')
+UNION ALL
+SELECT n.cluster, n.namespace, 'ClusterNetworkPolicy/' || p.name,
+       'ClusterNetworkPolicy ' || p.name || ' (tier ' || coalesce(p.spec->>'tier', '?') || ') is not analysed: its '
+         || 'Accept, Deny and Pass rules decide before (Admin tier) or after (Baseline tier) the NetworkPolicies, so '
+         || 'the connections into namespace ' || n.namespace || ' are neither proven allowed nor denied',
+       p.location, p.source, p.run_id, p.artifact_sha256, p.collected_at
+FROM regulated_namespaces n
+JOIN analysed_clusters USING (cluster)
+JOIN k8s_current p ON p.cluster = n.cluster AND p.kind = 'ClusterNetworkPolicy'
 UNION ALL
 SELECT cluster, namespace, object, finding, location, source, run_id, artifact_sha256, collected_at
 FROM analysis_errors_current
