@@ -267,9 +267,29 @@ def test_input_cluster_overrides_the_label(store: Store) -> None:
 
 
 def test_flow_without_cluster_label_takes_the_source_cluster(store: Store, tmp_path: Path) -> None:
-    line = flow_line(source=endpoint("payments", "api-7d9f", 51234, ["k8s:app=api"]))
+    line = flow_line(source=endpoint("payments", "api-7d9f", 51234, ["k8s:app=api"]), node_name="node-a")
     assert ingest(store, write_lines(tmp_path / "flows.json", line)).status == "succeeded"
     assert [r["cluster"] for r in rows(store)] == ["fallback"]
+
+
+def test_flow_without_cluster_label_takes_the_cluster_prefix_of_its_node(store: Store, tmp_path: Path) -> None:
+    """Cilium names a node ``<cluster>/<node>`` when its cluster is not ``default`` (``GetAbsoluteNodeName``,
+    cilium pkg/node): through Hubble Relay of a Cluster Mesh, a flow whose local endpoint has no cluster label (the
+    host, a world address) is the cluster of the node that saw it, not the source's default."""
+    host = {"identity": 1, "labels": ["reserved:host"]}
+    world = {"identity": 2, "labels": ["reserved:world"]}
+    ingress = flow_line("DROPPED", source=world, destination=host, traffic_direction="INGRESS", node_name="us-2/n-b")
+    bare = json.loads(flow_line(source=host, destination=world))
+    del bare["flow"]["node_name"]  # the event's node_name only
+    bare["node_name"] = "us-3/n-c"
+    labelled = flow_line(node_name="us-2/n-b")  # the local endpoint's label first
+    result = ingest(store, write_lines(tmp_path / "flows.json", ingress, json.dumps(bare), labelled))
+    assert result.status == "succeeded"
+    assert [(r["cluster"], r["observer"], r["verdict"]) for r in rows(store, order="observer, cluster")] == [
+        ("eu-1", "us-2/n-b", "allow"),
+        ("us-2", "us-2/n-b", "deny"),
+        ("us-3", "us-3/n-c", "allow"),
+    ]
 
 
 def test_icmpv4_flows(store: Store, tmp_path: Path) -> None:
