@@ -247,6 +247,59 @@ def test_json_lines(store: Store, tmp_path: Path) -> None:
     )
 
 
+# Envoy Gateway's default JSON access log (gateway.envoyproxy.io, "Proxy Access Logs"): request headers under their
+# own names; a line as `kubectl logs` of an Envoy Gateway proxy prints it (an envoyproxy/gateway example).
+ENVOY_GATEWAY = {
+    ":authority": "backend:3000", "bytes_received": 0, "bytes_sent": 466, "connection_termination_details": None,
+    "downstream_local_address": "10.244.0.14:3000", "downstream_remote_address": "10.244.0.12:34805", "duration": 1,
+    "method": "GET", "protocol": "HTTP/1.1", "requested_server_name": None, "response_code": 200,
+    "response_code_details": "via_upstream", "response_flags": "-",
+    "route_name": "httproute/envoy-gateway-system/backend/rule/0/match/0/backend",
+    "start_time": "2025-04-09T11:44:45.639Z", "upstream_cluster": "httproute/envoy-gateway-system/backend/rule/0",
+    "upstream_host": "10.244.0.13:3000", "upstream_local_address": "10.244.0.14:58822",
+    "upstream_transport_failure_reason": None, "user-agent": "curl/7.88.1", "x-envoy-origin-path": "/",
+    "x-envoy-upstream-service-time": None, "x-forwarded-for": "10.244.0.12",
+    "x-request-id": "ab1e4da7-5f1d-45ea-bb4a-fa1ccd03b82b",
+}  # fmt: skip
+
+
+def test_envoy_gateway_json_keys_named_as_the_headers(store: Store, tmp_path: Path) -> None:
+    """Envoy Gateway's default JSON keys ``:authority``, ``x-envoy-origin-path``, ``user-agent``, ``x-request-id``
+    and ``x-forwarded-for`` give the request's authority, path, user agent, id and client; Istio's keys, when a line
+    has both, come first."""
+    denied = ENVOY_GATEWAY | {
+        ":authority": "admin.example.com", "x-envoy-origin-path": "/admin?x=1", "response_code": 403,
+        "response_flags": "RBAC", "response_code_details": "rbac_access_denied_matched_policy[none]",
+        "downstream_remote_address": None, "x-forwarded-for": "203.0.113.7, 10.0.0.1", "x-request-id": "-",
+        "start_time": "2025-04-09T11:44:46Z",
+    }  # fmt: skip
+    both = ENVOY_GATEWAY | {"authority": "istio.example", "path": "/istio", "start_time": "2025-04-09T11:44:47Z"}
+    path = write_lines(tmp_path / "access.log", *(json.dumps(x) for x in (ENVOY_GATEWAY, denied, both)))
+    assert ingest(store, path).status == "succeeded"
+    allowed, rbac, istio_keys = rows(store)
+    assert (allowed["authority"], allowed["path"], allowed["method"], allowed["status"]) == (
+        "backend:3000",
+        "/",
+        "GET",
+        200,
+    )
+    assert (allowed["user_agent"], allowed["request_id"]) == ("curl/7.88.1", "ab1e4da7-5f1d-45ea-bb4a-fa1ccd03b82b")
+    assert (allowed["src_ip"], allowed["upstream_host"], allowed["verdict"]) == (
+        "10.244.0.12",
+        "10.244.0.13:3000",
+        "allow",
+    )
+    assert allowed["route"] == "httproute/envoy-gateway-system/backend/rule/0/match/0/backend"
+    assert (rbac["authority"], rbac["path"], rbac["src_ip"], rbac["request_id"], rbac["verdict"]) == (
+        "admin.example.com",
+        "/admin?x=1",
+        "203.0.113.7",
+        None,
+        "deny",
+    )
+    assert (istio_keys["authority"], istio_keys["path"]) == ("istio.example", "/istio")
+
+
 def test_malformed_line_is_rejected_and_the_rest_loaded(store: Store, tmp_path: Path) -> None:
     bad = "[2024-03-05T10:00:09Z] upstream connect error or disconnect/reset before headers"
     result = ingest(store, write_lines(tmp_path / "access.log", PLAIN, bad, RBAC_DENIED))

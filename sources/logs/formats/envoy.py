@@ -4,7 +4,8 @@ Text lines follow Envoy's default format, optionally with Istio's (1.8+) additio
 connection termination details and the upstream transport failure reason after the flags, and upstream
 cluster, local/remote addresses, SNI and route name after the upstream host. A leading ``ACCESS `` is
 ignored. A file whose first line is a JSON object is read as JSON lines with Istio's key names (plus
-common custom keys for trace ids and the peer certificate). ``-`` is an absent value.
+common custom keys for trace ids and the peer certificate, and Envoy Gateway's header-named keys: ``:authority``,
+``x-envoy-origin-path``, ``user-agent``…). ``-`` is an absent value.
 
 An RBAC or external authorization denial (403 with ``rbac_access_denied…`` details, a connection
 terminated with such details, or the ``RBAC``/``UAEX`` flag) is a ``deny``; anything else an ``allow``.
@@ -68,7 +69,17 @@ JSON_EXTRA = (
     "downstream_tls_version",
     "upstream_peer_uri_san",
 )
-JSON_SCHEMA = json.dumps(dict.fromkeys(TEXT_FIELDS + JSON_EXTRA, "VARCHAR"))
+# Other keys of JSON lines for TEXT_FIELDS, read when the field's own key is absent: Envoy Gateway's default JSON
+# format names request headers as the headers (https://gateway.envoyproxy.io, "Proxy Access Logs").
+JSON_ALIASES = {
+    "authority": ":authority",
+    "path": "x-envoy-origin-path",
+    "upstream_service_time": "x-envoy-upstream-service-time",
+    "x_forwarded_for": "x-forwarded-for",
+    "user_agent": "user-agent",
+    "request_id": "x-request-id",
+}
+JSON_SCHEMA = json.dumps(dict.fromkeys(TEXT_FIELDS + JSON_EXTRA + tuple(JSON_ALIASES.values()), "VARCHAR"))
 DENY_FLAGS = ("RBAC", "UAEX", "RbacAccessDenied", "UnauthorizedExternalService")
 REJECT = "reject:not an Envoy access log line"
 NAME = r"[a-z0-9](?:[-.a-z0-9]*[a-z0-9])?"
@@ -115,7 +126,11 @@ def select(first_line: str | None, spec: Mapping[str, Any]) -> str:
         status = f"CASE WHEN coalesce(e.start_time, '') = '' THEN '{REJECT}' ELSE 'ok' END"
 
     def v(name: str) -> str:
-        return f"nullif(nullif(e.{name}, '-'), '')" if name in fields else "NULL::VARCHAR"
+        if name not in fields:
+            return "NULL::VARCHAR"
+        if is_json(first_line) and name in JSON_ALIASES:
+            return f"""nullif(nullif(coalesce(e.{name}, e."{JSON_ALIASES[name]}"), '-'), '')"""
+        return f"nullif(nullif(e.{name}, '-'), '')"
 
     principal = f"coalesce({v('downstream_peer_uri_san')}, {v('downstream_peer_subject')})"
     logged_absent = " OR ".join(
