@@ -330,3 +330,41 @@ def test_bare_flows_of_older_clis_are_read_like_wrapped_ones(store: Store, tmp_p
     first, second = rows(store)
     assert first == second
     assert (first["verdict"], first["reason"], first["policy"]) == ("deny", "POLICY_DENIED", "p/deny")
+
+
+def test_corpus_l7_http_and_redirected_flows(store: Store) -> None:
+    """Real captures: L7 HTTP flows (``"Type": "L7"``, request and reply) of a GKE cluster and the first REDIRECTED
+    flows (to the proxy) of a kind cluster load as allowed flows with their L3/L4 fields and the cluster label."""
+    http, redirected = (
+        DATA / "basic-sample-5-http-flows.json",
+        DATA / "basic-sample-400-l7-redirected-flows.first-3.json",
+    )
+    assert ingest(store, http).status == "succeeded"
+    assert ingest(store, redirected).status == "succeeded"
+    got = rows(store)
+    assert len(got) == 8
+    assert {(r["cluster"], r["verdict"], r["reason"], r["direction"]) for r in got} == {
+        ("default", "allow", None, "egress"),
+        ("kind-kind", "allow", None, "egress"),
+    }
+    first = got[0]
+    assert (first["ts"], first["src_ip"], first["src_port"], first["dst_ip"], first["dst_port"]) == (
+        datetime(2021, 10, 4, 14, 28, 38, 735173, UTC),
+        "10.156.2.7",
+        48532,
+        "10.128.0.4",
+        9990,
+    )
+    assert (first["protocol"], first["src_pod"], first["dst_labels"]) == (
+        "TCP",
+        "prometheus-6655946b9f-6xcpf",
+        ["reserved:world"],
+    )
+    dns = got[5]
+    assert (dns["protocol"], dns["dst_port"], dns["src_pod"], dns["dst_pod"], dns["observer"]) == (
+        "UDP",
+        53,
+        "ratings-v1-b6994bb9-jgqxb",
+        "coredns-558bd4d5db-w2m67",
+        "kind-control-plane",
+    )
