@@ -300,6 +300,24 @@ def test_envoy_gateway_json_keys_named_as_the_headers(store: Store, tmp_path: Pa
     assert (istio_keys["authority"], istio_keys["path"]) == ("istio.example", "/istio")
 
 
+def test_each_line_is_read_as_json_or_text_on_its_own(store: Store, tmp_path: Path) -> None:
+    """A proxy container's log (kubelet's file, ``kubectl logs -c istio-proxy``) starts with the agent's and Envoy's
+    own lines, text or JSON: the access log lines after them, JSON or text, are read, the others rejected."""
+    agent = "2022-09-08T12:51:00.000000Z\tinfo\tEnvoy proxy is ready"
+    agent_json = '{"level":"info","time":"2022-09-08T12:51:00.000000Z","msg":"Envoy proxy is ready"}'
+    as_json = json.dumps(ENVOY_GATEWAY)
+    path = write_lines(tmp_path / "istio-proxy.log", agent, as_json, agent_json, PLAIN, RBAC_DENIED)
+    assert ingest(store, path).status == "partial"
+    assert [(r["request_id"], r["authority"], r["verdict"]) for r in rows(store, order="request_id")] == [
+        ("ab1e4da7-5f1d-45ea-bb4a-fa1ccd03b82b", "backend:3000", "allow"),
+        ("req-plain", "orders.example.com", "allow"),
+        ("req-rbac", "admin.foo:8000", "deny"),
+    ]
+    ((reason, count, samples),) = store.con.execute("SELECT reason, count, samples FROM ingest_rejects").fetchall()
+    assert (reason, count) == ("not an Envoy access log line", 2)
+    assert sorted(s["text"] for s in samples) == sorted([agent, agent_json])
+
+
 def test_malformed_line_is_rejected_and_the_rest_loaded(store: Store, tmp_path: Path) -> None:
     bad = "[2024-03-05T10:00:09Z] upstream connect error or disconnect/reset before headers"
     result = ingest(store, write_lines(tmp_path / "access.log", PLAIN, bad, RBAC_DENIED))

@@ -3,9 +3,10 @@
 Text lines follow Envoy's default format, optionally with Istio's (1.8+) additions: response code and
 connection termination details and the upstream transport failure reason after the flags, and upstream
 cluster, local/remote addresses, SNI and route name after the upstream host. A leading ``ACCESS `` is
-ignored. A file whose first line is a JSON object is read as JSON lines with Istio's key names (plus
+ignored. A line that is a JSON object is read with Istio's key names (plus
 common custom keys for trace ids and the peer certificate, and Envoy Gateway's header-named keys: ``:authority``,
-``x-envoy-origin-path``, ``user-agent``…). ``-`` is an absent value.
+``x-envoy-origin-path``, ``user-agent``…), any other as text, each line on its own: a proxy container's log
+mixes access log lines with the agent's and Envoy's own (rejected). ``-`` is an absent value.
 
 An RBAC or external authorization denial (403 with ``rbac_access_denied…`` details, a connection
 terminated with such details, or the ``RBAC``/``UAEX`` flag) is a ``deny``; anything else an ``allow``.
@@ -110,33 +111,24 @@ COLUMNS = (
 )  # fmt: skip
 
 
-def is_json(first_line: str | None) -> bool:
-    return bool(first_line) and first_line.lstrip().startswith("{")
-
-
 def select(first_line: str | None, spec: Mapping[str, Any]) -> str:
-    if is_json(first_line):
-        fields = TEXT_FIELDS + JSON_EXTRA
-        entry = f"CASE WHEN json_valid(line) THEN from_json(line, '{JSON_SCHEMA}') END"
-        status = f"CASE WHEN e.start_time IS NULL THEN '{REJECT}' ELSE 'ok' END"
-    else:
-        fields = TEXT_FIELDS
-        names = ", ".join(f"'{n}'" for n in TEXT_FIELDS)
-        entry = f"CASE WHEN quote_free THEN {text_fields()} ELSE regexp_extract(line, '{TEXT}', [{names}]) END"
-        status = f"CASE WHEN coalesce(e.start_time, '') = '' THEN '{REJECT}' ELSE 'ok' END"
+    names = ", ".join(f"'{n}'" for n in TEXT_FIELDS)
+    text = f"""CASE WHEN quote_free THEN {text_fields()}
+                    WHEN NOT json_line THEN regexp_extract(line, '{TEXT}', [{names}]) END"""
+    entry = f"CASE WHEN json_line AND json_valid(line) THEN from_json(line, '{JSON_SCHEMA}') END"
+    status = f"""CASE WHEN json_line THEN CASE WHEN j.start_time IS NULL THEN '{REJECT}' ELSE 'ok' END
+                      WHEN coalesce(t.start_time, '') = '' THEN '{REJECT}' ELSE 'ok' END"""
 
     def v(name: str) -> str:
-        if name not in fields:
-            return "NULL::VARCHAR"
-        if is_json(first_line) and name in JSON_ALIASES:
-            return f"""nullif(nullif(coalesce(e.{name}, e."{JSON_ALIASES[name]}"), '-'), '')"""
-        return f"nullif(nullif(e.{name}, '-'), '')"
+        """A field of the line: of its JSON object (``j``; the field's key, else its alias) or of its text (``t``)."""
+        if name in JSON_EXTRA:
+            return f"nullif(nullif(j.{name}, '-'), '')"
+        logged = f"""coalesce(j.{name}, j."{JSON_ALIASES[name]}")""" if name in JSON_ALIASES else f"j.{name}"
+        return f"nullif(nullif(CASE WHEN json_line THEN {logged} ELSE t.{name} END, '-'), '')"
 
     principal = f"coalesce({v('downstream_peer_uri_san')}, {v('downstream_peer_subject')})"
     logged_absent = " OR ".join(
-        f"e.{n} IN ('-', '')"
-        for n in ("downstream_peer_uri_san", "downstream_peer_subject", "downstream_tls_version")
-        if n in fields
+        f"j.{n} IN ('-', '')" for n in ("downstream_peer_uri_san", "downstream_peer_subject", "downstream_tls_version")
     )
     deny_flags = ", ".join(f"'{f}'" for f in DENY_FLAGS)
     return f"""
@@ -170,29 +162,31 @@ def select(first_line: str | None, spec: Mapping[str, Any]) -> str:
                ) AS src_ip,
                {principal} AS src_principal,
                {v("upstream_peer_uri_san")} AS dst_principal,
-               CASE WHEN {principal} IS NOT NULL THEN true WHEN {logged_absent or "false"} THEN false END AS mtls,
+               CASE WHEN {principal} IS NOT NULL THEN true WHEN {logged_absent} THEN false END AS mtls,
                coalesce(
                    nullif(regexp_extract(lower({v("traceparent")}), '^[0-9a-f]{{2}}-([0-9a-f]{{32}})-', 1), ''),
                    {v("x_b3_traceid")}, {v("trace_id")}
                ) AS trace_id,
                {v("request_id")} AS request_id,
                {v("user_agent")} AS user_agent
-        FROM (SELECT raw, line, {entry} AS e FROM {"lines" if is_json(first_line) else TEXT_PARTS})
+        FROM (SELECT raw, line, json_line, {text} AS t, {entry} AS j FROM {TEXT_PARTS})
     )
     """
 
 
-# A text line split at its quotes (q) and, when it matches QUOTE_FREE, the parts holding several fields split at
-# spaces: the code, flags and (Istio 1.8) details or bytes and durations between the second and third quotes (t3),
-# the part holding the bytes and durations (head: t3 without Istio 1.8's fields, from its third field), and
-# Istio's fields after the last quoted one (tail). Written for Spark too (no slices, no negative lengths).
+# Whether a line is a JSON object (json_line); a text line split at its quotes (q) and, when it matches QUOTE_FREE,
+# the parts holding several fields split at spaces: the code, flags and (Istio 1.8) details or bytes and durations
+# between the second and third quotes (t3), the part holding the bytes and durations (head: t3 without Istio 1.8's
+# fields, from its third field), and Istio's fields after the last quoted one (tail). Written for Spark too (no
+# slices, no negative lengths).
 TEXT_PARTS = f"""(
     SELECT *, CASE WHEN istio18 THEN string_split(trim(q[5]), ' ') ELSE t3 END AS head,
               string_split(rtrim(q[CASE WHEN istio18 THEN 15 ELSE 13 END], ' ' || chr(9) || chr(12)), ' ') AS tail
     FROM (SELECT *, array_length(t3) = 4 AS istio18
           FROM (SELECT *, CASE WHEN quote_free THEN string_split(trim(q[3]), ' ') END AS t3
-                FROM (SELECT raw, line, regexp_matches(line, '{QUOTE_FREE}') AS quote_free,
-                             string_split(line, '"') AS q FROM lines)))
+                FROM (SELECT raw, line, json_line, regexp_matches(line, '{QUOTE_FREE}') AS quote_free,
+                             CASE WHEN NOT json_line THEN string_split(line, '"') END AS q
+                      FROM (SELECT raw, line, starts_with(ltrim(line), '{{') AS json_line FROM lines))))
 )"""
 
 
