@@ -318,6 +318,37 @@ def test_each_line_is_read_as_json_or_text_on_its_own(store: Store, tmp_path: Pa
     assert sorted(s["text"] for s in samples) == sorted([agent, agent_json])
 
 
+def test_istio_json_and_text_samples(store: Store) -> None:
+    """Public Istio samples (elastic/integrations): JSON lines with a bracketed IPv6 client and a codec error whose
+    fields are ``-``, and default text lines, inbound and outbound, with IPv6 addresses."""
+    assert ingest(store, DATA / "istio-access-json.log").status == "succeeded"
+    assert ingest(store, DATA / "istio-access-text.log").status == "succeeded"
+    json_rows = rows(store, "ts >= '2022-09-01'", order="ts, src_ip")
+    assert [(r["src_ip"], r["status"], r["response_flags"], r["authority"], r["path"]) for r in json_rows] == [
+        ("10.128.0.60", 400, "DPE", None, None),
+        ("10.124.0.13", 200, None, "reviews:9080", "/reviews/0"),
+        ("2a02:cf40::4e36", 200, None, "reviews:9080", "/reviews/0"),
+    ]
+    codec_error = json_rows[0]
+    assert (codec_error["method"], codec_error["request_id"], codec_error["route"]) == (None, None, None)
+    assert (codec_error["upstream_host"], codec_error["upstream_cluster"], codec_error["verdict"]) == (
+        None,
+        None,
+        "allow",
+    )
+    text = rows(store, "ts < '2022-09-01'", order="ts, src_ip")
+    assert len(text) == 8
+    assert {r["verdict"] for r in text} == {"allow"}
+    ipv6 = text[-1]
+    assert (ipv6["src_ip"], ipv6["upstream_host"], ipv6["upstream_cluster"]) == (
+        "2a02:cf40::4e36",
+        "[2a02:cf40::7]:3000",
+        "inbound|9080||",
+    )
+    gateway = text[1]  # through the ingress gateway: downstream remote address 10.128.0.64:0, port removed
+    assert (gateway["authority"], gateway["src_ip"], gateway["bytes_sent"]) == ("35.184.82.199", "10.128.0.64", 18028)
+
+
 def test_malformed_line_is_rejected_and_the_rest_loaded(store: Store, tmp_path: Path) -> None:
     bad = "[2024-03-05T10:00:09Z] upstream connect error or disconnect/reset before headers"
     result = ingest(store, write_lines(tmp_path / "access.log", PLAIN, bad, RBAC_DENIED))
