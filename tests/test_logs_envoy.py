@@ -302,20 +302,26 @@ def test_envoy_gateway_json_keys_named_as_the_headers(store: Store, tmp_path: Pa
 
 def test_each_line_is_read_as_json_or_text_on_its_own(store: Store, tmp_path: Path) -> None:
     """A proxy container's log (kubelet's file, ``kubectl logs -c istio-proxy``) starts with the agent's and Envoy's
-    own lines, text or JSON: the access log lines after them, JSON or text, are read, the others rejected."""
+    own lines, text or JSON: the access log lines after them, JSON or text, are read, the proxy's own lines skipped
+    (Istio's "<time>\\t<level>\\t", Istio's JSON with level and msg, Envoy's "[<time>][<thread>][<level>]"), anything
+    else rejected."""
     agent = "2022-09-08T12:51:00.000000Z\tinfo\tEnvoy proxy is ready"
-    agent_json = '{"level":"info","time":"2022-09-08T12:51:00.000000Z","msg":"Envoy proxy is ready"}'
+    agent_json = '{"level":"info","time":"2022-09-08T12:51:00.000000Z","scope":"xdsproxy","msg":"connected"}'
+    envoy_own = "[2022-09-08 12:51:00.123][14][warning][config] [source/common/config/grpc_stream.h:201] closed"
+    broken = '{"start_tim": "2022-09-08T12:51:01Z", "method": "GET"}'
     as_json = json.dumps(ENVOY_GATEWAY)
-    path = write_lines(tmp_path / "istio-proxy.log", agent, as_json, agent_json, PLAIN, RBAC_DENIED)
+    path = write_lines(tmp_path / "istio-proxy.log", agent, as_json, agent_json, PLAIN, envoy_own, RBAC_DENIED, broken)
     assert ingest(store, path).status == "partial"
     assert [(r["request_id"], r["authority"], r["verdict"]) for r in rows(store, order="request_id")] == [
         ("ab1e4da7-5f1d-45ea-bb4a-fa1ccd03b82b", "backend:3000", "allow"),
         ("req-plain", "orders.example.com", "allow"),
         ("req-rbac", "admin.foo:8000", "deny"),
     ]
-    ((reason, count, samples),) = store.con.execute("SELECT reason, count, samples FROM ingest_rejects").fetchall()
-    assert (reason, count) == ("not an Envoy access log line", 2)
-    assert sorted(s["text"] for s in samples) == sorted([agent, agent_json])
+    assert store.con.execute("SELECT records, rejected, skipped FROM log_artifacts").fetchall() == [
+        (3, 1, '{"proxy log line":3}')
+    ]
+    rejects = store.con.execute("SELECT reason, count, samples FROM ingest_rejects").fetchall()
+    assert rejects == [("not an Envoy access log line", 1, [{"line": None, "text": broken}])]
 
 
 def test_istio_json_and_text_samples(store: Store) -> None:

@@ -6,7 +6,7 @@ cluster, local/remote addresses, SNI and route name after the upstream host. A l
 ignored. A line that is a JSON object is read with Istio's key names (plus
 common custom keys for trace ids and the peer certificate, and Envoy Gateway's header-named keys: ``:authority``,
 ``x-envoy-origin-path``, ``user-agent``…), any other as text, each line on its own: a proxy container's log
-mixes access log lines with the agent's and Envoy's own (rejected). ``-`` is an absent value.
+mixes access log lines with the agent's and Envoy's own, which are skipped. ``-`` is an absent value.
 
 An RBAC or external authorization denial (403 with ``rbac_access_denied…`` details, a connection
 terminated with such details, or the ``RBAC``/``UAEX`` flag) is a ``deny``; anything else an ``allow``.
@@ -83,6 +83,14 @@ JSON_ALIASES = {
 JSON_SCHEMA = json.dumps(dict.fromkeys(TEXT_FIELDS + JSON_EXTRA + tuple(JSON_ALIASES.values()), "VARCHAR"))
 DENY_FLAGS = ("RBAC", "UAEX", "RbacAccessDenied", "UnauthorizedExternalService")
 REJECT = "reject:not an Envoy access log line"
+# The proxy's own log lines in its container's log, skipped: Istio's agent and Envoy (istio/pkg/log: time, tab,
+# level, tab; or JSON with level and msg) and Envoy's default application log ("[%Y-%m-%d %T.%e][%t][%l][%n] %v").
+LEVELS = "trace|debug|info|warn|warning|error|critical|fatal"
+PROXY_LOG = (
+    rf"^\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z\t(?:{LEVELS})\t"
+    rf"|^\[\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+\]\[\d+\]\[(?:{LEVELS})\]"
+)
+SKIP_PROXY_LOG = "skip:proxy log line"
 NAME = r"[a-z0-9](?:[-.a-z0-9]*[a-z0-9])?"
 POD_LOG_PATHS = (  # kubelet's file names: (namespace, pod) or (pod, namespace)
     re.compile(rf"(?:^|/)pods/(?P<namespace>{NAME})_(?P<pod>{NAME})_[0-9a-f-]{{32,36}}/"),
@@ -116,8 +124,14 @@ def select(first_line: str | None, spec: Mapping[str, Any]) -> str:
     text = f"""CASE WHEN quote_free THEN {text_fields()}
                     WHEN NOT json_line THEN regexp_extract(line, '{TEXT}', [{names}]) END"""
     entry = f"CASE WHEN json_line AND json_valid(line) THEN from_json(line, '{JSON_SCHEMA}') END"
-    status = f"""CASE WHEN json_line THEN CASE WHEN j.start_time IS NULL THEN '{REJECT}' ELSE 'ok' END
-                      WHEN coalesce(t.start_time, '') = '' THEN '{REJECT}' ELSE 'ok' END"""
+    status = f"""CASE WHEN json_line THEN
+                          CASE WHEN j.start_time IS NOT NULL THEN 'ok'
+                               WHEN try(line->>'$.msg') IS NOT NULL AND try(line->>'$.level') IS NOT NULL
+                                   THEN '{SKIP_PROXY_LOG}'
+                               ELSE '{REJECT}' END
+                      WHEN coalesce(t.start_time, '') <> '' THEN 'ok'
+                      WHEN regexp_matches(line, '{PROXY_LOG}') THEN '{SKIP_PROXY_LOG}'
+                      ELSE '{REJECT}' END"""
 
     def v(name: str) -> str:
         """A field of the line: of its JSON object (``j``; the field's key, else its alias) or of its text (``t``)."""
