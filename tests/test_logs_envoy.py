@@ -247,6 +247,114 @@ def test_json_lines(store: Store, tmp_path: Path) -> None:
     )
 
 
+# Envoy Gateway's default JSON access log (gateway.envoyproxy.io, "Proxy Access Logs"): request headers under their
+# own names; a line as `kubectl logs` of an Envoy Gateway proxy prints it (an envoyproxy/gateway example).
+ENVOY_GATEWAY = {
+    ":authority": "backend:3000", "bytes_received": 0, "bytes_sent": 466, "connection_termination_details": None,
+    "downstream_local_address": "10.244.0.14:3000", "downstream_remote_address": "10.244.0.12:34805", "duration": 1,
+    "method": "GET", "protocol": "HTTP/1.1", "requested_server_name": None, "response_code": 200,
+    "response_code_details": "via_upstream", "response_flags": "-",
+    "route_name": "httproute/envoy-gateway-system/backend/rule/0/match/0/backend",
+    "start_time": "2025-04-09T11:44:45.639Z", "upstream_cluster": "httproute/envoy-gateway-system/backend/rule/0",
+    "upstream_host": "10.244.0.13:3000", "upstream_local_address": "10.244.0.14:58822",
+    "upstream_transport_failure_reason": None, "user-agent": "curl/7.88.1", "x-envoy-origin-path": "/",
+    "x-envoy-upstream-service-time": None, "x-forwarded-for": "10.244.0.12",
+    "x-request-id": "ab1e4da7-5f1d-45ea-bb4a-fa1ccd03b82b",
+}  # fmt: skip
+
+
+def test_envoy_gateway_json_keys_named_as_the_headers(store: Store, tmp_path: Path) -> None:
+    """Envoy Gateway's default JSON keys ``:authority``, ``x-envoy-origin-path``, ``user-agent``, ``x-request-id``
+    and ``x-forwarded-for`` give the request's authority, path, user agent, id and client; Istio's keys, when a line
+    has both, come first."""
+    denied = ENVOY_GATEWAY | {
+        ":authority": "admin.example.com", "x-envoy-origin-path": "/admin?x=1", "response_code": 403,
+        "response_flags": "RBAC", "response_code_details": "rbac_access_denied_matched_policy[none]",
+        "downstream_remote_address": None, "x-forwarded-for": "203.0.113.7, 10.0.0.1", "x-request-id": "-",
+        "start_time": "2025-04-09T11:44:46Z",
+    }  # fmt: skip
+    both = ENVOY_GATEWAY | {"authority": "istio.example", "path": "/istio", "start_time": "2025-04-09T11:44:47Z"}
+    path = write_lines(tmp_path / "access.log", *(json.dumps(x) for x in (ENVOY_GATEWAY, denied, both)))
+    assert ingest(store, path).status == "succeeded"
+    allowed, rbac, istio_keys = rows(store)
+    assert (allowed["authority"], allowed["path"], allowed["method"], allowed["status"]) == (
+        "backend:3000",
+        "/",
+        "GET",
+        200,
+    )
+    assert (allowed["user_agent"], allowed["request_id"]) == ("curl/7.88.1", "ab1e4da7-5f1d-45ea-bb4a-fa1ccd03b82b")
+    assert (allowed["src_ip"], allowed["upstream_host"], allowed["verdict"]) == (
+        "10.244.0.12",
+        "10.244.0.13:3000",
+        "allow",
+    )
+    assert allowed["route"] == "httproute/envoy-gateway-system/backend/rule/0/match/0/backend"
+    assert (rbac["authority"], rbac["path"], rbac["src_ip"], rbac["request_id"], rbac["verdict"]) == (
+        "admin.example.com",
+        "/admin?x=1",
+        "203.0.113.7",
+        None,
+        "deny",
+    )
+    assert (istio_keys["authority"], istio_keys["path"]) == ("istio.example", "/istio")
+
+
+def test_each_line_is_read_as_json_or_text_on_its_own(store: Store, tmp_path: Path) -> None:
+    """A proxy container's log (kubelet's file, ``kubectl logs -c istio-proxy``) starts with the agent's and Envoy's
+    own lines, text or JSON: the access log lines after them, JSON or text, are read, the proxy's own lines skipped
+    (Istio's "<time>\\t<level>\\t", Istio's JSON with level and msg, Envoy's "[<time>][<thread>][<level>]"), anything
+    else rejected."""
+    agent = "2022-09-08T12:51:00.000000Z\tinfo\tEnvoy proxy is ready"
+    agent_json = '{"level":"info","time":"2022-09-08T12:51:00.000000Z","scope":"xdsproxy","msg":"connected"}'
+    envoy_own = "[2022-09-08 12:51:00.123][14][warning][config] [source/common/config/grpc_stream.h:201] closed"
+    broken = '{"start_tim": "2022-09-08T12:51:01Z", "method": "GET"}'
+    as_json = json.dumps(ENVOY_GATEWAY)
+    path = write_lines(tmp_path / "istio-proxy.log", agent, as_json, agent_json, PLAIN, envoy_own, RBAC_DENIED, broken)
+    assert ingest(store, path).status == "partial"
+    assert [(r["request_id"], r["authority"], r["verdict"]) for r in rows(store, order="request_id")] == [
+        ("ab1e4da7-5f1d-45ea-bb4a-fa1ccd03b82b", "backend:3000", "allow"),
+        ("req-plain", "orders.example.com", "allow"),
+        ("req-rbac", "admin.foo:8000", "deny"),
+    ]
+    assert store.con.execute("SELECT records, rejected, skipped FROM log_artifacts").fetchall() == [
+        (3, 1, '{"proxy log line":3}')
+    ]
+    rejects = store.con.execute("SELECT reason, count, samples FROM ingest_rejects").fetchall()
+    assert rejects == [("not an Envoy access log line", 1, [{"line": None, "text": broken}])]
+
+
+def test_istio_json_and_text_samples(store: Store) -> None:
+    """Public Istio samples (elastic/integrations): JSON lines with a bracketed IPv6 client and a codec error whose
+    fields are ``-``, and default text lines, inbound and outbound, with IPv6 addresses."""
+    assert ingest(store, DATA / "istio-access-json.log").status == "succeeded"
+    assert ingest(store, DATA / "istio-access-text.log").status == "succeeded"
+    json_rows = rows(store, "ts >= '2022-09-01'", order="ts, src_ip")
+    assert [(r["src_ip"], r["status"], r["response_flags"], r["authority"], r["path"]) for r in json_rows] == [
+        ("10.128.0.60", 400, "DPE", None, None),
+        ("10.124.0.13", 200, None, "reviews:9080", "/reviews/0"),
+        ("2a02:cf40::4e36", 200, None, "reviews:9080", "/reviews/0"),
+    ]
+    codec_error = json_rows[0]
+    assert (codec_error["method"], codec_error["request_id"], codec_error["route"]) == (None, None, None)
+    assert (codec_error["upstream_host"], codec_error["upstream_cluster"], codec_error["verdict"]) == (
+        None,
+        None,
+        "allow",
+    )
+    text = rows(store, "ts < '2022-09-01'", order="ts, src_ip")
+    assert len(text) == 8
+    assert {r["verdict"] for r in text} == {"allow"}
+    ipv6 = text[-1]
+    assert (ipv6["src_ip"], ipv6["upstream_host"], ipv6["upstream_cluster"]) == (
+        "2a02:cf40::4e36",
+        "[2a02:cf40::7]:3000",
+        "inbound|9080||",
+    )
+    gateway = text[1]  # through the ingress gateway: downstream remote address 10.128.0.64:0, port removed
+    assert (gateway["authority"], gateway["src_ip"], gateway["bytes_sent"]) == ("35.184.82.199", "10.128.0.64", 18028)
+
+
 def test_malformed_line_is_rejected_and_the_rest_loaded(store: Store, tmp_path: Path) -> None:
     bad = "[2024-03-05T10:00:09Z] upstream connect error or disconnect/reset before headers"
     result = ingest(store, write_lines(tmp_path / "access.log", PLAIN, bad, RBAC_DENIED))

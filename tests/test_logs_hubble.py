@@ -267,9 +267,29 @@ def test_input_cluster_overrides_the_label(store: Store) -> None:
 
 
 def test_flow_without_cluster_label_takes_the_source_cluster(store: Store, tmp_path: Path) -> None:
-    line = flow_line(source=endpoint("payments", "api-7d9f", 51234, ["k8s:app=api"]))
+    line = flow_line(source=endpoint("payments", "api-7d9f", 51234, ["k8s:app=api"]), node_name="node-a")
     assert ingest(store, write_lines(tmp_path / "flows.json", line)).status == "succeeded"
     assert [r["cluster"] for r in rows(store)] == ["fallback"]
+
+
+def test_flow_without_cluster_label_takes_the_cluster_prefix_of_its_node(store: Store, tmp_path: Path) -> None:
+    """Cilium names a node ``<cluster>/<node>`` when its cluster is not ``default`` (``GetAbsoluteNodeName``,
+    cilium pkg/node): through Hubble Relay of a Cluster Mesh, a flow whose local endpoint has no cluster label (the
+    host, a world address) is the cluster of the node that saw it, not the source's default."""
+    host = {"identity": 1, "labels": ["reserved:host"]}
+    world = {"identity": 2, "labels": ["reserved:world"]}
+    ingress = flow_line("DROPPED", source=world, destination=host, traffic_direction="INGRESS", node_name="us-2/n-b")
+    bare = json.loads(flow_line(source=host, destination=world))
+    del bare["flow"]["node_name"]  # the event's node_name only
+    bare["node_name"] = "us-3/n-c"
+    labelled = flow_line(node_name="us-2/n-b")  # the local endpoint's label first
+    result = ingest(store, write_lines(tmp_path / "flows.json", ingress, json.dumps(bare), labelled))
+    assert result.status == "succeeded"
+    assert [(r["cluster"], r["observer"], r["verdict"]) for r in rows(store, order="observer, cluster")] == [
+        ("eu-1", "us-2/n-b", "allow"),
+        ("us-2", "us-2/n-b", "deny"),
+        ("us-3", "us-3/n-c", "allow"),
+    ]
 
 
 def test_icmpv4_flows(store: Store, tmp_path: Path) -> None:
@@ -310,3 +330,41 @@ def test_bare_flows_of_older_clis_are_read_like_wrapped_ones(store: Store, tmp_p
     first, second = rows(store)
     assert first == second
     assert (first["verdict"], first["reason"], first["policy"]) == ("deny", "POLICY_DENIED", "p/deny")
+
+
+def test_corpus_l7_http_and_redirected_flows(store: Store) -> None:
+    """Real captures: L7 HTTP flows (``"Type": "L7"``, request and reply) of a GKE cluster and the first REDIRECTED
+    flows (to the proxy) of a kind cluster load as allowed flows with their L3/L4 fields and the cluster label."""
+    http, redirected = (
+        DATA / "basic-sample-5-http-flows.json",
+        DATA / "basic-sample-400-l7-redirected-flows.first-3.json",
+    )
+    assert ingest(store, http).status == "succeeded"
+    assert ingest(store, redirected).status == "succeeded"
+    got = rows(store)
+    assert len(got) == 8
+    assert {(r["cluster"], r["verdict"], r["reason"], r["direction"]) for r in got} == {
+        ("default", "allow", None, "egress"),
+        ("kind-kind", "allow", None, "egress"),
+    }
+    first = got[0]
+    assert (first["ts"], first["src_ip"], first["src_port"], first["dst_ip"], first["dst_port"]) == (
+        datetime(2021, 10, 4, 14, 28, 38, 735173, UTC),
+        "10.156.2.7",
+        48532,
+        "10.128.0.4",
+        9990,
+    )
+    assert (first["protocol"], first["src_pod"], first["dst_labels"]) == (
+        "TCP",
+        "prometheus-6655946b9f-6xcpf",
+        ["reserved:world"],
+    )
+    dns = got[5]
+    assert (dns["protocol"], dns["dst_port"], dns["src_pod"], dns["dst_pod"], dns["observer"]) == (
+        "UDP",
+        53,
+        "ratings-v1-b6994bb9-jgqxb",
+        "coredns-558bd4d5db-w2m67",
+        "kind-control-plane",
+    )

@@ -212,3 +212,53 @@ def test_a_repeated_event_keeps_its_earliest_record_and_is_counted(store: Store,
     assert verbs == [(json.loads(SECRET_FORBIDDEN)["verb"],)]
     row = store.con.execute("SELECT lines, records, skipped FROM log_artifacts").fetchone()
     assert row is not None and (row[0], row[1], json.loads(row[2])) == (3, 2, {"duplicate": 1})
+
+
+def test_aks_diagnostic_log_records(store: Store, tmp_path: Path) -> None:
+    """AKS diagnostic logs (categories ``kube-audit``, ``kube-audit-admin``) hold the event in ``properties.log``: a
+    JSON string (a record of elastic/integrations' kubernetes audit_logs tests, verbatim) or an object."""
+    assert ingest(store, DATA / "aks-kube-audit.log").status == "succeeded"
+    (lease,) = rows(store)
+    assert (lease["audit_id"], lease["stage"], lease["user"], lease["groups"]) == (
+        "ad26f7bc-f1c6-4097-90f1-e0924e12f257",
+        "ResponseComplete",
+        "aksService",
+        ["system:masters", "system:authenticated"],
+    )
+    assert (lease["verb"], lease["resource"], lease["namespace"], lease["name"], lease["code"]) == (
+        "update",
+        "leases",
+        "kube-system",
+        "kubelet-serving-csr-approver",
+        200,
+    )
+    assert (lease["ts"], lease["decision"], lease["reason"]) == (
+        datetime(2025, 10, 7, 16, 19, 19, 647762, UTC),
+        "allow",
+        None,
+    )
+    record = json.loads((DATA / "aks-kube-audit.log").read_text())
+    event = json.loads(record["properties"]["log"]) | {"auditID": "as-an-object", "verb": "delete"}
+    as_object = record | {"category": "kube-audit-admin", "properties": record["properties"] | {"log": event}}
+    other = record | {"category": "kube-apiserver", "properties": {"log": "I1007 16:19:19 request handled"}}
+    result = ingest(store, write_lines(tmp_path / "aks.log", json.dumps(as_object), json.dumps(other)))
+    assert result.status == "partial"
+    assert [(r["audit_id"], r["verb"]) for r in rows(store, "audit_id = 'as-an-object'")] == [
+        ("as-an-object", "delete")
+    ]
+    assert store.con.execute("SELECT reason, count FROM ingest_rejects").fetchall() == [("no auditID or stage", 1)]
+
+
+def test_elastic_mixed_sample_gke_entries_are_rejected_by_name(store: Store) -> None:
+    """elastic/integrations' audit sample (verbatim): three events and an AKS record (``properties.log`` an object)
+    that share an auditID and stage (anonymised), so are one event loaded once, and a GKE Cloud Audit Logs entry,
+    which is not an audit.k8s.io Event and is rejected as such."""
+    result = ingest(store, DATA / "elastic-audit-mixed.log")
+    assert result.status == "partial"
+    assert keys(store) == [("abcde12345", "ResponseComplete")]
+    assert store.con.execute("SELECT records, rejected, skipped FROM log_artifacts").fetchall() == [
+        (1, 1, '{"duplicate":3}')
+    ]
+    assert store.con.execute("SELECT reason, count FROM ingest_rejects").fetchall() == [
+        ("a Cloud Audit Logs entry (protoPayload), not an audit.k8s.io Event", 1)
+    ]

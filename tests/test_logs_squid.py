@@ -1,4 +1,4 @@
-"""The ``squid`` log format: Squid native access.log into ``http_access``."""
+"""The ``squid`` log format: Squid access.log (native, common, combined) into ``http_access``."""
 
 from __future__ import annotations
 
@@ -121,3 +121,45 @@ def test_fields_are_split_on_any_whitespace_run_and_a_near_miss_is_rejected(stor
     assert (row["upstream_host"], row["response_flags"]) == ("192.0.2.99/x", "TCP_MISS")
     rejects = store.con.execute("SELECT reason, count FROM ingest_rejects").fetchall()
     assert rejects == [("not a Squid access log line", 3)]
+
+
+def test_common_and_combined_formats(store: Store, tmp_path: Path) -> None:
+    """Squid's built-in ``common`` and ``combined`` logformats (squid-cache.org/Doc/config/logformat): client, ident,
+    user, ``[%tl]``, the quoted request, code, size, (combined: quoted referer and user agent) and action:hierarchy;
+    a line of either is read beside native ones, a near miss is rejected."""
+    day = "[07/Dec/2026:13:00:0"
+    common = f'192.0.2.20 - - {day}0 +0000] "GET http://a.example/p?q HTTP/1.1" 200 1234 TCP_MISS:HIER_DIRECT'
+    denied = (
+        '192.0.2.21 - alice [07/Dec/2026:14:00:01 +0100] "CONNECT b.example:443 HTTP/1.1" 403 3900 TCP_DENIED:HIER_NONE'
+    )
+    combined = (
+        f'2001:db8::22 - - {day}2 +0000] "GET http://c.example/ HTTP/1.1" 407 3900 "-" '
+        '"Mozilla/5.0 (X11; \\"quoted\\")" TCP_DENIED:HIER_NONE'
+    )
+    aborted = (
+        f'192.0.2.23 - - {day}3 +0000] "NONE error:transaction-end-before-headers HTTP/0.0" 0 0 NONE_NONE:HIER_NONE'
+    )
+    native = "1796648404.5      7 192.0.2.24 TCP_MISS/200 10 GET http://d.example/ - HIER_DIRECT/192.0.2.99 text/html"
+    near_miss = f'192.0.2.25 - - {day}5 +0000] "GET http://e.example/ HTTP/1.1" 200 10'  # no action
+    result = ingest(store, write_lines(tmp_path / "access.log", common, denied, combined, aborted, native, near_miss))
+    assert result.status == "partial"
+    got = rows(store)
+    assert [(r["ts"], r["src_ip"], r["status"], r["response_flags"], r["verdict"]) for r in got] == [
+        (datetime(2026, 12, 7, 13, 0, 0, tzinfo=UTC), "192.0.2.20", 200, "TCP_MISS", "allow"),
+        (datetime(2026, 12, 7, 13, 0, 1, tzinfo=UTC), "192.0.2.21", 403, "TCP_DENIED", "deny"),
+        (datetime(2026, 12, 7, 13, 0, 2, tzinfo=UTC), "2001:db8::22", 407, "TCP_DENIED", "deny"),
+        (datetime(2026, 12, 7, 13, 0, 3, tzinfo=UTC), "192.0.2.23", 0, "NONE_NONE", "allow"),
+        (epoch(1796648404.5), "192.0.2.24", 200, "TCP_MISS", "allow"),
+    ]
+    first, connect, _, none, _ = got
+    assert (first["authority"], first["path"], first["bytes_sent"]) == ("a.example", "/p?q", 1234)
+    assert (first["duration_ms"], first["src_principal"], first["upstream_host"]) == (None, None, None)
+    assert (connect["method"], connect["authority"], connect["path"], connect["src_principal"]) == (
+        "CONNECT",
+        "b.example:443",
+        None,
+        "alice",
+    )
+    assert (none["method"], none["authority"], none["path"]) == ("NONE", None, None)
+    rejects = store.con.execute("SELECT reason, count, samples FROM ingest_rejects").fetchall()
+    assert rejects == [("not a Squid access log line", 1, [{"line": None, "text": near_miss}])]

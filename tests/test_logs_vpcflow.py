@@ -11,6 +11,7 @@ from typing import Any
 from helpers import collect_logs, table_rows, write_lines
 
 from collector.store import Store
+from sources.logs.formats.vpcflow import ALL_FIELDS
 
 DATA = Path(__file__).parent / "data" / "logs" / "vpcflow"
 COLUMNS = (
@@ -278,7 +279,7 @@ def test_v8_reject_reason(store: Store, tmp_path: Path) -> None:
 
 def test_headerless_record_with_every_v8_field(store: Store, tmp_path: Path) -> None:
     v5 = (DATA / "v5-all-fields-no-header.log").read_text().split()
-    record = [*v5, *["-"] * 10, "BPA"]  # v7 ECS fields absent, then the v8 reject-reason
+    record = ["8", *v5[1:], *["-"] * 10, "BPA"]  # v7 ECS fields absent, then the v8 reject-reason: a version 8 record
     assert len(record) == 40
     assert ingest(store, write_lines(tmp_path / "flows.log", " ".join(record))).status == "succeeded"
     (row,) = rows(store)
@@ -294,3 +295,42 @@ def test_custom_format_without_end_takes_start(store: Store, tmp_path: Path) -> 
     result = ingest(store, path)
     assert result.status == "succeeded", result
     assert [r["ts"] for r in rows(store)] == [epoch(1700000000)]
+
+
+def test_headerless_record_whose_version_is_not_that_of_its_length_is_rejected(store: Store, tmp_path: Path) -> None:
+    """Without a header or ``fields``, a record is read in AWS's order only when its version is not above the one its
+    length implies (a record's version is the highest among its format's fields, AWS VPC Flow Logs "Flow log
+    records"): a 21-field version 5 record (v2 fields, vpc-id … type, flow-direction, traffic-path) read as v3 would
+    take its flow direction for the packet's source address."""
+    custom = V2_ACCEPT.replace("2 ", "5 ", 1) + " vpc-1 subnet-1 i-1 2 IPv4 egress 8"
+    v3 = V2_ACCEPT.replace("2 ", "3 ", 1) + " vpc-1 subnet-1 i-1 2 IPv4 10.0.9.9 10.0.0.2"
+    result = ingest(store, write_lines(tmp_path / "flows.log", custom, v3, V2_ACCEPT.replace("2 ", "3 ", 1)))
+    assert result.status == "partial"
+    assert [(r["src_ip"], r["dst_ip"]) for r in rows(store)] == [("10.0.9.9", "10.0.0.2")]
+    assert [(reason, count) for reason, count, _ in rejects(store)] == [
+        ("version above that of the number of fields (a custom order): set `fields`", 2)
+    ]
+    fields = [*ALL_FIELDS[:19], "flow-direction", "traffic-path"]  # the custom format, given
+    assert ingest(store, write_lines(tmp_path / "custom.log", custom), fields=fields).status == "succeeded"
+    assert [(r["src_ip"], r["direction"]) for r in rows(store, "direction IS NOT NULL")] == [("10.0.0.1", "egress")]
+
+
+def test_public_ecs_and_v8_samples_without_header(store: Store) -> None:
+    """elastic/integrations' 39-field (ECS, v7) and 40-field (v8) samples say version 3: a version below that of the
+    length is read in AWS's order; NODATA and SKIPDATA records are counted."""
+    ecs, v8 = DATA / "ecs-samples-no-header.log", DATA / "v8-sample-no-header.log"
+    assert ingest(store, ecs).status == "succeeded"
+    assert ingest(store, v8).status == "partial"  # no records: its only record is NODATA
+    assert (artifact(store, ecs)["records"], artifact(store, ecs)["skipped"]) == (4, {"NODATA": 4, "SKIPDATA": 2})
+    assert (artifact(store, v8)["records"], artifact(store, v8)["rejected"], artifact(store, v8)["skipped"]) == (
+        0,
+        0,
+        {"NODATA": 1},
+    )
+    assert [(r["src_ip"], r["dst_port"], r["protocol"], r["verdict"], r["direction"]) for r in rows(store)] == [
+        ("1.128.0.0", 22, "UDP", "deny", "ingress"),
+        ("81.2.69.142", 80, "UDP", "deny", "egress"),
+        ("81.2.69.144", 80, "UDP", "allow", "egress"),
+        ("81.2.69.192", 8080, "TCP", "allow", "ingress"),
+    ]
+    assert rows(store)[0]["ts"] == epoch(1755678619)

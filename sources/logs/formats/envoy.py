@@ -3,8 +3,10 @@
 Text lines follow Envoy's default format, optionally with Istio's (1.8+) additions: response code and
 connection termination details and the upstream transport failure reason after the flags, and upstream
 cluster, local/remote addresses, SNI and route name after the upstream host. A leading ``ACCESS `` is
-ignored. A file whose first line is a JSON object is read as JSON lines with Istio's key names (plus
-common custom keys for trace ids and the peer certificate). ``-`` is an absent value.
+ignored. A line that is a JSON object is read with Istio's key names (plus
+common custom keys for trace ids and the peer certificate, and Envoy Gateway's header-named keys: ``:authority``,
+``x-envoy-origin-path``, ``user-agent``…), any other as text, each line on its own: a proxy container's log
+mixes access log lines with the agent's and Envoy's own, which are skipped. ``-`` is an absent value.
 
 An RBAC or external authorization denial (403 with ``rbac_access_denied…`` details, a connection
 terminated with such details, or the ``RBAC``/``UAEX`` flag) is a ``deny``; anything else an ``allow``.
@@ -68,9 +70,27 @@ JSON_EXTRA = (
     "downstream_tls_version",
     "upstream_peer_uri_san",
 )
-JSON_SCHEMA = json.dumps(dict.fromkeys(TEXT_FIELDS + JSON_EXTRA, "VARCHAR"))
+# Other keys of JSON lines for TEXT_FIELDS, read when the field's own key is absent: Envoy Gateway's default JSON
+# format names request headers as the headers (https://gateway.envoyproxy.io, "Proxy Access Logs").
+JSON_ALIASES = {
+    "authority": ":authority",
+    "path": "x-envoy-origin-path",
+    "upstream_service_time": "x-envoy-upstream-service-time",
+    "x_forwarded_for": "x-forwarded-for",
+    "user_agent": "user-agent",
+    "request_id": "x-request-id",
+}
+JSON_SCHEMA = json.dumps(dict.fromkeys(TEXT_FIELDS + JSON_EXTRA + tuple(JSON_ALIASES.values()), "VARCHAR"))
 DENY_FLAGS = ("RBAC", "UAEX", "RbacAccessDenied", "UnauthorizedExternalService")
 REJECT = "reject:not an Envoy access log line"
+# The proxy's own log lines in its container's log, skipped: Istio's agent and Envoy (istio/pkg/log: time, tab,
+# level, tab; or JSON with level and msg) and Envoy's default application log ("[%Y-%m-%d %T.%e][%t][%l][%n] %v").
+LEVELS = "trace|debug|info|warn|warning|error|critical|fatal"
+PROXY_LOG = (
+    rf"^\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z\t(?:{LEVELS})\t"
+    rf"|^\[\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+\]\[\d+\]\[(?:{LEVELS})\]"
+)
+SKIP_PROXY_LOG = "skip:proxy log line"
 NAME = r"[a-z0-9](?:[-.a-z0-9]*[a-z0-9])?"
 POD_LOG_PATHS = (  # kubelet's file names: (namespace, pod) or (pod, namespace)
     re.compile(rf"(?:^|/)pods/(?P<namespace>{NAME})_(?P<pod>{NAME})_[0-9a-f-]{{32,36}}/"),
@@ -99,29 +119,30 @@ COLUMNS = (
 )  # fmt: skip
 
 
-def is_json(first_line: str | None) -> bool:
-    return bool(first_line) and first_line.lstrip().startswith("{")
-
-
 def select(first_line: str | None, spec: Mapping[str, Any]) -> str:
-    if is_json(first_line):
-        fields = TEXT_FIELDS + JSON_EXTRA
-        entry = f"CASE WHEN json_valid(line) THEN from_json(line, '{JSON_SCHEMA}') END"
-        status = f"CASE WHEN e.start_time IS NULL THEN '{REJECT}' ELSE 'ok' END"
-    else:
-        fields = TEXT_FIELDS
-        names = ", ".join(f"'{n}'" for n in TEXT_FIELDS)
-        entry = f"CASE WHEN quote_free THEN {text_fields()} ELSE regexp_extract(line, '{TEXT}', [{names}]) END"
-        status = f"CASE WHEN coalesce(e.start_time, '') = '' THEN '{REJECT}' ELSE 'ok' END"
+    names = ", ".join(f"'{n}'" for n in TEXT_FIELDS)
+    text = f"""CASE WHEN quote_free THEN {text_fields()}
+                    WHEN NOT json_line THEN regexp_extract(line, '{TEXT}', [{names}]) END"""
+    entry = f"CASE WHEN json_line AND json_valid(line) THEN from_json(line, '{JSON_SCHEMA}') END"
+    status = f"""CASE WHEN json_line THEN
+                          CASE WHEN j.start_time IS NOT NULL THEN 'ok'
+                               WHEN try(line->>'$.msg') IS NOT NULL AND try(line->>'$.level') IS NOT NULL
+                                   THEN '{SKIP_PROXY_LOG}'
+                               ELSE '{REJECT}' END
+                      WHEN coalesce(t.start_time, '') <> '' THEN 'ok'
+                      WHEN regexp_matches(line, '{PROXY_LOG}') THEN '{SKIP_PROXY_LOG}'
+                      ELSE '{REJECT}' END"""
 
     def v(name: str) -> str:
-        return f"nullif(nullif(e.{name}, '-'), '')" if name in fields else "NULL::VARCHAR"
+        """A field of the line: of its JSON object (``j``; the field's key, else its alias) or of its text (``t``)."""
+        if name in JSON_EXTRA:
+            return f"nullif(nullif(j.{name}, '-'), '')"
+        logged = f"""coalesce(j.{name}, j."{JSON_ALIASES[name]}")""" if name in JSON_ALIASES else f"j.{name}"
+        return f"nullif(nullif(CASE WHEN json_line THEN {logged} ELSE t.{name} END, '-'), '')"
 
     principal = f"coalesce({v('downstream_peer_uri_san')}, {v('downstream_peer_subject')})"
     logged_absent = " OR ".join(
-        f"e.{n} IN ('-', '')"
-        for n in ("downstream_peer_uri_san", "downstream_peer_subject", "downstream_tls_version")
-        if n in fields
+        f"j.{n} IN ('-', '')" for n in ("downstream_peer_uri_san", "downstream_peer_subject", "downstream_tls_version")
     )
     deny_flags = ", ".join(f"'{f}'" for f in DENY_FLAGS)
     return f"""
@@ -155,29 +176,31 @@ def select(first_line: str | None, spec: Mapping[str, Any]) -> str:
                ) AS src_ip,
                {principal} AS src_principal,
                {v("upstream_peer_uri_san")} AS dst_principal,
-               CASE WHEN {principal} IS NOT NULL THEN true WHEN {logged_absent or "false"} THEN false END AS mtls,
+               CASE WHEN {principal} IS NOT NULL THEN true WHEN {logged_absent} THEN false END AS mtls,
                coalesce(
                    nullif(regexp_extract(lower({v("traceparent")}), '^[0-9a-f]{{2}}-([0-9a-f]{{32}})-', 1), ''),
                    {v("x_b3_traceid")}, {v("trace_id")}
                ) AS trace_id,
                {v("request_id")} AS request_id,
                {v("user_agent")} AS user_agent
-        FROM (SELECT raw, line, {entry} AS e FROM {"lines" if is_json(first_line) else TEXT_PARTS})
+        FROM (SELECT raw, line, json_line, {text} AS t, {entry} AS j FROM {TEXT_PARTS})
     )
     """
 
 
-# A text line split at its quotes (q) and, when it matches QUOTE_FREE, the parts holding several fields split at
-# spaces: the code, flags and (Istio 1.8) details or bytes and durations between the second and third quotes (t3),
-# the part holding the bytes and durations (head: t3 without Istio 1.8's fields, from its third field), and
-# Istio's fields after the last quoted one (tail). Written for Spark too (no slices, no negative lengths).
+# Whether a line is a JSON object (json_line); a text line split at its quotes (q) and, when it matches QUOTE_FREE,
+# the parts holding several fields split at spaces: the code, flags and (Istio 1.8) details or bytes and durations
+# between the second and third quotes (t3), the part holding the bytes and durations (head: t3 without Istio 1.8's
+# fields, from its third field), and Istio's fields after the last quoted one (tail). Written for Spark too (no
+# slices, no negative lengths).
 TEXT_PARTS = f"""(
     SELECT *, CASE WHEN istio18 THEN string_split(trim(q[5]), ' ') ELSE t3 END AS head,
               string_split(rtrim(q[CASE WHEN istio18 THEN 15 ELSE 13 END], ' ' || chr(9) || chr(12)), ' ') AS tail
     FROM (SELECT *, array_length(t3) = 4 AS istio18
           FROM (SELECT *, CASE WHEN quote_free THEN string_split(trim(q[3]), ' ') END AS t3
-                FROM (SELECT raw, line, regexp_matches(line, '{QUOTE_FREE}') AS quote_free,
-                             string_split(line, '"') AS q FROM lines)))
+                FROM (SELECT raw, line, json_line, regexp_matches(line, '{QUOTE_FREE}') AS quote_free,
+                             CASE WHEN NOT json_line THEN string_split(line, '"') END AS q
+                      FROM (SELECT raw, line, starts_with(ltrim(line), '{{') AS json_line FROM lines))))
 )"""
 
 

@@ -7,8 +7,9 @@ nanoseconds (kept to the microsecond). DROPPED (and ERROR) flows are denies with
 numeric ``drop_reason``) as the reason; the policy named by ``*_denied_by``/``*_allowed_by`` is recorded when
 Hubble gives it. ``dst_fqdn`` holds every name of ``destination_names`` (the names the destination address maps
 to in the source's DNS cache), comma-separated. The cluster is the ``io.cilium.k8s.policy.cluster`` label of
-the local endpoint (the destination of ingress flows and of egress replies, else the source) unless the input
-names one.
+the local endpoint (the destination of ingress flows and of egress replies, else the source), else the prefix
+of a ``node_name`` ``<cluster>/<node>`` (Cilium names a node so when its cluster is not ``default``:
+``GetAbsoluteNodeName`` in cilium/pkg/node), unless the input names one.
 """
 
 from __future__ import annotations
@@ -69,11 +70,12 @@ def select(first_line: str | None, spec: Mapping[str, Any]) -> str:
                 WHEN j.node_status IS NOT NULL THEN 'skip:node_status'
                 ELSE 'skip:not a flow' END AS _status,
            try(CAST(coalesce(fl.time, j.time) AS TIMESTAMPTZ)) AS ts,
-           nullif(substr([l FOR l IN CASE WHEN (fl.traffic_direction = 'INGRESS')
-                                                   <> coalesce(fl.is_reply, fl.reply, false)
-                                          THEN fl.destination.labels ELSE fl.source.labels END
-                          IF starts_with(l, '{CLUSTER_LABEL}')][1], {len(CLUSTER_LABEL) + 1}), '') AS cluster,
-           coalesce(fl.node_name, j.node_name) AS observer,
+           coalesce(nullif(substr([l FOR l IN CASE WHEN (fl.traffic_direction = 'INGRESS')
+                                                            <> coalesce(fl.is_reply, fl.reply, false)
+                                                   THEN fl.destination.labels ELSE fl.source.labels END
+                                   IF starts_with(l, '{CLUSTER_LABEL}')][1], {len(CLUSTER_LABEL) + 1}), ''),
+                    CASE WHEN contains(observer, '/') THEN nullif(split_part(observer, '/', 1), '') END) AS cluster,
+           observer,
            fl.IP.source AS src_ip,
            coalesce(fl.l4.TCP.source_port, fl.l4.UDP.source_port, fl.l4.SCTP.source_port) AS src_port,
            fl.IP.destination AS dst_ip,
@@ -94,10 +96,11 @@ def select(first_line: str | None, spec: Mapping[str, Any]) -> str:
            CASE WHEN policy.name IS NOT NULL THEN concat_ws('/', policy.namespace, policy.name) END AS policy
     FROM (SELECT *, flatten([coalesce(fl.egress_denied_by, []), coalesce(fl.ingress_denied_by, []),
                              coalesce(fl.egress_allowed_by, []), coalesce(fl.ingress_allowed_by, [])])[1] AS policy
-          FROM (SELECT raw, line, j,
-                       CASE WHEN j.flow IS NOT NULL THEN j.flow
-                            WHEN j.verdict IS NOT NULL THEN try(from_json(line, '{json.dumps(FLOW)}')) END AS fl
-                FROM (SELECT raw, line, try(from_json(line, '{SCHEMA}')) AS j FROM lines)))
+          FROM (SELECT *, coalesce(fl.node_name, j.node_name) AS observer
+                FROM (SELECT raw, line, j,
+                             CASE WHEN j.flow IS NOT NULL THEN j.flow
+                                  WHEN j.verdict IS NOT NULL THEN try(from_json(line, '{json.dumps(FLOW)}')) END AS fl
+                      FROM (SELECT raw, line, try(from_json(line, '{SCHEMA}')) AS j FROM lines))))
     """
 
 

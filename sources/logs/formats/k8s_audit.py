@@ -1,9 +1,11 @@
 """Kubernetes API server audit events (``audit.k8s.io/v1`` ``Event``): one JSON object a line.
 
-A line is an ``Event`` (log backend, EKS/GKE exports) or an ``EventList`` batch (webhook backend), whose
-``items`` become one row each; lines that cannot be read stay one row, so a malformed line counts once
-and each event of a batch counts (and is rejected) on its own. An empty batch and objects of another
-``kind`` are counted as skipped; events without ``auditID`` or ``stage`` are rejected.
+A line is an ``Event`` (log backend, EKS exports), an AKS diagnostic log record (category ``kube-audit`` or
+``kube-audit-admin``) holding one in ``properties.log`` (a JSON string or object), or an ``EventList`` batch
+(webhook backend), whose ``items`` become one row each; lines that cannot be read stay one row, so a malformed
+line counts once and each event of a batch counts (and is rejected) on its own. An empty batch and objects of another
+``kind`` are counted as skipped; events without ``auditID`` or ``stage`` are rejected, and so are GKE's Cloud
+Audit Logs entries (``protoPayload``), which are not ``audit.k8s.io`` events.
 
 A record's time is its ``stageTimestamp``, else ``requestReceivedTimestamp``. ``decision`` and
 ``reason`` come from the ``authorization.k8s.io/decision`` (allow | forbid) and
@@ -46,6 +48,14 @@ SCHEMA = json.dumps(
         "annotations": "MAP(VARCHAR, VARCHAR)",
     }
 )
+# An AKS diagnostic log record (categories kube-audit, kube-audit-admin) holds the event in ``properties.log``,
+# as a JSON string or an object; any other line is the event (or batch) itself.
+AKS_EVENT = """CASE
+    WHEN contains(line, '"kube-audit') AND try(line->>'$.category') IN ('kube-audit', 'kube-audit-admin')
+         THEN coalesce(CASE try(json_type(line, '$.properties.log'))
+                            WHEN 'VARCHAR' THEN line->>'$.properties.log'
+                            WHEN 'OBJECT' THEN CAST(json_extract(line, '$.properties.log') AS VARCHAR) END, line)
+         ELSE line END"""
 DECISION = "authorization.k8s.io/decision"
 REASON = "authorization.k8s.io/reason"
 
@@ -58,6 +68,8 @@ def select(first_line: str | None, spec: Mapping[str, Any]) -> str:
                 WHEN NOT coalesce(json_valid(ev), false) THEN 'reject:invalid JSON'
                 WHEN try(json_type(ev)) <> 'OBJECT' THEN 'reject:not a JSON object'
                 WHEN e.kind = 'EventList' THEN 'skip:empty EventList'
+                WHEN e.kind IS NULL AND try(json_type(ev, '$.protoPayload')) = 'OBJECT'
+                    THEN 'reject:a Cloud Audit Logs entry (protoPayload), not an audit.k8s.io Event'
                 WHEN e.kind <> 'Event' THEN 'skip:not an audit event'
                 ELSE 'reject:no auditID or stage' END AS _status,
            coalesce(TRY_CAST(e.stageTimestamp AS TIMESTAMPTZ),
@@ -83,11 +95,11 @@ def select(first_line: str | None, spec: Mapping[str, Any]) -> str:
            nullif(e.annotations['{REASON}'], '') AS reason,
            e.responseStatus.code AS code
     FROM (SELECT raw, line, ev, try(from_json(ev, '{SCHEMA}')) AS e
-          FROM (SELECT raw, line, unnest(CASE WHEN len(items) > 0 THEN items ELSE [line] END) AS ev
-                FROM (SELECT raw, line,
-                             CASE WHEN contains(line, 'EventList') AND try(line->>'$.kind') = 'EventList'
-                                  THEN try(CAST(json_extract(line, '$.items[*]') AS VARCHAR[])) END AS items
-                      FROM lines)))
+          FROM (SELECT raw, line, unnest(CASE WHEN len(items) > 0 THEN items ELSE [doc] END) AS ev
+                FROM (SELECT raw, line, doc,
+                             CASE WHEN contains(doc, 'EventList') AND try(doc->>'$.kind') = 'EventList'
+                                  THEN try(CAST(json_extract(doc, '$.items[*]') AS VARCHAR[])) END AS items
+                      FROM (SELECT raw, line, {AKS_EVENT} AS doc FROM lines))))
     """
 
 

@@ -2,7 +2,9 @@
 
 Field order comes from the file's header line (S3 delivery writes one; concatenated files repeat it),
 else from the input's ``fields``, else from the order AWS introduced the fields in, which reads the
-default v2 format and records holding every field up to some version. ``-`` is an absent value.
+default v2 format and records holding every field up to some version: a record of as many fields whose
+``version`` (the highest among its format's fields) is above that version holds a later field, so is in another
+(custom) order, and is rejected. ``-`` is an absent value.
 Behind a NAT or load balancer ``pkt-srcaddr``/``pkt-dstaddr`` are the packet's real addresses and are
 preferred to the interface's ``srcaddr``/``dstaddr``. NODATA and SKIPDATA records are counted, not loaded.
 A record's time is its ``start`` (first packet), or its ``end`` when ``start`` is not within a day before it.
@@ -28,7 +30,10 @@ ALL_FIELDS = (
     *("ecs-task-arn", "ecs-task-id"),
     "reject-reason",  # v8
 )
-VERSION_LENGTHS = (14, 21, 25, 29, 39, 40)  # records holding every field up to v2, v3, v4, v5, v7, v8
+# records holding every field up to v2, v3, v4, v5, v7, v8: their length and the version they give (a record's
+# version is the highest version among its format's fields)
+VERSIONS = {14: 2, 21: 3, 25: 4, 29: 5, 39: 7, 40: 8}
+WRONG_VERSION = "reject:version above that of the number of fields (a custom order): set `fields`"
 PROTOCOLS = {"1": "ICMP", "6": "TCP", "17": "UDP", "58": "ICMPv6", "132": "SCTP"}
 
 
@@ -48,7 +53,17 @@ def select(first_line: str | None, spec: Mapping[str, Any]) -> str:
     if unknown:
         raise SourceError(f"logs: vpcflow: unknown field(s) in `fields`: {', '.join(unknown)}")
     order = fields or ALL_FIELDS
-    lengths = (len(order),) if fields else VERSION_LENGTHS
+    lengths = (len(order),) if fields else tuple(VERSIONS)
+    versions = ", ".join(f"{n}: {v}" for n, v in VERSIONS.items())
+    # without a header or `fields`, a record is read in AWS's order only if its version is not above that of its
+    # length: a higher one names a field of a later version, so the record is in a custom order (a lower one, as in
+    # public samples holding ECS fields with version 3, is read)
+    version_check = (
+        ""
+        if fields
+        else f"WHEN NOT coalesce(TRY_CAST(f[1] AS INTEGER) <= MAP {{{versions}}}[array_length(f)], false) "
+        f"THEN '{WRONG_VERSION}'"
+    )
     position = {name: i + 1 for i, name in enumerate(order)}
 
     def f(name: str) -> str:
@@ -60,6 +75,7 @@ def select(first_line: str | None, spec: Mapping[str, Any]) -> str:
            CASE WHEN f[1] = '{order[0]}' THEN 'skip:header'
                 WHEN array_length(f) NOT IN ({", ".join(map(str, lengths))})
                     THEN 'reject:expected {" or ".join(map(str, lengths))} fields'
+                {version_check}
                 WHEN {f("log-status")} IN ('NODATA', 'SKIPDATA') THEN 'skip:' || {f("log-status")}
                 WHEN coalesce({f("action")}, '') NOT IN ('ACCEPT', 'REJECT')
                     THEN 'reject:action is not ACCEPT or REJECT'
