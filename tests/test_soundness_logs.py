@@ -157,27 +157,31 @@ def squid_absolute_url(p: Platform) -> None:
                    f"http://{NOT_ALLOWED}/upload - HIER_DIRECT/198.51.100.50 text/html")  # fmt: skip
 
 
-def istio_egress_gateway(p: Platform) -> None:
-    # Istio's egress gateway pattern: the sidecar sends the request to the egress gateway (inside the cluster,
-    # what Hubble sees); the gateway's access log shows the pod's address as the downstream peer and the
-    # external host it forwarded to.
+def through_egress_gateway(p: Platform, record: str) -> None:
+    """Istio's egress gateway pattern: the sidecar sends the request to the egress gateway (inside the cluster,
+    what Hubble sees); the gateway's access log ``record`` shows the pod's address as the downstream peer and the
+    external host it forwarded to."""
     p.manifests += EGRESS_GATEWAY
     p.hubble.append(flow(30, "10.8.9.9", 443, labels=("k8s:istio=egressgateway",), dst_namespace="istio-system"))
-    p.egress_gateway.append(
+    p.egress_gateway.append(record)
+
+
+def istio_egress_gateway(p: Platform) -> None:
+    through_egress_gateway(
+        p,
         f'[{at(30):%Y-%m-%dT%H:%M:%S}.000Z] "POST /upload HTTP/2" 200 - via_upstream - "-" 512 0 40 39 "-" '
         f'"curl/8.5.0" "9a1e5f2c-7b3d-4e8f-a1b2-c3d4e5f6a7b8" "{NOT_ALLOWED}" "198.51.100.50:443" '
-        f"outbound|443||{NOT_ALLOWED} 10.8.9.9:40312 10.8.9.9:8443 {API_IP}:51234 {NOT_ALLOWED} -"
+        f"outbound|443||{NOT_ALLOWED} 10.8.9.9:40312 10.8.9.9:8443 {API_IP}:51234 {NOT_ALLOWED} -",
     )
 
 
 def istio_egress_gateway_tls(p: Platform) -> None:
-    # The same through a TLS passthrough server (the pod originates TLS): the gateway's TCP record has no
-    # authority; the upstream cluster outbound|443||<host> names the ServiceEntry host it was routed to.
-    p.manifests += EGRESS_GATEWAY
-    p.hubble.append(flow(30, "10.8.9.9", 443, labels=("k8s:istio=egressgateway",), dst_namespace="istio-system"))
-    p.egress_gateway.append(
+    # Through a TLS passthrough server (the pod originates TLS): the gateway's TCP record has no authority; the
+    # upstream cluster outbound|443||<host> names the ServiceEntry host it was routed to.
+    through_egress_gateway(
+        p,
         f'[{at(30):%Y-%m-%dT%H:%M:%S}.000Z] "- - -" 0 - - - "-" 512 4096 40 - "-" "-" "-" "-" "198.51.100.50:443" '
-        f"outbound|443||{NOT_ALLOWED} 10.8.9.9:40312 10.8.9.9:443 {API_IP}:51234 {NOT_ALLOWED} -"
+        f"outbound|443||{NOT_ALLOWED} 10.8.9.9:40312 10.8.9.9:443 {API_IP}:51234 {NOT_ALLOWED} -",
     )
 
 
