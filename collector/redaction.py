@@ -44,16 +44,16 @@ CONTAINER_FIELDS = ("name", "image", "ports", "resources")
 # container arguments (and command words) kept: an ingress controller's class and published Service, a plain name
 # as value; the cluster's address ranges (kube-apiserver, kube-controller-manager) and the AWS VPC CNI node agent's
 # network policy switch (any spelling of a Go boolean, or bare)
-KEPT_ARGUMENT = re.compile(
-    r"--(controller-class|ingress-class|ingress\.class|ingress-class-name|publish-service|watch-ingress-without-class"
-    r"|providers\.kubernetesingress\.ingressclass)=[A-Za-z0-9][-A-Za-z0-9._/]{0,252}"
-    r"|--(service-cluster-ip-range|cluster-cidr)=[0-9A-Fa-f.:/,]{1,200}"
-    r"|--enable-network-policy(=([01tfTF]|true|false|True|False|TRUE|FALSE))?"
-)
 # address range options whose value is not kept (a variable, two words as pflag's ``--flag value``) keep their name,
 # and the value word of a two-word one when it is a range: the pack reads an option without a value as no CIDR
 RANGE_OPTION = re.compile(r"--(service-cluster-ip-range|cluster-cidr)")
 RANGE_VALUE = re.compile(r"[0-9A-Fa-f.:/,]{1,200}")
+KEPT_ARGUMENT = re.compile(
+    r"--(controller-class|ingress-class|ingress\.class|ingress-class-name|publish-service|watch-ingress-without-class"
+    r"|providers\.kubernetesingress\.ingressclass)=[A-Za-z0-9][-A-Za-z0-9._/]{0,252}"
+    rf"|{RANGE_OPTION.pattern}={RANGE_VALUE.pattern}"
+    r"|--enable-network-policy(=([01tfTF]|true|false|True|False|TRUE|FALSE))?"
+)
 SECRET_FIELDS = ("apiVersion", "kind", "type", "immutable")  # kept; metadata is redacted, data keeps key names only
 SECRET_TYPE = re.compile(r"opaque|([\w.-]+\.)?kubernetes\.io/[\w.-]+", re.IGNORECASE)
 
@@ -84,7 +84,7 @@ CACHED_LENGTH = 200  # top-level strings up to this long are redacted once per p
 MAX_NODES = 100_000  # values walked in one embedded document; a larger (or alias-expanded) one is redacted unread
 
 
-def _kept_word(words: list[Any], i: int, word: Any) -> str | None:
+def _kept_word(previous: Any, word: Any) -> str | None:
     """A container's argument or command word as kept (``KEPT_ARGUMENT``), or None. A range option whose value is not
     kept (``--cluster-cidr=$(RANGE)``) keeps its name alone; the value word of a two-word range option is kept when it
     is a range's characters."""
@@ -95,7 +95,6 @@ def _kept_word(words: list[Any], i: int, word: Any) -> str | None:
     option = RANGE_OPTION.match(word)
     if option and (option.end() == len(word) or word[option.end()] == "="):
         return option.group()
-    previous = words[i - 1] if i > 0 else None
     if isinstance(previous, str) and RANGE_OPTION.fullmatch(previous) and RANGE_VALUE.fullmatch(word):
         return word
     return None
@@ -232,7 +231,8 @@ class _Redactor:
         for field in ("command", "args"):
             words = container.get(field)
             words = words if isinstance(words, list) else []
-            options = [kept_word for i, a in enumerate(words) if (kept_word := _kept_word(words, i, a))]
+            pairs = zip([None, *words], words, strict=False)  # each word after the one before it
+            options = [option for previous, w in pairs if (option := _kept_word(previous, w))]
             if options:
                 kept[field] = options
         return kept
