@@ -407,20 +407,23 @@ def acting_rights(grants: list[Grant], rights: set[Right]) -> set[Right]:
     (a cluster-admin acting as another cluster-admin gains nothing to report)."""
     # namespace ("*": any) -> the first grant (the path reported) of each subject and reason acting as its accounts
     first: dict[tuple[str, tuple[str, str, str | None], str], Grant] = {}
+    # ServiceAccount name -> the first grant of each subject that has a GitOps controller of that name apply for it
+    delegating: dict[str, dict[tuple[str, str, str | None], Grant]] = {}
     for grant in grants:
         for reason, g, res, verbs in ACT_AS_SERVICE_ACCOUNTS:
             cluster_scoped = res == "nodes/proxy"  # a RoleBinding cannot grant it
             if grant.rule.allows(g, res, verbs) and (grant.namespace == "*" or not cluster_scoped):
                 first.setdefault((grant.namespace, grant.subject, reason), grant)
-    acting: dict[str, list[tuple[str, Grant, str]]] = {}
-    for (namespace, subject, reason), grant in first.items():
-        acting.setdefault(namespace, []).append((subject_id(*subject), grant, reason))
-    # ServiceAccount name -> the first grant of each subject that has a GitOps controller of that name apply for it
-    delegating: dict[str, dict[tuple[str, str, str | None], Grant]] = {}
-    for grant in grants:
         for g, res, account in GITOPS:
             if grant.rule.allows(g, res, WRITE):
                 delegating.setdefault(account, {}).setdefault(grant.subject, grant)
+    acting: dict[str, list[tuple[str, Grant, str]]] = {}
+    for (namespace, subject, reason), grant in first.items():
+        acting.setdefault(namespace, []).append((subject_id(*subject), grant, reason))
+    gitops = {
+        account: [(subject_id(*subject), grant, "gitops") for subject, grant in firsts.items()]
+        for account, firsts in delegating.items()
+    }
     held: dict[tuple[str, str, str], list[Right]] = {}  # (subject, group, resource) -> its rights
     for right in rights:
         held.setdefault((right.subject, right.api_group, right.resource), []).append(right)
@@ -441,7 +444,7 @@ def acting_rights(grants: list[Grant], rights: set[Right]) -> set[Right]:
                 else acting.get(namespace, [])
             )
             if right.subject_kind == "ServiceAccount":
-                actors += [(subject_id(*sub), g, "gitops") for sub, g in delegating.get(right.subject_name, {}).items()]
+                actors += gitops.get(right.subject_name, [])
             for actor, grant, reason in actors:
                 mine = held.setdefault((actor, right.api_group, right.resource), [])
                 if actor == right.subject or any(
