@@ -276,15 +276,16 @@ def dataplane(
 
 
 def interception_mode(w: Workload) -> tuple[str | None, str]:
-    """The sidecar's inbound interception mode the pod asks for (None: the mesh default) and where it is set."""
+    """The sidecar's inbound interception mode the pod asks for (None: the mesh default) and the annotation that
+    sets it."""
     if INTERCEPTION in w.annotations:
-        return w.annotations[INTERCEPTION].strip(), f"{w.ref} annotation {INTERCEPTION}={w.annotations[INTERCEPTION]}"
+        return w.annotations[INTERCEPTION].strip(), f"{INTERCEPTION}={w.annotations[INTERCEPTION]}"
     try:
         config = yaml.safe_load(w.annotations.get(PROXY_CONFIG) or "")
     except yaml.YAMLError:
         return None, ""
     mode = config.get("interceptionMode") if isinstance(config, dict) else None
-    return (str(mode), f"{w.ref} annotation {PROXY_CONFIG} interceptionMode: {mode}") if mode else (None, "")
+    return (str(mode), f"{PROXY_CONFIG} interceptionMode: {mode}") if mode else (None, "")
 
 
 def effective_mode(w: Workload, port: int | None, policies: list[dict], root: str) -> tuple[str, str | None, str]:
@@ -381,7 +382,8 @@ def analyze_mesh(objects: list[dict], root_namespace: str = ROOT_NAMESPACE) -> M
         for port in ports or [None]:
             captured, capture_why = plane != "none", ""
             if interception == "NONE":
-                captured, capture_why = False, f"{interception_src}: no traffic is redirected to the sidecar"
+                captured = False
+                capture_why = f"{w.ref} annotation {interception_src}: no traffic is redirected to the sidecar"
             elif plane == "sidecar":
                 included = port_list(include) if include is not None else None
                 if included is not None and (port is None or port not in included):
@@ -431,7 +433,7 @@ def analyze_mesh(objects: list[dict], root_namespace: str = ROOT_NAMESPACE) -> M
             if inc is not None and inc.strip() != "*":
                 escapes.append(f'{INCLUDE_OUTBOUND_RANGES}="{inc}"')
             if interception == "NONE":
-                escapes.append(f"{interception_src.removeprefix(w.ref + ' annotation ')} (no redirection)")
+                escapes.append(f"{interception_src} (no redirection)")
             if escapes:
                 decided = f"{w.ref} annotation {'; '.join(escapes)}: that outbound traffic bypasses the sidecar"
                 report.ports.append(
