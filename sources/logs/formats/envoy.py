@@ -198,7 +198,8 @@ TEXT_PARTS = f"""(
               string_split(rtrim(q[CASE WHEN istio18 THEN 15 ELSE 13 END], ' ' || chr(9) || chr(12)), ' ') AS tail
     FROM (SELECT *, array_length(t3) = 4 AS istio18
           FROM (SELECT *, CASE WHEN quote_free THEN string_split(trim(q[3]), ' ') END AS t3
-                FROM (SELECT raw, line, json_line, regexp_matches(line, '{QUOTE_FREE}') AS quote_free,
+                FROM (SELECT raw, line, json_line,
+                             CASE WHEN NOT json_line THEN regexp_matches(line, '{QUOTE_FREE}') END AS quote_free,
                              CASE WHEN NOT json_line THEN string_split(line, '"') END AS q
                       FROM (SELECT raw, line, starts_with(ltrim(line), '{{') AS json_line FROM lines))))
 )"""
