@@ -558,7 +558,7 @@ WITH http2_ports AS (
            OR ((p.value->>'appProtocol') IS NULL
                AND split_part(lower(coalesce(p.value->>'name', '')), '-', 1) IN ('grpc', 'grpc-web', 'http2')))
 )
-SELECT p.*, h.port IS NOT NULL OR (p.pool->'http'->>'h2UpgradePolicy') = 'UPGRADE' AS http2,
+SELECT p.*, h.port IS NOT NULL OR (p.pool->'http'->>'h2UpgradePolicy') IS NOT DISTINCT FROM 'UPGRADE' AS http2,
        CASE WHEN outlier IS NULL THEN 'no outlierDetection'
             WHEN coalesce(TRY_CAST(outlier->>'consecutive5xxErrors' AS BIGINT), 5) = 0
                  AND coalesce(TRY_CAST(outlier->>'consecutiveGatewayErrors' AS BIGINT), 0) = 0
@@ -576,10 +576,10 @@ SELECT p.*, h.port IS NOT NULL OR (p.pool->'http'->>'h2UpgradePolicy') = 'UPGRAD
                  || ' turns ejection off as soon as one host is ejected' END AS outlier_missing,
        array_to_string(list_filter(
            [CASE WHEN TRY_CAST(pool->'tcp'->>'maxConnections' AS BIGINT) BETWEEN 1 AND 4294967294
-                      AND h.port IS NULL AND (pool->'http'->>'h2UpgradePolicy') IS DISTINCT FROM 'UPGRADE'
+                      AND NOT http2
                  THEN 'tcp.maxConnections ' || (pool->'tcp'->>'maxConnections') END,
             CASE WHEN TRY_CAST(pool->'http'->>'http1MaxPendingRequests' AS BIGINT) BETWEEN 1 AND 4294967294
-                      AND h.port IS NULL AND (pool->'http'->>'h2UpgradePolicy') IS DISTINCT FROM 'UPGRADE'
+                      AND NOT http2
                  THEN 'http.http1MaxPendingRequests ' || (pool->'http'->>'http1MaxPendingRequests') END,
             CASE WHEN TRY_CAST(pool->'http'->>'http2MaxRequests' AS BIGINT) BETWEEN 1 AND 4294967294
                  THEN 'http.http2MaxRequests ' || (pool->'http'->>'http2MaxRequests') END],
