@@ -217,11 +217,9 @@ FROM istio_gateway_destinations d
 JOIN entry_points p
   ON p.cluster = d.cluster AND p.kind = 'Gateway.networking.istio.io' AND p.namespace = d.gateway_namespace
      AND p.name = d.gateway
-JOIN (SELECT h.cluster, h.namespace, h.service, coalesce(a.target_namespace, h.namespace) AS target_namespace,
-             coalesce(a.target_service, h.service) AS target_service, a.via
-      FROM (SELECT DISTINCT cluster, service_namespace AS namespace, service FROM istio_gateway_destinations) h
-      LEFT JOIN service_targets a USING (cluster, namespace, service)) t
-  ON t.cluster = d.cluster AND t.namespace = d.service_namespace AND t.service = d.service
+LEFT JOIN service_targets a ON a.cluster = d.cluster AND a.namespace = d.service_namespace AND a.service = d.service,
+LATERAL (SELECT coalesce(a.target_namespace, d.service_namespace) AS target_namespace,
+                coalesce(a.target_service, d.service) AS target_service, a.via) t
 JOIN regulated_namespaces n ON n.cluster = d.cluster AND n.namespace = t.target_namespace
 LEFT JOIN public_access_namespaces o ON o.cluster = d.cluster AND o.namespace = t.target_namespace
 WHERE p.public AND o.namespace IS NULL AND t.target_namespace <> d.namespace  -- its own namespace: the rule above
