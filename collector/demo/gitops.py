@@ -123,7 +123,7 @@ class PullRequests:
     def commits(self, merge: str, head: str) -> list[dict[str, Any]]:
         """The pull request's commits (on ``head``, not on the merge's first parent) as
         ``GET /repos/{owner}/{repo}/pulls/{number}/commits`` lists them; a person's login is the local part of
-        their email (as the demo and the tests name people). None for a head that is not in the repository."""
+        their email (as the demo and the tests name people). None listed for a head that is not in the repository."""
         try:
             listed = self.repo.git("log", "--reverse", "--format=%H %ae %ce", f"{merge}^1..{head}")
         except RuntimeError:
